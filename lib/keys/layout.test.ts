@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import {
+  athenaLocationTemplate,
+  batchId,
+  formatObjectKey,
+  KeyLayoutError,
+  type ObjectKey,
+  parseBatchId,
+  parseObjectKey,
+  partitionPrefix,
+  TIERS,
+  tierPrefix,
+} from "./layout.ts";
+
+const base: ObjectKey = {
+  prefix: "logs",
+  tier: "analytics",
+  namespace: "payments",
+  dt: "2026-11-21",
+  hour: "09",
+  node: "ip-10-0-1-5.eu-west-1.compute.internal",
+  epoch: "9f2c1a7b",
+  seq: 42,
+};
+
+describe("object key layout", () => {
+  it("formats the documented layout", () => {
+    assert.equal(
+      formatObjectKey(base),
+      "logs/analytics/namespace=payments/dt=2026-11-21/hour=09/ip-10-0-1-5.eu-west-1.compute.internal_9f2c1a7b_000000000042.ndjson.gz",
+    );
+  });
+
+  const cases: [string, Partial<ObjectKey>, string][] = [
+    ["empty prefix", { prefix: "" }, "analytics/namespace=payments/"],
+    ["nested prefix with slashes trimmed", { prefix: "/a/b/" }, "a/b/analytics/namespace=payments/"],
+    ["archive tier", { tier: "archive" }, "logs/archive/namespace=payments/"],
+    ["namespace of digits and dashes", { namespace: "0-a--b-9" }, "logs/analytics/namespace=0-a--b-9/"],
+    ["63-char namespace", { namespace: "a".repeat(63) }, `logs/analytics/namespace=${"a".repeat(63)}/`],
+    ["namespace needing escapes", { namespace: "a=b/c d%" }, "logs/analytics/namespace=a%3Db%2Fc%20d%25/"],
+    ["node with underscore is escaped", { node: "my_node" }, "/my%5Fnode_9f2c1a7b_"],
+    ["node that is an IP", { node: "10.0.0.7" }, "/10.0.0.7_9f2c1a7b_"],
+    ["last hour of a leap day", { dt: "2028-02-29", hour: "23" }, "/dt=2028-02-29/hour=23/"],
+  ];
+  for (const [name, change, expected] of cases) {
+    it(`round-trips: ${name}`, () => {
+      const key = { ...base, ...change };
+      const text = formatObjectKey(key);
+      assert.ok(text.includes(expected), `${text} should contain ${expected}`);
+      assert.deepEqual(parseObjectKey(text), { ...key, prefix: key.prefix.replace(/^\/+|\/+$/g, "") });
+    });
+  }
+
+  it("round-trips any namespace, node, prefix and sequence (property)", () => {
+    const segment = fc.stringMatching(/^[A-Za-z0-9._-]{1,12}$/);
+    fc.assert(
+      fc.property(
+        fc.record({
+          prefix: fc.array(segment, { maxLength: 3 }).map((parts) => parts.join("/")),
+          tier: fc.constantFrom(...TIERS),
+          namespace: fc.string({ unit: "grapheme", minLength: 1, maxLength: 70 }),
+          dt: fc
+            .date({ min: new Date("1970-01-01"), max: new Date("9999-12-31"), noInvalidDate: true })
+            .map((d) => d.toISOString().slice(0, 10)),
+          hour: fc.integer({ min: 0, max: 23 }).map((h) => String(h).padStart(2, "0")),
+          node: fc.string({ unit: "grapheme", minLength: 1, maxLength: 70 }),
+          epoch: fc.stringMatching(/^[0-9a-f]{8,32}$/),
+          seq: fc.integer({ min: 0, max: 999_999_999_999 }),
+        }),
+        (key) => {
+          // fast-check records have no prototype; spread into a plain object for the strict comparison.
+          assert.deepEqual(parseObjectKey(formatObjectKey(key)), { ...key });
+        },
+      ),
+    );
+  });
+
+  it("orders keys of one node and partition by sequence", () => {
+    const keys = [7, 100, 3, 99_999].map((seq) => formatObjectKey({ ...base, seq }));
+    assert.deepEqual(
+      [...keys].sort().map((k) => parseObjectKey(k).seq),
+      [3, 7, 100, 99_999],
+    );
+  });
+
+  it("rejects malformed keys with a reason", () => {
+    const good = formatObjectKey(base);
+    assert.throws(() => parseObjectKey(good.replace("analytics", "hot")), /tier "hot"/);
+    assert.throws(() => parseObjectKey(good.replace("dt=2026-11-21", "dt=2026-13-01")), /dt=YYYY-MM-DD/);
+    assert.throws(() => parseObjectKey(good.replace("hour=09", "hour=24")), /hour=HH/);
+    assert.throws(() => parseObjectKey(good.replace(".ndjson.gz", ".json")), /\.ndjson\.gz/);
+    assert.throws(
+      () => parseObjectKey(good.replace("namespace=payments", "namespace=")),
+      /namespace is empty/,
+    );
+    assert.throws(() => parseObjectKey(good.replace("namespace=payments", "namespace=%ZZ")), /malformed/);
+    assert.throws(() => parseObjectKey("a/b.ndjson.gz"), KeyLayoutError);
+    assert.throws(() => formatObjectKey({ ...base, seq: -1 }), /outside/);
+    assert.throws(() => formatObjectKey({ ...base, epoch: "XYZ" }), /epoch/);
+  });
+
+  it("round-trips batch ids", () => {
+    const id = batchId(base);
+    assert.equal(id, "ip-10-0-1-5.eu-west-1.compute.internal_9f2c1a7b_000000000042");
+    assert.deepEqual(parseBatchId(id), { node: base.node, epoch: base.epoch, seq: base.seq });
+    assert.throws(() => parseBatchId("a_b"), /<node>_<epoch>_<seq>/);
+  });
+
+  it("gives listing prefixes and the Athena location template", () => {
+    assert.equal(tierPrefix("logs", "archive"), "logs/archive/");
+    assert.equal(
+      partitionPrefix("logs", "analytics", "web", "2026-01-02", "03"),
+      "logs/analytics/namespace=web/dt=2026-01-02/hour=03/",
+    );
+    assert.equal(
+      athenaLocationTemplate("bkt", "logs"),
+      "s3://bkt/logs/${tier}/namespace=${namespace}/dt=${dt}/hour=${hour}/",
+    );
+    // The template, filled in, is the prefix of a real key.
+    const filled = athenaLocationTemplate("bkt", "logs")
+      .replace("${tier}", base.tier)
+      .replace("${namespace}", base.namespace)
+      .replace("${dt}", base.dt)
+      .replace("${hour}", base.hour);
+    assert.ok(`s3://bkt/${formatObjectKey(base)}`.startsWith(filled));
+  });
+});

@@ -1,0 +1,171 @@
+// The archive's object key layout, shared by the shipper (writes), the S3 notification
+// rules (filter), the transfer and loader (read), Athena's partition projection and
+// DuckDB's hive partitioning. docs/architecture.md#object-keys explains it.
+//
+//   <prefix>/<tier>/namespace=<ns>/dt=<YYYY-MM-DD>/hour=<HH>/<node>_<epoch>_<seq>.ndjson.gz
+//
+// <tier> is `analytics` for namespaces the policy loads into the warehouse and `archive`
+// for the rest. S3 allows about 100 non-overlapping notification rules per bucket, and a
+// cluster can have hundreds of namespaces, so the tier, not the namespace, is what the
+// bucket notification filters on: one rule covers every analytics namespace.
+//
+// Keys are deterministic: the batch identity (node, state epoch, sequence number) is fixed
+// before the first upload attempt, so a retry or a replay after a crash writes the same key.
+
+export const TIERS = ["analytics", "archive"] as const;
+export type Tier = (typeof TIERS)[number];
+
+export const OBJECT_SUFFIX = ".ndjson.gz";
+
+/** Sequence numbers are zero-padded so keys sort in batch order within a partition. */
+const SEQ_DIGITS = 12;
+const MAX_SEQ = 10 ** SEQ_DIGITS - 1;
+
+export interface BatchIdentity {
+  /** Kubernetes node name. */
+  readonly node: string;
+  /** Random id made once per shipper state directory, so a node rebuilt with an empty state never reuses keys. */
+  readonly epoch: string;
+  /** Per-node batch counter, persisted before upload. */
+  readonly seq: number;
+}
+
+export interface ObjectKey extends BatchIdentity {
+  readonly prefix: string;
+  readonly tier: Tier;
+  readonly namespace: string;
+  /** UTC date of every record in the object, YYYY-MM-DD. */
+  readonly dt: string;
+  /** UTC hour of every record in the object, 00-23. */
+  readonly hour: string;
+}
+
+const EPOCH = /^[0-9a-f]{8,32}$/;
+const DT = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
+const HOUR = /^([01]\d|2[0-3])$/;
+
+// Hive-style escaping, as Hive and Spark do for partition values: percent-encode anything
+// that could be read as a separator. Kubernetes names never need it (DNS labels and
+// subdomains), but keys must round-trip whatever they are given. `_` separates the
+// parts of the file name, so node names escape it too.
+const SAFE_PATH_VALUE = /[^A-Za-z0-9.\-_]/gu;
+const SAFE_NAME_PART = /[^A-Za-z0-9.-]/gu;
+
+function percentEncode(ch: string): string {
+  return Array.from(Buffer.from(ch, "utf8"), (b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(
+    "",
+  );
+}
+
+export function escapeKeyValue(value: string): string {
+  return value.replace(SAFE_PATH_VALUE, percentEncode);
+}
+
+function escapeNamePart(value: string): string {
+  return value.replace(SAFE_NAME_PART, percentEncode);
+}
+
+function unescapeKeyValue(value: string, what: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw new KeyLayoutError(`${what} ${JSON.stringify(value)} has a malformed %-escape`);
+  }
+}
+
+export class KeyLayoutError extends Error {
+  override name = "KeyLayoutError";
+}
+
+function normalizePrefix(prefix: string): string {
+  return prefix.replace(/^\/+|\/+$/g, "");
+}
+
+export function batchId(id: BatchIdentity): string {
+  if (!Number.isSafeInteger(id.seq) || id.seq < 0 || id.seq > MAX_SEQ) {
+    throw new KeyLayoutError(`batch seq ${id.seq} is outside 0..${MAX_SEQ}`);
+  }
+  if (!EPOCH.test(id.epoch))
+    throw new KeyLayoutError(`batch epoch ${JSON.stringify(id.epoch)} is not 8-32 hex digits`);
+  if (id.node.length === 0) throw new KeyLayoutError("node name is empty");
+  return `${escapeNamePart(id.node)}_${id.epoch}_${String(id.seq).padStart(SEQ_DIGITS, "0")}`;
+}
+
+export function parseBatchId(text: string): BatchIdentity {
+  const parts = text.split("_");
+  const [node, epoch, seq] = parts;
+  if (parts.length !== 3 || node === undefined || epoch === undefined || seq === undefined) {
+    throw new KeyLayoutError(`batch id ${JSON.stringify(text)} is not <node>_<epoch>_<seq>`);
+  }
+  if (!EPOCH.test(epoch)) throw new KeyLayoutError(`batch id ${JSON.stringify(text)} has a bad epoch`);
+  if (!/^\d{12}$/.test(seq)) throw new KeyLayoutError(`batch id ${JSON.stringify(text)} has a bad sequence`);
+  const decodedNode = unescapeKeyValue(node, "node");
+  if (decodedNode.length === 0)
+    throw new KeyLayoutError(`batch id ${JSON.stringify(text)} has an empty node`);
+  return { node: decodedNode, epoch, seq: Number(seq) };
+}
+
+/** The key prefix shared by every object of one tier: what the bucket notification filters on. */
+export function tierPrefix(prefix: string, tier: Tier): string {
+  const p = normalizePrefix(prefix);
+  return p === "" ? `${tier}/` : `${p}/${tier}/`;
+}
+
+/** Key prefix of one namespace's partition, for listing (compliance retrieval, reconcile). */
+export function partitionPrefix(
+  prefix: string,
+  tier: Tier,
+  namespace: string,
+  dt?: string,
+  hour?: string,
+): string {
+  let key = `${tierPrefix(prefix, tier)}namespace=${escapeKeyValue(namespace)}/`;
+  if (dt !== undefined) key += `dt=${dt}/`;
+  if (dt !== undefined && hour !== undefined) key += `hour=${hour}/`;
+  return key;
+}
+
+export function formatObjectKey(key: ObjectKey): string {
+  if (!TIERS.includes(key.tier))
+    throw new KeyLayoutError(`tier ${JSON.stringify(key.tier)} is not one of ${TIERS}`);
+  if (key.namespace.length === 0) throw new KeyLayoutError("namespace is empty");
+  if (!DT.test(key.dt)) throw new KeyLayoutError(`dt ${JSON.stringify(key.dt)} is not YYYY-MM-DD`);
+  if (!HOUR.test(key.hour)) throw new KeyLayoutError(`hour ${JSON.stringify(key.hour)} is not 00-23`);
+  return `${partitionPrefix(key.prefix, key.tier, key.namespace, key.dt, key.hour)}${batchId(key)}${OBJECT_SUFFIX}`;
+}
+
+export function parseObjectKey(key: string): ObjectKey {
+  const parts = key.split("/");
+  if (parts.length < 5)
+    throw new KeyLayoutError(`key ${JSON.stringify(key)} has too few parts for the layout`);
+  const [tier, nsPart, dtPart, hourPart, file] = parts.slice(-5) as [string, string, string, string, string];
+  const prefix = parts.slice(0, -5).join("/");
+  const fail = (why: string) => new KeyLayoutError(`key ${JSON.stringify(key)}: ${why}`);
+  if (!(TIERS as readonly string[]).includes(tier))
+    throw fail(`tier ${JSON.stringify(tier)} is not one of ${TIERS}`);
+  if (!nsPart.startsWith("namespace=")) throw fail("expected namespace=<ns>");
+  if (!dtPart.startsWith("dt=") || !DT.test(dtPart.slice(3))) throw fail("expected dt=YYYY-MM-DD");
+  if (!hourPart.startsWith("hour=") || !HOUR.test(hourPart.slice(5))) throw fail("expected hour=HH");
+  if (!file.endsWith(OBJECT_SUFFIX)) throw fail(`expected a ${OBJECT_SUFFIX} object`);
+  const namespace = unescapeKeyValue(nsPart.slice("namespace=".length), "namespace");
+  if (namespace.length === 0) throw fail("namespace is empty");
+  return {
+    prefix,
+    tier: tier as Tier,
+    namespace,
+    dt: dtPart.slice(3),
+    hour: hourPart.slice(5),
+    ...parseBatchId(file.slice(0, -OBJECT_SUFFIX.length)),
+  };
+}
+
+/** s3:// URL of the archive root: the Athena table's LOCATION. */
+export function archiveLocation(bucket: string, prefix: string): string {
+  const p = normalizePrefix(prefix);
+  return `s3://${bucket}/${p === "" ? "" : `${p}/`}`;
+}
+
+/** Athena's storage.location.template for the layout, with ${...} placeholders for projection. */
+export function athenaLocationTemplate(bucket: string, prefix: string): string {
+  return `${archiveLocation(bucket, prefix)}\${tier}/namespace=\${namespace}/dt=\${dt}/hour=\${hour}/`;
+}

@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ConfigError } from "../config/errors.ts";
+import { formatObjectKey } from "../keys/layout.ts";
+import {
+  classifyNamespace,
+  DEFAULT_POLICY,
+  destinations,
+  notificationRules,
+  parsePolicy,
+  ruleMatches,
+} from "./policy.ts";
+
+const policy = parsePolicy(`
+archive:
+  prefix: k8s/logs
+  exclude: ["kube-node-lease", "*-scratch"]
+analytics:
+  include: ["payments*", "web", "team-{a,b}"]
+  exclude: ["payments-sandbox"]
+warehouse:
+  dataset: logs
+  routes:
+    - namespaces: ["payments*"]
+      dataset: payments
+      table: payments_logs
+`);
+
+describe("namespace policy", () => {
+  it("archives everything by default and loads nothing", () => {
+    assert.deepEqual(classifyNamespace(DEFAULT_POLICY, "default"), {
+      archived: true,
+      tier: "archive",
+      destination: null,
+    });
+    assert.equal(DEFAULT_POLICY.archive.prefix, "logs");
+  });
+
+  it("classifies namespaces with include/exclude globs and routes", () => {
+    assert.deepEqual(classifyNamespace(policy, "payments"), {
+      archived: true,
+      tier: "analytics",
+      destination: { dataset: "payments", table: "payments_logs" },
+    });
+    assert.deepEqual(classifyNamespace(policy, "web"), {
+      archived: true,
+      tier: "analytics",
+      destination: { dataset: "logs", table: "container_logs" },
+    });
+    assert.equal(
+      classifyNamespace(policy, "team-b").archived && classifyNamespace(policy, "team-b").tier,
+      "analytics",
+    );
+    assert.deepEqual(classifyNamespace(policy, "payments-sandbox"), {
+      archived: true,
+      tier: "archive",
+      destination: null,
+    });
+    assert.deepEqual(classifyNamespace(policy, "web-2"), {
+      archived: true,
+      tier: "archive",
+      destination: null,
+    });
+    assert.deepEqual(classifyNamespace(policy, "kube-node-lease"), {
+      archived: false,
+      reason: "archive.exclude kube-node-lease",
+    });
+    assert.equal(classifyNamespace(policy, "ci-scratch").archived, false);
+  });
+
+  it("lists each destination table once", () => {
+    assert.deepEqual(destinations(policy), [
+      { dataset: "logs", table: "container_logs" },
+      { dataset: "payments", table: "payments_logs" },
+    ]);
+  });
+
+  it("derives one notification rule that selects exactly the analytics tier", () => {
+    const rules = notificationRules(policy);
+    assert.deepEqual(rules, [
+      {
+        id: "logarchive-analytics",
+        prefix: "k8s/logs/analytics/",
+        suffix: ".ndjson.gz",
+        events: ["s3:ObjectCreated:*"],
+      },
+    ]);
+    const rule = rules[0]!;
+    const key = (namespace: string) => {
+      const c = classifyNamespace(policy, namespace);
+      assert.ok(c.archived);
+      return formatObjectKey({
+        prefix: policy.archive.prefix,
+        tier: c.tier,
+        namespace,
+        dt: "2026-11-21",
+        hour: "01",
+        node: "n",
+        epoch: "0123abcd",
+        seq: 1,
+      });
+    };
+    assert.ok(ruleMatches(rule, "ObjectCreated:Put", key("payments")));
+    assert.ok(ruleMatches(rule, "ObjectCreated:CompleteMultipartUpload", key("web")));
+    assert.ok(!ruleMatches(rule, "ObjectCreated:Put", key("payments-sandbox")));
+    assert.ok(!ruleMatches(rule, "ObjectRemoved:Delete", key("payments")));
+    assert.ok(!ruleMatches(rule, "ObjectCreated:Put", `${key("web")}.tmp`));
+  });
+
+  it("reports every bad field at once, naming each", () => {
+    try {
+      parsePolicy(
+        `
+archive:
+  prefix: "logs with space"
+  include: ["Payments"]
+analytics:
+  inclde: ["web"]
+warehouse:
+  table: "bad-table"
+`,
+        "policy.yaml",
+      );
+      assert.fail("expected a ConfigError");
+    } catch (error) {
+      assert.ok(error instanceof ConfigError);
+      const text = error.message;
+      assert.match(text, /^policy\.yaml is invalid:/);
+      assert.match(text, /archive\.prefix: use only S3 safe characters/);
+      assert.match(text, /archive\.include\[0\]: is not a namespace glob/);
+      assert.match(text, /analytics: Unrecognized key: "inclde"/);
+      assert.match(text, /warehouse\.table: is not a BigQuery table name/);
+      assert.equal(error.problems.length, 4);
+    }
+  });
+
+  it("reports YAML syntax errors", () => {
+    assert.throws(() => parsePolicy("archive: [", "p.yaml"), /p\.yaml is invalid:\n {2}- YAML syntax/);
+  });
+});

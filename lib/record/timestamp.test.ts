@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import {
+  compareInstants,
+  formatRecordTimestamp,
+  formatRfc3339Nano,
+  hourPartition,
+  instantFromRecord,
+  parseRfc3339,
+} from "./timestamp.ts";
+
+describe("runtime timestamps", () => {
+  const cases: [string, string, number][] = [
+    // containerd: trailing zeros trimmed, Z
+    ["2026-11-21T11:17:37.1234Z", "2026-11-21 11:17:37.123400", 123_400_000],
+    ["2026-11-21T11:17:37Z", "2026-11-21 11:17:37.000000", 0],
+    // CRI-O: 9 digits and a numeric offset
+    ["2026-11-21T12:17:37.123456789+01:00", "2026-11-21 11:17:37.123456", 123_456_789],
+    ["2026-11-21T00:30:00.000000001-05:30", "2026-11-21 06:00:00.000000", 1],
+    // Docker json-file
+    ["2019-04-30T18:33:14.873393957Z", "2019-04-30 18:33:14.873393", 873_393_957],
+  ];
+  for (const [input, timestamp, nanos] of cases) {
+    it(`normalises ${input}`, () => {
+      const t = parseRfc3339(input);
+      assert.ok(t);
+      assert.equal(formatRecordTimestamp(t), timestamp);
+      assert.equal(t.nanos, nanos);
+      assert.deepEqual(instantFromRecord(timestamp, nanos), t);
+    });
+  }
+
+  it("rejects what is not RFC 3339", () => {
+    for (const bad of [
+      "",
+      "2026-11-21",
+      "2026-11-21T11:17:37",
+      "2026-11-21T11:17:37.1234567890Z",
+      "2026-02-30T00:00:00Z",
+      "2026-13-01T00:00:00Z",
+      "2026-11-21T24:00:00Z",
+      "2026-11-21T11:17:37+25:00",
+      "yesterday",
+    ]) {
+      assert.equal(parseRfc3339(bad), null, bad);
+    }
+  });
+
+  it("round-trips through RFC 3339 with nanoseconds (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 253_402_300_799 }),
+        fc.integer({ min: 0, max: 999_999_999 }),
+        (epochSeconds, nanos) => {
+          const text = formatRfc3339Nano({ epochSeconds, nanos });
+          assert.deepEqual(parseRfc3339(text), { epochSeconds, nanos });
+        },
+      ),
+    );
+  });
+
+  it("orders instants and names their hour partition", () => {
+    const a = parseRfc3339("2026-11-21T23:59:59.999999999Z")!;
+    const b = parseRfc3339("2026-11-22T00:00:00Z")!;
+    assert.ok(compareInstants(a, b) < 0);
+    assert.deepEqual(hourPartition(a), { dt: "2026-11-21", hour: "23" });
+    assert.deepEqual(hourPartition(b), { dt: "2026-11-22", hour: "00" });
+  });
+});

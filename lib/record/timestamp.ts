@@ -1,0 +1,79 @@
+// Runtime timestamps → the record's `timestamp` + `timestamp_nanos` pair.
+//
+// containerd writes RFC3339Nano with trailing zeros trimmed and `Z` or a local offset;
+// CRI-O writes 9 fractional digits and a numeric offset; Docker json-file writes UTC `Z`.
+// All of them normalise to UTC here. Precision below the microsecond goes to `nanos`,
+// because BigQuery and Athena timestamps stop at micro- and milliseconds.
+
+export interface Instant {
+  /** Whole seconds since the Unix epoch, UTC. */
+  readonly epochSeconds: number;
+  /** Nanoseconds past `epochSeconds`, 0-999999999. */
+  readonly nanos: number;
+}
+
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))$/;
+
+/** Parses an RFC 3339 timestamp with up to nanosecond precision; returns null when it is not one. */
+export function parseRfc3339(text: string): Instant | null {
+  const m = RFC3339.exec(text);
+  if (m === null) return null;
+  const [, y, mo, d, h, mi, s, frac, , sign, oh, om] = m;
+  const month = Number(mo);
+  const day = Number(d);
+  const hour = Number(h);
+  const minute = Number(mi);
+  const second = Number(s);
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return null;
+  let epochMs = Date.UTC(Number(y), month - 1, day, hour, minute, second === 60 ? 59 : second);
+  // Date.UTC rolls 31 February into March; a log line with such a date is malformed.
+  if (new Date(epochMs).getUTCDate() !== day) return null;
+  if (sign !== undefined) {
+    const offsetMinutes = Number(oh) * 60 + Number(om);
+    if (Number(oh) > 23 || Number(om) > 59) return null;
+    epochMs -= (sign === "+" ? 1 : -1) * offsetMinutes * 60_000;
+  }
+  const nanos = frac === undefined ? 0 : Number(frac.padEnd(9, "0"));
+  return { epochSeconds: Math.floor(epochMs / 1000), nanos };
+}
+
+function pad(n: number, width: number): string {
+  return String(n).padStart(width, "0");
+}
+
+/** The record's `timestamp` text: UTC, microseconds, a form BigQuery, Athena's Hive SerDe and DuckDB all read. */
+export function formatRecordTimestamp(t: Instant): string {
+  const d = new Date(t.epochSeconds * 1000);
+  return (
+    `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)} ` +
+    `${pad(d.getUTCHours(), 2)}:${pad(d.getUTCMinutes(), 2)}:${pad(d.getUTCSeconds(), 2)}.` +
+    pad(Math.floor(t.nanos / 1000), 6)
+  );
+}
+
+/** RFC 3339 in UTC with all nine fractional digits; used in object metadata and manifests. */
+export function formatRfc3339Nano(t: Instant): string {
+  const d = new Date(t.epochSeconds * 1000);
+  return `${d.toISOString().slice(0, 19)}.${pad(t.nanos, 9)}Z`;
+}
+
+/** Reads the record's `timestamp` + `timestamp_nanos` back into an instant. */
+export function instantFromRecord(timestamp: string, timestampNanos: number): Instant {
+  const parsed = parseRfc3339(`${timestamp.replace(" ", "T")}Z`);
+  if (parsed === null) throw new Error(`not a record timestamp: ${JSON.stringify(timestamp)}`);
+  return { epochSeconds: parsed.epochSeconds, nanos: timestampNanos };
+}
+
+export function compareInstants(a: Instant, b: Instant): number {
+  return a.epochSeconds - b.epochSeconds || a.nanos - b.nanos;
+}
+
+/** UTC date (YYYY-MM-DD) and hour (HH) of an instant: the object key's time partition. */
+export function hourPartition(t: Instant): { dt: string; hour: string } {
+  const d = new Date(t.epochSeconds * 1000);
+  return {
+    dt: `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)}`,
+    hour: pad(d.getUTCHours(), 2),
+  };
+}
