@@ -136,3 +136,20 @@ warehouse:
     assert.throws(() => parsePolicy("archive: [", "p.yaml"), /p\.yaml is invalid:\n {2}- YAML syntax/);
   });
 });
+
+describe("docs/policy.md", () => {
+  it("documents every key of the policy schema", async () => {
+    const { readFile } = await import("node:fs/promises");
+    const doc = await readFile(new URL("../../docs/policy.md", import.meta.url), "utf8");
+    const keys = [
+      ...Object.keys(DEFAULT_POLICY.archive).map((k) => `archive.${k}`),
+      ...Object.keys(DEFAULT_POLICY.analytics).map((k) => `analytics.${k}`),
+      ...Object.keys(DEFAULT_POLICY.warehouse).map((k) => `warehouse.${k}`),
+      "warehouse.routes[].namespaces",
+      "warehouse.routes[].dataset",
+      "warehouse.routes[].table",
+    ];
+    for (const key of keys)
+      assert.ok(doc.includes(`| \`${key}\` |`), `docs/policy.md lacks a row for ${key}`);
+  });
+});

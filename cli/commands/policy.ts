@@ -1,0 +1,33 @@
+// `logarchive policy`: check a namespace policy and show what it does.
+
+import { Command } from "commander";
+import { classifyNamespace, destinations, loadPolicy, notificationRules } from "../../lib/policy/policy.ts";
+
+export function policyCommand(): Command {
+  return new Command("policy")
+    .description(
+      "Validate a namespace policy file and show its S3 notification rules, tables and, per namespace, what happens.",
+    )
+    .argument("<file>", "namespace policy YAML")
+    .argument("[namespaces...]", "namespaces to classify")
+    .action(async (file: string, namespaces: string[]) => {
+      const policy = await loadPolicy(file);
+      const out: string[] = [`${file}: valid`, "S3 → SQS notification rules (one bucket configuration):"];
+      for (const r of notificationRules(policy)) {
+        out.push(`  ${r.id}: events ${r.events.join(",")} prefix ${r.prefix} suffix ${r.suffix}`);
+      }
+      out.push("Destination tables:");
+      for (const d of destinations(policy)) out.push(`  ${d.dataset}.${d.table}`);
+      for (const ns of namespaces) {
+        const c = classifyNamespace(policy, ns);
+        out.push(
+          !c.archived
+            ? `${ns}: not shipped (${c.reason})`
+            : c.destination === null
+              ? `${ns}: archived, not loaded`
+              : `${ns}: archived and loaded into ${c.destination.dataset}.${c.destination.table}`,
+        );
+      }
+      process.stdout.write(`${out.join("\n")}\n`);
+    });
+}

@@ -1,0 +1,11 @@
+// Option parsers shared by commands: each failure names the flag and what it accepts.
+
+import { InvalidArgumentError } from "commander";
+
+export function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535) {
+    throw new InvalidArgumentError("expected a port number 0-65535 (0 picks a free port).");
+  }
+  return n;
+}

@@ -1,0 +1,23 @@
+// The `logarchive` command line: one program, a subcommand per stage.
+
+import { readFileSync } from "node:fs";
+import { Command } from "commander";
+import { localCommand } from "./commands/local.ts";
+import { policyCommand } from "./commands/policy.ts";
+import { schemaCommand } from "./commands/schema.ts";
+
+export const VERSION: string = JSON.parse(
+  readFileSync(new URL("../package.json", import.meta.url), "utf8"),
+).version;
+
+export function buildProgram(): Command {
+  const program = new Command("logarchive")
+    .description("Archive Kubernetes container logs to S3 and load them into BigQuery, exactly once.")
+    .version(VERSION)
+    .showHelpAfterError("(run with --help for usage)")
+    .configureHelp({ showGlobalOptions: true });
+  program.addCommand(localCommand());
+  program.addCommand(schemaCommand());
+  program.addCommand(policyCommand());
+  return program;
+}

@@ -1,0 +1,45 @@
+// Local S3: s3rver, which keeps user metadata and emits S3 event JSON for every write.
+
+import { mkdir } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import S3rver from "s3rver";
+
+export interface LocalS3Options {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Objects are kept here, so they survive a restart of the stack. */
+  dataDir: string;
+  buckets: readonly string[];
+}
+
+export interface LocalS3 {
+  endpoint: string;
+  port: number;
+  /** The s3rver instance; its 'event' emits s3rver's S3 event objects. */
+  server: S3rver;
+  stop(): Promise<void>;
+}
+
+/** Credentials s3rver accepts; the AWS SDK signs with them. */
+export const LOCAL_S3_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } as const;
+
+export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
+  await mkdir(options.dataDir, { recursive: true });
+  const server = new S3rver({
+    address: options.host,
+    port: options.port,
+    silent: true,
+    directory: options.dataDir,
+    // Path-style only: virtual-host names need DNS the machine may not have.
+    vhostBuckets: false,
+    configureBuckets: options.buckets.map((name) => ({ name, configs: [] })),
+  });
+  const address = (await server.run()) as AddressInfo;
+  return {
+    endpoint: `http://${options.host}:${address.port}`,
+    port: address.port,
+    server,
+    stop: () => server.close(),
+  };
+}

@@ -1,0 +1,142 @@
+// The local cloud: every service the pipeline talks to, started on this machine from
+// npm packages and our own small servers, with state under one data directory.
+//
+//   S3 (s3rver) ──bucket notification bridge──▶ SQS (fauxqs)
+//   GCS (local/gcs, JSON API subset)            warehouse (DuckDB file)
+
+import { join } from "node:path";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { Storage } from "@google-cloud/storage";
+import { destinations, type NamespacePolicy, notificationRules } from "../lib/policy/policy.ts";
+import { type GcsObjectResource, type LocalGcs, startLocalGcs } from "./gcs/server.ts";
+import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from "./s3.ts";
+import { NotificationBridge } from "./s3-notifications.ts";
+import { LOCAL_SQS_CREDENTIALS, type LocalSqs, startLocalSqs } from "./sqs.ts";
+import { type LocalWarehouse, openLocalWarehouse } from "./warehouse.ts";
+
+export interface LocalCloudOptions {
+  /** Where every service keeps its state; reused across runs. */
+  dataDir: string;
+  /** Interface to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** Ports; 0 (the default) picks a free one. */
+  s3Port?: number;
+  sqsPort?: number;
+  gcsPort?: number;
+  policy: NamespacePolicy;
+  /** S3 bucket of the archive. */
+  bucket?: string;
+  /** GCS bucket the transfer copies analytics objects into. */
+  gcsBucket?: string;
+  queueName?: string;
+  region?: string;
+  log?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+export interface LocalCloudEndpoints {
+  region: string;
+  s3: { endpoint: string; bucket: string; accessKeyId: string; secretAccessKey: string };
+  sqs: { endpoint: string; queueUrl: string; queueArn: string; accessKeyId: string; secretAccessKey: string };
+  gcs: { apiEndpoint: string; bucket: string; projectId: string };
+  warehouse: { path: string; tables: string[] };
+}
+
+export interface LocalCloud {
+  endpoints: LocalCloudEndpoints;
+  notifications: NotificationBridge;
+  warehouse: LocalWarehouse;
+  /** Objects finalized in the local GCS, for the transfer/loader stages to subscribe to. */
+  onGcsFinalize(listener: GcsFinalizeListener): void;
+  stop(): Promise<void>;
+}
+
+export type GcsFinalizeListener = (object: GcsObjectResource) => void | Promise<void>;
+
+export const LOCAL_GCS_PROJECT = "logarchive-local";
+
+export async function startLocalCloud(options: LocalCloudOptions): Promise<LocalCloud> {
+  const host = options.host ?? "127.0.0.1";
+  const region = options.region ?? "us-east-1";
+  const bucket = options.bucket ?? "logarchive-archive";
+  const gcsBucket = options.gcsBucket ?? "logarchive-landing";
+  const queueName = options.queueName ?? "logarchive-s3-events";
+  const tables = destinations(options.policy).map((d) => d.table);
+  const stops: (() => Promise<void> | void)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop();
+  };
+  const finalizeListeners: GcsFinalizeListener[] = [];
+
+  try {
+    const s3: LocalS3 = await startLocalS3({
+      host,
+      port: options.s3Port ?? 0,
+      dataDir: join(options.dataDir, "s3"),
+      buckets: [bucket],
+    });
+    stops.push(() => s3.stop());
+
+    const sqs: LocalSqs = await startLocalSqs({
+      host,
+      port: options.sqsPort ?? 0,
+      dataDir: join(options.dataDir, "sqs"),
+      queueName,
+      region,
+    });
+    stops.push(() => sqs.stop());
+
+    const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region, credentials: LOCAL_SQS_CREDENTIALS });
+    stops.push(() => sqsClient.destroy());
+    const notifications = new NotificationBridge({
+      s3: s3.server,
+      sqs: sqsClient,
+      queueUrl: sqs.queueUrl,
+      bucket,
+      region,
+      rules: notificationRules(options.policy),
+      ...(options.log ? { log: options.log } : {}),
+    });
+    await notifications.start();
+    stops.push(() => notifications.stop());
+
+    const gcs: LocalGcs = await startLocalGcs({
+      host,
+      port: options.gcsPort ?? 0,
+      dataDir: join(options.dataDir, "gcs"),
+      onFinalize: async (object) => {
+        for (const listener of finalizeListeners) await listener(object);
+      },
+    });
+    stops.push(() => gcs.stop());
+    const storage = new Storage({ apiEndpoint: gcs.url, projectId: LOCAL_GCS_PROJECT });
+    const [exists] = await storage.bucket(gcsBucket).exists();
+    if (!exists) await storage.createBucket(gcsBucket);
+
+    const warehouse = await openLocalWarehouse(join(options.dataDir, "warehouse.duckdb"), tables);
+    stops.push(() => warehouse.close());
+
+    return {
+      endpoints: {
+        region,
+        s3: { endpoint: s3.endpoint, bucket, ...LOCAL_S3_CREDENTIALS },
+        sqs: {
+          endpoint: sqs.endpoint,
+          queueUrl: sqs.queueUrl,
+          queueArn: sqs.queueArn,
+          ...LOCAL_SQS_CREDENTIALS,
+        },
+        gcs: { apiEndpoint: gcs.url, bucket: gcsBucket, projectId: LOCAL_GCS_PROJECT },
+        warehouse: { path: warehouse.path, tables: [...new Set(tables)] },
+      },
+      notifications,
+      warehouse,
+      onGcsFinalize: (listener) => {
+        finalizeListeners.push(listener);
+      },
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
