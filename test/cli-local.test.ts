@@ -1,0 +1,96 @@
+// `npm start` as a user runs it: `logarchive local` comes up, prints its endpoints, answers
+// the S3 client and stops cleanly on Ctrl-C (SIGINT).
+
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+
+const cli = new URL("../cli/logarchive.ts", import.meta.url).pathname;
+
+function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(
+      () => reject(new Error(`timed out waiting for ${pattern}; output so far:\n${out}`)),
+      timeoutMs,
+    );
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      if (pattern.test(out)) {
+        clearTimeout(timer);
+        resolve(out);
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code} before ${pattern}; output:\n${out}`));
+    });
+  });
+}
+
+describe("logarchive local", () => {
+  const dirs: string[] = [];
+  after(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it("starts the local cloud, serves S3, and stops on SIGINT with exit code 0", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "logarchive-cli-"));
+    dirs.push(dir);
+    const child = spawn(process.execPath, [cli, "local", "--data-dir", dir], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, LOGARCHIVE_LOG_LEVEL: "error" },
+    });
+    let stderr = "";
+    child.stderr!.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    try {
+      const banner = await waitForOutput(child, /Press Ctrl-C to stop\./, 60_000);
+      const s3Endpoint = /S3\s+(http:\/\/127\.0\.0\.1:\d+)\s+bucket (\S+)/.exec(banner);
+      assert.ok(s3Endpoint, banner);
+      assert.match(banner, /SQS\s+http:\/\/127\.0\.0\.1:\d+/);
+      assert.match(banner, /GCS\s+http:\/\/127\.0\.0\.1:\d+/);
+      assert.match(banner, new RegExp(`Warehouse ${dir}/warehouse\\.duckdb`));
+      const s3 = new S3Client({
+        endpoint: s3Endpoint[1],
+        region: "us-east-1",
+        forcePathStyle: true,
+        credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+      });
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: s3Endpoint[2] }));
+      assert.equal(listed.KeyCount, 0);
+      s3.destroy();
+
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      const stopped = waitForOutput(child, /Stopped\./, 30_000).catch(() => "");
+      child.kill("SIGINT");
+      assert.equal(await exited, 0, stderr);
+      assert.match(await stopped, /Stopped\./);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  });
+
+  it("refuses a bad policy file, naming the field, with exit code 2", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "logarchive-cli-"));
+    dirs.push(dir);
+    const policy = join(dir, "bad.yaml");
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(policy, "analytics:\n  include: [Payments]\n");
+    const child = spawn(process.execPath, [cli, "local", "--data-dir", dir, "--policy", policy], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr!.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    assert.equal(code, 2);
+    assert.match(stderr, /bad\.yaml is invalid:\n {2}- analytics\.include\[0\]: is not a namespace glob/);
+  });
+});
