@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { localCommand } from "./commands/local.ts";
+import { parseCommand } from "./commands/parse.ts";
 import { policyCommand } from "./commands/policy.ts";
 import { schemaCommand } from "./commands/schema.ts";
 
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .configureHelp({ showGlobalOptions: true });
   program.addCommand(localCommand());
+  program.addCommand(parseCommand());
   program.addCommand(schemaCommand());
   program.addCommand(policyCommand());
   return program;

@@ -1,0 +1,193 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdir, mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { after, before, describe, it } from "node:test";
+import { gzipSync } from "node:zlib";
+import { checkRecordLine } from "../../lib/record/codec.ts";
+import { corpusLines } from "../../shipper/test_support/corpora.ts";
+import { checkLogPaths, type ParseOptions, parseByteSize, writeParsedFiles } from "./parse.ts";
+
+const UID = "8d3f0a6e-2b1c-4e2f-9a57-0c1d2e3f4a5b";
+const PARSE_TS = new URL("./parse.ts", import.meta.url).pathname;
+
+async function run(files: string[], options: Partial<ParseOptions> = {}): Promise<Record<string, unknown>[]> {
+  const { metas, problems } = checkLogPaths(files);
+  assert.deepEqual(problems, []);
+  const sink = new PassThrough();
+  const chunks: Buffer[] = [];
+  sink.on("data", (c: Buffer) => chunks.push(c));
+  await writeParsedFiles(
+    files,
+    metas,
+    { merge: true, node: "node-a", maxLineBytes: 1024 * 1024, ...options },
+    sink,
+  );
+  const text = Buffer.concat(chunks).toString();
+  assert.ok(text.endsWith("\n"));
+  return text
+    .slice(0, -1)
+    .split("\n")
+    .map((l) => JSON.parse(l));
+}
+
+/** Runs `logarchive parse` as a process would, without cli/program.ts (wired separately). */
+function cli(args: string[]) {
+  const script = `import { parseCommand } from ${JSON.stringify(PARSE_TS)};
+await parseCommand().parseAsync(${JSON.stringify(args)}, { from: "user" });`;
+  return spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+}
+
+describe("logarchive parse", () => {
+  let dir: string;
+  let current: string;
+  let rotatedGz: string;
+  let containersLink: string;
+  const messages = corpusLines("k8s_access/beats_nginx_ingress_controller_test.log").slice(0, 5);
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "logarchive-parse-"));
+    const containerDir = join(dir, "pods", `payments_api-7c9f.canary_${UID}`, "api");
+    await mkdir(containerDir, { recursive: true });
+    current = join(containerDir, "2.log");
+    await writeFile(
+      current,
+      [
+        "not a CRI line",
+        `2026-11-21T11:17:37.1Z stdout F ${messages[0]}`,
+        "2026-11-21T11:17:37.2Z stderr P half ",
+        `2026-11-21T11:17:37.3Z stdout F ${messages[1]}`,
+        "2026-11-21T12:17:37.400000000+01:00 stderr F and half",
+        "",
+      ].join("\n"),
+    );
+    await utimes(current, 1_700_000_000, 1_700_000_000);
+    rotatedGz = join(containerDir, "2.log.20261121-111737.gz");
+    await writeFile(
+      rotatedGz,
+      gzipSync(Buffer.concat(messages.map((m) => Buffer.from(`2026-11-21T11:00:00Z stdout F ${m}\n`)))),
+    );
+    await mkdir(join(dir, "containers"));
+    containersLink = join(dir, "containers", `api-7c9f.canary_payments_api-${"ab".repeat(32)}.log`);
+    await writeFile(
+      containersLink,
+      '{"log":"from docker\\n","stream":"stdout","time":"2026-11-21T11:17:37Z"}\n',
+    );
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("prints merged records with metadata from the file name, every line accounted for", async () => {
+    const records = await run([current]);
+    assert.deepEqual(
+      records.map((r) => [r.stream, r.message, r.parse_error]),
+      [
+        ["stdout", "not a CRI line", "invalid timestamp"],
+        ["stdout", messages[0]!.toString(), undefined],
+        ["stdout", messages[1]!.toString(), undefined],
+        ["stderr", "half and half", undefined],
+      ],
+    );
+    assert.deepEqual(
+      { ...records[1], message: undefined },
+      {
+        timestamp: "2026-11-21 11:17:37.100000",
+        timestamp_nanos: 100_000_000,
+        namespace: "payments",
+        pod: "api-7c9f.canary",
+        pod_uid: UID,
+        container: "api",
+        restart_count: 2,
+        node: "node-a",
+        stream: "stdout",
+        message: undefined,
+      },
+    );
+    // Before any good line, a malformed one is dated by the file's mtime.
+    assert.equal(records[0]!.timestamp, "2023-11-14 22:13:20.000000");
+  });
+
+  it("prints records that become schema-valid once batch_id and seq are added", async () => {
+    const records = await run([current, rotatedGz, containersLink]);
+    assert.equal(records.length, 4 + messages.length + 1);
+    for (const [seq, r] of records.entries()) {
+      assert.equal(r.batch_id, undefined);
+      assert.equal(checkRecordLine(JSON.stringify({ ...r, batch_id: "b", seq })), null);
+    }
+  });
+
+  it("reads gzip-compressed rotated files", async () => {
+    const records = await run([rotatedGz]);
+    assert.deepEqual(
+      records.map((r) => r.message),
+      messages.map((m) => m.toString()),
+    );
+  });
+
+  it("reads Docker json-file logs under /var/log/containers", async () => {
+    const [r] = await run([containersLink]);
+    assert.deepEqual(
+      [r?.message, r?.container, r?.container_id, r?.pod_uid],
+      ["from docker", "api", "ab".repeat(32), undefined],
+    );
+  });
+
+  it("with --no-merge prints one record per physical line with a partial field", async () => {
+    const records = await run([current], { merge: false });
+    assert.deepEqual(
+      records.slice(2, 5).map((r) => [r.message, r.partial]),
+      [
+        ["half ", true],
+        [messages[1]!.toString(), false],
+        ["and half", false],
+      ],
+    );
+  });
+
+  it("cuts lines at --max-line-bytes and marks them truncated", async () => {
+    const records = await run([current], { maxLineBytes: 6 });
+    assert.deepEqual(
+      records.map((r) => [r.message, r.truncated]),
+      [
+        ["not a ", true],
+        [messages[0]!.subarray(0, 6).toString(), true],
+        [messages[1]!.subarray(0, 6).toString(), true],
+        ["half a", true],
+      ],
+    );
+  });
+
+  it("exits 2 naming each bad file and the accepted layouts, before printing anything", () => {
+    const r = cli([current, "/var/log/messages", join(dir, "pods", "x", "app", "0.log")]);
+    assert.equal(r.status, 2);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /\/var\/log\/messages: not a kubelet container log file name/);
+    assert.match(r.stderr, /x\/app\/0\.log: directory "x" is not <namespace>_<pod>_<pod-uid>/);
+    assert.match(
+      r.stderr,
+      /accepted layouts:\n {2}<pods-dir>\/<namespace>_<pod>_<pod-uid>\/<container>\/<restart-count>\.log\n/,
+    );
+  });
+
+  it("exits 2 for a well-named file that does not exist", () => {
+    const r = cli([join(dir, "pods", `ns_pod_${UID}`, "app", "0.log")]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /cannot read .*0\.log/);
+  });
+
+  it("runs as a command and says in --help that batch_id and seq are left out", () => {
+    const r = cli(["--node", "n1", rotatedGz]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim().split("\n").length, messages.length);
+    assert.equal(JSON.parse(r.stdout.split("\n")[0]!).node, "n1");
+    assert.match(cli(["--help"]).stdout, /every field but batch_id and seq/);
+  });
+
+  it("reads --max-line-bytes as bytes, KiB or MiB", () => {
+    assert.deepEqual(["100", "64KiB", "1MiB"].map(parseByteSize), [100, 65_536, 1_048_576]);
+    for (const bad of ["0", "-1", "1.5", "1GB", ""]) assert.throws(() => parseByteSize(bad), /positive size/);
+  });
+});

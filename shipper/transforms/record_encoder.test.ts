@@ -1,0 +1,259 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { checkRecordLine, encodeRecord } from "../../lib/record/codec.ts";
+import type { LogRecord } from "../../lib/record/schema.ts";
+import { formatRecordTimestamp, parseRfc3339 } from "../../lib/record/timestamp.ts";
+import { parseRfc3339Bytes } from "../sources/kubernetes_logs/parser/timestamp.ts";
+import { corpusLines } from "../test_support/corpora.ts";
+import {
+  appendBatchFields,
+  appendRecordEnd,
+  batchFieldsFragment,
+  OutputBuffer,
+  RecordEncoder,
+  type RecordMetadata,
+} from "./record_encoder.ts";
+
+interface Line {
+  epochSeconds: number;
+  nanos: number;
+  stream: "stdout" | "stderr";
+  message: Uint8Array;
+  truncated: boolean;
+  parseError: string | null;
+}
+
+/** The reference record for a line, built the way the schema describes it. */
+function reference(meta: RecordMetadata, l: Line, batchId: string, seq: number): string {
+  const bytes = Buffer.from(l.message);
+  const text = new TextDecoder().decode(bytes);
+  const valid = Buffer.from(text).equals(bytes);
+  const record: LogRecord = {
+    timestamp: formatRecordTimestamp(l),
+    timestamp_nanos: l.nanos,
+    namespace: meta.namespace,
+    pod: meta.pod,
+    pod_uid: meta.podUid,
+    container: meta.container,
+    container_id: meta.containerId,
+    restart_count: meta.restartCount,
+    node: meta.node,
+    stream: l.stream,
+    message: text,
+    message_base64: valid ? undefined : bytes.toString("base64"),
+    truncated: l.truncated ? true : undefined,
+    parse_error: l.parseError ?? undefined,
+    batch_id: batchId,
+    seq,
+  };
+  return `${encodeRecord(record)}\n`;
+}
+
+function encodeAll(meta: RecordMetadata, lines: Line[], batchId: string, out = new OutputBuffer(16)): Buffer {
+  const encoder = new RecordEncoder(meta);
+  const fragment = batchFieldsFragment(batchId);
+  lines.forEach((l, seq) => {
+    const padded = Buffer.concat([Buffer.from('"\\'), l.message, Buffer.from("\\\u0000")]);
+    encoder.encode(
+      out,
+      l.epochSeconds,
+      l.nanos,
+      l.stream,
+      padded,
+      2,
+      2 + l.message.length,
+      l.truncated,
+      l.parseError,
+    );
+    appendBatchFields(out, fragment, seq);
+  });
+  return out.view();
+}
+
+// Bytes that exercise every branch: escapes, controls, DEL, U+2028, overlongs,
+// surrogates, truncated sequences and code points past U+10FFFF.
+const interesting = [
+  [0x22],
+  [0x5c],
+  [0x00],
+  [0x1f],
+  [0x0a],
+  [0x0d],
+  [0x09],
+  [0x08],
+  [0x0c],
+  [0x7f],
+  [0xe2, 0x80, 0xa8],
+  [0xc3, 0xa9],
+  [0xf0, 0x9f, 0x98, 0x80],
+  [0xc0, 0xaf],
+  [0xe0, 0x80, 0xaf],
+  [0xed, 0xa0, 0x80],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0xf0, 0x9f, 0x98],
+  [0xe2, 0x82],
+  [0xff],
+  [0x80],
+];
+const messageArb = fc.oneof(
+  fc.uint8Array({ maxLength: 64 }),
+  fc
+    .array(
+      fc.oneof(fc.constantFrom(...interesting), fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 4 })),
+      {
+        maxLength: 24,
+      },
+    )
+    .map((parts) => new Uint8Array(parts.flat())),
+  fc.string({ unit: "grapheme", maxLength: 40 }).map((s) => new Uint8Array(Buffer.from(s))),
+);
+const lineArb: fc.Arbitrary<Line> = fc.record({
+  epochSeconds: fc.integer({ min: 0, max: 253_402_300_799 }),
+  nanos: fc.integer({ min: 0, max: 999_999_999 }),
+  stream: fc.constantFrom("stdout", "stderr"),
+  message: messageArb,
+  truncated: fc.boolean(),
+  parseError: fc.option(fc.string({ maxLength: 20 })),
+});
+const metaArb: fc.Arbitrary<RecordMetadata> = fc.record(
+  {
+    namespace: fc.string({ minLength: 1, maxLength: 10 }),
+    pod: fc.string({ minLength: 1, maxLength: 10 }),
+    podUid: fc.uuid(),
+    container: fc.string({ minLength: 1, maxLength: 10 }),
+    containerId: fc.stringMatching(/^[0-9a-f]{1,64}$/),
+    restartCount: fc.nat(),
+    node: fc.string({ unit: "grapheme", minLength: 1, maxLength: 10 }),
+  },
+  { requiredKeys: ["namespace", "pod", "container", "node"] },
+);
+
+describe("record encoder", () => {
+  it("writes the same bytes as encodeRecord, for any message bytes and metadata (property)", () => {
+    fc.assert(
+      fc.property(
+        metaArb,
+        fc.array(lineArb, { minLength: 1, maxLength: 8 }),
+        fc.string({ maxLength: 30 }),
+        (meta, lines, batchId) => {
+          const want = lines.map((l, seq) => reference(meta, l, batchId, seq)).join("");
+          assert.equal(
+            encodeAll(meta, lines, batchId).toString("latin1"),
+            Buffer.from(want).toString("latin1"),
+          );
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("writes lines that pass checkRecordLine (property)", () => {
+    const meta = {
+      namespace: "payments",
+      pod: "api-0",
+      podUid: "u-1",
+      container: "api",
+      restartCount: 2,
+      node: "node-a",
+    };
+    fc.assert(
+      fc.property(fc.array(lineArb, { minLength: 1, maxLength: 5 }), (lines) => {
+        const text = encodeAll(meta, lines, "node-a_0123abcd_000000000007").toString("utf8");
+        const records = text.split("\n");
+        assert.equal(records.pop(), "");
+        for (const r of records) assert.equal(checkRecordLine(r), null, r);
+        assert.deepEqual(
+          records.map((r) => JSON.parse(r).seq),
+          lines.map((_, i) => i),
+        );
+      }),
+    );
+  });
+
+  it("dates records as parseRfc3339 and formatRecordTimestamp do, from runtime timestamp bytes (property)", () => {
+    const meta = { namespace: "ns", pod: "p", container: "c", node: "n" };
+    const rfc3339 = fc
+      .tuple(
+        fc.date({
+          min: new Date("0100-01-01T00:00:00Z"),
+          max: new Date("9999-12-30T00:00:00Z"),
+          noInvalidDate: true,
+        }),
+        fc.stringMatching(/^(\.\d{1,9})?$/),
+        fc.constantFrom("Z", "+01:00", "-05:30", "+0000", "+14:00"),
+      )
+      .map(([d, frac, zone]) => `${d.toISOString().slice(0, 19)}${frac}${zone}`);
+    fc.assert(
+      fc.property(rfc3339, (text) => {
+        const slot = { epochSeconds: 0, nanos: 0 };
+        assert.ok(parseRfc3339Bytes(Buffer.from(text), 0, text.length, slot));
+        const line: Line = {
+          ...slot,
+          stream: "stdout",
+          message: new Uint8Array(),
+          truncated: false,
+          parseError: null,
+        };
+        const t = parseRfc3339(text)!;
+        assert.equal(encodeAll(meta, [line], "b").toString(), reference(meta, { ...line, ...t }, "b", 0));
+      }),
+    );
+  });
+
+  it("encodes the corpora's JSON app logs, surrogate escapes and NULs included, like encodeRecord", () => {
+    const meta = { namespace: "ns", pod: "p", container: "c", node: "n" };
+    const lines: Line[] = [];
+    for (const file of [
+      "json/fluentbit_utf8_surrogate_bench_2k.ndjson",
+      "json/beats_kibana_log_test.log",
+      "multiline/fluentbit_filter_multiline_example.log",
+    ]) {
+      for (const message of corpusLines(file)) {
+        lines.push({
+          epochSeconds: 1_795_259_857 + lines.length,
+          nanos: 1,
+          stream: "stdout",
+          message,
+          truncated: false,
+          parseError: null,
+        });
+      }
+    }
+    assert.ok(lines.length > 2000);
+    const want = lines.map((l, seq) => reference(meta, l, "b", seq)).join("");
+    assert.equal(encodeAll(meta, lines, "b").toString(), want);
+  });
+
+  it("keeps valid UTF-8 raw and base64s only invalid messages", () => {
+    const meta = { namespace: "ns", pod: "p", container: "c", node: "n" };
+    const out = new OutputBuffer();
+    const encoder = new RecordEncoder(meta);
+    const valid = Buffer.from("é\u2028😀");
+    encoder.encode(out, 0, 0, "stdout", valid, 0, valid.length, false, null);
+    appendRecordEnd(out);
+    const invalid = Buffer.from([0x61, 0xff, 0x62]);
+    encoder.encode(out, 0, 0, "stderr", invalid, 0, invalid.length, false, null);
+    appendRecordEnd(out);
+    const [a, b] = out
+      .view()
+      .toString()
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    assert.deepEqual([a.message, a.message_base64], ["é\u2028😀", undefined]);
+    assert.ok(out.view().includes(valid), "valid bytes are copied as they are");
+    assert.deepEqual([b.message, b.message_base64], ["a\ufffdb", "Yf9i"]);
+  });
+
+  it("grows its buffer for a long message made only of escapes", () => {
+    const meta = { namespace: "ns", pod: "p", container: "c", node: "n" };
+    const out = new OutputBuffer(16);
+    const message = Buffer.alloc(100_000, 0x01);
+    new RecordEncoder(meta).encode(out, 0, 0, "stdout", message, 0, message.length, true, "x");
+    appendRecordEnd(out);
+    const record = JSON.parse(out.view().toString());
+    assert.equal(record.message, "\u0001".repeat(100_000));
+    assert.deepEqual([record.truncated, record.parse_error], [true, "x"]);
+  });
+});
