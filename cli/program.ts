@@ -6,6 +6,7 @@ import { localCommand } from "./commands/local.ts";
 import { parseCommand } from "./commands/parse.ts";
 import { policyCommand } from "./commands/policy.ts";
 import { schemaCommand } from "./commands/schema.ts";
+import { shipCommand } from "./commands/ship.ts";
 
 export const VERSION: string = JSON.parse(
   readFileSync(new URL("../package.json", import.meta.url), "utf8"),
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .configureHelp({ showGlobalOptions: true });
+  program.addCommand(shipCommand(VERSION));
   program.addCommand(localCommand());
   program.addCommand(parseCommand());
   program.addCommand(schemaCommand());

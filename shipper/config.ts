@@ -1,0 +1,387 @@
+// Every option of `logarchive ship`, declared once: its YAML key, flag, environment
+// variable, default, unit and one line of docs. The config-file schema, the CLI flags
+// and the option table in docs/shipper.md are all generated from this list, and
+// config.test.ts fails when the docs drift.
+//
+// Precedence: flag > environment > config file > default.
+
+import { hostname } from "node:os";
+import { z } from "zod";
+import { ConfigError } from "../lib/config/errors.ts";
+import { formatSize, parseDuration, parseSize } from "../lib/config/units.ts";
+import { parseYamlConfig } from "../lib/config/yaml.ts";
+
+type Kind = "string" | "strings" | "size" | "duration" | "integer" | "boolean";
+
+export interface OptionSpec {
+  /** YAML key in the config file. */
+  key: string;
+  kind: Kind;
+  /** Human default as documented ("8MiB", "60s"); undefined = unset or required. */
+  default?: string | number | boolean | readonly string[];
+  /** Shown in the docs when the default is computed. */
+  defaultText?: string;
+  required?: boolean;
+  min?: number;
+  max?: number;
+  description: string;
+}
+
+export const SHIPPER_OPTIONS = [
+  {
+    key: "logs",
+    kind: "strings",
+    default: ["/var/log/pods/*/*/*.log*"],
+    description:
+      "Globs of container log files to tail; /var/log/pods and /var/log/containers layouts are understood. Rotated `.gz` and `.tmp` files are never picked up as new files.",
+  },
+  {
+    key: "state_dir",
+    kind: "string",
+    default: "/var/lib/logarchive",
+    description: "Directory for the checkpoint and the spool; mount a hostPath so it survives pod restarts.",
+  },
+  { key: "bucket", kind: "string", required: true, description: "S3 bucket of the archive." },
+  {
+    key: "prefix",
+    kind: "string",
+    defaultText: "archive.prefix of the policy (`logs`)",
+    description: "Key prefix of the archive in the bucket.",
+  },
+  {
+    key: "policy",
+    kind: "string",
+    defaultText: "none: archive every namespace, load none",
+    description: "Namespace policy YAML: which namespaces are shipped and which go to the analytics tier.",
+  },
+  {
+    key: "node",
+    kind: "string",
+    defaultText: "$NODE_NAME, else the host name",
+    description: "Kubernetes node name written into records and object keys.",
+  },
+  {
+    key: "s3_endpoint",
+    kind: "string",
+    defaultText: "AWS's regional endpoint",
+    description: "S3 endpoint URL; when set, path-style addressing is used (MinIO, s3rver, VPC endpoints).",
+  },
+  {
+    key: "region",
+    kind: "string",
+    defaultText: "$AWS_REGION, else us-east-1",
+    description: "AWS region of the bucket. Credentials come from the AWS SDK's standard chain.",
+  },
+  {
+    key: "batch_max_bytes",
+    kind: "size",
+    default: "8MiB",
+    min: 4096,
+    max: 5 * 2 ** 30,
+    description:
+      "Cut a namespace's batch when its compressed size reaches this; keep it far above S3's 128 KB cold-tier billing floor.",
+  },
+  {
+    key: "batch_max_age",
+    kind: "duration",
+    default: "60s",
+    min: 1000,
+    max: 3_600_000,
+    description: "Cut a batch this long after its first line was added, whatever its size.",
+  },
+  {
+    key: "max_line_bytes",
+    kind: "size",
+    default: "1MiB",
+    min: 1024,
+    max: 64 * 2 ** 20,
+    description: "Cap on one merged log line; longer lines are cut and marked truncated, never dropped.",
+  },
+  {
+    key: "spool_max_bytes",
+    kind: "size",
+    default: "1GiB",
+    min: 2 ** 20,
+    description:
+      "Disk the spool may use for batches not yet in S3; when full the shipper stops reading (backpressure).",
+  },
+  {
+    key: "commit_interval",
+    kind: "duration",
+    default: "1s",
+    min: 50,
+    max: 60_000,
+    description: "How often open batches are flushed to the spool, fsynced and the read offsets committed.",
+  },
+  {
+    key: "gzip_level",
+    kind: "integer",
+    default: 6,
+    min: 1,
+    max: 9,
+    description: "gzip compression level of archive objects (1 fastest, 9 smallest).",
+  },
+  {
+    key: "read_chunk_bytes",
+    kind: "size",
+    default: "256KiB",
+    min: 4096,
+    max: 16 * 2 ** 20,
+    description: "Bytes read from a log file per read call.",
+  },
+  {
+    key: "scan_interval",
+    kind: "duration",
+    default: "1s",
+    min: 50,
+    max: 60_000,
+    description: "How often log globs are rescanned for new, rotated and removed files.",
+  },
+  {
+    key: "upload_concurrency",
+    kind: "integer",
+    default: 4,
+    min: 1,
+    max: 64,
+    description: "Batches uploaded to S3 at once.",
+  },
+  {
+    key: "upload_timeout",
+    kind: "duration",
+    default: "60s",
+    min: 1000,
+    description: "Time limit of one PutObject attempt before it is retried.",
+  },
+  {
+    key: "retry_initial",
+    kind: "duration",
+    default: "200ms",
+    min: 1,
+    description: "First delay before retrying a failed upload; doubles per attempt, with full jitter.",
+  },
+  {
+    key: "retry_max",
+    kind: "duration",
+    default: "30s",
+    min: 1,
+    description: "Longest delay between upload retries. Uploads are retried until they succeed.",
+  },
+  {
+    key: "drain_timeout",
+    kind: "duration",
+    default: "25s",
+    min: 0,
+    description:
+      "On SIGTERM, time to cut, spool and upload open batches; keep it under the pod's terminationGracePeriodSeconds.",
+  },
+  {
+    key: "listen",
+    kind: "string",
+    default: "0.0.0.0:2021",
+    description: "Address of the HTTP server for /metrics, /healthz and /readyz; empty disables it.",
+  },
+  {
+    key: "once",
+    kind: "boolean",
+    default: false,
+    description: "Ship everything present, drain and exit 0, for backfills and tests.",
+  },
+] as const satisfies readonly OptionSpec[];
+
+export type OptionKey = (typeof SHIPPER_OPTIONS)[number]["key"];
+
+export interface ShipperConfig {
+  logs: string[];
+  stateDir: string;
+  bucket: string;
+  /** undefined: take the policy's archive.prefix. */
+  prefix: string | undefined;
+  policy: string | undefined;
+  node: string;
+  s3Endpoint: string | undefined;
+  region: string;
+  batchMaxBytes: number;
+  batchMaxAgeMs: number;
+  maxLineBytes: number;
+  spoolMaxBytes: number;
+  commitIntervalMs: number;
+  gzipLevel: number;
+  readChunkBytes: number;
+  scanIntervalMs: number;
+  uploadConcurrency: number;
+  uploadTimeoutMs: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+  drainTimeoutMs: number;
+  listen: string;
+  once: boolean;
+}
+
+export function flagOf(key: string): string {
+  return `--${key.replaceAll("_", "-")}`;
+}
+
+export function envOf(key: string): string {
+  return `LOGARCHIVE_${key.toUpperCase()}`;
+}
+
+function camel(key: string): string {
+  return key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function configFieldName(spec: OptionSpec): string {
+  const base = camel(spec.key);
+  return spec.kind === "duration" ? `${base}Ms` : base;
+}
+
+/** The value as written in YAML, a flag or the environment → its typed value, or a problem. */
+function convert(spec: OptionSpec, raw: unknown): { value: unknown } | { problem: string } {
+  const range = (n: number, show: (n: number) => string) => {
+    if (spec.min !== undefined && n < spec.min) return { problem: `must be at least ${show(spec.min)}` };
+    if (spec.max !== undefined && n > spec.max) return { problem: `must be at most ${show(spec.max)}` };
+    return { value: n };
+  };
+  switch (spec.kind) {
+    case "string":
+      return typeof raw === "string" ? { value: raw } : { problem: "expected a string" };
+    case "strings": {
+      const list = typeof raw === "string" ? raw.split(",").map((s) => s.trim()) : raw;
+      if (
+        !Array.isArray(list) ||
+        list.length === 0 ||
+        !list.every((s) => typeof s === "string" && s !== "")
+      ) {
+        return { problem: "expected a non-empty list of strings (comma-separated in flags and env)" };
+      }
+      return { value: list };
+    }
+    case "size": {
+      const n = typeof raw === "string" || typeof raw === "number" ? parseSize(raw) : null;
+      return n === null
+        ? { problem: "expected a size such as 8MiB, 256KiB or a number of bytes" }
+        : range(n, formatSize);
+    }
+    case "duration": {
+      const n = typeof raw === "string" ? parseDuration(raw) : null;
+      return n === null
+        ? { problem: "expected a duration such as 500ms, 60s or 5m" }
+        : range(n, (v) => `${v}ms`);
+    }
+    case "integer": {
+      const n =
+        typeof raw === "number" ? raw : typeof raw === "string" && /^-?\d+$/.test(raw) ? Number(raw) : NaN;
+      return Number.isSafeInteger(n) ? range(n, String) : { problem: "expected an integer" };
+    }
+    case "boolean": {
+      if (typeof raw === "boolean") return { value: raw };
+      if (raw === "true" || raw === "1") return { value: true };
+      if (raw === "false" || raw === "0") return { value: false };
+      return { problem: "expected true or false" };
+    }
+  }
+}
+
+export type RawOptions = Partial<Record<OptionKey, unknown>>;
+
+export interface ConfigSources {
+  /** Parsed YAML config file, if any, and its path for messages. */
+  file?: { path: string; values: Record<string, unknown> };
+  /** Flags the user gave, keyed by option key. */
+  flags?: RawOptions;
+  env?: NodeJS.ProcessEnv;
+}
+
+const KNOWN_KEYS = new Set<string>(SHIPPER_OPTIONS.map((o) => o.key));
+
+/**
+ * Resolves every option from flags, environment, config file and defaults. All problems
+ * are reported at once, each naming the option where it was set.
+ */
+export function resolveShipperConfig(sources: ConfigSources): ShipperConfig {
+  const env = sources.env ?? process.env;
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(sources.file?.values ?? {})) {
+    if (!KNOWN_KEYS.has(key))
+      problems.push(`${key} (in ${sources.file!.path}): unknown option; see docs/shipper.md`);
+  }
+  for (const spec of SHIPPER_OPTIONS as readonly OptionSpec[]) {
+    const candidates: [string, unknown][] = [
+      [flagOf(spec.key), sources.flags?.[spec.key as OptionKey]],
+      [envOf(spec.key), env[envOf(spec.key)]],
+      [`${spec.key} (in ${sources.file?.path})`, sources.file?.values[spec.key]],
+    ];
+    // An empty flag is a choice (`--listen ""` disables the server); an empty variable is unset.
+    const given = candidates.find(([name, v]) => v !== undefined && (v !== "" || name === flagOf(spec.key)));
+    if (given === undefined) {
+      if (spec.required) {
+        problems.push(
+          `${spec.key}: required; set ${flagOf(spec.key)}, ${envOf(spec.key)} or \`${spec.key}:\` in the config file`,
+        );
+      } else if (spec.default !== undefined) {
+        const converted = convert(spec, spec.default);
+        if ("value" in converted) out[configFieldName(spec)] = converted.value;
+      }
+      continue;
+    }
+    const converted = convert(spec, given[1]);
+    if ("problem" in converted)
+      problems.push(`${given[0]}: ${converted.problem} (got ${JSON.stringify(given[1])})`);
+    else out[configFieldName(spec)] = converted.value;
+  }
+  out.node ??= env.NODE_NAME || hostname();
+  out.region ??= env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1";
+  if (typeof out.listen === "string" && out.listen !== "" && parseListen(out.listen) === null) {
+    problems.push(`listen: expected host:port such as 0.0.0.0:2021 (got ${JSON.stringify(out.listen)})`);
+  }
+  if (problems.length > 0) throw new ConfigError("shipper configuration", problems);
+  return out as unknown as ShipperConfig;
+}
+
+export function parseListen(listen: string): { host: string; port: number } | null {
+  const m = /^(.*):(\d{1,5})$/.exec(listen);
+  if (m === null || Number(m[2]) > 65_535) return null;
+  return { host: m[1] === "" ? "0.0.0.0" : m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]) };
+}
+
+const configFileSchema = z.record(z.string(), z.unknown());
+
+export function parseShipperConfigFile(text: string, path: string): Record<string, unknown> {
+  return parseYamlConfig(text, configFileSchema, path);
+}
+
+function defaultText(spec: OptionSpec): string {
+  if (spec.required) return "required";
+  if (spec.defaultText !== undefined) return spec.defaultText;
+  if (spec.default === undefined) return "_none_";
+  return Array.isArray(spec.default)
+    ? spec.default.map((d) => `\`${d}\``).join(", ")
+    : `\`${String(spec.default)}\``;
+}
+
+const UNIT: Record<Kind, string> = {
+  string: "text",
+  strings: "list",
+  size: "bytes (B, KiB, MiB, GiB)",
+  duration: "duration (ms, s, m, h)",
+  integer: "integer",
+  boolean: "true/false",
+};
+
+/** The option table of docs/shipper.md. */
+export function optionsMarkdownTable(): string {
+  const rows = (SHIPPER_OPTIONS as readonly OptionSpec[]).map((o) => {
+    const limits = [
+      o.min !== undefined
+        ? `min ${o.kind === "size" ? formatSize(o.min) : o.kind === "duration" ? `${o.min}ms` : o.min}`
+        : "",
+      o.max !== undefined
+        ? `max ${o.kind === "size" ? formatSize(o.max) : o.kind === "duration" ? `${o.max}ms` : o.max}`
+        : "",
+    ]
+      .filter(Boolean)
+      .join(", ");
+    return `| \`${o.key}\` | \`${flagOf(o.key)}\` / \`${envOf(o.key)}\` | ${defaultText(o)} | ${UNIT[o.kind]}${limits ? ` (${limits})` : ""} | ${o.description} |`;
+  });
+  return ["| key | flag / env | default | unit | description |", "|---|---|---|---|---|", ...rows].join("\n");
+}

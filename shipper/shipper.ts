@@ -1,0 +1,301 @@
+// `logarchive ship`: the kubernetes_logs source → record encoder → archive sink → S3
+// uploader, driven by one loop so that reading, batching and committing never race:
+//
+//   scan (every scan_interval) → read a chunk per container → encode into the batch of its
+//   namespace and hour → commit (every commit_interval, or when a batch is due) → upload.
+//
+// Offsets are committed only together with the spooled batches that hold their records
+// (see sinks/s3/sink.ts), and a batch's key and bytes are fixed when it is sealed, so a
+// crash at any point replays into the same objects: nothing lost, nothing doubled.
+
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { S3Client } from "@aws-sdk/client-s3";
+import type { Logger } from "../lib/log.ts";
+import type { NamespacePolicy } from "../lib/policy/policy.ts";
+import type { ShipperConfig } from "./config.ts";
+import { parseListen } from "./config.ts";
+import { startShipperHttp } from "./http.ts";
+import { ShipperMetrics } from "./metrics.ts";
+import { FEED_BYTES, type OpenBatch } from "./sinks/s3/batch.ts";
+import { ArchiveSink } from "./sinks/s3/sink.ts";
+import { Uploader } from "./sinks/s3/uploader.ts";
+import type { DecodedLine, DecodedLineSink } from "./sources/kubernetes_logs/file_decoder.ts";
+import { KubernetesLogsSource } from "./sources/kubernetes_logs/source.ts";
+import type { TrackedFile } from "./sources/kubernetes_logs/tracked_file.ts";
+import { CheckpointStore } from "./state/checkpoint.ts";
+import { appendBatchFields } from "./transforms/record_encoder.ts";
+
+export interface ShipperOptions {
+  config: ShipperConfig;
+  policy: NamespacePolicy;
+  logger: Logger;
+  version: string;
+  /** Defaults to a client for config.s3Endpoint/region with the SDK's credential chain. */
+  s3?: S3Client;
+  metrics?: ShipperMetrics;
+}
+
+export interface ShipperSummary {
+  bytesRead: number;
+  records: number;
+  batchesUploaded: number;
+}
+
+const IDLE_SLEEP_MS = 50;
+
+export class Shipper {
+  readonly config: ShipperConfig;
+  readonly metrics: ShipperMetrics;
+  readonly #logger: Logger;
+  readonly #s3: S3Client;
+  readonly #sink: ArchiveSink;
+  readonly #source: KubernetesLogsSource;
+  readonly #uploader: Uploader;
+  readonly #needDrain = new Set<OpenBatch>();
+  readonly #recordsByNamespace = new Map<string, number>();
+  #parseErrors = 0;
+  #stopping = false;
+  #lastLoopAt = Date.now();
+  #http: { stop(): Promise<void>; url: string } | null = null;
+  #sinks = new WeakMap<TrackedFile, DecodedLineSink>();
+
+  private constructor(
+    options: ShipperOptions,
+    parts: { sink: ArchiveSink; s3: S3Client; metrics: ShipperMetrics; restoreFiles: ShipperFileRestore },
+  ) {
+    this.config = options.config;
+    this.#logger = options.logger;
+    this.#s3 = parts.s3;
+    this.metrics = parts.metrics;
+    this.#sink = parts.sink;
+    const log = this.#log;
+    this.#uploader = new Uploader({
+      s3: parts.s3,
+      bucket: options.config.bucket,
+      concurrency: options.config.uploadConcurrency,
+      timeoutMs: options.config.uploadTimeoutMs,
+      retryInitialMs: options.config.retryInitialMs,
+      retryMaxMs: options.config.retryMaxMs,
+      metrics: parts.metrics,
+      log,
+      onUploaded: (batch) => {
+        this.#sink.uploaded(batch);
+        log("info", "batch_uploaded", {
+          key: batch.key,
+          records: batch.metadata.records,
+          bytes: batch.bytes,
+        });
+      },
+    });
+    this.#source = new KubernetesLogsSource(
+      {
+        globs: options.config.logs,
+        node: options.config.node,
+        maxLineBytes: options.config.maxLineBytes,
+        policy: options.policy,
+        finishGraceMs: Math.max(2000, 2 * options.config.scanIntervalMs),
+        once: options.config.once,
+        metrics: parts.metrics,
+        log,
+        lineSink: (tf) => this.#lineSinkFor(tf),
+      },
+      parts.restoreFiles,
+    );
+  }
+
+  /** Restores the checkpoint and spool, and queues sealed batches for upload. */
+  static async open(options: ShipperOptions): Promise<Shipper> {
+    const c = options.config;
+    const metrics = options.metrics ?? new ShipperMetrics();
+    metrics.spoolLimitBytes.set(c.spoolMaxBytes);
+    const spoolDir = join(c.stateDir, "spool");
+    await mkdir(spoolDir, { recursive: true });
+    const store = new CheckpointStore(c.stateDir);
+    const checkpoint = await store.load();
+    const sink = await ArchiveSink.restore(
+      {
+        spoolDir,
+        prefix: c.prefix ?? options.policy.archive.prefix,
+        gzipLevel: c.gzipLevel,
+        node: c.node,
+        batchMaxBytes: c.batchMaxBytes,
+        batchMaxAgeMs: c.batchMaxAgeMs,
+        shipperVersion: options.version,
+        metrics,
+      },
+      store,
+      checkpoint,
+    );
+    const s3 =
+      options.s3 ??
+      new S3Client({
+        region: c.region,
+        ...(c.s3Endpoint ? { endpoint: c.s3Endpoint, forcePathStyle: true } : {}),
+        // The uploader retries with its own backoff and metrics.
+        maxAttempts: 1,
+      });
+    const shipper = new Shipper(options, { sink, s3, metrics, restoreFiles: checkpoint.files });
+    for (const batch of sink.sealed.values()) shipper.#uploader.enqueue(batch);
+    shipper.#log("info", "shipper_started", {
+      node: c.node,
+      epoch: sink.epoch,
+      nextSeq: sink.nextSeq,
+      resumedFiles: checkpoint.files.length,
+      openBatches: sink.open.size,
+      sealedBatches: sink.sealed.size,
+    });
+    return shipper;
+  }
+
+  #log = (level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>): void => {
+    this.#logger[level]({ event, ...fields }, event);
+  };
+
+  #lineSinkFor(tf: TrackedFile): DecodedLineSink {
+    let sink = this.#sinks.get(tf);
+    if (sink !== undefined) return sink;
+    const tier = tf.context.tier;
+    const namespace = tf.namespace;
+    const encoder = tf.encoder;
+    sink = (line: DecodedLine) => {
+      const batch = this.#sink.batchFor(tier, namespace, line.epochSeconds);
+      const out = batch.staging;
+      const before = out.length;
+      encoder.encode(
+        out,
+        line.epochSeconds,
+        line.nanos,
+        line.stream,
+        line.bytes,
+        line.start,
+        line.end,
+        line.truncated,
+        line.parseError,
+      );
+      appendBatchFields(out, batch.fragment, batch.records);
+      batch.noteRecord(line.epochSeconds, line.nanos, out.length - before);
+      this.#recordsByNamespace.set(namespace, (this.#recordsByNamespace.get(namespace) ?? 0) + 1);
+      if (line.parseError !== null) this.#parseErrors++;
+      if (out.length >= FEED_BYTES && !batch.feed()) this.#needDrain.add(batch);
+    };
+    this.#sinks.set(tf, sink);
+    return sink;
+  }
+
+  /** Starts /metrics, /healthz and /readyz when `listen` is set. */
+  async startHttp(): Promise<string | null> {
+    const listen = this.config.listen === "" ? null : parseListen(this.config.listen);
+    if (listen === null) return null;
+    this.#http = await startShipperHttp({
+      host: listen.host,
+      port: listen.port,
+      registry: this.metrics.registry,
+      health: () => {
+        const loopAgeMs = Date.now() - this.#lastLoopAt;
+        return {
+          live: loopAgeMs < 60_000,
+          ready: !this.#stopping,
+          detail: { loopAgeMs, spoolBytes: this.#sink.spoolBytes(), uploadQueue: this.#uploader.pending },
+        };
+      },
+    });
+    return this.#http.url;
+  }
+
+  /** Asks the loop to stop reading and drain. */
+  stop(): void {
+    this.#stopping = true;
+  }
+
+  /** Runs until stop() (or, with `once`, until everything present is shipped), then drains. */
+  async run(): Promise<void> {
+    const c = this.config;
+    const buf = Buffer.allocUnsafe(c.readChunkBytes);
+    let lastScan = 0;
+    let lastCommit = Date.now();
+    let backpressureSince: number | null = null;
+    while (!this.#stopping) {
+      this.#lastLoopAt = Date.now();
+      if (this.#lastLoopAt - lastScan >= c.scanIntervalMs) {
+        await this.#source.scan();
+        lastScan = Date.now();
+      }
+      const full = this.#sink.spoolBytes() >= c.spoolMaxBytes;
+      if (full !== (backpressureSince !== null)) {
+        this.metrics.backpressure.set(full ? 1 : 0);
+        if (full) {
+          backpressureSince = Date.now();
+          this.#log("warn", "backpressure", { spoolBytes: this.#sink.spoolBytes(), limit: c.spoolMaxBytes });
+        } else {
+          this.metrics.backpressureSeconds.inc((Date.now() - backpressureSince!) / 1000);
+          backpressureSince = null;
+        }
+      }
+      const read = full ? 0 : await this.#source.readStep(buf);
+      await this.#drainGzip();
+      if (this.#sink.due() || Date.now() - lastCommit >= c.commitIntervalMs) {
+        await this.#commit(false);
+        lastCommit = Date.now();
+      }
+      if (c.once && this.#source.scans > 0 && read === 0 && this.#source.caughtUp()) break;
+      if (read === 0) await sleep(IDLE_SLEEP_MS);
+    }
+    if (backpressureSince !== null)
+      this.metrics.backpressureSeconds.inc((Date.now() - backpressureSince) / 1000);
+    await this.#drain();
+  }
+
+  async #drainGzip(): Promise<void> {
+    if (this.#needDrain.size === 0) return;
+    const batches = [...this.#needDrain];
+    this.#needDrain.clear();
+    await Promise.all(batches.map((b) => b.drained()));
+  }
+
+  async #commit(sealAll: boolean): Promise<void> {
+    const sealed = await this.#sink.commit(this.#source.checkpoints(), sealAll);
+    for (const [namespace, n] of this.#recordsByNamespace) this.metrics.records.inc({ namespace }, n);
+    this.#recordsByNamespace.clear();
+    if (this.#parseErrors > 0) this.metrics.parseErrors.inc(this.#parseErrors);
+    this.#parseErrors = 0;
+    for (const batch of sealed) this.#uploader.enqueue(batch);
+  }
+
+  /**
+   * Cuts every open batch, commits, and waits for uploads: until all are done with `once`,
+   * else up to drain_timeout. What is not uploaded by then stays in the spool, named by the
+   * checkpoint, and is uploaded by the next start.
+   */
+  async #drain(): Promise<void> {
+    const started = Date.now();
+    await this.#commit(true);
+    const timeout =
+      this.config.once && !this.#stopping ? Number.POSITIVE_INFINITY : this.config.drainTimeoutMs;
+    while (this.#uploader.pending > 0) {
+      const left = timeout - (Date.now() - started);
+      if (left <= 0) break;
+      await this.#uploader.idle(Math.min(left, 1000));
+      if (this.#stopping && this.config.once && timeout === Number.POSITIVE_INFINITY) break;
+    }
+    this.#uploader.stop();
+    await this.#commit(false);
+    await this.#sink.close();
+    await this.#source.close();
+    this.#log(this.#uploader.pending === 0 ? "info" : "warn", "shipper_drained", {
+      ms: Date.now() - started,
+      batchesLeftInSpool: this.#uploader.pending,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#http?.stop();
+    this.#s3.destroy();
+  }
+}
+
+type ShipperFileRestore = ConstructorParameters<typeof KubernetesLogsSource>[1];
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

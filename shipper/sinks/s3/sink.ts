@@ -1,0 +1,211 @@
+// The archive sink: batches per (tier, namespace, UTC hour), the spool, and the commit
+// that makes a set of read offsets and the batches holding their records durable
+// together. A batch never crosses an hour, so every object sits in its hour partition.
+//
+// Commit order, which is what makes replays exact:
+//   1. seal the batches that are due (gzip trailer, fsync) and sync-flush the others;
+//   2. write the checkpoint: file offsets, open batches with their durable spool length,
+//      sealed batches with sha256 and metadata, and the next sequence number;
+//   3. only then hand the newly sealed batches to the uploader, and delete spool files of
+//      batches the checkpoint no longer names.
+// A crash before 2 leaves the previous checkpoint, whose offsets precede every record
+// not yet committed; a crash after 2 finds every committed batch in the spool.
+
+import { readdir, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { Tier } from "../../../lib/keys/layout.ts";
+import { RECORD_SCHEMA_VERSION } from "../../../lib/record/schema.ts";
+import { formatRfc3339Nano, hourPartition } from "../../../lib/record/timestamp.ts";
+import type { ShipperMetrics } from "../../metrics.ts";
+import {
+  type Checkpoint,
+  type CheckpointStore,
+  type FileCheckpoint,
+  syncDirectory,
+} from "../../state/checkpoint.ts";
+import { type BatchSettings, OpenBatch } from "./batch.ts";
+import type { SealedBatch } from "./uploader.ts";
+
+export interface ArchiveSinkOptions extends BatchSettings {
+  node: string;
+  batchMaxBytes: number;
+  batchMaxAgeMs: number;
+  shipperVersion: string;
+  metrics: ShipperMetrics;
+}
+
+export class ArchiveSink {
+  readonly options: ArchiveSinkOptions;
+  readonly store: CheckpointStore;
+  readonly epoch: string;
+  nextSeq: number;
+  readonly open = new Map<string, OpenBatch>();
+  /** Sealed batches not yet acknowledged by S3, by sequence number. */
+  readonly sealed = new Map<number, SealedBatch>();
+  /** Spool files to delete once a checkpoint no longer names them. */
+  #garbage: string[] = [];
+  #flushedRecords = new WeakMap<OpenBatch, number>();
+  #hourKey = Number.NaN;
+  #hour = { dt: "", hour: "" };
+
+  private constructor(options: ArchiveSinkOptions, store: CheckpointStore, checkpoint: Checkpoint) {
+    this.options = options;
+    this.store = store;
+    this.epoch = checkpoint.epoch;
+    this.nextSeq = checkpoint.nextSeq;
+  }
+
+  /**
+   * Rebuilds the sink from the committed checkpoint: open batches from their durable
+   * prefix, sealed batches as they are; spool files the checkpoint does not name are
+   * leftovers of an uncommitted step and are deleted.
+   */
+  static async restore(
+    options: ArchiveSinkOptions,
+    store: CheckpointStore,
+    checkpoint: Checkpoint,
+  ): Promise<ArchiveSink> {
+    const sink = new ArchiveSink(options, store, checkpoint);
+    const keep = new Set<string>();
+    for (const cp of checkpoint.open) {
+      const batch = await OpenBatch.recover(options, checkpoint.epoch, cp);
+      sink.open.set(batchMapKey(cp.tier, cp.namespace, cp.dt, cp.hour), batch);
+      sink.#flushedRecords.set(batch, batch.records);
+      keep.add(batch.file);
+      // The committed generation stays until a checkpoint names the new one.
+      keep.add(cp.file);
+      sink.#garbage.push(cp.file);
+    }
+    for (const s of checkpoint.sealed) {
+      sink.sealed.set(s.seq, s);
+      keep.add(s.file);
+    }
+    for (const name of await readdir(options.spoolDir).catch(() => [] as string[])) {
+      const file = join(options.spoolDir, name);
+      if (!keep.has(file)) await unlink(file);
+    }
+    await syncDirectory(options.spoolDir);
+    return sink;
+  }
+
+  /** The open batch for a record of `namespace` at `epochSeconds`, opened on first use. */
+  batchFor(tier: Tier, namespace: string, epochSeconds: number): OpenBatch {
+    const hourKey = Math.floor(epochSeconds / 3600);
+    if (hourKey !== this.#hourKey) {
+      this.#hourKey = hourKey;
+      this.#hour = hourPartition({ epochSeconds, nanos: 0 });
+    }
+    const { dt, hour } = this.#hour;
+    const mapKey = batchMapKey(tier, namespace, dt, hour);
+    let batch = this.open.get(mapKey);
+    if (batch === undefined) {
+      batch = new OpenBatch(
+        this.options,
+        { node: this.options.node, epoch: this.epoch, seq: this.nextSeq++ },
+        { tier, namespace, dt, hour },
+      );
+      this.open.set(mapKey, batch);
+      this.options.metrics.openBatches.set(this.open.size);
+    }
+    return batch;
+  }
+
+  /** Whether a batch has reached its size or age, so a commit should run now. */
+  due(now = Date.now()): boolean {
+    for (const b of this.open.values()) if (this.#isDue(b, now)) return true;
+    return false;
+  }
+
+  #isDue(b: OpenBatch, now: number): boolean {
+    return b.written >= this.options.batchMaxBytes || now - b.openedAt >= this.options.batchMaxAgeMs;
+  }
+
+  /** Bytes the spool holds or will hold: open batches (incl. data still compressing) and sealed ones. */
+  spoolBytes(): number {
+    let total = 0;
+    for (const b of this.open.values()) total += b.written + b.bufferedBytes;
+    for (const s of this.sealed.values()) total += s.bytes;
+    return total;
+  }
+
+  /**
+   * Commits: seals due batches (all of them with `sealAll`), makes the rest durable, and
+   * writes the checkpoint with `files`. Returns the batches sealed by this commit, which
+   * may now be uploaded.
+   */
+  async commit(files: FileCheckpoint[], sealAll = false): Promise<SealedBatch[]> {
+    const now = Date.now();
+    const sealing: OpenBatch[] = [];
+    const flushing: OpenBatch[] = [];
+    for (const [mapKey, b] of this.open) {
+      if (sealAll || this.#isDue(b, now)) {
+        sealing.push(b);
+        this.open.delete(mapKey);
+      } else if (this.#flushedRecords.get(b) !== b.records) {
+        flushing.push(b);
+      }
+    }
+    const newlySealed = await Promise.all(sealing.map((b) => this.#seal(b)));
+    await Promise.all(
+      flushing.map(async (b) => {
+        await b.syncFlush();
+        this.#flushedRecords.set(b, b.records);
+      }),
+    );
+    if (sealing.length + flushing.length > 0) await syncDirectory(this.options.spoolDir);
+    for (const s of newlySealed) this.sealed.set(s.seq, s);
+    await this.store.save({
+      version: 1,
+      epoch: this.epoch,
+      nextSeq: this.nextSeq,
+      files,
+      open: [...this.open.values()].map((b) => b.checkpoint()),
+      sealed: [...this.sealed.values()],
+    });
+    const garbage = this.#garbage;
+    this.#garbage = [];
+    await Promise.all(garbage.map((f) => unlink(f).catch(() => undefined)));
+    const m = this.options.metrics;
+    m.commits.inc();
+    m.lastCommit.set(Date.now() / 1000);
+    m.batchesSealed.inc(newlySealed.length);
+    m.openBatches.set(this.open.size);
+    m.spoolBytes.set(this.spoolBytes());
+    return newlySealed;
+  }
+
+  async #seal(b: OpenBatch): Promise<SealedBatch> {
+    const { bytes, sha256 } = await b.seal();
+    return {
+      seq: b.identity.seq,
+      key: b.key,
+      file: b.file,
+      bytes,
+      metadata: {
+        schemaVersion: RECORD_SCHEMA_VERSION,
+        records: b.records,
+        firstTimestamp: formatRfc3339Nano(b.first),
+        lastTimestamp: formatRfc3339Nano(b.last),
+        sha256,
+        rawBytes: b.rawBytes,
+        batchId: b.id,
+        shipperVersion: this.options.shipperVersion,
+      },
+    };
+  }
+
+  /** S3 has the batch: it leaves the next checkpoint, then its spool file goes. */
+  uploaded(batch: SealedBatch): void {
+    if (this.sealed.delete(batch.seq)) this.#garbage.push(batch.file);
+    this.options.metrics.spoolBytes.set(this.spoolBytes());
+  }
+
+  /** Closes open batches' files without sealing, after a final checkpoint (they resume next start). */
+  async close(): Promise<void> {
+    await Promise.all([...this.open.values()].map((b) => b.abandon()));
+  }
+}
+
+function batchMapKey(tier: Tier, namespace: string, dt: string, hour: string): string {
+  return `${tier}\u0000${namespace}\u0000${dt}\u0000${hour}`;
+}

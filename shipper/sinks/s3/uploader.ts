@@ -1,0 +1,190 @@
+// Uploads sealed batches to S3: one PutObject each, with the body's SHA-256 checksum and
+// the contract's object metadata, retried with exponential backoff and full jitter until
+// S3 acknowledges. A batch's key and bytes never change, so a retry is harmless.
+//
+// PUTs are conditional (If-None-Match: *), so an object is never overwritten: a 412 means
+// an earlier attempt landed without its acknowledgement reaching us, which is success if
+// the stored object has our sha256, and a key conflict to surface if not. Stores without
+// conditional writes (501) get plain PUTs, which are idempotent here anyway.
+
+import { readFile } from "node:fs/promises";
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { fromUserMetadata, type ObjectMetadata, toUserMetadata } from "../../../lib/object/metadata.ts";
+import type { ShipperMetrics } from "../../metrics.ts";
+
+export interface SealedBatch {
+  seq: number;
+  key: string;
+  file: string;
+  bytes: number;
+  metadata: ObjectMetadata;
+}
+
+export interface UploaderOptions {
+  s3: S3Client;
+  bucket: string;
+  concurrency: number;
+  timeoutMs: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+  metrics: ShipperMetrics;
+  log: (level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>) => void;
+  onUploaded: (batch: SealedBatch) => void;
+}
+
+export class Uploader {
+  readonly #options: UploaderOptions;
+  readonly #queue: SealedBatch[] = [];
+  readonly #active = new Set<Promise<void>>();
+  readonly #queued = new Set<number>();
+  #conditional = true;
+  #stopped = false;
+  #wake: (() => void) | null = null;
+
+  constructor(options: UploaderOptions) {
+    this.#options = options;
+  }
+
+  /** Queues a batch; a batch already queued or uploading is ignored. */
+  enqueue(batch: SealedBatch): void {
+    if (this.#queued.has(batch.seq)) return;
+    this.#queued.add(batch.seq);
+    this.#queue.push(batch);
+    this.#pump();
+    this.#options.metrics.uploadQueue.set(this.#queued.size);
+  }
+
+  /** Batches queued or uploading. */
+  get pending(): number {
+    return this.#queued.size;
+  }
+
+  /** Resolves when nothing is queued or uploading, or after `timeoutMs`; true if idle. */
+  async idle(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#queued.size > 0 && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        setTimeout(resolve, Math.min(100, Math.max(0, deadline - Date.now())));
+      });
+    }
+    return this.#queued.size === 0;
+  }
+
+  /** Stops starting attempts; uploads in flight finish or are abandoned at their next retry. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  #pump(): void {
+    while (!this.#stopped && this.#active.size < this.#options.concurrency && this.#queue.length > 0) {
+      const batch = this.#queue.shift()!;
+      const run: Promise<void> = this.#upload(batch).finally(() => {
+        this.#active.delete(run);
+        this.#pump();
+        this.#wake?.();
+      });
+      this.#active.add(run);
+    }
+  }
+
+  async #upload(batch: SealedBatch): Promise<void> {
+    const { metrics, log } = this.#options;
+    let body: Buffer;
+    try {
+      body = await readFile(batch.file);
+      if (body.length !== batch.bytes)
+        throw new Error(`it has ${body.length} bytes, the checkpoint says ${batch.bytes}`);
+    } catch (error) {
+      // Left in the checkpoint, so every restart tries again and says so; never uploaded damaged.
+      this.#queued.delete(batch.seq);
+      log("error", "spool_file_unreadable", {
+        key: batch.key,
+        file: batch.file,
+        error: (error as Error).message,
+      });
+      return;
+    }
+    for (let attempt = 0; !this.#stopped; attempt++) {
+      if (attempt > 0) metrics.uploadRetries.inc();
+      try {
+        await this.#put(batch, body);
+        this.#queued.delete(batch.seq);
+        metrics.uploadQueue.set(this.#queued.size);
+        metrics.batchesUploaded.inc();
+        metrics.bytesUploaded.inc(batch.bytes);
+        metrics.rawBytesUploaded.inc(batch.metadata.rawBytes);
+        this.#options.onUploaded(batch);
+        return;
+      } catch (error) {
+        const code = errorCode(error);
+        metrics.uploadFailures.inc({ code });
+        const delay =
+          Math.random() *
+          Math.min(this.#options.retryMaxMs, this.#options.retryInitialMs * 2 ** Math.min(attempt, 30));
+        log(attempt < 3 ? "warn" : "error", "upload_failed", {
+          key: batch.key,
+          attempt: attempt + 1,
+          code,
+          error: (error as Error).message,
+          retryInMs: Math.round(delay),
+        });
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  async #put(batch: SealedBatch, body: Buffer): Promise<void> {
+    const { s3, bucket, timeoutMs } = this.#options;
+    const sha256 = Buffer.from(batch.metadata.sha256, "hex").toString("base64");
+    try {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: batch.key,
+          Body: body,
+          ContentLength: body.length,
+          ChecksumSHA256: sha256,
+          // A gzip file, not a gzip-encoded NDJSON: no Content-Encoding, so no client or
+          // GCS transcoding ever hands a reader decompressed bytes under a .gz name.
+          ContentType: "application/gzip",
+          Metadata: toUserMetadata(batch.metadata),
+          ...(this.#conditional ? { IfNoneMatch: "*" } : {}),
+        }),
+        { abortSignal: AbortSignal.timeout(timeoutMs) },
+      );
+    } catch (error) {
+      const status = httpStatus(error);
+      if (status === 501 && this.#conditional) {
+        this.#conditional = false;
+        this.#options.log("warn", "conditional_put_unsupported", {
+          bucket,
+          note: "falling back to plain PUT",
+        });
+        throw error;
+      }
+      if (status !== 412) throw error;
+      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: batch.key }), {
+        abortSignal: AbortSignal.timeout(timeoutMs),
+      });
+      const stored = fromUserMetadata(head.Metadata ?? {});
+      if (stored.sha256 !== batch.metadata.sha256) {
+        throw Object.assign(
+          new Error(
+            `s3://${bucket}/${batch.key} already exists with sha256 ${stored.sha256}, not ${batch.metadata.sha256}: two shippers share a state epoch, or something else wrote the key`,
+          ),
+          { name: "KeyConflict" },
+        );
+      }
+    }
+  }
+}
+
+function httpStatus(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+function errorCode(error: unknown): string {
+  const e = error as { name?: string; code?: string };
+  return e.name ?? e.code ?? "Unknown";
+}

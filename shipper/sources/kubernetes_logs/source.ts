@@ -1,0 +1,458 @@
+// The kubernetes_logs source: finds container log files, recognises them across renames,
+// compression, truncation, restarts and inode reuse, and reads each container's files in
+// order so a line split across a rotation is merged.
+//
+// Identity is (device, inode) plus a fingerprint of the first KiB of content, never the
+// path: kubelet renames `<n>.log` to `<n>.log.<ts>` and later replaces it with a `.gz`
+// copy; copytruncate leaves the old content in a copy and new content in the old inode;
+// a restarted shipper may find its checkpointed inode reused by another file.
+//
+// A file is finished when it has been read to the end, its writer has moved on (it was
+// renamed, removed, or replaced by a newer file of its chain or a newer restart), and it
+// has not grown for `finishGraceMs`, because containerd may still write the tail of a
+// partial line into a just-rotated file. Its pending partial line then moves to the next
+// file of its chain, or, when there is none, is emitted as it is.
+//
+// Loss that cannot be prevented (a file that vanished before it was read to the end while
+// the shipper was down, a truncation that outran the reader) is counted in
+// logarchive_shipper_lost_bytes_total and logged, never silent.
+
+import { glob, stat } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { Tier } from "../../../lib/keys/layout.ts";
+import { classifyNamespace, type NamespacePolicy } from "../../../lib/policy/policy.ts";
+import type { ShipperMetrics } from "../../metrics.ts";
+import type { FileCheckpoint } from "../../state/checkpoint.ts";
+import type { DecodedLineSink } from "./file_decoder.ts";
+import { type LogFileMeta, parseLogPath } from "./paths.ts";
+import {
+  chainBaseOf,
+  FINGERPRINT_BYTES,
+  type FileContext,
+  fingerprintOf,
+  matchesFingerprint,
+  readHead,
+  TrackedFile,
+} from "./tracked_file.ts";
+
+export interface SourceOptions {
+  globs: readonly string[];
+  node: string;
+  maxLineBytes: number;
+  policy: NamespacePolicy;
+  /** How long a finished-looking file must stay unchanged before it is closed. */
+  finishGraceMs: number;
+  /** Finish files at their end without waiting for the writer to move (`--once`). */
+  once: boolean;
+  metrics: ShipperMetrics;
+  log: (level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>) => void;
+  /** Where a file's lines go. */
+  lineSink: (file: TrackedFile) => DecodedLineSink;
+}
+
+/** Scans a restored file may go unseen before its unread bytes are counted as lost. */
+const ORPHAN_SCANS = 3;
+
+interface Candidate {
+  path: string;
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  meta: LogFileMeta;
+  tier: Tier;
+}
+
+interface StatsSeen {
+  lines: number;
+  truncated: number;
+  truncatedBytes: number;
+}
+
+export class KubernetesLogsSource {
+  readonly options: SourceOptions;
+  files: TrackedFile[] = [];
+  #byInode = new Map<string, TrackedFile>();
+  #nextOrder = 0;
+  #orphanScans = new Map<TrackedFile, number>();
+  #warned = new Set<string>();
+  #statsSeen = new WeakMap<TrackedFile, StatsSeen>();
+  #scans = 0;
+
+  constructor(options: SourceOptions, restore: readonly FileCheckpoint[] = []) {
+    this.options = options;
+    for (const cp of [...restore].sort((a, b) => a.order - b.order)) {
+      const candidate = this.#candidateFor(cp.path, { dev: cp.dev, ino: cp.ino, size: cp.size, mtimeMs: 0 });
+      if (candidate === null) continue;
+      const tf = new TrackedFile(
+        cp.path,
+        {
+          dev: cp.dev,
+          ino: cp.ino,
+          size: cp.size,
+          fingerprint: { hash: cp.fingerprint, bytes: cp.fingerprintBytes },
+        },
+        this.#context(candidate),
+        cp.order,
+        cp,
+      );
+      tf.seen = false;
+      this.#add(tf);
+      this.#nextOrder = Math.max(this.#nextOrder, cp.order + 1);
+    }
+  }
+
+  get scans(): number {
+    return this.#scans;
+  }
+
+  #key(dev: number, ino: number): string {
+    return `${dev}:${ino}`;
+  }
+
+  #add(tf: TrackedFile): void {
+    this.files.push(tf);
+    this.#byInode.set(this.#key(tf.dev, tf.ino), tf);
+  }
+
+  #remove(tf: TrackedFile): void {
+    this.files = this.files.filter((f) => f !== tf);
+    if (this.#byInode.get(this.#key(tf.dev, tf.ino)) === tf) this.#byInode.delete(this.#key(tf.dev, tf.ino));
+    this.#orphanScans.delete(tf);
+    this.options.metrics.fileLagBytes.remove({ file: tf.path });
+  }
+
+  #candidateFor(
+    path: string,
+    st: { dev: number; ino: number; size: number; mtimeMs: number },
+  ): Candidate | null {
+    const parsed = parseLogPath(path);
+    if (!parsed.ok) {
+      if (parsed.error.kind !== "temporary" && !this.#warned.has(path)) {
+        this.#warned.add(path);
+        this.options.log("warn", "unrecognised_log_path", { path, error: parsed.error.message });
+      }
+      return null;
+    }
+    const c = classifyNamespace(this.options.policy, parsed.meta.namespace);
+    if (!c.archived) return null;
+    return { path, ...st, meta: parsed.meta, tier: c.tier };
+  }
+
+  #context(c: Candidate): FileContext {
+    const ms = c.mtimeMs;
+    return {
+      meta: c.meta,
+      tier: c.tier,
+      node: this.options.node,
+      maxLineBytes: this.options.maxLineBytes,
+      fallbackTime: { epochSeconds: Math.floor(ms / 1000), nanos: Math.round((ms % 1000) * 1e6) },
+    };
+  }
+
+  /** Finds files, matches them to what is tracked, and notes moved, truncated and vanished files. */
+  async scan(): Promise<void> {
+    this.#scans++;
+    const paths = new Set<string>();
+    for (const pattern of this.options.globs) {
+      for await (const p of glob(pattern)) if (!p.endsWith(".tmp")) paths.add(p);
+    }
+    for (const tf of this.files) tf.seen = false;
+    const fresh: Candidate[] = [];
+    const truncated: TrackedFile[] = [];
+    for (const path of paths) {
+      let st: Awaited<ReturnType<typeof stat>>;
+      try {
+        st = await stat(path);
+      } catch {
+        continue;
+      }
+      if (!st.isFile()) continue;
+      const candidate = this.#candidateFor(path, st);
+      if (candidate === null) continue;
+      const tf = this.#byInode.get(this.#key(st.dev, st.ino));
+      if (tf !== undefined && tf.handle !== null) {
+        // Held open: the inode cannot be reused, but its content can be truncated.
+        if (!tf.compressed && (st.size < tf.readPos || !(await this.#sameHead(tf)))) {
+          truncated.push(tf);
+          tf.seen = true;
+          fresh.push(candidate);
+          continue;
+        }
+        this.#observe(tf, path, st.size);
+        await this.#growFingerprint(tf);
+        continue;
+      }
+      if (tf !== undefined) {
+        const head = await readHead(path, candidate.meta.compressed).catch(() => Buffer.alloc(0));
+        if (
+          matchesFingerprint(head, tf.fingerprint) ||
+          (tf.fingerprint.bytes === 0 && st.size >= tf.readPos)
+        ) {
+          this.#observe(tf, path, st.size);
+          continue;
+        }
+        // The inode now holds other content: the checkpointed file is gone, this one is new.
+        this.#byInode.delete(this.#key(st.dev, st.ino));
+      }
+      fresh.push(candidate);
+    }
+    await this.#placeFresh(fresh, truncated);
+    this.#settle();
+  }
+
+  #observe(tf: TrackedFile, path: string, size: number): void {
+    tf.seen = true;
+    if (tf.path !== path) {
+      this.options.metrics.fileLagBytes.remove({ file: tf.path });
+      tf.path = path;
+    }
+    if (!tf.compressed && size !== tf.size) {
+      tf.size = size;
+      tf.lastGrowthAt = Date.now();
+    }
+    this.#orphanScans.delete(tf);
+  }
+
+  async #sameHead(tf: TrackedFile): Promise<boolean> {
+    if (tf.fingerprint.bytes === 0) return true;
+    const head = await readHead(tf.path, false, tf.handle!);
+    return matchesFingerprint(head, tf.fingerprint);
+  }
+
+  /** A file first seen nearly empty gets a longer fingerprint once it has more content. */
+  async #growFingerprint(tf: TrackedFile): Promise<void> {
+    if (tf.compressed || tf.fingerprint.bytes >= FINGERPRINT_BYTES || tf.size <= tf.fingerprint.bytes) return;
+    tf.fingerprint = fingerprintOf(await readHead(tf.path, false, tf.handle!));
+  }
+
+  async #placeFresh(fresh: Candidate[], truncated: TrackedFile[]): Promise<void> {
+    // Older files of a chain first: rotated names (timestamped) before the live name.
+    fresh.sort((a, b) => {
+      const ca = chainBaseOf(a.path);
+      const cb = chainBaseOf(b.path);
+      if (ca !== cb) return ca < cb ? -1 : 1;
+      const ra = a.path === ca ? 1 : 0;
+      const rb = b.path === cb ? 1 : 0;
+      return ra - rb || (a.path < b.path ? -1 : 1);
+    });
+    const copies = new Map<TrackedFile, Candidate>();
+    for (const c of fresh) {
+      if (truncated.some((t) => t.dev === c.dev && t.ino === c.ino)) continue;
+      const head = await readHead(c.path, c.meta.compressed).catch(() => Buffer.alloc(0));
+      const base = chainBaseOf(c.path);
+      const known = this.files.find(
+        (tf) => tf.chainBase === base && matchesFingerprint(head, tf.fingerprint),
+      );
+      if (known !== undefined) {
+        if (known.state === "done") {
+          known.seen = true;
+        } else if (known.handle !== null) {
+          // A copy of content still being read (a .gz made while we drain, or copytruncate's copy).
+          copies.set(known, c);
+        } else {
+          // A restored file found under a new name (compressed while the shipper was down).
+          this.#replace(known, c, known.order);
+        }
+        continue;
+      }
+      const tf = new TrackedFile(
+        c.path,
+        { dev: c.dev, ino: c.ino, size: c.size, fingerprint: fingerprintOf(head) },
+        this.#context(c),
+        this.#nextOrder++,
+      );
+      this.#add(tf);
+    }
+    for (const tf of truncated) await this.#truncatedUnder(tf, copies.get(tf), fresh);
+  }
+
+  /** Continues `old`'s content from its offset at a new path (a copy, or its .gz). */
+  #replace(old: TrackedFile, at: Candidate, order: number): TrackedFile {
+    const next = new TrackedFile(
+      at.path,
+      { dev: at.dev, ino: at.ino, size: at.size, fingerprint: old.fingerprint },
+      this.#context(at),
+      order,
+      old.checkpoint(),
+    );
+    void old.close();
+    this.#remove(old);
+    this.#add(next);
+    return next;
+  }
+
+  /**
+   * The inode of `tf` was truncated (copytruncate) or rewritten. Its old content continues
+   * in `copy` if one was found; otherwise what was not read is lost and counted. The inode
+   * is then read from its start as a new file.
+   */
+  async #truncatedUnder(tf: TrackedFile, copy: Candidate | undefined, fresh: Candidate[]): Promise<void> {
+    const now = fresh.find((c) => c.dev === tf.dev && c.ino === tf.ino)!;
+    if (copy !== undefined) {
+      this.#replace(tf, copy, tf.order);
+    } else {
+      const lost = Math.max(0, tf.size - tf.readPos);
+      if (lost > 0) {
+        this.options.metrics.bytesLost.inc({ reason: "truncation" }, lost);
+        this.options.log("error", "log_bytes_lost", { reason: "truncation", path: tf.path, bytes: lost });
+      }
+      tf.decoder.end(this.options.lineSink(tf));
+      void tf.close();
+      this.#remove(tf);
+    }
+    const head = await readHead(now.path, false).catch(() => Buffer.alloc(0));
+    this.#add(
+      new TrackedFile(
+        now.path,
+        { dev: now.dev, ino: now.ino, size: now.size, fingerprint: fingerprintOf(head) },
+        this.#context(now),
+        this.#nextOrder++,
+      ),
+    );
+  }
+
+  /** After a scan: moved files noted, finished files forgotten once gone, vanished ones counted. */
+  #settle(): void {
+    const now = Date.now();
+    for (const tf of [...this.files]) {
+      if (tf.seen) {
+        this.#orphanScans.delete(tf);
+        if (tf.movedAt === null && this.#writerMoved(tf)) tf.movedAt = now;
+        continue;
+      }
+      if (tf.state === "done") {
+        this.#remove(tf);
+      } else if (tf.handle !== null) {
+        // Unlinked (pod deleted) or out of the globs: the descriptor still reads it to the end.
+        tf.movedAt ??= now;
+      } else {
+        const scans = (this.#orphanScans.get(tf) ?? 0) + 1;
+        this.#orphanScans.set(tf, scans);
+        if (scans >= ORPHAN_SCANS) this.#lost(tf);
+      }
+    }
+    let lag = 0;
+    for (const tf of this.files) {
+      if (tf.state !== "active") continue;
+      lag += tf.lag;
+      if (!tf.compressed) this.options.metrics.fileLagBytes.set({ file: tf.path }, tf.lag);
+    }
+    this.options.metrics.lagBytes.set(lag);
+    this.options.metrics.filesTracked.set(this.files.filter((f) => f.state === "active").length);
+  }
+
+  /** A checkpointed file vanished before it was read to the end, while the shipper was down. */
+  #lost(tf: TrackedFile): void {
+    const lost = Math.max(0, tf.size - tf.readPos);
+    if (lost > 0) {
+      this.options.metrics.bytesLost.inc({ reason: "rotation" }, lost);
+      this.options.log("error", "log_bytes_lost", {
+        reason: "rotation",
+        path: tf.path,
+        bytes: lost,
+        note: "the file was rotated away or removed before it was read to the end",
+      });
+    }
+    // Partial lines held from before the restart are still data: emit them.
+    tf.decoder.end(this.options.lineSink(tf));
+    this.#remove(tf);
+  }
+
+  #writerMoved(tf: TrackedFile): boolean {
+    if (tf.path !== tf.chainBase || tf.compressed) return true;
+    const restart = tf.context.meta.restartCount;
+    return this.files.some(
+      (f) =>
+        f !== tf &&
+        ((f.chainBase === tf.chainBase && f.order > tf.order) ||
+          (restart !== undefined &&
+            f.context.meta.restartCount !== undefined &&
+            f.context.meta.restartCount > restart &&
+            dirname(f.chainBase) === dirname(tf.chainBase))),
+    );
+  }
+
+  /** Per chain, the oldest file not yet finished: the only one read, so lines stay in order. */
+  readable(): TrackedFile[] {
+    const first = new Map<string, TrackedFile>();
+    for (const tf of this.files) {
+      // An unseen file is read only through a descriptor still held (unlinked, renamed away).
+      if (tf.state !== "active" || (!tf.seen && tf.handle === null)) continue;
+      const cur = first.get(tf.chainBase);
+      if (cur === undefined || tf.order < cur.order) first.set(tf.chainBase, tf);
+    }
+    return [...first.values()];
+  }
+
+  /** Reads one chunk from every readable file; returns the bytes read. */
+  async readStep(buf: Buffer): Promise<number> {
+    let total = 0;
+    for (const tf of this.readable()) {
+      let n = 0;
+      try {
+        n = await tf.readChunk(buf, this.options.lineSink(tf));
+      } catch (error) {
+        this.options.log("warn", "read_failed", { path: tf.path, error: (error as Error).message });
+        continue;
+      }
+      total += n;
+      this.#account(tf, n);
+      if (n === 0) await this.#maybeFinish(tf);
+    }
+    return total;
+  }
+
+  #account(tf: TrackedFile, bytes: number): void {
+    const m = this.options.metrics;
+    if (bytes > 0) m.bytesRead.inc(bytes);
+    const seen = this.#statsSeen.get(tf) ?? { lines: 0, truncated: 0, truncatedBytes: 0 };
+    const reader = tf.decoder.reader.stats;
+    const merger = tf.decoder.merger.stats;
+    if (reader.lines > seen.lines) m.linesRead.inc(reader.lines - seen.lines);
+    if (merger.truncatedLines > seen.truncated) m.linesTruncated.inc(merger.truncatedLines - seen.truncated);
+    if (merger.droppedBytes > seen.truncatedBytes)
+      m.bytesTruncated.inc(merger.droppedBytes - seen.truncatedBytes);
+    this.#statsSeen.set(tf, {
+      lines: reader.lines,
+      truncated: merger.truncatedLines,
+      truncatedBytes: merger.droppedBytes,
+    });
+  }
+
+  async #maybeFinish(tf: TrackedFile): Promise<void> {
+    if (!(await tf.atEnd())) return;
+    if (!this.options.once) {
+      if (
+        tf.movedAt === null ||
+        Date.now() - Math.max(tf.movedAt, tf.lastGrowthAt) < this.options.finishGraceMs
+      )
+        return;
+    }
+    const successor = this.files
+      .filter((f) => f !== tf && f.state === "active" && f.chainBase === tf.chainBase && f.order > tf.order)
+      .sort((a, b) => a.order - b.order)[0];
+    if (successor !== undefined && successor.readPos === 0) {
+      // Everything is read; what is left is a partial line whose end is in the next file.
+      successor.inheritPartials(tf.decoder.checkpoint().merger);
+    } else {
+      tf.decoder.end(this.options.lineSink(tf));
+    }
+    tf.state = "done";
+    await tf.close();
+    this.options.metrics.fileLagBytes.remove({ file: tf.path });
+  }
+
+  /** Whether every file is finished (or counted lost), for `--once`. */
+  caughtUp(): boolean {
+    return this.files.every((tf) => tf.state !== "active");
+  }
+
+  checkpoints(): FileCheckpoint[] {
+    return this.files.map((tf) => tf.checkpoint());
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.files.map((tf) => tf.close()));
+  }
+}

@@ -1,0 +1,238 @@
+// One container log file the shipper follows: its identity (device, inode, content
+// fingerprint), an open handle, and the decoder that turns its bytes into lines.
+//
+// Plain files are read with positional reads on a held descriptor, so a rename or an
+// unlink never loses bytes: the descriptor keeps the inode. `.gz` files (rotated files
+// kubelet compressed while the shipper was behind or down) are read through gunzip,
+// skipping to the checkpointed offset, which counts decompressed bytes.
+
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
+import { createGunzip, gunzipSync, constants as zlibConstants } from "node:zlib";
+import type { Tier } from "../../../lib/keys/layout.ts";
+import type { FileCheckpoint } from "../../state/checkpoint.ts";
+import { RecordEncoder } from "../../transforms/record_encoder.ts";
+import { type DecodedLineSink, FileDecoder } from "./file_decoder.ts";
+import type { MergerSnapshot } from "./partial_merger.ts";
+import type { LogFileMeta } from "./paths.ts";
+
+/** Bytes of content hashed to recognise a file after a rename, a compression or a restart. */
+export const FINGERPRINT_BYTES = 1024;
+
+export interface Fingerprint {
+  hash: string;
+  bytes: number;
+}
+
+export function fingerprintOf(head: Buffer): Fingerprint {
+  const bytes = Math.min(head.length, FINGERPRINT_BYTES);
+  return { hash: createHash("sha256").update(head.subarray(0, bytes)).digest("hex"), bytes };
+}
+
+/** The first `FINGERPRINT_BYTES` of a file's content, decompressed for `.gz`. */
+export async function readHead(path: string, compressed: boolean, handle?: FileHandle): Promise<Buffer> {
+  const h = handle ?? (await open(path, "r"));
+  try {
+    const want = compressed ? 64 * 1024 : FINGERPRINT_BYTES;
+    const buf = Buffer.alloc(want);
+    const { bytesRead } = await h.read(buf, 0, want, 0);
+    if (!compressed) return buf.subarray(0, bytesRead);
+    try {
+      return gunzipSync(buf.subarray(0, bytesRead), { finishFlush: zlibConstants.Z_SYNC_FLUSH }).subarray(
+        0,
+        FINGERPRINT_BYTES,
+      );
+    } catch {
+      return Buffer.alloc(0);
+    }
+  } finally {
+    if (handle === undefined) await h.close();
+  }
+}
+
+export function matchesFingerprint(head: Buffer, fp: Fingerprint): boolean {
+  return (
+    fp.bytes > 0 && head.length >= fp.bytes && fingerprintOf(head.subarray(0, fp.bytes)).hash === fp.hash
+  );
+}
+
+/** `…/0.log.20260101-000000.gz` → `…/0.log`: files of one container instance form a chain. */
+export function chainBaseOf(path: string): string {
+  return path.replace(/\.(\d{8}-\d{6}|\d+)(\.gz)?$/, "").replace(/\.gz$/, "");
+}
+
+export interface FileContext {
+  meta: LogFileMeta;
+  tier: Tier;
+  node: string;
+  maxLineBytes: number;
+  /** Time for malformed lines before the first good one: the file's mtime, stable across replays. */
+  fallbackTime: { epochSeconds: number; nanos: number };
+}
+
+export type FileState = "active" | "done";
+
+export class TrackedFile {
+  path: string;
+  readonly chainBase: string;
+  /** Reading order within a chain: rotated files before the file that replaced them. */
+  order: number;
+  dev: number;
+  ino: number;
+  fingerprint: Fingerprint;
+  readonly compressed: boolean;
+  readonly context: FileContext;
+  readonly encoder: RecordEncoder;
+  decoder: FileDecoder;
+  /** Offset of the next byte to read (decompressed for .gz). */
+  readPos: number;
+  /** Size at the last stat (compressed size for .gz; readPos at its end). */
+  size: number;
+  state: FileState = "active";
+  handle: FileHandle | null = null;
+  /** Seen at a path in the latest scan. */
+  seen = true;
+  /** When the writer was first seen to have moved on (rotation, removal, restart), else null. */
+  movedAt: number | null = null;
+  /** Last time a read returned bytes or the size changed. */
+  lastGrowthAt = Date.now();
+  #gz: AsyncIterator<Buffer> | null = null;
+  #gzCarry: Buffer | null = null;
+  #gzEnded = false;
+
+  constructor(
+    path: string,
+    identity: { dev: number; ino: number; fingerprint: Fingerprint; size: number },
+    context: FileContext,
+    order: number,
+    resume?: FileCheckpoint,
+  ) {
+    this.path = path;
+    this.chainBase = chainBaseOf(path);
+    this.order = order;
+    this.dev = identity.dev;
+    this.ino = identity.ino;
+    this.fingerprint = identity.fingerprint;
+    this.size = identity.size;
+    this.compressed = context.meta.compressed;
+    this.context = context;
+    this.encoder = new RecordEncoder({ ...context.meta, node: context.node });
+    this.decoder = new FileDecoder({
+      maxLineBytes: context.maxLineBytes,
+      fallbackTime: context.fallbackTime,
+      ...(resume ? { resumeFrom: { reader: resume.reader, merger: resume.merger } } : {}),
+    });
+    this.readPos = resume?.reader.offset ?? 0;
+    if (resume?.done) this.state = "done";
+  }
+
+  get namespace(): string {
+    return this.context.meta.namespace;
+  }
+
+  /** Unread bytes, for lag metrics (0 for .gz, whose decompressed size is unknown). */
+  get lag(): number {
+    return this.compressed || this.state === "done" ? 0 : Math.max(0, this.size - this.readPos);
+  }
+
+  async ensureOpen(): Promise<void> {
+    if (this.handle === null) this.handle = await open(this.path, "r");
+  }
+
+  /** Carries pending partial lines over from the previous file of the chain. */
+  inheritPartials(snapshot: MergerSnapshot): void {
+    this.decoder = new FileDecoder({
+      maxLineBytes: this.context.maxLineBytes,
+      fallbackTime: this.context.fallbackTime,
+      resumeFrom: { reader: { offset: this.readPos, discarding: false }, merger: snapshot },
+    });
+  }
+
+  /**
+   * Reads one chunk into `buf` and decodes it; returns the bytes read (0 at the end of
+   * what is there now).
+   */
+  async readChunk(buf: Buffer, sink: DecodedLineSink): Promise<number> {
+    await this.ensureOpen();
+    if (this.compressed) return this.#readGz(sink);
+    const { bytesRead } = await this.handle!.read(buf, 0, buf.length, this.readPos);
+    if (bytesRead > 0) {
+      this.readPos += bytesRead;
+      this.lastGrowthAt = Date.now();
+      this.decoder.push(buf.subarray(0, bytesRead), sink);
+    }
+    return bytesRead;
+  }
+
+  async #readGz(sink: DecodedLineSink): Promise<number> {
+    if (this.#gzEnded) return 0;
+    if (this.#gz === null) {
+      const stream = createReadStream("", { fd: this.handle!.fd, start: 0, autoClose: false }).pipe(
+        createGunzip(),
+      );
+      this.#gz = stream[Symbol.asyncIterator]();
+      // Decompressed bytes before the checkpointed offset were already shipped.
+      let skip = this.readPos;
+      while (skip > 0) {
+        const next = await this.#gz.next();
+        if (next.done) break;
+        if (next.value.length > skip) {
+          this.#gzCarry = next.value.subarray(skip);
+          skip = 0;
+        } else {
+          skip -= next.value.length;
+        }
+      }
+    }
+    let chunk = this.#gzCarry;
+    this.#gzCarry = null;
+    if (chunk === null) {
+      const next = await this.#gz.next();
+      if (next.done) {
+        this.#gzEnded = true;
+        return 0;
+      }
+      chunk = next.value;
+    }
+    this.readPos += chunk.length;
+    this.lastGrowthAt = Date.now();
+    this.decoder.push(chunk, sink);
+    return chunk.length;
+  }
+
+  /** Whether everything there is has been read (for .gz: the stream ended). */
+  async atEnd(): Promise<boolean> {
+    if (this.compressed) return this.#gzEnded;
+    await this.ensureOpen();
+    const st = await this.handle!.stat();
+    if (st.size !== this.size) {
+      this.size = st.size;
+      this.lastGrowthAt = Date.now();
+    }
+    return this.readPos >= st.size;
+  }
+
+  async close(): Promise<void> {
+    const h = this.handle;
+    this.handle = null;
+    this.#gz = null;
+    await h?.close().catch(() => undefined);
+  }
+
+  checkpoint(): FileCheckpoint {
+    const { reader, merger } = this.decoder.checkpoint();
+    return {
+      path: this.path,
+      dev: this.dev,
+      ino: this.ino,
+      fingerprint: this.fingerprint.hash,
+      fingerprintBytes: this.fingerprint.bytes,
+      reader,
+      merger,
+      size: this.size,
+      done: this.state === "done",
+      order: this.order,
+    };
+  }
+}

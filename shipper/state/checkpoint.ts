@@ -1,0 +1,133 @@
+// The shipper's checkpoint: the single record of what is durable. It is written
+// atomically (temp file, fsync, rename, fsync of the directory), and only after every
+// batch it mentions is fsynced in the spool, so after any crash the checkpoint and the
+// spool agree: a read offset is never ahead of data that is safe.
+
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { join } from "node:path";
+import type { Tier } from "../../lib/keys/layout.ts";
+import type { ObjectMetadata } from "../../lib/object/metadata.ts";
+import type { LineReaderCheckpoint } from "../sources/kubernetes_logs/line_reader.ts";
+import type { MergerSnapshot } from "../sources/kubernetes_logs/partial_merger.ts";
+
+export const CHECKPOINT_VERSION = 1;
+
+export interface FileCheckpoint {
+  /** Path where the file was last seen; a hint only, identity is dev/ino plus fingerprint. */
+  path: string;
+  dev: number;
+  ino: number;
+  /** sha256 (hex) of the first `fingerprintBytes` bytes of the (decompressed) content. */
+  fingerprint: string;
+  fingerprintBytes: number;
+  reader: LineReaderCheckpoint;
+  merger: MergerSnapshot;
+  /** Size last seen, so bytes lost to rotation can be counted if the file vanishes. */
+  size: number;
+  /** Read to the end and finished: remembered so a compressed copy is not read again. */
+  done: boolean;
+  /** Reading order within the file's chain (rotated files first). */
+  order: number;
+}
+
+export interface OpenBatchCheckpoint {
+  seq: number;
+  /** Node name in the batch id; kept so a renamed node finishes its batches under their ids. */
+  node: string;
+  /** Spool file generation: a batch rebuilt after a crash is written to a new file. */
+  generation: number;
+  /** The spool file of this generation. */
+  file: string;
+  tier: Tier;
+  namespace: string;
+  dt: string;
+  hour: string;
+  /** Compressed bytes of the spool file that are durable, ending at a gzip sync-flush point. */
+  spoolBytes: number;
+  records: number;
+  rawBytes: number;
+  firstTimestamp: { epochSeconds: number; nanos: number };
+  lastTimestamp: { epochSeconds: number; nanos: number };
+  /** When the batch got its first record, ms since the epoch; the age cut counts from here. */
+  openedAt: number;
+}
+
+export interface SealedBatchCheckpoint {
+  seq: number;
+  key: string;
+  /** Spool file holding the object body. */
+  file: string;
+  bytes: number;
+  metadata: ObjectMetadata;
+}
+
+export interface Checkpoint {
+  version: number;
+  /** Random id made once per state directory; part of every batch id. */
+  epoch: string;
+  /** The next batch sequence number; never reused once a batch with it is committed. */
+  nextSeq: number;
+  files: FileCheckpoint[];
+  open: OpenBatchCheckpoint[];
+  sealed: SealedBatchCheckpoint[];
+}
+
+export class CheckpointStore {
+  readonly dir: string;
+  readonly path: string;
+
+  constructor(stateDir: string) {
+    this.dir = stateDir;
+    this.path = join(stateDir, "checkpoint.json");
+  }
+
+  /** The committed checkpoint, or a new one with a fresh epoch if there is none. */
+  async load(): Promise<Checkpoint> {
+    await mkdir(this.dir, { recursive: true });
+    let text: string;
+    try {
+      text = await readFile(this.path, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      return {
+        version: CHECKPOINT_VERSION,
+        epoch: randomBytes(4).toString("hex"),
+        nextSeq: 0,
+        files: [],
+        open: [],
+        sealed: [],
+      };
+    }
+    const parsed = JSON.parse(text) as Checkpoint;
+    if (parsed.version !== CHECKPOINT_VERSION) {
+      throw new Error(
+        `${this.path} has checkpoint version ${parsed.version}; this shipper reads ${CHECKPOINT_VERSION}. Use a matching shipper version.`,
+      );
+    }
+    return parsed;
+  }
+
+  async save(checkpoint: Checkpoint): Promise<void> {
+    const temp = `${this.path}.tmp`;
+    const handle = await open(temp, "w");
+    try {
+      await handle.writeFile(JSON.stringify(checkpoint));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, this.path);
+    await syncDirectory(this.dir);
+  }
+}
+
+/** fsync of a directory, so a rename or a new file in it survives a power loss. */
+export async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
