@@ -1,5 +1,5 @@
 // The shipper's Prometheus metrics, all prefixed `logarchive_shipper_`. The Grafana
-// dashboard and alert rules in shipper/deploy/ use these names; metrics.test.ts checks
+// dashboard and alert rules in shipper/deploy/ use these names; deploy/deploy.test.ts checks
 // that every name they use exists here.
 
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";

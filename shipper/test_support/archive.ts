@@ -1,0 +1,164 @@
+// Test support: run `logarchive ship` as a child process, and read back the whole archive
+// from S3 to count every record's lid.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { parseObjectKey } from "../../lib/keys/layout.ts";
+import { fromUserMetadata } from "../../lib/object/metadata.ts";
+import { checkRecordLine } from "../../lib/record/codec.ts";
+import { LID } from "./workload.ts";
+
+const CLI = new URL("../../cli/logarchive.ts", import.meta.url).pathname;
+
+export interface ShipperProcess {
+  child: ChildProcess;
+  /** Everything the shipper logged on stderr so far. */
+  log(): string;
+  exited: Promise<number | null>;
+  /** Highest VmHWM (peak RSS) seen in /proc, in bytes. */
+  peakRss(): number;
+}
+
+export function startShipper(args: readonly string[], s3Endpoint: string): ShipperProcess {
+  const child = spawn(process.execPath, [CLI, "ship", "--listen", "", "--s3-endpoint", s3Endpoint, ...args], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: {
+      ...process.env,
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+      AWS_REGION: "us-east-1",
+    },
+  });
+  let stderr = "";
+  child.stderr!.on("data", (c: Buffer) => {
+    stderr += c.toString();
+    if (stderr.length > 4_000_000) stderr = stderr.slice(-2_000_000);
+  });
+  let peak = 0;
+  const poll = setInterval(() => {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
+      if (m) peak = Math.max(peak, Number(m[1]) * 1024);
+    } catch {
+      // The process is gone.
+    }
+  }, 100);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => {
+      clearInterval(poll);
+      resolve(code);
+    }),
+  );
+  return { child, log: () => stderr, exited, peakRss: () => peak };
+}
+
+export interface ArchiveContents {
+  objects: number;
+  records: number;
+  /** lid → number of records carrying it. */
+  lids: Map<string, number>;
+  /** Records whose line broke the record schema (must be none). */
+  invalid: string[];
+  /** Objects whose metadata disagrees with the body (count or sha256). */
+  inconsistent: string[];
+  storedBytes: number;
+  rawBytes: number;
+  parseErrors: number;
+  truncated: number;
+}
+
+export function s3Client(endpoint: string): S3Client {
+  return new S3Client({
+    endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+  });
+}
+
+/** Reads every object in the bucket and checks it against its metadata and the schema. */
+export async function readArchive(endpoint: string, bucket: string): Promise<ArchiveContents> {
+  const s3 = s3Client(endpoint);
+  const out: ArchiveContents = {
+    objects: 0,
+    records: 0,
+    lids: new Map(),
+    invalid: [],
+    inconsistent: [],
+    storedBytes: 0,
+    rawBytes: 0,
+    parseErrors: 0,
+    truncated: 0,
+  };
+  try {
+    let token: string | undefined;
+    do {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+      for (const o of page.Contents ?? []) {
+        const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key }));
+        const body = Buffer.from(await got.Body!.transformToByteArray());
+        const meta = fromUserMetadata(got.Metadata ?? {});
+        const key = parseObjectKey(o.Key!);
+        const { createHash } = await import("node:crypto");
+        const raw = gunzipSync(body);
+        const lines = raw.toString("utf8").split("\n");
+        if (lines.at(-1) === "") lines.pop();
+        if (
+          lines.length !== meta.records ||
+          createHash("sha256").update(body).digest("hex") !== meta.sha256 ||
+          raw.length !== meta.rawBytes
+        ) {
+          out.inconsistent.push(o.Key!);
+        }
+        out.objects++;
+        out.storedBytes += body.length;
+        out.rawBytes += raw.length;
+        for (const [i, line] of lines.entries()) {
+          const problem = checkRecordLine(line);
+          if (problem !== null) {
+            out.invalid.push(`${o.Key} line ${i}: ${problem}`);
+            continue;
+          }
+          const r = JSON.parse(line) as {
+            message: string;
+            parse_error?: string;
+            truncated?: boolean;
+            batch_id: string;
+            seq: number;
+            namespace: string;
+            timestamp: string;
+          };
+          if (r.batch_id !== meta.batchId || r.seq !== i || r.namespace !== key.namespace) {
+            out.inconsistent.push(`${o.Key} line ${i}: batch_id/seq/namespace do not match the object`);
+          }
+          if (!r.timestamp.startsWith(`${key.dt} ${key.hour}:`)) {
+            out.inconsistent.push(`${o.Key} line ${i}: timestamp ${r.timestamp} outside the key's hour`);
+          }
+          out.records++;
+          if (r.parse_error) out.parseErrors++;
+          if (r.truncated) out.truncated++;
+          const lid = LID.exec(r.message)?.[1];
+          if (lid !== undefined) out.lids.set(lid, (out.lids.get(lid) ?? 0) + 1);
+        }
+      }
+      token = page.NextContinuationToken;
+    } while (token !== undefined);
+  } finally {
+    s3.destroy();
+  }
+  return out;
+}
+
+/** lids written but not archived, and lids archived more than once. */
+export function deliveryProblems(
+  expected: readonly string[],
+  archive: ArchiveContents,
+): { missing: string[]; duplicated: string[]; unexpected: string[] } {
+  const want = new Set(expected);
+  const missing = expected.filter((lid) => !archive.lids.has(lid));
+  const duplicated = [...archive.lids].filter(([, n]) => n > 1).map(([lid, n]) => `${lid}×${n}`);
+  const unexpected = [...archive.lids.keys()].filter((lid) => !want.has(lid));
+  return { missing, duplicated, unexpected };
+}
