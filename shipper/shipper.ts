@@ -137,6 +137,16 @@ export class Shipper {
       });
     const shipper = new Shipper(options, { sink, s3, metrics, restoreFiles: checkpoint.files });
     for (const batch of sink.sealed.values()) shipper.#uploader.enqueue(batch);
+    for (const f of checkpoint.files) {
+      shipper.#log("debug", "file_restored", {
+        path: f.path,
+        ino: f.ino,
+        order: f.order,
+        offset: f.reader.offset,
+        done: f.done,
+        fingerprintBytes: f.fingerprintBytes,
+      });
+    }
     shipper.#log("info", "shipper_started", {
       node: c.node,
       epoch: sink.epoch,
@@ -148,7 +158,11 @@ export class Shipper {
     return shipper;
   }
 
-  #log = (level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>): void => {
+  #log = (
+    level: "debug" | "info" | "warn" | "error",
+    event: string,
+    fields: Record<string, unknown>,
+  ): void => {
     this.#logger[level]({ event, ...fields }, event);
   };
 
@@ -217,7 +231,7 @@ export class Shipper {
     let backpressureSince: number | null = null;
     while (!this.#stopping) {
       this.#lastLoopAt = Date.now();
-      if (this.#lastLoopAt - lastScan >= c.scanIntervalMs) {
+      if (this.#lastLoopAt - lastScan >= c.scanIntervalMs || this.#source.needsScan) {
         await this.#source.scan();
         lastScan = Date.now();
       }
@@ -231,6 +245,11 @@ export class Shipper {
           this.metrics.backpressureSeconds.inc((Date.now() - backpressureSince!) / 1000);
           backpressureSince = null;
         }
+      }
+      if (full && this.#uploader.pending === 0 && this.#sink.open.size > 0) {
+        // The spool holds only open batches: cut them so they can be uploaded and free it.
+        await this.#commit(true);
+        lastCommit = Date.now();
       }
       const read = full ? 0 : await this.#source.readStep(buf);
       await this.#drainGzip();

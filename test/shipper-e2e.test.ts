@@ -8,7 +8,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type LocalS3, startLocalS3 } from "../local/s3.ts";
 import { deliveryProblems, readArchive, startShipper } from "../shipper/test_support/archive.ts";
-import { createWorkload } from "../shipper/test_support/workload.ts";
+import { createWorkload, random } from "../shipper/test_support/workload.ts";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const NAMESPACES = [
   "payments",
@@ -35,7 +37,7 @@ describe("shipper end to end", { timeout: 600_000 }, () => {
   });
   after(async () => {
     await s3?.stop();
-    await rm(dir, { recursive: true, force: true });
+    if (!process.env.LOGARCHIVE_DEBUG) await rm(dir, { recursive: true, force: true });
   });
 
   it("ships a large mixed backlog exactly once, in bounded memory", async () => {
@@ -94,5 +96,129 @@ describe("shipper end to end", { timeout: 600_000 }, () => {
       archive.parseErrors,
       shipper.peakRss(),
     );
+  });
+
+  it("survives 20+ SIGKILLs, an S3 outage with a full spool, and rotations under load, exactly once", async () => {
+    const root = join(dir, "live-pods");
+    const state = join(dir, "live-state");
+    const rand = random(7);
+    const w = createWorkload({
+      root,
+      namespaces: ["payments", "web", "search", "batch-jobs", "auth", "ml"],
+      podsPerNamespace: 2,
+      seed: 2,
+      startMs: Date.UTC(2026, 10, 21, 13, 59, 50),
+    });
+    const args = [
+      "--logs",
+      `${root}/*/*/*.log*`,
+      "--state-dir",
+      state,
+      "--bucket",
+      "live",
+      "--node",
+      "node-b",
+      "--batch-max-bytes",
+      "64KiB",
+      "--batch-max-age",
+      "1s",
+      "--commit-interval",
+      "200ms",
+      "--scan-interval",
+      "200ms",
+      "--spool-max-bytes",
+      "1MiB",
+      "--retry-initial",
+      "50ms",
+      "--retry-max",
+      "500ms",
+      "--upload-timeout",
+      "2s",
+      "--drain-timeout",
+      "2s",
+    ];
+    const tick = () => {
+      for (const writer of w.writers) {
+        writer.writeLines(15);
+        const r = rand();
+        if (r < 0.015) {
+          writer.startLineAcrossRotation();
+          writer.rotateRename();
+        } else if (r < 0.025) {
+          writer.rotateRename();
+        } else if (r < 0.032) {
+          writer.rotateCopyTruncate();
+        }
+      }
+    };
+    const port = Number(new URL(s3.endpoint).port);
+    let kills = 0;
+    let sawBackpressure = false;
+    for (let life = 0; life < 22; life++) {
+      const shipper = startShipper(args, s3.endpoint);
+      const until = Date.now() + 300 + rand() * 1200;
+      while (Date.now() < until) {
+        tick();
+        await sleep(40);
+      }
+      if (life === 8) {
+        // S3 goes away; the shipper spools until the 1 MiB spool is full, then stops
+        // reading; it is killed during the outage and restarted before S3 returns.
+        await s3.stop();
+        for (let i = 0; i < 60; i++) {
+          tick();
+          await sleep(40);
+        }
+        sawBackpressure = /"event":"backpressure"/.test(shipper.log());
+        shipper.child.kill("SIGKILL");
+        await shipper.exited;
+        kills++;
+        const during = startShipper(args, `http://127.0.0.1:${port}`);
+        for (let i = 0; i < 25; i++) {
+          tick();
+          await sleep(40);
+        }
+        s3 = await startLocalS3({
+          host: "127.0.0.1",
+          port,
+          dataDir: join(dir, "s3"),
+          buckets: ["static", "live"],
+        });
+        await sleep(500);
+        during.child.kill("SIGKILL");
+        await during.exited;
+        kills++;
+        continue;
+      }
+      shipper.child.kill("SIGKILL");
+      await shipper.exited;
+      kills++;
+    }
+    w.close();
+    const final = startShipper(["--once", ...args], s3.endpoint);
+    assert.equal(await final.exited, 0, final.log().slice(-3000));
+    assert.ok(kills >= 20, `${kills} kills`);
+    assert.ok(sawBackpressure, "the spool filled during the outage and reading paused");
+    const archive = await readArchive(s3.endpoint, "live");
+    const problems = deliveryProblems(w.lids(), archive);
+    if (process.env.LOGARCHIVE_DEBUG) {
+      const { writeFileSync } = await import("node:fs");
+      writeFileSync(
+        "/tmp/e2e-debug.json",
+        JSON.stringify({ problems, withoutLid: archive.withoutLid, finalLog: final.log(), root, state }),
+      );
+    }
+    assert.deepEqual(
+      problems.missing.slice(0, 10),
+      [],
+      `${problems.missing.length} of ${w.lids().length} lines missing`,
+    );
+    assert.deepEqual(problems.duplicated.slice(0, 10), [], `${problems.duplicated.length} lines doubled`);
+    assert.deepEqual(problems.unexpected, []);
+    assert.deepEqual(archive.invalid.slice(0, 5), []);
+    assert.deepEqual(archive.inconsistent.slice(0, 5), []);
+    assert.deepEqual(archive.withoutLid, [], "no line was split in two");
+    assert.equal(archive.records, w.lids().length);
+    assert.doesNotMatch(final.log(), /log_bytes_lost/);
   });
 });

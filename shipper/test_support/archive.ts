@@ -2,7 +2,7 @@
 // from S3 to count every record's lid.
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { parseObjectKey } from "../../lib/keys/layout.ts";
@@ -32,7 +32,9 @@ export function startShipper(args: readonly string[], s3Endpoint: string): Shipp
     },
   });
   let stderr = "";
+  const debugLog = process.env.LOGARCHIVE_DEBUG ? "/tmp/e2e-shipper.log" : null;
   child.stderr!.on("data", (c: Buffer) => {
+    if (debugLog !== null) appendFileSync(debugLog, c);
     stderr += c.toString();
     if (stderr.length > 4_000_000) stderr = stderr.slice(-2_000_000);
   });
@@ -67,6 +69,8 @@ export interface ArchiveContents {
   rawBytes: number;
   parseErrors: number;
   truncated: number;
+  /** Records whose message carries no lid: a line split in two would show up here. */
+  withoutLid: string[];
 }
 
 export function s3Client(endpoint: string): S3Client {
@@ -91,6 +95,7 @@ export async function readArchive(endpoint: string, bucket: string): Promise<Arc
     rawBytes: 0,
     parseErrors: 0,
     truncated: 0,
+    withoutLid: [],
   };
   try {
     let token: string | undefined;
@@ -141,6 +146,7 @@ export async function readArchive(endpoint: string, bucket: string): Promise<Arc
           if (r.truncated) out.truncated++;
           const lid = LID.exec(r.message)?.[1];
           if (lid !== undefined) out.lids.set(lid, (out.lids.get(lid) ?? 0) + 1);
+          else out.withoutLid.push(`${o.Key} seq ${i}: ${r.message.slice(0, 120)}`);
         }
       }
       token = page.NextContinuationToken;

@@ -153,11 +153,7 @@ export class ContainerLogWriter {
   /** Kubelet rotation: rename to <n>.log.<ts>, gzip older rotated files, reopen. */
   rotateRename(gzipOlder = true): string {
     closeSync(this.#fd);
-    const stamp = new Date(Date.UTC(2026, 0, 1, 0, 0, this.#rotations++))
-      .toISOString()
-      .replace(/[-:]/g, "")
-      .replace("T", "-")
-      .slice(0, 15);
+    const stamp = this.#stamp();
     const rotated = `${this.path}.${stamp}`;
     if (gzipOlder) {
       for (const older of this.#rotated) {
@@ -180,13 +176,15 @@ export class ContainerLogWriter {
 
   #rotated: string[] = [];
 
+  /** kubelet's rotation suffix, YYYYMMDD-hhmmss, increasing with every rotation as the clock does. */
+  #stamp(): string {
+    const t = new Date(Date.UTC(2026, 0, 1) + 1000 * this.#rotations++).toISOString();
+    return `${t.slice(0, 4)}${t.slice(5, 7)}${t.slice(8, 10)}-${t.slice(11, 13)}${t.slice(14, 16)}${t.slice(17, 19)}`;
+  }
+
   /** copytruncate: copy the file aside, then truncate it in place and keep writing. */
   rotateCopyTruncate(): string {
-    const stamp = new Date(Date.UTC(2026, 0, 2, 0, 0, this.#rotations++))
-      .toISOString()
-      .replace(/[-:]/g, "")
-      .replace("T", "-")
-      .slice(0, 15);
+    const stamp = this.#stamp();
     const copy = `${this.path}.${stamp}`;
     copyFileSync(this.path, copy);
     truncateSync(this.path, 0);

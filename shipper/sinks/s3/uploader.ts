@@ -28,7 +28,7 @@ export interface UploaderOptions {
   retryInitialMs: number;
   retryMaxMs: number;
   metrics: ShipperMetrics;
-  log: (level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>) => void;
+  log: (level: "debug" | "info" | "warn" | "error", event: string, fields: Record<string, unknown>) => void;
   onUploaded: (batch: SealedBatch) => void;
 }
 

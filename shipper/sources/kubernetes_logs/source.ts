@@ -17,8 +17,8 @@
 // the shipper was down, a truncation that outran the reader) is counted in
 // logarchive_shipper_lost_bytes_total and logged, never silent.
 
-import { glob, stat } from "node:fs/promises";
-import { dirname } from "node:path";
+import { glob, readdir, readlink, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import type { Tier } from "../../../lib/keys/layout.ts";
 import { classifyNamespace, type NamespacePolicy } from "../../../lib/policy/policy.ts";
 import type { ShipperMetrics } from "../../metrics.ts";
@@ -31,7 +31,8 @@ import {
   type FileContext,
   fingerprintOf,
   matchesFingerprint,
-  readHead,
+  readHeadAt,
+  readHeadOf,
   TrackedFile,
 } from "./tracked_file.ts";
 
@@ -45,13 +46,19 @@ export interface SourceOptions {
   /** Finish files at their end without waiting for the writer to move (`--once`). */
   once: boolean;
   metrics: ShipperMetrics;
-  log: (level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>) => void;
+  log: (level: "debug" | "info" | "warn" | "error", event: string, fields: Record<string, unknown>) => void;
   /** Where a file's lines go. */
   lineSink: (file: TrackedFile) => DecodedLineSink;
 }
 
 /** Scans a restored file may go unseen before its unread bytes are counted as lost. */
 const ORPHAN_SCANS = 3;
+/**
+ * How long a finished file is remembered after it was last seen. A scan can list a
+ * rotated file just before kubelet swaps it for its .gz and miss both; forgetting the
+ * file then would make the .gz look new and ship its lines twice.
+ */
+const DONE_RETENTION_MS = 10 * 60_000;
 
 interface Candidate {
   path: string;
@@ -104,6 +111,11 @@ export class KubernetesLogsSource {
 
   get scans(): number {
     return this.#scans;
+  }
+
+  /** A file's head changed under a read (truncation): a scan should sort it out now. */
+  get needsScan(): boolean {
+    return this.files.some((f) => f.headChanged);
   }
 
   #key(dev: number, ino: number): string {
@@ -173,7 +185,7 @@ export class KubernetesLogsSource {
       const tf = this.#byInode.get(this.#key(st.dev, st.ino));
       if (tf !== undefined && tf.handle !== null) {
         // Held open: the inode cannot be reused, but its content can be truncated.
-        if (!tf.compressed && (st.size < tf.readPos || !(await this.#sameHead(tf)))) {
+        if (!tf.compressed && (tf.headChanged || st.size < tf.readPos || !(await this.#sameHead(tf)))) {
           truncated.push(tf);
           tf.seen = true;
           fresh.push(candidate);
@@ -184,12 +196,18 @@ export class KubernetesLogsSource {
         continue;
       }
       if (tf !== undefined) {
-        const head = await readHead(path, candidate.meta.compressed).catch(() => Buffer.alloc(0));
+        const head = await readHeadAt(path, candidate.meta.compressed, st);
+        // The path moved on between stat and open: the next scan sees it as it is.
+        if (head === null) continue;
         if (
           matchesFingerprint(head, tf.fingerprint) ||
           (tf.fingerprint.bytes === 0 && st.size >= tf.readPos)
         ) {
           this.#observe(tf, path, st.size);
+          // A file tracked while nearly empty gets its full fingerprint as soon as it has the
+          // bytes, so it is still recognised if it is renamed or compressed later.
+          if (tf.state === "active" && head.length > tf.fingerprint.bytes)
+            tf.fingerprint = fingerprintOf(head);
           continue;
         }
         // The inode now holds other content: the checkpointed file is gone, this one is new.
@@ -198,11 +216,13 @@ export class KubernetesLogsSource {
       fresh.push(candidate);
     }
     await this.#placeFresh(fresh, truncated);
+    await this.#refreshHeldPaths();
     this.#settle();
   }
 
   #observe(tf: TrackedFile, path: string, size: number): void {
     tf.seen = true;
+    tf.lastSeenAt = Date.now();
     if (tf.path !== path) {
       this.options.metrics.fileLagBytes.remove({ file: tf.path });
       tf.path = path;
@@ -216,14 +236,14 @@ export class KubernetesLogsSource {
 
   async #sameHead(tf: TrackedFile): Promise<boolean> {
     if (tf.fingerprint.bytes === 0) return true;
-    const head = await readHead(tf.path, false, tf.handle!);
+    const head = await readHeadOf(tf.handle!, false);
     return matchesFingerprint(head, tf.fingerprint);
   }
 
   /** A file first seen nearly empty gets a longer fingerprint once it has more content. */
   async #growFingerprint(tf: TrackedFile): Promise<void> {
     if (tf.compressed || tf.fingerprint.bytes >= FINGERPRINT_BYTES || tf.size <= tf.fingerprint.bytes) return;
-    tf.fingerprint = fingerprintOf(await readHead(tf.path, false, tf.handle!));
+    tf.fingerprint = fingerprintOf(await readHeadOf(tf.handle!, false));
   }
 
   async #placeFresh(fresh: Candidate[], truncated: TrackedFile[]): Promise<void> {
@@ -239,7 +259,8 @@ export class KubernetesLogsSource {
     const copies = new Map<TrackedFile, Candidate>();
     for (const c of fresh) {
       if (truncated.some((t) => t.dev === c.dev && t.ino === c.ino)) continue;
-      const head = await readHead(c.path, c.meta.compressed).catch(() => Buffer.alloc(0));
+      const head = await readHeadAt(c.path, c.meta.compressed, c);
+      if (head === null) continue;
       const base = chainBaseOf(c.path);
       const known = this.files.find(
         (tf) => tf.chainBase === base && matchesFingerprint(head, tf.fingerprint),
@@ -247,6 +268,7 @@ export class KubernetesLogsSource {
       if (known !== undefined) {
         if (known.state === "done") {
           known.seen = true;
+          known.lastSeenAt = Date.now();
         } else if (known.handle !== null) {
           // A copy of content still being read (a .gz made while we drain, or copytruncate's copy).
           copies.set(known, c);
@@ -263,12 +285,26 @@ export class KubernetesLogsSource {
         this.#nextOrder++,
       );
       this.#add(tf);
+      this.options.log("debug", "file_tracked", {
+        path: c.path,
+        ino: c.ino,
+        order: tf.order,
+        size: c.size,
+        fingerprintBytes: tf.fingerprint.bytes,
+      });
     }
     for (const tf of truncated) await this.#truncatedUnder(tf, copies.get(tf), fresh);
   }
 
   /** Continues `old`'s content from its offset at a new path (a copy, or its .gz). */
   #replace(old: TrackedFile, at: Candidate, order: number): TrackedFile {
+    this.options.log("debug", "file_moved", {
+      from: old.path,
+      to: at.path,
+      ino: at.ino,
+      order,
+      offset: old.readPos,
+    });
     const next = new TrackedFile(
       at.path,
       { dev: at.dev, ino: at.ino, size: at.size, fingerprint: old.fingerprint },
@@ -287,8 +323,20 @@ export class KubernetesLogsSource {
    * in `copy` if one was found; otherwise what was not read is lost and counted. The inode
    * is then read from its start as a new file.
    */
-  async #truncatedUnder(tf: TrackedFile, copy: Candidate | undefined, fresh: Candidate[]): Promise<void> {
+  async #truncatedUnder(tf: TrackedFile, found: Candidate | undefined, fresh: Candidate[]): Promise<void> {
     const now = fresh.find((c) => c.dev === tf.dev && c.ino === tf.ino)!;
+    // copytruncate copies before it truncates, so a copy exists now even if this scan's
+    // listing was taken before it appeared.
+    const copy = found ?? (await this.#findCopy(tf));
+    this.options.log("debug", "file_truncated", {
+      path: tf.path,
+      now: now.path,
+      ino: tf.ino,
+      readPos: tf.readPos,
+      size: now.size,
+      headChanged: tf.headChanged,
+      copy: copy?.path ?? null,
+    });
     if (copy !== undefined) {
       this.#replace(tf, copy, tf.order);
     } else {
@@ -301,15 +349,56 @@ export class KubernetesLogsSource {
       void tf.close();
       this.#remove(tf);
     }
-    const head = await readHead(now.path, false).catch(() => Buffer.alloc(0));
-    this.#add(
-      new TrackedFile(
-        now.path,
-        { dev: now.dev, ino: now.ino, size: now.size, fingerprint: fingerprintOf(head) },
-        this.#context(now),
-        this.#nextOrder++,
-      ),
+    const head = (await readHeadAt(now.path, false, now)) ?? Buffer.alloc(0);
+    const restarted = new TrackedFile(
+      now.path,
+      { dev: now.dev, ino: now.ino, size: now.size, fingerprint: fingerprintOf(head) },
+      this.#context(now),
+      this.#nextOrder++,
     );
+    this.#add(restarted);
+    this.options.log("debug", "file_tracked", {
+      path: now.path,
+      ino: now.ino,
+      order: restarted.order,
+      size: now.size,
+      fingerprintBytes: restarted.fingerprint.bytes,
+      after: "truncation",
+    });
+  }
+
+  /** A file in `tf`'s chain, not tracked, whose content starts like `tf`'s. */
+  async #findCopy(tf: TrackedFile): Promise<Candidate | undefined> {
+    const dir = dirname(tf.path);
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const path = join(dir, name);
+      if (path === tf.path || chainBaseOf(path) !== tf.chainBase || path.endsWith(".tmp")) continue;
+      const st = await stat(path).catch(() => null);
+      if (st === null || !st.isFile() || this.#byInode.has(this.#key(st.dev, st.ino))) continue;
+      const candidate = this.#candidateFor(path, st);
+      if (candidate === null) continue;
+      const head = await readHeadAt(path, candidate.meta.compressed, st);
+      if (head !== null && matchesFingerprint(head, tf.fingerprint)) return candidate;
+    }
+    return undefined;
+  }
+
+  /**
+   * A held file's name as the kernel knows it now. A scan's listing can miss a rename
+   * that happens while it runs; a stale live name would rank a rotated file after its
+   * successor and split the line that spans them. Linux only; elsewhere, the scan's view.
+   */
+  async #refreshHeldPaths(): Promise<void> {
+    for (const tf of this.files) {
+      if (tf.handle === null || tf.state !== "active") continue;
+      const current = await readlink(`/proc/self/fd/${tf.handle.fd}`).catch(() => null);
+      if (current === null) continue;
+      const name = basename(current.replace(/ \(deleted\)$/, ""));
+      if (name !== basename(tf.path)) {
+        this.options.metrics.fileLagBytes.remove({ file: tf.path });
+        tf.path = join(dirname(tf.path), name);
+      }
+    }
   }
 
   /** After a scan: moved files noted, finished files forgotten once gone, vanished ones counted. */
@@ -318,11 +407,11 @@ export class KubernetesLogsSource {
     for (const tf of [...this.files]) {
       if (tf.seen) {
         this.#orphanScans.delete(tf);
-        if (tf.movedAt === null && this.#writerMoved(tf)) tf.movedAt = now;
+        tf.movedAt = this.#writerMoved(tf) ? (tf.movedAt ?? now) : null;
         continue;
       }
       if (tf.state === "done") {
-        this.#remove(tf);
+        if (now - tf.lastSeenAt > DONE_RETENTION_MS) this.#remove(tf);
       } else if (tf.handle !== null) {
         // Unlinked (pod deleted) or out of the globs: the descriptor still reads it to the end.
         tf.movedAt ??= now;
@@ -365,7 +454,7 @@ export class KubernetesLogsSource {
     return this.files.some(
       (f) =>
         f !== tf &&
-        ((f.chainBase === tf.chainBase && f.order > tf.order) ||
+        ((f.chainBase === tf.chainBase && compareInChain(f, tf) > 0) ||
           (restart !== undefined &&
             f.context.meta.restartCount !== undefined &&
             f.context.meta.restartCount > restart &&
@@ -373,16 +462,25 @@ export class KubernetesLogsSource {
     );
   }
 
-  /** Per chain, the oldest file not yet finished: the only one read, so lines stay in order. */
+  /**
+   * Per chain, the oldest file not yet finished: the only one read, so lines stay in order
+   * and a partial line moves forward across a rotation. While a restored file of a chain
+   * is not found again, the chain waits: reading a newer file first would split lines. A
+   * restored file that stays unfound is counted lost within ORPHAN_SCANS scans, which
+   * unblocks the chain.
+   */
   readable(): TrackedFile[] {
     const first = new Map<string, TrackedFile>();
+    const waiting = new Set<string>();
     for (const tf of this.files) {
-      // An unseen file is read only through a descriptor still held (unlinked, renamed away).
-      if (tf.state !== "active" || (!tf.seen && tf.handle === null)) continue;
+      if (tf.state !== "active") continue;
+      // A restored file not found yet has a stale path, so its place in the chain is
+      // unknown: the whole chain waits for it.
+      if (!tf.seen && tf.handle === null) waiting.add(tf.chainBase);
       const cur = first.get(tf.chainBase);
-      if (cur === undefined || tf.order < cur.order) first.set(tf.chainBase, tf);
+      if (cur === undefined || compareInChain(tf, cur) < 0) first.set(tf.chainBase, tf);
     }
-    return [...first.values()];
+    return [...first.values()].filter((tf) => !waiting.has(tf.chainBase));
   }
 
   /** Reads one chunk from every readable file; returns the bytes read. */
@@ -398,7 +496,7 @@ export class KubernetesLogsSource {
       }
       total += n;
       this.#account(tf, n);
-      if (n === 0) await this.#maybeFinish(tf);
+      if (n === 0 && !tf.headChanged) await this.#maybeFinish(tf);
     }
     return total;
   }
@@ -430,8 +528,10 @@ export class KubernetesLogsSource {
         return;
     }
     const successor = this.files
-      .filter((f) => f !== tf && f.state === "active" && f.chainBase === tf.chainBase && f.order > tf.order)
-      .sort((a, b) => a.order - b.order)[0];
+      .filter(
+        (f) => f !== tf && f.state === "active" && f.chainBase === tf.chainBase && compareInChain(f, tf) > 0,
+      )
+      .sort(compareInChain)[0];
     if (successor !== undefined && successor.readPos === 0) {
       // Everything is read; what is left is a partial line whose end is in the next file.
       successor.inheritPartials(tf.decoder.checkpoint().merger);
@@ -439,6 +539,13 @@ export class KubernetesLogsSource {
       tf.decoder.end(this.options.lineSink(tf));
     }
     tf.state = "done";
+    this.options.log("debug", "file_finished", {
+      path: tf.path,
+      ino: tf.ino,
+      order: tf.order,
+      readPos: tf.readPos,
+      partialsTo: successor !== undefined && successor.readPos === 0 ? successor.path : null,
+    });
     await tf.close();
     this.options.metrics.fileLagBytes.remove({ file: tf.path });
   }
@@ -455,4 +562,20 @@ export class KubernetesLogsSource {
   async close(): Promise<void> {
     await Promise.all(this.files.map((tf) => tf.close()));
   }
+}
+
+/**
+ * Chronological order of a container's files: kubelet names rotated files by the time of
+ * rotation, and the live file (no suffix) is the newest. Discovery order only breaks
+ * ties (the same path seen with a new inode, as under /var/log/containers), because after
+ * a restart or a burst of rotations, files are found in no particular order.
+ */
+function compareInChain(a: TrackedFile, b: TrackedFile): number {
+  const ra = rotationStamp(a.path);
+  const rb = rotationStamp(b.path);
+  return ra < rb ? -1 : ra > rb ? 1 : a.order - b.order;
+}
+
+function rotationStamp(path: string): string {
+  return /\.(\d{8}-\d{6})(?:\.gz)?$/.exec(path)?.[1] ?? "~";
 }

@@ -30,24 +30,57 @@ export function fingerprintOf(head: Buffer): Fingerprint {
   return { hash: createHash("sha256").update(head.subarray(0, bytes)).digest("hex"), bytes };
 }
 
-/** The first `FINGERPRINT_BYTES` of a file's content, decompressed for `.gz`. */
-export async function readHead(path: string, compressed: boolean, handle?: FileHandle): Promise<Buffer> {
-  const h = handle ?? (await open(path, "r"));
+/** The first `FINGERPRINT_BYTES` of a file's content through an open handle, decompressed for `.gz`. */
+export async function readHeadOf(handle: FileHandle, compressed: boolean): Promise<Buffer> {
+  const want = compressed ? 64 * 1024 : FINGERPRINT_BYTES;
+  const buf = Buffer.alloc(want);
+  const { bytesRead } = await handle.read(buf, 0, want, 0);
+  if (!compressed) return buf.subarray(0, bytesRead);
   try {
-    const want = compressed ? 64 * 1024 : FINGERPRINT_BYTES;
-    const buf = Buffer.alloc(want);
-    const { bytesRead } = await h.read(buf, 0, want, 0);
-    if (!compressed) return buf.subarray(0, bytesRead);
-    try {
-      return gunzipSync(buf.subarray(0, bytesRead), { finishFlush: zlibConstants.Z_SYNC_FLUSH }).subarray(
-        0,
-        FINGERPRINT_BYTES,
-      );
-    } catch {
-      return Buffer.alloc(0);
-    }
+    return gunzipSync(buf.subarray(0, bytesRead), { finishFlush: zlibConstants.Z_SYNC_FLUSH }).subarray(
+      0,
+      FINGERPRINT_BYTES,
+    );
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+/**
+ * Opens `path` only if it is still the inode `expect` names. Paths move under the shipper
+ * (kubelet renames `<n>.log` and creates a new one in its place), so whatever is read by
+ * path is checked against the inode it was meant to be.
+ */
+export async function openVerified(
+  path: string,
+  expect: { dev: number; ino: number },
+): Promise<FileHandle | null> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, "r");
+  } catch {
+    return null;
+  }
+  const st = await handle.stat();
+  if (st.dev === expect.dev && st.ino === expect.ino) return handle;
+  await handle.close();
+  return null;
+}
+
+/** readHeadOf() for the inode `expect` at `path`; null if the path now names another file. */
+export async function readHeadAt(
+  path: string,
+  compressed: boolean,
+  expect: { dev: number; ino: number },
+): Promise<Buffer | null> {
+  const handle = await openVerified(path, expect);
+  if (handle === null) return null;
+  try {
+    return await readHeadOf(handle, compressed);
+  } catch {
+    return null;
   } finally {
-    if (handle === undefined) await h.close();
+    await handle.close();
   }
 }
 
@@ -93,10 +126,18 @@ export class TrackedFile {
   handle: FileHandle | null = null;
   /** Seen at a path in the latest scan. */
   seen = true;
+  /** When a scan last saw the file at some path. */
+  lastSeenAt = Date.now();
   /** When the writer was first seen to have moved on (rotation, removal, restart), else null. */
   movedAt: number | null = null;
   /** Last time a read returned bytes or the size changed. */
   lastGrowthAt = Date.now();
+  /**
+   * The file's head no longer matches its fingerprint: it was truncated (copytruncate) or
+   * rewritten. Reading stops until the next scan sorts out where the old content went.
+   */
+  headChanged = false;
+  #headCheck: Buffer | null = null;
   #gz: AsyncIterator<Buffer> | null = null;
   #gzCarry: Buffer | null = null;
   #gzEnded = false;
@@ -136,8 +177,10 @@ export class TrackedFile {
     return this.compressed || this.state === "done" ? 0 : Math.max(0, this.size - this.readPos);
   }
 
-  async ensureOpen(): Promise<void> {
-    if (this.handle === null) this.handle = await open(this.path, "r");
+  /** Opens the file's inode at its known path; false if the path now names another file. */
+  async ensureOpen(): Promise<boolean> {
+    if (this.handle === null) this.handle = await openVerified(this.path, this);
+    return this.handle !== null;
   }
 
   /** Carries pending partial lines over from the previous file of the chain. */
@@ -154,15 +197,39 @@ export class TrackedFile {
    * what is there now).
    */
   async readChunk(buf: Buffer, sink: DecodedLineSink): Promise<number> {
-    await this.ensureOpen();
+    if (!(await this.ensureOpen())) {
+      // Moved since the last scan: wait for the next scan to find it by inode or content.
+      this.seen = false;
+      return 0;
+    }
     if (this.compressed) return this.#readGz(sink);
     const { bytesRead } = await this.handle!.read(buf, 0, buf.length, this.readPos);
+    // Checked after the read: if the file was truncated and rewritten around it, the chunk
+    // may be new content at an old offset, so it is dropped; the old content is in the copy.
+    if (bytesRead > 0 && !(await this.#headIntact())) {
+      this.headChanged = true;
+      return 0;
+    }
+    if (bytesRead > 0 && this.fingerprint.bytes < FINGERPRINT_BYTES) {
+      // A file first seen nearly empty gets its full fingerprint as soon as it has the
+      // bytes, so truncation and copies are recognised from then on.
+      this.fingerprint = fingerprintOf(await readHeadOf(this.handle!, false));
+    }
     if (bytesRead > 0) {
       this.readPos += bytesRead;
       this.lastGrowthAt = Date.now();
       this.decoder.push(buf.subarray(0, bytesRead), sink);
     }
     return bytesRead;
+  }
+
+  async #headIntact(): Promise<boolean> {
+    const want = this.fingerprint.bytes;
+    if (want === 0) return true;
+    if (this.#headCheck === null || this.#headCheck.length !== want)
+      this.#headCheck = Buffer.allocUnsafe(want);
+    const { bytesRead } = await this.handle!.read(this.#headCheck, 0, want, 0);
+    return bytesRead === want && matchesFingerprint(this.#headCheck, this.fingerprint);
   }
 
   async #readGz(sink: DecodedLineSink): Promise<number> {
@@ -204,7 +271,7 @@ export class TrackedFile {
   /** Whether everything there is has been read (for .gz: the stream ended). */
   async atEnd(): Promise<boolean> {
     if (this.compressed) return this.#gzEnded;
-    await this.ensureOpen();
+    if (!(await this.ensureOpen())) return false;
     const st = await this.handle!.stat();
     if (st.size !== this.size) {
       this.size = st.size;
