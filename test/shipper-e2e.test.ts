@@ -32,7 +32,7 @@ describe("shipper end to end", { timeout: 600_000 }, () => {
       host: "127.0.0.1",
       port: 0,
       dataDir: join(dir, "s3"),
-      buckets: ["static", "live"],
+      buckets: ["static", "live", "lost"],
     });
   });
   after(async () => {
@@ -182,7 +182,7 @@ describe("shipper end to end", { timeout: 600_000 }, () => {
           host: "127.0.0.1",
           port,
           dataDir: join(dir, "s3"),
-          buckets: ["static", "live"],
+          buckets: ["static", "live", "lost"],
         });
         await sleep(500);
         during.child.kill("SIGKILL");
@@ -220,5 +220,58 @@ describe("shipper end to end", { timeout: 600_000 }, () => {
     assert.deepEqual(archive.withoutLid, [], "no line was split in two");
     assert.equal(archive.records, w.lids().length);
     assert.doesNotMatch(final.log(), /log_bytes_lost/);
+  });
+
+  it("counts the bytes lost when rotation removes a file the stopped shipper had not finished", async () => {
+    const root = join(dir, "lost-pods");
+    const state = join(dir, "lost-state");
+    const w = createWorkload({
+      root,
+      namespaces: ["web"],
+      podsPerNamespace: 1,
+      seed: 3,
+      startMs: Date.UTC(2026, 10, 21, 8),
+    });
+    const writer = w.writers[0]!;
+    writer.writeLines(60_000);
+    writer.close();
+    const args = [
+      "--logs",
+      `${root}/*/*/*.log*`,
+      "--state-dir",
+      state,
+      "--bucket",
+      "lost",
+      "--node",
+      "node-c",
+    ];
+    // S3 unreachable: uploads fail, the 1 MiB spool fills and reading stops part-way.
+    const stuck = startShipper(
+      [...args, "--spool-max-bytes", "1MiB", "--read-chunk-bytes", "64KiB"],
+      "http://127.0.0.1:9",
+    );
+    const deadline = Date.now() + 60_000;
+    while (!/"event":"backpressure"/.test(stuck.log()) && Date.now() < deadline) await sleep(100);
+    await sleep(1500);
+    stuck.child.kill("SIGKILL");
+    await stuck.exited;
+    const { readFile, rm: remove } = await import("node:fs/promises");
+    const checkpoint = JSON.parse(await readFile(join(state, "checkpoint.json"), "utf8"));
+    const entry = checkpoint.files.find((f: { path: string }) => f.path === writer.path);
+    assert.ok(entry, "the file is in the checkpoint");
+    assert.ok(
+      entry.reader.offset > 0 && entry.reader.offset < writer.bytes,
+      `offset ${entry.reader.offset} of ${writer.bytes}`,
+    );
+    // While the shipper is down, the file is rotated away and deleted (kubelet's MaxFiles).
+    await remove(writer.path);
+    const resumed = startShipper(["--once", ...args], s3.endpoint);
+    assert.equal(await resumed.exited, 0, resumed.log().slice(-2000));
+    const lost = /"event":"log_bytes_lost","reason":"rotation","path":"([^"]+)","bytes":(\d+)/.exec(
+      resumed.log(),
+    );
+    assert.ok(lost, "the loss is logged");
+    assert.equal(lost[1], writer.path);
+    assert.equal(Number(lost[2]), writer.bytes - entry.reader.offset);
   });
 });

@@ -1,0 +1,373 @@
+// The whole shipper, end to end: `logarchive ship --once` as a child process reads a ≥ 1 GB
+// backlog of CRI container logs from disk, gzips it into batches and uploads them to a local
+// S3 (s3rver, in this process). Reports raw MB per CPU-second of the shipper's whole process
+// tree (bash's `time`, which counts the waited-for child with its zlib threads), wall MB/s,
+// peak RSS (VmHWM of the node process), stored/raw bytes, objects and lines, and the floor on
+// this machine: single-core `gzip -6` and `gzip -1` over the same bytes. A second pass with
+// NODE_OPTIONS=--max-semi-space-size=2 shows what GC tuning does to memory. Every line is
+// read back from the bucket and counted: the run fails if one is missing or doubled.
+//
+// The workload (createWorkload: 8 namespaces × 4 pods, real corpus lines, P/F splits,
+// malformed lines) is cached in $TMPDIR/logarchive-bench-shipper-<MB>/ and reused by later
+// runs of the same size.
+//
+//   node_modules/.bin/node benchmarks/shipper.bench.ts [--mb 1024] [--no-verify]
+
+import { spawn, spawnSync } from "node:child_process";
+import { createWriteStream, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { createReadStream } from "node:fs";
+import { parseArgs } from "node:util";
+import { ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { startLocalS3 } from "../local/s3.ts";
+import { deliveryProblems, readArchive, s3Client } from "../shipper/test_support/archive.ts";
+import { createWorkload } from "../shipper/test_support/workload.ts";
+
+const { values } = parseArgs({
+  options: {
+    mb: { type: "string", default: "1024" },
+    "no-verify": { type: "boolean", default: false },
+  },
+});
+const TARGET_BYTES = Number(values.mb) * 2 ** 20;
+const NAMESPACES = ["payments", "checkout", "web", "search", "batch-jobs", "kube-system", "ml-training", "auth"];
+const PODS_PER_NAMESPACE = 4;
+const LINES_PER_ROUND = 2000;
+const CACHE_VERSION = 1;
+const CLI = new URL("../cli/logarchive.ts", import.meta.url).pathname;
+
+const MB = (n: number) => n / 1e6;
+const MiB = (n: number) => n / 2 ** 20;
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+// ---------------------------------------------------------------- workload (cached)
+
+interface Manifest {
+  version: number;
+  targetBytes: number;
+  bytes: number;
+  /** Logical lines per writer id: its lids are `<id>:0` … `<id>:<n-1>`. */
+  lines: { id: number; count: number }[];
+  files: string[];
+}
+
+function listFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...listFiles(p));
+    else out.push(p);
+  }
+  return out.sort();
+}
+
+async function workload(): Promise<{ dir: string; pods: string; concat: string; manifest: Manifest }> {
+  const dir = join(tmpdir(), `logarchive-bench-shipper-${values.mb}mb`);
+  const pods = join(dir, "pods");
+  const concat = join(dir, "all.log");
+  const manifestPath = join(dir, "manifest.json");
+  if (existsSync(manifestPath)) {
+    const m = JSON.parse(readFileSync(manifestPath, "utf8")) as Manifest;
+    const ok =
+      m.version === CACHE_VERSION &&
+      m.targetBytes === TARGET_BYTES &&
+      m.files.reduce((n, f) => n + statSync(f, { throwIfNoEntry: false })!.size, 0) === m.bytes &&
+      statSync(concat, { throwIfNoEntry: false })?.size === m.bytes;
+    if (ok) {
+      log(`workload: reused the cached ${MB(m.bytes).toFixed(0)} MB in ${dir}`);
+      return { dir, pods, concat, manifest: m };
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const t0 = performance.now();
+  const w = createWorkload({
+    root: pods,
+    namespaces: NAMESPACES,
+    podsPerNamespace: PODS_PER_NAMESPACE,
+    seed: 42,
+    startMs: Date.UTC(2026, 10, 21, 11, 0, 0),
+  });
+  while (w.bytes() < TARGET_BYTES) for (const writer of w.writers) writer.writeLines(LINES_PER_ROUND);
+  w.close();
+  const files = listFiles(pods);
+  // One concatenated copy, so gzip's own CPU can be timed without a `cat` in front of it.
+  const out = createWriteStream(concat);
+  for (const f of files) await pipeline(createReadStream(f), out, { end: false });
+  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  const manifest: Manifest = {
+    version: CACHE_VERSION,
+    targetBytes: TARGET_BYTES,
+    bytes: w.bytes(),
+    lines: w.writers.map((x) => ({ id: x.id, count: x.lids.length })),
+    files,
+  };
+  writeFileSync(manifestPath, JSON.stringify(manifest));
+  log(
+    `workload: generated ${MB(manifest.bytes).toFixed(0)} MB in ${files.length} files under ${dir} ` +
+      `in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+  );
+  return { dir, pods, concat, manifest };
+}
+
+// ---------------------------------------------------------------- timing a process tree
+
+interface Timed {
+  code: number | null;
+  wallS: number;
+  userS: number;
+  sysS: number;
+  /** VmHWM of the process started (not bash), polled every 50 ms, in bytes; 0 if not polled. */
+  peakRss: number;
+  stderr: string;
+}
+
+/**
+ * Runs `command` under bash's `time` keyword, which reports the user and system CPU of every
+ * child bash waited for, so the whole child process (all its threads) is counted. The command
+ * runs as a background job of the timed group so its pid is known and /proc/<pid>/status can
+ * be polled for VmHWM.
+ */
+function timed(command: readonly string[], o: { env?: NodeJS.ProcessEnv; stdin?: string; stderrTo?: string }) {
+  const script =
+    'TIMEFORMAT="BENCH_TIME %R %U %S"; ' +
+    'time { "$@" <"$BENCH_STDIN" >/dev/null 2>"$BENCH_STDERR" & echo "BENCH_PID $!"; wait $!; }';
+  const child = spawn("bash", ["-c", script, "bash", ...command], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...(o.env ?? process.env),
+      BENCH_STDIN: o.stdin ?? "/dev/null",
+      BENCH_STDERR: o.stderrTo ?? "/dev/null",
+    },
+  });
+  let out = "";
+  let err = "";
+  let pid = 0;
+  let peak = 0;
+  const sample = () => {
+    if (pid === 0) return;
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      if (m) peak = Math.max(peak, Number(m[1]) * 1024);
+    } catch {
+      // Gone.
+    }
+  };
+  child.stdout.on("data", (c: Buffer) => {
+    out += c.toString();
+    const m = /BENCH_PID (\d+)/.exec(out);
+    if (m && pid === 0) {
+      pid = Number(m[1]);
+      sample();
+    }
+  });
+  child.stderr.on("data", (c: Buffer) => {
+    err += c.toString();
+  });
+  const poll = setInterval(sample, 50);
+  return new Promise<Timed>((resolve) =>
+    child.once("close", (code) => {
+      clearInterval(poll);
+      const m = /BENCH_TIME ([\d.]+) ([\d.]+) ([\d.]+)/.exec(err);
+      if (!m) throw new Error(`bash time printed no figures: ${err.slice(-2000)}`);
+      resolve({
+        code,
+        wallS: Number(m[1]),
+        userS: Number(m[2]),
+        sysS: Number(m[3]),
+        peakRss: peak,
+        stderr: o.stderrTo && existsSync(o.stderrTo) ? readFileSync(o.stderrTo, "utf8") : "",
+      });
+    }),
+  );
+}
+
+// ---------------------------------------------------------------- the runs
+
+interface ShipperRun {
+  label: string;
+  timed: Timed;
+  objects: number;
+  storedBytes: number;
+  medianObject: number;
+  records: number | null;
+  problems: string[];
+}
+
+async function shipperRun(
+  label: string,
+  nodeOptions: string,
+  pods: string,
+  expectedLids: () => string[],
+): Promise<ShipperRun> {
+  const dir = await mkdtemp(join(tmpdir(), "logarchive-bench-run-"));
+  const bucket = "bench";
+  const s3 = await startLocalS3({ host: "127.0.0.1", port: 0, dataDir: join(dir, "s3"), buckets: [bucket] });
+  try {
+    log(`${label}: shipping…`);
+    const t = await timed(
+      [
+        process.execPath,
+        CLI,
+        "ship",
+        "--once",
+        "--listen",
+        "",
+        "--s3-endpoint",
+        s3.endpoint,
+        "--logs",
+        `${pods}/*/*/*.log*`,
+        "--state-dir",
+        join(dir, "state"),
+        "--bucket",
+        bucket,
+        "--node",
+        "bench-node",
+      ],
+      {
+        env: {
+          ...process.env,
+          NODE_OPTIONS: nodeOptions,
+          AWS_ACCESS_KEY_ID: "S3RVER",
+          AWS_SECRET_ACCESS_KEY: "S3RVER",
+          AWS_REGION: "us-east-1",
+        },
+        stderrTo: join(dir, "shipper.log"),
+      },
+    );
+    const problems: string[] = [];
+    if (t.code !== 0) problems.push(`shipper exited ${t.code}: ${t.stderr.slice(-2000)}`);
+    if (/log_bytes_lost|lost_bytes/.test(t.stderr)) problems.push("the shipper logged lost bytes");
+
+    // Object sizes from a listing.
+    const sizes: number[] = [];
+    const client = s3Client(s3.endpoint);
+    try {
+      let token: string | undefined;
+      do {
+        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+        for (const o of page.Contents ?? []) sizes.push(o.Size ?? 0);
+        token = page.NextContinuationToken;
+      } while (token !== undefined);
+    } finally {
+      client.destroy();
+    }
+    sizes.sort((a, b) => a - b);
+    const median =
+      sizes.length === 0
+        ? 0
+        : sizes.length % 2 === 1
+          ? sizes[(sizes.length - 1) / 2]!
+          : (sizes[sizes.length / 2 - 1]! + sizes[sizes.length / 2]!) / 2;
+
+    let records: number | null = null;
+    if (!values["no-verify"] && t.code === 0) {
+      log(`${label}: reading the archive back…`);
+      const v0 = performance.now();
+      const archive = await readArchive(s3.endpoint, bucket);
+      const lids = expectedLids();
+      const p = deliveryProblems(lids, archive);
+      records = archive.records;
+      if (p.missing.length > 0) problems.push(`${p.missing.length} lines missing, e.g. ${p.missing.slice(0, 5)}`);
+      if (p.duplicated.length > 0)
+        problems.push(`${p.duplicated.length} lines doubled, e.g. ${p.duplicated.slice(0, 5)}`);
+      if (p.unexpected.length > 0) problems.push(`${p.unexpected.length} unexpected lids`);
+      if (archive.records !== lids.length)
+        problems.push(`${archive.records} records for ${lids.length} logical lines`);
+      if (archive.invalid.length > 0) problems.push(`${archive.invalid.length} invalid records`);
+      if (archive.inconsistent.length > 0)
+        problems.push(`inconsistent: ${archive.inconsistent.slice(0, 3).join("; ")}`);
+      log(`${label}: read back ${archive.records} records in ${((performance.now() - v0) / 1000).toFixed(0)} s`);
+    }
+    return {
+      label,
+      timed: t,
+      objects: sizes.length,
+      storedBytes: sizes.reduce((a, b) => a + b, 0),
+      medianObject: median,
+      records,
+      problems,
+    };
+  } finally {
+    await s3.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function gzipRun(level: number, concat: string): Promise<Timed> {
+  log(`gzip -${level}: compressing…`);
+  const t = await timed(["gzip", `-${level}`, "-c"], { stdin: concat });
+  if (t.code !== 0) throw new Error(`gzip -${level} exited ${t.code}`);
+  return t;
+}
+
+// ---------------------------------------------------------------- main
+
+const started = new Date();
+const wl = await workload();
+const raw = wl.manifest.bytes;
+const expectedLids = () => wl.manifest.lines.flatMap(({ id, count }) => Array.from({ length: count }, (_, n) => `${id}:${n}`));
+// Warm the page cache so the first timed run does not pay for the disk.
+await readFile(wl.concat).then(() => undefined);
+for (const f of wl.manifest.files) readFileSync(f);
+
+const gzip6 = await gzipRun(6, wl.concat);
+const gzip1 = await gzipRun(1, wl.concat);
+const runs = [
+  await shipperRun("shipper (defaults)", "", wl.pods, expectedLids),
+  await shipperRun("shipper, --max-semi-space-size=2", "--max-semi-space-size=2", wl.pods, expectedLids),
+];
+
+const cpuS = (t: Timed) => t.userS + t.sysS;
+const perCpu = (t: Timed) => MB(raw) / cpuS(t);
+const gzip6PerCpu = perCpu(gzip6);
+
+const cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? cpus()[0]?.model ?? "?";
+const nproc = spawnSync("nproc").stdout.toString().trim();
+const lines: string[] = [];
+lines.push(
+  `Machine: ${nproc} CPUs (nproc), ${cpuModel}, ${MiB(totalmem()).toFixed(0)} MiB RAM, ` +
+    `Node ${process.version}, ${started.toISOString()}`,
+);
+lines.push(
+  `Workload: ${MB(raw).toFixed(0)} MB raw (${MiB(raw).toFixed(0)} MiB) in ${wl.manifest.files.length} CRI files, ` +
+    `${NAMESPACES.length} namespaces × ${PODS_PER_NAMESPACE} pods, ` +
+    `${wl.manifest.lines.reduce((n, l) => n + l.count, 0)} logical lines; batch_max_bytes 8MiB, batch_max_age 60s, gzip level 6`,
+);
+lines.push("");
+lines.push(
+  "| run | raw MB | CPU s (user+sys) | wall s | raw MB per CPU-s | × gzip -6 | wall MB/s | peak RSS MiB | stored / raw | objects | median object | lines shipped |",
+);
+lines.push("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+for (const r of runs) {
+  const t = r.timed;
+  lines.push(
+    `| ${r.label} | ${MB(raw).toFixed(0)} | ${cpuS(t).toFixed(1)} (${t.userS.toFixed(1)}+${t.sysS.toFixed(1)}) | ${t.wallS.toFixed(1)} | ` +
+      `${perCpu(t).toFixed(1)} | ${(perCpu(t) / gzip6PerCpu).toFixed(2)}× | ${(MB(raw) / t.wallS).toFixed(1)} | ` +
+      `${MiB(t.peakRss).toFixed(0)} | ${(r.storedBytes / raw).toFixed(3)} | ${r.objects} | ` +
+      `${MiB(r.medianObject).toFixed(2)} MiB | ${r.records ?? "not verified"} |`,
+  );
+}
+for (const [label, t] of [
+  ["gzip -6 -c (1 core)", gzip6],
+  ["gzip -1 -c (1 core)", gzip1],
+] as const) {
+  lines.push(
+    `| ${label} | ${MB(raw).toFixed(0)} | ${cpuS(t).toFixed(1)} (${t.userS.toFixed(1)}+${t.sysS.toFixed(1)}) | ${t.wallS.toFixed(1)} | ` +
+      `${perCpu(t).toFixed(1)} | ${(perCpu(t) / gzip6PerCpu).toFixed(2)}× | ${(MB(raw) / t.wallS).toFixed(1)} | ` +
+      `${MiB(t.peakRss).toFixed(0)} | | | | |`,
+  );
+}
+const problems = runs.flatMap((r) => r.problems.map((p) => `${r.label}: ${p}`));
+lines.push("");
+lines.push(
+  problems.length === 0
+    ? values["no-verify"]
+      ? "Archive not read back (--no-verify)."
+      : "Exactly once: every logical line was read back from the bucket once, in both passes."
+    : `FAILED:\n${problems.map((p) => `- ${p}`).join("\n")}`,
+);
+process.stdout.write(`${lines.join("\n")}\n`);
+process.exit(problems.length === 0 ? 0 : 1);
