@@ -14,12 +14,20 @@
 //   node_modules/.bin/node benchmarks/shipper.bench.ts [--mb 1024] [--no-verify]
 
 import { spawn, spawnSync } from "node:child_process";
-import { createWriteStream, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { pipeline } from "node:stream/promises";
-import { createReadStream } from "node:fs";
 import { parseArgs } from "node:util";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { startLocalS3 } from "../local/s3.ts";
@@ -33,7 +41,16 @@ const { values } = parseArgs({
   },
 });
 const TARGET_BYTES = Number(values.mb) * 2 ** 20;
-const NAMESPACES = ["payments", "checkout", "web", "search", "batch-jobs", "kube-system", "ml-training", "auth"];
+const NAMESPACES = [
+  "payments",
+  "checkout",
+  "web",
+  "search",
+  "batch-jobs",
+  "kube-system",
+  "ml-training",
+  "auth",
+];
 const PODS_PER_NAMESPACE = 4;
 const LINES_PER_ROUND = 2000;
 const CACHE_VERSION = 1;
@@ -64,7 +81,7 @@ function listFiles(dir: string): string[] {
   return out.sort();
 }
 
-async function workload(): Promise<{ dir: string; pods: string; concat: string; manifest: Manifest }> {
+function workload(): { dir: string; pods: string; concat: string; manifest: Manifest } {
   const dir = join(tmpdir(), `logarchive-bench-shipper-${values.mb}mb`);
   const pods = join(dir, "pods");
   const concat = join(dir, "all.log");
@@ -94,9 +111,9 @@ async function workload(): Promise<{ dir: string; pods: string; concat: string; 
   w.close();
   const files = listFiles(pods);
   // One concatenated copy, so gzip's own CPU can be timed without a `cat` in front of it.
-  const out = createWriteStream(concat);
-  for (const f of files) await pipeline(createReadStream(f), out, { end: false });
-  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  const out = openSync(concat, "w");
+  for (const f of files) writeSync(out, readFileSync(f));
+  closeSync(out);
   const manifest: Manifest = {
     version: CACHE_VERSION,
     targetBytes: TARGET_BYTES,
@@ -130,7 +147,10 @@ interface Timed {
  * runs as a background job of the timed group so its pid is known and /proc/<pid>/status can
  * be polled for VmHWM.
  */
-function timed(command: readonly string[], o: { env?: NodeJS.ProcessEnv; stdin?: string; stderrTo?: string }) {
+function timed(
+  command: readonly string[],
+  o: { env?: NodeJS.ProcessEnv; stdin?: string; stderrTo?: string },
+) {
   const script =
     'TIMEFORMAT="BENCH_TIME %R %U %S"; ' +
     'time { "$@" <"$BENCH_STDIN" >/dev/null 2>"$BENCH_STDERR" & echo "BENCH_PID $!"; wait $!; }';
@@ -247,7 +267,9 @@ async function shipperRun(
     try {
       let token: string | undefined;
       do {
-        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+        const page = await client.send(
+          new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }),
+        );
         for (const o of page.Contents ?? []) sizes.push(o.Size ?? 0);
         token = page.NextContinuationToken;
       } while (token !== undefined);
@@ -270,7 +292,8 @@ async function shipperRun(
       const lids = expectedLids();
       const p = deliveryProblems(lids, archive);
       records = archive.records;
-      if (p.missing.length > 0) problems.push(`${p.missing.length} lines missing, e.g. ${p.missing.slice(0, 5)}`);
+      if (p.missing.length > 0)
+        problems.push(`${p.missing.length} lines missing, e.g. ${p.missing.slice(0, 5)}`);
       if (p.duplicated.length > 0)
         problems.push(`${p.duplicated.length} lines doubled, e.g. ${p.duplicated.slice(0, 5)}`);
       if (p.unexpected.length > 0) problems.push(`${p.unexpected.length} unexpected lids`);
@@ -279,7 +302,9 @@ async function shipperRun(
       if (archive.invalid.length > 0) problems.push(`${archive.invalid.length} invalid records`);
       if (archive.inconsistent.length > 0)
         problems.push(`inconsistent: ${archive.inconsistent.slice(0, 3).join("; ")}`);
-      log(`${label}: read back ${archive.records} records in ${((performance.now() - v0) / 1000).toFixed(0)} s`);
+      log(
+        `${label}: read back ${archive.records} records in ${((performance.now() - v0) / 1000).toFixed(0)} s`,
+      );
     }
     return {
       label,
@@ -306,12 +331,12 @@ async function gzipRun(level: number, concat: string): Promise<Timed> {
 // ---------------------------------------------------------------- main
 
 const started = new Date();
-const wl = await workload();
+const wl = workload();
 const raw = wl.manifest.bytes;
-const expectedLids = () => wl.manifest.lines.flatMap(({ id, count }) => Array.from({ length: count }, (_, n) => `${id}:${n}`));
+const expectedLids = () =>
+  wl.manifest.lines.flatMap(({ id, count }) => Array.from({ length: count }, (_, n) => `${id}:${n}`));
 // Warm the page cache so the first timed run does not pay for the disk.
-await readFile(wl.concat).then(() => undefined);
-for (const f of wl.manifest.files) readFileSync(f);
+for (const f of [wl.concat, ...wl.manifest.files]) readFileSync(f);
 
 const gzip6 = await gzipRun(6, wl.concat);
 const gzip1 = await gzipRun(1, wl.concat);
@@ -324,7 +349,8 @@ const cpuS = (t: Timed) => t.userS + t.sysS;
 const perCpu = (t: Timed) => MB(raw) / cpuS(t);
 const gzip6PerCpu = perCpu(gzip6);
 
-const cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? cpus()[0]?.model ?? "?";
+const cpuModel =
+  /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? cpus()[0]?.model ?? "?";
 const nproc = spawnSync("nproc").stdout.toString().trim();
 const lines: string[] = [];
 lines.push(
