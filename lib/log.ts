@@ -16,3 +16,10 @@ export function createLogger(name: string, level = process.env.LOGARCHIVE_LOG_LE
 export function eventLog(logger: Logger): (event: string, fields: Record<string, unknown>) => void {
   return (event, fields) => logger.warn({ event, ...fields }, event);
 }
+
+/** How a stage reports what it did: a level, an event name and structured fields. */
+export type StageLog = (
+  level: "debug" | "info" | "warn" | "error",
+  event: string,
+  fields: Record<string, unknown>,
+) => void;

@@ -11,7 +11,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { S3Client } from "@aws-sdk/client-s3";
-import type { Logger } from "../lib/log.ts";
+import type { Logger, StageLog } from "../lib/log.ts";
 import type { NamespacePolicy } from "../lib/policy/policy.ts";
 import type { ShipperConfig } from "./config.ts";
 import { parseListen } from "./config.ts";
@@ -158,11 +158,7 @@ export class Shipper {
     return shipper;
   }
 
-  #log = (
-    level: "debug" | "info" | "warn" | "error",
-    event: string,
-    fields: Record<string, unknown>,
-  ): void => {
+  #log: StageLog = (level, event, fields) => {
     this.#logger[level]({ event, ...fields }, event);
   };
 

@@ -7,6 +7,7 @@ import { hostname } from "node:os";
 import type { Writable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { parseSize } from "../../lib/config/units.ts";
 import { type DecodedLine, FileDecoder } from "../../shipper/sources/kubernetes_logs/file_decoder.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../../shipper/sources/kubernetes_logs/partial_merger.ts";
 import {
@@ -31,13 +32,9 @@ export interface ParseSummary {
 const FLUSH_BYTES = 256 * 1024;
 const PARTIAL_TRUE = Buffer.from(',"partial":true}\n');
 const PARTIAL_FALSE = Buffer.from(',"partial":false}\n');
-const SIZE = /^(\d+)\s*(B|KiB|MiB)?$/;
-const UNIT: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 * 1024 };
-
 export function parseByteSize(value: string): number {
-  const m = SIZE.exec(value.trim());
-  const n = m === null ? Number.NaN : Number(m[1]) * UNIT[m[2] ?? "B"]!;
-  if (!Number.isSafeInteger(n) || n < 1) {
+  const n = parseSize(value);
+  if (n === null || n < 1) {
     throw new InvalidArgumentError("expected a positive size in bytes, e.g. 1048576, 256KiB or 1MiB.");
   }
   return n;

@@ -9,6 +9,7 @@
 
 import { readFile } from "node:fs/promises";
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { StageLog } from "../../../lib/log.ts";
 import { fromUserMetadata, type ObjectMetadata, toUserMetadata } from "../../../lib/object/metadata.ts";
 import type { ShipperMetrics } from "../../metrics.ts";
 
@@ -28,7 +29,7 @@ export interface UploaderOptions {
   retryInitialMs: number;
   retryMaxMs: number;
   metrics: ShipperMetrics;
-  log: (level: "debug" | "info" | "warn" | "error", event: string, fields: Record<string, unknown>) => void;
+  log: StageLog;
   onUploaded: (batch: SealedBatch) => void;
 }
 

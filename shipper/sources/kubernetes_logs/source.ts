@@ -20,6 +20,7 @@
 import { glob, readdir, readlink, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Tier } from "../../../lib/keys/layout.ts";
+import type { StageLog } from "../../../lib/log.ts";
 import { classifyNamespace, type NamespacePolicy } from "../../../lib/policy/policy.ts";
 import type { ShipperMetrics } from "../../metrics.ts";
 import type { FileCheckpoint } from "../../state/checkpoint.ts";
@@ -46,7 +47,7 @@ export interface SourceOptions {
   /** Finish files at their end without waiting for the writer to move (`--once`). */
   once: boolean;
   metrics: ShipperMetrics;
-  log: (level: "debug" | "info" | "warn" | "error", event: string, fields: Record<string, unknown>) => void;
+  log: StageLog;
   /** Where a file's lines go. */
   lineSink: (file: TrackedFile) => DecodedLineSink;
 }
