@@ -186,8 +186,8 @@ describe("logarchive parse", () => {
     assert.match(cli(["--help"]).stdout, /every field but batch_id and seq/);
   });
 
-  it("reads --max-line-bytes as bytes, KiB or MiB", () => {
-    assert.deepEqual(["100", "64KiB", "1MiB"].map(parseByteSize), [100, 65_536, 1_048_576]);
-    for (const bad of ["0", "-1", "1.5", "1GB", ""]) assert.throws(() => parseByteSize(bad), /positive size/);
+  it("reads --max-line-bytes as bytes or with a unit, like every size option", () => {
+    assert.deepEqual(["100", "64KiB", "1MiB", "1GB"].map(parseByteSize), [100, 65_536, 1_048_576, 1e9]);
+    for (const bad of ["0", "-1", "1.5", "1XB", ""]) assert.throws(() => parseByteSize(bad), /positive size/);
   });
 });

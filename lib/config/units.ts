@@ -18,7 +18,8 @@ export function parseSize(text: string | number): number | null {
   if (typeof text === "number") return Number.isSafeInteger(text) && text >= 0 ? text : null;
   const m = SIZE.exec(text.trim());
   if (m === null) return null;
-  const n = Math.round(Number(m[1]) * SIZE_UNITS[m[2] ?? "B"]!);
+  // Fractions are fine where they make whole bytes (1.5KiB), not otherwise (1.5 bytes).
+  const n = Number(m[1]) * SIZE_UNITS[m[2] ?? "B"]!;
   return Number.isSafeInteger(n) ? n : null;
 }
 
