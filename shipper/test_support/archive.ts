@@ -29,6 +29,8 @@ export function startShipper(args: readonly string[], s3Endpoint: string): Shipp
       AWS_ACCESS_KEY_ID: "S3RVER",
       AWS_SECRET_ACCESS_KEY: "S3RVER",
       AWS_REGION: "us-east-1",
+      // As the shipper image runs it (shipper/deploy/Dockerfile), so memory is measured as deployed.
+      NODE_OPTIONS: process.env.NODE_OPTIONS ?? "--max-semi-space-size=2",
     },
   });
   let stderr = "";
