@@ -57,8 +57,6 @@ export class OpenBatch {
   written = 0;
   /** Compressed bytes known durable (after the last syncFlush()). */
   spoolBytes = 0;
-  /** NDJSON bytes handed to gzip (staged bytes excluded). */
-  #fed = 0;
   readonly #gzip: Gzip;
   readonly #hash: Hash = createHash("sha256");
   #handle: Promise<FileHandle>;
@@ -126,7 +124,6 @@ export class OpenBatch {
   feed(): boolean {
     if (this.staging.length === 0) return true;
     const chunk = this.staging.bytes.subarray(0, this.staging.length);
-    this.#fed += chunk.length;
     // gzip keeps the chunk until it is compressed, so the staging buffer is replaced, not reused.
     this.staging = new OutputBuffer(FEED_BYTES + 64 * 1024);
     return this.#gzip.write(chunk);
@@ -167,9 +164,13 @@ export class OpenBatch {
     return { bytes: this.written, sha256: this.#hash.digest("hex") };
   }
 
-  /** Bytes still compressing or being written, for the spool limit. */
+  /**
+   * NDJSON bytes not yet compressed (staged, or queued in gzip), for the spool limit. They
+   * will take far less spool once compressed, but counting them raw keeps the limit a
+   * limit while S3 is down.
+   */
   get bufferedBytes(): number {
-    return this.staging.length + Math.max(0, this.#fed - this.written);
+    return this.staging.length + this.#gzip.writableLength;
   }
 
   /** Closes the spool file without sealing (shutdown after the checkpoint is written). */
