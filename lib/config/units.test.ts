@@ -10,7 +10,8 @@ describe("units", () => {
     assert.equal(parseSize("1.5KiB"), 1536);
     assert.equal(parseSize("42"), 42);
     assert.equal(parseSize(42), 42);
-    for (const bad of ["", "8 mb", "-1", "MiB", "8XiB", "1e3", "1.5", "0.1KiB"]) assert.equal(parseSize(bad), null, bad);
+    for (const bad of ["", "8 mb", "-1", "MiB", "8XiB", "1e3", "1.5", "0.1KiB"])
+      assert.equal(parseSize(bad), null, bad);
   });
 
   it("parses durations", () => {

@@ -21,6 +21,8 @@ import { batchFieldsFragment, OutputBuffer } from "../../transforms/record_encod
 
 /** Staged NDJSON is handed to gzip in chunks of about this size. */
 export const FEED_BYTES = 256 * 1024;
+/** Staging buffers kept per batch for reuse once gzip has consumed them. */
+const SPARE_BUFFERS = 2;
 
 export interface BatchTarget {
   tier: Tier;
@@ -58,6 +60,7 @@ export class OpenBatch {
   /** Compressed bytes known durable (after the last syncFlush()). */
   spoolBytes = 0;
   readonly #gzip: Gzip;
+  readonly #spare: OutputBuffer[] = [];
   readonly #hash: Hash = createHash("sha256");
   #handle: Promise<FileHandle>;
   #writes: Promise<void> = Promise.resolve();
@@ -123,10 +126,14 @@ export class OpenBatch {
   /** Hands staged records to gzip; returns false when gzip's buffer is full (await drained()). */
   feed(): boolean {
     if (this.staging.length === 0) return true;
-    const chunk = this.staging.bytes.subarray(0, this.staging.length);
-    // gzip keeps the chunk until it is compressed, so the staging buffer is replaced, not reused.
-    this.staging = new OutputBuffer(FEED_BYTES + 64 * 1024);
-    return this.#gzip.write(chunk);
+    const full = this.staging;
+    // gzip holds the chunk until it has compressed it; then the buffer is reused. Dropping
+    // it instead would leave GC hundreds of MB of dead 256 KiB buffers to find on a backlog.
+    this.staging = this.#spare.pop() ?? new OutputBuffer(FEED_BYTES + 64 * 1024);
+    return this.#gzip.write(full.bytes.subarray(0, full.length), () => {
+      full.reset();
+      if (this.#spare.length < SPARE_BUFFERS) this.#spare.push(full);
+    });
   }
 
   drained(): Promise<void> {

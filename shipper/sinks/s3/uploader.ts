@@ -7,7 +7,8 @@
 // the stored object has our sha256, and a key conflict to surface if not. Stores without
 // conditional writes (501) get plain PUTs, which are idempotent here anyway.
 
-import { readFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { StageLog } from "../../../lib/log.ts";
 import { fromUserMetadata, type ObjectMetadata, toUserMetadata } from "../../../lib/object/metadata.ts";
@@ -91,11 +92,9 @@ export class Uploader {
 
   async #upload(batch: SealedBatch): Promise<void> {
     const { metrics, log } = this.#options;
-    let body: Buffer;
     try {
-      body = await readFile(batch.file);
-      if (body.length !== batch.bytes)
-        throw new Error(`it has ${body.length} bytes, the checkpoint says ${batch.bytes}`);
+      const { size } = await stat(batch.file);
+      if (size !== batch.bytes) throw new Error(`it has ${size} bytes, the checkpoint says ${batch.bytes}`);
     } catch (error) {
       // Left in the checkpoint, so every restart tries again and says so; never uploaded damaged.
       this.#queued.delete(batch.seq);
@@ -109,7 +108,7 @@ export class Uploader {
     for (let attempt = 0; !this.#stopped; attempt++) {
       if (attempt > 0) metrics.uploadRetries.inc();
       try {
-        await this.#put(batch, body);
+        await this.#put(batch);
         this.#queued.delete(batch.seq);
         metrics.uploadQueue.set(this.#queued.size);
         metrics.batchesUploaded.inc();
@@ -135,7 +134,7 @@ export class Uploader {
     }
   }
 
-  async #put(batch: SealedBatch, body: Buffer): Promise<void> {
+  async #put(batch: SealedBatch): Promise<void> {
     const { s3, bucket, timeoutMs } = this.#options;
     const sha256 = Buffer.from(batch.metadata.sha256, "hex").toString("base64");
     try {
@@ -143,8 +142,10 @@ export class Uploader {
         new PutObjectCommand({
           Bucket: bucket,
           Key: batch.key,
-          Body: body,
-          ContentLength: body.length,
+          // Streamed from the spool file: up to upload_concurrency bodies of 8 MiB would
+          // otherwise sit in memory at once.
+          Body: createReadStream(batch.file),
+          ContentLength: batch.bytes,
           ChecksumSHA256: sha256,
           // A gzip file, not a gzip-encoded NDJSON: no Content-Encoding, so no client or
           // GCS transcoding ever hands a reader decompressed bytes under a .gz name.
