@@ -101,7 +101,7 @@ export const SHIPPER_OPTIONS = [
     key: "spool_max_bytes",
     kind: "size",
     default: "1GiB",
-    min: 2 ** 20,
+    min: 64 * 1024,
     description:
       "Disk the spool may use for batches not yet in S3; when full the shipper stops reading (backpressure).",
   },

@@ -127,7 +127,7 @@ describe("shipper end to end", { timeout: 600_000 }, () => {
       "--scan-interval",
       "200ms",
       "--spool-max-bytes",
-      "1MiB",
+      "256KiB",
       "--retry-initial",
       "50ms",
       "--retry-max",
@@ -162,7 +162,7 @@ describe("shipper end to end", { timeout: 600_000 }, () => {
         await sleep(40);
       }
       if (life === 8) {
-        // S3 goes away; the shipper spools until the 1 MiB spool is full, then stops
+        // S3 goes away; the shipper spools until the 256 KiB spool is full, then stops
         // reading; it is killed during the outage and restarted before S3 returns.
         await s3.stop();
         for (let i = 0; i < 60; i++) {
