@@ -241,6 +241,8 @@ export function createWorkload(o: {
     writers,
     lids: () => writers.flatMap((w) => w.lids),
     bytes: () => writers.reduce((s, w) => s + w.bytes, 0),
-    close: () => writers.forEach((w) => w.close()),
+    close: () => {
+      for (const w of writers) w.close();
+    },
   };
 }
