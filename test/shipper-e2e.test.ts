@@ -32,7 +32,7 @@ describe("shipper end to end", { timeout: 600_000 }, () => {
       host: "127.0.0.1",
       port: 0,
       dataDir: join(dir, "s3"),
-      buckets: ["static", "live", "lost"],
+      buckets: ["static", "live", "lost", "drain"],
     });
   });
   after(async () => {
@@ -182,7 +182,7 @@ describe("shipper end to end", { timeout: 600_000 }, () => {
           host: "127.0.0.1",
           port,
           dataDir: join(dir, "s3"),
-          buckets: ["static", "live", "lost"],
+          buckets: ["static", "live", "lost", "drain"],
         });
         await sleep(500);
         during.child.kill("SIGKILL");
@@ -273,5 +273,59 @@ describe("shipper end to end", { timeout: 600_000 }, () => {
     assert.ok(lost, "the loss is logged");
     assert.equal(lost[1], writer.path);
     assert.equal(Number(lost[2]), writer.bytes - entry.reader.offset);
+  });
+
+  it("drains on SIGTERM: cuts open batches, uploads them and exits 0, leaving nothing to redo", async () => {
+    const root = join(dir, "drain-pods");
+    const state = join(dir, "drain-state");
+    const w = createWorkload({
+      root,
+      namespaces: ["web", "auth"],
+      podsPerNamespace: 2,
+      seed: 4,
+      startMs: Date.UTC(2026, 10, 21, 9),
+    });
+    for (const writer of w.writers) writer.writeLines(3000);
+    w.close();
+    const args = [
+      "--logs",
+      `${root}/*/*/*.log*`,
+      "--state-dir",
+      state,
+      "--bucket",
+      "drain",
+      "--node",
+      "node-d",
+    ];
+    // Long batch limits, so the batches are still open when SIGTERM arrives.
+    const shipper = startShipper([...args, "--batch-max-age", "10m", "--drain-timeout", "20s"], s3.endpoint);
+    const deadline = Date.now() + 30_000;
+    // Wait until the committed offsets cover every byte: all lines are in open batches.
+    const { readFile } = await import("node:fs/promises");
+    const committed = async () => {
+      const cp = JSON.parse(
+        await readFile(join(state, "checkpoint.json"), "utf8").catch(() => '{"files":[]}'),
+      );
+      return cp.files.reduce((n: number, f: { reader: { offset: number } }) => n + f.reader.offset, 0);
+    };
+    while ((await committed()) < w.bytes() && Date.now() < deadline) await sleep(100);
+    assert.equal(shipper.child.exitCode, null, "still running before the signal");
+    shipper.child.kill("SIGTERM");
+    assert.equal(await shipper.exited, 0, shipper.log().slice(-2000));
+    assert.match(shipper.log(), /"event":"shipper_drained","ms":\d+,"batchesLeftInSpool":0/);
+    const { readdir } = await import("node:fs/promises");
+    assert.deepEqual(await readdir(join(state, "spool")), [], "every batch left the spool");
+    const archive = await readArchive(s3.endpoint, "drain");
+    const problems = deliveryProblems(w.lids(), archive);
+    assert.deepEqual(
+      problems.missing.slice(0, 5),
+      [],
+      `${problems.missing.length} lines not shipped before the drain`,
+    );
+    assert.deepEqual(problems.duplicated, []);
+    // A restart finds nothing left to do and ships nothing twice.
+    const again = startShipper(["--once", ...args], s3.endpoint);
+    assert.equal(await again.exited, 0);
+    assert.equal((await readArchive(s3.endpoint, "drain")).records, archive.records);
   });
 });
