@@ -285,13 +285,14 @@ export class Shipper {
   async #drain(): Promise<void> {
     const started = Date.now();
     await this.#commit(true);
-    const timeout =
-      this.config.once && !this.#stopping ? Number.POSITIVE_INFINITY : this.config.drainTimeoutMs;
-    while (this.#uploader.pending > 0) {
-      const left = timeout - (Date.now() - started);
-      if (left <= 0) break;
-      await this.#uploader.idle(Math.min(left, 1000));
-      if (this.#stopping && this.config.once && timeout === Number.POSITIVE_INFINITY) break;
+    // With `once` the drain waits for S3 however long it takes, until a signal asks it to
+    // stop; from then on, and always without `once`, drain_timeout bounds it.
+    let deadline =
+      this.#stopping || !this.config.once ? started + this.config.drainTimeoutMs : Number.POSITIVE_INFINITY;
+    while (this.#uploader.pending > 0 && Date.now() < deadline) {
+      await this.#uploader.idle(Math.min(deadline - Date.now(), 1000));
+      if (this.#stopping && deadline === Number.POSITIVE_INFINITY)
+        deadline = Date.now() + this.config.drainTimeoutMs;
     }
     this.#uploader.stop();
     await this.#commit(false);
