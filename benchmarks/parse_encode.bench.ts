@@ -128,17 +128,7 @@ function runOnce(
     const decoder = new FileDecoder({ fallbackTime: { epochSeconds: 0, nanos: 0 } });
     const sink = encode
       ? (l: DecodedLine) => {
-          encoder.encode(
-            out,
-            l.epochSeconds,
-            l.nanos,
-            l.stream,
-            l.bytes,
-            l.start,
-            l.end,
-            l.truncated,
-            l.parseError,
-          );
+          encoder.encodeLine(out, l);
           appendBatchFields(out, fragment, records++);
           if (out.length >= BATCH_BYTES) {
             outBytes += out.length;

@@ -172,17 +172,7 @@ export class Shipper {
       const batch = this.#sink.batchFor(tier, namespace, line.epochSeconds);
       const out = batch.staging;
       const before = out.length;
-      encoder.encode(
-        out,
-        line.epochSeconds,
-        line.nanos,
-        line.stream,
-        line.bytes,
-        line.start,
-        line.end,
-        line.truncated,
-        line.parseError,
-      );
+      encoder.encodeLine(out, line);
       appendBatchFields(out, batch.fragment, batch.records);
       batch.noteRecord(line.epochSeconds, line.nanos, out.length - before);
       this.#recordsByNamespace.set(namespace, (this.#recordsByNamespace.get(namespace) ?? 0) + 1);

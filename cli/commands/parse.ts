@@ -8,6 +8,7 @@ import type { Writable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseSize } from "../../lib/config/units.ts";
+import { instantFromMs } from "../../lib/record/timestamp.ts";
 import { type DecodedLine, FileDecoder } from "../../shipper/sources/kubernetes_logs/file_decoder.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../../shipper/sources/kubernetes_logs/partial_merger.ts";
 import {
@@ -102,20 +103,10 @@ export async function writeParsedFiles(
     const decoder = new FileDecoder({
       merge: options.merge,
       maxLineBytes: options.maxLineBytes,
-      fallbackTime: { epochSeconds: Math.floor(mtimeMs / 1000), nanos: Math.floor((mtimeMs % 1000) * 1e6) },
+      fallbackTime: instantFromMs(mtimeMs),
     });
     const sink = (l: DecodedLine) => {
-      encoder.encode(
-        out,
-        l.epochSeconds,
-        l.nanos,
-        l.stream,
-        l.bytes,
-        l.start,
-        l.end,
-        l.truncated,
-        l.parseError,
-      );
+      encoder.encodeLine(out, l);
       if (options.merge) appendRecordEnd(out);
       else out.append(l.partial ? PARTIAL_TRUE : PARTIAL_FALSE);
       summary.records++;

@@ -77,3 +77,9 @@ export function hourPartition(t: Instant): { dt: string; hour: string } {
     hour: pad(d.getUTCHours(), 2),
   };
 }
+
+/** An instant from a millisecond clock reading such as a file's mtimeMs (which may carry a fraction). */
+export function instantFromMs(ms: number): Instant {
+  const epochSeconds = Math.floor(ms / 1000);
+  return { epochSeconds, nanos: Math.floor((ms - epochSeconds * 1000) * 1e6) };
+}

@@ -110,6 +110,18 @@ function field(name: string, value: string | number | undefined): string {
   return value === undefined || value === null ? "" : `,"${name}":${JSON.stringify(value)}`;
 }
 
+/** The fields of a decoded line the record needs (FileDecoder's DecodedLine has them). */
+export interface EncodableLine {
+  stream: Stream;
+  epochSeconds: number;
+  nanos: number;
+  bytes: Buffer;
+  start: number;
+  end: number;
+  truncated: boolean;
+  parseError: string | null;
+}
+
 export class RecordEncoder {
   private readonly stdoutFields: Buffer;
   private readonly stderrFields: Buffer;
@@ -137,6 +149,11 @@ export class RecordEncoder {
    * worst case, 6 bytes per message byte, so a batch buffer may grow past its flush
    * threshold by up to that (6 MiB at the default 1 MiB line cap) before it is cut.
    */
+  /** encode() for a decoded line, as the shipper and `logarchive parse` hand them over. */
+  encodeLine(out: OutputBuffer, l: EncodableLine): void {
+    this.encode(out, l.epochSeconds, l.nanos, l.stream, l.bytes, l.start, l.end, l.truncated, l.parseError);
+  }
+
   encode(
     out: OutputBuffer,
     epochSeconds: number,

@@ -22,6 +22,7 @@ import { basename, dirname, join } from "node:path";
 import type { Tier } from "../../../lib/keys/layout.ts";
 import type { StageLog } from "../../../lib/log.ts";
 import { classifyNamespace, type NamespacePolicy } from "../../../lib/policy/policy.ts";
+import { instantFromMs } from "../../../lib/record/timestamp.ts";
 import type { ShipperMetrics } from "../../metrics.ts";
 import type { FileCheckpoint } from "../../state/checkpoint.ts";
 import type { DecodedLineSink } from "./file_decoder.ts";
@@ -159,7 +160,7 @@ export class KubernetesLogsSource {
       tier: c.tier,
       node: this.options.node,
       maxLineBytes: this.options.maxLineBytes,
-      fallbackTime: { epochSeconds: Math.floor(ms / 1000), nanos: Math.round((ms % 1000) * 1e6) },
+      fallbackTime: instantFromMs(ms),
     };
   }
 
