@@ -4,11 +4,11 @@
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type LocalS3, startLocalS3 } from "../local/s3.ts";
 import { deliveryProblems, readArchive, startShipper } from "../shipper/test_support/archive.ts";
-import { createWorkload, random } from "../shipper/test_support/workload.ts";
+import { ContainerLogWriter, createWorkload, random } from "../shipper/test_support/workload.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -32,7 +32,7 @@ describe("shipper end to end", { timeout: 600_000 }, () => {
       host: "127.0.0.1",
       port: 0,
       dataDir: join(dir, "s3"),
-      buckets: ["static", "live", "lost", "drain"],
+      buckets: ["static", "live", "lost", "drain", "restart"],
     });
   });
   after(async () => {
@@ -182,7 +182,7 @@ describe("shipper end to end", { timeout: 600_000 }, () => {
           host: "127.0.0.1",
           port,
           dataDir: join(dir, "s3"),
-          buckets: ["static", "live", "lost", "drain"],
+          buckets: ["static", "live", "lost", "drain", "restart"],
         });
         await sleep(500);
         during.child.kill("SIGKILL");
@@ -327,5 +327,59 @@ describe("shipper end to end", { timeout: 600_000 }, () => {
     const again = startShipper(["--once", ...args], s3.endpoint);
     assert.equal(await again.exited, 0);
     assert.equal((await readArchive(s3.endpoint, "drain")).records, archive.records);
+  });
+
+  it("follows a container restart and a pod deleted while its log is open, exactly once", async () => {
+    const root = join(dir, "restart-pods");
+    const state = join(dir, "restart-state");
+    const base = { root, namespace: "web", container: "app", seed: 5, startMs: Date.UTC(2026, 10, 21, 7) };
+    const first = new ContainerLogWriter({ ...base, pod: "api-1", id: 0 });
+    const doomed = new ContainerLogWriter({ ...base, pod: "api-2", id: 1 });
+    first.writeLines(2000);
+    doomed.writeLines(2000);
+    const args = [
+      "--logs",
+      `${root}/*/*/*.log*`,
+      "--state-dir",
+      state,
+      "--bucket",
+      "restart",
+      "--node",
+      "node-e",
+    ];
+    const shipper = startShipper(
+      [...args, "--scan-interval", "200ms", "--commit-interval", "200ms"],
+      s3.endpoint,
+    );
+    const { readFile, rm: remove } = await import("node:fs/promises");
+    const tracked = async (path: string) =>
+      (await readFile(join(state, "checkpoint.json"), "utf8").catch(() => "")).includes(path);
+    const deadline = Date.now() + 30_000;
+    while (!((await tracked(first.path)) && (await tracked(doomed.path))) && Date.now() < deadline)
+      await sleep(100);
+    // The pod is deleted: lines written just before are only reachable through the open descriptor.
+    doomed.writeLines(3000);
+    doomed.close();
+    await remove(dirname(dirname(doomed.path)), { recursive: true });
+    // The container restarts: kubelet's runtime writes 1.log beside 0.log.
+    first.writeLines(500);
+    first.close();
+    const restarted = new ContainerLogWriter({ ...base, pod: "api-1", id: 2, uid: 0, restartCount: 1 });
+    restarted.writeLines(2000);
+    restarted.close();
+    await sleep(4000);
+    shipper.child.kill("SIGTERM");
+    assert.equal(await shipper.exited, 0, shipper.log().slice(-2000));
+    const archive = await readArchive(s3.endpoint, "restart");
+    const expected = [...first.lids, ...doomed.lids, ...restarted.lids];
+    const problems = deliveryProblems(expected, archive);
+    assert.deepEqual(
+      problems.missing.slice(0, 5),
+      [],
+      `${problems.missing.length} of ${expected.length} lines missing`,
+    );
+    assert.deepEqual(problems.duplicated, []);
+    assert.deepEqual(archive.withoutLid, []);
+    assert.doesNotMatch(shipper.log(), /log_bytes_lost/);
   });
 });

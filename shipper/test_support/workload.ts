@@ -60,6 +60,10 @@ export interface WriterOptions {
   seed: number;
   /** Timestamp of the first line, ms since the epoch; lines advance by ~1 ms. */
   startMs: number;
+  /** Pod UID directory suffix; defaults to `id`. Writers sharing it are one pod's containers or restarts. */
+  uid?: number;
+  /** The `<n>` of `<n>.log`: a container restart writes the next one beside the last. */
+  restartCount?: number;
 }
 
 /** Appends CRI lines to one container's log and rotates it like a runtime would. */
@@ -79,9 +83,9 @@ export class ContainerLogWriter {
   #pendingPartial: { lid: string; rest: string } | null = null;
 
   constructor(o: WriterOptions) {
-    this.dir = join(o.root, `${o.namespace}_${o.pod}_uid-${o.id}`, o.container);
+    this.dir = join(o.root, `${o.namespace}_${o.pod}_uid-${o.uid ?? o.id}`, o.container);
     mkdirSync(this.dir, { recursive: true });
-    this.path = join(this.dir, "0.log");
+    this.path = join(this.dir, `${o.restartCount ?? 0}.log`);
     this.id = o.id;
     this.#clockMs = o.startMs;
     this.#rand = random(o.seed);
