@@ -130,7 +130,7 @@ export class ContainerLogWriter {
         this.#write(`${this.#ts()} stdout F plain text line ${i} with unicode ✓ and "quotes" lid=${lid}\n`);
       } else if (r < 0.995) {
         // A long line split by the runtime into 16 KiB P chunks and a final F.
-        const body = `lid=${lid} ${"x".repeat(16384 + Math.floor(this.#rand() * 40000))}`;
+        const body = `lid=${lid} ${this.#filler(16384 + Math.floor(this.#rand() * 40000))}`;
         const stream = this.#rand() < 0.5 ? "stdout" : "stderr";
         let at = 0;
         while (body.length - at > 16384) {
@@ -142,6 +142,16 @@ export class ContainerLogWriter {
         this.#write(`malformed line without a timestamp lid=${lid}\n`);
       }
     }
+  }
+
+  /** About `length` characters of real log text on one line, as a long JSON dump or trace would be. */
+  #filler(length: number): string {
+    let out = "";
+    while (out.length < length) {
+      const pool = this.#rand() < 0.5 ? JSON_LINES : ACCESS_LINES;
+      out += `${pool[Math.floor(this.#rand() * pool.length)]} `;
+    }
+    return out;
   }
 
   /**
