@@ -12,6 +12,7 @@
 // errors never join or break a pending partial. Truncation counts, including of lines
 // that bypass the merger, are in `merger.stats`; the line reader's own cuts in `reader.stats`.
 
+import type { EncodableLine } from "../../transforms/record_encoder.ts";
 import { LineReader, type LineReaderCheckpoint } from "./line_reader.ts";
 import { FormatDetector } from "./parser/detect.ts";
 import { ParsedLine, type Stream } from "./parser/parsed_line.ts";
@@ -26,16 +27,8 @@ import {
 /** Room for the CRI or Docker framing around a message of `maxLineBytes`. */
 const PHYSICAL_LINE_OVERHEAD = 128 * 1024;
 
-export interface DecodedLine {
-  stream: Stream;
-  epochSeconds: number;
-  nanos: number;
-  /** The message (or a malformed line's raw bytes) is `bytes[start, end)`. */
-  bytes: Buffer;
-  start: number;
-  end: number;
-  truncated: boolean;
-  parseError: string | null;
+/** A logical line; the message (or a malformed line's raw bytes) is `bytes[start, end)`. */
+export interface DecodedLine extends EncodableLine {
   /** Without merging: whether the physical line was a partial chunk. Always false when merging. */
   partial: boolean;
   /** A partial run the writer never finished (see PartialMerger.flush). */

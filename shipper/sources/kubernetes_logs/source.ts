@@ -29,7 +29,6 @@ import type { DecodedLineSink } from "./file_decoder.ts";
 import { type LogFileMeta, parseLogPath } from "./paths.ts";
 import {
   chainBaseOf,
-  FINGERPRINT_BYTES,
   type FileContext,
   fingerprintOf,
   matchesFingerprint,
@@ -194,7 +193,7 @@ export class KubernetesLogsSource {
           continue;
         }
         this.#observe(tf, path, st.size);
-        await this.#growFingerprint(tf);
+        await tf.growFingerprint();
         continue;
       }
       if (tf !== undefined) {
@@ -240,12 +239,6 @@ export class KubernetesLogsSource {
     if (tf.fingerprint.bytes === 0) return true;
     const head = await readHeadOf(tf.handle!, false);
     return matchesFingerprint(head, tf.fingerprint);
-  }
-
-  /** A file first seen nearly empty gets a longer fingerprint once it has more content. */
-  async #growFingerprint(tf: TrackedFile): Promise<void> {
-    if (tf.compressed || tf.fingerprint.bytes >= FINGERPRINT_BYTES || tf.size <= tf.fingerprint.bytes) return;
-    tf.fingerprint = fingerprintOf(await readHeadOf(tf.handle!, false));
   }
 
   async #placeFresh(fresh: Candidate[], truncated: TrackedFile[]): Promise<void> {

@@ -210,17 +210,23 @@ export class TrackedFile {
       this.headChanged = true;
       return 0;
     }
-    if (bytesRead > 0 && this.fingerprint.bytes < FINGERPRINT_BYTES) {
-      // A file first seen nearly empty gets its full fingerprint as soon as it has the
-      // bytes, so truncation and copies are recognised from then on.
-      this.fingerprint = fingerprintOf(await readHeadOf(this.handle!, false));
-    }
+    if (bytesRead > 0) await this.growFingerprint();
     if (bytesRead > 0) {
       this.readPos += bytesRead;
       this.lastGrowthAt = Date.now();
       this.decoder.push(buf.subarray(0, bytesRead), sink);
     }
     return bytesRead;
+  }
+
+  /**
+   * A file first seen nearly empty gets its full fingerprint as soon as it has the bytes,
+   * so truncation, copies and its compressed twin are recognised from then on.
+   */
+  async growFingerprint(): Promise<void> {
+    if (this.compressed || this.handle === null || this.fingerprint.bytes >= FINGERPRINT_BYTES) return;
+    const head = await readHeadOf(this.handle, false);
+    if (head.length > this.fingerprint.bytes) this.fingerprint = fingerprintOf(head);
   }
 
   async #headIntact(): Promise<boolean> {
