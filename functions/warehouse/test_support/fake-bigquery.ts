@@ -1,0 +1,393 @@
+// A local BigQuery REST endpoint for tests: the few v2 methods the BigQuery adapter calls, on the real
+// wire format (paths, int64 as strings, the `{error:{code,message,errors,status}}` body), so the official
+// client talks to it unchanged. It loads no data: jobs finish the way a test scripts them, queries answer
+// with canned rows. Every request is recorded so tests can assert exactly what the adapter sent.
+//
+//   const fake = await startFakeBigQuery();
+//   const bigquery = fakeBigQueryClient(fake, "my-project");
+
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { BigQuery } from "@google-cloud/bigquery";
+// A transitive dependency of @google-cloud/bigquery (through @google-cloud/common), used only here: the
+// pass-through client sends no Authorization header and never looks for Application Default Credentials,
+// which would otherwise probe the GCE metadata server.
+import { PassThroughClient } from "google-auth-library";
+
+export interface RecordedRequest {
+  method: string;
+  /** Path without the query string, e.g. /bigquery/v2/projects/p/jobs. */
+  path: string;
+  query: Record<string, string>;
+  /** The parsed JSON body, or undefined when there was none. */
+  body: unknown;
+}
+
+export interface ErrorProto {
+  reason: string;
+  message: string;
+  location?: string;
+}
+
+/** How one job (by ID) behaves once inserted. Jobs without a script finish DONE at once with 0 rows. */
+export interface JobScript {
+  /** jobs.get calls answered PENDING before the job runs (the insert response counts as one). */
+  pendingPolls?: number;
+  /** Then jobs.get calls answered RUNNING. */
+  runningPolls?: number;
+  /** statistics.load.outputRows once DONE and successful. */
+  outputRows?: number;
+  /** A failed job: BigQuery's errorResult and errors[] (errors defaults to [errorResult]). */
+  errorResult?: ErrorProto;
+  errors?: ErrorProto[];
+}
+
+/** One canned answer to jobs.query, consumed in order. */
+export interface QueryScript {
+  fields: { name: string; type: string }[];
+  /** Cell values as BigQuery sends them: strings (int64 too) or null. */
+  rows: (string | null)[][];
+  /** getQueryResults calls answered jobComplete:false before the rows come (jobs.query counts as one). */
+  incompletePolls?: number;
+  /** Rows per page; the rest come through pageToken. Default: all at once. */
+  pageSize?: number;
+}
+
+interface StoredJob {
+  resource: Record<string, unknown>;
+  script: JobScript;
+  polls: number;
+}
+
+interface StoredQuery {
+  projectId: string;
+  jobId: string;
+  location: string;
+  script: QueryScript;
+  polls: number;
+}
+
+export interface FakeBigQuery {
+  url: string;
+  readonly requests: RecordedRequest[];
+  /** Requests whose method and path match, e.g. requestsTo("POST", "/jobs"). Paths match by suffix. */
+  requestsTo(method: string, pathSuffix: string): RecordedRequest[];
+  /** The next `count` jobs.insert calls fail with 403 and this reason; no job is created. */
+  failNextInserts(count: number, reason: "quotaExceeded" | "rateLimitExceeded"): void;
+  scriptJob(jobId: string, script: JobScript): void;
+  queueQueryResult(script: QueryScript): void;
+  /** A table that already exists, as tables.get returns it. */
+  addTable(projectId: string, datasetId: string, tableId: string, resource?: Record<string, unknown>): void;
+  /** Called with each request after it is recorded and before it is answered, e.g. to stage a race. */
+  onRequest(hook: ((request: RecordedRequest) => void) | undefined): void;
+  /** The stored job resource, as jobs.get would return it now (without counting a poll). */
+  job(jobId: string): Record<string, unknown> | undefined;
+  table(projectId: string, datasetId: string, tableId: string): Record<string, unknown> | undefined;
+  stop(): Promise<void>;
+}
+
+/** A BigQuery client pointed at the fake, without credentials and without automatic retries. */
+export function fakeBigQueryClient(fake: FakeBigQuery, projectId: string, location?: string): BigQuery {
+  return new BigQuery({
+    projectId,
+    apiEndpoint: fake.url,
+    authClient: new PassThroughClient(),
+    retryOptions: { autoRetry: false },
+    ...(location === undefined ? {} : { location }),
+  });
+}
+
+class HttpError extends Error {
+  readonly code: number;
+  readonly status: string;
+  readonly reason: string;
+  constructor(code: number, status: string, reason: string, message: string) {
+    super(message);
+    this.code = code;
+    this.status = status;
+    this.reason = reason;
+  }
+  toJSON() {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        errors: [{ message: this.message, domain: "global", reason: this.reason }],
+        status: this.status,
+      },
+    };
+  }
+}
+
+const notFound = (what: string) => new HttpError(404, "NOT_FOUND", "notFound", `Not found: ${what}`);
+const alreadyExists = (what: string) =>
+  new HttpError(409, "ALREADY_EXISTS", "duplicate", `Already Exists: ${what}`);
+const invalid = (message: string) => new HttpError(400, "INVALID_ARGUMENT", "invalid", message);
+
+const QUOTA_MESSAGES = {
+  quotaExceeded:
+    "Quota exceeded: Your table exceeded quota for imports or query appends per table. For more information, see https://cloud.google.com/bigquery/docs/troubleshoot-quotas",
+  rateLimitExceeded:
+    "Exceeded rate limits: too many api requests per user per method for this user_method. For more information, see https://cloud.google.com/bigquery/docs/troubleshoot-quotas",
+};
+
+const JOB_ID = /^[A-Za-z0-9_-]{1,1024}$/;
+
+export async function startFakeBigQuery(): Promise<FakeBigQuery> {
+  const requests: RecordedRequest[] = [];
+  const jobs = new Map<string, StoredJob>();
+  const scripts = new Map<string, JobScript>();
+  const tables = new Map<string, Record<string, unknown>>();
+  const queryScripts: QueryScript[] = [];
+  const queries = new Map<string, StoredQuery>();
+  const failures: ("quotaExceeded" | "rateLimitExceeded")[] = [];
+  let url = "";
+  let hook: ((request: RecordedRequest) => void) | undefined;
+
+  const tableKey = (p: string, d: string, t: string) => `${p}:${d}.${t}`;
+
+  function jobState(job: StoredJob): "PENDING" | "RUNNING" | "DONE" {
+    const pending = job.script.pendingPolls ?? 0;
+    const running = job.script.runningPolls ?? 0;
+    if (job.polls < pending) return "PENDING";
+    if (job.polls < pending + running) return "RUNNING";
+    return "DONE";
+  }
+
+  /** The job resource as it looks now; each call is one poll. */
+  function pollJob(job: StoredJob): Record<string, unknown> {
+    const resource = renderJob(job);
+    job.polls += 1;
+    return resource;
+  }
+
+  function renderJob(job: StoredJob): Record<string, unknown> {
+    const state = jobState(job);
+    const resource = structuredClone(job.resource);
+    const statistics = resource.statistics as Record<string, unknown>;
+    const status: Record<string, unknown> = { state };
+    if (state !== "PENDING") statistics.startTime = statistics.creationTime;
+    if (state === "DONE") {
+      statistics.endTime = String(Date.now());
+      const { errorResult, errors, outputRows } = job.script;
+      if (errorResult !== undefined) {
+        status.errorResult = errorResult;
+        status.errors = errors ?? [errorResult];
+      } else {
+        const uris = ((resource.configuration as { load?: { sourceUris?: string[] } }).load?.sourceUris ??
+          []) as string[];
+        statistics.load = {
+          inputFiles: String(uris.length),
+          inputFileBytes: "0",
+          outputRows: String(outputRows ?? 0),
+          outputBytes: "0",
+          badRecords: "0",
+        };
+      }
+    }
+    resource.status = status;
+    return resource;
+  }
+
+  function insertJob(projectId: string, body: Record<string, unknown>): Record<string, unknown> {
+    const failure = failures.shift();
+    if (failure !== undefined) {
+      throw new HttpError(403, "PERMISSION_DENIED", failure, QUOTA_MESSAGES[failure]);
+    }
+    const reference = (body.jobReference ?? {}) as Record<string, unknown>;
+    const jobId = typeof reference.jobId === "string" ? reference.jobId : `job_${randomUUID()}`;
+    if (!JOB_ID.test(jobId)) {
+      throw invalid(
+        `Invalid job ID "${jobId}". Job IDs must be alphanumeric (plus underscores and dashes) and must be at most 1024 characters long.`,
+      );
+    }
+    const location = typeof reference.location === "string" ? reference.location : "US";
+    if (jobs.has(jobId)) throw alreadyExists(`Job ${projectId}:${location}.${jobId}`);
+    const configuration = (body.configuration ?? {}) as Record<string, unknown>;
+    const load = configuration.load as { sourceUris?: unknown } | undefined;
+    if (load !== undefined && (!Array.isArray(load.sourceUris) || load.sourceUris.length === 0)) {
+      throw invalid("Load configuration must specify at least one source URI");
+    }
+    const resource: Record<string, unknown> = {
+      kind: "bigquery#job",
+      etag: randomUUID(),
+      id: `${projectId}:${location}.${jobId}`,
+      selfLink: `${url}/bigquery/v2/projects/${projectId}/jobs/${jobId}?location=${location}`,
+      user_email: "fake@example.com",
+      configuration: { ...configuration, jobType: load !== undefined ? "LOAD" : "QUERY" },
+      jobReference: { projectId, jobId, location },
+      statistics: { creationTime: String(Date.now()) },
+      principal_subject: "user:fake@example.com",
+      jobCreationReason: { code: "REQUESTED" },
+    };
+    const job: StoredJob = { resource, script: scripts.get(jobId) ?? {}, polls: 0 };
+    jobs.set(jobId, job);
+    return pollJob(job);
+  }
+
+  function getJob(projectId: string, jobId: string, location: string | undefined) {
+    const job = jobs.get(jobId);
+    const reference = job?.resource.jobReference as { location: string } | undefined;
+    // Job lookups are per location: the real API does not find a job asked for in another one.
+    if (job === undefined || (location !== undefined && location !== reference?.location)) {
+      throw notFound(`Job ${projectId}:${location ?? "US"}.${jobId}`);
+    }
+    return pollJob(job);
+  }
+
+  function insertTable(projectId: string, datasetId: string, body: Record<string, unknown>) {
+    const reference = (body.tableReference ?? {}) as Record<string, unknown>;
+    const tableId = reference.tableId;
+    if (typeof tableId !== "string") throw invalid("Required parameter is missing: tableReference.tableId");
+    const key = tableKey(projectId, datasetId, tableId);
+    if (tables.has(key)) throw alreadyExists(`Table ${key}`);
+    const resource = {
+      ...body,
+      kind: "bigquery#table",
+      id: key,
+      tableReference: { projectId, datasetId, tableId },
+      type: "TABLE",
+      creationTime: String(Date.now()),
+      numRows: "0",
+    };
+    tables.set(key, resource);
+    return resource;
+  }
+
+  function queryPage(query: StoredQuery, pageToken: string | undefined) {
+    const reference = { projectId: query.projectId, jobId: query.jobId, location: query.location };
+    if (query.polls++ < (query.script.incompletePolls ?? 0)) {
+      return { jobReference: reference, jobComplete: false };
+    }
+    const start = pageToken === undefined ? 0 : Number(pageToken);
+    const size = query.script.pageSize ?? query.script.rows.length;
+    const end = Math.min(start + size, query.script.rows.length);
+    const page: Record<string, unknown> = {
+      jobReference: reference,
+      jobComplete: true,
+      schema: { fields: query.script.fields.map((f) => ({ ...f, mode: "NULLABLE" })) },
+      totalRows: String(query.script.rows.length),
+      rows: query.script.rows.slice(start, end).map((row) => ({ f: row.map((v) => ({ v })) })),
+    };
+    if (end < query.script.rows.length) page.pageToken = String(end);
+    return page;
+  }
+
+  function startQuery(projectId: string, body: Record<string, unknown>) {
+    if (typeof body.query !== "string") throw invalid("Required parameter is missing: query");
+    const script = queryScripts.shift();
+    if (script === undefined) {
+      throw new HttpError(500, "INTERNAL", "backendError", "fake BigQuery: no canned query result queued");
+    }
+    const location = typeof body.location === "string" ? body.location : "US";
+    const query: StoredQuery = { projectId, jobId: `job_${randomUUID()}`, location, script, polls: 0 };
+    queries.set(query.jobId, query);
+    return { kind: "bigquery#queryResponse", ...queryPage(query, undefined) };
+  }
+
+  function getQueryResults(projectId: string, jobId: string, params: Record<string, string>) {
+    const query = queries.get(jobId);
+    if (query === undefined || (params.location !== undefined && params.location !== query.location)) {
+      throw notFound(`Job ${projectId}:${params.location ?? "US"}.${jobId}`);
+    }
+    return { kind: "bigquery#getQueryResultsResponse", ...queryPage(query, params.pageToken) };
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const parsed = new URL(req.url ?? "/", "http://fake");
+    const method = req.method ?? "GET";
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString("utf8");
+    let body: unknown;
+    if (text.trim() !== "") {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        throw invalid("Invalid JSON payload received.");
+      }
+    }
+    const query = Object.fromEntries(parsed.searchParams);
+    const recorded: RecordedRequest = { method, path: parsed.pathname, query, body };
+    requests.push(recorded);
+    hook?.(recorded);
+    const object = (body ?? {}) as Record<string, unknown>;
+    const parts = parsed.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+    // ["bigquery", "v2", "projects", p, ...rest]
+    if (parts[0] !== "bigquery" || parts[1] !== "v2" || parts[2] !== "projects" || parts[3] === undefined) {
+      throw notFound(`URL ${parsed.pathname}`);
+    }
+    const project = parts[3];
+    const rest = parts.slice(4);
+    const send = (value: unknown) => sendJson(res, 200, value);
+    if (rest[0] === "jobs" && rest.length === 1 && method === "POST") return send(insertJob(project, object));
+    if (rest[0] === "jobs" && rest.length === 2 && method === "GET") {
+      return send(getJob(project, rest[1]!, query.location));
+    }
+    if (rest[0] === "queries" && rest.length === 1 && method === "POST")
+      return send(startQuery(project, object));
+    if (rest[0] === "queries" && rest.length === 2 && method === "GET") {
+      return send(getQueryResults(project, rest[1]!, query));
+    }
+    if (rest[0] === "datasets" && rest[2] === "tables" && rest[1] !== undefined) {
+      const dataset = rest[1];
+      if (rest.length === 3 && method === "POST") return send(insertTable(project, dataset, object));
+      if (rest.length === 4 && method === "GET") {
+        const key = tableKey(project, dataset, rest[3]!);
+        const table = tables.get(key);
+        if (table === undefined) throw notFound(`Table ${key}`);
+        return send(table);
+      }
+    }
+    throw notFound(`URL ${method} ${parsed.pathname} (not implemented by the fake)`);
+  }
+
+  const server = createServer((req, res) => {
+    route(req, res).catch((error: unknown) => {
+      const httpError =
+        error instanceof HttpError
+          ? error
+          : new HttpError(500, "INTERNAL", "backendError", `fake BigQuery: ${(error as Error).message}`);
+      sendJson(res, httpError.code, httpError.toJSON());
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url,
+    requests,
+    requestsTo: (method, suffix) => requests.filter((r) => r.method === method && r.path.endsWith(suffix)),
+    failNextInserts(count, reason) {
+      for (let i = 0; i < count; i++) failures.push(reason);
+    },
+    scriptJob: (jobId, script) => void scripts.set(jobId, script),
+    queueQueryResult: (script) => void queryScripts.push(script),
+    onRequest(next) {
+      hook = next;
+    },
+    addTable(projectId, datasetId, tableId, resource = {}) {
+      insertTable(projectId, datasetId, { ...resource, tableReference: { tableId } });
+    },
+    job(jobId) {
+      const job = jobs.get(jobId);
+      return job === undefined ? undefined : renderJob(job);
+    },
+    table: (projectId, datasetId, tableId) => tables.get(tableKey(projectId, datasetId, tableId)),
+    stop: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const data = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { "Content-Type": "application/json; charset=UTF-8", "Content-Length": data.length });
+  res.end(data);
+}
