@@ -50,6 +50,11 @@ export function checkRecordLine(line: string): string | null {
   } catch (error) {
     return `not JSON: ${(error as Error).message}`;
   }
+  return checkRecordValue(parsed);
+}
+
+/** Checks a parsed NDJSON line against the record schema; null when it conforms. */
+export function checkRecordValue(parsed: unknown): string | null {
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return "not a JSON object";
   const obj = parsed as Record<string, unknown>;
   for (const key of Object.keys(obj)) {

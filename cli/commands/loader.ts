@@ -1,0 +1,99 @@
+// `logarchive loader`: the loader's operator commands. The loader itself runs as Cloud
+// Functions (functions/index.ts) or inside `logarchive local`.
+
+import { Storage } from "@google-cloud/storage";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { resumeTable } from "../../functions/loader/flush.ts";
+import { parseTableKey } from "../../functions/loader/markers.ts";
+import { BIGQUERY_QUOTAS, describePlan, planLoadWindows } from "../../functions/loader/plan.ts";
+import { StateStore } from "../../functions/loader/state.ts";
+import { parseDuration } from "../../lib/config/units.ts";
+import { DEFAULT_POLICY, destinations, loadPolicy } from "../../lib/policy/policy.ts";
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected a whole number ≥ 1.");
+  return n;
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError("expected a number in (0, 1], such as 0.5.");
+  return n;
+}
+
+function seconds(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === null || ms < 1000)
+    throw new InvalidArgumentError("expected a duration of at least 1s, such as 60s.");
+  return ms / 1000;
+}
+
+export function loaderCommand(): Command {
+  const loader = new Command("loader").description("Operate the GCS → BigQuery loader (see docs/loader.md).");
+
+  loader
+    .command("plan")
+    .description("Print the load windows and job counts the loader derives from the quota budget.")
+    .option("--policy <file>", "namespace policy YAML; its routes set the number of destination tables")
+    .option("--tables <n>", "number of destination tables (overrides the policy)", positiveInt)
+    .option("--budget-fraction <f>", "share of the load-job quotas planned for first attempts", fraction, 0.5)
+    .option("--flush-interval <duration>", "how often the scheduler calls the flush", seconds, 60)
+    .option(
+      "--project-jobs <n>",
+      "load jobs per project per day",
+      positiveInt,
+      BIGQUERY_QUOTAS.projectJobsPerDay,
+    )
+    .option("--table-jobs <n>", "load jobs per table per day", positiveInt, BIGQUERY_QUOTAS.tableJobsPerDay)
+    .action(
+      async (o: {
+        policy?: string;
+        tables?: number;
+        budgetFraction: number;
+        flushInterval: number;
+        projectJobs: number;
+        tableJobs: number;
+      }) => {
+        const policy = o.policy === undefined ? DEFAULT_POLICY : await loadPolicy(o.policy);
+        const tables = o.tables ?? destinations(policy).length;
+        const plan = planLoadWindows({
+          quotas: { ...BIGQUERY_QUOTAS, projectJobsPerDay: o.projectJobs, tableJobsPerDay: o.tableJobs },
+          tables,
+          budgetFraction: o.budgetFraction,
+          flushIntervalSeconds: o.flushInterval,
+        });
+        process.stdout.write(`${describePlan(plan, tables)}\n`);
+      },
+    );
+
+  loader
+    .command("resume")
+    .description("Resume a table the loader paused after repeated failures; its queued objects load next.")
+    .requiredOption("--table <dataset.table>", "the paused table")
+    .addOption(
+      new Option("--state-bucket <name>", "the loader's state bucket")
+        .env("LOGARCHIVE_STATE_BUCKET")
+        .makeOptionMandatory(),
+    )
+    .addOption(
+      new Option("--state-prefix <prefix>", "the loader's state prefix")
+        .env("LOGARCHIVE_STATE_PREFIX")
+        .default("_logarchive/loader/"),
+    )
+    .addOption(
+      new Option("--gcs-endpoint <url>", "GCS JSON API endpoint (local GCS)").env("LOGARCHIVE_GCS_ENDPOINT"),
+    )
+    .action(async (o: { table: string; stateBucket: string; statePrefix: string; gcsEndpoint?: string }) => {
+      const table = parseTableKey(o.table);
+      if (table === null) throw new InvalidArgumentError(`--table: expected dataset.table, got ${o.table}`);
+      const storage = o.gcsEndpoint
+        ? new Storage({ apiEndpoint: o.gcsEndpoint, projectId: "logarchive-local" })
+        : new Storage();
+      const state = new StateStore({ bucket: storage.bucket(o.stateBucket), prefix: o.statePrefix });
+      const resumed = await resumeTable(state, table);
+      process.stdout.write(resumed ? `resumed ${o.table}\n` : `${o.table} was not paused\n`);
+    });
+
+  return loader;
+}

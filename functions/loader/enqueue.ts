@@ -1,0 +1,302 @@
+// The finalize handler's work: decide what one new GCS object is, and queue it for its
+// table's next load at most once. Duplicate events are normal (Eventarc and S3 deliver
+// at least once, and an S3 overwrite re-transfers a key), so every step is idempotent and
+// a retry after a crash at any point finishes the job instead of repeating it.
+
+import type { Bucket } from "@google-cloud/storage";
+import { KeyLayoutError, parseObjectKey } from "../../lib/keys/layout.ts";
+import type { StageLog } from "../../lib/log.ts";
+import { fromUserMetadata, type ObjectMetadata } from "../../lib/object/metadata.ts";
+import { classifyNamespace, type NamespacePolicy } from "../../lib/policy/policy.ts";
+import type { TableRef } from "../warehouse/port.ts";
+import { inspectObject } from "./inspect.ts";
+import {
+  type ClaimMarker,
+  type DoneMarker,
+  markerPaths,
+  objectId,
+  type PendingMarker,
+  type QuarantineMarker,
+} from "./markers.ts";
+import { isNotFound, isPreconditionFailed, type StateStore } from "./state.ts";
+
+/** The part of the GCS object resource (the finalize event's data) the loader reads. */
+export interface FinalizedObject {
+  bucket: string;
+  name: string;
+  generation: string;
+  size?: string;
+  metadata?: Record<string, string>;
+}
+
+export type EnqueueOutcome =
+  | "queued"
+  | "duplicate"
+  | "excluded"
+  | "ignored"
+  | "quarantined"
+  | "conflict"
+  | "superseded";
+
+export interface EnqueueResult {
+  outcome: EnqueueOutcome;
+  detail?: string;
+  table?: TableRef;
+}
+
+export interface EnqueueContext {
+  landing: Bucket;
+  state: StateStore;
+  policy: NamespacePolicy;
+  statePrefix: string;
+  quarantinePrefix: string;
+  validateObjects: boolean;
+  log: StageLog;
+  now?: () => number;
+}
+
+export function gsUri(bucket: string, name: string): string {
+  return `gs://${bucket}/${name}`;
+}
+
+/** Copies a bad object aside with the reason, records it, and drops it from the queue. */
+export async function quarantineObject(
+  ctx: Pick<EnqueueContext, "landing" | "state" | "quarantinePrefix" | "log" | "now">,
+  object: { name: string; generation: string; sha256: string | null },
+  reason: string,
+  table?: TableRef,
+): Promise<void> {
+  const id = objectId(object.name);
+  const quarantinedAs = ctx.quarantinePrefix + object.name;
+  const at = new Date(ctx.now?.() ?? Date.now()).toISOString();
+  try {
+    await ctx.landing
+      .file(object.name, { generation: Number(object.generation) })
+      .copy(ctx.landing.file(quarantinedAs), {
+        metadata: {
+          "logarchive-quarantine-reason": reason.slice(0, 1024),
+          "logarchive-quarantined-at": at,
+          "logarchive-source-generation": object.generation,
+        },
+      });
+  } catch (error) {
+    // The source generation is gone (overwritten or deleted): there is nothing left to copy,
+    // but the marker below still records why it was not loaded.
+    if (!isNotFound(error)) throw error;
+  }
+  const marker: QuarantineMarker = {
+    name: object.name,
+    sha256: object.sha256,
+    generation: object.generation,
+    reason,
+    quarantinedAs,
+    at,
+  };
+  await ctx.state.put(markerPaths.quarantined(id), marker);
+  if (table !== undefined) await ctx.state.remove(markerPaths.pending(table, id));
+  ctx.log("error", "object_quarantined", {
+    object: object.name,
+    generation: object.generation,
+    reason,
+    quarantined_as: quarantinedAs,
+  });
+}
+
+export async function enqueueObject(ctx: EnqueueContext, object: FinalizedObject): Promise<EnqueueResult> {
+  const now = () => new Date(ctx.now?.() ?? Date.now()).toISOString();
+  if (object.name.startsWith(ctx.statePrefix) || object.name.startsWith(ctx.quarantinePrefix)) {
+    return { outcome: "ignored", detail: "loader state or quarantine object" };
+  }
+  let key: ReturnType<typeof parseObjectKey>;
+  try {
+    key = parseObjectKey(object.name);
+  } catch (error) {
+    if (!(error instanceof KeyLayoutError)) throw error;
+    await quarantineObject(ctx, { ...object, sha256: null }, `not a logarchive object key: ${error.message}`);
+    return { outcome: "quarantined", detail: error.message };
+  }
+  const classification = classifyNamespace(ctx.policy, key.namespace);
+  if (!classification.archived || classification.destination === null) {
+    const reason = classification.archived
+      ? "not in analytics.include or in analytics.exclude"
+      : classification.reason;
+    ctx.log("info", "object_excluded", { object: object.name, namespace: key.namespace, reason });
+    return { outcome: "excluded", detail: reason };
+  }
+  const table = classification.destination;
+  const id = objectId(object.name);
+
+  let metadata: ObjectMetadata | null = null;
+  let metadataProblem: string | null = null;
+  try {
+    metadata = fromUserMetadata(object.metadata ?? {});
+  } catch (error) {
+    metadataProblem = (error as Error).message;
+  }
+
+  // A known sha256 lets a duplicate return before reading the body.
+  if (metadata !== null) {
+    const early = await checkKnown(ctx, id, object, metadata.sha256);
+    if (early !== null) return early;
+  }
+
+  let sha256 = metadata?.sha256 ?? null;
+  let records = metadata?.records ?? 0;
+  if (ctx.validateObjects || metadata === null) {
+    const file = ctx.landing.file(object.name, { generation: Number(object.generation) });
+    let inspection: Awaited<ReturnType<typeof inspectObject>>;
+    try {
+      inspection = await inspectObject(file, {
+        namespace: key.namespace,
+        ...(metadata === null
+          ? {}
+          : { sha256: metadata.sha256, records: metadata.records, batchId: metadata.batchId }),
+      });
+    } catch (error) {
+      if (isNotFound(error)) {
+        // A newer generation replaced this one; its own event decides what to do.
+        ctx.log("warn", "object_superseded", { object: object.name, generation: object.generation });
+        return { outcome: "superseded" };
+      }
+      throw error;
+    }
+    if (!inspection.ok) {
+      const known = inspection.sha256 === null ? null : await checkKnown(ctx, id, object, inspection.sha256);
+      if (known !== null) return known;
+      await quarantineObject(ctx, { ...object, sha256: inspection.sha256 }, inspection.reason, table);
+      return { outcome: "quarantined", detail: inspection.reason, table };
+    }
+    if (metadata === null) {
+      const known = await checkKnown(ctx, id, object, inspection.sha256);
+      if (known !== null) return known;
+      // The body is fine but the object lacks our metadata (a copy that dropped it):
+      // everything the loader needs was read from the body itself.
+      ctx.log("warn", "object_metadata_missing", { object: object.name, problem: metadataProblem });
+    }
+    sha256 = inspection.sha256;
+    records = inspection.records;
+  }
+  if (sha256 === null) throw new Error("unreachable: sha256 is known after inspection");
+
+  // Claim the name. The first event for it wins; a later one with the same body is a
+  // duplicate and one with another body is a changed object, which is surfaced, never loaded.
+  const claim: ClaimMarker = {
+    name: object.name,
+    sha256,
+    generation: object.generation,
+    table,
+    namespace: key.namespace,
+    claimedAt: now(),
+  };
+  let claimed = await ctx.state.createIfAbsent(markerPaths.claim(id), claim);
+  let claimTable = table;
+  if (!claimed) {
+    const existing = await ctx.state.read<ClaimMarker>(markerPaths.claim(id));
+    if (existing !== null && existing.sha256 !== sha256) {
+      const replaced = await replaceQuarantinedClaim(ctx, id, existing, claim);
+      if (!replaced) return conflict(ctx, id, object, sha256, existing.sha256);
+      claimed = true;
+    }
+    if (existing !== null && existing.sha256 === sha256) claimTable = existing.table;
+  }
+
+  // Claimed now or by an earlier attempt that may have crashed before queuing: make sure
+  // the object is queued unless it is already loaded or quarantined.
+  const pending: PendingMarker = {
+    name: object.name,
+    uri: gsUri(object.bucket, object.name),
+    sha256,
+    generation: object.generation,
+    records,
+    batchId: metadata?.batchId ?? "",
+    namespace: key.namespace,
+    queuedAt: now(),
+  };
+  if (!claimed) {
+    const settled = await checkKnown(ctx, id, object, sha256);
+    if (settled !== null) return settled;
+  }
+  const created = await ctx.state.createIfAbsent(markerPaths.pending(claimTable, id), pending);
+  // The flusher writes done/ before it deletes pending/, so if a batch loaded this object
+  // between our checks and our write, done/ is visible now: take our marker back.
+  const done = await ctx.state.read<DoneMarker>(markerPaths.done(id));
+  if (done !== null) {
+    if (created) await ctx.state.remove(markerPaths.pending(claimTable, id));
+    return { outcome: "duplicate", detail: `loaded by ${done.jobId}`, table: claimTable };
+  }
+  if (!created) return { outcome: "duplicate", detail: "already queued", table: claimTable };
+  ctx.log("info", "object_queued", {
+    object: object.name,
+    table: `${claimTable.dataset}.${claimTable.table}`,
+    records,
+    sha256,
+  });
+  return { outcome: "queued", table: claimTable };
+}
+
+/** Already loaded or quarantined with this body → duplicate; loaded with another body → conflict. */
+async function checkKnown(
+  ctx: EnqueueContext,
+  id: string,
+  object: FinalizedObject,
+  sha256: string,
+): Promise<EnqueueResult | null> {
+  const done = await ctx.state.read<DoneMarker>(markerPaths.done(id));
+  if (done !== null) {
+    if (done.sha256 === sha256)
+      return { outcome: "duplicate", detail: `loaded by ${done.jobId}`, table: done.table };
+    return conflict(ctx, id, object, sha256, done.sha256);
+  }
+  const quarantined = await ctx.state.read<QuarantineMarker>(markerPaths.quarantined(id));
+  if (quarantined !== null && quarantined.sha256 === sha256) {
+    return { outcome: "duplicate", detail: `quarantined: ${quarantined.reason}` };
+  }
+  return null;
+}
+
+/** A quarantined object may be replaced by a fixed one with the same name: it then loads. */
+async function replaceQuarantinedClaim(
+  ctx: EnqueueContext,
+  id: string,
+  existing: ClaimMarker,
+  claim: ClaimMarker,
+): Promise<boolean> {
+  const quarantined = await ctx.state.read<QuarantineMarker>(markerPaths.quarantined(id));
+  if (quarantined === null || quarantined.sha256 !== existing.sha256) return false;
+  const [meta] = await ctx.state.file(markerPaths.claim(id)).getMetadata();
+  try {
+    await ctx.state.file(markerPaths.claim(id)).save(`${JSON.stringify(claim)}\n`, {
+      resumable: false,
+      contentType: "application/json",
+      preconditionOpts: { ifGenerationMatch: Number(meta.generation) },
+    });
+    return true;
+  } catch (error) {
+    if (isPreconditionFailed(error)) return false;
+    throw error;
+  }
+}
+
+async function conflict(
+  ctx: EnqueueContext,
+  id: string,
+  object: FinalizedObject,
+  sha256: string,
+  knownSha256: string,
+): Promise<EnqueueResult> {
+  const detail = `object changed after it was queued or loaded: body SHA-256 ${sha256}, first seen as ${knownSha256}; the new body is not loaded`;
+  await ctx.state.createIfAbsent(markerPaths.conflict(id, sha256), {
+    name: object.name,
+    generation: object.generation,
+    sha256,
+    knownSha256,
+    at: new Date(ctx.now?.() ?? Date.now()).toISOString(),
+  });
+  ctx.log("error", "object_conflict", {
+    object: object.name,
+    generation: object.generation,
+    sha256,
+    known_sha256: knownSha256,
+  });
+  return { outcome: "conflict", detail };
+}

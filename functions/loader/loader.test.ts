@@ -1,0 +1,392 @@
+// The loader against real parts: our local GCS server (JSON API) as the landing and state
+// bucket, and DuckDB behind the warehouse port. Many Loader instances share them, as
+// concurrently running function instances share GCS and BigQuery.
+
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, beforeEach, describe, it } from "node:test";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { Storage } from "@google-cloud/storage";
+import type { StageLog } from "../../lib/log.ts";
+import { parsePolicy } from "../../lib/policy/policy.ts";
+import { type LocalGcs, startLocalGcs } from "../../local/gcs/server.ts";
+import { DuckDbWarehouse } from "../warehouse/duckdb.ts";
+import type { WarehousePort } from "../warehouse/port.ts";
+import { resolveLoaderConfig } from "./config.ts";
+import type { FinalizedObject } from "./enqueue.ts";
+import { resumeTable } from "./flush.ts";
+import { Loader } from "./loader.ts";
+import { markerPaths, objectId } from "./markers.ts";
+import { type ArchiveObject, archiveObject } from "./test_support/objects.ts";
+
+const POLICY = parsePolicy(`
+analytics:
+  include: ["*"]
+  exclude: ["kube-system"]
+warehouse:
+  dataset: logs
+  table: container_logs
+  routes:
+    - namespaces: ["team-a-*"]
+      table: team_a
+`);
+
+const LANDING = "landing";
+let gcs: LocalGcs;
+let dir: string;
+let storage: Storage;
+let warehouse: DuckDbWarehouse;
+let instance: DuckDBInstance;
+let testNo = 0;
+const events: { level: string; event: string; fields: Record<string, unknown> }[] = [];
+const log: StageLog = (level, event, fields) => {
+  events.push({ level, event, fields });
+};
+
+function newLoader(overrides: Record<string, string> = {}, wh: WarehousePort = warehouse): Loader {
+  const config = resolveLoaderConfig(
+    {},
+    {
+      landing_bucket: LANDING,
+      warehouse: "duckdb",
+      state_prefix: `_logarchive/loader-${testNo}/`,
+      flush_interval: "1s",
+      job_poll_interval: "20ms",
+      ...overrides,
+    },
+  );
+  return new Loader({ config, policy: POLICY, storage, warehouse: wh, log });
+}
+
+async function upload(o: {
+  name: string;
+  body: Buffer;
+  metadata?: Record<string, string>;
+}): Promise<FinalizedObject> {
+  const file = storage.bucket(LANDING).file(o.name);
+  await file.save(o.body, {
+    resumable: false,
+    metadata: { contentType: "application/gzip", metadata: o.metadata ?? {} },
+  });
+  const [meta] = await file.getMetadata();
+  return {
+    bucket: LANDING,
+    name: o.name,
+    generation: String(meta.generation),
+    metadata: (meta.metadata ?? {}) as Record<string, string>,
+  };
+}
+
+async function rowsByBatch(table: string, objects: ArchiveObject[]): Promise<Map<string, number>> {
+  return warehouse.rowCountsByBatch(
+    { dataset: "logs", table },
+    objects.map((o) => o.batchId),
+  );
+}
+
+// Each test gets its own namespaces' seq range so batch ids never collide across tests.
+let seqBase = 0;
+function objects(namespace: string, count: number, records = 5): ArchiveObject[] {
+  seqBase += 1000;
+  return Array.from({ length: count }, (_, i) => archiveObject({ namespace, seq: seqBase + i, records }));
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "loader-test-"));
+  gcs = await startLocalGcs({ dataDir: join(dir, "gcs"), host: "127.0.0.1", port: 0 });
+  storage = new Storage({ apiEndpoint: gcs.url, projectId: "test" });
+  await storage.createBucket(LANDING);
+  instance = await DuckDBInstance.create(join(dir, "warehouse.duckdb"));
+  warehouse = await DuckDbWarehouse.open({ database: instance, storage, defaultDataset: "logs" });
+});
+
+after(async () => {
+  await warehouse.close();
+  instance.closeSync();
+  await gcs.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  testNo++;
+  events.length = 0;
+});
+
+describe("loader: enqueue and flush", () => {
+  it("queues objects, loads each table with one job per window, and routes per namespace", async () => {
+    const loader = newLoader({ flush_interval: "1h" });
+    const shared = objects("payments", 3);
+    const routed = objects("team-a-api", 2);
+    for (const o of [...shared, ...routed]) {
+      assert.equal((await loader.handleFinalize(await upload(o))).outcome, "queued");
+    }
+    // First flush of a table: no earlier batch, so it loads at once.
+    const first = await loader.flush();
+    const byTable = Object.fromEntries(first.map((r) => [r.table, r]));
+    assert.equal(byTable["logs.container_logs"]?.status, "loaded");
+    assert.equal(byTable["logs.container_logs"]?.objects, 3);
+    assert.equal(byTable["logs.team_a"]?.status, "loaded");
+    assert.equal(byTable["logs.team_a"]?.rows, 10);
+    for (const [id, n] of await rowsByBatch("container_logs", shared)) assert.equal(n, 5, id);
+    assert.equal((await rowsByBatch("container_logs", shared)).size, 3);
+    assert.equal((await rowsByBatch("team_a", routed)).size, 2);
+    assert.equal(
+      (await rowsByBatch("container_logs", routed)).size,
+      0,
+      "routed namespaces stay out of the shared table",
+    );
+
+    // A late object inside the window waits for the next window instead of a second job.
+    const late = objects("payments", 1);
+    await loader.handleFinalize(await upload(late[0]!));
+    const second = await loader.flush();
+    const sharedResult = second.find((r) => r.table === "logs.container_logs");
+    assert.equal(sharedResult?.status, "waiting");
+    assert.equal(sharedResult?.pending, 1);
+    // …and a forced flush (a backfill, or `--once`) takes it now.
+    const forced = await loader.flush({ force: true });
+    assert.equal(forced.find((r) => r.table === "logs.container_logs")?.status, "loaded");
+    assert.equal((await rowsByBatch("container_logs", late)).get(late[0]!.batchId), 5);
+  });
+
+  it("acknowledges an excluded namespace without loading it, and ignores its own state objects", async () => {
+    const loader = newLoader();
+    const [excluded] = objects("kube-system", 1);
+    const result = await loader.handleFinalize(await upload(excluded!));
+    assert.equal(result.outcome, "excluded");
+    assert.equal(await loader.state.exists(markerPaths.claim(objectId(excluded!.name))), false);
+    const own = await loader.handleFinalize({
+      bucket: LANDING,
+      name: `${loader.config.statePrefix}install.json`,
+      generation: "1",
+    });
+    assert.equal(own.outcome, "ignored");
+    await loader.flush({ force: true });
+    assert.equal((await rowsByBatch("container_logs", [excluded!])).size, 0);
+    assert.equal(loader.stats().events.excluded, 1);
+  });
+
+  it("loads every object exactly once when many instances get overlapping, duplicated events at once", async () => {
+    const instances = Array.from({ length: 8 }, () => newLoader());
+    const batch = objects("checkout", 40, 3);
+    const finalized = await Promise.all(batch.map(upload));
+    // Every event delivered 3 times, to random instances, all at once, with flushes racing in.
+    let x = 7;
+    const rand = () => {
+      x = (x * 1103515245 + 12345) % 2 ** 31;
+      return x / 2 ** 31;
+    };
+    const work: Promise<unknown>[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (const f of finalized) {
+        work.push(instances[Math.floor(rand() * instances.length)]!.handleFinalize(f));
+      }
+      work.push(instances[round]!.flush({ force: true }));
+    }
+    await Promise.all(work);
+    await Promise.all(instances.map((l) => l.flush({ force: true })));
+    // Late duplicates after everything loaded are still duplicates.
+    const again = await Promise.all(finalized.map((f, i) => instances[i % 8]!.handleFinalize(f)));
+    assert.ok(
+      again.every((r) => r.outcome === "duplicate"),
+      JSON.stringify(again.filter((r) => r.outcome !== "duplicate")),
+    );
+    await Promise.all(instances.map((l) => l.flush({ force: true })));
+
+    const rows = await rowsByBatch("container_logs", batch);
+    assert.equal(rows.size, 40);
+    for (const o of batch) assert.equal(rows.get(o.batchId), 3, o.name);
+    const queued = instances.reduce((n, l) => n + l.stats().events.queued, 0);
+    assert.equal(queued, 40, "each object is queued by exactly one event");
+    assert.equal((await instances[0]!.state.list("pending/")).length, 0);
+  });
+
+  it("quarantines a corrupt object when it is queued, and the rest of the batch loads", async () => {
+    const loader = newLoader();
+    const good = objects("search", 2);
+    const bad = objects("search", 4);
+    const corrupt = {
+      ...bad[0]!,
+      body: Buffer.concat([bad[0]!.body.subarray(0, 20), Buffer.from("garbage")]),
+    };
+    const notJson = archiveObject({ namespace: "search", seq: seqBase + 500, records: 1 });
+    const { gzipSync } = await import("node:zlib");
+    const notJsonBody = gzipSync("this is not json\n");
+    const unknownField = gzipSync(
+      `{"timestamp":"2026-11-21 10:00:00.000000","timestamp_nanos":0,"namespace":"search","pod":"p","container":"c","node":"n","stream":"stdout","message":"m","batch_id":"${bad[2]!.batchId}","seq":0,"color":"red"}\n`,
+    );
+    const outcomes = [];
+    for (const o of good) outcomes.push((await loader.handleFinalize(await upload(o))).outcome);
+    outcomes.push((await loader.handleFinalize(await upload(corrupt))).outcome);
+    outcomes.push(
+      (await loader.handleFinalize(await upload({ name: notJson.name, body: notJsonBody }))).outcome,
+    );
+    outcomes.push(
+      (await loader.handleFinalize(await upload({ ...bad[2]!, body: unknownField, metadata: {} }))).outcome,
+    );
+    outcomes.push(
+      (
+        await loader.handleFinalize(
+          await upload({ name: "logs/analytics/somewhere/else.gz", body: good[0]!.body }),
+        )
+      ).outcome,
+    );
+    assert.deepEqual(outcomes, [
+      "queued",
+      "queued",
+      "quarantined",
+      "quarantined",
+      "quarantined",
+      "quarantined",
+    ]);
+
+    const quarantined = events
+      .filter((e) => e.event === "object_quarantined")
+      .map((e) => String(e.fields.reason));
+    assert.match(quarantined[0]!, /SHA-256|gzip/);
+    assert.match(quarantined[1]!, /not JSON/);
+    assert.match(quarantined[2]!, /unknown field color/);
+    assert.match(quarantined[3]!, /not a logarchive object key/);
+    // The copy is kept, with the reason in its metadata.
+    const [meta] = await storage.bucket(LANDING).file(`_logarchive/quarantine/${corrupt.name}`).getMetadata();
+    assert.match(String(meta.metadata?.["logarchive-quarantine-reason"]), /SHA-256|gzip/);
+
+    await loader.flush({ force: true });
+    const rows = await rowsByBatch("container_logs", [...good, ...bad]);
+    assert.deepEqual([...rows.values()], [5, 5]);
+    // A duplicate event of the quarantined object is recognised, not re-quarantined.
+    assert.equal((await loader.handleFinalize(await upload(corrupt))).outcome, "duplicate");
+  });
+
+  it("a job failing on one source quarantines that source and loads the rest under a new job ID", async () => {
+    // Checks at enqueue are off, so the load job is what finds the bad object.
+    const loader = newLoader({ validate_objects: "false" });
+    const batch = objects("billing", 3);
+    const broken = { ...batch[1]!, body: Buffer.from("definitely not gzip") };
+    await loader.handleFinalize(await upload(batch[0]!));
+    await loader.handleFinalize(await upload(broken));
+    await loader.handleFinalize(await upload(batch[2]!));
+    const [result] = (await loader.flush({ force: true })).filter((r) => r.table === "logs.container_logs");
+    assert.equal(result?.status, "loaded");
+    assert.equal(result?.objects, 2);
+    assert.equal(result?.quarantined, 1);
+    assert.match(String(result?.jobId), /_a2$/, "the retry runs under the next attempt's job ID");
+    const rows = await rowsByBatch("container_logs", batch);
+    assert.equal(rows.get(batch[0]!.batchId), 5);
+    assert.equal(rows.get(batch[1]!.batchId), undefined);
+    assert.equal(rows.get(batch[2]!.batchId), 5);
+    const failed = events.find((e) => e.event === "load_job_failed");
+    assert.deepEqual(failed?.fields.bad_sources, [`gs://${LANDING}/${broken.name}`]);
+  });
+
+  it("reports a changed object under a loaded name as a conflict and never loads it twice", async () => {
+    const loader = newLoader();
+    const [original] = objects("orders", 1);
+    await loader.handleFinalize(await upload(original!));
+    await loader.flush({ force: true });
+    const changed = archiveObject({
+      namespace: "orders",
+      seq: Number(original!.name.match(/_(\d{12})\./)![1]),
+      records: 5,
+      variant: "changed",
+    });
+    assert.equal(changed.name, original!.name);
+    const result = await loader.handleFinalize(await upload(changed));
+    assert.equal(result.outcome, "conflict");
+    assert.match(String(result.detail), /changed/);
+    await loader.flush({ force: true });
+    assert.equal((await rowsByBatch("container_logs", [original!])).get(original!.batchId), 5);
+    assert.equal((await loader.state.list("conflicts/")).length, 1);
+  });
+
+  it("finishes the work of an enqueue that crashed after its claim", async () => {
+    const loader = newLoader();
+    const [o] = objects("crash-claim", 1);
+    const finalized = await upload(o!);
+    const id = objectId(o!.name);
+    // What a crash between the claim and the pending marker leaves behind.
+    await loader.state.createIfAbsent(markerPaths.claim(id), {
+      name: o!.name,
+      sha256: o!.metadata["logarchive-sha256"],
+      generation: finalized.generation,
+      table: { dataset: "logs", table: "container_logs" },
+      namespace: "crash-claim",
+      claimedAt: new Date().toISOString(),
+    });
+    const retry = await loader.handleFinalize(finalized);
+    assert.equal(retry.outcome, "queued", "the retry finds its own claim and queues the object");
+    assert.ok(
+      await loader.state.exists(markerPaths.pending({ dataset: "logs", table: "container_logs" }, id)),
+      "the pending marker exists",
+    );
+    assert.equal((await loader.handleFinalize(finalized)).outcome, "duplicate");
+    await loader.flush({ force: true });
+    assert.equal((await rowsByBatch("container_logs", [o!])).get(o!.batchId), 5);
+  });
+
+  it("a flush that died after jobs.insert finds its job instead of loading again", async () => {
+    const loader = newLoader();
+    const batch = objects("crash-flush", 2);
+    for (const o of batch) await loader.handleFinalize(await upload(o));
+    // A flush that only got as far as the job: make the batch and run its job by hand.
+    const table = { dataset: "logs", table: "container_logs" };
+    const install = await loader.installId();
+    const { loadJobId } = await import("./flush.ts");
+    const uris = batch.map((o) => `gs://${LANDING}/${o.name}`).sort();
+    await loader.state.createIfAbsent(markerPaths.manifest(table, 1), {
+      table,
+      seq: 1,
+      createdAt: new Date().toISOString(),
+      objects: batch
+        .map((o) => ({
+          id: objectId(o.name),
+          name: o.name,
+          uri: `gs://${LANDING}/${o.name}`,
+          generation: "0",
+          sha256: o.metadata["logarchive-sha256"],
+          records: 5,
+          batchId: o.batchId,
+        }))
+        .sort((a, b) => a.name.localeCompare(b.name)),
+    });
+    const jobId = loadJobId(install, table, 1, 1);
+    await loader.state.createIfAbsent(markerPaths.attempt(table, 1, 1), {
+      jobId,
+      attempt: 1,
+      uris,
+      createdAt: new Date().toISOString(),
+    });
+    await warehouse.insertLoadJob({ jobId, destination: table, sourceUris: uris, labels: {} });
+    // The next flush resumes batch 1: same job ID, so no second load.
+    const [result] = (await loader.flush()).filter((r) => r.table === "logs.container_logs");
+    assert.equal(result?.status, "loaded");
+    assert.equal(result?.jobId, jobId);
+    const rows = await rowsByBatch("container_logs", batch);
+    assert.deepEqual([...rows.values()], [5, 5]);
+    assert.equal((await loader.state.list("pending/")).length, 0);
+    assert.equal(events.filter((e) => e.event === "load_job_inserted").length, 0, "no new job was inserted");
+  });
+
+  it("pauses a table whose jobs fail without naming a source, keeps its queue, and resumes", async () => {
+    const loader = newLoader();
+    const [o] = objects("team-a-web", 1);
+    // The table's schema no longer matches: every load into it fails as a whole.
+    await loader.flush({ force: true }); // creates the tables
+    const conn = await instance.connect();
+    await conn.run("DROP TABLE main.team_a");
+    await loader.handleFinalize(await upload(o!));
+    const [failed] = (await loader.flush({ force: true })).filter((r) => r.table === "logs.team_a");
+    assert.equal(failed?.status, "failed");
+    const [paused] = (await loader.flush({ force: true })).filter((r) => r.table === "logs.team_a");
+    assert.equal(paused?.status, "paused");
+    assert.equal(paused?.pending, 1, "the object is still queued");
+    conn.closeSync();
+    await warehouse.ensureTable({ dataset: "logs", table: "team_a" });
+    assert.equal(await resumeTable(loader.state, { dataset: "logs", table: "team_a" }), true);
+    const [loaded] = (await loader.flush({ force: true })).filter((r) => r.table === "logs.team_a");
+    assert.equal(loaded?.status, "loaded");
+    assert.equal((await rowsByBatch("team_a", [o!])).get(o!.batchId), 5);
+  });
+});

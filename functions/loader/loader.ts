@@ -1,0 +1,159 @@
+// The loader: the finalize handler (enqueue) and the scheduled flush, over one GCS state
+// store and one warehouse adapter. functions/index.ts wires it to the functions-framework
+// from the environment; `logarchive local` wires it to the local cloud.
+
+import { randomBytes } from "node:crypto";
+import type { Storage } from "@google-cloud/storage";
+import type { StageLog } from "../../lib/log.ts";
+import { destinations, type NamespacePolicy } from "../../lib/policy/policy.ts";
+import type { WarehousePort } from "../warehouse/port.ts";
+import type { LoaderConfig } from "./config.ts";
+import { type EnqueueOutcome, type EnqueueResult, enqueueObject, type FinalizedObject } from "./enqueue.ts";
+import { type FlushOptions, flushAll, type TableFlushResult } from "./flush.ts";
+import { markerPaths } from "./markers.ts";
+import { BIGQUERY_QUOTAS, type LoadPlan, NO_QUOTAS, planLoadWindows } from "./plan.ts";
+import { StateStore } from "./state.ts";
+
+export interface LoaderParts {
+  config: LoaderConfig;
+  policy: NamespacePolicy;
+  storage: Storage;
+  warehouse: WarehousePort;
+  log: StageLog;
+  now?: () => number;
+}
+
+export interface LoaderStats {
+  events: Record<EnqueueOutcome, number>;
+  batchesLoaded: number;
+  rowsLoaded: number;
+  objectsLoaded: number;
+  batchesFailed: number;
+}
+
+export class Loader {
+  readonly config: LoaderConfig;
+  readonly policy: NamespacePolicy;
+  readonly plan: LoadPlan;
+  readonly warehouse: WarehousePort;
+  readonly state: StateStore;
+  readonly #parts: LoaderParts;
+  readonly #stats: LoaderStats = {
+    events: { queued: 0, duplicate: 0, excluded: 0, ignored: 0, quarantined: 0, conflict: 0, superseded: 0 },
+    batchesLoaded: 0,
+    rowsLoaded: 0,
+    objectsLoaded: 0,
+    batchesFailed: 0,
+  };
+  #installId: Promise<string> | null = null;
+  #tablesReady: Promise<void> | null = null;
+
+  constructor(parts: LoaderParts) {
+    this.#parts = parts;
+    this.config = parts.config;
+    this.policy = parts.policy;
+    this.warehouse = parts.warehouse;
+    this.state = new StateStore({
+      bucket: parts.storage.bucket(parts.config.stateBucket),
+      prefix: parts.config.statePrefix,
+    });
+    this.plan = planLoadWindows({
+      quotas:
+        parts.warehouse.kind === "bigquery"
+          ? {
+              projectJobsPerDay: parts.config.projectLoadJobsPerDay,
+              tableJobsPerDay: parts.config.tableLoadJobsPerDay,
+              maxUrisPerJob: BIGQUERY_QUOTAS.maxUrisPerJob,
+            }
+          : NO_QUOTAS,
+      tables: destinations(parts.policy).length,
+      budgetFraction: parts.config.budgetFraction,
+      flushIntervalSeconds: parts.config.flushIntervalMs / 1000,
+      minWindowSeconds: parts.config.minWindowMs / 1000,
+    });
+  }
+
+  /** A random id made once per state bucket and prefix, so a fresh install never meets an old job ID. */
+  installId(): Promise<string> {
+    this.#installId ??= (async () => {
+      const path = markerPaths.install();
+      await this.state.createIfAbsent(path, {
+        id: randomBytes(5).toString("hex"),
+        createdAt: new Date().toISOString(),
+      });
+      const marker = await this.state.read<{ id: string }>(path);
+      if (marker === null || !/^[0-9a-f]{6,32}$/.test(marker.id)) {
+        throw new Error(
+          `loader install marker ${this.config.statePrefix}${path} is unreadable; delete it to start over`,
+        );
+      }
+      return marker.id;
+    })();
+    this.#installId.catch(() => {
+      this.#installId = null;
+    });
+    return this.#installId;
+  }
+
+  async handleFinalize(object: FinalizedObject): Promise<EnqueueResult> {
+    const result = await enqueueObject(
+      {
+        landing: this.#parts.storage.bucket(object.bucket),
+        state: this.state,
+        policy: this.policy,
+        statePrefix: this.config.statePrefix,
+        quarantinePrefix: this.config.quarantinePrefix,
+        validateObjects: this.config.validateObjects,
+        log: this.#parts.log,
+        ...(this.#parts.now ? { now: this.#parts.now } : {}),
+      },
+      object,
+    );
+    this.#stats.events[result.outcome]++;
+    return result;
+  }
+
+  async flush(options: FlushOptions = {}): Promise<TableFlushResult[]> {
+    this.#tablesReady ??= (async () => {
+      for (const table of destinations(this.policy)) await this.warehouse.ensureTable(table);
+    })();
+    this.#tablesReady.catch(() => {
+      this.#tablesReady = null;
+    });
+    await this.#tablesReady;
+    const results = await flushAll(
+      {
+        landing: this.#parts.storage.bucket(this.config.landingBucket),
+        state: this.state,
+        warehouse: this.warehouse,
+        quarantinePrefix: this.config.quarantinePrefix,
+        installId: await this.installId(),
+        windowMs: this.plan.windowSeconds * 1000,
+        maxUrisPerJob: this.config.maxUrisPerJob,
+        maxAttempts: this.config.maxAttempts,
+        deadlineMs: this.config.flushDeadlineMs,
+        pollIntervalMs: this.config.jobPollIntervalMs,
+        tables: destinations(this.policy),
+        log: this.#parts.log,
+        ...(this.#parts.now ? { now: this.#parts.now } : {}),
+      },
+      options,
+    );
+    for (const r of results) {
+      if (r.status === "loaded") {
+        this.#stats.batchesLoaded++;
+        this.#stats.rowsLoaded += r.rows ?? 0;
+        this.#stats.objectsLoaded += r.objects ?? 0;
+      } else if (r.status === "failed") this.#stats.batchesFailed++;
+    }
+    return results;
+  }
+
+  stats(): LoaderStats {
+    return structuredClone(this.#stats);
+  }
+
+  async close(): Promise<void> {
+    await this.warehouse.close();
+  }
+}

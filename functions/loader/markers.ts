@@ -1,0 +1,152 @@
+// Where the loader's state lives under the state prefix, and what each marker holds.
+//
+//   install.json                        random id, made once; part of every job ID
+//   claims/<id>.json                    first event for an object name: its sha256 and table
+//   pending/<dataset>.<table>/<id>.json queued for the table's next batch
+//   done/<id>.json                      loaded, by which job
+//   quarantined/<id>.json               copied aside, with the reason
+//   conflicts/<id>.<sha256>.json        a changed object under a loaded name (an error to surface)
+//   batches/<dataset>.<table>/<seq>.json        a batch manifest (created once, ifGenerationMatch=0)
+//   batches/<dataset>.<table>/<seq>.a<n>.json   attempt n: its job ID and source URIs
+//   batches/<dataset>.<table>/<seq>.done|.failed
+//   paused/<dataset>.<table>.json       a table that keeps failing; others go on
+//
+// <id> is the SHA-256 of the object name, so a name of any length makes a short, safe path.
+
+import { createHash } from "node:crypto";
+import type { TableRef } from "../warehouse/port.ts";
+
+export function objectId(name: string): string {
+  return createHash("sha256").update(name).digest("hex");
+}
+
+export function tableKey(t: TableRef): string {
+  return `${t.dataset}.${t.table}`;
+}
+
+export function parseTableKey(key: string): TableRef | null {
+  const dot = key.indexOf(".");
+  if (dot <= 0 || dot === key.length - 1) return null;
+  return { dataset: key.slice(0, dot), table: key.slice(dot + 1) };
+}
+
+const SEQ_DIGITS = 12;
+
+export const markerPaths = {
+  install: () => "install.json",
+  claim: (id: string) => `claims/${id}.json`,
+  pendingDir: (t: TableRef) => `pending/${tableKey(t)}/`,
+  pending: (t: TableRef, id: string) => `pending/${tableKey(t)}/${id}.json`,
+  done: (id: string) => `done/${id}.json`,
+  quarantined: (id: string) => `quarantined/${id}.json`,
+  conflict: (id: string, sha256: string) => `conflicts/${id}.${sha256}.json`,
+  batchesDir: (t: TableRef) => `batches/${tableKey(t)}/`,
+  manifest: (t: TableRef, seq: number) => `batches/${tableKey(t)}/${formatSeq(seq)}.json`,
+  attempt: (t: TableRef, seq: number, n: number) => `batches/${tableKey(t)}/${formatSeq(seq)}.a${n}.json`,
+  batchDone: (t: TableRef, seq: number) => `batches/${tableKey(t)}/${formatSeq(seq)}.done`,
+  batchFailed: (t: TableRef, seq: number) => `batches/${tableKey(t)}/${formatSeq(seq)}.failed`,
+  paused: (t: TableRef) => `paused/${tableKey(t)}.json`,
+};
+
+export function formatSeq(seq: number): string {
+  return String(seq).padStart(SEQ_DIGITS, "0");
+}
+
+export type BatchFile =
+  | { kind: "manifest"; seq: number }
+  | { kind: "attempt"; seq: number; attempt: number }
+  | { kind: "done"; seq: number }
+  | { kind: "failed"; seq: number };
+
+const BATCH_FILE = /^(\d{12})(?:\.a(\d+))?\.(json|done|failed)$/;
+
+/** Parses a file name inside batches/<table>/; null for anything else. */
+export function parseBatchFile(fileName: string): BatchFile | null {
+  const m = BATCH_FILE.exec(fileName);
+  if (m === null) return null;
+  const seq = Number(m[1]);
+  if (m[2] !== undefined) return m[3] === "json" ? { kind: "attempt", seq, attempt: Number(m[2]) } : null;
+  if (m[3] === "json") return { kind: "manifest", seq };
+  return m[3] === "done" ? { kind: "done", seq } : { kind: "failed", seq };
+}
+
+/** The first event for an object name. Later events with another sha256 are conflicts. */
+export interface ClaimMarker {
+  name: string;
+  sha256: string;
+  generation: string;
+  table: TableRef;
+  namespace: string;
+  claimedAt: string;
+}
+
+export interface PendingMarker {
+  name: string;
+  uri: string;
+  sha256: string;
+  generation: string;
+  records: number;
+  batchId: string;
+  namespace: string;
+  queuedAt: string;
+}
+
+export interface DoneMarker {
+  name: string;
+  sha256: string;
+  table: TableRef;
+  jobId: string;
+  records: number;
+  batchId: string;
+  loadedAt: string;
+}
+
+export interface QuarantineMarker {
+  name: string;
+  sha256: string | null;
+  generation: string;
+  reason: string;
+  quarantinedAs: string;
+  at: string;
+}
+
+export interface ManifestEntry {
+  id: string;
+  name: string;
+  uri: string;
+  generation: string;
+  sha256: string;
+  records: number;
+  batchId: string;
+}
+
+export interface BatchManifest {
+  table: TableRef;
+  seq: number;
+  createdAt: string;
+  objects: ManifestEntry[];
+}
+
+export interface AttemptFile {
+  jobId: string;
+  attempt: number;
+  uris: string[];
+  /** Earliest time to insert the job (back-off after a quota or transient error). */
+  notBefore?: string;
+  createdAt: string;
+}
+
+export interface BatchOutcome {
+  jobId: string | null;
+  rows: number;
+  objects: number;
+  quarantined: number;
+  finishedAt: string;
+  reason?: string;
+}
+
+export interface PausedMarker {
+  reason: string;
+  batch: number;
+  pausedAt: string;
+}

@@ -1,0 +1,145 @@
+// GCS as the loader's durable state. A stateless, concurrently running, retried function
+// needs a place where "first writer wins" is atomic: object creation with
+// ifGenerationMatch=0 succeeds only when no live version exists, and answers 412 otherwise.
+// Every marker is a small JSON object under one prefix of the state bucket.
+
+import type { Bucket, File } from "@google-cloud/storage";
+
+export interface StateStoreOptions {
+  bucket: Bucket;
+  /** Prefix of every marker, ending in `/`. */
+  prefix: string;
+}
+
+function statusOf(error: unknown): number | undefined {
+  const e = error as { code?: unknown; response?: { status?: unknown } };
+  if (typeof e.code === "number") return e.code;
+  if (typeof e.response?.status === "number") return e.response.status;
+  return undefined;
+}
+
+export function isPreconditionFailed(error: unknown): boolean {
+  return statusOf(error) === 412;
+}
+
+export function isNotFound(error: unknown): boolean {
+  return statusOf(error) === 404;
+}
+
+export class StateStore {
+  readonly bucket: Bucket;
+  readonly prefix: string;
+
+  constructor(options: StateStoreOptions) {
+    this.bucket = options.bucket;
+    this.prefix = options.prefix.endsWith("/") ? options.prefix : `${options.prefix}/`;
+  }
+
+  file(path: string): File {
+    return this.bucket.file(this.prefix + path);
+  }
+
+  /** Writes the marker unless one exists. True if this call created it. */
+  async createIfAbsent(path: string, value: unknown): Promise<boolean> {
+    try {
+      await this.file(path).save(`${JSON.stringify(value)}\n`, {
+        resumable: false,
+        contentType: "application/json",
+        preconditionOpts: { ifGenerationMatch: 0 },
+      });
+      return true;
+    } catch (error) {
+      if (isPreconditionFailed(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Overwrites the marker (for state only its writer changes). */
+  async put(path: string, value: unknown): Promise<void> {
+    await this.file(path).save(`${JSON.stringify(value)}\n`, {
+      resumable: false,
+      contentType: "application/json",
+    });
+  }
+
+  async read<T>(path: string): Promise<T | null> {
+    try {
+      const [body] = await this.file(path).download();
+      return JSON.parse(body.toString("utf8")) as T;
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
+  async exists(path: string): Promise<boolean> {
+    const [exists] = await this.file(path).exists();
+    return exists;
+  }
+
+  /** Deletes the marker; an absent one is fine (another instance got there first). */
+  async remove(path: string): Promise<void> {
+    try {
+      await this.file(path).delete();
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  /** Marker paths (relative to the prefix) under `path`, with their creation times. */
+  async list(path: string): Promise<{ path: string; created: number }[]> {
+    const out: { path: string; created: number }[] = [];
+    let pageToken: string | undefined;
+    do {
+      const [files, next] = await this.bucket.getFiles({
+        prefix: this.prefix + path,
+        autoPaginate: false,
+        maxResults: 1000,
+        ...(pageToken ? { pageToken } : {}),
+      });
+      for (const f of files) {
+        out.push({
+          path: f.name.slice(this.prefix.length),
+          created: Date.parse(String(f.metadata.timeCreated ?? "")) || 0,
+        });
+      }
+      pageToken = (next as { pageToken?: string } | null)?.pageToken;
+    } while (pageToken);
+    return out;
+  }
+
+  /** Immediate child "directories" of `path` (GCS delimiter listing). */
+  async listPrefixes(path: string): Promise<string[]> {
+    const out: string[] = [];
+    let pageToken: string | undefined;
+    do {
+      const [, next, response] = await this.bucket.getFiles({
+        prefix: this.prefix + path,
+        delimiter: "/",
+        autoPaginate: false,
+        maxResults: 1000,
+        ...(pageToken ? { pageToken } : {}),
+      });
+      const prefixes = (response as { prefixes?: string[] } | undefined)?.prefixes ?? [];
+      for (const p of prefixes) out.push(p.slice(this.prefix.length + path.length).replace(/\/$/, ""));
+      pageToken = (next as { pageToken?: string } | null)?.pageToken;
+    } while (pageToken);
+    return out;
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
