@@ -7,6 +7,7 @@ import { parseCommand } from "./commands/parse.ts";
 import { policyCommand } from "./commands/policy.ts";
 import { schemaCommand } from "./commands/schema.ts";
 import { shipCommand } from "./commands/ship.ts";
+import { transferCommand } from "./commands/transfer.ts";
 
 export const VERSION: string = JSON.parse(
   readFileSync(new URL("../package.json", import.meta.url), "utf8"),
@@ -23,5 +24,6 @@ export function buildProgram(): Command {
   program.addCommand(parseCommand());
   program.addCommand(schemaCommand());
   program.addCommand(policyCommand());
+  program.addCommand(transferCommand());
   return program;
 }
