@@ -10,6 +10,7 @@ import { z } from "zod";
 import { ConfigError } from "../lib/config/errors.ts";
 import { formatSize, parseDuration, parseSize } from "../lib/config/units.ts";
 import { parseYamlConfig } from "../lib/config/yaml.ts";
+import { type MultilineRule, parseMultilineRules } from "./transforms/multiline/config.ts";
 
 type Kind = "string" | "strings" | "size" | "duration" | "integer" | "boolean";
 
@@ -190,6 +191,20 @@ export const SHIPPER_OPTIONS = [
 
 export type OptionKey = (typeof SHIPPER_OPTIONS)[number]["key"];
 
+/**
+ * Options only the config file can set: structured values with no sensible flag or
+ * environment form. Listed in the same docs table, with "config file only".
+ */
+export const FILE_ONLY_OPTIONS = [
+  {
+    key: "multiline",
+    defaultText: "none: no merging",
+    unit: "list of rules",
+    description:
+      "Merge multi-line stack traces (Java, Go, Python) into one record, per namespace and container; the first matching rule applies. See [Multi-line stack traces](#multi-line-stack-traces).",
+  },
+] as const;
+
 export interface ShipperConfig {
   logs: string[];
   stateDir: string;
@@ -215,6 +230,8 @@ export interface ShipperConfig {
   drainTimeoutMs: number;
   listen: string;
   once: boolean;
+  /** Stack-trace merging rules, first match wins; empty: off everywhere. */
+  multiline: MultilineRule[];
 }
 
 export function flagOf(key: string): string {
@@ -291,7 +308,7 @@ export interface ConfigSources {
   env?: NodeJS.ProcessEnv;
 }
 
-const KNOWN_KEYS = new Set<string>(SHIPPER_OPTIONS.map((o) => o.key));
+const KNOWN_KEYS = new Set<string>([...SHIPPER_OPTIONS, ...FILE_ONLY_OPTIONS].map((o) => o.key));
 
 /**
  * Resolves every option from flags, environment, config file and defaults. All problems
@@ -329,6 +346,9 @@ export function resolveShipperConfig(sources: ConfigSources): ShipperConfig {
       problems.push(`${given[0]}: ${converted.problem} (got ${JSON.stringify(given[1])})`);
     else out[configFieldName(spec)] = converted.value;
   }
+  const multiline = parseMultilineRules(sources.file?.values.multiline, sources.file?.path ?? "config file");
+  problems.push(...multiline.problems);
+  out.multiline = multiline.rules ?? [];
   out.node ??= env.NODE_NAME || hostname();
   out.region ??= env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1";
   if (typeof out.listen === "string" && out.listen !== "" && parseListen(out.listen) === null) {
@@ -383,5 +403,8 @@ export function optionsMarkdownTable(): string {
       .join(", ");
     return `| \`${o.key}\` | \`${flagOf(o.key)}\` / \`${envOf(o.key)}\` | ${defaultText(o)} | ${UNIT[o.kind]}${limits ? ` (${limits})` : ""} | ${o.description} |`;
   });
+  for (const o of FILE_ONLY_OPTIONS) {
+    rows.push(`| \`${o.key}\` | config file only | ${o.defaultText} | ${o.unit} | ${o.description} |`);
+  }
   return ["| key | flag / env | default | unit | description |", "|---|---|---|---|---|", ...rows].join("\n");
 }

@@ -9,6 +9,7 @@ import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { optionsMarkdownTable, parseShipperConfigFile, resolveShipperConfig } from "./config.ts";
 import { ShipperMetrics } from "./metrics.ts";
+import { multilineFieldsMarkdownTable } from "./transforms/multiline/config.ts";
 
 const DOC = readFileSync(join(import.meta.dirname, "../docs/shipper.md"), "utf8");
 
@@ -66,6 +67,23 @@ function tableStartingWith(first: string): string {
 describe("docs/shipper.md", () => {
   it("has exactly optionsMarkdownTable() between the options markers, cell for cell", () => {
     assert.deepEqual(tableCells(between("options:start", "options:end")), tableCells(optionsMarkdownTable()));
+  });
+
+  it("has exactly multilineFieldsMarkdownTable() between the multiline markers, cell for cell", () => {
+    assert.deepEqual(
+      tableCells(between("multiline:start", "multiline:end")),
+      tableCells(multilineFieldsMarkdownTable()),
+    );
+  });
+
+  it("has a multiline example the shipper accepts", () => {
+    const heading = "## Multi-line stack traces";
+    const values = parseShipperConfigFile(`bucket: acme-logs\n${blockAfter(heading, "yaml")}`, heading);
+    const config = resolveShipperConfig({ file: { path: heading, values }, env: {} });
+    assert.deepEqual(
+      config.multiline.map((r) => r.mode),
+      ["off", "java", "python", "auto"],
+    );
   });
 
   it("compares tables by their cells, so only column padding may differ", () => {

@@ -28,6 +28,15 @@ export class ShipperMetrics {
     "Lines longer than max_line_bytes, archived cut and marked truncated.",
   );
   readonly bytesTruncated = this.#counter("truncated_bytes_total", "Bytes cut off truncated lines.");
+  readonly multilineRecords = this.#counter(
+    "multiline_records_total",
+    "Records merged from several lines by the multiline rules, by what ended them: next_line, timeout, limit (max_lines or max_bytes; the trace goes on in the next record), end (the file chain ended or the shipper drained).",
+    ["reason"],
+  );
+  readonly multilineLines = this.#counter(
+    "multiline_lines_total",
+    "Lines merged into multiline records (each counted once in read_lines_total too).",
+  );
   readonly bytesLost = this.#counter(
     "lost_bytes_total",
     "Log bytes that could not be read, by reason: rotation (a file vanished before it was read to the end), truncation (a file was truncated past the read offset).",

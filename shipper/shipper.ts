@@ -93,6 +93,7 @@ export class Shipper {
         globs: options.config.logs,
         node: options.config.node,
         maxLineBytes: options.config.maxLineBytes,
+        multiline: options.config.multiline,
         policy: options.policy,
         finishGraceMs: Math.max(2000, 2 * options.config.scanIntervalMs),
         once: options.config.once,
@@ -274,6 +275,8 @@ export class Shipper {
    */
   async #drain(): Promise<void> {
     const started = Date.now();
+    this.#source.flushMultiline();
+    await this.#drainGzip();
     await this.#commit(true);
     // With `once` the drain waits for S3 however long it takes, until a signal asks it to
     // stop; from then on, and always without `once`, drain_timeout bounds it.

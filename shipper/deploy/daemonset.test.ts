@@ -280,6 +280,28 @@ describe("shipper DaemonSet manifests", () => {
     assert.equal(configMount.readOnly, true);
   });
 
+  it("passes multiline rules through to shipper.yaml, checked at render time", () => {
+    const { config } = shipperConfig({
+      config: {
+        multiline: [{ namespaces: ["payments"], containers: ["app"], mode: "java", max_lines: 200 }],
+      },
+    });
+    assert.deepEqual(config.multiline, [
+      {
+        namespaces: ["payments"],
+        containers: ["app"],
+        mode: "java",
+        maxLines: 200,
+        maxBytes: 512 * 1024,
+        flushTimeoutMs: 2000,
+      },
+    ]);
+    assert.throws(
+      () => shipperManifests({ ...BASE, config: { multiline: [{ namespaces: ["payments"], mode: "jav" }] } }),
+      /multiline\[0\]\.mode/,
+    );
+  });
+
   it("rejects unknown, managed, invalid and unmounted shipper options at render time", () => {
     assert.throws(
       () => shipperManifests({ ...BASE, config: { batch_size: "1MiB" } }),

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import { stringify } from "yaml";
-import { resolveShipperConfig, SHIPPER_OPTIONS } from "../config.ts";
+import { FILE_ONLY_OPTIONS, resolveShipperConfig, SHIPPER_OPTIONS } from "../config.ts";
 
 export const SHIPPER_NAME = "logarchive-shipper";
 export const METRICS_PORT = 2021;
@@ -75,8 +75,11 @@ export interface ShipperManifestArgs {
   dockerContainersDir?: string;
   /** kubelet's podLogsDir. Default /var/log/pods. */
   podLogsDir?: string;
-  /** More shipper.yaml options (keys of docs/shipper.md), e.g. `{ batch_max_bytes: "16MiB" }`. */
-  config?: Record<string, string | number | boolean | string[]>;
+  /**
+   * More shipper.yaml options (keys of docs/shipper.md), e.g. `{ batch_max_bytes: "16MiB" }`
+   * or `{ multiline: [{ namespaces: ["payments"], mode: "java" }] }`.
+   */
+  config?: Record<string, string | number | boolean | string[] | Record<string, unknown>[]>;
   extraEnv?: EnvVar[];
   nodeSelector?: Record<string, string>;
   imagePullSecrets?: string[];
@@ -293,7 +296,7 @@ function shipperConfigYaml(
   drain: number,
   logDirs: string[],
 ): string {
-  const known = new Set<string>(SHIPPER_OPTIONS.map((o) => o.key));
+  const known = new Set<string>([...SHIPPER_OPTIONS, ...FILE_ONLY_OPTIONS].map((o) => o.key));
   for (const key of Object.keys(args.config ?? {})) {
     if (!known.has(key)) throw new Error(`config.${key}: not a shipper option; see docs/shipper.md`);
     if (MANAGED_KEYS.includes(key))

@@ -10,6 +10,7 @@ import type { Tier } from "../../lib/keys/layout.ts";
 import type { ObjectMetadata } from "../../lib/object/metadata.ts";
 import type { LineReaderCheckpoint } from "../sources/kubernetes_logs/line_reader.ts";
 import type { MergerSnapshot } from "../sources/kubernetes_logs/partial_merger.ts";
+import type { MultilineSnapshot } from "../transforms/multiline/merger.ts";
 
 export const CHECKPOINT_VERSION = 1;
 
@@ -23,6 +24,12 @@ export interface FileCheckpoint {
   fingerprintBytes: number;
   reader: LineReaderCheckpoint;
   merger: MergerSnapshot;
+  /**
+   * Stack-trace groups open at the commit, with their lines: `reader.offset` is past those
+   * lines, so they are restored from here, as `merger` restores pending partial lines.
+   * Absent when none is open.
+   */
+  multiline?: MultilineSnapshot;
   /** Size last seen, so bytes lost to rotation can be counted if the file vanishes. */
   size: number;
   /** Read to the end and finished: remembered so a compressed copy is not read again. */

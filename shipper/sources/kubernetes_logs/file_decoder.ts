@@ -11,7 +11,18 @@
 // checkpoint, so after a resume the fallback applies until the next good line. Parse
 // errors never join or break a pending partial. Truncation counts, including of lines
 // that bypass the merger, are in `merger.stats`; the line reader's own cuts in `reader.stats`.
+//
+// With `multiline` set, the logical lines then go through a MultilineMerger, which joins
+// the lines of a stack trace into one record (transforms/multiline/merger.ts). Parse
+// errors bypass it too. Off (the default), the only cost is one null check per line.
 
+import {
+  MULTILINE_DEFAULTS,
+  type MultilineEmit,
+  MultilineMerger,
+  type MultilineSettings,
+  type MultilineSnapshot,
+} from "../../transforms/multiline/merger.ts";
 import type { EncodableLine } from "../../transforms/record_encoder.ts";
 import { LineReader, type LineReaderCheckpoint } from "./line_reader.ts";
 import { FormatDetector } from "./parser/detect.ts";
@@ -42,8 +53,18 @@ export interface FileDecoderOptions {
   maxLineBytes?: number;
   /** Timestamp for malformed lines before the file's first good one. */
   fallbackTime: InstantSlot;
-  /** Continue a file from a checkpoint: the reader's position and the merger's pending partials. */
-  resumeFrom?: { reader: LineReaderCheckpoint; merger: MergerSnapshot };
+  /** Merge multi-line stack traces into one record (only when merging partials); null: off. */
+  multiline?: MultilineSettings | null;
+  /** Continue a file from a checkpoint: the reader's position and the mergers' pending state. */
+  resumeFrom?: DecoderCheckpoint;
+}
+
+/** Where a file's decoding stands: all a checkpoint needs to continue it exactly. */
+export interface DecoderCheckpoint {
+  reader: LineReaderCheckpoint;
+  merger: MergerSnapshot;
+  /** Open stack-trace groups; absent when there are none. */
+  multiline?: MultilineSnapshot;
 }
 
 /** Receives each decoded line; the object and its bytes are valid only during the call. */
@@ -52,6 +73,8 @@ export type DecodedLineSink = (line: DecodedLine) => void;
 export class FileDecoder {
   readonly reader: LineReader;
   readonly merger: PartialMerger;
+  /** null when multiline merging is off and nothing was restored. */
+  readonly multiline: MultilineMerger | null;
   readonly detector = new FormatDetector();
   readonly maxLineBytes: number;
   private readonly merge: boolean;
@@ -77,6 +100,18 @@ export class FileDecoder {
     _endOffset: number,
     cut: boolean,
   ): void => this.decodePhysical(bytes, start, end, cut);
+  private readonly onRecord: MultilineEmit = (
+    stream,
+    epochSeconds,
+    nanos,
+    bytes,
+    start,
+    end,
+    truncated,
+    unterminated,
+  ) => this.emit(stream, epochSeconds, nanos, bytes, start, end, truncated, null, false, unterminated);
+  /** Wall clock of the current push(), for multiline idle timeouts. */
+  private now = 0;
 
   constructor(options: FileDecoderOptions) {
     this.merge = options.merge ?? true;
@@ -86,6 +121,15 @@ export class FileDecoder {
       resume === undefined
         ? new PartialMerger({ maxLineBytes: this.maxLineBytes })
         : PartialMerger.restore(resume.merger, { maxLineBytes: this.maxLineBytes });
+    // A group restored with multiline now off is still finished, by an `off` merger.
+    const ml =
+      this.merge && options.multiline
+        ? options.multiline
+        : resume?.multiline !== undefined
+          ? { mode: "off" as const, ...MULTILINE_DEFAULTS }
+          : null;
+    this.now = Date.now();
+    this.multiline = ml === null ? null : MultilineMerger.restore(resume?.multiline, ml, this.now);
     this.reader = new LineReader({
       maxLineBytes: this.maxLineBytes + PHYSICAL_LINE_OVERHEAD,
       resumeFrom: resume?.reader,
@@ -97,22 +141,56 @@ export class FileDecoder {
    * Where this file stands, for a checkpoint taken between push() calls. The line reader
    * resumes at a line boundary and the merger keeps partials that span it (or a rotation).
    */
-  checkpoint(): { reader: LineReaderCheckpoint; merger: MergerSnapshot } {
-    return { reader: this.reader.checkpoint(), merger: this.merger.snapshot() };
+  checkpoint(): DecoderCheckpoint {
+    const multiline = this.multiline?.snapshot();
+    const cp: DecoderCheckpoint = { reader: this.reader.checkpoint(), merger: this.merger.snapshot() };
+    if (multiline !== undefined) cp.multiline = multiline;
+    return cp;
   }
 
   push(chunk: Buffer, sink: DecodedLineSink): void {
     this.sink = sink;
+    if (this.multiline !== null) this.now = Date.now();
     this.reader.push(chunk, this.onPhysicalLine);
   }
 
-  /** The file is finished and its writer gone: emits a `\n`-less tail and pending partials. */
+  /** The file is finished and its writer gone: emits a `\n`-less tail, pending partials and open traces. */
   end(sink: DecodedLineSink): void {
     this.sink = sink;
     this.reader.end(this.onPhysicalLine);
     for (const m of this.merger.flush()) {
-      this.emit(m.stream, m.epochSeconds, m.nanos, m.bytes, m.start, m.end, m.truncated, null, false, true);
+      if (this.multiline !== null) {
+        this.multiline.push(
+          m.stream,
+          m.epochSeconds,
+          m.nanos,
+          m.bytes,
+          m.start,
+          m.end,
+          m.truncated,
+          true,
+          this.now,
+          this.onRecord,
+        );
+      } else {
+        this.emit(m.stream, m.epochSeconds, m.nanos, m.bytes, m.start, m.end, m.truncated, null, false, true);
+      }
     }
+    this.multiline?.flush(this.onRecord);
+  }
+
+  /** Emits stack-trace groups idle for their flush timeout at `now` (wall clock, ms). */
+  flushIdle(now: number, sink: DecodedLineSink): void {
+    if (this.multiline === null || !this.multiline.open) return;
+    this.sink = sink;
+    this.multiline.flushIdle(now, this.onRecord);
+  }
+
+  /** Emits every open stack-trace group (the shipper drains); partial lines stay pending. */
+  flushMultiline(sink: DecodedLineSink): void {
+    if (this.multiline === null || !this.multiline.open) return;
+    this.sink = sink;
+    this.multiline.flush(this.onRecord);
   }
 
   private decodePhysical(bytes: Buffer, start: number, end: number, cut: boolean): void {
@@ -131,8 +209,22 @@ export class FileDecoder {
       return;
     }
     const m = this.merger.push(stream, p.partial, p.epochSeconds, p.nanos, p.bytes, p.start, p.end, cut);
-    if (m !== null)
+    if (m === null) return;
+    if (this.multiline === null)
       this.emit(stream, m.epochSeconds, m.nanos, m.bytes, m.start, m.end, m.truncated, null, false, false);
+    else
+      this.multiline.push(
+        stream,
+        m.epochSeconds,
+        m.nanos,
+        m.bytes,
+        m.start,
+        m.end,
+        m.truncated,
+        false,
+        this.now,
+        this.onRecord,
+      );
   }
 
   /** Lines that bypass the merger get the same cap and character-boundary cut. */

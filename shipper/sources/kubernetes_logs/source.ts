@@ -25,6 +25,7 @@ import { classifyNamespace, type NamespacePolicy } from "../../../lib/policy/pol
 import { instantFromMs } from "../../../lib/record/timestamp.ts";
 import type { ShipperMetrics } from "../../metrics.ts";
 import type { FileCheckpoint } from "../../state/checkpoint.ts";
+import { type MultilineRule, multilineFor } from "../../transforms/multiline/config.ts";
 import type { DecodedLineSink } from "./file_decoder.ts";
 import { type LogFileMeta, parseLogPath } from "./paths.ts";
 import {
@@ -41,6 +42,8 @@ export interface SourceOptions {
   globs: readonly string[];
   node: string;
   maxLineBytes: number;
+  /** Stack-trace merging rules (first match wins); empty: off. */
+  multiline: readonly MultilineRule[];
   policy: NamespacePolicy;
   /** How long a finished-looking file must stay unchanged before it is closed. */
   finishGraceMs: number;
@@ -75,6 +78,7 @@ interface StatsSeen {
   lines: number;
   truncated: number;
   truncatedBytes: number;
+  multiline: { next_line: number; timeout: number; limit: number; end: number; lines: number };
 }
 
 export class KubernetesLogsSource {
@@ -159,6 +163,7 @@ export class KubernetesLogsSource {
       tier: c.tier,
       node: this.options.node,
       maxLineBytes: this.options.maxLineBytes,
+      multiline: multilineFor(this.options.multiline, c.meta.namespace, c.meta.container),
       fallbackTime: instantFromMs(ms),
     };
   }
@@ -489,6 +494,8 @@ export class KubernetesLogsSource {
         this.options.log("warn", "read_failed", { path: tf.path, error: (error as Error).message });
         continue;
       }
+      // A stack trace whose stream went quiet is emitted now, not when the next line comes.
+      tf.decoder.flushIdle(Date.now(), this.options.lineSink(tf));
       total += n;
       this.#account(tf, n);
       if (n === 0 && !tf.headChanged) await this.#maybeFinish(tf);
@@ -499,17 +506,34 @@ export class KubernetesLogsSource {
   #account(tf: TrackedFile, bytes: number): void {
     const m = this.options.metrics;
     if (bytes > 0) m.bytesRead.inc(bytes);
-    const seen = this.#statsSeen.get(tf) ?? { lines: 0, truncated: 0, truncatedBytes: 0 };
+    const seen = this.#statsSeen.get(tf) ?? {
+      lines: 0,
+      truncated: 0,
+      truncatedBytes: 0,
+      multiline: { next_line: 0, timeout: 0, limit: 0, end: 0, lines: 0 },
+    };
     const reader = tf.decoder.reader.stats;
     const merger = tf.decoder.merger.stats;
     if (reader.lines > seen.lines) m.linesRead.inc(reader.lines - seen.lines);
     if (merger.truncatedLines > seen.truncated) m.linesTruncated.inc(merger.truncatedLines - seen.truncated);
     if (merger.droppedBytes > seen.truncatedBytes)
       m.bytesTruncated.inc(merger.droppedBytes - seen.truncatedBytes);
+    const ml = tf.decoder.multiline?.stats;
+    const mlSeen = { ...seen.multiline };
+    if (ml !== undefined) {
+      for (const reason of ["next_line", "timeout", "limit", "end"] as const) {
+        if (ml.records[reason] > mlSeen[reason])
+          m.multilineRecords.inc({ reason }, ml.records[reason] - mlSeen[reason]);
+        mlSeen[reason] = ml.records[reason];
+      }
+      if (ml.lines > mlSeen.lines) m.multilineLines.inc(ml.lines - mlSeen.lines);
+      mlSeen.lines = ml.lines;
+    }
     this.#statsSeen.set(tf, {
       lines: reader.lines,
       truncated: merger.truncatedLines,
       truncatedBytes: merger.droppedBytes,
+      multiline: mlSeen,
     });
   }
 
@@ -529,9 +553,10 @@ export class KubernetesLogsSource {
       .sort(compareInChain)[0];
     if (successor !== undefined && successor.readPos === 0) {
       // Everything is read; what is left is a partial line whose end is in the next file.
-      successor.inheritPartials(tf.decoder.checkpoint().merger);
+      successor.inheritPartials(tf.decoder.checkpoint());
     } else {
       tf.decoder.end(this.options.lineSink(tf));
+      this.#account(tf, 0);
     }
     tf.state = "done";
     this.options.log("debug", "file_finished", {
@@ -543,6 +568,19 @@ export class KubernetesLogsSource {
     });
     await tf.close();
     this.options.metrics.fileLagBytes.remove({ file: tf.path });
+  }
+
+  /**
+   * Emits every open stack-trace group, for the drain: a trace is not held in the
+   * checkpoint of a shipper that may not run again on this node. Pending partial lines
+   * stay, as they must (their end may still be written).
+   */
+  flushMultiline(): void {
+    for (const tf of this.files) {
+      if (tf.state !== "active") continue;
+      tf.decoder.flushMultiline(this.options.lineSink(tf));
+      this.#account(tf, 0);
+    }
   }
 
   /** Whether every file is finished (or counted lost), for `--once`. */

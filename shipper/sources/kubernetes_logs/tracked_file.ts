@@ -12,9 +12,9 @@ import { type FileHandle, open } from "node:fs/promises";
 import { createGunzip, gunzipSync, constants as zlibConstants } from "node:zlib";
 import type { Tier } from "../../../lib/keys/layout.ts";
 import type { FileCheckpoint } from "../../state/checkpoint.ts";
+import type { MultilineSettings } from "../../transforms/multiline/merger.ts";
 import { RecordEncoder } from "../../transforms/record_encoder.ts";
-import { type DecodedLineSink, FileDecoder } from "./file_decoder.ts";
-import type { MergerSnapshot } from "./partial_merger.ts";
+import { type DecodedLineSink, type DecoderCheckpoint, FileDecoder } from "./file_decoder.ts";
 import type { LogFileMeta } from "./paths.ts";
 
 /** Bytes of content hashed to recognise a file after a rename, a compression or a restart. */
@@ -100,6 +100,8 @@ export interface FileContext {
   tier: Tier;
   node: string;
   maxLineBytes: number;
+  /** Stack-trace merging for this container, or null (off). */
+  multiline: MultilineSettings | null;
   /** Time for malformed lines before the first good one: the file's mtime, stable across replays. */
   fallbackTime: { epochSeconds: number; nanos: number };
 }
@@ -162,7 +164,16 @@ export class TrackedFile {
     this.decoder = new FileDecoder({
       maxLineBytes: context.maxLineBytes,
       fallbackTime: context.fallbackTime,
-      ...(resume ? { resumeFrom: { reader: resume.reader, merger: resume.merger } } : {}),
+      multiline: context.multiline,
+      ...(resume
+        ? {
+            resumeFrom: {
+              reader: resume.reader,
+              merger: resume.merger,
+              ...(resume.multiline ? { multiline: resume.multiline } : {}),
+            },
+          }
+        : {}),
     });
     this.readPos = resume?.reader.offset ?? 0;
     if (resume?.done) this.state = "done";
@@ -183,12 +194,13 @@ export class TrackedFile {
     return this.handle !== null;
   }
 
-  /** Carries pending partial lines over from the previous file of the chain. */
-  inheritPartials(snapshot: MergerSnapshot): void {
+  /** Carries pending partial lines and open stack traces over from the previous file of the chain. */
+  inheritPartials(from: Omit<DecoderCheckpoint, "reader">): void {
     this.decoder = new FileDecoder({
       maxLineBytes: this.context.maxLineBytes,
       fallbackTime: this.context.fallbackTime,
-      resumeFrom: { reader: { offset: this.readPos, discarding: false }, merger: snapshot },
+      multiline: this.context.multiline,
+      resumeFrom: { ...from, reader: { offset: this.readPos, discarding: false } },
     });
   }
 
@@ -294,7 +306,7 @@ export class TrackedFile {
   }
 
   checkpoint(): FileCheckpoint {
-    const { reader, merger } = this.decoder.checkpoint();
+    const { reader, merger, multiline } = this.decoder.checkpoint();
     return {
       path: this.path,
       dev: this.dev,
@@ -303,6 +315,8 @@ export class TrackedFile {
       fingerprintBytes: this.fingerprint.bytes,
       reader,
       merger,
+      // A finished file handed its open traces to its successor (or emitted them).
+      ...(multiline && this.state !== "done" ? { multiline } : {}),
       size: this.size,
       done: this.state === "done",
       order: this.order,
