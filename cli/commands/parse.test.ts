@@ -7,8 +7,15 @@ import { PassThrough } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
 import { checkRecordLine } from "../../lib/record/codec.ts";
-import { corpusLines } from "../../shipper/test_support/corpora.ts";
-import { checkLogPaths, type ParseOptions, parseByteSize, writeParsedFiles } from "./parse.ts";
+import { corpusLines, readCorpus } from "../../shipper/test_support/corpora.ts";
+import { parseMultilineRules } from "../../shipper/transforms/multiline/config.ts";
+import {
+  checkLogPaths,
+  multilineForEveryFile,
+  type ParseOptions,
+  parseByteSize,
+  writeParsedFiles,
+} from "./parse.ts";
 
 const UID = "8d3f0a6e-2b1c-4e2f-9a57-0c1d2e3f4a5b";
 const PARSE_TS = new URL("./parse.ts", import.meta.url).pathname;
@@ -184,6 +191,111 @@ describe("logarchive parse", () => {
     assert.equal(r.stdout.trim().split("\n").length, messages.length);
     assert.equal(JSON.parse(r.stdout.split("\n")[0]!).node, "n1");
     assert.match(cli(["--help"]).stdout, /every field but batch_id and seq/);
+  });
+
+  describe("multi-line stack traces", () => {
+    // Fluent Bit's multiline example (a Java trace and a Go panic between plain lines) as the
+    // stderr of a container in two namespaces.
+    const corpus = readCorpus("multiline/fluentbit_filter_multiline_example.log")
+      .toString()
+      .split("\n")
+      .slice(0, -1);
+    let payments: string;
+    let web: string;
+    let configFile: string;
+    let long: string;
+    before(async () => {
+      const body = corpus
+        .map((l, i) => `2026-11-21T11:17:37.${String(i + 1).padStart(9, "0")}Z stderr F ${l}\n`)
+        .join("");
+      for (const ns of ["payments", "web"]) {
+        const d = join(dir, "pods", `${ns}_api-1_${UID}`, "app");
+        await mkdir(d, { recursive: true });
+        await writeFile(join(d, "0.log"), body);
+      }
+      payments = join(dir, "pods", `payments_api-1_${UID}`, "app", "0.log");
+      web = join(dir, "pods", `web_api-1_${UID}`, "app", "0.log");
+      const longDir = join(dir, "pods", `web_api-2_${UID}`, "app");
+      await mkdir(longDir, { recursive: true });
+      long = join(longDir, "0.log");
+      await writeFile(long, `2026-11-21T11:17:37Z stdout F ${"x".repeat(3000)}\n`);
+      configFile = join(dir, "shipper.yaml");
+      await writeFile(
+        configFile,
+        "bucket: b\nmax_line_bytes: 1KiB\nmultiline:\n  - namespaces: [payments]\n    mode: auto\n",
+      );
+    });
+
+    it("are merged by the rules given, with the first line's time, the rest untouched", async () => {
+      const rules = parseMultilineRules([{ namespaces: ["payments"], mode: "auto" }], "test").rules!;
+      const records = await run([payments, web], { multiline: rules });
+      const fromPayments = records.filter((r) => r.namespace === "payments");
+      assert.deepEqual(
+        fromPayments.map((r) => (r.message as string).split("\n").length),
+        [1, 6, 1, 51, 1],
+      );
+      assert.equal(fromPayments[1]!.timestamp_nanos, 2, "the trace's first line");
+      assert.equal(
+        records.filter((r) => r.namespace === "web").length,
+        corpus.length,
+        "web: no rule, no merging",
+      );
+      assert.deepEqual(
+        fromPayments.flatMap((r) => (r.message as string).split("\n")),
+        corpus,
+        "every line, once, in order",
+      );
+      for (const [seq, r] of records.entries()) {
+        assert.equal(checkRecordLine(JSON.stringify({ ...r, batch_id: "b", seq })), null);
+      }
+    });
+
+    it("--multiline <mode> merges in every file", () => {
+      const r = cli(["--multiline", "java", payments, web]);
+      assert.equal(r.status, 0, r.stderr);
+      const records = r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { message: string });
+      assert.equal(records.length, 2 * (corpus.length - 5));
+      assert.equal(records.filter((x) => x.message.startsWith("Dec 14 06:41:08 Exception")).length, 2);
+      assert.deepEqual(multilineForEveryFile("go")[0]!.namespaces, ["*"]);
+    });
+
+    it("--config applies the config file's rules by namespace, and its max_line_bytes", () => {
+      const r = cli(["--config", configFile, payments, web, long]);
+      assert.equal(r.status, 0, r.stderr);
+      const records = r.stdout
+        .trim()
+        .split("\n")
+        .map(
+          (l) => JSON.parse(l) as { namespace: string; pod: string; message: string; truncated?: boolean },
+        );
+      assert.equal(records.filter((x) => x.namespace === "payments").length, 5);
+      assert.equal(records.filter((x) => x.pod === "api-1" && x.namespace === "web").length, corpus.length);
+      const cut = records.find((x) => x.pod === "api-2")!;
+      assert.deepEqual([cut.message.length, cut.truncated], [1024, true], "max_line_bytes: 1KiB");
+      const flag = cli(["--config", configFile, "--max-line-bytes", "2KiB", long]);
+      assert.equal((JSON.parse(flag.stdout) as { message: string }).message.length, 2048, "the flag wins");
+    });
+
+    it("refuses an unknown mode, a bad config naming the field, --no-merge and both sources at once", async () => {
+      const unknown = cli(["--multiline", "ruby", payments]);
+      assert.notEqual(unknown.status, 0);
+      assert.match(unknown.stderr, /argument 'ruby' is invalid\. Allowed choices are java, go, python, auto/);
+      const bad = join(dir, "bad.yaml");
+      await writeFile(bad, "multiline:\n  - namespaces: [payments]\n    mode: jav\n");
+      const badRun = cli(["--config", bad, payments]);
+      assert.equal(badRun.status, 2);
+      assert.match(
+        badRun.stderr,
+        /multiline\[0\]\.mode \(in .*bad\.yaml\): expected java, go, python, auto or off/,
+      );
+      const noMerge = cli(["--no-merge", "--multiline", "java", payments]);
+      assert.equal(noMerge.status, 2);
+      assert.match(noMerge.stderr, /cannot go with --no-merge/);
+      assert.notEqual(cli(["--multiline", "java", "--config", configFile, payments]).status, 0);
+    });
   });
 
   it("reads --max-line-bytes as bytes or with a unit, like every size option", () => {

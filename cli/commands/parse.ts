@@ -1,14 +1,19 @@
 // `logarchive parse`: the records the shipper would archive from given log files, as
-// NDJSON on stdout, through the shipper's own decoder and encoder.
+// NDJSON on stdout, through the shipper's own decoder and encoder. Multi-line stack traces
+// are merged as the shipper would merge them: by one mode for every file (`--multiline`),
+// or by the rules of a shipper config file for each file's namespace and container
+// (`--config`).
 
 import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import type { Writable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { ConfigError } from "../../lib/config/errors.ts";
 import { parseSize } from "../../lib/config/units.ts";
 import { instantFromMs } from "../../lib/record/timestamp.ts";
+import { parseShipperConfigFile } from "../../shipper/config.ts";
 import { type DecodedLine, FileDecoder } from "../../shipper/sources/kubernetes_logs/file_decoder.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../../shipper/sources/kubernetes_logs/partial_merger.ts";
 import {
@@ -16,12 +21,50 @@ import {
   type LogFileMeta,
   parseLogPath,
 } from "../../shipper/sources/kubernetes_logs/paths.ts";
+import {
+  type MultilineRule,
+  multilineFor,
+  parseMultilineRules,
+} from "../../shipper/transforms/multiline/config.ts";
+import { MULTILINE_DEFAULTS } from "../../shipper/transforms/multiline/merger.ts";
+import { MULTILINE_MODES, type MultilineMode } from "../../shipper/transforms/multiline/rules.ts";
 import { appendRecordEnd, OutputBuffer, RecordEncoder } from "../../shipper/transforms/record_encoder.ts";
 
 export interface ParseOptions {
   merge: boolean;
   node: string;
   maxLineBytes: number;
+  /** Stack-trace merging rules, applied by each file's namespace and container; absent or empty: off. */
+  multiline?: readonly MultilineRule[];
+}
+
+/** The command's flags: ParseOptions, with --multiline as a mode and --config as a path. */
+type ParseFlags = Omit<ParseOptions, "multiline"> & { multiline?: MultilineMode; config?: string };
+
+/** `--multiline <mode>`: one rule for every file, with the shipper's defaults for the rest. */
+export function multilineForEveryFile(mode: MultilineMode): MultilineRule[] {
+  return [{ namespaces: ["*"], containers: ["*"], mode, ...MULTILINE_DEFAULTS }];
+}
+
+/** The `multiline` rules and `max_line_bytes` of a shipper config file (other options do not affect records). */
+export async function parseSettingsFromConfig(
+  path: string,
+): Promise<{ multiline: MultilineRule[]; maxLineBytes?: number }> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(path, [`cannot read the file: ${(error as NodeJS.ErrnoException).code ?? error}`]);
+  }
+  const values = parseShipperConfigFile(text, path);
+  const parsed = parseMultilineRules(values.multiline, path);
+  const problems = [...parsed.problems];
+  const raw = values.max_line_bytes;
+  const maxLineBytes = typeof raw === "string" || typeof raw === "number" ? parseSize(raw) : undefined;
+  if (maxLineBytes === null) problems.push(`max_line_bytes (in ${path}): expected a size such as 1MiB`);
+  const rules = parsed.rules;
+  if (rules === null || maxLineBytes === null || problems.length > 0) throw new ConfigError(path, problems);
+  return { multiline: rules, ...(maxLineBytes !== undefined ? { maxLineBytes } : {}) };
 }
 
 export interface ParseSummary {
@@ -104,6 +147,7 @@ export async function writeParsedFiles(
       merge: options.merge,
       maxLineBytes: options.maxLineBytes,
       fallbackTime: instantFromMs(mtimeMs),
+      multiline: multilineFor(options.multiline ?? [], meta.namespace, meta.container),
     });
     const sink = (l: DecodedLine) => {
       encoder.encodeLine(out, l);
@@ -120,7 +164,9 @@ export async function writeParsedFiles(
       decoder.push(chunk as Buffer, sink);
       if (out.length >= FLUSH_BYTES) await drain.write(out);
     }
-    // A file handed to `parse` is read as finished: its tail and pending partials are emitted.
+    // A file handed to `parse` is read as finished: its tail, pending partials and open traces
+    // are emitted. There is no idle timeout (the file is read at once); a trace ends at a line
+    // logged flush_timeout after its last one, which is what the shipper sees live.
     decoder.end(sink);
     await drain.write(out);
   }
@@ -149,6 +195,18 @@ export function parseCommand(): Command {
         .argParser(parseByteSize)
         .default(DEFAULT_MAX_LINE_BYTES, "1MiB"),
     )
+    .addOption(
+      new Option(
+        "--multiline <mode>",
+        "merge multi-line stack traces into one record, as the shipper's `multiline` option does, in every file",
+      ).choices(MULTILINE_MODES),
+    )
+    .addOption(
+      new Option(
+        "--config <file>",
+        "shipper config file: apply its multiline rules (by each file's namespace and container) and max_line_bytes",
+      ).conflicts("multiline"),
+    )
     .addHelpText(
       "after",
       [
@@ -157,11 +215,36 @@ export function parseCommand(): Command {
         "batches records into an archive object. A line that does not parse is printed with its",
         "raw content in message and the reason in parse_error; none is dropped.",
         "",
+        "With --multiline or --config, the lines of a Java, Go or Python stack trace come out as one",
+        'record, joined by \\n (docs/shipper.md, "Multi-line stack traces").',
+        "",
         "Accepted file names:",
         ...ACCEPTED_LAYOUTS.map((layout) => `  ${layout}`),
       ].join("\n"),
     )
-    .action(async function (this: Command, files: string[], opts: ParseOptions) {
+    .action(async function (this: Command, files: string[], flags: ParseFlags) {
+      const { multiline: mode, config, ...opts } = flags;
+      const options: ParseOptions = { ...opts };
+      if (mode !== undefined) {
+        if (!opts.merge)
+          this.error("logarchive parse: --multiline merges lines; it cannot go with --no-merge", {
+            exitCode: 2,
+            code: "logarchive.parse.options",
+          });
+        options.multiline = multilineForEveryFile(mode);
+      }
+      if (config !== undefined) {
+        let fromFile: Awaited<ReturnType<typeof parseSettingsFromConfig>>;
+        try {
+          fromFile = await parseSettingsFromConfig(config);
+        } catch (error) {
+          if (!(error instanceof ConfigError)) throw error;
+          this.error(`logarchive parse: ${error.message}`, { exitCode: 2, code: "logarchive.parse.config" });
+        }
+        options.multiline = fromFile.multiline;
+        if (fromFile.maxLineBytes !== undefined && this.getOptionValueSource("maxLineBytes") === "default")
+          options.maxLineBytes = fromFile.maxLineBytes;
+      }
       const { metas, problems } = checkLogPaths(files);
       if (problems.length > 0) {
         const layouts = ACCEPTED_LAYOUTS.map((layout) => `\n  ${layout}`).join("");
@@ -184,7 +267,7 @@ export function parseCommand(): Command {
         }
       }
       try {
-        await writeParsedFiles(files, metas, opts, process.stdout);
+        await writeParsedFiles(files, metas, options, process.stdout);
       } catch (error) {
         // `logarchive parse ... | head` closes the pipe early; that is not a failure.
         if ((error as NodeJS.ErrnoException).code !== "EPIPE") throw error;
