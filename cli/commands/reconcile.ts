@@ -1,0 +1,164 @@
+// `logarchive reconcile`: is every archived analytics object in the warehouse exactly once?
+
+import { resolve } from "node:path";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { DEFAULT_POLICY, loadPolicy, type NamespacePolicy } from "../../lib/policy/policy.ts";
+
+/** `2026-11-21`, `2026-11-21T10`, or a full RFC 3339 time; hour partitions start at it. */
+export function parseTimeArg(value: string): Date {
+  const m = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}))?$/.exec(value);
+  const t = m ? Date.parse(`${m[1]}T${m[2] ?? "00"}:00:00Z`) : Date.parse(value);
+  if (Number.isNaN(t)) {
+    throw new InvalidArgumentError("expected a UTC date or hour such as 2026-11-21 or 2026-11-21T10.");
+  }
+  return new Date(t);
+}
+
+interface ReconcileOptions {
+  from: Date;
+  to: Date;
+  namespace?: string;
+  policy?: string;
+  dataDir?: string;
+  s3Bucket?: string;
+  s3Endpoint?: string;
+  region?: string;
+  landingBucket?: string;
+  stateBucket?: string;
+  statePrefix: string;
+  gcsEndpoint?: string;
+  bigqueryProject?: string;
+  bigqueryLocation: string;
+  json?: boolean;
+}
+
+export function reconcileCommand(): Command {
+  return new Command("reconcile")
+    .description(
+      "Compare, per object, the S3 archive's record counts, the GCS copy, the loader's markers and the warehouse's rows; exit 1 if anything is missing, duplicated, quarantined or in conflict.",
+    )
+    .requiredOption("--from <time>", "first hour partition, UTC (2026-11-21 or 2026-11-21T10)", parseTimeArg)
+    .requiredOption("--to <time>", "end of the range, exclusive, UTC", parseTimeArg)
+    .option("--namespace <ns>", "only this namespace")
+    .addOption(
+      new Option("--policy <file>", "namespace policy YAML (default: ./namespaces.yaml if present)").env(
+        "LOGARCHIVE_POLICY",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--data-dir <dir>",
+        "check the local pipeline's data directory (logarchive local) instead of the cloud",
+      ).env("LOGARCHIVE_DATA_DIR"),
+    )
+    .addOption(new Option("--s3-bucket <name>", "archive bucket").env("LOGARCHIVE_BUCKET"))
+    .addOption(new Option("--s3-endpoint <url>", "S3 endpoint (path-style)").env("LOGARCHIVE_S3_ENDPOINT"))
+    .addOption(new Option("--region <region>", "AWS region").env("AWS_REGION"))
+    .addOption(new Option("--landing-bucket <name>", "GCS landing bucket").env("LOGARCHIVE_LANDING_BUCKET"))
+    .addOption(
+      new Option("--state-bucket <name>", "loader state bucket (default: the landing bucket)").env(
+        "LOGARCHIVE_STATE_BUCKET",
+      ),
+    )
+    .addOption(
+      new Option("--state-prefix <prefix>", "loader state prefix")
+        .env("LOGARCHIVE_STATE_PREFIX")
+        .default("_logarchive/loader/"),
+    )
+    .addOption(new Option("--gcs-endpoint <url>", "GCS JSON API endpoint").env("LOGARCHIVE_GCS_ENDPOINT"))
+    .addOption(new Option("--bigquery-project <id>", "BigQuery project").env("GOOGLE_CLOUD_PROJECT"))
+    .addOption(
+      new Option("--bigquery-location <loc>", "BigQuery location")
+        .env("LOGARCHIVE_BIGQUERY_LOCATION")
+        .default("US"),
+    )
+    .option("--json", "print the full report as JSON")
+    .action(async (o: ReconcileOptions) => {
+      if (o.to.getTime() <= o.from.getTime()) throw new InvalidArgumentError("--to must be after --from.");
+      const policy = await resolvePolicy(o.policy);
+      const { describeReconcile } = await import("../../functions/loader/reconcile.ts");
+      const report =
+        o.dataDir !== undefined ? await reconcileLocal(o, policy) : await reconcileCloud(o, policy);
+      process.stdout.write(
+        o.json ? `${JSON.stringify(report, null, 2)}\n` : `${describeReconcile(report)}\n`,
+      );
+      process.exitCode = report.ok ? 0 : 1;
+    });
+}
+
+async function resolvePolicy(path: string | undefined): Promise<NamespacePolicy> {
+  if (path !== undefined) return loadPolicy(path);
+  const { access } = await import("node:fs/promises");
+  try {
+    await access("namespaces.yaml");
+    return loadPolicy("namespaces.yaml");
+  } catch {
+    return DEFAULT_POLICY;
+  }
+}
+
+async function reconcileLocal(o: ReconcileOptions, policy: NamespacePolicy) {
+  // The local services keep their state in the data directory; start them on it (DuckDB
+  // allows one writer, so stop `logarchive local` first).
+  const { LocalPipeline } = await import("../../local/pipeline.ts");
+  const { createLogger } = await import("../../lib/log.ts");
+  const pipeline = await LocalPipeline.start({
+    dataDir: resolve(o.dataDir as string),
+    policy,
+    logs: [],
+    once: true,
+    externalTransfer: true,
+    logger: createLogger("reconcile", process.env.LOGARCHIVE_LOG_LEVEL ?? "warn"),
+    version: "reconcile",
+  });
+  try {
+    return await pipeline.reconcile(o.from, o.to, o.namespace);
+  } finally {
+    await pipeline.stop();
+  }
+}
+
+async function reconcileCloud(o: ReconcileOptions, policy: NamespacePolicy) {
+  const missing = (["s3Bucket", "landingBucket", "bigqueryProject"] as const).filter(
+    (k) => o[k] === undefined,
+  );
+  if (missing.length > 0) {
+    const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    throw new InvalidArgumentError(
+      `${missing.map(flag).join(", ")} required (or --data-dir for the local pipeline).`,
+    );
+  }
+  const { S3Client } = await import("@aws-sdk/client-s3");
+  const { Storage } = await import("@google-cloud/storage");
+  const { BigQueryWarehouse } = await import("../../functions/warehouse/bigquery.ts");
+  const { StateStore } = await import("../../functions/loader/state.ts");
+  const { reconcile } = await import("../../functions/loader/reconcile.ts");
+  const s3 = new S3Client({
+    ...(o.region ? { region: o.region } : {}),
+    ...(o.s3Endpoint ? { endpoint: o.s3Endpoint, forcePathStyle: true } : {}),
+  });
+  const storage = o.gcsEndpoint ? new Storage({ apiEndpoint: o.gcsEndpoint }) : new Storage();
+  const warehouse = new BigQueryWarehouse({
+    projectId: o.bigqueryProject as string,
+    location: o.bigqueryLocation,
+  });
+  try {
+    return await reconcile({
+      s3,
+      s3Bucket: o.s3Bucket as string,
+      landing: storage.bucket(o.landingBucket as string),
+      state: new StateStore({
+        bucket: storage.bucket(o.stateBucket ?? (o.landingBucket as string)),
+        prefix: o.statePrefix,
+      }),
+      warehouse,
+      policy,
+      from: o.from,
+      to: o.to,
+      ...(o.namespace ? { namespace: o.namespace } : {}),
+    });
+  } finally {
+    s3.destroy();
+    await warehouse.close();
+  }
+}

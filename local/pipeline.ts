@@ -1,0 +1,340 @@
+// The whole pipeline on this machine, on embedded parts, as `logarchive local` runs it:
+//
+//   sample workload or --logs ─▶ shipper ─▶ S3 (s3rver) ─▶ notification bridge ─▶ SQS (fauxqs)
+//   ─▶ transfer worker ─▶ GCS (local/gcs) ─▶ Eventarc delivery ─▶ loader functions in the
+//   functions-framework server ─▶ DuckDB (DATA_DIR/warehouse.duckdb)
+//
+// A timer stands in for Cloud Scheduler and calls the flush function over HTTP.
+
+import { mkdir } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { getTestServer } from "@google-cloud/functions-framework/testing";
+import { Storage } from "@google-cloud/storage";
+import { FINALIZE_FUNCTION, FLUSH_FUNCTION, registerLoaderFunctions } from "../functions/handlers.ts";
+import { resolveLoaderConfig } from "../functions/loader/config.ts";
+import { Loader } from "../functions/loader/loader.ts";
+import { type ReconcileReport, reconcile } from "../functions/loader/reconcile.ts";
+import { DuckDbWarehouse } from "../functions/warehouse/duckdb.ts";
+import type { Logger, StageLog } from "../lib/log.ts";
+import type { NamespacePolicy } from "../lib/policy/policy.ts";
+import { resolveShipperConfig } from "../shipper/config.ts";
+import { Shipper } from "../shipper/shipper.ts";
+import { EventarcDelivery } from "./eventarc.ts";
+import { LOCAL_S3_CREDENTIALS } from "./s3.ts";
+import { LOCAL_SQS_CREDENTIALS } from "./sqs.ts";
+import { type LocalCloud, startLocalCloud } from "./stack.ts";
+import { TransferWorker } from "./transfer.ts";
+
+export interface LocalPipelineOptions {
+  dataDir: string;
+  policy: NamespacePolicy;
+  /** Globs of container logs to ship; the sample workload's files when unset. */
+  logs: readonly string[];
+  /** Ship what is present and exit (shipper --once), instead of tailing. */
+  once: boolean;
+  host?: string;
+  s3Port?: number;
+  sqsPort?: number;
+  gcsPort?: number;
+  /** How often the local scheduler calls the flush function. Default 2 s. */
+  flushIntervalMs?: number;
+  /** The shipper's batch age; short locally so rows show up within seconds. Default 5s. */
+  batchMaxAge?: string;
+  /** Deliver every finalize event twice (fault injection). */
+  duplicateEvents?: boolean;
+  /** Run no transfer worker in this process (a test runs it as a child process). */
+  externalTransfer?: boolean;
+  logger: Logger;
+  version: string;
+}
+
+export interface PipelineParts {
+  cloud: LocalCloud;
+  loader: Loader;
+  eventarc: EventarcDelivery;
+  transfer: TransferWorker | null;
+  finalizeUrl: string;
+  flushUrl: string;
+}
+
+function stageLog(logger: Logger, component: string): StageLog {
+  const child = logger.child({ component });
+  return (level, event, fields) => child[level]({ event, ...fields }, event);
+}
+
+export class LocalPipeline {
+  readonly options: LocalPipelineOptions;
+  readonly parts: PipelineParts;
+  readonly #stops: (() => Promise<void> | void)[];
+  #scheduler: NodeJS.Timeout | null = null;
+  #flushing: Promise<unknown> | null = null;
+  #shipper: Shipper | null = null;
+
+  private constructor(
+    options: LocalPipelineOptions,
+    parts: PipelineParts,
+    stops: (() => Promise<void> | void)[],
+  ) {
+    this.options = options;
+    this.parts = parts;
+    this.#stops = stops;
+  }
+
+  static async start(options: LocalPipelineOptions): Promise<LocalPipeline> {
+    const stops: (() => Promise<void> | void)[] = [];
+    const stopAll = async () => {
+      for (const stop of stops.reverse()) await stop();
+    };
+    try {
+      const cloud = await startLocalCloud({
+        dataDir: options.dataDir,
+        policy: options.policy,
+        ...(options.host ? { host: options.host } : {}),
+        ...(options.s3Port ? { s3Port: options.s3Port } : {}),
+        ...(options.sqsPort ? { sqsPort: options.sqsPort } : {}),
+        ...(options.gcsPort ? { gcsPort: options.gcsPort } : {}),
+        log: (event, fields) => options.logger.debug({ component: "local", event, ...fields }, event),
+      });
+      stops.push(() => cloud.stop());
+      const e = cloud.endpoints;
+      const storage = new Storage({ apiEndpoint: e.gcs.apiEndpoint, projectId: e.gcs.projectId });
+      const warehouse = await DuckDbWarehouse.open({
+        database: cloud.warehouse.instance,
+        storage,
+        defaultDataset: options.policy.warehouse.dataset,
+      });
+      const flushIntervalMs = options.flushIntervalMs ?? 2000;
+      const loader = new Loader({
+        config: resolveLoaderConfig(
+          {},
+          {
+            landing_bucket: e.gcs.bucket,
+            warehouse: "duckdb",
+            gcs_endpoint: e.gcs.apiEndpoint,
+            duckdb_path: e.warehouse.path,
+            flush_interval: `${flushIntervalMs}ms`,
+            job_poll_interval: "50ms",
+          },
+        ),
+        policy: options.policy,
+        storage,
+        warehouse,
+        log: stageLog(options.logger, "loader"),
+      });
+      stops.push(() => loader.close());
+
+      // The functions, in the functions-framework's own HTTP server, as Cloud Run serves them.
+      const functionLog = options.logger.child({ component: "function" });
+      registerLoaderFunctions(
+        async () => loader,
+        (line) => functionLog.debug(line),
+      );
+      const urls: string[] = [];
+      for (const name of [FINALIZE_FUNCTION, FLUSH_FUNCTION]) {
+        const server = getTestServer(name);
+        await new Promise<void>((resolve) => server.listen(0, options.host ?? "127.0.0.1", resolve));
+        stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+        urls.push(`http://${options.host ?? "127.0.0.1"}:${(server.address() as AddressInfo).port}/`);
+      }
+      const [finalizeUrl, flushUrl] = urls as [string, string];
+
+      const eventarc = new EventarcDelivery({
+        target: finalizeUrl,
+        ...(options.duplicateEvents ? { duplicate: true } : {}),
+        log: stageLog(options.logger, "eventarc"),
+      });
+      cloud.onGcsFinalize((object) => eventarc.deliver(object));
+      stops.push(() => eventarc.stop());
+
+      let transfer: TransferWorker | null = null;
+      if (!options.externalTransfer) {
+        const sqs = new SQSClient({
+          endpoint: e.sqs.endpoint,
+          region: e.region,
+          credentials: LOCAL_SQS_CREDENTIALS,
+        });
+        const s3 = new S3Client({
+          endpoint: e.s3.endpoint,
+          region: e.region,
+          forcePathStyle: true,
+          credentials: LOCAL_S3_CREDENTIALS,
+        });
+        transfer = new TransferWorker({
+          sqs,
+          queueUrl: e.sqs.queueUrl,
+          s3,
+          storage,
+          gcsBucket: e.gcs.bucket,
+          waitTimeSeconds: 1,
+          visibilityTimeoutSeconds: 30,
+          log: stageLog(options.logger, "transfer"),
+        });
+        transfer.start();
+        stops.push(async () => {
+          await transfer?.stop({ graceMs: 5000 });
+          sqs.destroy();
+          s3.destroy();
+        });
+      }
+      const pipeline = new LocalPipeline(
+        options,
+        { cloud, loader, eventarc, transfer, finalizeUrl, flushUrl },
+        stops,
+      );
+      pipeline.#scheduler = setInterval(() => void pipeline.flushOverHttp(false), flushIntervalMs);
+      stops.push(() => {
+        if (pipeline.#scheduler) clearInterval(pipeline.#scheduler);
+      });
+      return pipeline;
+    } catch (error) {
+      await stopAll();
+      throw error;
+    }
+  }
+
+  /** Calls the flush function the way Cloud Scheduler does; one call at a time. */
+  async flushOverHttp(force: boolean): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+    const call = fetch(`${this.parts.flushUrl}${force ? "?force=true" : ""}`, { method: "POST" })
+      .then(async (response) => {
+        if (!response.ok) {
+          this.options.logger.warn({
+            event: "flush_http_failed",
+            status: response.status,
+            body: await response.text(),
+          });
+        }
+      })
+      .catch((error: unknown) =>
+        this.options.logger.warn({ event: "flush_http_failed", error: String(error) }),
+      );
+    this.#flushing = call;
+    try {
+      await call;
+    } finally {
+      this.#flushing = null;
+    }
+  }
+
+  /** Opens the shipper on the pipeline's S3, with its state under DATA_DIR/shipper. */
+  async openShipper(): Promise<Shipper> {
+    const e = this.parts.cloud.endpoints;
+    const stateDir = join(this.options.dataDir, "shipper");
+    await mkdir(stateDir, { recursive: true });
+    const config = resolveShipperConfig({
+      flags: {
+        logs: [...this.options.logs],
+        state_dir: stateDir,
+        bucket: e.s3.bucket,
+        s3_endpoint: e.s3.endpoint,
+        region: e.region,
+        node: "local-node",
+        batch_max_age: this.options.batchMaxAge ?? "5s",
+        listen: "",
+        once: this.options.once,
+      },
+      env: {},
+    });
+    this.#shipper = await Shipper.open({
+      config,
+      policy: this.options.policy,
+      logger: this.options.logger.child({ component: "shipper" }),
+      version: this.options.version,
+      s3: new S3Client({
+        endpoint: e.s3.endpoint,
+        region: e.region,
+        forcePathStyle: true,
+        credentials: LOCAL_S3_CREDENTIALS,
+      }),
+    });
+    return this.#shipper;
+  }
+
+  /** Reconciles the whole archive's analytics tier against the warehouse. */
+  async reconcile(
+    from = new Date(0),
+    to = new Date(Date.now() + 3_600_000),
+    namespace?: string,
+  ): Promise<ReconcileReport> {
+    const e = this.parts.cloud.endpoints;
+    const s3 = new S3Client({
+      endpoint: e.s3.endpoint,
+      region: e.region,
+      forcePathStyle: true,
+      credentials: LOCAL_S3_CREDENTIALS,
+    });
+    try {
+      const storage = new Storage({ apiEndpoint: e.gcs.apiEndpoint, projectId: e.gcs.projectId });
+      return await reconcile({
+        s3,
+        s3Bucket: e.s3.bucket,
+        landing: storage.bucket(e.gcs.bucket),
+        state: this.parts.loader.state,
+        warehouse: this.parts.loader.warehouse,
+        policy: this.options.policy,
+        from,
+        to,
+        ...(namespace === undefined ? {} : { namespace }),
+      });
+    } finally {
+      s3.destroy();
+    }
+  }
+
+  /**
+   * Waits until every analytics object in S3 is loaded, quarantined or excluded: the
+   * transfer has drained, events are delivered, and a forced flush has loaded the rest.
+   */
+  async settle(timeoutMs: number): Promise<ReconcileReport> {
+    const deadline = Date.now() + timeoutMs;
+    const inFlight = new Set(["queued", "not-transferred", "not-queued"]);
+    for (;;) {
+      await this.parts.eventarc.idle();
+      await this.flushOverHttp(true);
+      const report = await this.reconcile();
+      const waiting = report.objects.filter((o) => inFlight.has(o.verdict)).length;
+      if (waiting === 0 || Date.now() >= deadline) return report;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /** Line-to-row freshness of every loaded row: when its batch's load finished minus the line's timestamp. */
+  async freshness(): Promise<{ rows: number; p50Ms: number; p95Ms: number; maxMs: number } | null> {
+    const done = await this.parts.loader.state.list("done/");
+    if (done.length === 0) return null;
+    const loadedAt = new Map<string, number>();
+    await Promise.all(
+      done.map(async (d) => {
+        const marker = await this.parts.loader.state.read<{ batchId: string; loadedAt: string }>(d.path);
+        if (marker?.batchId) loadedAt.set(marker.batchId, Date.parse(marker.loadedAt));
+      }),
+    );
+    const connection = await this.parts.cloud.warehouse.connect();
+    try {
+      const ages: number[] = [];
+      for (const table of this.parts.cloud.endpoints.warehouse.tables) {
+        const reader = await connection.runAndReadAll(
+          `SELECT batch_id, epoch_ms(timestamp)::DOUBLE FROM main."${table.replaceAll('"', '""')}"`,
+        );
+        for (const [batch, ts] of reader.getRows() as [string, number][]) {
+          const loaded = loadedAt.get(batch);
+          if (loaded !== undefined) ages.push(loaded - ts);
+        }
+      }
+      if (ages.length === 0) return null;
+      ages.sort((a, b) => a - b);
+      const q = (p: number) => ages[Math.min(ages.length - 1, Math.floor(p * ages.length))] as number;
+      return { rows: ages.length, p50Ms: q(0.5), p95Ms: q(0.95), maxMs: ages[ages.length - 1] as number };
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const stop of this.#stops.reverse()) await stop();
+    this.#stops.length = 0;
+  }
+}
