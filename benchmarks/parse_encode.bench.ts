@@ -4,7 +4,9 @@
 // shared/corpora (JSON app logs, ingress access lines, stack traces), plus plain text,
 // 40 KiB lines the runtime split into 16 KiB P chunks, interleaved stderr and a few
 // malformed lines, then runs them through FileDecoder and RecordEncoder in 256 KiB reads,
-// as a file tailer would. Prints input MB/s, MB per CPU-second, lines/s and memory.
+// as a file tailer would. Prints input MB/s, MB per CPU-second, lines/s and memory. The
+// multiline rows run the same input with stack-trace merging on (`auto`, every rule
+// tried on every line), as a container under a `multiline` rule would be decoded.
 //
 //   node_modules/.bin/node benchmarks/parse_encode.bench.ts [--mb 200]
 
@@ -12,6 +14,7 @@ import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { type DecodedLine, FileDecoder } from "../shipper/sources/kubernetes_logs/file_decoder.ts";
 import { corpusLines } from "../shipper/test_support/corpora.ts";
+import { MULTILINE_DEFAULTS, type MultilineSettings } from "../shipper/transforms/multiline/merger.ts";
 import {
   appendBatchFields,
   batchFieldsFragment,
@@ -109,6 +112,7 @@ const mib = (n: number) => (n / 1024 / 1024).toFixed(0);
 function runOnce(
   files: Buffer[],
   encode: boolean,
+  multiline: MultilineSettings | null = null,
 ): { wallMs: number; cpuMs: number; records: number; outBytes: number } {
   const out = new OutputBuffer(BATCH_BYTES + 2 * 1024 * 1024);
   const fragment = batchFieldsFragment("node-a_0123abcd_000000000007");
@@ -125,7 +129,7 @@ function runOnce(
       restartCount: 0,
       node: "node-a",
     });
-    const decoder = new FileDecoder({ fallbackTime: { epochSeconds: 0, nanos: 0 } });
+    const decoder = new FileDecoder({ fallbackTime: { epochSeconds: 0, nanos: 0 }, multiline });
     const sink = encode
       ? (l: DecodedLine) => {
           encoder.encodeLine(out, l);
@@ -168,11 +172,14 @@ console.log(
 );
 // A warm-up pass lets V8 optimise the hot functions before timing.
 runOnce(files.slice(0, 1), true);
-for (const [label, encode] of [
-  ["split+parse+merge", false],
-  ["split+parse+merge+encode", true],
+const auto: MultilineSettings = { mode: "auto", ...MULTILINE_DEFAULTS };
+for (const [label, encode, multiline] of [
+  ["split+parse+merge", false, null],
+  ["split+parse+merge+encode", true, null],
+  ["… +multiline auto", false, auto],
+  ["… +multiline auto +encode", true, auto],
 ] as const) {
-  const r = runOnce(files, encode);
+  const r = runOnce(files, encode, multiline);
   const mb = inputBytes / 1e6;
   console.log(
     `${label.padEnd(26)} ${(mb / (r.wallMs / 1000)).toFixed(0).padStart(5)} MB/s wall, ` +
