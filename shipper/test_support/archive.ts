@@ -10,6 +10,8 @@ import { fromUserMetadata } from "../../lib/object/metadata.ts";
 import { checkRecordLine } from "../../lib/record/codec.ts";
 import { LID } from "./workload.ts";
 
+const LIDS = new RegExp(LID.source, "g");
+
 const CLI = new URL("../../cli/logarchive.ts", import.meta.url).pathname;
 
 export interface ShipperProcess {
@@ -73,6 +75,8 @@ export interface ArchiveContents {
   truncated: number;
   /** Records whose message carries no lid: a line split in two would show up here. */
   withoutLid: string[];
+  /** The lids of each record that carries several (multi-line records), in message order. */
+  merged: string[][];
 }
 
 export function s3Client(endpoint: string): S3Client {
@@ -98,6 +102,7 @@ export async function readArchive(endpoint: string, bucket: string): Promise<Arc
     parseErrors: 0,
     truncated: 0,
     withoutLid: [],
+    merged: [],
   };
   try {
     let token: string | undefined;
@@ -146,9 +151,11 @@ export async function readArchive(endpoint: string, bucket: string): Promise<Arc
           out.records++;
           if (r.parse_error) out.parseErrors++;
           if (r.truncated) out.truncated++;
-          const lid = LID.exec(r.message)?.[1];
-          if (lid !== undefined) out.lids.set(lid, (out.lids.get(lid) ?? 0) + 1);
-          else out.withoutLid.push(`${o.Key} seq ${i}: ${r.message.slice(0, 120)}`);
+          // A multi-line record carries the lid of each of its lines.
+          const lids = Array.from(r.message.matchAll(LIDS), (m) => m[1]!);
+          for (const lid of lids) out.lids.set(lid, (out.lids.get(lid) ?? 0) + 1);
+          if (lids.length === 0) out.withoutLid.push(`${o.Key} seq ${i}: ${r.message.slice(0, 120)}`);
+          if (lids.length > 1) out.merged.push(lids);
         }
       }
       token = page.NextContinuationToken;

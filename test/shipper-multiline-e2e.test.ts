@@ -1,0 +1,235 @@
+// Multi-line stack-trace merging end to end, against the local S3, under SIGKILLs: Java
+// traces written a few lines at a time on stdout and stderr of several containers, with
+// plain lines around them and rotations in between; the shipper, configured to merge
+// traces in some namespaces, is killed at random moments (often with traces open in its
+// checkpoint) and restarted. Every line must arrive exactly once, each trace as one record
+// holding all and only its own lines, and namespaces without a rule untouched.
+
+import assert from "node:assert/strict";
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { type LocalS3, startLocalS3 } from "../local/s3.ts";
+import { deliveryProblems, readArchive, startShipper } from "../shipper/test_support/archive.ts";
+import { random } from "../shipper/test_support/workload.ts";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One container's log: plain lines and Java traces, each line with its own lid. */
+class TraceWriter {
+  readonly path: string;
+  readonly namespace: string;
+  readonly lids: string[] = [];
+  /** Each trace's lids, in order. */
+  readonly traces: string[][] = [];
+  #fd: number;
+  #n = 0;
+  #rand: () => number;
+  #rotations = 0;
+  /** Per stream, the lines of a trace still to be written. */
+  #pending = new Map<string, { lines: string[]; lids: string[] }>();
+  readonly #id: number;
+
+  constructor(root: string, namespace: string, id: number, seed: number) {
+    this.namespace = namespace;
+    this.#id = id;
+    const dir = join(root, `${namespace}_app-${id}_uid-${id}`, "app");
+    mkdirSync(dir, { recursive: true });
+    this.path = join(dir, "0.log");
+    this.#fd = openSync(this.path, "a");
+    this.#rand = random(seed);
+  }
+
+  #lid(): string {
+    const lid = `${this.#id}:${this.#n++}`;
+    this.lids.push(lid);
+    return lid;
+  }
+
+  #write(stream: string, text: string): void {
+    // Wall-clock timestamps, as the runtime writes them, so the shipper's flush_timeout
+    // compares like times.
+    writeSync(this.#fd, `${new Date().toISOString()} ${stream} F ${text}\n`);
+  }
+
+  /** Starts a trace on `stream`; its lines are written over the next ticks. */
+  #startTrace(stream: string): void {
+    const lid = this.#lid();
+    const lines = [`java.lang.IllegalStateException: request ${this.#n} failed lid=${lid}`];
+    const lids = [lid];
+    const frames = 2 + Math.floor(this.#rand() * 25);
+    for (let k = 0; k < frames; k++) {
+      const l = this.#lid();
+      lids.push(l);
+      if (k === Math.floor(frames / 2))
+        lines.push(`Caused by: java.io.IOException: upstream closed lid=${l}`);
+      else if (k === frames - 1) lines.push(`\t... ${k} more lid=${l}`);
+      else lines.push(`\tat com.acme.Service.handle${k}(Service.java:${100 + k}) lid=${l}`);
+    }
+    this.traces.push(lids);
+    this.#pending.set(stream, { lines, lids });
+  }
+
+  /** A few lines: the next part of each open trace, plain lines, and new traces. */
+  tick(): void {
+    for (const stream of ["stdout", "stderr"]) {
+      const open = this.#pending.get(stream);
+      if (open !== undefined) {
+        const part = open.lines.splice(0, 1 + Math.floor(this.#rand() * 6));
+        for (const line of part) this.#write(stream, line);
+        if (open.lines.length === 0) this.#pending.delete(stream);
+        continue;
+      }
+      const r = this.#rand();
+      if (r < 0.3) this.#startTrace(stream);
+      else
+        for (let i = 0; i < 1 + Math.floor(r * 4); i++)
+          this.#write(stream, `INFO GET /api/${i} 200 lid=${this.#lid()}`);
+    }
+  }
+
+  /** kubelet's rename rotation, possibly in the middle of a trace. */
+  rotate(): void {
+    closeSync(this.#fd);
+    const t = new Date(Date.UTC(2026, 0, 1) + 1000 * this.#rotations++).toISOString();
+    const stamp = `${t.slice(0, 4)}${t.slice(5, 7)}${t.slice(8, 10)}-${t.slice(11, 13)}${t.slice(14, 16)}${t.slice(17, 19)}`;
+    renameSync(this.path, `${this.path}.${stamp}`);
+    this.#fd = openSync(this.path, "a");
+  }
+
+  close(): void {
+    for (const [stream, open] of this.#pending) for (const line of open.lines) this.#write(stream, line);
+    this.#pending.clear();
+    closeSync(this.#fd);
+  }
+}
+
+describe("shipper multiline end to end", { timeout: 300_000 }, () => {
+  let dir: string;
+  let s3: LocalS3;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "logarchive-multiline-e2e-"));
+    s3 = await startLocalS3({
+      host: "127.0.0.1",
+      port: 0,
+      dataDir: join(dir, "s3"),
+      buckets: ["multiline"],
+    });
+  });
+  after(async () => {
+    await s3?.stop();
+    if (!process.env.LOGARCHIVE_DEBUG) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("merges each trace into one record and ships every line exactly once across SIGKILLs", async () => {
+    const root = join(dir, "pods");
+    const state = join(dir, "state");
+    const rand = random(11);
+    const writers = [
+      ...[0, 1, 2].map((i) => new TraceWriter(root, "payments", i, 100 + i)),
+      ...[3, 4].map((i) => new TraceWriter(root, "web", i, 100 + i)),
+      new TraceWriter(root, "batch", 5, 105),
+    ];
+    const config = join(dir, "shipper.yaml");
+    // A long flush_timeout keeps traces open across commits and kills; the timestamp rule
+    // still ends none, since the writers' lines are a few ms apart.
+    writeFileSync(
+      config,
+      [
+        "bucket: multiline",
+        "multiline:",
+        "  - namespaces: [payments, web]",
+        "    mode: java",
+        "    flush_timeout: 10s",
+        "",
+      ].join("\n"),
+    );
+    const args = [
+      "--config",
+      config,
+      "--logs",
+      `${root}/*/*/*.log*`,
+      "--state-dir",
+      state,
+      "--node",
+      "node-m",
+      "--batch-max-bytes",
+      "64KiB",
+      "--batch-max-age",
+      "1s",
+      "--commit-interval",
+      "100ms",
+      "--scan-interval",
+      "200ms",
+      "--drain-timeout",
+      "2s",
+    ];
+    const tick = () => {
+      for (const w of writers) {
+        w.tick();
+        if (rand() < 0.02) w.rotate();
+      }
+    };
+    let kills = 0;
+    let killedWithTracesOpen = 0;
+    for (let life = 0; life < 14; life++) {
+      const shipper = startShipper(args, s3.endpoint);
+      const until = Date.now() + 300 + rand() * 1200;
+      while (Date.now() < until) {
+        tick();
+        await sleep(30);
+      }
+      const checkpoint = readFileSync(join(state, "checkpoint.json"), "utf8").toString();
+      if (checkpoint.includes('"multiline"')) killedWithTracesOpen++;
+      shipper.child.kill("SIGKILL");
+      await shipper.exited;
+      kills++;
+    }
+    for (const w of writers) w.close();
+    const final = startShipper(["--once", ...args], s3.endpoint);
+    assert.equal(await final.exited, 0, final.log().slice(-3000));
+    assert.ok(kills >= 14);
+    assert.ok(killedWithTracesOpen >= 3, `only ${killedWithTracesOpen} kills found traces in the checkpoint`);
+
+    const archive = await readArchive(s3.endpoint, "multiline");
+    const lids = writers.flatMap((w) => w.lids);
+    const problems = deliveryProblems(lids, archive);
+    assert.deepEqual(
+      problems.missing.slice(0, 10),
+      [],
+      `${problems.missing.length} of ${lids.length} lines missing`,
+    );
+    assert.deepEqual(problems.duplicated.slice(0, 10), [], `${problems.duplicated.length} lines doubled`);
+    assert.deepEqual(problems.unexpected, []);
+    assert.deepEqual(archive.invalid.slice(0, 5), []);
+    assert.deepEqual(archive.inconsistent.slice(0, 5), []);
+    assert.deepEqual(archive.withoutLid, []);
+
+    // Each trace of a namespace with a rule is one record, with its lines in order; nothing
+    // else is merged, and nothing at all in the namespace without a rule.
+    const merged = new Set(archive.merged.map((g) => g.join(",")));
+    const ruled = writers.filter((w) => w.namespace !== "batch");
+    const traces = ruled.flatMap((w) => w.traces);
+    const whole = traces.filter((t) => merged.has(t.join(",")));
+    assert.equal(
+      whole.length,
+      traces.length,
+      `${traces.length - whole.length} of ${traces.length} traces split`,
+    );
+    assert.equal(archive.merged.length, traces.length, "no other records were merged");
+    const batch = writers.find((w) => w.namespace === "batch")!;
+    assert.ok(batch.traces.length > 0);
+    const batchLids = new Set(batch.lids);
+    assert.ok(
+      archive.merged.every((g) => !batchLids.has(g[0]!)),
+      "batch has no rule: nothing merged",
+    );
+    assert.equal(
+      archive.records,
+      lids.length - traces.reduce((n, t) => n + t.length - 1, 0),
+      "one record per plain line and per trace",
+    );
+  });
+});
