@@ -2,9 +2,11 @@
 
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { loaderCommand } from "./commands/loader.ts";
 import { localCommand } from "./commands/local.ts";
 import { parseCommand } from "./commands/parse.ts";
 import { policyCommand } from "./commands/policy.ts";
+import { reconcileCommand } from "./commands/reconcile.ts";
 import { schemaCommand } from "./commands/schema.ts";
 import { shipCommand } from "./commands/ship.ts";
 import { transferCommand } from "./commands/transfer.ts";
@@ -20,10 +22,12 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .configureHelp({ showGlobalOptions: true });
   program.addCommand(shipCommand(VERSION));
-  program.addCommand(localCommand());
+  program.addCommand(localCommand(VERSION));
   program.addCommand(parseCommand());
   program.addCommand(schemaCommand());
   program.addCommand(policyCommand());
   program.addCommand(transferCommand());
+  program.addCommand(loaderCommand());
+  program.addCommand(reconcileCommand());
   return program;
 }

@@ -6,6 +6,7 @@
 //
 // A timer stands in for Cloud Scheduler and calls the flush function over HTTP.
 
+import { EventEmitter } from "node:events";
 import { mkdir } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -65,6 +66,12 @@ function stageLog(logger: Logger, component: string): StageLog {
   return (level, event, fields) => child[level]({ event, ...fields }, event);
 }
 
+// Downloads made inside a function invocation reach teeny-request's response stream with
+// 9 to 11 listeners already on it (functions-framework's per-request domain adds its own),
+// one over Node's default of 10. It is a fixed number per download, not a leak; without
+// this the local run prints a MaxListenersExceededWarning per object.
+EventEmitter.defaultMaxListeners = Math.max(EventEmitter.defaultMaxListeners, 20);
+
 export class LocalPipeline {
   readonly options: LocalPipelineOptions;
   readonly parts: PipelineParts;
@@ -106,12 +113,18 @@ export class LocalPipeline {
         storage,
         defaultDataset: options.policy.warehouse.dataset,
       });
+      // The loader's markers live in their own bucket, as infra/ deploys them, so marker
+      // writes never fire the landing bucket's finalize trigger.
+      const stateBucket = `${e.gcs.bucket}-loader-state`;
+      const [stateExists] = await storage.bucket(stateBucket).exists();
+      if (!stateExists) await storage.createBucket(stateBucket);
       const flushIntervalMs = options.flushIntervalMs ?? 2000;
       const loader = new Loader({
         config: resolveLoaderConfig(
           {},
           {
             landing_bucket: e.gcs.bucket,
+            state_bucket: stateBucket,
             warehouse: "duckdb",
             gcs_endpoint: e.gcs.apiEndpoint,
             duckdb_path: e.warehouse.path,
@@ -146,7 +159,10 @@ export class LocalPipeline {
         ...(options.duplicateEvents ? { duplicate: true } : {}),
         log: stageLog(options.logger, "eventarc"),
       });
-      cloud.onGcsFinalize((object) => eventarc.deliver(object));
+      // An Eventarc trigger watches one bucket: the landing bucket, not the loader's state.
+      cloud.onGcsFinalize((object) => {
+        if (object.bucket === e.gcs.bucket) eventarc.deliver(object);
+      });
       stops.push(() => eventarc.stop());
 
       let transfer: TransferWorker | null = null;

@@ -1,5 +1,6 @@
 // `npm start` as a user runs it: `logarchive local` comes up, prints its endpoints, answers
-// the S3 client and stops cleanly on Ctrl-C (SIGINT).
+// the S3 client, loads its sample workload into the warehouse and stops cleanly on Ctrl-C
+// (SIGINT); and `logarchive local --once` ships a sample backlog, loads it and exits 0.
 
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -38,7 +39,7 @@ describe("logarchive local", () => {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
 
-  it("starts the local cloud, serves S3, and stops on SIGINT with exit code 0", async () => {
+  it("runs the pipeline on a live sample workload, loads rows, and stops on SIGINT with exit code 0", async () => {
     const dir = await mkdtemp(join(tmpdir(), "logarchive-cli-"));
     dirs.push(dir);
     const child = spawn(process.execPath, [cli, "local", "--data-dir", dir], {
@@ -62,9 +63,11 @@ describe("logarchive local", () => {
         forcePathStyle: true,
         credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
       });
-      const listed = await s3.send(new ListObjectsV2Command({ Bucket: s3Endpoint[2] }));
-      assert.equal(listed.KeyCount, 0);
+      await s3.send(new ListObjectsV2Command({ Bucket: s3Endpoint[2] }));
       s3.destroy();
+      // The sample workload flows through to the warehouse while it runs.
+      const status = await waitForOutput(child, /loaded [1-9][\d,]* rows/, 60_000);
+      assert.match(status, /shipped [1-9][\d,]* lines/);
 
       const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
       const stopped = waitForOutput(child, /Stopped\./, 30_000).catch(() => "");
@@ -74,6 +77,47 @@ describe("logarchive local", () => {
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
     }
+  });
+
+  it("--once ships a generated backlog, loads every analytics line, prints a summary and exits 0", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "logarchive-cli-once-"));
+    dirs.push(dir);
+    const child = spawn(
+      process.execPath,
+      [cli, "local", "--once", "--data-dir", dir, "--sample-lines", "3000"],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, LOGARCHIVE_LOG_LEVEL: "error" },
+      },
+    );
+    let stderr = "";
+    child.stderr!.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const out = await waitForOutput(child, /warehouse: .*container_logs/, 180_000);
+    assert.equal(await exited, 0, `${out}\n${stderr}`);
+    assert.match(out, /lines read by the shipper\s+3,000/);
+    assert.match(out, /reconcile: OK/);
+    const perNamespace = [...out.matchAll(/^\s{4}(\S+)\s+([\d,]+) rows of\s+([\d,]+) records/gm)];
+    assert.ok(perNamespace.length >= 4, out);
+    let rows = 0;
+    for (const [, ns, r, records] of perNamespace) {
+      assert.equal(r, records, ns);
+      rows += Number(r!.replaceAll(",", ""));
+    }
+    assert.ok(
+      !perNamespace.some(([, ns]) => ns === "kube-system"),
+      "namespaces.yaml keeps kube-system out of analytics",
+    );
+    // The warehouse is a plain DuckDB file anyone can open.
+    const { DuckDBInstance } = await import("@duckdb/node-api");
+    const db = await DuckDBInstance.create(join(dir, "warehouse.duckdb"));
+    const connection = await db.connect();
+    const result = await connection.runAndReadAll("SELECT count(*)::INTEGER FROM container_logs");
+    assert.equal(result.getRows()[0]?.[0], rows);
+    connection.closeSync();
+    db.closeSync();
   });
 
   it("refuses a bad policy file, naming the field, with exit code 2", async () => {

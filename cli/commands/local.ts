@@ -1,19 +1,24 @@
 // `logarchive local`: the whole pipeline on this machine, on embedded parts.
 
+import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
-import { Command, Option } from "commander";
-import { createLogger, eventLog } from "../../lib/log.ts";
-import { DEFAULT_POLICY, loadPolicy } from "../../lib/policy/policy.ts";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { createLogger } from "../../lib/log.ts";
+import { DEFAULT_POLICY, loadPolicy, type NamespacePolicy } from "../../lib/policy/policy.ts";
 import type { LocalCloudEndpoints } from "../../local/stack.ts";
 import { parsePort } from "../options.ts";
 
 interface LocalOptions {
+  once?: boolean;
+  logs?: string[];
   dataDir: string;
   policy?: string;
   host: string;
   s3Port: number;
   sqsPort: number;
   gcsPort: number;
+  sampleLines: number;
+  linesPerSecond: number;
 }
 
 export function describeEndpoints(e: LocalCloudEndpoints): string {
@@ -28,13 +33,32 @@ export function describeEndpoints(e: LocalCloudEndpoints): string {
   ].join("\n");
 }
 
-export function localCommand(): Command {
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected a whole number ≥ 1.");
+  return n;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(",").filter((s) => s !== "")];
+}
+
+export function localCommand(version = "local"): Command {
   return new Command("local")
     .description(
-      "Run the pipeline's local cloud (S3, SQS, GCS, DuckDB warehouse) on this machine until Ctrl-C.",
+      "Run the whole pipeline on this machine: sample logs (or --logs) → shipper → S3 → SQS → transfer → GCS → loader function → DuckDB. Runs until Ctrl-C, or with --once ships what is there, waits until it is loaded, prints a summary and exits.",
+    )
+    .option(
+      "--once",
+      "ship every log present, wait until each object is loaded or quarantined, print a summary, exit",
+    )
+    .option(
+      "--logs <glob>",
+      "container log files to ship (repeatable, or comma-separated); default: a generated sample workload",
+      collect,
     )
     .addOption(
-      new Option("--data-dir <dir>", "state of every local service; reused across runs")
+      new Option("--data-dir <dir>", "state of every local service and the warehouse; reused across runs")
         .env("LOGARCHIVE_DATA_DIR")
         .default(".logarchive/local"),
     )
@@ -67,36 +91,40 @@ export function localCommand(): Command {
         .argParser(parsePort)
         .default(0),
     )
+    .addOption(
+      new Option("--sample-lines <n>", "lines of the generated sample backlog (with --once)")
+        .argParser(positiveInt)
+        .default(20_000),
+    )
+    .addOption(
+      new Option("--lines-per-second <n>", "rate of the generated live sample workload (without --once)")
+        .argParser(positiveInt)
+        .default(200),
+    )
     .action(async (opts: LocalOptions) => {
-      const logger = createLogger("local");
+      const logger = createLogger("local", process.env.LOGARCHIVE_LOG_LEVEL ?? "warn");
       const policyPath = opts.policy ?? (await defaultPolicyPath());
       const policy = policyPath === undefined ? DEFAULT_POLICY : await loadPolicy(policyPath);
       // Loaded here so `--help` and other commands don't pay for DuckDB and the servers.
-      const { startLocalCloud } = await import("../../local/stack.ts");
-      const cloud = await startLocalCloud({
+      const { runLocal } = await import("../../local/run.ts");
+      const code = await runLocal({
         dataDir: resolve(opts.dataDir),
+        policy,
+        policyLabel: policyPath ?? "(built-in default: archive all, load none)",
+        once: opts.once === true,
+        ...(opts.logs ? { logs: opts.logs } : {}),
         host: opts.host,
         s3Port: opts.s3Port,
         sqsPort: opts.sqsPort,
         gcsPort: opts.gcsPort,
-        policy,
-        log: eventLog(logger),
+        sampleLines: opts.sampleLines,
+        linesPerSecond: opts.linesPerSecond,
+        seed: randomBytes(4).readUInt32BE(0),
+        logger,
+        version,
+        out: (text) => process.stdout.write(text),
       });
-      process.stdout.write(`${describeEndpoints(cloud.endpoints)}\n`);
-      process.stdout.write(`  Policy    ${policyPath ?? "(built-in default: archive all, load none)"}\n`);
-      process.stdout.write("Press Ctrl-C to stop.\n");
-      await new Promise<void>((done) => {
-        const shutdown = (signal: string) => {
-          process.stdout.write(`\n${signal}: stopping the local cloud…\n`);
-          cloud.stop().then(done, (error) => {
-            logger.error({ err: error }, "stop failed");
-            done();
-          });
-        };
-        process.once("SIGINT", () => shutdown("SIGINT"));
-        process.once("SIGTERM", () => shutdown("SIGTERM"));
-      });
-      process.stdout.write("Stopped.\n");
+      process.exitCode = code;
     });
 }
 
@@ -109,3 +137,5 @@ async function defaultPolicyPath(): Promise<string | undefined> {
     return undefined;
   }
 }
+
+export type { NamespacePolicy };

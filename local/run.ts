@@ -1,0 +1,173 @@
+// What `logarchive local` does: start the local pipeline, feed it (a generated sample
+// workload unless --logs is given), and either run until Ctrl-C or, with --once, ship
+// what is there, wait until every object is loaded or quarantined, and print a summary.
+
+import { join } from "node:path";
+import { describeEndpoints } from "../cli/commands/local.ts";
+import { describeReconcile, OK_VERDICTS, type ReconcileReport } from "../functions/loader/reconcile.ts";
+import type { Logger } from "../lib/log.ts";
+import type { NamespacePolicy } from "../lib/policy/policy.ts";
+import { LocalPipeline } from "./pipeline.ts";
+import { startLiveSampleWorkload, writeSampleBacklog } from "./sample-workload.ts";
+
+export interface RunLocalOptions {
+  dataDir: string;
+  policy: NamespacePolicy;
+  policyLabel: string;
+  once: boolean;
+  logs?: readonly string[];
+  host: string;
+  s3Port: number;
+  sqsPort: number;
+  gcsPort: number;
+  sampleLines: number;
+  linesPerSecond: number;
+  seed: number;
+  logger: Logger;
+  version: string;
+  out: (text: string) => void;
+  /** How long --once waits for every object to load. Default 300 s. */
+  settleTimeoutMs?: number;
+}
+
+const fmt = (n: number) => n.toLocaleString("en-US");
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+export async function runLocal(o: RunLocalOptions): Promise<number> {
+  const started = Date.now();
+  // Each run writes its sample under its own directory, so a second run adds new pods
+  // instead of rewriting files the shipper has already read.
+  const sampleRoot = join(o.dataDir, "sample-logs", `run-${new Date().toISOString().replace(/[:.]/g, "")}`);
+  const logs = o.logs ?? [`${sampleRoot}/*/*/*.log*`];
+  const pipeline = await LocalPipeline.start({
+    dataDir: o.dataDir,
+    policy: o.policy,
+    logs,
+    once: o.once,
+    host: o.host,
+    s3Port: o.s3Port,
+    sqsPort: o.sqsPort,
+    gcsPort: o.gcsPort,
+    logger: o.logger,
+    version: o.version,
+  });
+  o.out(`${describeEndpoints(pipeline.parts.cloud.endpoints)}\n`);
+  o.out(`  Policy    ${o.policyLabel}\n`);
+  o.out(`  Function  finalize ${pipeline.parts.finalizeUrl}  flush ${pipeline.parts.flushUrl}\n`);
+  o.out(`  Logs      ${logs.join(", ")}${o.logs ? "" : "  (generated sample workload)"}\n`);
+  try {
+    return o.once ? await runOnce(pipeline, o, sampleRoot, started) : await runLive(pipeline, o, sampleRoot);
+  } finally {
+    await pipeline.stop();
+  }
+}
+
+async function runOnce(
+  pipeline: LocalPipeline,
+  o: RunLocalOptions,
+  sampleRoot: string,
+  started: number,
+): Promise<number> {
+  if (o.logs === undefined) {
+    const sample = await writeSampleBacklog({ root: sampleRoot, lines: o.sampleLines, seed: o.seed });
+    o.out(
+      `Wrote a sample backlog of ${fmt(sample.lines)} lines in ${Object.keys(sample.linesByNamespace).length} namespaces.\n`,
+    );
+  }
+  const shipper = await pipeline.openShipper();
+  await shipper.run();
+  await shipper.close();
+  const linesRead = await shipperRecords(shipper);
+  o.out(`Shipped ${fmt(linesRead)} lines; waiting for the transfer and the loader…\n`);
+  const report = await pipeline.settle(o.settleTimeoutMs ?? 300_000);
+  const freshness = await pipeline.freshness();
+  o.out(`${summarize(report, linesRead, freshness, Date.now() - started, pipeline, true)}\n`);
+  return report.ok ? 0 : 1;
+}
+
+async function shipperRecords(shipper: {
+  metrics: { records: { get(): Promise<{ values: { value: number }[] }> } };
+}) {
+  const metric = await shipper.metrics.records.get();
+  return metric.values.reduce((n, v) => n + v.value, 0);
+}
+
+function summarize(
+  report: ReconcileReport,
+  linesRead: number,
+  freshness: Awaited<ReturnType<LocalPipeline["freshness"]>>,
+  elapsedMs: number,
+  pipeline: LocalPipeline,
+  backlog: boolean,
+): string {
+  const loaded = report.objects.filter((x) => x.verdict === "loaded");
+  const stats = pipeline.parts.loader.stats();
+  const lines = [
+    "",
+    `logarchive local --once: done in ${seconds(elapsedMs)}`,
+    `  lines read by the shipper   ${fmt(linesRead)}`,
+    `  analytics objects in S3     ${fmt(report.objects.length)} (loaded ${loaded.length}, excluded by policy ${report.counts.excluded}, quarantined ${report.counts.quarantined})`,
+    `  finalize events             ${Object.entries(stats.events)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(", ")}`,
+    "  rows in the warehouse per namespace (whole archive):",
+  ];
+  for (const [ns, n] of Object.entries(report.perNamespace).sort()) {
+    lines.push(
+      `    ${ns.padEnd(22)} ${fmt(n.rows).padStart(10)} rows of ${fmt(n.records).padStart(10)} records`,
+    );
+  }
+  if (freshness !== null) {
+    lines.push(
+      `  freshness (line written → row queryable) p50 ${seconds(freshness.p50Ms)}, p95 ${seconds(freshness.p95Ms)} over ${fmt(freshness.rows)} rows${backlog ? "\n    (a backlog's lines were written before the run started; `npm start` without --once or `npm run bench:e2e` measure live freshness)" : ""}`,
+    );
+  }
+  const problems = report.objects.filter((x) => !OK_VERDICTS.has(x.verdict));
+  lines.push(
+    problems.length === 0
+      ? "  reconcile: OK, every analytics object is loaded exactly once or excluded by the policy"
+      : `  reconcile: NOT OK\n${describeReconcile(report)}`,
+  );
+  lines.push(
+    `  warehouse: ${pipeline.parts.cloud.endpoints.warehouse.path} (open it with DuckDB; table container_logs)`,
+  );
+  return lines.join("\n");
+}
+
+async function runLive(pipeline: LocalPipeline, o: RunLocalOptions, sampleRoot: string): Promise<number> {
+  const workload =
+    o.logs === undefined
+      ? startLiveSampleWorkload({ root: sampleRoot, linesPerSecond: o.linesPerSecond, seed: o.seed })
+      : null;
+  const shipper = await pipeline.openShipper();
+  const shipping = shipper.run();
+  o.out(
+    `Running${workload ? `, writing ${o.linesPerSecond} sample lines/s` : ""}. Rows land in the warehouse within seconds. Press Ctrl-C to stop.\n`,
+  );
+  const status = setInterval(() => {
+    void (async () => {
+      const stats = pipeline.parts.loader.stats();
+      const freshness = await pipeline.freshness().catch(() => null);
+      o.out(
+        `  shipped ${fmt(await shipperRecords(shipper))} lines · loaded ${fmt(stats.rowsLoaded)} rows in ${stats.batchesLoaded} load jobs · quarantined ${stats.events.quarantined}${freshness ? ` · freshness p50 ${seconds(freshness.p50Ms)} p95 ${seconds(freshness.p95Ms)}` : ""}\n`,
+      );
+    })();
+  }, 10_000);
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      o.out(`\n${signal}: stopping (the shipper drains open batches first)…\n`);
+      resolve();
+    };
+    process.once("SIGINT", () => onSignal("SIGINT"));
+    process.once("SIGTERM", () => onSignal("SIGTERM"));
+  });
+  clearInterval(status);
+  await workload?.stop();
+  shipper.stop();
+  await shipping;
+  await shipper.close();
+  await pipeline.settle(15_000);
+  o.out("Stopped. State is kept in the data directory; the next run picks up where this one stopped.\n");
+  return 0;
+}
