@@ -115,7 +115,7 @@ describe("shipper multiline end to end", { timeout: 300_000 }, () => {
       host: "127.0.0.1",
       port: 0,
       dataDir: join(dir, "s3"),
-      buckets: ["multiline"],
+      buckets: ["multiline", "multiline-drain"],
     });
   });
   after(async () => {
@@ -231,5 +231,65 @@ describe("shipper multiline end to end", { timeout: 300_000 }, () => {
       lids.length - traces.reduce((n, t) => n + t.length - 1, 0),
       "one record per plain line and per trace",
     );
+  });
+
+  it("emits an open trace on SIGTERM, commits no trace state, and ships the rest after a restart", async () => {
+    const root = join(dir, "drain-pods");
+    const state = join(dir, "drain-state");
+    const config = join(dir, "drain.yaml");
+    writeFileSync(
+      config,
+      "bucket: multiline-drain\nmultiline:\n  - namespaces: ['*']\n    mode: go\n    flush_timeout: 60s\n",
+    );
+    const log = join(root, "web_api-1_uid-1", "app", "0.log");
+    mkdirSync(join(root, "web_api-1_uid-1", "app"), { recursive: true });
+    const write = (lines: string[]) =>
+      writeFileSync(log, lines.map((l) => `${new Date().toISOString()} stderr F ${l}\n`).join(""), {
+        flag: "a",
+      });
+    write(["start lid=9:0", "panic: boom lid=9:1", "", "goroutine 1 [running]:"]);
+    const args = [
+      "--config",
+      config,
+      "--logs",
+      `${root}/*/*/*.log*`,
+      "--state-dir",
+      state,
+      "--node",
+      "node-m",
+    ];
+    const shipper = startShipper(
+      [...args, "--commit-interval", "100ms", "--scan-interval", "100ms"],
+      s3.endpoint,
+    );
+    const checkpoint = () => {
+      try {
+        return readFileSync(join(state, "checkpoint.json"), "utf8");
+      } catch {
+        return "";
+      }
+    };
+    const deadline = Date.now() + 20_000;
+    while (!checkpoint().includes('"multiline"') && Date.now() < deadline) await sleep(50);
+    assert.match(checkpoint(), /"multiline"/, "the open panic is in the checkpoint");
+    shipper.child.kill("SIGTERM");
+    assert.equal(await shipper.exited, 0, shipper.log().slice(-2000));
+    assert.doesNotMatch(
+      checkpoint(),
+      /"multiline"/,
+      "the drain emitted it: nothing is held for a next start",
+    );
+    const first = await readArchive(s3.endpoint, "multiline-drain");
+    // Two records, each with a lid: the panic's lid-less blank and goroutine lines are in its record.
+    assert.equal(first.records, 2, "the plain line and the panic so far");
+    assert.deepEqual(first.withoutLid, []);
+    // The rest of the panic, written after the drain, is shipped by the next start as
+    // records of its own: not lost, not doubled.
+    write(["main.main() lid=9:2", "\t/src/main.go:3 +0x1d lid=9:3", "after lid=9:4"]);
+    const again = startShipper(["--once", ...args], s3.endpoint);
+    assert.equal(await again.exited, 0, again.log().slice(-2000));
+    const archive = await readArchive(s3.endpoint, "multiline-drain");
+    const problems = deliveryProblems(["9:0", "9:1", "9:2", "9:3", "9:4"], archive);
+    assert.deepEqual(problems, { missing: [], duplicated: [], unexpected: [] });
   });
 });

@@ -128,7 +128,7 @@ export class FileDecoder {
         : resume?.multiline !== undefined
           ? { mode: "off" as const, ...MULTILINE_DEFAULTS }
           : null;
-    this.now = Date.now();
+    if (ml !== null) this.now = Date.now();
     this.multiline = ml === null ? null : MultilineMerger.restore(resume?.multiline, ml, this.now);
     this.reader = new LineReader({
       maxLineBytes: this.maxLineBytes + PHYSICAL_LINE_OVERHEAD,
