@@ -494,8 +494,10 @@ export class KubernetesLogsSource {
         this.options.log("warn", "read_failed", { path: tf.path, error: (error as Error).message });
         continue;
       }
-      // A stack trace whose stream went quiet is emitted now, not when the next line comes.
-      tf.decoder.flushIdle(Date.now(), this.options.lineSink(tf));
+      // A stack trace whose stream went quiet is emitted now, not when the next line comes;
+      // unless the writer moved on to the next file of the chain (a rotation), where the
+      // trace may go on: it is carried there, or emitted, when this file is finished.
+      if (tf.movedAt === null) tf.decoder.flushIdle(Date.now(), this.options.lineSink(tf));
       total += n;
       this.#account(tf, n);
       if (n === 0 && !tf.headChanged) await this.#maybeFinish(tf);
@@ -519,7 +521,7 @@ export class KubernetesLogsSource {
     if (merger.droppedBytes > seen.truncatedBytes)
       m.bytesTruncated.inc(merger.droppedBytes - seen.truncatedBytes);
     const ml = tf.decoder.multiline?.stats;
-    const mlSeen = { ...seen.multiline };
+    const mlSeen = ml === undefined ? seen.multiline : { ...seen.multiline };
     if (ml !== undefined) {
       for (const reason of ["next_line", "timeout", "limit", "end"] as const) {
         if (ml.records[reason] > mlSeen[reason])

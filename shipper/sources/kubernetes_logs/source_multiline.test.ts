@@ -56,7 +56,7 @@ function source(
   root: string,
   multiline: MultilineRule[],
   out: Rec[],
-  options: { once?: boolean; restore?: FileCheckpoint[] } = {},
+  options: { once?: boolean; restore?: FileCheckpoint[]; finishGraceMs?: number } = {},
 ): KubernetesLogsSource {
   return new KubernetesLogsSource(
     {
@@ -65,7 +65,7 @@ function source(
       maxLineBytes: 1024 * 1024,
       multiline,
       policy: DEFAULT_POLICY,
-      finishGraceMs: 0,
+      finishGraceMs: options.finishGraceMs ?? 0,
       once: options.once ?? true,
       metrics: new ShipperMetrics({ defaultMetrics: false }),
       log: () => {},
@@ -154,6 +154,34 @@ describe("kubernetes_logs source with multiline rules", () => {
     const out: Rec[] = [];
     const src = source(root, rules([{ namespaces: ["ml"], mode: "python" }]), out);
     await drain(src);
+    await src.close();
+    assert.deepEqual(
+      out.map((r) => r.text),
+      [PYTHON_CHAINED.join("\n"), "next"],
+    );
+  });
+
+  it("does not time a trace out while its file waits to be finished after a rotation", async () => {
+    const root = join(dir, "rotate-live");
+    const node = new Node(root);
+    node.write("ml", "app", "stderr", PYTHON_CHAINED.slice(0, 5));
+    const out: Rec[] = [];
+    // flush_timeout is far shorter than the grace a rotated file gets before it is finished.
+    const src = source(root, rules([{ namespaces: ["ml"], mode: "python", flush_timeout: "50ms" }]), out, {
+      once: false,
+      finishGraceMs: 400,
+    });
+    const buf = Buffer.allocUnsafe(64 * 1024);
+    await src.scan();
+    await src.readStep(buf);
+    const live = join(node.dir("ml", "app"), "0.log");
+    renameSync(live, `${live}.20261121-120000`);
+    node.write("ml", "app", "stderr", [...PYTHON_CHAINED.slice(5), "next"]);
+    for (const until = Date.now() + 1500; Date.now() < until; ) {
+      await src.scan();
+      await src.readStep(buf);
+      await sleep(20);
+    }
     await src.close();
     assert.deepEqual(
       out.map((r) => r.text),
