@@ -156,7 +156,7 @@ describe("pipeline end to end", { timeout: 900_000 }, () => {
       policy: POLICY,
       logs: [`${root}/*/*/*.log*`],
       once: true,
-      logger: createLogger("e2e", process.env.LOGARCHIVE_LOG_LEVEL ?? "warn"),
+      logger: createLogger("e2e", process.env.LOGARCHIVE_LOG_LEVEL ?? "fatal"),
       version: "e2e",
     });
     try {
@@ -193,7 +193,7 @@ describe("pipeline end to end", { timeout: 900_000 }, () => {
       externalTransfer: true,
       // Small batches: more objects, more copies to interrupt.
       batchMaxAge: "1s",
-      logger: createLogger("e2e", process.env.LOGARCHIVE_LOG_LEVEL ?? "warn"),
+      logger: createLogger("e2e", process.env.LOGARCHIVE_LOG_LEVEL ?? "fatal"),
       version: "e2e",
     });
     const e = pipeline.parts.cloud.endpoints;

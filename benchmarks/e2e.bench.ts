@@ -1,0 +1,62 @@
+// Local freshness of the whole pipeline with default settings: a live sample workload
+// writes container logs at a steady rate; the shipper, S3, SQS, the transfer worker, GCS,
+// Eventarc delivery, the loader functions and DuckDB run as `logarchive local` runs them.
+// Freshness is, per row, the time its load finished (the loader's done marker) minus the
+// line's own timestamp, which is when the workload wrote it.
+//
+//   node_modules/.bin/node benchmarks/e2e.bench.ts [--seconds 90] [--rate 200]
+
+import { mkdtemp, rm } from "node:fs/promises";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { createLogger } from "../lib/log.ts";
+import { loadPolicy } from "../lib/policy/policy.ts";
+import { LocalPipeline } from "../local/pipeline.ts";
+import { startLiveSampleWorkload } from "../local/sample-workload.ts";
+
+const { values } = parseArgs({
+  options: { seconds: { type: "string", default: "90" }, rate: { type: "string", default: "200" } },
+});
+const seconds = Number(values.seconds);
+const rate = Number(values.rate);
+
+const dir = await mkdtemp(join(tmpdir(), "logarchive-bench-e2e-"));
+const root = join(dir, "logs");
+const policy = await loadPolicy(new URL("../namespaces.yaml", import.meta.url).pathname);
+const pipeline = await LocalPipeline.start({
+  dataDir: join(dir, "data"),
+  policy,
+  logs: [`${root}/*/*/*.log*`],
+  once: false,
+  logger: createLogger("bench", process.env.LOGARCHIVE_LOG_LEVEL ?? "fatal"),
+  version: "bench",
+});
+const cpuStart = process.cpuUsage();
+const workload = startLiveSampleWorkload({ root, linesPerSecond: rate, seed: 1 });
+const shipper = await pipeline.openShipper();
+const shipping = shipper.run();
+await new Promise((r) => setTimeout(r, seconds * 1000));
+const written = await workload.stop();
+shipper.stop();
+await shipping;
+await shipper.close();
+const report = await pipeline.settle(120_000);
+const freshness = await pipeline.freshness();
+const cpu = process.cpuUsage(cpuStart);
+const stats = pipeline.parts.loader.stats();
+await pipeline.stop();
+await rm(dir, { recursive: true, force: true });
+
+const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const lines = [
+  `machine: ${availableParallelism()} CPUs, Node ${process.version}`,
+  `workload: ${rate} lines/s for ${seconds} s, ${written.lines} lines in ${Object.keys(written.linesByNamespace).length} namespaces (defaults: shipper batch age 5 s, flush every 2 s)`,
+  `loaded: ${stats.rowsLoaded} rows in ${stats.batchesLoaded} load jobs from ${stats.objectsLoaded} objects; reconcile ${report.ok ? "OK" : "NOT OK"}`,
+  freshness === null
+    ? "freshness: no rows loaded"
+    : `freshness (line written → row queryable): p50 ${s(freshness.p50Ms)}  p95 ${s(freshness.p95Ms)}  max ${s(freshness.maxMs)}  over ${freshness.rows} rows`,
+  `cpu (whole pipeline, one process): ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s for ${seconds} s of wall time`,
+];
+process.stdout.write(`${lines.join("\n")}\n`);
+if (!report.ok) process.exitCode = 1;
