@@ -11,7 +11,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createLogger } from "../lib/log.ts";
-import { loadPolicy } from "../lib/policy/policy.ts";
+import { classifyNamespace, loadPolicy } from "../lib/policy/policy.ts";
 import { LocalPipeline } from "../local/pipeline.ts";
 import { startLiveSampleWorkload } from "../local/sample-workload.ts";
 
@@ -48,15 +48,21 @@ const stats = pipeline.parts.loader.stats();
 await pipeline.stop();
 await rm(dir, { recursive: true, force: true });
 
+const notLoaded = Object.entries(written.linesByNamespace).filter(([ns]) => {
+  const c = classifyNamespace(policy, ns);
+  return !c.archived || c.destination === null;
+});
+const notLoadedLines = notLoaded.reduce((n, [, lines]) => n + lines, 0);
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const lines = [
   `machine: ${availableParallelism()} CPUs, Node ${process.version}`,
   `workload: ${rate} lines/s for ${seconds} s, ${written.lines} lines in ${Object.keys(written.linesByNamespace).length} namespaces (defaults: shipper batch age 5 s, flush every 2 s)`,
   `loaded: ${stats.rowsLoaded} rows in ${stats.batchesLoaded} load jobs from ${stats.objectsLoaded} objects; reconcile ${report.ok ? "OK" : "NOT OK"}`,
+  `not loaded by the policy: ${notLoaded.map(([ns, n]) => `${ns} ${n} lines`).join(", ") || "none"}; written − not loaded = ${written.lines - notLoadedLines} = rows loaded: ${written.lines - notLoadedLines === stats.rowsLoaded}`,
   freshness === null
     ? "freshness: no rows loaded"
     : `freshness (line written → row queryable): p50 ${s(freshness.p50Ms)}  p95 ${s(freshness.p95Ms)}  max ${s(freshness.maxMs)}  over ${freshness.rows} rows`,
   `cpu (whole pipeline, one process): ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s for ${seconds} s of wall time`,
 ];
 process.stdout.write(`${lines.join("\n")}\n`);
-if (!report.ok) process.exitCode = 1;
+if (!report.ok || written.lines - notLoadedLines !== stats.rowsLoaded) process.exitCode = 1;
