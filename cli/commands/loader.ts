@@ -1,14 +1,13 @@
 // `logarchive loader`: the loader's operator commands. The loader itself runs as Cloud
 // Functions (functions/index.ts) or inside `logarchive local`.
 
-import { Storage } from "@google-cloud/storage";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { resumeTable } from "../../functions/loader/flush.ts";
-import { parseTableKey } from "../../functions/loader/markers.ts";
-import { BIGQUERY_QUOTAS, describePlan, planLoadWindows } from "../../functions/loader/plan.ts";
-import { StateStore } from "../../functions/loader/state.ts";
 import { parseDuration } from "../../lib/config/units.ts";
 import { DEFAULT_POLICY, destinations, loadPolicy } from "../../lib/policy/policy.ts";
+
+// The loader's modules are imported when a subcommand runs, so the shipper's image, which
+// carries cli/ but not functions/, still loads this file.
+const BIGQUERY_DEFAULTS = { projectJobsPerDay: 100_000, tableJobsPerDay: 1_500 } as const;
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -43,9 +42,9 @@ export function loaderCommand(): Command {
       "--project-jobs <n>",
       "load jobs per project per day",
       positiveInt,
-      BIGQUERY_QUOTAS.projectJobsPerDay,
+      BIGQUERY_DEFAULTS.projectJobsPerDay,
     )
-    .option("--table-jobs <n>", "load jobs per table per day", positiveInt, BIGQUERY_QUOTAS.tableJobsPerDay)
+    .option("--table-jobs <n>", "load jobs per table per day", positiveInt, BIGQUERY_DEFAULTS.tableJobsPerDay)
     .action(
       async (o: {
         policy?: string;
@@ -55,6 +54,9 @@ export function loaderCommand(): Command {
         projectJobs: number;
         tableJobs: number;
       }) => {
+        const { BIGQUERY_QUOTAS, describePlan, planLoadWindows } = await import(
+          "../../functions/loader/plan.ts"
+        );
         const policy = o.policy === undefined ? DEFAULT_POLICY : await loadPolicy(o.policy);
         const tables = o.tables ?? destinations(policy).length;
         const plan = planLoadWindows({
@@ -85,6 +87,10 @@ export function loaderCommand(): Command {
       new Option("--gcs-endpoint <url>", "GCS JSON API endpoint (local GCS)").env("LOGARCHIVE_GCS_ENDPOINT"),
     )
     .action(async (o: { table: string; stateBucket: string; statePrefix: string; gcsEndpoint?: string }) => {
+      const { parseTableKey } = await import("../../functions/loader/markers.ts");
+      const { resumeTable } = await import("../../functions/loader/flush.ts");
+      const { StateStore } = await import("../../functions/loader/state.ts");
+      const { Storage } = await import("@google-cloud/storage");
       const table = parseTableKey(o.table);
       if (table === null) throw new InvalidArgumentError(`--table: expected dataset.table, got ${o.table}`);
       const storage = o.gcsEndpoint

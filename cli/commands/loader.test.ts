@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import { BIGQUERY_QUOTAS, planLoadWindows } from "../../functions/loader/plan.ts";
+
+const cli = new URL("../logarchive.ts", import.meta.url).pathname;
+
+describe("logarchive loader plan", () => {
+  it("prints the window, the job counts and the freshness for a table count", () => {
+    const r = spawnSync(process.execPath, [cli, "loader", "plan", "--tables", "300"], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /300 destination table\(s\): each flushed at most every 9\.0 min \(bound by project\)/,
+    );
+    assert.match(r.stdout, /160\/table\/day, 48000\/project\/day/);
+  });
+
+  it("names the flag when a value is wrong", () => {
+    const r = spawnSync(process.execPath, [cli, "loader", "plan", "--budget-fraction", "3"], {
+      encoding: "utf8",
+    });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /--budget-fraction.*expected a number in \(0, 1\]/);
+  });
+
+  it("docs/loader.md's quota table matches the plan", () => {
+    const doc = readFileSync(new URL("../../docs/loader.md", import.meta.url), "utf8");
+    const rows = [...doc.matchAll(/^\| ([\d,]+) \| (\d+) min \| ([\d,]+) \| ([\d,]+) \| (\d+) min \|$/gm)];
+    assert.ok(rows.length >= 4, "the table is there");
+    for (const [, tables, window, perTable, perProject, worst] of rows) {
+      const n = (s: string | undefined) => Number(s?.replaceAll(",", ""));
+      const plan = planLoadWindows({
+        quotas: BIGQUERY_QUOTAS,
+        tables: n(tables),
+        budgetFraction: 0.5,
+        flushIntervalSeconds: 60,
+      });
+      assert.equal(plan.windowSeconds, n(window) * 60, `${tables} tables`);
+      assert.equal(plan.jobsPerTablePerDay, n(perTable));
+      assert.equal(plan.jobsPerProjectPerDay, n(perProject));
+      assert.equal(plan.worstFreshnessSeconds, n(worst) * 60);
+    }
+  });
+});
