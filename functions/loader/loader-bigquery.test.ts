@@ -18,6 +18,7 @@ import {
   startFakeBigQuery,
 } from "../warehouse/test_support/fake-bigquery.ts";
 import { resolveLoaderConfig } from "./config.ts";
+import type { TableFlushResult } from "./flush.ts";
 import { Loader } from "./loader.ts";
 import { markerPaths, objectId } from "./markers.ts";
 import { type ArchiveObject, archiveObject } from "./test_support/objects.ts";
@@ -190,7 +191,7 @@ describe("loader over BigQuery (REST fake)", () => {
     try {
       const [first] = await loader.flush({ force: true });
       assert.equal(first?.status, "running");
-      let last = first;
+      let last: TableFlushResult | undefined = first;
       for (let i = 0; i < 5 && last?.status === "running"; i++) [last] = await loader.flush({ force: true });
       assert.equal(last?.status, "loaded");
       assert.equal(last?.rows, 3);

@@ -372,7 +372,7 @@ describe("loader: enqueue and flush", () => {
   it("pauses a table whose jobs fail without naming a source, keeps its queue, and resumes", async () => {
     const loader = newLoader();
     const [o] = objects("team-a-web", 1);
-    // The table's schema no longer matches: every load into it fails as a whole.
+    // Someone dropped the table: every load into it fails as a whole, naming no source.
     await loader.flush({ force: true }); // creates the tables
     const conn = await instance.connect();
     await conn.run("DROP TABLE main.team_a");
@@ -382,6 +382,13 @@ describe("loader: enqueue and flush", () => {
     const [paused] = (await loader.flush({ force: true })).filter((r) => r.table === "logs.team_a");
     assert.equal(paused?.status, "paused");
     assert.equal(paused?.pending, 1, "the object is still queued");
+    // The other tables go on loading meanwhile.
+    const [other] = objects("orders-during-pause", 1);
+    await loader.handleFinalize(await upload(other!));
+    const during = await loader.flush({ force: true });
+    assert.equal(during.find((r) => r.table === "logs.container_logs")?.status, "loaded");
+    assert.equal(during.find((r) => r.table === "logs.team_a")?.status, "paused");
+    assert.equal((await rowsByBatch("container_logs", [other!])).get(other!.batchId), 5);
     conn.closeSync();
     await warehouse.ensureTable({ dataset: "logs", table: "team_a" });
     assert.equal(await resumeTable(loader.state, { dataset: "logs", table: "team_a" }), true);

@@ -4,6 +4,7 @@
 // count for the object's batch_id. Used by `logarchive reconcile`, the local pipeline's
 // summary and the end-to-end tests.
 
+import { matchesGlob } from "node:path";
 import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import type { Bucket } from "@google-cloud/storage";
 import { type ObjectKey, parseObjectKey, tierPrefix } from "../../lib/keys/layout.ts";
@@ -60,6 +61,14 @@ export interface ReconcileInput {
   from: Date;
   to: Date;
   namespace?: string;
+}
+
+function tableFor(policy: NamespacePolicy, namespace: string): TableRef {
+  const route = policy.warehouse.routes.find((r) => r.namespaces.some((g) => matchesGlob(namespace, g)));
+  return {
+    dataset: route?.dataset ?? policy.warehouse.dataset,
+    table: route?.table ?? policy.warehouse.table,
+  };
 }
 
 function hourStart(key: ObjectKey): number {
@@ -130,7 +139,13 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
     const id = objectId(key);
     const claim = await input.state.read<ClaimMarker>(markerPaths.claim(id));
     const classification = classifyNamespace(policy, parsed.namespace);
-    report.tableRef = claim?.table ?? (classification.archived ? classification.destination : null);
+    // A namespace the policy does not load is still checked in the table it would go to, so
+    // rows that should not be there are found.
+    report.tableRef =
+      claim?.table ??
+      (classification.archived && classification.destination
+        ? classification.destination
+        : tableFor(policy, parsed.namespace));
     report.table = report.tableRef === null ? null : tableKey(report.tableRef);
   });
 
