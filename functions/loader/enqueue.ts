@@ -92,8 +92,18 @@ export async function quarantineObject(
     quarantinedAs,
     at,
   };
-  await ctx.state.put(markerPaths.quarantined(id), marker);
+  // Two deliveries of one bad object race here: the one that creates the marker reports it,
+  // so a log-based counter counts the object once. A different body replaces the marker.
+  let first = await ctx.state.createIfAbsent(markerPaths.quarantined(id), marker);
+  if (!first) {
+    const existing = await ctx.state.read<QuarantineMarker>(markerPaths.quarantined(id));
+    if (existing === null || existing.sha256 !== object.sha256 || object.sha256 === null) {
+      await ctx.state.put(markerPaths.quarantined(id), marker);
+      first = true;
+    }
+  }
   if (table !== undefined) await ctx.state.remove(markerPaths.pending(table, id));
+  if (!first) return;
   ctx.log("error", "object_quarantined", {
     object: object.name,
     generation: object.generation,
