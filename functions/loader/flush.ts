@@ -38,7 +38,10 @@ export interface FlushContext {
   warehouse: WarehousePort;
   quarantinePrefix: string;
   installId: string;
-  windowMs: number;
+  /** The flush window for a table count (more tables, longer windows; see plan.ts). */
+  windowMsFor: (tables: number) => number;
+  /** Creates a destination table if missing; called before a table's first batch. */
+  ensureTable: (table: TableRef) => Promise<void>;
   maxUrisPerJob: number;
   maxAttempts: number;
   deadlineMs: number;
@@ -87,11 +90,14 @@ export async function flushAll(ctx: FlushContext, options: FlushOptions = {}): P
   for (const k of await ctx.state.listPrefixes("pending/")) keys.add(k);
   for (const k of await ctx.state.listPrefixes("batches/")) keys.add(k);
   const tables = [...keys].map(parseTableKey).filter((t): t is TableRef => t !== null);
+  // Tables named by the policy plus those seen in the state (a {namespace} route adds tables
+  // as namespaces appear): the window is planned for all of them.
+  const windowMs = ctx.windowMsFor(tables.length);
   const results: TableFlushResult[] = [];
   // Tables are independent: one failing table must not hold the others back.
   await forEachLimited(tables, 4, async (table) => {
     try {
-      results.push(await flushTable(ctx, table, options));
+      results.push(await flushTable(ctx, table, windowMs, options));
     } catch (error) {
       ctx.log("error", "flush_table_error", { table: tableKey(table), error: (error as Error).message });
       results.push({ table: tableKey(table), status: "deferred", detail: (error as Error).message });
@@ -125,6 +131,7 @@ async function indexBatches(ctx: FlushContext, table: TableRef): Promise<BatchIn
 export async function flushTable(
   ctx: FlushContext,
   table: TableRef,
+  windowMs: number,
   options: FlushOptions = {},
 ): Promise<TableFlushResult> {
   const name = tableKey(table);
@@ -148,7 +155,7 @@ export async function flushTable(
   if (pendingList.length === 0) return { table: name, status: "idle" };
   const lastSeq = Math.max(0, ...index.manifests.keys());
   const lastCreated = index.manifests.get(lastSeq) ?? 0;
-  const nextAt = lastCreated + ctx.windowMs;
+  const nextAt = lastCreated + windowMs;
   if (!options.force && now() < nextAt && pendingList.length < ctx.maxUrisPerJob) {
     return {
       table: name,
@@ -199,6 +206,7 @@ export async function flushTable(
     });
   });
   if (objects.length === 0) return { table: name, status: "idle" };
+  await ctx.ensureTable(table);
   objects.sort((a, b) => a.name.localeCompare(b.name));
   const manifest: BatchManifest = {
     table,

@@ -10,8 +10,9 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { Storage } from "@google-cloud/storage";
 import type { StageLog } from "../../lib/log.ts";
-import { parsePolicy } from "../../lib/policy/policy.ts";
+import { type NamespacePolicy, parsePolicy } from "../../lib/policy/policy.ts";
 import { type LocalGcs, startLocalGcs } from "../../local/gcs/server.ts";
+import { BigQueryWarehouse } from "../warehouse/bigquery.ts";
 import { DuckDbWarehouse } from "../warehouse/duckdb.ts";
 import type { WarehousePort } from "../warehouse/port.ts";
 import { resolveLoaderConfig } from "./config.ts";
@@ -45,7 +46,11 @@ const log: StageLog = (level, event, fields) => {
   events.push({ level, event, fields });
 };
 
-function newLoader(overrides: Record<string, string> = {}, wh: WarehousePort = warehouse): Loader {
+function newLoader(
+  overrides: Record<string, string> = {},
+  wh: WarehousePort = warehouse,
+  policy: NamespacePolicy = POLICY,
+): Loader {
   const config = resolveLoaderConfig(
     {},
     {
@@ -57,7 +62,7 @@ function newLoader(overrides: Record<string, string> = {}, wh: WarehousePort = w
       ...overrides,
     },
   );
-  return new Loader({ config, policy: POLICY, storage, warehouse: wh, log });
+  return new Loader({ config, policy, storage, warehouse: wh, log });
 }
 
 async function upload(o: {
@@ -149,6 +154,42 @@ describe("loader: enqueue and flush", () => {
     const forced = await loader.flush({ force: true });
     assert.equal(forced.find((r) => r.table === "logs.container_logs")?.status, "loaded");
     assert.equal((await rowsByBatch("container_logs", late)).get(late[0]!.batchId), 5);
+  });
+
+  it("makes a table per namespace from a {namespace} route, creating each table on its first batch", async () => {
+    const perNamespace = parsePolicy(`
+analytics:
+  include: ["*"]
+warehouse:
+  dataset: logs
+  routes:
+    - namespaces: ["squad-*"]
+      table: "ns_{namespace}"
+`);
+    const loader = newLoader({}, warehouse, perNamespace);
+    const x = objects("squad-x", 2);
+    const y = objects("squad-y", 1);
+    for (const o of [...x, ...y])
+      assert.equal((await loader.handleFinalize(await upload(o))).outcome, "queued");
+    const results = await loader.flush({ force: true });
+    assert.equal(results.find((r) => r.table === "logs.ns_squad_x")?.rows, 10);
+    assert.equal(results.find((r) => r.table === "logs.ns_squad_y")?.rows, 5);
+    assert.equal((await rowsByBatch("ns_squad_x", x)).size, 2);
+    assert.equal((await rowsByBatch("ns_squad_y", y)).size, 1);
+    // With BigQuery's quotas, the window grows with the tables the state has seen.
+    const bq = new Loader({
+      config: resolveLoaderConfig(
+        {},
+        { landing_bucket: LANDING, warehouse: "bigquery", bigquery_project: "p" },
+      ),
+      policy: perNamespace,
+      storage,
+      // Never called here: only its kind (and so BigQuery's quotas) matters to the plan.
+      warehouse: new BigQueryWarehouse({ projectId: "p", location: "US" }),
+      log,
+    });
+    assert.equal(bq.planFor(1).windowSeconds, 120);
+    assert.equal(bq.planFor(300).windowSeconds, 540);
   });
 
   it("acknowledges an excluded namespace without loading it, and ignores its own state objects", async () => {
@@ -371,9 +412,10 @@ describe("loader: enqueue and flush", () => {
 
   it("pauses a table whose jobs fail without naming a source, keeps its queue, and resumes", async () => {
     const loader = newLoader();
-    const [o] = objects("team-a-web", 1);
-    // Someone dropped the table: every load into it fails as a whole, naming no source.
-    await loader.flush({ force: true }); // creates the tables
+    const [first, o] = objects("team-a-web", 2);
+    await loader.handleFinalize(await upload(first!));
+    await loader.flush({ force: true }); // the loader has made sure the table exists
+    // Then someone drops it: every load into it fails as a whole, naming no source.
     const conn = await instance.connect();
     await conn.run("DROP TABLE main.team_a");
     await loader.handleFinalize(await upload(o!));

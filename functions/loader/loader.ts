@@ -6,12 +6,12 @@ import { randomBytes } from "node:crypto";
 import type { Storage } from "@google-cloud/storage";
 import type { StageLog } from "../../lib/log.ts";
 import { destinations, type NamespacePolicy } from "../../lib/policy/policy.ts";
-import type { WarehousePort } from "../warehouse/port.ts";
+import type { TableRef, WarehousePort } from "../warehouse/port.ts";
 import type { LoaderConfig } from "./config.ts";
 import { type EnqueueOutcome, type EnqueueResult, enqueueObject, type FinalizedObject } from "./enqueue.ts";
 import { type FlushOptions, flushAll, type TableFlushResult } from "./flush.ts";
 import { markerPaths } from "./markers.ts";
-import { BIGQUERY_QUOTAS, type LoadPlan, NO_QUOTAS, planLoadWindows } from "./plan.ts";
+import { BIGQUERY_QUOTAS, type LoadPlan, NO_QUOTAS, type PlanInput, planLoadWindows } from "./plan.ts";
 import { StateStore } from "./state.ts";
 
 export interface LoaderParts {
@@ -38,6 +38,7 @@ export class Loader {
   readonly warehouse: WarehousePort;
   readonly state: StateStore;
   readonly #parts: LoaderParts;
+  readonly #planInput: PlanInput;
   readonly #stats: LoaderStats = {
     events: { queued: 0, duplicate: 0, excluded: 0, ignored: 0, quarantined: 0, conflict: 0, superseded: 0 },
     batchesLoaded: 0,
@@ -46,7 +47,7 @@ export class Loader {
     batchesFailed: 0,
   };
   #installId: Promise<string> | null = null;
-  #tablesReady: Promise<void> | null = null;
+  readonly #tablesReady = new Map<string, Promise<void>>();
 
   constructor(parts: LoaderParts) {
     this.#parts = parts;
@@ -57,7 +58,7 @@ export class Loader {
       bucket: parts.storage.bucket(parts.config.stateBucket),
       prefix: parts.config.statePrefix,
     });
-    this.plan = planLoadWindows({
+    this.#planInput = {
       quotas:
         parts.warehouse.kind === "bigquery"
           ? {
@@ -70,7 +71,8 @@ export class Loader {
       budgetFraction: parts.config.budgetFraction,
       flushIntervalSeconds: parts.config.flushIntervalMs / 1000,
       minWindowSeconds: parts.config.minWindowMs / 1000,
-    });
+    };
+    this.plan = planLoadWindows(this.#planInput);
   }
 
   /** A random id made once per state bucket and prefix, so a fresh install never meets an old job ID. */
@@ -113,14 +115,33 @@ export class Loader {
     return result;
   }
 
+  /** The plan for `tables` destination tables (at least the policy's own). */
+  planFor(tables: number): LoadPlan {
+    return planLoadWindows({ ...this.#planInput, tables: Math.max(tables, this.#planInput.tables) });
+  }
+
+  #ensureTable(table: TableRef): Promise<void> {
+    const key = `${table.dataset}.${table.table}`;
+    let ready = this.#tablesReady.get(key);
+    if (ready === undefined) {
+      ready = this.warehouse.ensureTable(table);
+      this.#tablesReady.set(key, ready);
+      ready.catch(() => this.#tablesReady.delete(key));
+    }
+    return ready;
+  }
+
+  #windowMsFor(tables: number): number {
+    try {
+      return this.planFor(tables).windowSeconds * 1000;
+    } catch (error) {
+      // More tables than the budget allows one job a day each: load each once a day and say so.
+      this.#parts.log("error", "load_budget_exceeded", { tables, error: (error as Error).message });
+      return 86_400_000;
+    }
+  }
+
   async flush(options: FlushOptions = {}): Promise<TableFlushResult[]> {
-    this.#tablesReady ??= (async () => {
-      for (const table of destinations(this.policy)) await this.warehouse.ensureTable(table);
-    })();
-    this.#tablesReady.catch(() => {
-      this.#tablesReady = null;
-    });
-    await this.#tablesReady;
     const results = await flushAll(
       {
         landing: this.#parts.storage.bucket(this.config.landingBucket),
@@ -128,7 +149,8 @@ export class Loader {
         warehouse: this.warehouse,
         quarantinePrefix: this.config.quarantinePrefix,
         installId: await this.installId(),
-        windowMs: this.plan.windowSeconds * 1000,
+        windowMsFor: (tables) => this.#windowMsFor(tables),
+        ensureTable: (table) => this.#ensureTable(table),
         maxUrisPerJob: this.config.maxUrisPerJob,
         maxAttempts: this.config.maxAttempts,
         deadlineMs: this.config.flushDeadlineMs,

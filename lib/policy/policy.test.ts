@@ -6,6 +6,7 @@ import {
   classifyNamespace,
   DEFAULT_POLICY,
   destinations,
+  hasTablePerNamespace,
   notificationRules,
   parsePolicy,
   ruleMatches,
@@ -71,6 +72,36 @@ describe("namespace policy", () => {
       { dataset: "logs", table: "container_logs" },
       { dataset: "payments", table: "payments_logs" },
     ]);
+  });
+
+  it("makes a table per namespace from a {namespace} route, and lists only named tables", () => {
+    const perNamespace = parsePolicy(`
+analytics:
+  include: ["*"]
+warehouse:
+  dataset: logs
+  routes:
+    - namespaces: ["team-*"]
+      dataset: teams
+      table: "logs_{namespace}"
+`);
+    assert.deepEqual(classifyNamespace(perNamespace, "team-a-api"), {
+      archived: true,
+      tier: "analytics",
+      destination: { dataset: "teams", table: "logs_team_a_api" },
+    });
+    assert.deepEqual(classifyNamespace(perNamespace, "web"), {
+      archived: true,
+      tier: "analytics",
+      destination: { dataset: "logs", table: "container_logs" },
+    });
+    assert.equal(hasTablePerNamespace(perNamespace), true);
+    assert.equal(hasTablePerNamespace(policy), false);
+    assert.deepEqual(destinations(perNamespace), [{ dataset: "logs", table: "container_logs" }]);
+    assert.throws(
+      () => parsePolicy('warehouse:\n  routes:\n    - namespaces: ["a"]\n      table: "logs_{ns}"\n'),
+      /warehouse\.routes\[0\]\.table: is not a BigQuery table name/,
+    );
   });
 
   it("derives one notification rule that selects exactly the analytics tier", () => {

@@ -30,11 +30,24 @@ const selection = z.strictObject({
   exclude: globList,
 });
 
+/** The placeholder that makes a route a table per namespace: `logs_{namespace}`. */
+export const NAMESPACE_PLACEHOLDER = "{namespace}";
+
 const route = z.strictObject({
   namespaces: globList.refine((l) => l.length > 0, "list at least one namespace glob"),
   dataset: z.string().regex(BIGQUERY_NAME, "is not a BigQuery dataset name (letters, digits, _)").optional(),
-  table: z.string().regex(BIGQUERY_NAME, "is not a BigQuery table name (letters, digits, _)"),
+  table: z
+    .string()
+    .refine(
+      (t) => BIGQUERY_NAME.test(t.replaceAll(NAMESPACE_PLACEHOLDER, "ns")),
+      "is not a BigQuery table name (letters, digits, _), optionally with {namespace} for a table per namespace",
+    ),
 });
+
+/** A namespace as part of a table name: `-` is not allowed there, so it becomes `_`. */
+export function namespaceTableName(template: string, namespace: string): string {
+  return template.replaceAll(NAMESPACE_PLACEHOLDER, namespace.replaceAll("-", "_"));
+}
 
 export const policySchema = z.strictObject({
   archive: z
@@ -95,19 +108,29 @@ export function classifyNamespace(policy: NamespacePolicy, namespace: string): C
     tier: "analytics",
     destination: {
       dataset: route?.dataset ?? policy.warehouse.dataset,
-      table: route?.table ?? policy.warehouse.table,
+      table: route ? namespaceTableName(route.table, namespace) : policy.warehouse.table,
     },
   };
 }
 
-/** Every destination table the policy can route to; the loader's quota budget divides by this count. */
+/** Whether a route makes a table per namespace, so the tables are known only as namespaces appear. */
+export function hasTablePerNamespace(policy: NamespacePolicy): boolean {
+  return policy.warehouse.routes.some((r) => r.table.includes(NAMESPACE_PLACEHOLDER));
+}
+
+/**
+ * Every destination table the policy names; the loader's quota budget divides by this count.
+ * Routes with a {namespace} table add tables as namespaces appear and are not listed here.
+ */
 export function destinations(policy: NamespacePolicy): Destination[] {
   const all = [
     { dataset: policy.warehouse.dataset, table: policy.warehouse.table },
-    ...policy.warehouse.routes.map((r) => ({
-      dataset: r.dataset ?? policy.warehouse.dataset,
-      table: r.table,
-    })),
+    ...policy.warehouse.routes
+      .filter((r) => !r.table.includes(NAMESPACE_PLACEHOLDER))
+      .map((r) => ({
+        dataset: r.dataset ?? policy.warehouse.dataset,
+        table: r.table,
+      })),
   ];
   const seen = new Set<string>();
   return all.filter((d) => {
