@@ -82,7 +82,10 @@ async function runOnce(
   const report = await pipeline.settle(o.settleTimeoutMs ?? 300_000);
   const freshness = await pipeline.freshness();
   o.out(`${summarize(report, linesRead, freshness, Date.now() - started, pipeline, true)}\n`);
-  return report.ok ? 0 : 1;
+  // Quarantined is a final state (the object is set aside with its reason, and the summary
+  // lists it); anything still missing, duplicated or in conflict is a failure.
+  const settled = report.objects.every((x) => OK_VERDICTS.has(x.verdict) || x.verdict === "quarantined");
+  return settled ? 0 : 1;
 }
 
 async function shipperRecords(shipper: {
