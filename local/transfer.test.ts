@@ -253,6 +253,9 @@ describe("local transfer (S3 → SQS → GCS)", () => {
       const key = analyticsKey("web", 8);
       await putLogObject(key, '{"message":"no metadata"}\n', false);
       await waitFor("the copy", () => finalizesOf(key).length === 1);
+      // The finalize fires as the upload completes, a moment before the worker counts the
+      // copy: let it finish before taking the count.
+      await w.drained();
       const copies = w.stats().objectsCopied;
       const [copied] = finalizesOf(key);
       await sqs.send(
