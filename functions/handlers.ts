@@ -46,9 +46,17 @@ export function registerLoaderFunctions(getLoader: () => Promise<Loader>, log: (
   });
 
   http(FLUSH_FUNCTION, async (req, res) => {
-    const force = req.query.force === "true" || (req.body as { force?: unknown } | undefined)?.force === true;
+    const asked = req.query.force === "true" || (req.body as { force?: unknown } | undefined)?.force === true;
     try {
       const loader = await getLoader();
+      // Each forced flush can cost a load job per table: only where the operator allows it.
+      const force = asked && loader.config.allowForcedFlush;
+      if (asked && !force)
+        log({
+          severity: "WARNING",
+          event: "forced_flush_refused",
+          hint: "set LOGARCHIVE_ALLOW_FORCED_FLUSH=true",
+        });
       const tables = await loader.flush({ force });
       res.status(200).json({ plan: loader.plan, tables });
     } catch (error) {

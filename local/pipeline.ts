@@ -129,6 +129,7 @@ export class LocalPipeline {
             gcs_endpoint: e.gcs.apiEndpoint,
             duckdb_path: e.warehouse.path,
             flush_interval: `${flushIntervalMs}ms`,
+            allow_forced_flush: "true",
             job_poll_interval: "50ms",
           },
         ),

@@ -138,7 +138,22 @@ export const LOADER_OPTIONS = [
     min: 1,
     max: 20,
     description:
-      "Load jobs one batch may use (quarantine reloads and retries included) before its table is paused.",
+      "Failed load jobs one batch may have before its table is paused; quota failures do not count (they wait 30 min and retry).",
+  },
+  {
+    key: "table_job_guard",
+    kind: "integer",
+    default: "1200",
+    min: 1,
+    description:
+      "Load jobs the loader starts for one table per UTC day, retries included; past it the table waits for the next day. Keeps a margin under BigQuery's 1,500 (BigQuery only).",
+  },
+  {
+    key: "allow_forced_flush",
+    kind: "boolean",
+    default: "false",
+    description:
+      "Whether `?force=true` on the flush function may skip the window. Off in the cloud, where each forced flush costs a load job; on for local runs and backfills.",
   },
   {
     key: "flush_deadline",
@@ -146,7 +161,7 @@ export const LOADER_OPTIONS = [
     default: "300s",
     min: 1000,
     description:
-      "How long one flush run waits for load jobs; an unfinished job is picked up by the next run. Keep under the function timeout.",
+      "How long one flush run may take, all tables together; a job still running then is followed by the next run. Keep it well under the function timeout (540 s).",
   },
   {
     key: "job_poll_interval",
@@ -183,6 +198,8 @@ export interface LoaderConfig {
   minWindowMs: number;
   maxUrisPerJob: number;
   maxAttempts: number;
+  tableJobGuard: number;
+  allowForcedFlush: boolean;
   flushDeadlineMs: number;
   jobPollIntervalMs: number;
   validateObjects: boolean;

@@ -70,15 +70,20 @@ export async function quarantineObject(
   const quarantinedAs = ctx.quarantinePrefix + object.name;
   const at = new Date(ctx.now?.() ?? Date.now()).toISOString();
   try {
-    await ctx.landing
-      .file(object.name, { generation: Number(object.generation) })
-      .copy(ctx.landing.file(quarantinedAs), {
-        metadata: {
-          "logarchive-quarantine-reason": reason.slice(0, 1024),
-          "logarchive-quarantined-at": at,
-          "logarchive-source-generation": object.generation,
-        },
-      });
+    const source = ctx.landing.file(object.name, { generation: object.generation });
+    // Metadata given to a copy replaces the source's, so carry the source's along: the
+    // copy keeps its content type and logarchive-* metadata, plus the reason.
+    const [meta] = await source.getMetadata();
+    await source.copy(ctx.landing.file(quarantinedAs), {
+      contentType: meta.contentType,
+      ...(meta.contentEncoding ? { contentEncoding: meta.contentEncoding } : {}),
+      metadata: {
+        ...((meta.metadata as Record<string, string> | undefined) ?? {}),
+        "logarchive-quarantine-reason": reason.slice(0, 1024),
+        "logarchive-quarantined-at": at,
+        "logarchive-source-generation": object.generation,
+      },
+    });
   } catch (error) {
     // The source generation is gone (overwritten or deleted): there is nothing left to copy,
     // but the marker below still records why it was not loaded.
@@ -102,7 +107,7 @@ export async function quarantineObject(
       first = true;
     }
   }
-  if (table !== undefined) await ctx.state.remove(markerPaths.pending(table, id));
+  if (table !== undefined) await removePendingIf(ctx.state, table, id, object.sha256);
   if (!first) return;
   ctx.log("error", "object_quarantined", {
     object: object.name,
@@ -110,6 +115,27 @@ export async function quarantineObject(
     reason,
     quarantined_as: quarantinedAs,
   });
+}
+
+/**
+ * Takes an object out of a table's queue, unless the queued marker is for another body
+ * (a fixed copy uploaded under the same name since).
+ */
+export async function removePendingIf(
+  state: StateStore,
+  table: TableRef,
+  id: string,
+  sha256: string | null,
+): Promise<void> {
+  const path = markerPaths.pending(table, id);
+  const queued = await state.readVersioned<PendingMarker>(path);
+  if (queued === null) return;
+  if (sha256 !== null && queued.value.sha256 !== sha256) return;
+  try {
+    await state.file(path).delete({ ifGenerationMatch: queued.generation });
+  } catch (error) {
+    if (!isNotFound(error) && !isPreconditionFailed(error)) throw error;
+  }
 }
 
 export async function enqueueObject(ctx: EnqueueContext, object: FinalizedObject): Promise<EnqueueResult> {
@@ -153,7 +179,7 @@ export async function enqueueObject(ctx: EnqueueContext, object: FinalizedObject
   let sha256 = metadata?.sha256 ?? null;
   let records = metadata?.records ?? 0;
   if (ctx.validateObjects || metadata === null) {
-    const file = ctx.landing.file(object.name, { generation: Number(object.generation) });
+    const file = ctx.landing.file(object.name, { generation: object.generation });
     let inspection: Awaited<ReturnType<typeof inspectObject>>;
     try {
       inspection = await inspectObject(file, {
@@ -234,7 +260,10 @@ export async function enqueueObject(ctx: EnqueueContext, object: FinalizedObject
     if (created) await ctx.state.remove(markerPaths.pending(claimTable, id));
     return { outcome: "duplicate", detail: `loaded by ${done.jobId}`, table: claimTable };
   }
-  if (!created) return { outcome: "duplicate", detail: "already queued", table: claimTable };
+  if (!created) {
+    await followNewGeneration(ctx, markerPaths.pending(claimTable, id), pending);
+    return { outcome: "duplicate", detail: "already queued", table: claimTable };
+  }
   ctx.log("info", "object_queued", {
     object: object.name,
     table: `${claimTable.dataset}.${claimTable.table}`,
@@ -242,6 +271,24 @@ export async function enqueueObject(ctx: EnqueueContext, object: FinalizedObject
     sha256,
   });
   return { outcome: "queued", table: claimTable };
+}
+
+/**
+ * The same body arrived again as a newer generation (an S3 overwrite re-transferred it): the
+ * queued marker must name the live generation, or the flush would take it for a changed
+ * object. Generations only move forward.
+ */
+async function followNewGeneration(ctx: EnqueueContext, path: string, pending: PendingMarker): Promise<void> {
+  for (let tries = 0; tries < 5; tries++) {
+    const queued = await ctx.state.readVersioned<PendingMarker>(path);
+    if (queued === null || queued.value.sha256 !== pending.sha256) return;
+    if (BigInt(queued.value.generation) >= BigInt(pending.generation)) return;
+    const updated = { ...queued.value, generation: pending.generation };
+    if (await ctx.state.replaceIfGeneration(path, updated, queued.generation)) {
+      ctx.log("info", "object_regenerated", { object: pending.name, generation: pending.generation });
+      return;
+    }
+  }
 }
 
 /** Already loaded or quarantined with this body → duplicate; loaded with another body → conflict. */

@@ -4,30 +4,37 @@
 // each crash point. The invariants:
 //   - a table has at most one open batch; a manifest is created with ifGenerationMatch=0,
 //     so two flushers racing for the next sequence number end up on the same batch;
-//   - a job ID is derived from (install, table, batch, attempt), so a retried flush
-//     finds its own job (409 → jobs.get) instead of starting another;
-//   - done/ markers are written before pending/ markers are removed.
+//   - a job ID is derived from (install, table, batch, the manifest's GCS generation,
+//     attempt), so a retried flush finds its own job (409 → jobs.get) instead of starting
+//     another, and a batch number reused after state loss can never meet an old job;
+//   - done/ markers are written before pending/ markers are removed, and only the pending
+//     markers of objects the job loaded are removed.
 
+import { createHash } from "node:crypto";
 import type { Bucket } from "@google-cloud/storage";
 import type { StageLog } from "../../lib/log.ts";
+import { classifyNamespace, type NamespacePolicy } from "../../lib/policy/policy.ts";
 import {
   type LoadJobStatus,
   type TableRef,
   type WarehousePort,
   WarehouseQuotaError,
 } from "../warehouse/port.ts";
-import { quarantineObject } from "./enqueue.ts";
+import { quarantineObject, removePendingIf } from "./enqueue.ts";
 import {
   type AttemptFile,
   type BatchManifest,
   type BatchOutcome,
   type DoneMarker,
+  formatSeq,
   type ManifestEntry,
   markerPaths,
   type PausedMarker,
   type PendingMarker,
   parseBatchFile,
   parseTableKey,
+  type TableHead,
+  type TableJobCount,
   tableKey,
 } from "./markers.ts";
 import { forEachLimited, isNotFound, type StateStore } from "./state.ts";
@@ -36,6 +43,7 @@ export interface FlushContext {
   landing: Bucket;
   state: StateStore;
   warehouse: WarehousePort;
+  policy: NamespacePolicy;
   quarantinePrefix: string;
   installId: string;
   /** The flush window for a table count (more tables, longer windows; see plan.ts). */
@@ -43,7 +51,11 @@ export interface FlushContext {
   /** Creates a destination table if missing; called before a table's first batch. */
   ensureTable: (table: TableRef) => Promise<void>;
   maxUrisPerJob: number;
+  /** Failed jobs a batch may use before its table is paused (quota failures do not count). */
   maxAttempts: number;
+  /** Load jobs one table may start per UTC day, retries included; past it the table waits for the next day. */
+  maxJobsPerTablePerDay: number;
+  /** How long one flush run may take, all tables together. */
   deadlineMs: number;
   pollIntervalMs: number;
   /** Tables the policy routes to; tables with queued objects or open batches are added. */
@@ -71,21 +83,29 @@ export interface FlushOptions {
   force?: boolean;
 }
 
-// Errors where retrying the same sources under a new job ID can succeed.
-const RETRYABLE_REASONS = new Set([
-  "quotaExceeded",
-  "rateLimitExceeded",
+// Job failures where the same sources can load under a new job ID. Quota failures are
+// separate: they wait longer and do not count toward max_attempts.
+const TRANSIENT_REASONS = new Set([
   "backendError",
   "internalError",
-  "jobRateLimitExceeded",
   "jobBackendError",
   "jobInternalError",
   "timeout",
 ]);
+const QUOTA_REASONS = new Set(["quotaExceeded", "rateLimitExceeded", "jobRateLimitExceeded"]);
+/** A daily quota does not come back in minutes. */
+const QUOTA_BACKOFF_MS = 30 * 60_000;
 
 const URI_CONCURRENCY = 16;
 
+interface RunContext extends FlushContext {
+  /** End of this flush run, shared by every table. */
+  deadline: number;
+}
+
 export async function flushAll(ctx: FlushContext, options: FlushOptions = {}): Promise<TableFlushResult[]> {
+  const now = ctx.now ?? Date.now;
+  const run: RunContext = { ...ctx, deadline: now() + ctx.deadlineMs };
   const keys = new Set(ctx.tables.map(tableKey));
   for (const k of await ctx.state.listPrefixes("pending/")) keys.add(k);
   for (const k of await ctx.state.listPrefixes("batches/")) keys.add(k);
@@ -93,11 +113,15 @@ export async function flushAll(ctx: FlushContext, options: FlushOptions = {}): P
   // Tables named by the policy plus those seen in the state (a {namespace} route adds tables
   // as namespaces appear): the window is planned for all of them.
   const windowMs = ctx.windowMsFor(tables.length);
+  // Start each run at another table, so that when a run ends at its deadline the same
+  // tables are not always the ones left waiting.
+  const shift = tables.length === 0 ? 0 : Math.floor(now() / 60_000) % tables.length;
+  const ordered = [...tables.slice(shift), ...tables.slice(0, shift)];
   const results: TableFlushResult[] = [];
   // Tables are independent: one failing table must not hold the others back.
-  await forEachLimited(tables, 4, async (table) => {
+  await forEachLimited(ordered, 4, async (table) => {
     try {
-      results.push(await flushTable(ctx, table, windowMs, options));
+      results.push(await flushTable(run, table, windowMs, options));
     } catch (error) {
       ctx.log("error", "flush_table_error", { table: tableKey(table), error: (error as Error).message });
       results.push({ table: tableKey(table), status: "deferred", detail: (error as Error).message });
@@ -112,10 +136,13 @@ interface BatchIndex {
   finished: Set<number>;
 }
 
-async function indexBatches(ctx: FlushContext, table: TableRef): Promise<BatchIndex> {
+async function indexBatches(ctx: FlushContext, table: TableRef, fromSeq: number): Promise<BatchIndex> {
   const dir = markerPaths.batchesDir(table);
   const index: BatchIndex = { manifests: new Map(), attempts: new Map(), finished: new Set() };
-  for (const entry of await ctx.state.list(dir)) {
+  // Batches before the head are finished (a batch is only made once the one before it is):
+  // list from the head, so a table's history never has to be listed again.
+  const from = fromSeq > 0 ? `${dir}${formatSeq(fromSeq)}` : undefined;
+  for (const entry of await ctx.state.list(dir, from)) {
     const file = parseBatchFile(entry.path.slice(dir.length));
     if (file === null) continue;
     if (file.kind === "manifest") index.manifests.set(file.seq, entry.created);
@@ -129,7 +156,7 @@ async function indexBatches(ctx: FlushContext, table: TableRef): Promise<BatchIn
 }
 
 export async function flushTable(
-  ctx: FlushContext,
+  ctx: RunContext,
   table: TableRef,
   windowMs: number,
   options: FlushOptions = {},
@@ -142,7 +169,8 @@ export async function flushTable(
     ctx.log("error", "table_paused", { table: name, reason: paused.reason, pending });
     return { table: name, status: "paused", detail: paused.reason, pending };
   }
-  const index = await indexBatches(ctx, table);
+  const head = await ctx.state.read<TableHead>(markerPaths.tableHead(table));
+  const index = await indexBatches(ctx, table, head?.seq ?? 0);
   const open = [...index.manifests.keys()].filter((s) => !index.finished.has(s)).sort((a, b) => a - b);
   if (open.length > 0) {
     const seq = open[0] as number;
@@ -153,10 +181,15 @@ export async function flushTable(
 
   const pendingList = await ctx.state.list(markerPaths.pendingDir(table));
   if (pendingList.length === 0) return { table: name, status: "idle" };
-  const lastSeq = Math.max(0, ...index.manifests.keys());
-  const lastCreated = index.manifests.get(lastSeq) ?? 0;
+  const lastSeq = Math.max(head?.seq ?? 0, 0, ...index.manifests.keys());
+  const lastCreated = Math.max(
+    index.manifests.get(lastSeq) ?? 0,
+    head?.seq === lastSeq ? Date.parse(head.createdAt) : 0,
+  );
+  // At most one batch per window, whatever the object rate: a backlog larger than one job
+  // may name waits for the next windows.
   const nextAt = lastCreated + windowMs;
-  if (!options.force && now() < nextAt && pendingList.length < ctx.maxUrisPerJob) {
+  if (!options.force && now() < nextAt) {
     return {
       table: name,
       status: "waiting",
@@ -166,7 +199,7 @@ export async function flushTable(
   }
 
   pendingList.sort((a, b) => a.created - b.created || a.path.localeCompare(b.path));
-  const objects: ManifestEntry[] = [];
+  const candidates: ManifestEntry[] = [];
   await forEachLimited(pendingList.slice(0, ctx.maxUrisPerJob), URI_CONCURRENCY, async (entry) => {
     const id = entry.path.slice(markerPaths.pendingDir(table).length).replace(/\.json$/, "");
     const marker = await ctx.state.read<PendingMarker>(entry.path);
@@ -175,27 +208,18 @@ export async function flushTable(
       await ctx.state.remove(entry.path);
       return;
     }
-    // BigQuery loads whatever generation is live, and cannot pin one: skip an object
-    // overwritten since it was checked, so unchecked bytes never load.
-    let live: string | undefined;
-    try {
-      const [meta] = await ctx.landing.file(marker.name).getMetadata();
-      live = String(meta.generation);
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-    }
-    if (live !== marker.generation) {
-      await quarantineObject(
-        ctx,
-        { name: marker.name, generation: marker.generation, sha256: marker.sha256 },
-        live === undefined
-          ? "object deleted from the landing bucket before it was loaded"
-          : `object overwritten (generation ${marker.generation} → ${live}) before it was loaded`,
-        table,
-      );
+    // The policy may have changed since the object was queued: check it again.
+    const classification = classifyNamespace(ctx.policy, marker.namespace);
+    if (!classification.archived || classification.destination === null) {
+      ctx.log("info", "object_excluded", {
+        object: marker.name,
+        namespace: marker.namespace,
+        reason: "policy changed after it was queued",
+      });
+      await ctx.state.remove(entry.path);
       return;
     }
-    objects.push({
+    candidates.push({
       id,
       name: marker.name,
       uri: marker.uri,
@@ -205,7 +229,8 @@ export async function flushTable(
       batchId: marker.batchId,
     });
   });
-  if (objects.length === 0) return { table: name, status: "idle" };
+  const objects = await liveObjects(ctx, table, candidates);
+  if (objects.length === 0) return { table: name, status: "idle", pending: pendingList.length };
   await ctx.ensureTable(table);
   objects.sort((a, b) => a.name.localeCompare(b.name));
   const manifest: BatchManifest = {
@@ -216,19 +241,92 @@ export async function flushTable(
   };
   const created = await ctx.state.createIfAbsent(markerPaths.manifest(table, manifest.seq), manifest);
   if (!created) {
-    // Another flusher made this batch first; finish theirs, whose contents are what counts.
+    // Another flusher made this batch first; theirs is what counts. It may even be finished.
+    if (
+      (await ctx.state.exists(markerPaths.batchDone(table, manifest.seq))) ||
+      (await ctx.state.exists(markerPaths.batchFailed(table, manifest.seq)))
+    ) {
+      return {
+        table: name,
+        status: "idle",
+        batch: manifest.seq,
+        detail: "another flush finished this batch",
+      };
+    }
     const theirs = await ctx.state.read<BatchManifest>(markerPaths.manifest(table, manifest.seq));
     if (theirs === null) throw new Error(`batch ${manifest.seq} of ${name} vanished after a 412`);
     return runBatch(ctx, theirs, []);
+  }
+  const current = await ctx.state.read<TableHead>(markerPaths.tableHead(table));
+  if ((current?.seq ?? 0) < manifest.seq) {
+    await ctx.state.put(markerPaths.tableHead(table), { seq: manifest.seq, createdAt: manifest.createdAt });
   }
   ctx.log("info", "batch_created", { table: name, batch: manifest.seq, objects: objects.length });
   return runBatch(ctx, manifest, []);
 }
 
-/** Job IDs: letters, digits, `_` and `-`; unique per install, table, batch and attempt. */
-export function loadJobId(installId: string, table: TableRef, seq: number, attempt: number): string {
-  const slug = `${table.dataset}_${table.table}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 900);
-  return `logarchive_${installId}_${slug}_${String(seq).padStart(12, "0")}_a${attempt}`;
+/**
+ * The entries whose object is still the generation that was checked. BigQuery loads
+ * whatever generation is live and cannot pin one, so an object overwritten since its check
+ * must not be in a job: with the same body (a re-transfer) it waits for its new event to
+ * update its marker; with another body it is quarantined, and its new event reports the
+ * conflict.
+ */
+async function liveObjects(
+  ctx: FlushContext,
+  table: TableRef,
+  entries: readonly ManifestEntry[],
+): Promise<ManifestEntry[]> {
+  const live: ManifestEntry[] = [];
+  await forEachLimited(entries, URI_CONCURRENCY, async (entry) => {
+    let generation: string | undefined;
+    let sha256: string | undefined;
+    try {
+      const [meta] = await ctx.landing.file(entry.name).getMetadata();
+      generation = String(meta.generation);
+      sha256 = (meta.metadata as Record<string, string> | undefined)?.["logarchive-sha256"];
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    if (generation === entry.generation) {
+      live.push(entry);
+      return;
+    }
+    if (generation !== undefined && sha256 === entry.sha256) {
+      ctx.log("info", "object_regenerated", {
+        object: entry.name,
+        generation: entry.generation,
+        live: generation,
+      });
+      return;
+    }
+    await quarantineObject(
+      ctx,
+      { name: entry.name, generation: entry.generation, sha256: entry.sha256 },
+      generation === undefined
+        ? "object deleted from the landing bucket before it was loaded"
+        : `object overwritten with another body (generation ${entry.generation} → ${generation}) before it was loaded`,
+      table,
+    );
+  });
+  return live;
+}
+
+/**
+ * Job IDs: letters, digits, `_` and `-`, unique per install, table, batch and attempt. The
+ * manifest's GCS generation makes a batch number reused after its files expired a new ID.
+ */
+export function loadJobId(
+  installId: string,
+  table: TableRef,
+  seq: number,
+  manifestGeneration: string,
+  attempt: number,
+): string {
+  const key = tableKey(table);
+  const hash = createHash("sha256").update(key).digest("hex").slice(0, 8);
+  const slug = key.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 800);
+  return `logarchive_${installId}_${slug}_${hash}_${formatSeq(seq)}_${manifestGeneration}_a${attempt}`;
 }
 
 function labelValue(text: string): string {
@@ -238,15 +336,48 @@ function labelValue(text: string): string {
     .slice(0, 63);
 }
 
+function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/**
+ * Counts a job against the table's daily guard before it is inserted; false when the table
+ * has used its day (BigQuery counts failed jobs too, so the guard counts every insert).
+ */
+async function takeJobSlot(ctx: FlushContext, table: TableRef): Promise<boolean> {
+  const path = markerPaths.tableJobs(table, utcDay((ctx.now ?? Date.now)()));
+  for (let tries = 0; tries < 10; tries++) {
+    const current = await ctx.state.readVersioned<TableJobCount>(path);
+    const jobs = current?.value.jobs ?? 0;
+    if (jobs >= ctx.maxJobsPerTablePerDay) return false;
+    const written =
+      current === null
+        ? await ctx.state.createIfAbsent(path, { jobs: 1 })
+        : await ctx.state.replaceIfGeneration(path, { jobs: jobs + 1 }, current.generation);
+    if (written) return true;
+  }
+  throw new Error(`could not update ${path}: too many concurrent flushes`);
+}
+
+function sameUris(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const sorted = [...b].sort();
+  return [...a].sort().every((u, i) => u === sorted[i]);
+}
+
+async function manifestGeneration(ctx: FlushContext, manifest: BatchManifest): Promise<string> {
+  const [meta] = await ctx.state.file(markerPaths.manifest(manifest.table, manifest.seq)).getMetadata();
+  return String(meta.generation);
+}
+
 async function runBatch(
-  ctx: FlushContext,
+  ctx: RunContext,
   manifest: BatchManifest,
   attempts: number[],
 ): Promise<TableFlushResult> {
   const { table, seq } = manifest;
   const name = tableKey(table);
   const now = ctx.now ?? Date.now;
-  const deadline = now() + ctx.deadlineMs;
   let attemptNo = attempts.length === 0 ? 0 : Math.max(...attempts);
   let attempt: AttemptFile | null =
     attemptNo === 0 ? null : await ctx.state.read<AttemptFile>(markerPaths.attempt(table, seq, attemptNo));
@@ -258,6 +389,7 @@ async function runBatch(
       manifest,
       1,
       manifest.objects.map((o) => o.uri),
+      0,
     );
   }
 
@@ -282,6 +414,37 @@ async function runBatch(
     }
     let status = await ctx.warehouse.getLoadJob(attempt.jobId);
     if (status === null) {
+      // Not started yet: the objects may have changed since the batch was made (quota
+      // waits can last hours). Start a job only over objects that are still what was checked.
+      const entries = manifest.objects.filter((o) => attempt?.uris.includes(o.uri));
+      const live = await liveObjects(ctx, table, entries);
+      if (live.length !== entries.length) {
+        attemptNo++;
+        attempt = await createAttempt(
+          ctx,
+          manifest,
+          attemptNo,
+          live.map((o) => o.uri),
+          attempt.failures ?? 0,
+        );
+        continue;
+      }
+      if (!(await takeJobSlot(ctx, table))) {
+        const tomorrow = `${utcDay(now() + 86_400_000)}T00:00:00Z`;
+        ctx.log("error", "table_job_guard", {
+          table: name,
+          batch: seq,
+          limit: ctx.maxJobsPerTablePerDay,
+          until: tomorrow,
+        });
+        return {
+          table: name,
+          status: "deferred",
+          batch: seq,
+          jobId: attempt.jobId,
+          detail: `daily load-job guard (${ctx.maxJobsPerTablePerDay}) reached; waits for ${tomorrow}`,
+        };
+      }
       try {
         ({ status } = await ctx.warehouse.insertLoadJob({
           jobId: attempt.jobId,
@@ -295,15 +458,36 @@ async function runBatch(
           },
         }));
       } catch (error) {
-        if (!(error instanceof WarehouseQuotaError)) throw error;
-        // Nothing ran, so the same job ID is still free: the next flush inserts it again.
-        ctx.log("warn", "load_job_deferred", {
-          table: name,
-          batch: seq,
-          job_id: attempt.jobId,
-          reason: error.reason,
-        });
-        return { table: name, status: "deferred", batch: seq, jobId: attempt.jobId, detail: error.message };
+        if (error instanceof WarehouseQuotaError) {
+          // Nothing ran, so the same job ID is still free: the next flush inserts it again.
+          ctx.log("warn", "load_job_deferred", {
+            table: name,
+            batch: seq,
+            job_id: attempt.jobId,
+            reason: error.reason,
+          });
+          return { table: name, status: "deferred", batch: seq, jobId: attempt.jobId, detail: error.message };
+        }
+        const code = (error as { code?: unknown }).code;
+        if (
+          typeof code === "number" &&
+          code >= 400 &&
+          code < 500 &&
+          code !== 408 &&
+          code !== 409 &&
+          code !== 429
+        ) {
+          // Refused for good (access denied, dataset gone, invalid request): retrying every
+          // minute would not help; pause the table until someone fixes it.
+          return failBatch(
+            ctx,
+            manifest,
+            attempt.jobId,
+            `jobs.insert refused (${code}): ${(error as Error).message}`,
+            quarantined,
+          );
+        }
+        throw error;
       }
       ctx.log("info", "load_job_inserted", {
         table: name,
@@ -312,10 +496,18 @@ async function runBatch(
         uris: attempt.uris.length,
       });
     }
+    if (!sameUris(status.sourceUris, attempt.uris) && status.sourceUris.length > 0) {
+      // Never take another job's outcome for this batch's: that would mark unloaded objects done.
+      return failBatch(
+        ctx,
+        manifest,
+        attempt.jobId,
+        `job ${attempt.jobId} exists with other source URIs; refusing to reuse it`,
+        quarantined,
+      );
+    }
     while (status.state !== "DONE") {
-      if (now() >= deadline) {
-        return { table: name, status: "running", batch: seq, jobId: attempt.jobId };
-      }
+      if (now() >= ctx.deadline) return { table: name, status: "running", batch: seq, jobId: attempt.jobId };
       await new Promise((r) => setTimeout(r, ctx.pollIntervalMs));
       status = (await ctx.warehouse.getLoadJob(attempt.jobId)) ?? status;
     }
@@ -329,40 +521,49 @@ async function runBatch(
       if (e.location !== undefined && uris.has(e.location) && !bad.has(e.location))
         bad.set(e.location, `${e.reason}: ${e.message}`);
     }
+    const reason = status.errorResult.reason;
     ctx.log("warn", "load_job_failed", {
       table: name,
       batch: seq,
       job_id: attempt.jobId,
-      reason: status.errorResult.reason,
+      reason,
       message: status.errorResult.message,
       bad_sources: [...bad.keys()],
     });
-    for (const [uri, reason] of bad) {
+    for (const [uri, why] of bad) {
       const entry = manifest.objects.find((o) => o.uri === uri);
       if (entry === undefined) continue;
       await quarantineObject(
         ctx,
         { name: entry.name, generation: entry.generation, sha256: entry.sha256 },
-        `load job ${attempt.jobId} failed on it: ${reason}`,
+        `load job ${attempt.jobId} failed on it: ${why}`,
         table,
       );
       quarantined++;
     }
-    const retryable = bad.size > 0 || RETRYABLE_REASONS.has(status.errorResult.reason);
-    if (!retryable || attemptNo >= ctx.maxAttempts) {
-      const reason = !retryable
-        ? `load job ${attempt.jobId} failed and named no bad source: ${status.errorResult.reason}: ${status.errorResult.message}`
-        : `${attemptNo} load jobs failed (max_attempts); last: ${status.errorResult.reason}: ${status.errorResult.message}`;
-      return failBatch(ctx, manifest, attempt.jobId, reason, quarantined);
+    const quota = bad.size === 0 && QUOTA_REASONS.has(reason);
+    const failures = (attempt.failures ?? 0) + (quota ? 0 : 1);
+    const retryable = bad.size > 0 || quota || TRANSIENT_REASONS.has(reason);
+    if (!retryable || failures >= ctx.maxAttempts) {
+      const why = !retryable
+        ? `load job ${attempt.jobId} failed and named no bad source: ${reason}: ${status.errorResult.message}`
+        : `${failures} load jobs of this batch failed (max_attempts); last: ${reason}: ${status.errorResult.message}`;
+      return failBatch(ctx, manifest, attempt.jobId, why, quarantined);
     }
     const remaining = attempt.uris.filter((u) => !bad.has(u));
-    const backoffMs = bad.size > 0 ? 0 : Math.min(600_000, 15_000 * 2 ** (attemptNo - 1));
+    const backoffMs =
+      bad.size > 0
+        ? 0
+        : reason === "quotaExceeded"
+          ? QUOTA_BACKOFF_MS
+          : Math.min(600_000, 15_000 * 2 ** Math.max(0, attemptNo - 1));
     attemptNo++;
     attempt = await createAttempt(
       ctx,
       manifest,
       attemptNo,
       remaining,
+      failures,
       backoffMs > 0 ? new Date(now() + backoffMs).toISOString() : undefined,
     );
   }
@@ -373,13 +574,15 @@ async function createAttempt(
   manifest: BatchManifest,
   n: number,
   uris: string[],
+  failures: number,
   notBefore?: string,
 ): Promise<AttemptFile> {
   const path = markerPaths.attempt(manifest.table, manifest.seq, n);
   const attempt: AttemptFile = {
-    jobId: loadJobId(ctx.installId, manifest.table, manifest.seq, n),
+    jobId: loadJobId(ctx.installId, manifest.table, manifest.seq, await manifestGeneration(ctx, manifest), n),
     attempt: n,
     uris,
+    failures,
     createdAt: new Date((ctx.now ?? Date.now)()).toISOString(),
     ...(notBefore === undefined ? {} : { notBefore }),
   };
@@ -399,10 +602,10 @@ async function finishBatch(
   const { table, seq } = manifest;
   const loaded = new Set(attempt.uris);
   const loadedAt = new Date((ctx.now ?? Date.now)()).toISOString();
+  const loadedObjects = manifest.objects.filter((o) => loaded.has(o.uri));
   // done/ first: an enqueue racing with us either sees its pending marker still here (and
   // stops) or sees done/ (and takes its own marker back).
-  await forEachLimited(manifest.objects, URI_CONCURRENCY, async (o) => {
-    if (!loaded.has(o.uri)) return;
+  await forEachLimited(loadedObjects, URI_CONCURRENCY, async (o) => {
     const marker: DoneMarker = {
       name: o.name,
       sha256: o.sha256,
@@ -414,8 +617,10 @@ async function finishBatch(
     };
     await ctx.state.createIfAbsent(markerPaths.done(o.id), marker);
   });
-  await forEachLimited(manifest.objects, URI_CONCURRENCY, async (o) => {
-    await ctx.state.remove(markerPaths.pending(table, o.id));
+  // Only the loaded objects leave the queue. A quarantined object left it when it was set
+  // aside, and a fixed copy uploaded since under the same name must stay queued.
+  await forEachLimited(loadedObjects, URI_CONCURRENCY, async (o) => {
+    await removePendingIf(ctx.state, table, o.id, o.sha256);
   });
   const outcome: BatchOutcome = {
     jobId: attempt.uris.length === 0 ? null : status.jobId,
@@ -431,7 +636,7 @@ async function finishBatch(
     job_id: outcome.jobId,
     rows: outcome.rows,
     objects: outcome.objects,
-    quarantined: outcome.quarantined,
+    not_loaded: outcome.quarantined,
     oldest_object_age_ms: Date.now() - Date.parse(manifest.createdAt),
   });
   return {

@@ -90,16 +90,16 @@ export async function inspectObject(file: File, expect: InspectExpectations): Pr
     );
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    if (code === 404) throw error;
     const gzipProblem = typeof code === "string" && code.startsWith("Z_");
+    // Only the bytes themselves make an object bad. A 404, a reset connection or a 5xx is
+    // the read failing: thrown, so the event is retried instead of a good object set aside.
+    if (!gzipProblem) throw error;
     return {
       ok: false,
       // The read stopped at the bad bytes; hash the whole body so a duplicate event for
       // this same bad object is recognised instead of quarantined again.
-      sha256: gzipProblem ? await sha256Of(file) : null,
-      reason: gzipProblem
-        ? `not a valid gzip stream: ${(error as Error).message}`
-        : `could not read the object: ${(error as Error).message}`,
+      sha256: await sha256Of(file),
+      reason: `not a valid gzip stream: ${(error as Error).message}`,
     };
   }
   const sha256 = hash.digest("hex");

@@ -15,6 +15,7 @@ import { BigQueryWarehouse } from "../warehouse/bigquery.ts";
 import {
   type FakeBigQuery,
   fakeBigQueryClient,
+  type JobScript,
   startFakeBigQuery,
 } from "../warehouse/test_support/fake-bigquery.ts";
 import { resolveLoaderConfig } from "./config.ts";
@@ -90,6 +91,17 @@ const inserts = () =>
       },
   );
 
+/** Scripts the next inserted job whose ID ends with `suffix`; IDs carry the manifest's generation, known only then. */
+function scriptInsert(suffix: string, script: JobScript): void {
+  fake.onRequest((r) => {
+    const id = (r.body as { jobReference?: { jobId?: string } } | undefined)?.jobReference?.jobId;
+    if (r.method === "POST" && r.path.endsWith("/jobs") && id?.endsWith(suffix)) {
+      fake.scriptJob(id, script);
+      fake.onRequest(undefined);
+    }
+  });
+}
+
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "loader-bq-"));
   gcs = await startLocalGcs({ dataDir: join(dir, "gcs"), host: "127.0.0.1", port: 0 });
@@ -117,7 +129,12 @@ describe("loader over BigQuery (REST fake)", () => {
     assert.equal(result?.status, "loaded");
     const [insert] = inserts();
     const install = await loader.installId();
-    assert.equal(insert?.jobReference.jobId, `logarchive_${install}_logs_container_logs_000000000001_a1`);
+    // install, table (with a hash, so `a_b.c` and `a.b_c` differ), batch, the manifest's
+    // generation (a batch number reused after state loss is a new ID), attempt.
+    assert.match(
+      insert?.jobReference.jobId ?? "",
+      new RegExp(`^logarchive_${install}_logs_container_logs_[0-9a-f]{8}_000000000001_\\d+_a1$`),
+    );
     const load = insert?.configuration.load as Record<string, unknown>;
     assert.deepEqual(load.sourceUris, objects.map((o) => `gs://landing/${o.name}`).sort());
     assert.equal(load.sourceFormat, "NEWLINE_DELIMITED_JSON");
@@ -157,8 +174,7 @@ describe("loader over BigQuery (REST fake)", () => {
   it("a job that fails with rateLimitExceeded is retried under the next ID after a back-off", async () => {
     const loader = newLoader();
     await queue(loader, 2);
-    const install = await loader.installId();
-    fake.scriptJob(`logarchive_${install}_logs_container_logs_000000000001_a1`, {
+    scriptInsert("_a1", {
       errorResult: {
         reason: "rateLimitExceeded",
         message: "Exceeded rate limits: too many table update operations",
@@ -181,12 +197,15 @@ describe("loader over BigQuery (REST fake)", () => {
   it("a job still running at the deadline is followed by ID on the next flush, not inserted again", async () => {
     const loader = newLoader({ flush_deadline: "1s" });
     await queue(loader, 1);
-    const install = await loader.installId();
-    const jobId = `logarchive_${install}_logs_container_logs_000000000001_a1`;
-    fake.scriptJob(jobId, { runningPolls: 6, outputRows: 3 });
-    // Each jobs.get moves the loader's clock 400 ms, so a flush gives up after a few polls.
+    // Each jobs.get of the job moves the loader's clock 400 ms, so a flush gives up after a few polls.
+    let jobId = "";
     fake.onRequest((r) => {
-      if (r.method === "GET" && r.path.endsWith(`/jobs/${jobId}`)) clock += 400;
+      const inserted = (r.body as { jobReference?: { jobId?: string } } | undefined)?.jobReference?.jobId;
+      if (r.method === "POST" && r.path.endsWith("/jobs") && inserted) {
+        jobId = inserted;
+        fake.scriptJob(jobId, { runningPolls: 6, outputRows: 3 });
+      }
+      if (r.method === "GET" && jobId !== "" && r.path.endsWith(`/jobs/${jobId}`)) clock += 400;
     });
     try {
       const [first] = await loader.flush({ force: true });
@@ -204,9 +223,8 @@ describe("loader over BigQuery (REST fake)", () => {
   it("a failed job naming one source quarantines it and loads the rest as attempt 2", async () => {
     const loader = newLoader();
     const objects = await queue(loader, 3);
-    const install = await loader.installId();
     const bad = `gs://landing/${objects[1]?.name}`;
-    fake.scriptJob(`logarchive_${install}_logs_container_logs_000000000001_a1`, {
+    scriptInsert("_a1", {
       errorResult: {
         reason: "invalid",
         message: "Error while reading data, error message: JSON table encountered too many errors",

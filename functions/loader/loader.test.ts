@@ -392,7 +392,8 @@ warehouse:
         }))
         .sort((a, b) => a.name.localeCompare(b.name)),
     });
-    const jobId = loadJobId(install, table, 1, 1);
+    const [manifestMeta] = await loader.state.file(markerPaths.manifest(table, 1)).getMetadata();
+    const jobId = loadJobId(install, table, 1, String(manifestMeta.generation), 1);
     await loader.state.createIfAbsent(markerPaths.attempt(table, 1, 1), {
       jobId,
       attempt: 1,

@@ -148,7 +148,10 @@ export class Loader {
         state: this.state,
         warehouse: this.warehouse,
         quarantinePrefix: this.config.quarantinePrefix,
+        policy: this.policy,
         installId: await this.installId(),
+        maxJobsPerTablePerDay:
+          this.warehouse.kind === "bigquery" ? this.config.tableJobGuard : Number.POSITIVE_INFINITY,
         windowMsFor: (tables) => this.#windowMsFor(tables),
         ensureTable: (table) => this.#ensureTable(table),
         maxUrisPerJob: this.config.maxUrisPerJob,

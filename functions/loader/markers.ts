@@ -10,6 +10,8 @@
 //   batches/<dataset>.<table>/<seq>.a<n>.json   attempt n: its job ID and source URIs
 //   batches/<dataset>.<table>/<seq>.done|.failed
 //   paused/<dataset>.<table>.json       a table that keeps failing; others go on
+//   tables/<dataset>.<table>/head.json          the last batch number (kept for good)
+//   tables/<dataset>.<table>/jobs-<day>.json    load jobs started that UTC day (quota guard)
 //
 // <id> is the SHA-256 of the object name, so a name of any length makes a short, safe path.
 
@@ -46,6 +48,10 @@ export const markerPaths = {
   batchDone: (t: TableRef, seq: number) => `batches/${tableKey(t)}/${formatSeq(seq)}.done`,
   batchFailed: (t: TableRef, seq: number) => `batches/${tableKey(t)}/${formatSeq(seq)}.failed`,
   paused: (t: TableRef) => `paused/${tableKey(t)}.json`,
+  /** The table's last batch number; never expires, so numbers are never reused. */
+  tableHead: (t: TableRef) => `tables/${tableKey(t)}/head.json`,
+  /** Load jobs started for the table on a UTC day, for the quota guard. */
+  tableJobs: (t: TableRef, day: string) => `tables/${tableKey(t)}/jobs-${day}.json`,
 };
 
 export function formatSeq(seq: number): string {
@@ -131,6 +137,8 @@ export interface AttemptFile {
   jobId: string;
   attempt: number;
   uris: string[];
+  /** Failed jobs of this batch before this attempt that count toward max_attempts (quota failures do not). */
+  failures?: number;
   /** Earliest time to insert the job (back-off after a quota or transient error). */
   notBefore?: string;
   createdAt: string;
@@ -143,6 +151,15 @@ export interface BatchOutcome {
   quarantined: number;
   finishedAt: string;
   reason?: string;
+}
+
+export interface TableHead {
+  seq: number;
+  createdAt: string;
+}
+
+export interface TableJobCount {
+  jobs: number;
 }
 
 export interface PausedMarker {

@@ -9,7 +9,7 @@ import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk
 import type { Bucket } from "@google-cloud/storage";
 import { type ObjectKey, parseObjectKey, tierPrefix } from "../../lib/keys/layout.ts";
 import { fromUserMetadata } from "../../lib/object/metadata.ts";
-import { classifyNamespace, type NamespacePolicy } from "../../lib/policy/policy.ts";
+import { classifyNamespace, type NamespacePolicy, namespaceTableName } from "../../lib/policy/policy.ts";
 import type { TableRef, WarehousePort } from "../warehouse/port.ts";
 import { type ClaimMarker, markerPaths, objectId, type QuarantineMarker, tableKey } from "./markers.ts";
 import { forEachLimited, isNotFound, type StateStore } from "./state.ts";
@@ -67,7 +67,7 @@ function tableFor(policy: NamespacePolicy, namespace: string): TableRef {
   const route = policy.warehouse.routes.find((r) => r.namespaces.some((g) => matchesGlob(namespace, g)));
   return {
     dataset: route?.dataset ?? policy.warehouse.dataset,
-    table: route?.table ?? policy.warehouse.table,
+    table: route ? namespaceTableName(route.table, namespace) : policy.warehouse.table,
   };
 }
 

@@ -62,6 +62,34 @@ export class StateStore {
     });
   }
 
+  /** Writes the marker only if its live generation is `generation` (compare-and-swap). */
+  async replaceIfGeneration(path: string, value: unknown, generation: string): Promise<boolean> {
+    try {
+      await this.file(path).save(`${JSON.stringify(value)}\n`, {
+        resumable: false,
+        contentType: "application/json",
+        preconditionOpts: { ifGenerationMatch: generation },
+      });
+      return true;
+    } catch (error) {
+      if (isPreconditionFailed(error)) return false;
+      throw error;
+    }
+  }
+
+  /** The marker and the generation it was read at, for a later compare-and-swap. */
+  async readVersioned<T>(path: string): Promise<{ value: T; generation: string } | null> {
+    try {
+      const [meta] = await this.file(path).getMetadata();
+      const generation = String(meta.generation);
+      const [body] = await this.bucket.file(this.prefix + path, { generation }).download();
+      return { value: JSON.parse(body.toString("utf8")) as T, generation };
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
   async read<T>(path: string): Promise<T | null> {
     try {
       const [body] = await this.file(path).download();
@@ -86,8 +114,11 @@ export class StateStore {
     }
   }
 
-  /** Marker paths (relative to the prefix) under `path`, with their creation times. */
-  async list(path: string): Promise<{ path: string; created: number }[]> {
+  /**
+   * Marker paths (relative to the prefix) under `path`, with their creation times; from
+   * `startAt` on (a path, inclusive) when given, so a long history need not be listed.
+   */
+  async list(path: string, startAt?: string): Promise<{ path: string; created: number }[]> {
     const out: { path: string; created: number }[] = [];
     let pageToken: string | undefined;
     do {
@@ -95,6 +126,7 @@ export class StateStore {
         prefix: this.prefix + path,
         autoPaginate: false,
         maxResults: 1000,
+        ...(startAt === undefined ? {} : { startOffset: this.prefix + startAt }),
         ...(pageToken ? { pageToken } : {}),
       });
       for (const f of files) {

@@ -169,11 +169,18 @@ export class BigQueryWarehouse implements WarehousePort {
     const counts = new Map<string, number>();
     const unique = [...new Set(batchIds)];
     for (let start = 0; start < unique.length; start += ROW_COUNT_CHUNK) {
-      const rows = await this.#query(
-        `SELECT batch_id, COUNT(*) AS row_count FROM \`${this.#projectId}.${table.dataset}.${table.table}\` ` +
-          "WHERE batch_id IN UNNEST(@batch_ids) GROUP BY batch_id",
-        unique.slice(start, start + ROW_COUNT_CHUNK),
-      );
+      let rows: QueryRow[];
+      try {
+        rows = await this.#query(
+          `SELECT batch_id, COUNT(*) AS row_count FROM \`${this.#projectId}.${table.dataset}.${table.table}\` ` +
+            "WHERE batch_id IN UNNEST(@batch_ids) GROUP BY batch_id",
+          unique.slice(start, start + ROW_COUNT_CHUNK),
+        );
+      } catch (error) {
+        // A table the loader has not created yet holds no rows.
+        if (codeOf(error) === 404) return counts;
+        throw error;
+      }
       for (const row of rows) counts.set(String(row.f[0]?.v), Number(row.f[1]?.v));
     }
     return counts;

@@ -185,6 +185,12 @@ export class DuckDbWarehouse implements WarehousePort {
   async rowCountsByBatch(table: TableRef, batchIds: readonly string[]): Promise<Map<string, number>> {
     const counts = new Map<string, number>();
     if (batchIds.length === 0) return counts;
+    // A table the loader has not created yet holds no rows (BigQuery's adapter answers the same).
+    const exists = await this.#reader.runAndReadAll(
+      "SELECT count(*)::INTEGER FROM information_schema.tables WHERE table_schema = $schema AND table_name = $table",
+      { schema: this.#schemaOf(table), table: table.table },
+    );
+    if (exists.getRows()[0]?.[0] === 0) return counts;
     const reader = await this.#reader.runAndReadAll(
       `SELECT batch_id, count(*) AS row_count FROM ${this.#qualified(table)}
        WHERE list_contains($ids, batch_id) GROUP BY batch_id`,
