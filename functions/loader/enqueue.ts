@@ -62,7 +62,7 @@ export function gsUri(bucket: string, name: string): string {
 /** Copies a bad object aside with the reason, records it, and drops it from the queue. */
 export async function quarantineObject(
   ctx: Pick<EnqueueContext, "landing" | "state" | "quarantinePrefix" | "log" | "now">,
-  object: { name: string; generation: string; sha256: string | null },
+  object: { name: string; generation: string; sha256: string | null; queuedSha256?: string },
   reason: string,
   table?: TableRef,
 ): Promise<void> {
@@ -107,7 +107,9 @@ export async function quarantineObject(
       first = true;
     }
   }
-  if (table !== undefined) await removePendingIf(ctx.state, table, id, object.sha256);
+  // The queue entry names the object by the SHA-256 it was queued with (its metadata's
+  // when checks at enqueue are off), which can differ from what its bytes hash to.
+  if (table !== undefined) await removePendingIf(ctx.state, table, id, object.queuedSha256 ?? object.sha256);
   if (!first) return;
   ctx.log("error", "object_quarantined", {
     object: object.name,

@@ -21,6 +21,7 @@ import {
   WarehouseQuotaError,
 } from "../warehouse/port.ts";
 import { quarantineObject, removePendingIf } from "./enqueue.ts";
+import { sha256Of } from "./inspect.ts";
 import {
   type AttemptFile,
   type BatchManifest,
@@ -533,9 +534,17 @@ async function runBatch(
     for (const [uri, why] of bad) {
       const entry = manifest.objects.find((o) => o.uri === uri);
       if (entry === undefined) continue;
+      // Identify it by the bytes the job read, not by its metadata's claim: a fixed copy
+      // whose metadata is the same must not look like this one.
+      const actual = await sha256Of(ctx.landing.file(entry.name, { generation: entry.generation }));
       await quarantineObject(
         ctx,
-        { name: entry.name, generation: entry.generation, sha256: entry.sha256 },
+        {
+          name: entry.name,
+          generation: entry.generation,
+          sha256: actual ?? entry.sha256,
+          queuedSha256: entry.sha256,
+        },
         `load job ${attempt.jobId} failed on it: ${why}`,
         table,
       );

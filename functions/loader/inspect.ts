@@ -125,7 +125,8 @@ export async function inspectObject(file: File, expect: InspectExpectations): Pr
   return { ok: true, sha256, records, rawBytes };
 }
 
-async function sha256Of(file: File): Promise<string | null> {
+/** SHA-256 of the stored bytes, or null if they cannot be read. */
+export async function sha256Of(file: File): Promise<string | null> {
   try {
     const hash = createHash("sha256");
     for await (const chunk of file.createReadStream({ validation: false, decompress: false }))

@@ -194,6 +194,45 @@ describe("loader over BigQuery (REST fake)", () => {
     );
   });
 
+  it("a job failing on the table's daily quota waits 30 minutes, does not count as a failure, and never pauses the table", async () => {
+    const loader = newLoader({ max_attempts: "1" });
+    await queue(loader, 1);
+    scriptInsert("_a1", {
+      errorResult: {
+        reason: "quotaExceeded",
+        message: "Quota exceeded: Your table exceeded quota for imports or query appends per table",
+        location: "load_job_per_table.long",
+      },
+    });
+    const [first] = await loader.flush({ force: true });
+    assert.equal(
+      first?.status,
+      "deferred",
+      "with max_attempts 1, a counted failure would have paused the table",
+    );
+    clock += 29 * 60_000;
+    const [waiting] = await loader.flush({ force: true });
+    assert.equal(waiting?.status, "deferred");
+    clock += 2 * 60_000;
+    const [later] = await loader.flush({ force: true });
+    assert.equal(later?.status, "loaded");
+    assert.equal(inserts().length, 2);
+  });
+
+  it("stops starting jobs for a table at the daily guard, and resumes the next UTC day", async () => {
+    const loader = newLoader({ table_job_guard: "1" });
+    await queue(loader, 1);
+    assert.equal((await loader.flush({ force: true }))[0]?.status, "loaded");
+    await queue(loader, 1);
+    const [guarded] = await loader.flush({ force: true });
+    assert.equal(guarded?.status, "deferred");
+    assert.match(guarded?.detail ?? "", /daily load-job guard \(1\)/);
+    assert.equal(inserts().length, 1);
+    clock += 86_400_000;
+    assert.equal((await loader.flush({ force: true }))[0]?.status, "loaded");
+    assert.equal(inserts().length, 2);
+  });
+
   it("a job still running at the deadline is followed by ID on the next flush, not inserted again", async () => {
     const loader = newLoader({ flush_deadline: "1s" });
     await queue(loader, 1);

@@ -16,7 +16,7 @@ import { BigQueryWarehouse } from "../warehouse/bigquery.ts";
 import { DuckDbWarehouse } from "../warehouse/duckdb.ts";
 import type { WarehousePort } from "../warehouse/port.ts";
 import { resolveLoaderConfig } from "./config.ts";
-import type { FinalizedObject } from "./enqueue.ts";
+import { enqueueObject, type FinalizedObject } from "./enqueue.ts";
 import { resumeTable } from "./flush.ts";
 import { Loader } from "./loader.ts";
 import { markerPaths, objectId } from "./markers.ts";
@@ -409,6 +409,95 @@ warehouse:
     assert.deepEqual([...rows.values()], [5, 5]);
     assert.equal((await loader.state.list("pending/")).length, 0);
     assert.equal(events.filter((e) => e.event === "load_job_inserted").length, 0, "no new job was inserted");
+  });
+
+  it("never reuses an old job's outcome when batch numbers start over after the state's batch files expired", async () => {
+    const loader = newLoader();
+    const [first, second, third] = objects("expiring", 3);
+    await loader.handleFinalize(await upload(first!));
+    await loader.flush({ force: true });
+    // A lifecycle rule removed the batch files; the table's head keeps the numbering going.
+    const removeAll = async (prefix: string) => {
+      for (const f of await loader.state.list(prefix)) await loader.state.remove(f.path);
+    };
+    await removeAll("batches/");
+    await loader.handleFinalize(await upload(second!));
+    const [next] = (await loader.flush({ force: true })).filter((r) => r.table === "logs.container_logs");
+    assert.equal(next?.batch, 2);
+    // Even with the head gone too, batch 1 again gets a new job ID (its manifest is a new generation).
+    await removeAll("batches/");
+    await removeAll("tables/");
+    await loader.handleFinalize(await upload(third!));
+    const [again] = (await loader.flush({ force: true })).filter((r) => r.table === "logs.container_logs");
+    assert.equal(again?.batch, 1);
+    assert.equal(again?.status, "loaded");
+    const rows = await rowsByBatch("container_logs", [first!, second!, third!]);
+    assert.deepEqual([...rows.values()], [5, 5, 5], "each object loaded once, the last one too");
+  });
+
+  it("a same-body re-transfer (new generation) loads once instead of being taken for a changed object", async () => {
+    const loader = newLoader();
+    const [o] = objects("retransfer", 1);
+    const v1 = await upload(o!);
+    assert.equal((await loader.handleFinalize(v1)).outcome, "queued");
+    const v2 = await upload(o!);
+    assert.notEqual(v2.generation, v1.generation);
+    // The flush runs before the new generation's event: it leaves the object queued…
+    const [early] = (await loader.flush({ force: true })).filter((r) => r.table === "logs.container_logs");
+    assert.notEqual(early?.status, "loaded");
+    assert.equal(await loader.state.exists(markerPaths.quarantined(objectId(o!.name))), false);
+    // …and the event moves the queued marker to the live generation.
+    assert.equal((await loader.handleFinalize(v2)).outcome, "duplicate");
+    const [later] = (await loader.flush({ force: true })).filter((r) => r.table === "logs.container_logs");
+    assert.equal(later?.status, "loaded");
+    assert.equal((await rowsByBatch("container_logs", [o!])).get(o!.batchId), 5);
+  });
+
+  it("a quarantined object fixed and uploaded again under the same name loads", async () => {
+    const loader = newLoader({ validate_objects: "false" });
+    const [good, broken] = objects("fixme", 2);
+    await loader.handleFinalize(await upload(good!));
+    await loader.handleFinalize(await upload({ ...broken!, body: Buffer.from("not gzip at all") }));
+    const [first] = (await loader.flush({ force: true })).filter((r) => r.table === "logs.container_logs");
+    assert.equal(first?.quarantined, 1);
+    assert.deepEqual(
+      await loader.state.list("pending/"),
+      [],
+      "the bad object left the queue: no failed job every window",
+    );
+    const fixed = await loader.handleFinalize(await upload(broken!));
+    assert.equal(fixed.outcome, "queued");
+    const [second] = (await loader.flush({ force: true })).filter((r) => r.table === "logs.container_logs");
+    assert.equal(second?.status, "loaded");
+    const rows = await rowsByBatch("container_logs", [good!, broken!]);
+    assert.deepEqual([...rows.values()], [5, 5]);
+  });
+
+  it("a read that fails (GCS unreachable) is retried, not taken for a bad object", async () => {
+    const [o] = objects("flaky-read", 1);
+    const finalized = await upload(o!);
+    const unreachable = new Storage({
+      apiEndpoint: "http://127.0.0.1:9",
+      projectId: "x",
+      retryOptions: { autoRetry: false },
+    });
+    const loader = newLoader();
+    await assert.rejects(
+      enqueueObject(
+        {
+          landing: unreachable.bucket(LANDING),
+          state: loader.state,
+          policy: POLICY,
+          statePrefix: loader.config.statePrefix,
+          quarantinePrefix: loader.config.quarantinePrefix,
+          validateObjects: true,
+          log,
+        },
+        finalized,
+      ),
+    );
+    assert.equal(await loader.state.exists(markerPaths.quarantined(objectId(o!.name))), false);
+    assert.equal((await loader.handleFinalize(finalized)).outcome, "queued", "the retry queues it");
   });
 
   it("pauses a table whose jobs fail without naming a source, keeps its queue, and resumes", async () => {
