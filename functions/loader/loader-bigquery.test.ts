@@ -233,6 +233,19 @@ describe("loader over BigQuery (REST fake)", () => {
     assert.equal(inserts().length, 2);
   });
 
+  it("an insert refused for good (403 accessDenied) pauses the table instead of retrying every minute", async () => {
+    const loader = newLoader();
+    await queue(loader, 1);
+    fake.failNextInserts(1, "accessDenied");
+    const [refused] = await loader.flush({ force: true });
+    assert.equal(refused?.status, "failed");
+    assert.match(refused?.detail ?? "", /jobs\.insert refused \(403\)/);
+    const [paused] = await loader.flush({ force: true });
+    assert.equal(paused?.status, "paused");
+    assert.equal(paused?.pending, 1, "the object stays queued for after the fix");
+    assert.equal(inserts().length, 1);
+  });
+
   it("a job still running at the deadline is followed by ID on the next flush, not inserted again", async () => {
     const loader = newLoader({ flush_deadline: "1s" });
     await queue(loader, 1);

@@ -73,8 +73,8 @@ export interface FakeBigQuery {
   readonly requests: RecordedRequest[];
   /** Requests whose method and path match, e.g. requestsTo("POST", "/jobs"). Paths match by suffix. */
   requestsTo(method: string, pathSuffix: string): RecordedRequest[];
-  /** The next `count` jobs.insert calls fail with 403 and this reason; no job is created. */
-  failNextInserts(count: number, reason: "quotaExceeded" | "rateLimitExceeded"): void;
+  /** The next `count` jobs.insert calls fail with 403 and this reason (a quota, or access denied); no job is created. */
+  failNextInserts(count: number, reason: "quotaExceeded" | "rateLimitExceeded" | "accessDenied"): void;
   scriptJob(jobId: string, script: JobScript): void;
   queueQueryResult(script: QueryScript): void;
   /** A table that already exists, as tables.get returns it. */
@@ -141,7 +141,7 @@ export async function startFakeBigQuery(): Promise<FakeBigQuery> {
   const tables = new Map<string, Record<string, unknown>>();
   const queryScripts: QueryScript[] = [];
   const queries = new Map<string, StoredQuery>();
-  const failures: ("quotaExceeded" | "rateLimitExceeded")[] = [];
+  const failures: ("quotaExceeded" | "rateLimitExceeded" | "accessDenied")[] = [];
   let url = "";
   let hook: ((request: RecordedRequest) => void) | undefined;
 
@@ -192,6 +192,14 @@ export async function startFakeBigQuery(): Promise<FakeBigQuery> {
 
   function insertJob(projectId: string, body: Record<string, unknown>): Record<string, unknown> {
     const failure = failures.shift();
+    if (failure === "accessDenied") {
+      throw new HttpError(
+        403,
+        "PERMISSION_DENIED",
+        failure,
+        `Access Denied: Project ${projectId}: User does not have bigquery.jobs.create permission in project ${projectId}.`,
+      );
+    }
     if (failure !== undefined) {
       throw new HttpError(403, "PERMISSION_DENIED", failure, QUOTA_MESSAGES[failure]);
     }
