@@ -5,6 +5,11 @@
 // ones to <n>.log.<ts>.gz (via <n>.log.<ts>.tmp, which may be incomplete). Only the last
 // three path segments are read, because kubelet's podLogsDir is configurable.
 //
+// Under Docker (dockershim, cri-dockerd) both names are symlinks to dockerd's
+// /var/lib/docker/containers/<id>/<id>-json.log, which dockerd rotates itself to
+// <id>-json.log.<N>; the shipper tracks those under the link's name plus `.<N>`
+// (`0.log.<N>`, `<pod>_<namespace>_<container>-<id>.log.<N>`), which parse as rotated.
+//
 // /var/log/containers/<pod>_<namespace>_<container>-<id>.log is kubelet's symlink to the
 // current <n>.log. kubelet cuts that name to 251 characters before `.log` (ext4 allows
 // 255), so a long pod name loses the tail of the 64-hex container ID. A cut ID is
@@ -53,7 +58,9 @@ const DNS_LABEL = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN_LABEL = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/;
 const POD_UID = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
 const HEX = /^[0-9a-f]+$/;
-const POD_LOG_FILE = /^(0|[1-9][0-9]{0,9})\.log(?:\.(\d{8}-\d{6})(\.gz)?)?$/;
+const POD_LOG_FILE = /^(0|[1-9][0-9]{0,9})\.log(?:\.(\d{8}-\d{6})(\.gz)?|\.([1-9][0-9]{0,5}))?$/;
+/** A name plus dockerd's rotation number, `.<N>`. */
+const DOCKER_ROTATED = /^(.+\.log)\.[1-9][0-9]{0,5}$/;
 const POD_LOG_TEMP = /^\d+\.log(?:\.\d{8}-\d{6})?\.tmp$/;
 
 function isDnsLabel(s: string): boolean {
@@ -75,8 +82,9 @@ export function parseLogPath(path: string): LogPathResult {
   if (POD_LOG_TEMP.test(file)) return fail("temporary", path, "temporary file of a rotation, not a log");
   const podFile = POD_LOG_FILE.exec(file);
   if (podFile !== null) return parsePodsLayout(path, segments, podFile);
-  if (file.endsWith(".log") && (file.includes("_") || file.length >= CONTAINERS_NAME_MAX + 4)) {
-    return parseContainersLayout(path, file);
+  const name = DOCKER_ROTATED.exec(file)?.[1] ?? file;
+  if (name.endsWith(".log") && (name.includes("_") || name.length >= CONTAINERS_NAME_MAX + 4)) {
+    return parseContainersLayout(path, name, name !== file);
   }
   return fail("unrecognised", path, "not a kubelet container log file name");
 }
@@ -107,13 +115,13 @@ function parsePodsLayout(path: string, segments: string[], m: RegExpExecArray): 
       podUid,
       container,
       restartCount,
-      rotated: m[2] !== undefined,
+      rotated: m[2] !== undefined || m[4] !== undefined,
       compressed: m[3] !== undefined,
     },
   };
 }
 
-function parseContainersLayout(path: string, file: string): LogPathResult {
+function parseContainersLayout(path: string, file: string, rotated: boolean): LogPathResult {
   const name = file.slice(0, -".log".length);
   const cut = name.length >= CONTAINERS_NAME_MAX;
   const lostId = "name cut by kubelet before the container ID; read /var/log/pods instead";
@@ -134,7 +142,7 @@ function parseContainersLayout(path: string, file: string): LogPathResult {
   }
   const problem = checkNames(namespace, pod, container);
   if (problem !== null) return fail("unrecognised", path, problem);
-  return { ok: true, meta: { namespace, pod, container, containerId, rotated: false, compressed: false } };
+  return { ok: true, meta: { namespace, pod, container, containerId, rotated, compressed: false } };
 }
 
 function checkNames(namespace: string, pod: string, container: string): string | null {

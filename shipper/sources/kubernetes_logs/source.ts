@@ -13,12 +13,17 @@
 // partial line into a just-rotated file. Its pending partial line then moves to the next
 // file of its chain, or, when there is none, is emitted as it is.
 //
+// Under Docker, kubelet's names are symlinks to dockerd's `<id>-json.log`, which dockerd
+// rotates itself (`.1`, `.2`, … beside it, where no glob of kubelet's directories
+// reaches). Each scan follows a link to such a target and lists those rotated files too,
+// under the link's name plus `.<N>`, so they join the link's chain with its metadata.
+//
 // Loss that cannot be prevented (a file that vanished before it was read to the end while
 // the shipper was down, a truncation that outran the reader) is counted in
 // logarchive_shipper_lost_bytes_total and logged, never silent.
 
 import { glob, readdir, readlink, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Tier } from "../../../lib/keys/layout.ts";
 import type { StageLog } from "../../../lib/log.ts";
 import { classifyNamespace, type NamespacePolicy } from "../../../lib/policy/policy.ts";
@@ -63,9 +68,13 @@ const ORPHAN_SCANS = 3;
  * file then would make the .gz look new and ship its lines twice.
  */
 const DONE_RETENTION_MS = 10 * 60_000;
+/** dockerd's json-file log, which it rotates to `<id>-json.log.<N>` (N ≥ 1, `.1` the newest). */
+const DOCKER_JSON_LOG = /^[0-9a-f]{64}-json\.log$/;
 
 interface Candidate {
   path: string;
+  /** Where to open it: `path`, or for a dockerd-rotated file its real path. */
+  open: string;
   dev: number;
   ino: number;
   size: number;
@@ -142,6 +151,7 @@ export class KubernetesLogsSource {
   #candidateFor(
     path: string,
     st: { dev: number; ino: number; size: number; mtimeMs: number },
+    open = path,
   ): Candidate | null {
     const parsed = parseLogPath(path);
     if (!parsed.ok) {
@@ -153,7 +163,7 @@ export class KubernetesLogsSource {
     }
     const c = classifyNamespace(this.options.policy, parsed.meta.namespace);
     if (!c.archived) return null;
-    return { path, ...st, meta: parsed.meta, tier: c.tier };
+    return { path, open, ...st, meta: parsed.meta, tier: c.tier };
   }
 
   #context(c: Candidate): FileContext {
@@ -171,22 +181,24 @@ export class KubernetesLogsSource {
   /** Finds files, matches them to what is tracked, and notes moved, truncated and vanished files. */
   async scan(): Promise<void> {
     this.#scans++;
-    const paths = new Set<string>();
+    // Name the file is tracked under → path it is opened at.
+    const paths = new Map<string, string>();
     for (const pattern of this.options.globs) {
-      for await (const p of glob(pattern)) if (!p.endsWith(".tmp")) paths.add(p);
+      for await (const p of glob(pattern)) if (!p.endsWith(".tmp")) paths.set(p, p);
     }
+    for (const link of [...paths.keys()]) await addDockerRotated(link, paths);
     for (const tf of this.files) tf.seen = false;
     const fresh: Candidate[] = [];
     const truncated: TrackedFile[] = [];
-    for (const path of paths) {
+    for (const [path, open] of paths) {
       let st: Awaited<ReturnType<typeof stat>>;
       try {
-        st = await stat(path);
+        st = await stat(open);
       } catch {
         continue;
       }
       if (!st.isFile()) continue;
-      const candidate = this.#candidateFor(path, st);
+      const candidate = this.#candidateFor(path, st, open);
       if (candidate === null) continue;
       const tf = this.#byInode.get(this.#key(st.dev, st.ino));
       if (tf !== undefined && tf.handle !== null) {
@@ -197,19 +209,19 @@ export class KubernetesLogsSource {
           fresh.push(candidate);
           continue;
         }
-        this.#observe(tf, path, st.size);
+        this.#observe(tf, candidate);
         await tf.growFingerprint();
         continue;
       }
       if (tf !== undefined) {
-        const head = await readHeadAt(path, candidate.meta.compressed, st);
+        const head = await readHeadAt(open, candidate.meta.compressed, st);
         // The path moved on between stat and open: the next scan sees it as it is.
         if (head === null) continue;
         if (
           matchesFingerprint(head, tf.fingerprint) ||
           (tf.fingerprint.bytes === 0 && st.size >= tf.readPos)
         ) {
-          this.#observe(tf, path, st.size);
+          this.#observe(tf, candidate);
           // A file tracked while nearly empty gets its full fingerprint as soon as it has the
           // bytes, so it is still recognised if it is renamed or compressed later.
           if (tf.state === "active" && head.length > tf.fingerprint.bytes)
@@ -226,9 +238,10 @@ export class KubernetesLogsSource {
     this.#settle();
   }
 
-  #observe(tf: TrackedFile, path: string, size: number): void {
+  #observe(tf: TrackedFile, { path, open, size }: Candidate): void {
     tf.seen = true;
     tf.lastSeenAt = Date.now();
+    tf.openPath = open;
     if (tf.path !== path) {
       this.options.metrics.fileLagBytes.remove({ file: tf.path });
       tf.path = path;
@@ -254,17 +267,20 @@ export class KubernetesLogsSource {
       if (ca !== cb) return ca < cb ? -1 : 1;
       const ra = a.path === ca ? 1 : 0;
       const rb = b.path === cb ? 1 : 0;
-      return ra - rb || (a.path < b.path ? -1 : 1);
+      // dockerd's `.<N>`: the higher N, the older.
+      return ra - rb || dockerRotation(b.path) - dockerRotation(a.path) || (a.path < b.path ? -1 : 1);
     });
     const copies = new Map<TrackedFile, Candidate>();
     for (const c of fresh) {
       if (truncated.some((t) => t.dev === c.dev && t.ino === c.ino)) continue;
-      const head = await readHeadAt(c.path, c.meta.compressed, c);
+      const head = await readHeadAt(c.open, c.meta.compressed, c);
       if (head === null) continue;
       const base = chainBaseOf(c.path);
-      const known = this.files.find(
-        (tf) => tf.chainBase === base && matchesFingerprint(head, tf.fingerprint),
-      );
+      // Identity is content, not path: a checkpointed file not found at any path in this
+      // scan is also recognised elsewhere (logs copied to a disk mounted at another path).
+      const known =
+        this.files.find((tf) => tf.chainBase === base && matchesFingerprint(head, tf.fingerprint)) ??
+        this.files.find((tf) => !tf.seen && tf.handle === null && matchesFingerprint(head, tf.fingerprint));
       if (known !== undefined) {
         if (known.state === "done") {
           known.seen = true;
@@ -284,6 +300,7 @@ export class KubernetesLogsSource {
         this.#context(c),
         this.#nextOrder++,
       );
+      tf.openPath = c.open;
       this.#add(tf);
       this.options.log("debug", "file_tracked", {
         path: c.path,
@@ -312,6 +329,7 @@ export class KubernetesLogsSource {
       order,
       old.checkpoint(),
     );
+    next.openPath = at.open;
     void old.close();
     this.#remove(old);
     this.#add(next);
@@ -349,13 +367,14 @@ export class KubernetesLogsSource {
       void tf.close();
       this.#remove(tf);
     }
-    const head = (await readHeadAt(now.path, false, now)) ?? Buffer.alloc(0);
+    const head = (await readHeadAt(now.open, false, now)) ?? Buffer.alloc(0);
     const restarted = new TrackedFile(
       now.path,
       { dev: now.dev, ino: now.ino, size: now.size, fingerprint: fingerprintOf(head) },
       this.#context(now),
       this.#nextOrder++,
     );
+    restarted.openPath = now.open;
     this.#add(restarted);
     this.options.log("debug", "file_tracked", {
       path: now.path,
@@ -387,13 +406,18 @@ export class KubernetesLogsSource {
    * A held file's name as the kernel knows it now. A scan's listing can miss a rename
    * that happens while it runs; a stale live name would rank a rotated file after its
    * successor and split the line that spans them. Linux only; elsewhere, the scan's view.
+   * A file reached through a symlink (/var/log/containers, Docker) keeps the scan's view:
+   * the kernel names the link's target, and taking that name would make the live file
+   * look rotated, to be finished and closed at its first quiet moment.
    */
   async #refreshHeldPaths(): Promise<void> {
     for (const tf of this.files) {
       if (tf.handle === null || tf.state !== "active") continue;
       const current = await readlink(`/proc/self/fd/${tf.handle.fd}`).catch(() => null);
       if (current === null) continue;
-      const name = basename(current.replace(/ \(deleted\)$/, ""));
+      const real = current.replace(/ \(deleted\)$/, "");
+      if (dirname(real) !== resolve(dirname(tf.path))) continue;
+      const name = basename(real);
       if (name !== basename(tf.path)) {
         this.options.metrics.fileLagBytes.remove({ file: tf.path });
         tf.path = join(dirname(tf.path), name);
@@ -443,9 +467,23 @@ export class KubernetesLogsSource {
         note: "the file was rotated away or removed before it was read to the end",
       });
     }
-    // Partial lines held from before the restart are still data: emit them.
-    tf.decoder.end(this.options.lineSink(tf));
+    // Partial lines held from before the restart are still data. If nothing was lost, their
+    // end is in the next file (dockerd's max-file can delete a file that was read to its end
+    // but not yet finished), so they move there, as when a file is finished; else emit them.
+    const successor = lost === 0 ? this.#unreadSuccessor(tf) : undefined;
+    if (successor !== undefined) successor.inheritPartials(tf.decoder.checkpoint());
+    else tf.decoder.end(this.options.lineSink(tf));
     this.#remove(tf);
+  }
+
+  /** The next file of `tf`'s chain, if nothing of it has been read yet. */
+  #unreadSuccessor(tf: TrackedFile): TrackedFile | undefined {
+    const successor = this.files
+      .filter(
+        (f) => f !== tf && f.state === "active" && f.chainBase === tf.chainBase && compareInChain(f, tf) > 0,
+      )
+      .sort(compareInChain)[0];
+    return successor?.readPos === 0 ? successor : undefined;
   }
 
   #writerMoved(tf: TrackedFile): boolean {
@@ -548,12 +586,8 @@ export class KubernetesLogsSource {
       )
         return;
     }
-    const successor = this.files
-      .filter(
-        (f) => f !== tf && f.state === "active" && f.chainBase === tf.chainBase && compareInChain(f, tf) > 0,
-      )
-      .sort(compareInChain)[0];
-    if (successor !== undefined && successor.readPos === 0) {
+    const successor = this.#unreadSuccessor(tf);
+    if (successor !== undefined) {
       // Everything is read; what is left is a partial line whose end is in the next file.
       successor.inheritPartials(tf.decoder.checkpoint());
     } else {
@@ -566,7 +600,7 @@ export class KubernetesLogsSource {
       ino: tf.ino,
       order: tf.order,
       readPos: tf.readPos,
-      partialsTo: successor !== undefined && successor.readPos === 0 ? successor.path : null,
+      partialsTo: successor?.path ?? null,
     });
     await tf.close();
     this.options.metrics.fileLagBytes.remove({ file: tf.path });
@@ -609,6 +643,32 @@ function compareInChain(a: TrackedFile, b: TrackedFile): number {
   const ra = rotationStamp(a.path);
   const rb = rotationStamp(b.path);
   return ra < rb ? -1 : ra > rb ? 1 : a.order - b.order;
+}
+
+/** dockerd's rotation number of a `<link>.<N>` name, 0 for any other. */
+function dockerRotation(path: string): number {
+  return Number(/\.log\.([1-9][0-9]{0,5})$/.exec(path)?.[1] ?? 0);
+}
+
+/**
+ * If `link` is a symlink (through any number of links, dangling or not, as during a
+ * rotation) to dockerd's `<id>-json.log`, adds its rotated `<id>-json.log.<N>` files to
+ * `paths` as `<link>.<N>` → real path.
+ */
+async function addDockerRotated(link: string, paths: Map<string, string>): Promise<void> {
+  let target = link;
+  for (let hops = 0; hops < 8; hops++) {
+    const next = await readlink(target).catch(() => null);
+    if (next === null) break;
+    target = resolve(dirname(target), next);
+  }
+  if (target === link || !DOCKER_JSON_LOG.test(basename(target))) return;
+  const prefix = `${basename(target)}.`;
+  for (const name of await readdir(dirname(target)).catch(() => [] as string[])) {
+    const n = name.slice(prefix.length);
+    if (name.startsWith(prefix) && /^[1-9][0-9]{0,5}$/.test(n))
+      paths.set(`${link}.${n}`, join(dirname(target), name));
+  }
 }
 
 function rotationStamp(path: string): string {

@@ -110,6 +110,11 @@ export type FileState = "active" | "done";
 
 export class TrackedFile {
   path: string;
+  /**
+   * Where the file is opened: `path`, except for a dockerd-rotated `<id>-json.log.<N>`, which
+   * is tracked under its kubelet link's name plus `.<N>` (see source.ts) and opened here.
+   */
+  openPath: string;
   readonly chainBase: string;
   /** Reading order within a chain: rotated files before the file that replaced them. */
   order: number;
@@ -152,6 +157,7 @@ export class TrackedFile {
     resume?: FileCheckpoint,
   ) {
     this.path = path;
+    this.openPath = path;
     this.chainBase = chainBaseOf(path);
     this.order = order;
     this.dev = identity.dev;
@@ -190,7 +196,7 @@ export class TrackedFile {
 
   /** Opens the file's inode at its known path; false if the path now names another file. */
   async ensureOpen(): Promise<boolean> {
-    if (this.handle === null) this.handle = await openVerified(this.path, this);
+    if (this.handle === null) this.handle = await openVerified(this.openPath, this);
     return this.handle !== null;
   }
 
