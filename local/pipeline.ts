@@ -318,23 +318,37 @@ export class LocalPipeline {
     }
   }
 
-  /** Line-to-row freshness of every loaded row: when its batch's load finished minus the line's timestamp. */
-  async freshness(): Promise<{ rows: number; p50Ms: number; p95Ms: number; maxMs: number } | null> {
+  /**
+   * Line-to-row freshness of loaded rows: when its batch's load finished minus the line's
+   * timestamp. `sinceMs` keeps only rows loaded from then on (a live run on an old data dir).
+   */
+  async freshness(
+    sinceMs = 0,
+  ): Promise<{ rows: number; p50Ms: number; p95Ms: number; maxMs: number } | null> {
     const done = await this.parts.loader.state.list("done/");
     if (done.length === 0) return null;
     const loadedAt = new Map<string, number>();
     await Promise.all(
       done.map(async (d) => {
         const marker = await this.parts.loader.state.read<{ batchId: string; loadedAt: string }>(d.path);
-        if (marker?.batchId) loadedAt.set(marker.batchId, Date.parse(marker.loadedAt));
+        const at = marker ? Date.parse(marker.loadedAt) : Number.NaN;
+        if (marker?.batchId && at >= sinceMs) loadedAt.set(marker.batchId, at);
       }),
     );
+    if (loadedAt.size === 0) return null;
     const connection = await this.parts.cloud.warehouse.connect();
     try {
+      // Every table the loader made, in any schema (routes to other datasets, {namespace} tables).
+      const tables = (
+        await connection.runAndReadAll(
+          "SELECT table_schema, table_name FROM information_schema.columns WHERE column_name = 'batch_id'",
+        )
+      ).getRows() as [string, string][];
       const ages: number[] = [];
-      for (const table of this.parts.cloud.endpoints.warehouse.tables) {
+      for (const [schema, table] of tables) {
+        const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
         const reader = await connection.runAndReadAll(
-          `SELECT batch_id, epoch_ms(timestamp)::DOUBLE FROM main."${table.replaceAll('"', '""')}"`,
+          `SELECT batch_id, epoch_ms(timestamp)::DOUBLE FROM ${q(schema)}.${q(table)}`,
         );
         for (const [batch, ts] of reader.getRows() as [string, number][]) {
           const loaded = loadedAt.get(batch);
@@ -343,8 +357,8 @@ export class LocalPipeline {
       }
       if (ages.length === 0) return null;
       ages.sort((a, b) => a - b);
-      const q = (p: number) => ages[Math.min(ages.length - 1, Math.floor(p * ages.length))] as number;
-      return { rows: ages.length, p50Ms: q(0.5), p95Ms: q(0.95), maxMs: ages[ages.length - 1] as number };
+      const at = (p: number) => ages[Math.min(ages.length - 1, Math.floor(p * ages.length))] as number;
+      return { rows: ages.length, p50Ms: at(0.5), p95Ms: at(0.95), maxMs: ages[ages.length - 1] as number };
     } finally {
       connection.closeSync();
     }

@@ -54,6 +54,9 @@ export async function runLocal(o: RunLocalOptions): Promise<number> {
   o.out(`${describeEndpoints(pipeline.parts.cloud.endpoints)}\n`);
   o.out(`  Policy    ${o.policyLabel}\n`);
   o.out(`  Function  finalize ${pipeline.parts.finalizeUrl}  flush ${pipeline.parts.flushUrl}\n`);
+  o.out(
+    `  Loader    state bucket ${pipeline.parts.loader.config.stateBucket} (for \`logarchive loader resume --gcs-endpoint … --state-bucket …\`)\n`,
+  );
   o.out(`  Logs      ${logs.join(", ")}${o.logs ? "" : "  (generated sample workload)"}\n`);
   try {
     return o.once ? await runOnce(pipeline, o, sampleRoot, started) : await runLive(pipeline, o, sampleRoot);
@@ -78,6 +81,12 @@ async function runOnce(
   await shipper.run();
   await shipper.close();
   const linesRead = await shipperRecords(shipper);
+  if (linesRead === 0) {
+    o.out(
+      `No log lines found under ${o.logs?.join(", ") ?? sampleRoot}: check --logs (a glob of container log files, such as '/var/log/pods/*/*/*.log*').\n`,
+    );
+    return 1;
+  }
   o.out(`Shipped ${fmt(linesRead)} lines; waiting for the transfer and the loader…\n`);
   const report = await pipeline.settle(o.settleTimeoutMs ?? 300_000);
   const freshness = await pipeline.freshness();
@@ -143,6 +152,7 @@ async function runLive(pipeline: LocalPipeline, o: RunLocalOptions, sampleRoot: 
     o.logs === undefined
       ? startLiveSampleWorkload({ root: sampleRoot, linesPerSecond: o.linesPerSecond, seed: o.seed })
       : null;
+  const liveSince = Date.now();
   const shipper = await pipeline.openShipper();
   const shipping = shipper.run();
   o.out(
@@ -151,7 +161,10 @@ async function runLive(pipeline: LocalPipeline, o: RunLocalOptions, sampleRoot: 
   const status = setInterval(() => {
     void (async () => {
       const stats = pipeline.parts.loader.stats();
-      const freshness = await pipeline.freshness().catch(() => null);
+      const freshness = await pipeline.freshness(liveSince).catch((error: unknown) => {
+        o.logger.warn({ event: "freshness_failed", error: String(error) });
+        return null;
+      });
       o.out(
         `  shipped ${fmt(await shipperRecords(shipper))} lines · loaded ${fmt(stats.rowsLoaded)} rows in ${stats.batchesLoaded} load jobs · quarantined ${stats.events.quarantined}${freshness ? ` · freshness p50 ${seconds(freshness.p50Ms)} p95 ${seconds(freshness.p95Ms)}` : ""}\n`,
       );

@@ -45,10 +45,14 @@ export async function startLocalSqs(options: LocalSqsOptions): Promise<LocalSqs>
     const attributes = await sqs.send(
       new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ["QueueArn"] }),
     );
+    // fauxqs keeps the URL a queue was created with, port included; after a restart on a new
+    // port, say where the queue is now (the SDK routes by endpoint either way).
+    // (Not through URL: fauxqs's host `sqs.<region>.127.0.0.1` is not a valid URL host.)
+    const queueUrl = QueueUrl!.replace(/^(https?:\/\/[^/:]+):\d+\//, `$1:${server.port}/`);
     return {
       endpoint,
       port: server.port,
-      queueUrl: QueueUrl!,
+      queueUrl,
       queueArn: attributes.Attributes!.QueueArn!,
       stop: () => server.stop(),
     };

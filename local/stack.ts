@@ -60,7 +60,12 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   const bucket = options.bucket ?? "logarchive-archive";
   const gcsBucket = options.gcsBucket ?? "logarchive-landing";
   const queueName = options.queueName ?? "logarchive-s3-events";
-  const tables = destinations(options.policy).map((d) => d.table);
+  // Tables of the default dataset live in DuckDB's main schema and are made now, so the
+  // warehouse can be queried before the first load; the loader makes the others (routes to
+  // other datasets, {namespace} tables) in their schemas before their first batch.
+  const tables = destinations(options.policy)
+    .filter((d) => d.dataset === options.policy.warehouse.dataset)
+    .map((d) => d.table);
   const stops: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop();

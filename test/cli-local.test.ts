@@ -120,6 +120,20 @@ describe("logarchive local", () => {
     db.closeSync();
   });
 
+  it("--once with --logs that match nothing says so and exits 1", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "logarchive-cli-nologs-"));
+    dirs.push(dir);
+    const child = spawn(
+      process.execPath,
+      [cli, "local", "--once", "--data-dir", join(dir, "data"), "--logs", join(dir, "nothing-here", "*.log")],
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOGARCHIVE_LOG_LEVEL: "error" } },
+    );
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const out = await waitForOutput(child, /No log lines found/, 120_000);
+    assert.equal(await exited, 1);
+    assert.match(out, /check --logs/);
+  });
+
   it("refuses a bad policy file, naming the field, with exit code 2", async () => {
     const dir = await mkdtemp(join(tmpdir(), "logarchive-cli-"));
     dirs.push(dir);

@@ -3,7 +3,7 @@
 
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../../lib/config/units.ts";
-import { DEFAULT_POLICY, destinations, loadPolicy } from "../../lib/policy/policy.ts";
+import { DEFAULT_POLICY, destinations, hasTablePerNamespace, loadPolicy } from "../../lib/policy/policy.ts";
 
 // The loader's modules are imported when a subcommand runs, so the shipper's image, which
 // carries cli/ but not functions/, still loads this file.
@@ -34,10 +34,17 @@ export function loaderCommand(): Command {
   loader
     .command("plan")
     .description("Print the load windows and job counts the loader derives from the quota budget.")
-    .option("--policy <file>", "namespace policy YAML; its routes set the number of destination tables")
+    .option(
+      "--policy <file>",
+      "namespace policy YAML; its routes set the number of destination tables (default: ./namespaces.yaml if present)",
+    )
     .option("--tables <n>", "number of destination tables (overrides the policy)", positiveInt)
     .option("--budget-fraction <f>", "share of the load-job quotas planned for first attempts", fraction, 0.5)
-    .option("--flush-interval <duration>", "how often the scheduler calls the flush", seconds, 60)
+    .option(
+      "--flush-interval <duration>",
+      "how often the scheduler calls the flush, such as 60s or 2m (default: 60s)",
+      seconds,
+    )
     .option(
       "--project-jobs <n>",
       "load jobs per project per day",
@@ -50,20 +57,29 @@ export function loaderCommand(): Command {
         policy?: string;
         tables?: number;
         budgetFraction: number;
-        flushInterval: number;
+        flushInterval?: number;
         projectJobs: number;
         tableJobs: number;
       }) => {
         const { BIGQUERY_QUOTAS, describePlan, planLoadWindows } = await import(
           "../../functions/loader/plan.ts"
         );
-        const policy = o.policy === undefined ? DEFAULT_POLICY : await loadPolicy(o.policy);
+        const policyPath = o.policy ?? (await existing("namespaces.yaml"));
+        const policy = policyPath === undefined ? DEFAULT_POLICY : await loadPolicy(policyPath);
+        process.stdout.write(
+          `policy: ${policyPath ?? "(built-in default)"}${o.tables === undefined ? "" : `; --tables ${o.tables} overrides its table count`}\n`,
+        );
+        if (o.tables === undefined && hasTablePerNamespace(policy)) {
+          process.stdout.write(
+            "note: a {namespace} route adds a table per namespace as namespaces appear; give --tables with the count you expect\n",
+          );
+        }
         const tables = o.tables ?? destinations(policy).length;
         const plan = planLoadWindows({
           quotas: { ...BIGQUERY_QUOTAS, projectJobsPerDay: o.projectJobs, tableJobsPerDay: o.tableJobs },
           tables,
           budgetFraction: o.budgetFraction,
-          flushIntervalSeconds: o.flushInterval,
+          flushIntervalSeconds: o.flushInterval ?? 60,
         });
         process.stdout.write(`${describePlan(plan, tables)}\n`);
       },
@@ -102,4 +118,14 @@ export function loaderCommand(): Command {
     });
 
   return loader;
+}
+
+async function existing(path: string): Promise<string | undefined> {
+  const { access } = await import("node:fs/promises");
+  try {
+    await access(path);
+    return path;
+  } catch {
+    return undefined;
+  }
 }

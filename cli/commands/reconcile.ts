@@ -2,6 +2,7 @@
 
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { UserError } from "../../lib/config/errors.ts";
 import { DEFAULT_POLICY, loadPolicy, type NamespacePolicy } from "../../lib/policy/policy.ts";
 
 /** `2026-11-21`, `2026-11-21T10`, or a full RFC 3339 time; hour partitions start at it. */
@@ -75,6 +76,11 @@ export function reconcileCommand(): Command {
     .option("--json", "print the full report as JSON")
     .action(async (o: ReconcileOptions) => {
       if (o.to.getTime() <= o.from.getTime()) throw new InvalidArgumentError("--to must be after --from.");
+      if (o.from.getUTCMinutes() !== 0 || o.from.getUTCSeconds() !== 0 || o.from.getUTCMilliseconds() !== 0) {
+        throw new InvalidArgumentError(
+          "--from: partitions are whole hours; give a date or an hour such as 2026-11-21T10.",
+        );
+      }
       const policy = await resolvePolicy(o.policy);
       const { describeReconcile } = await import("../../functions/loader/reconcile.ts");
       const report =
@@ -98,12 +104,35 @@ async function resolvePolicy(path: string | undefined): Promise<NamespacePolicy>
 }
 
 async function reconcileLocal(o: ReconcileOptions, policy: NamespacePolicy) {
+  const { access } = await import("node:fs/promises");
+  const { join } = await import("node:path");
+  const dataDir = resolve(o.dataDir as string);
+  const warehousePath = join(dataDir, "warehouse.duckdb");
+  try {
+    await access(warehousePath);
+  } catch {
+    throw new UserError(
+      `${dataDir} holds no local pipeline (no warehouse.duckdb): run \`logarchive local\` with this --data-dir first`,
+    );
+  }
+  // DuckDB allows one writer: find out now, before starting anything, if `logarchive local` holds it.
+  const { DuckDBInstance } = await import("@duckdb/node-api");
+  try {
+    (await DuckDBInstance.create(warehousePath)).closeSync();
+  } catch (error) {
+    if (/lock/i.test((error as Error).message)) {
+      throw new UserError(
+        `${warehousePath} is in use (by a running \`logarchive local\`?): stop it first, then reconcile`,
+      );
+    }
+    throw error;
+  }
   // The local services keep their state in the data directory; start them on it (DuckDB
   // allows one writer, so stop `logarchive local` first).
   const { LocalPipeline } = await import("../../local/pipeline.ts");
   const { createLogger } = await import("../../lib/log.ts");
   const pipeline = await LocalPipeline.start({
-    dataDir: resolve(o.dataDir as string),
+    dataDir,
     policy,
     logs: [],
     once: true,

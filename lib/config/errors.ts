@@ -25,3 +25,8 @@ function fieldPath(path: readonly PropertyKey[]): string {
 export function describeIssues(error: z.ZodError): string[] {
   return error.issues.map((issue) => `${fieldPath(issue.path)}: ${issue.message}`);
 }
+
+/** A condition the user can fix (a missing directory, a locked file), reported without a stack trace. */
+export class UserError extends Error {
+  override name = "UserError";
+}
