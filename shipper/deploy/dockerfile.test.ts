@@ -1,25 +1,51 @@
-// The shipper image cannot be built here (no Docker), so this checks the Dockerfile
-// against the source: every file `cli/logarchive.ts ship` can load at runtime is copied
-// and not excluded by .dockerignore, every package it imports survives `npm ci
-// --omit=dev`, and the base image is Node 24.
+// The shipper image cannot be built here (no Docker), so this checks the Dockerfile against
+// the source and then does what its stages do, with the same COPY rules: every source file
+// `cli/logarchive.ts ship` loads goes into the build stage (and past .dockerignore), the
+// build compiles it to dist/, the final stage copies the compiled file, every package it
+// imports survives `npm ci --omit=dev`, and the compiled CLI, run from a directory holding
+// only what the final stage copies, ships.
 
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from "node:fs";
 import { builtinModules } from "node:module";
+import { tmpdir } from "node:os";
 import { dirname, join, matchesGlob, normalize } from "node:path";
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 
 const ROOT = join(import.meta.dirname, "../..");
 const DOCKERFILE = readFileSync(join(import.meta.dirname, "Dockerfile"), "utf8");
 const DOCKERIGNORE = readFileSync(join(ROOT, ".dockerignore"), "utf8");
 const PACKAGE = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
   dependencies: Record<string, string>;
+  scripts: Record<string, string>;
 };
+/** tsconfig.build.json is JSON with comments. */
+const BUILD_CONFIG = JSON.parse(
+  readFileSync(join(ROOT, "tsconfig.build.json"), "utf8").replace(/^\s*\/\/.*$/gm, ""),
+) as { extends?: string; files?: string[]; compilerOptions: Record<string, unknown> };
 
 // `import type … from` and `export type … from` are erased by type stripping; every other
 // static import or re-export loads its module, `import { type A } from` included.
 const STATIC_IMPORT = /^\s*(?:import|export)\s+(type\s+)?(?:[\w*${}\s,]+?\s+from\s+)?["']([^"']+)["']/gm;
+const DYNAMIC_IMPORT = /\bimport\(\s*["']([^"']+)["']\s*\)/g;
 const FILE_URL = /new URL\(\s*["']([^"']+)["']\s*,\s*import\.meta\.url\s*\)/g;
+/**
+ * Where a literal `import("…")` is part of `ship`: the command's lazy import of the shipper
+ * and anything under shipper/. Other commands' lazy imports (local/, functions/) are not
+ * in the image.
+ */
+const SHIP_DYNAMIC = (file: string) => file === "cli/commands/ship.ts" || file.startsWith("shipper/");
 
 interface Closure {
   /** Repository-relative source files loaded at runtime. */
@@ -33,20 +59,21 @@ interface Closure {
 function importClosure(roots: readonly string[]): Closure {
   const closure: Closure = { files: new Set(), assets: new Set(), packages: new Set() };
   const queue = [...roots];
+  const follow = (file: string, spec: string) => {
+    if (spec.startsWith(".")) queue.push(normalize(join(dirname(file), spec)));
+    else if (!spec.startsWith("node:") && !builtinModules.includes(spec)) {
+      closure.packages.add(
+        spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!,
+      );
+    }
+  };
   while (queue.length > 0) {
     const file = queue.pop()!;
     if (closure.files.has(file)) continue;
     closure.files.add(file);
     const text = readFileSync(join(ROOT, file), "utf8");
-    for (const [, typeOnly, spec] of text.matchAll(STATIC_IMPORT)) {
-      if (typeOnly || spec === undefined) continue;
-      if (spec.startsWith(".")) queue.push(normalize(join(dirname(file), spec)));
-      else if (!spec.startsWith("node:") && !builtinModules.includes(spec)) {
-        closure.packages.add(
-          spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!,
-        );
-      }
-    }
+    for (const [, typeOnly, spec] of text.matchAll(STATIC_IMPORT)) if (!typeOnly) follow(file, spec!);
+    if (SHIP_DYNAMIC(file)) for (const [, spec] of text.matchAll(DYNAMIC_IMPORT)) follow(file, spec!);
     for (const [, spec] of text.matchAll(FILE_URL)) {
       const target = normalize(join(dirname(file), spec!));
       // A .ts file named by URL is a worker or a dynamic import: it loads modules too.
@@ -57,23 +84,44 @@ function importClosure(roots: readonly string[]): Closure {
   return closure;
 }
 
-function sourceFiles(dir: string): string[] {
-  return readdirSync(join(ROOT, dir), { recursive: true, encoding: "utf8" })
-    .map((f) => join(dir, f))
-    .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts") && !f.endsWith(".d.ts"))
-    .filter((f) => !/(^|\/)(test_support|testdata)\//.test(f));
+interface Copy {
+  /** Stage name of `COPY --from=`, or null for the build context. */
+  from: string | null;
+  sources: string[];
+  dest: string;
 }
 
-/** Sources of the final stage's COPY instructions (not `COPY --from`). */
-function copiedPaths(dockerfile: string): string[] {
-  const finalStage = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "));
-  return [...finalStage.matchAll(/^COPY\s+(?!--from)(.+)$/gm)].flatMap((m) =>
-    m[1]!
-      .trim()
-      .split(/\s+/)
-      .slice(0, -1)
-      .map((p) => p.replace(/\/$/, "").replace(/^\.\//, "")),
-  );
+interface Stage {
+  name: string | null;
+  from: string;
+  workdir: string;
+  copies: Copy[];
+  runs: string[];
+}
+
+/** The Dockerfile's stages with their COPY and RUN instructions (line continuations joined). */
+function parseStages(dockerfile: string): Stage[] {
+  const stages: Stage[] = [];
+  const lines = dockerfile.replace(/\\\n/g, " ").split("\n");
+  for (const line of lines.map((l) => l.trim())) {
+    const from = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?$/i.exec(line);
+    if (from) {
+      stages.push({ name: from[2] ?? null, from: from[1]!, workdir: "/", copies: [], runs: [] });
+      continue;
+    }
+    const stage = stages.at(-1);
+    if (stage === undefined) continue;
+    const workdir = /^WORKDIR\s+(\S+)$/.exec(line);
+    if (workdir) stage.workdir = workdir[1]!;
+    const copy = /^COPY\s+(--from=(\S+)\s+)?(.+)$/.exec(line);
+    if (copy) {
+      const parts = copy[3]!.trim().split(/\s+/);
+      stage.copies.push({ from: copy[2] ?? null, sources: parts.slice(0, -1), dest: parts.at(-1)! });
+    }
+    const run = /^RUN\s+(.+)$/.exec(line);
+    if (run) stage.runs.push(run[1]!.replace(/\s+/g, " "));
+  }
+  return stages;
 }
 
 /** Docker's .dockerignore rule: a pattern excludes a path or any directory above it; `!` re-includes. */
@@ -90,45 +138,123 @@ function dockerIgnored(path: string, ignoreFile: string): boolean {
   return ignored;
 }
 
-function isCopied(path: string, copied: readonly string[]): boolean {
-  return copied.some((c) => c === "." || path === c || path.startsWith(`${c}/`));
+/** A path relative to a stage's root for a COPY source or destination (`./x/`, `/app/x`, `x`). */
+function inStage(path: string, workdir: string): string {
+  const absolute = path.startsWith("/") ? path : join(workdir, path);
+  return normalize(absolute).replace(/\/$/, "");
 }
 
-const closure = importClosure([
-  "cli/logarchive.ts",
-  // `ship` may not be wired into cli/program.ts yet: every runtime file of these folders.
-  ...sourceFiles("cli"),
-  ...sourceFiles("shipper"),
-  ...sourceFiles("lib"),
-]);
+/**
+ * Where `path` (relative to the stage root, e.g. `/app/cli/x.js`) lands in `stage` when
+ * copied from `from`, or null when no COPY of that stage takes it. Destinations ending in
+ * `/` (or `./`) receive a file source by its base name and a directory source's content.
+ */
+function copiedTo(stage: Stage, from: string | null, path: string, fromWorkdir: string): string | null {
+  for (const copy of stage.copies.filter((c) => c.from === from)) {
+    for (const source of copy.sources) {
+      const src = from === null ? normalize(source).replace(/\/$/, "") : inStage(source, fromWorkdir);
+      const dest = inStage(copy.dest, stage.workdir);
+      if (path === src) {
+        const isDir = copy.dest.endsWith("/") || copy.dest === ".";
+        return isDir && !source.endsWith("/") ? join(dest, src.split("/").at(-1)!) : dest;
+      }
+      if (path.startsWith(`${src}/`)) return join(dest, path.slice(src.length + 1));
+    }
+  }
+  return null;
+}
+
+/** Files (not directories) under `dir`, relative to `root`. */
+function filesUnder(dir: string, root = ROOT): string[] {
+  return readdirSync(join(root, dir), { recursive: true, encoding: "utf8" })
+    .map((f) => join(dir, f))
+    .filter((f) => statSync(join(root, f)).isFile());
+}
+
+const closure = importClosure(["cli/logarchive.ts"]);
+const stages = parseStages(DOCKERFILE);
+const deps = stages.find((s) => s.name === "deps");
+const build = stages.find((s) => s.name === "build");
+const final = stages.at(-1)!;
+/** Every source file the shipper loads and the build config, repository-relative. */
+const buildInputs = [...closure.files, "tsconfig.json", "tsconfig.build.json", "package.json"];
+/** Runtime files in the image for each loaded source: `.ts` compiled to `.js` under dist/. */
+const compiled = (file: string) => `dist/${file.replace(/\.ts$/, ".js")}`;
 
 describe("shipper Dockerfile", () => {
   it("finds imports the way Node loads them: inline type imports load, `import type` does not", () => {
     assert.ok(closure.files.has("cli/program.ts"));
     assert.ok(closure.files.has("lib/config/errors.ts"));
+    // Loaded by `ship` only through its lazy import.
+    assert.ok(closure.files.has("shipper/shipper.ts"));
+    assert.ok(closure.files.has("shipper/sinks/s3/batch.ts"));
     assert.ok(closure.packages.has("commander"));
     assert.ok(closure.packages.has("prom-client"));
+    assert.ok(closure.packages.has("@aws-sdk/client-s3"));
     // cli/commands/local.ts has `import type … from "../../local/stack.ts"` and a dynamic import.
     assert.ok(
-      ![...closure.files].some((f) => f.startsWith("local/")),
-      "local/ is loaded only by `logarchive local`",
+      ![...closure.files].some((f) => f.startsWith("local/") || f.startsWith("functions/")),
+      "local/ and functions/ are loaded only by other commands",
     );
   });
 
-  it("copies every top-level folder and file the shipper loads at runtime", () => {
-    const copied = copiedPaths(DOCKERFILE);
-    const needed = [...closure.files, ...closure.assets];
-    const missing = needed.filter((f) => !isCopied(f, copied));
-    assert.deepEqual(missing, [], `not copied into the image: ${missing.join(", ")}`);
-    const tops = new Set(needed.map((f) => f.split("/")[0]));
-    assert.ok(tops.has("shipper") && tops.has("lib") && tops.has("cli") && tops.has("package.json"));
+  it("has a deps, a build and a final stage, all on an official Node 24 image", () => {
+    const base = /^ARG NODE_IMAGE=(\S+)$/m.exec(DOCKERFILE)?.[1];
+    assert.match(base ?? "", /^node:24(-[a-z]+)*(@sha256:[0-9a-f]{64})?$/);
+    assert.ok(deps && build, `stages: ${stages.map((s) => s.name).join(", ")}`);
+    assert.ok(
+      stages.every((s) => s.from === "${NODE_IMAGE}"),
+      `FROM: ${stages.map((s) => s.from).join(", ")}`,
+    );
+    assert.ok(final !== deps && final !== build);
   });
 
-  it("excludes none of those files through .dockerignore, but excludes tests and node_modules", () => {
-    const excluded = [...closure.files, ...closure.assets].filter((f) => dockerIgnored(f, DOCKERIGNORE));
-    assert.deepEqual(excluded, [], `.dockerignore drops files the shipper loads: ${excluded.join(", ")}`);
+  it("builds with `npm run build`, which compiles the CLI entry point and its imports into dist/", () => {
+    assert.ok(
+      build!.runs.some((r) => /^npm ci\b(?!.*--omit=dev)/.test(r)),
+      "the build stage needs dev dependencies",
+    );
+    assert.ok(build!.runs.at(-1) === "npm run build", `build stage RUN: ${build!.runs.join(" | ")}`);
+    assert.match(PACKAGE.scripts.build ?? "", /tsc -p tsconfig\.build\.json/);
+    assert.equal(BUILD_CONFIG.extends, "./tsconfig.json");
+    assert.deepEqual(BUILD_CONFIG.files, ["cli/logarchive.ts"]);
+    const o = BUILD_CONFIG.compilerOptions;
+    assert.equal(o.outDir, "dist");
+    assert.equal(o.rootDir, ".");
+    assert.equal(o.noEmit, false);
+    assert.equal(o.rewriteRelativeImportExtensions, true);
+  });
+
+  it("copies every source file the shipper loads, and the build config, into the build stage", () => {
+    const missing = buildInputs.filter((f) => copiedTo(build!, null, f, "/") !== `/app/${f}`);
+    assert.deepEqual(missing, [], `not copied into the build stage at /app: ${missing.join(", ")}`);
+  });
+
+  it("copies the compiled form of every file the shipper loads into the final image, at the same path", () => {
+    const needed = [...[...closure.files].map(compiled), ...[...closure.assets].map((a) => `dist/${a}`)];
+    const missing = needed.filter(
+      (f) => copiedTo(final, "build", `/app/${f}`, build!.workdir) !== `/app/${f.slice("dist/".length)}`,
+    );
+    assert.deepEqual(missing, [], `not in the image: ${missing.join(", ")}`);
+    assert.ok(closure.assets.has("package.json"), "program.ts reads ../package.json");
+    // Nothing else from the build context: the image runs the compiled files only.
+    assert.deepEqual(
+      final.copies.filter((c) => c.from === null),
+      [],
+      "the final stage copies from the deps and build stages only",
+    );
+    assert.equal(
+      copiedTo(final, "deps", "/app/node_modules/yaml/package.json", deps!.workdir),
+      "/app/node_modules/yaml/package.json",
+    );
+  });
+
+  it("excludes none of the build's inputs through .dockerignore, but excludes tests, dist and node_modules", () => {
+    const excluded = buildInputs.filter((f) => dockerIgnored(f, DOCKERIGNORE));
+    assert.deepEqual(excluded, [], `.dockerignore drops files the build needs: ${excluded.join(", ")}`);
     for (const path of [
       "node_modules/yaml/package.json",
+      "dist/cli/logarchive.js",
       ".git/HEAD",
       "shipper/http.test.ts",
       "docs/shipper.md",
@@ -138,32 +264,112 @@ describe("shipper Dockerfile", () => {
   });
 
   it("gets every imported package from production dependencies, since npm ci omits dev ones", () => {
-    assert.match(DOCKERFILE, /npm ci --omit=dev/);
+    assert.ok(deps!.runs.some((r) => /^npm ci --omit=dev\b/.test(r)));
     const dev = [...closure.packages].filter((p) => !(p in PACKAGE.dependencies));
     assert.deepEqual(dev, [], `imported at runtime but not in dependencies: ${dev.join(", ")}`);
   });
 
-  it("builds on an official Node 24 image and runs the CLI with it as a numeric non-root user", () => {
-    const base = /^ARG NODE_IMAGE=(\S+)$/m.exec(DOCKERFILE)?.[1];
-    assert.match(base ?? "", /^node:24(-[a-z]+)*(@sha256:[0-9a-f]{64})?$/);
-    const froms = [...DOCKERFILE.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
-    assert.ok(
-      froms.length >= 2 && froms.every((f) => f === "${NODE_IMAGE}"),
-      `FROM lines: ${froms.join(", ")}`,
-    );
-    assert.match(DOCKERFILE, /^ENTRYPOINT \["node", "cli\/logarchive\.ts"\]$/m);
+  it("runs the compiled CLI with Node as a numeric non-root user", () => {
+    assert.match(DOCKERFILE, /^ENTRYPOINT \["node", "cli\/logarchive\.js"\]$/m);
     assert.match(DOCKERFILE, /^CMD \["ship", "--help"\]$/m);
     assert.match(DOCKERFILE, /^USER [1-9]\d*:[1-9]\d*$/m);
   });
 
-  it("reads the Dockerfile's COPY sources and .dockerignore rules as Docker does", () => {
-    assert.deepEqual(
-      copiedPaths("FROM a AS b\nCOPY x y\nFROM c\nCOPY --from=b /n ./n\nCOPY a/ b.json ./\n"),
-      ["a", "b.json"],
+  it("reads COPY rules and .dockerignore as Docker does", () => {
+    const [a, b] = parseStages(
+      "FROM x AS b\nWORKDIR /app\nCOPY y ./\nRUN npm \\\n run z\nFROM x\nWORKDIR /app\nCOPY --from=b /app/dist/lib/ ./lib/\nCOPY --from=b /app/dist/p.json ./\n",
     );
+    assert.deepEqual(a!.runs, ["npm run z"]);
+    assert.equal(copiedTo(a!, null, "y", "/"), "/app/y");
+    assert.equal(copiedTo(b!, "b", "/app/dist/lib/k/m.js", "/app"), "/app/lib/k/m.js");
+    assert.equal(copiedTo(b!, "b", "/app/dist/p.json", "/app"), "/app/p.json");
+    assert.equal(copiedTo(b!, "b", "/app/dist/other.js", "/app"), null);
     assert.equal(dockerIgnored("src/a.test.ts", "*.test.ts"), false, "no implicit **/ in .dockerignore");
     assert.equal(dockerIgnored("src/a.test.ts", "**/*.test.ts"), true);
     assert.equal(dockerIgnored("docs/x/y.md", "docs"), true);
     assert.equal(dockerIgnored("docs/keep.md", "docs\n!docs/keep.md"), false);
+  });
+});
+
+// What the stages do, without Docker: the build stage's files (as its COPY rules and
+// .dockerignore select them) are built with `npm run build`; the final stage's files are
+// taken from that output by its COPY rules; the CLI then ships from there. A file the
+// shipper loads that does not reach the image fails the run, dynamic imports included.
+describe("shipper image, assembled from the Dockerfile's COPY rules", () => {
+  let work = "";
+  before(() => {
+    work = mkdtempSync(join(tmpdir(), "logarchive-image-"));
+  });
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  it("runs `logarchive ship --once` from the compiled files alone", () => {
+    // The build stage: its COPY sources from the context, past .dockerignore.
+    const buildRoot = join(work, "build");
+    for (const copy of build!.copies.filter((c) => c.from === null)) {
+      for (const source of copy.sources) {
+        const src = normalize(source).replace(/\/$/, "");
+        for (const file of statSync(join(ROOT, src)).isDirectory() ? filesUnder(src) : [src]) {
+          const dest = copiedTo(build!, null, file, "/");
+          if (dest === null || dockerIgnored(file, DOCKERIGNORE)) continue;
+          mkdirSync(dirname(join(buildRoot, dest)), { recursive: true });
+          cpSync(join(ROOT, file), join(buildRoot, dest));
+        }
+      }
+    }
+    // `npm ci` in the build stage: the repository's own node_modules stand in for it.
+    const app = join(buildRoot, build!.workdir);
+    symlinkSync(join(ROOT, "node_modules"), join(app, "node_modules"));
+    const built = spawnSync("npm", ["run", "--silent", "build"], { cwd: app, encoding: "utf8" });
+    assert.equal(built.status, 0, `npm run build: ${built.stderr}${built.stdout}`);
+
+    // The final stage: what its COPY --from=build rules take from the build's output.
+    const image = join(work, "image");
+    for (const file of filesUnder("dist", app)) {
+      const dest = copiedTo(final, "build", join(build!.workdir, file), build!.workdir);
+      if (dest === null) continue;
+      mkdirSync(dirname(join(image, dest)), { recursive: true });
+      cpSync(join(app, file), join(image, dest));
+    }
+    const imageApp = join(image, final.workdir);
+    // COPY --from=deps /app/node_modules: production dependencies (here, all of them;
+    // the package check above covers dev-only imports).
+    symlinkSync(join(ROOT, "node_modules"), join(imageApp, "node_modules"));
+    assert.ok(existsSync(join(imageApp, "cli", "logarchive.js")));
+    assert.ok(!existsSync(join(imageApp, "shipper", "shipper.ts")), "no sources in the image");
+
+    const nodeOptions = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(DOCKERFILE)?.[1] ?? "";
+    const run = spawnSync(
+      process.execPath,
+      [
+        "cli/logarchive.js",
+        "ship",
+        "--once",
+        "--listen",
+        "",
+        "--logs",
+        join(work, "no-logs", "*", "*", "*.log"),
+        "--state-dir",
+        join(work, "state"),
+        "--bucket",
+        "archive",
+        // Never contacted: with no logs there is nothing to upload.
+        "--s3-endpoint",
+        "http://127.0.0.1:9",
+        "--node",
+        "image-test",
+      ],
+      {
+        cwd: imageApp,
+        encoding: "utf8",
+        env: {
+          ...process.env,
+          NODE_OPTIONS: nodeOptions,
+          AWS_ACCESS_KEY_ID: "x",
+          AWS_SECRET_ACCESS_KEY: "x",
+        },
+      },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stderr, /"event":"shipper_drained"/);
   });
 });
