@@ -169,16 +169,27 @@ export class Shipper {
     const tier = tf.context.tier;
     const namespace = tf.namespace;
     const encoder = tf.encoder;
+    // A file's lines go to one batch until the hour changes or the batch is cut, so the
+    // batch is looked up (which builds a map key) only then, not once per line.
+    let batch: OpenBatch | null = null;
+    let batchHour = Number.NaN;
     sink = (line: DecodedLine) => {
-      const batch = this.#sink.batchFor(tier, namespace, line.epochSeconds);
+      const hour = Math.floor(line.epochSeconds / 3600);
+      if (batch === null || batch.retired || hour !== batchHour) {
+        batch = this.#sink.batchFor(tier, namespace, line.epochSeconds);
+        batchHour = hour;
+      }
       const out = batch.staging;
-      const before = out.length;
+      const handedOff = out.handedOff;
+      const before = handedOff + out.length;
       encoder.encodeLine(out, line);
       appendBatchFields(out, batch.fragment, batch.records);
-      batch.noteRecord(line.epochSeconds, line.nanos, out.length - before);
+      batch.noteRecord(line.epochSeconds, line.nanos, out.handedOff + out.length - before);
       this.#recordsByNamespace.set(namespace, (this.#recordsByNamespace.get(namespace) ?? 0) + 1);
       if (line.parseError !== null) this.#parseErrors++;
-      if (out.length >= FEED_BYTES && !batch.feed()) this.#needDrain.add(batch);
+      if (out.length >= FEED_BYTES) batch.feed();
+      // Fed (here, or by the staging when a record did not fit): wait for gzip if it is behind.
+      if (out.handedOff !== handedOff && batch.backlogged) this.#needDrain.add(batch);
     };
     this.#sinks.set(tf, sink);
     return sink;
@@ -238,7 +249,8 @@ export class Shipper {
         await this.#commit(true);
         lastCommit = Date.now();
       }
-      const read = full ? 0 : await this.#source.readStep(buf);
+      // Between files too: gzip's queue then holds at most a read chunk's worth per batch.
+      const read = full ? 0 : await this.#source.readStep(buf, this.#drainGzip);
       await this.#drainGzip();
       if (this.#sink.due() || Date.now() - lastCommit >= c.commitIntervalMs) {
         await this.#commit(false);
@@ -252,12 +264,12 @@ export class Shipper {
     await this.#drain();
   }
 
-  async #drainGzip(): Promise<void> {
+  #drainGzip = async (): Promise<void> => {
     if (this.#needDrain.size === 0) return;
     const batches = [...this.#needDrain];
     this.#needDrain.clear();
     await Promise.all(batches.map((b) => b.drained()));
-  }
+  };
 
   async #commit(sealAll: boolean): Promise<void> {
     const sealed = await this.#sink.commit(this.#source.checkpoints(), sealAll);

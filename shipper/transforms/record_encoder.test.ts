@@ -257,3 +257,81 @@ describe("record encoder", () => {
     assert.deepEqual([record.truncated, record.parse_error], [true, "x"]);
   });
 });
+
+describe("record encoder, long messages", () => {
+  const meta = { namespace: "ns", pod: "p", container: "c", node: "n" };
+  // Long enough for several of the encoder's 8 KiB slices, with multi-byte characters
+  // (and broken ones) wherever the slices happen to be cut.
+  const longMessageArb = fc
+    .tuple(
+      fc.array(fc.oneof(fc.constantFrom(...interesting), fc.constant([0x61, 0x62, 0x63, 0x64])), {
+        minLength: 1,
+        maxLength: 40,
+      }),
+      fc.integer({ min: 8 * 1024, max: 40 * 1024 }),
+      fc.boolean(),
+    )
+    .map(([units, length, valid]) => {
+      const pool = valid
+        ? units.filter((u) => Buffer.from(new TextDecoder().decode(new Uint8Array(u))).equals(Buffer.from(u)))
+        : units;
+      const parts = pool.length > 0 ? pool : [[0x61]];
+      const bytes: number[] = [];
+      for (let i = 0; bytes.length < length; i++) bytes.push(...parts[i % parts.length]!);
+      return new Uint8Array(bytes);
+    });
+
+  it("writes the same bytes as encodeRecord for messages longer than a slice (property)", () => {
+    fc.assert(
+      fc.property(fc.array(longMessageArb, { minLength: 1, maxLength: 3 }), (messages) => {
+        const lines: Line[] = messages.map((message, i) => ({
+          epochSeconds: 1_795_259_857 + i,
+          nanos: 7,
+          stream: "stderr",
+          message,
+          truncated: i === 0,
+          parseError: null,
+        }));
+        const want = lines.map((l, seq) => reference(meta, l, "b", seq)).join("");
+        assert.equal(encodeAll(meta, lines, "b").toString("latin1"), Buffer.from(want).toString("latin1"));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it("writes the same bytes into a buffer that hands its content on instead of growing (property)", () => {
+    // Like the shipper's batch staging: when a reservation does not fit, what is there goes
+    // on (to gzip) and writing continues at 0, so a record may be split across chunks.
+    class HandingOn extends OutputBuffer {
+      readonly chunks: Buffer[] = [];
+      override reserve(extra: number): Buffer {
+        if (this.length + extra > this.bytes.length && this.length > 0) {
+          this.chunks.push(Buffer.from(this.view()));
+          this.length = 0;
+        }
+        return super.reserve(extra);
+      }
+    }
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(longMessageArb, fc.uint8Array({ maxLength: 64 })), { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 256, max: 64 * 1024 }),
+        (messages, capacity) => {
+          const lines: Line[] = messages.map((message, i) => ({
+            epochSeconds: 1_795_259_857,
+            nanos: i,
+            stream: "stdout",
+            message,
+            truncated: false,
+            parseError: i % 2 === 0 ? "bad" : null,
+          }));
+          const out = new HandingOn(capacity);
+          const tail = encodeAll(meta, lines, "b", out);
+          const handedOn = Buffer.concat([...out.chunks, tail]);
+          assert.equal(handedOn.toString("latin1"), encodeAll(meta, lines, "b").toString("latin1"));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});

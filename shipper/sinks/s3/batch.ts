@@ -15,14 +15,77 @@ import { type FileHandle, open, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createGzip, type Gzip, gunzipSync, constants as zlibConstants } from "node:zlib";
 import { type BatchIdentity, batchId, formatObjectKey, type Tier } from "../../../lib/keys/layout.ts";
-import type { Instant } from "../../../lib/record/timestamp.ts";
+import type { InstantSlot } from "../../sources/kubernetes_logs/parser/timestamp.ts";
 import type { OpenBatchCheckpoint } from "../../state/checkpoint.ts";
 import { batchFieldsFragment, OutputBuffer } from "../../transforms/record_encoder.ts";
 
 /** Staged NDJSON is handed to gzip in chunks of about this size. */
 export const FEED_BYTES = 256 * 1024;
-/** Staging buffers kept per batch for reuse once gzip has consumed them. */
-const SPARE_BUFFERS = 2;
+/** A staging buffer's size: a chunk plus room for the record that crosses FEED_BYTES. */
+const STAGING_BYTES = FEED_BYTES + 64 * 1024;
+/**
+ * Chunks a batch may have handed to gzip that gzip has not finished with. Past it the
+ * shipper waits (drained()) before it reads on, so memory stays bounded by the number of
+ * batches being written to, whatever the backlog.
+ */
+const MAX_QUEUED_CHUNKS = 1;
+/** zlib's output buffer size: one per batch; each compressed chunk of input comes out in one piece. */
+const GZIP_CHUNK_BYTES = 64 * 1024;
+/** Compressed output is written to the spool file in writes of about this size (or at a flush). */
+const SPOOL_WRITE_BYTES = 64 * 1024;
+/** Free staging buffers kept for reuse, shared by every batch. */
+const POOLED_BUFFERS = 16;
+
+/**
+ * Staging buffers gzip has finished with, for the next batch that needs one. Shared,
+ * because the batch that fills a buffer is rarely the one that needs the next. Reusing
+ * them matters more than the allocation itself: V8 counts new Buffer memory towards its
+ * old-generation limit, so dropping them made it run a full GC every 10 MB or so.
+ */
+const stagingPool: Buffer[] = [];
+const NO_BYTES = Buffer.alloc(0);
+
+function takeStaging(): Buffer {
+  return stagingPool.pop() ?? Buffer.allocUnsafeSlow(STAGING_BYTES);
+}
+
+function returnStaging(buffer: Buffer): void {
+  // One grown for an outsized record is left to GC.
+  if (stagingPool.length < POOLED_BUFFERS && buffer.length === STAGING_BYTES) stagingPool.push(buffer);
+}
+
+/**
+ * A batch's staging: the encoder appends records here and feed() hands them to gzip.
+ * Its memory is one pooled buffer of STAGING_BYTES, held only while records are staged,
+ * and it does not grow for a long record: when one does not fit, reserve() hands what is
+ * staged to gzip (through `spill`, the batch's feed()) and goes on in a fresh buffer.
+ * gzip compresses the chunks into one stream, so a record may span two of them.
+ */
+export class StagingBuffer extends OutputBuffer {
+  /** Bytes handed to gzip so far: `handedOff + length` counts every byte appended. */
+  handedOff = 0;
+  readonly #spill: () => void;
+
+  constructor(spill: () => void) {
+    super(0);
+    this.#spill = spill;
+  }
+
+  override reserve(extra: number): Buffer {
+    if (this.length + extra <= this.bytes.length) return this.bytes;
+    if (this.length > 0) this.#spill();
+    if (this.bytes.length === 0) this.bytes = takeStaging();
+    // Only a record head larger than a staging buffer grows it (outsized metadata).
+    return extra <= this.bytes.length ? this.bytes : super.reserve(extra);
+  }
+
+  /** Lets go of the staged bytes and their buffer, which the caller has handed to gzip. */
+  handOff(): void {
+    this.handedOff += this.length;
+    this.bytes = NO_BYTES;
+    this.length = 0;
+  }
+}
 
 export interface BatchTarget {
   tier: Tier;
@@ -45,12 +108,12 @@ export class OpenBatch {
   /** `,"batch_id":"…","seq":` for appendBatchFields(). */
   readonly fragment: Buffer;
   /** Encoded records not yet handed to gzip. */
-  staging = new OutputBuffer(FEED_BYTES + 64 * 1024);
+  readonly staging = new StagingBuffer(() => this.feed());
   records = 0;
   /** NDJSON bytes added, before gzip. */
   rawBytes = 0;
-  first: Instant = { epochSeconds: Number.POSITIVE_INFINITY, nanos: 0 };
-  last: Instant = { epochSeconds: Number.NEGATIVE_INFINITY, nanos: 0 };
+  first: InstantSlot = { epochSeconds: Number.POSITIVE_INFINITY, nanos: 0 };
+  last: InstantSlot = { epochSeconds: Number.NEGATIVE_INFINITY, nanos: 0 };
   openedAt: number;
   /** Spool file generation; a recovered batch gets a new one. */
   readonly generation: number;
@@ -59,13 +122,20 @@ export class OpenBatch {
   written = 0;
   /** Compressed bytes known durable (after the last syncFlush()). */
   spoolBytes = 0;
+  /** Cut from the sink's open batches (sealed or being sealed): add no more records. */
+  retired = false;
   readonly #gzip: Gzip;
-  readonly #spare: OutputBuffer[] = [];
   readonly #hash: Hash = createHash("sha256");
   #handle: Promise<FileHandle>;
   #writes: Promise<void> = Promise.resolve();
+  /** Compressed output not yet queued for writing, and its length. */
+  #unwritten: Buffer[] = [];
+  #unwrittenBytes = 0;
   #error: unknown = null;
   #sealed = false;
+  /** Chunks written to gzip whose callback has not run yet. */
+  #queued = 0;
+  #dequeued: (() => void)[] = [];
 
   constructor(
     settings: BatchSettings,
@@ -86,19 +156,12 @@ export class OpenBatch {
     this.#handle.catch((error: unknown) => {
       this.#error ??= error;
     });
-    this.#gzip = createGzip({ level: settings.gzipLevel });
+    this.#gzip = createGzip({ level: settings.gzipLevel, chunkSize: GZIP_CHUNK_BYTES });
     this.#gzip.on("data", (chunk: Buffer) => {
       this.#hash.update(chunk);
-      this.#writes = this.#writes.then(async () => {
-        if (this.#error !== null) return;
-        try {
-          const handle = await this.#handle;
-          const { bytesWritten } = await handle.write(chunk, 0, chunk.length, this.written);
-          this.written += bytesWritten;
-        } catch (error) {
-          this.#error ??= error;
-        }
-      });
+      this.#unwritten.push(chunk);
+      this.#unwrittenBytes += chunk.length;
+      if (this.#unwrittenBytes >= SPOOL_WRITE_BYTES) this.#queueWrite();
     });
     this.#gzip.on("error", (error) => {
       this.#error ??= error;
@@ -109,43 +172,80 @@ export class OpenBatch {
   noteRecord(epochSeconds: number, nanos: number, rawBytes: number): void {
     this.records++;
     this.rawBytes += rawBytes;
-    if (
-      epochSeconds < this.first.epochSeconds ||
-      (epochSeconds === this.first.epochSeconds && nanos < this.first.nanos)
-    ) {
-      this.first = { epochSeconds, nanos };
+    // Updated in place: one call per record, so no object per record.
+    const first = this.first;
+    if (epochSeconds < first.epochSeconds || (epochSeconds === first.epochSeconds && nanos < first.nanos)) {
+      first.epochSeconds = epochSeconds;
+      first.nanos = nanos;
     }
-    if (
-      epochSeconds > this.last.epochSeconds ||
-      (epochSeconds === this.last.epochSeconds && nanos > this.last.nanos)
-    ) {
-      this.last = { epochSeconds, nanos };
+    const last = this.last;
+    if (epochSeconds > last.epochSeconds || (epochSeconds === last.epochSeconds && nanos > last.nanos)) {
+      last.epochSeconds = epochSeconds;
+      last.nanos = nanos;
     }
   }
 
-  /** Hands staged records to gzip; returns false when gzip's buffer is full (await drained()). */
+  /**
+   * Hands staged records to gzip. Returns false when gzip has MAX_QUEUED_CHUNKS of this
+   * batch to finish (see `backlogged`).
+   */
   feed(): boolean {
-    if (this.staging.length === 0) return true;
-    const full = this.staging;
-    // gzip holds the chunk until it has compressed it; then the buffer is reused. Dropping
-    // it instead would leave GC hundreds of MB of dead 256 KiB buffers to find on a backlog.
-    this.staging = this.#spare.pop() ?? new OutputBuffer(FEED_BYTES + 64 * 1024);
-    return this.#gzip.write(full.bytes.subarray(0, full.length), () => {
-      full.reset();
-      if (this.#spare.length < SPARE_BUFFERS) this.#spare.push(full);
-    });
+    const { bytes, length } = this.staging;
+    if (length > 0) {
+      this.staging.handOff();
+      this.#queued++;
+      // gzip holds the chunk until it has compressed it; then the buffer goes back to the pool.
+      this.#gzip.write(bytes.subarray(0, length), () => {
+        returnStaging(bytes);
+        this.#queued--;
+        const waiting = this.#dequeued;
+        this.#dequeued = [];
+        for (const wake of waiting) wake();
+      });
+    }
+    return this.#queued < MAX_QUEUED_CHUNKS;
   }
 
-  drained(): Promise<void> {
-    return this.#gzip.writableNeedDrain
-      ? new Promise((resolve) => this.#gzip.once("drain", resolve))
-      : Promise.resolve();
+  /** gzip has MAX_QUEUED_CHUNKS of this batch to finish: await drained() before reading on. */
+  get backlogged(): boolean {
+    return this.#queued >= MAX_QUEUED_CHUNKS;
+  }
+
+  /** Resolves once gzip has fewer than MAX_QUEUED_CHUNKS of this batch left to compress. */
+  async drained(): Promise<void> {
+    while (this.#queued >= MAX_QUEUED_CHUNKS && !this.#gzip.destroyed) {
+      await new Promise<void>((resolve) => this.#dequeued.push(resolve));
+    }
+  }
+
+  /** Queues the compressed output gathered so far for one write (writev) at the end of the file. */
+  #queueWrite(): void {
+    if (this.#unwrittenBytes === 0) return;
+    const chunks = this.#unwritten;
+    this.#unwritten = [];
+    this.#unwrittenBytes = 0;
+    this.#writes = this.#writes.then(async () => {
+      if (this.#error !== null) return;
+      try {
+        const handle = await this.#handle;
+        let rest = chunks;
+        while (rest.length > 0) {
+          const { bytesWritten } = await handle.writev(rest, this.written);
+          if (bytesWritten === 0) throw new Error("the spool file took no bytes");
+          this.written += bytesWritten;
+          rest = dropBytes(rest, bytesWritten);
+        }
+      } catch (error) {
+        this.#error ??= error;
+      }
+    });
   }
 
   /** Everything added so far is durable in the spool file up to `spoolBytes`. */
   async syncFlush(): Promise<void> {
     this.feed();
     await new Promise<void>((resolve) => this.#gzip.flush(zlibConstants.Z_SYNC_FLUSH, () => resolve()));
+    this.#queueWrite();
     await this.#writes;
     this.#throwIfFailed();
     await (await this.#handle).sync();
@@ -162,6 +262,7 @@ export class OpenBatch {
     });
     this.#gzip.end();
     await ended;
+    this.#queueWrite();
     await this.#writes;
     this.#throwIfFailed();
     const handle = await this.#handle;
@@ -198,8 +299,8 @@ export class OpenBatch {
       spoolBytes: this.spoolBytes,
       records: this.records,
       rawBytes: this.rawBytes,
-      firstTimestamp: this.first,
-      lastTimestamp: this.last,
+      firstTimestamp: { ...this.first },
+      lastTimestamp: { ...this.last },
       openedAt: this.openedAt,
     };
   }
@@ -231,10 +332,23 @@ export class OpenBatch {
     const batch = new OpenBatch(settings, identity, target, cp.generation + 1, cp.openedAt);
     batch.records = cp.records;
     batch.rawBytes = cp.rawBytes;
-    batch.first = cp.firstTimestamp;
-    batch.last = cp.lastTimestamp;
-    batch.staging.append(raw);
+    batch.first = { ...cp.firstTimestamp };
+    batch.last = { ...cp.lastTimestamp };
+    // Through staging in chunks, as records come, so recovery needs no buffer of its size.
+    for (let i = 0; i < raw.length; i += FEED_BYTES) {
+      batch.staging.append(raw.subarray(i, i + FEED_BYTES));
+      batch.feed();
+      await batch.drained();
+    }
     await batch.syncFlush();
     return batch;
   }
+}
+
+/** `chunks` without their first `n` bytes (what a short write left to write). */
+function dropBytes(chunks: Buffer[], n: number): Buffer[] {
+  let i = 0;
+  while (i < chunks.length && n >= chunks[i]!.length) n -= chunks[i++]!.length;
+  if (i === chunks.length) return [];
+  return [chunks[i]!.subarray(n), ...chunks.slice(i + 1)];
 }

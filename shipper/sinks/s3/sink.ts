@@ -140,6 +140,7 @@ export class ArchiveSink {
     for (const [mapKey, b] of this.open) {
       if (sealAll || this.#isDue(b, now)) {
         sealing.push(b);
+        b.retired = true;
         this.open.delete(mapKey);
       } else if (this.#flushedRecords.get(b) !== b.records) {
         flushing.push(b);

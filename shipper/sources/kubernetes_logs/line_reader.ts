@@ -164,7 +164,8 @@ export class LineReader {
     const need = this.carryLength + (end - start);
     if (this.carry === null || this.carry.length < need) {
       const size = Math.min(this.maxLineBytes, Math.max(need, 4096, (this.carry?.length ?? 0) * 2));
-      const next = Buffer.allocUnsafe(size);
+      // Its own memory: a slice of Buffer's shared 64 KiB pool would keep the whole slab alive.
+      const next = Buffer.allocUnsafeSlow(size);
       if (this.carry !== null) this.carry.copy(next, 0, 0, this.carryLength);
       this.carry = next;
     }

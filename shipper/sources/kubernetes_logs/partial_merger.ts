@@ -24,13 +24,18 @@
 //   across a size split, a rotation, or, with CRI-O, which tags every read's unterminated
 //   tail `P`, until a prompt-style writer prints again or exits. Held runs are at most
 //   the cap and go into snapshots.
-// Memory: each stream holds at most `maxLineBytes` of pending bytes; a pending buffer
-// that grew past 64 KiB is released once its line is emitted.
+// Memory: each stream holds at most `maxLineBytes` of pending bytes, and only while a `P`
+// run is open: once its line is emitted the buffer goes back to a small pool shared by all
+// mergers, so memory follows the runs open at once, not the number of files.
 
 import type { Stream } from "./parser/parsed_line.ts";
 
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
+/** Size of the pending buffers that are reused; longer runs get one of their own. */
 const RETAINED_BUFFER_BYTES = 64 * 1024;
+/** Free pending buffers kept, shared by every merger (most streams have no `P` run open). */
+const SPARE_PENDING_BUFFERS = 16;
+const sparePending: Buffer[] = [];
 
 export interface MergedLine {
   stream: Stream;
@@ -93,17 +98,27 @@ class StreamState {
   reserve(n: number, cap: number): Buffer {
     const have = this.buf;
     if (have !== null && have.length >= n) return have;
-    const size = Math.min(Math.max(n, 16 * 1024, (have?.length ?? 0) * 2), Math.max(cap, n));
-    const next = Buffer.allocUnsafe(size);
+    const next =
+      have === null && n <= RETAINED_BUFFER_BYTES
+        ? (sparePending.pop() ?? Buffer.allocUnsafeSlow(RETAINED_BUFFER_BYTES))
+        : Buffer.allocUnsafeSlow(Math.min(Math.max(n, (have?.length ?? 0) * 2), Math.max(cap, n)));
     if (have !== null) have.copy(next, 0, 0, this.length);
     this.buf = next;
     return next;
   }
 
+  /**
+   * The run was emitted: its buffer goes back to the shared spares. The emitted line
+   * still points into it, which is safe because the caller is done with the line before
+   * any merger takes a buffer again (lines are valid only during the call).
+   */
   release(): void {
     this.active = false;
     this.length = 0;
-    if (this.buf !== null && this.buf.length > RETAINED_BUFFER_BYTES) this.buf = null;
+    const buf = this.buf;
+    this.buf = null;
+    if (buf !== null && buf.length === RETAINED_BUFFER_BYTES && sparePending.length < SPARE_PENDING_BUFFERS)
+      sparePending.push(buf);
   }
 }
 

@@ -521,10 +521,14 @@ export class KubernetesLogsSource {
     return [...first.values()].filter((tf) => !waiting.has(tf.chainBase));
   }
 
-  /** Reads one chunk from every readable file; returns the bytes read. */
-  async readStep(buf: Buffer): Promise<number> {
+  /**
+   * Reads one chunk from every readable file; returns the bytes read. `between` runs after
+   * each file's chunk (the shipper waits there for gzip to catch up).
+   */
+  async readStep(buf: Buffer, between?: () => Promise<void>): Promise<number> {
     let total = 0;
     for (const tf of this.readable()) {
+      if (total > 0) await between?.();
       let n = 0;
       try {
         n = await tf.readChunk(buf, this.options.lineSink(tf));

@@ -251,7 +251,7 @@ export class TrackedFile {
     const want = this.fingerprint.bytes;
     if (want === 0) return true;
     if (this.#headCheck === null || this.#headCheck.length !== want)
-      this.#headCheck = Buffer.allocUnsafe(want);
+      this.#headCheck = Buffer.allocUnsafeSlow(want);
     const { bytesRead } = await this.handle!.read(this.#headCheck, 0, want, 0);
     return bytesRead === want && matchesFingerprint(this.#headCheck, this.fingerprint);
   }

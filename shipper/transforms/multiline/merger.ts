@@ -111,7 +111,8 @@ class Group {
   reserve(n: number): Buffer {
     const have = this.buf;
     if (have !== null && have.length >= n) return have;
-    const next = Buffer.allocUnsafe(Math.max(n, 4096, (have?.length ?? 0) * 2));
+    // Its own memory, not a slice of Buffer's shared pool, which it would keep alive.
+    const next = Buffer.allocUnsafeSlow(Math.max(n, 4096, (have?.length ?? 0) * 2));
     if (have !== null) have.copy(next, 0, 0, this.length);
     this.buf = next;
     return next;

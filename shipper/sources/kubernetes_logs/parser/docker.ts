@@ -120,7 +120,7 @@ const SIMPLE_ESCAPES: Record<number, number> = {
 function decodeString(b: Buffer, i: number, end: number, out: ParsedLine): number {
   // Unescaping never lengthens a string, so the raw length bounds the output.
   if (out.scratch.length < end - i)
-    out.scratch = Buffer.allocUnsafe(Math.max(end - i, out.scratch.length * 2));
+    out.scratch = Buffer.allocUnsafeSlow(Math.max(end - i, out.scratch.length * 2));
   const dst = out.scratch;
   let o = 0;
   for (i++; i < end; ) {

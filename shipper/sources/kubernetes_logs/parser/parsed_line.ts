@@ -27,8 +27,8 @@ export class ParsedLine implements InstantSlot {
   bytes: Buffer = EMPTY;
   start = 0;
   end = 0;
-  /** Docker `log` strings are unescaped here; grows to the longest line seen. */
-  scratch: Buffer = Buffer.allocUnsafe(4096);
+  /** Docker `log` strings are unescaped here; allocated on first use, grows to the longest line seen. */
+  scratch: Buffer = EMPTY;
 
   /** Marks the line malformed, keeping the raw bytes as its message. */
   fail(reason: string, raw: Buffer, start: number, end: number): false {
