@@ -11,13 +11,16 @@
 // The message is never turned into a JS string when it is valid UTF-8: one pass over the
 // bytes validates UTF-8 (WHATWG rules: no overlongs, surrogates or code points past
 // U+10FFFF) and applies JSON.stringify's escaping (`"`, `\`, \b \f \n \r \t, other
-// controls as \u00xx; U+2028/2029 and DEL raw). Only invalid UTF-8 takes the slow path:
+// controls as \u00xx; U+2028/2029 and DEL raw), in WebAssembly SIMD for all but the
+// shortest messages (json_escape_simd.ts; the JavaScript loop below is the fallback and
+// the reference). Only invalid UTF-8 takes the slow path:
 // `message` gets the text with U+FFFD as Buffer#toString (= TextDecoder) decodes it, and
 // `message_base64` the exact bytes.
 
 import { isUtf8 } from "node:buffer";
 import { formatRecordTimestamp } from "../../lib/record/timestamp.ts";
 import type { Stream } from "../sources/kubernetes_logs/parser/parsed_line.ts";
+import { escapeJsonSimd, MAX_INPUT as SIMD_MAX_INPUT } from "./json_escape_simd.ts";
 
 /** Per-file fields of the record; encoded once per file, not per line. */
 export interface RecordMetadata {
@@ -91,9 +94,11 @@ function ownBytes(s: string): Buffer {
 /**
  * Messages longer than this are escaped in slices of it, each reserving its own worst
  * case (6 bytes per byte), so a long line does not make the output buffer reserve 6× its
- * length at once.
+ * length at once. (Also the most the SIMD escape takes in one call.)
  */
-const MESSAGE_SLICE = 8 * 1024;
+const MESSAGE_SLICE = SIMD_MAX_INPUT;
+/** Messages (or slices) at least this long are escaped with SIMD, where the call and its two copies pay. */
+const SIMD_MIN_BYTES = 64;
 /** `{"timestamp":"YYYY-MM-DD HH:MM:SS.` is 34 bytes; years past 9999 take a few more. */
 const PREFIX_ROOM = 48;
 const OPEN_TIMESTAMP = '{"timestamp":"';
@@ -217,7 +222,7 @@ export class RecordEncoder {
     if (end - start <= MESSAGE_SLICE) {
       // Room for the worst case, every byte escaped as \u00XX, so the loop needs no checks.
       dst = out.reserve(6 * (end - start) + 1);
-      o = writeEscapedUtf8(bytes, start, end, dst, out.length);
+      o = writeEscaped(bytes, start, end, dst, out.length);
       if (o >= 0) {
         dst[o] = 0x22;
         out.length = o + 1;
@@ -249,12 +254,19 @@ export class RecordEncoder {
   }
 }
 
+/** writeEscapedUtf8(), in SIMD when the input is long enough to pay for the call (at most MESSAGE_SLICE). */
+function writeEscaped(src: Buffer, i: number, end: number, dst: Buffer, o: number): number {
+  return escapeJsonSimd !== null && end - i >= SIMD_MIN_BYTES
+    ? escapeJsonSimd(src, i, end, dst, o)
+    : writeEscapedUtf8(src, i, end, dst, o);
+}
+
 /**
  * JSON-escapes `src[i, end)` into `dst` from `o` (which has room for 6 bytes per input
  * byte) while checking that it is UTF-8. Returns the end in `dst`, or -1 at the first
  * invalid sequence.
  */
-function writeEscapedUtf8(src: Buffer, i: number, end: number, dst: Buffer, o: number): number {
+export function writeEscapedUtf8(src: Buffer, i: number, end: number, dst: Buffer, o: number): number {
   while (i < end) {
     // Plain ASCII, the bulk of log text, is copied as it is scanned: one pass, one table
     // load per byte. (Scanning a run and then copying it was ~30% slower: in log text
@@ -339,7 +351,7 @@ function writeEscapedSlices(out: OutputBuffer, src: Buffer, i: number, end: numb
     let stop = end - i > MESSAGE_SLICE ? i + MESSAGE_SLICE : end;
     while (stop < end && (src[stop]! & 0xc0) === 0x80) stop--;
     const dst = out.reserve(6 * (stop - i));
-    const o = writeEscapedUtf8(src, i, stop, dst, out.length);
+    const o = writeEscaped(src, i, stop, dst, out.length);
     if (o < 0) throw new Error("record encoder: a message that isUtf8() accepted failed UTF-8 validation");
     out.length = o;
     i = stop;
