@@ -178,6 +178,9 @@ const build = stages.find((s) => s.name === "build");
 const final = stages.at(-1)!;
 /** Every source file the shipper loads and the build config, repository-relative. */
 const buildInputs = [...closure.files, "tsconfig.json", "tsconfig.build.json", "package.json"];
+const ENTRYPOINT = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(DOCKERFILE)?.[1] ?? "[]") as string[];
+/** Node's own flags in the ENTRYPOINT (some, like --optimize-for-size, are not allowed in NODE_OPTIONS). */
+const NODE_FLAGS = ENTRYPOINT.slice(1, -1);
 /** Runtime files in the image for each loaded source: `.ts` compiled to `.js` under dist/. */
 const compiled = (file: string) => `dist/${file.replace(/\.ts$/, ".js")}`;
 
@@ -270,7 +273,11 @@ describe("shipper Dockerfile", () => {
   });
 
   it("runs the compiled CLI with Node as a numeric non-root user", () => {
-    assert.match(DOCKERFILE, /^ENTRYPOINT \["node", "cli\/logarchive\.js"\]$/m);
+    assert.deepEqual(ENTRYPOINT, ["node", ...NODE_FLAGS, "cli/logarchive.js"]);
+    assert.ok(
+      NODE_FLAGS.every((f) => /^--[a-z][\w-]*(=\S+)?$/.test(f)),
+      `node flags: ${NODE_FLAGS.join(" ")}`,
+    );
     assert.match(DOCKERFILE, /^CMD \["ship", "--help"\]$/m);
     assert.match(DOCKERFILE, /^USER [1-9]\d*:[1-9]\d*$/m);
   });
@@ -341,7 +348,8 @@ describe("shipper image, assembled from the Dockerfile's COPY rules", () => {
     const run = spawnSync(
       process.execPath,
       [
-        "cli/logarchive.js",
+        ...NODE_FLAGS,
+        ENTRYPOINT.at(-1)!,
         "ship",
         "--once",
         "--listen",
