@@ -145,6 +145,8 @@ export class TrackedFile {
    */
   headChanged = false;
   #headCheck: Buffer | null = null;
+  /** The head bytes last found to match `fingerprint` (the object, which is replaced when it grows). */
+  #headSeen: { fingerprint: Fingerprint | null; bytes: Buffer } = { fingerprint: null, bytes: Buffer.alloc(0) };
   #gz: AsyncIterator<Buffer> | null = null;
   #gzCarry: Buffer | null = null;
   #gzEnded = false;
@@ -248,12 +250,19 @@ export class TrackedFile {
   }
 
   async #headIntact(): Promise<boolean> {
-    const want = this.fingerprint.bytes;
+    const fingerprint = this.fingerprint;
+    const want = fingerprint.bytes;
     if (want === 0) return true;
     if (this.#headCheck === null || this.#headCheck.length !== want)
       this.#headCheck = Buffer.allocUnsafeSlow(want);
     const { bytesRead } = await this.handle!.read(this.#headCheck, 0, want, 0);
-    return bytesRead === want && matchesFingerprint(this.#headCheck, this.fingerprint);
+    if (bytesRead !== want) return false;
+    // Runs after every read: once the head has matched the fingerprint's hash, later checks
+    // compare bytes (memcmp) instead of hashing them again.
+    if (this.#headSeen.fingerprint === fingerprint) return this.#headCheck.equals(this.#headSeen.bytes);
+    if (!matchesFingerprint(this.#headCheck, fingerprint)) return false;
+    this.#headSeen = { fingerprint, bytes: Buffer.from(this.#headCheck) };
+    return true;
   }
 
   async #readGz(sink: DecodedLineSink): Promise<number> {
