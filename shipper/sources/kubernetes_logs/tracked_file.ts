@@ -146,7 +146,10 @@ export class TrackedFile {
   headChanged = false;
   #headCheck: Buffer | null = null;
   /** The head bytes last found to match `fingerprint` (the object, which is replaced when it grows). */
-  #headSeen: { fingerprint: Fingerprint | null; bytes: Buffer } = { fingerprint: null, bytes: Buffer.alloc(0) };
+  #headSeen: { fingerprint: Fingerprint | null; bytes: Buffer } = {
+    fingerprint: null,
+    bytes: Buffer.alloc(0),
+  };
   #gz: AsyncIterator<Buffer> | null = null;
   #gzCarry: Buffer | null = null;
   #gzEnded = false;
