@@ -6,7 +6,8 @@
 // only what the final stage copies, ships.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import {
   cpSync,
   existsSync,
@@ -17,11 +18,21 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  writeFileSync,
 } from "node:fs";
 import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, matchesGlob, normalize } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { gunzipSync } from "node:zlib";
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { LOCAL_S3_CREDENTIALS, startLocalS3 } from "../../local/s3.ts";
+
+const LOCAL_S3_ENV = {
+  AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
+  AWS_REGION: "us-east-1",
+};
 
 const ROOT = join(import.meta.dirname, "../..");
 const DOCKERFILE = readFileSync(join(import.meta.dirname, "Dockerfile"), "utf8");
@@ -300,8 +311,9 @@ describe("shipper Dockerfile", () => {
 
 // What the stages do, without Docker: the build stage's files (as its COPY rules and
 // .dockerignore select them) are built with `npm run build`; the final stage's files are
-// taken from that output by its COPY rules; the CLI then ships from there. A file the
-// shipper loads that does not reach the image fails the run, dynamic imports included.
+// taken from that output by its COPY rules; the CLI then ships a log file from there to the
+// local S3, run with the ENTRYPOINT's node flags. A file the shipper loads that does not
+// reach the image fails the run, dynamic imports included.
 describe("shipper image, assembled from the Dockerfile's COPY rules", () => {
   let work = "";
   before(() => {
@@ -309,7 +321,7 @@ describe("shipper image, assembled from the Dockerfile's COPY rules", () => {
   });
   after(() => rmSync(work, { recursive: true, force: true }));
 
-  it("runs `logarchive ship --once` from the compiled files alone", () => {
+  it("ships a container log to S3 with `logarchive ship --once`, from the compiled files alone", async () => {
     // The build stage: its COPY sources from the context, past .dockerignore.
     const buildRoot = join(work, "build");
     for (const copy of build!.copies.filter((c) => c.from === null)) {
@@ -344,40 +356,96 @@ describe("shipper image, assembled from the Dockerfile's COPY rules", () => {
     assert.ok(existsSync(join(imageApp, "cli", "logarchive.js")));
     assert.ok(!existsSync(join(imageApp, "shipper", "shipper.ts")), "no sources in the image");
 
-    const nodeOptions = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(DOCKERFILE)?.[1] ?? "";
-    const run = spawnSync(
-      process.execPath,
-      [
-        ...NODE_FLAGS,
-        ENTRYPOINT.at(-1)!,
-        "ship",
-        "--once",
-        "--listen",
-        "",
-        "--logs",
-        join(work, "no-logs", "*", "*", "*.log"),
-        "--state-dir",
-        join(work, "state"),
-        "--bucket",
-        "archive",
-        // Never contacted: with no logs there is nothing to upload.
-        "--s3-endpoint",
-        "http://127.0.0.1:9",
-        "--node",
-        "image-test",
-      ],
-      {
-        cwd: imageApp,
-        encoding: "utf8",
-        env: {
-          ...process.env,
-          NODE_OPTIONS: nodeOptions,
-          AWS_ACCESS_KEY_ID: "x",
-          AWS_SECRET_ACCESS_KEY: "x",
+    // A container log as kubelet lays it out: short and long lines (the long ones escaped
+    // in slices), JSON quotes, non-ASCII text, and a line split into P and F chunks.
+    const messages = [
+      "GET /healthz 200",
+      `{"msg":"payment accepted","amount":"12.50 €","trace":"${"0123456789abcdef".repeat(8)}"}`,
+      `stack ${"at com.example.Handler.run(Handler.java:42)\t".repeat(400)}`,
+      "partial line, then its end",
+    ];
+    const cri = (i: number, tag: string, text: string) =>
+      `2026-11-21T11:00:00.${String(i).padStart(9, "0")}Z stdout ${tag} ${text}\n`;
+    const log = [
+      ...messages.slice(0, 3).map((m, i) => cri(i, "F", m)),
+      cri(3, "P", "partial line, "),
+      cri(4, "F", "then its end"),
+    ].join("");
+    const logDir = join(work, "pods", "shop_web-0_0c4f8c1e-2a4b-4f7e-9a51-8d3b2c1a0f9e", "web");
+    mkdirSync(logDir, { recursive: true });
+    writeFileSync(join(logDir, "0.log"), log);
+
+    const s3 = await startLocalS3({
+      host: "127.0.0.1",
+      port: 0,
+      dataDir: join(work, "s3"),
+      buckets: ["archive"],
+    });
+    try {
+      // Asynchronously: the local S3 answers from this process.
+      const child = spawn(
+        process.execPath,
+        [
+          ...NODE_FLAGS,
+          ENTRYPOINT.at(-1)!,
+          "ship",
+          "--once",
+          "--listen",
+          "",
+          "--logs",
+          join(work, "pods", "*", "*", "*.log*"),
+          "--state-dir",
+          join(work, "state"),
+          "--bucket",
+          "archive",
+          "--s3-endpoint",
+          s3.endpoint,
+          "--node",
+          "image-test",
+        ],
+        {
+          cwd: imageApp,
+          stdio: ["ignore", "ignore", "pipe"],
+          env: {
+            ...process.env,
+            NODE_OPTIONS: /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(DOCKERFILE)?.[1] ?? "",
+            ...LOCAL_S3_ENV,
+          },
         },
-      },
-    );
-    assert.equal(run.status, 0, run.stderr);
-    assert.match(run.stderr, /"event":"shipper_drained"/);
+      );
+      let stderr = "";
+      child.stderr.on("data", (c: Buffer) => {
+        stderr += c.toString();
+      });
+      const [code] = (await once(child, "close")) as [number | null];
+      assert.equal(code, 0, stderr);
+
+      const client = new S3Client({
+        region: "us-east-1",
+        endpoint: s3.endpoint,
+        forcePathStyle: true,
+        credentials: LOCAL_S3_CREDENTIALS,
+      });
+      try {
+        const listed = await client.send(new ListObjectsV2Command({ Bucket: "archive" }));
+        const keys = (listed.Contents ?? []).map((o) => o.Key!);
+        assert.equal(keys.length, 1, keys.join(", "));
+        const object = await client.send(new GetObjectCommand({ Bucket: "archive", Key: keys[0] }));
+        const records = gunzipSync(await object.Body!.transformToByteArray())
+          .toString("utf8")
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as { message: string; namespace: string; pod: string });
+        assert.deepEqual(
+          records.map((r) => r.message),
+          messages,
+        );
+        assert.deepEqual([records[0]!.namespace, records[0]!.pod], ["shop", "web-0"]);
+      } finally {
+        client.destroy();
+      }
+    } finally {
+      await s3.stop();
+    }
   });
 });
