@@ -9,3 +9,15 @@ export function parsePort(value: string): number {
   }
   return n;
 }
+
+/** The policy file a command uses: the one given, else ./namespaces.yaml if present, else none (built-in default). */
+export async function policyPathOrDefault(given: string | undefined): Promise<string | undefined> {
+  if (given !== undefined) return given;
+  const { access } = await import("node:fs/promises");
+  try {
+    await access("namespaces.yaml");
+    return "namespaces.yaml";
+  } catch {
+    return undefined;
+  }
+}

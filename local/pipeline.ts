@@ -10,7 +10,6 @@ import { EventEmitter } from "node:events";
 import { mkdir } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { getTestServer } from "@google-cloud/functions-framework/testing";
 import { Storage } from "@google-cloud/storage";
@@ -24,7 +23,7 @@ import type { NamespacePolicy } from "../lib/policy/policy.ts";
 import { resolveShipperConfig } from "../shipper/config.ts";
 import { Shipper } from "../shipper/shipper.ts";
 import { EventarcDelivery } from "./eventarc.ts";
-import { LOCAL_S3_CREDENTIALS } from "./s3.ts";
+import { localS3Client } from "./s3.ts";
 import { LOCAL_SQS_CREDENTIALS } from "./sqs.ts";
 import { type LocalCloud, startLocalCloud } from "./stack.ts";
 import { TransferWorker } from "./transfer.ts";
@@ -173,12 +172,7 @@ export class LocalPipeline {
           region: e.region,
           credentials: LOCAL_SQS_CREDENTIALS,
         });
-        const s3 = new S3Client({
-          endpoint: e.s3.endpoint,
-          region: e.region,
-          forcePathStyle: true,
-          credentials: LOCAL_S3_CREDENTIALS,
-        });
+        const s3 = localS3Client(e.s3.endpoint, e.region);
         transfer = new TransferWorker({
           sqs,
           queueUrl: e.sqs.queueUrl,
@@ -260,12 +254,7 @@ export class LocalPipeline {
       policy: this.options.policy,
       logger: this.options.logger.child({ component: "shipper" }),
       version: this.options.version,
-      s3: new S3Client({
-        endpoint: e.s3.endpoint,
-        region: e.region,
-        forcePathStyle: true,
-        credentials: LOCAL_S3_CREDENTIALS,
-      }),
+      s3: localS3Client(e.s3.endpoint, e.region),
     });
     return this.#shipper;
   }
@@ -277,12 +266,7 @@ export class LocalPipeline {
     namespace?: string,
   ): Promise<ReconcileReport> {
     const e = this.parts.cloud.endpoints;
-    const s3 = new S3Client({
-      endpoint: e.s3.endpoint,
-      region: e.region,
-      forcePathStyle: true,
-      credentials: LOCAL_S3_CREDENTIALS,
-    });
+    const s3 = localS3Client(e.s3.endpoint, e.region);
     try {
       const storage = new Storage({ apiEndpoint: e.gcs.apiEndpoint, projectId: e.gcs.projectId });
       return await reconcile({

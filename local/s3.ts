@@ -2,6 +2,7 @@
 
 import { mkdir } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
+import { S3Client } from "@aws-sdk/client-s3";
 import S3rver from "s3rver";
 
 export interface LocalS3Options {
@@ -42,4 +43,9 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     server,
     stop: () => server.close(),
   };
+}
+
+/** An S3 client for the local S3: path-style, signed with the credentials s3rver accepts. */
+export function localS3Client(endpoint: string, region: string): S3Client {
+  return new S3Client({ endpoint, region, forcePathStyle: true, credentials: LOCAL_S3_CREDENTIALS });
 }

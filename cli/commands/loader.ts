@@ -4,6 +4,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../../lib/config/units.ts";
 import { DEFAULT_POLICY, destinations, hasTablePerNamespace, loadPolicy } from "../../lib/policy/policy.ts";
+import { policyPathOrDefault } from "../options.ts";
 
 // The loader's modules are imported when a subcommand runs, so the shipper's image, which
 // carries cli/ but not functions/, still loads this file.
@@ -64,7 +65,7 @@ export function loaderCommand(): Command {
         const { BIGQUERY_QUOTAS, describePlan, planLoadWindows } = await import(
           "../../functions/loader/plan.ts"
         );
-        const policyPath = o.policy ?? (await existing("namespaces.yaml"));
+        const policyPath = await policyPathOrDefault(o.policy);
         const policy = policyPath === undefined ? DEFAULT_POLICY : await loadPolicy(policyPath);
         process.stdout.write(
           `policy: ${policyPath ?? "(built-in default)"}${o.tables === undefined ? "" : `; --tables ${o.tables} overrides its table count`}\n`,
@@ -118,14 +119,4 @@ export function loaderCommand(): Command {
     });
 
   return loader;
-}
-
-async function existing(path: string): Promise<string | undefined> {
-  const { access } = await import("node:fs/promises");
-  try {
-    await access(path);
-    return path;
-  } catch {
-    return undefined;
-  }
 }

@@ -4,9 +4,9 @@ import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { createLogger } from "../../lib/log.ts";
-import { DEFAULT_POLICY, loadPolicy, type NamespacePolicy } from "../../lib/policy/policy.ts";
+import { DEFAULT_POLICY, loadPolicy } from "../../lib/policy/policy.ts";
 import type { LocalCloudEndpoints } from "../../local/stack.ts";
-import { parsePort } from "../options.ts";
+import { parsePort, policyPathOrDefault } from "../options.ts";
 
 interface LocalOptions {
   once?: boolean;
@@ -103,7 +103,7 @@ export function localCommand(version = "local"): Command {
     )
     .action(async (opts: LocalOptions) => {
       const logger = createLogger("local", process.env.LOGARCHIVE_LOG_LEVEL ?? "warn");
-      const policyPath = opts.policy ?? (await defaultPolicyPath());
+      const policyPath = await policyPathOrDefault(opts.policy);
       const policy = policyPath === undefined ? DEFAULT_POLICY : await loadPolicy(policyPath);
       // Loaded here so `--help` and other commands don't pay for DuckDB and the servers.
       const { runLocal } = await import("../../local/run.ts");
@@ -127,15 +127,3 @@ export function localCommand(version = "local"): Command {
       process.exitCode = code;
     });
 }
-
-async function defaultPolicyPath(): Promise<string | undefined> {
-  const { access } = await import("node:fs/promises");
-  try {
-    await access("namespaces.yaml");
-    return "namespaces.yaml";
-  } catch {
-    return undefined;
-  }
-}
-
-export type { NamespacePolicy };

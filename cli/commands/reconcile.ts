@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { UserError } from "../../lib/config/errors.ts";
 import { DEFAULT_POLICY, loadPolicy, type NamespacePolicy } from "../../lib/policy/policy.ts";
+import { policyPathOrDefault } from "../options.ts";
 
 /** `2026-11-21`, `2026-11-21T10`, or a full RFC 3339 time; hour partitions start at it. */
 export function parseTimeArg(value: string): Date {
@@ -92,15 +93,9 @@ export function reconcileCommand(): Command {
     });
 }
 
-async function resolvePolicy(path: string | undefined): Promise<NamespacePolicy> {
-  if (path !== undefined) return loadPolicy(path);
-  const { access } = await import("node:fs/promises");
-  try {
-    await access("namespaces.yaml");
-    return loadPolicy("namespaces.yaml");
-  } catch {
-    return DEFAULT_POLICY;
-  }
+async function resolvePolicy(given: string | undefined): Promise<NamespacePolicy> {
+  const path = await policyPathOrDefault(given);
+  return path === undefined ? DEFAULT_POLICY : loadPolicy(path);
 }
 
 async function reconcileLocal(o: ReconcileOptions, policy: NamespacePolicy) {
