@@ -38,6 +38,12 @@ const shipper = await pipeline.openShipper();
 const shipping = shipper.run();
 await new Promise((r) => setTimeout(r, seconds * 1000));
 const written = await workload.stop();
+// stop() makes the shipper stop reading: let it read the last lines first, or they would
+// stay on disk for a next run and the rows check below would miss them.
+const shipped = async () => (await shipper.metrics.records.get()).values.reduce((n, v) => n + v.value, 0);
+for (const until = Date.now() + 60_000; (await shipped()) < written.lines && Date.now() < until; ) {
+  await new Promise((r) => setTimeout(r, 200));
+}
 shipper.stop();
 await shipping;
 await shipper.close();
