@@ -1,7 +1,7 @@
 // Hot path of the shipper without I/O or gzip: split → parse → merge → encode.
 //
 // Builds ~200 MB of containerd/CRI-O lines in memory from the real samples in
-// shared/corpora (JSON app logs, ingress access lines, stack traces), plus plain text,
+// test/fixtures/corpora (JSON app logs, ingress access lines, stack traces), plus plain text,
 // 40 KiB lines the runtime split into 16 KiB P chunks, interleaved stderr and a few
 // malformed lines, then runs them through FileDecoder and RecordEncoder in 256 KiB reads,
 // as a file tailer would. Prints input MB/s, MB per CPU-second, lines/s and memory. The

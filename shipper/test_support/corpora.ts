@@ -1,16 +1,16 @@
-// Real log samples from /work/shared/corpora (see its SOURCES.md), which CI checks out
-// beside the repository. A missing file throws: a test that silently skipped its corpus
-// would pass while testing nothing.
+// Real log samples kept in the repository under test/fixtures/corpora (see its SOURCES.md
+// for origin and licence), so a fresh clone tests with nothing beside it. A missing file
+// throws: a test that silently skipped its corpus would pass while testing nothing.
 
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-export const CORPORA_DIR = fileURLToPath(new URL("../../../shared/corpora/", import.meta.url));
+export const CORPORA_DIR = fileURLToPath(new URL("../../test/fixtures/corpora/", import.meta.url));
 
 export function readCorpus(relativePath: string): Buffer {
   const path = `${CORPORA_DIR}${relativePath}`;
   if (!existsSync(path)) {
-    throw new Error(`corpus file ${path} is missing: check out shared/corpora beside the repository`);
+    throw new Error(`corpus file ${path} is missing: test/fixtures/corpora is part of the repository; restore it with git`);
   }
   return readFileSync(path);
 }

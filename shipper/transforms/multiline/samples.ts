@@ -1,5 +1,5 @@
 // Stack traces as runtimes print them, for the multiline tests. Each is one record the
-// rules must produce; the corpora in shared/corpora/multiline add traces from Fluent Bit's
+// rules must produce; the corpora in test/fixtures/corpora/multiline add traces from Fluent Bit's
 // examples (see test_support/corpora.ts).
 
 export const JAVA_CHAINED = [
