@@ -1,7 +1,7 @@
 // The `logarchive` command line: one program, a subcommand per stage.
 
 import { readFileSync } from "node:fs";
-import { Command } from "commander";
+import { Command, type CommanderError } from "commander";
 import { loaderCommand } from "./commands/loader.ts";
 import { localCommand } from "./commands/local.ts";
 import { parseCommand } from "./commands/parse.ts";
@@ -15,11 +15,36 @@ export const VERSION: string = JSON.parse(
   readFileSync(new URL("../package.json", import.meta.url), "utf8"),
 ).version;
 
+/** Exit codes, the same for every command (README.md#exit-codes). */
+export const EXIT = { ok: 0, verdict: 1, usage: 2 } as const;
+
+/**
+ * Thrown where commander would call process.exit, after it has printed its message or the
+ * help: `cli/logarchive.ts` turns it into the exit code, so commander's own 1 for a usage
+ * mistake becomes 2 like every other usage error.
+ */
+export class CommanderExit extends Error {
+  override name = "CommanderExit";
+  readonly exitCode: number;
+
+  constructor(error: CommanderError) {
+    super(error.message);
+    // commander's own codes are all usage (an unknown command or option, a missing or bad
+    // value, help shown for a missing subcommand) except help and version, which exit 0; a
+    // command's own this.error() keeps the exit code it chose.
+    this.exitCode =
+      error.exitCode === 0 ? EXIT.ok : error.code.startsWith("commander.") ? EXIT.usage : error.exitCode;
+  }
+}
+
+function everyCommand(command: Command): Command[] {
+  return [command, ...command.commands.flatMap(everyCommand)];
+}
+
 export function buildProgram(): Command {
   const program = new Command("logarchive")
     .description("Archive Kubernetes container logs to S3 and load them into BigQuery, exactly once.")
     .version(VERSION)
-    .showHelpAfterError("(run with --help for usage)")
     .configureHelp({ showGlobalOptions: true });
   program.addCommand(shipCommand(VERSION));
   program.addCommand(localCommand(VERSION));
@@ -29,5 +54,11 @@ export function buildProgram(): Command {
   program.addCommand(transferCommand());
   program.addCommand(loaderCommand());
   program.addCommand(reconcileCommand());
+  // addCommand() does not pass settings down, so each command gets them here.
+  for (const command of everyCommand(program)) {
+    command.showHelpAfterError("(run with --help for usage)").exitOverride((error) => {
+      throw new CommanderExit(error);
+    });
+  }
   return program;
 }
