@@ -52,7 +52,10 @@ export interface SourceOptions {
   policy: NamespacePolicy;
   /** How long a finished-looking file must stay unchanged before it is closed. */
   finishGraceMs: number;
-  /** Finish files at their end without waiting for the writer to move (`--once`). */
+  /**
+   * `--once`: finish a file whose writer moved on as soon as it is read to its end, without
+   * the grace. A live file is never finished: it is read to its end and stays live.
+   */
   once: boolean;
   metrics: ShipperMetrics;
   log: StageLog;
@@ -432,6 +435,8 @@ export class KubernetesLogsSource {
       if (tf.seen) {
         this.#orphanScans.delete(tf);
         tf.movedAt = this.#writerMoved(tf) ? (tf.movedAt ?? now) : null;
+        if (tf.state === "done" && tf.movedAt === null && !tf.compressed && tf.size > tf.readPos)
+          this.#reopen(tf);
         continue;
       }
       if (tf.state === "done") {
@@ -453,6 +458,23 @@ export class KubernetesLogsSource {
     }
     this.options.metrics.lagBytes.set(lag);
     this.options.metrics.filesTracked.set(this.files.filter((f) => f.state === "active").length);
+  }
+
+  /**
+   * A file marked done still at its live name, grown, with no newer file in its chain: an
+   * earlier version's `--once` finished a file its writer kept appending to. It goes on
+   * from where that run stopped.
+   */
+  #reopen(tf: TrackedFile): void {
+    this.options.log("warn", "file_reopened", {
+      path: tf.path,
+      ino: tf.ino,
+      offset: tf.readPos,
+      size: tf.size,
+      note: "a live file was marked done (by an earlier version's --once); reading it on",
+    });
+    tf.state = "active";
+    tf.reachedEnd = false;
   }
 
   /** A checkpointed file vanished before it was read to the end, while the shipper was down. */
@@ -542,7 +564,8 @@ export class KubernetesLogsSource {
       if (tf.movedAt === null) tf.decoder.flushIdle(Date.now(), this.options.lineSink(tf));
       total += n;
       this.#account(tf, n);
-      if (n === 0 && !tf.headChanged) await this.#maybeFinish(tf);
+      if (n > 0) tf.reachedEnd = false;
+      else if (!tf.headChanged) await this.#maybeFinish(tf);
     }
     return total;
   }
@@ -582,14 +605,12 @@ export class KubernetesLogsSource {
   }
 
   async #maybeFinish(tf: TrackedFile): Promise<void> {
-    if (!(await tf.atEnd())) return;
-    if (!this.options.once) {
-      if (
-        tf.movedAt === null ||
-        Date.now() - Math.max(tf.movedAt, tf.lastGrowthAt) < this.options.finishGraceMs
-      )
-        return;
-    }
+    tf.reachedEnd = await tf.atEnd();
+    // A file its writer has not left may still be appended to: it is never finished, with
+    // `--once` neither; the checkpoint keeps it live at its offset for the next run.
+    if (!tf.reachedEnd || tf.movedAt === null) return;
+    if (!this.options.once && Date.now() - Math.max(tf.movedAt, tf.lastGrowthAt) < this.options.finishGraceMs)
+      return;
     const successor = this.#unreadSuccessor(tf);
     if (successor !== undefined) {
       // Everything is read; what is left is a partial line whose end is in the next file.
@@ -623,9 +644,12 @@ export class KubernetesLogsSource {
     }
   }
 
-  /** Whether every file is finished (or counted lost), for `--once`. */
+  /**
+   * Whether everything present has been read, for `--once`: every file is finished (or
+   * counted lost), or is a live file read to its end, which stays live.
+   */
   caughtUp(): boolean {
-    return this.files.every((tf) => tf.state !== "active");
+    return this.files.every((tf) => tf.state !== "active" || (tf.movedAt === null && tf.reachedEnd));
   }
 
   checkpoints(): FileCheckpoint[] {

@@ -80,6 +80,7 @@ function source(
   );
 }
 
+/** Reads everything there, then emits open traces, as the shipper's `--once` run and drain do. */
 async function drain(src: KubernetesLogsSource): Promise<void> {
   const buf = Buffer.allocUnsafe(64 * 1024);
   await src.scan();
@@ -87,6 +88,7 @@ async function drain(src: KubernetesLogsSource): Promise<void> {
     await src.readStep(buf);
     await src.scan();
   }
+  src.flushMultiline();
 }
 
 describe("kubernetes_logs source with multiline rules", () => {

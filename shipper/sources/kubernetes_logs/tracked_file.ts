@@ -137,6 +137,8 @@ export class TrackedFile {
   lastSeenAt = Date.now();
   /** When the writer was first seen to have moved on (rotation, removal, restart), else null. */
   movedAt: number | null = null;
+  /** The last look found everything there read (set by the source when a read returns nothing). */
+  reachedEnd = false;
   /** Last time a read returned bytes or the size changed. */
   lastGrowthAt = Date.now();
   /**
