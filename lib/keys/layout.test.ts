@@ -6,10 +6,12 @@ import {
   batchId,
   formatObjectKey,
   KeyLayoutError,
+  MAX_PREFIX_LENGTH,
   type ObjectKey,
   parseBatchId,
   parseObjectKey,
   partitionPrefix,
+  prefixProblem,
   TIERS,
   tierPrefix,
 } from "./layout.ts";
@@ -54,7 +56,7 @@ describe("object key layout", () => {
   }
 
   it("round-trips any namespace, node, prefix and sequence (property)", () => {
-    const segment = fc.stringMatching(/^[A-Za-z0-9._-]{1,12}$/);
+    const segment = fc.stringMatching(/^[A-Za-z0-9._-]{1,12}$/).filter((s) => s !== "." && s !== "..");
     fc.assert(
       fc.property(
         fc.record({
@@ -75,6 +77,112 @@ describe("object key layout", () => {
         },
       ),
     );
+  });
+
+  describe("key prefixes", () => {
+    const tail = { ...base, prefix: "" };
+    // The rule, restated independently of layout.ts: trimmed of outer slashes, every segment
+    // is non-empty, not . or .., and made of S3 safe characters without * and '.
+    const isValidPrefix = (p: string): boolean => {
+      if (p.length > MAX_PREFIX_LENGTH) return false;
+      const trimmed = p.replace(/^\/+|\/+$/g, "");
+      return (
+        trimmed === "" ||
+        trimmed.split("/").every((s) => s !== "." && s !== ".." && /^[A-Za-z0-9!()_.-]+$/.test(s))
+      );
+    };
+    const prefixText = fc
+      .array(
+        fc.oneof(
+          fc.constantFrom(
+            "/",
+            ".",
+            "..",
+            "*",
+            "'",
+            "=",
+            "%",
+            "?",
+            "[",
+            "]",
+            "{",
+            "}",
+            "$",
+            "#",
+            " ",
+            "\n",
+            "\\",
+          ),
+          fc.constantFrom("logs", "k8s", "a", "(x)", "!", "-", "_", "é"),
+        ),
+        { maxLength: 12 },
+      )
+      .map((parts) => parts.join(""));
+
+    it("refuses the prefixes the issue found: .., empty segments and *", () => {
+      for (const bad of ["..", "../logs", "logs/..", ".", "a/./b", "a//b", "logs*", "lo*gs/x", "it's"]) {
+        assert.notEqual(prefixProblem(bad), undefined, bad);
+        assert.throws(() => formatObjectKey({ ...base, prefix: bad }), /^KeyLayoutError: key prefix /, bad);
+        assert.throws(() => tierPrefix(bad, "analytics"), KeyLayoutError, bad);
+      }
+      assert.throws(
+        () => formatObjectKey({ ...base, prefix: "a".repeat(MAX_PREFIX_LENGTH + 1) }),
+        /longer than/,
+      );
+      for (const good of ["", "/", "logs", "/k8s/logs/", "a.b/c-d/e_f", "x(1)!"]) {
+        assert.equal(prefixProblem(good), undefined, good);
+      }
+    });
+
+    it("parses only keys formatObjectKey could have written, so //analytics/... no longer loses its slashes", () => {
+      const key = formatObjectKey(tail);
+      for (const bad of [
+        `/${key}`,
+        `//${key}`,
+        `logs//${key}`,
+        `../${key}`,
+        `./${key}`,
+        `a*/${key}`,
+        `it's/${key}`,
+      ]) {
+        assert.throws(() => parseObjectKey(bad), /prefix/, bad);
+      }
+    });
+
+    it("round-trips every valid prefix and refuses every invalid one, naming it (property)", () => {
+      fc.assert(
+        fc.property(prefixText, (prefix) => {
+          const key = { ...base, prefix };
+          if (isValidPrefix(prefix)) {
+            const text = formatObjectKey(key);
+            const parsed = parseObjectKey(text);
+            assert.deepEqual(parsed, { ...key, prefix: prefix.replace(/^\/+|\/+$/g, "") });
+            assert.equal(formatObjectKey(parsed), text);
+          } else {
+            assert.throws(() => formatObjectKey(key), /^KeyLayoutError: key prefix /);
+          }
+        }),
+        { numRuns: 2000 },
+      );
+    });
+
+    it("format(parse(key)) is the key for every key that parses (property)", () => {
+      const suffix = formatObjectKey(tail);
+      fc.assert(
+        fc.property(prefixText, (prefix) => {
+          const text = `${prefix}/${suffix}`;
+          let parsed: ObjectKey;
+          try {
+            parsed = parseObjectKey(text);
+          } catch (error) {
+            assert.ok(error instanceof KeyLayoutError);
+            return;
+          }
+          assert.equal(formatObjectKey(parsed), text);
+        }),
+        { numRuns: 2000 },
+      );
+    });
   });
 
   it("orders keys of one node and partition by sequence", () => {

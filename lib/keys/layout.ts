@@ -77,7 +77,44 @@ export class KeyLayoutError extends Error {
   override name = "KeyLayoutError";
 }
 
+// A prefix is `/`-separated segments of characters no consumer of the keys reads as syntax:
+// S3's "safe characters" (which its notification filters take literally) minus
+//   `*`  a wildcard in BigQuery load URIs, gsutil/gcloud and DuckDB globs, so the loader
+//        would load other objects than the one named;
+//   `'`  it ends the quoted LOCATION in the Athena DDL;
+// and with none of `=` (a Hive partition key=value to Athena, DuckDB and Spark), `%`
+// (Hive unescapes it), `?`, `[`, `]`, `{`, `}`, `#` (globs, URLs), `$` (Athena's
+// ${...} location template) or whitespace and control characters. Empty, `.` and `..`
+// segments are refused: S3 and GCS store them, but filesystem tools, DuckDB's local
+// reads and `aws s3 sync` resolve them as paths, and an empty one does not round-trip.
+// One leading or trailing `/` run is trimmed, as users write "/logs/".
+const PREFIX_SEGMENT = /^[A-Za-z0-9!\-_.()]+$/;
+/** S3 keys are at most 1024 bytes; the layout after the prefix needs up to ~700 for long node names. */
+export const MAX_PREFIX_LENGTH = 256;
+
+/** Why a key prefix cannot be used, in words for a message that names the field; undefined if it can. */
+export function prefixProblem(prefix: string): string | undefined {
+  if (prefix.length > MAX_PREFIX_LENGTH) return `is longer than ${MAX_PREFIX_LENGTH} characters`;
+  const trimmed = prefix.replace(/^\/+|\/+$/g, "");
+  return trimmed === "" ? undefined : segmentsProblem(trimmed.split("/"), prefix);
+}
+
+function segmentsProblem(segments: readonly string[], prefix: string): string | undefined {
+  for (const segment of segments) {
+    if (segment === "") return `has an empty segment (${JSON.stringify(prefix)}): write one / between parts`;
+    if (segment === "." || segment === "..") {
+      return `has a ${JSON.stringify(segment)} segment (${JSON.stringify(prefix)}): keys must not climb or repeat directories`;
+    }
+    if (!PREFIX_SEGMENT.test(segment)) {
+      return `may use only letters, digits, ! - _ . ( ) and / between parts, the S3 safe characters no consumer reads as syntax (got ${JSON.stringify(prefix)})`;
+    }
+  }
+  return undefined;
+}
+
 function normalizePrefix(prefix: string): string {
+  const problem = prefixProblem(prefix);
+  if (problem !== undefined) throw new KeyLayoutError(`key prefix ${problem}`);
   return prefix.replace(/^\/+|\/+$/g, "");
 }
 
@@ -139,8 +176,16 @@ export function parseObjectKey(key: string): ObjectKey {
   if (parts.length < 5)
     throw new KeyLayoutError(`key ${JSON.stringify(key)} has too few parts for the layout`);
   const [tier, nsPart, dtPart, hourPart, file] = parts.slice(-5) as [string, string, string, string, string];
-  const prefix = parts.slice(0, -5).join("/");
+  const prefixParts = parts.slice(0, -5);
+  const prefix = prefixParts.join("/");
   const fail = (why: string) => new KeyLayoutError(`key ${JSON.stringify(key)}: ${why}`);
+  // Only what formatObjectKey writes parses, so the two are inverses: a leading `/` or a
+  // `//` in the key would otherwise be trimmed away on the way back.
+  const badPrefix =
+    prefix.length > MAX_PREFIX_LENGTH
+      ? `is longer than ${MAX_PREFIX_LENGTH} characters`
+      : segmentsProblem(prefixParts, prefix);
+  if (badPrefix !== undefined) throw fail(`prefix ${badPrefix}`);
   if (!(TIERS as readonly string[]).includes(tier))
     throw fail(`tier ${JSON.stringify(tier)} is not one of ${TIERS}`);
   if (!nsPart.startsWith("namespace=")) throw fail("expected namespace=<ns>");

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { ConfigError } from "../config/errors.ts";
-import { formatObjectKey } from "../keys/layout.ts";
+import { formatObjectKey, parseObjectKey, prefixProblem } from "../keys/layout.ts";
 import {
   classifyNamespace,
   DEFAULT_POLICY,
@@ -155,12 +156,59 @@ warehouse:
       assert.ok(error instanceof ConfigError);
       const text = error.message;
       assert.match(text, /^policy\.yaml is invalid:/);
-      assert.match(text, /archive\.prefix: use only S3 safe characters/);
+      assert.match(text, /archive\.prefix: may use only letters, digits/);
       assert.match(text, /archive\.include\[0\]: is not a namespace glob/);
       assert.match(text, /analytics: Unrecognized key: "inclde"/);
       assert.match(text, /warehouse\.table: is not a BigQuery table name/);
       assert.equal(error.problems.length, 4);
     }
+  });
+
+  it("refuses archive.prefix values that make unsafe or unparsable keys, naming the field", () => {
+    for (const bad of ["..", "../up", "a//b", "./x", "logs*", "it's", "a=b", "50%"]) {
+      assert.throws(
+        () => parsePolicy(`archive:\n  prefix: ${JSON.stringify(bad)}\n`, "p.yaml"),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          error.problems.length === 1 &&
+          error.problems[0]!.startsWith("archive.prefix: "),
+        bad,
+      );
+    }
+  });
+
+  it("accepts exactly the prefixes keys can carry, and their rules select their keys (property)", () => {
+    const prefix = fc
+      .array(fc.constantFrom("/", ".", "..", "*", "'", "=", "%", " ", "logs", "k8s", "a-b", "(x)", "_"), {
+        maxLength: 8,
+      })
+      .map((parts) => parts.join(""));
+    fc.assert(
+      fc.property(prefix, (text) => {
+        const yaml = `archive:\n  prefix: ${JSON.stringify(text)}\nanalytics:\n  include: ["*"]\n`;
+        if (prefixProblem(text) !== undefined) {
+          assert.throws(
+            () => parsePolicy(yaml, "p.yaml"),
+            (error: unknown) => error instanceof ConfigError && /^archive\.prefix: /.test(error.problems[0]!),
+          );
+          return;
+        }
+        const parsed = parsePolicy(yaml, "p.yaml");
+        const key = formatObjectKey({
+          prefix: parsed.archive.prefix,
+          tier: "analytics",
+          namespace: "web",
+          dt: "2026-11-21",
+          hour: "01",
+          node: "n",
+          epoch: "0123abcd",
+          seq: 1,
+        });
+        assert.equal(formatObjectKey(parseObjectKey(key)), key);
+        assert.ok(ruleMatches(notificationRules(parsed)[0]!, "ObjectCreated:Put", key));
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   it("reports YAML syntax errors", () => {

@@ -6,7 +6,7 @@
 import { matchesGlob } from "node:path";
 import { z } from "zod";
 import { loadYamlConfig, parseYamlConfig } from "../config/yaml.ts";
-import { OBJECT_SUFFIX, type Tier, tierPrefix } from "../keys/layout.ts";
+import { OBJECT_SUFFIX, prefixProblem, type Tier, tierPrefix } from "../keys/layout.ts";
 import { DEFAULT_TABLE } from "../record/ddl.ts";
 
 // Namespaces are DNS labels: lowercase letters, digits and `-`. A pattern with any other
@@ -54,7 +54,10 @@ export const policySchema = z.strictObject({
     .strictObject({
       prefix: z
         .string()
-        .regex(/^[A-Za-z0-9!\-_.*'()/]*$/, "use only S3 safe characters (letters, digits, ! - _ . * ' ( ) /)")
+        .superRefine((prefix, ctx) => {
+          const problem = prefixProblem(prefix);
+          if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+        })
         .default("logs"),
       include: globList.default(["*"]),
       exclude: globList,
