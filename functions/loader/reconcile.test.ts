@@ -74,16 +74,21 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const run = (namespace?: string) =>
+const run = (
+  namespace?: string,
+  from = "2026-11-21T00:00:00Z",
+  to = "2026-11-22T00:00:00Z",
+  policy = POLICY,
+) =>
   reconcile({
     s3,
     s3Bucket: "archive",
     landing: storage.bucket("landing"),
     state,
     warehouse,
-    policy: POLICY,
-    from: new Date("2026-11-21T00:00:00Z"),
-    to: new Date("2026-11-22T00:00:00Z"),
+    policy,
+    from: new Date(from),
+    to: new Date(to),
     ...(namespace ? { namespace } : {}),
   });
 
@@ -101,21 +106,21 @@ describe("reconcile", () => {
     assert.deepEqual(clean.counts.loaded, 1);
     assert.deepEqual(clean.counts.excluded, 1);
 
-    const notTransferred = archiveObject({ namespace: "bad", seq: 10, records: 2 });
+    const notTransferred = archiveObject({ namespace: "bad", seq: 3, records: 2 });
     await inS3(notTransferred);
-    const notQueued = archiveObject({ namespace: "bad", seq: 11, records: 2 });
+    const notQueued = archiveObject({ namespace: "bad", seq: 4, records: 2 });
     await inS3(notQueued);
     await inGcs(notQueued);
-    const queued = archiveObject({ namespace: "bad", seq: 12, records: 2 });
+    const queued = archiveObject({ namespace: "bad", seq: 5, records: 2 });
     await inS3(queued);
     await inGcs(queued);
     await state.put(markerPaths.pending(TABLE, objectId(queued.name)), { name: queued.name });
-    const duplicated = archiveObject({ namespace: "bad", seq: 13, records: 2 });
+    const duplicated = archiveObject({ namespace: "bad", seq: 6, records: 2 });
     await inS3(duplicated);
     await inGcs(duplicated);
     await load(duplicated);
     await load(duplicated);
-    const quarantined = archiveObject({ namespace: "bad", seq: 14, records: 2 });
+    const quarantined = archiveObject({ namespace: "bad", seq: 7, records: 2 });
     await inS3(quarantined);
     await inGcs(quarantined);
     await state.put(markerPaths.quarantined(objectId(quarantined.name)), {
@@ -126,10 +131,10 @@ describe("reconcile", () => {
       quarantinedAs: "x",
       at: "2026-11-21T10:00:00Z",
     });
-    const changed = archiveObject({ namespace: "bad", seq: 15, records: 2 });
+    const changed = archiveObject({ namespace: "bad", seq: 8, records: 2 });
     await inS3(changed);
     await inGcs(changed, { ...changed.metadata, "logarchive-sha256": "0".repeat(64) });
-    const unexpected = archiveObject({ namespace: "kube-system", seq: 16, records: 2 });
+    const unexpected = archiveObject({ namespace: "kube-system", seq: 9, records: 2 });
     await inS3(unexpected);
     await inGcs(unexpected);
     await load(unexpected);
@@ -155,5 +160,123 @@ describe("reconcile", () => {
     const good = await run("good");
     assert.equal(good.ok, true);
     assert.equal(good.objects.length, 1);
+  });
+
+  it("is not OK when it checked nothing: an empty range, or a namespace with no objects", async () => {
+    const empty = await run(undefined, "2026-11-25T00:00:00Z", "2026-11-26T00:00:00Z");
+    assert.equal(empty.ok, false);
+    assert.equal(empty.objects.length + empty.archiveObjects.length, 0);
+    assert.match(describeReconcile(empty), /^NOTHING CHECKED: no archived object in .* in either tier/m);
+    const nosuch = await run("nosuch");
+    assert.equal(nosuch.ok, false);
+    assert.match(describeReconcile(nosuch), /NOTHING CHECKED: .* namespace nosuch/);
+    const notArchived = await run(
+      "scratch",
+      undefined,
+      undefined,
+      parsePolicy("archive:\n  exclude: ['scratch']\n"),
+    );
+    assert.deepEqual(notArchived.notes, [
+      "the policy does not archive namespace scratch (archive.exclude scratch)",
+    ]);
+  });
+
+  it("checks archive-only objects against their metadata: SHA-256, records and size of the body read back", async () => {
+    // Hour 12, node-c: apart from the other tests' objects.
+    const range = ["2026-11-21T12:00:00Z", "2026-11-21T13:00:00Z"] as const;
+    const at = { tier: "archive", hour: "12", node: "node-c" } as const;
+    const good = archiveObject({ ...at, namespace: "kube-system", seq: 0, records: 5 });
+    await inS3(good);
+    const clean = await run("kube-system", ...range);
+    assert.equal(clean.ok, true, describeReconcile(clean));
+    assert.equal(clean.objects.length, 0, "no analytics object");
+    assert.deepEqual(
+      clean.archiveObjects.map((o) => [o.key, o.verdict, o.records]),
+      [[good.name, "verified", 5]],
+    );
+    assert.deepEqual(clean.namespaces["kube-system"], { tier: "archive", objects: 1, records: 5, ok: true });
+    assert.match(describeReconcile(clean), /kube-system .*\(archive only\)\s+OK\n/);
+
+    const otherBody = archiveObject({ ...at, namespace: "kube-system", seq: 1, records: 3 });
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: "archive",
+        Key: otherBody.name,
+        Body: archiveObject({ ...at, namespace: "kube-system", seq: 1, records: 4 }).body,
+        Metadata: otherBody.metadata,
+      }),
+    );
+    const notGzip = archiveObject({ ...at, namespace: "kube-system", seq: 2, records: 3 });
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: "archive",
+        Key: notGzip.name,
+        Body: "not gzip",
+        Metadata: notGzip.metadata,
+      }),
+    );
+    const noMetadata = archiveObject({ ...at, namespace: "kube-system", seq: 3, records: 3 });
+    await s3.send(new PutObjectCommand({ Bucket: "archive", Key: noMetadata.name, Body: noMetadata.body }));
+
+    const report = await run("kube-system", ...range);
+    const verdict = (o: ArchiveObject) => report.archiveObjects.find((x) => x.key === o.name);
+    assert.equal(report.ok, false);
+    assert.equal(verdict(good)?.verdict, "verified");
+    assert.equal(verdict(otherBody)?.verdict, "corrupt");
+    assert.match(
+      verdict(otherBody)?.detail ?? "",
+      /SHA-256 is [0-9a-f]{64}, the metadata says .*; it holds 4 records, the metadata says 3/,
+    );
+    assert.equal(verdict(notGzip)?.verdict, "corrupt");
+    assert.match(verdict(notGzip)?.detail ?? "", /does not inflate/);
+    assert.equal(verdict(noMetadata)?.verdict, "bad-metadata");
+    assert.equal(report.namespaces["kube-system"]?.ok, false);
+    const text = describeReconcile(report);
+    assert.match(text, /kube-system .*\(archive only\)\s+NOT OK\n/);
+    assert.match(text, /CORRUPT\s+\S+000000000001\.ndjson\.gz: its SHA-256/);
+    assert.match(text, /NOT OK: see above$/);
+  });
+
+  it("finds batches missing from a shipper's sequence, in any tier or namespace, and numbers used twice", async () => {
+    const range = ["2026-11-21T14:00:00Z", "2026-11-21T15:00:00Z"] as const;
+    const at = { hour: "14", node: "node-d" } as const;
+    // 0 analytics, 1 archive, 2 an hour outside the range (a late line), 3 and 4 lost, 5.
+    const objects = [
+      archiveObject({ ...at, namespace: "web", seq: 0, records: 1 }),
+      archiveObject({ ...at, namespace: "kube-system", tier: "archive", seq: 1, records: 1 }),
+      archiveObject({ ...at, hour: "09", namespace: "web", seq: 2, records: 1 }),
+      archiveObject({ ...at, namespace: "web", seq: 5, records: 1 }),
+    ];
+    for (const o of objects) {
+      await inS3(o);
+      if (!o.name.includes("/archive/")) {
+        await inGcs(o);
+        await load(o);
+      }
+    }
+    const report = await run(undefined, ...range);
+    assert.deepEqual(
+      report.sequence.map(({ node, kind, first, last }) => ({ node, kind, first, last })),
+      [{ node: "node-d", kind: "missing", first: 3, last: 4 }],
+    );
+    assert.equal(report.ok, false, "every object is fine, but two batches never arrived");
+    assert.deepEqual(report.sequence[0]?.keys, [objects[2]?.name, objects[3]?.name]);
+    assert.match(
+      describeReconcile(report),
+      /MISSING\s+node node-d epoch 0123abcd batches 3-4: not in the archive/,
+    );
+    // The gap concerns every namespace the shipper wrote: the lost batches may have held any.
+    assert.equal((await run("kube-system", ...range)).sequence.length, 1);
+
+    const reused = archiveObject({ ...at, namespace: "api", seq: 5, records: 1 });
+    await inS3(reused);
+    const again = await run(undefined, ...range);
+    assert.deepEqual(
+      again.sequence.map(({ kind, first, keys }) => ({ kind, first, keys: keys.length })),
+      [
+        { kind: "missing", first: 3, keys: 2 },
+        { kind: "reused", first: 5, keys: 2 },
+      ],
+    );
   });
 });

@@ -3,11 +3,22 @@
 // object metadata), the GCS landing copy, the loader's markers, and the warehouse's row
 // count for the object's batch_id. Used by `logarchive reconcile`, the local pipeline's
 // summary and the end-to-end tests.
+//
+// Archive-tier objects never reach the warehouse, so they are checked against what the
+// archive itself proves: the body read back must have the SHA-256, the record count and
+// the size the metadata states. And since a shipper numbers its batches 0, 1, 2, … per
+// state epoch, across namespaces and tiers, and uploads a batch only after its number is
+// committed, a number missing between two of a node's objects is a batch that never
+// arrived, in whichever tier or namespace it was.
 
+import { createHash } from "node:crypto";
 import { matchesGlob } from "node:path";
-import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import type { Bucket } from "@google-cloud/storage";
-import { type ObjectKey, parseObjectKey, tierPrefix } from "../../lib/keys/layout.ts";
+import { batchId, type ObjectKey, parseObjectKey, type Tier, tierPrefix } from "../../lib/keys/layout.ts";
 import { fromUserMetadata } from "../../lib/object/metadata.ts";
 import { classifyNamespace, type NamespacePolicy, namespaceTableName } from "../../lib/policy/policy.ts";
 import type { TableRef, WarehousePort } from "../warehouse/port.ts";
@@ -40,13 +51,56 @@ export interface ObjectReport {
   detail?: string;
 }
 
+export type ArchiveObjectVerdict = "verified" | "cold" | "corrupt" | "bad-metadata";
+
+/** Archive-tier verdicts that are fine: the body matches its metadata, or is in cold storage. */
+export const ARCHIVE_OK_VERDICTS: ReadonlySet<ArchiveObjectVerdict> = new Set(["verified", "cold"]);
+
+export interface ArchiveObjectReport {
+  key: string;
+  namespace: string;
+  records: number | null;
+  verdict: ArchiveObjectVerdict;
+  detail?: string;
+}
+
+/** Batch numbers of one shipper (node and state epoch) missing from the archive, or used twice. */
+export interface SequenceProblem {
+  node: string;
+  epoch: string;
+  kind: "missing" | "reused";
+  /** The numbers, inclusive. */
+  first: number;
+  last: number;
+  /** The objects either side of a gap, or the objects sharing a number. */
+  keys: string[];
+}
+
+export interface NamespaceVerdict {
+  tier: Tier;
+  objects: number;
+  records: number;
+  ok: boolean;
+}
+
 export interface ReconcileReport {
   from: string;
   to: string;
   namespace: string | null;
+  /** Analytics-tier objects, checked against the warehouse. */
   objects: ObjectReport[];
   counts: Record<ObjectVerdict, number>;
   perNamespace: Record<string, { objects: number; records: number; rows: number }>;
+  /** Archive-tier objects, checked against their own metadata. */
+  archiveObjects: ArchiveObjectReport[];
+  archiveCounts: Record<ArchiveObjectVerdict, number>;
+  /** Gaps and reuse in the batch numbers of the shippers that wrote the selected objects. */
+  sequence: SequenceProblem[];
+  /** Every selected namespace, either tier, with its verdict. */
+  namespaces: Record<string, NamespaceVerdict>;
+  /** Things worth saying about the selection, such as a namespace the policy does not archive. */
+  notes: string[];
+  /** False when nothing was selected: a check of nothing proves nothing. */
   ok: boolean;
 }
 
@@ -61,6 +115,8 @@ export interface ReconcileInput {
   from: Date;
   to: Date;
   namespace?: string;
+  /** Read archive-tier bodies back to verify them (default true); false checks their metadata only. */
+  verifyArchiveBodies?: boolean;
 }
 
 function tableFor(policy: NamespacePolicy, namespace: string): TableRef {
@@ -75,17 +131,20 @@ function hourStart(key: ObjectKey): number {
   return Date.parse(`${key.dt}T${key.hour}:00:00Z`);
 }
 
-export async function reconcile(input: ReconcileInput): Promise<ReconcileReport> {
-  const { s3, s3Bucket, policy } = input;
-  const prefix =
-    tierPrefix(policy.archive.prefix, "analytics") +
-    (input.namespace === undefined ? "" : `namespace=${input.namespace}/`);
-  const keys: { key: string; parsed: ObjectKey }[] = [];
+interface ListedObject {
+  key: string;
+  parsed: ObjectKey;
+  storageClass: string | undefined;
+}
+
+/** Every object of one tier: the layout puts the namespace before the time, so a range is a filter. */
+async function listTier(s3: S3Client, bucket: string, prefix: string): Promise<ListedObject[]> {
+  const listed: ListedObject[] = [];
   let token: string | undefined;
   do {
     const page = await s3.send(
       new ListObjectsV2Command({
-        Bucket: s3Bucket,
+        Bucket: bucket,
         Prefix: prefix,
         ...(token ? { ContinuationToken: token } : {}),
       }),
@@ -98,11 +157,40 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
       } catch {
         continue;
       }
-      const t = hourStart(parsed);
-      if (t >= input.from.getTime() && t < input.to.getTime()) keys.push({ key: o.Key, parsed });
+      listed.push({ key: o.Key, parsed, storageClass: o.StorageClass });
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
+  return listed;
+}
+
+// Glacier's classes need a restore before GetObject; Glacier Instant Retrieval does not.
+const COLD_STORAGE = new Set(["GLACIER", "DEEP_ARCHIVE"]);
+
+export async function reconcile(input: ReconcileInput): Promise<ReconcileReport> {
+  const { s3, s3Bucket, policy } = input;
+  const inRange = (o: ListedObject) => {
+    const t = hourStart(o.parsed);
+    return t >= input.from.getTime() && t < input.to.getTime();
+  };
+  const selected = (o: ListedObject) =>
+    inRange(o) && (input.namespace === undefined || o.parsed.namespace === input.namespace);
+  const [analyticsTier, archiveTier] = await Promise.all(
+    (["analytics", "archive"] as const).map((tier) =>
+      listTier(s3, s3Bucket, tierPrefix(policy.archive.prefix, tier)),
+    ),
+  );
+  const keys = (analyticsTier ?? []).filter(selected);
+  const archiveKeys = (archiveTier ?? []).filter(selected);
+  const sequence = sequenceProblems(
+    [...(analyticsTier ?? []), ...(archiveTier ?? [])],
+    [...keys, ...archiveKeys],
+    inRange,
+  );
+  const archiveObjects: ArchiveObjectReport[] = [];
+  await forEachLimited(archiveKeys, 8, async (o) => {
+    archiveObjects.push(await checkArchiveObject(s3, s3Bucket, o, input.verifyArchiveBodies !== false));
+  });
 
   const conflictIds = new Set(
     (await input.state.list("conflicts/")).map((e) => e.path.slice("conflicts/".length).split(".")[0]),
@@ -222,24 +310,16 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
     o.detail = "in GCS but never queued: its finalize event was lost or is still being retried";
   });
 
-  const counts = Object.fromEntries(
-    (
-      [
-        "loaded",
-        "excluded",
-        "queued",
-        "not-transferred",
-        "not-queued",
-        "quarantined",
-        "conflict",
-        "duplicated",
-        "partial",
-        "unexpected-rows",
-        "bad-metadata",
-      ] as const
-    ).map((v) => [v, 0]),
-  ) as Record<ObjectVerdict, number>;
+  const counts = zeroCounts(OBJECT_VERDICTS);
   const perNamespace: ReconcileReport["perNamespace"] = {};
+  const namespaces: ReconcileReport["namespaces"] = {};
+  const tally = (tier: Tier, namespace: string, records: number | null, ok: boolean) => {
+    const ns = namespaces[namespace] ?? { tier, objects: 0, records: 0, ok: true };
+    namespaces[namespace] = ns;
+    ns.objects++;
+    ns.records += records ?? 0;
+    ns.ok &&= ok;
+  };
   for (const o of objects) {
     counts[o.verdict]++;
     const ns = perNamespace[o.namespace] ?? { objects: 0, records: 0, rows: 0 };
@@ -247,8 +327,21 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
     ns.objects++;
     ns.records += o.records ?? 0;
     ns.rows += o.rows;
+    tally("analytics", o.namespace, o.records, OK_VERDICTS.has(o.verdict));
+  }
+  const archiveCounts = zeroCounts(ARCHIVE_VERDICTS);
+  for (const o of archiveObjects) {
+    archiveCounts[o.verdict]++;
+    tally("archive", o.namespace, o.records, ARCHIVE_OK_VERDICTS.has(o.verdict));
   }
   objects.sort((a, b) => a.key.localeCompare(b.key));
+  archiveObjects.sort((a, b) => a.key.localeCompare(b.key));
+  const notes: string[] = [];
+  if (input.namespace !== undefined) {
+    const c = classifyNamespace(policy, input.namespace);
+    if (!c.archived) notes.push(`the policy does not archive namespace ${input.namespace} (${c.reason})`);
+  }
+  const checked = objects.length + archiveObjects.length;
   return {
     from: input.from.toISOString(),
     to: input.to.toISOString(),
@@ -256,20 +349,206 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
     objects: objects.map(({ batchId: _b, tableRef: _t, sha256: _s, ...o }) => o),
     counts,
     perNamespace,
-    ok: objects.every((o) => OK_VERDICTS.has(o.verdict)),
+    archiveObjects,
+    archiveCounts,
+    sequence,
+    namespaces,
+    notes,
+    ok:
+      checked > 0 &&
+      sequence.length === 0 &&
+      objects.every((o) => OK_VERDICTS.has(o.verdict)) &&
+      archiveObjects.every((o) => ARCHIVE_OK_VERDICTS.has(o.verdict)),
   };
 }
 
+const OBJECT_VERDICTS = [
+  "loaded",
+  "excluded",
+  "queued",
+  "not-transferred",
+  "not-queued",
+  "quarantined",
+  "conflict",
+  "duplicated",
+  "partial",
+  "unexpected-rows",
+  "bad-metadata",
+] as const satisfies readonly ObjectVerdict[];
+const ARCHIVE_VERDICTS = [
+  "verified",
+  "cold",
+  "corrupt",
+  "bad-metadata",
+] as const satisfies readonly ArchiveObjectVerdict[];
+
+function zeroCounts<V extends string>(verdicts: readonly V[]): Record<V, number> {
+  return Object.fromEntries(verdicts.map((v) => [v, 0])) as Record<V, number>;
+}
+
+/**
+ * Batch-number problems of the shippers that wrote `selected`: a number missing between
+ * two of a shipper's objects next to one in the range, or one number on two objects.
+ * `all` is the whole archive, so a batch filed under an hour outside the range (a late
+ * line) is found there and is no gap. Numbers after a shipper's last object cannot be
+ * told from batches still open on the node, so they are not counted.
+ */
+export function sequenceProblems(
+  all: readonly ListedObject[],
+  selected: readonly ListedObject[],
+  inRange: (o: ListedObject) => boolean,
+): SequenceProblem[] {
+  const shipper = (o: ListedObject) => `${o.parsed.node}\u0000${o.parsed.epoch}`;
+  const wanted = new Set(selected.map(shipper));
+  const byShipper = new Map<string, ListedObject[]>();
+  for (const o of all) {
+    const id = shipper(o);
+    if (!wanted.has(id)) continue;
+    const list = byShipper.get(id) ?? [];
+    list.push(o);
+    byShipper.set(id, list);
+  }
+  const problems: SequenceProblem[] = [];
+  for (const list of byShipper.values()) {
+    list.sort((a, b) => a.parsed.seq - b.parsed.seq || a.key.localeCompare(b.key));
+    for (let i = 1; i < list.length; i++) {
+      const before = list[i - 1] as ListedObject;
+      const after = list[i] as ListedObject;
+      if (!inRange(before) && !inRange(after)) continue;
+      const { node, epoch } = after.parsed;
+      if (after.parsed.seq === before.parsed.seq) {
+        const last = problems.at(-1);
+        if (
+          last?.kind === "reused" &&
+          last.node === node &&
+          last.epoch === epoch &&
+          last.first === after.parsed.seq
+        ) {
+          last.keys.push(after.key);
+        } else {
+          problems.push({
+            node,
+            epoch,
+            kind: "reused",
+            first: after.parsed.seq,
+            last: after.parsed.seq,
+            keys: [before.key, after.key],
+          });
+        }
+      } else if (after.parsed.seq > before.parsed.seq + 1) {
+        problems.push({
+          node,
+          epoch,
+          kind: "missing",
+          first: before.parsed.seq + 1,
+          last: after.parsed.seq - 1,
+          keys: [before.key, after.key],
+        });
+      }
+    }
+  }
+  return problems.sort(
+    (a, b) => a.node.localeCompare(b.node) || a.epoch.localeCompare(b.epoch) || a.first - b.first,
+  );
+}
+
+/** An archive-tier object against its own metadata: the stored body's SHA-256, records and size. */
+async function checkArchiveObject(
+  s3: S3Client,
+  bucket: string,
+  o: ListedObject,
+  readBody: boolean,
+): Promise<ArchiveObjectReport> {
+  const report: ArchiveObjectReport = {
+    key: o.key,
+    namespace: o.parsed.namespace,
+    records: null,
+    verdict: "verified",
+  };
+  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: o.key }));
+  let meta: ReturnType<typeof fromUserMetadata>;
+  try {
+    meta = fromUserMetadata(head.Metadata ?? {});
+  } catch (error) {
+    report.verdict = "bad-metadata";
+    report.detail = (error as Error).message;
+    return report;
+  }
+  report.records = meta.records;
+  if (meta.batchId !== batchId(o.parsed)) {
+    report.verdict = "bad-metadata";
+    report.detail = `object metadata logarchive-batch ${meta.batchId} is not the key's batch`;
+    return report;
+  }
+  if (o.storageClass !== undefined && COLD_STORAGE.has(o.storageClass)) {
+    report.verdict = "cold";
+    report.detail = `in ${o.storageClass}: metadata checked, body not read (restore it to verify)`;
+    return report;
+  }
+  if (!readBody) return report;
+  const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.key }));
+  const hash = createHash("sha256");
+  let rawBytes = 0;
+  let newlines = 0;
+  let endsWithNewline = true;
+  try {
+    await pipeline(
+      got.Body as Readable,
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          hash.update(chunk);
+          yield chunk;
+        }
+      },
+      createGunzip(),
+      async (source: AsyncIterable<Buffer>) => {
+        for await (const chunk of source) {
+          rawBytes += chunk.length;
+          for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) newlines++;
+          if (chunk.length > 0) endsWithNewline = chunk[chunk.length - 1] === 10;
+        }
+      },
+    );
+  } catch (error) {
+    report.verdict = "corrupt";
+    report.detail = `the body does not inflate: ${(error as Error).message}`;
+    return report;
+  }
+  const sha256 = hash.digest("hex");
+  const records = newlines + (endsWithNewline ? 0 : 1);
+  const problems = [
+    sha256 === meta.sha256 ? null : `its SHA-256 is ${sha256}, the metadata says ${meta.sha256}`,
+    records === meta.records ? null : `it holds ${records} records, the metadata says ${meta.records}`,
+    rawBytes === meta.rawBytes
+      ? null
+      : `it inflates to ${rawBytes} bytes, the metadata says ${meta.rawBytes}`,
+  ].filter((p) => p !== null);
+  if (problems.length > 0) {
+    report.verdict = "corrupt";
+    report.detail = problems.join("; ");
+  }
+  return report;
+}
+
 export function describeReconcile(report: ReconcileReport): string {
+  const range = `${report.from} → ${report.to}${report.namespace ? ` namespace ${report.namespace}` : ""}`;
   const lines = [
-    `reconcile ${report.from} → ${report.to}${report.namespace ? ` namespace ${report.namespace}` : ""}: ${report.objects.length} analytics object(s)`,
+    `reconcile ${range}: ${report.objects.length} analytics object(s), ${report.archiveObjects.length} archive-only object(s)`,
   ];
+  for (const note of report.notes) lines.push(`  note: ${note}`);
+  const verdictOf = (ns: string) => (report.namespaces[ns]?.ok ? "OK" : "NOT OK");
   for (const [ns, n] of Object.entries(report.perNamespace).sort()) {
     lines.push(
-      `  ${ns.padEnd(24)} objects ${String(n.objects).padStart(6)}  records ${String(n.records).padStart(9)}  rows ${String(n.rows).padStart(9)}`,
+      `  ${ns.padEnd(24)} objects ${String(n.objects).padStart(6)}  records ${String(n.records).padStart(9)}  rows ${String(n.rows).padStart(9)}  ${verdictOf(ns)}`,
     );
   }
-  const counts = Object.entries(report.counts)
+  for (const [ns, n] of Object.entries(report.namespaces).sort()) {
+    if (n.tier !== "archive" || report.perNamespace[ns] !== undefined) continue;
+    lines.push(
+      `  ${ns.padEnd(24)} objects ${String(n.objects).padStart(6)}  records ${String(n.records).padStart(9)}  (archive only)  ${verdictOf(ns)}`,
+    );
+  }
+  const counts = [...Object.entries(report.counts), ...Object.entries(report.archiveCounts)]
     .filter(([, n]) => n > 0)
     .map(([v, n]) => `${v} ${n}`)
     .join(", ");
@@ -278,10 +557,28 @@ export function describeReconcile(report: ReconcileReport): string {
     if (OK_VERDICTS.has(o.verdict)) continue;
     lines.push(`  ${o.verdict.toUpperCase().padEnd(16)} ${o.key}${o.detail ? `: ${o.detail}` : ""}`);
   }
-  lines.push(
-    report.ok
-      ? "OK: every object is loaded exactly once or excluded by the policy"
-      : "NOT OK: see the objects above",
-  );
+  for (const o of report.archiveObjects) {
+    if (ARCHIVE_OK_VERDICTS.has(o.verdict)) continue;
+    lines.push(`  ${o.verdict.toUpperCase().padEnd(16)} ${o.key}${o.detail ? `: ${o.detail}` : ""}`);
+  }
+  for (const p of report.sequence) {
+    const numbers = p.first === p.last ? `batch ${p.first}` : `batches ${p.first}-${p.last}`;
+    lines.push(
+      p.kind === "missing"
+        ? `  MISSING          node ${p.node} epoch ${p.epoch} ${numbers}: not in the archive, between ${p.keys.join(" and ")} (lost, or still spooled on the node)`
+        : `  REUSED           node ${p.node} epoch ${p.epoch} ${numbers} names ${p.keys.length} objects: ${p.keys.join(", ")}`,
+    );
+  }
+  if (report.objects.length + report.archiveObjects.length === 0) {
+    lines.push(
+      `NOTHING CHECKED: no archived object in ${range} in either tier; check --from, --to and --namespace`,
+    );
+  } else {
+    lines.push(
+      report.ok
+        ? "OK: every analytics object is loaded exactly once or excluded by the policy, every archive-only object matches its metadata, and no batch is missing"
+        : "NOT OK: see above",
+    );
+  }
   return lines.join("\n");
 }
