@@ -9,7 +9,8 @@
 
 import { InvalidArgumentError } from "commander";
 import { ConfigError, UserError } from "../lib/config/errors.ts";
-import { buildProgram, CommanderExit, EXIT } from "./program.ts";
+import { EXIT } from "./options.ts";
+import { buildProgram, CommanderExit } from "./program.ts";
 
 // A file or directory the user named that is not there (or not usable) is a usage error.
 const USER_PATH_ERRORS = new Set(["ENOENT", "ENOTDIR", "EACCES", "EEXIST", "EISDIR"]);

@@ -2,6 +2,13 @@
 
 import { InvalidArgumentError } from "commander";
 
+/**
+ * Exit codes, the same for every command (README.md#exit-codes): a check that found a
+ * problem in the data is `verdict`, a mistake in how the command was called or configured
+ * is `usage`.
+ */
+export const EXIT = { ok: 0, verdict: 1, usage: 2 } as const;
+
 export function parsePort(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65_535) {

@@ -10,13 +10,11 @@ import { reconcileCommand } from "./commands/reconcile.ts";
 import { schemaCommand } from "./commands/schema.ts";
 import { shipCommand } from "./commands/ship.ts";
 import { transferCommand } from "./commands/transfer.ts";
+import { EXIT } from "./options.ts";
 
 export const VERSION: string = JSON.parse(
   readFileSync(new URL("../package.json", import.meta.url), "utf8"),
 ).version;
-
-/** Exit codes, the same for every command (README.md#exit-codes). */
-export const EXIT = { ok: 0, verdict: 1, usage: 2 } as const;
 
 /**
  * Thrown where commander would call process.exit, after it has printed its message or the

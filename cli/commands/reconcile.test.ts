@@ -1,9 +1,16 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { archiveObject } from "../../functions/loader/test_support/objects.ts";
+import { createLogger } from "../../lib/log.ts";
+import { parsePolicy } from "../../lib/policy/policy.ts";
+import { LocalPipeline } from "../../local/pipeline.ts";
+import { localS3Client } from "../../local/s3.ts";
+import { parseNamespaceArg, parseTimeArg } from "./reconcile.ts";
 
 const cli = new URL("../logarchive.ts", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "reconcile-cli-"));
@@ -22,9 +29,9 @@ const run = (...args: string[]) =>
     env,
   });
 
-describe("logarchive reconcile (mistakes)", () => {
-  after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
+describe("logarchive reconcile (mistakes)", () => {
   it("refuses a data directory with no local pipeline, and creates nothing there", () => {
     const missing = join(dir, "typo");
     const r = run("reconcile", "--data-dir", missing, "--from", "2026-11-21", "--to", "2026-11-22");
@@ -55,5 +62,121 @@ describe("logarchive reconcile (mistakes)", () => {
     assert.equal(r.status, 2);
     assert.match(r.stderr, /--s3-bucket, --landing-bucket, --bigquery-project required \(or --data-dir/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+});
+
+describe("logarchive reconcile (flag values)", () => {
+  it("rejects an impossible date as a usage error naming the flag, instead of rolling it over", () => {
+    const r = run("reconcile", "--data-dir", dir, "--from", "2026-02-30", "--to", "2026-03-05");
+    assert.equal(r.status, 2);
+    assert.match(
+      r.stderr,
+      /option '--from <time>' argument '2026-02-30' is invalid\. 2026-02-30 is not a date: February 2026 has 28 days\./,
+    );
+    const hour = run("reconcile", "--data-dir", dir, "--from", "2026-11-21", "--to", "2026-11-21T24");
+    assert.equal(hour.status, 2);
+    assert.match(hour.stderr, /option '--to <time>' argument '2026-11-21T24' is invalid/);
+  });
+
+  it("rejects a name that cannot be a Kubernetes namespace, naming the flag", () => {
+    const r = run(
+      "reconcile",
+      "--data-dir",
+      dir,
+      "--namespace",
+      "Payments",
+      "--from",
+      "2026-11-21",
+      "--to",
+      "2026-11-22",
+    );
+    assert.equal(r.status, 2);
+    assert.match(
+      r.stderr,
+      /option '--namespace <ns>' argument 'Payments' is invalid\. expected a Kubernetes namespace name/,
+    );
+    for (const bad of ["pay_ments", "-payments", "payments-", "a".repeat(64), ""]) {
+      assert.throws(() => parseNamespaceArg(bad), { code: "commander.invalidArgument" }, bad);
+    }
+    for (const good of ["payments", "kube-system", "a", "0", "a".repeat(63)])
+      assert.equal(parseNamespaceArg(good), good);
+  });
+
+  it("accepts a date, an hour and an RFC 3339 time, and checks every part of each", () => {
+    assert.equal(parseTimeArg("2026-11-21").toISOString(), "2026-11-21T00:00:00.000Z");
+    assert.equal(parseTimeArg("2024-02-29T23").toISOString(), "2024-02-29T23:00:00.000Z");
+    assert.equal(parseTimeArg("2026-11-21T10:00:00+02:00").toISOString(), "2026-11-21T08:00:00.000Z");
+    for (const bad of [
+      "2026-02-29",
+      "2026-13-01",
+      "2026-04-31",
+      "2026-11-21T25",
+      "2026-11-21T10:61:00Z",
+      "yesterday",
+    ]) {
+      assert.throws(() => parseTimeArg(bad), { code: "commander.invalidArgument" }, bad);
+    }
+  });
+});
+
+describe("logarchive reconcile (what it checked)", { timeout: 240_000 }, () => {
+  const dataDir = join(dir, "data");
+  const policyFile = join(dir, "namespaces.yaml");
+  const policyText = "analytics:\n  exclude: ['kube-system', 'audit']\n";
+  const reconcileLocal = (...args: string[]) =>
+    run("reconcile", "--data-dir", dataDir, "--policy", policyFile, ...args);
+
+  before(async () => {
+    writeFileSync(policyFile, policyText);
+    const pipeline = await LocalPipeline.start({
+      dataDir,
+      policy: parsePolicy(policyText),
+      logs: [],
+      once: true,
+      externalTransfer: true,
+      logger: createLogger("test", "fatal"),
+      version: "test",
+    });
+    try {
+      const e = pipeline.parts.cloud.endpoints;
+      const s3 = localS3Client(e.s3.endpoint, e.region);
+      const put = (o: ReturnType<typeof archiveObject>, body = o.body) =>
+        s3.send(new PutObjectCommand({ Bucket: e.s3.bucket, Key: o.name, Body: body, Metadata: o.metadata }));
+      try {
+        await put(archiveObject({ namespace: "kube-system", tier: "archive", seq: 0, records: 3 }));
+        await put(archiveObject({ namespace: "kube-system", tier: "archive", seq: 1, records: 2 }));
+        const audit = archiveObject({ namespace: "audit", tier: "archive", seq: 2, records: 2 });
+        await put(audit, archiveObject({ namespace: "audit", tier: "archive", seq: 2, records: 5 }).body);
+      } finally {
+        s3.destroy();
+      }
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  it("checks an archive-only namespace against the archive itself, and says OK with what it checked", () => {
+    const r = reconcileLocal("--namespace", "kube-system", "--from", "2026-11-21", "--to", "2026-11-22");
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /: 0 analytics object\(s\), 2 archive-only object\(s\)\n/);
+    assert.match(r.stdout, /kube-system\s+objects\s+2\s+records\s+5\s+\(archive only\)\s+OK\n/);
+    assert.match(r.stdout, /verdicts: verified 2\n/);
+  });
+
+  it("exits 1 on an archive-only object whose body is not what its metadata says", () => {
+    const r = reconcileLocal("--namespace", "audit", "--from", "2026-11-21", "--to", "2026-11-22");
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /audit\s+objects\s+1 .*\(archive only\)\s+NOT OK\n/);
+    assert.match(r.stdout, /CORRUPT .*audit.*it holds 5 records, the metadata says 2/);
+  });
+
+  it("exits 1 and says so when it checked nothing: a namespace or a range with no objects", () => {
+    const nosuch = reconcileLocal("--namespace", "nosuch", "--from", "2026-11-21", "--to", "2026-11-22");
+    assert.equal(nosuch.status, 1, nosuch.stdout + nosuch.stderr);
+    assert.match(nosuch.stdout, /NOTHING CHECKED: no archived object in .* namespace nosuch in either tier/);
+    assert.doesNotMatch(nosuch.stdout, /\bOK:/);
+    const emptyRange = reconcileLocal("--from", "2026-11-23", "--to", "2026-11-24");
+    assert.equal(emptyRange.status, 1, emptyRange.stdout + emptyRange.stderr);
+    assert.match(emptyRange.stdout, /NOTHING CHECKED/);
   });
 });

@@ -1,19 +1,65 @@
-// `logarchive reconcile`: is every archived analytics object in the warehouse exactly once?
+// `logarchive reconcile`: is every archived analytics object in the warehouse exactly once,
+// does every archive-only object match its metadata, and did every batch arrive?
 
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { UserError } from "../../lib/config/errors.ts";
 import { DEFAULT_POLICY, loadPolicy, type NamespacePolicy } from "../../lib/policy/policy.ts";
-import { policyPathOrDefault } from "../options.ts";
+import { EXIT, policyPathOrDefault } from "../options.ts";
 
-/** `2026-11-21`, `2026-11-21T10`, or a full RFC 3339 time; hour partitions start at it. */
+const TIME_ARG = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2})(?::(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2}))?)?$/i;
+const MONTHS = [
+  "January",
+  "February",
+  "March",
+  "April",
+  "May",
+  "June",
+  "July",
+  "August",
+  "September",
+  "October",
+  "November",
+  "December",
+];
+
+/**
+ * `2026-11-21`, `2026-11-21T10`, or a full RFC 3339 time; hour partitions start at it.
+ * Date.parse rolls an impossible date over (2026-02-30 is March 2), so each part is checked.
+ */
 export function parseTimeArg(value: string): Date {
-  const m = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}))?$/.exec(value);
-  const t = m ? Date.parse(`${m[1]}T${m[2] ?? "00"}:00:00Z`) : Date.parse(value);
-  if (Number.isNaN(t)) {
-    throw new InvalidArgumentError("expected a UTC date or hour such as 2026-11-21 or 2026-11-21T10.");
+  const m = TIME_ARG.exec(value);
+  if (m === null) {
+    throw new InvalidArgumentError(
+      "expected a UTC date or hour such as 2026-11-21 or 2026-11-21T10, or an RFC 3339 time.",
+    );
   }
-  return new Date(t);
+  const [, year, month, day, hour = "00", minute = "00", second = "00", fraction = "", zone = "Z"] = m;
+  const monthIndex = Number(month) - 1;
+  if (monthIndex < 0 || monthIndex > 11) throw new InvalidArgumentError(`${month} is not a month (01-12).`);
+  const days = new Date(Date.UTC(Number(year), monthIndex + 1, 0)).getUTCDate();
+  if (Number(day) < 1 || Number(day) > days) {
+    throw new InvalidArgumentError(`${value} is not a date: ${MONTHS[monthIndex]} ${year} has ${days} days.`);
+  }
+  if (Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) {
+    throw new InvalidArgumentError(`${value} is not a time of day (hours 00-23, minutes and seconds 00-59).`);
+  }
+  return new Date(
+    Date.parse(`${year}-${month}-${day}T${hour}:${minute}:${second}${fraction}${zone.toUpperCase()}`),
+  );
+}
+
+// Kubernetes namespace names are RFC 1123 labels. lib/policy checks namespace globs but
+// exports no check for one name, so the rule is stated here.
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+export function parseNamespaceArg(value: string): string {
+  if (!NAMESPACE_NAME.test(value)) {
+    throw new InvalidArgumentError(
+      "expected a Kubernetes namespace name: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit.",
+    );
+  }
+  return value;
 }
 
 interface ReconcileOptions {
@@ -37,11 +83,11 @@ interface ReconcileOptions {
 export function reconcileCommand(): Command {
   return new Command("reconcile")
     .description(
-      "Compare, per object, the S3 archive's record counts, the GCS copy, the loader's markers and the warehouse's rows; exit 1 if anything is missing, duplicated, quarantined or in conflict.",
+      "Compare, per analytics object, the S3 archive's record counts, the GCS copy, the loader's markers and the warehouse's rows; check each archive-only object's body against its metadata, and each shipper's batch numbers for gaps. Exit 1 if anything is missing, duplicated, quarantined, corrupt or in conflict, or if the selection holds no object.",
     )
     .requiredOption("--from <time>", "first hour partition, UTC (2026-11-21 or 2026-11-21T10)", parseTimeArg)
     .requiredOption("--to <time>", "end of the range, exclusive, UTC", parseTimeArg)
-    .option("--namespace <ns>", "only this namespace")
+    .option("--namespace <ns>", "only this namespace (either tier)", parseNamespaceArg)
     .addOption(
       new Option("--policy <file>", "namespace policy YAML (default: ./namespaces.yaml if present)").env(
         "LOGARCHIVE_POLICY",
@@ -89,7 +135,7 @@ export function reconcileCommand(): Command {
       process.stdout.write(
         o.json ? `${JSON.stringify(report, null, 2)}\n` : `${describeReconcile(report)}\n`,
       );
-      process.exitCode = report.ok ? 0 : 1;
+      process.exitCode = report.ok ? EXIT.ok : EXIT.verdict;
     });
 }
 

@@ -4,6 +4,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseSize } from "../../lib/config/units.ts";
 import { createLogger, type StageLog } from "../../lib/log.ts";
+import { EXIT } from "../options.ts";
 
 interface TransferOptions {
   sqsEndpoint?: string;
@@ -168,6 +169,7 @@ export function transferCommand(): Command {
       sqs.destroy();
       const stats = worker.stats();
       process.stdout.write(`${JSON.stringify(stats)}\n`);
-      if (opts.once && stats.errors > 0) process.exitCode = 1;
+      // Copies that failed are a verdict on this run, not a usage mistake.
+      if (opts.once && stats.errors > 0) process.exitCode = EXIT.verdict;
     });
 }
