@@ -3,14 +3,20 @@
 // concurrently running function instances share GCS and BigQuery.
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
+import { gzipSync } from "node:zlib";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { Storage } from "@google-cloud/storage";
+import fc from "fast-check";
 import type { StageLog } from "../../lib/log.ts";
 import { type NamespacePolicy, parsePolicy } from "../../lib/policy/policy.ts";
+import { encodeRecord } from "../../lib/record/codec.ts";
+import { MAX_RECORD_LINE_BYTES, MAX_RECORD_MESSAGE_BYTES } from "../../lib/record/limits.ts";
+import type { LogRecord } from "../../lib/record/schema.ts";
 import { type LocalGcs, startLocalGcs } from "../../local/gcs/server.ts";
 import { BigQueryWarehouse } from "../warehouse/bigquery.ts";
 import { DuckDbWarehouse } from "../warehouse/duckdb.ts";
@@ -18,6 +24,7 @@ import type { WarehousePort } from "../warehouse/port.ts";
 import { resolveLoaderConfig } from "./config.ts";
 import { enqueueObject, type FinalizedObject } from "./enqueue.ts";
 import { resumeTable } from "./flush.ts";
+import { checkRecordBytes, duplicateField, inspectObject, LineSplitter } from "./inspect.ts";
 import { Loader } from "./loader.ts";
 import { markerPaths, objectId } from "./markers.ts";
 import { type ArchiveObject, archiveObject } from "./test_support/objects.ts";
@@ -253,7 +260,6 @@ warehouse:
       body: Buffer.concat([bad[0]!.body.subarray(0, 20), Buffer.from("garbage")]),
     };
     const notJson = archiveObject({ namespace: "search", seq: seqBase + 500, records: 1 });
-    const { gzipSync } = await import("node:zlib");
     const notJsonBody = gzipSync("this is not json\n");
     const unknownField = gzipSync(
       `{"timestamp":"2026-11-21 10:00:00.000000","timestamp_nanos":0,"namespace":"search","pod":"p","container":"c","node":"n","stream":"stdout","message":"m","batch_id":"${bad[2]!.batchId}","seq":0,"color":"red"}\n`,
@@ -527,5 +533,192 @@ warehouse:
     const [loaded] = (await loader.flush({ force: true })).filter((r) => r.table === "logs.team_a");
     assert.equal(loaded?.status, "loaded");
     assert.equal((await rowsByBatch("team_a", [o!])).get(o!.batchId), 5);
+  });
+});
+
+describe("loader: the object check agrees with the warehouse and stays linear", () => {
+  /** A name and batch identity from the shipper's layout, for objects of hand-made lines. */
+  function shape(namespace = "checks"): ArchiveObject {
+    return objects(namespace, 1)[0]!;
+  }
+
+  /** `o` with a gzip NDJSON body of these lines, and metadata that matches it. */
+  function withLines(o: ArchiveObject, lines: (string | Buffer)[]): ArchiveObject {
+    const raw = Buffer.concat(lines.flatMap((l) => [Buffer.from(l), Buffer.from("\n")]));
+    const body = gzipSync(raw);
+    const metadata = {
+      ...o.metadata,
+      "logarchive-records": String(lines.length),
+      "logarchive-sha256": createHash("sha256").update(body).digest("hex"),
+      "logarchive-raw-bytes": String(raw.length),
+    };
+    return { ...o, body, metadata, records: lines.length };
+  }
+
+  function recordLine(o: ArchiveObject, seq: number, fields: Partial<LogRecord> = {}): string {
+    return encodeRecord({
+      timestamp: "2026-11-21 10:00:00.000000",
+      timestamp_nanos: 0,
+      namespace: "checks",
+      pod: "api-7c9f",
+      container: "api",
+      node: "node-a",
+      stream: "stdout",
+      message: "m",
+      batch_id: o.batchId,
+      seq,
+      ...fields,
+    });
+  }
+
+  it("refuses a line longer than the shipper ever writes after inflating little more than the bound", async () => {
+    const loader = newLoader();
+    const o = shape();
+    // 32 MiB of one valid record: a 32 KB gzip, which the check used to accept after 34 s.
+    const huge = withLines(o, [recordLine(o, 0, { message: "a".repeat(32 * 2 ** 20) })]);
+    assert.ok(huge.body.length < 256 * 1024, `${huge.body.length} compressed bytes`);
+    const finalized = await upload(huge);
+    const inspection = await inspectObject(
+      storage.bucket(LANDING).file(huge.name, { generation: finalized.generation }),
+      { namespace: "checks", sha256: huge.metadata["logarchive-sha256"]!, records: 1 },
+    );
+    assert.equal(inspection.ok, false);
+    assert.match(String((inspection as { reason: string }).reason), /line 1 is longer than \d+ bytes/);
+    // Refused before the whole line was read: the work is bounded by the limit, not the input.
+    assert.ok(
+      inspection.rawBytes <= MAX_RECORD_LINE_BYTES + 2 ** 20,
+      `${inspection.rawBytes} bytes inflated before the refusal`,
+    );
+    assert.equal(inspection.sha256, huge.metadata["logarchive-sha256"], "the whole body is still hashed");
+
+    const result = await loader.handleFinalize(finalized);
+    assert.equal(result.outcome, "quarantined");
+    assert.match(String(result.detail), /line 1 is longer than/);
+    assert.equal(await loader.state.exists(markerPaths.quarantined(objectId(huge.name))), true);
+    assert.equal((await loader.handleFinalize(finalized)).outcome, "duplicate", "recognised by its hash");
+  });
+
+  it("accepts the longest line the shipper can write: a 1 MiB message of control bytes, not UTF-8", async () => {
+    const loader = newLoader();
+    const o = shape();
+    const bytes = Buffer.alloc(MAX_RECORD_MESSAGE_BYTES, 0x01);
+    bytes[bytes.length - 1] = 0xff;
+    // What the shipper's encoder writes for it: U+FFFD in `message`, the exact bytes in base64.
+    const line = recordLine(o, 0, {
+      message: bytes.toString("utf8"),
+      message_base64: bytes.toString("base64"),
+    });
+    const lineBytes = Buffer.byteLength(line);
+    assert.ok(lineBytes > 7 * MAX_RECORD_MESSAGE_BYTES, `${lineBytes}`);
+    assert.ok(lineBytes <= MAX_RECORD_LINE_BYTES, `${lineBytes} > ${MAX_RECORD_LINE_BYTES}`);
+    assert.equal((await loader.handleFinalize(await upload(withLines(o, [line])))).outcome, "queued");
+  });
+
+  it("splits lines across chunks copying each byte at most once", () => {
+    const splitter = new LineSplitter(MAX_RECORD_LINE_BYTES);
+    const lines: Buffer[] = [];
+    const long = Buffer.alloc(4 * 2 ** 20, 0x61);
+    const chunk = 16 * 1024;
+    let pushed = 0;
+    for (let at = 0; at < long.length; at += chunk) {
+      assert.equal(
+        splitter.push(long.subarray(at, at + chunk), (l) => lines.push(Buffer.from(l))),
+        null,
+      );
+      pushed += chunk;
+    }
+    assert.equal(
+      splitter.push(Buffer.from("\nb\nc"), (l) => lines.push(Buffer.from(l))),
+      null,
+    );
+    assert.deepEqual(
+      lines.map((l) => l.length),
+      [long.length, 1],
+    );
+    assert.equal(splitter.pendingBytes, 1, "the unterminated `c`");
+    assert.ok(splitter.copiedBytes <= pushed, `${splitter.copiedBytes} bytes copied for ${pushed} pushed`);
+
+    const bounded = new LineSplitter(1000);
+    assert.equal(
+      bounded.push(Buffer.alloc(600, 0x61), () => {}),
+      null,
+    );
+    assert.match(String(bounded.push(Buffer.alloc(600, 0x61), () => {})), /line 1 is longer than 1000 bytes/);
+  });
+
+  it("finds a repeated field exactly when there is one, whatever JSON text the values hold", () => {
+    const text = fc.string({
+      unit: fc.constantFrom("a", '"', "\\", "{", "}", "[", ",", ":", "\n", "\u00e9", "\u0001"),
+    });
+    const record = fc.record({
+      timestamp: fc.constant("2026-11-21 10:00:00.000000"),
+      timestamp_nanos: fc.nat({ max: 999_999_999 }),
+      namespace: text,
+      pod: text,
+      container: text,
+      node: text,
+      stream: fc.constantFrom("stdout", "stderr"),
+      message: text,
+      parse_error: fc.option(text, { nil: undefined }),
+      batch_id: text,
+      seq: fc.nat(),
+    });
+    fc.assert(
+      fc.property(record, fc.nat(), text, (r, pick, again) => {
+        const line = encodeRecord(r as LogRecord);
+        assert.equal(checkRecordBytes(Buffer.from(line)), null);
+        const names = Object.keys(r).filter((k) => (r as Record<string, unknown>)[k] !== undefined);
+        const name = names[pick % names.length]!;
+        const doubled = `${line.slice(0, -1)},${JSON.stringify(name)}:${JSON.stringify(again)}}`;
+        assert.equal(duplicateField(Buffer.from(doubled)), name);
+      }),
+    );
+    // Any value JSON.stringify writes, nested ones too, has no repeated name at the top.
+    fc.assert(
+      fc.property(fc.dictionary(text, fc.jsonValue()), (o) => {
+        assert.equal(duplicateField(Buffer.from(JSON.stringify(o))), null);
+      }),
+    );
+  });
+
+  it("quarantines a line with a duplicate field, which the warehouse rejects, even when a key is escaped", async () => {
+    const loader = newLoader();
+    for (const extra of [',"message":"again"', ',"mess\\u0061ge":"again"', ',"seq":1']) {
+      const o = shape();
+      const second = recordLine(o, 1);
+      const lines = [recordLine(o, 0), `${second.slice(0, -1)}${extra}}`];
+      const result = await loader.handleFinalize(await upload(withLines(o, lines)));
+      assert.equal(result.outcome, "quarantined", extra);
+      assert.match(String(result.detail), /^line 2: duplicate field (message|seq)$/);
+    }
+  });
+
+  it("quarantines a line whose bytes are not UTF-8", async () => {
+    const loader = newLoader();
+    const o = shape();
+    const [before, after] = recordLine(o, 0, { message: "caf\u00e9!" }).split("\u00e9");
+    // Latin-1 é: JSON.parse would read it as U+FFFD; BigQuery and DuckDB refuse the line.
+    const latin1 = Buffer.concat([Buffer.from(before!), Buffer.from([0xe9]), Buffer.from(after!)]);
+    const result = await loader.handleFinalize(await upload(withLines(o, [latin1])));
+    assert.equal(result.outcome, "quarantined");
+    assert.match(String(result.detail), /line 1: not valid UTF-8/);
+  });
+
+  it("accepts and loads a record whose message is JSON text, with quotes, escapes and nested keys", async () => {
+    const loader = newLoader();
+    const o = shape();
+    const messages = [
+      JSON.stringify({ level: "info", message: "inner", seq: 3, nested: { message: "x", batch_id: "y" } }),
+      '{"a":"b\\\\","message":"\\"quoted\\"","a":"dup inside the text is fine"}',
+      "ends with a backslash \\",
+      '","message":"injected',
+    ];
+    const loaded = withLines(
+      o,
+      messages.map((message, seq) => recordLine(o, seq, { message })),
+    );
+    assert.equal((await loader.handleFinalize(await upload(loaded))).outcome, "queued");
+    await loader.flush({ force: true });
+    assert.equal((await rowsByBatch("container_logs", [loaded])).get(loaded.batchId), messages.length);
   });
 });
