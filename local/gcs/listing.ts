@@ -2,6 +2,7 @@
 // where maxResults counts items and prefixes together, as in GCS.
 
 import { invalid } from "./errors.ts";
+import type { GlobMatcher } from "./glob.ts";
 import type { StoredObject } from "./resources.ts";
 
 /** Orders names by Unicode code point, which is the UTF-8 byte order GCS lists in. */
@@ -24,7 +25,7 @@ export interface ListQuery {
   delimiter: string;
   startOffset?: string;
   endOffset?: string;
-  matchGlob?: RegExp;
+  matchGlob?: GlobMatcher;
   includeTrailingDelimiter: boolean;
   maxResults: number;
   pageToken?: string;
@@ -62,44 +63,6 @@ export function parseMaxResults(value: string | null): number {
   if (value === null) return 1000;
   if (!/^\d+$/.test(value) || Number(value) === 0) throw invalid(`Invalid value for maxResults: ${value}`);
   return Math.min(Number(value), 1000);
-}
-
-/**
- * GCS glob syntax: `*` does not cross `/`, `**` does, `?` is one non-`/` character, `[...]` is a character
- * class and `{a,b}` an alternation.
- */
-export function globToRegExp(glob: string): RegExp {
-  let out = "";
-  let braces = 0;
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i] as string;
-    if (c === "*") {
-      if (glob[i + 1] === "*") {
-        i++;
-        if (glob[i + 1] === "/") {
-          i++;
-          out += "(?:.*/)?";
-        } else out += ".*";
-      } else out += "[^/]*";
-    } else if (c === "?") out += "[^/]";
-    else if (c === "[") {
-      const end = glob.indexOf("]", i + 2);
-      if (end < 0) throw invalid(`Invalid matchGlob: ${glob}`);
-      let body = glob.slice(i + 1, end);
-      if (body.startsWith("!")) body = `^${body.slice(1)}`;
-      out += `[${body.replace(/[\\\]]/g, "\\$&")}]`;
-      i = end;
-    } else if (c === "{") {
-      braces++;
-      out += "(?:";
-    } else if (c === "}" && braces > 0) {
-      braces--;
-      out += ")";
-    } else if (c === "," && braces > 0) out += "|";
-    else out += c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-  }
-  if (braces !== 0) throw invalid(`Invalid matchGlob: ${glob}`);
-  return new RegExp(`^${out}$`, "su");
 }
 
 export function listPage(objects: readonly StoredObject[], q: ListQuery): ListPage {

@@ -9,9 +9,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { invalid, methodNotAllowed, rangeNotSatisfiable } from "./errors.ts";
+import { GlobMatcher } from "./glob.ts";
 import type { Context } from "./http.ts";
 import { acceptsGzip, int64Param, parseRange, readJsonObject, sendEmpty, sendJson } from "./http.ts";
-import { globToRegExp, listPage, parseMaxResults } from "./listing.ts";
+import { listPage, parseMaxResults } from "./listing.ts";
 import { checkPreconditions, parsePreconditions } from "./preconditions.ts";
 import { applyFieldUpdate, objectEtag, parseFieldUpdate, pickWritable, renderObject } from "./resources.ts";
 
@@ -70,7 +71,7 @@ function listObjects(ctx: Context, bucket: string, q: URLSearchParams, origin: s
     delimiter: q.get("delimiter") ?? "",
     startOffset: q.get("startOffset") ?? undefined,
     endOffset: q.get("endOffset") || undefined,
-    matchGlob: glob === null ? undefined : globToRegExp(glob),
+    matchGlob: glob === null ? undefined : new GlobMatcher(glob),
     includeTrailingDelimiter: q.get("includeTrailingDelimiter") === "true",
     maxResults: parseMaxResults(q.get("maxResults")),
     pageToken: q.get("pageToken") || undefined,
