@@ -48,6 +48,16 @@ describe("exit codes", () => {
       /--budget-fraction.*expected a number in \(0, 1\]/,
     ],
     ["a bad port", ["local", "--s3-port", "70000"], /--s3-port.*expected a port number/],
+    [
+      "a name that cannot be a namespace",
+      ["policy", new URL("../namespaces.yaml", import.meta.url).pathname, "Payments"],
+      /namespace "Payments": expected a Kubernetes namespace name/,
+    ],
+    [
+      "an impossible date",
+      ["schema", "athena", "--bucket", "b", "--since", "2026-02-30"],
+      /--since.*2026-02-30 is not a date: February 2026 has 28 days/,
+    ],
     ["a policy file that is not there", ["policy", "nosuch.yaml"], /nosuch\.yaml is invalid:\n.*ENOENT/],
     ["a shipper config that is not there", ["ship", "--config", "nosuch.yaml"], /nosuch\.yaml is invalid/],
     ["a shipper config missing a required value", ["ship"], /bucket: required/],

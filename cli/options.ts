@@ -17,6 +17,52 @@ export function parsePort(value: string): number {
   return n;
 }
 
+const MONTHS = [
+  "January",
+  "February",
+  "March",
+  "April",
+  "May",
+  "June",
+  "July",
+  "August",
+  "September",
+  "October",
+  "November",
+  "December",
+];
+
+/** Throws unless year-month-day is a day of the calendar: Date.parse would roll 2026-02-30 over to March 2. */
+export function checkCalendarDate(value: string, year: number, month: number, day: number): void {
+  if (!(month >= 1 && month <= 12))
+    throw new InvalidArgumentError(`${value} is not a date: months are 01-12.`);
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (!(day >= 1 && day <= days)) {
+    throw new InvalidArgumentError(`${value} is not a date: ${MONTHS[month - 1]} ${year} has ${days} days.`);
+  }
+}
+
+/** A calendar date, YYYY-MM-DD. */
+export function parseDateArg(value: string): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  if (m === null) throw new InvalidArgumentError("expected a date, YYYY-MM-DD.");
+  checkCalendarDate(value, Number(m[1]), Number(m[2]), Number(m[3]));
+  return value;
+}
+
+// Kubernetes namespace names are RFC 1123 labels. lib/policy checks namespace globs but
+// exports no check for one name, so the rule is stated here.
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+export function parseNamespaceArg(value: string): string {
+  if (!NAMESPACE_NAME.test(value)) {
+    throw new InvalidArgumentError(
+      "expected a Kubernetes namespace name: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit.",
+    );
+  }
+  return value;
+}
+
 /** The policy file a command uses: the one given, else ./namespaces.yaml if present, else none (built-in default). */
 export async function policyPathOrDefault(given: string | undefined): Promise<string | undefined> {
   if (given !== undefined) return given;

@@ -1,7 +1,8 @@
 // `logarchive policy`: check a namespace policy and show what it does.
 
-import { Command } from "commander";
+import { Command, InvalidArgumentError } from "commander";
 import { classifyNamespace, destinations, loadPolicy, notificationRules } from "../../lib/policy/policy.ts";
+import { parseNamespaceArg } from "../options.ts";
 
 export function policyCommand(): Command {
   return new Command("policy")
@@ -11,6 +12,14 @@ export function policyCommand(): Command {
     .argument("<file>", "namespace policy YAML")
     .argument("[namespaces...]", "namespaces to classify")
     .action(async (file: string, namespaces: string[]) => {
+      // A name no namespace can have would only be classified by accident.
+      for (const ns of namespaces) {
+        try {
+          parseNamespaceArg(ns);
+        } catch (error) {
+          throw new InvalidArgumentError(`namespace ${JSON.stringify(ns)}: ${(error as Error).message}`);
+        }
+      }
       const policy = await loadPolicy(file);
       const out: string[] = [`${file}: valid`, "S3 → SQS notification rules (one bucket configuration):"];
       for (const r of notificationRules(policy)) {

@@ -10,7 +10,8 @@ import { createLogger } from "../../lib/log.ts";
 import { parsePolicy } from "../../lib/policy/policy.ts";
 import { LocalPipeline } from "../../local/pipeline.ts";
 import { localS3Client } from "../../local/s3.ts";
-import { parseNamespaceArg, parseTimeArg } from "./reconcile.ts";
+import { parseNamespaceArg } from "../options.ts";
+import { parseTimeArg } from "./reconcile.ts";
 
 const cli = new URL("../logarchive.ts", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "reconcile-cli-"));

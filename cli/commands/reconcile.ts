@@ -5,24 +5,9 @@ import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { UserError } from "../../lib/config/errors.ts";
 import { DEFAULT_POLICY, loadPolicy, type NamespacePolicy } from "../../lib/policy/policy.ts";
-import { EXIT, policyPathOrDefault } from "../options.ts";
+import { checkCalendarDate, EXIT, parseNamespaceArg, policyPathOrDefault } from "../options.ts";
 
 const TIME_ARG = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2})(?::(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2}))?)?$/i;
-const MONTHS = [
-  "January",
-  "February",
-  "March",
-  "April",
-  "May",
-  "June",
-  "July",
-  "August",
-  "September",
-  "October",
-  "November",
-  "December",
-];
-
 /**
  * `2026-11-21`, `2026-11-21T10`, or a full RFC 3339 time; hour partitions start at it.
  * Date.parse rolls an impossible date over (2026-02-30 is March 2), so each part is checked.
@@ -35,31 +20,13 @@ export function parseTimeArg(value: string): Date {
     );
   }
   const [, year, month, day, hour = "00", minute = "00", second = "00", fraction = "", zone = "Z"] = m;
-  const monthIndex = Number(month) - 1;
-  if (monthIndex < 0 || monthIndex > 11) throw new InvalidArgumentError(`${month} is not a month (01-12).`);
-  const days = new Date(Date.UTC(Number(year), monthIndex + 1, 0)).getUTCDate();
-  if (Number(day) < 1 || Number(day) > days) {
-    throw new InvalidArgumentError(`${value} is not a date: ${MONTHS[monthIndex]} ${year} has ${days} days.`);
-  }
+  checkCalendarDate(value, Number(year), Number(month), Number(day));
   if (Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) {
     throw new InvalidArgumentError(`${value} is not a time of day (hours 00-23, minutes and seconds 00-59).`);
   }
   return new Date(
     Date.parse(`${year}-${month}-${day}T${hour}:${minute}:${second}${fraction}${zone.toUpperCase()}`),
   );
-}
-
-// Kubernetes namespace names are RFC 1123 labels. lib/policy checks namespace globs but
-// exports no check for one name, so the rule is stated here.
-const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
-export function parseNamespaceArg(value: string): string {
-  if (!NAMESPACE_NAME.test(value)) {
-    throw new InvalidArgumentError(
-      "expected a Kubernetes namespace name: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit.",
-    );
-  }
-  return value;
 }
 
 interface ReconcileOptions {

@@ -2,6 +2,7 @@
 
 import { Command, Option } from "commander";
 import { athenaDdl, bigQueryDdl, bigQuerySchema, duckDbDdl } from "../../lib/record/ddl.ts";
+import { parseDateArg } from "../options.ts";
 
 export function schemaCommand(): Command {
   const schema = new Command("schema").description(
@@ -26,7 +27,9 @@ export function schemaCommand(): Command {
     .option("--database <name>", "Glue database", "logarchive")
     .option("--table <name>", "table name", "container_logs")
     .addOption(
-      new Option("--since <YYYY-MM-DD>", "first day the date projection covers").default("2024-01-01"),
+      new Option("--since <YYYY-MM-DD>", "first day the date projection covers")
+        .argParser(parseDateArg)
+        .default("2024-01-01"),
     )
     .action((o: { bucket: string; prefix: string; database: string; table: string; since: string }) => {
       process.stdout.write(
