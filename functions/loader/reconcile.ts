@@ -576,7 +576,7 @@ export function describeReconcile(report: ReconcileReport): string {
   } else {
     lines.push(
       report.ok
-        ? "OK: every analytics object is loaded exactly once or excluded by the policy, every archive-only object matches its metadata, and no batch is missing"
+        ? "OK: every object is loaded exactly once or excluded by the policy, every archive-only object matches its metadata, and no batch is missing"
         : "NOT OK: see above",
     );
   }
