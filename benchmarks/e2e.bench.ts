@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createLogger } from "../lib/log.ts";
 import { classifyNamespace, loadPolicy } from "../lib/policy/policy.ts";
+import { waitUntilShipped } from "../local/drain.ts";
 import { LocalPipeline } from "../local/pipeline.ts";
 import { startLiveSampleWorkload } from "../local/sample-workload.ts";
 
@@ -40,10 +41,8 @@ await new Promise((r) => setTimeout(r, seconds * 1000));
 const written = await workload.stop();
 // stop() makes the shipper stop reading: let it read the last lines first, or they would
 // stay on disk for a next run and the rows check below would miss them.
-const shipped = async () => (await shipper.metrics.records.get()).values.reduce((n, v) => n + v.value, 0);
-for (const until = Date.now() + 60_000; (await shipped()) < written.lines && Date.now() < until; ) {
-  await new Promise((r) => setTimeout(r, 200));
-}
+const caught = await waitUntilShipped(shipper, written.linesByNamespace, policy, { timeoutMs: 60_000 });
+if (!caught.caughtUp) process.stderr.write(`the shipper had not read ${caught.unshipped} lines after 60 s\n`);
 shipper.stop();
 await shipping;
 await shipper.close();

@@ -60,6 +60,21 @@ export interface PipelineParts {
   flushUrl: string;
 }
 
+const FAILURE_EVENT = /_(error|failed)$/;
+const MARKER_READS_AT_ONCE = 8;
+
+function sqlString(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+async function forEachLimited<T>(items: readonly T[], limit: number, each: (item: T) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await each(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 function stageLog(logger: Logger, component: string): StageLog {
   const child = logger.child({ component });
   return (level, event, fields) => child[level]({ event, ...fields }, event);
@@ -78,6 +93,8 @@ export class LocalPipeline {
   #scheduler: NodeJS.Timeout | null = null;
   #flushing: Promise<unknown> | null = null;
   #shipper: Shipper | null = null;
+  /** Done marker path → its batch and when its load finished. */
+  readonly #loadedAt = new Map<string, { batchId: string; at: number }>();
 
   private constructor(
     options: LocalPipelineOptions,
@@ -102,7 +119,11 @@ export class LocalPipeline {
         ...(options.s3Port ? { s3Port: options.s3Port } : {}),
         ...(options.sqsPort ? { sqsPort: options.sqsPort } : {}),
         ...(options.gcsPort ? { gcsPort: options.gcsPort } : {}),
-        log: (event, fields) => options.logger.debug({ component: "local", event, ...fields }, event),
+        log: (event, fields) =>
+          options.logger[FAILURE_EVENT.test(event) ? "warn" : "debug"](
+            { component: "local", event, ...fields },
+            event,
+          ),
       });
       stops.push(() => cloud.stop());
       const e = cloud.endpoints;
@@ -305,21 +326,24 @@ export class LocalPipeline {
   /**
    * Line-to-row freshness of loaded rows: when its batch's load finished minus the line's
    * timestamp. `sinceMs` keeps only rows loaded from then on (a live run on an old data dir).
+   * A live run asks every few seconds for as long as it runs, so each done marker is read
+   * once (they never change), a few at a time, and the rows are aggregated in DuckDB.
    */
   async freshness(
     sinceMs = 0,
   ): Promise<{ rows: number; p50Ms: number; p95Ms: number; maxMs: number } | null> {
-    const done = await this.parts.loader.state.list("done/");
-    if (done.length === 0) return null;
-    const loadedAt = new Map<string, number>();
-    await Promise.all(
-      done.map(async (d) => {
-        const marker = await this.parts.loader.state.read<{ batchId: string; loadedAt: string }>(d.path);
-        const at = marker ? Date.parse(marker.loadedAt) : Number.NaN;
-        if (marker?.batchId && at >= sinceMs) loadedAt.set(marker.batchId, at);
-      }),
-    );
-    if (loadedAt.size === 0) return null;
+    const state = this.parts.loader.state;
+    const unread = (await state.list("done/")).map((d) => d.path).filter((p) => !this.#loadedAt.has(p));
+    await forEachLimited(unread, MARKER_READS_AT_ONCE, async (path) => {
+      const marker = await state.read<{ batchId: string; loadedAt: string }>(path);
+      const at = marker ? Date.parse(marker.loadedAt) : Number.NaN;
+      if (marker?.batchId && Number.isFinite(at)) this.#loadedAt.set(path, { batchId: marker.batchId, at });
+    });
+    const loads: string[] = [];
+    for (const { batchId, at } of this.#loadedAt.values()) {
+      if (at >= sinceMs) loads.push(`(${sqlString(batchId)}, ${at}::DOUBLE)`);
+    }
+    if (loads.length === 0) return null;
     const connection = await this.parts.cloud.warehouse.connect();
     try {
       // Every table the loader made, in any schema (routes to other datasets, {namespace} tables).
@@ -328,21 +352,22 @@ export class LocalPipeline {
           "SELECT table_schema, table_name FROM information_schema.columns WHERE column_name = 'batch_id'",
         )
       ).getRows() as [string, string][];
-      const ages: number[] = [];
-      for (const [schema, table] of tables) {
-        const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
-        const reader = await connection.runAndReadAll(
-          `SELECT batch_id, epoch_ms(timestamp)::DOUBLE FROM ${q(schema)}.${q(table)}`,
-        );
-        for (const [batch, ts] of reader.getRows() as [string, number][]) {
-          const loaded = loadedAt.get(batch);
-          if (loaded !== undefined) ages.push(loaded - ts);
-        }
-      }
-      if (ages.length === 0) return null;
-      ages.sort((a, b) => a - b);
-      const at = (p: number) => ages[Math.min(ages.length - 1, Math.floor(p * ages.length))] as number;
-      return { rows: ages.length, p50Ms: at(0.5), p95Ms: at(0.95), maxMs: ages[ages.length - 1] as number };
+      if (tables.length === 0) return null;
+      const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
+      const ages = tables
+        .map(
+          ([schema, table]) =>
+            `SELECT l.loaded_ms - epoch_ms(t.timestamp) AS age FROM ${q(schema)}.${q(table)} t JOIN loads l USING (batch_id)`,
+        )
+        .join(" UNION ALL ");
+      const [row] = (
+        await connection.runAndReadAll(
+          `WITH loads(batch_id, loaded_ms) AS (VALUES ${loads.join(", ")}), ages AS (${ages})
+           SELECT count(*)::DOUBLE, quantile_disc(age, 0.5), quantile_disc(age, 0.95), max(age) FROM ages`,
+        )
+      ).getRows() as [number, number | null, number | null, number | null][];
+      if (row === undefined || row[0] === 0) return null;
+      return { rows: row[0], p50Ms: Number(row[1]), p95Ms: Number(row[2]), maxMs: Number(row[3]) };
     } finally {
       connection.closeSync();
     }

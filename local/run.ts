@@ -2,11 +2,14 @@
 // workload unless --logs is given), and either run until Ctrl-C or, with --once, ship
 // what is there, wait until every object is loaded or quarantined, and print a summary.
 
+import { glob } from "node:fs/promises";
 import { join } from "node:path";
 import { describeEndpoints } from "../cli/commands/local.ts";
 import { describeReconcile, OK_VERDICTS, type ReconcileReport } from "../functions/loader/reconcile.ts";
 import type { Logger } from "../lib/log.ts";
 import type { NamespacePolicy } from "../lib/policy/policy.ts";
+import { shippedRecords, waitUntilShipped } from "./drain.ts";
+import type { LocalLog } from "./log.ts";
 import { LocalPipeline } from "./pipeline.ts";
 import { startLiveSampleWorkload, writeSampleBacklog } from "./sample-workload.ts";
 
@@ -26,6 +29,8 @@ export interface RunLocalOptions {
   logger: Logger;
   version: string;
   out: (text: string) => void;
+  /** Where `logger` writes, and what it counted; named on the terminal. */
+  logFile?: Pick<LocalLog, "path" | "problems" | "lastProblem">;
   /** How long --once waits for every object to load. Default 300 s. */
   settleTimeoutMs?: number;
 }
@@ -35,9 +40,14 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 export async function runLocal(o: RunLocalOptions): Promise<number> {
   const started = Date.now();
-  // Each run writes its sample under its own directory, so a second run adds new pods
-  // instead of rewriting files the shipper has already read.
-  const sampleRoot = join(o.dataDir, "sample-logs", `run-${new Date().toISOString().replace(/[:.]/g, "")}`);
+  // A backlog (--once) goes under its own directory, so a second run adds new pods instead
+  // of rewriting files the shipper has already read; the live sample goes on writing the
+  // same files every run, so what one run leaves unread stays in the next run's globs.
+  const sampleRoot = join(
+    o.dataDir,
+    "sample-logs",
+    o.once ? `run-${new Date().toISOString().replace(/[:.]/g, "")}` : "live",
+  );
   const logs = o.logs ?? [`${sampleRoot}/*/*/*.log*`];
   const pipeline = await LocalPipeline.start({
     dataDir: o.dataDir,
@@ -58,6 +68,8 @@ export async function runLocal(o: RunLocalOptions): Promise<number> {
     `  Loader    state bucket ${pipeline.parts.loader.config.stateBucket} (for \`logarchive loader resume --gcs-endpoint … --state-bucket …\`)\n`,
   );
   o.out(`  Logs      ${logs.join(", ")}${o.logs ? "" : "  (generated sample workload)"}\n`);
+  if (o.logFile)
+    o.out(`  Log file  ${o.logFile.path}  (every component's JSON events; warnings are counted below)\n`);
   try {
     return o.once ? await runOnce(pipeline, o, sampleRoot, started) : await runLive(pipeline, o, sampleRoot);
   } finally {
@@ -80,7 +92,7 @@ async function runOnce(
   const shipper = await pipeline.openShipper();
   await shipper.run();
   await shipper.close();
-  const linesRead = await shipperRecords(shipper);
+  const linesRead = await shippedRecords(shipper);
   if (linesRead === 0) {
     o.out(
       `No log lines found under ${o.logs?.join(", ") ?? sampleRoot}: check --logs (a glob of container log files, such as '/var/log/pods/*/*/*.log*').\n`,
@@ -95,13 +107,6 @@ async function runOnce(
   // lists it); anything still missing, duplicated or in conflict is a failure.
   const settled = report.objects.every((x) => OK_VERDICTS.has(x.verdict) || x.verdict === "quarantined");
   return settled ? 0 : 1;
-}
-
-async function shipperRecords(shipper: {
-  metrics: { records: { get(): Promise<{ values: { value: number }[] }> } };
-}) {
-  const metric = await shipper.metrics.records.get();
-  return metric.values.reduce((n, v) => n + v.value, 0);
 }
 
 function summarize(
@@ -147,10 +152,21 @@ function summarize(
   return lines.join("\n");
 }
 
+/** The live sample's pods: the same every run, so a restart appends to the same files. */
+const SAMPLE_LAYOUT_SEED = 0x10ca1;
+/** How long stopping waits for the shipper to read the sample's last lines. */
+const CATCH_UP_TIMEOUT_MS = 60_000;
+const STATUS_INTERVAL_MS = 10_000;
+
 async function runLive(pipeline: LocalPipeline, o: RunLocalOptions, sampleRoot: string): Promise<number> {
   const workload =
     o.logs === undefined
-      ? startLiveSampleWorkload({ root: sampleRoot, linesPerSecond: o.linesPerSecond, seed: o.seed })
+      ? startLiveSampleWorkload({
+          root: sampleRoot,
+          linesPerSecond: o.linesPerSecond,
+          seed: o.seed,
+          layoutSeed: SAMPLE_LAYOUT_SEED,
+        })
       : null;
   const liveSince = Date.now();
   const shipper = await pipeline.openShipper();
@@ -158,32 +174,86 @@ async function runLive(pipeline: LocalPipeline, o: RunLocalOptions, sampleRoot: 
   o.out(
     `Running${workload ? `, writing ${o.linesPerSecond} sample lines/s` : ""}. Rows land in the warehouse within seconds. Press Ctrl-C to stop.\n`,
   );
+  let matching = o.logs === undefined || (await anyFileMatches(o.logs));
+  if (!matching) o.out(`  ${noMatchWarning(o.logs ?? [])}\n`);
+  let stopping = false;
+  let reporting = false;
   const status = setInterval(() => {
+    if (reporting) return;
+    reporting = true;
     void (async () => {
+      if (!matching && o.logs) matching = await anyFileMatches(o.logs);
       const stats = pipeline.parts.loader.stats();
       const freshness = await pipeline.freshness(liveSince).catch((error: unknown) => {
-        o.logger.warn({ event: "freshness_failed", error: String(error) });
+        o.logger.warn({ event: "freshness_failed", error: String(error) }, "freshness_failed");
         return null;
       });
+      const shipped = await shippedRecords(shipper);
+      const lost = await lostBytes(shipper);
+      if (stopping) return;
       o.out(
-        `  shipped ${fmt(await shipperRecords(shipper))} lines · loaded ${fmt(stats.rowsLoaded)} rows in ${stats.batchesLoaded} load jobs · quarantined ${stats.events.quarantined}${freshness ? ` · freshness p50 ${seconds(freshness.p50Ms)} p95 ${seconds(freshness.p95Ms)}` : ""}\n`,
+        `  shipped ${fmt(shipped)} lines · loaded ${fmt(stats.rowsLoaded)} rows in ${stats.batchesLoaded} load jobs · quarantined ${stats.events.quarantined}${freshness ? ` · freshness p50 ${seconds(freshness.p50Ms)} p95 ${seconds(freshness.p95Ms)}` : ""}${lost > 0 ? ` · LOST ${fmt(lost)} bytes` : ""}${problemsNote(o)}${matching ? "" : ` · no file matches --logs ${o.logs?.join(", ")} yet`}\n`,
       );
-    })();
-  }, 10_000);
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: string) => {
-      o.out(`\n${signal}: stopping (the shipper drains open batches first)…\n`);
-      resolve();
-    };
-    process.once("SIGINT", () => onSignal("SIGINT"));
-    process.once("SIGTERM", () => onSignal("SIGTERM"));
+    })().finally(() => {
+      reporting = false;
+    });
+  }, STATUS_INTERVAL_MS);
+  const signal = await new Promise<string>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
   });
+  stopping = true;
   clearInterval(status);
-  await workload?.stop();
+  o.out(
+    `\n${signal}: stopping: ${workload ? "the sample writer stops, the shipper reads what it wrote, " : ""}the shipper uploads its open batches, then the loader loads them. (Ctrl-C again quits at once; the next run then reads what this one did not.)\n`,
+  );
+  const written = await workload?.stop();
+  if (written) {
+    // The sample's files stay in the next run's globs, so a line not read now is read then;
+    // waiting here keeps the archive and the warehouse complete when this run ends.
+    const caught = await waitUntilShipped(shipper, written.linesByNamespace, o.policy, {
+      timeoutMs: CATCH_UP_TIMEOUT_MS,
+    });
+    if (!caught.caughtUp) {
+      o.out(
+        `  The shipper has not read the last ${fmt(caught.unshipped)} lines after ${seconds(CATCH_UP_TIMEOUT_MS)}; they stay on disk and the next run reads them.\n`,
+      );
+    }
+  }
   shipper.stop();
   await shipping;
   await shipper.close();
-  await pipeline.settle(15_000);
-  o.out("Stopped. State is kept in the data directory; the next run picks up where this one stopped.\n");
+  const shipped = await shippedRecords(shipper);
+  const report = await pipeline.settle(15_000);
+  const waiting = report.objects.filter((x) => !OK_VERDICTS.has(x.verdict) && x.verdict !== "quarantined");
+  const lost = await lostBytes(shipper);
+  o.out(
+    `Stopped. This run: ${written ? `wrote ${fmt(written.lines)} sample lines, ` : ""}shipped ${fmt(shipped)} lines, loaded ${fmt(pipeline.parts.loader.stats().rowsLoaded)} rows${waiting.length > 0 ? `; ${waiting.length} objects are not loaded yet (the next run loads them)` : ""}${lost > 0 ? `; LOST ${fmt(lost)} bytes (see ${o.logFile?.path ?? "the log"})` : ""}.\n` +
+      `State is kept in ${o.dataDir}; the next run continues where this one stopped.\n`,
+  );
   return 0;
+}
+
+async function lostBytes(shipper: {
+  metrics: { bytesLost: { get(): Promise<{ values: { value: number }[] }> } };
+}) {
+  return (await shipper.metrics.bytesLost.get()).values.reduce((n, v) => n + v.value, 0);
+}
+
+function problemsNote(o: RunLocalOptions): string {
+  const problems = o.logFile?.problems() ?? 0;
+  if (problems === 0) return "";
+  const last = o.logFile?.lastProblem();
+  return ` · ${fmt(problems)} warning${problems === 1 ? "" : "s"} in ${o.logFile?.path}${last ? ` (last: ${last})` : ""}`;
+}
+
+async function anyFileMatches(globs: readonly string[]): Promise<boolean> {
+  for (const pattern of globs) {
+    for await (const _ of glob(pattern)) return true;
+  }
+  return false;
+}
+
+function noMatchWarning(globs: readonly string[]): string {
+  return `Warning: no file matches --logs ${globs.join(", ")}; nothing is shipped until one does. Check the glob (container log files, such as '/var/log/pods/*/*/*.log*').`;
 }

@@ -1,6 +1,7 @@
 // Local S3: s3rver, which keeps user metadata and emits S3 event JSON for every write.
 
 import { mkdir } from "node:fs/promises";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { S3Client } from "@aws-sdk/client-s3";
 import S3rver from "s3rver";
@@ -22,6 +23,8 @@ export interface LocalS3 {
   stop(): Promise<void>;
 }
 
+const KEEP_ALIVE_MS = 65_000;
+
 /** Credentials s3rver accepts; the AWS SDK signs with them. */
 export const LOCAL_S3_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } as const;
 
@@ -37,6 +40,12 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     configureBuckets: options.buckets.map((name) => ({ name, configs: [] })),
   });
   const address = (await server.run()) as AddressInfo;
+  // The whole pipeline shares one event loop with this server; a pause in it (a DuckDB
+  // load, a big gzip) can outlast Node's 5 s keep-alive, and the server then closes a
+  // connection the SDK has just sent a request on ("socket hang up"). Idle connections are
+  // the client's to close.
+  const httpServer = (server as unknown as { httpServer?: Server }).httpServer;
+  if (httpServer) httpServer.keepAliveTimeout = KEEP_ALIVE_MS;
   return {
     endpoint: `http://${options.host}:${address.port}`,
     port: address.port,
@@ -47,5 +56,15 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
 
 /** An S3 client for the local S3: path-style, signed with the credentials s3rver accepts. */
 export function localS3Client(endpoint: string, region: string): S3Client {
-  return new S3Client({ endpoint, region, forcePathStyle: true, credentials: LOCAL_S3_CREDENTIALS });
+  return new S3Client({
+    endpoint,
+    region,
+    forcePathStyle: true,
+    credentials: LOCAL_S3_CREDENTIALS,
+    // Without a logger the SDK prints some failures to the console ("An error was encountered
+    // in a non-retryable streaming request."); its callers log and count failures themselves.
+    logger: SILENT_SDK_LOGGER,
+  });
 }
+
+const SILENT_SDK_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };

@@ -254,4 +254,40 @@ describe("sample workload", () => {
     assert.deepEqual((await parseRecords(counts.files)).length, counts.lines);
     assert.match(rotationSuffix(new Date(2026, 10, 21, 9, 5, 7)), /^20261121-090507$/);
   });
+
+  it("live: started again with the same layoutSeed, it appends to the files of the run before", async () => {
+    const dir = join(root, "live-again");
+    const runOnce = async (seed: number) => {
+      const live = startLiveSampleWorkload({
+        root: dir,
+        linesPerSecond: 2000,
+        seed,
+        layoutSeed: 7,
+        tickMs: 20,
+      });
+      while (live.counts().lines < 300) await new Promise((resolve) => setTimeout(resolve, 20));
+      return live.stop();
+    };
+    const first = await runOnce(1);
+    const sizesAfterFirst = new Map(
+      await Promise.all(first.files.map(async (f) => [f, (await readFile(f)).length] as const)),
+    );
+    const second = await runOnce(2);
+    const firstDirs = new Set(first.files.map((f) => join(f, "..")));
+    assert.ok(
+      second.files.every((f) => firstDirs.has(join(f, ".."))),
+      "the second run writes into the first run's container directories",
+    );
+    const grown = second.files.filter((f) => sizesAfterFirst.has(f) && (sizesAfterFirst.get(f) ?? 0) > 0);
+    assert.ok(grown.length > 0, "the second run appends to files the first one wrote");
+    for (const f of grown) {
+      const now = await readFile(f);
+      assert.ok(now.length > sizesAfterFirst.get(f)!, f);
+    }
+    // Every record of both runs is in the files, once.
+    assert.equal(
+      (await parseRecords([...new Set([...first.files, ...second.files])])).length,
+      first.lines + second.lines,
+    );
+  });
 });

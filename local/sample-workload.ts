@@ -51,6 +51,12 @@ export interface LiveSampleOptions {
   rotateBytes?: number;
   /** How often lines are appended. Default 100 ms. */
   tickMs?: number;
+  /**
+   * Seed of the pods' names and uids; default `seed`. A workload started again on the same
+   * root with the same layoutSeed appends to the same files, as a node's pods go on writing
+   * while the shipper restarts, so nothing written before falls out of the shipper's globs.
+   */
+  layoutSeed?: number;
 }
 
 export interface LiveSampleWorkload {
@@ -812,7 +818,10 @@ export function startLiveSampleWorkload(options: LiveSampleOptions): LiveSampleW
   const r = seeded(options.seed);
   const rotateBytes = options.rotateBytes ?? 1024 * 1024;
   const tickMs = options.tickMs ?? 100;
-  const containers = layoutContainers(options.root, r);
+  const containers = layoutContainers(
+    options.root,
+    options.layoutSeed === undefined ? r : seeded(options.layoutSeed),
+  );
   const next = chooser(containers);
   const counter = new Counter();
   const sizes = new Map<string, number>();

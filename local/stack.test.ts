@@ -173,6 +173,48 @@ describe("local cloud", () => {
     assert.ok(downloaded.equals(body));
   });
 
+  it("reports the GCS server's failures through its log, not the console", async () => {
+    const own = await mkdtemp(join(tmpdir(), "logarchive-local-log-"));
+    const reported: { via: string; text: string }[] = [];
+    let noted: () => void = () => {};
+    const seen = new Promise<void>((resolve) => {
+      noted = resolve;
+    });
+    const consoleError = console.error;
+    console.error = (...args: unknown[]) => {
+      reported.push({ via: "console.error", text: args.map(String).join(" ") });
+      noted();
+    };
+    const logged = await startLocalCloud({
+      dataDir: own,
+      policy,
+      log: (event, fields) => {
+        if (event === "s3_notification_send_failed") return;
+        reported.push({ via: "log", text: `${event} ${JSON.stringify(fields)}` });
+        noted();
+      },
+    });
+    try {
+      logged.onGcsFinalize(() => {
+        throw new Error("listener broke");
+      });
+      const storage = new Storage({
+        apiEndpoint: logged.endpoints.gcs.apiEndpoint,
+        projectId: logged.endpoints.gcs.projectId,
+      });
+      await storage.bucket(logged.endpoints.gcs.bucket).file("x.ndjson.gz").save(gzipSync("x\n"), {
+        resumable: false,
+      });
+      await seen;
+      assert.equal(reported[0]?.via, "log", JSON.stringify(reported));
+      assert.match(reported[0]!.text, /^local_gcs_error .*onFinalize failed.*listener broke/);
+    } finally {
+      console.error = consoleError;
+      await logged.stop();
+      await rm(own, { recursive: true, force: true });
+    }
+  });
+
   it("has the warehouse table the loader writes to", async () => {
     const c = await cloud.warehouse.connect();
     try {

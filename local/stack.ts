@@ -30,6 +30,7 @@ export interface LocalCloudOptions {
   gcsBucket?: string;
   queueName?: string;
   region?: string;
+  /** Events of the services; names ending in `_error` or `_failed` are failures. */
   log?: (event: string, fields: Record<string, unknown>) => void;
 }
 
@@ -108,6 +109,16 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       host,
       port: options.gcsPort ?? 0,
       dataDir: join(options.dataDir, "gcs"),
+      // Into the run's log with everything else, instead of the server's console.error.
+      ...(options.log
+        ? {
+            log: (message: string, error?: unknown) =>
+              options.log?.("local_gcs_error", {
+                message,
+                ...(error === undefined ? {} : { error: String(error) }),
+              }),
+          }
+        : {}),
       onFinalize: async (object) => {
         for (const listener of finalizeListeners) await listener(object);
       },

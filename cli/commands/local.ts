@@ -1,9 +1,8 @@
 // `logarchive local`: the whole pipeline on this machine, on embedded parts.
 
 import { randomBytes } from "node:crypto";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { createLogger } from "../../lib/log.ts";
 import { DEFAULT_POLICY, loadPolicy } from "../../lib/policy/policy.ts";
 import type { LocalCloudEndpoints } from "../../local/stack.ts";
 import { parsePort, policyPathOrDefault } from "../options.ts";
@@ -102,28 +101,35 @@ export function localCommand(version = "local"): Command {
         .default(200),
     )
     .action(async (opts: LocalOptions) => {
-      const logger = createLogger("local", process.env.LOGARCHIVE_LOG_LEVEL ?? "warn");
       const policyPath = await policyPathOrDefault(opts.policy);
       const policy = policyPath === undefined ? DEFAULT_POLICY : await loadPolicy(policyPath);
       // Loaded here so `--help` and other commands don't pay for DuckDB and the servers.
       const { runLocal } = await import("../../local/run.ts");
-      const code = await runLocal({
-        dataDir: resolve(opts.dataDir),
-        policy,
-        policyLabel: policyPath ?? "(built-in default: archive all, load none)",
-        once: opts.once === true,
-        ...(opts.logs ? { logs: opts.logs } : {}),
-        host: opts.host,
-        s3Port: opts.s3Port,
-        sqsPort: opts.sqsPort,
-        gcsPort: opts.gcsPort,
-        sampleLines: opts.sampleLines,
-        linesPerSecond: opts.linesPerSecond,
-        seed: randomBytes(4).readUInt32BE(0),
-        logger,
-        version,
-        out: (text) => process.stdout.write(text),
-      });
-      process.exitCode = code;
+      const { openLocalLog } = await import("../../local/log.ts");
+      const dataDir = resolve(opts.dataDir);
+      // The terminal is for the run's human lines; every component's JSON log goes to a file.
+      const log = openLocalLog(join(dataDir, "logarchive.log"), process.env.LOGARCHIVE_LOG_LEVEL ?? "info");
+      try {
+        process.exitCode = await runLocal({
+          dataDir,
+          policy,
+          policyLabel: policyPath ?? "(built-in default: archive all, load none)",
+          once: opts.once === true,
+          ...(opts.logs ? { logs: opts.logs } : {}),
+          host: opts.host,
+          s3Port: opts.s3Port,
+          sqsPort: opts.sqsPort,
+          gcsPort: opts.gcsPort,
+          sampleLines: opts.sampleLines,
+          linesPerSecond: opts.linesPerSecond,
+          seed: randomBytes(4).readUInt32BE(0),
+          logger: log.logger,
+          logFile: log,
+          version,
+          out: (text) => process.stdout.write(text),
+        });
+      } finally {
+        log.flush();
+      }
     });
 }
