@@ -56,6 +56,26 @@ export function sendError(res: ServerResponse, error: unknown, log: Log): void {
   else sendJson(res, gcsError.code, gcsError.toJSON(), headers);
 }
 
+/**
+ * The query of a request. `new URL` throws a TypeError on request targets it cannot resolve (`//[`, an
+ * absolute-form `http://[::1/`); that is the client's mistake, so it answers 400 as GCS does.
+ */
+export function queryOf(req: IncomingMessage): URLSearchParams {
+  try {
+    return new URL(req.url ?? "/", "http://localhost").searchParams;
+  } catch {
+    throw invalid(`Invalid URL: ${req.url}`);
+  }
+}
+
+// What Node can write into a header (it throws ERR_INVALID_CHAR on anything else): tab, printable ASCII and
+// Latin-1. Object fields served as download headers are checked on the way in, so a download never fails.
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+export function isHeaderValue(value: string): boolean {
+  return HEADER_VALUE.test(value);
+}
+
 /** Reads a whole (small) request body. */
 export async function readBody(req: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];

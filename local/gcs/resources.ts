@@ -1,6 +1,8 @@
 // The JSON shapes the GCS JSON API returns, built from what the store persists. Links depend on the address a
 // caller used, so they are computed per response instead of being stored.
 
+import { isHeaderValue } from "./http.ts";
+
 export interface GcsObjectResource {
   kind: "storage#object";
   id: string;
@@ -140,7 +142,8 @@ export function parseFieldUpdate(body: Record<string, unknown>): FieldUpdate | s
   for (const field of WRITABLE_STRING_FIELDS) {
     const value = body[field];
     if (value === undefined) continue;
-    if (value !== null && typeof value !== "string") return `Invalid value for ${field}`;
+    if (value !== null && (typeof value !== "string" || !isHeaderValue(value)))
+      return `Invalid value for ${field}`;
     update[field] = value;
   }
   const metadata = body.metadata;

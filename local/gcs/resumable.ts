@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { writeAt } from "./durable.ts";
 import { GcsError, invalid } from "./errors.ts";
 import type { Context } from "./http.ts";
-import { drain, readJsonObject, sendEmpty, sendJson } from "./http.ts";
+import { drain, queryOf, readJsonObject, sendEmpty, sendJson } from "./http.ts";
 import { type Preconditions, parsePreconditions } from "./preconditions.ts";
 import type { StoredObject, WritableFields } from "./resources.ts";
 import { renderObject } from "./resources.ts";
@@ -72,7 +72,7 @@ export class ResumableUploads {
 
   async create(req: IncomingMessage, res: ServerResponse, bucket: string): Promise<void> {
     await this.#prune();
-    const q = new URL(req.url ?? "", "http://x").searchParams;
+    const q = queryOf(req);
     const pre = parsePreconditions(q);
     this.#ctx.store.getBucket(bucket);
     const json = await readJsonObject(req);

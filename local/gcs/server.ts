@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { invalid, methodNotAllowed, routeNotFound } from "./errors.ts";
 import type { Context } from "./http.ts";
-import { readJsonObject, sendEmpty, sendError, sendJson } from "./http.ts";
+import { queryOf, readJsonObject, sendEmpty, sendError, sendJson } from "./http.ts";
 import { compareNames, parseMaxResults } from "./listing.ts";
 import { download, objectsApi } from "./objects.ts";
 import type { GcsObjectResource, StoredBucket } from "./resources.ts";
@@ -108,7 +108,7 @@ function decodeSegment(segment: string): string {
 
 async function route(ctx: Context, uploads: ResumableUploads, req: IncomingMessage, res: ServerResponse) {
   const rawUrl = req.url ?? "/";
-  const q = new URL(rawUrl, "http://localhost").searchParams;
+  const q = queryOf(req);
   const queryAt = rawUrl.indexOf("?");
   // Split before decoding: an object name's slashes arrive as %2F and must not split it.
   const segments = (queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt)).split("/").slice(1).map(decodeSegment);

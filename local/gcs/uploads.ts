@@ -8,7 +8,7 @@ import { CRC32C } from "@google-cloud/storage";
 import { writeAt } from "./durable.ts";
 import { GcsError, invalid } from "./errors.ts";
 import type { Context } from "./http.ts";
-import { readBody, requiredParam, sendJson } from "./http.ts";
+import { isHeaderValue, queryOf, readBody, requiredParam, sendJson } from "./http.ts";
 import { MultipartReader } from "./multipart.ts";
 import { type Preconditions, parsePreconditions } from "./preconditions.ts";
 import type { StoredObject, WritableFields } from "./resources.ts";
@@ -112,7 +112,7 @@ export async function commit(
 }
 
 export async function mediaUpload(ctx: Context, req: IncomingMessage, res: ServerResponse, bucket: string) {
-  const q = new URL(req.url ?? "", "http://x").searchParams;
+  const q = queryOf(req);
   const name = requiredParam(q, "name");
   const pre = parsePreconditions(q);
   ctx.store.getBucket(bucket);
@@ -120,6 +120,7 @@ export async function mediaUpload(ctx: Context, req: IncomingMessage, res: Serve
   const contentType = req.headers["content-type"];
   if (contentType) fields.contentType = contentType;
   const contentEncoding = q.get("contentEncoding");
+  if (contentEncoding && !isHeaderValue(contentEncoding)) throw invalid("Invalid value for contentEncoding");
   if (contentEncoding) fields.contentEncoding = contentEncoding;
   const body = await receiveToFile(req, ctx.store.tmpPath());
   const object = await commit(
@@ -145,7 +146,7 @@ export async function multipartUpload(
   res: ServerResponse,
   bucket: string,
 ) {
-  const q = new URL(req.url ?? "", "http://x").searchParams;
+  const q = queryOf(req);
   const boundary = boundaryOf(req.headers["content-type"]);
   if (boundary === undefined) {
     throw invalid("Multipart upload requires a multipart/related body with a boundary.");
@@ -172,6 +173,7 @@ export async function multipartUpload(
   const mediaPart = await reader.nextPart();
   if (mediaPart === undefined) throw invalid("Multipart upload is missing its media part.");
   const mediaType = mediaPart.headers.get("content-type");
+  if (mediaType !== undefined && !isHeaderValue(mediaType)) throw invalid("Invalid value for contentType");
   if (fields.contentType === undefined && mediaType) fields.contentType = mediaType;
   const body = await receiveToFile(mediaPart.body, ctx.store.tmpPath());
   try {
