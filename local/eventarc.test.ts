@@ -13,6 +13,7 @@ import { gzipSync } from "node:zlib";
 import { type CloudEvent, cloudEvent } from "@google-cloud/functions-framework";
 import { getTestServer } from "@google-cloud/functions-framework/testing";
 import { Storage } from "@google-cloud/storage";
+import { waitFor } from "../shipper/test_support/harness.ts";
 import {
   cloudEventRequest,
   EventarcDelivery,
@@ -38,14 +39,6 @@ async function listen(server: Server, port = 0): Promise<string> {
 async function close(server: Server): Promise<void> {
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 let functionCount = 0;

@@ -3,7 +3,6 @@
 // copy cut short (stop, SIGKILL) leaves no object and its message comes back.
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { get } from "node:http";
@@ -12,13 +11,20 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import {
+  ChangeMessageVisibilityCommand,
+  ReceiveMessageCommand,
+  type ReceiveMessageCommandOutput,
+  SendMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
 import { Storage } from "@google-cloud/storage";
 import { formatS3EventMessage } from "../lib/events/s3-event.ts";
 import { formatObjectKey } from "../lib/keys/layout.ts";
 import type { StageLog } from "../lib/log.ts";
 import { toUserMetadata } from "../lib/object/metadata.ts";
 import { parsePolicy } from "../lib/policy/policy.ts";
+import { type LoggedProcess, startCli as startLogarchive, waitFor } from "../shipper/test_support/harness.ts";
 import type { GcsObjectResource } from "./gcs/server.ts";
 import { LOCAL_S3_CREDENTIALS } from "./s3.ts";
 import { type LocalCloud, startLocalCloud } from "./stack.ts";
@@ -28,8 +34,6 @@ const policy = parsePolicy(`
 archive: { prefix: logs }
 analytics: { include: ["payments", "web"] }
 `);
-
-const CLI = new URL("../cli/logarchive.ts", import.meta.url).pathname;
 
 function analyticsKey(namespace: string, seq: number): string {
   return formatObjectKey({
@@ -42,14 +46,6 @@ function analyticsKey(namespace: string, seq: number): string {
     epoch: "00c0ffee",
     seq,
   });
-}
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 /**
@@ -318,11 +314,7 @@ describe("local transfer (S3 → SQS → GCS)", () => {
       assert.equal(rejected?.level, "error");
       assert.match(String(rejected?.fields.body), /hello, not an event/);
       // It comes back after its (backed-off) visibility timeout, received a second time.
-      await waitFor(
-        "the second receive",
-        () => w.stats().messagesRejected - before.messagesRejected === 2,
-        10_000,
-      );
+      await waitFor("the second receive", () => w.stats().messagesRejected - before.messagesRejected === 2);
       const second = logs.filter((l) => l.event === "transfer_message_rejected").at(-1);
       assert.equal(second?.fields.receiveCount, 2);
     });
@@ -380,17 +372,66 @@ describe("local transfer (S3 → SQS → GCS)", () => {
     });
   }
 
+  it("keeps a message hidden while its copy outlasts the visibility timeout, by renewing the lease", async () => {
+    const key = analyticsKey("payments", 102);
+    // 2 MiB at 256 KiB/s: an 8 s copy, four times the 2 s lease.
+    const body = randomBytes(2 * 1024 * 1024);
+    // Every lease renewal the worker sends for this object's message, as it sends it.
+    const fileName = key.slice(key.lastIndexOf("/") + 1);
+    const handles = new Set<string>();
+    const renewals: (number | undefined)[] = [];
+    const recording = Object.create(sqs) as SQSClient;
+    recording.send = (async (command: Parameters<SQSClient["send"]>[0]) => {
+      if (command instanceof ChangeMessageVisibilityCommand && handles.has(command.input.ReceiptHandle!))
+        renewals.push(command.input.VisibilityTimeout);
+      const response = await sqs.send(command);
+      if (command instanceof ReceiveMessageCommand) {
+        for (const m of (response as ReceiveMessageCommandOutput).Messages ?? [])
+          if (m.Body?.includes(fileName)) handles.add(m.ReceiptHandle!);
+      }
+      return response;
+    }) as SQSClient["send"];
+    const slow = worker({ sqs: recording, maxBytesPerSecond: 256 * 1024 });
+    slow.start();
+    try {
+      await s3.send(new PutObjectCommand({ Bucket: cloud.endpoints.s3.bucket, Key: key, Body: body }));
+      // Three renewals, one a second, from a lease of 2 s: the first lease has run out by now.
+      await waitFor("three renewals during the copy", () => renewals.length >= 3);
+      assert.equal(slow.stats().copiesInFlight, 1, "still copying");
+      // Another consumer looks: the message must still be hidden. (Visibility 0 hands back
+      // anything it receives at once.)
+      const probe = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: cloud.endpoints.sqs.queueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 0,
+          VisibilityTimeout: 0,
+        }),
+      );
+      assert.deepEqual(
+        (probe.Messages ?? []).filter((m) => m.Body?.includes(fileName)).length,
+        0,
+        "the message came back while its copy ran",
+      );
+      await waitFor("the copy", () => finalizesOf(key).length === 1);
+      await slow.drained();
+    } finally {
+      await slow.stop();
+    }
+    assert.equal(handles.size, 1, "received once");
+    assert.deepEqual(new Set(renewals), new Set([2]), "each renewal is for the whole lease");
+    const stats = slow.stats();
+    assert.equal(stats.objectsCopied, 1);
+    assert.equal(stats.skippedDuplicates, 0);
+    assert.equal(finalizesOf(key).length, 1);
+    assert.ok((await gcsFile(key))?.bytes.equals(body));
+  });
+
   describe("logarchive transfer (child process)", () => {
-    function startCli(extra: string[]): {
-      child: ChildProcess;
-      stderr: () => string;
-      exited: Promise<number | null>;
-    } {
+    function startCli(extra: string[]): LoggedProcess {
       const e = cloud.endpoints;
-      const child = spawn(
-        process.execPath,
+      return startLogarchive(
         [
-          CLI,
           "transfer",
           "--sqs-endpoint",
           e.sqs.endpoint,
@@ -418,48 +459,44 @@ describe("local transfer (S3 → SQS → GCS)", () => {
             AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
             LOGARCHIVE_LOG_LEVEL: "debug",
           },
-          stdio: ["ignore", "pipe", "pipe"],
         },
       );
-      let err = "";
-      child.stderr!.on("data", (chunk: Buffer) => {
-        err += chunk.toString();
-      });
-      child.stdout!.resume();
-      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-      return { child, stderr: () => err, exited };
     }
 
     it("copies an object and exits 0 on SIGTERM", async () => {
       const key = analyticsKey("web", 200);
       const cli = startCli(["--visibility-timeout", "5"]);
       try {
-        await waitFor("the CLI to start", () => cli.stderr().includes("transfer_started"));
+        await cli.waitForEvent("transfer_started");
         const { body } = await putLogObject(key, '{"message":"via the CLI"}\n');
         await waitFor("the CLI's copy", () => finalizesOf(key).length === 1);
         assert.ok((await gcsFile(key))?.bytes.equals(body));
       } finally {
         cli.child.kill("SIGTERM");
       }
-      assert.equal(await cli.exited, 0, cli.stderr());
-      assert.match(cli.stderr(), /transfer_stopped/);
+      assert.equal(await cli.exited, 0, cli.log());
+      assert.match(cli.log(), /transfer_stopped/);
     });
 
     it("SIGKILLed mid-copy: nothing in GCS, and the message comes back after the visibility timeout", async () => {
       const key = analyticsKey("web", 201);
       const body = randomBytes(1024 * 1024);
+      // 1 MiB at 256 KiB/s: a 4 s copy, twice the 2 s lease.
       const cli = startCli(["--visibility-timeout", "2", "--max-bytes-per-second", "256KiB"]);
+      let putAt = 0;
       try {
-        await waitFor("the CLI to start", () => cli.stderr().includes("transfer_started"));
+        await cli.waitForEvent("transfer_started");
+        putAt = Date.now();
         await s3.send(new PutObjectCommand({ Bucket: cloud.endpoints.s3.bucket, Key: key, Body: body }));
-        await waitFor("the copy to start", () => cli.stderr().includes("transfer_copy_started"));
-        // Past the first visibility renewal (at 1 s), so the kill lands on a renewed lease.
-        await new Promise((resolve) => setTimeout(resolve, 1500));
+        await cli.waitForEvent("transfer_copy_started", { where: (e) => e.key === key });
       } finally {
         cli.child.kill("SIGKILL");
       }
-      const killedAt = Date.now();
       assert.equal(await cli.exited, null);
+      // Its own log says the copy was cut short (the 4 s copy outlasting its start is not assumed).
+      assert.equal(cli.events("transfer_object_copied").length, 0, "killed before the copy finished");
+      // Give the server time to commit anything it (wrongly) would: a check that nothing
+      // happens, which a slow machine can only make pass, never fail.
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(await gcsFile(key), null);
       assert.equal(finalizesOf(key).length, 0);
@@ -467,13 +504,18 @@ describe("local transfer (S3 → SQS → GCS)", () => {
       const next = worker();
       next.start();
       try {
-        await waitFor("the redelivered copy", () => finalizesOf(key).length === 1, 20_000);
+        await waitFor("the redelivered copy", () => finalizesOf(key).length === 1);
       } finally {
         await next.stop();
       }
       assert.ok((await gcsFile(key))?.bytes.equals(body));
-      // The killed process had renewed its 2 s lease each second, so at least 1 s of it was left.
-      assert.ok(Date.now() - killedAt >= 1000, "redelivered only once the killed process's lease ran out");
+      // The message was received no earlier than the PUT, for a 2 s lease the killed process
+      // held (and renewed): no other worker got it before that lease ran out.
+      const redeliveredAt = Date.parse(finalizesOf(key)[0]!.timeCreated);
+      assert.ok(
+        redeliveredAt >= putAt + 2000,
+        `redelivered ${redeliveredAt - putAt} ms after the PUT, inside the killed process's 2 s lease`,
+      );
       assert.equal(next.stats().objectsCopied, 1);
     });
   });

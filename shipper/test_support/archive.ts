@@ -1,8 +1,8 @@
-// Test support: run `logarchive ship` as a child process, and read back the whole archive
-// from S3 to count every record's lid.
+// Test support: read back the whole archive from S3 to count every record's lid, and check
+// it holds every line exactly once. (Running `logarchive ship` is in harness.ts.)
 
-import { type ChildProcess, spawn } from "node:child_process";
-import { appendFileSync, readFileSync } from "node:fs";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { parseObjectKey } from "../../lib/keys/layout.ts";
@@ -10,55 +10,10 @@ import { fromUserMetadata } from "../../lib/object/metadata.ts";
 import { checkRecordLine } from "../../lib/record/codec.ts";
 import { LID } from "./workload.ts";
 
+// Kept here too: the e2e tests imported the shipper process from this module first.
+export { type ShipperProcess, startShipper } from "./harness.ts";
+
 const LIDS = new RegExp(LID.source, "g");
-
-const CLI = new URL("../../cli/logarchive.ts", import.meta.url).pathname;
-
-export interface ShipperProcess {
-  child: ChildProcess;
-  /** Everything the shipper logged on stderr so far. */
-  log(): string;
-  exited: Promise<number | null>;
-  /** Highest VmHWM (peak RSS) seen in /proc, in bytes. */
-  peakRss(): number;
-}
-
-export function startShipper(args: readonly string[], s3Endpoint: string): ShipperProcess {
-  const child = spawn(process.execPath, [CLI, "ship", "--listen", "", "--s3-endpoint", s3Endpoint, ...args], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: {
-      ...process.env,
-      AWS_ACCESS_KEY_ID: "S3RVER",
-      AWS_SECRET_ACCESS_KEY: "S3RVER",
-      AWS_REGION: "us-east-1",
-      // As the shipper image runs it (shipper/deploy/Dockerfile), so memory is measured as deployed.
-      NODE_OPTIONS: process.env.NODE_OPTIONS ?? "--max-semi-space-size=2",
-    },
-  });
-  let stderr = "";
-  const debugLog = process.env.LOGARCHIVE_DEBUG ? "/tmp/e2e-shipper.log" : null;
-  child.stderr!.on("data", (c: Buffer) => {
-    if (debugLog !== null) appendFileSync(debugLog, c);
-    stderr += c.toString();
-    if (stderr.length > 4_000_000) stderr = stderr.slice(-2_000_000);
-  });
-  let peak = 0;
-  const poll = setInterval(() => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
-      if (m) peak = Math.max(peak, Number(m[1]) * 1024);
-    } catch {
-      // The process is gone.
-    }
-  }, 100);
-  const exited = new Promise<number | null>((resolve) =>
-    child.once("exit", (code) => {
-      clearInterval(poll);
-      resolve(code);
-    }),
-  );
-  return { child, log: () => stderr, exited, peakRss: () => peak };
-}
 
 export interface ArchiveContents {
   objects: number;
@@ -109,11 +64,12 @@ export async function readArchive(endpoint: string, bucket: string): Promise<Arc
     do {
       const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
       for (const o of page.Contents ?? []) {
-        const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key }));
+        const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key })).catch((error) => {
+          throw new Error(`GetObject ${bucket}/${o.Key}: ${error}`, { cause: error });
+        });
         const body = Buffer.from(await got.Body!.transformToByteArray());
         const meta = fromUserMetadata(got.Metadata ?? {});
         const key = parseObjectKey(o.Key!);
-        const { createHash } = await import("node:crypto");
         const raw = gunzipSync(body);
         const lines = raw.toString("utf8").split("\n");
         if (lines.at(-1) === "") lines.pop();
@@ -176,4 +132,44 @@ export function deliveryProblems(
   const duplicated = [...archive.lids].filter(([, n]) => n > 1).map(([lid, n]) => `${lid}×${n}`);
   const unexpected = [...archive.lids.keys()].filter((lid) => !want.has(lid));
   return { missing, duplicated, unexpected };
+}
+
+export interface ExactlyOnceOptions {
+  /** The number of records expected; default one per lid, `false` to skip (multi-line records). */
+  records?: number | false;
+  /** Also require every record to carry a lid (no line split in two). Default true. */
+  wholeLines?: boolean;
+}
+
+/**
+ * Asserts the archive holds every expected lid exactly once and nothing else, with every
+ * object consistent with its metadata and every record valid.
+ */
+export function assertExactlyOnce(
+  expected: readonly string[],
+  archive: ArchiveContents,
+  options: ExactlyOnceOptions = {},
+): void {
+  const problems = deliveryProblems(expected, archive);
+  assert.deepEqual(
+    problems.missing.slice(0, 10),
+    [],
+    `${problems.missing.length} of ${expected.length} lines missing`,
+  );
+  assert.deepEqual(problems.duplicated.slice(0, 10), [], `${problems.duplicated.length} lines doubled`);
+  assert.deepEqual(problems.unexpected.slice(0, 10), [], `${problems.unexpected.length} lines not written`);
+  assert.deepEqual(archive.invalid.slice(0, 5), [], `${archive.invalid.length} invalid records`);
+  assert.deepEqual(
+    archive.inconsistent.slice(0, 5),
+    [],
+    `${archive.inconsistent.length} inconsistent objects`,
+  );
+  if (options.wholeLines ?? true)
+    assert.deepEqual(
+      archive.withoutLid.slice(0, 5),
+      [],
+      `${archive.withoutLid.length} records without a lid`,
+    );
+  if (options.records !== false)
+    assert.equal(archive.records, options.records ?? expected.length, "one record per logical line");
 }

@@ -10,7 +10,9 @@ export const CORPORA_DIR = fileURLToPath(new URL("../../test/fixtures/corpora/",
 export function readCorpus(relativePath: string): Buffer {
   const path = `${CORPORA_DIR}${relativePath}`;
   if (!existsSync(path)) {
-    throw new Error(`corpus file ${path} is missing: test/fixtures/corpora is part of the repository; restore it with git`);
+    throw new Error(
+      `corpus file ${path} is missing: test/fixtures/corpora is part of the repository; restore it with git`,
+    );
   }
   return readFileSync(path);
 }
