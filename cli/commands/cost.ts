@@ -1,0 +1,188 @@
+// `logarchive cost`: the monthly bill of the design as configured, line by line, from the
+// same volume model as `logarchive plan` (docs/cost.md).
+
+import { Command, InvalidArgumentError, Option } from "commander";
+import { UserError } from "../../lib/config/errors.ts";
+import type { PriceTable } from "../../lib/economics/prices.ts";
+import {
+  addWorkloadOptions,
+  type CommandIo,
+  jsonNumbers,
+  runPlanModel,
+  type WorkloadOptions,
+} from "./plan.ts";
+
+const PROCESS_IO: CommandIo = {
+  write: (text) => process.stdout.write(text),
+  setExitCode: (code) => {
+    process.exitCode = code;
+  },
+};
+
+/**
+ * The lifecycle the model assumes when none is given: Standard for Athena's recent month,
+ * Standard-IA until 90 days (its 30-day minimum met), then Deep Archive to the retention
+ * (its 180-day minimum met at a 1-year retention). infra/ is not built, so no rule exists yet.
+ */
+export const DEFAULT_LIFECYCLE = "STANDARD_IA:30,DEEP_ARCHIVE:90";
+
+const CLASSES = ["STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"];
+
+function lifecycle(value: string): { storageClass: string; afterDays: number }[] {
+  if (value === "" || value === "none") return [];
+  return value.split(",").map((part) => {
+    const m = /^([A-Z_]+):(\d+)$/.exec(part.trim());
+    if (m === null || !CLASSES.includes(m[1]!)) {
+      throw new InvalidArgumentError(
+        `--lifecycle: expected CLASS:DAYS,… with CLASS one of ${CLASSES.join(", ")} (got ${JSON.stringify(part)}), or none.`,
+      );
+    }
+    return { storageClass: m[1]!, afterDays: Number(m[2]) };
+  });
+}
+
+function days(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${flag}: expected a whole number of days ≥ 1.`);
+    return n;
+  };
+}
+
+function amount(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!(n >= 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${flag}: expected a number ≥ 0.`);
+    return n;
+  };
+}
+
+interface CostOptions extends WorkloadOptions {
+  retentionDays: number;
+  lifecycle: { storageClass: string; afterDays: number }[];
+  smallObjects: "all_storage_classes_128K" | "varies_by_storage_class";
+  bigqueryDays: number;
+  bigqueryBilling: "logical" | "physical";
+  gcsStagingDays: number;
+  markerRetentionDays?: number;
+  streamRetentionDays: number;
+  athenaTbMonth: number;
+  restoreGbMonth: number;
+  prices?: string;
+}
+
+export function costCommand(io: CommandIo = PROCESS_IO): Command {
+  return addWorkloadOptions(
+    new Command("cost").description(
+      "The monthly bill of the design as configured, line by line: storage by class, requests, egress and the shipper fleet, for a steady-state and the first month (docs/cost.md).",
+    ),
+  )
+    .option("--retention-days <d>", "days the S3 archive keeps an object", days("--retention-days"), 365)
+    .option(
+      "--lifecycle <rules>",
+      `S3 transitions after Standard, CLASS:DAYS,… or none (default ${DEFAULT_LIFECYCLE})`,
+      lifecycle,
+      lifecycle(DEFAULT_LIFECYCLE),
+    )
+    .addOption(
+      new Option("--small-objects <rule>", "S3 transition_default_minimum_object_size")
+        .choices(["all_storage_classes_128K", "varies_by_storage_class"])
+        .default("all_storage_classes_128K"),
+    )
+    .option("--bigquery-days <d>", "BigQuery partition expiration", days("--bigquery-days"), 90)
+    .addOption(
+      new Option(
+        "--bigquery-billing <model>",
+        "BigQuery storage billing model in the total (both are computed)",
+      )
+        .choices(["logical", "physical"])
+        .default("logical"),
+    )
+    .option(
+      "--gcs-staging-days <d>",
+      "days the landing bucket keeps the transfer's copies",
+      days("--gcs-staging-days"),
+      7,
+    )
+    .option(
+      "--marker-retention-days <d>",
+      "days claims/ and done/ markers are kept (default: the retention)",
+      days("--marker-retention-days"),
+    )
+    .option(
+      "--stream-retention-days <d>",
+      "hypothetical analytics-stream objects expire after this",
+      days("--stream-retention-days"),
+      3,
+    )
+    .option("--athena-tb-month <tb>", "Athena TB scanned per month", amount("--athena-tb-month"), 1)
+    .option(
+      "--restore-gb-month <gb>",
+      "GB restored from the archive per month (bulk)",
+      amount("--restore-gb-month"),
+      100,
+    )
+    .option("--prices <file>", "YAML/JSON of price id → number or { value, source } overriding the table")
+    .action(async (o: CostOptions) => {
+      const { model, notes } = await runPlanModel(o);
+      const { costModel } = await import("../../lib/economics/cost.ts");
+      const { applyPriceOverrides, DEFAULT_PRICES, PriceOverrideError } = await import(
+        "../../lib/economics/prices.ts"
+      );
+      const { shipperReservation } = await import("../../lib/economics/design.ts");
+      const { formatCost, bytes, count } = await import("../../lib/economics/format.ts");
+      let prices: PriceTable = DEFAULT_PRICES;
+      if (o.prices !== undefined) {
+        const { parse } = await import("yaml");
+        const { readFile } = await import("node:fs/promises");
+        let text: string;
+        try {
+          text = await readFile(o.prices, "utf8");
+        } catch (error) {
+          throw new UserError(
+            `--prices ${o.prices}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+          );
+        }
+        try {
+          prices = applyPriceOverrides(parse(text));
+        } catch (error) {
+          if (error instanceof PriceOverrideError)
+            throw new UserError(`--prices ${o.prices}: ${error.message}`);
+          throw new UserError(
+            `--prices ${o.prices}: not YAML or JSON: ${(error as Error).message.split("\n")[0]}`,
+          );
+        }
+      }
+      const reservation = shipperReservation();
+      const report = costModel(
+        model,
+        {
+          retentionDays: o.retentionDays,
+          lifecycle: o.lifecycle as Parameters<typeof costModel>[1]["lifecycle"],
+          smallObjects: o.smallObjects,
+          streamRetentionDays: o.streamRetentionDays,
+          gcsStagingDays: o.gcsStagingDays,
+          markerRetentionDays: o.markerRetentionDays ?? o.retentionDays,
+          bigqueryDays: o.bigqueryDays,
+          bigqueryBilling: o.bigqueryBilling,
+          athenaTbPerMonth: o.athenaTbMonth,
+          restoreGbPerMonth: o.restoreGbMonth,
+          shipperCpu: reservation.cpu,
+          shipperMemoryGiB: reservation.memoryGiB,
+        },
+        prices,
+      );
+      if (o.format === "json") {
+        io.write(`${JSON.stringify({ notes, report }, jsonNumbers, 2)}\n`);
+      } else {
+        const w = model.inputs.workload;
+        const heading = [
+          `logarchive cost: ${count(w.nodes)} nodes × ${count(w.rawBytesPerNodeDay / 1e9)} GB/day raw, ${count(model.sizes.all.objectsPerDay)} objects/day (median ${bytes(model.sizes.all.medianBytes)}), retention ${o.retentionDays} days, lifecycle ${o.lifecycle.map((s) => `${s.storageClass}@${s.afterDays}d`).join(" → ") || "none"}, BigQuery ${o.bigqueryDays} days (${o.bigqueryBilling} billing)`,
+          ...notes.map((n) => `  ${n}`),
+        ].join("\n");
+        io.write(formatCost(report, heading));
+      }
+      io.setExitCode(0);
+    });
+}

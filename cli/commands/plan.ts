@@ -1,0 +1,302 @@
+// `logarchive plan`: the quota and volume model of the design as configured (docs/scale.md).
+// The model (lib/economics/) and the loader's planner are imported when the command runs,
+// so the shipper's image, which carries cli/ but not functions/, still loads this file.
+
+import { readFile } from "node:fs/promises";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { UserError } from "../../lib/config/errors.ts";
+import { parseDuration } from "../../lib/config/units.ts";
+import { policyPathOrDefault } from "../options.ts";
+
+export interface CommandIo {
+  write(text: string): void;
+  setExitCode(code: number): void;
+}
+
+const PROCESS_IO: CommandIo = {
+  write: (text) => process.stdout.write(text),
+  setExitCode: (code) => {
+    process.exitCode = code;
+  },
+};
+
+/** The issue's measurement (issue 9 §4): stored/raw of the shipper on realistic node logs. */
+export const DEFAULT_STORED_PER_RAW = 0.224;
+/** The record costs about 2.1× the raw bytes before gzip (issue 9 §3). */
+export const DEFAULT_RECORD_PER_RAW = 2.1;
+export const DEFAULT_RAW_LINE_BYTES = 250;
+
+function positiveInt(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${flag}: expected a whole number ≥ 1.`);
+    return n;
+  };
+}
+
+function positiveNumber(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${flag}: expected a number > 0.`);
+    return n;
+  };
+}
+
+function share(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!(n >= 0 && n <= 1))
+      throw new InvalidArgumentError(`${flag}: expected a share in [0, 1], such as 0.97.`);
+    return n;
+  };
+}
+
+function zipf(value: string): number {
+  const m = /^zipf:(\d+(?:\.\d+)?)$/.exec(value);
+  if (m === null)
+    throw new InvalidArgumentError("--skew: expected zipf:S, such as zipf:1.1 (zipf:0 is uniform).");
+  return Number(m[1]);
+}
+
+function durationSeconds(flag: string) {
+  return (value: string): number => {
+    const ms = parseDuration(value);
+    if (ms === null || ms < 1000 || ms > 3_600_000) {
+      throw new InvalidArgumentError(`${flag}: expected a duration from 1s to 1h, such as 60s or 1h.`);
+    }
+    return ms / 1000;
+  };
+}
+
+export interface WorkloadOptions {
+  nodes: number;
+  gbPerNodeDay: number;
+  namespaces: number;
+  activePerNode: number;
+  skew: number;
+  analyticsShare?: number;
+  compression?: number;
+  measured?: string;
+  lineBytes?: number;
+  recordRatio?: number;
+  policy?: string;
+  shipperConfig?: string;
+  loaderConfig?: string;
+  tables?: number;
+  assumptions?: string;
+  format: "table" | "json";
+  archiveBatchAge?: number;
+  analyticsBatchAge?: number;
+  analyticsStream?: boolean;
+  markers?: "per-object" | "per-batch";
+  separateStateBucket?: boolean;
+}
+
+/** The options `plan` and `cost` share: the workload, the configuration, hypothetical switches. */
+export function addWorkloadOptions(command: Command): Command {
+  return command
+    .requiredOption("--nodes <n>", "nodes in the fleet", positiveInt("--nodes"))
+    .requiredOption(
+      "--gb-per-node-day <g>",
+      "raw container log GB (10^9 bytes) per node per day",
+      positiveNumber("--gb-per-node-day"),
+    )
+    .requiredOption("--namespaces <k>", "namespaces in the fleet", positiveInt("--namespaces"))
+    .option("--active-per-node <a>", "namespaces with logs on one node", positiveInt("--active-per-node"), 30)
+    .option("--skew <zipf:S>", "Zipf skew of namespace volume and popularity", zipf, 1.1)
+    .option(
+      "--analytics-share <s>",
+      "share of each node's namespaces loaded for analytics (default: from the policy: every namespace it loads)",
+      share("--analytics-share"),
+    )
+    .addOption(
+      new Option(
+        "--compression <r>",
+        `gzip bytes per raw byte (default ${DEFAULT_STORED_PER_RAW}, issue 9's measurement)`,
+      )
+        .argParser(positiveNumber("--compression"))
+        .conflicts("measured"),
+    )
+    .option(
+      "--measured <file>",
+      "the shipper's /metrics text (or JSON with compression, recordPerRaw, rawLineBytes) from a real run",
+    )
+    .option(
+      "--line-bytes <b>",
+      `mean raw bytes per log line (default ${DEFAULT_RAW_LINE_BYTES})`,
+      positiveNumber("--line-bytes"),
+    )
+    .option(
+      "--record-ratio <x>",
+      `NDJSON record bytes per raw byte (default ${DEFAULT_RECORD_PER_RAW})`,
+      positiveNumber("--record-ratio"),
+    )
+    .option("--policy <file>", "namespace policy YAML (default: ./namespaces.yaml if present)")
+    .option("--shipper-config <file>", "the shipper's YAML config (default: shipper/config.ts defaults)")
+    .option(
+      "--loader-config <file>",
+      "the loader's options as YAML/JSON, by key or LOGARCHIVE_* variable (default: functions/loader/config.ts defaults)",
+    )
+    .option("--tables <n>", "destination tables (default: the policy's)", positiveInt("--tables"))
+    .option("--assumptions <file>", "YAML/JSON overriding the model's assumptions (printed with the plan)")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .option(
+      "--archive-batch-age <duration>",
+      "hypothetical: batch_max_age for archive-only namespaces",
+      durationSeconds("--archive-batch-age"),
+    )
+    .option(
+      "--analytics-batch-age <duration>",
+      "hypothetical: batch_max_age for analytics namespaces",
+      durationSeconds("--analytics-batch-age"),
+    )
+    .option(
+      "--analytics-stream",
+      "hypothetical: one analytics object per node and table, per-namespace archive objects",
+    )
+    .addOption(
+      new Option("--markers <kind>", "hypothetical: loader markers").choices(["per-object", "per-batch"]),
+    )
+    .option("--separate-state-bucket", "the loader's state in its own bucket (LOGARCHIVE_STATE_BUCKET)");
+}
+
+async function readText(path: string, flag: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    throw new UserError(
+      `${flag} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
+}
+
+async function readMap(path: string, flag: string): Promise<Record<string, unknown>> {
+  const { parse } = await import("yaml");
+  const text = await readText(path, flag);
+  let value: unknown;
+  try {
+    value = parse(text);
+  } catch (error) {
+    throw new UserError(`${flag} ${path}: not YAML or JSON: ${(error as Error).message.split("\n")[0]}`);
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new UserError(`${flag} ${path}: expected a map of keys to values`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Resolves the options into the model's inputs and runs the volume model. */
+export async function runPlanModel(o: WorkloadOptions) {
+  const { planModel, DEFAULT_ASSUMPTIONS } = await import("../../lib/economics/model.ts");
+  const { analyticsShareFromPolicy, designFromConfig } = await import("../../lib/economics/design.ts");
+  const { parseMeasured, MeasuredError } = await import("../../lib/economics/measured.ts");
+  const { DEFAULT_POLICY, loadPolicy } = await import("../../lib/policy/policy.ts");
+  const { ConfigError } = await import("../../lib/config/errors.ts");
+
+  const policyPath = await policyPathOrDefault(o.policy);
+  const policy = policyPath === undefined ? DEFAULT_POLICY : await loadPolicy(policyPath);
+  let measured: Awaited<ReturnType<typeof parseMeasured>> = {};
+  if (o.measured !== undefined) {
+    const text = await readText(o.measured, "--measured");
+    let parsed: unknown = null;
+    if (!text.includes("logarchive_shipper_read_bytes_total"))
+      parsed = await readMap(o.measured, "--measured");
+    try {
+      measured = parseMeasured(text, parsed);
+    } catch (error) {
+      if (error instanceof MeasuredError) throw new UserError(`--measured ${o.measured}: ${error.message}`);
+      throw error;
+    }
+  }
+  let shipperConfig: { path: string; values: Record<string, unknown> } | undefined;
+  if (o.shipperConfig !== undefined) {
+    shipperConfig = { path: o.shipperConfig, values: await readMap(o.shipperConfig, "--shipper-config") };
+  }
+  const loaderConfig =
+    o.loaderConfig === undefined ? undefined : await readMap(o.loaderConfig, "--loader-config");
+  const assumptions = { ...DEFAULT_ASSUMPTIONS };
+  if (o.assumptions !== undefined) {
+    const given = await readMap(o.assumptions, "--assumptions");
+    for (const [key, value] of Object.entries(given)) {
+      if (!(key in assumptions))
+        throw new UserError(`--assumptions ${o.assumptions}: ${key}: unknown assumption`);
+      if (typeof value !== "number" || !(value >= 0)) {
+        throw new UserError(`--assumptions ${o.assumptions}: ${key}: expected a number ≥ 0`);
+      }
+      (assumptions as Record<string, number>)[key] = value;
+    }
+  }
+  let design: ReturnType<typeof designFromConfig>;
+  try {
+    design = designFromConfig({
+      ...(shipperConfig ? { shipperConfig } : {}),
+      ...(loaderConfig ? { loaderConfig } : {}),
+      policy,
+      ...(o.tables === undefined ? {} : { tables: o.tables }),
+      hypothetical: {
+        ...(o.archiveBatchAge === undefined ? {} : { archiveBatchAgeSeconds: o.archiveBatchAge }),
+        ...(o.analyticsBatchAge === undefined ? {} : { analyticsBatchAgeSeconds: o.analyticsBatchAge }),
+        ...(o.analyticsStream ? { analyticsStream: true } : {}),
+        ...(o.markers === undefined ? {} : { markers: o.markers }),
+        ...(o.separateStateBucket ? { separateStateBucket: true } : {}),
+      },
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UserError(error.message.replaceAll("\n", " "));
+    if ((error as Error).name === "PlanError")
+      throw new UserError(`loader plan: ${(error as Error).message}`);
+    throw error;
+  }
+  const active = Math.min(o.activePerNode, o.namespaces);
+  const model = planModel({
+    workload: {
+      nodes: o.nodes,
+      rawBytesPerNodeDay: o.gbPerNodeDay * 1e9,
+      namespaces: o.namespaces,
+      activePerNode: active,
+      zipfExponent: o.skew,
+      analyticsShare: o.analyticsShare ?? analyticsShareFromPolicy(policy, active),
+      storedPerRaw: o.compression ?? measured.storedPerRaw ?? DEFAULT_STORED_PER_RAW,
+      rawLineBytes: o.lineBytes ?? measured.rawLineBytes ?? DEFAULT_RAW_LINE_BYTES,
+      recordPerRaw: o.recordRatio ?? measured.recordPerRaw ?? DEFAULT_RECORD_PER_RAW,
+    },
+    shipper: design.shipper,
+    loader: design.loader,
+    assumptions,
+    notificationRules: design.notificationRules,
+  });
+  const notes = [`policy: ${policyPath ?? "(built-in default)"}`, ...design.notes];
+  if (o.measured !== undefined) notes.push(`measured inputs from ${o.measured}: ${JSON.stringify(measured)}`);
+  return { model, notes, policyPath };
+}
+
+export function planCommand(io: CommandIo = PROCESS_IO): Command {
+  return addWorkloadOptions(
+    new Command("plan").description(
+      "Model the design as configured: objects per day and their sizes, requests per service, load jobs, freshness, and every quota's headroom; exits 1 when a quota has under 2× headroom (docs/scale.md).",
+    ),
+  ).action(async (o: WorkloadOptions) => {
+    const { model, notes } = await runPlanModel(o);
+    const { failingQuotas, quotaChecks } = await import("../../lib/economics/quotas.ts");
+    const { formatPlan } = await import("../../lib/economics/format.ts");
+    const quotas = quotaChecks(model);
+    const failing = failingQuotas(quotas);
+    if (o.format === "json") {
+      io.write(`${JSON.stringify({ notes, ...model, quotas }, jsonNumbers, 2)}\n`);
+    } else {
+      io.write(formatPlan(model, quotas, notes));
+      io.write(
+        failing.length === 0
+          ? "\nverdict: every quota has at least 2× headroom\n"
+          : `\nverdict: ${failing.length} quota(s) under 2× headroom: ${failing.map((q) => q.id).join(", ")}\n`,
+      );
+    }
+    io.setExitCode(failing.length === 0 ? 0 : 1);
+  });
+}
+
+/** JSON has no Infinity: unused quotas' headroom prints as null. */
+export function jsonNumbers(_key: string, value: unknown): unknown {
+  return typeof value === "number" && !Number.isFinite(value) ? null : value;
+}

@@ -1,0 +1,561 @@
+// The monthly bill from the volume model: storage by class over the retention (minimum
+// durations, 128 KB minimums, Glacier's per-object overhead), GCS staging and markers,
+// BigQuery storage under both billing models, every request charge, egress, and the
+// shipper fleet's reserved CPU and memory. A steady-state month (the archive full to its
+// retention) and the first month (it starts empty). List prices, no free tiers.
+
+import { COLD_TIER_MIN_BYTES, DAY_SECONDS, type ObjectClass, type PlanModel } from "./model.ts";
+import type { PriceId, PriceTable } from "./prices.ts";
+
+export const MONTH_DAYS = 365 / 12;
+const GIB = 2 ** 30;
+const TIB = 2 ** 40;
+
+export const STORAGE_CLASSES = ["STANDARD", "STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"] as const;
+export type StorageClass = (typeof STORAGE_CLASSES)[number];
+
+/** Minimum storage days per class (https://aws.amazon.com/s3/pricing/). */
+const MIN_DAYS: Record<StorageClass, number> = {
+  STANDARD: 0,
+  STANDARD_IA: 30,
+  GLACIER_IR: 90,
+  GLACIER: 90,
+  DEEP_ARCHIVE: 180,
+};
+const STORAGE_PRICE: Record<Exclude<StorageClass, "STANDARD">, PriceId> = {
+  STANDARD_IA: "s3_standard_ia_gb_month",
+  GLACIER_IR: "s3_glacier_ir_gb_month",
+  GLACIER: "s3_glacier_fr_gb_month",
+  DEEP_ARCHIVE: "s3_deep_archive_gb_month",
+};
+const TRANSITION_PRICE: Record<Exclude<StorageClass, "STANDARD">, PriceId> = {
+  STANDARD_IA: "s3_transition_standard_ia_per_1k",
+  GLACIER_IR: "s3_transition_glacier_ir_per_1k",
+  GLACIER: "s3_transition_glacier_fr_per_1k",
+  DEEP_ARCHIVE: "s3_transition_deep_archive_per_1k",
+};
+/** Glacier Flexible Retrieval and Deep Archive keep 40 KB per object: 8 KB at Standard rates, 32 KB at theirs. */
+const GLACIER_OVERHEAD_STANDARD = 8 * 1024;
+const GLACIER_OVERHEAD_CLASS = 32 * 1024;
+
+export interface LifecycleStep {
+  storageClass: StorageClass;
+  /** Object age in days at which the rule moves it. */
+  afterDays: number;
+}
+
+export interface CostInputs {
+  /** Days until the archive's lifecycle rule expires an object. */
+  retentionDays: number;
+  /** Transitions after STANDARD, in order. */
+  lifecycle: LifecycleStep[];
+  /**
+   * S3's transition_default_minimum_object_size: by default (all_storage_classes_128K) objects
+   * under 128 KB never transition; varies_by_storage_class lets them into the Glacier classes
+   * that do not bill a 128 KB minimum.
+   */
+  smallObjects: "all_storage_classes_128K" | "varies_by_storage_class";
+  /** Hypothetical analytics-stream objects expire after this many days. */
+  streamRetentionDays: number;
+  /** Days the landing bucket keeps the transfer's copies (a lifecycle rule you add; none exists today). */
+  gcsStagingDays: number;
+  /** Days claims/ and done/ markers are kept (docs/loader.md: as long as S3 may re-send an object). */
+  markerRetentionDays: number;
+  /** BigQuery partition expiration, days. */
+  bigqueryDays: number;
+  /** Which BigQuery storage billing model counts in the total; both are shown. */
+  bigqueryBilling: "logical" | "physical";
+  /** Athena TB scanned per month, for a stated query volume. */
+  athenaTbPerMonth: number;
+  /** GB restored from the archive per month (compliance retrieval), bulk tier. */
+  restoreGbPerMonth: number;
+  /** The shipper DaemonSet's requests per node. */
+  shipperCpu: number;
+  shipperMemoryGiB: number;
+}
+
+export type CostGroup = "storage" | "requests" | "egress" | "fleet";
+
+export interface CostLine {
+  group: CostGroup;
+  item: string;
+  /** Steady-state month quantity and unit, as billed. */
+  quantity: number;
+  unit: string;
+  steady: number;
+  first: number;
+  prices: PriceId[];
+  note?: string;
+}
+
+export interface CostReport {
+  lines: CostLine[];
+  totals: {
+    steady: Record<CostGroup | "total", number>;
+    first: Record<CostGroup | "total", number>;
+  };
+  /** Request charges / (total − egress), steady state. */
+  requestShare: number;
+  /** How many archived objects never leave STANDARD (under 128 KB with the default rule). */
+  archivedObjectsStayingStandard: number;
+  medianArchivedObjectBytes: number;
+  prices: PriceTable;
+}
+
+interface Stint {
+  storageClass: StorageClass;
+  from: number;
+  to: number;
+}
+
+/** The storage classes an object of `bytes` passes through over its life. */
+export function objectTimeline(bytes: number, inputs: CostInputs, lifeDays: number): Stint[] {
+  const stints: Stint[] = [{ storageClass: "STANDARD", from: 0, to: lifeDays }];
+  for (const step of [...inputs.lifecycle].sort((a, b) => a.afterDays - b.afterDays)) {
+    if (step.afterDays >= lifeDays) break;
+    const glacier = step.storageClass === "GLACIER" || step.storageClass === "DEEP_ARCHIVE";
+    const eligible =
+      bytes >= COLD_TIER_MIN_BYTES || (inputs.smallObjects === "varies_by_storage_class" && glacier);
+    if (!eligible) continue;
+    const last = stints.at(-1)!;
+    last.to = step.afterDays;
+    stints.push({ storageClass: step.storageClass, from: step.afterDays, to: lifeDays });
+  }
+  return stints;
+}
+
+/** Object-days per daily cohort spent in [from, to) during one month: steady state or the archive's first. */
+function residentDays(from: number, to: number, first: boolean): number {
+  if (!first) return to - from;
+  const m = MONTH_DAYS;
+  if (from >= m) return 0;
+  return ((Math.min(to, m) - from) ** 2 / 2 + Math.max(0, m - to) * (to - from)) / m;
+}
+
+/** Cohorts whose age passes `day` during the month. */
+function cohortsPassing(day: number, first: boolean): number {
+  return first ? Math.max(0, MONTH_DAYS - day) : MONTH_DAYS;
+}
+
+function tiered(quantity: number, tiers: readonly [number, number][]): number {
+  let left = quantity;
+  let cost = 0;
+  for (const [size, price] of tiers) {
+    const take = Math.min(left, size);
+    cost += take * price;
+    left -= take;
+    if (left <= 0) break;
+  }
+  return cost;
+}
+
+export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTable): CostReport {
+  const p = (id: PriceId) => prices[id].value;
+  const lines: CostLine[] = [];
+  const add = (line: Omit<CostLine, "first"> & { first?: number }) =>
+    lines.push({ ...line, first: line.first ?? line.steady });
+
+  // --- S3 storage by class over the retention.
+  const gibMonth = { steady: {} as Record<StorageClass, number>, first: {} as Record<StorageClass, number> };
+  const transitions = {
+    steady: {} as Record<StorageClass, number>,
+    first: {} as Record<StorageClass, number>,
+  };
+  for (const c of STORAGE_CLASSES) {
+    gibMonth.steady[c] = gibMonth.first[c] = 0;
+    transitions.steady[c] = transitions.first[c] = 0;
+  }
+  let stayingStandard = 0;
+  let archivedPerDay = 0;
+  for (const c of model.classes) {
+    const life = c.archived ? inputs.retentionDays : inputs.streamRetentionDays;
+    const stints = objectTimeline(c.bytes, inputs, life);
+    if (c.archived) {
+      archivedPerDay += c.perDay;
+      if (stints.length === 1) stayingStandard += c.perDay;
+    }
+    for (const s of stints) {
+      const billedBytes =
+        s.storageClass === "STANDARD_IA" || s.storageClass === "GLACIER_IR"
+          ? Math.max(c.bytes, COLD_TIER_MIN_BYTES)
+          : s.storageClass === "STANDARD"
+            ? c.bytes
+            : c.bytes + GLACIER_OVERHEAD_CLASS;
+      const length = s.to - s.from;
+      const early = Math.max(0, MIN_DAYS[s.storageClass] - length);
+      for (const first of [false, true]) {
+        const key = first ? "first" : "steady";
+        // An object leaving a class before its minimum is billed the rest at once.
+        const earlyDays = early > 0 ? (early * cohortsPassing(s.to, first)) / MONTH_DAYS : 0;
+        const days = residentDays(s.from, s.to, first) + earlyDays;
+        gibMonth[key][s.storageClass] += (c.perDay * billedBytes * days) / GIB;
+        if (s.storageClass === "GLACIER" || s.storageClass === "DEEP_ARCHIVE") {
+          gibMonth[key].STANDARD +=
+            (c.perDay * GLACIER_OVERHEAD_STANDARD * residentDays(s.from, s.to, first)) / GIB;
+        }
+        if (s.from > 0) transitions[key][s.storageClass] += c.perDay * cohortsPassing(s.from, first);
+      }
+    }
+  }
+  const standardTiers = (gib: number) =>
+    tiered(gib, [
+      [50 * 1024, p("s3_standard_gb_month_first_50tb")],
+      [450 * 1024, p("s3_standard_gb_month_next_450tb")],
+      [Number.POSITIVE_INFINITY, p("s3_standard_gb_month_over_500tb")],
+    ]);
+  add({
+    group: "storage",
+    item: "S3 Standard (incl. 8 KB per Glacier object)",
+    quantity: gibMonth.steady.STANDARD,
+    unit: "GB-month",
+    steady: standardTiers(gibMonth.steady.STANDARD),
+    first: standardTiers(gibMonth.first.STANDARD),
+    prices: [
+      "s3_standard_gb_month_first_50tb",
+      "s3_standard_gb_month_next_450tb",
+      "s3_standard_gb_month_over_500tb",
+    ],
+    note: `${((stayingStandard / Math.max(1, archivedPerDay)) * 100).toFixed(1)}% of archived objects are under 128 KB and stay in Standard for the whole retention`,
+  });
+  for (const cls of ["STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"] as const) {
+    const inLifecycle = inputs.lifecycle.some((s) => s.storageClass === cls);
+    if (!inLifecycle) continue;
+    add({
+      group: "storage",
+      item: `S3 ${cls} (billed sizes: ${cls === "STANDARD_IA" || cls === "GLACIER_IR" ? "128 KB minimum" : "+32 KB per object"}, ${MIN_DAYS[cls]}-day minimum)`,
+      quantity: gibMonth.steady[cls],
+      unit: "GB-month",
+      steady: gibMonth.steady[cls] * p(STORAGE_PRICE[cls]),
+      first: gibMonth.first[cls] * p(STORAGE_PRICE[cls]),
+      prices: [STORAGE_PRICE[cls]],
+    });
+  }
+
+  // --- GCS staging and the loader's markers.
+  const loadedPerDay = model.transfer.objectsPerDay;
+  const a = model.inputs.assumptions;
+  const stagingGib = (first: boolean) =>
+    (model.transfer.bytesPerDay * residentDays(0, inputs.gcsStagingDays, first)) / GIB;
+  add({
+    group: "storage",
+    item: `GCS landing copies (kept ${inputs.gcsStagingDays} days)`,
+    quantity: stagingGib(false),
+    unit: "GB-month",
+    steady: stagingGib(false) * p("gcs_standard_gb_month"),
+    first: stagingGib(true) * p("gcs_standard_gb_month"),
+    prices: ["gcs_standard_gb_month"],
+  });
+  // claims/ and done/ per object for the marker retention; batch manifests and attempts (the
+  // objects' names again) for 7 days.
+  const markerGib = (first: boolean) =>
+    (loadedPerDay *
+      (2 * a.markerBytes * residentDays(0, inputs.markerRetentionDays, first) +
+        2 * a.markerBytes * residentDays(0, 7, first))) /
+    GIB;
+  add({
+    group: "storage",
+    item: `GCS loader markers (claims/ + done/ kept ${inputs.markerRetentionDays} days)`,
+    quantity: markerGib(false),
+    unit: "GB-month",
+    steady: markerGib(false) * p("gcs_standard_gb_month"),
+    first: markerGib(true) * p("gcs_standard_gb_month"),
+    prices: ["gcs_standard_gb_month"],
+  });
+
+  // --- BigQuery storage: partitions expire after bigqueryDays; long-term after 90 days unmodified.
+  const bq = model.bigquery;
+  const activeDays = Math.min(inputs.bigqueryDays, 90);
+  const longDays = Math.max(0, inputs.bigqueryDays - 90);
+  const timeTravelDays = 14; // 7 days of time travel + 7 of fail-safe after a partition expires
+  const bqLines: {
+    model: "logical" | "physical";
+    item: string;
+    gib: (first: boolean) => number;
+    price: PriceId;
+  }[] = [
+    {
+      model: "logical",
+      item: "BigQuery active logical",
+      gib: (f) => (bq.logicalBytesPerDay * residentDays(0, activeDays, f)) / GIB,
+      price: "bq_logical_active_gib_month",
+    },
+    {
+      model: "logical",
+      item: "BigQuery long-term logical",
+      gib: (f) => (bq.logicalBytesPerDay * residentDays(90, 90 + longDays, f)) / GIB,
+      price: "bq_logical_long_term_gib_month",
+    },
+    {
+      model: "physical",
+      item: "BigQuery active physical (+14 days time travel and fail-safe)",
+      gib: (f) =>
+        (bq.physicalBytesPerDay *
+          (residentDays(0, activeDays, f) +
+            residentDays(inputs.bigqueryDays, inputs.bigqueryDays + timeTravelDays, f))) /
+        GIB,
+      price: "bq_physical_active_gib_month",
+    },
+    {
+      model: "physical",
+      item: "BigQuery long-term physical",
+      gib: (f) => (bq.physicalBytesPerDay * residentDays(90, 90 + longDays, f)) / GIB,
+      price: "bq_physical_long_term_gib_month",
+    },
+  ];
+  const bqAlternative: Record<"logical" | "physical", number> = { logical: 0, physical: 0 };
+  for (const l of bqLines) {
+    const steady = l.gib(false) * p(l.price);
+    bqAlternative[l.model] += steady;
+    if (l.model !== inputs.bigqueryBilling) continue;
+    add({
+      group: "storage",
+      item: `${l.item} (${inputs.bigqueryDays}-day partitions)`,
+      quantity: l.gib(false),
+      unit: "GiB-month",
+      steady,
+      first: l.gib(true) * p(l.price),
+      prices: [l.price],
+      ...(model.loader.loadedShare < 1
+        ? {
+            note: `all analytics rows; as configured the loader loads ${(model.loader.loadedShare * 100).toFixed(1)}% of them`,
+          }
+        : {}),
+    });
+  }
+
+  // --- Requests.
+  const objectsPerMonth = model.sizes.all.objectsPerDay * MONTH_DAYS;
+  add({
+    group: "requests",
+    item: "S3 PUT (one per object)",
+    quantity: objectsPerMonth,
+    unit: "requests",
+    steady: (objectsPerMonth / 1000) * p("s3_put_per_1k"),
+    prices: ["s3_put_per_1k"],
+  });
+  for (const cls of ["STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"] as const) {
+    if (transitions.steady[cls] === 0 && !inputs.lifecycle.some((s) => s.storageClass === cls)) continue;
+    add({
+      group: "requests",
+      item: `S3 lifecycle transitions into ${cls}`,
+      quantity: transitions.steady[cls],
+      unit: "requests",
+      steady: (transitions.steady[cls] / 1000) * p(TRANSITION_PRICE[cls]),
+      first: (transitions.first[cls] / 1000) * p(TRANSITION_PRICE[cls]),
+      prices: [TRANSITION_PRICE[cls]],
+    });
+  }
+  const transferReads = model.transfer.s3ReadsPerDay * MONTH_DAYS;
+  add({
+    group: "requests",
+    item: "S3 GET/HEAD by Storage Transfer",
+    quantity: transferReads,
+    unit: "requests",
+    steady: (transferReads / 1000) * p("s3_get_per_1k"),
+    prices: ["s3_get_per_1k"],
+  });
+  const sqsRequests = model.sqs.requestsPerSecond * DAY_SECONDS * MONTH_DAYS;
+  add({
+    group: "requests",
+    item: `SQS (${a.sqsRequestsPerMessage} requests per message: send, receive, delete)`,
+    quantity: sqsRequests,
+    unit: "requests",
+    steady: (sqsRequests / 1e6) * p("sqs_per_million"),
+    prices: ["sqs_per_million"],
+  });
+  const transferGib = (model.transfer.bytesPerDay * MONTH_DAYS) / GIB;
+  add({
+    group: "requests",
+    item: "Storage Transfer Service (agentless)",
+    quantity: transferGib,
+    unit: "GB",
+    steady: transferGib * p("sts_agentless_gb"),
+    prices: ["sts_agentless_gb"],
+  });
+  const gcsA = model.gcs.perDay.classA * MONTH_DAYS;
+  const gcsB = model.gcs.perDay.classB * MONTH_DAYS;
+  add({
+    group: "requests",
+    item: "GCS Class A (copies, claims/, pending/, done/, manifests, listings)",
+    quantity: gcsA,
+    unit: "operations",
+    steady: (gcsA / 1000) * p("gcs_class_a_per_1k"),
+    prices: ["gcs_class_a_per_1k"],
+  });
+  add({
+    group: "requests",
+    item: "GCS Class B (object checks, marker reads)",
+    quantity: gcsB,
+    unit: "operations",
+    steady: (gcsB / 1000) * p("gcs_class_b_per_1k"),
+    prices: ["gcs_class_b_per_1k"],
+  });
+  const events = model.gcs.perDay.landingInserts * MONTH_DAYS;
+  const pubsubTib = (events * 2 * Math.max(1000, a.eventMessageBytes)) / TIB;
+  add({
+    group: "requests",
+    item: "Pub/Sub under Eventarc (each finalize event published and delivered)",
+    quantity: pubsubTib,
+    unit: "TiB",
+    steady: pubsubTib * p("pubsub_tib") + (events / 1e6) * p("eventarc_google_source_per_million"),
+    prices: ["pubsub_tib", "eventarc_google_source_per_million"],
+  });
+  const invocations = model.functions.invocationsPerDay * MONTH_DAYS;
+  add({
+    group: "requests",
+    item: `Function invocations (${model.functions.finalizeIgnored > 0 ? "incl. finalize of marker writes, " : ""}flush every ${model.inputs.loader.flushIntervalSeconds} s)`,
+    quantity: invocations,
+    unit: "invocations",
+    steady: (invocations / 1e6) * p("run_requests_per_million"),
+    prices: ["run_requests_per_million"],
+  });
+  const vcpu = model.functions.vcpuSecondsPerDay * MONTH_DAYS;
+  const gibs = model.functions.gibSecondsPerDay * MONTH_DAYS;
+  add({
+    group: "requests",
+    item: `Function compute (${a.functionVcpu} vCPU, ${a.functionMemoryGiB} GiB, billed per 100 ms)`,
+    quantity: vcpu,
+    unit: "vCPU-seconds",
+    steady: vcpu * p("run_vcpu_second") + gibs * p("run_gib_second"),
+    prices: ["run_vcpu_second", "run_gib_second"],
+  });
+  add({
+    group: "requests",
+    item: "Cloud Scheduler (the flush trigger)",
+    quantity: 1,
+    unit: "jobs",
+    steady: p("scheduler_job_month"),
+    prices: ["scheduler_job_month"],
+  });
+  const archived = model.classes.filter((c) => c.archived);
+  const archivedObjects = archived.reduce((s, c) => s + c.perDay, 0);
+  const archivedBytes = archived.reduce((s, c) => s + c.perDay * c.bytes, 0);
+  const meanArchived = archivedObjects > 0 ? archivedBytes / archivedObjects : 1;
+  const athenaGets = (inputs.athenaTbPerMonth * 1e12) / meanArchived;
+  add({
+    group: "requests",
+    item: `Athena (${inputs.athenaTbPerMonth} TB scanned/month, plus a GET per object read)`,
+    quantity: inputs.athenaTbPerMonth,
+    unit: "TB",
+    steady: inputs.athenaTbPerMonth * p("athena_per_tb") + (athenaGets / 1000) * p("s3_get_per_1k"),
+    prices: ["athena_per_tb", "s3_get_per_1k"],
+    note: `${Math.round(athenaGets).toLocaleString("en-US")} GETs at the mean archived object size`,
+  });
+  add({
+    group: "requests",
+    item: `Archive restore (${inputs.restoreGbPerMonth} GB/month, bulk, from the class it sits in)`,
+    quantity: inputs.restoreGbPerMonth,
+    unit: "GB",
+    steady: restoreCost(model, inputs, prices),
+    prices: [
+      "s3_restore_deep_archive_bulk_gb",
+      "s3_restore_deep_archive_bulk_per_1k",
+      "s3_restore_glacier_fr_bulk_gb",
+      "s3_retrieval_glacier_ir_gb",
+      "s3_retrieval_standard_ia_gb",
+      "s3_get_per_1k",
+    ],
+  });
+
+  // --- Egress: every transferred byte leaves AWS.
+  add({
+    group: "egress",
+    item: "AWS data transfer out, S3 → GCS",
+    quantity: transferGib,
+    unit: "GB",
+    steady: tiered(transferGib, [
+      [10 * 1024, p("aws_egress_gb_first_10tb")],
+      [40 * 1024, p("aws_egress_gb_next_40tb")],
+      [100 * 1024, p("aws_egress_gb_next_100tb")],
+      [Number.POSITIVE_INFINITY, p("aws_egress_gb_over_150tb")],
+    ]),
+    prices: [
+      "aws_egress_gb_first_10tb",
+      "aws_egress_gb_next_40tb",
+      "aws_egress_gb_next_100tb",
+      "aws_egress_gb_over_150tb",
+    ],
+  });
+
+  // --- The shipper fleet's reservation.
+  const hours = MONTH_DAYS * 24;
+  const nodes = model.inputs.workload.nodes;
+  add({
+    group: "fleet",
+    item: `Shipper DaemonSet requests (${inputs.shipperCpu} vCPU, ${inputs.shipperMemoryGiB} GiB per node)`,
+    quantity: nodes * inputs.shipperCpu * hours,
+    unit: "vCPU-hours",
+    steady:
+      nodes *
+      hours *
+      (inputs.shipperCpu * p("fargate_vcpu_hour") +
+        inputs.shipperMemoryGiB * (GIB / 1e9) * p("fargate_gb_hour")),
+    prices: ["fargate_vcpu_hour", "fargate_gb_hour"],
+  });
+
+  const totals = {
+    steady: { storage: 0, requests: 0, egress: 0, fleet: 0, total: 0 },
+    first: { storage: 0, requests: 0, egress: 0, fleet: 0, total: 0 },
+  };
+  for (const l of lines) {
+    totals.steady[l.group] += l.steady;
+    totals.first[l.group] += l.first;
+    totals.steady.total += l.steady;
+    totals.first.total += l.first;
+  }
+  const points = archived.map((c) => ({ value: c.bytes, weight: c.perDay }));
+  points.sort((x, y) => x.value - y.value);
+  let acc = 0;
+  let median = 0;
+  for (const pt of points) {
+    acc += pt.weight;
+    if (acc >= archivedObjects / 2) {
+      median = pt.value;
+      break;
+    }
+  }
+  return {
+    lines,
+    totals,
+    requestShare: totals.steady.requests / Math.max(1e-9, totals.steady.total - totals.steady.egress),
+    archivedObjectsStayingStandard: stayingStandard,
+    medianArchivedObjectBytes: median,
+    prices,
+  };
+}
+
+/** Restoring GB spread evenly over the archive's ages, priced by the class each object is in at that age. */
+function restoreCost(model: PlanModel, inputs: CostInputs, prices: PriceTable): number {
+  if (inputs.restoreGbPerMonth <= 0) return 0;
+  const p = (id: PriceId) => prices[id].value;
+  const archived: ObjectClass[] = model.classes.filter((c) => c.archived);
+  const totalBytes = archived.reduce((s, c) => s + c.perDay * c.bytes, 0);
+  if (totalBytes === 0) return 0;
+  let cost = 0;
+  for (const c of archived) {
+    const gib = (inputs.restoreGbPerMonth * (c.perDay * c.bytes)) / totalBytes;
+    const objects = (gib * GIB) / c.bytes;
+    for (const s of objectTimeline(c.bytes, inputs, inputs.retentionDays)) {
+      const share = (s.to - s.from) / inputs.retentionDays;
+      const perGb =
+        s.storageClass === "DEEP_ARCHIVE"
+          ? p("s3_restore_deep_archive_bulk_gb")
+          : s.storageClass === "GLACIER"
+            ? p("s3_restore_glacier_fr_bulk_gb")
+            : s.storageClass === "GLACIER_IR"
+              ? p("s3_retrieval_glacier_ir_gb")
+              : s.storageClass === "STANDARD_IA"
+                ? p("s3_retrieval_standard_ia_gb")
+                : 0;
+      const perRequest =
+        s.storageClass === "DEEP_ARCHIVE"
+          ? p("s3_restore_deep_archive_bulk_per_1k")
+          : s.storageClass === "GLACIER"
+            ? p("s3_restore_glacier_fr_bulk_per_1k")
+            : 0;
+      // Every restored object is then read with a GET.
+      cost += share * (gib * perGb + (objects / 1000) * (perRequest + p("s3_get_per_1k")));
+    }
+  }
+  return cost;
+}

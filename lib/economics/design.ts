@@ -1,0 +1,164 @@
+// The design as configured: the shipper's and loader's own option modules resolve the values
+// (their defaults included), and the loader's window comes from its planner, so the model
+// never restates a number the code owns. Pure: config values come in as parsed maps.
+
+import { resolveLoaderConfig } from "../../functions/loader/config.ts";
+import { BIGQUERY_QUOTAS, planLoadWindows } from "../../functions/loader/plan.ts";
+import { resolveShipperConfig } from "../../shipper/config.ts";
+import { shipperManifests } from "../../shipper/deploy/daemonset.ts";
+import {
+  classifyNamespace,
+  destinations,
+  type NamespacePolicy,
+  notificationRules,
+} from "../policy/policy.ts";
+import type { LoaderDesign, ShipperDesign } from "./model.ts";
+
+export interface DesignSources {
+  /** The shipper's YAML config, parsed (keys as in docs/shipper.md), and its path. */
+  shipperConfig?: { path: string; values: Record<string, unknown> };
+  /** Loader options by key (`flush_interval`) or variable (`LOGARCHIVE_FLUSH_INTERVAL`). */
+  loaderConfig?: Record<string, unknown>;
+  policy: NamespacePolicy;
+  /** Destination tables; default: the policy's. */
+  tables?: number;
+  /** Hypothetical switches for evaluating alternatives (docs/scale.md). */
+  hypothetical?: {
+    archiveBatchAgeSeconds?: number;
+    analyticsBatchAgeSeconds?: number;
+    analyticsStream?: boolean;
+    markers?: "per-object" | "per-batch";
+    separateStateBucket?: boolean;
+  };
+}
+
+export interface Design {
+  shipper: ShipperDesign;
+  loader: LoaderDesign;
+  notificationRules: number;
+  /** Where each value came from, for the report. */
+  notes: string[];
+}
+
+const PLACEHOLDER = "logarchive-plan";
+
+function loaderEnv(values: Record<string, unknown> | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(values ?? {})) {
+    const name = key.startsWith("LOGARCHIVE_") ? key : `LOGARCHIVE_${key.toUpperCase()}`;
+    env[name] = String(value);
+  }
+  return env;
+}
+
+export function designFromConfig(sources: DesignSources): Design {
+  const shipper = resolveShipperConfig({
+    ...(sources.shipperConfig ? { file: sources.shipperConfig } : {}),
+    // The bucket and node do not change the model; the environment is not read.
+    flags: { bucket: PLACEHOLDER, node: PLACEHOLDER },
+    env: {},
+  });
+  const env = loaderEnv(sources.loaderConfig);
+  const loader = resolveLoaderConfig(
+    {
+      LOGARCHIVE_LANDING_BUCKET: PLACEHOLDER,
+      LOGARCHIVE_BIGQUERY_PROJECT: PLACEHOLDER,
+      ...env,
+    },
+    {},
+  );
+  const tables = sources.tables ?? destinations(sources.policy).length;
+  const plan = planLoadWindows({
+    quotas: {
+      ...BIGQUERY_QUOTAS,
+      projectJobsPerDay: loader.projectLoadJobsPerDay,
+      tableJobsPerDay: loader.tableLoadJobsPerDay,
+      maxUrisPerJob: loader.maxUrisPerJob,
+    },
+    tables,
+    budgetFraction: loader.budgetFraction,
+    flushIntervalSeconds: loader.flushIntervalMs / 1000,
+    minWindowSeconds: loader.minWindowMs / 1000,
+  });
+  const h = sources.hypothetical ?? {};
+  const age = shipper.batchMaxAgeMs / 1000;
+  const stateBucketIsLanding =
+    h.separateStateBucket === undefined
+      ? loader.stateBucket === loader.landingBucket
+      : !h.separateStateBucket;
+  return {
+    shipper: {
+      analyticsBatchAgeSeconds: h.analyticsBatchAgeSeconds ?? age,
+      archiveBatchAgeSeconds: h.archiveBatchAgeSeconds ?? age,
+      batchMaxBytes: shipper.batchMaxBytes,
+      analyticsStream: h.analyticsStream ?? false,
+    },
+    loader: {
+      windowSeconds: plan.windowSeconds,
+      flushIntervalSeconds: loader.flushIntervalMs / 1000,
+      maxUrisPerJob: loader.maxUrisPerJob,
+      tables,
+      stateBucketIsLanding,
+      validateObjects: loader.validateObjects,
+      markers: h.markers ?? "per-object",
+      tableJobsPerDay: loader.tableLoadJobsPerDay,
+      projectJobsPerDay: loader.projectLoadJobsPerDay,
+      tableJobGuard: loader.tableJobGuard,
+    },
+    notificationRules: notificationRules(sources.policy).length,
+    notes: [
+      `shipper: batch_max_age ${age} s, batch_max_bytes ${shipper.batchMaxBytes} B (${sources.shipperConfig ? sources.shipperConfig.path : "shipper/config.ts defaults"})`,
+      `loader: ${tables} table(s), window ${plan.windowSeconds} s (bound by ${plan.boundBy}), flush every ${loader.flushIntervalMs / 1000} s, ${loader.maxUrisPerJob} URIs per job (functions/loader/plan.ts, config.ts)`,
+      `loader state bucket ${stateBucketIsLanding ? "is the landing bucket (the default): marker writes fire the finalize trigger" : "is separate from the landing bucket"}`,
+    ],
+  };
+}
+
+/**
+ * The share of a node's active namespaces the policy loads: kube-system (on every node) and a
+ * typical application namespace are classified; the other active namespaces are taken to be
+ * like the application one.
+ */
+export function analyticsShareFromPolicy(policy: NamespacePolicy, activePerNode: number): number {
+  const loaded = (ns: string) => {
+    const c = classifyNamespace(policy, ns);
+    return c.archived && c.destination !== null;
+  };
+  const system = loaded("kube-system") ? 1 : 0;
+  const app = loaded("app-0002") ? 1 : 0;
+  if (activePerNode <= 1) return system;
+  return (system + app * (activePerNode - 1)) / activePerNode;
+}
+
+function parseCpu(text: string): number {
+  return text.endsWith("m") ? Number(text.slice(0, -1)) / 1000 : Number(text);
+}
+
+function parseMemoryGiB(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi)?$/.exec(text);
+  if (m === null) return Number.NaN;
+  const factor = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30 }[m[2] as "Ki" | "Mi" | "Gi"] ?? 1;
+  return (Number(m[1]) * factor) / 2 ** 30;
+}
+
+/** The shipper container's requests in the DaemonSet as generated (shipper/deploy/daemonset.ts). */
+export function shipperReservation(): { cpu: number; memoryGiB: number } {
+  const objects = shipperManifests({
+    image: PLACEHOLDER,
+    bucket: PLACEHOLDER,
+    region: "us-east-1",
+    policyYaml: "{}\n",
+  });
+  const ds = objects.find((o) => o.kind === "DaemonSet") as unknown as {
+    spec: {
+      template: { spec: { containers: { resources?: { requests?: { cpu?: string; memory?: string } } }[] } };
+    };
+  };
+  let cpu = 0;
+  let memoryGiB = 0;
+  for (const c of ds.spec.template.spec.containers) {
+    cpu += parseCpu(c.resources?.requests?.cpu ?? "0");
+    memoryGiB += parseMemoryGiB(c.resources?.requests?.memory ?? "0");
+  }
+  return { cpu, memoryGiB };
+}

@@ -1,0 +1,746 @@
+// The volume model behind `logarchive plan` and `logarchive cost`: how many objects the
+// design writes, how big they are, and how many requests each one costs downstream. Pure:
+// every input is an argument (design.ts derives the design from the shipper's and loader's
+// own config modules), nothing is read or written.
+//
+// Workload. N nodes each write G raw bytes a day (the container log files' bytes) into A
+// active namespaces. On a node the j-th busiest namespace gets a Zipf share j^-s of the
+// node's bytes. Across the fleet, K namespaces have Zipf popularity over ranks, and a
+// namespace's node count is N·min(1, c·p_i) with c chosen so that every node has A of
+// them; rank 1 is on every node when the skew makes it so (kube-system is). A namespace
+// takes any local rank with equal chance, so every namespace has the same object mix.
+//
+// Batching (shipper/sinks/s3/sink.ts). One open batch per (tier, namespace, UTC hour of the
+// records); it opens at its first line and is cut batch_max_age later or when its gzip
+// output reaches batch_max_bytes. Lines of a namespace on a node arrive as a Poisson process
+// of rate λ; a batch lasts D = min(age, bytes/rate) and the next opens at the next line. The
+// hour restarts the process, so the expected number of batches in an hour is
+//   E[N] = Σ_{k ≥ 0, kD < H} P(Poisson(λ(H − kD)) ≥ k + 1)
+// (batch k+1 opens before the hour ends when k+1 lines' gaps and k batch lengths fit in it).
+// Every batch but the hour's last holds about 1 + λD lines; the last holds what is left.
+
+import { gammaP, logNormal, quantile, seededRandom, weightedQuantile, zipfWeights } from "./math.ts";
+
+export const HOUR_SECONDS = 3600;
+export const DAY_SECONDS = 86_400;
+/** Objects below this are never moved by lifecycle rules by default, and IA/Glacier IR bill them as this. */
+export const COLD_TIER_MIN_BYTES = 128 * 1024;
+
+export interface Workload {
+  nodes: number;
+  /** Container log bytes one node writes per day. */
+  rawBytesPerNodeDay: number;
+  /** Namespaces in the fleet. */
+  namespaces: number;
+  /** Namespaces with logs on one node. */
+  activePerNode: number;
+  /** Zipf exponent of namespace volume on a node and of namespace popularity across nodes. */
+  zipfExponent: number;
+  /** Share of each node's active namespaces the policy loads for analytics (0..1). */
+  analyticsShare: number;
+  /** gzip output bytes per raw log byte. */
+  storedPerRaw: number;
+  /** Mean raw bytes per log line (CRI prefix included). */
+  rawLineBytes: number;
+  /** NDJSON record bytes per raw byte, before gzip (the object's uncompressed size). */
+  recordPerRaw: number;
+}
+
+export interface ShipperDesign {
+  /** batch_max_age for analytics-tier namespaces, seconds. */
+  analyticsBatchAgeSeconds: number;
+  /** batch_max_age for archive-only namespaces, seconds (today the same setting as analytics). */
+  archiveBatchAgeSeconds: number;
+  /** batch_max_bytes: compressed size at which a batch is cut. */
+  batchMaxBytes: number;
+  /**
+   * Hypothetical: one short-lived object per node and batch age carrying every analytics
+   * namespace (one per destination table), feeding SQS → transfer → loader, next to
+   * per-namespace archive objects of every namespace. False: today's design.
+   */
+  analyticsStream: boolean;
+}
+
+export interface LoaderDesign {
+  /** Each table is flushed at most once per window (functions/loader/plan.ts). */
+  windowSeconds: number;
+  flushIntervalSeconds: number;
+  /** URIs in the one load job a window starts per table (functions/loader/flush.ts). */
+  maxUrisPerJob: number;
+  tables: number;
+  /** Marker writes in the landing bucket fire the finalize trigger when the state bucket is the landing bucket. */
+  stateBucketIsLanding: boolean;
+  /** The finalize handler reads each object (gunzip, SHA-256, schema) before queuing it. */
+  validateObjects: boolean;
+  /** Hypothetical: markers per shipper batch instead of claims/pending/done per object. */
+  markers: "per-object" | "per-batch";
+  /** BigQuery's limits and the loader's own guard, as configured. */
+  tableJobsPerDay: number;
+  projectJobsPerDay: number;
+  tableJobGuard: number;
+}
+
+/** Delays and service behaviour the providers do not publish; each is an input, shown with its basis. */
+export interface Assumptions {
+  /** S3 → SQS event delivery: "typically seconds, sometimes a minute or longer" (S3 docs). */
+  s3EventP50Seconds: number;
+  s3EventP95Seconds: number;
+  /** Event-driven Storage Transfer, SQS message → GCS object: documented only as near-real time. */
+  transferP50Seconds: number;
+  transferP95Seconds: number;
+  /** Eventarc finalize delivery plus the finalize handler. */
+  eventarcP50Seconds: number;
+  eventarcP95Seconds: number;
+  /** Load job run time (docs/loader.md: tens of seconds). */
+  loadJobP50Seconds: number;
+  loadJobP95Seconds: number;
+  /** PutObject of one batch. */
+  uploadSeconds: number;
+  /** How long Storage Transfer holds a message in flight (received, not yet deleted). */
+  transferInFlightSeconds: number;
+  /** SQS requests per message: S3's send, the transfer's receive and delete. */
+  sqsRequestsPerMessage: number;
+  /** S3 requests Storage Transfer makes per object it copies (GET, plus a HEAD). */
+  s3ReadsPerTransferredObject: number;
+  /** Finalize handler run time for an object it checks: GCS round trips + gunzip/parse per raw byte. */
+  finalizeBaseSeconds: number;
+  finalizeSecondsPerRecordMiB: number;
+  /** Finalize of a marker it ignores; Cloud Run bills at least 100 ms. */
+  ignoredInvocationSeconds: number;
+  /** Flush work per object in a batch (about 8 GCS calls, 16 at a time). */
+  flushSecondsPerObject: number;
+  functionVcpu: number;
+  functionMemoryGiB: number;
+  functionConcurrency: number;
+  /** Cloud Run functions' max instances as deployed (the default; infra/ is not built). */
+  functionMaxInstances: number;
+  /** Bytes of one Cloud Storage event message through Pub/Sub (object resource JSON). */
+  eventMessageBytes: number;
+  /** Bytes of one loader marker (claims/, pending/, done/). */
+  markerBytes: number;
+}
+
+export const DEFAULT_ASSUMPTIONS: Assumptions = {
+  s3EventP50Seconds: 1,
+  s3EventP95Seconds: 60,
+  transferP50Seconds: 30,
+  transferP95Seconds: 120,
+  eventarcP50Seconds: 1,
+  eventarcP95Seconds: 10,
+  loadJobP50Seconds: 20,
+  loadJobP95Seconds: 60,
+  uploadSeconds: 0.5,
+  transferInFlightSeconds: 10,
+  sqsRequestsPerMessage: 3,
+  s3ReadsPerTransferredObject: 2,
+  finalizeBaseSeconds: 0.2,
+  finalizeSecondsPerRecordMiB: 0.2,
+  ignoredInvocationSeconds: 0.1,
+  flushSecondsPerObject: 0.015,
+  functionVcpu: 0.167,
+  functionMemoryGiB: 0.25,
+  functionConcurrency: 1,
+  functionMaxInstances: 100,
+  eventMessageBytes: 1500,
+  markerBytes: 350,
+};
+
+/** One kind of object: a count per day across the fleet and one size. */
+export interface ObjectClass {
+  tier: "analytics" | "archive" | "stream";
+  /** Loaded: notified to SQS, transferred and loaded. */
+  loaded: boolean;
+  /** Kept for the archive's retention (stream objects expire after a few days). */
+  archived: boolean;
+  perDay: number;
+  /** Compressed bytes. */
+  bytes: number;
+  /** Raw log bytes per object. */
+  rawBytes: number;
+}
+
+export interface BatchShape {
+  objectsPerHour: number;
+  fullPerHour: number;
+  fullBytes: number;
+  partialPerHour: number;
+  partialBytes: number;
+  /** How long a batch stays open, seconds. */
+  durationSeconds: number;
+  linesPerSecond: number;
+}
+
+/** Expected batches per hour and their sizes for one (node, namespace, tier) stream. */
+export function batchShape(
+  rawBytesPerSecond: number,
+  rawLineBytes: number,
+  storedPerRaw: number,
+  ageSeconds: number,
+  maxBytes: number,
+): BatchShape {
+  const lambda = rawBytesPerSecond / rawLineBytes;
+  const storedPerSecond = rawBytesPerSecond * storedPerRaw;
+  if (!(lambda > 0)) {
+    return {
+      objectsPerHour: 0,
+      fullPerHour: 0,
+      fullBytes: 0,
+      partialPerHour: 0,
+      partialBytes: 0,
+      durationSeconds: ageSeconds,
+      linesPerSecond: 0,
+    };
+  }
+  const duration = Math.min(ageSeconds, maxBytes / storedPerSecond);
+  const starts = Math.floor((HOUR_SECONDS - 1e-9) / duration);
+  let expected: number;
+  if (starts <= 2000) {
+    expected = 0;
+    for (let k = 0; k <= starts; k++) {
+      const span = HOUR_SECONDS - k * duration;
+      if (span <= 0) break;
+      const p = gammaP(k + 1, lambda * span);
+      expected += p;
+      if (p < 1e-12) break;
+    }
+  } else {
+    // Short batches (size-bound at high rates): the renewal approximation is exact enough.
+    const mu = duration + 1 / lambda;
+    const sigma2 = 1 / lambda ** 2;
+    expected = 1 + (HOUR_SECONDS - 1 / lambda) / mu + (sigma2 - mu * mu) / (2 * mu * mu);
+  }
+  const linesPerHour = lambda * HOUR_SECONDS;
+  expected = Math.min(Math.max(expected, -Math.expm1(-linesPerHour)), linesPerHour);
+  const lineBytes = rawLineBytes * storedPerRaw;
+  const bytesPerHour = storedPerSecond * HOUR_SECONDS;
+  const partialPerHour = -Math.expm1(-linesPerHour);
+  const fullPerHour = Math.max(0, expected - partialPerHour);
+  let fullBytes = Math.min(lineBytes * (1 + lambda * duration), maxBytes + lineBytes);
+  if (fullPerHour * fullBytes > bytesPerHour - partialPerHour * lineBytes && fullPerHour > 0) {
+    fullBytes = (bytesPerHour - partialPerHour * lineBytes) / fullPerHour;
+  }
+  const partialBytes = partialPerHour > 0 ? (bytesPerHour - fullPerHour * fullBytes) / partialPerHour : 0;
+  return {
+    objectsPerHour: expected,
+    fullPerHour,
+    fullBytes,
+    partialPerHour,
+    partialBytes,
+    durationSeconds: duration,
+    linesPerSecond: lambda,
+  };
+}
+
+/** Expected node count per namespace (fleet popularity rank order), each node holding `active` of them. */
+export function namespaceNodeCounts(workload: Workload): number[] {
+  const k = workload.namespaces;
+  const active = Math.min(workload.activePerNode, k);
+  const p = zipfWeights(k, workload.zipfExponent);
+  let lo = 0;
+  let hi = 1;
+  const slots = (c: number) => p.reduce((a, pi) => a + Math.min(1, c * pi), 0);
+  while (slots(hi) < active) hi *= 2;
+  for (let i = 0; i < 100; i++) {
+    const mid = (lo + hi) / 2;
+    if (slots(mid) < active) lo = mid;
+    else hi = mid;
+  }
+  return p.map((pi) => workload.nodes * Math.min(1, hi * pi));
+}
+
+export interface Stream {
+  tier: ObjectClass["tier"];
+  loaded: boolean;
+  archived: boolean;
+  /** Streams of this kind on one node (each an expected count: analytics share × ranks). */
+  perNode: number;
+  rawBytesPerSecond: number;
+  ageSeconds: number;
+}
+
+/** The per-node streams the shipper batches, by design. */
+export function nodeStreams(workload: Workload, shipper: ShipperDesign, loader: LoaderDesign): Stream[] {
+  const active = Math.min(workload.activePerNode, workload.namespaces);
+  const weights = zipfWeights(active, workload.zipfExponent);
+  const nodeRate = workload.rawBytesPerNodeDay / DAY_SECONDS;
+  const a = workload.analyticsShare;
+  const streams: Stream[] = [];
+  if (!shipper.analyticsStream) {
+    for (const w of weights) {
+      if (a > 0) {
+        streams.push({
+          tier: "analytics",
+          loaded: true,
+          archived: true,
+          perNode: a,
+          rawBytesPerSecond: nodeRate * w,
+          ageSeconds: shipper.analyticsBatchAgeSeconds,
+        });
+      }
+      if (a < 1) {
+        streams.push({
+          tier: "archive",
+          loaded: false,
+          archived: true,
+          perNode: 1 - a,
+          rawBytesPerSecond: nodeRate * w,
+          ageSeconds: shipper.archiveBatchAgeSeconds,
+        });
+      }
+    }
+    return streams;
+  }
+  for (const w of weights) {
+    streams.push({
+      tier: "archive",
+      loaded: false,
+      archived: true,
+      perNode: 1,
+      rawBytesPerSecond: nodeRate * w,
+      ageSeconds: shipper.archiveBatchAgeSeconds,
+    });
+  }
+  const analyticsNamespaces = a * active;
+  if (analyticsNamespaces > 0) {
+    const perNode = Math.min(loader.tables, Math.max(1, analyticsNamespaces));
+    streams.push({
+      tier: "stream",
+      loaded: true,
+      archived: false,
+      perNode,
+      rawBytesPerSecond: (nodeRate * a) / perNode,
+      ageSeconds: shipper.analyticsBatchAgeSeconds,
+    });
+  }
+  return streams;
+}
+
+export interface SizeSummary {
+  objectsPerDay: number;
+  storedBytesPerDay: number;
+  meanBytes: number;
+  medianBytes: number;
+  p90Bytes: number;
+  shareUnder128KiB: number;
+}
+
+function summarize(classes: readonly ObjectClass[]): SizeSummary {
+  const objectsPerDay = classes.reduce((s, c) => s + c.perDay, 0);
+  const storedBytesPerDay = classes.reduce((s, c) => s + c.perDay * c.bytes, 0);
+  const points = classes.map((c) => ({ value: c.bytes, weight: c.perDay }));
+  const under = classes.filter((c) => c.bytes < COLD_TIER_MIN_BYTES).reduce((s, c) => s + c.perDay, 0);
+  return {
+    objectsPerDay,
+    storedBytesPerDay,
+    meanBytes: objectsPerDay > 0 ? storedBytesPerDay / objectsPerDay : 0,
+    medianBytes: objectsPerDay > 0 ? weightedQuantile(points, 0.5) : 0,
+    p90Bytes: objectsPerDay > 0 ? weightedQuantile(points, 0.9) : 0,
+    shareUnder128KiB: objectsPerDay > 0 ? under / objectsPerDay : 0,
+  };
+}
+
+export interface GcsOps {
+  classA: number;
+  classB: number;
+  /** 404 reads and failed preconditions: counted, not billed. */
+  notBilled: number;
+  deletes: number;
+  /** Inserts into the landing bucket (each fires a finalize event). */
+  landingInserts: number;
+}
+
+export interface PlanInputs {
+  workload: Workload;
+  shipper: ShipperDesign;
+  loader: LoaderDesign;
+  assumptions: Assumptions;
+  /** S3 notification configurations the policy needs (lib/policy notificationRules). */
+  notificationRules: number;
+}
+
+export interface PlanModel {
+  inputs: PlanInputs;
+  classes: ObjectClass[];
+  sizes: { all: SizeSummary; byTier: Partial<Record<ObjectClass["tier"], SizeSummary>> };
+  rawBytesPerDay: number;
+  linesPerDay: number;
+  s3: {
+    putsPerSecond: number;
+    hottestPrefix: { namespaceRank: number; nodes: number; putsPerSecond: number };
+  };
+  sqs: { messagesPerSecond: number; requestsPerSecond: number; inFlight: number };
+  transfer: {
+    objectsPerDay: number;
+    bytesPerDay: number;
+    s3ReadsPerDay: number;
+    operationsInProgress: number;
+  };
+  gcs: { perDay: GcsOps; byPurpose: Record<string, GcsOps>; writesPerSecond: number; readsPerSecond: number };
+  functions: {
+    finalizeChecked: number;
+    finalizeIgnored: number;
+    flushRuns: number;
+    vcpuSecondsPerDay: number;
+    gibSecondsPerDay: number;
+    /** Instances busy at once at the mean rate (concurrency as assumed). */
+    concurrentInstances: number;
+    /** Invocations per day by kind, summed. */
+    invocationsPerDay: number;
+  };
+  loader: {
+    tables: number;
+    windowSeconds: number;
+    loadedObjectsPerTablePerDay: number;
+    objectsPerWindow: number;
+    capacityObjectsPerTablePerDay: number;
+    jobsPerTablePerDay: number;
+    jobsPerProjectPerDay: number;
+    partitionModificationsPerTablePerDay: number;
+    backlogGrowthPerDay: number;
+    /** Share of the analytics objects the loader can load at all (1 unless over capacity). */
+    loadedShare: number;
+  };
+  /** What the analytics namespaces send to BigQuery per day (loader.loadedShare of it loads today). */
+  bigquery: {
+    rowsPerDay: number;
+    loadedBytesPerDay: number;
+    logicalBytesPerDay: number;
+    physicalBytesPerDay: number;
+  };
+  freshness: { p50Seconds: number; p95Seconds: number } | null;
+}
+
+// BigQuery's logical size of a row: 8 bytes per TIMESTAMP/INT64 (timestamp, timestamp_nanos,
+// restart_count, seq) and 2 + UTF-8 bytes per STRING, with typical values: namespace 16,
+// pod 40, pod_uid 36, container 16, node 30, stream 6, batch_id 51 (lib/record/schema.ts).
+// The message is the raw line less kubelet's 40-byte `<RFC3339Nano> stdout F ` prefix.
+const BQ_FIXED_BYTES = 4 * 8;
+const BQ_STRING_FIELDS = 8;
+const BQ_METADATA_VALUE_BYTES = 16 + 40 + 36 + 16 + 30 + 6 + 51;
+const CRI_PREFIX_BYTES = 40;
+export function bigqueryLogicalBytesPerRow(rawLineBytes: number): number {
+  return (
+    BQ_FIXED_BYTES +
+    2 * BQ_STRING_FIELDS +
+    BQ_METADATA_VALUE_BYTES +
+    Math.max(0, rawLineBytes - CRI_PREFIX_BYTES)
+  );
+}
+/**
+ * Physical (compressed columnar) bytes per row: the message column compresses about as gzip
+ * does; the metadata columns repeat within a partition and dictionary-encode to a few bytes.
+ */
+export function bigqueryPhysicalBytesPerRow(rawLineBytes: number, storedPerRaw: number): number {
+  return rawLineBytes * storedPerRaw + 8;
+}
+
+function addOps(target: GcsOps, source: GcsOps, times: number): void {
+  target.classA += source.classA * times;
+  target.classB += source.classB * times;
+  target.notBilled += source.notBilled * times;
+  target.deletes += source.deletes * times;
+  target.landingInserts += source.landingInserts * times;
+}
+
+const ops = (o: Partial<GcsOps>): GcsOps => ({
+  classA: 0,
+  classB: 0,
+  notBilled: 0,
+  deletes: 0,
+  landingInserts: 0,
+  ...o,
+});
+
+/**
+ * GCS operations per loaded object and per load batch, counted from functions/loader/*.ts
+ * (happy path, validate_objects on, metadata present):
+ * - transfer: one insert (the copy); the sink check before it finds nothing (404).
+ * - enqueue.ts: reads done/ and quarantined/ (404s), reads the object (inspectObject),
+ *   creates claims/ and pending/, re-reads done/ (404).
+ * - flush.ts per object: reads pending/ (1), done/ exists (404), liveObjects getMetadata twice
+ *   (making the batch, then before the insert), done/ create, removePendingIf
+ *   (getMetadata + download), pending/ delete (free).
+ * - flush.ts per batch: manifest create, head re-read and put, manifest generation, attempt
+ *   create, job counter readVersioned (2) + replace, <seq>.done create, and a page of
+ *   pending/ listing per 1,000 queued objects past the first.
+ * - every flush run: pending/ and batches/ prefix listings; per table paused/ (404), head,
+ *   index list and pending list.
+ */
+export function loaderGcsOps(loader: LoaderDesign): {
+  transferPerObject: GcsOps;
+  finalizePerObject: GcsOps;
+  flushPerObject: GcsOps;
+  perBatch: GcsOps;
+  perRun: GcsOps;
+  perTablePerRun: GcsOps;
+} {
+  const markersInLanding = loader.stateBucketIsLanding ? 1 : 0;
+  if (loader.markers === "per-batch") {
+    // Hypothetical: the object is still checked once and its live generation once; one
+    // marker per shipper batch manifest replaces claims/pending/done.
+    return {
+      transferPerObject: ops({ classA: 1, notBilled: 1, landingInserts: 1 }),
+      finalizePerObject: ops({ classB: loader.validateObjects ? 1 : 0 }),
+      flushPerObject: ops({ classB: 1 }),
+      perBatch: ops({ classA: 7, classB: 4, landingInserts: 6 * markersInLanding }),
+      perRun: ops({ classA: 2 }),
+      perTablePerRun: ops({ classA: 2, classB: 1, notBilled: 1 }),
+    };
+  }
+  return {
+    transferPerObject: ops({ classA: 1, notBilled: 1, landingInserts: 1 }),
+    finalizePerObject: ops({
+      classA: 2,
+      classB: loader.validateObjects ? 1 : 0,
+      notBilled: 3,
+      landingInserts: 2 * markersInLanding,
+    }),
+    flushPerObject: ops({ classA: 1, classB: 5, notBilled: 1, deletes: 1, landingInserts: markersInLanding }),
+    perBatch: ops({ classA: 5, classB: 4, landingInserts: 5 * markersInLanding }),
+    perRun: ops({ classA: 2 }),
+    perTablePerRun: ops({ classA: 2, classB: 1, notBilled: 1 }),
+  };
+}
+
+export function planModel(inputs: PlanInputs): PlanModel {
+  const { workload, shipper, loader, assumptions: as } = inputs;
+  const streams = nodeStreams(workload, shipper, loader);
+  const classes: ObjectClass[] = [];
+  // Per (stream kind): shape, for freshness and per-prefix rates.
+  const shaped = streams.map((s) => ({
+    stream: s,
+    shape: batchShape(
+      s.rawBytesPerSecond,
+      workload.rawLineBytes,
+      workload.storedPerRaw,
+      s.ageSeconds,
+      shipper.batchMaxBytes,
+    ),
+  }));
+  for (const { stream, shape } of shaped) {
+    const fleet = workload.nodes * stream.perNode * 24;
+    const rawPerStored = 1 / workload.storedPerRaw;
+    if (shape.fullPerHour > 0) {
+      classes.push({
+        tier: stream.tier,
+        loaded: stream.loaded,
+        archived: stream.archived,
+        perDay: fleet * shape.fullPerHour,
+        bytes: shape.fullBytes,
+        rawBytes: shape.fullBytes * rawPerStored,
+      });
+    }
+    if (shape.partialPerHour > 0) {
+      classes.push({
+        tier: stream.tier,
+        loaded: stream.loaded,
+        archived: stream.archived,
+        perDay: fleet * shape.partialPerHour,
+        bytes: shape.partialBytes,
+        rawBytes: shape.partialBytes * rawPerStored,
+      });
+    }
+  }
+  const byTier: PlanModel["sizes"]["byTier"] = {};
+  for (const tier of ["analytics", "archive", "stream"] as const) {
+    const of = classes.filter((c) => c.tier === tier);
+    if (of.length > 0) byTier[tier] = summarize(of);
+  }
+  const all = summarize(classes);
+  const rawBytesPerDay = workload.nodes * workload.rawBytesPerNodeDay;
+  const linesPerDay = rawBytesPerDay / workload.rawLineBytes;
+
+  // S3 PUTs: every object once. The hottest prefix is the most widespread namespace's
+  // (its objects from every node land in one namespace=…/dt=…/hour=… prefix); in the stream
+  // design, the stream prefix takes every node's stream objects.
+  const putsPerSecond = all.objectsPerDay / DAY_SECONDS;
+  const nodeCounts = namespaceNodeCounts(workload);
+  const active = Math.min(workload.activePerNode, workload.namespaces);
+  const perNamespaceClasses = classes.filter((c) => c.tier !== "stream");
+  const perNodeNamespacePuts =
+    perNamespaceClasses.reduce((s, c) => s + c.perDay, 0) / DAY_SECONDS / workload.nodes / active;
+  let hottest = {
+    namespaceRank: 1,
+    nodes: nodeCounts[0] ?? 0,
+    putsPerSecond: (nodeCounts[0] ?? 0) * perNodeNamespacePuts,
+  };
+  const streamPuts = (byTier.stream?.objectsPerDay ?? 0) / DAY_SECONDS / Math.max(1, loader.tables);
+  if (streamPuts > hottest.putsPerSecond) {
+    hottest = { namespaceRank: 0, nodes: workload.nodes, putsPerSecond: streamPuts };
+  }
+
+  const loaded = classes.filter((c) => c.loaded);
+  const loadedPerDay = loaded.reduce((s, c) => s + c.perDay, 0);
+  const loadedBytesPerDay = loaded.reduce((s, c) => s + c.perDay * c.bytes, 0);
+  const loadedRawPerDay = loaded.reduce((s, c) => s + c.perDay * c.rawBytes, 0);
+  const messagesPerSecond = loadedPerDay / DAY_SECONDS;
+
+  // Loader: one batch (one job, at most max_uris_per_job objects) per table per window.
+  const windowsPerDay = DAY_SECONDS / loader.windowSeconds;
+  const perTablePerDay = loadedPerDay / loader.tables;
+  const objectsPerWindow = perTablePerDay / windowsPerDay;
+  const capacity = windowsPerDay * loader.maxUrisPerJob;
+  const jobsPerTablePerDay = loadedPerDay > 0 ? windowsPerDay * -Math.expm1(-objectsPerWindow) : 0;
+  const batchesPerDay = jobsPerTablePerDay * loader.tables;
+  const objectsPerBatch =
+    batchesPerDay > 0 ? Math.min(loader.maxUrisPerJob, loadedPerDay / batchesPerDay) : 0;
+  const objectsLoadedPerDay = Math.min(loadedPerDay, capacity * loader.tables);
+
+  // GCS operations.
+  const per = loaderGcsOps(loader);
+  const flushRuns = DAY_SECONDS / loader.flushIntervalSeconds;
+  // The run's per-table listings read the first page of pending/; a bigger queue reads more.
+  const extraListPagesPerBatch = Math.max(0, Math.ceil(objectsPerBatch / 1000) - 1);
+  const byPurpose: Record<string, GcsOps> = {
+    "transfer copy": ops({}),
+    "finalize (check + claims/ + pending/)": ops({}),
+    "flush per object (done/ + checks)": ops({}),
+    "flush per batch (manifest, attempt, head, job guard)": ops({}),
+    "flush runs (listings per table)": ops({}),
+  };
+  addOps(byPurpose["transfer copy"]!, per.transferPerObject, loadedPerDay);
+  addOps(byPurpose["finalize (check + claims/ + pending/)"]!, per.finalizePerObject, loadedPerDay);
+  addOps(byPurpose["flush per object (done/ + checks)"]!, per.flushPerObject, objectsLoadedPerDay);
+  addOps(
+    byPurpose["flush per batch (manifest, attempt, head, job guard)"]!,
+    { ...per.perBatch, classA: per.perBatch.classA + extraListPagesPerBatch },
+    batchesPerDay,
+  );
+  addOps(byPurpose["flush runs (listings per table)"]!, per.perRun, flushRuns);
+  addOps(byPurpose["flush runs (listings per table)"]!, per.perTablePerRun, flushRuns * loader.tables);
+  const perDay = ops({});
+  for (const o of Object.values(byPurpose)) addOps(perDay, o, 1);
+
+  // Functions.
+  const recordMiBPerObject =
+    loadedPerDay > 0 ? (loadedRawPerDay * workload.recordPerRaw) / loadedPerDay / 2 ** 20 : 0;
+  const finalizeSeconds = Math.max(
+    0.1,
+    as.finalizeBaseSeconds +
+      (loader.validateObjects ? as.finalizeSecondsPerRecordMiB * recordMiBPerObject : 0),
+  );
+  // Every insert into the landing bucket fires a finalize; the transfer's copies are the objects.
+  const finalizeIgnored = perDay.landingInserts - loadedPerDay;
+  const flushSeconds = objectsLoadedPerDay * as.flushSecondsPerObject + batchesPerDay * as.loadJobP50Seconds;
+  const busySeconds =
+    loadedPerDay * finalizeSeconds + finalizeIgnored * as.ignoredInvocationSeconds + flushSeconds;
+  const billedSeconds =
+    (loadedPerDay * Math.ceil(finalizeSeconds * 10)) / 10 +
+    finalizeIgnored * Math.max(0.1, as.ignoredInvocationSeconds) +
+    flushSeconds;
+  const concurrentInstances =
+    (loadedPerDay * finalizeSeconds + finalizeIgnored * as.ignoredInvocationSeconds) /
+    DAY_SECONDS /
+    as.functionConcurrency;
+
+  // BigQuery.
+  // What the analytics namespaces bring; when the loader cannot keep up (loader.loadedShare < 1)
+  // only that share of it loads and the rest waits in pending/.
+  const rowsPerDay = loadedRawPerDay / workload.rawLineBytes;
+
+  return {
+    inputs,
+    classes,
+    sizes: { all, byTier },
+    rawBytesPerDay,
+    linesPerDay,
+    s3: { putsPerSecond, hottestPrefix: hottest },
+    sqs: {
+      messagesPerSecond,
+      requestsPerSecond: messagesPerSecond * as.sqsRequestsPerMessage,
+      inFlight: messagesPerSecond * as.transferInFlightSeconds,
+    },
+    transfer: {
+      objectsPerDay: loadedPerDay,
+      bytesPerDay: loadedBytesPerDay,
+      s3ReadsPerDay: loadedPerDay * as.s3ReadsPerTransferredObject,
+      operationsInProgress: loadedPerDay > 0 ? 1 : 0,
+    },
+    gcs: {
+      perDay,
+      byPurpose,
+      writesPerSecond: (perDay.classA + perDay.deletes) / DAY_SECONDS,
+      readsPerSecond: (perDay.classB + perDay.notBilled) / DAY_SECONDS,
+    },
+    functions: {
+      finalizeChecked: loadedPerDay,
+      finalizeIgnored,
+      flushRuns,
+      vcpuSecondsPerDay: billedSeconds * as.functionVcpu,
+      gibSecondsPerDay: billedSeconds * as.functionMemoryGiB,
+      concurrentInstances,
+      invocationsPerDay: loadedPerDay + finalizeIgnored + flushRuns,
+    },
+    loader: {
+      tables: loader.tables,
+      windowSeconds: loader.windowSeconds,
+      loadedObjectsPerTablePerDay: perTablePerDay,
+      objectsPerWindow,
+      capacityObjectsPerTablePerDay: capacity,
+      jobsPerTablePerDay,
+      jobsPerProjectPerDay: batchesPerDay,
+      partitionModificationsPerTablePerDay: jobsPerTablePerDay * (1 + loader.windowSeconds / DAY_SECONDS),
+      backlogGrowthPerDay: Math.max(0, loadedPerDay - capacity * loader.tables),
+      loadedShare: loadedPerDay > 0 ? objectsLoadedPerDay / loadedPerDay : 1,
+    },
+    bigquery: {
+      rowsPerDay,
+      loadedBytesPerDay,
+      logicalBytesPerDay: rowsPerDay * bigqueryLogicalBytesPerRow(workload.rawLineBytes),
+      physicalBytesPerDay:
+        rowsPerDay * bigqueryPhysicalBytesPerRow(workload.rawLineBytes, workload.storedPerRaw),
+    },
+    freshness:
+      loadedPerDay === 0 || loadedPerDay > capacity * loader.tables
+        ? null
+        : freshness(
+            shaped.filter((s) => s.stream.loaded),
+            loader,
+            as,
+            busySeconds,
+          ),
+  };
+}
+
+const FRESHNESS_SAMPLES = 20_000;
+
+/**
+ * Line → row delay: the line's wait in its batch (a line that opens a batch waits the whole
+ * batch; later ones less), the upload, S3 → SQS, the transfer, Eventarc and finalize, the wait
+ * for the table's next window, and the load job. Monte Carlo with a fixed seed.
+ */
+function freshness(
+  shaped: readonly { stream: Stream; shape: BatchShape }[],
+  loader: LoaderDesign,
+  as: Assumptions,
+  _busySeconds: number,
+): { p50Seconds: number; p95Seconds: number } {
+  const random = seededRandom(0x10ad);
+  const s3Event = logNormal(as.s3EventP50Seconds, as.s3EventP95Seconds, random);
+  const transfer = logNormal(as.transferP50Seconds, as.transferP95Seconds, random);
+  const eventarc = logNormal(as.eventarcP50Seconds, as.eventarcP95Seconds, random);
+  const job = logNormal(as.loadJobP50Seconds, as.loadJobP95Seconds, random);
+  const weights = shaped.map((s) => s.stream.perNode * s.shape.linesPerSecond);
+  const total = weights.reduce((a, b) => a + b, 0);
+  const samples: number[] = [];
+  for (let i = 0; i < FRESHNESS_SAMPLES; i++) {
+    let pick = random() * total;
+    let j = 0;
+    while (j < weights.length - 1 && pick > weights[j]!) pick -= weights[j++]!;
+    const { shape } = shaped[j]!;
+    const linesPerBatch = shape.linesPerSecond * shape.durationSeconds;
+    const opensBatch = random() < 1 / (1 + linesPerBatch);
+    const inBatch = opensBatch ? shape.durationSeconds : shape.durationSeconds * random();
+    samples.push(
+      inBatch +
+        as.uploadSeconds +
+        s3Event() +
+        transfer() +
+        eventarc() +
+        loader.windowSeconds * random() +
+        job(),
+    );
+  }
+  samples.sort((a, b) => a - b);
+  return { p50Seconds: quantile(samples, 0.5), p95Seconds: quantile(samples, 0.95) };
+}

@@ -1,0 +1,154 @@
+// Every quota the design meets, with its limit, the source of that limit, the modelled use,
+// the headroom (limit / use) and the setting to change when the headroom is under 2×.
+// `hard` limits fail the plan; guidelines (limits that scale by themselves, given time) are
+// shown but do not.
+
+import type { PlanModel } from "./model.ts";
+
+export const REQUIRED_HEADROOM = 2;
+
+export interface QuotaCheck {
+  id: string;
+  name: string;
+  limit: number;
+  use: number;
+  unit: string;
+  /** limit / use; Infinity when unused. */
+  headroom: number;
+  hard: boolean;
+  source: string;
+  /** What to change when the headroom is short. */
+  setting: string;
+  ok: boolean;
+}
+
+function check(q: Omit<QuotaCheck, "headroom" | "ok" | "hard"> & { hard?: boolean }): QuotaCheck {
+  const headroom = q.use > 0 ? q.limit / q.use : Number.POSITIVE_INFINITY;
+  const hard = q.hard ?? true;
+  return { ...q, hard, headroom, ok: headroom >= REQUIRED_HEADROOM };
+}
+
+export function quotaChecks(model: PlanModel): QuotaCheck[] {
+  const { loader, inputs } = model;
+  const a = inputs.assumptions;
+  return [
+    check({
+      id: "s3_put_per_prefix",
+      name: "S3 PUT per second per partitioned prefix (hottest namespace prefix)",
+      limit: 3500,
+      use: model.s3.hottestPrefix.putsPerSecond,
+      unit: "PUT/s",
+      source: "https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html",
+      setting: "batch_max_age (longer batches), or fewer objects per node (an analytics stream)",
+    }),
+    check({
+      id: "s3_notification_configurations",
+      name: "S3 notification configurations per bucket",
+      limit: 100,
+      use: inputs.notificationRules,
+      unit: "configurations",
+      source: "S3 console help text (../shared/research/cloud-pipeline.md §2)",
+      setting: "analytics.include in the policy (one rule covers the analytics tier)",
+    }),
+    check({
+      id: "sqs_in_flight",
+      name: "SQS standard queue messages in flight",
+      limit: 120_000,
+      use: model.sqs.inFlight,
+      unit: "messages",
+      source: "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-queues.html",
+      setting: `fewer analytics objects (batch_max_age, an analytics stream); in flight = messages/s × ${a.transferInFlightSeconds} s assumed hold`,
+    }),
+    check({
+      id: "sts_operations_in_progress",
+      name: "Storage Transfer operations in progress per project",
+      limit: 200,
+      use: model.transfer.operationsInProgress,
+      unit: "operations",
+      source: "https://cloud.google.com/storage-transfer/quotas",
+      setting: "one event-driven transfer job per landing bucket",
+    }),
+    check({
+      id: "function_instances",
+      name: "Cloud Run functions instances busy at once (finalize), as deployed",
+      limit: a.functionMaxInstances,
+      use: model.functions.concurrentInstances,
+      unit: "instances",
+      source: "https://cloud.google.com/functions/docs/configuring/max-instances (default max instances)",
+      setting:
+        "function max instances / concurrency; a separate LOGARCHIVE_STATE_BUCKET (marker writes stop firing finalize); fewer objects",
+    }),
+    check({
+      id: "bq_uris_per_window",
+      name: "Objects per table per load window vs. the one job's URIs (flush.ts: one job per window)",
+      limit: inputs.loader.maxUrisPerJob,
+      use: loader.objectsPerWindow,
+      unit: "objects/window",
+      source:
+        "https://cloud.google.com/bigquery/quotas#load_jobs (10,000 URIs per job) · functions/loader/flush.ts",
+      setting:
+        "fewer, larger objects (batch_max_age, an analytics stream); more tables (warehouse.routes) shorten no window past the budget",
+    }),
+    check({
+      id: "bq_load_jobs_per_table",
+      name: "BigQuery load jobs per table per day",
+      limit: inputs.loader.tableJobsPerDay,
+      use: loader.jobsPerTablePerDay,
+      unit: "jobs/day",
+      source: "https://cloud.google.com/bigquery/quotas#load_jobs",
+      setting: "LOGARCHIVE_BUDGET_FRACTION / LOGARCHIVE_MIN_WINDOW (longer windows)",
+    }),
+    check({
+      id: "bq_load_jobs_per_project",
+      name: "BigQuery load jobs per project per day",
+      limit: inputs.loader.projectJobsPerDay,
+      use: loader.jobsPerProjectPerDay,
+      unit: "jobs/day",
+      source: "https://cloud.google.com/bigquery/quotas#load_jobs",
+      setting: "fewer tables in warehouse.routes, or LOGARCHIVE_BUDGET_FRACTION",
+    }),
+    check({
+      id: "bq_partition_modifications",
+      name: "BigQuery partition modifications per column-partitioned table per day",
+      limit: 30_000,
+      use: loader.partitionModificationsPerTablePerDay,
+      unit: "modifications/day",
+      source: "https://cloud.google.com/bigquery/quotas#partitioned_tables",
+      setting: "LOGARCHIVE_MIN_WINDOW",
+    }),
+    check({
+      id: "loader_table_job_guard",
+      name: "Loader's own daily job guard per table (LOGARCHIVE_TABLE_JOB_GUARD)",
+      limit: inputs.loader.tableJobGuard,
+      use: loader.jobsPerTablePerDay,
+      unit: "jobs/day",
+      source: "functions/loader/config.ts",
+      setting: "LOGARCHIVE_TABLE_JOB_GUARD (a margin under BigQuery's limit, not a cloud quota)",
+      hard: false,
+    }),
+    check({
+      id: "gcs_bucket_writes",
+      name: "GCS writes per second per bucket before auto-scaling (guideline: ramps by doubling every 20 min)",
+      limit: 1000,
+      use: model.gcs.writesPerSecond,
+      unit: "writes/s",
+      source: "https://cloud.google.com/storage/docs/request-rate",
+      setting: "LOGARCHIVE_STATE_BUCKET (split markers from copies); fewer objects",
+      hard: false,
+    }),
+    check({
+      id: "gcs_bucket_reads",
+      name: "GCS reads per second per bucket before auto-scaling (guideline)",
+      limit: 5000,
+      use: model.gcs.readsPerSecond,
+      unit: "reads/s",
+      source: "https://cloud.google.com/storage/docs/request-rate",
+      setting: "LOGARCHIVE_STATE_BUCKET; fewer objects",
+      hard: false,
+    }),
+  ];
+}
+
+export function failingQuotas(checks: readonly QuotaCheck[]): QuotaCheck[] {
+  return checks.filter((c) => c.hard && !c.ok);
+}
