@@ -20,7 +20,7 @@ for (const name of [
   delete env[name];
 }
 const run = (...args: string[]) =>
-  spawnSync(process.execPath, [cli, ...args], { encoding: "utf8", env, cwd: dir });
+  spawnSync(process.execPath, [cli, ...args], { encoding: "utf8", env, cwd: dir, timeout: 60_000 });
 const noStack = (stderr: string) => assert.doesNotMatch(stderr, /\n\s+at /, stderr);
 
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -57,6 +57,19 @@ describe("exit codes", () => {
       "an impossible date",
       ["schema", "athena", "--bucket", "b", "--since", "2026-02-30"],
       /--since.*2026-02-30 is not a date: February 2026 has 28 days/,
+    ],
+    [
+      "an endpoint that is not a URL",
+      [
+        "transfer",
+        "--queue-url",
+        "http://127.0.0.1:1/q",
+        "--gcs-bucket",
+        "b",
+        "--s3-endpoint",
+        "localhost:9000",
+      ],
+      /--s3-endpoint <url>.*expected an http\(s\) URL/,
     ],
     ["a policy file that is not there", ["policy", "nosuch.yaml"], /nosuch\.yaml is invalid:\n.*ENOENT/],
     ["a shipper config that is not there", ["ship", "--config", "nosuch.yaml"], /nosuch\.yaml is invalid/],

@@ -50,6 +50,20 @@ export function parseDateArg(value: string): string {
   return value;
 }
 
+/** An http(s) endpoint URL, such as http://127.0.0.1:9000. */
+export function parseEndpointUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError("expected an http(s) URL such as http://127.0.0.1:9000.");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new InvalidArgumentError(`expected an http(s) URL, not ${url.protocol}.`);
+  }
+  return value;
+}
+
 // Kubernetes namespace names are RFC 1123 labels. lib/policy checks namespace globs but
 // exports no check for one name, so the rule is stated here.
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;

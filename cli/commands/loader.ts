@@ -4,7 +4,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../../lib/config/units.ts";
 import { DEFAULT_POLICY, destinations, hasTablePerNamespace, loadPolicy } from "../../lib/policy/policy.ts";
-import { policyPathOrDefault } from "../options.ts";
+import { parseEndpointUrl, policyPathOrDefault } from "../options.ts";
 
 // The loader's modules are imported when a subcommand runs, so the shipper's image, which
 // carries cli/ but not functions/, still loads this file.
@@ -101,7 +101,9 @@ export function loaderCommand(): Command {
         .default("_logarchive/loader/"),
     )
     .addOption(
-      new Option("--gcs-endpoint <url>", "GCS JSON API endpoint (local GCS)").env("LOGARCHIVE_GCS_ENDPOINT"),
+      new Option("--gcs-endpoint <url>", "GCS JSON API endpoint (local GCS)")
+        .env("LOGARCHIVE_GCS_ENDPOINT")
+        .argParser(parseEndpointUrl),
     )
     .action(async (o: { table: string; stateBucket: string; statePrefix: string; gcsEndpoint?: string }) => {
       const { parseTableKey } = await import("../../functions/loader/markers.ts");

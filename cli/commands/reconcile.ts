@@ -5,7 +5,13 @@ import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { UserError } from "../../lib/config/errors.ts";
 import { DEFAULT_POLICY, loadPolicy, type NamespacePolicy } from "../../lib/policy/policy.ts";
-import { checkCalendarDate, EXIT, parseNamespaceArg, policyPathOrDefault } from "../options.ts";
+import {
+  checkCalendarDate,
+  EXIT,
+  parseEndpointUrl,
+  parseNamespaceArg,
+  policyPathOrDefault,
+} from "../options.ts";
 
 const TIME_ARG = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2})(?::(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2}))?)?$/i;
 /**
@@ -67,7 +73,11 @@ export function reconcileCommand(): Command {
       ).env("LOGARCHIVE_DATA_DIR"),
     )
     .addOption(new Option("--s3-bucket <name>", "archive bucket").env("LOGARCHIVE_BUCKET"))
-    .addOption(new Option("--s3-endpoint <url>", "S3 endpoint (path-style)").env("LOGARCHIVE_S3_ENDPOINT"))
+    .addOption(
+      new Option("--s3-endpoint <url>", "S3 endpoint (path-style)")
+        .env("LOGARCHIVE_S3_ENDPOINT")
+        .argParser(parseEndpointUrl),
+    )
     .addOption(new Option("--region <region>", "AWS region").env("AWS_REGION"))
     .addOption(new Option("--landing-bucket <name>", "GCS landing bucket").env("LOGARCHIVE_LANDING_BUCKET"))
     .addOption(
@@ -80,7 +90,11 @@ export function reconcileCommand(): Command {
         .env("LOGARCHIVE_STATE_PREFIX")
         .default("_logarchive/loader/"),
     )
-    .addOption(new Option("--gcs-endpoint <url>", "GCS JSON API endpoint").env("LOGARCHIVE_GCS_ENDPOINT"))
+    .addOption(
+      new Option("--gcs-endpoint <url>", "GCS JSON API endpoint")
+        .env("LOGARCHIVE_GCS_ENDPOINT")
+        .argParser(parseEndpointUrl),
+    )
     .addOption(new Option("--bigquery-project <id>", "BigQuery project").env("GOOGLE_CLOUD_PROJECT"))
     .addOption(
       new Option("--bigquery-location <loc>", "BigQuery location")

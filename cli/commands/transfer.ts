@@ -4,7 +4,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseSize } from "../../lib/config/units.ts";
 import { createLogger, type StageLog } from "../../lib/log.ts";
-import { EXIT } from "../options.ts";
+import { EXIT, parseEndpointUrl } from "../options.ts";
 
 interface TransferOptions {
   sqsEndpoint?: string;
@@ -44,9 +44,9 @@ export function transferCommand(): Command {
         "Transfer Service's event-driven job does, until SIGTERM.",
     )
     .addOption(
-      new Option("--sqs-endpoint <url>", "SQS endpoint (default: AWS's regional endpoint)").env(
-        "LOGARCHIVE_SQS_ENDPOINT",
-      ),
+      new Option("--sqs-endpoint <url>", "SQS endpoint (default: AWS's regional endpoint)")
+        .env("LOGARCHIVE_SQS_ENDPOINT")
+        .argParser(parseEndpointUrl),
     )
     .addOption(
       new Option("--queue-url <url>", "URL of the queue the bucket notification sends to")
@@ -54,15 +54,15 @@ export function transferCommand(): Command {
         .makeOptionMandatory(),
     )
     .addOption(
-      new Option("--s3-endpoint <url>", "S3 endpoint, addressed path-style (default: AWS's)").env(
-        "LOGARCHIVE_S3_ENDPOINT",
-      ),
+      new Option("--s3-endpoint <url>", "S3 endpoint, addressed path-style (default: AWS's)")
+        .env("LOGARCHIVE_S3_ENDPOINT")
+        .argParser(parseEndpointUrl),
     )
     .addOption(new Option("--region <region>", "AWS region").env("AWS_REGION").default("us-east-1"))
     .addOption(
-      new Option("--gcs-endpoint <url>", "GCS JSON API endpoint (default: Google's)").env(
-        "LOGARCHIVE_GCS_ENDPOINT",
-      ),
+      new Option("--gcs-endpoint <url>", "GCS JSON API endpoint (default: Google's)")
+        .env("LOGARCHIVE_GCS_ENDPOINT")
+        .argParser(parseEndpointUrl),
     )
     .addOption(
       new Option("--gcs-bucket <name>", "GCS landing bucket")
