@@ -1,0 +1,170 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { UserError } from "../../lib/config/errors.ts";
+import { costCommand } from "./cost.ts";
+import { runCommand } from "./plan_test_support.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "logarchive-cost-test-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const policy = join(dir, "namespaces.yaml");
+writeFileSync(policy, 'analytics:\n  include: ["*"]\n');
+
+const close = (actual: number, expected: number, what: string, tolerance = 0.005) =>
+  assert.ok(
+    Math.abs(actual - expected) <= Math.abs(expected) * tolerance,
+    `${what}: ${actual} is not within ${tolerance * 100}% of ${expected}`,
+  );
+
+// The worked example of plan.test.ts (10 nodes, 14,400 objects a day of ~1.5 MB, 2.16e10
+// compressed bytes a day, all loaded), kept 30 days in S3 Standard only, 30 days in
+// BigQuery, no Athena, no restores. A month is 365 / 12 = 30.4167 days; storage is in GiB.
+const WORKED = [
+  "cost",
+  "--nodes",
+  "10",
+  "--gb-per-node-day",
+  "8.64",
+  "--namespaces",
+  "1",
+  "--active-per-node",
+  "1",
+  "--skew",
+  "zipf:0",
+  "--compression",
+  "0.25",
+  "--line-bytes",
+  "100",
+  "--policy",
+  policy,
+  "--retention-days",
+  "30",
+  "--lifecycle",
+  "none",
+  "--bigquery-days",
+  "30",
+  "--athena-tb-month",
+  "0",
+  "--restore-gb-month",
+  "0",
+  "--format",
+  "json",
+];
+const M = 365 / 12;
+const GIB = 2 ** 30;
+
+interface Line {
+  item: string;
+  steady: number;
+  first: number;
+}
+
+function line(lines: Line[], prefix: string): Line {
+  const found = lines.find((l) => l.item.startsWith(prefix));
+  assert.ok(found, `no line ${prefix}`);
+  return found;
+}
+
+describe("logarchive cost", () => {
+  it("matches the worked example computed by hand", async () => {
+    const { out, code } = await runCommand(costCommand, WORKED);
+    assert.equal(code, 0);
+    const { lines } = JSON.parse(out).report as { lines: Line[] };
+    // S3 Standard: 30 days × 2.16e10 B = 6.48e11 B = 603.5 GiB × $0.023 = $13.88.
+    close(line(lines, "S3 Standard").steady, ((30 * 2.16e10) / GIB) * 0.023, "S3 Standard steady");
+    // First month, starting empty: cohort-days = (30²/2 + (M − 30) × 30) / M = 15.205 →
+    // 2.16e10 × 15.205 / 2^30 = 305.9 GiB × $0.023 = $7.04.
+    const firstDays = (30 ** 2 / 2 + (M - 30) * 30) / M;
+    close(line(lines, "S3 Standard").first, ((firstDays * 2.16e10) / GIB) * 0.023, "S3 Standard first");
+    // PUTs: 14,400 × M = 438,000 × $0.005/1,000 = $2.19.
+    close(line(lines, "S3 PUT").steady, ((14_400 * M) / 1000) * 0.005, "PUT");
+    // Storage Transfer reads each object with a GET and a HEAD: 876,000 × $0.0004/1,000 = $0.35.
+    close(line(lines, "S3 GET/HEAD by Storage Transfer").steady, ((2 * 14_400 * M) / 1000) * 0.0004, "GET");
+    // SQS: 3 requests per message: 1,314,000 × $0.40/M = $0.53.
+    close(line(lines, "SQS").steady, ((3 * 14_400 * M) / 1e6) * 0.4, "SQS");
+    // GCS class A 66,960 a day, class B 90,720 a day (plan.test.ts): $10.18 and $1.10.
+    close(line(lines, "GCS Class A").steady, ((66_960 * M) / 1000) * 0.005, "class A");
+    close(line(lines, "GCS Class B").steady, ((90_720 * M) / 1000) * 0.0004, "class B");
+    // Invocations: 14,400 + 46,800 + 1,440 = 62,640 a day × M × $0.40/M = $0.76.
+    close(line(lines, "Function invocations").steady, ((62_640 * M) / 1e6) * 0.4, "invocations");
+    // Pub/Sub: 61,200 finalize events a day, each published and delivered at 1,500 B:
+    // 61,200 × M × 3,000 B / 2^40 × $40 = $0.20.
+    close(line(lines, "Pub/Sub").steady, ((61_200 * M * 3000) / 2 ** 40) * 40, "Pub/Sub");
+    // Egress: 2.16e10 × M = 611.9 GiB, all in the first 10 TB tier: × $0.09 = $55.07.
+    close(line(lines, "AWS data transfer out").steady, ((2.16e10 * M) / GIB) * 0.09, "egress");
+    // BigQuery logical: 864M rows × 303 B × 30 days / 2^30 = 7,314.7 GiB × $0.02 = $146.29.
+    close(line(lines, "BigQuery active logical").steady, ((864e6 * 303 * 30) / GIB) * 0.02, "BigQuery");
+    // GCS landing copies kept 7 days: 2.16e10 × 7 / 2^30 = 140.8 GiB × $0.02 = $2.82.
+    close(line(lines, "GCS landing copies").steady, ((2.16e10 * 7) / GIB) * 0.02, "GCS staging");
+    // Markers: claims/ + done/ (2 × 350 B) for 30 days, manifests and attempts (2 × 350 B)
+    // for 7: 14,400 × 700 × 37 / 2^30 × $0.02 = $0.0069.
+    close(line(lines, "GCS loader markers").steady, ((14_400 * 700 * 37) / GIB) * 0.02, "markers");
+    // The DaemonSet requests 100m CPU and 128 MiB (shipper/deploy/daemonset.ts): 10 nodes ×
+    // 730 h × (0.1 × $0.04048 + 0.125 GiB × 1.0737 GB/GiB × $0.004445) = $33.91.
+    close(
+      line(lines, "Shipper DaemonSet").steady,
+      10 * M * 24 * (0.1 * 0.04048 + 0.125 * (GIB / 1e9) * 0.004445),
+      "fleet",
+    );
+    // No lifecycle, so no transitions and no other classes.
+    assert.equal(
+      lines.filter((l) => l.item.includes("transitions") || l.item.includes("DEEP_ARCHIVE")).length,
+      0,
+    );
+  });
+
+  it("bills small objects in Standard, and the 128 KB minimum and transition per object once they move", async () => {
+    // 1,000 namespaces of 100 B/s each on 1 node: a 60 s batch holds 6,000 B raw × 0.25 =
+    // 1.5 KB, far under 128 KB: with S3's default rule no object ever transitions.
+    const small = [
+      "cost",
+      "--nodes",
+      "1",
+      "--gb-per-node-day",
+      "8.64",
+      "--namespaces",
+      "1000",
+      "--active-per-node",
+      "1000",
+      "--skew",
+      "zipf:0",
+      "--compression",
+      "0.25",
+      "--line-bytes",
+      "100",
+      "--policy",
+      policy,
+      "--format",
+      "json",
+      "--lifecycle",
+      "GLACIER_IR:30",
+    ];
+    const byDefault = JSON.parse((await runCommand(costCommand, small)).out).report;
+    assert.equal(line(byDefault.lines, "S3 lifecycle transitions into GLACIER_IR").steady, 0);
+    assert.equal(line(byDefault.lines, "S3 GLACIER_IR").steady, 0);
+    assert.match(
+      line(byDefault.lines, "S3 Standard").note ?? "",
+      /^100\.0% of archived objects are under 128 KB/,
+    );
+  });
+
+  it("takes prices from a file, and refuses an unknown price id with a one-line error", async () => {
+    const prices = join(dir, "prices.yaml");
+    writeFileSync(prices, "s3_put_per_1k: { value: 0.01, source: negotiated }\n");
+    const { out } = await runCommand(costCommand, [...WORKED, "--prices", prices]);
+    const report = JSON.parse(out).report;
+    close(line(report.lines, "S3 PUT").steady, ((14_400 * M) / 1000) * 0.01, "PUT at the override");
+    assert.equal(report.prices.s3_put_per_1k.source, "negotiated");
+    writeFileSync(prices, "s3_puts: 1\n");
+    await assert.rejects(
+      runCommand(costCommand, [...WORKED, "--prices", prices]),
+      (error: Error) => error instanceof UserError && /s3_puts: unknown price id/.test(error.message),
+    );
+    await assert.rejects(
+      runCommand(costCommand, [...WORKED, "--lifecycle", "GLACIER:x"]),
+      /--lifecycle: expected/,
+    );
+  });
+});

@@ -1,0 +1,216 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { UserError } from "../../lib/config/errors.ts";
+import { planCommand } from "./plan.ts";
+import { runCommand } from "./plan_test_support.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "logarchive-plan-test-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const policy = join(dir, "namespaces.yaml");
+// Every namespace archived and loaded into one table: analytics share 1 without --analytics-share.
+writeFileSync(policy, 'analytics:\n  include: ["*"]\n');
+
+const close = (actual: number, expected: number, what: string, tolerance = 0.005) =>
+  assert.ok(
+    Math.abs(actual - expected) <= Math.abs(expected) * tolerance,
+    `${what}: ${actual} is not within ${tolerance * 100}% of ${expected}`,
+  );
+
+// Worked example: 10 nodes, one namespace each, 8.64 GB/day per node = 100,000 B/s, lines of
+// 100 B (λ = 1,000 lines/s), gzip 0.25 (25,000 B/s compressed). The shipper's defaults
+// (shipper/config.ts): batch_max_age 60 s, batch_max_bytes 8 MiB; a minute holds 1.5 MB, so
+// every batch is cut by age. Lines never stop, so each hour holds exactly 3,600 / 60 = 60
+// batches: 59 of 1 + 1,000 × 60 lines = 60,001 lines × 25 B = 1,500,025 B, and the hour's
+// last one the rest, 90,000,000 − 59 × 1,500,025 = 1,498,525 B.
+const WORKED = [
+  "--nodes",
+  "10",
+  "--gb-per-node-day",
+  "8.64",
+  "--namespaces",
+  "1",
+  "--active-per-node",
+  "1",
+  "--skew",
+  "zipf:0",
+  "--compression",
+  "0.25",
+  "--line-bytes",
+  "100",
+  "--policy",
+  policy,
+  "--format",
+  "json",
+];
+
+describe("logarchive plan", () => {
+  it("matches the worked example computed by hand", async () => {
+    const { out, code } = await runCommand(planCommand, ["plan", ...WORKED]);
+    const plan = JSON.parse(out);
+    // Objects: 10 nodes × 60 per hour × 24 = 14,400 a day, all under analytics/.
+    close(plan.sizes.all.objectsPerDay, 14_400, "objects/day");
+    close(plan.sizes.byTier.analytics.objectsPerDay, 14_400, "analytics objects/day");
+    assert.equal(plan.sizes.byTier.archive, undefined);
+    // Bytes: 10 × 25,000 B/s × 86,400 s = 2.16e10 B a day; the median object is a full one.
+    close(plan.sizes.all.storedBytesPerDay, 2.16e10, "stored bytes/day", 1e-9);
+    close(plan.sizes.all.medianBytes, 1_500_025, "median object");
+    assert.equal(plan.sizes.all.shareUnder128KiB, 0);
+    // S3: 14,400 / 86,400 = 0.1667 PUT/s; the one namespace is on all 10 nodes, so its prefix takes them all.
+    close(plan.s3.putsPerSecond, 14_400 / 86_400, "PUT/s");
+    close(plan.s3.hottestPrefix.putsPerSecond, 14_400 / 86_400, "hottest prefix PUT/s");
+    // SQS: every object is notified: 0.1667 messages/s, × 3 requests, × 10 s in flight = 1.667.
+    close(plan.sqs.messagesPerSecond, 14_400 / 86_400, "SQS messages/s");
+    close(plan.sqs.requestsPerSecond, (3 * 14_400) / 86_400, "SQS requests/s");
+    close(plan.sqs.inFlight, (10 * 14_400) / 86_400, "SQS in flight");
+    // Loader (functions/loader/plan.ts, 1 table): min(1,500 × 0.5, 100,000 × 0.5) = 750 jobs →
+    // 86,400 / 750 = 115.2 s, rounded up to whole 60 s flushes = 120 s: 720 windows a day,
+    // 14,400 / 720 = 20 objects each, one job per window (1 − e^−20 ≈ 1).
+    assert.equal(plan.loader.windowSeconds, 120);
+    close(plan.loader.objectsPerWindow, 20, "objects per window");
+    close(plan.loader.jobsPerTablePerDay, 720, "jobs/table/day");
+    close(plan.loader.jobsPerProjectPerDay, 720, "jobs/project/day");
+    close(plan.loader.capacityObjectsPerTablePerDay, 7_200_000, "capacity");
+    // GCS class A a day: per object the copy, claims/, pending/, done/ = 4 × 14,400 = 57,600;
+    // per batch 5 writes × 720 = 3,600; per flush run 2 listings × 1,440 = 2,880 and per
+    // table per run 2 listings × 1,440 = 2,880: 66,960.
+    close(plan.gcs.perDay.classA, 66_960, "class A/day");
+    // Class B: the finalize's object read (14,400) + 5 flush reads per object (72,000) +
+    // 4 per batch (2,880) + the head read per table per run (1,440) = 90,720.
+    close(plan.gcs.perDay.classB, 90_720, "class B/day");
+    // Functions: 14,400 finalizes of objects; marker writes in the landing bucket (the
+    // default: no LOGARCHIVE_STATE_BUCKET) fire 3 per object + 5 per batch = 46,800 more;
+    // a flush every 60 s = 1,440.
+    close(plan.functions.finalizeChecked, 14_400, "finalize of objects");
+    close(plan.functions.finalizeIgnored, 46_800, "finalize of markers");
+    close(plan.functions.flushRuns, 1_440, "flush runs");
+    // BigQuery: 10 × 8.64e9 / 100 = 864M rows a day; a row's logical size is 32 (4 numbers)
+    // + 16 (8 string headers) + 195 (metadata values) + 60 (message: 100 − the 40-byte CRI
+    // prefix) = 303 B: 2.618e11 B a day.
+    close(plan.bigquery.rowsPerDay, 864e6, "rows/day");
+    close(plan.bigquery.logicalBytesPerDay, 864e6 * 303, "logical bytes/day");
+    // Freshness: a line waits at most the 60 s batch and the 120 s window on top of the delays.
+    assert.ok(plan.freshness.p50Seconds > 30 && plan.freshness.p95Seconds > plan.freshness.p50Seconds);
+    assert.ok(plan.freshness.p95Seconds < 60 + 120 + 60 + 120 + 10 + 60 + 1);
+    // Every quota has at least 2× headroom here.
+    assert.equal(code, 0);
+    assert.ok(plan.quotas.every((q: { ok: boolean; hard: boolean }) => q.ok || !q.hard));
+  });
+
+  it("exits 1 on a missed quota and names it with the setting to change", async () => {
+    // 100 nodes × 30 namespaces, a batch a minute each: 100 × 30 × 60 × 24 = 4.32M objects a
+    // day, 6,000 per 120 s window against the one 10,000-URI job per window: 1.67× headroom.
+    const { out, code } = await runCommand(planCommand, [
+      "plan",
+      "--nodes",
+      "100",
+      "--gb-per-node-day",
+      "5",
+      "--namespaces",
+      "30",
+      "--policy",
+      policy,
+    ]);
+    assert.equal(code, 1);
+    assert.match(out, /verdict: 1 quota\(s\) under 2× headroom: bq_uris_per_window/);
+    assert.match(out, /\| 1\.67× +\| SHORT +\| fewer, larger objects/);
+  });
+
+  it("meets the quota when the same fleet's batches are longer", async () => {
+    const { code } = await runCommand(planCommand, [
+      "plan",
+      "--nodes",
+      "100",
+      "--gb-per-node-day",
+      "5",
+      "--namespaces",
+      "30",
+      "--policy",
+      policy,
+      "--shipper-config",
+      writeConfig("shipper.yaml", "batch_max_age: 5m\n"),
+    ]);
+    assert.equal(code, 0);
+  });
+
+  it("takes the loader's configuration: a 10-minute minimum window holds 5× the objects per job", async () => {
+    const { out } = await runCommand(planCommand, [
+      "plan",
+      ...WORKED,
+      "--loader-config",
+      writeConfig("loader.yaml", "LOGARCHIVE_MIN_WINDOW: 10m\nstate_bucket: other\n"),
+    ]);
+    const plan = JSON.parse(out);
+    assert.equal(plan.loader.windowSeconds, 600);
+    close(plan.loader.objectsPerWindow, 100, "objects per window");
+    // A separate state bucket: marker writes fire no finalize.
+    assert.equal(plan.functions.finalizeIgnored, 0);
+  });
+
+  it("reads measured inputs from the shipper's metrics", async () => {
+    const metrics = writeConfig(
+      "metrics.txt",
+      [
+        "# TYPE logarchive_shipper_read_bytes_total counter",
+        "logarchive_shipper_read_bytes_total 1000000",
+        "logarchive_shipper_read_lines_total 4000",
+        "logarchive_shipper_uploaded_bytes_total 200000",
+        "logarchive_shipper_uploaded_raw_bytes_total 2100000",
+      ].join("\n"),
+    );
+    const args = without(WORKED, "--compression", "--line-bytes");
+    const { out } = await runCommand(planCommand, ["plan", ...args, "--measured", metrics]);
+    const w = JSON.parse(out).inputs.workload;
+    assert.equal(w.storedPerRaw, 0.2);
+    assert.equal(w.rawLineBytes, 250);
+    assert.equal(w.recordPerRaw, 2.1);
+  });
+
+  it("refuses bad inputs with a one-line usage error naming the flag or file", async () => {
+    await assert.rejects(
+      runCommand(planCommand, ["plan", ...WORKED, "--skew", "pareto:2"]),
+      /--skew: expected zipf:S/,
+    );
+    await assert.rejects(
+      runCommand(planCommand, [
+        "plan",
+        ...WORKED,
+        "--shipper-config",
+        writeConfig("bad.yaml", "batch_max_agee: 5m\n"),
+      ]),
+      (error: Error) =>
+        error instanceof UserError && /batch_max_agee/.test(error.message) && !error.message.includes("\n"),
+    );
+    await assert.rejects(
+      runCommand(planCommand, ["plan", ...WORKED, "--assumptions", writeConfig("a.yaml", "nope: 1\n")]),
+      (error: Error) => error instanceof UserError && /nope: unknown assumption/.test(error.message),
+    );
+    await assert.rejects(
+      runCommand(planCommand, [
+        "plan",
+        ...without(WORKED, "--compression"),
+        "--measured",
+        join(dir, "missing.txt"),
+      ]),
+      (error: Error) => error instanceof UserError && /--measured .*missing\.txt: ENOENT/.test(error.message),
+    );
+  });
+});
+
+function writeConfig(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** The arguments without the given flags and their values. */
+function without(args: readonly string[], ...flags: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (flags.includes(args[i]!)) i++;
+    else out.push(args[i]!);
+  }
+  return out;
+}

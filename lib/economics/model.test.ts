@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { costModel } from "./cost.ts";
+import {
+  batchShape,
+  DEFAULT_ASSUMPTIONS,
+  type LoaderDesign,
+  namespaceNodeCounts,
+  type PlanInputs,
+  planModel,
+  type ShipperDesign,
+  type Workload,
+} from "./model.ts";
+import { DEFAULT_PRICES } from "./prices.ts";
+import { quotaChecks } from "./quotas.ts";
+
+const SHIPPER: ShipperDesign = {
+  analyticsBatchAgeSeconds: 60,
+  archiveBatchAgeSeconds: 60,
+  batchMaxBytes: 8 * 2 ** 20,
+  analyticsStream: false,
+};
+const LOADER: LoaderDesign = {
+  windowSeconds: 120,
+  flushIntervalSeconds: 60,
+  maxUrisPerJob: 10_000,
+  tables: 1,
+  stateBucketIsLanding: true,
+  validateObjects: true,
+  markers: "per-object",
+  tableJobsPerDay: 1500,
+  projectJobsPerDay: 100_000,
+  tableJobGuard: 1200,
+};
+const COST = {
+  retentionDays: 365,
+  lifecycle: [
+    { storageClass: "STANDARD_IA" as const, afterDays: 30 },
+    { storageClass: "DEEP_ARCHIVE" as const, afterDays: 90 },
+  ],
+  smallObjects: "all_storage_classes_128K" as const,
+  streamRetentionDays: 3,
+  gcsStagingDays: 7,
+  markerRetentionDays: 365,
+  bigqueryDays: 90,
+  bigqueryBilling: "logical" as const,
+  athenaTbPerMonth: 1,
+  restoreGbPerMonth: 100,
+  shipperCpu: 0.1,
+  shipperMemoryGiB: 0.125,
+};
+
+const workloadArb = fc.record({
+  nodes: fc.integer({ min: 1, max: 20_000 }),
+  rawBytesPerNodeDay: fc.double({ min: 1e6, max: 5e10, noNaN: true }),
+  namespaces: fc.integer({ min: 1, max: 2000 }),
+  activePerNode: fc.integer({ min: 1, max: 60 }),
+  zipfExponent: fc.double({ min: 0, max: 2, noNaN: true }),
+  analyticsShare: fc.double({ min: 0, max: 1, noNaN: true }),
+  storedPerRaw: fc.double({ min: 0.05, max: 0.6, noNaN: true }),
+  rawLineBytes: fc.double({ min: 60, max: 2000, noNaN: true }),
+  recordPerRaw: fc.double({ min: 1, max: 3, noNaN: true }),
+});
+
+function inputs(workload: Workload, shipper: ShipperDesign = SHIPPER): PlanInputs {
+  return { workload, shipper, loader: LOADER, assumptions: DEFAULT_ASSUMPTIONS, notificationRules: 1 };
+}
+
+describe("volume model", () => {
+  it("keeps every byte: the objects' bytes add up to nodes × raw × stored/raw", () => {
+    fc.assert(
+      fc.property(workloadArb, fc.boolean(), (w, stream) => {
+        const m = planModel(inputs(w, { ...SHIPPER, analyticsStream: stream }));
+        // With an analytics stream the analytics bytes are written twice: archive and stream.
+        const expected =
+          w.nodes * w.rawBytesPerNodeDay * w.storedPerRaw * (stream ? 1 + w.analyticsShare : 1);
+        const actual = m.classes.reduce((s, c) => s + c.perDay * c.bytes, 0);
+        assert.ok(Math.abs(actual - expected) <= expected * 1e-6, `${actual} vs ${expected}`);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("grows with the fleet: more nodes never mean fewer objects, requests, dollars or headroom used", () => {
+    fc.assert(
+      fc.property(workloadArb, fc.integer({ min: 1, max: 10_000 }), (w, more) => {
+        const small = planModel(inputs(w));
+        const big = planModel(inputs({ ...w, nodes: w.nodes + more }));
+        assert.ok(big.sizes.all.objectsPerDay >= small.sizes.all.objectsPerDay);
+        assert.ok(big.gcs.perDay.classA >= small.gcs.perDay.classA);
+        assert.ok(big.s3.hottestPrefix.putsPerSecond >= small.s3.hottestPrefix.putsPerSecond * (1 - 1e-9));
+        const bill = (m: typeof small) => costModel(m, COST, DEFAULT_PRICES).totals.steady.total;
+        assert.ok(bill(big) >= bill(small));
+        const use = (m: typeof small) => new Map(quotaChecks(m).map((q) => [q.id, q.use]));
+        const [u1, u2] = [use(small), use(big)];
+        for (const [id, v] of u1) assert.ok(u2.get(id)! >= v * (1 - 1e-9), id);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it("writes fewer objects as batches get longer", () => {
+    fc.assert(
+      fc.property(
+        workloadArb,
+        fc.integer({ min: 1, max: 1800 }),
+        fc.integer({ min: 1, max: 1800 }),
+        (w, a, extra) => {
+          const short = planModel(
+            inputs(w, { ...SHIPPER, analyticsBatchAgeSeconds: a, archiveBatchAgeSeconds: a }),
+          );
+          const long = planModel(
+            inputs(w, { ...SHIPPER, analyticsBatchAgeSeconds: a + extra, archiveBatchAgeSeconds: a + extra }),
+          );
+          assert.ok(long.sizes.all.objectsPerDay <= short.sizes.all.objectsPerDay * (1 + 1e-9));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("counts batches per hour between one per hour with lines and one per line", () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: 0.001, max: 1e6, noNaN: true }),
+        fc.integer({ min: 1, max: 3600 }),
+        (bytesPerSecond, age) => {
+          const s = batchShape(bytesPerSecond, 100, 0.25, age, 8 * 2 ** 20);
+          const lines = (bytesPerSecond / 100) * 3600;
+          assert.ok(s.objectsPerHour <= lines * (1 + 1e-9));
+          assert.ok(s.objectsPerHour >= -Math.expm1(-lines) * (1 - 1e-9));
+          assert.ok(s.fullBytes >= 0 && s.partialBytes >= 0);
+        },
+      ),
+    );
+    // An hour-long batch: exactly the chance that the hour has a line.
+    const hourly = batchShape(1, 100, 0.25, 3600, 8 * 2 ** 20);
+    assert.ok(Math.abs(hourly.objectsPerHour - -Math.expm1(-36)) < 1e-12);
+    // A steady stream cut every 60 s: 60 an hour.
+    assert.ok(Math.abs(batchShape(1e5, 100, 0.25, 60, 8 * 2 ** 20).objectsPerHour - 60) < 1e-6);
+    // Cut by size: 8 MiB at 250 KB/s compressed is 33.6 s, about 107 an hour.
+    const bySize = batchShape(1e6, 100, 0.25, 3600, 8 * 2 ** 20);
+    assert.ok(Math.abs(bySize.objectsPerHour - Math.ceil(3600 / ((8 * 2 ** 20) / 250_000))) <= 1);
+  });
+
+  it("puts the most popular namespace on every node once the skew makes it so", () => {
+    const counts = namespaceNodeCounts({
+      nodes: 10_000,
+      rawBytesPerNodeDay: 5e9,
+      namespaces: 1000,
+      activePerNode: 30,
+      zipfExponent: 1.1,
+      analyticsShare: 1,
+      storedPerRaw: 0.2,
+      rawLineBytes: 250,
+      recordPerRaw: 2,
+    });
+    assert.equal(counts[0], 10_000);
+    assert.ok(Math.abs(counts.reduce((a, b) => a + b, 0) - 10_000 * 30) < 1e-6 * 300_000);
+  });
+});
