@@ -86,6 +86,8 @@ export interface CostLine {
   first: number;
   prices: PriceId[];
   note?: string;
+  /** False for the BigQuery billing model not chosen: shown for comparison, not added up. */
+  inTotal: boolean;
 }
 
 export interface CostReport {
@@ -152,8 +154,8 @@ function tiered(quantity: number, tiers: readonly [number, number][]): number {
 export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTable): CostReport {
   const p = (id: PriceId) => prices[id].value;
   const lines: CostLine[] = [];
-  const add = (line: Omit<CostLine, "first"> & { first?: number }) =>
-    lines.push({ ...line, first: line.first ?? line.steady });
+  const add = (line: Omit<CostLine, "first" | "inTotal"> & { first?: number; inTotal?: boolean }) =>
+    lines.push({ ...line, first: line.first ?? line.steady, inTotal: line.inTotal ?? true });
 
   // --- S3 storage by class over the retention.
   const gibMonth = { steady: {} as Record<StorageClass, number>, first: {} as Record<StorageClass, number> };
@@ -302,12 +304,11 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
       price: "bq_physical_long_term_gib_month",
     },
   ];
-  const bqAlternative: Record<"logical" | "physical", number> = { logical: 0, physical: 0 };
   for (const l of bqLines) {
     const steady = l.gib(false) * p(l.price);
-    bqAlternative[l.model] += steady;
-    if (l.model !== inputs.bigqueryBilling) continue;
+    const chosen = l.model === inputs.bigqueryBilling;
     add({
+      inTotal: chosen,
       group: "storage",
       item: `${l.item} (${inputs.bigqueryDays}-day partitions)`,
       quantity: l.gib(false),
@@ -315,11 +316,13 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
       steady,
       first: l.gib(true) * p(l.price),
       prices: [l.price],
-      ...(model.loader.loadedShare < 1
-        ? {
-            note: `all analytics rows; as configured the loader loads ${(model.loader.loadedShare * 100).toFixed(1)}% of them`,
-          }
-        : {}),
+      ...(!chosen
+        ? { note: `not in the total: ${inputs.bigqueryBilling} billing chosen (--bigquery-billing)` }
+        : model.loader.loadedShare < 1 && steady > 0
+          ? {
+              note: `all analytics rows; as configured the loader loads ${(model.loader.loadedShare * 100).toFixed(1)}% of them`,
+            }
+          : {}),
     });
   }
 
@@ -498,6 +501,7 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     first: { storage: 0, requests: 0, egress: 0, fleet: 0, total: 0 },
   };
   for (const l of lines) {
+    if (!l.inTotal) continue;
     totals.steady[l.group] += l.steady;
     totals.first[l.group] += l.first;
     totals.steady.total += l.steady;

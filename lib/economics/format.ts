@@ -174,7 +174,14 @@ export function formatCost(report: CostReport, heading: string): string {
   const rows: string[][] = [];
   for (const g of groups) {
     for (const l of report.lines.filter((x) => x.group === g)) {
-      rows.push([g, l.item, `${count(l.quantity)} ${l.unit}`, usd(l.steady), usd(l.first), l.note ?? ""]);
+      rows.push([
+        l.inTotal ? g : `(${g})`,
+        l.item,
+        `${count(l.quantity)} ${l.unit}`,
+        usd(l.steady),
+        usd(l.first),
+        l.note ?? "",
+      ]);
     }
   }
   out.push(table(["group", "line", "quantity (steady month)", "steady month", "first month", "note"], rows));
