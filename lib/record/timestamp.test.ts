@@ -6,8 +6,11 @@ import {
   formatRecordTimestamp,
   formatRfc3339Nano,
   hourPartition,
+  instantFromMs,
   instantFromRecord,
   parseRfc3339,
+  RECORD_MAX_EPOCH_SECONDS,
+  RECORD_MIN_EPOCH_SECONDS,
 } from "./timestamp.ts";
 
 describe("runtime timestamps", () => {
@@ -66,5 +69,34 @@ describe("runtime timestamps", () => {
     assert.ok(compareInstants(a, b) < 0);
     assert.deepEqual(hourPartition(a), { dt: "2026-11-21", hour: "23" });
     assert.deepEqual(hourPartition(b), { dt: "2026-11-22", hour: "00" });
+  });
+
+  it("rejects a time a record cannot hold: past 9999-12-31 in UTC", () => {
+    for (const late of [
+      "9999-12-31T23:59:59.999999999-23:59",
+      "9999-12-31T23:00:00-01:00",
+      "9999-12-31T23:59:59-00:01",
+    ]) {
+      assert.equal(parseRfc3339(late), null, late);
+    }
+    const last = parseRfc3339("9999-12-31T23:59:59.999999999Z");
+    assert.deepEqual(last, { epochSeconds: RECORD_MAX_EPOCH_SECONDS, nanos: 999_999_999 });
+    assert.equal(formatRecordTimestamp(last!), "9999-12-31 23:59:59.999999");
+    assert.equal(parseRfc3339("9999-12-31T23:59:59+00:01")?.epochSeconds, RECORD_MAX_EPOCH_SECONDS - 60);
+  });
+
+  it("keeps a clock reading (a touched file's mtime) inside what a record can hold", () => {
+    assert.deepEqual(instantFromMs(1_795_259_857_250.5), { epochSeconds: 1_795_259_857, nanos: 250_500_000 });
+    for (const [ms, epochSeconds] of [
+      [253_402_300_800_000, RECORD_MAX_EPOCH_SECONDS],
+      [8.64e15, RECORD_MAX_EPOCH_SECONDS],
+      [-62_135_596_800_001, RECORD_MIN_EPOCH_SECONDS],
+      [-8.64e15, RECORD_MIN_EPOCH_SECONDS],
+      [Number.NaN, RECORD_MIN_EPOCH_SECONDS],
+    ] as const) {
+      const t = instantFromMs(ms);
+      assert.deepEqual(t, { epochSeconds, nanos: 0 }, String(ms));
+      assert.match(formatRecordTimestamp(t), /^(0001-01-01 00:00:00|9999-12-31 23:59:59)\.000000$/);
+    }
   });
 });

@@ -12,10 +12,30 @@ export interface Instant {
   readonly nanos: number;
 }
 
+/** 0001-01-01T00:00:00Z: the first second a record's `timestamp` (and BigQuery's TIMESTAMP) can hold. */
+export const RECORD_MIN_EPOCH_SECONDS = -62_135_596_800;
+/** 9999-12-31T23:59:59Z: the last second a record's `timestamp` (four-digit years) can hold. */
+export const RECORD_MAX_EPOCH_SECONDS = 253_402_300_799;
+
+/** Whether a record can hold this second; a time outside is a malformed line's, not a record's. */
+export function inRecordRange(epochSeconds: number): boolean {
+  return epochSeconds >= RECORD_MIN_EPOCH_SECONDS && epochSeconds <= RECORD_MAX_EPOCH_SECONDS;
+}
+
+/** The nearest second a record can hold (the first one for NaN). */
+export function clampToRecordRange(epochSeconds: number): number {
+  if (epochSeconds >= RECORD_MIN_EPOCH_SECONDS) return Math.min(epochSeconds, RECORD_MAX_EPOCH_SECONDS);
+  return RECORD_MIN_EPOCH_SECONDS;
+}
+
 const RFC3339 =
   /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))$/;
 
-/** Parses an RFC 3339 timestamp with up to nanosecond precision; returns null when it is not one. */
+/**
+ * Parses an RFC 3339 timestamp with up to nanosecond precision; returns null when it is not
+ * one, or when it lies outside what a record can hold (years 0001-9999 in UTC; a
+ * `9999-12-31T23:59:59-01:00` is in year 10000).
+ */
 export function parseRfc3339(text: string): Instant | null {
   const m = RFC3339.exec(text);
   if (m === null) return null;
@@ -34,8 +54,10 @@ export function parseRfc3339(text: string): Instant | null {
     if (Number(oh) > 23 || Number(om) > 59) return null;
     epochMs -= (sign === "+" ? 1 : -1) * offsetMinutes * 60_000;
   }
+  const epochSeconds = Math.floor(epochMs / 1000);
+  if (!inRecordRange(epochSeconds)) return null;
   const nanos = frac === undefined ? 0 : Number(frac.padEnd(9, "0"));
-  return { epochSeconds: Math.floor(epochMs / 1000), nanos };
+  return { epochSeconds, nanos };
 }
 
 function pad(n: number, width: number): string {
@@ -78,8 +100,12 @@ export function hourPartition(t: Instant): { dt: string; hour: string } {
   };
 }
 
-/** An instant from a millisecond clock reading such as a file's mtimeMs (which may carry a fraction). */
+/**
+ * An instant from a millisecond clock reading such as a file's mtimeMs (which may carry a
+ * fraction), moved into the range a record can hold: a file can be touched to any date.
+ */
 export function instantFromMs(ms: number): Instant {
   const epochSeconds = Math.floor(ms / 1000);
+  if (!inRecordRange(epochSeconds)) return { epochSeconds: clampToRecordRange(epochSeconds), nanos: 0 };
   return { epochSeconds, nanos: Math.floor((ms - epochSeconds * 1000) * 1e6) };
 }

@@ -3,7 +3,8 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { checkRecordLine, encodeRecord } from "../../lib/record/codec.ts";
 import type { LogRecord } from "../../lib/record/schema.ts";
-import { formatRecordTimestamp, parseRfc3339 } from "../../lib/record/timestamp.ts";
+import { formatRecordTimestamp, instantFromMs, parseRfc3339 } from "../../lib/record/timestamp.ts";
+import { type DecodedLine, FileDecoder } from "../sources/kubernetes_logs/file_decoder.ts";
 import { parseRfc3339Bytes } from "../sources/kubernetes_logs/parser/timestamp.ts";
 import { corpusLines } from "../test_support/corpora.ts";
 import {
@@ -332,6 +333,131 @@ describe("record encoder, long messages", () => {
         },
       ),
       { numRuns: 150 },
+    );
+  });
+});
+
+describe("record encoder, whatever the log file holds", () => {
+  /** Timestamps at and past the edges of what a record (and BigQuery's TIMESTAMP) can hold. */
+  const edgeTimestamp = fc
+    .tuple(
+      fc.constantFrom("0000", "0001", "0099", "0100", "1899", "1969", "1970", "2026", "9998", "9999"),
+      fc.constantFrom("01", "02", "12"),
+      fc.constantFrom("01", "28", "29", "31"),
+      fc.constantFrom("00:00:00", "23:59:59", "23:59:60", "12:30:00"),
+      fc.constantFrom("", ".0", ".999999", ".999999999", ".5"),
+      fc.constantFrom("Z", "z", "+00:00", "-00:00", "+23:59", "-23:59", "+0100", "-0001", "+14:00"),
+    )
+    .map(([y, mo, d, hms, frac, zone]) => `${y}-${mo}-${d}T${hms}${frac}${zone}`);
+  const anyTimestamp = fc.oneof(
+    edgeTimestamp,
+    fc
+      .date({
+        min: new Date("1900-01-01T00:00:00Z"),
+        max: new Date("9999-12-31T23:59:59Z"),
+        noInvalidDate: true,
+      })
+      .map((d) => d.toISOString()),
+    fc.string({ unit: "binary-ascii", maxLength: 36 }),
+  );
+  const stream = fc.constantFrom("stdout", "stderr", "stdin", "");
+  const message = fc.oneof(
+    messageArb,
+    fc.string({ maxLength: 30 }).map((m) => new Uint8Array(Buffer.from(m))),
+  );
+  const criLine = fc
+    .tuple(anyTimestamp, stream, fc.constantFrom("F", "P", "F:x", "X", ""), message)
+    .map(([t, s, tag, msg]) => Buffer.concat([Buffer.from(`${t} ${s} ${tag} `), msg]));
+  const dockerLine = fc.tuple(anyTimestamp, stream, message, fc.boolean()).map(([t, s, msg, full]) =>
+    Buffer.from(
+      JSON.stringify({
+        log: Buffer.from(msg).toString("utf8") + (full ? "\n" : ""),
+        stream: s,
+        time: t,
+      }),
+    ),
+  );
+  /** Lines of one file: mostly one format, with the other's lines, cut lines and garbage mixed in. */
+  const fileLines = fc.array(
+    fc.oneof(
+      { weight: 4, arbitrary: criLine },
+      { weight: 4, arbitrary: dockerLine },
+      {
+        weight: 1,
+        arbitrary: fc
+          .tuple(fc.oneof(criLine, dockerLine), fc.nat())
+          .map(([l, cut]) => l.subarray(0, cut % (l.length + 1))),
+      },
+      { weight: 1, arbitrary: fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)) },
+    ),
+    { minLength: 1, maxLength: 12 },
+  );
+  /** File mtimes (the time of malformed lines before a good one), past the edges too. */
+  const fallbackMs = fc.oneof(
+    fc.integer({ min: -62_135_596_800_000, max: 253_402_300_799_999 }),
+    fc.constantFrom(-8.64e15, -62_135_596_800_001, 253_402_300_800_000, 8.64e15, 1.5e15),
+  );
+
+  it("only writes records the loader's check accepts, from any CRI or Docker lines (property)", () => {
+    const meta = { namespace: "payments", pod: "api-0", podUid: "u-1", container: "api", node: "node-a" };
+    const fragment = batchFieldsFragment("node-a_0123abcd_000000000007");
+    fc.assert(
+      fc.property(fileLines, fallbackMs, fc.boolean(), (lines, mtimeMs, merge) => {
+        const out = new OutputBuffer(16);
+        const encoder = new RecordEncoder(meta);
+        const decoder = new FileDecoder({ merge, fallbackTime: instantFromMs(mtimeMs) });
+        let seq = 0;
+        const sink = (l: DecodedLine) => {
+          encoder.encodeLine(out, l);
+          appendBatchFields(out, fragment, seq++);
+        };
+        const file = Buffer.concat(lines.flatMap((l) => [l, Buffer.from("\n")]));
+        decoder.push(file, sink);
+        decoder.end(sink);
+        const records = out.view().toString("utf8").split("\n");
+        assert.equal(records.pop(), "");
+        // Merging joins partial chunks; without it every physical line is one record.
+        if (!merge) assert.equal(records.length, file.filter((b) => b === 0x0a).length);
+        else assert.ok(records.length > 0);
+        for (const r of records) assert.equal(checkRecordLine(r), null, r);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("keeps a line whose time lies past year 9999 raw, as malformed, dated like one", () => {
+    const meta = { namespace: "ns", pod: "p", container: "c", node: "n" };
+    const good = "2026-11-21T11:17:37.5Z stdout F before";
+    const late = "9999-12-31T23:59:59.999999999-23:59 stdout F too late";
+    const dockerLate = '{"log":"too late\\n","stream":"stderr","time":"9999-12-31T23:59:59.999999999-23:59"}';
+    const out = new OutputBuffer(16);
+    const encoder = new RecordEncoder(meta);
+    const decoder = new FileDecoder({ fallbackTime: { epochSeconds: 0, nanos: 0 } });
+    const fragment = batchFieldsFragment("b");
+    const sink = (l: DecodedLine) => {
+      encoder.encodeLine(out, l);
+      appendBatchFields(out, fragment, 0);
+    };
+    decoder.push(Buffer.from(`${good}\n${late}\n`), sink);
+    decoder.end(sink);
+    const docker = new FileDecoder({ fallbackTime: { epochSeconds: 1_795_259_857, nanos: 0 } });
+    docker.push(Buffer.from(`${dockerLate}\n`), sink);
+    const records = out
+      .view()
+      .toString()
+      .trimEnd()
+      .split("\n")
+      .map((r) => {
+        assert.equal(checkRecordLine(r), null, r);
+        return JSON.parse(r);
+      });
+    assert.deepEqual(
+      records.map((r) => [r.timestamp, r.message, r.parse_error]),
+      [
+        ["2026-11-21 11:17:37.500000", "before", undefined],
+        ["2026-11-21 11:17:37.500000", late, "invalid timestamp"],
+        ["2026-11-21 11:17:37.000000", dockerLate, "invalid time"],
+      ],
     );
   });
 });

@@ -18,7 +18,7 @@
 // `message_base64` the exact bytes.
 
 import { isUtf8 } from "node:buffer";
-import { formatRecordTimestamp } from "../../lib/record/timestamp.ts";
+import { clampToRecordRange, formatRecordTimestamp } from "../../lib/record/timestamp.ts";
 import type { Stream } from "../sources/kubernetes_logs/parser/parsed_line.ts";
 import { escapeJsonSimd, MAX_INPUT as SIMD_MAX_INPUT } from "./json_escape_simd.ts";
 
@@ -196,7 +196,10 @@ export class RecordEncoder {
     parseError: string | null,
   ): void {
     if (epochSeconds !== this.cachedSecond) {
-      const head = OPEN_TIMESTAMP + formatRecordTimestamp({ epochSeconds, nanos: 0 }).slice(0, -6);
+      // The parsers and instantFromMs only give times a record can hold; the clamp makes sure
+      // no caller can write a `timestamp` the loader rejects, which would cost the whole object.
+      const second = clampToRecordRange(epochSeconds);
+      const head = OPEN_TIMESTAMP + formatRecordTimestamp({ epochSeconds: second, nanos: 0 }).slice(0, -6);
       if (head.length !== this.cachedPrefix.length) this.cachedPrefix = Buffer.allocUnsafeSlow(head.length);
       this.cachedPrefix.write(head, 0, "latin1");
       this.cachedSecond = epochSeconds;

@@ -71,6 +71,7 @@ describe("CRI lines", () => {
     ["text without a timestamp", "hello world", "invalid timestamp"],
     ["an impossible date", "2026-02-30T11:17:37Z stdout F x", "invalid timestamp"],
     ["a timestamp without a zone", "2026-11-21T11:17:37 stdout F x", "invalid timestamp"],
+    ["a time past year 9999", "9999-12-31T23:59:59.999999999-23:59 stdout F x", "invalid timestamp"],
     ["a long first field", `${"1".repeat(80)} stdout F x`, "invalid timestamp"],
     ["an unknown stream", "2026-11-21T11:17:37Z stdin F x", "unknown stream"],
     ["a line cut after the timestamp", "2026-11-21T11:17:37Z", "missing stream"],

@@ -83,6 +83,11 @@ describe("Docker json-file lines", () => {
     ["a missing time", '{"log":"x\\n","stream":"stdout"}', "missing time"],
     ["an unknown stream", dockerLine("x\n", "stdin"), "unknown stream"],
     ["a bad time", dockerLine("x\n", "stdout", "2019-04-30 18:33"), "invalid time"],
+    [
+      "a time past year 9999",
+      dockerLine("x\n", "stdout", "9999-12-31T23:59:59.999999999-23:59"),
+      "invalid time",
+    ],
     ["a log that is not a string", `{"log":1,"stream":"stdout","time":"${TIME}"}`, "log is not a string"],
     ["a bad escape", `{"log":"\\x","stream":"stdout","time":"${TIME}"}`, "invalid JSON string in log"],
     [

@@ -81,6 +81,38 @@ describe("timestamps read from bytes", () => {
     assert.deepEqual(viaBytes("2026-11-21T11:17:37Z"), { epochSeconds: 1_795_259_857, nanos: 0 });
   });
 
+  it("refuse a time past 9999-12-31 in UTC, as parseRfc3339 does", () => {
+    assert.equal(viaBytes("9999-12-31T23:59:59.999999999-23:59"), null);
+    assert.equal(viaBytes("9999-12-31T23:59:59-00:01"), null);
+    assert.deepEqual(viaBytes("9999-12-31T23:59:59.999999999Z"), {
+      epochSeconds: 253_402_300_799,
+      nanos: 999_999_999,
+    });
+  });
+
+  it("agree with parseRfc3339 at the edges of the record range (property)", () => {
+    const edge = fc
+      .tuple(
+        fc.constantFrom("0000", "0001", "0099", "0100", "9998", "9999"),
+        fc.constantFrom("01-01", "02-29", "12-31"),
+        fc.constantFrom("00:00:00", "23:59:59", "23:59:60", "23:00:00"),
+        fc.constantFrom("", ".999999999", ".000001"),
+        fc.oneof(
+          fc.constant("Z"),
+          fc
+            .tuple(fc.constantFrom("+", "-"), two(0, 23), fc.constantFrom(":", ""), two(0, 59))
+            .map((p) => p.join("")),
+        ),
+      )
+      .map(([y, md, hms, frac, zone]) => `${y}-${md}T${hms}${frac}${zone}`);
+    fc.assert(
+      fc.property(edge, (text) => {
+        assert.deepEqual(viaBytes(text), parseRfc3339(text), text);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it("count days like Date.UTC, leap years included", () => {
     for (const [y, m, d] of [
       [1970, 1, 1],

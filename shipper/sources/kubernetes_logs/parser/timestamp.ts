@@ -3,7 +3,10 @@
 // Must agree exactly with parseRfc3339 in lib/record/timestamp.ts (a property test checks
 // it), including that module's quirks: `T`, `t` or a space between date and time, `z`,
 // offsets with or without the colon, second 60 read as 59, and Date.UTC's mapping of
-// years 0-99 to 1900-1999.
+// years 0-99 to 1900-1999, and that a time a record cannot hold (past 9999-12-31 in UTC)
+// is not a timestamp.
+
+import { inRecordRange } from "../../../../lib/record/timestamp.ts";
 
 /** Where a parsed instant is written; reused by the caller so parsing allocates nothing. */
 export interface InstantSlot {
@@ -37,7 +40,8 @@ export function daysFromCivil(year: number, month: number, day: number): number 
 
 /**
  * Parses `b[start, end)` as an RFC 3339 timestamp with up to nine fractional digits into
- * `out`. Returns false, leaving `out` unspecified, when the bytes are not one.
+ * `out`. Returns false, leaving `out` unspecified, when the bytes are not one or name a
+ * time outside the record range.
  */
 export function parseRfc3339Bytes(b: Uint8Array, start: number, end: number, out: InstantSlot): boolean {
   // Shortest form: YYYY-MM-DDTHH:MM:SSZ
@@ -94,12 +98,14 @@ export function parseRfc3339Bytes(b: Uint8Array, start: number, end: number, out
   const year = yearDigits < 100 ? 1900 + yearDigits : yearDigits;
   const dim = month === 2 && isLeap(year) ? 29 : DAYS_IN_MONTH[month - 1]!;
   if (day > dim) return false;
-  out.epochSeconds =
+  const epochSeconds =
     daysFromCivil(year, month, day) * 86_400 +
     hour * 3600 +
     minute * 60 +
     (second === 60 ? 59 : second) -
     offsetSeconds;
+  if (!inRecordRange(epochSeconds)) return false;
+  out.epochSeconds = epochSeconds;
   out.nanos = nanos;
   return true;
 }
