@@ -4,9 +4,9 @@
 
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 
@@ -132,6 +132,77 @@ describe("logarchive local", () => {
     const out = await waitForOutput(child, /No log lines found/, 120_000);
     assert.equal(await exited, 1);
     assert.match(out, /check --logs/);
+  });
+
+  it("live with --logs that match nothing warns, naming the glob, on every status line until a file matches", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "logarchive-cli-nomatch-"));
+    dirs.push(dir);
+    const pattern = join(dir, "pods", "*", "*", "*.log");
+    const child = spawn(
+      process.execPath,
+      [cli, "local", "--data-dir", join(dir, "data"), "--logs", pattern],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, LOGARCHIVE_LOG_LEVEL: "error" },
+      },
+    );
+    try {
+      const escaped = pattern.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      const started = await waitForOutput(child, /Press Ctrl-C to stop\.\n.*\n/, 60_000);
+      assert.match(started, new RegExp(`Warning: no file matches --logs ${escaped}; .*Check the glob`));
+      await waitForOutput(
+        child,
+        new RegExp(`shipped 0 lines .* no file matches --logs ${escaped} yet\n`),
+        60_000,
+      );
+      // A container log appears: the next status lines ship it and stop warning.
+      const file = join(dir, "pods", "web_web-1_0e6f2c1a-1111-2222-3333-444455556666", "app", "0.log");
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(file, `${new Date().toISOString()} stdout F hello\n`);
+      const shipped = await waitForOutput(child, /shipped 1 lines[^\n]*\n/, 60_000);
+      const line = /[^\n]*shipped 1 lines[^\n]*/.exec(shipped)![0];
+      assert.doesNotMatch(line, /no file matches/);
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      child.kill("SIGINT");
+      assert.equal(await exited, 0);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  });
+
+  it("keeps the terminal human: a component's warning goes to the log file, and the status line counts it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "logarchive-cli-human-"));
+    dirs.push(dir);
+    // Not kubelet's layout, so the shipper warns `unrecognised_log_path`.
+    await mkdir(join(dir, "odd"), { recursive: true });
+    await writeFile(join(dir, "odd", "app.log"), "hello\n");
+    const { LOGARCHIVE_LOG_LEVEL: _, ...env } = process.env;
+    const child = spawn(
+      process.execPath,
+      [cli, "local", "--data-dir", join(dir, "data"), "--logs", join(dir, "odd", "*.log")],
+      { stdio: ["ignore", "pipe", "pipe"], env },
+    );
+    let stderr = "";
+    child.stderr!.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    try {
+      const logFile = join(dir, "data", "logarchive.log");
+      const out = await waitForOutput(
+        child,
+        /shipped 0 lines[^\n]* · [1-9]\d* warnings? in \S+logarchive\.log \(last: \w+\)/,
+        60_000,
+      );
+      assert.match(out, new RegExp(`Log file  ${logFile.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      child.kill("SIGINT");
+      assert.equal(await exited, 0);
+      const json = `${out}\n${stderr}`.split("\n").filter((l) => l.trimStart().startsWith("{"));
+      assert.deepEqual(json, [], "no JSON log line on the terminal");
+      assert.match(await readFile(logFile, "utf8"), /"event":"unrecognised_log_path"/);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
   });
 
   it("refuses a bad policy file, naming the field, with exit code 2", async () => {
