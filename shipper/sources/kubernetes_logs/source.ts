@@ -105,7 +105,7 @@ export class KubernetesLogsSource {
 
   constructor(options: SourceOptions, restore: readonly FileCheckpoint[] = []) {
     this.options = options;
-    for (const cp of [...restore].sort((a, b) => a.order - b.order)) {
+    for (const cp of onePerFile(restore).sort((a, b) => a.order - b.order)) {
       const candidate = this.#candidateFor(cp.path, { dev: cp.dev, ino: cp.ino, size: cp.size, mtimeMs: 0 });
       if (candidate === null) continue;
       const tf = new TrackedFile(
@@ -187,12 +187,19 @@ export class KubernetesLogsSource {
     // Name the file is tracked under → path it is opened at.
     const paths = new Map<string, string>();
     for (const pattern of this.options.globs) {
-      for await (const p of glob(pattern)) if (!p.endsWith(".tmp")) paths.set(p, p);
+      for await (const p of glob(pattern)) {
+        if (p.endsWith(".tmp")) continue;
+        // kubelet's /var/log/containers link is tracked under the /var/log/pods name it
+        // points to, the name the file's rotated successors and the pods glob share.
+        const name = POD_LOG_FILE_NAME.test(basename(p)) ? p : ((await podsNameBehind(p)) ?? p);
+        paths.set(name, name);
+      }
     }
     for (const link of [...paths.keys()]) await addDockerRotated(link, paths);
     for (const tf of this.files) tf.seen = false;
-    const fresh: Candidate[] = [];
-    const truncated: TrackedFile[] = [];
+    // One name per file: a file reached by several names (a /var/log/containers symlink and
+    // the /var/log/pods file it points to, or two globs) is one file, under one name.
+    const named = new Map<string, { st: Awaited<ReturnType<typeof stat>>; candidate: Candidate }>();
     for (const [path, open] of paths) {
       let st: Awaited<ReturnType<typeof stat>>;
       try {
@@ -203,7 +210,20 @@ export class KubernetesLogsSource {
       if (!st.isFile()) continue;
       const candidate = this.#candidateFor(path, st, open);
       if (candidate === null) continue;
-      const tf = this.#byInode.get(this.#key(st.dev, st.ino));
+      const key = this.#key(st.dev, st.ino);
+      const other = named.get(key);
+      if (other === undefined || this.#preferredName(candidate, other.candidate, this.#byInode.get(key)))
+        named.set(key, { st, candidate });
+    }
+    const fresh: Candidate[] = [];
+    const truncated: TrackedFile[] = [];
+    for (const { st, candidate } of named.values()) {
+      const open = candidate.open;
+      let tf = this.#byInode.get(this.#key(st.dev, st.ino));
+      // Tracked under a /var/log/containers name, now also reached under its /var/log/pods
+      // name: it goes on under that one, so it joins the chain of the files around it.
+      if (tf !== undefined && tf.state === "active" && rankOfName(candidate) < rankOfName(tf.context))
+        tf = this.#replace(tf, candidate, tf.order);
       if (tf !== undefined && tf.handle !== null) {
         // Held open: the inode cannot be reused, but its content can be truncated.
         if (!tf.compressed && (tf.headChanged || st.size < tf.readPos || !(await this.#sameHead(tf)))) {
@@ -239,6 +259,18 @@ export class KubernetesLogsSource {
     await this.#placeFresh(fresh, truncated);
     await this.#refreshHeldPaths();
     this.#settle();
+  }
+
+  /**
+   * Which of two names of one file it is tracked under: the /var/log/pods name, which
+   * carries the pod UID and restart count and is never ambiguous; between names of the
+   * same layout, the one it is tracked under already, else the first found (glob order).
+   */
+  #preferredName(a: Candidate, b: Candidate, tracked: TrackedFile | undefined): boolean {
+    const ra = rankOfName(a);
+    const rb = rankOfName(b);
+    if (ra !== rb) return ra < rb;
+    return tracked !== undefined && tracked.path === a.path && tracked.path !== b.path;
   }
 
   #observe(tf: TrackedFile, { path, open, size }: Candidate): void {
@@ -671,6 +703,53 @@ function compareInChain(a: TrackedFile, b: TrackedFile): number {
   const ra = rotationStamp(a.path);
   const rb = rotationStamp(b.path);
   return ra < rb ? -1 : ra > rb ? 1 : a.order - b.order;
+}
+
+/**
+ * The checkpoint of each file once. An earlier version tracked a file reached by two
+ * names twice; the entry that read furthest goes on (the other's lines are all in it),
+ * the /var/log/pods name on a tie.
+ */
+function onePerFile(restore: readonly FileCheckpoint[]): FileCheckpoint[] {
+  const byFile = new Map<string, FileCheckpoint>();
+  for (const cp of restore) {
+    const key = `${cp.dev}:${cp.ino}:${cp.fingerprint}`;
+    const other = byFile.get(key);
+    const rank = (c: FileCheckpoint) => (POD_LOG_NAME.test(c.path) ? 0 : 1);
+    if (
+      other === undefined ||
+      cp.reader.offset > other.reader.offset ||
+      (cp.reader.offset === other.reader.offset && rank(cp) < rank(other))
+    )
+      byFile.set(key, cp);
+  }
+  return [...byFile.values()];
+}
+
+/** A /var/log/pods file name, `<n>.log` and its rotated names. */
+const POD_LOG_NAME = /\/\d+\.log(?:\.[^/]*)?$/;
+const POD_LOG_FILE_NAME = /^\d+\.log(?:\.|$)/;
+
+/**
+ * The /var/log/pods name a symlink leads to (through any number of links), or null: a
+ * regular file, a dangling link, or a link straight to dockerd's json log.
+ */
+async function podsNameBehind(link: string): Promise<string | null> {
+  let target = link;
+  for (let hops = 0; hops < 8; hops++) {
+    const next = await readlink(target).catch(() => null);
+    if (next === null) return null;
+    target = resolve(dirname(target), next);
+    if (!POD_LOG_FILE_NAME.test(basename(target))) continue;
+    const parsed = parseLogPath(target);
+    if (parsed.ok && parsed.meta.podUid !== undefined) return target;
+  }
+  return null;
+}
+
+/** 0 for a /var/log/pods name (it has the pod UID), 1 for a /var/log/containers one. */
+function rankOfName(named: { meta: LogFileMeta }): number {
+  return named.meta.podUid !== undefined ? 0 : 1;
 }
 
 /** dockerd's rotation number of a `<link>.<N>` name, 0 for any other. */
