@@ -7,6 +7,8 @@ import { formatRecordTimestamp, instantFromMs, parseRfc3339 } from "../../lib/re
 import { type DecodedLine, FileDecoder } from "../sources/kubernetes_logs/file_decoder.ts";
 import { parseRfc3339Bytes } from "../sources/kubernetes_logs/parser/timestamp.ts";
 import { corpusLines } from "../test_support/corpora.ts";
+import { MULTILINE_DEFAULTS } from "./multiline/merger.ts";
+import { MULTILINE_MODES } from "./multiline/rules.ts";
 import {
   appendBatchFields,
   appendRecordEnd,
@@ -361,9 +363,23 @@ describe("record encoder, whatever the log file holds", () => {
     fc.string({ unit: "binary-ascii", maxLength: 36 }),
   );
   const stream = fc.constantFrom("stdout", "stderr", "stdin", "");
+  /** Stack-trace lines, so that the multi-line merger joins some records. */
+  const traceLine = fc.constantFrom(
+    "java.lang.IllegalStateException: boom",
+    "\tat com.example.Api.handle(Api.java:42)",
+    "Caused by: java.io.IOException: x",
+    "Traceback (most recent call last):",
+    '  File "app.py", line 3, in <module>',
+    "ValueError: bad",
+    "panic: runtime error",
+    "goroutine 1 [running]:",
+    "main.main()",
+    "\t/app/main.go:12 +0x1d",
+  );
   const message = fc.oneof(
     messageArb,
     fc.string({ maxLength: 30 }).map((m) => new Uint8Array(Buffer.from(m))),
+    traceLine.map((m) => new Uint8Array(Buffer.from(m))),
   );
   const criLine = fc
     .tuple(anyTimestamp, stream, fc.constantFrom("F", "P", "F:x", "X", ""), message)
@@ -398,14 +414,20 @@ describe("record encoder, whatever the log file holds", () => {
     fc.constantFrom(-8.64e15, -62_135_596_800_001, 253_402_300_800_000, 8.64e15, 1.5e15),
   );
 
+  const multilineMode = fc.constantFrom(null, ...MULTILINE_MODES);
+
   it("only writes records the loader's check accepts, from any CRI or Docker lines (property)", () => {
     const meta = { namespace: "payments", pod: "api-0", podUid: "u-1", container: "api", node: "node-a" };
     const fragment = batchFieldsFragment("node-a_0123abcd_000000000007");
     fc.assert(
-      fc.property(fileLines, fallbackMs, fc.boolean(), (lines, mtimeMs, merge) => {
+      fc.property(fileLines, fallbackMs, fc.boolean(), multilineMode, (lines, mtimeMs, merge, mode) => {
         const out = new OutputBuffer(16);
         const encoder = new RecordEncoder(meta);
-        const decoder = new FileDecoder({ merge, fallbackTime: instantFromMs(mtimeMs) });
+        const decoder = new FileDecoder({
+          merge,
+          fallbackTime: instantFromMs(mtimeMs),
+          multiline: merge && mode !== null ? { mode, ...MULTILINE_DEFAULTS } : null,
+        });
         let seq = 0;
         const sink = (l: DecodedLine) => {
           encoder.encodeLine(out, l);
