@@ -99,7 +99,7 @@ export async function quarantineObject(
   };
   // Two deliveries of one bad object race here: the one that creates the marker reports it,
   // so a log-based counter counts the object once. A different body replaces the marker.
-  let first = await ctx.state.createIfAbsent(markerPaths.quarantined(id), marker);
+  let first = await ctx.state.createOwned(markerPaths.quarantined(id), marker);
   if (!first) {
     const existing = await ctx.state.read<QuarantineMarker>(markerPaths.quarantined(id));
     if (existing === null || existing.sha256 !== object.sha256 || object.sha256 === null) {

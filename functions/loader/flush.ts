@@ -13,6 +13,7 @@
 import { createHash } from "node:crypto";
 import type { Bucket } from "@google-cloud/storage";
 import type { StageLog } from "../../lib/log.ts";
+import { userMetadataValue } from "../../lib/object/metadata.ts";
 import { classifyNamespace, type NamespacePolicy } from "../../lib/policy/policy.ts";
 import {
   type LoadJobStatus,
@@ -285,7 +286,7 @@ async function liveObjects(
     try {
       const [meta] = await ctx.landing.file(entry.name).getMetadata();
       generation = String(meta.generation);
-      sha256 = (meta.metadata as Record<string, string> | undefined)?.["logarchive-sha256"];
+      sha256 = userMetadataValue(meta.metadata as Record<string, string> | undefined, "sha256");
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }

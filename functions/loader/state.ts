@@ -3,6 +3,7 @@
 // ifGenerationMatch=0 succeeds only when no live version exists, and answers 412 otherwise.
 // Every marker is a small JSON object under one prefix of the state bucket.
 
+import { randomBytes } from "node:crypto";
 import type { Bucket, File } from "@google-cloud/storage";
 
 export interface StateStoreOptions {
@@ -52,6 +53,18 @@ export class StateStore {
       if (isPreconditionFailed(error)) return false;
       throw error;
     }
+  }
+
+  /**
+   * createIfAbsent for a marker whose creator must know it was first (it logs or counts):
+   * the storage client retries a conditional write whose response was lost, and the retry
+   * meets this call's own object as a 412. A random `writer` token in the marker tells the two apart.
+   */
+  async createOwned(path: string, value: object): Promise<boolean> {
+    const writer = randomBytes(8).toString("hex");
+    if (await this.createIfAbsent(path, { ...value, writer })) return true;
+    const existing = await this.read<{ writer?: unknown }>(path);
+    return existing?.writer === writer;
   }
 
   /** Overwrites the marker (for state only its writer changes). */

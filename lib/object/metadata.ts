@@ -59,6 +59,23 @@ export function toUserMetadata(m: ObjectMetadata): Record<string, string> {
   return out;
 }
 
+/**
+ * One logarchive-* value from S3 user metadata or GCS custom metadata, by its key without the
+ * prefix (e.g. "sha256"). Keys are matched case-insensitively, because S3 lowercases them and
+ * proxies may not; every reader of the metadata goes through here so they all agree.
+ */
+export function userMetadataValue(
+  metadata: Record<string, string | undefined> | undefined,
+  key: (typeof FIELDS)[keyof typeof FIELDS],
+): string | undefined {
+  if (metadata === undefined) return undefined;
+  const wanted = METADATA_PREFIX + key;
+  const exact = metadata[wanted];
+  if (exact !== undefined) return exact;
+  for (const [k, v] of Object.entries(metadata)) if (k.toLowerCase() === wanted) return v;
+  return undefined;
+}
+
 export class ObjectMetadataError extends Error {
   override name = "ObjectMetadataError";
 }
@@ -68,9 +85,8 @@ export class ObjectMetadataError extends Error {
  * Keys are matched case-insensitively, because S3 lowercases them and proxies may not.
  */
 export function fromUserMetadata(metadata: Record<string, string | undefined>): ObjectMetadata {
-  const lower = new Map(Object.entries(metadata).map(([k, v]) => [k.toLowerCase(), v]));
   const raw = Object.fromEntries(
-    Object.entries(FIELDS).map(([field, key]) => [field, lower.get(METADATA_PREFIX + key)]),
+    Object.entries(FIELDS).map(([field, key]) => [field, userMetadataValue(metadata, key)]),
   );
   const result = metadataSchema.safeParse(raw);
   if (!result.success) {

@@ -1,0 +1,174 @@
+// The loader's hardening for real GCP (issue 10): lost finalize events found by the sweeper,
+// overlapping flush runs on one attempt, backlogs bigger than one job per window, metadata
+// read case-insensitively everywhere, and markers whose create response was lost. Against the
+// local GCS (through a proxy that can drop a response) and DuckDB behind the warehouse port.
+
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, beforeEach, describe, it } from "node:test";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { Storage } from "@google-cloud/storage";
+import type { StageLog } from "../../lib/log.ts";
+import { parsePolicy } from "../../lib/policy/policy.ts";
+import { type LocalGcs, startLocalGcs } from "../../local/gcs/server.ts";
+import { DuckDbWarehouse } from "../warehouse/duckdb.ts";
+import { resolveLoaderConfig } from "./config.ts";
+import type { FinalizedObject } from "./enqueue.ts";
+import { Loader, type LoaderParts } from "./loader.ts";
+import { markerPaths, objectId } from "./markers.ts";
+import { type GcsProxy, startGcsProxy } from "./test_support/gcs-proxy.ts";
+import { type ArchiveObject, archiveObject } from "./test_support/objects.ts";
+
+const POLICY = parsePolicy(`
+analytics:
+  include: ["*"]
+warehouse:
+  dataset: logs
+  table: container_logs
+`);
+const TABLE = { dataset: "logs", table: "container_logs" };
+const LANDING = "landing";
+let dir: string;
+let gcs: LocalGcs;
+let proxy: GcsProxy;
+/** The loader's client, through the proxy. */
+let storage: Storage;
+/**
+ * The test's own uploads. @google-cloud/storage turns retries off for the whole client after
+ * any write without a precondition, so those must not go through the loader's client.
+ */
+let direct: Storage;
+let warehouse: DuckDbWarehouse;
+let instance: DuckDBInstance;
+let testNo = 0;
+const events: { level: string; event: string; fields: Record<string, unknown> }[] = [];
+const log: StageLog = (level, event, fields) => {
+  events.push({ level, event, fields });
+};
+const eventsNamed = (name: string) => events.filter((e) => e.event === name);
+
+function newLoader(overrides: Record<string, string> = {}, extra: Partial<LoaderParts> = {}): Loader {
+  const config = resolveLoaderConfig(
+    {},
+    {
+      landing_bucket: LANDING,
+      warehouse: "duckdb",
+      state_prefix: `_logarchive/hardening-${testNo}/`,
+      flush_interval: "1s",
+      job_poll_interval: "20ms",
+      ...overrides,
+    },
+  );
+  return new Loader({ config, policy: POLICY, storage, warehouse, log, ...extra });
+}
+
+async function upload(o: {
+  name: string;
+  body: Buffer;
+  metadata: Record<string, string>;
+}): Promise<FinalizedObject> {
+  const file = direct.bucket(LANDING).file(o.name);
+  await file.save(o.body, {
+    resumable: false,
+    metadata: { contentType: "application/gzip", metadata: o.metadata },
+  });
+  const [meta] = await file.getMetadata();
+  return {
+    bucket: LANDING,
+    name: o.name,
+    generation: String(meta.generation),
+    metadata: (meta.metadata ?? {}) as Record<string, string>,
+  };
+}
+
+let seqBase = 0;
+function objects(namespace: string, count: number, hour = "10"): ArchiveObject[] {
+  seqBase += 1000;
+  return Array.from({ length: count }, (_, i) =>
+    archiveObject({ namespace, seq: seqBase + i, records: 5, hour }),
+  );
+}
+
+async function rows(list: ArchiveObject[]): Promise<number[]> {
+  const counts = await warehouse.rowCountsByBatch(
+    TABLE,
+    list.map((o) => o.batchId),
+  );
+  return list.map((o) => counts.get(o.batchId) ?? 0);
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "loader-hardening-"));
+  gcs = await startLocalGcs({ dataDir: join(dir, "gcs"), host: "127.0.0.1", port: 0 });
+  proxy = await startGcsProxy(gcs.url);
+  storage = new Storage({
+    apiEndpoint: proxy.url,
+    projectId: "test",
+    retryOptions: { retryDelayMultiplier: 1.5, maxRetryDelay: 2, totalTimeout: 60 },
+  });
+  direct = new Storage({ apiEndpoint: gcs.url, projectId: "test" });
+  await direct.createBucket(LANDING);
+  instance = await DuckDBInstance.create(join(dir, "warehouse.duckdb"));
+  warehouse = await DuckDbWarehouse.open({ database: instance, storage: direct, defaultDataset: "logs" });
+});
+
+after(async () => {
+  await warehouse.close();
+  instance.closeSync();
+  await proxy.stop();
+  await gcs.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  testNo++;
+  events.length = 0;
+});
+
+describe("loader hardening: small ones", () => {
+  it("reads logarchive-sha256 case-insensitively in the flush too: a same-body re-transfer with mixed-case keys is not quarantined", async () => {
+    const loader = newLoader();
+    const [o] = objects("mixed-case", 1);
+    const metadata = Object.fromEntries(
+      Object.entries(o!.metadata).map(([k, v]) => [
+        k.replace(/^logarchive-/, "Logarchive-").toUpperCase(),
+        v,
+      ]),
+    );
+    const v1 = await upload({ ...o!, metadata });
+    assert.equal((await loader.handleFinalize(v1)).outcome, "queued");
+    const v2 = await upload({ ...o!, metadata });
+    // The flush runs before the new generation's event: same body, so it waits for that event.
+    await loader.flush({ force: true });
+    assert.equal(await loader.state.exists(markerPaths.quarantined(objectId(o!.name))), false);
+    assert.equal(eventsNamed("object_quarantined").length, 0);
+    assert.equal((await loader.handleFinalize(v2)).outcome, "duplicate");
+    await loader.flush({ force: true });
+    assert.deepEqual(await rows([o!]), [5]);
+  });
+
+  it("a quarantine marker whose create response was lost (the client retried into a 412) still logs its object once", async () => {
+    // A client of its own: @google-cloud/storage keeps its retry switch per client, and other
+    // tests' unconditional writes flip it.
+    const retrying = new Storage({
+      apiEndpoint: proxy.url,
+      projectId: "test",
+      retryOptions: { retryDelayMultiplier: 1.5, maxRetryDelay: 2, totalTimeout: 60 },
+    });
+    const loader = newLoader({}, { storage: retrying });
+    const [o] = objects("lost-response", 1);
+    const bad = await upload({ ...o!, body: Buffer.from("not gzip at all") });
+    const dropped = proxy.dropResponseOnce(
+      (r) => r.method === "POST" && (r.query.get("name") ?? "").includes("/quarantined/"),
+    );
+    const result = await loader.handleFinalize(bad);
+    await dropped;
+    assert.equal(result.outcome, "quarantined");
+    assert.equal(eventsNamed("object_quarantined").length, 1, "logged (and so counted) once");
+    // A second delivery of the same bad object is a duplicate and logs nothing more.
+    assert.equal((await loader.handleFinalize(bad)).outcome, "duplicate");
+    assert.equal(eventsNamed("object_quarantined").length, 1);
+  });
+});

@@ -1,0 +1,106 @@
+// A pass-through HTTP proxy in front of the local GCS, for the loader's tests and benchmark:
+// it counts each request by GCS's pricing class, and can forward a request but drop its
+// response (the client then sees a reset connection and retries, as on a real network).
+//
+//   const proxy = await startGcsProxy(gcs.url);
+//   new Storage({ apiEndpoint: proxy.url, projectId: "test" });
+
+import { createServer, type IncomingMessage, request } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/**
+ * GCS operation classes as billed (cloud.google.com/storage/pricing#operations-by-class):
+ * A = inserts, lists, copies/rewrites, patches; B = gets (metadata and media); free = deletes.
+ */
+export type OperationClass = "A" | "B" | "free";
+
+export interface ProxiedRequest {
+  method: string;
+  /** Path without the query string. */
+  path: string;
+  query: URLSearchParams;
+  operationClass: OperationClass;
+}
+
+export interface GcsProxy {
+  url: string;
+  readonly counts: Record<OperationClass, number>;
+  resetCounts(): void;
+  /**
+   * The next request `matches` accepts is forwarded (the server acts on it), but its response
+   * is never sent: the client's socket is destroyed. Resolves once that has happened.
+   */
+  dropResponseOnce(matches: (r: ProxiedRequest) => boolean): Promise<ProxiedRequest>;
+  stop(): Promise<void>;
+}
+
+export function operationClassOf(method: string, path: string): OperationClass {
+  if (method === "DELETE") return "free";
+  if (method === "GET" || method === "HEAD") {
+    // objects.list is GET /storage/v1/b/<bucket>/o: class A; a get names an object after /o/.
+    return /^\/storage\/v1\/b\/[^/]+\/o\/?$/.test(path) || /^\/storage\/v1\/b\/?$/.test(path) ? "A" : "B";
+  }
+  return "A";
+}
+
+export async function startGcsProxy(upstream: string): Promise<GcsProxy> {
+  const target = new URL(upstream);
+  const counts: Record<OperationClass, number> = { A: 0, B: 0, free: 0 };
+  const drops: { matches: (r: ProxiedRequest) => boolean; done: (r: ProxiedRequest) => void }[] = [];
+  const server = createServer((req: IncomingMessage, res) => {
+    const url = new URL(req.url ?? "/", "http://proxy");
+    const method = req.method ?? "GET";
+    const proxied: ProxiedRequest = {
+      method,
+      path: url.pathname,
+      query: url.searchParams,
+      operationClass: operationClassOf(method, url.pathname),
+    };
+    counts[proxied.operationClass]++;
+    const dropAt = drops.findIndex((d) => d.matches(proxied));
+    const drop = dropAt < 0 ? undefined : drops.splice(dropAt, 1)[0];
+    const upstreamReq = request(
+      {
+        host: target.hostname,
+        port: target.port,
+        method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (upstreamRes) => {
+        if (drop !== undefined) {
+          // The server committed the request; the client never hears of it.
+          upstreamRes.resume();
+          upstreamRes.on("end", () => {
+            req.socket.destroy();
+            drop.done(proxied);
+          });
+          return;
+        }
+        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        upstreamRes.pipe(res);
+      },
+    );
+    upstreamReq.on("error", () => req.socket.destroy());
+    req.pipe(upstreamReq);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    counts,
+    resetCounts() {
+      counts.A = 0;
+      counts.B = 0;
+      counts.free = 0;
+    },
+    dropResponseOnce(matches) {
+      return new Promise((done) => drops.push({ matches, done }));
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
