@@ -18,8 +18,8 @@ const close = (actual: number, expected: number, what: string, tolerance = 0.005
     `${what}: ${actual} is not within ${tolerance * 100}% of ${expected}`,
   );
 
-// The worked example of plan.test.ts (10 nodes, 14,400 objects a day of ~1.5 MB, 2.16e10
-// compressed bytes a day, all loaded), kept 30 days in S3 Standard only, 30 days in
+// The worked example of plan.test.ts (10 nodes, 14,400 objects a day of ~1.5 MB, STORED =
+// 2.16e10 + 14,400 × 250 = 2.16036e10 compressed bytes a day, all loaded), kept 30 days in S3 Standard only, 30 days in
 // BigQuery, no Athena, no restores. A month is 365 / 12 = 30.4167 days; storage is in GiB.
 const WORKED = [
   "cost",
@@ -54,6 +54,7 @@ const WORKED = [
 ];
 const M = 365 / 12;
 const GIB = 2 ** 30;
+const STORED = 2.16e10 + 14_400 * 250;
 
 interface Line {
   item: string;
@@ -72,12 +73,12 @@ describe("logarchive cost", () => {
     const { out, code } = await runCommand(costCommand, WORKED);
     assert.equal(code, 0);
     const { lines } = JSON.parse(out).report as { lines: Line[] };
-    // S3 Standard: 30 days × 2.16e10 B = 6.48e11 B = 603.5 GiB × $0.023 = $13.88.
-    close(line(lines, "S3 Standard").steady, ((30 * 2.16e10) / GIB) * 0.023, "S3 Standard steady");
+    // S3 Standard: 30 days × 2.16036e10 B = 6.481e11 B = 603.6 GiB × $0.023 = $13.88.
+    close(line(lines, "S3 Standard").steady, ((30 * STORED) / GIB) * 0.023, "S3 Standard steady");
     // First month, starting empty: cohort-days = (30²/2 + (M − 30) × 30) / M = 15.205 →
-    // 2.16e10 × 15.205 / 2^30 = 305.9 GiB × $0.023 = $7.04.
+    // 2.16036e10 × 15.205 / 2^30 = 305.9 GiB × $0.023 = $7.04.
     const firstDays = (30 ** 2 / 2 + (M - 30) * 30) / M;
-    close(line(lines, "S3 Standard").first, ((firstDays * 2.16e10) / GIB) * 0.023, "S3 Standard first");
+    close(line(lines, "S3 Standard").first, ((firstDays * STORED) / GIB) * 0.023, "S3 Standard first");
     // PUTs: 14,400 × M = 438,000 × $0.005/1,000 = $2.19.
     close(line(lines, "S3 PUT").steady, ((14_400 * M) / 1000) * 0.005, "PUT");
     // Storage Transfer reads each object with a GET and a HEAD: 876,000 × $0.0004/1,000 = $0.35.
@@ -92,12 +93,12 @@ describe("logarchive cost", () => {
     // Pub/Sub: 61,200 finalize events a day, each published and delivered at 1,500 B:
     // 61,200 × M × 3,000 B / 2^40 × $40 = $0.20.
     close(line(lines, "Pub/Sub").steady, ((61_200 * M * 3000) / 2 ** 40) * 40, "Pub/Sub");
-    // Egress: 2.16e10 × M = 611.9 GiB, all in the first 10 TB tier: × $0.09 = $55.07.
-    close(line(lines, "AWS data transfer out").steady, ((2.16e10 * M) / GIB) * 0.09, "egress");
+    // Egress: 2.16036e10 × M = 612.0 GiB, all in the first 10 TB tier: × $0.09 = $55.08.
+    close(line(lines, "AWS data transfer out").steady, ((STORED * M) / GIB) * 0.09, "egress");
     // BigQuery logical: 864M rows × 303 B × 30 days / 2^30 = 7,314.7 GiB × $0.02 = $146.29.
     close(line(lines, "BigQuery active logical").steady, ((864e6 * 303 * 30) / GIB) * 0.02, "BigQuery");
-    // GCS landing copies kept 7 days: 2.16e10 × 7 / 2^30 = 140.8 GiB × $0.02 = $2.82.
-    close(line(lines, "GCS landing copies").steady, ((2.16e10 * 7) / GIB) * 0.02, "GCS staging");
+    // GCS landing copies kept 7 days: 2.16036e10 × 7 / 2^30 = 140.8 GiB × $0.02 = $2.82.
+    close(line(lines, "GCS landing copies").steady, ((STORED * 7) / GIB) * 0.02, "GCS staging");
     // Markers: claims/ + done/ (2 × 350 B) for 30 days, manifests and attempts (2 × 350 B)
     // for 7: 14,400 × 700 × 37 / 2^30 × $0.02 = $0.0069.
     close(line(lines, "GCS loader markers").steady, ((14_400 * 700 * 37) / GIB) * 0.02, "markers");

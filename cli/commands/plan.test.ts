@@ -24,7 +24,8 @@ const close = (actual: number, expected: number, what: string, tolerance = 0.005
 // (shipper/config.ts): batch_max_age 60 s, batch_max_bytes 8 MiB; a minute holds 1.5 MB, so
 // every batch is cut by age. Lines never stop, so each hour holds exactly 3,600 / 60 = 60
 // batches: 59 of 1 + 1,000 × 60 lines = 60,001 lines × 25 B = 1,500,025 B, and the hour's
-// last one the rest, 90,000,000 − 59 × 1,500,025 = 1,498,525 B.
+// last one the rest, 90,000,000 − 59 × 1,500,025 = 1,498,525 B. Each object also carries
+// gzip's fixed 250 B (the header, trailer and first record: gzipObjectOverheadBytes).
 const WORKED = [
   "--nodes",
   "10",
@@ -54,9 +55,10 @@ describe("logarchive plan", () => {
     close(plan.sizes.all.objectsPerDay, 14_400, "objects/day");
     close(plan.sizes.byTier.analytics.objectsPerDay, 14_400, "analytics objects/day");
     assert.equal(plan.sizes.byTier.archive, undefined);
-    // Bytes: 10 × 25,000 B/s × 86,400 s = 2.16e10 B a day; the median object is a full one.
-    close(plan.sizes.all.storedBytesPerDay, 2.16e10, "stored bytes/day", 1e-9);
-    close(plan.sizes.all.medianBytes, 1_500_025, "median object");
+    // Bytes: 10 × 25,000 B/s × 86,400 s = 2.16e10 B a day + 14,400 × 250 B = 2.16036e10; the
+    // median object is a full one, 1,500,025 + 250 = 1,500,275 B.
+    close(plan.sizes.all.storedBytesPerDay, 2.16e10 + 14_400 * 250, "stored bytes/day", 1e-9);
+    close(plan.sizes.all.medianBytes, 1_500_275, "median object");
     assert.equal(plan.sizes.all.shareUnder128KiB, 0);
     // S3: 14,400 / 86,400 = 0.1667 PUT/s; the one namespace is on all 10 nodes, so its prefix takes them all.
     close(plan.s3.putsPerSecond, 14_400 / 86_400, "PUT/s");

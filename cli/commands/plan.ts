@@ -186,6 +186,20 @@ async function readMap(path: string, flag: string): Promise<Record<string, unkno
   return value as Record<string, unknown>;
 }
 
+/**
+ * gzip bytes per raw byte past each object's fixed cost: the metrics' uploaded bytes less
+ * the per-object overhead of the batches they count, over the bytes read.
+ */
+function marginalStoredPerRaw(
+  m: { storedPerRaw?: number; readBytes?: number; uploadedBytes?: number; objects?: number },
+  overheadBytes: number,
+): number {
+  if (m.readBytes && m.uploadedBytes && m.objects) {
+    return Math.max(0.001, (m.uploadedBytes - m.objects * overheadBytes) / m.readBytes);
+  }
+  return m.storedPerRaw ?? DEFAULT_STORED_PER_RAW;
+}
+
 /** Resolves the options into the model's inputs and runs the volume model. */
 export async function runPlanModel(o: WorkloadOptions) {
   const { planModel, DEFAULT_ASSUMPTIONS } = await import("../../lib/economics/model.ts");
@@ -257,7 +271,7 @@ export async function runPlanModel(o: WorkloadOptions) {
       activePerNode: active,
       zipfExponent: o.skew,
       analyticsShare: o.analyticsShare ?? analyticsShareFromPolicy(policy, active),
-      storedPerRaw: o.compression ?? measured.storedPerRaw ?? DEFAULT_STORED_PER_RAW,
+      storedPerRaw: o.compression ?? marginalStoredPerRaw(measured, assumptions.gzipObjectOverheadBytes),
       rawLineBytes: o.lineBytes ?? measured.rawLineBytes ?? DEFAULT_RAW_LINE_BYTES,
       recordPerRaw: o.recordRatio ?? measured.recordPerRaw ?? DEFAULT_RECORD_PER_RAW,
     },

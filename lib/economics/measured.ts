@@ -3,7 +3,12 @@
 // uploaded_raw_bytes / read_bytes, raw bytes per line = read_bytes / read_lines.
 
 export interface Measured {
+  /** Aggregate gzip bytes per raw byte, objects' fixed costs included. */
   storedPerRaw?: number;
+  /** From the metrics: what the run read and uploaded, for the per-object split. */
+  readBytes?: number;
+  uploadedBytes?: number;
+  objects?: number;
   recordPerRaw?: number;
   rawLineBytes?: number;
   /** Objects per node-hour the run produced, when the file states it (JSON only). */
@@ -33,6 +38,7 @@ export function parseMeasured(text: string, parsed: unknown): Measured {
     const lines = metric(text, "logarchive_shipper_read_lines_total");
     const uploaded = metric(text, "logarchive_shipper_uploaded_bytes_total");
     const uploadedRaw = metric(text, "logarchive_shipper_uploaded_raw_bytes_total");
+    const objects = metric(text, "logarchive_shipper_batches_uploaded_total");
     if (!read || !uploaded) {
       throw new MeasuredError(
         "the metrics show no bytes read and uploaded yet; measure after the shipper uploaded some batches",
@@ -40,6 +46,9 @@ export function parseMeasured(text: string, parsed: unknown): Measured {
     }
     return {
       storedPerRaw: uploaded / read,
+      readBytes: read,
+      uploadedBytes: uploaded,
+      ...(objects ? { objects } : {}),
       ...(uploadedRaw ? { recordPerRaw: uploadedRaw / read } : {}),
       ...(lines ? { rawLineBytes: read / lines } : {}),
     };

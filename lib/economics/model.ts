@@ -38,7 +38,7 @@ export interface Workload {
   zipfExponent: number;
   /** Share of each node's active namespaces the policy loads for analytics (0..1). */
   analyticsShare: number;
-  /** gzip output bytes per raw log byte. */
+  /** gzip output bytes per raw log byte, past each object's first record (see gzipObjectOverheadBytes). */
   storedPerRaw: number;
   /** Mean raw bytes per log line (CRI prefix included). */
   rawLineBytes: number;
@@ -118,6 +118,12 @@ export interface Assumptions {
   eventMessageBytes: number;
   /** Bytes of one loader marker (claims/, pending/, done/). */
   markerBytes: number;
+  /**
+   * gzip bytes every object costs besides storedPerRaw × its raw bytes: the header and trailer
+   * (18 B) and the first record, whose field names deflate has not seen yet (gzip -6 of one
+   * record ≈ 400 B against ~0.18 B per byte for the following ones).
+   */
+  gzipObjectOverheadBytes: number;
 }
 
 export const DEFAULT_ASSUMPTIONS: Assumptions = {
@@ -143,6 +149,7 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
   functionMaxInstances: 100,
   eventMessageBytes: 1500,
   markerBytes: 350,
+  gzipObjectOverheadBytes: 250,
 };
 
 /** One kind of object: a count per day across the fleet and one size. */
@@ -526,7 +533,7 @@ export function planModel(inputs: PlanInputs): PlanModel {
         loaded: stream.loaded,
         archived: stream.archived,
         perDay: fleet * shape.fullPerHour,
-        bytes: shape.fullBytes,
+        bytes: shape.fullBytes + as.gzipObjectOverheadBytes,
         rawBytes: shape.fullBytes * rawPerStored,
       });
     }
@@ -536,7 +543,7 @@ export function planModel(inputs: PlanInputs): PlanModel {
         loaded: stream.loaded,
         archived: stream.archived,
         perDay: fleet * shape.partialPerHour,
-        bytes: shape.partialBytes,
+        bytes: shape.partialBytes + as.gzipObjectOverheadBytes,
         rawBytes: shape.partialBytes * rawPerStored,
       });
     }
