@@ -23,6 +23,7 @@ import type { NamespacePolicy } from "../lib/policy/policy.ts";
 import { resolveShipperConfig } from "../shipper/config.ts";
 import { Shipper } from "../shipper/shipper.ts";
 import { EventarcDelivery } from "./eventarc.ts";
+import { keepIdleConnections } from "./keep-alive.ts";
 import { localS3Client } from "./s3.ts";
 import { LOCAL_SQS_CREDENTIALS } from "./sqs.ts";
 import { type LocalCloud, startLocalCloud } from "./stack.ts";
@@ -169,6 +170,7 @@ export class LocalPipeline {
       const urls: string[] = [];
       for (const name of [FINALIZE_FUNCTION, FLUSH_FUNCTION]) {
         const server = getTestServer(name);
+        keepIdleConnections(server);
         await new Promise<void>((resolve) => server.listen(0, options.host ?? "127.0.0.1", resolve));
         stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
         urls.push(`http://${options.host ?? "127.0.0.1"}:${(server.address() as AddressInfo).port}/`);

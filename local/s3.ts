@@ -5,6 +5,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { S3Client } from "@aws-sdk/client-s3";
 import S3rver from "s3rver";
+import { keepIdleConnections } from "./keep-alive.ts";
 
 export interface LocalS3Options {
   host: string;
@@ -23,8 +24,6 @@ export interface LocalS3 {
   stop(): Promise<void>;
 }
 
-const KEEP_ALIVE_MS = 65_000;
-
 /** Credentials s3rver accepts; the AWS SDK signs with them. */
 export const LOCAL_S3_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } as const;
 
@@ -40,12 +39,8 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     configureBuckets: options.buckets.map((name) => ({ name, configs: [] })),
   });
   const address = (await server.run()) as AddressInfo;
-  // The whole pipeline shares one event loop with this server; a pause in it (a DuckDB
-  // load, a big gzip) can outlast Node's 5 s keep-alive, and the server then closes a
-  // connection the SDK has just sent a request on ("socket hang up"). Idle connections are
-  // the client's to close.
   const httpServer = (server as unknown as { httpServer?: Server }).httpServer;
-  if (httpServer) httpServer.keepAliveTimeout = KEEP_ALIVE_MS;
+  if (httpServer) keepIdleConnections(httpServer);
   return {
     endpoint: `http://${options.host}:${address.port}`,
     port: address.port,
