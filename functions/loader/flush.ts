@@ -10,7 +10,7 @@
 //   - done/ markers are written before pending/ markers are removed, and only the pending
 //     markers of objects the job loaded are removed.
 
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { Bucket } from "@google-cloud/storage";
 import type { StageLog } from "../../lib/log.ts";
 import { userMetadataValue } from "../../lib/object/metadata.ts";
@@ -64,6 +64,13 @@ export interface FlushContext {
   tables: readonly TableRef[];
   log: StageLog;
   now?: () => number;
+  /** Test seams: points where a test parks one flush run while another runs. */
+  hooks?: FlushHooks;
+}
+
+export interface FlushHooks {
+  /** After an attempt's objects were found unchanged, before its job is inserted. */
+  beforeInsert?: (at: { table: string; batch: number; attempt: number }) => Promise<void>;
 }
 
 export type TableFlushStatus = "idle" | "waiting" | "loaded" | "running" | "deferred" | "failed" | "paused";
@@ -103,11 +110,13 @@ const URI_CONCURRENCY = 16;
 interface RunContext extends FlushContext {
   /** End of this flush run, shared by every table. */
   deadline: number;
+  /** Names this run in the attempt leases it takes. */
+  runId: string;
 }
 
 export async function flushAll(ctx: FlushContext, options: FlushOptions = {}): Promise<TableFlushResult[]> {
   const now = ctx.now ?? Date.now;
-  const run: RunContext = { ...ctx, deadline: now() + ctx.deadlineMs };
+  const run: RunContext = { ...ctx, deadline: now() + ctx.deadlineMs, runId: randomBytes(8).toString("hex") };
   const keys = new Set(ctx.tables.map(tableKey));
   for (const k of await ctx.state.listPrefixes("pending/")) keys.add(k);
   for (const k of await ctx.state.listPrefixes("batches/")) keys.add(k);
@@ -418,9 +427,14 @@ async function runBatch(
     if (status === null) {
       // Not started yet: the objects may have changed since the batch was made (quota
       // waits can last hours). Start a job only over objects that are still what was checked.
-      const entries = manifest.objects.filter((o) => attempt?.uris.includes(o.uri));
+      const uris = new Set(attempt.uris);
+      const entries = manifest.objects.filter((o) => uris.has(o.uri));
       const live = await liveObjects(ctx, table, entries);
       if (live.length !== entries.length) {
+        // Another run may be about to insert this attempt's job over the old URIs: attempt
+        // n+1 exists only once n is marked abandoned, which no run can then lease.
+        const abandoned = await abandonAttempt(ctx, table, seq, attemptNo);
+        if (abandoned !== true) return leaseHeld(name, seq, attempt.jobId, abandoned);
         attemptNo++;
         attempt = await createAttempt(
           ctx,
@@ -431,7 +445,25 @@ async function runBatch(
         );
         continue;
       }
+      await ctx.hooks?.beforeInsert?.({ table: name, batch: seq, attempt: attemptNo });
+      const lease = await leaseAttempt(ctx, table, seq, attemptNo);
+      if (lease === "abandoned") {
+        // Another run found an object changed after our check and moved on: so do we, with
+        // a fresh check (ours predates the change it saw).
+        const fresh = await liveObjects(ctx, table, entries);
+        attemptNo++;
+        attempt = await createAttempt(
+          ctx,
+          manifest,
+          attemptNo,
+          fresh.map((o) => o.uri),
+          attempt.failures ?? 0,
+        );
+        continue;
+      }
+      if (lease !== "leased") return leaseHeld(name, seq, attempt.jobId, lease);
       if (!(await takeJobSlot(ctx, table))) {
+        await releaseLease(ctx, table, seq, attemptNo);
         const tomorrow = `${utcDay(now() + 86_400_000)}T00:00:00Z`;
         ctx.log("error", "table_job_guard", {
           table: name,
@@ -462,6 +494,7 @@ async function runBatch(
       } catch (error) {
         if (error instanceof WarehouseQuotaError) {
           // Nothing ran, so the same job ID is still free: the next flush inserts it again.
+          await releaseLease(ctx, table, seq, attemptNo);
           ctx.log("warn", "load_job_deferred", {
             table: name,
             batch: seq,
@@ -577,6 +610,83 @@ async function runBatch(
       backoffMs > 0 ? new Date(now() + backoffMs).toISOString() : undefined,
     );
   }
+}
+
+/**
+ * How long a run's lease on an attempt lasts: the time between taking it and jobs.insert
+ * reaching BigQuery. Longer than a function invocation may run (540 s), so a run that took
+ * the lease and stalled can no longer insert once another run may abandon the attempt.
+ */
+export const ATTEMPT_LEASE_MS = 10 * 60_000;
+
+type LeaseOutcome = "leased" | "abandoned" | { heldUntil: string };
+
+/**
+ * Compare-and-swap on the attempt file: a run may insert attempt n's job only while it holds
+ * n's lease, and no run may lease an abandoned attempt. Runs racing for one lease both get
+ * it only when both write the same job ID (a renewal after the lease expired), and BigQuery
+ * answers the second insert with 409.
+ */
+async function leaseAttempt(ctx: RunContext, table: TableRef, seq: number, n: number): Promise<LeaseOutcome> {
+  const path = markerPaths.attempt(table, seq, n);
+  const now = ctx.now ?? Date.now;
+  for (let tries = 0; tries < 10; tries++) {
+    const current = await ctx.state.readVersioned<AttemptFile>(path);
+    if (current === null) throw new Error(`attempt file ${path} vanished`);
+    const file = current.value;
+    if (file.abandonedAt !== undefined) return "abandoned";
+    if (file.lease !== undefined && file.lease.holder !== ctx.runId && Date.parse(file.lease.until) > now())
+      return { heldUntil: file.lease.until };
+    const leased: AttemptFile = {
+      ...file,
+      lease: { holder: ctx.runId, until: new Date(now() + ATTEMPT_LEASE_MS).toISOString() },
+    };
+    if (await ctx.state.replaceIfGeneration(path, leased, current.generation)) return "leased";
+  }
+  throw new Error(`could not lease ${path}: too many concurrent flushes`);
+}
+
+/** Marks attempt n abandoned unless another run holds its lease; true once it is abandoned. */
+async function abandonAttempt(
+  ctx: RunContext,
+  table: TableRef,
+  seq: number,
+  n: number,
+): Promise<true | { heldUntil: string }> {
+  const path = markerPaths.attempt(table, seq, n);
+  const now = ctx.now ?? Date.now;
+  for (let tries = 0; tries < 10; tries++) {
+    const current = await ctx.state.readVersioned<AttemptFile>(path);
+    if (current === null) throw new Error(`attempt file ${path} vanished`);
+    const file = current.value;
+    if (file.abandonedAt !== undefined) return true;
+    if (file.lease !== undefined && file.lease.holder !== ctx.runId && Date.parse(file.lease.until) > now())
+      return { heldUntil: file.lease.until };
+    const { lease: _, ...rest } = file;
+    const abandoned: AttemptFile = { ...rest, abandonedAt: new Date(now()).toISOString() };
+    if (await ctx.state.replaceIfGeneration(path, abandoned, current.generation)) return true;
+  }
+  throw new Error(`could not abandon ${path}: too many concurrent flushes`);
+}
+
+/** Gives back this run's lease when it inserted nothing (a refused insert, the daily guard). */
+async function releaseLease(ctx: RunContext, table: TableRef, seq: number, n: number): Promise<void> {
+  const path = markerPaths.attempt(table, seq, n);
+  const current = await ctx.state.readVersioned<AttemptFile>(path);
+  if (current === null || current.value.lease?.holder !== ctx.runId) return;
+  const { lease: _, ...rest } = current.value;
+  // Lost to another run's write: that run decides now; an unreleased lease just expires.
+  await ctx.state.replaceIfGeneration(path, rest, current.generation);
+}
+
+function leaseHeld(table: string, seq: number, jobId: string, held: { heldUntil: string }): TableFlushResult {
+  return {
+    table,
+    status: "deferred",
+    batch: seq,
+    jobId,
+    detail: `another flush run is starting this attempt's job (lease until ${held.heldUntil})`,
+  };
 }
 
 async function createAttempt(

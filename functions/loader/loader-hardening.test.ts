@@ -172,3 +172,49 @@ describe("loader hardening: small ones", () => {
     assert.equal(eventsNamed("object_quarantined").length, 1);
   });
 });
+
+describe("loader hardening: overlapping flush runs", () => {
+  it("two flushes interleaved between the object check and jobs.insert, with an overwrite between them, load every object once", async () => {
+    const [changed, ...unchanged] = objects("overlap", 4);
+    const runnerA = newLoader();
+    for (const o of [changed!, ...unchanged])
+      assert.equal((await runnerA.handleFinalize(await upload(o))).outcome, "queued");
+    let reached!: () => void;
+    let release!: () => void;
+    const atInsert = new Promise<void>((r) => {
+      reached = r;
+    });
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    // Runner B makes the batch, finds every object unchanged, and is parked just before its insert.
+    const runnerB = newLoader(
+      {},
+      {
+        flushHooks: {
+          beforeInsert: async () => {
+            reached();
+            await gate;
+          },
+        },
+      },
+    );
+    const runB = runnerB.flush({ force: true });
+    await atInsert;
+    // One object is overwritten with another body; runner A then finds attempt 1 not started
+    // and a changed generation, and goes on with attempt 2 without it.
+    const rewritten = archiveObject({ namespace: "overlap", seq: seqBase, records: 5, variant: "rewritten" });
+    assert.equal(rewritten.name, changed!.name);
+    const overwrite = await upload(rewritten);
+    const [a] = await runnerA.flush({ force: true });
+    assert.equal(a?.status, "loaded");
+    release();
+    const [b] = await runB;
+    assert.notEqual(b?.status, "failed");
+    assert.deepEqual(await rows(unchanged), [5, 5, 5], "each unchanged object loaded once");
+    // The overwrite's own event loads the new body, once.
+    await runnerA.handleFinalize(overwrite);
+    await runnerA.flush({ force: true });
+    assert.deepEqual(await rows([changed!, ...unchanged]), [5, 5, 5, 5]);
+  });
+});

@@ -9,7 +9,7 @@ import { destinations, type NamespacePolicy } from "../../lib/policy/policy.ts";
 import type { TableRef, WarehousePort } from "../warehouse/port.ts";
 import type { LoaderConfig } from "./config.ts";
 import { type EnqueueOutcome, type EnqueueResult, enqueueObject, type FinalizedObject } from "./enqueue.ts";
-import { type FlushOptions, flushAll, type TableFlushResult } from "./flush.ts";
+import { type FlushHooks, type FlushOptions, flushAll, type TableFlushResult } from "./flush.ts";
 import { markerPaths } from "./markers.ts";
 import { BIGQUERY_QUOTAS, type LoadPlan, NO_QUOTAS, type PlanInput, planLoadWindows } from "./plan.ts";
 import { StateStore } from "./state.ts";
@@ -21,6 +21,8 @@ export interface LoaderParts {
   warehouse: WarehousePort;
   log: StageLog;
   now?: () => number;
+  /** Test seams inside the flush (see FlushHooks). */
+  flushHooks?: FlushHooks;
 }
 
 export interface LoaderStats {
@@ -161,6 +163,7 @@ export class Loader {
         tables: destinations(this.policy),
         log: this.#parts.log,
         ...(this.#parts.now ? { now: this.#parts.now } : {}),
+        ...(this.#parts.flushHooks ? { hooks: this.#parts.flushHooks } : {}),
       },
       options,
     );

@@ -142,6 +142,10 @@ export interface AttemptFile {
   /** Earliest time to insert the job (back-off after a quota or transient error). */
   notBefore?: string;
   createdAt: string;
+  /** The flush run allowed to insert this attempt's job, until when (a compare-and-swap lease). */
+  lease?: { holder: string; until: string };
+  /** Set when an object changed before the job started: no run may insert it, n+1 replaces it. */
+  abandonedAt?: string;
 }
 
 export interface BatchOutcome {
