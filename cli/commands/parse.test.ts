@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { gzipSync } from "node:zlib";
+import { constants, gunzipSync, gzipSync } from "node:zlib";
 import { checkRecordLine } from "../../lib/record/codec.ts";
 import { corpusLines, readCorpus } from "../../shipper/test_support/corpora.ts";
 import { parseMultilineRules } from "../../shipper/transforms/multiline/config.ts";
@@ -44,7 +44,10 @@ async function run(files: string[], options: Partial<ParseOptions> = {}): Promis
 function cli(args: string[]) {
   const script = `import { parseCommand } from ${JSON.stringify(PARSE_TS)};
 await parseCommand().parseAsync(${JSON.stringify(args)}, { from: "user" });`;
-  return spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+  return spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
 }
 
 describe("logarchive parse", () => {
@@ -177,6 +180,177 @@ describe("logarchive parse", () => {
       r.stderr,
       /accepted layouts:\n {2}<pods-dir>\/<namespace>_<pod>_<pod-uid>\/<container>\/<restart-count>\.log\n/,
     );
+    assert.match(
+      r.stderr,
+      /\/var\/log\/messages: not a kubelet container log file name; to parse it anyway, name its pod with --namespace, --pod and --container\n/,
+    );
+  });
+
+  describe("files named any other way", () => {
+    let plain: string;
+    let gz: string;
+    before(async () => {
+      plain = join(dir, "app.log");
+      await writeFile(plain, `2026-11-21T11:17:37Z stderr F ${messages[0]}\nnot a CRI line\n`);
+      gz = join(dir, "app.log.1.gz");
+      await writeFile(
+        gz,
+        gzipSync('{"log":"from docker\\n","stream":"stdout","time":"2026-11-21T11:17:37Z"}\n'),
+      );
+    });
+    const pod = ["--namespace", "payments", "--pod", "api-0", "--container", "api"];
+
+    it("are parsed with the pod named by --namespace, --pod and --container (and gunzipped as .gz)", () => {
+      const r = cli([...pod, "--container-id", "ab12", "--restart-count", "3", plain, gz]);
+      assert.equal(r.status, 0, r.stderr);
+      const records = r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(
+        records.map((x) => [
+          x.namespace,
+          x.pod,
+          x.container,
+          x.container_id,
+          x.restart_count,
+          x.stream,
+          x.message,
+        ]),
+        [
+          ["payments", "api-0", "api", "ab12", 3, "stderr", messages[0]!.toString()],
+          ["payments", "api-0", "api", "ab12", 3, "stdout", "not a CRI line"],
+          ["payments", "api-0", "api", "ab12", 3, "stdout", "from docker"],
+        ],
+      );
+      for (const [seq, x] of records.entries()) {
+        assert.equal(checkRecordLine(JSON.stringify({ ...x, batch_id: "b", seq })), null);
+      }
+    });
+
+    it("the flags replace what a kubelet file name says", () => {
+      const { metas, problems } = checkLogPaths([current], { namespace: "web", podUid: "u-2" });
+      assert.deepEqual(problems, []);
+      assert.deepEqual(
+        [metas[0]!.namespace, metas[0]!.pod, metas[0]!.podUid, metas[0]!.restartCount],
+        ["web", "api-7c9f.canary", "u-2", 2],
+      );
+    });
+
+    it("refuse a file when some of --namespace, --pod and --container are missing, naming them", () => {
+      const r = cli(["--namespace", "payments", plain]);
+      assert.equal(r.status, 2);
+      assert.equal(r.stdout, "");
+      assert.match(
+        r.stderr,
+        /app\.log: not a kubelet container log file name; to parse it anyway, also give --pod and --container\n/,
+      );
+    });
+
+    it("refuse names Kubernetes would not accept", () => {
+      for (const [flag, value] of [
+        ["--namespace", "Payments"],
+        ["--pod", "api_0"],
+        ["--container", "-api"],
+        ["--container-id", "xyz"],
+        ["--restart-count", "-1"],
+      ] as const) {
+        const r = cli([...pod, flag, value, plain]);
+        assert.notEqual(r.status, 0, `${flag} ${value}`);
+        assert.equal(r.stdout, "");
+        assert.match(r.stderr, new RegExp(`${flag} .*'${value}' is invalid\\. expected`), r.stderr);
+      }
+    });
+
+    it("refuse a path that is a directory, naming it", () => {
+      const r = cli([...pod, dir]);
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, /cannot read .*: not a regular file/);
+    });
+  });
+
+  describe("damaged .gz files", () => {
+    const lines = Array.from(
+      { length: 2500 },
+      (_, i) => `2026-11-21T11:17:37.${String(i).padStart(9, "0")}Z stdout F line ${i} ${"x".repeat(i % 97)}`,
+    );
+    const sound = gzipSync(`${lines.join("\n")}\n`);
+    const damaged = {
+      "trailing garbage": Buffer.concat([sound, Buffer.from("garbage after the member\n")]),
+      truncation: sound.subarray(0, Math.floor(sound.length * 0.7)),
+      "a flipped bit": (() => {
+        const b = Buffer.from(sound);
+        b[Math.floor(sound.length / 2)]! ^= 0x08;
+        return b;
+      })(),
+    };
+    const containerDir = () => join(dir, "pods", `payments_api-7c9f.canary_${UID}`, "api");
+
+    for (const [what, bytes] of Object.entries(damaged)) {
+      it(`print every record readable before ${what}, then one line naming the file and the damage, and exit 1`, async () => {
+        const file = join(containerDir(), `2.log.20261121-0${Object.keys(damaged).indexOf(what)}0000.gz`);
+        await writeFile(file, bytes);
+        const r = cli([file]);
+        assert.equal(r.status, 1, r.stderr);
+        const stderr = r.stderr.split("\n");
+        assert.equal(stderr.pop(), "");
+        assert.equal(stderr.length, 1, r.stderr);
+        assert.match(
+          stderr[0]!,
+          new RegExp(
+            `^logarchive parse: ${file.replace(/[.]/g, "\\.")}: damaged gzip data at compressed byte \\d+: [a-z ]+; the \\d+ record\\(s\\) before it were printed$`,
+          ),
+        );
+        const printed = r.stdout
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as { message: string });
+        // Every line whose bytes inflate before the damage: the longest prefix zlib takes.
+        let readable = Buffer.alloc(0);
+        for (let n = bytes.length; n > 0; n--) {
+          try {
+            readable = gunzipSync(bytes.subarray(0, n), { finishFlush: constants.Z_SYNC_FLUSH });
+            break;
+          } catch {
+            // damaged: one byte less
+          }
+        }
+        const complete = readable.toString().split("\n").slice(0, -1);
+        // A flipped bit may garble some lines before zlib notices; the ones before are intact.
+        let intact = 0;
+        while (intact < complete.length && complete[intact] === lines[intact]) intact++;
+        assert.ok(intact > lines.length / 3, `${intact} intact readable lines`);
+        if (what !== "a flipped bit") assert.equal(intact, complete.length);
+        assert.deepEqual(
+          printed.slice(0, intact).map((p) => p.message),
+          lines.slice(0, intact).map((l) => l.slice(l.indexOf(" F ") + 3)),
+        );
+        assert.ok(printed.length <= complete.length + 1, "at most the cut last line more");
+        assert.match(stderr[0]!, new RegExp(`the ${printed.length} record`));
+      });
+    }
+
+    it("report the damage in the summary, with the records of the files around it", async () => {
+      const file = join(containerDir(), "2.log.20261121-090000.gz");
+      await writeFile(file, damaged.truncation);
+      const sink = new PassThrough();
+      sink.resume();
+      const { metas } = checkLogPaths([rotatedGz, file, current]);
+      const summary = await writeParsedFiles(
+        [rotatedGz, file, current],
+        metas,
+        { merge: true, node: "n", maxLineBytes: 1024 * 1024 },
+        sink,
+      );
+      assert.equal(summary.damaged.length, 1);
+      assert.equal(summary.damaged[0]!.file, file);
+      assert.deepEqual(summary.damaged[0]!.damage, {
+        offset: damaged.truncation.length,
+        message: "unexpected end of file",
+        code: "Z_BUF_ERROR",
+      });
+      assert.equal(summary.records, messages.length + summary.damaged[0]!.records + 4);
+    });
   });
 
   it("exits 2 for a well-named file that does not exist", () => {

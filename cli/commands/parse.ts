@@ -3,18 +3,28 @@
 // are merged as the shipper would merge them: by one mode for every file (`--multiline`),
 // or by the rules of a shipper config file for each file's namespace and container
 // (`--config`).
+//
+// The record's pod metadata comes from kubelet's file names, or from flags (`--namespace`,
+// `--pod`, `--container`, …), which also let a file named any other way be parsed. A
+// damaged `.gz` is read up to the damage, like the shipper reads it: every record before it
+// is printed, then one line names the file and the damage, and the exit code is 1.
 
 import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import type { Writable } from "node:stream";
-import { createGunzip } from "node:zlib";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../../lib/config/errors.ts";
 import { parseSize } from "../../lib/config/units.ts";
 import { instantFromMs } from "../../lib/record/timestamp.ts";
 import { parseShipperConfigFile } from "../../shipper/config.ts";
 import { type DecodedLine, FileDecoder } from "../../shipper/sources/kubernetes_logs/file_decoder.ts";
+import {
+  describeGzipDamage,
+  type GzipDamage,
+  type SalvagingGunzip,
+  salvageGzipFile,
+} from "../../shipper/sources/kubernetes_logs/gunzip_salvage.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../../shipper/sources/kubernetes_logs/partial_merger.ts";
 import {
   ACCEPTED_LAYOUTS,
@@ -29,6 +39,7 @@ import {
 import { MULTILINE_DEFAULTS } from "../../shipper/transforms/multiline/merger.ts";
 import { MULTILINE_MODES, type MultilineMode } from "../../shipper/transforms/multiline/rules.ts";
 import { appendRecordEnd, OutputBuffer, RecordEncoder } from "../../shipper/transforms/record_encoder.ts";
+import { EXIT } from "../options.ts";
 
 export interface ParseOptions {
   merge: boolean;
@@ -38,8 +49,19 @@ export interface ParseOptions {
   multiline?: readonly MultilineRule[];
 }
 
+/** Record fields named on the command line: they win over what file names say, and let any file be parsed. */
+export interface MetadataFlags {
+  namespace?: string;
+  pod?: string;
+  podUid?: string;
+  container?: string;
+  containerId?: string;
+  restartCount?: number;
+}
+
 /** The command's flags: ParseOptions, with --multiline as a mode and --config as a path. */
-type ParseFlags = Omit<ParseOptions, "multiline"> & { multiline?: MultilineMode; config?: string };
+type ParseFlags = Omit<ParseOptions, "multiline"> &
+  MetadataFlags & { multiline?: MultilineMode; config?: string };
 
 /** `--multiline <mode>`: one rule for every file, with the shipper's defaults for the rest. */
 export function multilineForEveryFile(mode: MultilineMode): MultilineRule[] {
@@ -67,10 +89,26 @@ export async function parseSettingsFromConfig(
   return { multiline: rules, ...(maxLineBytes !== undefined ? { maxLineBytes } : {}) };
 }
 
+/** A `.gz` that is damaged: what was printed from it, and where its bytes went wrong. */
+export interface DamagedFile {
+  file: string;
+  damage: GzipDamage;
+  /** Records printed from the file, all from before the damage. */
+  records: number;
+}
+
 export interface ParseSummary {
   records: number;
   parseErrors: number;
   truncated: number;
+  damaged: DamagedFile[];
+}
+
+/** The one line `parse` prints for a damaged file. */
+export function describeDamagedFile(d: DamagedFile): string {
+  const printed =
+    d.records === 0 ? "nothing before it was readable" : `the ${d.records} record(s) before it were printed`;
+  return `${d.file}: ${describeGzipDamage(d.damage)}; ${printed}`;
 }
 
 const FLUSH_BYTES = 256 * 1024;
@@ -84,14 +122,65 @@ export function parseByteSize(value: string): number {
   return n;
 }
 
-/** Each file's name metadata, or the list of problems (one line per file). */
-export function checkLogPaths(files: readonly string[]): { metas: LogFileMeta[]; problems: string[] } {
+const DNS_LABEL = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
+const POD_UID = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
+const CONTAINER_ID = /^[0-9a-f]{1,64}$/;
+
+function nameParser(pattern: RegExp, what: string): (value: string) => string {
+  return (value) => {
+    if (!pattern.test(value)) throw new InvalidArgumentError(`expected ${what}.`);
+    return value;
+  };
+}
+
+export const parseNamespaceFlag = nameParser(DNS_LABEL, "a Kubernetes namespace (a DNS label: a-z, 0-9, -)");
+export const parsePodFlag = nameParser(DNS_SUBDOMAIN, "a pod name (a DNS subdomain: a-z, 0-9, -, .)");
+export const parseContainerFlag = nameParser(DNS_LABEL, "a container name (a DNS label: a-z, 0-9, -)");
+export const parsePodUidFlag = nameParser(POD_UID, "a pod UID");
+export const parseContainerIdFlag = nameParser(CONTAINER_ID, "a container ID (up to 64 hex digits)");
+
+export function parseRestartCountFlag(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError("expected a restart count (0, 1, 2, …).");
+  return n;
+}
+
+/** The flags that make any file parseable. */
+const REQUIRED_METADATA = ["namespace", "pod", "container"] as const;
+
+function withFlags(meta: LogFileMeta, flags: MetadataFlags): LogFileMeta {
+  const given = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
+  return { ...meta, ...given };
+}
+
+/**
+ * Each file's metadata (from its name, then the flags), or the list of problems (one line
+ * per file). A file outside kubelet's layouts needs --namespace, --pod and --container; it
+ * is read as gzip when its name ends in `.gz`.
+ */
+export function checkLogPaths(
+  files: readonly string[],
+  flags: MetadataFlags = {},
+): { metas: LogFileMeta[]; problems: string[] } {
   const metas: LogFileMeta[] = [];
   const problems: string[] = [];
+  const missing = REQUIRED_METADATA.filter((name) => flags[name] === undefined);
   for (const file of files) {
     const r = parseLogPath(file);
-    if (r.ok) metas.push(r.meta);
-    else problems.push(r.error.message);
+    if (r.ok) metas.push(withFlags(r.meta, flags));
+    else if (missing.length === 0) {
+      const named = { namespace: flags.namespace!, pod: flags.pod!, container: flags.container! };
+      metas.push(withFlags({ ...named, rotated: true, compressed: file.endsWith(".gz") }, flags));
+    } else if (missing.length === REQUIRED_METADATA.length) {
+      problems.push(
+        `${r.error.message}; to parse it anyway, name its pod with --namespace, --pod and --container`,
+      );
+    } else {
+      const flagList = missing.map((name) => `--${name}`).join(" and ");
+      problems.push(`${r.error.message}; to parse it anyway, also give ${flagList}`);
+    }
   }
   return { metas, problems };
 }
@@ -134,7 +223,7 @@ export async function writeParsedFiles(
   options: ParseOptions,
   output: Writable,
 ): Promise<ParseSummary> {
-  const summary: ParseSummary = { records: 0, parseErrors: 0, truncated: 0 };
+  const summary: ParseSummary = { records: 0, parseErrors: 0, truncated: 0, damaged: [] };
   const out = new OutputBuffer(FLUSH_BYTES * 2);
   const drain = new Drain(output);
   for (let f = 0; f < files.length; f++) {
@@ -157,9 +246,10 @@ export async function writeParsedFiles(
       if (l.parseError !== null) summary.parseErrors++;
       if (l.truncated) summary.truncated++;
     };
-    const source = createReadStream(file, { highWaterMark: 256 * 1024 });
-    const input = meta.compressed ? source.pipe(createGunzip()) : source;
-    source.on("error", (error) => input.destroy(error));
+    const recordsBefore = summary.records;
+    // A damaged .gz gives what inflates and then ends, as the shipper reads it.
+    const gunzip: SalvagingGunzip | null = meta.compressed ? salvageGzipFile(file) : null;
+    const input: AsyncIterable<Buffer> = gunzip ?? createReadStream(file, { highWaterMark: 256 * 1024 });
     for await (const chunk of input) {
       decoder.push(chunk as Buffer, sink);
       if (out.length >= FLUSH_BYTES) await drain.write(out);
@@ -169,6 +259,9 @@ export async function writeParsedFiles(
     // logged flush_timeout after its last one, which is what the shipper sees live.
     decoder.end(sink);
     await drain.write(out);
+    if (gunzip?.damage) {
+      summary.damaged.push({ file, damage: gunzip.damage, records: summary.records - recordsBefore });
+    }
   }
   return summary;
 }
@@ -179,13 +272,34 @@ export function parseCommand(): Command {
       "Print, as NDJSON, the records the shipper would archive from container log files " +
         "(CRI or Docker json-file, plain or .gz), with metadata from the file names.",
     )
-    .argument("<files...>", "container log files under /var/log/pods or /var/log/containers")
+    .argument(
+      "<files...>",
+      "container log files under /var/log/pods or /var/log/containers (any file, with --namespace, --pod and --container)",
+    )
     .option(
       "--no-merge",
       'one record per physical line, partial chunks unjoined, with an added "partial" field',
     )
     .addOption(
       new Option("--node <name>", "node name to put in records").env("NODE_NAME").default(hostname()),
+    )
+    .addOption(
+      new Option("--namespace <name>", "namespace to put in records (instead of the file name's)").argParser(
+        parseNamespaceFlag,
+      ),
+    )
+    .addOption(new Option("--pod <name>", "pod name to put in records").argParser(parsePodFlag))
+    .addOption(
+      new Option("--container <name>", "container name to put in records").argParser(parseContainerFlag),
+    )
+    .addOption(new Option("--pod-uid <uid>", "pod UID to put in records").argParser(parsePodUidFlag))
+    .addOption(
+      new Option("--container-id <id>", "container ID to put in records").argParser(parseContainerIdFlag),
+    )
+    .addOption(
+      new Option("--restart-count <n>", "container restart count to put in records").argParser(
+        parseRestartCountFlag,
+      ),
     )
     .addOption(
       new Option(
@@ -220,10 +334,27 @@ export function parseCommand(): Command {
         "",
         "Accepted file names:",
         ...ACCEPTED_LAYOUTS.map((layout) => `  ${layout}`),
+        "Any other file (read as gzip when its name ends in .gz) is parsed when --namespace, --pod",
+        "and --container name its pod; these flags, and --pod-uid, --container-id and --restart-count,",
+        "also replace what a kubelet file name says.",
+        "",
+        "A damaged .gz is read up to the damage: its records before it are printed, then one line",
+        "names the file and the damage, and the exit code is 1.",
       ].join("\n"),
     )
     .action(async function (this: Command, files: string[], flags: ParseFlags) {
-      const { multiline: mode, config, ...opts } = flags;
+      const {
+        multiline: mode,
+        config,
+        namespace,
+        pod,
+        podUid,
+        container,
+        containerId,
+        restartCount,
+        ...opts
+      } = flags;
+      const metadataFlags: MetadataFlags = { namespace, pod, podUid, container, containerId, restartCount };
       const options: ParseOptions = { ...opts };
       if (mode !== undefined) {
         if (!opts.merge)
@@ -245,7 +376,7 @@ export function parseCommand(): Command {
         if (fromFile.maxLineBytes !== undefined && this.getOptionValueSource("maxLineBytes") === "default")
           options.maxLineBytes = fromFile.maxLineBytes;
       }
-      const { metas, problems } = checkLogPaths(files);
+      const { metas, problems } = checkLogPaths(files, metadataFlags);
       if (problems.length > 0) {
         const layouts = ACCEPTED_LAYOUTS.map((layout) => `\n  ${layout}`).join("");
         this.error(
@@ -257,20 +388,29 @@ export function parseCommand(): Command {
         );
       }
       for (const file of files) {
+        let problem: string | null = null;
         try {
-          await stat(file);
+          if (!(await stat(file)).isFile()) problem = "not a regular file";
         } catch (error) {
-          this.error(`logarchive parse: cannot read ${file}: ${(error as Error).message}`, {
+          problem = (error as Error).message;
+        }
+        if (problem !== null)
+          this.error(`logarchive parse: cannot read ${file}: ${problem}`, {
             exitCode: 2,
             code: "logarchive.parse.read",
           });
-        }
       }
+      let summary: ParseSummary;
       try {
-        await writeParsedFiles(files, metas, options, process.stdout);
+        summary = await writeParsedFiles(files, metas, options, process.stdout);
       } catch (error) {
         // `logarchive parse ... | head` closes the pipe early; that is not a failure.
         if ((error as NodeJS.ErrnoException).code !== "EPIPE") throw error;
+        return;
       }
+      for (const damaged of summary.damaged)
+        process.stderr.write(`logarchive parse: ${describeDamagedFile(damaged)}\n`);
+      // A data problem, not a usage one: what could be read was printed.
+      if (summary.damaged.length > 0) process.exitCode = EXIT.verdict;
     });
 }
