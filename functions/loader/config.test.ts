@@ -2,7 +2,30 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { ConfigError } from "../../lib/config/errors.ts";
-import { loaderOptionsMarkdownTable, resolveLoaderConfig } from "./config.ts";
+import {
+  FLUSH_DEADLINE_MARGIN_MS,
+  flushSchedulerSettings,
+  GEN2_HTTP_FUNCTION_MAX_TIMEOUT_MS,
+  loaderOptionsMarkdownTable,
+  resolveLoaderConfig,
+  SCHEDULER_HTTP_ATTEMPT_DEADLINE,
+} from "./config.ts";
+
+const BASE = {
+  LOGARCHIVE_LANDING_BUCKET: "landing",
+  LOGARCHIVE_STATE_BUCKET: "loader-state",
+  GOOGLE_CLOUD_PROJECT: "p",
+};
+
+function problemsOf(env: NodeJS.ProcessEnv): readonly string[] {
+  try {
+    resolveLoaderConfig(env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.problems;
+  }
+  assert.fail("expected a ConfigError");
+}
 
 describe("loader configuration", () => {
   it("docs/loader.md has exactly the generated options table", () => {
@@ -13,9 +36,9 @@ describe("loader configuration", () => {
     assert.equal(between, loaderOptionsMarkdownTable());
   });
 
-  it("applies defaults and takes the state bucket from the landing bucket", () => {
-    const c = resolveLoaderConfig({ LOGARCHIVE_LANDING_BUCKET: "landing", GOOGLE_CLOUD_PROJECT: "p" });
-    assert.equal(c.stateBucket, "landing");
+  it("applies defaults", () => {
+    const c = resolveLoaderConfig(BASE);
+    assert.equal(c.stateBucket, "loader-state");
     assert.equal(c.bigqueryProject, "p");
     assert.equal(c.flushIntervalMs, 60_000);
     assert.equal(c.budgetFraction, 0.5);
@@ -51,8 +74,110 @@ describe("loader configuration", () => {
 
   it("needs a project for BigQuery", () => {
     assert.throws(
-      () => resolveLoaderConfig({ LOGARCHIVE_LANDING_BUCKET: "l" }),
+      () => resolveLoaderConfig({ LOGARCHIVE_LANDING_BUCKET: "l", LOGARCHIVE_STATE_BUCKET: "s" }),
       /LOGARCHIVE_BIGQUERY_PROJECT: required with warehouse=bigquery/,
     );
+  });
+
+  describe("the state bucket", () => {
+    it("is required: there is no default to the landing bucket", () => {
+      const problems = problemsOf({ LOGARCHIVE_LANDING_BUCKET: "landing", GOOGLE_CLOUD_PROJECT: "p" });
+      assert.equal(problems.length, 1, problems.join("\n"));
+      assert.match(problems[0]!, /^LOGARCHIVE_STATE_BUCKET: required; /);
+    });
+
+    it("is refused when it is the landing bucket, naming both variables", () => {
+      const problems = problemsOf({ ...BASE, LOGARCHIVE_STATE_BUCKET: "landing" });
+      assert.equal(problems.length, 1, problems.join("\n"));
+      assert.match(
+        problems[0]!,
+        /^LOGARCHIVE_STATE_BUCKET: must not be the landing bucket \(LOGARCHIVE_LANDING_BUCKET="landing"\)/,
+      );
+      assert.ok(!problems[0]!.includes("\n"), "one line");
+    });
+  });
+
+  describe("duration maxima", () => {
+    for (const [name, value, bound] of [
+      ["LOGARCHIVE_FLUSH_INTERVAL", "25h", "must be at most 24h"],
+      ["LOGARCHIVE_MIN_WINDOW", "1441m", "must be at most 24h"],
+      ["LOGARCHIVE_JOB_POLL_INTERVAL", "61s", "must be at most 1m"],
+      ["LOGARCHIVE_FLUSH_FUNCTION_TIMEOUT", "61m", "must be at most 1h"],
+      ["LOGARCHIVE_FLUSH_INTERVAL", "500ms", "must be at least 1s"],
+    ] as const) {
+      it(`${name}=${value}: "${bound}"`, () => {
+        const problems = problemsOf({ ...BASE, [name]: value });
+        assert.deepEqual(problems, [`${name}: ${bound} (got "${value}")`]);
+      });
+    }
+
+    it("the largest allowed values are accepted", () => {
+      const c = resolveLoaderConfig({
+        ...BASE,
+        LOGARCHIVE_FLUSH_INTERVAL: "24h",
+        LOGARCHIVE_MIN_WINDOW: "24h",
+        LOGARCHIVE_JOB_POLL_INTERVAL: "60s",
+      });
+      assert.equal(c.flushIntervalMs, 86_400_000);
+      assert.equal(c.minWindowMs, 86_400_000);
+      assert.equal(c.jobPollIntervalMs, 60_000);
+    });
+
+    it("flush_deadline must leave the margin under the flush function's timeout", () => {
+      const ok = resolveLoaderConfig({ ...BASE, LOGARCHIVE_FLUSH_DEADLINE: "480s" });
+      assert.equal(ok.flushDeadlineMs + FLUSH_DEADLINE_MARGIN_MS, ok.flushFunctionTimeoutMs);
+      const problems = problemsOf({ ...BASE, LOGARCHIVE_FLUSH_DEADLINE: "481s" });
+      assert.equal(problems.length, 1, problems.join("\n"));
+      assert.match(
+        problems[0]!,
+        /^LOGARCHIVE_FLUSH_DEADLINE: must be at most 8m \(LOGARCHIVE_FLUSH_FUNCTION_TIMEOUT 9m minus 1m\b.*\(got "481s"\)$/,
+      );
+    });
+
+    it("flush_deadline follows a longer function timeout, up to the Scheduler's 30 minutes", () => {
+      const c = resolveLoaderConfig({
+        ...BASE,
+        LOGARCHIVE_FLUSH_FUNCTION_TIMEOUT: "60m",
+        LOGARCHIVE_FLUSH_DEADLINE: "29m",
+      });
+      assert.equal(c.flushDeadlineMs, 29 * 60_000);
+      const problems = problemsOf({
+        ...BASE,
+        LOGARCHIVE_FLUSH_FUNCTION_TIMEOUT: "60m",
+        LOGARCHIVE_FLUSH_DEADLINE: "30m",
+      });
+      assert.equal(problems.length, 1, problems.join("\n"));
+      assert.match(problems[0]!, /^LOGARCHIVE_FLUSH_DEADLINE: must be at most 29m \(Cloud Scheduler/);
+    });
+  });
+
+  describe("Cloud Scheduler settings for the flush", () => {
+    it("defaults: every minute, an attempt deadline of the function timeout, above flush_deadline + margin", () => {
+      const c = resolveLoaderConfig(BASE);
+      const s = flushSchedulerSettings(c);
+      assert.equal(s.schedule, "* * * * *");
+      assert.equal(s.attemptDeadline, "540s");
+      assert.equal(s.retryCount, 0);
+      assert.equal(s.httpMethod, "POST");
+      // Above the Scheduler's own 3-minute default, which would cut every long run short.
+      assert.ok(s.attemptDeadlineSeconds * 1000 > SCHEDULER_HTTP_ATTEMPT_DEADLINE.defaultMs);
+      assert.ok(s.attemptDeadlineSeconds * 1000 >= c.flushDeadlineMs + FLUSH_DEADLINE_MARGIN_MS);
+      assert.ok(s.attemptDeadlineSeconds * 1000 <= SCHEDULER_HTTP_ATTEMPT_DEADLINE.maxMs);
+    });
+
+    it("caps the attempt deadline at the Scheduler's 30 minutes for a 60-minute function", () => {
+      const c = resolveLoaderConfig({ ...BASE, LOGARCHIVE_FLUSH_FUNCTION_TIMEOUT: "60m" });
+      assert.equal(c.flushFunctionTimeoutMs, GEN2_HTTP_FUNCTION_MAX_TIMEOUT_MS);
+      assert.equal(flushSchedulerSettings(c).attemptDeadline, "1800s");
+    });
+
+    it("turns a whole-minute flush_interval into a cron schedule and refuses one Cloud Scheduler cannot run", () => {
+      const every5 = resolveLoaderConfig({ ...BASE, LOGARCHIVE_FLUSH_INTERVAL: "5m" });
+      assert.equal(flushSchedulerSettings(every5).schedule, "*/5 * * * *");
+      for (const interval of ["2s", "90s", "7m"]) {
+        const c = resolveLoaderConfig({ ...BASE, LOGARCHIVE_FLUSH_INTERVAL: interval });
+        assert.throws(() => flushSchedulerSettings(c), /^Error: LOGARCHIVE_FLUSH_INTERVAL: /);
+      }
+    });
   });
 });

@@ -4,7 +4,34 @@
 // function at cold start with a message that names the variable.
 
 import { ConfigError } from "../../lib/config/errors.ts";
-import { parseDuration } from "../../lib/config/units.ts";
+import { checkDuration, formatDuration } from "../../lib/config/units.ts";
+
+// ---------------------------------------------------------------- limits of the platform the loader runs on
+
+/**
+ * Cloud Run functions (gen2) timeouts: at most 60 min for HTTP functions (the flush), 9 min for
+ * event-driven ones (the finalize). https://cloud.google.com/functions/docs/configuring/timeout
+ */
+export const GEN2_HTTP_FUNCTION_MAX_TIMEOUT_MS = 3_600_000;
+export const GEN2_EVENT_FUNCTION_MAX_TIMEOUT_MS = 540_000;
+
+/**
+ * Cloud Scheduler's attempt deadline for HTTP targets: 3 min unless set, and within [15 s, 30 min]. A run
+ * still going at the deadline is cancelled and recorded as DEADLINE_EXCEEDED.
+ * https://cloud.google.com/scheduler/docs/reference/rest/v1/projects.locations.jobs (Job.attemptDeadline)
+ */
+export const SCHEDULER_HTTP_ATTEMPT_DEADLINE = {
+  minMs: 15_000,
+  maxMs: 1_800_000,
+  defaultMs: 180_000,
+} as const;
+
+/**
+ * What a flush run may take past flush_deadline: the deadline is checked between steps, so the step in
+ * progress (a jobs.get, a batch's markers) finishes and the run still answers before the function's
+ * timeout and the Scheduler's attempt deadline.
+ */
+export const FLUSH_DEADLINE_MARGIN_MS = 60_000;
 
 type Kind = "string" | "integer" | "number" | "duration" | "boolean" | "enum";
 
@@ -29,8 +56,9 @@ export const LOADER_OPTIONS = [
   {
     key: "state_bucket",
     kind: "string",
+    required: true,
     description:
-      "GCS bucket for the loader's markers and batch manifests (default: the landing bucket). A separate bucket keeps marker writes from firing the finalize trigger.",
+      "GCS bucket for the loader's markers and batch manifests; must not be the landing bucket. GCS triggers cannot filter by object name, so markers in the landing bucket would each invoke the finalize function.",
   },
   {
     key: "state_prefix",
@@ -115,13 +143,16 @@ export const LOADER_OPTIONS = [
     kind: "duration",
     default: "60s",
     min: 1000,
-    description: "How often the scheduler calls the flush function; windows are whole multiples of it.",
+    max: 86_400_000,
+    description:
+      "How often the scheduler calls the flush function (at most 24h); windows are whole multiples of it. Cloud Scheduler needs whole minutes that divide an hour, or whole hours that divide a day.",
   },
   {
     key: "min_window",
     kind: "duration",
     default: "0s",
-    description: "A floor on each table's flush window, for fewer, larger load jobs.",
+    max: 86_400_000,
+    description: "A floor on each table's flush window, for fewer, larger load jobs (at most 24h).",
   },
   {
     key: "max_uris_per_job",
@@ -156,19 +187,30 @@ export const LOADER_OPTIONS = [
       "Whether `?force=true` on the flush function may skip the window. Off in the cloud, where each forced flush costs a load job; on for local runs and backfills.",
   },
   {
+    key: "flush_function_timeout",
+    kind: "duration",
+    default: "540s",
+    min: 1000,
+    max: GEN2_HTTP_FUNCTION_MAX_TIMEOUT_MS,
+    description:
+      "The flush function's timeout as deployed (gen2 HTTP functions allow up to 60 min); set it from the same value. It bounds flush_deadline and sets the Scheduler's attempt deadline.",
+  },
+  {
     key: "flush_deadline",
     kind: "duration",
     default: "300s",
     min: 1000,
+    max: GEN2_HTTP_FUNCTION_MAX_TIMEOUT_MS,
     description:
-      "How long one flush run may take, all tables together; a job still running then is followed by the next run. Keep it well under the function timeout (540 s).",
+      "How long one flush run may take, all tables together; a job still running then is followed by the next run. At most the flush function's timeout (and the Scheduler's 30 min) minus 1 min.",
   },
   {
     key: "job_poll_interval",
     kind: "duration",
     default: "2s",
     min: 10,
-    description: "Pause between jobs.get calls while a load job runs.",
+    max: 60_000,
+    description: "Pause between jobs.get calls while a load job runs (at most 60s).",
   },
   {
     key: "validate_objects",
@@ -200,6 +242,7 @@ export interface LoaderConfig {
   maxAttempts: number;
   tableJobGuard: number;
   allowForcedFlush: boolean;
+  flushFunctionTimeoutMs: number;
   flushDeadlineMs: number;
   jobPollIntervalMs: number;
   validateObjects: boolean;
@@ -232,8 +275,11 @@ function convert(spec: LoaderOptionSpec, raw: string): { value: unknown } | { pr
     case "number":
       return /^\d+(\.\d+)?$/.test(raw) ? range(Number(raw)) : { problem: "expected a number" };
     case "duration": {
-      const ms = parseDuration(raw);
-      return ms === null ? { problem: "expected a duration such as 500ms, 60s or 5m" } : range(ms);
+      const checked = checkDuration(raw, {
+        ...(spec.min === undefined ? {} : { min: spec.min }),
+        ...(spec.max === undefined ? {} : { max: spec.max }),
+      });
+      return "ms" in checked ? { value: checked.ms } : checked;
     }
     case "boolean":
       if (raw === "true" || raw === "1") return { value: true };
@@ -261,7 +307,14 @@ export function resolveLoaderConfig(
     if ("problem" in converted) problems.push(`${name}: ${converted.problem} (got ${JSON.stringify(raw)})`);
     else out[fieldName(spec)] = converted.value;
   }
-  out.stateBucket ??= out.landingBucket;
+  if (out.stateBucket !== undefined && out.stateBucket === out.landingBucket) {
+    problems.push(
+      `${loaderEnvOf("state_bucket")}: must not be the landing bucket (${loaderEnvOf("landing_bucket")}=${JSON.stringify(out.landingBucket)}): ` +
+        "GCS triggers cannot filter by object name, so every marker write would invoke the finalize function; create a separate bucket for the loader's state",
+    );
+  }
+  const deadlineProblem = flushDeadlineProblem(out.flushDeadlineMs, out.flushFunctionTimeoutMs);
+  if (deadlineProblem !== undefined) problems.push(deadlineProblem);
   out.bigqueryProject ??= env.GOOGLE_CLOUD_PROJECT || env.GCLOUD_PROJECT || undefined;
   if (out.warehouse === "bigquery" && out.bigqueryProject === undefined) {
     problems.push(
@@ -276,6 +329,74 @@ export function resolveLoaderConfig(
   if (problems.length > 0) throw new ConfigError("loader configuration", problems);
   if (out.bigqueryProject === undefined) delete out.bigqueryProject;
   return out as unknown as LoaderConfig;
+}
+
+/**
+ * Why flush_deadline is too long for the function timeout (and the Scheduler), or undefined. The run must
+ * answer before the function is cut off (504, the response lost) and before the Scheduler gives up on it.
+ */
+function flushDeadlineProblem(deadlineMs: unknown, timeoutMs: unknown): string | undefined {
+  if (typeof deadlineMs !== "number" || typeof timeoutMs !== "number") return undefined;
+  const bySchedule = timeoutMs > SCHEDULER_HTTP_ATTEMPT_DEADLINE.maxMs;
+  const ceiling = Math.min(timeoutMs, SCHEDULER_HTTP_ATTEMPT_DEADLINE.maxMs);
+  const max = ceiling - FLUSH_DEADLINE_MARGIN_MS;
+  if (deadlineMs <= max) return undefined;
+  const name = loaderEnvOf("flush_deadline");
+  const margin = formatDuration(FLUSH_DEADLINE_MARGIN_MS);
+  const because = bySchedule
+    ? `Cloud Scheduler waits at most ${formatDuration(ceiling)} for an HTTP target, minus ${margin} for the run to finish its step and answer`
+    : `${loaderEnvOf("flush_function_timeout")} ${formatDuration(timeoutMs)} minus ${margin} for the run to finish its step and answer`;
+  const fix = bySchedule
+    ? `lower ${name}`
+    : `lower ${name}, or raise the flush function's timeout (HTTP functions allow up to ${formatDuration(GEN2_HTTP_FUNCTION_MAX_TIMEOUT_MS)}) and ${loaderEnvOf("flush_function_timeout")} with it`;
+  return `${name}: must be at most ${formatDuration(max)} (${because}); ${fix} (got "${formatDuration(deadlineMs)}")`;
+}
+
+export interface FlushSchedulerSettings {
+  /** Cron schedule, in timeZone. */
+  schedule: string;
+  timeZone: "Etc/UTC";
+  httpMethod: "POST";
+  /** Job.attemptDeadline in the REST API's form, e.g. "540s". */
+  attemptDeadline: string;
+  attemptDeadlineSeconds: number;
+  /** The next scheduled run is the retry: Scheduler retries would only add overlapping runs. */
+  retryCount: 0;
+}
+
+/**
+ * The Cloud Scheduler job that calls the flush function, for infra. The attempt deadline is the
+ * function's timeout (capped at the Scheduler's 30 min), so the Scheduler never cancels a run the
+ * function still lets finish; resolveLoaderConfig has checked that it leaves room for flush_deadline.
+ */
+export function flushSchedulerSettings(
+  config: Pick<LoaderConfig, "flushIntervalMs" | "flushDeadlineMs" | "flushFunctionTimeoutMs">,
+): FlushSchedulerSettings {
+  const problem = flushDeadlineProblem(config.flushDeadlineMs, config.flushFunctionTimeoutMs);
+  if (problem !== undefined) throw new Error(problem);
+  const deadlineMs = Math.min(config.flushFunctionTimeoutMs, SCHEDULER_HTTP_ATTEMPT_DEADLINE.maxMs);
+  const seconds = Math.ceil(deadlineMs / 1000);
+  return {
+    schedule: cronEvery(config.flushIntervalMs),
+    timeZone: "Etc/UTC",
+    httpMethod: "POST",
+    attemptDeadline: `${seconds}s`,
+    attemptDeadlineSeconds: seconds,
+    retryCount: 0,
+  };
+}
+
+/** A cron schedule that fires every `ms`; Cloud Scheduler's finest unit is one minute. */
+function cronEvery(ms: number): string {
+  const minutes = ms / 60_000;
+  if (Number.isInteger(minutes) && minutes >= 1 && 60 % minutes === 0)
+    return minutes === 1 ? "* * * * *" : minutes === 60 ? "0 * * * *" : `*/${minutes} * * * *`;
+  const hours = ms / 3_600_000;
+  if (Number.isInteger(hours) && hours >= 1 && 24 % hours === 0)
+    return hours === 24 ? "0 0 * * *" : `0 */${hours} * * *`;
+  throw new Error(
+    `${loaderEnvOf("flush_interval")}: Cloud Scheduler cannot run every ${formatDuration(ms)}; use whole minutes that divide an hour (1m, 2m, 5m…) or whole hours that divide a day (got "${formatDuration(ms)}")`,
+  );
 }
 
 /** The options as a Markdown table for docs/loader.md. */
