@@ -275,6 +275,13 @@ describe("the functions' deployment package", () => {
     assert.deepEqual(Object.keys(built.dependencies).sort(), [...imported].sort());
     for (const [name, range] of Object.entries(built.dependencies))
       assert.equal(range, root.dependencies[name]);
+    const docs = readFileSync(join(ROOT, "docs", "loader.md"), "utf8");
+    const listed = /the compiled modules import[\s\S]*?Today: ([^.]*)\./.exec(docs)?.[1] ?? "";
+    assert.deepEqual(
+      [...listed.matchAll(/`([^`]+)`/g)].map((m) => m[1]).sort(),
+      Object.keys(built.dependencies).sort(),
+      "docs/loader.md (Deploying the functions) lists the package's dependencies",
+    );
     for (const devOnly of ["typescript", "fast-check", "@biomejs/biome", "node", "google-auth-library"])
       assert.equal(built.dependencies[devOnly], undefined, devOnly);
   });
