@@ -184,10 +184,15 @@ async function runLive(pipeline: LocalPipeline, o: RunLocalOptions, sampleRoot: 
     void (async () => {
       if (!matching && o.logs) matching = await anyFileMatches(o.logs);
       const stats = pipeline.parts.loader.stats();
-      const freshness = await pipeline.freshness(liveSince).catch((error: unknown) => {
-        o.logger.warn({ event: "freshness_failed", error: String(error) }, "freshness_failed");
-        return null;
-      });
+      // Read-only and idempotent: one retry rides over a connection the local GCS closed
+      // under the request (its keep-alive is Node's 5 s).
+      const freshness = await pipeline
+        .freshness(liveSince)
+        .catch(() => pipeline.freshness(liveSince))
+        .catch((error: unknown) => {
+          o.logger.warn({ event: "freshness_failed", error: String(error) }, "freshness_failed");
+          return null;
+        });
       const shipped = await shippedRecords(shipper);
       const lost = await lostBytes(shipper);
       if (stopping) return;
