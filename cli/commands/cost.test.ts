@@ -11,6 +11,8 @@ const dir = mkdtempSync(join(tmpdir(), "logarchive-cost-test-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const policy = join(dir, "namespaces.yaml");
 writeFileSync(policy, 'analytics:\n  include: ["*"]\n');
+const loaderConfig = join(dir, "loader.yaml");
+writeFileSync(loaderConfig, "landing_bucket: landing\nstate_bucket: state\n");
 
 const close = (actual: number, expected: number, what: string, tolerance = 0.005) =>
   assert.ok(
@@ -39,6 +41,8 @@ const WORKED = [
   "100",
   "--policy",
   policy,
+  "--loader-config",
+  loaderConfig,
   "--retention-days",
   "30",
   "--lifecycle",
@@ -88,11 +92,11 @@ describe("logarchive cost", () => {
     // GCS class A 66,960 a day, class B 90,720 a day (plan.test.ts): $10.18 and $1.10.
     close(line(lines, "GCS Class A").steady, ((66_960 * M) / 1000) * 0.005, "class A");
     close(line(lines, "GCS Class B").steady, ((90_720 * M) / 1000) * 0.0004, "class B");
-    // Invocations: 14,400 + 46,800 + 1,440 = 62,640 a day × M × $0.40/M = $0.76.
-    close(line(lines, "Function invocations").steady, ((62_640 * M) / 1e6) * 0.4, "invocations");
-    // Pub/Sub: 61,200 finalize events a day, each published and delivered at 1,500 B:
-    // 61,200 × M × 3,000 B / 2^40 × $40 = $0.20.
-    close(line(lines, "Pub/Sub").steady, ((61_200 * M * 3000) / 2 ** 40) * 40, "Pub/Sub");
+    // Invocations: 14,400 finalizes + 1,440 flushes = 15,840 a day × M × $0.40/M = $0.19.
+    close(line(lines, "Function invocations").steady, ((15_840 * M) / 1e6) * 0.4, "invocations");
+    // Pub/Sub: 14,400 finalize events a day, each published and delivered at 1,500 B:
+    // 14,400 × M × 3,000 B / 2^40 × $40 = $0.048.
+    close(line(lines, "Pub/Sub").steady, ((14_400 * M * 3000) / 2 ** 40) * 40, "Pub/Sub");
     // Egress: 2.16036e10 × M = 612.0 GiB, all in the first 10 TB tier: × $0.09 = $55.08.
     close(line(lines, "AWS data transfer out").steady, ((STORED * M) / GIB) * 0.09, "egress");
     // BigQuery logical: 864M rows × 303 B × 30 days / 2^30 = 7,314.7 GiB × $0.02 = $146.29.

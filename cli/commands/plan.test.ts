@@ -12,6 +12,9 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const policy = join(dir, "namespaces.yaml");
 // Every namespace archived and loaded into one table: analytics share 1 without --analytics-share.
 writeFileSync(policy, 'analytics:\n  include: ["*"]\n');
+// The loader's state in its own bucket, so marker writes fire no finalize.
+const loaderConfig = join(dir, "loader.yaml");
+writeFileSync(loaderConfig, "landing_bucket: landing\nstate_bucket: state\n");
 
 const close = (actual: number, expected: number, what: string, tolerance = 0.005) =>
   assert.ok(
@@ -43,6 +46,8 @@ const WORKED = [
   "100",
   "--policy",
   policy,
+  "--loader-config",
+  loaderConfig,
   "--format",
   "json",
 ];
@@ -82,11 +87,10 @@ describe("logarchive plan", () => {
     // Class B: the finalize's object read (14,400) + 5 flush reads per object (72,000) +
     // 4 per batch (2,880) + the head read per table per run (1,440) = 90,720.
     close(plan.gcs.perDay.classB, 90_720, "class B/day");
-    // Functions: 14,400 finalizes of objects; marker writes in the landing bucket (the
-    // default: no LOGARCHIVE_STATE_BUCKET) fire 3 per object + 5 per batch = 46,800 more;
-    // a flush every 60 s = 1,440.
+    // Functions: 14,400 finalizes of objects, none of markers (they are in the state
+    // bucket; model.test.ts counts the landing-bucket case); a flush every 60 s = 1,440.
     close(plan.functions.finalizeChecked, 14_400, "finalize of objects");
-    close(plan.functions.finalizeIgnored, 46_800, "finalize of markers");
+    assert.equal(plan.functions.finalizeIgnored, 0);
     close(plan.functions.flushRuns, 1_440, "flush runs");
     // BigQuery: 10 × 8.64e9 / 100 = 864M rows a day; a row's logical size is 32 (4 numbers)
     // + 16 (8 string headers) + 195 (metadata values) + 60 (message: 100 − the 40-byte CRI
@@ -142,13 +146,14 @@ describe("logarchive plan", () => {
       "plan",
       ...WORKED,
       "--loader-config",
-      writeConfig("loader.yaml", "LOGARCHIVE_MIN_WINDOW: 10m\nstate_bucket: other\n"),
+      writeConfig(
+        "loader-window.yaml",
+        "LOGARCHIVE_MIN_WINDOW: 10m\nlanding_bucket: landing\nstate_bucket: state\n",
+      ),
     ]);
     const plan = JSON.parse(out);
     assert.equal(plan.loader.windowSeconds, 600);
     close(plan.loader.objectsPerWindow, 100, "objects per window");
-    // A separate state bucket: marker writes fire no finalize.
-    assert.equal(plan.functions.finalizeIgnored, 0);
   });
 
   it("reads measured inputs from the shipper's metrics", async () => {

@@ -2,7 +2,7 @@
 // (their defaults included), and the loader's window comes from its planner, so the model
 // never restates a number the code owns. Pure: config values come in as parsed maps.
 
-import { resolveLoaderConfig } from "../../functions/loader/config.ts";
+import { LOADER_OPTIONS, loaderEnvOf, resolveLoaderConfig } from "../../functions/loader/config.ts";
 import { BIGQUERY_QUOTAS, planLoadWindows } from "../../functions/loader/plan.ts";
 import { resolveShipperConfig } from "../../shipper/config.ts";
 import { shipperManifests } from "../../shipper/deploy/daemonset.ts";
@@ -59,14 +59,14 @@ export function designFromConfig(sources: DesignSources): Design {
     env: {},
   });
   const env = loaderEnv(sources.loaderConfig);
-  const loader = resolveLoaderConfig(
-    {
-      LOGARCHIVE_LANDING_BUCKET: PLACEHOLDER,
-      LOGARCHIVE_BIGQUERY_PROJECT: PLACEHOLDER,
-      ...env,
-    },
-    {},
-  );
+  // Names the model does not need: a placeholder for each required one not given (distinct
+  // per option, so buckets that must differ do).
+  const placeholders: Record<string, string> = { LOGARCHIVE_BIGQUERY_PROJECT: PLACEHOLDER };
+  for (const spec of LOADER_OPTIONS as readonly { key: string; required?: boolean }[]) {
+    if (spec.required)
+      placeholders[loaderEnvOf(spec.key)] = `${PLACEHOLDER}-${spec.key.replaceAll("_", "-")}`;
+  }
+  const loader = resolveLoaderConfig({ ...placeholders, ...env }, {});
   const tables = sources.tables ?? destinations(sources.policy).length;
   const plan = planLoadWindows({
     quotas: {

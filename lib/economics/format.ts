@@ -9,7 +9,7 @@ import { type QuotaCheck, REQUIRED_HEADROOM } from "./quotas.ts";
 export function count(n: number): string {
   if (!Number.isFinite(n)) return n > 0 ? "∞" : "–";
   const abs = Math.abs(n);
-  if (abs >= 100) return Math.round(n).toLocaleString("en-US");
+  if (abs >= 100 || Number.isInteger(n)) return Math.round(n).toLocaleString("en-US");
   if (abs >= 10) return n.toFixed(1);
   if (abs >= 1) return n.toFixed(2);
   if (abs === 0) return "0";

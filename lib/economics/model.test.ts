@@ -162,3 +162,27 @@ describe("volume model", () => {
     assert.ok(Math.abs(counts.reduce((a, b) => a + b, 0) - 10_000 * 30) < 1e-6 * 300_000);
   });
 });
+
+describe("loader operations", () => {
+  it("counts a finalize for every marker written into the landing bucket when state shares it", () => {
+    // plan.test.ts's worked example: 14,400 objects a day in 720 batches. In the landing
+    // bucket, claims/ and pending/ (finalize) and done/ (flush) fire a finalize each, and so
+    // do the 5 writes per batch: 3 × 14,400 + 5 × 720 = 46,800.
+    const m = planModel({
+      ...inputs({
+        nodes: 10,
+        rawBytesPerNodeDay: 8.64e9,
+        namespaces: 1,
+        activePerNode: 1,
+        zipfExponent: 0,
+        analyticsShare: 1,
+        storedPerRaw: 0.25,
+        rawLineBytes: 100,
+        recordPerRaw: 2.1,
+      }),
+    });
+    assert.ok(Math.abs(m.functions.finalizeIgnored - 46_800) < 1);
+    const separate = planModel({ ...m.inputs, loader: { ...LOADER, stateBucketIsLanding: false } });
+    assert.equal(separate.functions.finalizeIgnored, 0);
+  });
+});
