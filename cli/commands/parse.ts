@@ -270,7 +270,7 @@ export function parseCommand(): Command {
   return new Command("parse")
     .description(
       "Print, as NDJSON, the records the shipper would archive from container log files " +
-        "(CRI or Docker json-file, plain or .gz), with metadata from the file names.",
+        "(CRI or Docker json-file, plain or .gz), with metadata from the file names or flags.",
     )
     .argument(
       "<files...>",
@@ -334,6 +334,7 @@ export function parseCommand(): Command {
         "",
         "Accepted file names:",
         ...ACCEPTED_LAYOUTS.map((layout) => `  ${layout}`),
+        "",
         "Any other file (read as gzip when its name ends in .gz) is parsed when --namespace, --pod",
         "and --container name its pod; these flags, and --pod-uid, --container-id and --restart-count,",
         "also replace what a kubelet file name says.",
