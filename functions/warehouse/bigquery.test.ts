@@ -62,23 +62,21 @@ describe("BigQueryWarehouse", () => {
           load: {
             sourceUris: job.sourceUris,
             sourceFormat: "NEWLINE_DELIMITED_JSON",
-            schema: { fields: bigQuerySchema() },
             destinationTable: { projectId: PROJECT, datasetId: "logs", tableId: "container_logs" },
             writeDisposition: "WRITE_APPEND",
+            // The table exists (ensureTable made it): its own schema, partitioning and clustering apply, so
+            // a column added to it first does not fail the load.
             createDisposition: "CREATE_NEVER",
-            timePartitioning: { type: "DAY", field: "timestamp" },
-            clustering: { fields: ["namespace", "pod", "container"] },
             maxBadRecords: 0,
             ignoreUnknownValues: false,
           },
           labels: job.labels,
         },
       });
-      // The literals above are what BigQuery must receive; the contract's constants must still say so.
-      assert.deepEqual(BIGQUERY_TIME_PARTITIONING, { type: "DAY", field: "timestamp" });
-      assert.deepEqual(BIGQUERY_CLUSTERING, { fields: ["namespace", "pod", "container"] });
       const body = inserts[0]!.body as { configuration: { load: Record<string, unknown> } };
       assert.ok(!("compression" in body.configuration.load), "gzip NDJSON needs no compression flag");
+      for (const key of ["schema", "schemaUpdateOptions", "timePartitioning", "clustering"])
+        assert.ok(!(key in body.configuration.load), `no ${key}: the existing table's applies`);
       for (const uri of job.sourceUris) assert.ok(!uri.includes("#"), "no #generation in source URIs");
 
       assert.equal(existed, false);
@@ -261,6 +259,73 @@ describe("BigQueryWarehouse", () => {
     });
   });
 
+  describe("schema changes (upgrade order: table, then loader, then shipper)", () => {
+    const extraColumn = { name: "trace_id", type: "STRING", mode: "NULLABLE", description: "added first" };
+
+    it("a table altered first, with one extra column, still loads", async () => {
+      fake.addTable(PROJECT, "altered", "container_logs", {
+        schema: { fields: [...bigQuerySchema(), extraColumn] },
+      });
+      await warehouse.ensureTable({ dataset: "altered", table: "container_logs" });
+      const job = spec({ destination: { dataset: "altered", table: "container_logs" } });
+      fake.scriptJob(job.jobId, { outputRows: 7 });
+      const { status } = await warehouse.insertLoadJob(job);
+      assert.equal(status.errorResult, undefined, status.errorResult?.message);
+      assert.equal(status.state, "DONE");
+      assert.equal(status.outputRows, 7);
+      assert.equal(fake.requestsTo("POST", "/datasets/altered/tables").length, 0, "the table is left alone");
+    });
+
+    it("a table that lacks a field the loader's contract has still loads (the loader upgraded first)", async () => {
+      const older = bigQuerySchema().filter((f) => f.name !== "parse_error");
+      assert.equal(older.length, bigQuerySchema().length - 1);
+      fake.addTable(PROJECT, "older", "container_logs", { schema: { fields: older } });
+      const job = spec({ destination: { dataset: "older", table: "container_logs" } });
+      const { status } = await warehouse.insertLoadJob(job);
+      assert.equal(status.errorResult, undefined, status.errorResult?.message);
+    });
+
+    it("the fake fails a load that sends a schema differing from the table, as BigQuery does", async () => {
+      fake.addTable(PROJECT, "strict", "container_logs", {
+        schema: { fields: [...bigQuerySchema(), extraColumn] },
+      });
+      const client = fakeBigQueryClient(fake, PROJECT);
+      const [job] = await client
+        .createJob({
+          jobId: "with_schema",
+          location: LOCATION,
+          configuration: {
+            load: {
+              sourceUris: ["gs://landing/a.ndjson.gz"],
+              schema: { fields: bigQuerySchema() },
+              destinationTable: { projectId: PROJECT, datasetId: "strict", tableId: "container_logs" },
+              writeDisposition: "WRITE_APPEND",
+            },
+          },
+        })
+        .catch((error: unknown) => [error as never]);
+      const status = await warehouse.getLoadJob("with_schema");
+      assert.ok(job !== undefined);
+      assert.equal(status?.errorResult?.reason, "invalid");
+      assert.equal(
+        status?.errorResult?.message,
+        `Provided Schema does not match Table ${PROJECT}:strict.container_logs. Field trace_id is missing in new schema`,
+      );
+    });
+  });
+
+  describe("datasetLocation", () => {
+    it("reads the dataset's location with datasets.get", async () => {
+      fake.addDataset(PROJECT, "located", "europe-west1");
+      assert.equal(await warehouse.datasetLocation("located"), "europe-west1");
+      assert.equal(fake.requestsTo("GET", `/projects/${PROJECT}/datasets/located`).length, 1);
+    });
+
+    it("answers null for a dataset that does not exist", async () => {
+      assert.equal(await warehouse.datasetLocation("absent"), null);
+    });
+  });
+
   describe("ensureTable", () => {
     it("creates a missing table with the contract's schema, day partitions and clustering", async () => {
       await warehouse.ensureTable({ dataset: "fresh", table: "container_logs" });
@@ -273,6 +338,9 @@ describe("BigQueryWarehouse", () => {
         clustering: { fields: ["namespace", "pod", "container"] },
         requirePartitionFilter: false,
       });
+      // The literals above are what BigQuery must receive; the contract's constants must still say so.
+      assert.deepEqual(BIGQUERY_TIME_PARTITIONING, { type: "DAY", field: "timestamp" });
+      assert.deepEqual(BIGQUERY_CLUSTERING, { fields: ["namespace", "pod", "container"] });
       assert.ok(fake.table(PROJECT, "fresh", "container_logs"));
     });
 

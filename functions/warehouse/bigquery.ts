@@ -121,6 +121,21 @@ export class BigQueryWarehouse implements WarehousePort {
     }
   }
 
+  /** A dataset's location as datasets.get reports it ("US", "EU", "europe-west1"…), or null if it does not exist. */
+  async datasetLocation(dataset: string): Promise<string | null> {
+    checkTableRef({ dataset, table: "t" });
+    try {
+      const resource = await this.#call<{ location?: string }>({
+        method: "GET",
+        uri: `/datasets/${encodeURIComponent(dataset)}`,
+      });
+      return resource.location ?? "US";
+    } catch (error) {
+      if (codeOf(error) === 404) return null;
+      throw error;
+    }
+  }
+
   async insertLoadJob(spec: LoadJobSpec): Promise<{ status: LoadJobStatus; existed: boolean }> {
     checkTableRef(spec.destination);
     try {
@@ -198,7 +213,6 @@ export class BigQueryWarehouse implements WarehousePort {
           sourceUris: [...spec.sourceUris],
           // gzip is detected from the bytes: no compression flag exists or is needed for NDJSON.
           sourceFormat: "NEWLINE_DELIMITED_JSON",
-          schema: { fields: bigQuerySchema() },
           destinationTable: {
             projectId: this.#projectId,
             datasetId: spec.destination.dataset,
@@ -206,9 +220,11 @@ export class BigQueryWarehouse implements WarehousePort {
           },
           writeDisposition: "WRITE_APPEND",
           // ensureTable creates tables with partitioning and clustering; a load must never create a bare one.
+          // So no schema, partitioning or clustering is sent: the table's own apply. A schema sent with
+          // WRITE_APPEND must equal the table's, so a column added to the table first (the documented
+          // upgrade order, docs/record-format.md) would fail every load with "Provided Schema does not match
+          // Table" (reason invalid, which pauses the table).
           createDisposition: "CREATE_NEVER",
-          timePartitioning: { ...BIGQUERY_TIME_PARTITIONING },
-          clustering: { fields: [...BIGQUERY_CLUSTERING.fields] },
           maxBadRecords: 0,
           ignoreUnknownValues: false,
         },

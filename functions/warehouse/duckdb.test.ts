@@ -503,6 +503,23 @@ describe("DuckDbWarehouse", () => {
       ]);
     });
 
+    it("a table altered first, with one extra column, still loads (upgrade order: table, loader, shipper)", async () => {
+      const altered: TableRef = { dataset: "altered", table: "container_logs" };
+      await warehouse.ensureTable(altered);
+      await query("ALTER TABLE altered.container_logs ADD COLUMN trace_id VARCHAR");
+      await warehouse.ensureTable(altered); // an existing table is left as it is
+      const batch = "node-i_00000000_000000000001";
+      const { status } = await warehouse.insertLoadJob(job([await putBatch(batch, 3)], altered));
+      assert.equal(status.errorResult, undefined, status.errorResult?.message);
+      assert.equal(status.outputRows, 3);
+      assert.deepEqual(
+        await query(
+          `SELECT count(*) AS n, count(trace_id) AS traced, min(seq) AS first FROM altered.container_logs WHERE batch_id = '${batch}'`,
+        ),
+        [{ n: "3", traced: "0", first: "0" }],
+      );
+    });
+
     it("refuses a dataset called main unless it is the default", async () => {
       await assert.rejects(
         warehouse.ensureTable({ dataset: "main", table: "container_logs" }),

@@ -277,8 +277,11 @@ export class DuckDbWarehouse implements WarehousePort {
     if (gzipped) await rename(downloaded, staged);
     else await pipeline(createReadStream(downloaded), createGzip(), createWriteStream(staged));
     try {
+      // BY NAME: columns match by name, so a table altered first (a column added before the loader and
+      // shipper know it, docs/record-format.md) still loads, the new column NULL, as a BigQuery load
+      // without a schema does.
       const result = await this.#writer.run(
-        `INSERT INTO ${this.#qualified(destination)} ${duckDbSelectRecords([staged])}`,
+        `INSERT INTO ${this.#qualified(destination)} BY NAME ${duckDbSelectRecords([staged])}`,
       );
       return result.rowsChanged;
     } catch (error) {

@@ -2,6 +2,9 @@
 // wire format (paths, int64 as strings, the `{error:{code,message,errors,status}}` body), so the official
 // client talks to it unchanged. It loads no data: jobs finish the way a test scripts them, queries answer
 // with canned rows. Every request is recorded so tests can assert exactly what the adapter sent.
+// Two checks of the real service are modelled because the loader depends on them: a load job that sends a
+// schema differing from its existing destination table fails with "Provided Schema does not match Table"
+// (reason invalid), and datasets have a location (datasets.get).
 //
 //   const fake = await startFakeBigQuery();
 //   const bigquery = fakeBigQueryClient(fake, "my-project");
@@ -77,8 +80,10 @@ export interface FakeBigQuery {
   failNextInserts(count: number, reason: "quotaExceeded" | "rateLimitExceeded" | "accessDenied"): void;
   scriptJob(jobId: string, script: JobScript): void;
   queueQueryResult(script: QueryScript): void;
-  /** A table that already exists, as tables.get returns it. */
+  /** A table that already exists, as tables.get returns it; give `schema: { fields }` to have load jobs check it. */
   addTable(projectId: string, datasetId: string, tableId: string, resource?: Record<string, unknown>): void;
+  /** A dataset in a location ("US", "EU", "europe-west1"…), as datasets.get returns it. */
+  addDataset(projectId: string, datasetId: string, location: string): void;
   /** Called with each request after it is recorded and before it is answered, e.g. to stage a race. */
   onRequest(hook: ((request: RecordedRequest) => void) | undefined): void;
   /** The stored job resource, as jobs.get would return it now (without counting a poll). */
@@ -134,11 +139,25 @@ const QUOTA_MESSAGES = {
 
 const JOB_ID = /^[A-Za-z0-9_-]{1,1024}$/;
 
+interface FieldSchema {
+  name: string;
+  type: string;
+  mode?: string;
+}
+
+interface LoadConfiguration {
+  schema?: { fields?: FieldSchema[] };
+  destinationTable?: { projectId?: string; datasetId: string; tableId: string };
+}
+
+const invalidError = (message: string): ErrorProto => ({ reason: "invalid", message });
+
 export async function startFakeBigQuery(): Promise<FakeBigQuery> {
   const requests: RecordedRequest[] = [];
   const jobs = new Map<string, StoredJob>();
   const scripts = new Map<string, JobScript>();
   const tables = new Map<string, Record<string, unknown>>();
+  const datasets = new Map<string, Record<string, unknown>>();
   const queryScripts: QueryScript[] = [];
   const queries = new Map<string, StoredQuery>();
   const failures: ("quotaExceeded" | "rateLimitExceeded" | "accessDenied")[] = [];
@@ -229,9 +248,53 @@ export async function startFakeBigQuery(): Promise<FakeBigQuery> {
       principal_subject: "user:fake@example.com",
       jobCreationReason: { code: "REQUESTED" },
     };
-    const job: StoredJob = { resource, script: scripts.get(jobId) ?? {}, polls: 0 };
+    const script = scripts.get(jobId) ?? {};
+    const mismatch = load === undefined ? undefined : schemaMismatch(projectId, load as LoadConfiguration);
+    const job: StoredJob = {
+      resource,
+      // BigQuery accepts the job and fails it when it runs: the ID is taken, the job is DONE with errors.
+      script:
+        mismatch === undefined
+          ? script
+          : { ...script, errorResult: invalidError(mismatch), errors: [invalidError(mismatch)] },
+      polls: 0,
+    };
     jobs.set(jobId, job);
     return pollJob(job);
+  }
+
+  /**
+   * Why a load's schema does not fit its existing destination table, in BigQuery's words, or undefined. A
+   * load without a schema uses the table's own; one with a schema must match it (no schemaUpdateOptions
+   * here), whichever side has the extra field.
+   */
+  function schemaMismatch(projectId: string, load: LoadConfiguration): string | undefined {
+    const given = load.schema?.fields;
+    const destination = load.destinationTable;
+    if (given === undefined || destination === undefined) return undefined;
+    const key = tableKey(destination.projectId ?? projectId, destination.datasetId, destination.tableId);
+    const existing = (tables.get(key)?.schema as { fields?: FieldSchema[] } | undefined)?.fields;
+    if (existing === undefined) return undefined;
+    const prefix = `Provided Schema does not match Table ${key}.`;
+    const byName = new Map(existing.map((f) => [f.name.toLowerCase(), f]));
+    for (const field of given) {
+      const current = byName.get(field.name.toLowerCase());
+      if (current === undefined) return `${prefix} Cannot add fields (field: ${field.name})`;
+      if (current.type !== field.type)
+        return `${prefix} Field ${field.name} has changed type from ${current.type} to ${field.type}`;
+      if ((current.mode ?? "NULLABLE") !== (field.mode ?? "NULLABLE"))
+        return `${prefix} Field ${field.name} has changed mode from ${current.mode ?? "NULLABLE"} to ${field.mode ?? "NULLABLE"}`;
+    }
+    const givenNames = new Set(given.map((f) => f.name.toLowerCase()));
+    const missing = existing.find((f) => !givenNames.has(f.name.toLowerCase()));
+    if (missing !== undefined) return `${prefix} Field ${missing.name} is missing in new schema`;
+    return undefined;
+  }
+
+  function getDataset(projectId: string, datasetId: string) {
+    const dataset = datasets.get(`${projectId}:${datasetId}`);
+    if (dataset === undefined) throw notFound(`Dataset ${projectId}:${datasetId}`);
+    return dataset;
   }
 
   function getJob(projectId: string, jobId: string, location: string | undefined) {
@@ -338,6 +401,8 @@ export async function startFakeBigQuery(): Promise<FakeBigQuery> {
     if (rest[0] === "queries" && rest.length === 2 && method === "GET") {
       return send(getQueryResults(project, rest[1]!, query));
     }
+    if (rest[0] === "datasets" && rest.length === 2 && method === "GET")
+      return send(getDataset(project, rest[1]!));
     if (rest[0] === "datasets" && rest[2] === "tables" && rest[1] !== undefined) {
       const dataset = rest[1];
       if (rest.length === 3 && method === "POST") return send(insertTable(project, dataset, object));
@@ -380,6 +445,15 @@ export async function startFakeBigQuery(): Promise<FakeBigQuery> {
     },
     addTable(projectId, datasetId, tableId, resource = {}) {
       insertTable(projectId, datasetId, { ...resource, tableReference: { tableId } });
+    },
+    addDataset(projectId, datasetId, location) {
+      datasets.set(`${projectId}:${datasetId}`, {
+        kind: "bigquery#dataset",
+        id: `${projectId}:${datasetId}`,
+        datasetReference: { projectId, datasetId },
+        location,
+        creationTime: String(Date.now()),
+      });
     },
     job(jobId) {
       const job = jobs.get(jobId);
