@@ -6,7 +6,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, readFileSync } from "node:fs";
-import { get } from "node:http";
+import { get, type Server } from "node:http";
 import { type LocalS3, startLocalS3 } from "../../local/s3.ts";
 import { type Checkpoint, CheckpointStore } from "../state/checkpoint.ts";
 
@@ -57,7 +57,7 @@ export async function waitFor<T>(
 }
 
 /** One line of a process's JSON (pino) log. */
-export type LogEvent = Record<string, unknown> & { event: string; time?: number; level?: number };
+export type LogEvent = Record<string, unknown> & { event: string };
 
 export interface LoggedProcess {
   child: ChildProcess;
@@ -330,7 +330,20 @@ export function committedCheckpoint(stateDir: string): Promise<Checkpoint> {
   return new CheckpointStore(stateDir).load();
 }
 
-/** The local S3 (s3rver) on 127.0.0.1, with the given buckets, its data under `dataDir`. */
-export function startTestS3(dataDir: string, buckets: readonly string[], port = 0): Promise<LocalS3> {
-  return startLocalS3({ host: "127.0.0.1", port, dataDir, buckets: [...buckets] });
+/**
+ * The local S3 (s3rver) on 127.0.0.1, with the given buckets, its data under `dataDir`. Its
+ * stop() is an outage: it also cuts every open connection, since a closed server otherwise
+ * goes on serving requests on kept-alive sockets (for the 65 s keep-alive local/s3.ts sets).
+ */
+export async function startTestS3(dataDir: string, buckets: readonly string[], port = 0): Promise<LocalS3> {
+  const s3 = await startLocalS3({ host: "127.0.0.1", port, dataDir, buckets: [...buckets] });
+  const httpServer = (s3.server as unknown as { httpServer?: Server }).httpServer;
+  return {
+    ...s3,
+    stop: async () => {
+      const closed = s3.stop();
+      httpServer?.closeAllConnections();
+      await closed;
+    },
+  };
 }
