@@ -91,6 +91,7 @@ export interface WorkloadOptions {
   analyticsStream?: boolean;
   markers?: "per-object" | "per-batch";
   separateStateBucket?: boolean;
+  wildcardLoads?: boolean;
 }
 
 /** The options `plan` and `cost` share: the workload, the configuration, hypothetical switches. */
@@ -158,7 +159,11 @@ export function addWorkloadOptions(command: Command): Command {
     .addOption(
       new Option("--markers <kind>", "hypothetical: loader markers").choices(["per-object", "per-batch"]),
     )
-    .option("--separate-state-bucket", "the loader's state in its own bucket (LOGARCHIVE_STATE_BUCKET)");
+    .option("--separate-state-bucket", "the loader's state in its own bucket (LOGARCHIVE_STATE_BUCKET)")
+    .option(
+      "--wildcard-loads",
+      "hypothetical: load jobs over a batch prefix or wildcard (10M files per job)",
+    );
 }
 
 async function readText(path: string, flag: string): Promise<string> {
@@ -254,6 +259,7 @@ export async function runPlanModel(o: WorkloadOptions) {
         ...(o.analyticsStream ? { analyticsStream: true } : {}),
         ...(o.markers === undefined ? {} : { markers: o.markers }),
         ...(o.separateStateBucket ? { separateStateBucket: true } : {}),
+        ...(o.wildcardLoads ? { wildcardLoads: true } : {}),
       },
     });
   } catch (error) {

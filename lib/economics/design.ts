@@ -29,6 +29,8 @@ export interface DesignSources {
     analyticsStream?: boolean;
     markers?: "per-object" | "per-batch";
     separateStateBucket?: boolean;
+    /** Load jobs over a batch prefix or wildcard: BigQuery's 10M files per job instead of 10,000 URIs. */
+    wildcardLoads?: boolean;
   };
 }
 
@@ -41,6 +43,8 @@ export interface Design {
 }
 
 const PLACEHOLDER = "logarchive-plan";
+/** Files one load job may read through wildcards (https://cloud.google.com/bigquery/quotas#load_jobs). */
+const WILDCARD_FILES_PER_JOB = 10_000_000;
 
 function loaderEnv(values: Record<string, unknown> | undefined): Record<string, string> {
   const env: Record<string, string> = {};
@@ -96,7 +100,7 @@ export function designFromConfig(sources: DesignSources): Design {
     loader: {
       windowSeconds: plan.windowSeconds,
       flushIntervalSeconds: loader.flushIntervalMs / 1000,
-      maxUrisPerJob: loader.maxUrisPerJob,
+      maxUrisPerJob: h.wildcardLoads ? WILDCARD_FILES_PER_JOB : loader.maxUrisPerJob,
       tables,
       stateBucketIsLanding,
       validateObjects: loader.validateObjects,

@@ -382,7 +382,13 @@ export interface PlanModel {
     s3ReadsPerDay: number;
     operationsInProgress: number;
   };
-  gcs: { perDay: GcsOps; byPurpose: Record<string, GcsOps>; writesPerSecond: number; readsPerSecond: number };
+  gcs: {
+    perDay: GcsOps;
+    byPurpose: Record<string, GcsOps>;
+    /** Requests per second on the busier bucket (landing or state; one bucket when they are the same). */
+    writesPerSecond: number;
+    readsPerSecond: number;
+  };
   functions: {
     finalizeChecked: number;
     finalizeIgnored: number;
@@ -506,6 +512,28 @@ export function loaderGcsOps(loader: LoaderDesign): {
     perBatch: ops({ classA: 5, classB: 4, landingInserts: 5 * markersInLanding }),
     perRun: ops({ classA: 2 }),
     perTablePerRun: ops({ classA: 2, classB: 1, notBilled: 1 }),
+  };
+}
+
+/**
+ * Requests per second on the busier bucket. The landing bucket takes the copies (writes) and
+ * the object reads: the sink check and the finalize's read per object, and the flush's two
+ * generation checks per loaded object; the state bucket everything else.
+ */
+function bucketRates(
+  perDay: GcsOps,
+  objects: number,
+  loadedObjects: number,
+  sameBucket: boolean,
+): { writesPerSecond: number; readsPerSecond: number } {
+  const writes = perDay.classA + perDay.deletes;
+  const reads = perDay.classB + perDay.notBilled;
+  if (sameBucket) return { writesPerSecond: writes / DAY_SECONDS, readsPerSecond: reads / DAY_SECONDS };
+  const landingWrites = objects;
+  const landingReads = 2 * objects + 2 * loadedObjects;
+  return {
+    writesPerSecond: Math.max(landingWrites, writes - landingWrites) / DAY_SECONDS,
+    readsPerSecond: Math.max(landingReads, reads - landingReads) / DAY_SECONDS,
   };
 }
 
@@ -666,8 +694,7 @@ export function planModel(inputs: PlanInputs): PlanModel {
     gcs: {
       perDay,
       byPurpose,
-      writesPerSecond: (perDay.classA + perDay.deletes) / DAY_SECONDS,
-      readsPerSecond: (perDay.classB + perDay.notBilled) / DAY_SECONDS,
+      ...bucketRates(perDay, loadedPerDay, objectsLoadedPerDay, loader.stateBucketIsLanding),
     },
     functions: {
       finalizeChecked: loadedPerDay,

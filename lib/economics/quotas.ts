@@ -75,8 +75,7 @@ export function quotaChecks(model: PlanModel): QuotaCheck[] {
       use: model.functions.concurrentInstances,
       unit: "instances",
       source: "https://cloud.google.com/functions/docs/configuring/max-instances (default max instances)",
-      setting:
-        "function max instances / concurrency; a separate LOGARCHIVE_STATE_BUCKET (marker writes stop firing finalize); fewer objects",
+      setting: "the function's max instances (or concurrency, which needs ≥ 1 vCPU); fewer objects",
     }),
     check({
       id: "bq_uris_per_window",
@@ -128,22 +127,22 @@ export function quotaChecks(model: PlanModel): QuotaCheck[] {
     }),
     check({
       id: "gcs_bucket_writes",
-      name: "GCS writes per second per bucket before auto-scaling (guideline: ramps by doubling every 20 min)",
+      name: "GCS writes per second on the busier bucket before auto-scaling (guideline: ramps by doubling every 20 min)",
       limit: 1000,
       use: model.gcs.writesPerSecond,
       unit: "writes/s",
       source: "https://cloud.google.com/storage/docs/request-rate",
-      setting: "LOGARCHIVE_STATE_BUCKET (split markers from copies); fewer objects",
+      setting: "fewer objects; or ramp traffic up over hours so the bucket scales (request-rate guidelines)",
       hard: false,
     }),
     check({
       id: "gcs_bucket_reads",
-      name: "GCS reads per second per bucket before auto-scaling (guideline)",
+      name: "GCS reads per second on the busier bucket before auto-scaling (guideline)",
       limit: 5000,
       use: model.gcs.readsPerSecond,
       unit: "reads/s",
       source: "https://cloud.google.com/storage/docs/request-rate",
-      setting: "LOGARCHIVE_STATE_BUCKET; fewer objects",
+      setting: "fewer objects; or ramp traffic up over hours",
       hard: false,
     }),
   ];
