@@ -121,7 +121,7 @@ describe("logarchive plan", () => {
     ]);
     assert.equal(code, 1);
     assert.match(out, /verdict: 1 quota\(s\) under 2× headroom: bq_uris_per_window/);
-    assert.match(out, /\| 1\.67× +\| SHORT +\| fewer, larger objects/);
+    assert.match(out, /\| 1\.67× +\| SHORT +\| fewer, larger analytics objects/);
   });
 
   it("meets the quota when the same fleet's batches are longer", async () => {

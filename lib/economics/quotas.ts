@@ -86,7 +86,7 @@ export function quotaChecks(model: PlanModel): QuotaCheck[] {
       source:
         "https://cloud.google.com/bigquery/quotas#load_jobs (10,000 URIs per job) · functions/loader/flush.ts",
       setting:
-        "fewer, larger objects (batch_max_age, an analytics stream); more tables (warehouse.routes) shorten no window past the budget",
+        "fewer, larger analytics objects (batch_max_age, an analytics stream), or more tables in warehouse.routes (a job per table per window)",
     }),
     check({
       id: "bq_load_jobs_per_table",
