@@ -69,6 +69,11 @@ export interface WarehousePort {
   insertLoadJob(spec: LoadJobSpec): Promise<{ status: LoadJobStatus; existed: boolean }>;
   /** A job's status, or null if no job has this ID. */
   getLoadJob(jobId: string): Promise<LoadJobStatus | null>;
+  /**
+   * Where a dataset lives ("US", "EU", "europe-west1"…), or null if it does not exist; for the startup
+   * check that load jobs can read the landing bucket. Absent where locations do not apply (DuckDB).
+   */
+  datasetLocation?(dataset: string): Promise<string | null>;
   /** Rows per batch_id in a table, for the given batch ids (absent ids have no rows). */
   rowCountsByBatch(table: TableRef, batchIds: readonly string[]): Promise<Map<string, number>>;
   close(): Promise<void>;
