@@ -14,6 +14,7 @@ import {
   multilineForEveryFile,
   type ParseOptions,
   parseByteSize,
+  parseMaxLineBytes,
   writeParsedFiles,
 } from "./parse.ts";
 
@@ -470,6 +471,28 @@ describe("logarchive parse", () => {
       assert.match(noMerge.stderr, /cannot go with --no-merge/);
       assert.notEqual(cli(["--multiline", "java", "--config", configFile, payments]).status, 0);
     });
+  });
+
+  it("refuses a line cap that would let a record grow past what the loader accepts", async () => {
+    assert.equal(parseMaxLineBytes("1MiB"), 1024 * 1024);
+    assert.throws(() => parseMaxLineBytes("2MiB"), /at most 1MiB/);
+    const flag = cli(["--max-line-bytes", "2MiB", current]);
+    assert.notEqual(flag.status, 0);
+    assert.equal(flag.stdout, "");
+    assert.match(flag.stderr, /--max-line-bytes .*'2MiB' is invalid\. at most 1MiB/);
+    const lineCap = join(dir, "big-lines.yaml");
+    await writeFile(lineCap, "bucket: b\nmax_line_bytes: 2MiB\n");
+    const fromConfig = cli(["--config", lineCap, current]);
+    assert.equal(fromConfig.status, 2);
+    assert.match(fromConfig.stderr, /max_line_bytes \(in .*big-lines\.yaml\): at most 1MiB/);
+    const groupCap = join(dir, "big-traces.yaml");
+    await writeFile(
+      groupCap,
+      "multiline:\n  - namespaces: [payments]\n    mode: java\n    max_bytes: 4MiB\n",
+    );
+    const fromRule = cli(["--config", groupCap, current]);
+    assert.equal(fromRule.status, 2);
+    assert.match(fromRule.stderr, /multiline\[0\]\.max_bytes \(in .*big-traces\.yaml\): at most 1MiB/);
   });
 
   it("reads --max-line-bytes as bytes or with a unit, like every size option", () => {

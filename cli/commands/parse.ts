@@ -15,7 +15,8 @@ import { hostname } from "node:os";
 import type { Writable } from "node:stream";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../../lib/config/errors.ts";
-import { parseSize } from "../../lib/config/units.ts";
+import { formatSize, parseSize } from "../../lib/config/units.ts";
+import { MAX_RECORD_MESSAGE_BYTES } from "../../lib/record/limits.ts";
 import { instantFromMs } from "../../lib/record/timestamp.ts";
 import { parseShipperConfigFile } from "../../shipper/config.ts";
 import { type DecodedLine, FileDecoder } from "../../shipper/sources/kubernetes_logs/file_decoder.ts";
@@ -84,7 +85,13 @@ export async function parseSettingsFromConfig(
   const raw = values.max_line_bytes;
   const maxLineBytes = typeof raw === "string" || typeof raw === "number" ? parseSize(raw) : undefined;
   if (maxLineBytes === null) problems.push(`max_line_bytes (in ${path}): expected a size such as 1MiB`);
+  else if (maxLineBytes !== undefined && maxLineBytes > MAX_RECORD_MESSAGE_BYTES)
+    problems.push(`max_line_bytes (in ${path}): ${TOO_LONG_FOR_A_RECORD}`);
   const rules = parsed.rules;
+  rules?.forEach((rule, i) => {
+    if (rule.maxBytes > MAX_RECORD_MESSAGE_BYTES)
+      problems.push(`multiline[${i}].max_bytes (in ${path}): ${TOO_LONG_FOR_A_RECORD}`);
+  });
   if (rules === null || maxLineBytes === null || problems.length > 0) throw new ConfigError(path, problems);
   return { multiline: rules, ...(maxLineBytes !== undefined ? { maxLineBytes } : {}) };
 }
@@ -119,6 +126,16 @@ export function parseByteSize(value: string): number {
   if (n === null || n < 1) {
     throw new InvalidArgumentError("expected a positive size in bytes, e.g. 1048576, 256KiB or 1MiB.");
   }
+  return n;
+}
+
+/** Why a message cap above MAX_RECORD_MESSAGE_BYTES is refused. */
+const TOO_LONG_FOR_A_RECORD = `at most ${formatSize(MAX_RECORD_MESSAGE_BYTES)}: the loader refuses a record with a longer message, and with it the whole object`;
+
+/** `--max-line-bytes`: a size, no larger than a record's message can be. */
+export function parseMaxLineBytes(value: string): number {
+  const n = parseByteSize(value);
+  if (n > MAX_RECORD_MESSAGE_BYTES) throw new InvalidArgumentError(`${TOO_LONG_FOR_A_RECORD}.`);
   return n;
 }
 
@@ -306,7 +323,7 @@ export function parseCommand(): Command {
         "--max-line-bytes <size>",
         "cap on a line's message; longer lines are cut and marked truncated",
       )
-        .argParser(parseByteSize)
+        .argParser(parseMaxLineBytes)
         .default(DEFAULT_MAX_LINE_BYTES, "1MiB"),
     )
     .addOption(
