@@ -59,6 +59,7 @@ before(async () => {
   gcs = await startLocalGcs({ dataDir: join(dir, "gcs"), host: "127.0.0.1", port: 0 });
   storage = new Storage({ apiEndpoint: gcs.url, projectId: "test" });
   await storage.createBucket("landing");
+  await storage.createBucket("state");
   const policy = parsePolicy("analytics:\n  include: ['*']\n  exclude: ['kube-system']\n");
   const warehouse = await DuckDbWarehouse.open({
     database: ":memory:",
@@ -68,7 +69,7 @@ before(async () => {
   loader = new Loader({
     config: resolveLoaderConfig(
       {},
-      { landing_bucket: "landing", warehouse: "duckdb", job_poll_interval: "20ms" },
+      { landing_bucket: "landing", state_bucket: "state", warehouse: "duckdb", job_poll_interval: "20ms" },
     ),
     policy,
     storage,

@@ -17,8 +17,9 @@ import {
   objectId,
   type PendingMarker,
   type QuarantineMarker,
+  type SweepWatermark,
 } from "./markers.ts";
-import { isNotFound, isPreconditionFailed, type StateStore } from "./state.ts";
+import { forEachLimited, isNotFound, isPreconditionFailed, type StateStore } from "./state.ts";
 
 /** The part of the GCS object resource (the finalize event's data) the loader reads. */
 export interface FinalizedObject {
@@ -358,4 +359,177 @@ async function conflict(
     known_sha256: knownSha256,
   });
   return { outcome: "conflict", detail };
+}
+
+// The sweeper: finds landing objects whose finalize event never arrived. Eventarc retries
+// only when the trigger has retries on, and Pub/Sub drops a message after 24 h without a
+// dead-letter topic; a day-long outage or a bad config would otherwise lose objects for good.
+// It walks the landing bucket's analytics tier hour by hour (the keys' hour), namespace by
+// namespace, from a watermark in the state bucket, and hands every object without a claim to
+// the same enqueue as an event, so an event arriving later is a duplicate like any other.
+
+export interface SweepSettings {
+  /** Objects one run looks at, at most. */
+  maxObjectsPerRun: number;
+  /** objects.list calls one run makes, at most. */
+  maxListsPerRun: number;
+  /** An hour is swept once it ended this long ago: its objects' events have had time to arrive. */
+  settleMs: number;
+  /** Where a new watermark starts, before now (Eventarc keeps events 24 h). */
+  initialLookbackMs: number;
+  /** Flush runs closer together than this skip the sweep. */
+  intervalMs: number;
+}
+
+export const DEFAULT_SWEEP_SETTINGS: SweepSettings = {
+  maxObjectsPerRun: 10_000,
+  maxListsPerRun: 500,
+  settleMs: 30 * 60_000,
+  initialLookbackMs: 24 * 3_600_000,
+  intervalMs: 5 * 60_000,
+};
+
+export interface SweepContext {
+  landing: Bucket;
+  state: StateStore;
+  /** The analytics tier's key prefix in the landing bucket, e.g. `logs/analytics/`. */
+  tierPrefix: string;
+  settings: SweepSettings;
+  /** The finalize handler's own path. */
+  enqueue: (object: FinalizedObject) => Promise<EnqueueResult>;
+  log: StageLog;
+  now?: () => number;
+}
+
+export interface SweepResult {
+  /** swept: this run listed; skipped: too soon after the last; busy: another run holds the watermark. */
+  status: "swept" | "skipped" | "busy";
+  examined: number;
+  enqueued: number;
+  /** The hour the watermark is at after this run. */
+  hour: string;
+  /** The watermark reached the hours that have not settled yet. */
+  caughtUp: boolean;
+}
+
+const HOUR_MS = 3_600_000;
+const SWEEP_CONCURRENCY = 16;
+
+function hourKey(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 13);
+}
+
+function hourStart(hour: string): number {
+  return Date.parse(`${hour}:00:00Z`);
+}
+
+export async function sweepLanding(ctx: SweepContext): Promise<SweepResult> {
+  const now = ctx.now ?? Date.now;
+  const { settings } = ctx;
+  const path = markerPaths.sweepWatermark();
+  let current = await ctx.state.readVersioned<SweepWatermark>(path);
+  if (current === null) {
+    await ctx.state.createIfAbsent(path, {
+      hour: hourKey(now() - settings.initialLookbackMs),
+      sweptAt: new Date(0).toISOString(),
+    } satisfies SweepWatermark);
+    current = await ctx.state.readVersioned<SweepWatermark>(path);
+    if (current === null) throw new Error(`sweep watermark ${path} vanished after it was created`);
+  }
+  const settled = (hour: string) => hourStart(hour) + HOUR_MS + settings.settleMs <= now();
+  const result = (status: SweepResult["status"], examined = 0, enqueued = 0): SweepResult => ({
+    status,
+    examined,
+    enqueued,
+    hour: watermark.hour,
+    caughtUp: !settled(watermark.hour),
+  });
+  let watermark = current.value;
+  if (now() - Date.parse(watermark.sweptAt) < settings.intervalMs) return result("skipped");
+  // Take the sweep for this run; every later step is a compare-and-swap on what this run wrote,
+  // so two runs never walk the same stretch at once (and if they did, enqueue is idempotent).
+  watermark = { ...watermark, sweptAt: new Date(now()).toISOString() };
+  let generation = await ctx.state.swap(path, watermark, current.generation);
+  if (generation === null) return result("busy");
+
+  let lists = 0;
+  let examined = 0;
+  let enqueued = 0;
+  let namespaceDirs: string[] | null = null;
+  while (lists < settings.maxListsPerRun && examined < settings.maxObjectsPerRun && settled(watermark.hour)) {
+    if (namespaceDirs === null) {
+      namespaceDirs = await listNamespaceDirs(ctx);
+      lists += Math.max(1, Math.ceil(namespaceDirs.length / 1000));
+    }
+    const from = watermark.namespaceDir;
+    const dir = namespaceDirs.find((d) => from === undefined || d >= from);
+    let next: SweepWatermark;
+    if (dir === undefined) {
+      next = { hour: hourKey(hourStart(watermark.hour) + HOUR_MS), sweptAt: watermark.sweptAt };
+    } else {
+      const hour = watermark.hour;
+      const after = dir === from ? watermark.after : undefined;
+      const [files, page] = await ctx.landing.getFiles({
+        prefix: `${dir}dt=${hour.slice(0, 10)}/hour=${hour.slice(11, 13)}/`,
+        autoPaginate: false,
+        maxResults: Math.min(1000, settings.maxObjectsPerRun - examined + (after === undefined ? 0 : 1)),
+        ...(after === undefined ? {} : { startOffset: after }),
+      });
+      lists++;
+      const fresh = files.filter((f) => f.name !== after);
+      examined += fresh.length;
+      await forEachLimited(fresh, SWEEP_CONCURRENCY, async (f) => {
+        if (await ctx.state.exists(markerPaths.claim(objectId(f.name)))) return;
+        const meta = f.metadata;
+        const object: FinalizedObject = {
+          bucket: ctx.landing.name,
+          name: f.name,
+          generation: String(meta.generation),
+          ...(meta.metadata ? { metadata: meta.metadata as Record<string, string> } : {}),
+        };
+        const outcome = await ctx.enqueue(object);
+        enqueued++;
+        ctx.log("warn", "object_swept", {
+          object: f.name,
+          generation: object.generation,
+          outcome: outcome.outcome,
+          hint: "its finalize event never arrived: check the trigger's retries and dead-letter topic",
+        });
+      });
+      const more = (page as { pageToken?: string } | null)?.pageToken !== undefined;
+      const last = fresh.at(-1)?.name ?? after;
+      if (more && last !== undefined) next = { ...watermark, namespaceDir: dir, after: last };
+      else {
+        const following = namespaceDirs.find((d) => d > dir);
+        next =
+          following === undefined
+            ? { hour: hourKey(hourStart(watermark.hour) + HOUR_MS), sweptAt: watermark.sweptAt }
+            : { hour: watermark.hour, namespaceDir: following, sweptAt: watermark.sweptAt };
+      }
+    }
+    generation = await ctx.state.swap(path, next, generation);
+    if (generation === null) return result("busy", examined, enqueued);
+    watermark = next;
+  }
+  if (enqueued > 0 || examined > 0)
+    ctx.log("info", "sweep_run", { examined, enqueued, hour: watermark.hour, lists });
+  return result("swept", examined, enqueued);
+}
+
+/** The namespace directories of the analytics tier, `<tier>namespace=<ns>/`, sorted. */
+async function listNamespaceDirs(ctx: SweepContext): Promise<string[]> {
+  const out: string[] = [];
+  let pageToken: string | undefined;
+  do {
+    const [, next, response] = await ctx.landing.getFiles({
+      prefix: ctx.tierPrefix,
+      delimiter: "/",
+      autoPaginate: false,
+      maxResults: 1000,
+      ...(pageToken ? { pageToken } : {}),
+    });
+    out.push(...((response as { prefixes?: string[] } | undefined)?.prefixes ?? []));
+    pageToken = (next as { pageToken?: string } | null)?.pageToken;
+  } while (pageToken);
+  return out.sort();
 }

@@ -41,6 +41,7 @@ function newLoader(overrides: Record<string, string> = {}): Loader {
       {},
       {
         landing_bucket: "landing",
+        state_bucket: "state",
         warehouse: "bigquery",
         bigquery_project: "proj",
         state_prefix: `_logarchive/bq-${testNo}/`,
@@ -107,6 +108,7 @@ before(async () => {
   gcs = await startLocalGcs({ dataDir: join(dir, "gcs"), host: "127.0.0.1", port: 0 });
   storage = new Storage({ apiEndpoint: gcs.url, projectId: "proj" });
   await storage.createBucket("landing");
+  await storage.createBucket("state");
   fake = await startFakeBigQuery();
 });
 
@@ -138,15 +140,20 @@ describe("loader over BigQuery (REST fake)", () => {
     const load = insert?.configuration.load as Record<string, unknown>;
     assert.deepEqual(load.sourceUris, objects.map((o) => `gs://landing/${o.name}`).sort());
     assert.equal(load.sourceFormat, "NEWLINE_DELIMITED_JSON");
-    assert.deepEqual((load.schema as { fields: unknown }).fields, bigQuerySchema());
+    // The table made by ensureTable carries schema, partitioning and clustering; the load sends none.
+    assert.equal(load.schema, undefined);
+    assert.equal(load.createDisposition, "CREATE_NEVER");
     assert.deepEqual(load.destinationTable, {
       projectId: "proj",
       datasetId: "logs",
       tableId: "container_logs",
     });
     assert.equal(load.writeDisposition, "WRITE_APPEND");
-    assert.deepEqual(load.timePartitioning, { type: "DAY", field: "timestamp" });
-    assert.deepEqual(load.clustering, { fields: ["namespace", "pod", "container"] });
+    assert.equal(load.timePartitioning, undefined);
+    const table = fake.table("proj", "logs", "container_logs") as Record<string, unknown> | undefined;
+    assert.deepEqual(table?.timePartitioning, { type: "DAY", field: "timestamp" });
+    assert.deepEqual(table?.clustering, { fields: ["namespace", "pod", "container"] });
+    assert.deepEqual((table?.schema as { fields: unknown } | undefined)?.fields, bigQuerySchema());
     assert.deepEqual(insert?.configuration.labels, {
       logarchive_table: "logs_container_logs",
       logarchive_batch: "1",

@@ -30,6 +30,7 @@ warehouse:
 `);
 const TABLE = { dataset: "logs", table: "container_logs" };
 const LANDING = "landing";
+const STATE = "loader-state";
 let dir: string;
 let gcs: LocalGcs;
 let proxy: GcsProxy;
@@ -54,6 +55,7 @@ function newLoader(overrides: Record<string, string> = {}, extra: Partial<Loader
     {},
     {
       landing_bucket: LANDING,
+      state_bucket: STATE,
       warehouse: "duckdb",
       state_prefix: `_logarchive/hardening-${testNo}/`,
       flush_interval: "1s",
@@ -110,6 +112,7 @@ before(async () => {
   });
   direct = new Storage({ apiEndpoint: gcs.url, projectId: "test" });
   await direct.createBucket(LANDING);
+  await direct.createBucket(STATE);
   instance = await DuckDBInstance.create(join(dir, "warehouse.duckdb"));
   warehouse = await DuckDbWarehouse.open({ database: instance, storage: direct, defaultDataset: "logs" });
 });
@@ -216,5 +219,49 @@ describe("loader hardening: overlapping flush runs", () => {
     await runnerA.handleFinalize(overwrite);
     await runnerA.flush({ force: true });
     assert.deepEqual(await rows([changed!, ...unchanged]), [5, 5, 5, 5]);
+  });
+});
+
+describe("loader hardening: the sweeper", () => {
+  it("loads an hour's objects whose every event was lost exactly once, in bounded runs, and a late event is a no-op", async () => {
+    // Hours of their own: the other tests' objects (hour 10) share the landing bucket.
+    let clock = Date.parse("2026-11-21T07:00:00Z");
+    const loader = newLoader({}, { now: () => clock, sweep: { maxObjectsPerRun: 4 } });
+    const lost = [...objects("sweep-a", 6, "05"), ...objects("sweep-b", 3, "05")];
+    const delivered = objects("sweep-a", 2, "05");
+    const unsettled = objects("sweep-b", 1, "06");
+    const finalized = new Map<string, FinalizedObject>();
+    for (const o of [...lost, ...unsettled]) finalized.set(o.name, await upload(o));
+    for (const o of delivered) assert.equal((await loader.handleFinalize(await upload(o))).outcome, "queued");
+
+    // Scheduler ticks: every flush run sweeps at most 4 objects, 5 minutes apart.
+    const runs: number[] = [];
+    for (let tick = 0; tick < 12 && eventsNamed("object_swept").length < lost.length; tick++) {
+      const before = eventsNamed("object_swept").length;
+      await loader.flush({ force: true });
+      runs.push(eventsNamed("object_swept").length - before);
+      clock += 5 * 60_000;
+    }
+    assert.ok(
+      runs.every((n) => n <= 4),
+      `each run stays within its bound: ${runs}`,
+    );
+    assert.equal(eventsNamed("object_swept").length, lost.length, "only the objects without a claim");
+    await loader.flush({ force: true });
+    assert.deepEqual(await rows([...lost, ...delivered]), Array(lost.length + delivered.length).fill(5));
+    // Hour 06 is swept once it has settled (its end + 30 min), not before.
+    assert.deepEqual(await rows(unsettled), [0]);
+    clock = Date.parse("2026-11-21T07:31:00Z");
+    await loader.flush({ force: true });
+    await loader.flush({ force: true });
+    assert.deepEqual(await rows(unsettled), [5]);
+
+    // The lost events turn up after all: duplicates, no second load.
+    for (const o of [...lost, ...unsettled])
+      assert.equal((await loader.handleFinalize(finalized.get(o.name)!)).outcome, "duplicate");
+    clock += 10 * 60_000;
+    await loader.flush({ force: true });
+    assert.deepEqual(await rows([...lost, ...unsettled]), Array(lost.length + unsettled.length).fill(5));
+    assert.equal(loader.stats().swept, lost.length + unsettled.length);
   });
 });

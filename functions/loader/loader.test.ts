@@ -42,6 +42,7 @@ warehouse:
 `);
 
 const LANDING = "landing";
+const STATE = "loader-state";
 let gcs: LocalGcs;
 let dir: string;
 let storage: Storage;
@@ -62,6 +63,7 @@ function newLoader(
     {},
     {
       landing_bucket: LANDING,
+      state_bucket: STATE,
       warehouse: "duckdb",
       state_prefix: `_logarchive/loader-${testNo}/`,
       flush_interval: "1s",
@@ -110,6 +112,7 @@ before(async () => {
   gcs = await startLocalGcs({ dataDir: join(dir, "gcs"), host: "127.0.0.1", port: 0 });
   storage = new Storage({ apiEndpoint: gcs.url, projectId: "test" });
   await storage.createBucket(LANDING);
+  await storage.createBucket(STATE);
   instance = await DuckDBInstance.create(join(dir, "warehouse.duckdb"));
   warehouse = await DuckDbWarehouse.open({ database: instance, storage, defaultDataset: "logs" });
 });
@@ -187,7 +190,7 @@ warehouse:
     const bq = new Loader({
       config: resolveLoaderConfig(
         {},
-        { landing_bucket: LANDING, warehouse: "bigquery", bigquery_project: "p" },
+        { landing_bucket: LANDING, state_bucket: STATE, warehouse: "bigquery", bigquery_project: "p" },
       ),
       policy: perNamespace,
       storage,

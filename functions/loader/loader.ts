@@ -4,11 +4,21 @@
 
 import { randomBytes } from "node:crypto";
 import type { Storage } from "@google-cloud/storage";
+import { tierPrefix } from "../../lib/keys/layout.ts";
 import type { StageLog } from "../../lib/log.ts";
 import { destinations, type NamespacePolicy } from "../../lib/policy/policy.ts";
 import type { TableRef, WarehousePort } from "../warehouse/port.ts";
 import type { LoaderConfig } from "./config.ts";
-import { type EnqueueOutcome, type EnqueueResult, enqueueObject, type FinalizedObject } from "./enqueue.ts";
+import {
+  DEFAULT_SWEEP_SETTINGS,
+  type EnqueueOutcome,
+  type EnqueueResult,
+  enqueueObject,
+  type FinalizedObject,
+  type SweepResult,
+  type SweepSettings,
+  sweepLanding,
+} from "./enqueue.ts";
 import { type FlushHooks, type FlushOptions, flushAll, type TableFlushResult } from "./flush.ts";
 import { markerPaths } from "./markers.ts";
 import { BIGQUERY_QUOTAS, type LoadPlan, NO_QUOTAS, type PlanInput, planLoadWindows } from "./plan.ts";
@@ -23,6 +33,8 @@ export interface LoaderParts {
   now?: () => number;
   /** Test seams inside the flush (see FlushHooks). */
   flushHooks?: FlushHooks;
+  /** The sweeper's bounds (DEFAULT_SWEEP_SETTINGS otherwise). */
+  sweep?: Partial<SweepSettings>;
 }
 
 export interface LoaderStats {
@@ -31,6 +43,8 @@ export interface LoaderStats {
   rowsLoaded: number;
   objectsLoaded: number;
   batchesFailed: number;
+  /** Objects the sweeper queued because their finalize event never came. */
+  swept: number;
 }
 
 export class Loader {
@@ -47,6 +61,7 @@ export class Loader {
     rowsLoaded: 0,
     objectsLoaded: 0,
     batchesFailed: 0,
+    swept: 0,
   };
   #installId: Promise<string> | null = null;
   readonly #tablesReady = new Map<string, Promise<void>>();
@@ -143,7 +158,31 @@ export class Loader {
     }
   }
 
+  /**
+   * Queues the landing objects whose finalize event never came (bounded per run; see
+   * sweepLanding). The flush runs it first, so what it finds joins this run's batches.
+   */
+  async sweep(): Promise<SweepResult> {
+    const result = await sweepLanding({
+      landing: this.#parts.storage.bucket(this.config.landingBucket),
+      state: this.state,
+      tierPrefix: tierPrefix(this.policy.archive.prefix, "analytics"),
+      settings: { ...DEFAULT_SWEEP_SETTINGS, ...this.#parts.sweep },
+      enqueue: (object) => this.handleFinalize(object),
+      log: this.#parts.log,
+      ...(this.#parts.now ? { now: this.#parts.now } : {}),
+    });
+    this.#stats.swept += result.enqueued;
+    return result;
+  }
+
   async flush(options: FlushOptions = {}): Promise<TableFlushResult[]> {
+    try {
+      await this.sweep();
+    } catch (error) {
+      // The queue still loads; the sweep resumes from its watermark on the next run.
+      this.#parts.log("error", "sweep_failed", { error: (error as Error).message });
+    }
     const results = await flushAll(
       {
         landing: this.#parts.storage.bucket(this.config.landingBucket),

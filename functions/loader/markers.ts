@@ -12,6 +12,7 @@
 //   paused/<dataset>.<table>.json       a table that keeps failing; others go on
 //   tables/<dataset>.<table>/head.json          the last batch number (kept for good)
 //   tables/<dataset>.<table>/jobs-<day>.json    load jobs started that UTC day (quota guard)
+//   sweep/landing.json                  how far the sweeper has listed the landing bucket
 //
 // <id> is the SHA-256 of the object name, so a name of any length makes a short, safe path.
 
@@ -52,6 +53,8 @@ export const markerPaths = {
   tableHead: (t: TableRef) => `tables/${tableKey(t)}/head.json`,
   /** Load jobs started for the table on a UTC day, for the quota guard. */
   tableJobs: (t: TableRef, day: string) => `tables/${tableKey(t)}/jobs-${day}.json`,
+  /** The sweeper's watermark (compare-and-swap). */
+  sweepWatermark: () => "sweep/landing.json",
 };
 
 export function formatSeq(seq: number): string {
@@ -164,6 +167,20 @@ export interface TableHead {
 
 export interface TableJobCount {
   jobs: number;
+}
+
+/**
+ * How far the sweeper has listed the landing bucket: every object of the hours before `hour`
+ * was looked at, and in `hour` those of the namespace directories before `namespaceDir`, and
+ * in it those up to `after`.
+ */
+export interface SweepWatermark {
+  /** UTC hour of the object keys, YYYY-MM-DDTHH. */
+  hour: string;
+  namespaceDir?: string;
+  after?: string;
+  /** When a run last took the sweep, so runs closer than the sweep interval skip it. */
+  sweptAt: string;
 }
 
 export interface PausedMarker {

@@ -90,6 +90,28 @@ export class StateStore {
     }
   }
 
+  /**
+   * replaceIfGeneration that hands back the generation it wrote (null when the marker moved
+   * on), for a writer that updates the same marker again under a precondition.
+   */
+  async swap(path: string, value: unknown, generation: string): Promise<string | null> {
+    const file = this.file(path);
+    try {
+      await file.save(`${JSON.stringify(value)}\n`, {
+        resumable: false,
+        contentType: "application/json",
+        preconditionOpts: { ifGenerationMatch: generation },
+      });
+    } catch (error) {
+      if (isPreconditionFailed(error)) return null;
+      throw error;
+    }
+    const written = file.metadata.generation;
+    if (written !== undefined) return String(written);
+    const [meta] = await file.getMetadata();
+    return String(meta.generation);
+  }
+
   /** The marker and the generation it was read at, for a later compare-and-swap. */
   async readVersioned<T>(path: string): Promise<{ value: T; generation: string } | null> {
     try {
