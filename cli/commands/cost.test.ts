@@ -64,6 +64,7 @@ interface Line {
   item: string;
   steady: number;
   first: number;
+  note?: string;
 }
 
 function line(lines: Line[], prefix: string): Line {
