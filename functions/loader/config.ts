@@ -200,7 +200,8 @@ export const LOADER_OPTIONS = [
     kind: "duration",
     default: "300s",
     min: 1000,
-    max: GEN2_HTTP_FUNCTION_MAX_TIMEOUT_MS,
+    // The absolute bound; flushDeadlineProblem holds it to the configured function timeout.
+    max: SCHEDULER_HTTP_ATTEMPT_DEADLINE.maxMs - FLUSH_DEADLINE_MARGIN_MS,
     description:
       "How long one flush run may take, all tables together; a job still running then is followed by the next run. At most the flush function's timeout (and the Scheduler's 30 min) minus 1 min.",
   },
