@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { checkRecordBytes } from "../../functions/loader/inspect.ts";
 import { checkRecordLine, encodeRecord } from "../../lib/record/codec.ts";
+import { MAX_RECORD_LINE_BYTES } from "../../lib/record/limits.ts";
 import type { LogRecord } from "../../lib/record/schema.ts";
 import { formatRecordTimestamp, instantFromMs, parseRfc3339 } from "../../lib/record/timestamp.ts";
 import { type DecodedLine, FileDecoder } from "../sources/kubernetes_logs/file_decoder.ts";
@@ -339,6 +341,18 @@ describe("record encoder, long messages", () => {
   });
 });
 
+/** The records of NDJSON bytes, as bytes (a string would hide bytes that are not UTF-8). */
+function recordLines(ndjson: Buffer): Buffer[] {
+  const lines: Buffer[] = [];
+  let start = 0;
+  for (let nl = ndjson.indexOf(0x0a); nl !== -1; nl = ndjson.indexOf(0x0a, start)) {
+    lines.push(ndjson.subarray(start, nl));
+    start = nl + 1;
+  }
+  assert.equal(start, ndjson.length, "the last record ends with a newline");
+  return lines;
+}
+
 describe("record encoder, whatever the log file holds", () => {
   /** Timestamps at and past the edges of what a record (and BigQuery's TIMESTAMP) can hold. */
   const edgeTimestamp = fc
@@ -436,15 +450,56 @@ describe("record encoder, whatever the log file holds", () => {
         const file = Buffer.concat(lines.flatMap((l) => [l, Buffer.from("\n")]));
         decoder.push(file, sink);
         decoder.end(sink);
-        const records = out.view().toString("utf8").split("\n");
-        assert.equal(records.pop(), "");
+        const records = recordLines(out.view());
         // Merging joins partial chunks; without it every physical line is one record.
         if (!merge) assert.equal(records.length, file.filter((b) => b === 0x0a).length);
         else assert.ok(records.length > 0);
-        for (const r of records) assert.equal(checkRecordLine(r), null, r);
+        for (const r of records) {
+          // The loader's own check of the bytes (UTF-8, JSON, schema, repeated fields), and its length cap.
+          assert.equal(checkRecordBytes(r), null, r.toString());
+          assert.equal(checkRecordLine(r.toString("utf8")), null);
+          assert.ok(r.length <= MAX_RECORD_LINE_BYTES);
+        }
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it("writes its longest records, of escapes and bytes that are not UTF-8, within the loader's line limit", () => {
+    const meta = {
+      namespace: "payments",
+      pod: "p".repeat(253),
+      container: "c".repeat(63),
+      node: "n".repeat(253),
+    };
+    const worst = Buffer.alloc(3 * 1024 * 1024, 0x01);
+    worst[0] = 0xff;
+    const chunk = (i: number, partial: boolean) =>
+      Buffer.concat([
+        Buffer.from(`2026-11-21T11:17:37.${i}Z stdout ${partial ? "P" : "F"} `),
+        worst,
+        Buffer.from("\n"),
+      ]);
+    const file = Buffer.concat([chunk(1, false), chunk(2, true), chunk(3, false), worst, Buffer.from("\n")]);
+    const fragment = batchFieldsFragment(`${"n".repeat(253)}_0123abcd_000000000007`);
+    for (const merge of [true, false]) {
+      const out = new OutputBuffer(16);
+      const encoder = new RecordEncoder(meta);
+      const decoder = new FileDecoder({ merge, fallbackTime: { epochSeconds: 0, nanos: 0 } });
+      const sink = (l: DecodedLine) => {
+        encoder.encodeLine(out, l);
+        appendBatchFields(out, fragment, 999_999_999);
+      };
+      decoder.push(file, sink);
+      decoder.end(sink);
+      const records = recordLines(out.view());
+      assert.equal(records.length, merge ? 3 : 4);
+      for (const r of records) {
+        assert.ok(r.length > 7 * 1024 * 1024, `${r.length}`);
+        assert.ok(r.length <= MAX_RECORD_LINE_BYTES, `${r.length} > ${MAX_RECORD_LINE_BYTES}`);
+        assert.equal(checkRecordBytes(r), null);
+      }
+    }
   });
 
   it("keeps a line whose time lies past year 9999 raw, as malformed, dated like one", () => {
