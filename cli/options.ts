@@ -1,6 +1,7 @@
 // Option parsers shared by commands: each failure names the flag and what it accepts.
 
 import { InvalidArgumentError } from "commander";
+import { isNamespaceName } from "../lib/policy/policy.ts";
 
 /**
  * Exit codes, the same for every command (README.md#exit-codes): a check that found a
@@ -64,12 +65,8 @@ export function parseEndpointUrl(value: string): string {
   return value;
 }
 
-// Kubernetes namespace names are RFC 1123 labels. lib/policy checks namespace globs but
-// exports no check for one name, so the rule is stated here.
-const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
 export function parseNamespaceArg(value: string): string {
-  if (!NAMESPACE_NAME.test(value)) {
+  if (!isNamespaceName(value)) {
     throw new InvalidArgumentError(
       "expected a Kubernetes namespace name: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit.",
     );

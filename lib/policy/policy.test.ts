@@ -8,6 +8,7 @@ import {
   DEFAULT_POLICY,
   destinations,
   hasTablePerNamespace,
+  isNamespaceName,
   notificationRules,
   parsePolicy,
   ruleMatches,
@@ -213,6 +214,29 @@ warehouse:
 
   it("reports YAML syntax errors", () => {
     assert.throws(() => parsePolicy("archive: [", "p.yaml"), /p\.yaml is invalid:\n {2}- YAML syntax/);
+  });
+});
+
+describe("isNamespaceName", () => {
+  it("accepts exactly the Kubernetes DNS-1123 label names", () => {
+    for (const good of ["a", "0", "kube-system", "team-a1", "9lives", "a".repeat(63), "a-b-c"]) {
+      assert.equal(isNamespaceName(good), true, good);
+    }
+    for (const bad of ["", "Payments", "-a", "a-", "a_b", "a.b", "a b", "a/b", "a".repeat(64), "é", "a\n"]) {
+      assert.equal(isNamespaceName(bad), false, JSON.stringify(bad));
+    }
+  });
+
+  it("agrees with the rule written out (property)", () => {
+    const label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+    fc.assert(
+      fc.property(
+        fc.string({ unit: fc.constantFrom("a", "z", "0", "9", "-", "A", "_", "."), maxLength: 70 }),
+        (s) => {
+          assert.equal(isNamespaceName(s), label.test(s) && s.length <= 63, JSON.stringify(s));
+        },
+      ),
+    );
   });
 });
 

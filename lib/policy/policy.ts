@@ -13,6 +13,15 @@ import { DEFAULT_TABLE } from "../record/ddl.ts";
 // character (an uppercase letter, `_`, `/`) can never match, so it is a typo to report.
 const NAMESPACE_GLOB = /^[a-z0-9\-*?[\]{},!]+$/;
 const BIGQUERY_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,1023}$/;
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * Whether `name` can be a Kubernetes namespace: a DNS-1123 label, at most 63 lowercase
+ * letters, digits and `-`, starting and ending with a letter or digit.
+ */
+export function isNamespaceName(name: string): boolean {
+  return NAMESPACE_NAME.test(name);
+}
 
 const globList = z
   .array(
