@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { UserError } from "../../lib/config/errors.ts";
+import { ConfigError, UserError } from "../../lib/config/errors.ts";
 import { planCommand } from "./plan.ts";
 import { runCommand } from "./plan_test_support.ts";
 
@@ -202,6 +202,11 @@ describe("logarchive plan", () => {
         join(dir, "missing.txt"),
       ]),
       (error: Error) => error instanceof UserError && /--measured .*missing\.txt: ENOENT/.test(error.message),
+    );
+    await assert.rejects(
+      runCommand(planCommand, ["plan", ...WORKED, "--policy", join(dir, "nope.yaml")]),
+      (error: Error) =>
+        error instanceof ConfigError && /nope\.yaml is invalid:\n.*ENOENT/.test(error.message),
     );
   });
 });

@@ -214,6 +214,7 @@ export async function runPlanModel(o: WorkloadOptions) {
   const { ConfigError } = await import("../../lib/config/errors.ts");
 
   const policyPath = await policyPathOrDefault(o.policy);
+  // A missing or bad policy is a ConfigError naming the file (exit 2), as in every command.
   const policy = policyPath === undefined ? DEFAULT_POLICY : await loadPolicy(policyPath);
   let measured: Awaited<ReturnType<typeof parseMeasured>> = {};
   if (o.measured !== undefined) {
