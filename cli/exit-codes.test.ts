@@ -59,6 +59,11 @@ describe("exit codes", () => {
       /--since.*2026-02-30 is not a date: February 2026 has 28 days/,
     ],
     [
+      "a key prefix keys cannot carry",
+      ["schema", "athena", "--bucket", "b", "--prefix", "logs/../x"],
+      /^error: option '--prefix <prefix>' argument 'logs\/\.\.\/x' is invalid\. The key prefix has a "\.\." segment/,
+    ],
+    [
       "an endpoint that is not a URL",
       [
         "transfer",

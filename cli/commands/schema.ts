@@ -1,8 +1,16 @@
 // `logarchive schema`: the warehouse schemas generated from the record contract.
 
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { prefixProblem } from "../../lib/keys/layout.ts";
 import { athenaDdl, bigQueryDdl, bigQuerySchema, duckDbDdl } from "../../lib/record/ddl.ts";
 import { parseDateArg } from "../options.ts";
+
+/** A key prefix the layout can carry, so the DDL's LOCATION and projection template are valid. */
+function parsePrefixArg(value: string): string {
+  const problem = prefixProblem(value);
+  if (problem !== undefined) throw new InvalidArgumentError(`The key prefix ${problem}.`);
+  return value;
+}
 
 export function schemaCommand(): Command {
   const schema = new Command("schema").description(
@@ -23,7 +31,11 @@ export function schemaCommand(): Command {
     .command("athena")
     .description("Athena CREATE TABLE with partition projection over the archive bucket.")
     .requiredOption("--bucket <name>", "S3 bucket of the archive")
-    .option("--prefix <prefix>", "key prefix of the archive (archive.prefix of the policy)", "logs")
+    .addOption(
+      new Option("--prefix <prefix>", "key prefix of the archive (archive.prefix of the policy)")
+        .argParser(parsePrefixArg)
+        .default("logs"),
+    )
     .option("--database <name>", "Glue database", "logarchive")
     .option("--table <name>", "table name", "container_logs")
     .addOption(
