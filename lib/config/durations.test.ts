@@ -45,6 +45,7 @@ describe("every duration option has a maximum", () => {
     it(`loader ${key}: a value past the timer limit is refused, naming the variable`, () => {
       const env = {
         LOGARCHIVE_LANDING_BUCKET: "b",
+        LOGARCHIVE_STATE_BUCKET: "s",
         LOGARCHIVE_WAREHOUSE: "duckdb",
         [loaderEnvOf(key)]: PAST_TIMER_LIMIT,
       };
