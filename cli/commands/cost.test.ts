@@ -121,6 +121,35 @@ describe("logarchive cost", () => {
     );
   });
 
+  it("bills Deep Archive with its per-object overhead, its 180-day minimum and a transition per object", async () => {
+    // The worked example's objects (all ~1.5 MB, so they transition) kept 200 days, moved to
+    // Deep Archive at 90: 110 days there, under its 180-day minimum, so 70 more are billed.
+    const args = WORKED.map((a, i) =>
+      WORKED[i - 1] === "--retention-days" ? "200" : WORKED[i - 1] === "--lifecycle" ? "DEEP_ARCHIVE:90" : a,
+    );
+    const { lines } = JSON.parse((await runCommand(costCommand, args)).out).report as { lines: Line[] };
+    // Standard: 90 days of STORED, plus 8 KB per Deep Archive object for its 110 days:
+    // (90 × 2.16036e10 + 14,400 × 8,192 × 110) / 2^30 = 1,822.3 GiB × $0.023 = $41.91.
+    close(
+      line(lines, "S3 Standard").steady,
+      ((90 * STORED + 14_400 * 8192 * 110) / GIB) * 0.023,
+      "Standard with the 8 KB overhead",
+    );
+    // Deep Archive: each object + 32 KB, for max(110, 180) days:
+    // (2.16036e10 + 14,400 × 32,768) × 180 / 2^30 = 3,700.6 GiB × $0.00099 = $3.66.
+    close(
+      line(lines, "S3 DEEP_ARCHIVE").steady,
+      (((STORED + 14_400 * 32_768) * 180) / GIB) * 0.00099,
+      "Deep Archive with overhead and minimum",
+    );
+    // One transition per object: 438,000 a month × $0.05/1,000 = $21.90; none in the first
+    // month, when nothing is 90 days old yet.
+    const transitions = line(lines, "S3 lifecycle transitions into DEEP_ARCHIVE");
+    close(transitions.steady, ((14_400 * M) / 1000) * 0.05, "transitions");
+    assert.equal(transitions.first, 0);
+    assert.equal(line(lines, "S3 DEEP_ARCHIVE").first, 0);
+  });
+
   it("bills small objects in Standard, and the 128 KB minimum and transition per object once they move", async () => {
     // 1,000 namespaces of 100 B/s each on 1 node: a 60 s batch holds 6,000 B raw × 0.25 =
     // 1.5 KB, far under 128 KB: with S3's default rule no object ever transitions.
