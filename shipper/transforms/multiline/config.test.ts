@@ -130,7 +130,7 @@ multiline:
       /multiline\[1\]\.flush_timeout \(in shipper\.yaml\): expected a duration such as 500ms or 2s/,
     );
     assert.match(text, /multiline\[2\] \(in shipper\.yaml\): Unrecognized key: "flush_timout"/);
-    assert.match(text, /multiline\[2\]\.max_bytes \(in shipper\.yaml\): must be at most 64MiB/);
+    assert.match(text, /multiline\[2\]\.max_bytes \(in shipper\.yaml\): must be at most 1MiB/);
     assert.match(text, /multiline\[2\]\.max_lines \(in shipper\.yaml\): expected an integer/);
     assert.deepEqual(problems("multiline:\n  namespaces: [web]\n"), [
       "multiline (in shipper.yaml): expected a list of rules ({namespaces, mode, ...})",

@@ -8,6 +8,7 @@ import { matchesGlob } from "node:path";
 import { z } from "zod";
 import { describeIssues } from "../../../lib/config/errors.ts";
 import { formatSize, parseDuration, parseSize } from "../../../lib/config/units.ts";
+import { MAX_RECORD_MESSAGE_BYTES } from "../../../lib/record/limits.ts";
 import { MULTILINE_DEFAULTS, type MultilineSettings } from "./merger.ts";
 import { MULTILINE_MODES, type MultilineMode } from "./rules.ts";
 
@@ -29,7 +30,8 @@ export interface RuleFieldSpec {
 
 const LIMITS = {
   maxLines: { min: 2, max: 100_000 },
-  maxBytes: { min: 1024, max: 64 * 2 ** 20 },
+  // A group is one record's message: the loader refuses a longer one, and the object with it.
+  maxBytes: { min: 1024, max: MAX_RECORD_MESSAGE_BYTES },
   flushTimeoutMs: { min: 10, max: 60_000 },
 } as const;
 
