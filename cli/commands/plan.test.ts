@@ -83,10 +83,15 @@ describe("logarchive plan", () => {
     // GCS class A a day: per object the copy, claims/, pending/, done/ = 4 × 14,400 = 57,600;
     // per batch 5 writes × 720 = 3,600; per flush run 2 listings × 1,440 = 2,880 and per
     // table per run 2 listings × 1,440 = 2,880: 66,960.
-    close(plan.gcs.perDay.classA, 66_960, "class A/day");
+    // The sweeper (a run every 5 min: 288 a day) takes its watermark each run (288 writes) and
+    // in the 24 runs that find a settled hour lists the namespace directories (24), the
+    // namespace's hour (24) and a page per 1,000 objects (14.4), swapping the watermark after
+    // each list (62.4 writes): 288 + 2 × 62.4 = 412.8. Total 67,372.8.
+    close(plan.gcs.perDay.classA, 66_960 + 412.8, "class A/day");
     // Class B: the finalize's object read (14,400) + 5 flush reads per object (72,000) +
     // 4 per batch (2,880) + the head read per table per run (1,440) = 90,720.
-    close(plan.gcs.perDay.classB, 90_720, "class B/day");
+    // The sweeper: a claim check per object (14,400) and the watermark read (2 × 288 = 576).
+    close(plan.gcs.perDay.classB, 90_720 + 14_976, "class B/day");
     // Functions: 14,400 finalizes of objects, none of markers (they are in the state
     // bucket; model.test.ts counts the landing-bucket case); a flush every 60 s = 1,440.
     close(plan.functions.finalizeChecked, 14_400, "finalize of objects");

@@ -3,6 +3,7 @@
 // never restates a number the code owns. Pure: config values come in as parsed maps.
 
 import { LOADER_OPTIONS, loaderEnvOf, resolveLoaderConfig } from "../../functions/loader/config.ts";
+import { DEFAULT_SWEEP_SETTINGS } from "../../functions/loader/enqueue.ts";
 import { BIGQUERY_QUOTAS, planLoadWindows } from "../../functions/loader/plan.ts";
 import { resolveShipperConfig } from "../../shipper/config.ts";
 import { shipperManifests } from "../../shipper/deploy/daemonset.ts";
@@ -76,6 +77,9 @@ export function designFromConfig(sources: DesignSources): Design {
     quotas: {
       ...BIGQUERY_QUOTAS,
       projectJobsPerDay: loader.projectLoadJobsPerDay,
+      sweepIntervalSeconds: DEFAULT_SWEEP_SETTINGS.intervalMs / 1000,
+      sweepMaxObjectsPerRun: DEFAULT_SWEEP_SETTINGS.maxObjectsPerRun,
+      sweepMaxListsPerRun: DEFAULT_SWEEP_SETTINGS.maxListsPerRun,
       tableJobsPerDay: loader.tableLoadJobsPerDay,
       maxUrisPerJob: loader.maxUrisPerJob,
     },
@@ -105,6 +109,9 @@ export function designFromConfig(sources: DesignSources): Design {
       stateBucketIsLanding,
       validateObjects: loader.validateObjects,
       markers: h.markers ?? "per-object",
+      sweepIntervalSeconds: DEFAULT_SWEEP_SETTINGS.intervalMs / 1000,
+      sweepMaxObjectsPerRun: DEFAULT_SWEEP_SETTINGS.maxObjectsPerRun,
+      sweepMaxListsPerRun: DEFAULT_SWEEP_SETTINGS.maxListsPerRun,
       tableJobsPerDay: loader.tableLoadJobsPerDay,
       projectJobsPerDay: loader.projectLoadJobsPerDay,
       tableJobGuard: loader.tableJobGuard,

@@ -74,6 +74,10 @@ export interface LoaderDesign {
   validateObjects: boolean;
   /** Hypothetical: markers per shipper batch instead of claims/pending/done per object. */
   markers: "per-object" | "per-batch";
+  /** The sweeper (functions/loader/enqueue.ts sweepLanding): one run per interval, bounded. */
+  sweepIntervalSeconds: number;
+  sweepMaxObjectsPerRun: number;
+  sweepMaxListsPerRun: number;
   /** BigQuery's limits and the loader's own guard, as configured. */
   tableJobsPerDay: number;
   projectJobsPerDay: number;
@@ -410,6 +414,8 @@ export interface PlanModel {
     jobsPerProjectPerDay: number;
     partitionModificationsPerTablePerDay: number;
     backlogGrowthPerDay: number;
+    /** Objects the sweeper can look at per day (runs × max objects per run). */
+    sweepCapacityPerDay: number;
     /** Share of the analytics objects the loader can load at all (1 unless over capacity). */
     loadedShare: number;
   };
@@ -632,6 +638,7 @@ export function planModel(inputs: PlanInputs): PlanModel {
     "flush per object (done/ + checks)": ops({}),
     "flush per batch (manifest, attempt, head, job guard)": ops({}),
     "flush runs (listings per table)": ops({}),
+    "sweeper (listings, claim checks, watermark)": ops({}),
   };
   addOps(byPurpose["transfer copy"]!, per.transferPerObject, loadedPerDay);
   addOps(byPurpose["finalize (check + claims/ + pending/)"]!, per.finalizePerObject, loadedPerDay);
@@ -643,6 +650,25 @@ export function planModel(inputs: PlanInputs): PlanModel {
   );
   addOps(byPurpose["flush runs (listings per table)"]!, per.perRun, flushRuns);
   addOps(byPurpose["flush runs (listings per table)"]!, per.perTablePerRun, flushRuns * loader.tables);
+  // The sweeper: every run reads its watermark (2 reads) and takes it (a write); a run with a
+  // settled hour to walk (one an hour, more when an hour holds more than a run may examine)
+  // lists the namespace directories, then each namespace's hour, a page per 1,000 objects,
+  // swapping the watermark after each listing, and checks a claim per object (getMetadata).
+  // Each run is bounded, so past runs × max objects a day it falls behind.
+  const sweepRuns = DAY_SECONDS / Math.max(loader.sweepIntervalSeconds, loader.flushIntervalSeconds);
+  const sweepCapacity = sweepRuns * loader.sweepMaxObjectsPerRun;
+  const sweptPerDay = Math.min(loadedPerDay, sweepCapacity);
+  const analyticsNamespaceHours =
+    loadedPerDay > 0 ? Math.max(1, workload.namespaces * workload.analyticsShare) * 24 : 0;
+  const sweepLists = Math.min(
+    sweepRuns * loader.sweepMaxListsPerRun,
+    sweptPerDay / 1000 + analyticsNamespaceHours + Math.max(24, sweptPerDay / loader.sweepMaxObjectsPerRun),
+  );
+  addOps(
+    byPurpose["sweeper (listings, claim checks, watermark)"]!,
+    ops({ classA: 2 * sweepLists + sweepRuns, classB: sweptPerDay + 2 * sweepRuns }),
+    1,
+  );
   const perDay = ops({});
   for (const o of Object.values(byPurpose)) addOps(perDay, o, 1);
 
@@ -715,6 +741,7 @@ export function planModel(inputs: PlanInputs): PlanModel {
       jobsPerProjectPerDay: batchesPerDay,
       partitionModificationsPerTablePerDay: jobsPerTablePerDay * (1 + loader.windowSeconds / DAY_SECONDS),
       backlogGrowthPerDay: Math.max(0, loadedPerDay - capacity * loader.tables),
+      sweepCapacityPerDay: sweepCapacity,
       loadedShare: loadedPerDay > 0 ? objectsLoadedPerDay / loadedPerDay : 1,
     },
     bigquery: {

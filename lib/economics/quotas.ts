@@ -126,6 +126,16 @@ export function quotaChecks(model: PlanModel): QuotaCheck[] {
       hard: false,
     }),
     check({
+      id: "loader_sweep_coverage",
+      name: "Loader sweeper: objects it can examine per day (finds objects whose finalize event was lost)",
+      limit: loader.sweepCapacityPerDay,
+      use: model.transfer.objectsPerDay,
+      unit: "objects/day",
+      source: "functions/loader/enqueue.ts DEFAULT_SWEEP_SETTINGS",
+      setting: "the sweeper's maxObjectsPerRun / intervalMs (not an option yet); fewer objects",
+      hard: false,
+    }),
+    check({
       id: "gcs_bucket_writes",
       name: "GCS writes per second on the busier bucket before auto-scaling (guideline: ramps by doubling every 20 min)",
       limit: 1000,
