@@ -94,3 +94,52 @@ describe("local pipeline freshness", () => {
     }
   });
 });
+
+describe("local pipeline restart", () => {
+  it("delivers at start the finalize events a stopped run never delivered", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "logarchive-redeliver-"));
+    try {
+      const root = join(dir, "logs");
+      await writeSampleBacklog({ root, lines: 600, seed: 9 });
+      const options = {
+        dataDir: join(dir, "data"),
+        policy,
+        logs: [`${root}/*/*/*.log*`],
+        once: true,
+        logger: createLogger("test", "fatal"),
+        version: "test",
+      };
+      const first = await LocalPipeline.start(options);
+      try {
+        // Stopped as a run stopping drops its queued events: whatever lands now is never delivered.
+        await first.parts.eventarc.stop();
+        const shipper = await first.openShipper();
+        await shipper.run();
+        await shipper.close();
+        for (const until = Date.now() + 120_000; ; ) {
+          const report = await first.reconcile();
+          const landed = report.objects.filter((o) => o.verdict === "not-queued").length;
+          if (report.objects.length > 0 && landed === report.objects.length) break;
+          assert.ok(Date.now() < until, `not all transferred: ${JSON.stringify(report.counts)}`);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      } finally {
+        await first.stop();
+      }
+      const second = await LocalPipeline.start(options);
+      try {
+        const report = await second.settle(120_000);
+        assert.ok(report.objects.length > 0);
+        assert.deepEqual(
+          report.objects.filter((o) => o.verdict !== "loaded").map((o) => `${o.key} ${o.verdict}`),
+          [],
+        );
+        assert.ok(report.ok);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

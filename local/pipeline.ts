@@ -23,6 +23,7 @@ import type { NamespacePolicy } from "../lib/policy/policy.ts";
 import { resolveShipperConfig } from "../shipper/config.ts";
 import { Shipper } from "../shipper/shipper.ts";
 import { EventarcDelivery } from "./eventarc.ts";
+import type { GcsObjectResource } from "./gcs/server.ts";
 import { keepIdleConnections } from "./keep-alive.ts";
 import { localS3Client } from "./s3.ts";
 import { LOCAL_SQS_CREDENTIALS } from "./sqs.ts";
@@ -94,6 +95,7 @@ export class LocalPipeline {
   #scheduler: NodeJS.Timeout | null = null;
   #flushing: Promise<unknown> | null = null;
   #shipper: Shipper | null = null;
+  #redelivering: Promise<number> = Promise.resolve(0);
   /** Done marker path → its batch and when its load finished. */
   readonly #loadedAt = new Map<string, { batchId: string; at: number }>();
 
@@ -219,8 +221,20 @@ export class LocalPipeline {
         stops,
       );
       pipeline.#scheduler = setInterval(() => void pipeline.flushOverHttp(false), flushIntervalMs);
-      stops.push(() => {
+      pipeline.#redelivering = pipeline.redeliverUnqueued().catch((error: unknown) => {
+        options.logger.warn(
+          { event: "finalize_redelivery_failed", error: String(error) },
+          "finalize_redelivery_failed",
+        );
+        return 0;
+      });
+      stops.push(async () => {
+        await pipeline.#redelivering;
+      });
+      stops.push(async () => {
         if (pipeline.#scheduler) clearInterval(pipeline.#scheduler);
+        // A flush in flight would otherwise meet the function servers closing.
+        while (pipeline.#flushing) await pipeline.#flushing;
       });
       return pipeline;
     } catch (error) {
@@ -309,12 +323,38 @@ export class LocalPipeline {
   }
 
   /**
+   * Delivers again the finalize event of every landed object the loader never queued. The
+   * local Eventarc keeps undelivered events in memory only (Eventarc keeps them 24 h), so a
+   * run stopped before it delivered them leaves such objects; start() calls this once. An
+   * event delivered twice is loaded once.
+   */
+  async redeliverUnqueued(): Promise<number> {
+    const e = this.parts.cloud.endpoints;
+    const landing = new Storage({ apiEndpoint: e.gcs.apiEndpoint, projectId: e.gcs.projectId }).bucket(
+      e.gcs.bucket,
+    );
+    const report = await this.reconcile();
+    let delivered = 0;
+    for (const o of report.objects) {
+      if (o.verdict !== "not-queued") continue;
+      const [resource] = await landing.file(o.key).getMetadata();
+      this.parts.eventarc.deliver(resource as unknown as GcsObjectResource);
+      delivered++;
+    }
+    if (delivered > 0) {
+      this.options.logger.info({ event: "finalize_redelivered", objects: delivered }, "finalize_redelivered");
+    }
+    return delivered;
+  }
+
+  /**
    * Waits until every analytics object in S3 is loaded, quarantined or excluded: the
    * transfer has drained, events are delivered, and a forced flush has loaded the rest.
    */
   async settle(timeoutMs: number): Promise<ReconcileReport> {
     const deadline = Date.now() + timeoutMs;
     const inFlight = new Set(["queued", "not-transferred", "not-queued"]);
+    await this.#redelivering;
     for (;;) {
       await this.parts.eventarc.idle();
       await this.flushOverHttp(true);
