@@ -84,6 +84,8 @@ export interface TableFlushResult {
   objects?: number;
   quarantined?: number;
   pending?: number;
+  /** Batches loaded for the table in this run, when more than a window's one were. */
+  batches?: number;
   detail?: string;
 }
 
@@ -166,19 +168,89 @@ async function indexBatches(ctx: FlushContext, table: TableRef, fromSeq: number)
   return index;
 }
 
+/**
+ * Flushes one table: finishes its open batch, then makes new batches while the backlog fills
+ * whole jobs (one full job is all a longer wait could give, so it never waits for the
+ * window), within the run's deadline and the table's daily job guard. A batch that would not
+ * be full waits for the table's window.
+ */
 export async function flushTable(
   ctx: RunContext,
   table: TableRef,
   windowMs: number,
   options: FlushOptions = {},
 ): Promise<TableFlushResult> {
+  const now = ctx.now ?? Date.now;
+  let loaded: TableFlushResult | null = null;
+  let batches = 0;
+  for (;;) {
+    const { result, more } = await flushTableOnce(ctx, table, windowMs, options);
+    if (result.status === "loaded") {
+      batches++;
+      loaded =
+        loaded === null
+          ? result
+          : {
+              ...result,
+              rows: (loaded.rows ?? 0) + (result.rows ?? 0),
+              objects: (loaded.objects ?? 0) + (result.objects ?? 0),
+              quarantined: (loaded.quarantined ?? 0) + (result.quarantined ?? 0),
+            };
+      if (more && now() < ctx.deadline) continue;
+      return { ...loaded, batches };
+    }
+    if (loaded === null) return result;
+    // Batches were loaded before this one waited or stopped: report what loaded, and why it stopped.
+    if (result.status === "idle" || result.status === "waiting")
+      return { ...loaded, batches, ...(result.pending === undefined ? {} : { pending: result.pending }) };
+    if (result.status === "deferred" || result.status === "running")
+      return { ...loaded, batches, detail: `then batch ${result.batch}: ${result.detail ?? result.status}` };
+    return {
+      ...result,
+      batches,
+      detail: `${batches} batch(es) loaded first; then: ${result.detail ?? result.status}`,
+    };
+  }
+}
+
+/**
+ * The pending markers of the table's next batch: at most `limit`, from after the cursor the
+ * last batch left (wrapping to the start), so one run never lists all of pending/ and a
+ * backlog larger than a job is taken round-robin instead of by name.
+ */
+async function pendingPage(
+  ctx: FlushContext,
+  table: TableRef,
+  cursor: string | undefined,
+  limit: number,
+): Promise<{ path: string; created: number }[]> {
+  const dir = markerPaths.pendingDir(table);
+  if (cursor === undefined) return ctx.state.list(dir, undefined, { limit });
+  // From the cursor on (inclusive: its own marker is still queued only if it did not load),
+  // then from the start up to it.
+  const tail = await ctx.state.list(dir, cursor, { limit });
+  if (tail.length >= limit) return tail;
+  const head = await ctx.state.list(dir, undefined, { limit: limit - tail.length, endBefore: cursor });
+  return [...tail, ...head];
+}
+
+async function flushTableOnce(
+  ctx: RunContext,
+  table: TableRef,
+  windowMs: number,
+  options: FlushOptions,
+): Promise<{ result: TableFlushResult; more: boolean }> {
   const name = tableKey(table);
   const now = ctx.now ?? Date.now;
+  const done = (result: TableFlushResult, more = false) => ({ result, more });
   const paused = await ctx.state.read<PausedMarker>(markerPaths.paused(table));
   if (paused !== null) {
-    const pending = (await ctx.state.list(markerPaths.pendingDir(table))).length;
+    // A count for the log, bounded: a paused table's queue can be large.
+    const pending = (
+      await ctx.state.list(markerPaths.pendingDir(table), undefined, { limit: ctx.maxUrisPerJob })
+    ).length;
     ctx.log("error", "table_paused", { table: name, reason: paused.reason, pending });
-    return { table: name, status: "paused", detail: paused.reason, pending };
+    return done({ table: name, status: "paused", detail: paused.reason, pending });
   }
   const head = await ctx.state.read<TableHead>(markerPaths.tableHead(table));
   const index = await indexBatches(ctx, table, head?.seq ?? 0);
@@ -187,31 +259,31 @@ export async function flushTable(
     const seq = open[0] as number;
     const manifest = await ctx.state.read<BatchManifest>(markerPaths.manifest(table, seq));
     if (manifest === null) throw new Error(`batch manifest ${markerPaths.manifest(table, seq)} vanished`);
-    return runBatch(ctx, manifest, index.attempts.get(seq) ?? []);
+    return done(await runBatch(ctx, manifest, index.attempts.get(seq) ?? []), true);
   }
 
-  const pendingList = await ctx.state.list(markerPaths.pendingDir(table));
-  if (pendingList.length === 0) return { table: name, status: "idle" };
+  const pendingList = await pendingPage(ctx, table, head?.pendingCursor, ctx.maxUrisPerJob);
+  if (pendingList.length === 0) return done({ table: name, status: "idle" });
+  const full = pendingList.length >= ctx.maxUrisPerJob;
   const lastSeq = Math.max(head?.seq ?? 0, 0, ...index.manifests.keys());
   const lastCreated = Math.max(
     index.manifests.get(lastSeq) ?? 0,
     head?.seq === lastSeq ? Date.parse(head.createdAt) : 0,
   );
-  // At most one batch per window, whatever the object rate: a backlog larger than one job
-  // may name waits for the next windows.
+  // One batch per window while the queue is smaller than a job; a full job starts at once,
+  // as many as the backlog fills (the daily job guard bounds them).
   const nextAt = lastCreated + windowMs;
-  if (!options.force && now() < nextAt) {
-    return {
+  if (!options.force && !full && now() < nextAt) {
+    return done({
       table: name,
       status: "waiting",
       pending: pendingList.length,
       detail: `next batch at ${new Date(nextAt).toISOString()}`,
-    };
+    });
   }
 
-  pendingList.sort((a, b) => a.created - b.created || a.path.localeCompare(b.path));
   const candidates: ManifestEntry[] = [];
-  await forEachLimited(pendingList.slice(0, ctx.maxUrisPerJob), URI_CONCURRENCY, async (entry) => {
+  await forEachLimited(pendingList, URI_CONCURRENCY, async (entry) => {
     const id = entry.path.slice(markerPaths.pendingDir(table).length).replace(/\.json$/, "");
     const marker = await ctx.state.read<PendingMarker>(entry.path);
     if (marker === null) return;
@@ -241,7 +313,13 @@ export async function flushTable(
     });
   });
   const objects = await liveObjects(ctx, table, candidates);
-  if (objects.length === 0) return { table: name, status: "idle", pending: pendingList.length };
+  const cursor = pendingList.at(-1)?.path;
+  if (objects.length === 0) {
+    // Nothing in this page can load; move the cursor past it so the next page is another.
+    if (cursor !== undefined && head !== null)
+      await ctx.state.put(markerPaths.tableHead(table), { ...head, pendingCursor: cursor });
+    return done({ table: name, status: "idle", pending: pendingList.length }, full);
+  }
   await ctx.ensureTable(table);
   objects.sort((a, b) => a.name.localeCompare(b.name));
   const manifest: BatchManifest = {
@@ -257,23 +335,27 @@ export async function flushTable(
       (await ctx.state.exists(markerPaths.batchDone(table, manifest.seq))) ||
       (await ctx.state.exists(markerPaths.batchFailed(table, manifest.seq)))
     ) {
-      return {
+      return done({
         table: name,
         status: "idle",
         batch: manifest.seq,
         detail: "another flush finished this batch",
-      };
+      });
     }
     const theirs = await ctx.state.read<BatchManifest>(markerPaths.manifest(table, manifest.seq));
     if (theirs === null) throw new Error(`batch ${manifest.seq} of ${name} vanished after a 412`);
-    return runBatch(ctx, theirs, []);
+    return done(await runBatch(ctx, theirs, []), true);
   }
   const current = await ctx.state.read<TableHead>(markerPaths.tableHead(table));
   if ((current?.seq ?? 0) < manifest.seq) {
-    await ctx.state.put(markerPaths.tableHead(table), { seq: manifest.seq, createdAt: manifest.createdAt });
+    await ctx.state.put(markerPaths.tableHead(table), {
+      seq: manifest.seq,
+      createdAt: manifest.createdAt,
+      ...(cursor === undefined ? {} : { pendingCursor: cursor }),
+    } satisfies TableHead);
   }
   ctx.log("info", "batch_created", { table: name, batch: manifest.seq, objects: objects.length });
-  return runBatch(ctx, manifest, []);
+  return done(await runBatch(ctx, manifest, []), full);
 }
 
 /**

@@ -307,4 +307,18 @@ describe("loader over BigQuery (REST fake)", () => {
       .exists();
     assert.ok(copy, "the bad object is copied to the quarantine prefix");
   });
+
+  it("a backlog of full jobs starts them in one window up to the table's daily guard, then waits for the next day", async () => {
+    const loader = newLoader({ max_uris_per_job: "2", table_job_guard: "3", flush_interval: "1h" });
+    await queue(loader, 9);
+    const [run] = await loader.flush();
+    assert.equal(run?.batches, 3, "three full jobs in one window");
+    assert.equal(run?.objects, 6);
+    assert.equal(inserts().length, 3);
+    assert.match(run?.detail ?? "", /daily load-job guard \(3\)/, "the fourth waits for the guard");
+    const [next] = await loader.flush();
+    assert.equal(next?.status, "deferred");
+    assert.match(next?.detail ?? "", /daily load-job guard \(3\)/);
+    assert.equal(inserts().length, 3, "no fourth job that day");
+  });
 });

@@ -265,3 +265,32 @@ describe("loader hardening: the sweeper", () => {
     assert.equal(loader.stats().swept, lost.length + unsettled.length);
   });
 });
+
+describe("loader hardening: no fixed ceiling", () => {
+  it("starts as many full batches in one window as the backlog fills, listing pending/ a bounded page at a time", async () => {
+    const loader = newLoader({ flush_interval: "1h", max_uris_per_job: "5" });
+    const backlog = objects("backlog", 17);
+    for (const o of backlog) assert.equal((await loader.handleFinalize(await upload(o))).outcome, "queued");
+    proxy.record(true);
+    const [run] = await loader.flush();
+    proxy.record(false);
+    // Three full jobs at once; the two left over wait for the window like any small batch.
+    assert.equal(run?.status, "loaded");
+    assert.equal(run?.batches, 3);
+    assert.equal(run?.objects, 15);
+    assert.equal(run?.pending, 2);
+    const pendingLists = proxy.requests.filter(
+      (r) =>
+        r.operationClass === "A" &&
+        (r.query.get("prefix") ?? "").includes("/pending/logs.") &&
+        !r.query.has("delimiter"),
+    );
+    assert.ok(pendingLists.length > 0);
+    for (const r of pendingLists)
+      assert.ok(Number(r.query.get("maxResults")) <= 6, `pending/ is listed a page at a time: ${r.query}`);
+    const [next] = await loader.flush();
+    assert.equal(next?.status, "waiting");
+    await loader.flush({ force: true });
+    assert.deepEqual(await rows(backlog), Array(17).fill(5), "each object loaded once");
+  });
+});

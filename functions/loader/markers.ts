@@ -163,6 +163,8 @@ export interface BatchOutcome {
 export interface TableHead {
   seq: number;
   createdAt: string;
+  /** The last pending marker the latest batch took: the next batch lists from after it, so a backlog is taken round-robin. */
+  pendingCursor?: string;
 }
 
 export interface TableJobCount {

@@ -151,17 +151,24 @@ export class StateStore {
 
   /**
    * Marker paths (relative to the prefix) under `path`, with their creation times; from
-   * `startAt` on (a path, inclusive) when given, so a long history need not be listed.
+   * `startAt` on (a path, inclusive) when given, so a long history need not be listed; before
+   * `bounds.endBefore` (exclusive) and at most `bounds.limit` of them when given.
    */
-  async list(path: string, startAt?: string): Promise<{ path: string; created: number }[]> {
+  async list(
+    path: string,
+    startAt?: string,
+    bounds: { limit?: number; endBefore?: string } = {},
+  ): Promise<{ path: string; created: number }[]> {
     const out: { path: string; created: number }[] = [];
+    const limit = bounds.limit ?? Number.POSITIVE_INFINITY;
     let pageToken: string | undefined;
     do {
       const [files, next] = await this.bucket.getFiles({
         prefix: this.prefix + path,
         autoPaginate: false,
-        maxResults: 1000,
+        maxResults: Math.min(1000, limit - out.length),
         ...(startAt === undefined ? {} : { startOffset: this.prefix + startAt }),
+        ...(bounds.endBefore === undefined ? {} : { endOffset: this.prefix + bounds.endBefore }),
         ...(pageToken ? { pageToken } : {}),
       });
       for (const f of files) {
@@ -171,7 +178,7 @@ export class StateStore {
         });
       }
       pageToken = (next as { pageToken?: string } | null)?.pageToken;
-    } while (pageToken);
+    } while (pageToken && out.length < limit);
     return out;
   }
 

@@ -26,6 +26,9 @@ export interface GcsProxy {
   url: string;
   readonly counts: Record<OperationClass, number>;
   resetCounts(): void;
+  /** Every request since recording was turned on (off by default: a benchmark sends many). */
+  readonly requests: ProxiedRequest[];
+  record(on: boolean): void;
   /**
    * The next request `matches` accepts is forwarded (the server acts on it), but its response
    * is never sent: the client's socket is destroyed. Resolves once that has happened.
@@ -46,6 +49,8 @@ export function operationClassOf(method: string, path: string): OperationClass {
 export async function startGcsProxy(upstream: string): Promise<GcsProxy> {
   const target = new URL(upstream);
   const counts: Record<OperationClass, number> = { A: 0, B: 0, free: 0 };
+  const requests: ProxiedRequest[] = [];
+  let recording = false;
   const drops: { matches: (r: ProxiedRequest) => boolean; done: (r: ProxiedRequest) => void }[] = [];
   const server = createServer((req: IncomingMessage, res) => {
     const url = new URL(req.url ?? "/", "http://proxy");
@@ -57,6 +62,7 @@ export async function startGcsProxy(upstream: string): Promise<GcsProxy> {
       operationClass: operationClassOf(method, url.pathname),
     };
     counts[proxied.operationClass]++;
+    if (recording) requests.push(proxied);
     const dropAt = drops.findIndex((d) => d.matches(proxied));
     const drop = dropAt < 0 ? undefined : drops.splice(dropAt, 1)[0];
     const upstreamReq = request(
@@ -89,6 +95,11 @@ export async function startGcsProxy(upstream: string): Promise<GcsProxy> {
   return {
     url: `http://127.0.0.1:${port}`,
     counts,
+    requests,
+    record(on) {
+      recording = on;
+      if (on) requests.length = 0;
+    },
     resetCounts() {
       counts.A = 0;
       counts.B = 0;
