@@ -20,6 +20,7 @@ import { DockerLogWriter } from "../shipper/test_support/docker_workload.ts";
 import {
   committedCheckpoint,
   pace,
+  SUITE_GUARD_MS,
   shipArgs,
   shipOnce,
   startShipper,
@@ -74,7 +75,7 @@ function wrongMessages(writers: readonly DockerLogWriter[], got: Map<string, str
   return wrong;
 }
 
-describe("shipper end to end on Docker json-file logs", { timeout: 300_000 }, () => {
+describe("shipper end to end on Docker json-file logs", { timeout: SUITE_GUARD_MS }, () => {
   let dir: string;
   let s3: LocalS3;
   before(async () => {

@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, readFileSync } from "node:fs";
 import { get, type Server } from "node:http";
+import { after } from "node:test";
 import { type LocalS3, startLocalS3 } from "../../local/s3.ts";
 import { type Checkpoint, CheckpointStore } from "../state/checkpoint.ts";
 
@@ -17,6 +18,12 @@ const CLI = new URL("../../cli/logarchive.ts", import.meta.url).pathname;
  * test's own timeout, so the failure says what was awaited. LOGARCHIVE_E2E_GUARD_MS overrides it.
  */
 export const GUARD_MS = Number(process.env.LOGARCHIVE_E2E_GUARD_MS ?? 120_000);
+
+/**
+ * The timeout of an e2e suite: a last resort against a hang, far above what a loaded 2-core
+ * machine needs (the waits inside fail first, each naming what it waited for).
+ */
+export const SUITE_GUARD_MS = 30 * 60_000;
 
 /** Paces a writer loop. Never a way to wait for the system under test: use waitFor. */
 export function pace(ms: number): Promise<void> {
@@ -88,12 +95,23 @@ export interface SpawnOptions {
   teeTo?: string | null;
 }
 
+/** Every child still running, so a test that fails or times out does not leave one behind. */
+const running = new Set<ChildProcess>();
+if (process.env.NODE_TEST_CONTEXT !== undefined) {
+  // Inside `node --test` only: after the file's last test, whatever became of it, nothing
+  // it started may go on running (and keep the file's process alive).
+  after(() => {
+    for (const child of running) child.kill("SIGKILL");
+  });
+}
+
 /** Runs `logarchive <args>` with the repository's Node, keeping its stderr log. */
 export function startCli(args: readonly string[], options: SpawnOptions = {}): LoggedProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: options.env ?? process.env,
   });
+  running.add(child);
   child.stdout!.resume();
   let stderr = "";
   let partial = "";
@@ -126,6 +144,7 @@ export function startCli(args: readonly string[], options: SpawnOptions = {}): L
   // "close", not "exit": by then stderr is read to its end, so the log holds the last lines.
   const exited = new Promise<number | null>((resolve) =>
     child.once("close", (code) => {
+      running.delete(child);
       exitCode = code;
       hasExited = true;
       resolve(code);
