@@ -196,6 +196,7 @@ export class KubernetesLogsSource {
       }
     }
     for (const link of [...paths.keys()]) await addDockerRotated(link, paths);
+    const followed = await this.#followRotated(paths);
     for (const tf of this.files) tf.seen = false;
     // One name per file: a file reached by several names (a /var/log/containers symlink and
     // the /var/log/pods file it points to, or two globs) is one file, under one name.
@@ -256,7 +257,7 @@ export class KubernetesLogsSource {
       }
       fresh.push(candidate);
     }
-    await this.#placeFresh(fresh, truncated);
+    await this.#placeFresh(fresh, truncated, followed);
     await this.#refreshHeldPaths();
     this.#settle();
   }
@@ -294,7 +295,34 @@ export class KubernetesLogsSource {
     return matchesFingerprint(head, tf.fingerprint);
   }
 
-  async #placeFresh(fresh: Candidate[], truncated: TrackedFile[]): Promise<void> {
+  /**
+   * Adds to `paths` the rotated names (`<n>.log.<ts>`, its `.gz`, dockerd's `.<N>`) of every
+   * chain with a file the globs no longer list: a tracked file is followed to its rotated
+   * name whether or not the globs match it. Returns the names added: a file found only
+   * that way is tracked only as the successor of a tracked file (see #placeFresh).
+   */
+  async #followRotated(paths: Map<string, string>): Promise<Set<string>> {
+    const followed = new Set<string>();
+    const chainsByDir = new Map<string, Set<string>>();
+    for (const tf of this.files) {
+      if (tf.state !== "active" || paths.has(tf.path)) continue;
+      const dir = dirname(tf.chainBase);
+      let chains = chainsByDir.get(dir);
+      if (chains === undefined) chainsByDir.set(dir, (chains = new Set()));
+      chains.add(tf.chainBase);
+    }
+    for (const [dir, chains] of chainsByDir) {
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        const path = join(dir, name);
+        if (paths.has(path) || name.endsWith(".tmp") || !chains.has(chainBaseOf(path))) continue;
+        paths.set(path, path);
+        followed.add(path);
+      }
+    }
+    return followed;
+  }
+
+  async #placeFresh(fresh: Candidate[], truncated: TrackedFile[], followed: Set<string>): Promise<void> {
     // Older files of a chain first: rotated names (timestamped) before the live name.
     fresh.sort((a, b) => {
       const ca = chainBaseOf(a.path);
@@ -329,6 +357,14 @@ export class KubernetesLogsSource {
         }
         continue;
       }
+      // Found only by following a chain: a file rotated after one already tracked (born
+      // and rotated while the shipper was down) is its successor and read; an older one,
+      // rotated before the chain was first seen, is outside the globs and stays unread.
+      if (
+        followed.has(c.path) &&
+        !this.files.some((tf) => tf.chainBase === base && rotationStamp(tf.path) < rotationStamp(c.path))
+      )
+        continue;
       const tf = new TrackedFile(
         c.path,
         { dev: c.dev, ino: c.ino, size: c.size, fingerprint: fingerprintOf(head) },
@@ -337,6 +373,9 @@ export class KubernetesLogsSource {
       );
       tf.openPath = c.open;
       this.#add(tf);
+      // Held from the start: a file renamed out of the globs before its turn to be read
+      // (a chain behind on a fast rotation) is still read, through its descriptor.
+      await tf.ensureOpen();
       this.options.log("debug", "file_tracked", {
         path: c.path,
         ino: c.ino,
