@@ -77,9 +77,6 @@ export function designFromConfig(sources: DesignSources): Design {
     quotas: {
       ...BIGQUERY_QUOTAS,
       projectJobsPerDay: loader.projectLoadJobsPerDay,
-      sweepIntervalSeconds: DEFAULT_SWEEP_SETTINGS.intervalMs / 1000,
-      sweepMaxObjectsPerRun: DEFAULT_SWEEP_SETTINGS.maxObjectsPerRun,
-      sweepMaxListsPerRun: DEFAULT_SWEEP_SETTINGS.maxListsPerRun,
       tableJobsPerDay: loader.tableLoadJobsPerDay,
       maxUrisPerJob: loader.maxUrisPerJob,
     },
