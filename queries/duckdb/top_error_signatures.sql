@@ -1,0 +1,22 @@
+-- title: Top error signatures
+-- answers: The most frequent errors in a range, with numbers, UUIDs and hex ids replaced by
+--   <n>, <uuid> and <hex> so that one error's occurrences count together; first and last seen.
+--   Feed a signature to incident_timeline.
+-- param: namespaces STRING_LIST namespaces to read, comma-separated; example: payments,checkout
+-- param: from TIMESTAMP start of the range, inclusive, UTC; example: 2026-11-21
+-- param: to TIMESTAMP end of the range, exclusive, UTC; example: 2026-11-22
+-- param: limit INT64 how many signatures to list; example: 20; default: 20
+-- cost: Scans namespace, container, timestamp and message; regexes run on error lines only.
+SELECT
+  error_signature(message) AS signature,
+  count(*) AS occurrences,
+  count(DISTINCT namespace || '/' || container) AS containers,
+  min("timestamp") AS first_seen,
+  max("timestamp") AS last_seen
+FROM container_logs
+WHERE list_contains(string_split($namespaces, ','), namespace)
+  AND "timestamp" >= $from::TIMESTAMP AND "timestamp" < $to::TIMESTAMP
+  AND is_error(message)
+GROUP BY signature
+ORDER BY occurrences DESC, signature
+LIMIT $limit;
