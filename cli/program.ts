@@ -2,9 +2,11 @@
 
 import { readFileSync } from "node:fs";
 import { Command, type CommanderError } from "commander";
+import { costCommand } from "./commands/cost.ts";
 import { loaderCommand } from "./commands/loader.ts";
 import { localCommand } from "./commands/local.ts";
 import { parseCommand } from "./commands/parse.ts";
+import { planCommand } from "./commands/plan.ts";
 import { policyCommand } from "./commands/policy.ts";
 import { reconcileCommand } from "./commands/reconcile.ts";
 import { schemaCommand } from "./commands/schema.ts";
@@ -52,6 +54,8 @@ export function buildProgram(): Command {
   program.addCommand(transferCommand());
   program.addCommand(loaderCommand());
   program.addCommand(reconcileCommand());
+  program.addCommand(planCommand());
+  program.addCommand(costCommand());
   // addCommand() does not pass settings down, so each command gets them here.
   for (const command of everyCommand(program)) {
     command.showHelpAfterError("(run with --help for usage)").exitOverride((error) => {
