@@ -6,25 +6,23 @@
 // holding all and only its own lines, and namespaces without a rule untouched.
 
 import assert from "node:assert/strict";
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  writeFileSync,
-  writeSync,
-} from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type LocalS3, startLocalS3 } from "../local/s3.ts";
-import { deliveryProblems, readArchive, startShipper } from "../shipper/test_support/archive.ts";
+import type { LocalS3 } from "../local/s3.ts";
+import { assertExactlyOnce, deliveryProblems, readArchive } from "../shipper/test_support/archive.ts";
+import {
+  pace,
+  SUITE_GUARD_MS,
+  shipArgs,
+  shipOnce,
+  startShipper,
+  startTestS3,
+  waitFor,
+} from "../shipper/test_support/harness.ts";
 import { random } from "../shipper/test_support/workload.ts";
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One container's log: plain lines and Java traces, each line with its own lid. */
 class TraceWriter {
@@ -115,17 +113,12 @@ class TraceWriter {
   }
 }
 
-describe("shipper multiline end to end", { timeout: 300_000 }, () => {
+describe("shipper multiline end to end", { timeout: SUITE_GUARD_MS }, () => {
   let dir: string;
   let s3: LocalS3;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "logarchive-multiline-e2e-"));
-    s3 = await startLocalS3({
-      host: "127.0.0.1",
-      port: 0,
-      dataDir: join(dir, "s3"),
-      buckets: ["multiline", "multiline-drain"],
-    });
+    s3 = await startTestS3(join(dir, "s3"), ["multiline", "multiline-drain"]);
   });
   after(async () => {
     await s3?.stop();
@@ -155,26 +148,16 @@ describe("shipper multiline end to end", { timeout: 300_000 }, () => {
         "",
       ].join("\n"),
     );
-    const args = [
-      "--config",
-      config,
-      "--logs",
-      `${root}/*/*/*.log*`,
-      "--state-dir",
-      state,
-      "--node",
-      "node-m",
-      "--batch-max-bytes",
-      "64KiB",
-      "--batch-max-age",
-      "1s",
-      "--commit-interval",
-      "100ms",
-      "--scan-interval",
-      "200ms",
-      "--drain-timeout",
-      "2s",
-    ];
+    const args = shipArgs(
+      { config, logs: `${root}/*/*/*.log*`, stateDir: state, node: "node-m" },
+      {
+        "batch-max-bytes": "64KiB",
+        "batch-max-age": "1s",
+        "commit-interval": "100ms",
+        "scan-interval": "200ms",
+        "drain-timeout": "2s",
+      },
+    );
     const tick = () => {
       for (const w of writers) {
         w.tick();
@@ -184,50 +167,29 @@ describe("shipper multiline end to end", { timeout: 300_000 }, () => {
     let killedWithTracesOpen = 0;
     // Ten lives: enough kills with traces open, light enough to share the CPU with the other e2e tests.
     const checkpointFile = join(state, "checkpoint.json");
-    const committedAt = () => {
-      try {
-        return statSync(checkpointFile).mtimeMs;
-      } catch {
-        return 0;
-      }
-    };
     for (let life = 0; life < 10; life++) {
-      const before = committedAt();
       const shipper = startShipper(args, s3.endpoint);
       // Kill a running shipper, not one still starting: on a loaded machine Node's start-up
-      // alone can outlast the random lifetime below. Wait for its first commit, then live on.
-      const started = Date.now() + 30_000;
-      while (committedAt() === before && Date.now() < started) {
+      // alone can outlast the lifetime below. Wait for its first commit, then live on.
+      await shipper.waitForMetrics("the first commit", (m) => m.sum("checkpoint_commits_total") > 0, {
+        whilePolling: tick,
+        intervalMs: 30,
+      });
+      for (let ticks = 10 + Math.floor(rand() * 40); ticks > 0; ticks--) {
         tick();
-        await sleep(30);
-      }
-      const until = Date.now() + 300 + rand() * 1200;
-      while (Date.now() < until) {
-        tick();
-        await sleep(30);
+        await pace(30);
       }
       if (readFileSync(checkpointFile, "utf8").includes('"multiline"')) killedWithTracesOpen++;
-      shipper.child.kill("SIGKILL");
-      await shipper.exited;
+      await shipper.kill("SIGKILL");
     }
     for (const w of writers) w.close();
-    const final = startShipper(["--once", ...args], s3.endpoint);
-    assert.equal(await final.exited, 0, final.log().slice(-3000));
+    await shipOnce(args, s3.endpoint);
     assert.ok(killedWithTracesOpen >= 3, `only ${killedWithTracesOpen} kills found traces in the checkpoint`);
 
     const archive = await readArchive(s3.endpoint, "multiline");
     const lids = writers.flatMap((w) => w.lids);
-    const problems = deliveryProblems(lids, archive);
-    assert.deepEqual(
-      problems.missing.slice(0, 10),
-      [],
-      `${problems.missing.length} of ${lids.length} lines missing`,
-    );
-    assert.deepEqual(problems.duplicated.slice(0, 10), [], `${problems.duplicated.length} lines doubled`);
-    assert.deepEqual(problems.unexpected, []);
-    assert.deepEqual(archive.invalid.slice(0, 5), []);
-    assert.deepEqual(archive.inconsistent.slice(0, 5), []);
-    assert.deepEqual(archive.withoutLid, []);
+    // Record counts are checked below: a trace is one record of many lids.
+    assertExactlyOnce(lids, archive, { records: false });
 
     // Each trace of a namespace with a rule is one record, with its lines in order; nothing
     // else is merged, and nothing at all in the namespace without a rule.
@@ -270,16 +232,7 @@ describe("shipper multiline end to end", { timeout: 300_000 }, () => {
         flag: "a",
       });
     write(["start lid=9:0", "panic: boom lid=9:1", "", "goroutine 1 [running]:"]);
-    const args = [
-      "--config",
-      config,
-      "--logs",
-      `${root}/*/*/*.log*`,
-      "--state-dir",
-      state,
-      "--node",
-      "node-m",
-    ];
+    const args = shipArgs({ config, logs: `${root}/*/*/*.log*`, stateDir: state, node: "node-m" });
     const shipper = startShipper(
       [...args, "--commit-interval", "100ms", "--scan-interval", "100ms"],
       s3.endpoint,
@@ -291,11 +244,10 @@ describe("shipper multiline end to end", { timeout: 300_000 }, () => {
         return "";
       }
     };
-    const deadline = Date.now() + 20_000;
-    while (!checkpoint().includes('"multiline"') && Date.now() < deadline) await sleep(50);
-    assert.match(checkpoint(), /"multiline"/, "the open panic is in the checkpoint");
-    shipper.child.kill("SIGTERM");
-    assert.equal(await shipper.exited, 0, shipper.log().slice(-2000));
+    await waitFor("the open panic in the checkpoint", () => checkpoint().includes('"multiline"'), {
+      detail: () => shipper.log().slice(-2000),
+    });
+    assert.equal(await shipper.kill("SIGTERM"), 0, shipper.log().slice(-2000));
     assert.doesNotMatch(
       checkpoint(),
       /"multiline"/,
@@ -308,8 +260,7 @@ describe("shipper multiline end to end", { timeout: 300_000 }, () => {
     // The rest of the panic, written after the drain, is shipped by the next start as
     // records of its own: not lost, not doubled.
     write(["main.main() lid=9:2", "\t/src/main.go:3 +0x1d lid=9:3", "after lid=9:4"]);
-    const again = startShipper(["--once", ...args], s3.endpoint);
-    assert.equal(await again.exited, 0, again.log().slice(-2000));
+    await shipOnce(args, s3.endpoint);
     const archive = await readArchive(s3.endpoint, "multiline-drain");
     const problems = deliveryProblems(["9:0", "9:1", "9:2", "9:3", "9:4"], archive);
     assert.deepEqual(problems, { missing: [], duplicated: [], unexpected: [] });
