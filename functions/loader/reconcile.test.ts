@@ -6,14 +6,23 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { gunzipSync } from "node:zlib";
+import { type ListObjectsCommandOutput, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Storage } from "@google-cloud/storage";
 import { parsePolicy } from "../../lib/policy/policy.ts";
 import { type LocalGcs, startLocalGcs } from "../../local/gcs/server.ts";
 import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from "../../local/s3.ts";
 import { DuckDbWarehouse } from "../warehouse/duckdb.ts";
+import type { TableRef, WarehousePort } from "../warehouse/port.ts";
 import { markerPaths, objectId } from "./markers.ts";
-import { describeReconcile, reconcile } from "./reconcile.ts";
+import {
+  describeReconcile,
+  type ReconcileInput,
+  reconcile,
+  type TimeBoundedRowCounts,
+  type TimestampRange,
+  type WarehouseScan,
+} from "./reconcile.ts";
 import { StateStore } from "./state.ts";
 import { type ArchiveObject, archiveObject } from "./test_support/objects.ts";
 
@@ -79,6 +88,7 @@ const run = (
   from = "2026-11-21T00:00:00Z",
   to = "2026-11-22T00:00:00Z",
   policy = POLICY,
+  more: Partial<ReconcileInput> = {},
 ) =>
   reconcile({
     s3,
@@ -90,7 +100,61 @@ const run = (
     from: new Date(from),
     to: new Date(to),
     ...(namespace ? { namespace } : {}),
+    ...more,
   });
+
+/** The same archive object filed under another day (archiveObject writes 2026-11-21 only). */
+function onDay(o: ArchiveObject, dt: string): ArchiveObject {
+  return { ...o, name: o.name.replace("/dt=2026-11-21/", `/dt=${dt}/`) };
+}
+
+const recordTime = (timestamp: string) => Date.parse(`${timestamp.replace(" ", "T")}Z`);
+
+/**
+ * A warehouse with the time-bounded row count and dry run (the adapters' side is another
+ * change): it holds the rows of the objects given and counts them with the predicate
+ * reconcile asks for, logging each call.
+ */
+function boundedWarehouse(
+  objects: readonly ArchiveObject[],
+  calls: string[],
+): WarehousePort & TimeBoundedRowCounts {
+  const rows = objects.flatMap((o) =>
+    gunzipSync(o.body)
+      .toString()
+      .trimEnd()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { batch_id: string; timestamp: string }),
+  );
+  const count = (batchIds: readonly string[], range: TimestampRange) => {
+    const counts = new Map<string, number>();
+    for (const r of rows) {
+      const t = recordTime(r.timestamp);
+      if (!batchIds.includes(r.batch_id) || t < range.from.getTime() || t >= range.to.getTime()) continue;
+      counts.set(r.batch_id, (counts.get(r.batch_id) ?? 0) + 1);
+    }
+    return counts;
+  };
+  return {
+    kind: "bigquery",
+    ensureTable: async () => {},
+    insertLoadJob: () => Promise.reject(new Error("not in this test")),
+    getLoadJob: async () => null,
+    rowCountsByBatch: async () => {
+      calls.push("rowCountsByBatch");
+      throw new Error("the unbounded count must not run where the bounded one exists");
+    },
+    rowCountsByBatchBetween: async (_table: TableRef, batchIds, range) => {
+      calls.push(`count ${range.from.toISOString()} ${range.to.toISOString()}`);
+      return count(batchIds, range);
+    },
+    dryRunRowCountsByBatchBetween: async (_table: TableRef, batchIds, range) => {
+      calls.push(`dry run ${range.from.toISOString()} ${range.to.toISOString()}`);
+      return 1000 * batchIds.length;
+    },
+    close: async () => {},
+  };
+}
 
 describe("reconcile", () => {
   it("tells apart every state an archived object can be in, and is OK only when all are loaded or excluded", async () => {
@@ -263,7 +327,7 @@ describe("reconcile", () => {
     assert.deepEqual(report.sequence[0]?.keys, [objects[2]?.name, objects[3]?.name]);
     assert.match(
       describeReconcile(report),
-      /MISSING\s+node node-d epoch 0123abcd batches 3-4: not in the archive/,
+      /MISSING\s+node node-d epoch 0123abcd batches 3-4: not in the hours 2026-11-20T14:00:00\.000Z → 2026-11-22T15:00:00\.000Z/,
     );
     // The gap concerns every namespace the shipper wrote: the lost batches may have held any.
     assert.equal((await run("kube-system", ...range)).sequence.length, 1);
@@ -278,5 +342,118 @@ describe("reconcile", () => {
         { kind: "reused", first: 5, keys: 2 },
       ],
     );
+  });
+
+  it("counts rows by the partition column too: the range widened by the skew, planned and priced before it runs", async () => {
+    // Hour 18, node-f. One object keeps the rule (records in its hour); one's records lie
+    // 1 h before its hour, inside a 90 min skew; one's 3 h before, outside it.
+    const range = ["2026-11-21T18:00:00Z", "2026-11-21T19:00:00Z"] as const;
+    const inHour = archiveObject({ namespace: "web", node: "node-f", hour: "18", seq: 0, records: 3 });
+    const early = archiveObject({ namespace: "web", node: "node-f", hour: "17", seq: 1, records: 2 });
+    const tooEarly = archiveObject({ namespace: "web", node: "node-f", hour: "15", seq: 2, records: 2 });
+    const filedAt18 = (o: ArchiveObject) => ({
+      ...o,
+      name: o.name.replace("/hour=17/", "/hour=18/").replace("/hour=15/", "/hour=18/"),
+    });
+    const objects = [inHour, filedAt18(early), filedAt18(tooEarly)];
+    for (const o of objects) {
+      await inS3(o);
+      await inGcs(o);
+    }
+    const calls: string[] = [];
+    const scans: WarehouseScan[][] = [];
+    const report = await run("web", ...range, POLICY, {
+      warehouse: boundedWarehouse(objects, calls),
+      timestampSkewMs: 90 * 60_000,
+      onWarehouseScan: (s) => {
+        calls.push("said");
+        scans.push([...s]);
+      },
+    });
+    const from = "2026-11-21T16:30:00.000Z";
+    const to = "2026-11-21T20:30:00.000Z";
+    assert.deepEqual(calls, [`dry run ${from} ${to}`, "said", `count ${from} ${to}`]);
+    assert.deepEqual(scans, [
+      [{ table: "logarchive.container_logs", batches: 3, timestamps: { from, to }, estimatedBytes: 3000 }],
+    ]);
+    assert.deepEqual(report.warehouseScans, scans[0]);
+    const verdict = (o: ArchiveObject) => report.objects.find((x) => x.key === o.name);
+    assert.equal(verdict(objects[0] as ArchiveObject)?.verdict, "loaded");
+    assert.equal(verdict(objects[1] as ArchiveObject)?.verdict, "loaded", "within the skew: every row found");
+    const outside = verdict(objects[2] as ArchiveObject);
+    assert.equal(outside?.verdict, "not-queued", "its rows lie outside the skew: none counted");
+    const text = describeReconcile(report);
+    assert.match(
+      text,
+      /warehouse logarchive\.container_logs: 3 batch\(es\), rows with timestamp in 2026-11-21T16:30:00\.000Z → 2026-11-21T20:30:00\.000Z, 3000 bytes scanned \(dry run\)/,
+    );
+
+    // Without a skew the object whose records lie an hour early is short of rows, and says why.
+    const exact = await run("web", ...range, POLICY, { warehouse: boundedWarehouse(objects, []) });
+    assert.equal(exact.objects.find((x) => x.key === objects[1]?.name)?.verdict, "not-queued");
+
+    // An adapter without the bounded count: the unbounded one runs, and the report says so.
+    const unbounded = await run("web", ...range);
+    assert.deepEqual(unbounded.warehouseScans, [
+      { table: "logarchive.container_logs", batches: 3, timestamps: null, estimatedBytes: null },
+    ]);
+    assert.match(
+      describeReconcile(unbounded),
+      /cannot filter by timestamp, so the query reads every partition/,
+    );
+  });
+
+  it("lists only the hours of the range and a margin each side, and calls a batch below them unknown", async () => {
+    // Archive tier, namespace batch-gaps, node-g: batch 0 five days before the range, then
+    // 40 more objects that day, none of which the listing may read; batch 1 in the range.
+    const range = ["2026-11-21T20:00:00Z", "2026-11-21T21:00:00Z"] as const;
+    const at = { tier: "archive", namespace: "batch-gaps", node: "node-g" } as const;
+    const far = onDay(archiveObject({ ...at, hour: "20", seq: 0, records: 1 }), "2026-11-16");
+    await inS3(far);
+    for (let i = 0; i < 40; i++) {
+      await inS3(
+        onDay(archiveObject({ ...at, node: "node-h", hour: "21", seq: i, records: 1 }), "2026-11-16"),
+      );
+    }
+    const inRange = archiveObject({ ...at, hour: "20", seq: 1, records: 1 });
+    await inS3(inRange);
+
+    const returned: string[] = [];
+    s3.middlewareStack.add(
+      (next) => async (args) => {
+        const result = await next(args);
+        const output = (result.output ?? {}) as Partial<ListObjectsCommandOutput>;
+        for (const o of output.Contents ?? []) if (o.Key !== undefined) returned.push(o.Key);
+        return result;
+      },
+      { step: "initialize", name: "recordListedKeys" },
+    );
+    let report: Awaited<ReturnType<typeof run>>;
+    try {
+      report = await run("batch-gaps", ...range, POLICY, { gapMarginHours: 2 });
+    } finally {
+      s3.middlewareStack.remove("recordListedKeys");
+    }
+    assert.deepEqual(report.listed, { from: "2026-11-21T18:00:00.000Z", to: "2026-11-21T23:00:00.000Z" });
+    const readFarKeys = returned.filter((k) => k.includes("/dt=2026-11-16/"));
+    assert.ok(
+      readFarKeys.length <= 1,
+      `at most the one key that finds the namespace is read outside the hours, got ${readFarKeys.length}`,
+    );
+    assert.deepEqual(
+      report.sequence.map(({ node, kind, first, last, keys }) => ({ node, kind, first, last, keys })),
+      [{ node: "node-g", kind: "unknown", first: 0, last: 0, keys: [inRange.name] }],
+    );
+    assert.equal(report.ok, true, "an undecided number below the hours listed is no verdict");
+    const text = describeReconcile(report);
+    assert.match(
+      text,
+      /UNKNOWN\s+node node-g epoch 0123abcd batch 0: below \S+000000000001\.ndjson\.gz, not in the hours/,
+    );
+    assert.match(text, /^OK: .* no batch is missing in the hours listed \(1 unknown at the edge\)$/m);
+
+    // With the margin reaching that day, batch 0 is found and nothing is unknown.
+    const wide = await run("batch-gaps", ...range, POLICY, { gapMarginHours: 6 * 24 });
+    assert.deepEqual(wide.sequence, []);
   });
 });
