@@ -14,7 +14,7 @@ export type Severity = (typeof SEVERITIES)[number];
 /** JSON keys that carry a level, first present wins (logback/zap/pino/structlog use `level`, GCP `severity`, logfmt ports `lvl`). */
 export const LEVEL_KEYS = ["level", "severity", "lvl"] as const;
 
-/** Level names, compared lowercased and trimmed. */
+/** Level names, compared lowercased with surrounding spaces removed. */
 export const LEVEL_NAMES: Readonly<Record<Severity, readonly string[]>> = {
   TRACE: ["trace", "finest", "finer"],
   DEBUG: ["debug", "fine", "verbose"],
@@ -104,7 +104,7 @@ function levelSeverity(raw: string): Severity | null {
     for (const [threshold, severity] of LEVEL_NUMBERS) if (n >= threshold) return severity;
     return null;
   }
-  return NAME_TO_SEVERITY.get(raw.trim().toLowerCase()) ?? null;
+  return NAME_TO_SEVERITY.get(raw.replace(/^ +| +$/g, "").toLowerCase()) ?? null;
 }
 
 function parsedJson(message: string): unknown {
@@ -203,7 +203,7 @@ export function levelSeveritySql(engine: Engine, raw: string): string {
   const numeric = d.matches(raw, d.regex("^[0-9]+$"));
   const asNumber = engine === "bigquery" ? `SAFE_CAST(${raw} AS INT64)` : `TRY_CAST(${raw} AS BIGINT)`;
   const byNumber = LEVEL_NUMBERS.map(([n, s]) => `WHEN ${asNumber} >= ${n} THEN ${d.literal(s)}`).join(" ");
-  const name = `lower(trim(${raw}))`;
+  const name = `lower(trim(${raw}, ' '))`;
   const byName = SEVERITIES.map(
     (s) => `WHEN ${name} IN (${LEVEL_NAMES[s].map(d.literal).join(", ")}) THEN ${d.literal(s)}`,
   ).join(" ");
@@ -233,7 +233,8 @@ export function signatureSql(engine: Engine, message: string): string {
   for (const [pattern, replacement] of SIGNATURE_RULES) {
     text = d.regexReplace(text, d.regex(pattern), d.literal(replacement));
   }
-  return d.prefix(`trim(${text})`, SIGNATURE_CHARS);
+  // Spaces only: the engines' one-argument trim differ on tabs and Unicode spaces.
+  return d.prefix(`trim(${text}, ' ')`, SIGNATURE_CHARS);
 }
 
 export function jsonFieldSql(engine: Engine, message: string, key: string): string {
@@ -256,7 +257,7 @@ export function signatureOf(message: string): string {
   text = [...text].slice(0, SIGNATURE_CHARS * 2).join("");
   for (const [pattern, replacement] of SIGNATURE_RULES)
     text = text.replace(new RegExp(pattern, "gu"), replacement);
-  return [...text.trim()].slice(0, SIGNATURE_CHARS).join("");
+  return [...text.replace(/^ +| +$/g, "")].slice(0, SIGNATURE_CHARS).join("");
 }
 
 // ------------------------------------------------------------ per-engine definition files
