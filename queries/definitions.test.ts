@@ -7,7 +7,6 @@ import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import fc from "fast-check";
-import { duckDbDdl } from "../lib/record/ddl.ts";
 import {
   DEFINITIONS,
   ENGINES,
