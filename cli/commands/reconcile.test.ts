@@ -103,6 +103,23 @@ describe("logarchive reconcile (flag values)", () => {
       assert.equal(parseNamespaceArg(good), good);
   });
 
+  it("rejects a skew or a gap margin that is not a duration, or a margin that is not whole hours", () => {
+    const range = ["--from", "2026-11-21", "--to", "2026-11-22"];
+    const skew = run("reconcile", "--data-dir", dir, ...range, "--timestamp-skew", "soon");
+    assert.equal(skew.status, 2);
+    assert.match(
+      skew.stderr,
+      /option '--timestamp-skew <duration>' argument 'soon' is invalid\. expected a duration/,
+    );
+    const long = run("reconcile", "--data-dir", dir, ...range, "--timestamp-skew", "25h");
+    assert.equal(long.status, 2);
+    assert.match(long.stderr, /--timestamp-skew <duration>' argument '25h' is invalid\. must be at most 24h/);
+    const margin = run("reconcile", "--data-dir", dir, ...range, "--gap-margin", "90m");
+    assert.equal(margin.status, 2);
+    assert.match(margin.stderr, /--gap-margin <duration>' argument '90m' is invalid\. expected whole hours/);
+    assert.doesNotMatch(skew.stderr + long.stderr + margin.stderr, /\n\s+at /);
+  });
+
   it("accepts a date, an hour and an RFC 3339 time, and checks every part of each", () => {
     assert.equal(parseTimeArg("2026-11-21").toISOString(), "2026-11-21T00:00:00.000Z");
     assert.equal(parseTimeArg("2024-02-29T23").toISOString(), "2024-02-29T23:00:00.000Z");
@@ -162,6 +179,25 @@ describe("logarchive reconcile (what it checked)", { timeout: 240_000 }, () => {
     assert.match(r.stdout, /: 0 analytics object\(s\), 2 archive-only object\(s\)\n/);
     assert.match(r.stdout, /kube-system\s+objects\s+2\s+records\s+5\s+\(archive only\)\s+OK\n/);
     assert.match(r.stdout, /verdicts: verified 2\n/);
+  });
+
+  it("lists the hours of the range and the gap margin it is given", () => {
+    const r = reconcileLocal(
+      "--namespace",
+      "kube-system",
+      "--from",
+      "2026-11-21",
+      "--to",
+      "2026-11-22",
+      "--gap-margin",
+      "2h",
+      "--timestamp-skew",
+      "10m",
+      "--json",
+    );
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const report = JSON.parse(r.stdout) as { listed: { from: string; to: string } };
+    assert.deepEqual(report.listed, { from: "2026-11-20T22:00:00.000Z", to: "2026-11-22T02:00:00.000Z" });
   });
 
   it("exits 1 on an archive-only object whose body is not what its metadata says", () => {

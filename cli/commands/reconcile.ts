@@ -3,7 +3,10 @@
 
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
+// Types only: the command loads the loader code when it runs, not when the CLI starts.
+import type { ReconcileInput, WarehouseScan } from "../../functions/loader/reconcile.ts";
 import { UserError } from "../../lib/config/errors.ts";
+import { checkDuration } from "../../lib/config/units.ts";
 import { DEFAULT_POLICY, loadPolicy, type NamespacePolicy } from "../../lib/policy/policy.ts";
 import {
   checkCalendarDate,
@@ -35,10 +38,40 @@ export function parseTimeArg(value: string): Date {
   );
 }
 
+/** --timestamp-skew: a duration, 0 or more; at most a day, past which the skew is not a skew. */
+function parseSkewArg(value: string): number {
+  const checked = checkDuration(value, { max: 24 * 3_600_000 });
+  if ("problem" in checked) throw new InvalidArgumentError(`${checked.problem}.`);
+  return checked.ms;
+}
+
+/** --gap-margin: whole hours, since the listing works in hour partitions. */
+function parseGapMarginArg(value: string): number {
+  const checked = checkDuration(value);
+  if ("problem" in checked) throw new InvalidArgumentError(`${checked.problem}.`);
+  if (checked.ms % 3_600_000 !== 0) {
+    throw new InvalidArgumentError("expected whole hours such as 24h: the archive is partitioned by hour.");
+  }
+  return checked.ms / 3_600_000;
+}
+
+/** The planned warehouse queries, said before they run: the bytes a BigQuery dry run will bill. */
+function sayWarehouseScans(scans: readonly WarehouseScan[]): void {
+  for (const scan of scans) {
+    process.stderr.write(
+      scan.estimatedBytes === null
+        ? `reconcile: counting rows of ${scan.batches} batch(es) in ${scan.table}\n`
+        : `reconcile: counting rows of ${scan.batches} batch(es) in ${scan.table} will scan ${scan.estimatedBytes} bytes (dry run)\n`,
+    );
+  }
+}
+
 interface ReconcileOptions {
   from: Date;
   to: Date;
   namespace?: string;
+  timestampSkew?: number;
+  gapMargin?: number;
   policy?: string;
   dataDir?: string;
   s3Bucket?: string;
@@ -61,6 +94,18 @@ export function reconcileCommand(): Command {
     .requiredOption("--from <time>", "first hour partition, UTC (2026-11-21 or 2026-11-21T10)", parseTimeArg)
     .requiredOption("--to <time>", "end of the range, exclusive, UTC", parseTimeArg)
     .option("--namespace <ns>", "only this namespace (either tier)", parseNamespaceArg)
+    .addOption(
+      new Option(
+        "--timestamp-skew <duration>",
+        "count a batch's warehouse rows whose timestamp lies this far outside the range too; the query reads the range's partitions widened by it (default 0s: the shipper files each record under its own hour)",
+      ).argParser(parseSkewArg),
+    )
+    .addOption(
+      new Option(
+        "--gap-margin <duration>",
+        "hours listed each side of the range to look for a shipper's batch numbers (whole hours; default 24h)",
+      ).argParser(parseGapMarginArg),
+    )
     .addOption(
       new Option("--policy <file>", "namespace policy YAML (default: ./namespaces.yaml if present)").env(
         "LOGARCHIVE_POLICY",
@@ -120,6 +165,23 @@ export function reconcileCommand(): Command {
     });
 }
 
+/** What both modes pass to reconcile from the flags. */
+function boundsOf(
+  o: ReconcileOptions,
+): Pick<
+  ReconcileInput,
+  "from" | "to" | "namespace" | "timestampSkewMs" | "gapMarginHours" | "onWarehouseScan"
+> {
+  return {
+    from: o.from,
+    to: o.to,
+    ...(o.namespace ? { namespace: o.namespace } : {}),
+    ...(o.timestampSkew === undefined ? {} : { timestampSkewMs: o.timestampSkew }),
+    ...(o.gapMargin === undefined ? {} : { gapMarginHours: o.gapMargin }),
+    onWarehouseScan: sayWarehouseScans,
+  };
+}
+
 async function resolvePolicy(given: string | undefined): Promise<NamespacePolicy> {
   const path = await policyPathOrDefault(given);
   return path === undefined ? DEFAULT_POLICY : loadPolicy(path);
@@ -162,8 +224,27 @@ async function reconcileLocal(o: ReconcileOptions, policy: NamespacePolicy) {
     logger: createLogger("reconcile", process.env.LOGARCHIVE_LOG_LEVEL ?? "warn"),
     version: "reconcile",
   });
+  // The pipeline's own reconcile() takes no bounds, so its parts are reconciled here.
+  const { Storage } = await import("@google-cloud/storage");
+  const { localS3Client } = await import("../../local/s3.ts");
+  const { reconcile } = await import("../../functions/loader/reconcile.ts");
   try {
-    return await pipeline.reconcile(o.from, o.to, o.namespace);
+    const e = pipeline.parts.cloud.endpoints;
+    const s3 = localS3Client(e.s3.endpoint, e.region);
+    try {
+      const storage = new Storage({ apiEndpoint: e.gcs.apiEndpoint, projectId: e.gcs.projectId });
+      return await reconcile({
+        s3,
+        s3Bucket: e.s3.bucket,
+        landing: storage.bucket(e.gcs.bucket),
+        state: pipeline.parts.loader.state,
+        warehouse: pipeline.parts.loader.warehouse,
+        policy,
+        ...boundsOf(o),
+      });
+    } finally {
+      s3.destroy();
+    }
   } finally {
     await pipeline.stop();
   }
@@ -204,9 +285,7 @@ async function reconcileCloud(o: ReconcileOptions, policy: NamespacePolicy) {
       }),
       warehouse,
       policy,
-      from: o.from,
-      to: o.to,
-      ...(o.namespace ? { namespace: o.namespace } : {}),
+      ...boundsOf(o),
     });
   } finally {
     s3.destroy();
