@@ -8,9 +8,10 @@
 // a restarted shipper may find its checkpointed inode reused by another file.
 //
 // A file is finished when it has been read to the end, its writer has moved on (it was
-// renamed, removed, or replaced by a newer file of its chain or a newer restart), and it
-// has not grown for `finishGraceMs`, because containerd may still write the tail of a
-// partial line into a just-rotated file. Its pending partial line then moves to the next
+// renamed, removed, or replaced by a newer file of its chain or a newer restart), and
+// neither happened nor was it written in the last `finishGraceMs`, by the evidence on disk
+// (ctime, mtime), because containerd may still write the tail of a partial line into a
+// just-rotated file. Its pending partial line then moves to the next
 // file of its chain, or, when there is none, is emitted as it is.
 //
 // Under Docker, kubelet's names are symlinks to dockerd's `<id>-json.log`, which dockerd
@@ -61,6 +62,8 @@ export interface SourceOptions {
   log: StageLog;
   /** Where a file's lines go. */
   lineSink: (file: TrackedFile) => DecodedLineSink;
+  /** The wall clock the finish grace is measured on (tests); Date.now. */
+  now?: () => number;
 }
 
 /** Scans a restored file may go unseen before its unread bytes are counted as lost. */
@@ -102,9 +105,11 @@ export class KubernetesLogsSource {
   #warned = new Set<string>();
   #statsSeen = new WeakMap<TrackedFile, StatsSeen>();
   #scans = 0;
+  readonly #now: () => number;
 
   constructor(options: SourceOptions, restore: readonly FileCheckpoint[] = []) {
     this.options = options;
+    this.#now = options.now ?? Date.now;
     for (const cp of onePerFile(restore).sort((a, b) => a.order - b.order)) {
       const candidate = this.#candidateFor(cp.path, { dev: cp.dev, ino: cp.ino, size: cp.size, mtimeMs: 0 });
       if (candidate === null) continue;
@@ -282,10 +287,7 @@ export class KubernetesLogsSource {
       this.options.metrics.fileLagBytes.remove({ file: tf.path });
       tf.path = path;
     }
-    if (!tf.compressed && size !== tf.size) {
-      tf.size = size;
-      tf.lastGrowthAt = Date.now();
-    }
+    if (!tf.compressed) tf.size = size;
     this.#orphanScans.delete(tf);
   }
 
@@ -501,7 +503,7 @@ export class KubernetesLogsSource {
 
   /** After a scan: moved files noted, finished files forgotten once gone, vanished ones counted. */
   #settle(): void {
-    const now = Date.now();
+    const now = this.#now();
     for (const tf of [...this.files]) {
       if (tf.seen) {
         this.#orphanScans.delete(tf);
@@ -680,7 +682,16 @@ export class KubernetesLogsSource {
     // A file its writer has not left may still be appended to: it is never finished, with
     // `--once` neither; the checkpoint keeps it live at its offset for the next run.
     if (!tf.reachedEnd || tf.movedAt === null) return;
-    if (!this.options.once && Date.now() - Math.max(tf.movedAt, tf.lastGrowthAt) < this.options.finishGraceMs)
+    // The grace runs from evidence on disk: the writer left no later than the rename or
+    // unlink (which set ctime) and no later than the scan that saw it; the file was last
+    // written at its mtime. A backlog found after a restart is then read at disk speed.
+    // A .gz is complete when it appears under its name: it needs no grace.
+    const movedAt = Math.min(tf.movedAt, tf.ctimeMs);
+    if (
+      !this.options.once &&
+      !tf.compressed &&
+      this.#now() - Math.max(movedAt, tf.mtimeMs) < this.options.finishGraceMs
+    )
       return;
     const successor = this.#unreadSuccessor(tf);
     if (successor !== undefined) {

@@ -139,8 +139,12 @@ export class TrackedFile {
   movedAt: number | null = null;
   /** The last look found everything there read (set by the source when a read returns nothing). */
   reachedEnd = false;
-  /** Last time a read returned bytes or the size changed. */
-  lastGrowthAt = Date.now();
+  /**
+   * The inode's mtime and ctime at the last look at its end: the evidence on disk of when
+   * it was last written and last renamed or unlinked (a rename sets ctime; so does a write).
+   */
+  mtimeMs = 0;
+  ctimeMs = 0;
   /**
    * The file's head no longer matches its fingerprint: it was truncated (copytruncate) or
    * rewritten. Reading stops until the next scan sorts out where the old content went.
@@ -238,7 +242,6 @@ export class TrackedFile {
     if (bytesRead > 0) await this.growFingerprint();
     if (bytesRead > 0) {
       this.readPos += bytesRead;
-      this.lastGrowthAt = Date.now();
       this.decoder.push(buf.subarray(0, bytesRead), sink);
     }
     return bytesRead;
@@ -301,20 +304,19 @@ export class TrackedFile {
       chunk = next.value;
     }
     this.readPos += chunk.length;
-    this.lastGrowthAt = Date.now();
     this.decoder.push(chunk, sink);
     return chunk.length;
   }
 
   /** Whether everything there is has been read (for .gz: the stream ended). */
   async atEnd(): Promise<boolean> {
-    if (this.compressed) return this.#gzEnded;
+    if (this.compressed && !this.#gzEnded) return false;
     if (!(await this.ensureOpen())) return false;
     const st = await this.handle!.stat();
-    if (st.size !== this.size) {
-      this.size = st.size;
-      this.lastGrowthAt = Date.now();
-    }
+    this.mtimeMs = st.mtimeMs;
+    this.ctimeMs = st.ctimeMs;
+    if (this.compressed) return true;
+    this.size = st.size;
     return this.readPos >= st.size;
   }
 
