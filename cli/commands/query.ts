@@ -1,0 +1,280 @@
+// `logarchive query`: the analyst questions of queries/ (docs/queries.md), run with their
+// parameters bound, on the local warehouse. This slice runs the duckdb engine; athena,
+// bigquery and archive are named so that asking for them says so instead of failing oddly.
+//
+// DuckDB lets one process hold a database file, so while `logarchive local` runs the
+// warehouse cannot be opened, not even read-only. The command then copies the file (and
+// its write-ahead log, which holds the commits since the last checkpoint) and reads the
+// copy, saying when it was taken and how old its newest line is.
+
+import { copyFile, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Command, Option } from "commander";
+import { UserError } from "../../lib/config/errors.ts";
+import { ENGINES, type Engine } from "../../queries/definitions.ts";
+import {
+  loadPack,
+  loadQuery,
+  type PackQuery,
+  type ParamValue,
+  parseParamArgs,
+  parseQuery,
+  resolveParams,
+} from "../../queries/pack.ts";
+
+export const DEFAULT_WAREHOUSE = ".logarchive/local/warehouse.duckdb";
+const FORMATS = ["table", "csv", "json"] as const;
+type Format = (typeof FORMATS)[number];
+const RUN_ENGINES = ["duckdb", "archive", "athena", "bigquery"] as const;
+/** Longest cell of the table format: a log line can be 16 KiB; csv and json keep it whole. */
+const TABLE_CELL_CHARS = 120;
+const SNAPSHOT_ATTEMPTS = 3;
+
+export interface QueryIo {
+  write(text: string): void;
+  /** Notes about the run (row count, time, snapshot age): stderr, so csv and json stay clean. */
+  note(text: string): void;
+  now(): number;
+}
+
+const PROCESS_IO: QueryIo = {
+  write: (text) => process.stdout.write(text),
+  note: (text) => process.stderr.write(text),
+  now: () => Date.now(),
+};
+
+interface QueryOptions {
+  engine: (typeof RUN_ENGINES)[number];
+  db: string;
+  param: string[];
+  format: Format;
+  list?: boolean;
+  sql?: string;
+}
+
+export function queryCommand(io: QueryIo = PROCESS_IO): Command {
+  return new Command("query")
+    .description("Run a question of the query pack (queries/, docs/queries.md) with its parameters bound.")
+    .argument("[name]", "the query, as `--list` names it")
+    .addOption(new Option("--engine <engine>", "where to run it").choices(RUN_ENGINES).default("duckdb"))
+    .option("--db <file>", "the DuckDB warehouse (duckdb engine)", DEFAULT_WAREHOUSE)
+    .option(
+      "--param <name=value>",
+      "a parameter of the query; repeat for each",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .addOption(new Option("--format <format>", "output format").choices(FORMATS).default("table"))
+    .option("--list", "list the queries and their parameters")
+    .option(
+      "--sql <file>",
+      "run this SQL file instead of a pack query (a pack-style header declares its parameters)",
+    )
+    .action(async (name: string | undefined, o: QueryOptions) => {
+      if (o.list) {
+        io.write(await describePack(ENGINES.find((e) => e === o.engine && e !== "duckdb")));
+        return;
+      }
+      if ((name === undefined) === (o.sql === undefined)) {
+        throw new UserError(
+          "give a query name (see `logarchive query --list`) or --sql FILE, not both or neither",
+        );
+      }
+      if (o.engine !== "duckdb") {
+        throw new UserError(
+          `--engine ${o.engine}: not in this version; run the SQL of queries/${o.engine === "archive" ? "duckdb" : o.engine}/ yourself, or use --engine duckdb on the local warehouse`,
+        );
+      }
+      const query =
+        o.sql !== undefined ? await sqlFileQuery(o.sql) : await loadQuery("duckdb", name as string);
+      const values = resolveParams(query, parseParamArgs(o.param));
+      await runOnWarehouse(io, resolve(o.db), query, values, o.format);
+    });
+}
+
+async function describePack(only: Engine | undefined): Promise<string> {
+  const pack = await loadPack();
+  const duckdb = pack.get("duckdb")!;
+  const lines: string[] = [];
+  for (const query of duckdb.values()) {
+    const engines = ENGINES.filter((e) => pack.get(e)!.has(query.name));
+    if (only !== undefined && !engines.includes(only)) continue;
+    lines.push(`${query.name}  (${engines.join(", ")})`, `  ${query.title}`);
+    for (const p of query.params) {
+      lines.push(
+        `  --param ${p.name}=${p.example}  ${p.type}, ${p.description}${p.default !== undefined ? ` (default ${p.default})` : ""}`,
+      );
+    }
+    lines.push("");
+  }
+  return lines.join("\n");
+}
+
+/** A --sql file: with a pack header its parameters are declared and typed; without one each $name is text. */
+async function sqlFileQuery(path: string): Promise<PackQuery> {
+  const text = await readFile(path, "utf8");
+  if (/^--\s?title:/.test(text)) return parseQuery(text, path, "duckdb");
+  const code = text.replace(/'(?:[^']|'')*'/g, "''").replace(/--.*$/gm, "");
+  const names = [...new Set(Array.from(code.matchAll(/\$([a-z_][a-z0-9_]*)/g), (m) => m[1]!))];
+  return {
+    name: path,
+    engine: "duckdb",
+    path,
+    title: path,
+    answers: "",
+    cost: "",
+    params: names.map((n) => ({ name: n, type: "STRING" as const, description: "text", example: "…" })),
+    positional: [],
+    body: text.trim(),
+  };
+}
+
+async function runOnWarehouse(
+  io: QueryIo,
+  path: string,
+  query: PackQuery,
+  values: ReadonlyMap<string, ParamValue>,
+  format: Format,
+): Promise<void> {
+  try {
+    await stat(path);
+  } catch {
+    throw new UserError(
+      `--db ${path}: no warehouse there; run \`logarchive local\` first, or give --db the warehouse.duckdb of its --data-dir`,
+    );
+  }
+  const { DuckDBInstance } = await import("@duckdb/node-api");
+  const { installDuckDbDefinitions, runDuckDbQuery } = await import("../../queries/duckdb-runner.ts");
+  let snapshotDir: string | undefined;
+  let instance: Awaited<ReturnType<typeof DuckDBInstance.create>>;
+  try {
+    instance = await DuckDBInstance.create(path, { access_mode: "READ_ONLY" });
+  } catch (error) {
+    if (!/lock/i.test((error as Error).message)) throw error;
+    const snapshot = await openSnapshot(path);
+    snapshotDir = snapshot.dir;
+    instance = snapshot.instance;
+    io.note(
+      `${path} is in use (by a running \`logarchive local\`?): reading a copy taken ${new Date(snapshot.takenAt).toISOString()}; lines loaded after that are not in it.\n`,
+    );
+  }
+  const connection = await instance.connect();
+  try {
+    if (snapshotDir !== undefined) io.note(await freshness(connection, io.now()));
+    await installDuckDbDefinitions(connection);
+    const started = io.now();
+    let result: Awaited<ReturnType<typeof runDuckDbQuery>>;
+    try {
+      result = await runDuckDbQuery(connection, query, values);
+    } catch (error) {
+      const message = (error as Error).message;
+      if (/Catalog Error: Table with name container_logs does not exist/.test(message)) {
+        throw new UserError(`--db ${path} has no container_logs table: is it the local warehouse?`);
+      }
+      throw error;
+    }
+    const took = io.now() - started;
+    io.write(render(result.columns, result.rows, format));
+    const summary = `${result.rows.length} row${result.rows.length === 1 ? "" : "s"} in ${took} ms\n`;
+    if (format === "table") io.write(summary);
+    else io.note(summary);
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+    if (snapshotDir !== undefined) await rm(snapshotDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Copies the database and its WAL and opens the copy. A checkpoint running during the copy
+ * can leave a copy DuckDB refuses; the next attempt then copies a settled file.
+ */
+async function openSnapshot(path: string) {
+  const { DuckDBInstance } = await import("@duckdb/node-api");
+  let lastError: unknown;
+  for (let attempt = 0; attempt < SNAPSHOT_ATTEMPTS; attempt++) {
+    const dir = await mkdtemp(join(tmpdir(), "logarchive-query-"));
+    const copy = join(dir, "warehouse.duckdb");
+    const takenAt = Date.now();
+    try {
+      await copyFile(path, copy);
+      try {
+        await copyFile(`${path}.wal`, `${copy}.wal`);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      }
+      return { dir, takenAt, instance: await DuckDBInstance.create(copy, { access_mode: "READ_ONLY" }) };
+    } catch (error) {
+      lastError = error;
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  throw new UserError(
+    `${path} is in use and a copy of it could not be opened (${(lastError as Error).message.split("\n")[0]}): stop \`logarchive local\` or try again`,
+  );
+}
+
+async function freshness(
+  connection: { runAndReadAll(sql: string): Promise<{ getRowObjectsJson(): unknown[] }> },
+  now: number,
+): Promise<string> {
+  try {
+    const reader = await connection.runAndReadAll(
+      "SELECT strftime(max(\"timestamp\"), '%Y-%m-%dT%H:%M:%S.%fZ') AS newest FROM container_logs",
+    );
+    const newest = (reader.getRowObjectsJson()[0] as { newest: string | null }).newest;
+    if (newest === null) return "The copy holds no lines yet.\n";
+    const minutes = Math.max(0, Math.round((now - Date.parse(newest)) / 60_000));
+    return `The newest line in the copy is from ${newest} (${minutes} min ago).\n`;
+  } catch {
+    return "";
+  }
+}
+
+// ------------------------------------------------------------ output
+
+function cellText(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+function csvCell(value: unknown): string {
+  const text = cellText(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+function tableCell(value: unknown): string {
+  if (value === null || value === undefined) return "NULL";
+  // One row per line: control characters in a log line would break the grid.
+  const text = cellText(value).replace(/\p{Cc}/gu, (c) => (c === "\t" ? "\\t" : c === "\n" ? "\\n" : "?"));
+  return [...text].length > TABLE_CELL_CHARS ? `${[...text].slice(0, TABLE_CELL_CHARS - 1).join("")}…` : text;
+}
+
+const width = (text: string) => [...text].length;
+const pad = (text: string, n: number) => text + " ".repeat(Math.max(0, n - width(text)));
+
+export function render(
+  columns: readonly string[],
+  rows: readonly Record<string, unknown>[],
+  format: Format,
+): string {
+  if (format === "json") return rows.map((row) => `${JSON.stringify(row)}\n`).join("");
+  if (format === "csv") {
+    return [
+      columns.map(csvCell).join(","),
+      ...rows.map((row) => columns.map((c) => csvCell(row[c])).join(",")),
+    ]
+      .map((line) => `${line}\r\n`)
+      .join("");
+  }
+  const cells = rows.map((row) => columns.map((c) => tableCell(row[c])));
+  const widths = columns.map((c, i) => Math.max(width(c), ...cells.map((r) => width(r[i]!))));
+  const line = (values: readonly string[]) =>
+    `${values
+      .map((v, i) => pad(v, widths[i]!))
+      .join("  ")
+      .trimEnd()}\n`;
+  return line(columns) + line(widths.map((w) => "-".repeat(w))) + cells.map(line).join("");
+}
