@@ -6,7 +6,7 @@
 // one corrupt object.
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,13 +14,13 @@ import { basename, dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { batchId, formatObjectKey } from "../lib/keys/layout.ts";
 import { createLogger } from "../lib/log.ts";
 import { toUserMetadata } from "../lib/object/metadata.ts";
 import { parsePolicy } from "../lib/policy/policy.ts";
 import { LocalPipeline } from "../local/pipeline.ts";
 import { LOCAL_S3_CREDENTIALS } from "../local/s3.ts";
+import { type LoggedProcess, pace, SUITE_GUARD_MS, startCli } from "../shipper/test_support/harness.ts";
 import { createWorkload, type Workload } from "../shipper/test_support/workload.ts";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
@@ -137,7 +137,7 @@ function runReconcileCli(dataDir: string, policyFile: string): { status: number 
   return { status: result.status, stdout: `${result.stdout}\n${result.stderr}` };
 }
 
-describe("pipeline end to end", { timeout: 900_000 }, () => {
+describe("pipeline end to end", { timeout: SUITE_GUARD_MS }, () => {
   let dir: string;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "logarchive-pipeline-e2e-"));
@@ -163,7 +163,7 @@ describe("pipeline end to end", { timeout: 900_000 }, () => {
       const shipper = await pipeline.openShipper();
       await shipper.run();
       await shipper.close();
-      const report = await pipeline.settle(180_000);
+      const report = await pipeline.settle(600_000);
       assert.equal(report.ok, true, JSON.stringify(report.counts));
       assert.ok(report.counts.loaded > 0);
       // kube-system goes to the archive tier, which S3 never announces to the loader.
@@ -197,12 +197,10 @@ describe("pipeline end to end", { timeout: 900_000 }, () => {
       version: "e2e",
     });
     const e = pipeline.parts.cloud.endpoints;
-    let child: ChildProcess | null = null;
+    let child: LoggedProcess | null = null;
     const startTransfer = (rate: string) => {
-      child = spawn(
-        NODE,
+      child = startCli(
         [
-          CLI,
           "transfer",
           "--sqs-endpoint",
           e.sqs.endpoint,
@@ -228,12 +226,12 @@ describe("pipeline end to end", { timeout: 900_000 }, () => {
         {
           env: {
             ...process.env,
+            // fauxqs takes any credentials; s3rver wants its own, so both get those.
             AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
             AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
-            LOGARCHIVE_LOG_LEVEL: "warn",
-            // fauxqs takes any credentials; s3rver wants its own, so both get those.
+            // Debug, for transfer_copy_started: the kills below wait for it.
+            LOGARCHIVE_LOG_LEVEL: "debug",
           },
-          stdio: ["ignore", "ignore", "inherit"],
         },
       );
       return child;
@@ -280,32 +278,21 @@ describe("pipeline end to end", { timeout: 900_000 }, () => {
       const shipper = await pipeline.openShipper();
       const shipping = shipper.run();
       // Kill the transfer worker again and again while objects flow, at a copy rate slow
-      // enough (8 KiB/s) that most kills land mid-copy.
-      const sqs = new SQSClient({
-        endpoint: e.sqs.endpoint,
-        region: e.region,
-        credentials: LOCAL_S3_CREDENTIALS,
-      });
+      // enough (8 KiB/s) that most kills land mid-copy: each a moment after it started one.
       let killsMidCopy = 0;
       for (let i = 0; i < 8; i++) {
         const c = startTransfer("8KiB");
-        await new Promise((r) => setTimeout(r, 700 + ((i * 379) % 900)));
-        // A received, undeleted message is a copy in progress: this kill interrupts it.
-        const { Attributes } = await sqs.send(
-          new GetQueueAttributesCommand({
-            QueueUrl: e.sqs.queueUrl,
-            AttributeNames: ["ApproximateNumberOfMessagesNotVisible"],
-          }),
-        );
-        if (Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) > 0) killsMidCopy++;
-        c.kill("SIGKILL");
-        await new Promise((r) => c.once("exit", r));
+        await c.waitForEvent("transfer_copy_started");
+        await pace((i * 379) % 900);
+        await c.kill("SIGKILL");
+        // Its own log says whether it died mid-copy: a copy started and never finished.
+        const copied = new Set(c.events("transfer_object_copied").map((ev) => ev.key));
+        if (c.events("transfer_copy_started").some((ev) => !copied.has(ev.key))) killsMidCopy++;
       }
-      sqs.destroy();
       await shipping;
       await shipper.close();
       startTransfer("100MiB");
-      const report = await pipeline.settle(240_000);
+      const report = await pipeline.settle(600_000);
       assert.ok(killsMidCopy >= 3, `${killsMidCopy} of 8 kills landed mid-copy`);
       const off = report.objects.filter((o) => o.verdict !== "loaded" && o.verdict !== "excluded");
       assert.deepEqual(
@@ -322,7 +309,7 @@ describe("pipeline end to end", { timeout: 900_000 }, () => {
       assert.ok(pipeline.parts.loader.stats().events.duplicate >= report.counts.loaded);
       checkExactlyOnce(workload, await warehouseLids(pipeline));
     } finally {
-      (child as ChildProcess | null)?.kill("SIGKILL");
+      await (child as LoggedProcess | null)?.kill("SIGKILL");
       await pipeline.stop();
     }
     const cli = runReconcileCli(dataDir, join(dir, "namespaces.yaml"));
