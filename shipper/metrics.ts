@@ -39,7 +39,7 @@ export class ShipperMetrics {
   );
   readonly bytesLost = this.#counter(
     "lost_bytes_total",
-    "Log bytes that could not be read, by reason: rotation (a file vanished before it was read to the end), truncation (a file was truncated past the read offset).",
+    "Log bytes that could not be read, by reason: rotation (a file vanished before it was read to the end), truncation (a file was truncated past the read offset), corrupt_gzip (compressed bytes of a damaged rotated .gz from the damage to its end, at least 1).",
     ["reason"],
   );
   readonly batchesSealed = this.#counter(

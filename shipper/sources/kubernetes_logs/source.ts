@@ -309,8 +309,8 @@ export class KubernetesLogsSource {
     for (const tf of this.files) {
       if (tf.state !== "active" || paths.has(tf.path)) continue;
       const dir = dirname(tf.chainBase);
-      let chains = chainsByDir.get(dir);
-      if (chains === undefined) chainsByDir.set(dir, (chains = new Set()));
+      const chains = chainsByDir.get(dir) ?? new Set<string>();
+      chainsByDir.set(dir, chains);
       chains.add(tf.chainBase);
     }
     for (const [dir, chains] of chainsByDir) {
@@ -635,12 +635,29 @@ export class KubernetesLogsSource {
       // unless the writer moved on to the next file of the chain (a rotation), where the
       // trace may go on: it is carried there, or emitted, when this file is finished.
       if (tf.movedAt === null) tf.decoder.flushIdle(Date.now(), this.options.lineSink(tf));
+      if (tf.compressed) this.#countGzipDamage(tf);
       total += n;
       this.#account(tf, n);
       if (n > 0) tf.reachedEnd = false;
       else if (!tf.headChanged) await this.#maybeFinish(tf);
     }
     return total;
+  }
+
+  /** A damaged .gz: every line that inflated before the damage is shipped, the rest counted. */
+  #countGzipDamage(tf: TrackedFile): void {
+    const damage = tf.takeGzipDamage();
+    if (damage === null) return;
+    this.options.metrics.bytesLost.inc({ reason: "corrupt_gzip" }, damage.lostBytes);
+    this.options.log("error", "log_bytes_lost", {
+      reason: "corrupt_gzip",
+      path: tf.path,
+      bytes: damage.lostBytes,
+      offset: damage.offset,
+      readPos: tf.readPos,
+      error: damage.error,
+      note: "the compressed file is damaged from this offset; what inflated before it is shipped",
+    });
   }
 
   #account(tf: TrackedFile, bytes: number): void {

@@ -7,9 +7,8 @@
 // skipping to the checkpointed offset, which counts decompressed bytes.
 
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
-import { createGunzip, gunzipSync, constants as zlibConstants } from "node:zlib";
+import { createGunzip, type Gunzip, gunzipSync, constants as zlibConstants } from "node:zlib";
 import type { Tier } from "../../../lib/keys/layout.ts";
 import type { FileCheckpoint } from "../../state/checkpoint.ts";
 import type { MultilineSettings } from "../../transforms/multiline/merger.ts";
@@ -156,9 +155,9 @@ export class TrackedFile {
     fingerprint: null,
     bytes: Buffer.alloc(0),
   };
-  #gz: AsyncIterator<Buffer> | null = null;
-  #gzCarry: Buffer | null = null;
+  #gz: GzipInflater | null = null;
   #gzEnded = false;
+  #gzDamageTaken = false;
 
   constructor(
     path: string,
@@ -275,37 +274,24 @@ export class TrackedFile {
 
   async #readGz(sink: DecodedLineSink): Promise<number> {
     if (this.#gzEnded) return 0;
-    if (this.#gz === null) {
-      const stream = createReadStream("", { fd: this.handle!.fd, start: 0, autoClose: false }).pipe(
-        createGunzip(),
-      );
-      this.#gz = stream[Symbol.asyncIterator]();
-      // Decompressed bytes before the checkpointed offset were already shipped.
-      let skip = this.readPos;
-      while (skip > 0) {
-        const next = await this.#gz.next();
-        if (next.done) break;
-        if (next.value.length > skip) {
-          this.#gzCarry = next.value.subarray(skip);
-          skip = 0;
-        } else {
-          skip -= next.value.length;
-        }
-      }
-    }
-    let chunk = this.#gzCarry;
-    this.#gzCarry = null;
+    // Decompressed bytes before the checkpointed offset were already shipped.
+    this.#gz ??= new GzipInflater(this.handle!, this.readPos);
+    const chunk = await this.#gz.next();
     if (chunk === null) {
-      const next = await this.#gz.next();
-      if (next.done) {
-        this.#gzEnded = true;
-        return 0;
-      }
-      chunk = next.value;
+      this.#gzEnded = true;
+      return 0;
     }
     this.readPos += chunk.length;
     this.decoder.push(chunk, sink);
     return chunk.length;
+  }
+
+  /** Damage found in this `.gz` (once: the caller counts it), or null. */
+  takeGzipDamage(): GzipDamage | null {
+    const damage = this.#gz?.damage ?? null;
+    if (damage === null || this.#gzDamageTaken) return null;
+    this.#gzDamageTaken = true;
+    return damage;
   }
 
   /** Whether everything there is has been read (for .gz: the stream ended). */
@@ -344,4 +330,134 @@ export class TrackedFile {
       order: this.order,
     };
   }
+}
+
+/** Where a `.gz` stopped inflating, and the compressed bytes from there to its end. */
+export interface GzipDamage {
+  /** Compressed offset of the first byte that did not inflate (the file's size if it was cut short). */
+  offset: number;
+  /** Compressed bytes not inflated, at least 1: how many log bytes they held is unknown. */
+  lostBytes: number;
+  error: string;
+}
+
+/** Compressed bytes fed to gunzip at a time. */
+const GZIP_PIECE_BYTES = 16 * 1024;
+
+/**
+ * Inflates a `.gz` through a held descriptor and hands out what it inflates, past `skip`
+ * bytes already shipped. A damaged file (cut short, trailing garbage, a flipped bit) yields
+ * every byte that inflates before the damage and then ends, with `damage` set: zlib drops
+ * the output of the write in which it finds an error, so the piece that failed is inflated
+ * again one byte at a time, from a fresh stream, to recover the output before the bad byte.
+ */
+export class GzipInflater {
+  damage: GzipDamage | null = null;
+  readonly #handle: FileHandle;
+  /** Decompressed bytes not to hand out (shipped before), counted from the start. */
+  #skip: number;
+  /** Decompressed bytes produced so far, handed out or skipped. */
+  #produced = 0;
+  #inPos = 0;
+  #gunzip: Gunzip;
+  #out: Buffer[] = [];
+  #error: Error | null = null;
+  #done = false;
+  readonly #piece = Buffer.allocUnsafeSlow(GZIP_PIECE_BYTES);
+
+  constructor(handle: FileHandle, skip: number) {
+    this.#handle = handle;
+    this.#skip = skip;
+    this.#gunzip = this.#open();
+  }
+
+  #open(): Gunzip {
+    const gunzip = createGunzip();
+    gunzip.on("data", (chunk: Buffer) => this.#take(chunk));
+    gunzip.on("error", (error: Error) => {
+      this.#error ??= error;
+    });
+    return gunzip;
+  }
+
+  #take(chunk: Buffer): void {
+    const from = this.#produced;
+    this.#produced += chunk.length;
+    if (this.#produced <= this.#skip) return;
+    this.#out.push(from >= this.#skip ? chunk : chunk.subarray(this.#skip - from));
+  }
+
+  /** The next inflated bytes, or null at the end (of a sound or a damaged file). */
+  async next(): Promise<Buffer | null> {
+    while (this.#out.length === 0) {
+      if (this.#done) return null;
+      const start = this.#inPos;
+      const { bytesRead } = await this.#handle.read(this.#piece, 0, GZIP_PIECE_BYTES, start);
+      if (bytesRead === 0) {
+        await this.#finish(this.#gunzip);
+        this.#done = true;
+        if (this.#error !== null) await this.#damaged(start, this.#error);
+        continue;
+      }
+      this.#inPos += bytesRead;
+      await write(this.#gunzip, this.#piece.subarray(0, bytesRead));
+      if (this.#error !== null) {
+        await this.#recover(start, this.#piece.subarray(0, bytesRead));
+        this.#done = true;
+      }
+    }
+    return this.#out.shift()!;
+  }
+
+  /** `piece`, at compressed offset `start`, failed: inflates up to its bad byte again. */
+  async #recover(start: number, piece: Buffer): Promise<void> {
+    const error = this.#error!;
+    this.#gunzip.destroy();
+    // Output of the failed piece that was handed out before the error stays handed out.
+    this.#skip = Math.max(this.#skip, this.#produced);
+    this.#produced = 0;
+    this.#error = null;
+    const gunzip = this.#open();
+    this.#gunzip = gunzip;
+    const before = Buffer.allocUnsafeSlow(GZIP_PIECE_BYTES);
+    for (let at = 0; at < start; ) {
+      const { bytesRead } = await this.#handle.read(before, 0, Math.min(GZIP_PIECE_BYTES, start - at), at);
+      if (bytesRead === 0) break;
+      await write(gunzip, before.subarray(0, bytesRead));
+      at += bytesRead;
+    }
+    let bad = start + piece.length;
+    for (let i = 0; i < piece.length && this.#error === null; i++) {
+      await write(gunzip, piece.subarray(i, i + 1));
+      if (this.#error !== null) bad = start + i;
+    }
+    gunzip.destroy();
+    await this.#damaged(bad, this.#error ?? error);
+  }
+
+  async #damaged(offset: number, error: Error): Promise<void> {
+    const { size } = await this.#handle.stat();
+    this.damage = { offset, lostBytes: Math.max(1, size - offset), error: error.message };
+  }
+
+  async #finish(gunzip: Gunzip): Promise<void> {
+    if (this.#error !== null) return;
+    await new Promise<void>((resolve) => {
+      gunzip.once("end", resolve);
+      gunzip.once("error", () => resolve());
+      gunzip.end();
+    });
+  }
+}
+
+/** Writes `chunk` and waits until gunzip has processed it (or failed on it). */
+function write(gunzip: Gunzip, chunk: Buffer): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      gunzip.off("error", done);
+      resolve();
+    };
+    gunzip.once("error", done);
+    gunzip.write(chunk, done);
+  });
 }
