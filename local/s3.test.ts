@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, it } from "node:test";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { localS3Client, startLocalS3 } from "./s3.ts";
 
 describe("local S3", () => {
@@ -39,6 +39,60 @@ describe("local S3", () => {
         }
       }, 4000);
       assert.equal(await second, null);
+    } finally {
+      client.destroy();
+      await s3.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("local S3 listing", () => {
+  it("pages through more than 1,000 keys and groups nested keys into common prefixes", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "logarchive-local-s3-list-"));
+    const s3 = await startLocalS3({ host: "127.0.0.1", port: 0, dataDir: dir, buckets: ["b"] });
+    const client = localS3Client(s3.endpoint, "us-east-1");
+    try {
+      const keys: string[] = [];
+      for (let i = 0; i < 1005; i++) {
+        keys.push(
+          `logs/analytics/namespace=ns${i % 3}/dt=2026-11-21/hour=${String(i % 24).padStart(2, "0")}/n_${i}.ndjson.gz`,
+        );
+      }
+      for (let i = 0; i < keys.length; i += 50) {
+        await Promise.all(
+          keys
+            .slice(i, i + 50)
+            .map((Key) => client.send(new PutObjectCommand({ Bucket: "b", Key, Body: "x" }))),
+        );
+      }
+      const listed: string[] = [];
+      let token: string | undefined;
+      let pages = 0;
+      do {
+        const page = await client.send(new ListObjectsV2Command({ Bucket: "b", ContinuationToken: token }));
+        for (const o of page.Contents ?? []) listed.push(o.Key!);
+        token = page.NextContinuationToken;
+        pages++;
+      } while (token !== undefined);
+      assert.equal(pages, 2);
+      assert.deepEqual(listed, [...keys].sort());
+
+      const namespaces = await client.send(
+        new ListObjectsV2Command({ Bucket: "b", Prefix: "logs/analytics/", Delimiter: "/" }),
+      );
+      assert.deepEqual(
+        namespaces.CommonPrefixes?.map((p) => p.Prefix),
+        ["logs/analytics/namespace=ns0/", "logs/analytics/namespace=ns1/", "logs/analytics/namespace=ns2/"],
+      );
+      assert.equal(namespaces.Contents, undefined);
+      const days = await client.send(
+        new ListObjectsV2Command({ Bucket: "b", Prefix: "logs/analytics/namespace=ns1/", Delimiter: "/" }),
+      );
+      assert.deepEqual(
+        days.CommonPrefixes?.map((p) => p.Prefix),
+        ["logs/analytics/namespace=ns1/dt=2026-11-21/"],
+      );
     } finally {
       client.destroy();
       await s3.stop();

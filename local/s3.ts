@@ -1,5 +1,6 @@
 // Local S3: s3rver, which keeps user metadata and emits S3 event JSON for every write.
 
+import crypto from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -38,6 +39,7 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     vhostBuckets: false,
     configureBuckets: options.buckets.map((name) => ({ name, configs: [] })),
   });
+  fixListing(server);
   const address = (await server.run()) as AddressInfo;
   const httpServer = (server as unknown as { httpServer?: Server }).httpServer;
   if (httpServer) keepIdleConnections(httpServer);
@@ -63,3 +65,70 @@ export function localS3Client(endpoint: string, region: string): S3Client {
 }
 
 const SILENT_SDK_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
+interface ListOptions {
+  delimiter?: string;
+  prefix?: string;
+  maxKeys?: number;
+  startAfter?: string;
+}
+interface ListResult {
+  objects: { key: string }[];
+  commonPrefixes: string[];
+  isTruncated: boolean;
+}
+type ListObjects = (bucket: string, options: ListOptions) => Promise<ListResult>;
+
+/**
+ * Two bugs of s3rver 3.7 that break listing the archive's layout:
+ * - With a delimiter its filesystem store never descends below the first directory under
+ *   the prefix, so keys two or more levels down (`namespace=…/dt=…/hour=…/…`) give no
+ *   common prefix at all. Listed here without the delimiter, then grouped as S3 does.
+ * - Its continuation token is DES-encrypted, which OpenSSL 3 (Node 17+) no longer offers
+ *   without the legacy provider, so every listing of more than 1,000 keys fails with
+ *   InternalError. The token only has to be opaque to clients, so where DES is missing it
+ *   is kept in the clear (after s3rver's random 8-byte prefix).
+ */
+let clearTokens = false;
+
+function fixListing(server: S3rver): void {
+  const store = (server as unknown as { store?: { listObjects: ListObjects } }).store;
+  if (store) {
+    const listAll = store.listObjects.bind(store);
+    store.listObjects = async (bucket, options) => {
+      const delimiter = options.delimiter ?? "";
+      if (delimiter === "") return listAll(bucket, options);
+      const all = await listAll(bucket, { ...options, delimiter: "", maxKeys: Number.POSITIVE_INFINITY });
+      const prefix = options.prefix ?? "";
+      const maxKeys = options.maxKeys ?? Number.POSITIVE_INFINITY;
+      const commonPrefixes = new Set<string>();
+      const objects: { key: string }[] = [];
+      let isTruncated = false;
+      for (const object of all.objects) {
+        const at = object.key.indexOf(delimiter, prefix.length);
+        if (at !== -1) commonPrefixes.add(object.key.slice(0, at + delimiter.length));
+        else if (objects.length < maxKeys) objects.push(object);
+        else isTruncated = true;
+      }
+      return { objects, commonPrefixes: [...commonPrefixes].sort(), isTruncated };
+    };
+  }
+  if (!clearTokens && !crypto.getCiphers().includes("des")) {
+    clearTokens = true;
+    const createCipheriv = crypto.createCipheriv;
+    const createDecipheriv = crypto.createDecipheriv;
+    const clear = {
+      update: (data: string | Buffer, encoding?: BufferEncoding) =>
+        typeof data === "string" ? Buffer.from(data, encoding) : data,
+      final: () => Buffer.alloc(0),
+    };
+    crypto.createCipheriv = ((algorithm: string, ...rest: unknown[]) =>
+      algorithm === "des"
+        ? clear
+        : Reflect.apply(createCipheriv, crypto, [algorithm, ...rest])) as typeof createCipheriv;
+    crypto.createDecipheriv = ((algorithm: string, ...rest: unknown[]) =>
+      algorithm === "des"
+        ? clear
+        : Reflect.apply(createDecipheriv, crypto, [algorithm, ...rest])) as typeof createDecipheriv;
+  }
+}
