@@ -23,6 +23,7 @@
 // the shipper was down, a truncation that outran the reader) is counted in
 // logarchive_shipper_lost_bytes_total and logged, never silent.
 
+import type { Stats } from "node:fs";
 import { glob, readdir, readlink, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Tier } from "../../../lib/keys/layout.ts";
@@ -205,9 +206,9 @@ export class KubernetesLogsSource {
     for (const tf of this.files) tf.seen = false;
     // One name per file: a file reached by several names (a /var/log/containers symlink and
     // the /var/log/pods file it points to, or two globs) is one file, under one name.
-    const named = new Map<string, { st: Awaited<ReturnType<typeof stat>>; candidate: Candidate }>();
+    const named = new Map<string, { st: Stats; candidate: Candidate }>();
     for (const [path, open] of paths) {
-      let st: Awaited<ReturnType<typeof stat>>;
+      let st: Stats;
       try {
         st = await stat(open);
       } catch {

@@ -123,7 +123,7 @@ describe("a damaged rotated .gz", () => {
     // makes it fail there, after all of the first has inflated.
     const second = criLines(20_000, 5000);
     const tail = gzipSync(Buffer.from(second.text));
-    tail[3] ^= 0x20; // FLG: a reserved bit, which gunzip refuses
+    tail[3]! ^= 0x20; // FLG: a reserved bit, which gunzip refuses
     const { messages, lost } = await ship(join(dir, "flipped"), Buffer.concat([sound, tail]));
     assert.deepEqual(messages, original.messages, "the first member's every line");
     assert.ok(lost > tail.length / 2, `${lost} bytes counted`);
