@@ -1,0 +1,463 @@
+// The archive front driven only through @aws-sdk/client-s3, as retrieval will drive AWS: every
+// answer must parse into the SDK's output fields, and every refusal must arrive as the SDK's
+// error with S3's code and status.
+
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  GetObjectLegalHoldCommand,
+  GetObjectRetentionCommand,
+  HeadObjectCommand,
+  InvalidObjectState,
+  ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  NoSuchKey,
+  PutObjectCommand,
+  PutObjectLegalHoldCommand,
+  PutObjectRetentionCommand,
+  RestoreObjectCommand,
+  type S3Client,
+  S3ServiceException,
+} from "@aws-sdk/client-s3";
+import { type LocalS3, localS3Client, startLocalS3 } from "../s3.ts";
+import { type S3ArchiveFront, startS3ArchiveFront } from "./server.ts";
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/** The SDK's error for a refused call: its name is S3's code. */
+async function refusal(call: Promise<unknown>): Promise<S3ServiceException> {
+  try {
+    await call;
+  } catch (error) {
+    assert.ok(error instanceof S3ServiceException, `expected an S3ServiceException, got ${String(error)}`);
+    return error;
+  }
+  assert.fail("the call succeeded");
+}
+
+describe("local S3 archive front", () => {
+  let dir: string;
+  let s3: LocalS3;
+  let front: S3ArchiveFront;
+  let client: S3Client;
+  let now = Date.parse("2026-03-03T10:00:00.000Z");
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "logarchive-s3-archive-"));
+    s3 = await startLocalS3({
+      host: "127.0.0.1",
+      port: 0,
+      dataDir: join(dir, "s3"),
+      buckets: ["plain", "versioned", "locked"],
+    });
+    front = await startS3ArchiveFront({
+      host: "127.0.0.1",
+      port: 0,
+      upstream: s3.endpoint,
+      region: "us-east-1",
+      dataDir: join(dir, "front"),
+      buckets: [
+        { name: "versioned", versioning: true },
+        { name: "locked", objectLock: true },
+      ],
+      now: () => now,
+    });
+    client = localS3Client(front.endpoint, "us-east-1");
+  });
+
+  after(async () => {
+    client.destroy();
+    await front.stop();
+    await s3.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const put = (bucket: string, key: string, body: string, extra: Partial<PutObjectCommand["input"]> = {}) =>
+    client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...extra }));
+  const text = async (bucket: string, key: string, versionId?: string) => {
+    const output = await client.send(
+      new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }),
+    );
+    return output.Body!.transformToString();
+  };
+
+  it("passes plain calls through to s3rver: metadata kept, ListObjectsV2 unchanged", async () => {
+    await put("plain", "ns/a.ndjson.gz", "line-a", { Metadata: { "logarchive-sha256": "abc" } });
+    const head = await client.send(new HeadObjectCommand({ Bucket: "plain", Key: "ns/a.ndjson.gz" }));
+    assert.equal(head.Metadata?.["logarchive-sha256"], "abc");
+    assert.equal(head.StorageClass, undefined, "S3 omits x-amz-storage-class for STANDARD");
+    assert.equal(head.VersionId, undefined);
+    assert.equal(await text("plain", "ns/a.ndjson.gz"), "line-a");
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: "plain", Prefix: "ns/" }));
+    assert.deepEqual(
+      listed.Contents?.map((c) => c.Key),
+      ["ns/a.ndjson.gz"],
+    );
+  });
+
+  it("keeps the storage class of the PUT and of a simulated lifecycle transition", async () => {
+    await put("plain", "ia", "x", { StorageClass: "STANDARD_IA" });
+    assert.equal(
+      (await client.send(new HeadObjectCommand({ Bucket: "plain", Key: "ia" }))).StorageClass,
+      "STANDARD_IA",
+    );
+    await front.setStorageClass("plain", "ia", "GLACIER_IR");
+    assert.equal(
+      (await client.send(new HeadObjectCommand({ Bucket: "plain", Key: "ia" }))).StorageClass,
+      "GLACIER_IR",
+    );
+    assert.equal(await text("plain", "ia"), "x", "Glacier Instant Retrieval needs no restore");
+  });
+
+  it("refuses GET of an unrestored GLACIER object with InvalidObjectState, then restores it on the test clock", async () => {
+    await put("plain", "cold", "cold-body", { StorageClass: "GLACIER" });
+    const head = await client.send(new HeadObjectCommand({ Bucket: "plain", Key: "cold" }));
+    assert.equal(head.StorageClass, "GLACIER");
+    assert.equal(head.Restore, undefined);
+
+    const refused = await refusal(client.send(new GetObjectCommand({ Bucket: "plain", Key: "cold" })));
+    assert.ok(refused instanceof InvalidObjectState);
+    assert.equal(refused.$metadata.httpStatusCode, 403);
+    assert.equal(refused.StorageClass, "GLACIER");
+
+    const started = await client.send(
+      new RestoreObjectCommand({
+        Bucket: "plain",
+        Key: "cold",
+        RestoreRequest: { Days: 2, GlacierJobParameters: { Tier: "Standard" } },
+      }),
+    );
+    assert.equal(started.$metadata.httpStatusCode, 202);
+    const ongoing = await client.send(new HeadObjectCommand({ Bucket: "plain", Key: "cold" }));
+    assert.equal(ongoing.Restore, 'ongoing-request="true"');
+
+    const again = await refusal(
+      client.send(new RestoreObjectCommand({ Bucket: "plain", Key: "cold", RestoreRequest: { Days: 2 } })),
+    );
+    assert.equal(again.name, "RestoreAlreadyInProgress");
+    assert.equal(again.$metadata.httpStatusCode, 409);
+    assert.ok(
+      (await refusal(client.send(new GetObjectCommand({ Bucket: "plain", Key: "cold" })))) instanceof
+        InvalidObjectState,
+    );
+
+    now += 5 * HOUR; // the Standard job of Glacier Flexible Retrieval is done
+    const done = await client.send(new HeadObjectCommand({ Bucket: "plain", Key: "cold" }));
+    // Done at 15:00 on March 3, kept 2 days: expires at the midnight UTC after, March 6.
+    assert.equal(done.Restore, 'ongoing-request="false", expiry-date="Fri, 06 Mar 2026 00:00:00 GMT"');
+    assert.equal(await text("plain", "cold"), "cold-body");
+
+    const extended = await client.send(
+      new RestoreObjectCommand({ Bucket: "plain", Key: "cold", RestoreRequest: { Days: 5 } }),
+    );
+    assert.equal(extended.$metadata.httpStatusCode, 200, "a restored copy's expiry is moved: 200, not 202");
+    assert.match(
+      (await client.send(new HeadObjectCommand({ Bucket: "plain", Key: "cold" }))).Restore ?? "",
+      /expiry-date="Mon, 09 Mar 2026 00:00:00 GMT"/,
+    );
+
+    now = Date.parse("2026-03-09T00:00:00.000Z");
+    const expired = await client.send(new HeadObjectCommand({ Bucket: "plain", Key: "cold" }));
+    assert.equal(expired.Restore, undefined, "the restored copy is gone at its expiry");
+    assert.ok(
+      (await refusal(client.send(new GetObjectCommand({ Bucket: "plain", Key: "cold" })))) instanceof
+        InvalidObjectState,
+    );
+  });
+
+  it("restores DEEP_ARCHIVE (transitioned by the test) through completeRestores, and refuses Expedited for it", async () => {
+    await put("plain", "deep", "deep-body");
+    await front.setStorageClass("plain", "deep", "DEEP_ARCHIVE");
+    assert.equal(
+      (await client.send(new HeadObjectCommand({ Bucket: "plain", Key: "deep" }))).StorageClass,
+      "DEEP_ARCHIVE",
+    );
+
+    const expedited = await refusal(
+      client.send(
+        new RestoreObjectCommand({
+          Bucket: "plain",
+          Key: "deep",
+          RestoreRequest: { Days: 1, GlacierJobParameters: { Tier: "Expedited" } },
+        }),
+      ),
+    );
+    assert.equal(expedited.name, "InvalidArgument");
+    assert.equal(expedited.$metadata.httpStatusCode, 400);
+
+    const bulk = await client.send(
+      new RestoreObjectCommand({
+        Bucket: "plain",
+        Key: "deep",
+        RestoreRequest: { Days: 1, GlacierJobParameters: { Tier: "Bulk" } },
+      }),
+    );
+    assert.equal(bulk.$metadata.httpStatusCode, 202);
+    now += 47 * HOUR;
+    assert.equal(
+      (await client.send(new HeadObjectCommand({ Bucket: "plain", Key: "deep" }))).Restore,
+      'ongoing-request="true"',
+    );
+    assert.equal(front.completeRestores(), 1);
+    assert.match(
+      (await client.send(new HeadObjectCommand({ Bucket: "plain", Key: "deep" }))).Restore ?? "",
+      /^ongoing-request="false", expiry-date="[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} 00:00:00 GMT"$/,
+    );
+    assert.equal(await text("plain", "deep"), "deep-body");
+  });
+
+  it("refuses RestoreObject for a class with nothing to restore, and for a missing key", async () => {
+    const standard = await refusal(
+      client.send(new RestoreObjectCommand({ Bucket: "plain", Key: "ia", RestoreRequest: { Days: 1 } })),
+    );
+    assert.equal(standard.name, "InvalidObjectState");
+    assert.equal(standard.$metadata.httpStatusCode, 403);
+    const missing = await refusal(
+      client.send(new RestoreObjectCommand({ Bucket: "plain", Key: "nope", RestoreRequest: { Days: 1 } })),
+    );
+    assert.ok(missing instanceof NoSuchKey);
+  });
+
+  it("versions: each PUT a version, ListObjectVersions newest first, GET/HEAD by versionId, delete markers", async () => {
+    const first = await put("versioned", "k", "one");
+    const second = await put("versioned", "k", "two", { StorageClass: "GLACIER" });
+    assert.ok(first.VersionId && second.VersionId && first.VersionId !== second.VersionId);
+
+    const listed = await client.send(new ListObjectVersionsCommand({ Bucket: "versioned", Prefix: "k" }));
+    assert.deepEqual(
+      listed.Versions?.map((v) => [v.Key, v.VersionId, v.IsLatest, v.StorageClass, v.Size]),
+      [
+        ["k", second.VersionId, true, "GLACIER", 3],
+        ["k", first.VersionId, false, "STANDARD", 3],
+      ],
+    );
+    assert.ok(listed.Versions?.[0]?.LastModified instanceof Date);
+    assert.equal(listed.IsTruncated, false);
+
+    assert.equal(await text("versioned", "k", first.VersionId), "one");
+    const head = await client.send(
+      new HeadObjectCommand({ Bucket: "versioned", Key: "k", VersionId: first.VersionId }),
+    );
+    assert.equal(head.VersionId, first.VersionId);
+    assert.equal(head.ContentLength, 3);
+    const latest = await client.send(new HeadObjectCommand({ Bucket: "versioned", Key: "k" }));
+    assert.equal(latest.VersionId, second.VersionId);
+    assert.equal(latest.StorageClass, "GLACIER");
+    assert.ok(
+      (await refusal(
+        client.send(new GetObjectCommand({ Bucket: "versioned", Key: "k", VersionId: second.VersionId })),
+      )) instanceof InvalidObjectState,
+    );
+
+    const page = await client.send(
+      new ListObjectVersionsCommand({ Bucket: "versioned", Prefix: "k", MaxKeys: 1 }),
+    );
+    assert.equal(page.IsTruncated, true);
+    assert.equal(page.NextKeyMarker, "k");
+    assert.equal(page.NextVersionIdMarker, second.VersionId);
+    const rest = await client.send(
+      new ListObjectVersionsCommand({
+        Bucket: "versioned",
+        Prefix: "k",
+        KeyMarker: page.NextKeyMarker,
+        VersionIdMarker: page.NextVersionIdMarker,
+      }),
+    );
+    assert.deepEqual(
+      rest.Versions?.map((v) => v.VersionId),
+      [first.VersionId],
+    );
+
+    const deleted = await client.send(new DeleteObjectCommand({ Bucket: "versioned", Key: "k" }));
+    assert.equal(deleted.DeleteMarker, true);
+    assert.ok(deleted.VersionId);
+    assert.ok(
+      (await refusal(client.send(new GetObjectCommand({ Bucket: "versioned", Key: "k" })))) instanceof
+        NoSuchKey,
+    );
+    assert.equal(
+      await text("versioned", "k", first.VersionId),
+      "one",
+      "older versions outlive a delete marker",
+    );
+    const afterDelete = await client.send(
+      new ListObjectVersionsCommand({ Bucket: "versioned", Prefix: "k" }),
+    );
+    assert.deepEqual(
+      afterDelete.DeleteMarkers?.map((m) => [m.VersionId, m.IsLatest]),
+      [[deleted.VersionId, true]],
+    );
+    assert.equal(afterDelete.Versions?.length, 2);
+
+    // Removing the marker brings the previous version back as the current object.
+    await client.send(
+      new DeleteObjectCommand({ Bucket: "versioned", Key: "k", VersionId: deleted.VersionId }),
+    );
+    assert.equal(
+      (await client.send(new HeadObjectCommand({ Bucket: "versioned", Key: "k" }))).VersionId,
+      second.VersionId,
+    );
+
+    const missing = await refusal(
+      client.send(new GetObjectCommand({ Bucket: "versioned", Key: "k", VersionId: "0123456789abcdef" })),
+    );
+    assert.equal(missing.name, "NoSuchVersion");
+    assert.equal(missing.$metadata.httpStatusCode, 404);
+  });
+
+  it("lists an unversioned bucket's objects as their one null version", async () => {
+    const listed = await client.send(new ListObjectVersionsCommand({ Bucket: "plain", Prefix: "cold" }));
+    assert.deepEqual(
+      listed.Versions?.map((v) => [v.Key, v.VersionId, v.IsLatest, v.StorageClass]),
+      [["cold", "null", true, "GLACIER"]],
+    );
+  });
+
+  it("legal hold: PUT/GET parse, HEAD carries it, a versioned DELETE is AccessDenied while it is ON", async () => {
+    const object = await put("locked", "held", "evidence");
+    const missing = await refusal(
+      client.send(new GetObjectLegalHoldCommand({ Bucket: "locked", Key: "held" })),
+    );
+    assert.equal(missing.name, "NoSuchObjectLockConfiguration");
+    assert.equal(missing.$metadata.httpStatusCode, 404);
+
+    await client.send(
+      new PutObjectLegalHoldCommand({ Bucket: "locked", Key: "held", LegalHold: { Status: "ON" } }),
+    );
+    const hold = await client.send(new GetObjectLegalHoldCommand({ Bucket: "locked", Key: "held" }));
+    assert.equal(hold.LegalHold?.Status, "ON");
+    const head = await client.send(new HeadObjectCommand({ Bucket: "locked", Key: "held" }));
+    assert.equal(head.ObjectLockLegalHoldStatus, "ON");
+
+    const denied = await refusal(
+      client.send(new DeleteObjectCommand({ Bucket: "locked", Key: "held", VersionId: object.VersionId })),
+    );
+    assert.equal(denied.name, "AccessDenied");
+    assert.equal(denied.$metadata.httpStatusCode, 403);
+    assert.equal(await text("locked", "held", object.VersionId), "evidence");
+
+    await client.send(
+      new PutObjectLegalHoldCommand({
+        Bucket: "locked",
+        Key: "held",
+        VersionId: object.VersionId,
+        LegalHold: { Status: "OFF" },
+      }),
+    );
+    await client.send(
+      new DeleteObjectCommand({ Bucket: "locked", Key: "held", VersionId: object.VersionId }),
+    );
+    assert.ok(
+      (await refusal(client.send(new HeadObjectCommand({ Bucket: "locked", Key: "held" })))).$metadata
+        .httpStatusCode === 404,
+    );
+  });
+
+  it("retention: governance needs the bypass header, compliance refuses until the date passes", async () => {
+    const until = new Date(now + 30 * DAY);
+    const governed = await put("locked", "gov", "g", {
+      ObjectLockMode: "GOVERNANCE",
+      ObjectLockRetainUntilDate: until,
+    });
+    const head = await client.send(new HeadObjectCommand({ Bucket: "locked", Key: "gov" }));
+    assert.equal(head.ObjectLockMode, "GOVERNANCE");
+    assert.equal(head.ObjectLockRetainUntilDate?.getTime(), until.getTime());
+    const retention = await client.send(new GetObjectRetentionCommand({ Bucket: "locked", Key: "gov" }));
+    assert.equal(retention.Retention?.Mode, "GOVERNANCE");
+    assert.equal(retention.Retention?.RetainUntilDate?.getTime(), until.getTime());
+
+    const denied = await refusal(
+      client.send(new DeleteObjectCommand({ Bucket: "locked", Key: "gov", VersionId: governed.VersionId })),
+    );
+    assert.equal(denied.name, "AccessDenied");
+    const shortened = await refusal(
+      client.send(
+        new PutObjectRetentionCommand({
+          Bucket: "locked",
+          Key: "gov",
+          Retention: { Mode: "GOVERNANCE", RetainUntilDate: new Date(now + DAY) },
+        }),
+      ),
+    );
+    assert.equal(shortened.name, "AccessDenied");
+    await client.send(
+      new DeleteObjectCommand({
+        Bucket: "locked",
+        Key: "gov",
+        VersionId: governed.VersionId,
+        BypassGovernanceRetention: true,
+      }),
+    );
+
+    const complied = await put("locked", "comp", "c");
+    await client.send(
+      new PutObjectRetentionCommand({
+        Bucket: "locked",
+        Key: "comp",
+        Retention: { Mode: "COMPLIANCE", RetainUntilDate: new Date(now + DAY) },
+      }),
+    );
+    assert.equal(
+      (await client.send(new HeadObjectCommand({ Bucket: "locked", Key: "comp" }))).ObjectLockMode,
+      "COMPLIANCE",
+    );
+    const bypassed = await refusal(
+      client.send(
+        new DeleteObjectCommand({
+          Bucket: "locked",
+          Key: "comp",
+          VersionId: complied.VersionId,
+          BypassGovernanceRetention: true,
+        }),
+      ),
+    );
+    assert.equal(bypassed.name, "AccessDenied", "nobody deletes a compliance-retained version");
+    const relaxed = await refusal(
+      client.send(
+        new PutObjectRetentionCommand({
+          Bucket: "locked",
+          Key: "comp",
+          BypassGovernanceRetention: true,
+          Retention: { Mode: "GOVERNANCE", RetainUntilDate: new Date(now + DAY) },
+        }),
+      ),
+    );
+    assert.equal(relaxed.name, "AccessDenied");
+    // A DELETE without a version id only adds a delete marker, which S3 allows under any lock.
+    const marker = await client.send(new DeleteObjectCommand({ Bucket: "locked", Key: "comp" }));
+    assert.equal(marker.DeleteMarker, true);
+
+    now += DAY;
+    await client.send(
+      new DeleteObjectCommand({ Bucket: "locked", Key: "comp", VersionId: complied.VersionId }),
+    );
+    const left = await client.send(new ListObjectVersionsCommand({ Bucket: "locked", Prefix: "comp" }));
+    assert.equal(left.Versions, undefined);
+    assert.equal(left.DeleteMarkers?.length, 1);
+  });
+
+  it("answers lock calls on a bucket without Object Lock with InvalidRequest", async () => {
+    const hold = await refusal(
+      client.send(new PutObjectLegalHoldCommand({ Bucket: "plain", Key: "ia", LegalHold: { Status: "ON" } })),
+    );
+    assert.equal(hold.name, "InvalidRequest");
+    assert.equal(hold.$metadata.httpStatusCode, 400);
+    const retention = await refusal(
+      client.send(new GetObjectRetentionCommand({ Bucket: "plain", Key: "ia" })),
+    );
+    assert.equal(retention.name, "InvalidRequest");
+    const lockedPut = await refusal(
+      put("plain", "x", "x", {
+        ObjectLockMode: "COMPLIANCE",
+        ObjectLockRetainUntilDate: new Date(now + DAY),
+      }),
+    );
+    assert.equal(lockedPut.name, "InvalidRequest");
+  });
+});
