@@ -179,6 +179,16 @@ export class FileDecoder {
     this.multiline?.flush(this.onRecord);
   }
 
+  /**
+   * The file is finished but its pending partials go on in the next file of its chain:
+   * hands out only a `\n`-less tail (a damaged .gz cut mid-line), which no later file continues.
+   */
+  endUnterminatedTail(sink: DecodedLineSink): void {
+    if (this.reader.carriedBytes === 0) return;
+    this.sink = sink;
+    this.reader.end(this.onPhysicalLine);
+  }
+
   /** Emits stack-trace groups idle for their flush timeout at `now` (wall clock, ms). */
   flushIdle(now: number, sink: DecodedLineSink): void {
     if (this.multiline === null || !this.multiline.open) return;

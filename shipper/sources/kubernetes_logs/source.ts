@@ -714,6 +714,8 @@ export class KubernetesLogsSource {
     const successor = this.#unreadSuccessor(tf);
     if (successor !== undefined) {
       // Everything is read; what is left is a partial line whose end is in the next file.
+      tf.decoder.endUnterminatedTail(this.options.lineSink(tf));
+      this.#account(tf, 0);
       successor.inheritPartials(tf.decoder.checkpoint());
     } else {
       tf.decoder.end(this.options.lineSink(tf));
