@@ -41,10 +41,19 @@ const checkout = (container: "web" | "cart", timestamp: string, message: string)
   batch: container === "web" ? 3 : 4,
 });
 
+const ingress = (timestamp: string, request: string, status: number, seconds: string): Row => ({
+  timestamp,
+  namespace: "ingress-nginx",
+  pod: "ingress-1",
+  container: "controller",
+  message: `10.0.0.9 - - [21/Nov/2026:10:00:00 +0000] "${request} HTTP/1.1" ${status} 12 "-" "curl/8.5.0" 300 ${seconds} [x] [] 10.0.1.2:8080 12 ${seconds} ${status} ffff0000ffff0000ffff0000ffff0000`,
+  batch: 5,
+});
+
 const ROWS: Row[] = [
   payments(
     "2026-11-21 10:00:00.000001",
-    JSON.stringify({ level: "INFO", message: "Charge authorized", trace_id: TRACE }),
+    JSON.stringify({ level: "INFO", message: "Charge authorized", trace_id: TRACE, latency_ms: 40 }),
     1,
   ),
   payments("2026-11-21 10:00:05", '{"level":"ERROR","message":"Charge failed for order 123"}', 1),
@@ -61,7 +70,7 @@ const ROWS: Row[] = [
     "stderr",
   ),
   payments("2026-11-21 10:01:10", '{"level":"ERROR","message":"Charge failed for order 456"}', 1),
-  payments("2026-11-21 10:01:30", '{"level":"WARN","message":"Retrying charge"}', 1),
+  payments("2026-11-21 10:01:30", '{"level":"WARN","message":"Retrying charge","latency_ms":80}', 1),
   payments("2026-11-21 11:30:00", '{"level":"ERROR","message":"Charge failed for order 789"}', 2),
   payments("2026-11-21 11:30:01", '{"level":"DEBUG","message":"Request body"}', 2),
   checkout("web", "2026-11-21 10:00:02", "INFO 2026-11-21 10:00:02,000 views 12 140245 Order 100200 created"),
@@ -92,6 +101,9 @@ const ROWS: Row[] = [
     message: `10.0.0.1 - - [21/Nov/2026:10:00:00 +0000] "POST /api/v1/payments/charge HTTP/1.1" 502 12 "-" "curl/8.5.0" 300 0.120 [payments-payments-api-8080] [] 10.0.1.2:8080 12 0.120 502 ${TRACE}`,
     batch: 5,
   },
+  ingress("2026-11-21 10:05:00", "POST /api/v1/payments/charge?retry=1", 200, "0.200"),
+  ingress("2026-11-21 10:06:00", "POST /api/v1/payments/charge", 201, "0.400"),
+  ingress("2026-11-21 10:07:00", "GET /healthz", 200, "0.001"),
   // Outside every namespace list below: no query may return it.
   {
     timestamp: "2026-11-21 10:00:00",
@@ -167,7 +179,7 @@ describe("duckdb pack on a dataset with known answers", () => {
       {
         namespace: "ingress-nginx",
         day: "2026-11-21",
-        lines: "1",
+        lines: "4",
         message_bytes: String(bytesOf(of("ingress-nginx", "2026-11-21"))),
       },
       {
@@ -192,7 +204,7 @@ describe("duckdb pack on a dataset with known answers", () => {
       [
         ["checkout", "cart", "2026-11-21 10:00:00", "5", "2", 0.4],
         ["checkout", "web", "2026-11-21 10:00:00", "3", "1", 0.3333],
-        ["ingress-nginx", "controller", "2026-11-21 10:00:00", "1", "1", 1],
+        ["ingress-nginx", "controller", "2026-11-21 10:00:00", "4", "1", 0.25],
         ["payments", "api", "2026-11-21 10:00:00", "6", "3", 0.5],
         ["payments", "api", "2026-11-21 11:00:00", "2", "1", 0.5],
         ["payments", "api", "2026-11-22 00:00:00", "1", "1", 1],
@@ -276,7 +288,7 @@ describe("duckdb pack on a dataset with known answers", () => {
     });
     assert.deepEqual(
       rows.map((r) => r.message),
-      [ROWS[9]!.message],
+      [ROWS.find((r) => r.message.includes("Internal Server Error"))!.message],
     );
     const quoted = await run("search", {
       namespace: "checkout",
@@ -353,6 +365,35 @@ describe("duckdb pack on a dataset with known answers", () => {
         ["payments", "2026-11-21 11:00:00", "1", "2", "2026-11-21 11:30:01"],
         ["payments", "2026-11-21 12:00:00", "0", "0", "2026-11-21 11:30:01"],
       ],
+    );
+  });
+  it("latency_percentiles reads JSON latency fields and access-log request times", async () => {
+    const rows = await run("latency_percentiles", ALL);
+    assert.deepEqual(
+      rows.map((r) => [r.namespace, r.container, r.source, r.path, r.requests, r.p50_ms, r.p95_ms, r.p99_ms]),
+      [
+        // 120, 200 and 400 ms: the query string is not part of the path.
+        ["ingress-nginx", "controller", "access", "/api/v1/payments/charge", "3", 200, 380, 396],
+        // latency_ms 40 and 80, the lines name no path.
+        ["payments", "api", "json", "-", "2", 60, 78, 79.6],
+        ["ingress-nginx", "controller", "access", "/healthz", "1", 1, 1, 1],
+      ],
+    );
+  });
+
+  it("noisiest_pods ranks containers by lines and marks the ones new in the range", async () => {
+    const rows = await run("noisiest_pods", { ...ALL, limit: "2" });
+    assert.deepEqual(
+      rows.map((r) => [r.namespace, r.pod, r.container, r.lines, r.first_seen, r.last_seen, r.new_in_range]),
+      [
+        ["payments", "payments-api-1", "api", "9", "2026-11-21 10:00:00.000001", "2026-11-22 00:10:00", true],
+        ["checkout", "checkout-cart-1", "cart", "5", "2026-11-21 10:00:04", "2026-11-21 10:04:00", true],
+      ],
+    );
+    const nextDay = await run("noisiest_pods", { ...ALL, from: "2026-11-22" });
+    assert.deepEqual(
+      nextDay.map((r) => [r.namespace, r.container, r.lines, r.message_bytes, r.new_in_range]),
+      [["payments", "api", "1", String(Buffer.byteLength(ROWS.at(-1)!.message)), false]],
     );
   });
 });

@@ -53,6 +53,8 @@ export class PackFormatError extends Error {
   override name = "PackFormatError";
 }
 
+/** A `?` marker, or a string literal or quoted identifier whose `?` is text. */
+const ATHENA_MARKERS = /'(?:[^']|'')*'|"(?:[^"]|"")*"|\?/g;
 const HEADER_LINE = /^--\s?([a-z_]+):\s*(.*)$/;
 const CONTINUATION = /^--\s{2,}(.*)$/;
 const PARAM_LINE = /^([a-z_][a-z0-9_]*)\s+([A-Z_0-9]+)\s+(.+)$/;
@@ -112,7 +114,7 @@ export function parseQuery(text: string, path: string, engine: Engine): PackQuer
   for (const name of names)
     if (!used.has(name)) throw fail(`parameter ${name} is declared but the SQL does not use it`);
   if (engine === "athena") {
-    const markers = body.match(/\?/g)?.length ?? 0;
+    const markers = Array.from(body.matchAll(ATHENA_MARKERS)).filter((m) => m[0] === "?").length;
     if (markers !== positional.length) {
       throw fail(`the SQL has ${markers} ? markers but "-- positional:" lists ${positional.length} names`);
     }
@@ -301,7 +303,8 @@ export function athenaRequest(
 ): { queryString: string; executionParameters: string[] } {
   const executionParameters: string[] = [];
   let index = 0;
-  const queryString = query.body.replace(/\?/g, () => {
+  const queryString = query.body.replace(ATHENA_MARKERS, (token) => {
+    if (token !== "?") return token;
     const name = query.positional[index++]!;
     const value = values.get(name)!;
     if (Array.isArray(value)) {
