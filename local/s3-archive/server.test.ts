@@ -3,11 +3,15 @@
 // error with S3's code and status.
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   GetObjectLegalHoldCommand,
@@ -23,6 +27,7 @@ import {
   RestoreObjectCommand,
   type S3Client,
   S3ServiceException,
+  UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { type LocalS3, localS3Client, startLocalS3 } from "../s3.ts";
 import { type S3ArchiveFront, startS3ArchiveFront } from "./server.ts";
@@ -98,6 +103,83 @@ describe("local S3 archive front", () => {
     assert.deepEqual(
       listed.Contents?.map((c) => c.Key),
       ["ns/a.ndjson.gz"],
+    );
+  });
+
+  it("passes a shipper-style PUT (streamed body, SHA-256 checksum, If-None-Match) as s3rver answers it, and s3rver still emits its event", async () => {
+    const body = Buffer.from("shipped-batch");
+    const sha256 = createHash("sha256").update(body).digest("base64");
+    const shipperPut = (target: S3Client, key: string) =>
+      target
+        .send(
+          new PutObjectCommand({
+            Bucket: "versioned",
+            Key: key,
+            Body: Readable.from([body]),
+            ContentLength: body.length,
+            ChecksumSHA256: sha256,
+            ContentType: "application/gzip",
+            Metadata: { "logarchive-sha256": "feed" },
+            IfNoneMatch: "*",
+          }),
+        )
+        .then(
+          (output) => ({ ok: true, status: output.$metadata.httpStatusCode }),
+          (error: S3ServiceException) => ({
+            ok: false,
+            status: error.$metadata?.httpStatusCode,
+            name: error.name,
+          }),
+        );
+    const events: string[] = [];
+    const onEvent = (event: { Records: { s3: { object: { key: string } } }[] }) =>
+      events.push(event.Records[0]!.s3.object.key);
+    s3.server.on("event", onEvent);
+    const directClient = localS3Client(s3.endpoint, "us-east-1");
+    try {
+      const viaFront = await shipperPut(client, "shipped/through-front");
+      const direct = await shipperPut(directClient, "shipped/direct");
+      assert.deepEqual(viaFront, direct);
+    } finally {
+      directClient.destroy();
+      s3.server.off("event", onEvent);
+    }
+    assert.ok(events.includes("shipped/through-front"));
+    const head = await client.send(
+      new HeadObjectCommand({ Bucket: "versioned", Key: "shipped/through-front" }),
+    );
+    assert.equal(head.Metadata?.["logarchive-sha256"], "feed");
+    assert.equal(head.ContentType, "application/gzip");
+    assert.ok(head.VersionId);
+    assert.equal(await text("versioned", "shipped/through-front", head.VersionId), "shipped-batch");
+  });
+
+  it("records a multipart upload completed through the front as a version", async () => {
+    const created = await client.send(
+      new CreateMultipartUploadCommand({ Bucket: "versioned", Key: "multi", StorageClass: "DEEP_ARCHIVE" }),
+    );
+    const part = await client.send(
+      new UploadPartCommand({
+        Bucket: "versioned",
+        Key: "multi",
+        UploadId: created.UploadId,
+        PartNumber: 1,
+        Body: "multipart-body",
+      }),
+    );
+    const completed = await client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: "versioned",
+        Key: "multi",
+        UploadId: created.UploadId,
+        MultipartUpload: { Parts: [{ ETag: part.ETag, PartNumber: 1 }] },
+      }),
+    );
+    assert.ok(completed.VersionId);
+    const listed = await client.send(new ListObjectVersionsCommand({ Bucket: "versioned", Prefix: "multi" }));
+    assert.deepEqual(
+      listed.Versions?.map((v) => v.VersionId),
+      [completed.VersionId],
     );
   });
 
