@@ -165,6 +165,8 @@ describe("logarchive reconcile (what it checked)", { timeout: 240_000 }, () => {
         await put(archiveObject({ namespace: "kube-system", tier: "archive", seq: 1, records: 2 }));
         const audit = archiveObject({ namespace: "audit", tier: "archive", seq: 2, records: 2 });
         await put(audit, archiveObject({ namespace: "audit", tier: "archive", seq: 2, records: 5 }).body);
+        // Analytics tier, though the policy loads nothing: reconcile checks it has no rows.
+        await put(archiveObject({ namespace: "web", seq: 3, records: 2 }));
       } finally {
         s3.destroy();
       }
@@ -198,6 +200,17 @@ describe("logarchive reconcile (what it checked)", { timeout: 240_000 }, () => {
     assert.equal(r.status, 0, r.stdout + r.stderr);
     const report = JSON.parse(r.stdout) as { listed: { from: string; to: string } };
     assert.deepEqual(report.listed, { from: "2026-11-20T22:00:00.000Z", to: "2026-11-22T02:00:00.000Z" });
+  });
+
+  it("says what it will count in the warehouse before it counts", () => {
+    const r = reconcileLocal("--namespace", "web", "--from", "2026-11-21", "--to", "2026-11-22");
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.equal(r.stderr, "reconcile: counting rows of 1 batch(es) in logarchive.container_logs\n");
+    assert.match(r.stdout, /verdicts: excluded 1\n/);
+    assert.match(
+      r.stdout,
+      /the warehouse adapter cannot filter by timestamp, so the query reads every partition/,
+    );
   });
 
   it("exits 1 on an archive-only object whose body is not what its metadata says", () => {

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { type ListObjectsCommandOutput, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Storage } from "@google-cloud/storage";
 import { parsePolicy } from "../../lib/policy/policy.ts";
@@ -388,9 +388,29 @@ describe("reconcile", () => {
       /warehouse logarchive\.container_logs: 3 batch\(es\), rows with timestamp in 2026-11-21T16:30:00\.000Z → 2026-11-21T20:30:00\.000Z, 3000 bytes scanned \(dry run\)/,
     );
 
-    // Without a skew the object whose records lie an hour early is short of rows, and says why.
-    const exact = await run("web", ...range, POLICY, { warehouse: boundedWarehouse(objects, []) });
-    assert.equal(exact.objects.find((x) => x.key === objects[1]?.name)?.verdict, "not-queued");
+    // Without a skew, an object with one of its two records an hour early is short of a row, and says why.
+    const straddling = {
+      ...early,
+      body: gzipSync(
+        Buffer.concat([
+          gunzipSync(
+            archiveObject({ namespace: "web", node: "node-f", hour: "18", seq: 1, records: 1 }).body,
+          ),
+          gunzipSync(
+            archiveObject({ namespace: "web", node: "node-f", hour: "17", seq: 1, records: 1 }).body,
+          ),
+        ]),
+      ),
+    };
+    const exact = await run("web", ...range, POLICY, {
+      warehouse: boundedWarehouse([inHour, straddling], []),
+    });
+    const short = exact.objects.find((x) => x.key === objects[1]?.name);
+    assert.equal(short?.verdict, "partial");
+    assert.equal(
+      short?.detail,
+      "1 rows for 2 records with timestamps in 2026-11-21T18:00:00.000Z → 2026-11-21T19:00:00.000Z (the range ± the timestamp skew of 0 ms)",
+    );
 
     // An adapter without the bounded count: the unbounded one runs, and the report says so.
     const unbounded = await run("web", ...range);

@@ -230,7 +230,7 @@ const AFTER_NAMESPACE = "~";
 /**
  * The objects of one tier whose hour partition starts in [from, to). Keys sort by
  * namespace, then dt and hour, so the listing skips: it starts each namespace at `from`'s
- * hour (StartAfter) and leaves it at the first key past `to`. That costs about two LIST
+ * hour (Marker) and leaves it at the first key past `to`. That costs about two LIST
  * calls per namespace plus one per 1,000 objects in the hours, whatever the archive holds.
  * ListObjects (v1) with Marker, which S3 pages exactly as v2's StartAfter: s3rver, the
  * local S3, fails every truncated v2 page on Node 24 (its continuation token uses DES,
