@@ -479,7 +479,10 @@ export async function sweepLanding(ctx: SweepContext): Promise<SweepResult> {
       const fresh = files.filter((f) => f.name !== after);
       examined += fresh.length;
       await forEachLimited(fresh, SWEEP_CONCURRENCY, async (f) => {
-        if (await ctx.state.exists(markerPaths.claim(objectId(f.name)))) return;
+        const id = objectId(f.name);
+        if (await ctx.state.exists(markerPaths.claim(id))) return;
+        // A bad object is quarantined before any claim: its event came.
+        if (await ctx.state.exists(markerPaths.quarantined(id))) return;
         const meta = f.metadata;
         const object: FinalizedObject = {
           bucket: ctx.landing.name,
@@ -488,6 +491,9 @@ export async function sweepLanding(ctx: SweepContext): Promise<SweepResult> {
           ...(meta.metadata ? { metadata: meta.metadata as Record<string, string> } : {}),
         };
         const outcome = await ctx.enqueue(object);
+        // Not loaded by the policy (it changed since the object was written): no claim is
+        // ever made, and enqueue has logged it; nothing was lost.
+        if (outcome.outcome === "excluded" || outcome.outcome === "ignored") return;
         enqueued++;
         ctx.log("warn", "object_swept", {
           object: f.name,

@@ -71,6 +71,8 @@ export interface FlushContext {
 export interface FlushHooks {
   /** After an attempt's objects were found unchanged, before its job is inserted. */
   beforeInsert?: (at: { table: string; batch: number; attempt: number }) => Promise<void>;
+  /** After this run took the attempt's lease, before jobs.insert. */
+  afterLease?: (at: { table: string; batch: number; attempt: number }) => Promise<void>;
 }
 
 export type TableFlushStatus = "idle" | "waiting" | "loaded" | "running" | "deferred" | "failed" | "paused";
@@ -544,6 +546,7 @@ async function runBatch(
         continue;
       }
       if (lease !== "leased") return leaseHeld(name, seq, attempt.jobId, lease);
+      await ctx.hooks?.afterLease?.({ table: name, batch: seq, attempt: attemptNo });
       if (!(await takeJobSlot(ctx, table))) {
         await releaseLease(ctx, table, seq, attemptNo);
         const tomorrow = `${utcDay(now() + 86_400_000)}T00:00:00Z`;

@@ -222,6 +222,48 @@ describe("loader hardening: overlapping flush runs", () => {
   });
 });
 
+describe("loader hardening: overlapping flush runs, the other way round", () => {
+  it("a run that finds an object changed while another holds the attempt's lease waits instead of starting attempt n+1", async () => {
+    const [changed, ...unchanged] = objects("overlap-leased", 4);
+    const runnerA = newLoader();
+    for (const o of [changed!, ...unchanged])
+      assert.equal((await runnerA.handleFinalize(await upload(o))).outcome, "queued");
+    let reached!: () => void;
+    let release!: () => void;
+    const leased = new Promise<void>((r) => {
+      reached = r;
+    });
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const runnerB = newLoader(
+      {},
+      {
+        flushHooks: {
+          afterLease: async () => {
+            reached();
+            await gate;
+          },
+        },
+      },
+    );
+    const runB = runnerB.flush({ force: true });
+    await leased;
+    await upload(
+      archiveObject({ namespace: "overlap-leased", seq: seqBase, records: 5, variant: "rewritten" }),
+    );
+    const [a] = await runnerA.flush({ force: true });
+    assert.equal(a?.status, "deferred");
+    assert.match(a?.detail ?? "", /another flush run is starting this attempt's job/);
+    release();
+    const [b] = await runB;
+    assert.equal(b?.status, "loaded");
+    assert.deepEqual(await rows([changed!, ...unchanged]), [5, 5, 5, 5], "one job: each object once");
+    const attempts = (await runnerA.state.list("batches/")).filter((e) => /\.a\d+\.json$/.test(e.path));
+    assert.equal(attempts.length, 1, "no attempt 2");
+  });
+});
+
 describe("loader hardening: the sweeper", () => {
   it("loads an hour's objects whose every event was lost exactly once, in bounded runs, and a late event is a no-op", async () => {
     // Hours of their own: the other tests' objects (hour 10) share the landing bucket.
