@@ -2,7 +2,7 @@
 // workload unless --logs is given), and either run until Ctrl-C or, with --once, ship
 // what is there, wait until every object is loaded or quarantined, and print a summary.
 
-import { glob, stat } from "node:fs/promises";
+import { glob } from "node:fs/promises";
 import { join } from "node:path";
 import { describeEndpoints } from "../cli/commands/local.ts";
 import { describeReconcile, OK_VERDICTS, type ReconcileReport } from "../functions/loader/reconcile.ts";
@@ -48,14 +48,7 @@ export async function runLocal(o: RunLocalOptions): Promise<number> {
     "sample-logs",
     o.once ? `run-${new Date().toISOString().replace(/[:.]/g, "")}` : "live",
   );
-  const requested = o.logs ?? [`${sampleRoot}/*/*/*.log*`];
-  // Every run on a data dir shares the shipper's checkpoint, and the shipper forgets a file
-  // that leaves its globs: the live sample's files stay in every run's globs, or a later
-  // `npm start`, writing on to them, would have them read again from their first byte.
-  const liveDir = join(o.dataDir, "sample-logs", "live");
-  const liveSample = `${liveDir}/*/*/*.log*`;
-  const keepLiveSample = !requested.includes(liveSample) && (await isDirectory(liveDir));
-  const logs = keepLiveSample ? [...requested, liveSample] : requested;
+  const logs = o.logs ?? [`${sampleRoot}/*/*/*.log*`];
   const pipeline = await LocalPipeline.start({
     dataDir: o.dataDir,
     policy: o.policy,
@@ -74,10 +67,7 @@ export async function runLocal(o: RunLocalOptions): Promise<number> {
   o.out(
     `  Loader    state bucket ${pipeline.parts.loader.config.stateBucket} (for \`logarchive loader resume --gcs-endpoint … --state-bucket …\`)\n`,
   );
-  o.out(`  Logs      ${requested.join(", ")}${o.logs ? "" : "  (generated sample workload)"}\n`);
-  if (keepLiveSample) {
-    o.out(`            and ${liveSample}  (the live sample of earlier runs, so none of it is read twice)\n`);
-  }
+  o.out(`  Logs      ${logs.join(", ")}${o.logs ? "" : "  (generated sample workload)"}\n`);
   if (o.logFile)
     o.out(`  Log file  ${o.logFile.path}  (every component's JSON events; warnings are counted below)\n`);
   try {
@@ -266,10 +256,6 @@ function problemsNote(o: RunLocalOptions): string {
   if (problems === 0) return "";
   const last = o.logFile?.lastProblem();
   return ` · ${fmt(problems)} warning${problems === 1 ? "" : "s"} in ${o.logFile?.path}${last ? ` (last: ${last})` : ""}`;
-}
-
-async function isDirectory(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => null))?.isDirectory() ?? false;
 }
 
 async function anyFileMatches(globs: readonly string[]): Promise<boolean> {

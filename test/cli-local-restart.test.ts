@@ -60,8 +60,8 @@ interface LocalRun {
   child: ChildProcess;
 }
 
-function startLocal(dataDir: string): LocalRun {
-  const child = spawn(process.execPath, [CLI, "local", "--data-dir", dataDir], {
+function startLocal(dataDir: string, args: readonly string[] = []): LocalRun {
+  const child = spawn(process.execPath, [CLI, "local", "--data-dir", dataDir, ...args], {
     cwd: REPO,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, LOGARCHIVE_LOG_LEVEL: "info" },
@@ -106,11 +106,15 @@ function startLocal(dataDir: string): LocalRun {
   };
 }
 
-/** Runs `logarchive local` until it has shipped lines, then Ctrl-C; returns its terminal output. */
-async function runUntilShippedThenInterrupt(dataDir: string): Promise<{ stdout: string; stderr: string }> {
-  const run = startLocal(dataDir);
+/** Runs `logarchive local` until its output matches `until`, then Ctrl-C; returns its terminal output. */
+async function runUntilThenInterrupt(
+  dataDir: string,
+  args: readonly string[] = [],
+  until = /shipped [1-9][\d,]* lines/,
+): Promise<{ stdout: string; stderr: string }> {
+  const run = startLocal(dataDir, args);
   try {
-    await run.waitFor(/shipped [1-9][\d,]* lines/, 120_000);
+    await run.waitFor(until, 120_000);
     run.child.kill("SIGINT");
     assert.equal(await run.exited, 0, `${run.stdout()}\n${run.stderr()}`);
     assert.match(run.stdout(), /Stopped\./);
@@ -137,6 +141,88 @@ async function recordsOnDisk(files: readonly string[]): Promise<ArchivedRecord[]
   return text === "" ? [] : text.split("\n").map((l) => JSON.parse(l) as ArchivedRecord);
 }
 
+/** Every line of the sample files under `dir` is archived once and, where the policy loads it, one row. */
+async function assertEveryLineOnce(dir: string): Promise<void> {
+  const files: string[] = [];
+  for await (const f of glob(join(dir, "sample-logs", "*", "*", "*", "*.log*"))) files.push(f);
+  const written = await recordsOnDisk(files.sort());
+  assert.ok(written.length > 0);
+
+  // Whatever either run left in flight (transfer, loader) is loaded by a pipeline started again.
+  const policy = await loadPolicy(join(REPO, "namespaces.yaml"));
+  const pipeline = await LocalPipeline.start({
+    dataDir: dir,
+    policy,
+    logs: [],
+    once: true,
+    logger: createLogger("test", "fatal"),
+    version: "test",
+  });
+  try {
+    const report = await pipeline.settle(120_000);
+    const e = pipeline.parts.cloud.endpoints;
+    const s3 = localS3Client(e.s3.endpoint, e.region);
+    const archived: ArchivedRecord[] = [];
+    try {
+      let token: string | undefined;
+      do {
+        const page = await s3.send(
+          new ListObjectsV2Command({ Bucket: e.s3.bucket, ContinuationToken: token }),
+        );
+        for (const o of page.Contents ?? []) {
+          const got = await s3.send(new GetObjectCommand({ Bucket: e.s3.bucket, Key: o.Key }));
+          const text = gunzipSync(Buffer.from(await got.Body!.transformToByteArray())).toString("utf8");
+          for (const line of text.split("\n"))
+            if (line !== "") archived.push(JSON.parse(line) as ArchivedRecord);
+        }
+        token = page.NextContinuationToken;
+      } while (token !== undefined);
+    } finally {
+      s3.destroy();
+    }
+    const want = tally(written);
+    const got = tally(archived);
+    const missing = [...want].filter(([k, n]) => (got.get(k) ?? 0) < n).map(([k]) => k);
+    const extra = [...got].filter(([k, n]) => n > (want.get(k) ?? 0)).map(([k]) => k);
+    assert.deepEqual(
+      {
+        missing: missing.slice(0, 5),
+        extra: extra.slice(0, 5),
+        missingCount: missing.length,
+        extraCount: extra.length,
+      },
+      { missing: [], extra: [], missingCount: 0, extraCount: 0 },
+      `${written.length} lines written, ${archived.length} archived`,
+    );
+    assert.equal(archived.length, written.length);
+
+    assert.ok(report.ok, JSON.stringify(report.counts));
+    // Lines per warehouse table, as the policy routes them.
+    const linesByTable = new Map<string, number>();
+    for (const r of written) {
+      const c = classifyNamespace(policy, r.namespace);
+      if (!c.archived || c.destination === null) continue;
+      const schema = c.destination.dataset === policy.warehouse.dataset ? "main" : c.destination.dataset;
+      const table = `"${schema}"."${c.destination.table}"`;
+      linesByTable.set(table, (linesByTable.get(table) ?? 0) + 1);
+    }
+    assert.ok(linesByTable.size > 0);
+    const connection = await pipeline.parts.cloud.warehouse.connect();
+    try {
+      for (const [table, lines] of linesByTable) {
+        const rows = (
+          await connection.runAndReadAll(`SELECT count(*)::INTEGER FROM ${table}`)
+        ).getRows()[0]?.[0];
+        assert.equal(rows, lines, `every analytics line is one row in ${table}`);
+      }
+    } finally {
+      connection.closeSync();
+    }
+  } finally {
+    await pipeline.stop();
+  }
+}
+
 describe("logarchive local, stopped with Ctrl-C and started again", () => {
   const dirs: string[] = [];
   after(async () => {
@@ -146,8 +232,8 @@ describe("logarchive local, stopped with Ctrl-C and started again", () => {
   it("archives every line written across both runs exactly once, loads each once, and logs nothing lost", async () => {
     const dir = await mkdtemp(join(tmpdir(), "logarchive-cli-restart-"));
     dirs.push(dir);
-    const first = await runUntilShippedThenInterrupt(dir);
-    const second = await runUntilShippedThenInterrupt(dir);
+    const first = await runUntilThenInterrupt(dir);
+    const second = await runUntilThenInterrupt(dir);
 
     // The terminal is human: no JSON log line on it.
     for (const [name, text] of Object.entries({
@@ -164,83 +250,23 @@ describe("logarchive local, stopped with Ctrl-C and started again", () => {
     const lost = log.split("\n").filter((l) => l.includes('"log_bytes_lost"'));
     assert.deepEqual(lost, [], "nothing logged as lost");
 
-    const files: string[] = [];
-    for await (const f of glob(join(dir, "sample-logs", "*", "*", "*", "*.log*"))) files.push(f);
-    const written = await recordsOnDisk(files.sort());
-    assert.ok(written.length > 0);
+    await assertEveryLineOnce(dir);
+  });
 
-    // Whatever either run left in flight (transfer, loader) is loaded by a pipeline started again.
-    const policy = await loadPolicy(join(REPO, "namespaces.yaml"));
-    const pipeline = await LocalPipeline.start({
-      dataDir: dir,
-      policy,
-      logs: [],
-      once: true,
-      logger: createLogger("test", "fatal"),
-      version: "test",
-    });
-    try {
-      const report = await pipeline.settle(120_000);
-      const e = pipeline.parts.cloud.endpoints;
-      const s3 = localS3Client(e.s3.endpoint, e.region);
-      const archived: ArchivedRecord[] = [];
-      try {
-        let token: string | undefined;
-        do {
-          const page = await s3.send(
-            new ListObjectsV2Command({ Bucket: e.s3.bucket, ContinuationToken: token }),
-          );
-          for (const o of page.Contents ?? []) {
-            const got = await s3.send(new GetObjectCommand({ Bucket: e.s3.bucket, Key: o.Key }));
-            const text = gunzipSync(Buffer.from(await got.Body!.transformToByteArray())).toString("utf8");
-            for (const line of text.split("\n"))
-              if (line !== "") archived.push(JSON.parse(line) as ArchivedRecord);
-          }
-          token = page.NextContinuationToken;
-        } while (token !== undefined);
-      } finally {
-        s3.destroy();
-      }
-      const want = tally(written);
-      const got = tally(archived);
-      const missing = [...want].filter(([k, n]) => (got.get(k) ?? 0) < n).map(([k]) => k);
-      const extra = [...got].filter(([k, n]) => n > (want.get(k) ?? 0)).map(([k]) => k);
-      assert.deepEqual(
-        {
-          missing: missing.slice(0, 5),
-          extra: extra.slice(0, 5),
-          missingCount: missing.length,
-          extraCount: extra.length,
-        },
-        { missing: [], extra: [], missingCount: 0, extraCount: 0 },
-        `${written.length} lines written, ${archived.length} archived`,
-      );
-      assert.equal(archived.length, written.length);
-
-      assert.ok(report.ok, JSON.stringify(report.counts));
-      // Lines per warehouse table, as the policy routes them.
-      const linesByTable = new Map<string, number>();
-      for (const r of written) {
-        const c = classifyNamespace(policy, r.namespace);
-        if (!c.archived || c.destination === null) continue;
-        const schema = c.destination.dataset === policy.warehouse.dataset ? "main" : c.destination.dataset;
-        const table = `"${schema}"."${c.destination.table}"`;
-        linesByTable.set(table, (linesByTable.get(table) ?? 0) + 1);
-      }
-      assert.ok(linesByTable.size > 0);
-      const connection = await pipeline.parts.cloud.warehouse.connect();
-      try {
-        for (const [table, lines] of linesByTable) {
-          const rows = (
-            await connection.runAndReadAll(`SELECT count(*)::INTEGER FROM ${table}`)
-          ).getRows()[0]?.[0];
-          assert.equal(rows, lines, `every analytics line is one row in ${table}`);
-        }
-      } finally {
-        connection.closeSync();
-      }
-    } finally {
-      await pipeline.stop();
-    }
+  it("reads none of the live sample twice after a run on the same data dir with other --logs", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "logarchive-cli-restart-other-"));
+    dirs.push(dir);
+    await runUntilThenInterrupt(dir);
+    // Long enough for the shipper to scan many times without the sample's files in its globs.
+    const other = join(dir, "elsewhere", "*", "*", "*.log");
+    await runUntilThenInterrupt(dir, ["--logs", other], /shipped 0 lines[^\n]*\n[^\n]*shipped 0 lines/);
+    await runUntilThenInterrupt(dir);
+    const log = await readFile(join(dir, "logarchive.log"), "utf8");
+    assert.deepEqual(
+      log.split("\n").filter((l) => l.includes('"log_bytes_lost"')),
+      [],
+      "nothing logged as lost",
+    );
+    await assertEveryLineOnce(dir);
   });
 });
