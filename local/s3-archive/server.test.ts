@@ -524,6 +524,48 @@ describe("local S3 archive front", () => {
     assert.equal(left.DeleteMarkers?.length, 1);
   });
 
+  it("keeps versions, locks, class changes and restores across a restart on the same data directory", async () => {
+    const object = await put("locked", "kept", "old");
+    await put("locked", "kept", "new");
+    await client.send(
+      new PutObjectLegalHoldCommand({ Bucket: "locked", Key: "kept", LegalHold: { Status: "ON" } }),
+    );
+    await put("plain", "thawing", "t");
+    await front.setStorageClass("plain", "thawing", "DEEP_ARCHIVE");
+    await client.send(
+      new RestoreObjectCommand({ Bucket: "plain", Key: "thawing", RestoreRequest: { Days: 1 } }),
+    );
+
+    await front.stop();
+    client.destroy();
+    front = await startS3ArchiveFront({
+      host: "127.0.0.1",
+      port: 0,
+      upstream: s3.endpoint,
+      region: "us-east-1",
+      dataDir: join(dir, "front"),
+      buckets: [
+        { name: "versioned", versioning: true },
+        { name: "locked", objectLock: true },
+      ],
+      now: () => now,
+    });
+    client = localS3Client(front.endpoint, "us-east-1");
+
+    const listed = await client.send(new ListObjectVersionsCommand({ Bucket: "locked", Prefix: "kept" }));
+    assert.equal(listed.Versions?.length, 2);
+    assert.equal(await text("locked", "kept", object.VersionId), "old");
+    const head = await client.send(new HeadObjectCommand({ Bucket: "locked", Key: "kept" }));
+    assert.equal(head.ObjectLockLegalHoldStatus, "ON");
+    const thawing = await client.send(new HeadObjectCommand({ Bucket: "plain", Key: "thawing" }));
+    assert.equal(thawing.StorageClass, "DEEP_ARCHIVE");
+    assert.equal(thawing.Restore, 'ongoing-request="true"');
+    const again = await refusal(
+      client.send(new RestoreObjectCommand({ Bucket: "plain", Key: "thawing", RestoreRequest: { Days: 1 } })),
+    );
+    assert.equal(again.name, "RestoreAlreadyInProgress");
+  });
+
   it("answers lock calls on a bucket without Object Lock with InvalidRequest", async () => {
     const hold = await refusal(
       client.send(new PutObjectLegalHoldCommand({ Bucket: "plain", Key: "ia", LegalHold: { Status: "ON" } })),

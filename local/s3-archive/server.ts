@@ -9,12 +9,13 @@
 //   POST ?restore, PUT/GET ?legal-hold, PUT/GET ?retention, GET bucket?versions,
 //   GET/HEAD ?versionId, and DELETE on a versioned bucket;
 // and it adds headers to (or refuses) the GET/HEAD/PUT it passes on. Its own state (storage
-// class changes, restores, locks, older versions' bodies) is kept in memory and under dataDir;
+// class changes, restores, locks, the version list) is saved to dataDir/state.json after each
+// change and older versions' bodies kept under dataDir/versions, so a restarted stack finds them;
 // s3rver keeps the current body of every key, as before.
 
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import {
   Agent,
   createServer,
@@ -101,6 +102,39 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     options.now ?? Date.now,
     options.restoreHours ?? defaultRestoreHours,
   );
+  const statePath = join(options.dataDir, "state.json");
+  try {
+    state.load(JSON.parse(await readFile(statePath, "utf8")));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw new Error(
+        `${statePath}: cannot read the local S3 archive state (${String(error)}); delete it to start empty`,
+      );
+    }
+  }
+  // One write at a time, of the whole state (small); changes made during a write are coalesced
+  // into one more. A rename keeps the file whole. A failed write is reported by stop().
+  let saving: Promise<void> | undefined;
+  let dirty = false;
+  let saveError: unknown;
+  const save = (): Promise<void> => {
+    dirty = true;
+    if (!saving) {
+      saving = (async () => {
+        while (dirty) {
+          dirty = false;
+          try {
+            await writeFile(`${statePath}.tmp`, JSON.stringify(state.snapshot()));
+            await rename(`${statePath}.tmp`, statePath);
+          } catch (error) {
+            saveError = error;
+          }
+        }
+        saving = undefined;
+      })();
+    }
+    return saving;
+  };
   const agent = new Agent({ keepAlive: true });
   // Straight to s3rver: the front's own reads and writes must not come back through the front.
   const direct = new S3Client({
@@ -510,6 +544,10 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     const bucket = decodeURIComponent(slash < 0 ? url.pathname.slice(1) : url.pathname.slice(1, slash));
     const key = slash < 0 ? "" : decodeURIComponent(url.pathname.slice(slash + 1));
     const method = req.method ?? "GET";
+    // Reads can change state too: a first sight of a key adopts it, and a finished job is recorded.
+    res.once("finish", () => {
+      void save();
+    });
     try {
       if (!bucket) return relay(res, await forward(req));
       if (!key) {
@@ -573,13 +611,21 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     state,
     async setStorageClass(bucket, key, storageClass, versionId) {
       state.transition(await target(bucket, key, versionId), storageClass);
+      await save();
     },
-    completeRestores: () => state.completeRestores(),
+    completeRestores: () => {
+      const finished = state.completeRestores();
+      void save();
+      return finished;
+    },
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       agent.destroy();
       direct.destroy();
+      await save();
+      if (saveError)
+        throw new Error(`${statePath}: cannot save the local S3 archive state (${String(saveError)})`);
     },
   };
 }

@@ -82,6 +82,19 @@ export class ArchiveState {
     this.restoreHours = restoreHours;
   }
 
+  /** Everything the front knows, for a restart of the local stack to find it again. */
+  snapshot(): Record<string, Record<string, ObjectVersion[]>> {
+    const out: Record<string, Record<string, ObjectVersion[]>> = {};
+    for (const [bucket, keys] of this.objects) out[bucket] = Object.fromEntries(keys);
+    return out;
+  }
+
+  load(saved: Record<string, Record<string, ObjectVersion[]>>): void {
+    this.objects.clear();
+    for (const [bucket, keys] of Object.entries(saved))
+      this.objects.set(bucket, new Map(Object.entries(keys)));
+  }
+
   clock(): number {
     return this.now();
   }
