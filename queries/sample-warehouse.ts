@@ -18,11 +18,12 @@ import { finished } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { DEFAULT_TABLE, duckDbDdl, duckDbReadJsonColumns } from "../lib/record/ddl.ts";
-import { writeSampleBacklog } from "../local/sample-workload.ts";
+import { type SampleCounts, writeSampleBacklog } from "../local/sample-workload.ts";
 
 export const SAMPLE_END = Date.parse("2026-11-21T12:00:00Z");
 
-export async function buildSampleWarehouse(out: string, lines = 20_000, seed = 12): Promise<void> {
+/** Writes the warehouse; resolves with what the sample wrote, for checks against it. */
+export async function buildSampleWarehouse(out: string, lines = 20_000, seed = 12): Promise<SampleCounts> {
   const dir = await mkdtemp(join(tmpdir(), "logarchive-sample-"));
   try {
     const counts = await writeSampleBacklog({
@@ -39,7 +40,10 @@ export async function buildSampleWarehouse(out: string, lines = 20_000, seed = 1
     });
     const sink = createWriteStream(ndjson);
     child.stdout.pipe(sink);
-    const [code] = (await Promise.all([new Promise((r) => child.on("exit", r)), finished(sink)])) as [number];
+    const [code] = await Promise.all([
+      new Promise<number | null>((r) => child.on("exit", r)),
+      finished(sink),
+    ]);
     // 1: a damaged .gz was salvaged; the sample has none, but its records would still be good.
     if (code !== 0 && code !== 1) throw new Error(`logarchive parse exited ${code}`);
     const instance = await DuckDBInstance.create(resolve(out));
@@ -55,6 +59,7 @@ export async function buildSampleWarehouse(out: string, lines = 20_000, seed = 1
     );
     connection.closeSync();
     instance.closeSync();
+    return counts;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
