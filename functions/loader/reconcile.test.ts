@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { type ListObjectsCommandOutput, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { type ListObjectsV2CommandOutput, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Storage } from "@google-cloud/storage";
 import { parsePolicy } from "../../lib/policy/policy.ts";
 import { type LocalGcs, startLocalGcs } from "../../local/gcs/server.ts";
@@ -442,7 +442,7 @@ describe("reconcile", () => {
     s3.middlewareStack.add(
       (next) => async (args) => {
         const result = await next(args);
-        const output = (result.output ?? {}) as Partial<ListObjectsCommandOutput>;
+        const output = (result.output ?? {}) as Partial<ListObjectsV2CommandOutput>;
         for (const o of output.Contents ?? []) if (o.Key !== undefined) returned.push(o.Key);
         return result;
       },

@@ -21,7 +21,7 @@ import { matchesGlob } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
-import { GetObjectCommand, HeadObjectCommand, ListObjectsCommand, type S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import type { Bucket } from "@google-cloud/storage";
 import { batchId, type ObjectKey, parseObjectKey, type Tier, tierPrefix } from "../../lib/keys/layout.ts";
 import { fromUserMetadata } from "../../lib/object/metadata.ts";
@@ -230,12 +230,8 @@ const AFTER_NAMESPACE = "~";
 /**
  * The objects of one tier whose hour partition starts in [from, to). Keys sort by
  * namespace, then dt and hour, so the listing skips: it starts each namespace at `from`'s
- * hour (Marker) and leaves it at the first key past `to`. That costs about two LIST
+ * hour (StartAfter) and leaves it at the first key past `to`. That costs about two LIST
  * calls per namespace plus one per 1,000 objects in the hours, whatever the archive holds.
- * ListObjects (v1) with Marker, which S3 pages exactly as v2's StartAfter: s3rver, the
- * local S3, fails every truncated v2 page on Node 24 (its continuation token uses DES,
- * which OpenSSL 3 no longer has), and finds no common prefix below the first level, so
- * no `/`-delimited listing either.
  */
 async function listTierHours(
   s3: S3Client,
@@ -250,10 +246,10 @@ async function listTierHours(
   let findingNamespace = true;
   for (;;) {
     const page = await s3.send(
-      new ListObjectsCommand({
+      new ListObjectsV2Command({
         Bucket: bucket,
         Prefix: prefix,
-        ...(startAfter === undefined ? {} : { Marker: startAfter }),
+        ...(startAfter === undefined ? {} : { StartAfter: startAfter }),
         ...(findingNamespace ? { MaxKeys: 1 } : {}),
       }),
     );
