@@ -195,6 +195,12 @@ describe("local S3 archive front", () => {
       "GLACIER_IR",
     );
     assert.equal(await text("plain", "ia"), "x", "Glacier Instant Retrieval needs no restore");
+    await put("plain", "ia-replaced", "r");
+    await front.setStorageClass("plain", "ia-replaced", "DEEP_ARCHIVE");
+    await put("plain", "ia-replaced", "r2");
+    const replaced = await client.send(new HeadObjectCommand({ Bucket: "plain", Key: "ia-replaced" }));
+    assert.equal(replaced.StorageClass, undefined, "a new object does not inherit the old one's transition");
+    assert.equal(await text("plain", "ia-replaced"), "r2");
   });
 
   it("refuses GET of an unrestored GLACIER object with InvalidObjectState, then restores it on the test clock", async () => {

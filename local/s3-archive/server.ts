@@ -38,6 +38,7 @@ import {
 import { keepIdleConnections } from "../keep-alive.ts";
 import { LOCAL_S3_CREDENTIALS } from "../s3.ts";
 import {
+  ARCHIVED_CLASSES,
   ArchiveState,
   type BucketConfig,
   defaultRestoreHours,
@@ -115,14 +116,13 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
   // One write at a time, of the whole state (small); changes made during a write are coalesced
   // into one more. A rename keeps the file whole. A failed write is reported by stop().
   let saving: Promise<void> | undefined;
-  let dirty = false;
+  let savedRevision = state.revision;
   let saveError: unknown;
   const save = (): Promise<void> => {
-    dirty = true;
-    if (!saving) {
+    if (!saving && state.revision !== savedRevision) {
       saving = (async () => {
-        while (dirty) {
-          dirty = false;
+        while (state.revision !== savedRevision) {
+          savedRevision = state.revision;
           try {
             await writeFile(`${statePath}.tmp`, JSON.stringify(state.snapshot()));
             await rename(`${statePath}.tmp`, statePath);
@@ -133,7 +133,7 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
         saving = undefined;
       })();
     }
-    return saving;
+    return saving ?? Promise.resolve();
   };
   const agent = new Agent({ keepAlive: true });
   // Straight to s3rver: the front's own reads and writes must not come back through the front.
@@ -237,6 +237,12 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     const from = await forward(req);
     const body = await readAll(from, Number.POSITIVE_INFINITY);
     if ((from.statusCode ?? 500) >= 300) return relay(res, from, {}, body);
+    if (!state.isVersioned(bucket)) {
+      // s3rver keeps the class given at PUT; the front records a plain bucket's key only once it has
+      // state of its own (a transition, a restore), which the new object replaces.
+      state.remove(bucket, key, undefined);
+      return relay(res, from, {}, body);
+    }
     const version = await snapshot(bucket, key);
     if (!version) return relay(res, from, {}, body);
     const requestedClass = header(req, "x-amz-storage-class");
@@ -256,6 +262,7 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
   ) {
     const isGet = req.method === "GET";
     const versionId = requestedVersion(bucket, query);
+    if (!state.isVersioned(bucket) && !state.versions(bucket, key)) return readPlain(req, res, isGet);
     const versions = await known(bucket, key);
     if (!versions) {
       if (versionId !== undefined) throw noSuchVersion(key, versionId);
@@ -290,6 +297,30 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     });
     if (isGet) createReadStream(found.bodyPath).pipe(res);
     else res.end();
+  }
+
+  /** A plain bucket's key the front has no state for: s3rver's answer, with the class it stored. */
+  async function readPlain(req: IncomingMessage, res: ServerResponse, isGet: boolean) {
+    const from = await forward(req);
+    const storageClass = from.headers["x-amz-storage-class"];
+    const archived = typeof storageClass === "string" && ARCHIVED_CLASSES.has(storageClass);
+    if (isGet && from.statusCode === 200 && archived) {
+      from.resume();
+      throw new S3WireError(
+        403,
+        "InvalidObjectState",
+        "The operation is not valid for the object's storage class",
+        {
+          StorageClass: storageClass,
+        },
+      );
+    }
+    // S3 sends x-amz-storage-class for every class except STANDARD.
+    const extra: Record<string, string> =
+      typeof storageClass === "string" && storageClass !== "STANDARD"
+        ? { "x-amz-storage-class": storageClass }
+        : {};
+    relay(res, from, extra);
   }
 
   async function deleteObject(

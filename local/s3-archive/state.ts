@@ -71,6 +71,7 @@ export class ArchiveState {
   private readonly objects = new Map<string, Map<string, ObjectVersion[]>>();
   private readonly now: () => number;
   private readonly restoreHours: (storageClass: string, tier: RestoreTier) => number;
+  private changes = 0;
 
   constructor(
     buckets: readonly BucketConfig[],
@@ -82,6 +83,11 @@ export class ArchiveState {
     this.restoreHours = restoreHours;
   }
 
+  /** Counts changes, so the front saves only when there is something new. */
+  get revision(): number {
+    return this.changes;
+  }
+
   /** Everything the front knows, for a restart of the local stack to find it again. */
   snapshot(): Record<string, Record<string, ObjectVersion[]>> {
     const out: Record<string, Record<string, ObjectVersion[]>> = {};
@@ -91,6 +97,7 @@ export class ArchiveState {
 
   load(saved: Record<string, Record<string, ObjectVersion[]>>): void {
     this.objects.clear();
+    this.changes++;
     for (const [bucket, keys] of Object.entries(saved))
       this.objects.set(bucket, new Map(Object.entries(keys)));
   }
@@ -145,6 +152,7 @@ export class ArchiveState {
       keys = new Map();
       this.objects.set(bucket, keys);
     }
+    this.changes++;
     const existing = keys.get(key) ?? [];
     keys.set(key, this.isVersioned(bucket) ? [version, ...existing] : [version]);
   }
@@ -154,6 +162,7 @@ export class ArchiveState {
     const keys = this.objects.get(bucket);
     const versions = keys?.get(key);
     if (!keys || !versions) return undefined;
+    this.changes++;
     const rest = versionId === undefined ? [] : versions.filter((v) => v.versionId !== versionId);
     if (rest.length === 0) keys.delete(key);
     else keys.set(key, rest);
@@ -173,6 +182,7 @@ export class ArchiveState {
     if (status !== "ON" && status !== "OFF")
       throw invalidArgument("Unknown legal hold status", "Status", status);
     version.legalHold = status;
+    this.changes++;
   }
 
   /**
@@ -203,12 +213,14 @@ export class ArchiveState {
       if (loosens && (current.mode === "COMPLIANCE" || !bypassGovernance)) throw accessDenied();
     }
     version.retention = next ? { mode: next.mode as RetentionMode, until: next.until } : undefined;
+    this.changes++;
   }
 
   /** The lifecycle transition a test simulates; a class change drops any restored copy. */
   transition(version: ObjectVersion, storageClass: string): void {
     if (version.storageClass !== storageClass) delete version.restore;
     version.storageClass = storageClass;
+    this.changes++;
   }
 
   /**
@@ -235,6 +247,7 @@ export class ArchiveState {
     if (status === "ongoing") {
       throw new S3WireError(409, "RestoreAlreadyInProgress", "Object restore is already in progress");
     }
+    this.changes++;
     if (status === "restored") {
       version.restore!.days = days;
       version.restore!.expiresAt = restoreExpiry(this.now(), days);
@@ -256,9 +269,11 @@ export class ArchiveState {
     if (restore.expiresAt === undefined) {
       if (now < restore.readyAt) return "ongoing";
       restore.expiresAt = restoreExpiry(restore.readyAt, restore.days);
+      this.changes++;
     }
     if (now >= restore.expiresAt) {
       delete version.restore;
+      this.changes++;
       return "none";
     }
     return "restored";
@@ -275,6 +290,7 @@ export class ArchiveState {
           version.restore!.readyAt = now;
           version.restore!.expiresAt = restoreExpiry(now, version.restore!.days);
           finished++;
+          this.changes++;
         }
       }
     }
