@@ -159,6 +159,7 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
         resolve,
       );
       outgoing.on("error", reject);
+      req.on("error", (error) => outgoing.destroy(error));
       req.pipe(outgoing);
     });
   }
@@ -179,7 +180,11 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     Object.assign(headers, extra);
     res.writeHead(from.statusCode ?? 500, headers);
     if (body) res.end(body);
-    else from.pipe(res);
+    else {
+      // A broken upstream body must cut the client's answer short, not take the process down.
+      from.on("error", () => res.destroy());
+      from.pipe(res);
+    }
   }
 
   /** What s3rver holds for the key now, as a new version (its body copied for a versioned bucket). */
@@ -295,8 +300,11 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
       "accept-ranges": "bytes",
       ...extra,
     });
-    if (isGet) createReadStream(found.bodyPath).pipe(res);
-    else res.end();
+    if (isGet) {
+      createReadStream(found.bodyPath)
+        .on("error", () => res.destroy())
+        .pipe(res);
+    } else res.end();
   }
 
   /** A plain bucket's key the front has no state for: s3rver's answer, with the class it stored. */
