@@ -8,6 +8,7 @@ import { localCommand } from "./commands/local.ts";
 import { parseCommand } from "./commands/parse.ts";
 import { planCommand } from "./commands/plan.ts";
 import { policyCommand } from "./commands/policy.ts";
+import { queryCommand } from "./commands/query.ts";
 import { reconcileCommand } from "./commands/reconcile.ts";
 import { schemaCommand } from "./commands/schema.ts";
 import { shipCommand } from "./commands/ship.ts";
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   program.addCommand(transferCommand());
   program.addCommand(loaderCommand());
   program.addCommand(reconcileCommand());
+  program.addCommand(queryCommand());
   program.addCommand(planCommand());
   program.addCommand(costCommand());
   // addCommand() does not pass settings down, so each command gets them here.

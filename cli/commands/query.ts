@@ -12,16 +12,12 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import { UserError } from "../../lib/config/errors.ts";
-import { ENGINES, type Engine } from "../../queries/definitions.ts";
-import {
-  loadPack,
-  loadQuery,
-  type PackQuery,
-  type ParamValue,
-  parseParamArgs,
-  parseQuery,
-  resolveParams,
-} from "../../queries/pack.ts";
+import type { Engine } from "../../queries/definitions.ts";
+import type { PackQuery, ParamValue } from "../../queries/pack.ts";
+
+// The pack is imported when the command runs: the shipper image carries cli/ but not queries/.
+const definitions = () => import("../../queries/definitions.ts");
+const pack = () => import("../../queries/pack.ts");
 
 export const DEFAULT_WAREHOUSE = ".logarchive/local/warehouse.duckdb";
 const FORMATS = ["table", "csv", "json"] as const;
@@ -73,6 +69,7 @@ export function queryCommand(io: QueryIo = PROCESS_IO): Command {
     )
     .action(async (name: string | undefined, o: QueryOptions) => {
       if (o.list) {
+        const { ENGINES } = await definitions();
         io.write(await describePack(ENGINES.find((e) => e === o.engine && e !== "duckdb")));
         return;
       }
@@ -86,6 +83,7 @@ export function queryCommand(io: QueryIo = PROCESS_IO): Command {
           `--engine ${o.engine}: not in this version; run the SQL of queries/${o.engine === "archive" ? "duckdb" : o.engine}/ yourself, or use --engine duckdb on the local warehouse`,
         );
       }
+      const { loadQuery, parseParamArgs, resolveParams } = await pack();
       const query =
         o.sql !== undefined ? await sqlFileQuery(o.sql) : await loadQuery("duckdb", name as string);
       const values = resolveParams(query, parseParamArgs(o.param));
@@ -94,11 +92,12 @@ export function queryCommand(io: QueryIo = PROCESS_IO): Command {
 }
 
 async function describePack(only: Engine | undefined): Promise<string> {
-  const pack = await loadPack();
-  const duckdb = pack.get("duckdb")!;
+  const [{ ENGINES }, { loadPack }] = await Promise.all([definitions(), pack()]);
+  const queries = await loadPack();
+  const duckdb = queries.get("duckdb")!;
   const lines: string[] = [];
   for (const query of duckdb.values()) {
-    const engines = ENGINES.filter((e) => pack.get(e)!.has(query.name));
+    const engines = ENGINES.filter((e) => queries.get(e)!.has(query.name));
     if (only !== undefined && !engines.includes(only)) continue;
     lines.push(`${query.name}  (${engines.join(", ")})`, `  ${query.title}`);
     for (const p of query.params) {
@@ -114,6 +113,7 @@ async function describePack(only: Engine | undefined): Promise<string> {
 /** A --sql file: with a pack header its parameters are declared and typed; without one each $name is text. */
 async function sqlFileQuery(path: string): Promise<PackQuery> {
   const text = await readFile(path, "utf8");
+  const { parseQuery } = await pack();
   if (/^--\s?title:/.test(text)) return parseQuery(text, path, "duckdb");
   const code = text.replace(/'(?:[^']|'')*'/g, "''").replace(/--.*$/gm, "");
   const names = [...new Set(Array.from(code.matchAll(/\$([a-z_][a-z0-9_]*)/g), (m) => m[1]!))];
