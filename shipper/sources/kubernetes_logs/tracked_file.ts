@@ -8,12 +8,13 @@
 
 import { createHash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
-import { createGunzip, type Gunzip, gunzipSync, constants as zlibConstants } from "node:zlib";
+import { gunzipSync, constants as zlibConstants } from "node:zlib";
 import type { Tier } from "../../../lib/keys/layout.ts";
 import type { FileCheckpoint } from "../../state/checkpoint.ts";
 import type { MultilineSettings } from "../../transforms/multiline/merger.ts";
 import { RecordEncoder } from "../../transforms/record_encoder.ts";
 import { type DecodedLineSink, type DecoderCheckpoint, FileDecoder } from "./file_decoder.ts";
+import { type CompressedBytes, describeGzipDamage, SalvagingGunzip } from "./gunzip_salvage.ts";
 import type { LogFileMeta } from "./paths.ts";
 
 /** Bytes of content hashed to recognise a file after a rename, a compression or a restart. */
@@ -107,6 +108,15 @@ export interface FileContext {
 
 export type FileState = "active" | "done";
 
+/** A damaged `.gz`: where it stopped inflating, and what is counted lost. */
+export interface GzipLoss {
+  /** Compressed bytes zlib accepted before the damage. */
+  offset: number;
+  /** Compressed bytes from the damage to the end of the file, at least 1. */
+  lostBytes: number;
+  error: string;
+}
+
 export class TrackedFile {
   path: string;
   /**
@@ -155,7 +165,7 @@ export class TrackedFile {
     fingerprint: null,
     bytes: Buffer.alloc(0),
   };
-  #gz: GzipInflater | null = null;
+  #gz: { salvage: SalvagingGunzip; chunks: AsyncIterator<Buffer>; skip: number } | null = null;
   #gzEnded = false;
   #gzDamageTaken = false;
 
@@ -274,24 +284,46 @@ export class TrackedFile {
 
   async #readGz(sink: DecodedLineSink): Promise<number> {
     if (this.#gzEnded) return 0;
-    // Decompressed bytes before the checkpointed offset were already shipped.
-    this.#gz ??= new GzipInflater(this.handle!, this.readPos);
-    const chunk = await this.#gz.next();
-    if (chunk === null) {
-      this.#gzEnded = true;
-      return 0;
+    if (this.#gz === null) {
+      // Every byte that inflates, up to any damage (see gunzip_salvage.ts); decompressed
+      // bytes before the checkpointed offset were already shipped.
+      const salvage = new SalvagingGunzip(compressedBytesOf(this.handle!));
+      this.#gz = { salvage, chunks: salvage[Symbol.asyncIterator](), skip: this.readPos };
     }
-    this.readPos += chunk.length;
-    this.decoder.push(chunk, sink);
-    return chunk.length;
+    const gz = this.#gz;
+    for (;;) {
+      const next = await gz.chunks.next();
+      if (next.done) {
+        this.#gzEnded = true;
+        return 0;
+      }
+      let chunk = next.value;
+      if (gz.skip >= chunk.length) {
+        gz.skip -= chunk.length;
+        continue;
+      }
+      chunk = chunk.subarray(gz.skip);
+      gz.skip = 0;
+      this.readPos += chunk.length;
+      this.decoder.push(chunk, sink);
+      return chunk.length;
+    }
   }
 
-  /** Damage found in this `.gz` (once: the caller counts it), or null. */
-  takeGzipDamage(): GzipDamage | null {
-    const damage = this.#gz?.damage ?? null;
+  /**
+   * Damage found in this `.gz`, once (the caller counts it): where zlib stopped, and the
+   * compressed bytes from there to the end, at least 1, since how many log bytes they held
+   * is unknown (a file cut short has lost a part no one can measure).
+   */
+  takeGzipDamage(): GzipLoss | null {
+    const damage = this.#gz?.salvage.damage ?? null;
     if (damage === null || this.#gzDamageTaken) return null;
     this.#gzDamageTaken = true;
-    return damage;
+    return {
+      offset: damage.offset,
+      lostBytes: Math.max(1, this.size - damage.offset),
+      error: describeGzipDamage(damage),
+    };
   }
 
   /** Whether everything there is has been read (for .gz: the stream ended). */
@@ -332,132 +364,20 @@ export class TrackedFile {
   }
 }
 
-/** Where a `.gz` stopped inflating, and the compressed bytes from there to its end. */
-export interface GzipDamage {
-  /** Compressed offset of the first byte that did not inflate (the file's size if it was cut short). */
-  offset: number;
-  /** Compressed bytes not inflated, at least 1: how many log bytes they held is unknown. */
-  lostBytes: number;
-  error: string;
-}
-
-/** Compressed bytes fed to gunzip at a time. */
-const GZIP_PIECE_BYTES = 16 * 1024;
-
 /**
- * Inflates a `.gz` through a held descriptor and hands out what it inflates, past `skip`
- * bytes already shipped. A damaged file (cut short, trailing garbage, a flipped bit) yields
- * every byte that inflates before the damage and then ends, with `damage` set: zlib drops
- * the output of the write in which it finds an error, so the piece that failed is inflated
- * again one byte at a time, from a fresh stream, to recover the output before the bad byte.
+ * A held `.gz`'s bytes from its start, by positional reads, each time it is called. Not a
+ * ReadStream over the descriptor: leaving such a stream's iteration early (the salvaging
+ * gunzip's replay does) closes the descriptor, autoClose or not, and the tracked file
+ * would then read, or close, whatever file reuses its number.
  */
-export class GzipInflater {
-  damage: GzipDamage | null = null;
-  readonly #handle: FileHandle;
-  /** Decompressed bytes not to hand out (shipped before), counted from the start. */
-  #skip: number;
-  /** Decompressed bytes produced so far, handed out or skipped. */
-  #produced = 0;
-  #inPos = 0;
-  #gunzip: Gunzip;
-  #out: Buffer[] = [];
-  #error: Error | null = null;
-  #done = false;
-  readonly #piece = Buffer.allocUnsafeSlow(GZIP_PIECE_BYTES);
-
-  constructor(handle: FileHandle, skip: number) {
-    this.#handle = handle;
-    this.#skip = skip;
-    this.#gunzip = this.#open();
-  }
-
-  #open(): Gunzip {
-    const gunzip = createGunzip();
-    gunzip.on("data", (chunk: Buffer) => this.#take(chunk));
-    gunzip.on("error", (error: Error) => {
-      this.#error ??= error;
-    });
-    return gunzip;
-  }
-
-  #take(chunk: Buffer): void {
-    const from = this.#produced;
-    this.#produced += chunk.length;
-    if (this.#produced <= this.#skip) return;
-    this.#out.push(from >= this.#skip ? chunk : chunk.subarray(this.#skip - from));
-  }
-
-  /** The next inflated bytes, or null at the end (of a sound or a damaged file). */
-  async next(): Promise<Buffer | null> {
-    while (this.#out.length === 0) {
-      if (this.#done) return null;
-      const start = this.#inPos;
-      const { bytesRead } = await this.#handle.read(this.#piece, 0, GZIP_PIECE_BYTES, start);
-      if (bytesRead === 0) {
-        await this.#finish(this.#gunzip);
-        this.#done = true;
-        if (this.#error !== null) await this.#damaged(start, this.#error);
-        continue;
-      }
-      this.#inPos += bytesRead;
-      await write(this.#gunzip, this.#piece.subarray(0, bytesRead));
-      if (this.#error !== null) {
-        await this.#recover(start, this.#piece.subarray(0, bytesRead));
-        this.#done = true;
-      }
+function compressedBytesOf(handle: FileHandle): CompressedBytes {
+  return async function* () {
+    for (let position = 0; ; ) {
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      const { bytesRead } = await handle.read(buf, 0, buf.length, position);
+      if (bytesRead === 0) return;
+      position += bytesRead;
+      yield buf.subarray(0, bytesRead);
     }
-    return this.#out.shift()!;
-  }
-
-  /** `piece`, at compressed offset `start`, failed: inflates up to its bad byte again. */
-  async #recover(start: number, piece: Buffer): Promise<void> {
-    const error = this.#error!;
-    this.#gunzip.destroy();
-    // Output of the failed piece that was handed out before the error stays handed out.
-    this.#skip = Math.max(this.#skip, this.#produced);
-    this.#produced = 0;
-    this.#error = null;
-    const gunzip = this.#open();
-    this.#gunzip = gunzip;
-    const before = Buffer.allocUnsafeSlow(GZIP_PIECE_BYTES);
-    for (let at = 0; at < start; ) {
-      const { bytesRead } = await this.#handle.read(before, 0, Math.min(GZIP_PIECE_BYTES, start - at), at);
-      if (bytesRead === 0) break;
-      await write(gunzip, before.subarray(0, bytesRead));
-      at += bytesRead;
-    }
-    let bad = start + piece.length;
-    for (let i = 0; i < piece.length && this.#error === null; i++) {
-      await write(gunzip, piece.subarray(i, i + 1));
-      if (this.#error !== null) bad = start + i;
-    }
-    gunzip.destroy();
-    await this.#damaged(bad, this.#error ?? error);
-  }
-
-  async #damaged(offset: number, error: Error): Promise<void> {
-    const { size } = await this.#handle.stat();
-    this.damage = { offset, lostBytes: Math.max(1, size - offset), error: error.message };
-  }
-
-  async #finish(gunzip: Gunzip): Promise<void> {
-    if (this.#error !== null) return;
-    await new Promise<void>((resolve) => {
-      gunzip.once("end", resolve);
-      gunzip.once("error", () => resolve());
-      gunzip.end();
-    });
-  }
-}
-
-/** Writes `chunk` and waits until gunzip has processed it (or failed on it). */
-function write(gunzip: Gunzip, chunk: Buffer): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      gunzip.off("error", done);
-      resolve();
-    };
-    gunzip.once("error", done);
-    gunzip.write(chunk, done);
-  });
+  };
 }
