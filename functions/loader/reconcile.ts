@@ -26,7 +26,7 @@ import type { Bucket } from "@google-cloud/storage";
 import { batchId, type ObjectKey, parseObjectKey, type Tier, tierPrefix } from "../../lib/keys/layout.ts";
 import { fromUserMetadata } from "../../lib/object/metadata.ts";
 import { classifyNamespace, type NamespacePolicy, namespaceTableName } from "../../lib/policy/policy.ts";
-import type { TableRef, WarehousePort } from "../warehouse/port.ts";
+import type { TableRef, TimestampRange, WarehousePort } from "../warehouse/port.ts";
 import { type ClaimMarker, markerPaths, objectId, type QuarantineMarker, tableKey } from "./markers.ts";
 import { forEachLimited, isNotFound, type StateStore } from "./state.ts";
 
@@ -85,39 +85,14 @@ export interface SequenceProblem {
   keys: string[];
 }
 
-/** A closed-open range of the record's `timestamp`, the warehouse table's partition column. */
-export interface TimestampRange {
-  from: Date;
-  to: Date;
-}
-
-/**
- * What reconcile uses of a warehouse beyond WarehousePort when the adapter offers it (each
- * is feature-checked; without them the row count reads batch_id across every partition):
- *   - rowCountsByBatchBetween: rowCountsByBatch with `timestamp >= from AND timestamp < to`
- *     in the query, so the warehouse prunes partitions;
- *   - dryRunRowCountsByBatchBetween: the bytes that query would process, summed over its
- *     chunks (BigQuery: jobs.query with dryRun: true, statistics' totalBytesProcessed).
- */
-export interface TimeBoundedRowCounts {
-  rowCountsByBatchBetween?(
-    table: TableRef,
-    batchIds: readonly string[],
-    timestamps: TimestampRange,
-  ): Promise<Map<string, number>>;
-  dryRunRowCountsByBatchBetween?(
-    table: TableRef,
-    batchIds: readonly string[],
-    timestamps: TimestampRange,
-  ): Promise<number>;
-}
+export type { TimestampRange };
 
 /** The warehouse query of one table, as planned before it runs. */
 export interface WarehouseScan {
   table: string;
   batches: number;
-  /** The timestamp predicate, ISO times; null when the adapter cannot filter by time. */
-  timestamps: { from: string; to: string } | null;
+  /** The timestamp predicate, ISO times. */
+  timestamps: { from: string; to: string };
   /** Bytes the query will process, from a dry run; null where the warehouse cannot say. */
   estimatedBytes: number | null;
 }
@@ -377,31 +352,23 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
     from: new Date(input.from.getTime() - skew),
     to: new Date(input.to.getTime() + skew),
   };
-  const bounded = input.warehouse as WarehousePort & TimeBoundedRowCounts;
-  const canBound = typeof bounded.rowCountsByBatchBetween === "function";
+  const warehouse = input.warehouse;
   const warehouseScans: WarehouseScan[] = [];
   for (const [name, { ref, batchIds }] of byTable) {
     warehouseScans.push({
       table: name,
       batches: batchIds.length,
-      timestamps: canBound ? { from: timestamps.from.toISOString(), to: timestamps.to.toISOString() } : null,
+      timestamps: { from: timestamps.from.toISOString(), to: timestamps.to.toISOString() },
       estimatedBytes:
-        canBound && typeof bounded.dryRunRowCountsByBatchBetween === "function"
-          ? await bounded.dryRunRowCountsByBatchBetween(ref, batchIds, timestamps)
-          : null,
+        warehouse.dryRunRowCountsByBatchBetween === undefined
+          ? null
+          : await warehouse.dryRunRowCountsByBatchBetween(ref, batchIds, timestamps),
     });
   }
   input.onWarehouseScan?.(warehouseScans);
   const rows = new Map<string, Map<string, number>>();
   for (const [name, { ref, batchIds }] of byTable) {
-    rows.set(
-      name,
-      canBound
-        ? await (
-            bounded.rowCountsByBatchBetween as NonNullable<TimeBoundedRowCounts["rowCountsByBatchBetween"]>
-          )(ref, batchIds, timestamps)
-        : await input.warehouse.rowCountsByBatch(ref, batchIds),
-    );
+    rows.set(name, await warehouse.rowCountsByBatchBetween(ref, batchIds, timestamps));
   }
 
   await forEachLimited(objects, 16, async (o) => {
@@ -425,10 +392,7 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
     }
     if (o.rows > 0) {
       o.verdict = "partial";
-      o.detail = `${o.rows} rows for ${o.records} records`;
-      if (canBound) {
-        o.detail += ` with timestamps in ${timestamps.from.toISOString()} → ${timestamps.to.toISOString()} (the range ± the timestamp skew of ${skew} ms)`;
-      }
+      o.detail = `${o.rows} rows for ${o.records} records with timestamps in ${timestamps.from.toISOString()} → ${timestamps.to.toISOString()} (the range ± the timestamp skew of ${skew} ms)`;
       return;
     }
     const id = objectId(o.key);
@@ -743,9 +707,7 @@ export function describeReconcile(report: ReconcileReport): string {
   }
   for (const scan of report.warehouseScans) {
     lines.push(
-      scan.timestamps === null
-        ? `  warehouse ${scan.table}: ${scan.batches} batch(es); the warehouse adapter cannot filter by timestamp, so the query reads every partition`
-        : `  warehouse ${scan.table}: ${scan.batches} batch(es), rows with timestamp in ${scan.timestamps.from} → ${scan.timestamps.to}${scan.estimatedBytes === null ? "" : `, ${scan.estimatedBytes} bytes scanned (dry run)`}`,
+      `  warehouse ${scan.table}: ${scan.batches} batch(es), rows with timestamp in ${scan.timestamps.from} → ${scan.timestamps.to}${scan.estimatedBytes === null ? "" : `, ${scan.estimatedBytes} bytes scanned (dry run)`}`,
     );
   }
   if (report.objects.length + report.archiveObjects.length === 0) {

@@ -15,6 +15,7 @@ import {
   type LoadJobState,
   type LoadJobStatus,
   type TableRef,
+  type TimestampRange,
   type WarehousePort,
   WarehouseQuotaError,
 } from "./port.ts";
@@ -25,7 +26,7 @@ export interface BigQueryWarehouseOptions {
   location: string;
   /** A ready client (tests point one at a fake). Default: `new BigQuery({ projectId, location })` with ADC. */
   bigquery?: BigQuery;
-  /** How long rowCountsByBatch waits for its query. Default 120 s. */
+  /** How long rowCountsByBatch(Between) waits for each of its queries. Default 120 s. */
   queryTimeoutMs?: number;
 }
 
@@ -44,6 +45,17 @@ interface JobResource {
   statistics?: { load?: { outputRows?: string } };
 }
 
+/** A jobs.query request body. */
+interface QueryRequest {
+  query: string;
+  useLegacySql: false;
+  parameterMode: "NAMED";
+  queryParameters: unknown[];
+  location: string;
+  timeoutMs: number;
+  dryRun?: boolean;
+}
+
 interface QueryRow {
   f: { v: unknown }[];
 }
@@ -53,6 +65,8 @@ interface QueryResponse {
   jobReference?: { jobId?: string; location?: string };
   pageToken?: string;
   rows?: QueryRow[];
+  /** An int64 (a string): what the query bills, or would bill in a dry run. */
+  totalBytesProcessed?: string;
 }
 
 /** What the client's request() rejects with: common's ApiError. */
@@ -179,18 +193,58 @@ export class BigQueryWarehouse implements WarehousePort {
     }
   }
 
-  async rowCountsByBatch(table: TableRef, batchIds: readonly string[]): Promise<Map<string, number>> {
+  rowCountsByBatch(table: TableRef, batchIds: readonly string[]): Promise<Map<string, number>> {
+    return this.#rowCounts(table, batchIds, null);
+  }
+
+  rowCountsByBatchBetween(
+    table: TableRef,
+    batchIds: readonly string[],
+    timestamps: TimestampRange,
+  ): Promise<Map<string, number>> {
+    return this.#rowCounts(table, batchIds, timestamps);
+  }
+
+  /** What rowCountsByBatchBetween would bill: each chunk's query sent as a dry run, which runs no job. */
+  async dryRunRowCountsByBatchBetween(
+    table: TableRef,
+    batchIds: readonly string[],
+    timestamps: TimestampRange,
+  ): Promise<number> {
+    checkTableRef(table);
+    let bytes = 0;
+    for (const chunk of batchIdChunks(batchIds)) {
+      try {
+        const response = await this.#call<QueryResponse>({
+          method: "POST",
+          uri: "/queries",
+          json: {
+            ...this.#queryBody(rowCountSql(this.#projectId, table, true), chunk, timestamps),
+            dryRun: true,
+          },
+        });
+        bytes += Number(response.totalBytesProcessed ?? 0);
+      } catch (error) {
+        // The count answers an empty map for a missing table, and reads nothing.
+        if (codeOf(error) === 404) return 0;
+        throw error;
+      }
+    }
+    return bytes;
+  }
+
+  async #rowCounts(
+    table: TableRef,
+    batchIds: readonly string[],
+    timestamps: TimestampRange | null,
+  ): Promise<Map<string, number>> {
     checkTableRef(table);
     const counts = new Map<string, number>();
-    const unique = [...new Set(batchIds)];
-    for (let start = 0; start < unique.length; start += ROW_COUNT_CHUNK) {
+    const sql = rowCountSql(this.#projectId, table, timestamps !== null);
+    for (const chunk of batchIdChunks(batchIds)) {
       let rows: QueryRow[];
       try {
-        rows = await this.#query(
-          `SELECT batch_id, COUNT(*) AS row_count FROM \`${this.#projectId}.${table.dataset}.${table.table}\` ` +
-            "WHERE batch_id IN UNNEST(@batch_ids) GROUP BY batch_id",
-          unique.slice(start, start + ROW_COUNT_CHUNK),
-        );
+        rows = await this.#query(this.#queryBody(sql, chunk, timestamps));
       } catch (error) {
         // A table the loader has not created yet holds no rows.
         if (codeOf(error) === 404) return counts;
@@ -233,27 +287,35 @@ export class BigQueryWarehouse implements WarehousePort {
     };
   }
 
-  /** Runs a query with one ARRAY<STRING> parameter and returns every row, waiting and paging as needed. */
-  async #query(sql: string, batchIds: readonly string[]): Promise<QueryRow[]> {
-    const deadline = Date.now() + this.#queryTimeoutMs;
-    let response = await this.#call<QueryResponse>({
-      method: "POST",
-      uri: "/queries",
-      json: {
-        query: sql,
-        useLegacySql: false,
-        parameterMode: "NAMED",
-        queryParameters: [
-          {
-            name: "batch_ids",
-            parameterType: { type: "ARRAY", arrayType: { type: "STRING" } },
-            parameterValue: { arrayValues: batchIds.map((value) => ({ value })) },
-          },
-        ],
-        location: this.#location,
-        timeoutMs: Math.min(this.#queryTimeoutMs, 10_000),
+  /** A jobs.query body with @batch_ids (ARRAY<STRING>) and, given timestamps, @from and @to (TIMESTAMP). */
+  #queryBody(sql: string, batchIds: readonly string[], timestamps: TimestampRange | null): QueryRequest {
+    const queryParameters: unknown[] = [
+      {
+        name: "batch_ids",
+        parameterType: { type: "ARRAY", arrayType: { type: "STRING" } },
+        parameterValue: { arrayValues: batchIds.map((value) => ({ value })) },
       },
-    });
+    ];
+    if (timestamps !== null) {
+      queryParameters.push(
+        timestampParameter("from", timestamps.from),
+        timestampParameter("to", timestamps.to),
+      );
+    }
+    return {
+      query: sql,
+      useLegacySql: false,
+      parameterMode: "NAMED",
+      queryParameters,
+      location: this.#location,
+      timeoutMs: Math.min(this.#queryTimeoutMs, 10_000),
+    };
+  }
+
+  /** Runs a query and returns every row, waiting and paging as needed. */
+  async #query(body: QueryRequest): Promise<QueryRow[]> {
+    const deadline = Date.now() + this.#queryTimeoutMs;
+    let response = await this.#call<QueryResponse>({ method: "POST", uri: "/queries", json: body });
     const jobId = response.jobReference?.jobId;
     const rows: QueryRow[] = [];
     for (;;) {
@@ -286,6 +348,29 @@ export class BigQueryWarehouse implements WarehousePort {
         else resolve(body as T);
       });
     });
+  }
+}
+
+// ---------------------------------------------------------------- queries
+
+function rowCountSql(projectId: string, table: TableRef, timeBounded: boolean): string {
+  return (
+    `SELECT batch_id, COUNT(*) AS row_count FROM \`${projectId}.${table.dataset}.${table.table}\` ` +
+    `WHERE ${timeBounded ? "timestamp >= @from AND timestamp < @to AND " : ""}batch_id IN UNNEST(@batch_ids) ` +
+    "GROUP BY batch_id"
+  );
+}
+
+function timestampParameter(name: string, instant: Date) {
+  // An RFC 3339 time with its zone (Z): BigQuery reads a TIMESTAMP parameter as that instant.
+  return { name, parameterType: { type: "TIMESTAMP" }, parameterValue: { value: instant.toISOString() } };
+}
+
+/** The distinct batch ids, ROW_COUNT_CHUNK per query, so no one request carries an unbounded parameter. */
+function* batchIdChunks(batchIds: readonly string[]): Generator<string[]> {
+  const unique = [...new Set(batchIds)];
+  for (let start = 0; start < unique.length; start += ROW_COUNT_CHUNK) {
+    yield unique.slice(start, start + ROW_COUNT_CHUNK);
   }
 }
 

@@ -475,6 +475,67 @@ describe("DuckDbWarehouse", () => {
     });
   });
 
+  describe("rowCountsByBatchBetween", () => {
+    const range = { from: new Date("2026-11-21T09:00:00Z"), to: new Date("2026-11-21T10:00:00Z") };
+
+    it("counts only the rows with from <= timestamp < to, the column's UTC wall-clock times", async () => {
+      const batch = "node-t_00000001_000000000001";
+      const other = "node-t_00000001_000000000002";
+      const at = (seq: number, timestamp: string, id = batch) => encodeRecord(record(id, seq, { timestamp }));
+      const uri = await put(
+        `between/${batch}.ndjson.gz`,
+        gzipSync(
+          ndjson([
+            at(0, "2026-11-21 08:59:59.999999"),
+            at(1, "2026-11-21 09:00:00.000000"),
+            at(2, "2026-11-21 09:30:00.000000"),
+            at(3, "2026-11-21 09:59:59.999999"),
+            at(4, "2026-11-21 10:00:00.000000"),
+            at(5, "2026-11-22 09:30:00.000000"),
+            at(0, "2026-11-21 09:15:00.000000", other),
+            at(1, "2026-11-21 11:15:00.000000", other),
+          ]),
+        ),
+      );
+      const { status } = await warehouse.insertLoadJob(job([uri]));
+      assert.equal(status.outputRows, 8);
+      assert.deepEqual(
+        await warehouse.rowCountsByBatchBetween(LOGS, [batch, other, "node-t_00000001_000000000009"], range),
+        new Map([
+          [batch, 3],
+          [other, 1],
+        ]),
+      );
+      assert.deepEqual(
+        await counts([batch, other]),
+        new Map([
+          [batch, 6],
+          [other, 2],
+        ]),
+      );
+      // A range that holds only the rows of the next day, and one that holds none.
+      const nextDay = { from: new Date("2026-11-22T00:00:00Z"), to: new Date("2026-11-23T00:00:00Z") };
+      assert.deepEqual(
+        await warehouse.rowCountsByBatchBetween(LOGS, [batch, other], nextDay),
+        new Map([[batch, 1]]),
+      );
+      const empty = { from: range.to, to: range.to };
+      assert.deepEqual(await warehouse.rowCountsByBatchBetween(LOGS, [batch], empty), new Map());
+    });
+
+    it("answers an empty map for no batch ids and for a table that does not exist", async () => {
+      assert.deepEqual(await warehouse.rowCountsByBatchBetween(LOGS, [], range), new Map());
+      assert.deepEqual(
+        await warehouse.rowCountsByBatchBetween({ dataset: DEFAULT_DATASET, table: "nosuch" }, ["x"], range),
+        new Map(),
+      );
+    });
+
+    it("has no dry run: DuckDB bills nothing, so reconcile prints no byte estimate", () => {
+      assert.equal("dryRunRowCountsByBatchBetween" in warehouse, false);
+    });
+  });
+
   describe("datasets and tables", () => {
     const AUDIT: TableRef = { dataset: "audit", table: "container_logs" };
 

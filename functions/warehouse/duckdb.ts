@@ -31,7 +31,14 @@ import {
 import type { Storage } from "@google-cloud/storage";
 import { checkRecordLine } from "../../lib/record/codec.ts";
 import { duckDbDdl, duckDbSelectRecords } from "../../lib/record/ddl.ts";
-import type { LoadJobError, LoadJobSpec, LoadJobStatus, TableRef, WarehousePort } from "./port.ts";
+import type {
+  LoadJobError,
+  LoadJobSpec,
+  LoadJobStatus,
+  TableRef,
+  TimestampRange,
+  WarehousePort,
+} from "./port.ts";
 
 export interface DuckDbWarehouseOptions {
   /**
@@ -182,7 +189,23 @@ export class DuckDbWarehouse implements WarehousePort {
     return readJob(this.#reader, jobId);
   }
 
-  async rowCountsByBatch(table: TableRef, batchIds: readonly string[]): Promise<Map<string, number>> {
+  rowCountsByBatch(table: TableRef, batchIds: readonly string[]): Promise<Map<string, number>> {
+    return this.#rowCounts(table, batchIds, null);
+  }
+
+  rowCountsByBatchBetween(
+    table: TableRef,
+    batchIds: readonly string[],
+    timestamps: TimestampRange,
+  ): Promise<Map<string, number>> {
+    return this.#rowCounts(table, batchIds, timestamps);
+  }
+
+  async #rowCounts(
+    table: TableRef,
+    batchIds: readonly string[],
+    timestamps: TimestampRange | null,
+  ): Promise<Map<string, number>> {
     const counts = new Map<string, number>();
     if (batchIds.length === 0) return counts;
     // A table the loader has not created yet holds no rows (BigQuery's adapter answers the same).
@@ -191,12 +214,24 @@ export class DuckDbWarehouse implements WarehousePort {
       { schema: this.#schemaOf(table), table: table.table },
     );
     if (exists.getRows()[0]?.[0] === 0) return counts;
-    const reader = await this.#reader.runAndReadAll(
-      `SELECT batch_id, count(*) AS row_count FROM ${this.#qualified(table)}
-       WHERE list_contains($ids, batch_id) GROUP BY batch_id`,
-      { ids: listValue([...new Set(batchIds)]) },
-      { ids: LIST(VARCHAR) },
-    );
+    const ids = listValue([...new Set(batchIds)]);
+    const reader =
+      timestamps === null
+        ? await this.#reader.runAndReadAll(
+            `SELECT batch_id, count(*) AS row_count FROM ${this.#qualified(table)}
+             WHERE list_contains($ids, batch_id) GROUP BY batch_id`,
+            { ids },
+            { ids: LIST(VARCHAR) },
+          )
+        : await this.#reader.runAndReadAll(
+            `SELECT batch_id, count(*) AS row_count FROM ${this.#qualified(table)}
+             WHERE list_contains($ids, batch_id) AND timestamp >= $from::TIMESTAMP AND timestamp < $to::TIMESTAMP
+             GROUP BY batch_id`,
+            // The column is a TIMESTAMP without zone that holds UTC (the contract's DDL), so the bounds go
+            // in as UTC wall-clock times: a zone in the literal would be read against the session's.
+            { ids, from: utcWallClock(timestamps.from), to: utcWallClock(timestamps.to) },
+            { ids: LIST(VARCHAR), from: VARCHAR, to: VARCHAR },
+          );
     for (const row of reader.getRowObjectsJson()) counts.set(String(row.batch_id), Number(row.row_count));
     return counts;
   }
@@ -341,6 +376,11 @@ export class DuckDbWarehouse implements WarehousePort {
 }
 
 // ---------------------------------------------------------------- helpers
+
+/** An instant as a zone-less ISO time in UTC, "2026-11-21T18:00:00.000", for a TIMESTAMP that holds UTC. */
+function utcWallClock(instant: Date): string {
+  return instant.toISOString().slice(0, -1);
+}
 
 function quote(identifier: string): string {
   return `"${identifier.replaceAll('"', '""')}"`;

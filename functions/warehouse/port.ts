@@ -58,6 +58,12 @@ export class WarehouseQuotaError extends Error {
   }
 }
 
+/** A closed-open range of the record's `timestamp`, the tables' partition column. */
+export interface TimestampRange {
+  from: Date;
+  to: Date;
+}
+
 export interface WarehousePort {
   readonly kind: "bigquery" | "duckdb";
   /** Creates the table if missing: the contract's schema, day partitions on timestamp, clustered. */
@@ -76,5 +82,24 @@ export interface WarehousePort {
   datasetLocation?(dataset: string): Promise<string | null>;
   /** Rows per batch_id in a table, for the given batch ids (absent ids have no rows). */
   rowCountsByBatch(table: TableRef, batchIds: readonly string[]): Promise<Map<string, number>>;
+  /**
+   * rowCountsByBatch of the rows with `timestamps.from <= timestamp < timestamps.to` only. The predicate is on
+   * the partition column, so the warehouse reads only the partitions of the range (reconcile's count).
+   */
+  rowCountsByBatchBetween(
+    table: TableRef,
+    batchIds: readonly string[],
+    timestamps: TimestampRange,
+  ): Promise<Map<string, number>>;
+  /**
+   * The bytes rowCountsByBatchBetween would process with these arguments, summed over its queries, without
+   * running it (BigQuery's dry run); 0 for a table that does not exist. Absent where the warehouse cannot
+   * say (DuckDB, which bills nothing).
+   */
+  dryRunRowCountsByBatchBetween?(
+    table: TableRef,
+    batchIds: readonly string[],
+    timestamps: TimestampRange,
+  ): Promise<number>;
   close(): Promise<void>;
 }
