@@ -7,6 +7,7 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { keepIdleConnections } from "../keep-alive.ts";
 import { invalid, methodNotAllowed, routeNotFound } from "./errors.ts";
 import type { Context } from "./http.ts";
 import { queryOf, readJsonObject, sendEmpty, sendError, sendJson } from "./http.ts";
@@ -72,6 +73,7 @@ export async function startLocalGcs(options: LocalGcsOptions): Promise<LocalGcs>
       .finally(() => inflight.delete(handling));
     inflight.add(handling);
   });
+  keepIdleConnections(server);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, host, () => {
