@@ -6,7 +6,13 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import { BIGQUERY_CLUSTERING, BIGQUERY_TIME_PARTITIONING, bigQuerySchema } from "../../lib/record/ddl.ts";
 import { BigQueryWarehouse } from "./bigquery.ts";
 import { type LoadJobSpec, WarehouseQuotaError } from "./port.ts";
-import { type FakeBigQuery, fakeBigQueryClient, startFakeBigQuery } from "./test_support/fake-bigquery.ts";
+import { type DryRunFront, type DryRunRequest, startDryRunFront } from "./test_support/dry-run.ts";
+import {
+  type FakeBigQuery,
+  fakeBigQueryClient,
+  type RecordedRequest,
+  startFakeBigQuery,
+} from "./test_support/fake-bigquery.ts";
 
 const PROJECT = "logarchive-test";
 const LOCATION = "EU";
@@ -426,6 +432,130 @@ describe("BigQueryWarehouse", () => {
       assert.equal(fake.requests.length, 0);
     });
   });
+
+  describe("rowCountsByBatchBetween and its dry run", () => {
+    const TABLE = { dataset: "logs", table: "container_logs" };
+    const range = { from: new Date("2026-11-21T16:30:00Z"), to: new Date("2026-11-21T20:30:00Z") };
+    const boundedSql = `SELECT batch_id, COUNT(*) AS row_count FROM \`${PROJECT}.logs.container_logs\` WHERE timestamp >= @from AND timestamp < @to AND batch_id IN UNNEST(@batch_ids) GROUP BY batch_id`;
+    const timestampParameters = [
+      {
+        name: "from",
+        parameterType: { type: "TIMESTAMP" },
+        parameterValue: { value: "2026-11-21T16:30:00.000Z" },
+      },
+      {
+        name: "to",
+        parameterType: { type: "TIMESTAMP" },
+        parameterValue: { value: "2026-11-21T20:30:00.000Z" },
+      },
+    ];
+    const expectedRequest = (ids: readonly string[]) => ({
+      query: boundedSql,
+      queryParameters: [batchIdsParameter(ids), ...timestampParameters],
+      location: LOCATION,
+      parameterMode: "NAMED",
+      useLegacySql: false,
+    });
+    const countFields = [
+      { name: "batch_id", type: "STRING" },
+      { name: "row_count", type: "INTEGER" },
+    ];
+    // 10,001 distinct ids (one given twice): two queries, 10,000 ids and then 1.
+    const manyIds = Array.from(
+      { length: 10_001 },
+      (_, i) => `node-a_0123abcd_${String(i).padStart(12, "0")}`,
+    );
+
+    let front: DryRunFront;
+    let priced: BigQueryWarehouse;
+    let bytesFor: (request: DryRunRequest) => number | null = () => 0;
+    before(async () => {
+      front = await startDryRunFront(fake, (request) => bytesFor(request));
+      priced = new BigQueryWarehouse({
+        projectId: PROJECT,
+        location: LOCATION,
+        bigquery: fakeBigQueryClient({ ...fake, url: front.url }, PROJECT),
+      });
+    });
+    after(async () => {
+      await priced.close();
+      await front.stop();
+    });
+    beforeEach(() => {
+      front.dryRuns.length = 0;
+    });
+    const queries = (): RecordedRequest[] => fake.requestsTo("POST", `/projects/${PROJECT}/queries`);
+
+    it("filters on the partition column with TIMESTAMP parameters, chunked like the unbounded count", async () => {
+      fake.queueQueryResult({
+        fields: countFields,
+        rows: [
+          [manyIds[0]!, "3"],
+          [manyIds[9_999]!, "7"],
+        ],
+      });
+      fake.queueQueryResult({ fields: countFields, rows: [[manyIds[10_000]!, "2"]] });
+      const counts = await warehouse.rowCountsByBatchBetween(TABLE, [...manyIds, manyIds[5]!], range);
+      assert.deepEqual(
+        counts,
+        new Map([
+          [manyIds[0], 3],
+          [manyIds[9_999], 7],
+          [manyIds[10_000], 2],
+        ]),
+      );
+      assert.deepEqual(
+        queries().map((r) => rowCountRequest(r.body)),
+        [expectedRequest(manyIds.slice(0, 10_000)), expectedRequest(manyIds.slice(10_000))],
+      );
+    });
+
+    it("answers an empty map for a table that does not exist (404), and asks nothing for no batch ids", async () => {
+      fake.queueQueryResult({ fields: [], rows: [], notFound: `Table ${PROJECT}:logs.container_logs` });
+      assert.deepEqual(await warehouse.rowCountsByBatchBetween(TABLE, ["x"], range), new Map());
+      assert.equal(queries().length, 1);
+      assert.deepEqual(await warehouse.rowCountsByBatchBetween(TABLE, [], range), new Map());
+      assert.equal(queries().length, 1);
+    });
+
+    it("prices the same requests as a dry run, summing totalBytesProcessed over the chunks, running nothing", async () => {
+      // A chunk scans 1 kB per batch id here: the sum says both chunks were priced.
+      bytesFor = ({ queryParameters }) =>
+        1_000 *
+        ((queryParameters ?? [])[0] as ReturnType<typeof batchIdsParameter>).parameterValue.arrayValues
+          .length;
+      const bytes = await priced.dryRunRowCountsByBatchBetween(TABLE, manyIds, range);
+      assert.equal(bytes, 10_000_000 + 1_000);
+      assert.deepEqual(
+        front.dryRuns.map((r) => ({ ...rowCountRequest(r), dryRun: (r as { dryRun?: unknown }).dryRun })),
+        [
+          { ...expectedRequest(manyIds.slice(0, 10_000)), dryRun: true },
+          { ...expectedRequest(manyIds.slice(10_000)), dryRun: true },
+        ],
+      );
+      assert.equal(queries().length, 0, "a dry run never reaches the fake, so no job ran");
+    });
+
+    it("prices a table that does not exist (404) at 0 bytes, and no batch ids without asking", async () => {
+      bytesFor = () => null;
+      assert.equal(await priced.dryRunRowCountsByBatchBetween(TABLE, ["x"], range), 0);
+      assert.equal(front.dryRuns.length, 1);
+      assert.equal(await priced.dryRunRowCountsByBatchBetween(TABLE, [], range), 0);
+      assert.equal(front.dryRuns.length, 1);
+    });
+  });
+});
+
+/** The row count's query and parameters, as jobs.query receives them. */
+function rowCountRequest(body: unknown) {
+  const { query, queryParameters, location, parameterMode, useLegacySql } = body as Record<string, unknown>;
+  return { query, queryParameters, location, parameterMode, useLegacySql };
+}
+
+const batchIdsParameter = (ids: readonly string[]) => ({
+  name: "batch_ids",
+  parameterType: { type: "ARRAY", arrayType: { type: "STRING" } },
+  parameterValue: { arrayValues: ids.map((value) => ({ value })) },
 });
 
 interface LoadJobBody {

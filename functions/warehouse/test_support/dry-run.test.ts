@@ -17,7 +17,10 @@ const call = <T>(options: Parameters<BigQuery["request"]>[0]) =>
 
 before(async () => {
   fake = await startFakeBigQuery();
-  front = await startDryRunFront(fake, ({ query }) => (query.includes("timestamp >=") ? 2048 : 10 ** 12));
+  front = await startDryRunFront(fake, ({ query }) => {
+    if (query.includes("nosuch")) return null;
+    return query.includes("timestamp >=") ? 2048 : 10 ** 12;
+  });
   bigquery = fakeBigQueryClient({ ...fake, url: front.url }, "p");
 });
 
@@ -45,6 +48,15 @@ describe("dry-run front for the fake BigQuery", () => {
     assert.equal(front.dryRuns.length, 1);
     assert.equal(front.dryRuns[0]?.query, body.query);
     assert.equal(fake.requestsTo("POST", "/queries").length, 0, "a dry run never reaches the fake");
+  });
+
+  it("answers a dry run priced null with BigQuery's 404 notFound, as for a table that does not exist", async () => {
+    await assert.rejects(
+      call({ method: "POST", uri: "/queries", json: { query: "SELECT 1 FROM `p.d.nosuch`", dryRun: true } }),
+      (error: { code?: number; errors?: { reason?: string }[] }) =>
+        error.code === 404 && error.errors?.[0]?.reason === "notFound",
+    );
+    assert.equal(fake.requestsTo("POST", "/queries").length, 0);
   });
 
   it("passes every other request to the fake unchanged", async () => {

@@ -7,6 +7,9 @@
 //   const fake = await startFakeBigQuery();
 //   const front = await startDryRunFront(fake, ({ query }) => (query.includes("timestamp >=") ? 10 : 1e12));
 //   const bigquery = fakeBigQueryClient({ ...fake, url: front.url }, "my-project");
+//
+// `bytesFor` answering null stands for a query on a table that does not exist: BigQuery's dry run fails
+// then as the query would, 404 notFound.
 
 import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -65,10 +68,10 @@ function forward(target: URL, req: IncomingMessage, body: Buffer, res: ServerRes
   upstream.end(body);
 }
 
-/** Starts a front for `fake` on 127.0.0.1 that prices each dry run with `bytesFor`. */
+/** Starts a front for `fake` on 127.0.0.1 that prices each dry run with `bytesFor` (null: no such table). */
 export async function startDryRunFront(
   fake: Pick<FakeBigQuery, "url">,
-  bytesFor: (request: DryRunRequest) => number,
+  bytesFor: (request: DryRunRequest) => number | null,
 ): Promise<DryRunFront> {
   const target = new URL(fake.url);
   const dryRuns: DryRunRequest[] = [];
@@ -83,6 +86,22 @@ export async function startDryRunFront(
       dryRuns.push(dryRun);
       const path = new URL(req.url ?? "/", "http://x").pathname;
       const projectId = decodeURIComponent(QUERIES_PATH.exec(path)?.[1] ?? "");
+      const bytes = bytesFor(dryRun);
+      if (bytes === null) {
+        const message = `Not found: Table in the query ${JSON.stringify(dryRun.query)} was not found in location ${dryRun.location ?? "US"}`;
+        res.writeHead(404, { "content-type": "application/json" });
+        res.end(
+          JSON.stringify({
+            error: {
+              code: 404,
+              message,
+              errors: [{ message, domain: "global", reason: "notFound" }],
+              status: "NOT_FOUND",
+            },
+          }),
+        );
+        return;
+      }
       res.writeHead(200, { "content-type": "application/json" });
       res.end(
         JSON.stringify({
@@ -91,7 +110,7 @@ export async function startDryRunFront(
             projectId,
             ...(dryRun.location === undefined ? {} : { location: dryRun.location }),
           },
-          totalBytesProcessed: String(bytesFor(dryRun)),
+          totalBytesProcessed: String(bytes),
           jobComplete: true,
           cacheHit: false,
         }),

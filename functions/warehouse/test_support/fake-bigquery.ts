@@ -55,6 +55,8 @@ export interface QueryScript {
   incompletePolls?: number;
   /** Rows per page; the rest come through pageToken. Default: all at once. */
   pageSize?: number;
+  /** Fail the jobs.query call instead, 404 notFound, as BigQuery does for a table that does not exist. */
+  notFound?: string;
 }
 
 interface StoredJob {
@@ -351,6 +353,7 @@ export async function startFakeBigQuery(): Promise<FakeBigQuery> {
     if (script === undefined) {
       throw new HttpError(500, "INTERNAL", "backendError", "fake BigQuery: no canned query result queued");
     }
+    if (script.notFound !== undefined) throw notFound(script.notFound);
     const location = typeof body.location === "string" ? body.location : "US";
     const query: StoredQuery = { projectId, jobId: `job_${randomUUID()}`, location, script, polls: 0 };
     queries.set(query.jobId, query);
