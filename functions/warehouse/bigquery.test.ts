@@ -510,6 +510,33 @@ describe("BigQueryWarehouse", () => {
       );
     });
 
+    it("counts only the rows inside the range, where the fake evaluates the query over a table's rows", async () => {
+      const table = { dataset: "logs", table: "evaluated" };
+      const [a, b] = ["node-e_00000001_000000000001", "node-e_00000001_000000000002"];
+      fake.addRows(PROJECT, table.dataset, table.table, [
+        { batch_id: a, timestamp: "2026-11-21 16:29:59.999000" },
+        { batch_id: a, timestamp: "2026-11-21 16:30:00.000000" },
+        { batch_id: a, timestamp: "2026-11-21 20:29:59.999000" },
+        { batch_id: a, timestamp: "2026-11-21 20:30:00.000000" },
+        { batch_id: b, timestamp: "2026-11-22 18:00:00.000000" },
+        { batch_id: "node-e_00000001_000000000003", timestamp: "2026-11-21 18:00:00.000000" },
+      ]);
+      assert.deepEqual(await warehouse.rowCountsByBatchBetween(table, [a, b], range), new Map([[a, 2]]));
+      assert.deepEqual(
+        await warehouse.rowCountsByBatch(table, [a, b]),
+        new Map([
+          [a, 4],
+          [b, 1],
+        ]),
+        "the unbounded count reads every row of those batches",
+      );
+      // A table that does not exist: BigQuery's 404 for the query, which counts as no rows.
+      assert.deepEqual(
+        await warehouse.rowCountsByBatchBetween({ dataset: "logs", table: "nosuch" }, [a], range),
+        new Map(),
+      );
+    });
+
     it("answers an empty map for a table that does not exist (404), and asks nothing for no batch ids", async () => {
       fake.queueQueryResult({ fields: [], rows: [], notFound: `Table ${PROJECT}:logs.container_logs` });
       assert.deepEqual(await warehouse.rowCountsByBatchBetween(TABLE, ["x"], range), new Map());

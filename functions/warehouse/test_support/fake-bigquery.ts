@@ -2,6 +2,8 @@
 // wire format (paths, int64 as strings, the `{error:{code,message,errors,status}}` body), so the official
 // client talks to it unchanged. It loads no data: jobs finish the way a test scripts them, queries answer
 // with canned rows. Every request is recorded so tests can assert exactly what the adapter sent.
+// One query is evaluated rather than canned, when no canned answer is queued: the adapter's row count by
+// batch_id, optionally bounded by timestamp, over rows a test puts in a table with addRows.
 // Two checks of the real service are modelled because the loader depends on them: a load job that sends a
 // schema differing from its existing destination table fails with "Provided Schema does not match Table"
 // (reason invalid), and datasets have a location (datasets.get).
@@ -59,6 +61,12 @@ export interface QueryScript {
   notFound?: string;
 }
 
+/** A row of a table, the columns the evaluated row-count query reads. */
+export interface TableRow {
+  batch_id: string;
+  timestamp: string;
+}
+
 interface StoredJob {
   resource: Record<string, unknown>;
   script: JobScript;
@@ -84,6 +92,11 @@ export interface FakeBigQuery {
   queueQueryResult(script: QueryScript): void;
   /** A table that already exists, as tables.get returns it; give `schema: { fields }` to have load jobs check it. */
   addTable(projectId: string, datasetId: string, tableId: string, resource?: Record<string, unknown>): void;
+  /**
+   * Rows for the evaluated row-count query (the table is created if missing). `timestamp` as BigQuery prints
+   * a TIMESTAMP in UTC, "2026-11-21 09:15:00.123456"; milliseconds are what the fake compares.
+   */
+  addRows(projectId: string, datasetId: string, tableId: string, rows: readonly TableRow[]): void;
   /** A dataset in a location ("US", "EU", "europe-west1"…), as datasets.get returns it. */
   addDataset(projectId: string, datasetId: string, location: string): void;
   /** Called with each request after it is recorded and before it is answered, e.g. to stage a race. */
@@ -154,6 +167,23 @@ interface LoadConfiguration {
 
 const invalidError = (message: string): ErrorProto => ({ reason: "invalid", message });
 
+// The BigQuery adapter's row count (bigquery.ts rowCountSql), with and without the timestamp bounds.
+const ROW_COUNT_QUERY =
+  /^SELECT batch_id, COUNT\(\*\) AS row_count FROM `([^`.]+)\.([^`.]+)\.([^`.]+)` WHERE (timestamp >= @from AND timestamp < @to AND )?batch_id IN UNNEST\(@batch_ids\) GROUP BY batch_id$/;
+
+interface QueryParameter {
+  name?: string;
+  parameterType?: { type?: string; arrayType?: { type?: string } };
+  parameterValue?: { value?: string; arrayValues?: { value?: string }[] };
+}
+
+/** A TIMESTAMP as BigQuery prints it in UTC, or an RFC 3339 parameter value, in epoch milliseconds. */
+function timestampMillis(text: string): number {
+  const millis = Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(text) ? text : `${text.replace(" ", "T")}Z`);
+  if (Number.isNaN(millis)) throw invalid(`Invalid timestamp: '${text}'`);
+  return millis;
+}
+
 export async function startFakeBigQuery(): Promise<FakeBigQuery> {
   const requests: RecordedRequest[] = [];
   const jobs = new Map<string, StoredJob>();
@@ -161,6 +191,7 @@ export async function startFakeBigQuery(): Promise<FakeBigQuery> {
   const tables = new Map<string, Record<string, unknown>>();
   const datasets = new Map<string, Record<string, unknown>>();
   const queryScripts: QueryScript[] = [];
+  const tableRows = new Map<string, TableRow[]>();
   const queries = new Map<string, StoredQuery>();
   const failures: ("quotaExceeded" | "rateLimitExceeded" | "accessDenied")[] = [];
   let url = "";
@@ -347,9 +378,58 @@ export async function startFakeBigQuery(): Promise<FakeBigQuery> {
     return page;
   }
 
+  /** The answer to the adapter's row-count query, computed from the table's rows; undefined for another query. */
+  function evaluateRowCount(body: Record<string, unknown>): QueryScript | undefined {
+    const match = ROW_COUNT_QUERY.exec(body.query as string);
+    if (match === null) return undefined;
+    const [, project, dataset, table, bounded] = match as unknown as [
+      string,
+      string,
+      string,
+      string,
+      string?,
+    ];
+    const key = tableKey(project, dataset, table);
+    const location = typeof body.location === "string" ? body.location : "US";
+    if (!tables.has(key)) throw notFound(`Table ${key} was not found in location ${location}`);
+    const parameters = (Array.isArray(body.queryParameters) ? body.queryParameters : []) as QueryParameter[];
+    const parameter = (name: string, type: string) => {
+      const found = parameters.find((p) => p.name === name);
+      if (found === undefined) throw invalid(`Query parameter '${name}' not found`);
+      if (found.parameterType?.type !== type) {
+        throw invalid(
+          `Query parameter '${name}' has type ${found.parameterType?.type}, the query needs ${type}`,
+        );
+      }
+      return found;
+    };
+    const ids = new Set(
+      (parameter("batch_ids", "ARRAY").parameterValue?.arrayValues ?? []).map((v) => String(v.value)),
+    );
+    const from = bounded
+      ? timestampMillis(String(parameter("from", "TIMESTAMP").parameterValue?.value))
+      : -Infinity;
+    const to = bounded
+      ? timestampMillis(String(parameter("to", "TIMESTAMP").parameterValue?.value))
+      : Infinity;
+    const counts = new Map<string, number>();
+    for (const row of tableRows.get(key) ?? []) {
+      const at = timestampMillis(row.timestamp);
+      if (!ids.has(row.batch_id) || at < from || at >= to) continue;
+      counts.set(row.batch_id, (counts.get(row.batch_id) ?? 0) + 1);
+    }
+    return {
+      fields: [
+        { name: "batch_id", type: "STRING" },
+        { name: "row_count", type: "INTEGER" },
+      ],
+      rows: [...counts].map(([id, count]) => [id, String(count)]),
+    };
+  }
+
   function startQuery(projectId: string, body: Record<string, unknown>) {
     if (typeof body.query !== "string") throw invalid("Required parameter is missing: query");
-    const script = queryScripts.shift();
+    const script = queryScripts.shift() ?? evaluateRowCount(body);
     if (script === undefined) {
       throw new HttpError(500, "INTERNAL", "backendError", "fake BigQuery: no canned query result queued");
     }
@@ -448,6 +528,13 @@ export async function startFakeBigQuery(): Promise<FakeBigQuery> {
     },
     addTable(projectId, datasetId, tableId, resource = {}) {
       insertTable(projectId, datasetId, { ...resource, tableReference: { tableId } });
+    },
+    addRows(projectId, datasetId, tableId, rows) {
+      const key = tableKey(projectId, datasetId, tableId);
+      if (!tables.has(key)) insertTable(projectId, datasetId, { tableReference: { tableId } });
+      const stored = tableRows.get(key) ?? [];
+      stored.push(...rows);
+      tableRows.set(key, stored);
     },
     addDataset(projectId, datasetId, location) {
       datasets.set(`${projectId}:${datasetId}`, {
