@@ -12,8 +12,15 @@ import { Storage } from "@google-cloud/storage";
 import { parsePolicy } from "../../lib/policy/policy.ts";
 import { type LocalGcs, startLocalGcs } from "../../local/gcs/server.ts";
 import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from "../../local/s3.ts";
+import { BigQueryWarehouse } from "../warehouse/bigquery.ts";
 import { DuckDbWarehouse } from "../warehouse/duckdb.ts";
 import type { TableRef, WarehousePort } from "../warehouse/port.ts";
+import { startDryRunFront } from "../warehouse/test_support/dry-run.ts";
+import {
+  fakeBigQueryClient,
+  startFakeBigQuery,
+  type TableRow,
+} from "../warehouse/test_support/fake-bigquery.ts";
 import { markerPaths, objectId } from "./markers.ts";
 import {
   describeReconcile,
@@ -109,19 +116,27 @@ function onDay(o: ArchiveObject, dt: string): ArchiveObject {
 
 const recordTime = (timestamp: string) => Date.parse(`${timestamp.replace(" ", "T")}Z`);
 
+/** The warehouse rows the objects' records become, the columns a row count reads. */
+function rowsOf(objects: readonly ArchiveObject[]): TableRow[] {
+  return objects.flatMap((o) =>
+    gunzipSync(o.body)
+      .toString()
+      .trimEnd()
+      .split("\n")
+      .map((line) => {
+        const { batch_id, timestamp } = JSON.parse(line) as TableRow;
+        return { batch_id, timestamp };
+      }),
+  );
+}
+
 /**
  * A warehouse with the time-bounded row count and a dry run, as BigQuery's adapter has: it
  * holds the rows of the objects given and counts them with the predicate reconcile asks
  * for, logging each call.
  */
 function boundedWarehouse(objects: readonly ArchiveObject[], calls: string[]): WarehousePort {
-  const rows = objects.flatMap((o) =>
-    gunzipSync(o.body)
-      .toString()
-      .trimEnd()
-      .split("\n")
-      .map((line) => JSON.parse(line) as { batch_id: string; timestamp: string }),
-  );
+  const rows = rowsOf(objects);
   const count = (batchIds: readonly string[], range: TimestampRange) => {
     const counts = new Map<string, number>();
     for (const r of rows) {
@@ -423,6 +438,55 @@ describe("reconcile", () => {
       describeReconcile(local),
       /warehouse logarchive\.container_logs: 3 batch\(es\), rows with timestamp in 2026-11-21T16:30:00\.000Z → 2026-11-21T20:30:00\.000Z\n/,
     );
+  });
+
+  it("on BigQuery's adapter: says the dry run's bytes before the count, which skips rows outside the skew", async () => {
+    const range = ["2026-11-21T18:00:00Z", "2026-11-21T19:00:00Z"] as const;
+    const inHour = archiveObject({ namespace: "bq", node: "node-q", hour: "18", seq: 0, records: 3 });
+    const tooEarly = archiveObject({ namespace: "bq", node: "node-q", hour: "15", seq: 1, records: 2 });
+    const objects = [inHour, { ...tooEarly, name: tooEarly.name.replace("/hour=15/", "/hour=18/") }];
+    for (const o of objects) {
+      await inS3(o);
+      await inGcs(o);
+    }
+    const fake = await startFakeBigQuery();
+    const front = await startDryRunFront(fake, ({ query }) =>
+      query.includes("timestamp >= @from") ? 4096 : null,
+    );
+    const bigquery = new BigQueryWarehouse({
+      projectId: "p",
+      location: "EU",
+      bigquery: fakeBigQueryClient({ ...fake, url: front.url }, "p"),
+    });
+    try {
+      fake.addRows("p", TABLE.dataset, TABLE.table, rowsOf(objects));
+      const said: WarehouseScan[][] = [];
+      const report = await run("bq", ...range, POLICY, {
+        warehouse: bigquery,
+        timestampSkewMs: 30 * 60_000,
+        onWarehouseScan: (scans) => {
+          assert.equal(fake.requestsTo("POST", "/queries").length, 0, "said before the count runs");
+          said.push([...scans]);
+        },
+      });
+      const timestamps = { from: "2026-11-21T17:30:00.000Z", to: "2026-11-21T19:30:00.000Z" };
+      assert.deepEqual(said, [
+        [{ table: "logarchive.container_logs", batches: 2, timestamps, estimatedBytes: 4096 }],
+      ]);
+      assert.equal(front.dryRuns.length, 1);
+      assert.equal(fake.requestsTo("POST", "/queries").length, 1);
+      const verdict = (o: ArchiveObject) => report.objects.find((x) => x.key === o.name);
+      assert.equal(verdict(objects[0] as ArchiveObject)?.verdict, "loaded");
+      assert.equal(verdict(objects[1] as ArchiveObject)?.rows, 0, "its rows lie 3 h before its hour");
+      assert.match(
+        describeReconcile(report),
+        /warehouse logarchive\.container_logs: 2 batch\(es\), rows with timestamp in 2026-11-21T17:30:00\.000Z → 2026-11-21T19:30:00\.000Z, 4096 bytes scanned \(dry run\)/,
+      );
+    } finally {
+      await bigquery.close();
+      await front.stop();
+      await fake.stop();
+    }
   });
 
   it("lists only the hours of the range and a margin each side, and calls a batch below them unknown", async () => {
