@@ -209,7 +209,7 @@ describe("logarchive reconcile (what it checked)", { timeout: 240_000 }, () => {
     assert.match(r.stdout, /verdicts: excluded 1\n/);
     assert.match(
       r.stdout,
-      /the warehouse adapter cannot filter by timestamp, so the query reads every partition/,
+      /warehouse logarchive\.container_logs: 1 batch\(es\), rows with timestamp in 2026-11-21T00:00:00\.000Z → 2026-11-22T00:00:00\.000Z\n/,
     );
   });
 
