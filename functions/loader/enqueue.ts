@@ -75,7 +75,16 @@ export async function quarantineObject(
     // Metadata given to a copy replaces the source's, so carry the source's along: the
     // copy keeps its content type and logarchive-* metadata, plus the reason.
     const [meta] = await source.getMetadata();
-    await source.copy(ctx.landing.file(quarantinedAs), {
+    const target = ctx.landing.file(quarantinedAs);
+    // A precondition (the copy there now, or none) keeps the client's retries on; see StateStore.put.
+    let targetGeneration = 0;
+    try {
+      targetGeneration = Number((await target.getMetadata())[0].generation);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    await source.copy(target, {
+      preconditionOpts: { ifGenerationMatch: targetGeneration },
       contentType: meta.contentType,
       ...(meta.contentEncoding ? { contentEncoding: meta.contentEncoding } : {}),
       metadata: {
@@ -87,8 +96,9 @@ export async function quarantineObject(
     });
   } catch (error) {
     // The source generation is gone (overwritten or deleted): there is nothing left to copy,
-    // but the marker below still records why it was not loaded.
-    if (!isNotFound(error)) throw error;
+    // but the marker below still records why it was not loaded. A 412: another delivery of
+    // the same object copied it at the same moment.
+    if (!isNotFound(error) && !isPreconditionFailed(error)) throw error;
   }
   const marker: QuarantineMarker = {
     name: object.name,

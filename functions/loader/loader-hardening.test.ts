@@ -161,6 +161,10 @@ describe("loader hardening: small ones", () => {
       retryOptions: { retryDelayMultiplier: 1.5, maxRetryDelay: 2, totalTimeout: 60 },
     });
     const loader = newLoader({}, { storage: retrying });
+    // As a flush would have done before (its table head): a write the loader makes with no
+    // precondition must not switch the client's retries off for every later write.
+    await loader.state.put("probe.json", { at: 1 });
+    await loader.state.put("probe.json", { at: 2 });
     const [o] = objects("lost-response", 1);
     const bad = await upload({ ...o!, body: Buffer.from("not gzip at all") });
     const dropped = proxy.dropResponseOnce(

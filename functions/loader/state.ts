@@ -67,12 +67,27 @@ export class StateStore {
     return existing?.writer === writer;
   }
 
-  /** Overwrites the marker (for state only its writer changes). */
+  /**
+   * Overwrites the marker (for state only its writer changes). Written under a precondition
+   * all the same: @google-cloud/storage switches retries off for the whole client (and every
+   * File made after) on a write without one, and the loader relies on its retries.
+   */
   async put(path: string, value: unknown): Promise<void> {
-    await this.file(path).save(`${JSON.stringify(value)}\n`, {
-      resumable: false,
-      contentType: "application/json",
-    });
+    for (let tries = 0; tries < 10; tries++) {
+      let generation = "0";
+      try {
+        const [meta] = await this.file(path).getMetadata();
+        generation = String(meta.generation);
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+      const written =
+        generation === "0"
+          ? await this.createIfAbsent(path, value)
+          : await this.replaceIfGeneration(path, value, generation);
+      if (written) return;
+    }
+    throw new Error(`could not write ${this.prefix}${path}: too many concurrent writers`);
   }
 
   /** Writes the marker only if its live generation is `generation` (compare-and-swap). */
