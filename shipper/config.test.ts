@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ConfigError } from "../lib/config/errors.ts";
+import { MAX_RECORD_MESSAGE_BYTES } from "../lib/record/limits.ts";
 import { parseShipperConfigFile, resolveShipperConfig } from "./config.ts";
 
 describe("shipper configuration", () => {
@@ -55,5 +56,83 @@ describe("shipper configuration", () => {
       assert.match(problems, /listen: expected host:port/);
       assert.equal(error.problems.length, 6);
     }
+  });
+});
+
+describe("shipper configuration checks values when it is read", () => {
+  function problemsOf(sources: Parameters<typeof resolveShipperConfig>[0]): string[] {
+    try {
+      resolveShipperConfig(sources);
+    } catch (error) {
+      assert.ok(error instanceof ConfigError, String(error));
+      return error.problems;
+    }
+    assert.fail("expected a ConfigError");
+  }
+
+  it("refuses a key prefix the archive layout would refuse, naming where it was set", () => {
+    assert.deepEqual(problemsOf({ env: { LOGARCHIVE_PREFIX: "logs/../other" }, flags: { bucket: "b" } }), [
+      'LOGARCHIVE_PREFIX: has a ".." segment ("logs/../other"): keys must not climb or repeat directories (got "logs/../other")',
+    ]);
+    assert.match(
+      problemsOf({ file: { path: "s.yaml", values: { bucket: "b", prefix: "a//b" } }, env: {} }).join("\n"),
+      /^prefix \(in s\.yaml\): has an empty segment/,
+    );
+    assert.equal(
+      resolveShipperConfig({ env: {}, flags: { bucket: "b", prefix: "/archive/logs/" } }).prefix,
+      "/archive/logs/",
+    );
+  });
+
+  it("bounds each timeout and retry delay, naming the bound", () => {
+    const flags = {
+      bucket: "b",
+      upload_timeout: "2h",
+      retry_initial: "61s",
+      retry_max: "90m",
+      drain_timeout: "61m",
+    };
+    assert.deepEqual(problemsOf({ env: {}, flags }), [
+      '--upload-timeout: must be at most 1h (got "2h")',
+      '--retry-initial: must be at most 1m (got "61s")',
+      '--retry-max: must be at most 1h (got "90m")',
+      '--drain-timeout: must be at most 1h (got "61m")',
+    ]);
+    const atTheBounds = resolveShipperConfig({
+      env: {},
+      flags: {
+        bucket: "b",
+        upload_timeout: "1h",
+        retry_initial: "60s",
+        retry_max: "1h",
+        drain_timeout: "1h",
+      },
+    });
+    assert.deepEqual(
+      [
+        atTheBounds.uploadTimeoutMs,
+        atTheBounds.retryInitialMs,
+        atTheBounds.retryMaxMs,
+        atTheBounds.drainTimeoutMs,
+      ],
+      [3_600_000, 60_000, 3_600_000, 3_600_000],
+    );
+    assert.deepEqual(problemsOf({ env: {}, flags: { bucket: "b", upload_timeout: "999ms" } }), [
+      '--upload-timeout: must be at least 1s (got "999ms")',
+    ]);
+  });
+
+  it("caps max_line_bytes at the longest message the loader accepts in a record", () => {
+    assert.deepEqual(problemsOf({ env: { LOGARCHIVE_MAX_LINE_BYTES: "2MiB" }, flags: { bucket: "b" } }), [
+      'LOGARCHIVE_MAX_LINE_BYTES: must be at most 1MiB (got "2MiB")',
+    ]);
+    assert.equal(
+      resolveShipperConfig({ env: {}, flags: { bucket: "b" } }).maxLineBytes,
+      MAX_RECORD_MESSAGE_BYTES,
+    );
+    assert.equal(
+      resolveShipperConfig({ env: {}, flags: { bucket: "b", max_line_bytes: "1MiB" } }).maxLineBytes,
+      MAX_RECORD_MESSAGE_BYTES,
+    );
   });
 });

@@ -8,8 +8,10 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { ConfigError } from "../lib/config/errors.ts";
-import { formatSize, parseDuration, parseSize } from "../lib/config/units.ts";
+import { checkDuration, formatSize, parseSize } from "../lib/config/units.ts";
 import { parseYamlConfig } from "../lib/config/yaml.ts";
+import { prefixProblem } from "../lib/keys/layout.ts";
+import { MAX_RECORD_MESSAGE_BYTES } from "../lib/record/limits.ts";
 import { type MultilineRule, parseMultilineRules } from "./transforms/multiline/config.ts";
 
 type Kind = "string" | "strings" | "size" | "duration" | "integer" | "boolean";
@@ -25,6 +27,8 @@ export interface OptionSpec {
   required?: boolean;
   min?: number;
   max?: number;
+  /** A string option's own rule: the problem in words, or undefined when the value is fine. */
+  check?: (value: string) => string | undefined;
   description: string;
 }
 
@@ -47,6 +51,8 @@ export const SHIPPER_OPTIONS = [
     key: "prefix",
     kind: "string",
     defaultText: "archive.prefix of the policy (`logs`)",
+    // Checked here, so a bad prefix stops the shipper at start-up, not at its first upload.
+    check: prefixProblem,
     description: "Key prefix of the archive in the bucket.",
   },
   {
@@ -93,9 +99,10 @@ export const SHIPPER_OPTIONS = [
   {
     key: "max_line_bytes",
     kind: "size",
-    default: "1MiB",
+    default: formatSize(MAX_RECORD_MESSAGE_BYTES),
     min: 1024,
-    max: 64 * 2 ** 20,
+    // The loader refuses a record with a longer message, and with it the whole object.
+    max: MAX_RECORD_MESSAGE_BYTES,
     description: "Cap on one merged log line; longer lines are cut and marked truncated, never dropped.",
   },
   {
@@ -151,6 +158,7 @@ export const SHIPPER_OPTIONS = [
     kind: "duration",
     default: "60s",
     min: 1000,
+    max: 3_600_000,
     description: "Time limit of one PutObject attempt before it is retried.",
   },
   {
@@ -158,6 +166,7 @@ export const SHIPPER_OPTIONS = [
     kind: "duration",
     default: "200ms",
     min: 1,
+    max: 60_000,
     description: "First delay before retrying a failed upload; doubles per attempt, with full jitter.",
   },
   {
@@ -165,6 +174,7 @@ export const SHIPPER_OPTIONS = [
     kind: "duration",
     default: "30s",
     min: 1,
+    max: 3_600_000,
     description: "Longest delay between upload retries. Uploads are retried until they succeed.",
   },
   {
@@ -172,6 +182,7 @@ export const SHIPPER_OPTIONS = [
     kind: "duration",
     default: "25s",
     min: 0,
+    max: 3_600_000,
     description:
       "On SIGTERM, time to cut, spool and upload open batches; keep it under the pod's terminationGracePeriodSeconds.",
   },
@@ -259,8 +270,11 @@ function convert(spec: OptionSpec, raw: unknown): { value: unknown } | { problem
     return { value: n };
   };
   switch (spec.kind) {
-    case "string":
-      return typeof raw === "string" ? { value: raw } : { problem: "expected a string" };
+    case "string": {
+      if (typeof raw !== "string") return { problem: "expected a string" };
+      const problem = spec.check?.(raw);
+      return problem === undefined ? { value: raw } : { problem };
+    }
     case "strings": {
       const list = typeof raw === "string" ? raw.split(",").map((s) => s.trim()) : raw;
       if (
@@ -279,10 +293,11 @@ function convert(spec: OptionSpec, raw: unknown): { value: unknown } | { problem
         : range(n, formatSize);
     }
     case "duration": {
-      const n = typeof raw === "string" ? parseDuration(raw) : null;
-      return n === null
-        ? { problem: "expected a duration such as 500ms, 60s or 5m" }
-        : range(n, (v) => `${v}ms`);
+      const checked = checkDuration(raw, {
+        ...(spec.min === undefined ? {} : { min: spec.min }),
+        ...(spec.max === undefined ? {} : { max: spec.max }),
+      });
+      return "ms" in checked ? { value: checked.ms } : checked;
     }
     case "integer": {
       const n =
