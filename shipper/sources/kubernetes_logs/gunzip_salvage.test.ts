@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import fs, { type ReadStream } from "node:fs";
 import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { describe, it, mock } from "node:test";
 import { constants, createGunzip, gunzipSync, gzipSync } from "node:zlib";
 import fc from "fast-check";
 import {
@@ -151,6 +154,55 @@ describe("salvaging gunzip", () => {
       }
       assert.ok(byPath.data.equals(TEXT));
       assert.equal(byPath.damage?.message, "unknown compression method");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("leaves the handle usable after salvaging damage mid-file, where the reading stops early", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "gunzip-salvage-"));
+    try {
+      const path = join(dir, "0.log.20260101-000000.gz");
+      // Garbage after the first member, and more bytes after it than one read takes.
+      const damaged = Buffer.concat([GZ, Buffer.from("garbage\n"), GZ, GZ]);
+      await writeFile(path, damaged);
+      const handle = await open(path);
+      // A stream on the descriptor closes it when destroyed, whatever autoClose says, but only
+      // once its read in flight is done: wait for every stream opened to settle before looking.
+      const streams: ReadStream[] = [];
+      const createReadStream = fs.createReadStream;
+      mock.method(fs, "createReadStream", (...args: Parameters<typeof fs.createReadStream>) => {
+        const stream = createReadStream(...args);
+        streams.push(stream);
+        return stream;
+      });
+      syncBuiltinESMExports();
+      try {
+        const { data, damage } = await drain(salvageGzipHandle(handle));
+        mock.restoreAll();
+        syncBuiltinESMExports();
+        await Promise.all(streams.filter((st) => st.destroyed && !st.closed).map((st) => once(st, "close")));
+        assert.ok(data.equals(TEXT));
+        assert.deepEqual(damage, {
+          offset: GZ.length + 1,
+          message: "incorrect header check",
+          code: "Z_DATA_ERROR",
+        });
+        // A descriptor closed under the handle fails with EBADF, or reads another file once reused.
+        assert.equal((await handle.stat()).size, damaged.length);
+        const head = Buffer.alloc(64);
+        const { bytesRead } = await handle.read(head, 0, head.length, 0);
+        assert.ok(head.subarray(0, bytesRead).equals(damaged.subarray(0, 64)));
+        assert.deepEqual(
+          await drain(salvageGzipHandle(handle)),
+          { data, damage },
+          "salvaged again by the same handle",
+        );
+      } finally {
+        mock.restoreAll();
+        syncBuiltinESMExports();
+        await handle.close();
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -29,6 +29,8 @@ export type CompressedBytes = () => AsyncIterable<Uint8Array>;
 const SLICE_BYTES = 16 * 1024;
 /** Fed at once during a replay, up to the slice zlib refused. */
 const REPLAY_SLICE_BYTES = 256 * 1024;
+/** Compressed bytes read from the file at a time. */
+const READ_BYTES = 64 * 1024;
 
 /** `What went wrong at offset N`, for logs and one-line errors. */
 export function describeGzipDamage(damage: GzipDamage): string {
@@ -124,14 +126,30 @@ export class SalvagingGunzip implements AsyncIterable<Buffer> {
 
 /** `SalvagingGunzip` over a whole file. */
 export function salvageGzipFile(path: string): SalvagingGunzip {
-  return new SalvagingGunzip(() => createReadStream(path, { highWaterMark: 64 * 1024 }));
+  return new SalvagingGunzip(() => createReadStream(path, { highWaterMark: READ_BYTES }));
 }
 
-/** `SalvagingGunzip` over an open file, read by position from byte 0; the handle stays open. */
+/**
+ * `SalvagingGunzip` over an open file, read by position from byte 0; the handle stays open.
+ * Read with `handle.read`, not a stream on its descriptor: a stream left early (as the
+ * replay leaves it) closes the descriptor whatever `autoClose` says.
+ */
 export function salvageGzipHandle(handle: FileHandle): SalvagingGunzip {
-  return new SalvagingGunzip(() =>
-    createReadStream("", { fd: handle.fd, start: 0, autoClose: false, highWaterMark: 64 * 1024 }),
-  );
+  return new SalvagingGunzip(async function* () {
+    let position = 0;
+    for (;;) {
+      // A fresh buffer per read: the consumer may keep a chunk past the next read.
+      const { buffer, bytesRead } = await handle.read(
+        Buffer.allocUnsafe(READ_BYTES),
+        0,
+        READ_BYTES,
+        position,
+      );
+      if (bytesRead === 0) return;
+      position += bytesRead;
+      yield buffer.subarray(0, bytesRead);
+    }
+  });
 }
 
 /** `SalvagingGunzip` over bytes in memory. */
