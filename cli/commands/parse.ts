@@ -324,7 +324,7 @@ export function parseCommand(): Command {
         "cap on a line's message; longer lines are cut and marked truncated",
       )
         .argParser(parseMaxLineBytes)
-        .default(DEFAULT_MAX_LINE_BYTES, "1MiB"),
+        .default(DEFAULT_MAX_LINE_BYTES, formatSize(DEFAULT_MAX_LINE_BYTES)),
     )
     .addOption(
       new Option(
