@@ -43,11 +43,20 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   const address = (await server.run()) as AddressInfo;
   const httpServer = (server as unknown as { httpServer?: Server }).httpServer;
   if (httpServer) keepIdleConnections(httpServer);
+  // A closed server goes on serving kept-alive sockets (65 s here), so stop() also cuts them:
+  // after it, S3 is really gone. A second stop() is a no-op.
+  let stopped: Promise<void> | null = null;
   return {
     endpoint: `http://${options.host}:${address.port}`,
     port: address.port,
     server,
-    stop: () => server.close(),
+    stop: () => {
+      if (stopped === null) {
+        stopped = server.close();
+        httpServer?.closeAllConnections();
+      }
+      return stopped;
+    },
   };
 }
 

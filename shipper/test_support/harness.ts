@@ -6,7 +6,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, readFileSync } from "node:fs";
-import { get, type Server } from "node:http";
+import { get } from "node:http";
 import { after } from "node:test";
 import { type LocalS3, startLocalS3 } from "../../local/s3.ts";
 import { type Checkpoint, CheckpointStore } from "../state/checkpoint.ts";
@@ -351,22 +351,8 @@ export function committedCheckpoint(stateDir: string): Promise<Checkpoint> {
 
 /**
  * The local S3 (s3rver) on 127.0.0.1, with the given buckets, its data under `dataDir`. Its
- * stop() is an outage: it also cuts every open connection, since a closed server otherwise
- * goes on serving requests on kept-alive sockets (for the 65 s keep-alive local/s3.ts sets).
- * A second stop() (a test failing during an outage still runs its after hook) is a no-op.
+ * stop() is an outage (local/s3.ts cuts kept-alive connections too) and safe to call twice.
  */
 export async function startTestS3(dataDir: string, buckets: readonly string[], port = 0): Promise<LocalS3> {
-  const s3 = await startLocalS3({ host: "127.0.0.1", port, dataDir, buckets: [...buckets] });
-  const httpServer = (s3.server as unknown as { httpServer?: Server }).httpServer;
-  let stopped: Promise<void> | null = null;
-  return {
-    ...s3,
-    stop: () => {
-      if (stopped === null) {
-        stopped = s3.stop();
-        httpServer?.closeAllConnections();
-      }
-      return stopped;
-    },
-  };
+  return startLocalS3({ host: "127.0.0.1", port, dataDir, buckets: [...buckets] });
 }
