@@ -60,7 +60,7 @@ describe("shipper configuration", () => {
 });
 
 describe("shipper configuration checks values when it is read", () => {
-  function problemsOf(sources: Parameters<typeof resolveShipperConfig>[0]): string[] {
+  function problemsOf(sources: Parameters<typeof resolveShipperConfig>[0]): readonly string[] {
     try {
       resolveShipperConfig(sources);
     } catch (error) {
