@@ -28,9 +28,10 @@
 // run is open: once its line is emitted the buffer goes back to a small pool shared by all
 // mergers, so memory follows the runs open at once, not the number of files.
 
+import { MAX_RECORD_MESSAGE_BYTES } from "../../../lib/record/limits.ts";
 import type { Stream } from "./parser/parsed_line.ts";
 
-export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_LINE_BYTES = MAX_RECORD_MESSAGE_BYTES;
 /** Size of the pending buffers that are reused; longer runs get one of their own. */
 const RETAINED_BUFFER_BYTES = 64 * 1024;
 /** Free pending buffers kept, shared by every merger (most streams have no `P` run open). */
