@@ -492,7 +492,10 @@ describe("logarchive parse", () => {
     );
     const fromRule = cli(["--config", groupCap, current]);
     assert.equal(fromRule.status, 2);
-    assert.match(fromRule.stderr, /multiline\[0\]\.max_bytes \(in .*big-traces\.yaml\): (must be )?at most 1MiB/);
+    assert.match(
+      fromRule.stderr,
+      /multiline\[0\]\.max_bytes \(in .*big-traces\.yaml\): (must be )?at most 1MiB/,
+    );
   });
 
   it("reads --max-line-bytes as bytes or with a unit, like every size option", () => {
