@@ -79,7 +79,14 @@ describe("logarchive plan", () => {
     close(plan.loader.objectsPerWindow, 20, "objects per window");
     close(plan.loader.jobsPerTablePerDay, 720, "jobs/table/day");
     close(plan.loader.jobsPerProjectPerDay, 720, "jobs/project/day");
-    close(plan.loader.capacityObjectsPerTablePerDay, 7_200_000, "capacity");
+    // Capacity: jobs min(guard 1,200, 1,500, 100,000 / 1) = 1,200 × 10,000 URIs = 12,000,000 a
+    // day; the flush: a full batch is 10,000 × 0.015 s + a 20 s job = 170 s, a run starts
+    // batches until its 300 s deadline: ceil(300 / 170) = 2, 340 s, so the next run is at
+    // 360 s (whole 60 s flushes): 86,400 / 360 = 240 runs × 2 × 10,000 = 4,800,000 a day.
+    close(plan.loader.jobCeilingObjectsPerTablePerDay, 12_000_000, "job ceiling");
+    close(plan.loader.flushCeilingObjectsPerTablePerDay, 4_800_000, "flush ceiling");
+    close(plan.loader.capacityObjectsPerTablePerDay, 4_800_000, "capacity");
+    assert.equal(plan.loader.capacityBoundBy, "flush-deadline");
     // GCS class A a day: per object the copy, claims/, pending/, done/ = 4 × 14,400 = 57,600;
     // per batch 5 writes × 720 = 3,600; per flush run 2 listings × 1,440 = 2,880 and per
     // table per run 2 listings × 1,440 = 2,880: 66,960.
@@ -112,7 +119,8 @@ describe("logarchive plan", () => {
 
   it("exits 1 on a missed quota and names it with the setting to change", async () => {
     // 100 nodes × 30 namespaces, a batch a minute each: 100 × 30 × 60 × 24 = 4.32M objects a
-    // day, 6,000 per 120 s window against the one 10,000-URI job per window: 1.67× headroom.
+    // day against the flush's 4.8M a day (worked example above): 1.11× headroom; the job
+    // ceiling (12M a day) has 2.78×.
     const { out, code } = await runCommand(planCommand, [
       "plan",
       "--nodes",
@@ -125,8 +133,9 @@ describe("logarchive plan", () => {
       policy,
     ]);
     assert.equal(code, 1);
-    assert.match(out, /verdict: 1 quota\(s\) under 2× headroom: bq_uris_per_window/);
-    assert.match(out, /\| 1\.67× +\| SHORT +\| fewer, larger analytics objects/);
+    assert.match(out, /verdict: 1 quota\(s\) under 2× headroom: loader_flush_throughput/);
+    assert.match(out, /\| 1\.11× +\| SHORT +\| LOGARCHIVE_FLUSH_DEADLINE/);
+    assert.match(out, /\| 12,000,000 objects\/day +\| 4,320,000 +\| 2\.78× +\| ok /);
   });
 
   it("meets the quota when the same fleet's batches are longer", async () => {

@@ -101,6 +101,7 @@ export function designFromConfig(sources: DesignSources): Design {
     loader: {
       windowSeconds: plan.windowSeconds,
       flushIntervalSeconds: loader.flushIntervalMs / 1000,
+      flushDeadlineSeconds: loader.flushDeadlineMs / 1000,
       maxUrisPerJob: h.wildcardLoads ? WILDCARD_FILES_PER_JOB : loader.maxUrisPerJob,
       tables,
       stateBucketIsLanding,
@@ -116,7 +117,7 @@ export function designFromConfig(sources: DesignSources): Design {
     notificationRules: notificationRules(sources.policy).length,
     notes: [
       `shipper: batch_max_age ${age} s, batch_max_bytes ${shipper.batchMaxBytes} B (${sources.shipperConfig ? sources.shipperConfig.path : "shipper/config.ts defaults"})`,
-      `loader: ${tables} table(s), window ${plan.windowSeconds} s (bound by ${plan.boundBy}), flush every ${loader.flushIntervalMs / 1000} s, ${loader.maxUrisPerJob} URIs per job (functions/loader/plan.ts, config.ts)`,
+      `loader: ${tables} table(s), window ${plan.windowSeconds} s (bound by ${plan.boundBy}), flush every ${loader.flushIntervalMs / 1000} s, deadline ${loader.flushDeadlineMs / 1000} s, ${loader.maxUrisPerJob} URIs per job, job guard ${loader.tableJobGuard}/table/day (functions/loader/plan.ts, config.ts)`,
       `loader state bucket ${stateBucketIsLanding ? "is the landing bucket (the default): marker writes fire the finalize trigger" : "is separate from the landing bucket"}`,
     ],
   };

@@ -110,7 +110,18 @@ export function formatPlan(
         ["Function instances busy at once (finalize)", count(model.functions.concurrentInstances)],
         [`Load window per table (${l.tables} table(s))`, seconds(l.windowSeconds)],
         ["Loaded objects per table per window", count(l.objectsPerWindow)],
-        ["Loader capacity, objects per table per day", count(l.capacityObjectsPerTablePerDay)],
+        [
+          `Loader job ceiling, objects per table per day (${count(l.allowedJobsPerTablePerDay)} jobs × URIs per job)`,
+          count(l.jobCeilingObjectsPerTablePerDay),
+        ],
+        [
+          `Loader flush ceiling, objects per table per day (${Math.round(l.fullBatchSeconds)} s per full batch, until flush_deadline)`,
+          count(l.flushCeilingObjectsPerTablePerDay),
+        ],
+        [
+          `Loader capacity, objects per table per day (bound by ${l.capacityBoundBy})`,
+          count(l.capacityObjectsPerTablePerDay),
+        ],
         ["Backlog growth, objects/day (over capacity)", count(l.backlogGrowthPerDay)],
         ["Share of analytics objects the loader can load", `${(l.loadedShare * 100).toFixed(1)}%`],
         ["Load jobs per table per day", count(l.jobsPerTablePerDay)],

@@ -24,6 +24,7 @@ const SHIPPER: ShipperDesign = {
 const LOADER: LoaderDesign = {
   windowSeconds: 120,
   flushIntervalSeconds: 60,
+  flushDeadlineSeconds: 300,
   maxUrisPerJob: 10_000,
   tables: 1,
   stateBucketIsLanding: true,
@@ -187,5 +188,54 @@ describe("loader operations", () => {
     assert.ok(Math.abs(m.functions.finalizeIgnored - 46_800) < 1);
     const separate = planModel({ ...m.inputs, loader: { ...LOADER, stateBucketIsLanding: false } });
     assert.equal(separate.functions.finalizeIgnored, 0);
+  });
+});
+
+describe("loader capacity (functions/loader/flush.ts: full jobs start at once)", () => {
+  // 6,000 nodes, one analytics namespace, a 60 s batch each: 6,000 × 1,440 = 8,640,000 objects
+  // a day into one table; its 120 s window brings 8,640,000 / 720 = 12,000, more than a job.
+  const workload: Workload = {
+    nodes: 6000,
+    rawBytesPerNodeDay: 1e9,
+    namespaces: 1,
+    activePerNode: 1,
+    zipfExponent: 0,
+    analyticsShare: 1,
+    storedPerRaw: 0.2,
+    rawLineBytes: 250,
+    recordPerRaw: 1.5,
+  };
+  const close = (actual: number, expected: number, what: string) =>
+    assert.ok(Math.abs(actual - expected) <= expected * 1e-6, `${what}: ${actual} vs ${expected}`);
+
+  it("is the job guard × URIs per job when the flush is fast, and loads a backlog in full jobs", () => {
+    // A full batch at 0.0015 s/object: 15 s + the 20 s job = 35 s; a run starts batches until its
+    // 300 s deadline: ceil(300 / 35) = 9, 315 s, next run at 360 s: 240 × 9 × 10,000 = 21.6M a
+    // day, over the jobs' min(1,200, 1,500, 100,000) × 10,000 = 12M.
+    const m = planModel({
+      ...inputs(workload),
+      assumptions: { ...DEFAULT_ASSUMPTIONS, flushSecondsPerObject: 0.0015 },
+    });
+    close(m.loader.loadedObjectsPerTablePerDay, 8_640_000, "objects/table/day");
+    close(m.loader.flushCeilingObjectsPerTablePerDay, 21_600_000, "flush ceiling");
+    close(m.loader.capacityObjectsPerTablePerDay, 12_000_000, "capacity");
+    assert.equal(m.loader.capacityBoundBy, "jobs");
+    // Every object loads, 8.64M / 10,000 = 864 full jobs (the old model's one job per window
+    // made 720 and a backlog); freshness is bounded.
+    close(m.loader.jobsPerTablePerDay, 864, "jobs/table/day");
+    assert.equal(m.loader.loadedShare, 1);
+    assert.equal(m.loader.backlogGrowthPerDay, 0);
+    assert.notEqual(m.freshness, null);
+    const q = quotaChecks(m).find((c) => c.id === "loader_objects_per_table_day");
+    close(q?.headroom ?? 0, 12_000_000 / 8_640_000, "headroom");
+  });
+
+  it("is the flush runs' ceiling at the default speed: over it the backlog grows", () => {
+    // 170 s a batch, 2 per 300 s run, 360 s apart: 4.8M a day (plan.test.ts's worked example).
+    const m = planModel(inputs(workload));
+    close(m.loader.capacityObjectsPerTablePerDay, 4_800_000, "capacity");
+    assert.equal(m.loader.capacityBoundBy, "flush-deadline");
+    close(m.loader.backlogGrowthPerDay, 8_640_000 - 4_800_000, "backlog");
+    assert.equal(m.freshness, null);
   });
 });

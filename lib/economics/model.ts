@@ -62,10 +62,15 @@ export interface ShipperDesign {
 }
 
 export interface LoaderDesign {
-  /** Each table is flushed at most once per window (functions/loader/plan.ts). */
+  /**
+   * A table whose queue is smaller than one job is flushed at most once per window
+   * (functions/loader/plan.ts); one that fills a whole job starts batches at once.
+   */
   windowSeconds: number;
   flushIntervalSeconds: number;
-  /** URIs in the one load job a window starts per table (functions/loader/flush.ts). */
+  /** How long one flush run starts batches (flush_deadline); the batch in progress finishes. */
+  flushDeadlineSeconds: number;
+  /** URIs per load job (max_uris_per_job): a full batch. */
   maxUrisPerJob: number;
   tables: number;
   /** Marker writes in the landing bucket fire the finalize trigger when the state bucket is the landing bucket. */
@@ -111,7 +116,11 @@ export interface Assumptions {
   finalizeSecondsPerRecordMiB: number;
   /** Finalize of a marker it ignores; Cloud Run bills at least 100 ms. */
   ignoredInvocationSeconds: number;
-  /** Flush work per object in a batch (about 8 GCS calls, 16 at a time). */
+  /**
+   * Flush work per object in a batch: 7 GCS calls (1 write, 6 reads), 16 at a time. Measured
+   * (docs/benchmarks.md#loader): 19 objects/s through a proxy into the local GCS on a loaded
+   * 2-core machine; 0.015 s (67/s) is within the 60-150/s that doc estimates on GCS.
+   */
   flushSecondsPerObject: number;
   functionVcpu: number;
   functionMemoryGiB: number;
@@ -409,7 +418,17 @@ export interface PlanModel {
     windowSeconds: number;
     loadedObjectsPerTablePerDay: number;
     objectsPerWindow: number;
+    /** Load jobs a table may start a day: min(table_job_guard, BigQuery's per-table limit, its share of the project's). */
+    allowedJobsPerTablePerDay: number;
+    /** allowedJobsPerTablePerDay × max_uris_per_job. */
+    jobCeilingObjectsPerTablePerDay: number;
+    /** What a table's flush runs get through a day, one batch after another (flush_deadline, flush speed). */
+    flushCeilingObjectsPerTablePerDay: number;
+    /** One full batch: its objects' flush work and the load job. */
+    fullBatchSeconds: number;
+    /** The smaller of the two ceilings. */
     capacityObjectsPerTablePerDay: number;
+    capacityBoundBy: "jobs" | "flush-deadline";
     jobsPerTablePerDay: number;
     jobsPerProjectPerDay: number;
     partitionModificationsPerTablePerDay: number;
@@ -484,6 +503,9 @@ const ops = (o: Partial<GcsOps>): GcsOps => ({
  *   pending/ listing per 1,000 queued objects past the first.
  * - every flush run: pending/ and batches/ prefix listings; per table paused/ (404), head,
  *   index list and pending list.
+ * docs/benchmarks.md#loader measured the same per object (its proxy counts a 404 GET as class
+ * B; GCS does not bill 4xx): finalize 2.00 A + 4.00 B (here 2 A, 1 B, 3 not billed), flush
+ * 1.00 A + 6.00 B (here 1 A, 5 B, 1 not billed).
  */
 export function loaderGcsOps(loader: LoaderDesign): {
   transferPerObject: GcsOps;
@@ -616,16 +638,45 @@ export function planModel(inputs: PlanInputs): PlanModel {
   const loadedRawPerDay = loaded.reduce((s, c) => s + c.perDay * c.rawBytes, 0);
   const messagesPerSecond = loadedPerDay / DAY_SECONDS;
 
-  // Loader: one batch (one job, at most max_uris_per_job objects) per table per window.
+  // Loader (functions/loader/flush.ts): a queue smaller than one job waits for the table's
+  // window and goes as one batch; a queue that fills a whole job starts full batches at once,
+  // one after another, until the run's flush_deadline or the daily job guard stops it.
   const windowsPerDay = DAY_SECONDS / loader.windowSeconds;
   const perTablePerDay = loadedPerDay / loader.tables;
   const objectsPerWindow = perTablePerDay / windowsPerDay;
-  const capacity = windowsPerDay * loader.maxUrisPerJob;
-  const jobsPerTablePerDay = loadedPerDay > 0 ? windowsPerDay * -Math.expm1(-objectsPerWindow) : 0;
+  // Jobs: the loader's guard, never past BigQuery's per-table limit nor the table's share of the project's.
+  const allowedJobsPerTable = Math.min(
+    loader.tableJobGuard,
+    loader.tableJobsPerDay,
+    loader.projectJobsPerDay / loader.tables,
+  );
+  const jobCeiling = allowedJobsPerTable * loader.maxUrisPerJob;
+  // The deadline: a run starts another full batch only before flush_deadline (the one in
+  // progress finishes), and the table's next run starts at the first flush after it ends.
+  const fullBatchSeconds = loader.maxUrisPerJob * as.flushSecondsPerObject + as.loadJobP50Seconds;
+  const batchesPerRun = Math.max(1, Math.ceil(loader.flushDeadlineSeconds / fullBatchSeconds));
+  const runSpanSeconds =
+    Math.ceil((batchesPerRun * fullBatchSeconds) / loader.flushIntervalSeconds) * loader.flushIntervalSeconds;
+  const flushCeiling = (DAY_SECONDS / runSpanSeconds) * batchesPerRun * loader.maxUrisPerJob;
+  const capacity = Math.min(jobCeiling, flushCeiling);
+  const loadedPerTablePerDay = Math.min(perTablePerDay, capacity);
+  // Jobs: one per window that has an object in it (Poisson arrivals), or, once a window brings
+  // more than a job, the loaded objects in full jobs. The larger of the two is taken: an upper
+  // bound for the job quotas that never falls as objects grow (over the flush's ceiling the
+  // real flush runs fewer, full batches).
+  const jobsPerTablePerDay =
+    loadedPerDay === 0
+      ? 0
+      : Math.max(windowsPerDay * -Math.expm1(-objectsPerWindow), loadedPerTablePerDay / loader.maxUrisPerJob);
   const batchesPerDay = jobsPerTablePerDay * loader.tables;
+  const objectsLoadedPerDay = loadedPerTablePerDay * loader.tables;
   const objectsPerBatch =
-    batchesPerDay > 0 ? Math.min(loader.maxUrisPerJob, loadedPerDay / batchesPerDay) : 0;
-  const objectsLoadedPerDay = Math.min(loadedPerDay, capacity * loader.tables);
+    batchesPerDay > 0 ? Math.min(loader.maxUrisPerJob, objectsLoadedPerDay / batchesPerDay) : 0;
+  // A line's wait for its batch to start: the window, or the time a job's worth takes to arrive.
+  const batchWaitSeconds =
+    perTablePerDay > 0
+      ? Math.min(loader.windowSeconds, (loader.maxUrisPerJob * DAY_SECONDS) / perTablePerDay)
+      : loader.windowSeconds;
 
   // GCS operations.
   const per = loaderGcsOps(loader);
@@ -683,8 +734,6 @@ export function planModel(inputs: PlanInputs): PlanModel {
   // Every insert into the landing bucket fires a finalize; the transfer's copies are the objects.
   const finalizeIgnored = perDay.landingInserts - loadedPerDay;
   const flushSeconds = objectsLoadedPerDay * as.flushSecondsPerObject + batchesPerDay * as.loadJobP50Seconds;
-  const busySeconds =
-    loadedPerDay * finalizeSeconds + finalizeIgnored * as.ignoredInvocationSeconds + flushSeconds;
   const billedSeconds =
     (loadedPerDay * Math.ceil(finalizeSeconds * 10)) / 10 +
     finalizeIgnored * Math.max(0.1, as.ignoredInvocationSeconds) +
@@ -736,7 +785,12 @@ export function planModel(inputs: PlanInputs): PlanModel {
       windowSeconds: loader.windowSeconds,
       loadedObjectsPerTablePerDay: perTablePerDay,
       objectsPerWindow,
+      allowedJobsPerTablePerDay: allowedJobsPerTable,
+      jobCeilingObjectsPerTablePerDay: jobCeiling,
+      flushCeilingObjectsPerTablePerDay: flushCeiling,
+      fullBatchSeconds,
       capacityObjectsPerTablePerDay: capacity,
+      capacityBoundBy: flushCeiling < jobCeiling ? "flush-deadline" : "jobs",
       jobsPerTablePerDay,
       jobsPerProjectPerDay: batchesPerDay,
       partitionModificationsPerTablePerDay: jobsPerTablePerDay * (1 + loader.windowSeconds / DAY_SECONDS),
@@ -756,9 +810,9 @@ export function planModel(inputs: PlanInputs): PlanModel {
         ? null
         : freshness(
             shaped.filter((s) => s.stream.loaded),
-            loader,
+            batchWaitSeconds,
+            objectsPerBatch * as.flushSecondsPerObject,
             as,
-            busySeconds,
           ),
   };
 }
@@ -768,13 +822,14 @@ const FRESHNESS_SAMPLES = 20_000;
 /**
  * Line → row delay: the line's wait in its batch (a line that opens a batch waits the whole
  * batch; later ones less), the upload, S3 → SQS, the transfer, Eventarc and finalize, the wait
- * for the table's next window, and the load job. Monte Carlo with a fixed seed.
+ * for the table's next batch (its window, or a job's worth of arrivals), the batch's flush
+ * work, and the load job. Monte Carlo with a fixed seed.
  */
 function freshness(
   shaped: readonly { stream: Stream; shape: BatchShape }[],
-  loader: LoaderDesign,
+  batchWaitSeconds: number,
+  batchFlushSeconds: number,
   as: Assumptions,
-  _busySeconds: number,
 ): { p50Seconds: number; p95Seconds: number } {
   const random = seededRandom(0x10ad);
   const s3Event = logNormal(as.s3EventP50Seconds, as.s3EventP95Seconds, random);
@@ -798,7 +853,8 @@ function freshness(
         s3Event() +
         transfer() +
         eventarc() +
-        loader.windowSeconds * random() +
+        batchWaitSeconds * random() +
+        batchFlushSeconds +
         job(),
     );
   }

@@ -78,15 +78,25 @@ export function quotaChecks(model: PlanModel): QuotaCheck[] {
       setting: "the function's max instances (or concurrency, which needs ≥ 1 vCPU); fewer objects",
     }),
     check({
-      id: "bq_uris_per_window",
-      name: "Objects per table per load window vs. the one job's URIs (flush.ts: one job per window)",
-      limit: inputs.loader.maxUrisPerJob,
-      use: loader.objectsPerWindow,
-      unit: "objects/window",
+      id: "loader_objects_per_table_day",
+      name: `Objects per table per day vs. the load jobs a table may start (${loader.allowedJobsPerTablePerDay.toLocaleString("en-US")}: table_job_guard, within BigQuery's per-table and per-project jobs) × max_uris_per_job`,
+      limit: loader.jobCeilingObjectsPerTablePerDay,
+      use: loader.loadedObjectsPerTablePerDay,
+      unit: "objects/day",
       source:
-        "https://cloud.google.com/bigquery/quotas#load_jobs (10,000 URIs per job) · functions/loader/flush.ts",
+        "https://cloud.google.com/bigquery/quotas#load_jobs (jobs per table and project per day, 10,000 URIs per job) · functions/loader/config.ts table_job_guard · functions/loader/flush.ts",
       setting:
-        "fewer, larger analytics objects (batch_max_age, an analytics stream), or more tables in warehouse.routes (a job per table per window)",
+        "fewer, larger analytics objects (batch_max_age, an analytics stream), or more tables in warehouse.routes; LOGARCHIVE_TABLE_JOB_GUARD only up to the per-table limit",
+    }),
+    check({
+      id: "loader_flush_throughput",
+      name: `Objects per table per day vs. what its flush runs get through, one full batch after another (${Math.round(loader.fullBatchSeconds)} s a batch at the assumed flush speed, new batches until flush_deadline)`,
+      limit: loader.flushCeilingObjectsPerTablePerDay,
+      use: loader.loadedObjectsPerTablePerDay,
+      unit: "objects/day",
+      source: `functions/loader/flush.ts · flush_deadline, flush_interval (functions/loader/config.ts) · flush speed ${inputs.assumptions.flushSecondsPerObject} s/object assumed (docs/benchmarks.md#loader: 19 objects/s on a loaded 2-core machine, 60-150 estimated on GCS)`,
+      setting:
+        "LOGARCHIVE_FLUSH_DEADLINE (and the function timeout) so runs leave fewer idle flush ticks; more tables in warehouse.routes (tables flush in parallel); fewer objects",
     }),
     check({
       id: "bq_load_jobs_per_table",
