@@ -94,6 +94,13 @@ async function runOnce(
   await shipper.close();
   const linesRead = await shippedRecords(shipper);
   if (linesRead === 0) {
+    if (o.logs !== undefined && (await anyFileMatches(o.logs))) {
+      // The files are there and were read before: the data dir's checkpoint is up to date.
+      o.out(
+        `Nothing new to ship: the files matching ${o.logs.join(", ")} hold no line that this --data-dir's checkpoint (${o.dataDir}) has not shipped already. Append lines, or use another --data-dir to ship them again.\n`,
+      );
+      return 0;
+    }
     o.out(
       `No log lines found under ${o.logs?.join(", ") ?? sampleRoot}: check --logs (a glob of container log files, such as '/var/log/pods/*/*/*.log*').\n`,
     );

@@ -134,6 +134,47 @@ describe("logarchive local", () => {
     assert.match(out, /check --logs/);
   });
 
+  it("--once again over files already shipped says nothing is new and exits 0; appended lines then ship", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "logarchive-cli-again-"));
+    dirs.push(dir);
+    const log = join(dir, "pods", "web_web-0_0f1c2d3e-4b5a-6978-8091-a2b3c4d5e6f7", "app", "0.log");
+    await mkdir(dirname(log), { recursive: true });
+    const line = (n: number) => `2026-11-21T10:00:0${n}.000000000Z stdout F line ${n}\n`;
+    await writeFile(log, line(1) + line(2));
+    const once = async () => {
+      const child = spawn(
+        process.execPath,
+        [
+          cli,
+          "local",
+          "--once",
+          "--data-dir",
+          join(dir, "data"),
+          "--logs",
+          join(dir, "pods", "*", "*", "*.log*"),
+        ],
+        { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOGARCHIVE_LOG_LEVEL: "error" } },
+      );
+      let out = "";
+      child.stdout?.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+      });
+      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+      return { code, out };
+    };
+    const first = await once();
+    assert.equal(first.code, 0, first.out);
+    assert.match(first.out, /Shipped 2 lines/);
+    const again = await once();
+    assert.equal(again.code, 0, again.out);
+    assert.match(again.out, /Nothing new to ship/);
+    assert.doesNotMatch(again.out, /No log lines found/);
+    await writeFile(log, line(1) + line(2) + line(3));
+    const appended = await once();
+    assert.equal(appended.code, 0, appended.out);
+    assert.match(appended.out, /Shipped 1 lines/);
+  });
+
   it("live with --logs that match nothing warns, naming the glob, on every status line until a file matches", async () => {
     const dir = await mkdtemp(join(tmpdir(), "logarchive-cli-nomatch-"));
     dirs.push(dir);
