@@ -300,15 +300,18 @@ export class KubernetesLogsSource {
 
   /**
    * Adds to `paths` the rotated names (`<n>.log.<ts>`, its `.gz`, dockerd's `.<N>`) of every
-   * chain with a file the globs no longer list: a tracked file is followed to its rotated
-   * name whether or not the globs match it. Returns the names added: a file found only
-   * that way is tracked only as the successor of a tracked file (see #placeFresh).
+   * chain with a file the globs may no longer list: a tracked file is followed to its
+   * rotated name whether or not the globs match it. That is a file not at a listed name,
+   * and a file not held open (restored from the checkpoint): its name may now be another
+   * file's, as after `<n>.log` was rotated and replaced while the shipper was down. Returns
+   * the names added: a file found only that way is tracked only as the successor of a
+   * tracked file (see #placeFresh).
    */
   async #followRotated(paths: Map<string, string>): Promise<Set<string>> {
     const followed = new Set<string>();
     const chainsByDir = new Map<string, Set<string>>();
     for (const tf of this.files) {
-      if (tf.state !== "active" || paths.has(tf.path)) continue;
+      if (tf.state !== "active" || (paths.has(tf.path) && tf.handle !== null)) continue;
       const dir = dirname(tf.chainBase);
       const chains = chainsByDir.get(dir) ?? new Set<string>();
       chainsByDir.set(dir, chains);
@@ -553,14 +556,20 @@ export class KubernetesLogsSource {
 
   /** A checkpointed file vanished before it was read to the end, while the shipper was down. */
   #lost(tf: TrackedFile): void {
-    const lost = Math.max(0, tf.size - tf.readPos);
+    // Last seen as the live file, its writer may have appended after that look: how much
+    // is unknown, so at least 1 byte is counted (a vanished live file is never silent).
+    const mayHaveGrown = tf.path === tf.chainBase && !tf.compressed && tf.movedAt === null;
+    const lost = Math.max(mayHaveGrown ? 1 : 0, tf.size - tf.readPos);
     if (lost > 0) {
       this.options.metrics.bytesLost.inc({ reason: "rotation" }, lost);
       this.options.log("error", "log_bytes_lost", {
         reason: "rotation",
         path: tf.path,
         bytes: lost,
-        note: "the file was rotated away or removed before it was read to the end",
+        ...(mayHaveGrown ? { sizeLastSeen: tf.size, readPos: tf.readPos } : {}),
+        note: mayHaveGrown
+          ? "the live file was rotated away or removed while unread; what was appended to it after it was last seen is lost, and its size is unknown (at least 1 byte counted)"
+          : "the file was rotated away or removed before it was read to the end",
       });
     }
     // Partial lines held from before the restart are still data. If nothing was lost, their
