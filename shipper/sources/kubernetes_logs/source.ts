@@ -556,20 +556,14 @@ export class KubernetesLogsSource {
 
   /** A checkpointed file vanished before it was read to the end, while the shipper was down. */
   #lost(tf: TrackedFile): void {
-    // Last seen as the live file, its writer may have appended after that look: how much
-    // is unknown, so at least 1 byte is counted (a vanished live file is never silent).
-    const mayHaveGrown = tf.path === tf.chainBase && !tf.compressed && tf.movedAt === null;
-    const lost = Math.max(mayHaveGrown ? 1 : 0, tf.size - tf.readPos);
+    const lost = Math.max(0, tf.size - tf.readPos);
     if (lost > 0) {
       this.options.metrics.bytesLost.inc({ reason: "rotation" }, lost);
       this.options.log("error", "log_bytes_lost", {
         reason: "rotation",
         path: tf.path,
         bytes: lost,
-        ...(mayHaveGrown ? { sizeLastSeen: tf.size, readPos: tf.readPos } : {}),
-        note: mayHaveGrown
-          ? "the live file was rotated away or removed while unread; what was appended to it after it was last seen is lost, and its size is unknown (at least 1 byte counted)"
-          : "the file was rotated away or removed before it was read to the end",
+        note: "the file was rotated away or removed before it was read to the end",
       });
     }
     // Partial lines held from before the restart are still data. If nothing was lost, their
