@@ -47,7 +47,8 @@ export function quotaChecks(model: PlanModel): QuotaCheck[] {
       limit: 100,
       use: inputs.notificationRules,
       unit: "configurations",
-      source: "S3 console help text, as recorded in the project's research notes (not checked against an AWS page)",
+      source:
+        "S3 console help text, as recorded in the project's research notes (not checked against an AWS page)",
       setting: "analytics.include in the policy (one rule covers the analytics tier)",
     }),
     check({
