@@ -1,48 +1,20 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { UserError } from "../../lib/config/errors.ts";
 import { costCommand } from "./cost.ts";
-import { runCommand } from "./plan_test_support.ts";
+import { close, runCommand, workedExampleFixture, workedFleetArgs } from "./plan_test_support.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "logarchive-cost-test-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
-const policy = join(dir, "namespaces.yaml");
-writeFileSync(policy, 'analytics:\n  include: ["*"]\n');
-const loaderConfig = join(dir, "loader.yaml");
-writeFileSync(loaderConfig, "landing_bucket: landing\nstate_bucket: state\n");
-
-const close = (actual: number, expected: number, what: string, tolerance = 0.005) =>
-  assert.ok(
-    Math.abs(actual - expected) <= Math.abs(expected) * tolerance,
-    `${what}: ${actual} is not within ${tolerance * 100}% of ${expected}`,
-  );
+const fixture = workedExampleFixture("cost");
+const { dir, policy } = fixture;
 
 // The worked example of plan.test.ts (10 nodes, 14,400 objects a day of ~1.5 MB, STORED =
 // 2.16e10 + 14,400 × 250 = 2.16036e10 compressed bytes a day, all loaded), kept 30 days in S3 Standard only, 30 days in
 // BigQuery, no Athena, no restores. A month is 365 / 12 = 30.4167 days; storage is in GiB.
 const WORKED = [
   "cost",
-  "--nodes",
-  "10",
-  "--gb-per-node-day",
-  "8.64",
-  "--namespaces",
-  "1",
-  "--active-per-node",
-  "1",
-  "--skew",
-  "zipf:0",
-  "--compression",
-  "0.25",
-  "--line-bytes",
-  "100",
-  "--policy",
-  policy,
-  "--loader-config",
-  loaderConfig,
+  ...workedFleetArgs(fixture),
   "--retention-days",
   "30",
   "--lifecycle",

@@ -1,26 +1,13 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ConfigError, UserError } from "../../lib/config/errors.ts";
 import { planCommand } from "./plan.ts";
-import { runCommand } from "./plan_test_support.ts";
+import { close, runCommand, workedExampleFixture, workedFleetArgs } from "./plan_test_support.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "logarchive-plan-test-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
-const policy = join(dir, "namespaces.yaml");
-// Every namespace archived and loaded into one table: analytics share 1 without --analytics-share.
-writeFileSync(policy, 'analytics:\n  include: ["*"]\n');
-// The loader's state in its own bucket, so marker writes fire no finalize.
-const loaderConfig = join(dir, "loader.yaml");
-writeFileSync(loaderConfig, "landing_bucket: landing\nstate_bucket: state\n");
-
-const close = (actual: number, expected: number, what: string, tolerance = 0.005) =>
-  assert.ok(
-    Math.abs(actual - expected) <= Math.abs(expected) * tolerance,
-    `${what}: ${actual} is not within ${tolerance * 100}% of ${expected}`,
-  );
+const fixture = workedExampleFixture("plan");
+const { dir, policy } = fixture;
 
 // Worked example: 10 nodes, one namespace each, 8.64 GB/day per node = 100,000 B/s, lines of
 // 100 B (λ = 1,000 lines/s), gzip 0.25 (25,000 B/s compressed). The shipper's defaults
@@ -29,28 +16,7 @@ const close = (actual: number, expected: number, what: string, tolerance = 0.005
 // batches: 59 of 1 + 1,000 × 60 lines = 60,001 lines × 25 B = 1,500,025 B, and the hour's
 // last one the rest, 90,000,000 − 59 × 1,500,025 = 1,498,525 B. Each object also carries
 // gzip's fixed 250 B (the header, trailer and first record: gzipObjectOverheadBytes).
-const WORKED = [
-  "--nodes",
-  "10",
-  "--gb-per-node-day",
-  "8.64",
-  "--namespaces",
-  "1",
-  "--active-per-node",
-  "1",
-  "--skew",
-  "zipf:0",
-  "--compression",
-  "0.25",
-  "--line-bytes",
-  "100",
-  "--policy",
-  policy,
-  "--loader-config",
-  loaderConfig,
-  "--format",
-  "json",
-];
+const WORKED = [...workedFleetArgs(fixture), "--format", "json"];
 
 describe("logarchive plan", () => {
   it("matches the worked example computed by hand", async () => {

@@ -1,6 +1,64 @@
-// Runs `plan` and `cost` through their exported commands, as cli/program.ts would, capturing output.
+// What the plan and cost tests share: their exported commands run as cli/program.ts would,
+// a fixture directory with the worked example's policy and loader config, and that example's
+// fleet flags.
 
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after } from "node:test";
 import { Command } from "commander";
+
+/**
+ * A temp dir (removed after the test file) holding the worked example's inputs: a policy that
+ * archives and loads every namespace into one table (analytics share 1 without
+ * --analytics-share), and a loader config with the state in its own bucket, so marker writes
+ * fire no finalize.
+ */
+export function workedExampleFixture(name: string): { dir: string; policy: string; loaderConfig: string } {
+  const dir = mkdtempSync(join(tmpdir(), `logarchive-${name}-test-`));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const policy = join(dir, "namespaces.yaml");
+  writeFileSync(policy, 'analytics:\n  include: ["*"]\n');
+  const loaderConfig = join(dir, "loader.yaml");
+  writeFileSync(loaderConfig, "landing_bucket: landing\nstate_bucket: state\n");
+  return { dir, policy, loaderConfig };
+}
+
+/**
+ * The worked example's fleet (plan.test.ts computes it by hand): 10 nodes, one namespace each,
+ * 8.64 GB/day per node, lines of 100 B, gzip 0.25.
+ */
+export function workedFleetArgs(fixture: { policy: string; loaderConfig: string }): string[] {
+  return [
+    "--nodes",
+    "10",
+    "--gb-per-node-day",
+    "8.64",
+    "--namespaces",
+    "1",
+    "--active-per-node",
+    "1",
+    "--skew",
+    "zipf:0",
+    "--compression",
+    "0.25",
+    "--line-bytes",
+    "100",
+    "--policy",
+    fixture.policy,
+    "--loader-config",
+    fixture.loaderConfig,
+  ];
+}
+
+/** Asserts `actual` is within `tolerance` (a fraction) of `expected`. */
+export function close(actual: number, expected: number, what: string, tolerance = 0.005): void {
+  assert.ok(
+    Math.abs(actual - expected) <= Math.abs(expected) * tolerance,
+    `${what}: ${actual} is not within ${tolerance * 100}% of ${expected}`,
+  );
+}
 
 /** Runs `logarchive ARGS` through the exported command; returns what it wrote and its exit code. */
 export async function runCommand(
