@@ -12,9 +12,10 @@ import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { type LocalS3, startLocalS3 } from "../local/s3.ts";
+import type { LocalS3 } from "../local/s3.ts";
 import { CheckpointStore } from "../shipper/state/checkpoint.ts";
 import { deliveryProblems, readArchive, s3Client, startShipper } from "../shipper/test_support/archive.ts";
+import { startTestS3 } from "../shipper/test_support/harness.ts";
 import { ContainerLogWriter } from "../shipper/test_support/workload.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -41,7 +42,7 @@ describe("shipper end to end, one file reached by two globs", { timeout: 300_000
   let s3: LocalS3;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "logarchive-multiglob-e2e-"));
-    s3 = await startLocalS3({ host: "127.0.0.1", port: 0, dataDir: join(dir, "s3"), buckets: ["both"] });
+    s3 = await startTestS3(join(dir, "s3"), ["both"]);
   });
   after(async () => {
     await s3?.stop();

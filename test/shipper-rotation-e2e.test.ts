@@ -11,9 +11,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type LocalS3, startLocalS3 } from "../local/s3.ts";
+import type { LocalS3 } from "../local/s3.ts";
 import { CheckpointStore } from "../shipper/state/checkpoint.ts";
 import { deliveryProblems, readArchive, startShipper } from "../shipper/test_support/archive.ts";
+import { startTestS3 } from "../shipper/test_support/harness.ts";
 import { ContainerLogWriter } from "../shipper/test_support/workload.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -25,12 +26,7 @@ describe("shipper end to end, following kubelet's rotation", { timeout: 600_000 
   let s3: LocalS3;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "logarchive-rotation-e2e-"));
-    s3 = await startLocalS3({
-      host: "127.0.0.1",
-      port: 0,
-      dataDir: join(dir, "s3"),
-      buckets: ["live-only", "rotated-too"],
-    });
+    s3 = await startTestS3(join(dir, "s3"), ["live-only", "rotated-too"]);
   });
   after(async () => {
     await s3?.stop();
