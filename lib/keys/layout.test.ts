@@ -5,13 +5,20 @@ import {
   athenaLocationTemplate,
   batchId,
   formatObjectKey,
+  formatStreamKey,
+  isStreamKey,
   KeyLayoutError,
   MAX_PREFIX_LENGTH,
   type ObjectKey,
+  parseAnyObjectKey,
   parseBatchId,
   parseObjectKey,
+  parseStreamKey,
   partitionPrefix,
   prefixProblem,
+  type StreamObjectKey,
+  streamPartitionPrefix,
+  streamPrefix,
   TIERS,
   tierPrefix,
 } from "./layout.ts";
@@ -233,5 +240,89 @@ describe("object key layout", () => {
       .replace("${dt}", base.dt)
       .replace("${hour}", base.hour);
     assert.ok(`s3://bkt/${formatObjectKey(base)}`.startsWith(filled));
+  });
+});
+
+describe("stream object key layout", () => {
+  const stream: StreamObjectKey = {
+    prefix: "logs",
+    dataset: "logarchive",
+    table: "container_logs",
+    dt: "2026-11-21",
+    hour: "09",
+    node: "ip-10-0-1-5.eu-west-1.compute.internal",
+    epoch: "9f2c1a7b",
+    seq: 43,
+  };
+
+  it("formats the documented layout", () => {
+    assert.equal(
+      formatStreamKey(stream),
+      "logs/stream/table=logarchive.container_logs/dt=2026-11-21/hour=09/ip-10-0-1-5.eu-west-1.compute.internal_9f2c1a7b_000000000043.ndjson.gz",
+    );
+    assert.equal(streamPrefix("/logs/"), "logs/stream/");
+    assert.equal(streamPrefix(""), "stream/");
+    assert.equal(
+      streamPartitionPrefix("logs", stream, "2026-11-21", "09"),
+      "logs/stream/table=logarchive.container_logs/dt=2026-11-21/hour=09/",
+    );
+  });
+
+  it("escapes a . inside a dataset or table, so the one literal . separates them", () => {
+    const key = { ...stream, dataset: "a.b", table: "c.d=e/f" };
+    const text = formatStreamKey(key);
+    assert.ok(text.includes("/table=a%2Eb.c%2Ed%3De%2Ff/"), text);
+    assert.deepEqual(parseStreamKey(text), key);
+  });
+
+  it("round-trips any dataset, table, node, prefix and sequence (property)", () => {
+    const segment = fc.stringMatching(/^[A-Za-z0-9._-]{1,12}$/).filter((s) => s !== "." && s !== "..");
+    fc.assert(
+      fc.property(
+        fc.record({
+          prefix: fc.array(segment, { maxLength: 3 }).map((parts) => parts.join("/")),
+          dataset: fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 }),
+          table: fc.string({ unit: "grapheme", minLength: 1, maxLength: 70 }),
+          dt: fc
+            .date({ min: new Date("1970-01-01"), max: new Date("9999-12-31"), noInvalidDate: true })
+            .map((d) => d.toISOString().slice(0, 10)),
+          hour: fc.integer({ min: 0, max: 23 }).map((h) => String(h).padStart(2, "0")),
+          node: fc.string({ unit: "grapheme", minLength: 1, maxLength: 70 }),
+          epoch: fc.stringMatching(/^[0-9a-f]{8,32}$/),
+          seq: fc.integer({ min: 0, max: 999_999_999_999 }),
+        }),
+        (key) => {
+          const text = formatStreamKey(key);
+          assert.ok(isStreamKey(text));
+          assert.deepEqual(parseStreamKey(text), { ...key });
+          assert.deepEqual(parseAnyObjectKey(text), { kind: "stream", ...key });
+        },
+      ),
+    );
+  });
+
+  it("tells stream keys from namespace keys, whatever the prefix", () => {
+    for (const prefix of ["", "logs", "stream", "stream/stream", "archive"]) {
+      const s = formatStreamKey({ ...stream, prefix });
+      const n = formatObjectKey({ ...base, prefix });
+      assert.equal(parseAnyObjectKey(s).kind, "stream", s);
+      assert.equal(parseAnyObjectKey(n).kind, "namespace", n);
+      assert.throws(() => parseObjectKey(s), /tier "stream"/);
+      assert.throws(() => parseStreamKey(n), /is not stream/);
+    }
+  });
+
+  it("rejects malformed stream keys with a reason", () => {
+    const good = formatStreamKey(stream);
+    assert.throws(
+      () => parseStreamKey(good.replace("table=logarchive.", "table=logarchive")),
+      /table=<dataset>/,
+    );
+    assert.throws(() => parseStreamKey(good.replace("table=logarchive.", "table=.")), /table=<dataset>/);
+    assert.throws(() => parseStreamKey(good.replace("table=", "tbl=")), /table=<dataset>/);
+    assert.throws(() => parseStreamKey(good.replace("table=logarchive", "table=%ZZ")), /malformed/);
+    assert.throws(() => parseStreamKey(good.replace("hour=09", "hour=24")), /hour=HH/);
+    assert.throws(() => parseStreamKey(`/${good}`), /prefix/);
+    assert.throws(() => formatStreamKey({ ...stream, table: "" }), /table is empty/);
   });
 });

@@ -9,6 +9,15 @@
 // cluster can have hundreds of namespaces, so the tier, not the namespace, is what the
 // bucket notification filters on: one rule covers every analytics namespace.
 //
+// In stream delivery (namespaces.yaml `analytics.delivery: stream`, see
+// docs/architecture.md#stream-delivery) a third tier carries the analytics lines again,
+// per destination table instead of per namespace, in short-lived objects that expire:
+//
+//   <prefix>/stream/table=<dataset>.<table>/dt=<YYYY-MM-DD>/hour=<HH>/<node>_<epoch>_<seq>.ndjson.gz
+//
+// Only `<prefix>/stream/` is then notified to SQS; every namespace's archive objects go
+// under `<prefix>/archive/`, analytics namespaces included.
+//
 // Keys are deterministic: the batch identity (node, state epoch, sequence number) is fixed
 // before the first upload attempt, so a retry or a replay after a crash writes the same key.
 
@@ -16,6 +25,9 @@ export const TIERS = ["analytics", "archive"] as const;
 export type Tier = (typeof TIERS)[number];
 
 export const OBJECT_SUFFIX = ".ndjson.gz";
+
+/** The tier segment of stream objects: one per (destination table, hour) per node batch. */
+export const STREAM_TIER = "stream";
 
 /** Sequence numbers are zero-padded so keys sort in batch order within a partition. */
 const SEQ_DIGITS = 12;
@@ -63,6 +75,14 @@ export function escapeKeyValue(value: string): string {
 
 function escapeNamePart(value: string): string {
   return value.replace(SAFE_NAME_PART, percentEncode);
+}
+
+// A table partition is `<dataset>.<table>`: both parts escape `.` too, so the one literal
+// `.` separates them whatever the names (BigQuery names never need an escape).
+const SAFE_TABLE_PART = /[^A-Za-z0-9_-]/gu;
+
+function escapeTablePart(value: string): string {
+  return value.replace(SAFE_TABLE_PART, percentEncode);
 }
 
 function unescapeKeyValue(value: string, what: string): string {
@@ -213,4 +233,103 @@ export function archiveLocation(bucket: string, prefix: string): string {
 /** Athena's storage.location.template for the layout, with ${...} placeholders for projection. */
 export function athenaLocationTemplate(bucket: string, prefix: string): string {
   return `${archiveLocation(bucket, prefix)}\${tier}/namespace=\${namespace}/dt=\${dt}/hour=\${hour}/`;
+}
+
+/** A destination table as it appears in a stream key. */
+export interface StreamTable {
+  readonly dataset: string;
+  readonly table: string;
+}
+
+export interface StreamObjectKey extends BatchIdentity, StreamTable {
+  readonly prefix: string;
+  /** UTC date of every record in the object, YYYY-MM-DD. */
+  readonly dt: string;
+  /** UTC hour of every record in the object, 00-23. */
+  readonly hour: string;
+}
+
+/** Every stream object's key starts with this: the only prefix notified in stream delivery. */
+export function streamPrefix(prefix: string): string {
+  const p = normalizePrefix(prefix);
+  return p === "" ? `${STREAM_TIER}/` : `${p}/${STREAM_TIER}/`;
+}
+
+/** `table=<dataset>.<table>`, the stream tier's partition segment. */
+export function tablePartition(destination: StreamTable): string {
+  if (destination.dataset.length === 0) throw new KeyLayoutError("dataset is empty");
+  if (destination.table.length === 0) throw new KeyLayoutError("table is empty");
+  return `table=${escapeTablePart(destination.dataset)}.${escapeTablePart(destination.table)}`;
+}
+
+/** Key prefix of one table's stream objects, for listing (reconcile). */
+export function streamPartitionPrefix(
+  prefix: string,
+  destination: StreamTable,
+  dt?: string,
+  hour?: string,
+): string {
+  let key = `${streamPrefix(prefix)}${tablePartition(destination)}/`;
+  if (dt !== undefined) key += `dt=${dt}/`;
+  if (dt !== undefined && hour !== undefined) key += `hour=${hour}/`;
+  return key;
+}
+
+export function formatStreamKey(key: StreamObjectKey): string {
+  if (!DT.test(key.dt)) throw new KeyLayoutError(`dt ${JSON.stringify(key.dt)} is not YYYY-MM-DD`);
+  if (!HOUR.test(key.hour)) throw new KeyLayoutError(`hour ${JSON.stringify(key.hour)} is not 00-23`);
+  return `${streamPartitionPrefix(key.prefix, key, key.dt, key.hour)}${batchId(key)}${OBJECT_SUFFIX}`;
+}
+
+/** Whether `key` is laid out as a stream object (its tier segment), without checking the rest. */
+export function isStreamKey(key: string): boolean {
+  const parts = key.split("/");
+  return parts.length >= 5 && parts[parts.length - 5] === STREAM_TIER;
+}
+
+export function parseStreamKey(key: string): StreamObjectKey {
+  const parts = key.split("/");
+  if (parts.length < 5)
+    throw new KeyLayoutError(`key ${JSON.stringify(key)} has too few parts for the layout`);
+  const [tier, tablePart, dtPart, hourPart, file] = parts.slice(-5) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const prefixParts = parts.slice(0, -5);
+  const prefix = prefixParts.join("/");
+  const fail = (why: string) => new KeyLayoutError(`key ${JSON.stringify(key)}: ${why}`);
+  const badPrefix =
+    prefix.length > MAX_PREFIX_LENGTH
+      ? `is longer than ${MAX_PREFIX_LENGTH} characters`
+      : segmentsProblem(prefixParts, prefix);
+  if (badPrefix !== undefined) throw fail(`prefix ${badPrefix}`);
+  if (tier !== STREAM_TIER) throw fail(`tier ${JSON.stringify(tier)} is not ${STREAM_TIER}`);
+  const names = tablePart.startsWith("table=") ? tablePart.slice("table=".length).split(".") : [];
+  if (names.length !== 2 || names[0] === "" || names[1] === "")
+    throw fail("expected table=<dataset>.<table>");
+  const dataset = unescapeKeyValue(names[0]!, "dataset");
+  const table = unescapeKeyValue(names[1]!, "table");
+  if (!dtPart.startsWith("dt=") || !DT.test(dtPart.slice(3))) throw fail("expected dt=YYYY-MM-DD");
+  if (!hourPart.startsWith("hour=") || !HOUR.test(hourPart.slice(5))) throw fail("expected hour=HH");
+  if (!file.endsWith(OBJECT_SUFFIX)) throw fail(`expected a ${OBJECT_SUFFIX} object`);
+  return {
+    prefix,
+    dataset,
+    table,
+    dt: dtPart.slice(3),
+    hour: hourPart.slice(5),
+    ...parseBatchId(file.slice(0, -OBJECT_SUFFIX.length)),
+  };
+}
+
+/** Either kind of object key, told apart by its tier segment. */
+export type AnyObjectKey = ({ kind: "namespace" } & ObjectKey) | ({ kind: "stream" } & StreamObjectKey);
+
+export function parseAnyObjectKey(key: string): AnyObjectKey {
+  return isStreamKey(key)
+    ? { kind: "stream", ...parseStreamKey(key) }
+    : { kind: "namespace", ...parseObjectKey(key) };
 }

@@ -2,16 +2,19 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { ConfigError } from "../config/errors.ts";
-import { formatObjectKey, parseObjectKey, prefixProblem } from "../keys/layout.ts";
+import { formatObjectKey, formatStreamKey, parseObjectKey, prefixProblem } from "../keys/layout.ts";
 import {
   classifyNamespace,
   DEFAULT_POLICY,
   destinations,
   hasTablePerNamespace,
   isNamespaceName,
+  lifecycleExpirationRules,
+  type NotificationRule,
   notificationRules,
   parsePolicy,
   ruleMatches,
+  streamDelivery,
 } from "./policy.ts";
 
 const policy = parsePolicy(`
@@ -106,7 +109,7 @@ warehouse:
     );
   });
 
-  it("derives one notification rule that selects exactly the analytics tier", () => {
+  it("derives notification rules that select exactly the analytics tier and the stream", () => {
     const rules = notificationRules(policy);
     assert.deepEqual(rules, [
       {
@@ -115,7 +118,18 @@ warehouse:
         suffix: ".ndjson.gz",
         events: ["s3:ObjectCreated:*"],
       },
+      {
+        id: "logarchive-stream",
+        prefix: "k8s/logs/stream/",
+        suffix: ".ndjson.gz",
+        events: ["s3:ObjectCreated:*"],
+      },
     ]);
+    // The same rules in either delivery mode, so a rollout of a mode change loses nothing.
+    assert.deepEqual(
+      notificationRules({ ...policy, analytics: { ...policy.analytics, delivery: "stream" } }),
+      rules,
+    );
     const rule = rules[0]!;
     const key = (namespace: string) => {
       const c = classifyNamespace(policy, namespace);
@@ -136,6 +150,93 @@ warehouse:
     assert.ok(!ruleMatches(rule, "ObjectCreated:Put", key("payments-sandbox")));
     assert.ok(!ruleMatches(rule, "ObjectRemoved:Delete", key("payments")));
     assert.ok(!ruleMatches(rule, "ObjectCreated:Put", `${key("web")}.tmp`));
+  });
+
+  it("in stream delivery writes every namespace to the archive tier and notifies only stream objects", () => {
+    const streamPolicy = parsePolicy(`
+archive:
+  prefix: k8s/logs
+  exclude: ["kube-node-lease"]
+  batch_max_age: 30m
+analytics:
+  include: ["payments*", "web"]
+  delivery: stream
+  stream_batch_max_age: 2m
+  stream_expiration_days: 5
+warehouse:
+  routes:
+    - namespaces: ["payments*"]
+      dataset: payments
+      table: payments_logs
+`);
+    assert.deepEqual(classifyNamespace(streamPolicy, "payments"), {
+      archived: true,
+      tier: "archive",
+      destination: { dataset: "payments", table: "payments_logs" },
+    });
+    assert.deepEqual(classifyNamespace(streamPolicy, "kube-system"), {
+      archived: true,
+      tier: "archive",
+      destination: null,
+    });
+    assert.deepEqual(streamDelivery(streamPolicy), {
+      streamBatchMaxAgeMs: 120_000,
+      archiveBatchMaxAgeMs: 1_800_000,
+    });
+    assert.equal(streamDelivery(policy), null);
+    assert.deepEqual(lifecycleExpirationRules(streamPolicy), [
+      { id: "logarchive-stream-expiry", prefix: "k8s/logs/stream/", expirationDays: 5 },
+    ]);
+    assert.deepEqual(lifecycleExpirationRules(policy), []);
+    const [analyticsRule, streamRule] = notificationRules(streamPolicy) as [
+      NotificationRule,
+      NotificationRule,
+    ];
+    const archiveKey = formatObjectKey({
+      prefix: "k8s/logs",
+      tier: "archive",
+      namespace: "payments",
+      dt: "2026-11-21",
+      hour: "01",
+      node: "n",
+      epoch: "0123abcd",
+      seq: 1,
+    });
+    const streamKey = formatStreamKey({
+      prefix: "k8s/logs",
+      dataset: "payments",
+      table: "payments_logs",
+      dt: "2026-11-21",
+      hour: "01",
+      node: "n",
+      epoch: "0123abcd",
+      seq: 2,
+    });
+    for (const rule of [analyticsRule, streamRule])
+      assert.ok(!ruleMatches(rule, "ObjectCreated:Put", archiveKey));
+    assert.ok(ruleMatches(streamRule, "ObjectCreated:Put", streamKey));
+    assert.ok(!ruleMatches(analyticsRule, "ObjectCreated:Put", streamKey));
+    // The defaults: per-namespace delivery, a 3-minute stream, hourly archive batches.
+    assert.equal(DEFAULT_POLICY.analytics.delivery, "per-namespace");
+    assert.equal(DEFAULT_POLICY.analytics.stream_batch_max_age, "3m");
+    assert.equal(DEFAULT_POLICY.archive.batch_max_age, "1h");
+  });
+
+  it("refuses bad delivery settings, naming the field", () => {
+    try {
+      parsePolicy(
+        "archive:\n  batch_max_age: 2h\nanalytics:\n  delivery: streaming\n  stream_batch_max_age: soon\n  stream_expiration_days: 0\n",
+        "p.yaml",
+      );
+      assert.fail("expected a ConfigError");
+    } catch (error) {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /archive\.batch_max_age: must be at most 1h/);
+      assert.match(error.message, /analytics\.delivery: /);
+      assert.match(error.message, /analytics\.stream_batch_max_age: expected a duration/);
+      assert.match(error.message, /analytics\.stream_expiration_days: /);
+      assert.equal(error.problems.length, 4);
+    }
   });
 
   it("reports every bad field at once, naming each", () => {

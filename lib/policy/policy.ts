@@ -5,8 +5,9 @@
 
 import { matchesGlob } from "node:path";
 import { z } from "zod";
+import { checkDuration, type DurationLimits } from "../config/units.ts";
 import { loadYamlConfig, parseYamlConfig } from "../config/yaml.ts";
-import { OBJECT_SUFFIX, prefixProblem, type Tier, tierPrefix } from "../keys/layout.ts";
+import { OBJECT_SUFFIX, prefixProblem, streamPrefix, type Tier, tierPrefix } from "../keys/layout.ts";
 import { DEFAULT_TABLE } from "../record/ddl.ts";
 
 // Namespaces are DNS labels: lowercase letters, digits and `-`. A pattern with any other
@@ -34,9 +35,38 @@ const globList = z
   )
   .default([]);
 
-const selection = z.strictObject({
+/**
+ * How analytics lines reach the warehouse (docs/architecture.md#stream-delivery):
+ * - `per-namespace`: each analytics namespace's objects are written under
+ *   `<prefix>/analytics/` and are themselves what SQS, the transfer and the loader see;
+ * - `stream`: every namespace's objects go under `<prefix>/archive/` (long-lived, one per
+ *   namespace and hour), and analytics lines are written a second time into short-lived
+ *   per-table objects under `<prefix>/stream/`, the only prefix notified.
+ */
+export const DELIVERY_MODES = ["per-namespace", "stream"] as const;
+export type DeliveryMode = (typeof DELIVERY_MODES)[number];
+
+/** Batch ages in stream delivery: a batch never crosses an hour, so an hour is the longest useful. */
+const STREAM_AGE_LIMITS: DurationLimits = { min: 1000, max: 3_600_000 };
+const ARCHIVE_AGE_LIMITS: DurationLimits = { min: 1000, max: 3_600_000 };
+
+function duration(limits: DurationLimits, fallback: string) {
+  return z
+    .string()
+    .superRefine((text, ctx) => {
+      const checked = checkDuration(text, limits);
+      if ("problem" in checked)
+        ctx.addIssue({ code: "custom", message: `${checked.problem} (got ${JSON.stringify(text)})` });
+    })
+    .default(fallback);
+}
+
+const analyticsSelection = z.strictObject({
   include: globList,
   exclude: globList,
+  delivery: z.enum(DELIVERY_MODES).default("per-namespace"),
+  stream_batch_max_age: duration(STREAM_AGE_LIMITS, "3m"),
+  stream_expiration_days: z.number().int().min(1).max(365).default(3),
 });
 
 /** The placeholder that makes a route a table per namespace: `logs_{namespace}`. */
@@ -70,9 +100,10 @@ export const policySchema = z.strictObject({
         .default("logs"),
       include: globList.default(["*"]),
       exclude: globList,
+      batch_max_age: duration(ARCHIVE_AGE_LIMITS, "1h"),
     })
     .prefault({}),
-  analytics: selection.prefault({}),
+  analytics: analyticsSelection.prefault({}),
   warehouse: z
     .strictObject({
       dataset: z
@@ -103,7 +134,11 @@ function matchesAny(namespace: string, globs: readonly string[]): string | undef
   return globs.find((g) => matchesGlob(namespace, g));
 }
 
-/** What happens to one namespace's logs under the policy. */
+/**
+ * What happens to one namespace's logs under the policy. `tier` is where its
+ * per-namespace objects go: in stream delivery always `archive`, and `destination` (not
+ * null for an analytics namespace) is the table whose stream objects carry its lines.
+ */
 export function classifyNamespace(policy: NamespacePolicy, namespace: string): Classification {
   if (!matchesAny(namespace, policy.archive.include)) {
     return { archived: false, reason: "not in archive.include" };
@@ -117,7 +152,7 @@ export function classifyNamespace(policy: NamespacePolicy, namespace: string): C
   const route = policy.warehouse.routes.find((r) => matchesAny(namespace, r.namespaces));
   return {
     archived: true,
-    tier: "analytics",
+    tier: policy.analytics.delivery === "stream" ? "archive" : "analytics",
     destination: {
       dataset: route?.dataset ?? policy.warehouse.dataset,
       table: route ? namespaceTableName(route.table, namespace) : policy.warehouse.table,
@@ -153,6 +188,29 @@ export function destinations(policy: NamespacePolicy): Destination[] {
   });
 }
 
+/** What the shipper does in stream delivery, from the policy. */
+export interface StreamDelivery {
+  /** Age at which a per-table stream batch is cut (analytics.stream_batch_max_age). */
+  streamBatchMaxAgeMs: number;
+  /** Age at which a per-namespace archive batch is cut (archive.batch_max_age). */
+  archiveBatchMaxAgeMs: number;
+}
+
+function durationMs(text: string, limits: DurationLimits): number {
+  const checked = checkDuration(text, limits);
+  if ("problem" in checked) throw new Error(`unreachable: the policy schema checked ${text}`);
+  return checked.ms;
+}
+
+/** The stream delivery settings, or null when the policy delivers per namespace. */
+export function streamDelivery(policy: NamespacePolicy): StreamDelivery | null {
+  if (policy.analytics.delivery !== "stream") return null;
+  return {
+    streamBatchMaxAgeMs: durationMs(policy.analytics.stream_batch_max_age, STREAM_AGE_LIMITS),
+    archiveBatchMaxAgeMs: durationMs(policy.archive.batch_max_age, ARCHIVE_AGE_LIMITS),
+  };
+}
+
 export interface NotificationRule {
   id: string;
   /** S3 filter values, URL-encoded as the S3 API requires for special characters. */
@@ -169,15 +227,48 @@ function encodeFilterValue(value: string): string {
 /**
  * The bucket's S3 → SQS notification rules. The tier in the key layout means one rule
  * selects every analytics namespace, however many there are, far under the ~100
- * non-overlapping configurations S3 allows per bucket.
+ * non-overlapping configurations S3 allows per bucket. A second rule selects the stream
+ * prefix of stream delivery. Both are there in either mode: the two prefixes do not
+ * overlap, a shipper writes under only one of them, and a change of
+ * `analytics.delivery` reaches the shippers one by one, so during a rollout both carry
+ * objects to load. In stream delivery which namespaces reach SQS is decided by the
+ * shipper from this policy (and checked again by the loader), not by these rules.
  */
 export function notificationRules(policy: NamespacePolicy): NotificationRule[] {
+  const rule = (id: string, prefix: string): NotificationRule => ({
+    id,
+    prefix: encodeFilterValue(prefix),
+    suffix: encodeFilterValue(OBJECT_SUFFIX),
+    events: ["s3:ObjectCreated:*"],
+  });
+  return [
+    rule("logarchive-analytics", tierPrefix(policy.archive.prefix, "analytics")),
+    rule("logarchive-stream", streamPrefix(policy.archive.prefix)),
+  ];
+}
+
+/** An S3 lifecycle rule the policy needs on the archive bucket. */
+export interface LifecycleExpirationRule {
+  id: string;
+  /** Key prefix the rule applies to (the S3 Filter.Prefix, literal). */
+  prefix: string;
+  /** Objects expire this many days after creation (Expiration.Days). */
+  expirationDays: number;
+}
+
+/**
+ * The lifecycle rules the policy itself implies: in stream delivery the stream objects
+ * are a second copy of lines the archive holds, needed only until the transfer has
+ * copied them, so they expire after analytics.stream_expiration_days. infra/ puts these
+ * on the bucket next to its archive transitions (which must not select the stream prefix).
+ */
+export function lifecycleExpirationRules(policy: NamespacePolicy): LifecycleExpirationRule[] {
+  if (policy.analytics.delivery !== "stream") return [];
   return [
     {
-      id: "logarchive-analytics",
-      prefix: encodeFilterValue(tierPrefix(policy.archive.prefix, "analytics")),
-      suffix: encodeFilterValue(OBJECT_SUFFIX),
-      events: ["s3:ObjectCreated:*"],
+      id: "logarchive-stream-expiry",
+      prefix: streamPrefix(policy.archive.prefix),
+      expirationDays: policy.analytics.stream_expiration_days,
     },
   ];
 }
