@@ -1,7 +1,7 @@
 // The local cloud: every service the pipeline talks to, started on this machine from
 // npm packages and our own small servers, with state under one data directory.
 //
-//   S3 (s3rver) ──bucket notification bridge──▶ SQS (fauxqs)
+//   S3 archive front ─▶ S3 (s3rver) ──bucket notification bridge──▶ SQS (fauxqs)
 //   GCS (local/gcs, JSON API subset)            warehouse (DuckDB file)
 
 import { join } from "node:path";
@@ -10,6 +10,8 @@ import { Storage } from "@google-cloud/storage";
 import { destinations, type NamespacePolicy, notificationRules } from "../lib/policy/policy.ts";
 import { type GcsObjectResource, type LocalGcs, startLocalGcs } from "./gcs/server.ts";
 import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from "./s3.ts";
+import { type S3ArchiveFront, startS3ArchiveFront } from "./s3-archive/server.ts";
+import type { BucketConfig, RestoreTier } from "./s3-archive/state.ts";
 import { NotificationBridge } from "./s3-notifications.ts";
 import { LOCAL_SQS_CREDENTIALS, type LocalSqs, startLocalSqs } from "./sqs.ts";
 import { type LocalWarehouse, openLocalWarehouse } from "./warehouse.ts";
@@ -26,6 +28,12 @@ export interface LocalCloudOptions {
   policy: NamespacePolicy;
   /** S3 bucket of the archive. */
   bucket?: string;
+  /** Versioning and Object Lock of the archive bucket (docs/local-s3-archive.md); default plain. */
+  archiveBucket?: Omit<BucketConfig, "name">;
+  /** The clock the archive front's restores and retention run on (tests move it). Default Date.now. */
+  archiveClock?: () => number;
+  /** Hours a restore job takes in the archive front; default the S3 user guide's upper ends. */
+  restoreHours?: (storageClass: string, tier: RestoreTier) => number;
   /** GCS bucket the transfer copies analytics objects into. */
   gcsBucket?: string;
   queueName?: string;
@@ -45,6 +53,11 @@ export interface LocalCloudEndpoints {
 export interface LocalCloud {
   endpoints: LocalCloudEndpoints;
   notifications: NotificationBridge;
+  /**
+   * The S3 endpoint's archive front: storage classes, restores, versions and Object Lock over
+   * s3rver (docs/local-s3-archive.md). Tests drive it: setStorageClass, completeRestores.
+   */
+  s3Archive: S3ArchiveFront;
   warehouse: LocalWarehouse;
   /** Objects finalized in the local GCS, for the transfer/loader stages to subscribe to. */
   onGcsFinalize(listener: GcsFinalizeListener): void;
@@ -74,13 +87,26 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   const finalizeListeners: GcsFinalizeListener[] = [];
 
   try {
+    // s3rver stores the bodies and emits the events; the front on the S3 port adds what it
+    // lacks (archive classes, restores, versions, Object Lock) and passes the rest through.
     const s3: LocalS3 = await startLocalS3({
       host,
-      port: options.s3Port ?? 0,
+      port: 0,
       dataDir: join(options.dataDir, "s3"),
       buckets: [bucket],
     });
     stops.push(() => s3.stop());
+    const s3Archive = await startS3ArchiveFront({
+      host,
+      port: options.s3Port ?? 0,
+      upstream: s3.endpoint,
+      region,
+      dataDir: join(options.dataDir, "s3-archive"),
+      buckets: [{ name: bucket, ...options.archiveBucket }],
+      ...(options.archiveClock ? { now: options.archiveClock } : {}),
+      ...(options.restoreHours ? { restoreHours: options.restoreHours } : {}),
+    });
+    stops.push(() => s3Archive.stop());
 
     const sqs: LocalSqs = await startLocalSqs({
       host,
@@ -134,7 +160,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     return {
       endpoints: {
         region,
-        s3: { endpoint: s3.endpoint, bucket, ...LOCAL_S3_CREDENTIALS },
+        s3: { endpoint: s3Archive.endpoint, bucket, ...LOCAL_S3_CREDENTIALS },
         sqs: {
           endpoint: sqs.endpoint,
           queueUrl: sqs.queueUrl,
@@ -145,6 +171,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         warehouse: { path: warehouse.path, tables: [...new Set(tables)] },
       },
       notifications,
+      s3Archive,
       warehouse,
       onGcsFinalize: (listener) => {
         finalizeListeners.push(listener);
