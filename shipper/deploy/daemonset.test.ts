@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -13,9 +13,11 @@ import { parseListen, parseShipperConfigFile, resolveShipperConfig } from "../co
 import {
   DEFAULT_PRIORITY_CLASS,
   type KubernetesObject,
+  plannedObjects,
   renderManifestsYaml,
   type ShipperManifestArgs,
   shipperManifests,
+  spoolStorageRequest,
 } from "./daemonset.ts";
 
 interface Mount {
@@ -45,7 +47,9 @@ interface Container {
   securityContext: {
     readOnlyRootFilesystem: boolean;
     allowPrivilegeEscalation: boolean;
+    privileged?: boolean;
     runAsUser: number;
+    runAsGroup?: number;
     runAsNonRoot?: boolean;
     capabilities: { drop: string[]; add?: string[] };
   };
@@ -54,9 +58,9 @@ interface Container {
 interface PodSpec {
   priorityClassName: string;
   terminationGracePeriodSeconds: number;
-  tolerations: Record<string, string>[];
+  tolerations: Record<string, string | number>[];
   automountServiceAccountToken: boolean;
-  securityContext: { supplementalGroups?: number[] };
+  securityContext: { supplementalGroups?: number[]; seccompProfile?: { type: string } };
   initContainers?: Container[];
   containers: Container[];
   volumes: Volume[];
@@ -104,23 +108,104 @@ function mountFor(container: Container, volumes: Volume[], hostPath: string): Mo
   return volume && container.volumeMounts.find((m) => m.name === volume.name);
 }
 
+function objectIds(objects: KubernetesObject[]) {
+  return objects.map((o) => ({
+    apiVersion: o.apiVersion,
+    kind: o.kind,
+    name: o.metadata.name,
+    ...(o.metadata.namespace !== undefined ? { namespace: o.metadata.namespace } : {}),
+  }));
+}
+
+/** Runs node as the container would, with setpriv: uid, gid, groups and capabilities as given. */
+async function runAs(
+  identity: { uid: number; groups: number[]; caps: string[]; ambient?: boolean },
+  script: string,
+): Promise<{ ok: boolean; stderr: string }> {
+  const caps = identity.caps.map((c) => `+${c.toLowerCase()}`).join(",");
+  const argv = [
+    "--reuid",
+    String(identity.uid),
+    "--regid",
+    String(identity.uid),
+    ...(identity.groups.length > 0 ? ["--groups", identity.groups.join(",")] : ["--clear-groups"]),
+    `--inh-caps=-all${caps ? `,${caps}` : ""}`,
+    ...(identity.ambient && caps ? [`--ambient-caps=${caps}`] : []),
+    `--bounding-set=-all${caps ? `,${caps}` : ""}`,
+    // allowPrivilegeEscalation: false is no_new_privs.
+    "--no-new-privs",
+    process.execPath,
+    "-e",
+    script,
+  ];
+  try {
+    await promisify(execFile)("/usr/bin/setpriv", argv);
+    return { ok: true, stderr: "" };
+  } catch (error) {
+    return { ok: false, stderr: String((error as { stderr?: string }).stderr) };
+  }
+}
+
 describe("shipper DaemonSet manifests", () => {
-  it("emits Namespace, PriorityClass, ServiceAccount, ConfigMap and DaemonSet in apply order", () => {
+  it("emits Namespace, ResourceQuota, ServiceAccount, ConfigMap, NetworkPolicy, DaemonSet and PodMonitor in apply order", () => {
     const objects = shipperManifests(BASE);
     assert.deepEqual(
       objects.map((o) => o.kind),
-      ["Namespace", "PriorityClass", "ServiceAccount", "ConfigMap", "DaemonSet"],
+      [
+        "Namespace",
+        "ResourceQuota",
+        "ServiceAccount",
+        "ConfigMap",
+        "NetworkPolicy",
+        "DaemonSet",
+        "PodMonitor",
+      ],
     );
-    for (const o of objects.filter((o) => !["Namespace", "PriorityClass"].includes(o.kind))) {
+    for (const o of objects.filter((o) => o.kind !== "Namespace")) {
       assert.equal(o.metadata.namespace, "logarchive", o.kind);
     }
-    assert.equal(
-      find(objects, "Namespace").metadata.labels?.["pod-security.kubernetes.io/enforce"],
-      "privileged",
-    );
+    assert.ok(!objects.some((o) => o.kind === "PriorityClass"), "no preempting class of our own");
     const other = shipperManifests({ ...BASE, namespace: "obs", createNamespace: false });
     assert.ok(!other.some((o) => o.kind === "Namespace"));
     assert.equal(find(other, "DaemonSet").metadata.namespace, "obs");
+  });
+
+  it("plans exactly the objects it makes, from the settings alone, for every combination", () => {
+    for (const createNamespace of [true, false]) {
+      for (const networkPolicy of [true, false]) {
+        for (const podMonitor of [true, false]) {
+          for (const priorityClassName of [undefined, "system-cluster-critical", "logging-high"]) {
+            for (const criticalPodQuota of [undefined, false]) {
+              const settings = {
+                namespace: "obs",
+                createNamespace,
+                networkPolicy,
+                podMonitor,
+                ...(priorityClassName ? { priorityClassName } : {}),
+                ...(criticalPodQuota === false ? { criticalPodQuota } : {}),
+              };
+              assert.deepEqual(
+                objectIds(shipperManifests({ ...BASE, ...settings })),
+                plannedObjects(settings),
+                JSON.stringify(settings),
+              );
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it("labels the namespace privileged, the only Pod Security level that admits hostPath volumes", () => {
+    const objects = shipperManifests(BASE);
+    assert.deepEqual(
+      Object.entries(find(objects, "Namespace").metadata.labels ?? {}).filter(([k]) =>
+        k.startsWith("pod-security.kubernetes.io/"),
+      ),
+      [["pod-security.kubernetes.io/enforce", "privileged"]],
+    );
+    // The reason: baseline forbids spec.volumes[*].hostPath, and the pod has them.
+    assert.ok(pod().volumes.some((v) => v.hostPath));
   });
 
   it("gives the pod 5 seconds more than the drain timeout written into shipper.yaml", () => {
@@ -128,7 +213,10 @@ describe("shipper DaemonSet manifests", () => {
     assert.equal(shipperConfig().config.drainTimeoutMs, 25_000);
     assert.equal(pod({ drainTimeoutSeconds: 50 }).terminationGracePeriodSeconds, 55);
     assert.equal(shipperConfig({ drainTimeoutSeconds: 50 }).config.drainTimeoutMs, 50_000);
-    assert.throws(() => shipperManifests({ ...BASE, drainTimeoutSeconds: 2.5 }), /whole number/);
+    assert.throws(
+      () => shipperManifests({ ...BASE, drainTimeoutSeconds: 2.5 }),
+      /drainTimeoutSeconds.*whole number/,
+    );
   });
 
   it("mounts log directories read-only at their host paths and only state and /tmp writable", () => {
@@ -147,6 +235,7 @@ describe("shipper DaemonSet manifests", () => {
     );
     const state = spec.volumes.find((v) => v.hostPath?.path === "/var/lib/logarchive");
     assert.equal(state?.hostPath?.type, "DirectoryOrCreate");
+    assert.equal(mountFor(c, spec.volumes, "/var/lib/logarchive")?.readOnly, undefined, "state read-write");
     assert.equal(
       mountFor(c, spec.volumes, "/var/lib/logarchive")?.mountPath,
       shipperConfig().config.stateDir,
@@ -179,49 +268,111 @@ describe("shipper DaemonSet manifests", () => {
     assert.equal(annotations["prometheus.io/port"], "2021");
   });
 
-  it("tolerates every taint so every node is covered", () => {
+  it("tolerates every taint by default, and only the tolerations given when set", () => {
     assert.deepEqual(pod().tolerations, [{ operator: "Exists" }]);
+    const only = [
+      { key: "dedicated", operator: "Equal" as const, value: "logging", effect: "NoSchedule" as const },
+    ];
+    assert.deepEqual(pod({ tolerations: only }).tolerations, only);
+    assert.deepEqual(pod({ tolerations: [] }).tolerations, []);
   });
 
-  it("passes IRSA annotations to the ServiceAccount and mounts no API token", () => {
+  it("writes the IRSA role ARN on the ServiceAccount and mounts no API token", () => {
     const arn = "arn:aws:iam::123456789012:role/logarchive-shipper";
-    const sa = find(
-      shipperManifests({ ...BASE, serviceAccountAnnotations: { "eks.amazonaws.com/role-arn": arn } }),
-      "ServiceAccount",
-    );
+    const sa = find(shipperManifests({ ...BASE, roleArn: arn }), "ServiceAccount");
     assert.deepEqual(sa.metadata.annotations, { "eks.amazonaws.com/role-arn": arn });
     assert.equal(sa.automountServiceAccountToken, false);
     assert.equal(pod().automountServiceAccountToken, false);
+    assert.deepEqual(find(shipperManifests(BASE), "ServiceAccount").metadata.annotations, {});
+    const gke = { "iam.gke.io/gcp-service-account": "shipper@p.iam.gserviceaccount.com" };
+    assert.deepEqual(
+      find(shipperManifests({ ...BASE, serviceAccountAnnotations: gke }), "ServiceAccount").metadata
+        .annotations,
+      gke,
+    );
+    assert.throws(
+      () => shipperManifests({ ...BASE, roleArn: "logarchive-shipper" }),
+      /roleArn: expected an IAM role ARN/,
+    );
   });
 
-  it("runs as root without capabilities on a read-only root filesystem by default", () => {
-    const c = shipper();
+  it("runs as non-root uid 1000 with group 0, no capability, no escalation and a read-only root by default", () => {
+    const spec = pod();
+    const c = spec.containers[0]!;
+    assert.deepEqual(c.securityContext, {
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      capabilities: { drop: ["ALL"] },
+      runAsUser: 1000,
+      runAsGroup: 1000,
+      runAsNonRoot: true,
+    });
+    assert.deepEqual(spec.securityContext.supplementalGroups, [0], "reads 0640 root:root logs by group");
+    assert.equal(spec.securityContext.seccompProfile?.type, "RuntimeDefault");
+    const init = spec.initContainers?.[0];
+    assert.ok(init, "hands the root-created state dir to the uid");
+    assert.deepEqual(init.securityContext.capabilities, { drop: ["ALL"], add: ["CHOWN"] });
+    assert.equal(init.securityContext.allowPrivilegeEscalation, false);
+    assert.equal(init.securityContext.readOnlyRootFilesystem, true);
+    assert.deepEqual(init.command?.slice(-2), ["/var/lib/logarchive", "1000"]);
+    assert.deepEqual(
+      init.volumeMounts.map((m) => m.name),
+      ["state"],
+      "the init container sees no logs",
+    );
+    assert.equal(pod({ uid: 4242 }).containers[0]!.securityContext.runAsUser, 4242);
+    assert.throws(() => shipperManifests({ ...BASE, uid: 0 }), /uid: must be a positive integer/);
+  });
+
+  it("runs as root without capabilities and without the init container when runAs is root", () => {
+    const spec = pod({ runAs: "root" });
+    const c = spec.containers[0]!;
+    assert.equal(c.securityContext.runAsUser, 0);
+    assert.equal(c.securityContext.runAsNonRoot, false);
+    assert.deepEqual(c.securityContext.capabilities, { drop: ["ALL"] });
     assert.equal(c.securityContext.readOnlyRootFilesystem, true);
     assert.equal(c.securityContext.allowPrivilegeEscalation, false);
-    assert.deepEqual(c.securityContext.capabilities, { drop: ["ALL"] });
-    assert.equal(c.securityContext.runAsUser, 0);
-    assert.equal(pod().initContainers, undefined);
+    assert.equal(spec.initContainers, undefined);
+    assert.equal(spec.securityContext.supplementalGroups, undefined);
   });
 
-  it("runs as a non-root uid with group 0 and hands it the state dir when asked", () => {
-    const spec = pod({ nonRoot: { uid: 4242 } });
-    const c = spec.containers[0]!;
-    assert.equal(c.securityContext.runAsUser, 4242);
-    assert.equal(c.securityContext.runAsNonRoot, true);
-    assert.deepEqual(c.securityContext.capabilities, { drop: ["ALL"] });
-    assert.equal(c.securityContext.readOnlyRootFilesystem, true);
-    assert.deepEqual(spec.securityContext.supplementalGroups, [0]);
-    const init = spec.initContainers?.[0];
-    assert.ok(init);
-    assert.deepEqual(init.securityContext.capabilities, { drop: ["ALL"], add: ["CHOWN"] });
-    assert.deepEqual(init.command?.slice(-2), ["/var/lib/logarchive", "4242"]);
-    assert.equal(pod({ nonRoot: true }).containers[0]!.securityContext.runAsUser, 1000);
-    assert.throws(() => shipperManifests({ ...BASE, nonRoot: { uid: 0 } }), /positive/);
+  it("reads a 0640 root:root log as the manifests' non-root identity, and not without group 0", async (t) => {
+    if (process.getuid?.() !== 0 || !existsSync("/usr/bin/setpriv")) return t.skip("needs root and setpriv");
+    const dir = await mkdtemp(join(tmpdir(), "logarchive-logs-"));
+    try {
+      const log = join(dir, "0.log");
+      await writeFile(log, "line\n", { mode: 0o640 });
+      await chmod(dir, 0o755);
+      const spec = pod();
+      const c = spec.containers[0]!;
+      const read = `process.getBuiltinModule("node:fs").readFileSync(${JSON.stringify(log)})`;
+      const identity = {
+        uid: c.securityContext.runAsUser,
+        groups: spec.securityContext.supplementalGroups ?? [],
+        caps: c.securityContext.capabilities.add ?? [],
+      };
+      assert.deepEqual(await runAs(identity, read), { ok: true, stderr: "" });
+      const withoutGroup = await runAs({ ...identity, groups: [] }, read);
+      assert.equal(withoutGroup.ok, false);
+      assert.match(withoutGroup.stderr, /EACCES/);
+      // Why not CAP_DAC_READ_SEARCH instead: granted to a non-root uid, it does not survive the
+      // execve of node unless it is ambient, and Kubernetes sets no ambient capabilities.
+      const capOnly = await runAs({ ...identity, groups: [], caps: ["DAC_READ_SEARCH"] }, read);
+      assert.match(capOnly.stderr, /EACCES/);
+      assert.equal(
+        (await runAs({ ...identity, groups: [], caps: ["DAC_READ_SEARCH"], ambient: true }, read)).ok,
+        true,
+        "only an ambient capability would do",
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("hands a root-owned state directory to the uid with the init container's script", async (t) => {
     if (process.getuid?.() !== 0) return t.skip("needs root to chown");
-    const init = pod({ nonRoot: { uid: 4242 } }).initContainers![0]!;
+    const init = pod({ uid: 4242 }).initContainers![0]!;
     const dir = await mkdtemp(join(tmpdir(), "logarchive-state-"));
     try {
       await mkdir(join(dir, "spool"));
@@ -265,7 +416,7 @@ describe("shipper DaemonSet manifests", () => {
     const { data, config } = shipperConfig({
       prefix: "k8s/logs",
       s3Endpoint: "http://minio.minio:9000",
-      config: { batch_max_bytes: "16MiB", gzip_level: 9 },
+      shipperConfig: { batch_max_bytes: "16MiB", gzip_level: 9 },
     });
     assert.equal(config.bucket, "acme-logs");
     assert.equal(config.prefix, "k8s/logs");
@@ -282,7 +433,7 @@ describe("shipper DaemonSet manifests", () => {
 
   it("passes multiline rules through to shipper.yaml, checked at render time", () => {
     const { config } = shipperConfig({
-      config: {
+      shipperConfig: {
         multiline: [{ namespaces: ["payments"], containers: ["app"], mode: "java", max_lines: 200 }],
       },
     });
@@ -297,43 +448,135 @@ describe("shipper DaemonSet manifests", () => {
       },
     ]);
     assert.throws(
-      () => shipperManifests({ ...BASE, config: { multiline: [{ namespaces: ["payments"], mode: "jav" }] } }),
+      () =>
+        shipperManifests({
+          ...BASE,
+          shipperConfig: { multiline: [{ namespaces: ["payments"], mode: "jav" }] },
+        }),
       /multiline\[0\]\.mode/,
     );
   });
 
-  it("rejects unknown, managed, invalid and unmounted shipper options at render time", () => {
-    assert.throws(
-      () => shipperManifests({ ...BASE, config: { batch_size: "1MiB" } }),
-      /not a shipper option/,
+  it("rejects unknown, managed, invalid and unmounted shipper options and a bad policy, naming the field", () => {
+    const problems = (args: Partial<ShipperManifestArgs>) => {
+      try {
+        shipperManifests({ ...BASE, ...args });
+      } catch (error) {
+        assert.ok(error instanceof ConfigError, String(error));
+        return error.problems.join("\n");
+      }
+      assert.fail("no error");
+    };
+    assert.match(
+      problems({ shipperConfig: { batch_size: "1MiB" } }),
+      /shipperConfig\.batch_size: not a shipper option/,
     );
-    assert.throws(
-      () => shipperManifests({ ...BASE, config: { bucket: "other" } }),
-      /set by shipperManifests/,
+    assert.match(
+      problems({ shipperConfig: { bucket: "other" } }),
+      /shipperConfig\.bucket: set by the manifests/,
     );
-    assert.throws(() => shipperManifests({ ...BASE, config: { gzip_level: 12 } }), ConfigError);
-    assert.throws(
-      () => shipperManifests({ ...BASE, config: { logs: ["/home/*/*.log"] } }),
-      /outside the mounted/,
+    assert.match(
+      problems({ shipperConfig: { gzip_level: 12 } }),
+      /gzip_level \(in shipperConfig\): must be at most 9/,
     );
-    assert.doesNotThrow(() => shipperManifests({ ...BASE, config: { logs: ["/var/log/containers/*.log"] } }));
+    assert.match(
+      problems({ shipperConfig: { logs: ["/home/*/*.log"] } }),
+      /shipperConfig\.logs: \/home\/\*\/\*\.log is outside the mounted/,
+    );
+    assert.match(problems({ policyYaml: "archive:\n  prefix: a//b\n" }), /archive\.prefix/);
+    assert.match(problems({ namespace: "Logs" }), /namespace: "Logs" is not a namespace name/);
+    assert.match(
+      problems({ resources: { requests: { cpu: "lots" } } }),
+      /resources\.requests\.cpu: expected a quantity/,
+    );
+    assert.doesNotThrow(() =>
+      shipperManifests({ ...BASE, shipperConfig: { logs: ["/var/log/containers/*.log"] } }),
+    );
   });
 
-  it("creates its own PriorityClass by default and only references another one", () => {
+  it("uses system-node-critical with a quota that admits it in the namespace, and only references other classes", () => {
     const objects = shipperManifests(BASE);
-    const pc = find(objects, "PriorityClass");
-    assert.equal(pc.metadata.name, DEFAULT_PRIORITY_CLASS);
+    assert.equal(DEFAULT_PRIORITY_CLASS, "system-node-critical");
+    assert.equal(pod().priorityClassName, "system-node-critical");
+    assert.deepEqual(find(objects, "ResourceQuota").spec, {
+      hard: { pods: "100000" },
+      scopeSelector: {
+        matchExpressions: [{ scopeName: "PriorityClass", operator: "In", values: ["system-node-critical"] }],
+      },
+    });
+    const custom = shipperManifests({ ...BASE, priorityClassName: "logging-high" });
+    assert.ok(!custom.some((o) => o.kind === "ResourceQuota" || o.kind === "PriorityClass"));
+    assert.equal(pod({ priorityClassName: "logging-high" }).priorityClassName, "logging-high");
     assert.ok(
-      (pc.value as number) > 0 && (pc.value as number) <= 1_000_000_000,
-      "user classes max out at 1e9",
+      !shipperManifests({ ...BASE, criticalPodQuota: false }).some((o) => o.kind === "ResourceQuota"),
     );
-    assert.equal(pod().priorityClassName, DEFAULT_PRIORITY_CLASS);
-    const system = shipperManifests({ ...BASE, priorityClassName: "system-node-critical" });
-    assert.ok(!system.some((o) => o.kind === "PriorityClass"));
-    assert.equal(
-      pod({ priorityClassName: "system-node-critical" }).priorityClassName,
-      "system-node-critical",
+  });
+
+  it("admits only the scrapers to the metrics port with a NetworkPolicy on the shipper pods", () => {
+    const policy = find(shipperManifests(BASE), "NetworkPolicy") as unknown as {
+      spec: {
+        podSelector: { matchLabels: Record<string, string> };
+        policyTypes: string[];
+        ingress: { from: unknown[]; ports: { protocol: string; port: number }[] }[];
+      };
+    };
+    const ds = find(shipperManifests(BASE), "DaemonSet") as unknown as {
+      spec: { template: { metadata: { labels: Record<string, string> } } };
+    };
+    for (const [k, v] of Object.entries(policy.spec.podSelector.matchLabels)) {
+      assert.equal(ds.spec.template.metadata.labels[k], v, k);
+    }
+    assert.deepEqual(policy.spec.policyTypes, ["Ingress"]);
+    assert.deepEqual(policy.spec.ingress, [
+      {
+        from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }],
+        ports: [{ protocol: "TCP", port: shipper().ports[0]!.containerPort }],
+      },
+    ]);
+    const gmp = [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "gmp-system" } } }];
+    assert.deepEqual(
+      (
+        find(shipperManifests({ ...BASE, metricsScrapers: gmp }), "NetworkPolicy").spec as {
+          ingress: unknown[];
+        }
+      ).ingress,
+      [{ from: gmp, ports: [{ protocol: "TCP", port: 2021 }] }],
     );
+    assert.deepEqual(
+      (
+        find(shipperManifests({ ...BASE, metricsScrapers: [] }), "NetworkPolicy").spec as {
+          ingress: unknown[];
+        }
+      ).ingress,
+      [],
+      "no scrapers: no rule, not an open one",
+    );
+    assert.ok(!shipperManifests({ ...BASE, networkPolicy: false }).some((o) => o.kind === "NetworkPolicy"));
+  });
+
+  it("ships a PodMonitor on the metrics port that labels series with the node, unless turned off", () => {
+    const monitor = find(shipperManifests({ ...BASE, podMonitorLabels: { release: "prom" } }), "PodMonitor");
+    assert.equal(monitor.apiVersion, "monitoring.coreos.com/v1");
+    assert.equal(monitor.metadata.labels?.release, "prom");
+    const spec = monitor.spec as {
+      selector: { matchLabels: Record<string, string> };
+      namespaceSelector: { matchNames: string[] };
+      podMetricsEndpoints: {
+        port: string;
+        path: string;
+        interval: string;
+        relabelings: Record<string, unknown>[];
+      }[];
+    };
+    assert.deepEqual(spec.namespaceSelector, { matchNames: ["logarchive"] });
+    const [endpoint] = spec.podMetricsEndpoints;
+    assert.equal(endpoint?.port, shipper().ports[0]!.name);
+    assert.equal(endpoint.path, "/metrics");
+    assert.equal(endpoint.interval, "30s");
+    assert.deepEqual(endpoint.relabelings, [
+      { action: "replace", sourceLabels: ["__meta_kubernetes_pod_node_name"], targetLabel: "node" },
+    ]);
+    assert.ok(!shipperManifests({ ...BASE, podMonitor: false }).some((o) => o.kind === "PodMonitor"));
   });
 
   it("rolls 10% of nodes at a time, never two shippers on one node", () => {
@@ -353,22 +596,33 @@ describe("shipper DaemonSet manifests", () => {
     assert.notEqual(checksum({}), checksum({ bucket: "other-bucket" }));
   });
 
-  it("requests memory and CPU, limits memory only, and merges overrides", () => {
+  it("requests CPU, memory and the spool's disk, limits memory only, and merges overrides", () => {
     assert.deepEqual(shipper().resources, {
-      requests: { cpu: "100m", memory: "128Mi" },
+      requests: { cpu: "100m", memory: "128Mi", "ephemeral-storage": "1088Mi" },
       limits: { memory: "256Mi" },
     });
     assert.deepEqual(shipper({ resources: { limits: { memory: "512Mi", cpu: "2" } } }).resources, {
-      requests: { cpu: "100m", memory: "128Mi" },
+      requests: { cpu: "100m", memory: "128Mi", "ephemeral-storage": "1088Mi" },
       limits: { memory: "512Mi", cpu: "2" },
     });
+  });
+
+  it("sizes the ephemeral-storage request from spool_max_bytes, so the scheduler reserves the spool's disk", () => {
+    const request = (args: Partial<ShipperManifestArgs>) =>
+      shipper(args).resources.requests["ephemeral-storage"];
+    assert.equal(request({ shipperConfig: { spool_max_bytes: "4GiB" } }), "4160Mi");
+    assert.equal(request({ shipperConfig: { spool_max_bytes: "4GiB" } }), spoolStorageRequest(4 * 2 ** 30));
+    assert.equal(
+      shipperConfig({ shipperConfig: { spool_max_bytes: "4GiB" } }).config.spoolMaxBytes,
+      4 * 2 ** 30,
+    );
+    assert.equal(request({ resources: { requests: { "ephemeral-storage": "10Gi" } } }), "10Gi");
   });
 
   it("renders multi-document YAML that parses back to the same objects", () => {
     const objects = shipperManifests({
       ...BASE,
-      serviceAccountAnnotations: { "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x" },
-      nonRoot: true,
+      roleArn: "arn:aws:iam::123456789012:role/x",
       docker: true,
     });
     const text = renderManifestsYaml(objects);
@@ -379,6 +633,6 @@ describe("shipper DaemonSet manifests", () => {
       docs.map((d) => d.toJS()),
       JSON.parse(JSON.stringify(objects)),
     );
-    assert.equal(docs.length, 5);
+    assert.equal(docs.length, 7);
   });
 });
