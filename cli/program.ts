@@ -5,11 +5,13 @@ import { Command, type CommanderError } from "commander";
 import { costCommand } from "./commands/cost.ts";
 import { loaderCommand } from "./commands/loader.ts";
 import { localCommand } from "./commands/local.ts";
+import { manifestsCommand } from "./commands/manifests.ts";
 import { parseCommand } from "./commands/parse.ts";
 import { planCommand } from "./commands/plan.ts";
 import { policyCommand } from "./commands/policy.ts";
 import { queryCommand } from "./commands/query.ts";
 import { reconcileCommand } from "./commands/reconcile.ts";
+import { retrieveCommand } from "./commands/retrieve.ts";
 import { schemaCommand } from "./commands/schema.ts";
 import { shipCommand } from "./commands/ship.ts";
 import { transferCommand } from "./commands/transfer.ts";
@@ -55,9 +57,11 @@ export function buildProgram(): Command {
   program.addCommand(transferCommand());
   program.addCommand(loaderCommand());
   program.addCommand(reconcileCommand());
+  program.addCommand(retrieveCommand(VERSION));
   program.addCommand(queryCommand());
   program.addCommand(planCommand());
   program.addCommand(costCommand());
+  program.addCommand(manifestsCommand());
   // addCommand() does not pass settings down, so each command gets them here.
   for (const command of everyCommand(program)) {
     command.showHelpAfterError("(run with --help for usage)").exitOverride((error) => {
