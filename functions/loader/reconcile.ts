@@ -179,7 +179,7 @@ function hourStart(key: ObjectKey): number {
   return Date.parse(`${key.dt}T${key.hour}:00:00Z`);
 }
 
-interface ListedObject {
+export interface ListedObject {
   key: string;
   parsed: ObjectKey;
   storageClass: string | undefined;
@@ -208,7 +208,7 @@ const AFTER_NAMESPACE = "~";
  * hour (StartAfter) and leaves it at the first key past `to`. That costs about two LIST
  * calls per namespace plus one per 1,000 objects in the hours, whatever the archive holds.
  */
-async function listTierHours(
+export async function listTierHours(
   s3: S3Client,
   bucket: string,
   prefix: string,

@@ -1,0 +1,118 @@
+// Archive objects as the shipper writes them (key, gzip NDJSON body, contract metadata), with
+// records at exact instants, for the retrieval tests; and a local stack with the archive front.
+
+import { createHash } from "node:crypto";
+import { gzipSync } from "node:zlib";
+import { PutObjectCommand, type PutObjectCommandInput, type S3Client } from "@aws-sdk/client-s3";
+import { batchId, formatObjectKey, type Tier } from "../keys/layout.ts";
+import { toUserMetadata } from "../object/metadata.ts";
+import { encodeRecord } from "../record/codec.ts";
+import {
+  formatRecordTimestamp,
+  formatRfc3339Nano,
+  hourPartition,
+  parseRfc3339,
+} from "../record/timestamp.ts";
+
+export interface TestLine {
+  /** RFC 3339 to the nanosecond. */
+  at: string;
+  pod?: string;
+  container?: string;
+  message?: string;
+}
+
+export interface TestObject {
+  key: string;
+  body: Buffer;
+  metadata: Record<string, string>;
+  lines: string[];
+}
+
+/** One batch of `lines` (all in one UTC hour, as the shipper cuts them). */
+export function testObject(o: {
+  namespace: string;
+  node: string;
+  epoch: string;
+  seq: number;
+  tier: Tier;
+  lines: readonly TestLine[];
+  prefix?: string;
+}): TestObject {
+  const identity = { node: o.node, epoch: o.epoch, seq: o.seq };
+  const id = batchId(identity);
+  const instants = o.lines.map((l) => {
+    const t = parseRfc3339(l.at);
+    if (t === null) throw new Error(`bad test time ${l.at}`);
+    return t;
+  });
+  const lines = o.lines.map((l, i) =>
+    encodeRecord({
+      timestamp: formatRecordTimestamp(instants[i]!),
+      timestamp_nanos: instants[i]!.nanos,
+      namespace: o.namespace,
+      pod: l.pod ?? "api-1",
+      container: l.container ?? "app",
+      node: o.node,
+      stream: "stdout",
+      message: l.message ?? `line ${i} of ${id}`,
+      batch_id: id,
+      seq: i,
+    }),
+  );
+  const raw = Buffer.from(`${lines.join("\n")}\n`);
+  const body = gzipSync(raw);
+  const { dt, hour } = hourPartition(instants[0]!);
+  const sorted = [...instants].sort((a, b) => a.epochSeconds - b.epochSeconds || a.nanos - b.nanos);
+  const key = formatObjectKey({
+    prefix: o.prefix ?? "logs",
+    tier: o.tier,
+    namespace: o.namespace,
+    dt,
+    hour,
+    ...identity,
+  });
+  const metadata = toUserMetadata({
+    schemaVersion: 1,
+    records: lines.length,
+    firstTimestamp: formatRfc3339Nano(sorted[0]!),
+    lastTimestamp: formatRfc3339Nano(sorted.at(-1)!),
+    sha256: createHash("sha256").update(body).digest("hex"),
+    rawBytes: raw.length,
+    batchId: id,
+    shipperVersion: "test",
+  });
+  return { key, body, metadata, lines };
+}
+
+export async function putTestObject(
+  s3: S3Client,
+  bucket: string,
+  object: TestObject,
+  extra: Partial<PutObjectCommandInput> = {},
+): Promise<void> {
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: object.key,
+      Body: object.body,
+      Metadata: object.metadata,
+      ContentType: "application/gzip",
+      ...extra,
+    }),
+  );
+}
+
+/** Counts the commands an S3 client sends, by name (e.g. RestoreObjectCommand). */
+export function countCommands(s3: S3Client): Map<string, number> {
+  const counts = new Map<string, number>();
+  s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = (context as { commandName?: string }).commandName ?? "?";
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+      return next(args);
+    },
+    { step: "initialize", name: "countCommands" },
+  );
+  return counts;
+}
