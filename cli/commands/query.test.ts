@@ -10,9 +10,15 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { Command } from "commander";
+import { type DryRunFront, startDryRunFront } from "../../functions/warehouse/test_support/dry-run.ts";
+import {
+  type FakeBigQuery,
+  fakeBigQueryClient,
+  startFakeBigQuery,
+} from "../../functions/warehouse/test_support/fake-bigquery.ts";
 import { UserError } from "../../lib/config/errors.ts";
 import { duckDbDdl } from "../../lib/record/ddl.ts";
-import { queryCommand, render } from "./query.ts";
+import { parseByteCount, type QueryIo, queryCommand, render } from "./query.ts";
 
 let dir: string;
 let db: string;
@@ -46,7 +52,10 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function query(args: string[]): Promise<{ out: string; notes: string }> {
+async function query(
+  args: string[],
+  clients: Omit<QueryIo, "write" | "note" | "now"> = {},
+): Promise<{ out: string; notes: string }> {
   let out = "";
   let notes = "";
   const program = new Command("logarchive").exitOverride();
@@ -59,6 +68,7 @@ async function query(args: string[]): Promise<{ out: string; notes: string }> {
         notes += t;
       },
       now: () => Date.parse("2026-11-21T11:00:02Z"),
+      ...clients,
     }).exitOverride(),
   );
   await program.parseAsync(["node", "logarchive", "query", ...args]);
@@ -143,7 +153,6 @@ describe("logarchive query", () => {
       /--param to=tomorrow: expected a UTC time/,
     );
     await fails(["error_rat", "--db", db], /no query "error_rat" for duckdb/);
-    await fails(["error_rate", "--engine", "athena", ...RANGE], /--engine athena: not in this version/);
     await fails(
       ["error_rate", "--db", join(dir, "none.duckdb"), ...RANGE],
       /--db .*none\.duckdb: no warehouse there/,
@@ -216,5 +225,173 @@ describe("render", () => {
     assert.ok(lines[2]!.startsWith("a\\tb\\nc"));
     assert.equal([...lines[2]!].length, 120);
     assert.equal(lines[3], "NULL");
+  });
+});
+
+describe("logarchive query --engine bigquery (the fake BigQuery behind its dry-run front)", () => {
+  let fake: FakeBigQuery;
+  let front: DryRunFront;
+  let dryRunBytes = 0;
+  before(async () => {
+    fake = await startFakeBigQuery();
+    front = await startDryRunFront(fake, () => dryRunBytes);
+  });
+  after(async () => {
+    await front.stop();
+    await fake.stop();
+  });
+  const clients = { bigquery: () => fakeBigQueryClient({ ...fake, url: front.url }, "proj") };
+  const ARGS = ["error_rate", "--engine", "bigquery", "--project", "proj", "--location", "EU", ...RANGE];
+  const FIELDS = [
+    { name: "namespace", type: "STRING" },
+    { name: "container", type: "STRING" },
+    { name: "hour", type: "TIMESTAMP" },
+    { name: "lines", type: "INTEGER" },
+    { name: "errors", type: "INTEGER" },
+    { name: "error_rate", type: "FLOAT" },
+  ];
+
+  it("dry-runs, says the bytes, runs capped at --max-bytes, waits and pages the results", async () => {
+    dryRunBytes = 123_456_789;
+    const before = fake.requests.length;
+    fake.queueQueryResult({
+      fields: FIELDS,
+      rows: [
+        ["checkout", "web", "1795255200000000", "1028", "7", "0.0068"],
+        ["payments", "api", "1795255200000000", "2078", "102", "0.0491"],
+        ["payments", "api", "1795258800500000", "2153", "118", "0.0548"],
+      ],
+      incompletePolls: 1,
+      pageSize: 2,
+    });
+    const { out, notes } = await query([...ARGS, "--max-bytes", "1GB", "--format", "json"], clients);
+    assert.deepEqual(
+      out
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l)),
+      [
+        {
+          namespace: "checkout",
+          container: "web",
+          hour: "2026-11-21 10:00:00",
+          lines: "1028",
+          errors: "7",
+          error_rate: 0.0068,
+        },
+        {
+          namespace: "payments",
+          container: "api",
+          hour: "2026-11-21 10:00:00",
+          lines: "2078",
+          errors: "102",
+          error_rate: 0.0491,
+        },
+        {
+          namespace: "payments",
+          container: "api",
+          hour: "2026-11-21 11:00:00.5",
+          lines: "2153",
+          errors: "118",
+          error_rate: 0.0548,
+        },
+      ],
+    );
+    assert.match(
+      notes,
+      /^BigQuery dry run: this query will process 117\.7 MiB \(123456789 bytes; --max-bytes 1000000000\)\.\n/,
+    );
+    assert.match(notes, /\n3 rows in \d+ ms\n$/);
+
+    // The dry run: the script with the temporary functions, typed parameters, the dataset.
+    const dry = front.dryRuns.at(-1) as unknown as Record<string, unknown>;
+    assert.match(dry.query as string, /CREATE TEMP FUNCTION[\s\S]*FROM container_logs/);
+    assert.deepEqual(dry.defaultDataset, { projectId: "proj", datasetId: "logarchive" });
+    assert.equal(dry.location, "EU");
+    assert.deepEqual(dry.queryParameters, [
+      {
+        name: "namespaces",
+        parameterType: { type: "ARRAY", arrayType: { type: "STRING" } },
+        parameterValue: { arrayValues: [{ value: "payments" }, { value: "checkout" }] },
+      },
+      {
+        name: "from",
+        parameterType: { type: "TIMESTAMP" },
+        parameterValue: { value: "2026-11-21T00:00:00Z" },
+      },
+      { name: "to", parameterType: { type: "TIMESTAMP" }, parameterValue: { value: "2026-11-22T00:00:00Z" } },
+    ]);
+
+    // Then the run, capped, and the polls and pages of its results, in that order.
+    const sequence = fake.requests.slice(before);
+    assert.deepEqual(
+      sequence.map((r) =>
+        `${r.method} ${r.path.replace(/job_[0-9a-f-]+/, "JOB")} ${r.query.pageToken ?? ""}`.trim(),
+      ),
+      [
+        "POST /bigquery/v2/projects/proj/queries",
+        "GET /bigquery/v2/projects/proj/queries/JOB",
+        "GET /bigquery/v2/projects/proj/queries/JOB 2",
+      ],
+    );
+    const run = sequence[0]!.body as Record<string, unknown>;
+    assert.equal(run.maximumBytesBilled, "1000000000");
+    assert.equal(run.dryRun, undefined);
+    assert.equal(run.query, dry.query);
+    assert.deepEqual(run.formatOptions, { useInt64Timestamp: true });
+    assert.equal(sequence[1]!.query.location, "EU");
+    assert.equal(sequence[2]!.query["formatOptions.useInt64Timestamp"], "true");
+  });
+
+  it("refuses, before anything runs, a query whose dry run is over --max-bytes", async () => {
+    dryRunBytes = 2 * 2 ** 30 + 1;
+    const before = fake.requests.length;
+    await assert.rejects(
+      query([...ARGS, "--max-bytes", "2GiB"], clients),
+      (e: Error) =>
+        e instanceof UserError &&
+        /^--max-bytes 2147483648: BigQuery would bill 2\.00 GiB \(2147483649 bytes\) for this query; narrow/.test(
+          e.message,
+        ),
+    );
+    assert.equal(fake.requests.length, before, "no job was started");
+    // The default cap is 10 GiB.
+    dryRunBytes = 10 * 2 ** 30 + 1;
+    await assert.rejects(query(ARGS, clients), /--max-bytes 10737418240: BigQuery would bill/);
+  });
+
+  it("a query BigQuery refuses, and a missing project, are one line naming them", async () => {
+    dryRunBytes = 10;
+    fake.queueQueryResult({
+      fields: [],
+      rows: [],
+      notFound: "Table proj:logarchive.container_logs was not found in location EU",
+    });
+    await assert.rejects(
+      query(ARGS, clients),
+      (e: Error) =>
+        e instanceof UserError &&
+        /^BigQuery: Not found: Table proj:logarchive\.container_logs .*\(notFound\)$/.test(e.message),
+    );
+    const saved = process.env.GOOGLE_CLOUD_PROJECT;
+    delete process.env.GOOGLE_CLOUD_PROJECT;
+    try {
+      await assert.rejects(
+        query(["error_rate", "--engine", "bigquery", ...RANGE], clients),
+        /--engine bigquery needs --project/,
+      );
+    } finally {
+      if (saved !== undefined) process.env.GOOGLE_CLOUD_PROJECT = saved;
+    }
+  });
+});
+
+describe("parseByteCount", () => {
+  it("reads digits with decimal and binary units, exactly", () => {
+    assert.equal(parseByteCount("1000"), 1000n);
+    assert.equal(parseByteCount("500MB"), 500_000_000n);
+    assert.equal(parseByteCount("1.5GiB"), 1_610_612_736n);
+    assert.equal(parseByteCount("2 tb"), 2_000_000_000_000n);
+    assert.throws(() => parseByteCount("lots"), /--max-bytes lots: expected a byte count/);
   });
 });

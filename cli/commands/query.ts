@@ -1,6 +1,6 @@
 // `logarchive query`: the analyst questions of queries/ (docs/queries.md), run with their
-// parameters bound, on the local warehouse. This slice runs the duckdb engine; athena,
-// bigquery and archive are named so that asking for them says so instead of failing oddly.
+// parameters bound: on the local warehouse (duckdb), over archive objects (archive), on
+// BigQuery (a dry run and a byte cap first) or on Athena (data scanned and its cost after).
 //
 // DuckDB lets one process hold a database file, so while `logarchive local` runs the
 // warehouse cannot be opened, not even read-only. The command then copies the file (and
@@ -10,9 +10,11 @@
 import { copyFile, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import type { BigQuery } from "@google-cloud/bigquery";
 import { Command, Option } from "commander";
 import { UserError } from "../../lib/config/errors.ts";
 import type { Engine } from "../../queries/definitions.ts";
+import type { QueryResult } from "../../queries/duckdb-runner.ts";
 import type { PackQuery, ParamValue } from "../../queries/pack.ts";
 
 // The pack is imported when the command runs: the shipper image carries cli/ but not queries/.
@@ -32,6 +34,8 @@ export interface QueryIo {
   /** Notes about the run (row count, time, snapshot age): stderr, so csv and json stay clean. */
   note(text: string): void;
   now(): number;
+  /** Tests point the cloud engines at local endpoints; default: the official clients with their usual credentials. */
+  bigquery?(projectId: string, location: string | undefined): BigQuery;
 }
 
 const PROCESS_IO: QueryIo = {
@@ -40,6 +44,9 @@ const PROCESS_IO: QueryIo = {
   now: () => Date.now(),
 };
 
+/** The default --max-bytes: 10 GiB, about $0.06 at BigQuery's on-demand rate. */
+const DEFAULT_MAX_BYTES = "10GiB";
+
 interface QueryOptions {
   engine: (typeof RUN_ENGINES)[number];
   db: string;
@@ -47,6 +54,10 @@ interface QueryOptions {
   format: Format;
   list?: boolean;
   sql?: string;
+  project?: string;
+  dataset: string;
+  location?: string;
+  maxBytes: string;
 }
 
 export function queryCommand(io: QueryIo = PROCESS_IO): Command {
@@ -67,6 +78,17 @@ export function queryCommand(io: QueryIo = PROCESS_IO): Command {
       "--sql <file>",
       "run this SQL file instead of a pack query (a pack-style header declares its parameters)",
     )
+    .option(
+      "--project <id>",
+      "the Google Cloud project that runs the job (bigquery; default: $GOOGLE_CLOUD_PROJECT)",
+    )
+    .option("--dataset <name>", "the dataset holding container_logs (bigquery)", "logarchive")
+    .option("--location <location>", "the dataset's location, e.g. US, EU (bigquery)")
+    .option(
+      "--max-bytes <bytes>",
+      "refuse a query whose dry run bills more, and cap the run there (bigquery; 1000000, 500MB, 2GiB…)",
+      DEFAULT_MAX_BYTES,
+    )
     .action(async (name: string | undefined, o: QueryOptions) => {
       if (o.list) {
         const { ENGINES } = await definitions();
@@ -78,16 +100,21 @@ export function queryCommand(io: QueryIo = PROCESS_IO): Command {
           "give a query name (see `logarchive query --list`) or --sql FILE, not both or neither",
         );
       }
-      if (o.engine !== "duckdb") {
-        throw new UserError(
-          `--engine ${o.engine}: not in this version; run the SQL of queries/${o.engine === "archive" ? "duckdb" : o.engine}/ yourself, or use --engine duckdb on the local warehouse`,
-        );
-      }
+      const engine: Engine = o.engine === "archive" ? "duckdb" : o.engine;
       const { loadQuery, parseParamArgs, resolveParams } = await pack();
       const query =
-        o.sql !== undefined ? await sqlFileQuery(o.sql) : await loadQuery("duckdb", name as string);
+        o.sql !== undefined ? await sqlFileQuery(o.sql, engine) : await loadQuery(engine, name as string);
       const values = resolveParams(query, parseParamArgs(o.param));
-      await runOnWarehouse(io, resolve(o.db), query, values, o.format);
+      switch (o.engine) {
+        case "duckdb":
+          return runOnWarehouse(io, resolve(o.db), query, values, o.format);
+        case "bigquery":
+          return runOnBigQuery(io, o, query, values);
+        default:
+          throw new UserError(
+            `--engine ${o.engine}: not in this version; run the SQL of queries/${o.engine === "archive" ? "duckdb" : o.engine}/ yourself, or use --engine duckdb on the local warehouse`,
+          );
+      }
     });
 }
 
@@ -111,10 +138,15 @@ async function describePack(only: Engine | undefined): Promise<string> {
 }
 
 /** A --sql file: with a pack header its parameters are declared and typed; without one each $name is text. */
-async function sqlFileQuery(path: string): Promise<PackQuery> {
+async function sqlFileQuery(path: string, engine: Engine): Promise<PackQuery> {
   const text = await readFile(path, "utf8");
   const { parseQuery } = await pack();
-  if (/^--\s?title:/.test(text)) return parseQuery(text, path, "duckdb");
+  if (/^--\s?title:/.test(text)) return parseQuery(text, path, engine);
+  if (engine !== "duckdb") {
+    throw new UserError(
+      `--sql ${path}: a ${engine} file needs a pack header (title, answers, cost, param lines; see docs/queries.md) to bind its parameters`,
+    );
+  }
   const code = text.replace(/'(?:[^']|'')*'/g, "''").replace(/--.*$/gm, "");
   const names = [...new Set(Array.from(code.matchAll(/\$([a-z_][a-z0-9_]*)/g), (m) => m[1]!))];
   return {
@@ -174,15 +206,72 @@ async function runOnWarehouse(
       }
       throw error;
     }
-    const took = io.now() - started;
-    io.write(render(result.columns, result.rows, format));
-    const summary = `${result.rows.length} row${result.rows.length === 1 ? "" : "s"} in ${took} ms\n`;
-    if (format === "table") io.write(summary);
-    else io.note(summary);
+    printResult(io, result, format, io.now() - started);
   } finally {
     connection.closeSync();
     instance.closeSync();
     if (snapshotDir !== undefined) await rm(snapshotDir, { recursive: true, force: true });
+  }
+}
+
+function printResult(io: QueryIo, result: QueryResult, format: Format, took: number): void {
+  io.write(render(result.columns, result.rows, format));
+  const summary = `${result.rows.length} row${result.rows.length === 1 ? "" : "s"} in ${took} ms\n`;
+  if (format === "table") io.write(summary);
+  else io.note(summary);
+}
+
+/** `--max-bytes` as a byte count: digits, optionally with a unit (KB, MB, GB, TB are powers of 1000; KiB… of 1024). */
+export function parseByteCount(text: string): bigint {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGTP]i?B|B)?\s*$/i.exec(text);
+  if (m === null) {
+    throw new UserError(`--max-bytes ${text}: expected a byte count such as 1000000, 500MB or 2GiB`);
+  }
+  const unit = (m[2] ?? "B").toUpperCase();
+  const power = "BKMGTP".indexOf(unit[0]!);
+  const base = unit.includes("I") ? 1024 : 1000;
+  const [whole, fraction = ""] = m[1]!.split(".");
+  // Exact arithmetic: 1.5GiB is 1610612736, not a float's approximation of it.
+  const scale = BigInt(base) ** BigInt(power);
+  return (BigInt(whole! + fraction) * scale) / 10n ** BigInt(fraction.length);
+}
+
+async function runOnBigQuery(
+  io: QueryIo,
+  o: QueryOptions,
+  query: PackQuery,
+  values: ReadonlyMap<string, ParamValue>,
+): Promise<void> {
+  const maxBytes = parseByteCount(o.maxBytes);
+  const projectId = o.project ?? process.env.GOOGLE_CLOUD_PROJECT;
+  if (projectId === undefined || projectId === "") {
+    throw new UserError(
+      "--engine bigquery needs --project ID (or GOOGLE_CLOUD_PROJECT): the project that runs the job",
+    );
+  }
+  const { bigQueryRequest } = await pack();
+  const { formatBytes, runBigQueryQuery } = await import("../../queries/bigquery-runner.ts");
+  const bigquery =
+    io.bigquery?.(projectId, o.location) ??
+    new (await import("@google-cloud/bigquery")).BigQuery({
+      projectId,
+      ...(o.location === undefined ? {} : { location: o.location }),
+    });
+  const started = io.now();
+  const result = await runBigQueryQuery(bigQueryRequest(query, values), {
+    bigquery,
+    projectId,
+    dataset: o.dataset,
+    ...(o.location === undefined ? {} : { location: o.location }),
+    maxBytes,
+    onDryRun: (bytes) =>
+      io.note(
+        `BigQuery dry run: this query will process ${formatBytes(bytes)} (${bytes} bytes; --max-bytes ${maxBytes}).\n`,
+      ),
+  });
+  printResult(io, result, o.format, io.now() - started);
+  if (result.bytesBilled !== undefined) {
+    io.note(`BigQuery billed ${formatBytes(result.bytesBilled)} (${result.bytesBilled} bytes).\n`);
   }
 }
 
