@@ -110,7 +110,6 @@ describe("shipper end to end, following kubelet's rotation", { timeout: 600_000 
       assert.equal(await shipper.exited, 0, shipper.log().slice(-3000));
       logs.push(shipper.log());
       archive = await readArchive(s3.endpoint, bucket);
-      (await import("node:fs")).writeFileSync(`/tmp/dbg/${bucket}.log`, logs.join("\n=====\n"));
       const problems = deliveryProblems(lids, archive);
       const lost = logs.join("").match(/"event":"log_bytes_lost".*/g) ?? [];
       assert.deepEqual(lost.slice(0, 3), [], `${lost.length} log_bytes_lost events`);
