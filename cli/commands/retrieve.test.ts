@@ -1,0 +1,206 @@
+// `logarchive retrieve` as a user runs it: flags, progress on stderr, the bundle, and the exit
+// codes (0 complete, 1 incomplete or a failed check, 2 usage), against the local stack.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { parsePolicy } from "../../lib/policy/policy.ts";
+import type { Manifest } from "../../lib/retrieval/bundle.ts";
+import { putTestObject, testObject } from "../../lib/retrieval/test_support.ts";
+import { LOCAL_S3_CREDENTIALS, localS3Client } from "../../local/s3.ts";
+import { type LocalCloud, startLocalCloud } from "../../local/stack.ts";
+
+const cli = new URL("../logarchive.ts", import.meta.url).pathname;
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
+  AWS_REGION: "us-east-1",
+};
+for (const name of Object.keys(env)) if (name.startsWith("LOGARCHIVE_")) delete env[name];
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI without blocking this process, which serves the local S3 it talks to. */
+function run(args: string[], onStderr?: (text: string) => void): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, "retrieve", ...args], { env, cwd: tmpdir() });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      onStderr?.(stderr);
+    });
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+const E = "0c0c0c0c";
+const hot = testObject({
+  namespace: "payments",
+  node: "node-a",
+  epoch: E,
+  seq: 0,
+  tier: "archive",
+  lines: [{ at: "2026-03-03T23:59:59.999999999Z", message: "before midnight" }],
+});
+const cold = testObject({
+  namespace: "payments",
+  node: "node-a",
+  epoch: E,
+  seq: 1,
+  tier: "archive",
+  lines: [{ at: "2026-03-04T00:00:00Z", message: "midnight" }],
+});
+
+describe("logarchive retrieve (CLI)", () => {
+  let dir: string;
+  let cloud: LocalCloud;
+  let s3: S3Client;
+  let location: string[];
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "retrieve-cli-"));
+    cloud = await startLocalCloud({ dataDir: join(dir, "stack"), policy: parsePolicy("{}\n", "test") });
+    s3 = localS3Client(cloud.endpoints.s3.endpoint, cloud.endpoints.region);
+    await putTestObject(s3, cloud.endpoints.s3.bucket, hot);
+    await putTestObject(s3, cloud.endpoints.s3.bucket, cold);
+    await cloud.s3Archive.setStorageClass(cloud.endpoints.s3.bucket, cold.key, "DEEP_ARCHIVE");
+    location = [
+      "--s3-endpoint",
+      cloud.endpoints.s3.endpoint,
+      "--bucket",
+      cloud.endpoints.s3.bucket,
+      "--prefix",
+      "logs",
+      "--namespace",
+      "payments",
+      "--from",
+      "2026-03-03T23",
+      "--to",
+      "2026-03-04T01",
+    ];
+  });
+
+  after(async () => {
+    s3?.destroy();
+    await cloud?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("says what is wrong with a flag in one line and exits 2", async () => {
+    const noBucket = await run([
+      "--namespace",
+      "payments",
+      "--from",
+      "2026-03-03",
+      "--to",
+      "2026-03-04",
+      "--out",
+      dir,
+    ]);
+    assert.equal(noBucket.status, 2);
+    assert.match(noBucket.stderr, /^logarchive: --bucket is required/);
+    const backwards = await run([...location, "--to", "2026-03-03T22", "--out", dir]);
+    assert.equal(backwards.status, 2);
+    assert.equal(backwards.stderr.trim(), "logarchive: --to must be after --from.");
+    const badGrep = await run([...location, "--grep", "(", "--out", dir]);
+    assert.equal(badGrep.status, 2);
+    assert.match(badGrep.stderr, /--grep.*not a regular expression/);
+    const badTime = await run([...location, "--from", "2026-02-30", "--out", dir]);
+    assert.equal(badTime.status, 2);
+    assert.match(badTime.stderr, /February 2026 has 28 days/);
+    for (const r of [noBucket, backwards, badGrep, badTime]) assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+
+  it("--plan prints and writes the plan; Expedited on Deep Archive is a usage error", async () => {
+    const out = join(dir, "planned");
+    const plan = await run([...location, "--plan", "--restore-tier", "bulk", "--out", out]);
+    assert.equal(plan.status, 0, plan.stderr);
+    assert.match(
+      plan.stdout,
+      /DEEP_ARCHIVE +1 object\(s\), \d+ bytes, 1 to restore .*ready within 48 hours, cost \$/,
+    );
+    const written = JSON.parse(await readFile(join(out, "plan.json"), "utf8"));
+    assert.equal(written.tier, "Bulk");
+    assert.equal(written.query.namespace, "payments");
+    assert.deepEqual(
+      written.objects.map((o: { key: string; action: string }) => [o.key, o.action]),
+      [
+        [hot.key, "read"],
+        [cold.key, "restore"],
+      ],
+    );
+    const expedited = await run([...location, "--restore-tier", "expedited", "--out", out]);
+    assert.equal(expedited.status, 2);
+    assert.match(
+      expedited.stderr,
+      /^logarchive: --restore-tier: Expedited retrieval is not available for DEEP_ARCHIVE/m,
+    );
+  });
+
+  it("--no-wait starts the restore and exits 1; the next run waits with progress, then writes a complete tar.gz (exit 0)", async () => {
+    const out = join(dir, "bundle.tar.gz");
+    const started = await run([...location, "--no-wait", "--out", out]);
+    assert.equal(started.status, 1);
+    assert.match(started.stderr, /1 restore\(s\) started/);
+    assert.match(started.stderr, /restores are still running; run the same command again later/);
+    await assert.rejects(stat(out));
+
+    let completed = false;
+    const resumed = await run([...location, "--poll-interval", "50ms", "--out", out], (stderr) => {
+      if (!completed && /waiting for restores \[.*\] 1\/2 readable/.test(stderr)) {
+        completed = true;
+        cloud.s3Archive.completeRestores();
+      }
+    });
+    assert.equal(resumed.status, 0, resumed.stderr + resumed.stdout);
+    assert.doesNotMatch(
+      resumed.stderr,
+      /restore\(s\) started/,
+      "the running restore was not requested again",
+    );
+    assert.match(resumed.stderr, /2\/2 readable/);
+    assert.match(resumed.stdout, /2 line\(s\) kept of 2 in 2 object\(s\)/);
+    assert.match(resumed.stdout, /COMPLETE/);
+    assert.ok((await stat(out)).size > 0);
+  });
+
+  it("a tampered object exits 1, and the manifest names it", async () => {
+    const altered = testObject({
+      namespace: "payments",
+      node: "node-a",
+      epoch: E,
+      seq: 0,
+      tier: "archive",
+      lines: [{ at: "2026-03-03T23:59:59.999999999Z", message: "before midnight, altered" }],
+    });
+    await putTestObject(s3, cloud.endpoints.s3.bucket, { ...altered, metadata: hot.metadata });
+    const out = join(dir, "tampered");
+    const r = await run([...location, "--out", out]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(
+      r.stdout,
+      new RegExp(`PROBLEM ${hot.key.replaceAll(".", "\\.")} \\(version null\\): SHA-256 mismatch`),
+    );
+    assert.match(r.stdout, /INCOMPLETE/);
+    const manifest = JSON.parse(await readFile(join(out, "manifest.json"), "utf8")) as Manifest;
+    assert.equal(manifest.verdict.complete, false);
+    const entry = manifest.objects.find((o) => o.key === hot.key);
+    assert.equal(entry?.checksum, "mismatch");
+    assert.equal(entry?.recordsKept, 0);
+    assert.equal(manifest.records.lines, 1, "only the verified object's line");
+  });
+});
