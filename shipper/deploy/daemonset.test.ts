@@ -325,7 +325,7 @@ describe("shipper DaemonSet manifests", () => {
     assert.throws(() => shipperManifests({ ...BASE, uid: 0 }), /uid: must be a positive integer/);
   });
 
-  it("runs as root without capabilities and without the init container when runAs is root", () => {
+  it("runs as root without capabilities when runAs is root, its init container keeping the state dir root's", () => {
     const spec = pod({ runAs: "root" });
     const c = spec.containers[0]!;
     assert.equal(c.securityContext.runAsUser, 0);
@@ -333,7 +333,7 @@ describe("shipper DaemonSet manifests", () => {
     assert.deepEqual(c.securityContext.capabilities, { drop: ["ALL"] });
     assert.equal(c.securityContext.readOnlyRootFilesystem, true);
     assert.equal(c.securityContext.allowPrivilegeEscalation, false);
-    assert.equal(spec.initContainers, undefined);
+    assert.deepEqual(spec.initContainers?.[0]?.command?.slice(-2), ["/var/lib/logarchive", "0"]);
     assert.equal(spec.securityContext.supplementalGroups, undefined);
   });
 
@@ -370,34 +370,44 @@ describe("shipper DaemonSet manifests", () => {
     }
   });
 
-  it("hands a root-owned state directory to the uid with the init container's script", async (t) => {
+  it("hands the state directory to the shipper's uid from any earlier owner, as root with only CAP_CHOWN", async (t) => {
     if (process.getuid?.() !== 0) return t.skip("needs root to chown");
-    const init = pod({ uid: 4242 }).initContainers![0]!;
     const dir = await mkdtemp(join(tmpdir(), "logarchive-state-"));
-    try {
-      await mkdir(join(dir, "spool"));
-      await writeFile(join(dir, "spool", "000001.ndjson.gz"), "x");
-      await writeFile(join(dir, "checkpoint.json"), "{}");
+    const paths = [
+      dir,
+      join(dir, "spool"),
+      join(dir, "spool", "000001.ndjson.gz"),
+      join(dir, "checkpoint.json"),
+    ];
+    /** Runs the init container's command for these settings on dir, as the pod runs it. */
+    const own = async (args: Partial<ShipperManifestArgs>, expected: string) => {
+      const init = pod(args).initContainers![0]!;
+      assert.deepEqual(init.securityContext.capabilities, { drop: ["ALL"], add: ["CHOWN"] });
+      assert.equal(init.securityContext.runAsUser, 0);
       const [, ...rest] = init.command!;
-      const argv = [process.execPath, ...rest.slice(0, -2), dir, "4242"];
+      assert.equal(rest.at(-1), expected);
       // With setpriv, as in the pod: root whose only capability is CAP_CHOWN.
       const setpriv = existsSync("/usr/bin/setpriv")
-        ? ["/usr/bin/setpriv", "--bounding-set", "-all,+chown"]
+        ? ["/usr/bin/setpriv", "--bounding-set", "-all,+chown", "--no-new-privs"]
         : [];
-      const [file, ...fileArgs] = [...setpriv, ...argv];
-      const run = () => promisify(execFile)(file!, fileArgs);
-      await run();
-      for (const p of [
-        dir,
-        join(dir, "spool"),
-        join(dir, "spool", "000001.ndjson.gz"),
-        join(dir, "checkpoint.json"),
-      ]) {
+      const [file, ...fileArgs] = [...setpriv, process.execPath, ...rest.slice(0, -2), dir, expected];
+      await promisify(execFile)(file!, fileArgs);
+      for (const p of paths) {
         const s = await stat(p);
-        assert.deepEqual([s.uid, s.gid], [4242, 4242], p);
+        assert.deepEqual([s.uid, s.gid], [Number(expected), Number(expected)], p);
       }
       assert.equal((await stat(dir)).mode & 0o777, 0o700);
-      await run(); // already owned: a no-op, not an error
+    };
+    try {
+      // As kubelet and a root shipper leave it: root-owned, the directory 0755.
+      await chmod(dir, 0o755);
+      await mkdir(join(dir, "spool"), { mode: 0o700 });
+      await writeFile(join(dir, "spool", "000001.ndjson.gz"), "x", { mode: 0o600 });
+      await writeFile(join(dir, "checkpoint.json"), "{}", { mode: 0o600 });
+      await own({ uid: 4242 }, "4242");
+      await own({ uid: 4242 }, "4242"); // already owned: unchanged, not an error
+      await own({}, "1000"); // another uid: from 4242's private 0700/0600 files
+      await own({ runAs: "root" }, "0"); // back to root mode
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -425,28 +425,27 @@ export function shipperManifests(args: ShipperManifestArgs): KubernetesObject[] 
       volumeMounts: mounts,
       terminationMessagePolicy: "FallbackToLogsOnError",
     };
-    const initContainers =
-      nonRootUid === undefined
-        ? []
-        : [
-            {
-              // kubelet creates a DirectoryOrCreate hostPath root-owned 0755 and applies no
-              // fsGroup to hostPaths: only root (with CAP_CHOWN, nothing else) can hand it over.
-              name: "state-dir-owner",
-              image: args.image,
-              imagePullPolicy: "IfNotPresent",
-              command: ["node", "-e", CHOWN_SCRIPT, STATE_DIR, String(nonRootUid)],
-              securityContext: {
-                ...hardened,
-                capabilities: { drop: ["ALL"], add: ["CHOWN"] },
-                runAsUser: 0,
-                runAsGroup: 0,
-                runAsNonRoot: false,
-              },
-              volumeMounts: [{ name: "state", mountPath: STATE_DIR }],
-              resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "64Mi" } },
-            },
-          ];
+    // kubelet creates a DirectoryOrCreate hostPath root-owned 0755 and applies no fsGroup to
+    // hostPaths: only root (with CAP_CHOWN, nothing else) can hand it to the shipper's uid.
+    // Also in root mode, so a switch between modes or uids finds the state directory its own.
+    const stateOwner = nonRootUid ?? 0;
+    const initContainers = [
+      {
+        name: "state-dir-owner",
+        image: args.image,
+        imagePullPolicy: "IfNotPresent",
+        command: ["node", "-e", CHOWN_SCRIPT, STATE_DIR, String(stateOwner)],
+        securityContext: {
+          ...hardened,
+          capabilities: { drop: ["ALL"], add: ["CHOWN"] },
+          runAsUser: 0,
+          runAsGroup: 0,
+          runAsNonRoot: false,
+        },
+        volumeMounts: [{ name: "state", mountPath: STATE_DIR }],
+        resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "64Mi" } },
+      },
+    ];
 
     return {
       apiVersion: "apps/v1",
@@ -485,7 +484,7 @@ export function shipperManifests(args: ShipperManifestArgs): KubernetesObject[] 
             ...(args.imagePullSecrets?.length
               ? { imagePullSecrets: args.imagePullSecrets.map((name) => ({ name })) }
               : {}),
-            ...(initContainers.length > 0 ? { initContainers } : {}),
+            initContainers,
             containers: [container],
             volumes,
           },
@@ -558,23 +557,24 @@ function sha256(text: string): string {
 }
 
 /**
- * Run by the init container in non-root mode, as root with only CAP_CHOWN: gives the
- * state directory (0700) and anything a root shipper left in it to the uid. Children
- * first, the directory last, since root without CAP_DAC_* cannot enter a 0700 directory
- * it no longer owns; a directory already owned by the uid is left alone.
+ * Run by the init container as root with only CAP_CHOWN: gives the state directory (0700)
+ * and everything in it to the uid (0 in root mode), whoever owned them before (kubelet's
+ * root, a root shipper, another uid). Root without CAP_DAC_* or CAP_FOWNER may enter, list
+ * and chmod only what it owns, so each directory is first taken to root, then its children
+ * are handed over, then the directory itself. Every start walks it all: a walk cut short
+ * is finished by the next one, and a spool of a few thousand files takes milliseconds.
  */
 const CHOWN_SCRIPT = `const fs = process.getBuiltinModule("node:fs");
 const path = process.getBuiltinModule("node:path");
 const [dir, id] = [process.argv[1], Number(process.argv[2])];
-if (fs.lstatSync(dir).uid !== id) {
-  fs.chmodSync(dir, 0o700);
-  const walk = (d) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      fs.lchownSync(p, id, id);
-    }
-  };
-  walk(dir);
-  fs.lchownSync(dir, id, id);
-}`;
+const walk = (d) => {
+  fs.lchownSync(d, 0, 0);
+  if (d === dir) fs.chmodSync(d, 0o700);
+  for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+    const p = path.join(d, e.name);
+    if (e.isDirectory()) walk(p);
+    else fs.lchownSync(p, id, id);
+  }
+  fs.lchownSync(d, id, id);
+};
+walk(dir);`;
