@@ -6,6 +6,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import {
+  DEFAULT_NAMESPACE,
   type KubernetesObject,
   type ObjectId,
   plannedObjects,
@@ -71,7 +72,7 @@ export class ShipperDaemonSet extends pulumi.ComponentResource {
   constructor(name: string, args: ShipperDaemonSetArgs, opts?: pulumi.ComponentResourceOptions) {
     super("logarchive:k8s:ShipperDaemonSet", name, {}, opts);
     const { image, bucket, region, prefix, policyYaml, roleArn, s3Endpoint, ...settings } = args;
-    this.namespace = settings.namespace ?? "logarchive";
+    this.namespace = settings.namespace ?? DEFAULT_NAMESPACE;
     this.objects = pulumi
       .all([image, bucket, region, prefix, policyYaml, roleArn, s3Endpoint])
       .apply(([image, bucket, region, prefix, policyYaml, roleArn, s3Endpoint]) =>

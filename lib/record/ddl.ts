@@ -76,6 +76,13 @@ export function athenaColumns(): { name: string; type: string; comment: string }
   }));
 }
 
+/** How Athena reads the objects: Hive JSON SerDe (deterministic, unlike OpenX) over gzip NDJSON text. */
+export const ATHENA_STORAGE = {
+  serde: "org.apache.hive.hcatalog.data.JsonSerDe",
+  inputFormat: "org.apache.hadoop.mapred.TextInputFormat",
+  outputFormat: "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+} as const;
+
 export interface AthenaTableOptions {
   database: string;
   table?: string;
@@ -119,9 +126,9 @@ export function athenaDdl(o: AthenaTableOptions): string {
     columns.join(",\n"),
     ")",
     `PARTITIONED BY (${ATHENA_PARTITION_KEYS.map((k) => `\`${k}\` string`).join(", ")})`,
-    "ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'",
-    "STORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'",
-    "OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'",
+    `ROW FORMAT SERDE '${ATHENA_STORAGE.serde}'`,
+    `STORED AS INPUTFORMAT '${ATHENA_STORAGE.inputFormat}'`,
+    `OUTPUTFORMAT '${ATHENA_STORAGE.outputFormat}'`,
     `LOCATION '${archiveLocation(o.bucket, o.prefix)}'`,
     "TBLPROPERTIES (",
     properties.join(",\n"),

@@ -1,0 +1,305 @@
+// The loader on GCP: two gen2 functions (nodejs24) from the package `npm run build:functions`
+// writes, each with its own service account; the finalize function's Eventarc trigger on the
+// landing bucket with retries on; a dead-letter topic; and the Cloud Scheduler job that calls
+// the flush. docs/loader.md#deployment-settings lists what each setting must be and why.
+
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+import { FINALIZE_FUNCTION, FINALIZED_EVENT_TYPE, FLUSH_FUNCTION } from "../../functions/handlers.ts";
+import type { FlushSchedulerSettings } from "../../functions/loader/config.ts";
+import { COMPONENT_PREFIX } from "./archive-bucket.ts";
+import { PRIVATE_BUCKET } from "./gcs.ts";
+
+/** The runtime the package is built for (its engines.node is Node 24). */
+export const FUNCTION_RUNTIME = "nodejs24";
+/** Eventarc redelivers a failed event only with this policy (https://cloud.google.com/functions/docs/bestpractices/retries). */
+export const FINALIZE_RETRY_POLICY = "RETRY_POLICY_RETRY";
+
+/** What each service account may do, as project roles and per-bucket roles. */
+export const LOADER_ROLES = {
+  /** Read the landing bucket's objects and its location (the startup check reads buckets.get). */
+  landingRead: ["roles/storage.objectViewer", "roles/storage.legacyBucketReader"],
+  /** Markers: create, read, list, overwrite with preconditions, delete. */
+  stateReadWrite: ["roles/storage.objectUser", "roles/storage.legacyBucketReader"],
+  /** Quarantine copies go under the quarantine prefix of the landing bucket, and nowhere else. */
+  landingQuarantineWrite: "roles/storage.objectCreator",
+  /** Start and follow load jobs (project-level: jobs belong to the project). */
+  createJobs: "roles/bigquery.jobUser",
+  /** The Eventarc trigger's identity: receive events and invoke the finalize function. */
+  eventReceiver: "roles/eventarc.eventReceiver",
+  invoker: "roles/run.invoker",
+} as const;
+
+export interface LoaderArgs {
+  project: string;
+  /** Project number, for the Pub/Sub and Cloud Storage service agents. */
+  projectNumber: pulumi.Input<string>;
+  region: string;
+  /** The landing bucket's location; the trigger must be there to see its events. */
+  triggerRegion: string;
+  /** Service account ids start with this (6-30 characters in all). */
+  accountIdPrefix: string;
+  landingBucketName: pulumi.Input<string>;
+  stateBucketName: pulumi.Input<string>;
+  /** The loader's quarantine prefix in the landing bucket (LOGARCHIVE_QUARANTINE_PREFIX). */
+  quarantinePrefix: string;
+  /** Directory of the built functions package. */
+  packageDir: string;
+  environment: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  finalizeTimeoutSeconds: number;
+  flushTimeoutSeconds: number;
+  memory: string;
+  scheduler: FlushSchedulerSettings;
+  deadLetterMaxDeliveryAttempts: number;
+}
+
+export class Loader extends pulumi.ComponentResource {
+  readonly finalizeAccount: gcp.serviceaccount.Account;
+  readonly flushAccount: gcp.serviceaccount.Account;
+  readonly finalize: gcp.cloudfunctionsv2.Function;
+  readonly flush: gcp.cloudfunctionsv2.Function;
+  readonly schedule: gcp.cloudscheduler.Job;
+  readonly deadLetterTopic: gcp.pubsub.Topic;
+  /** The Eventarc-managed subscription that delivers finalize events. */
+  readonly triggerSubscription: pulumi.Output<string>;
+  /** The one command that attaches the dead-letter topic to that subscription (see docs/deploy.md). */
+  readonly deadLetterCommand: pulumi.Output<string>;
+
+  constructor(name: string, args: LoaderArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${COMPONENT_PREFIX}:gcp:Loader`, name, {}, opts);
+    const parent = { parent: this };
+    const account = (suffix: string, what: string) =>
+      new gcp.serviceaccount.Account(
+        `${name}-${suffix}`,
+        {
+          project: args.project,
+          accountId: `${args.accountIdPrefix}-${suffix}`,
+          displayName: `logarchive ${what}`,
+        },
+        parent,
+      );
+    this.finalizeAccount = account("finalize", "loader: finalize function");
+    this.flushAccount = account("flush", "loader: flush function");
+    const triggerAccount = account("trigger", "loader: Eventarc trigger of the finalize function");
+    const schedulerAccount = account("scheduler", "loader: Cloud Scheduler caller of the flush function");
+    const member = (a: gcp.serviceaccount.Account) => pulumi.interpolate`serviceAccount:${a.email}`;
+
+    // ---------------------------------------------------------- storage grants, per function
+    for (const [who, sa] of [
+      ["finalize", this.finalizeAccount],
+      ["flush", this.flushAccount],
+    ] as const) {
+      for (const role of LOADER_ROLES.landingRead) {
+        new gcp.storage.BucketIAMMember(
+          `${name}-${who}-landing-${role.split(".").at(-1)}`,
+          { bucket: args.landingBucketName, role, member: member(sa) },
+          parent,
+        );
+      }
+      for (const role of LOADER_ROLES.stateReadWrite) {
+        new gcp.storage.BucketIAMMember(
+          `${name}-${who}-state-${role.split(".").at(-1)}`,
+          { bucket: args.stateBucketName, role, member: member(sa) },
+          parent,
+        );
+      }
+      new gcp.storage.BucketIAMMember(
+        `${name}-${who}-landing-quarantine`,
+        {
+          bucket: args.landingBucketName,
+          role: LOADER_ROLES.landingQuarantineWrite,
+          member: member(sa),
+          condition: {
+            title: "quarantine-prefix-only",
+            description: "Create objects only under the loader's quarantine prefix",
+            expression: pulumi.interpolate`resource.name.startsWith("projects/_/buckets/${args.landingBucketName}/objects/${args.quarantinePrefix}")`,
+          },
+        },
+        parent,
+      );
+    }
+    new gcp.projects.IAMMember(
+      `${name}-flush-jobs`,
+      { project: args.project, role: LOADER_ROLES.createJobs, member: member(this.flushAccount) },
+      parent,
+    );
+    new gcp.projects.IAMMember(
+      `${name}-trigger-receiver`,
+      { project: args.project, role: LOADER_ROLES.eventReceiver, member: member(triggerAccount) },
+      parent,
+    );
+    // Cloud Storage publishes bucket events through Pub/Sub as its service agent
+    // (https://cloud.google.com/functions/docs/calling/storage#deploy).
+    const gcsAgent = gcp.storage.getProjectServiceAccountOutput({ project: args.project }, parent);
+    const gcsPublisher = new gcp.projects.IAMMember(
+      `${name}-gcs-agent-publisher`,
+      {
+        project: args.project,
+        role: "roles/pubsub.publisher",
+        member: pulumi.interpolate`serviceAccount:${gcsAgent.emailAddress}`,
+      },
+      parent,
+    );
+
+    // ---------------------------------------------------------- source
+    const sourceBucket = new gcp.storage.Bucket(
+      `${name}-source`,
+      { project: args.project, location: args.region, ...PRIVATE_BUCKET, forceDestroy: true },
+      parent,
+    );
+    const sourceObject = new gcp.storage.BucketObject(
+      `${name}-package`,
+      {
+        bucket: sourceBucket.name,
+        name: "functions-package.zip",
+        source: new pulumi.asset.FileArchive(args.packageDir),
+      },
+      parent,
+    );
+    const buildConfig = (entryPoint: string) => ({
+      runtime: FUNCTION_RUNTIME,
+      entryPoint,
+      source: {
+        storageSource: {
+          bucket: sourceBucket.name,
+          object: sourceObject.name,
+          // A new upload has a new generation, which redeploys both functions.
+          generation: sourceObject.generation,
+        },
+      },
+    });
+    const serviceConfig = (sa: gcp.serviceaccount.Account, timeoutSeconds: number) => ({
+      serviceAccountEmail: sa.email,
+      timeoutSeconds,
+      availableMemory: args.memory,
+      environmentVariables: args.environment,
+      allTrafficOnLatestRevision: true,
+    });
+
+    // ---------------------------------------------------------- finalize: Eventarc, retries on
+    this.finalize = new gcp.cloudfunctionsv2.Function(
+      `${name}-finalize`,
+      {
+        project: args.project,
+        location: args.region,
+        description: "logarchive loader: validate and queue each object the transfer lands",
+        buildConfig: buildConfig(FINALIZE_FUNCTION),
+        serviceConfig: serviceConfig(this.finalizeAccount, args.finalizeTimeoutSeconds),
+        eventTrigger: {
+          eventType: FINALIZED_EVENT_TYPE,
+          triggerRegion: args.triggerRegion,
+          eventFilters: [{ attribute: "bucket", value: args.landingBucketName }],
+          retryPolicy: FINALIZE_RETRY_POLICY,
+          serviceAccountEmail: triggerAccount.email,
+        },
+      },
+      { parent: this, dependsOn: [gcsPublisher] },
+    );
+    new gcp.cloudrunv2.ServiceIamMember(
+      `${name}-finalize-invoker`,
+      {
+        project: args.project,
+        location: args.region,
+        name: this.finalize.name,
+        role: LOADER_ROLES.invoker,
+        member: member(triggerAccount),
+      },
+      parent,
+    );
+
+    // ---------------------------------------------------------- dead letters
+    this.deadLetterTopic = new gcp.pubsub.Topic(
+      `${name}-finalize-dead-letter`,
+      { project: args.project },
+      parent,
+    );
+    // Keeps dead letters a week for someone to read and re-send (each names the object).
+    new gcp.pubsub.Subscription(
+      `${name}-finalize-dead-letter`,
+      {
+        project: args.project,
+        topic: this.deadLetterTopic.id,
+        messageRetentionDuration: "604800s",
+        expirationPolicy: { ttl: "" },
+      },
+      parent,
+    );
+    const pubsubAgent = pulumi.interpolate`serviceAccount:service-${args.projectNumber}@gcp-sa-pubsub.iam.gserviceaccount.com`;
+    new gcp.pubsub.TopicIAMMember(
+      `${name}-dead-letter-publisher`,
+      {
+        project: args.project,
+        topic: this.deadLetterTopic.id,
+        role: "roles/pubsub.publisher",
+        member: pubsubAgent,
+      },
+      parent,
+    );
+    const trigger = gcp.eventarc.Trigger.get(
+      `${name}-finalize-trigger`,
+      this.finalize.eventTrigger.apply((t) => t?.trigger ?? ""),
+      undefined,
+      parent,
+    );
+    this.triggerSubscription = trigger.transport.apply((t) => t.pubsub?.subscription ?? "");
+    new gcp.pubsub.SubscriptionIAMMember(
+      `${name}-trigger-subscriber`,
+      {
+        project: args.project,
+        subscription: this.triggerSubscription,
+        role: "roles/pubsub.subscriber",
+        member: pubsubAgent,
+      },
+      parent,
+    );
+    this.deadLetterCommand = pulumi.interpolate`gcloud pubsub subscriptions update ${this.triggerSubscription} --dead-letter-topic=${this.deadLetterTopic.id} --max-delivery-attempts=${args.deadLetterMaxDeliveryAttempts}`;
+
+    // ---------------------------------------------------------- flush: HTTP, called by Scheduler
+    this.flush = new gcp.cloudfunctionsv2.Function(
+      `${name}-flush`,
+      {
+        project: args.project,
+        location: args.region,
+        description: "logarchive loader: load each table's queued objects, one job per window",
+        buildConfig: buildConfig(FLUSH_FUNCTION),
+        serviceConfig: serviceConfig(this.flushAccount, args.flushTimeoutSeconds),
+      },
+      parent,
+    );
+    const flushInvoker = new gcp.cloudrunv2.ServiceIamMember(
+      `${name}-flush-invoker`,
+      {
+        project: args.project,
+        location: args.region,
+        name: this.flush.name,
+        role: LOADER_ROLES.invoker,
+        member: member(schedulerAccount),
+      },
+      parent,
+    );
+    this.schedule = new gcp.cloudscheduler.Job(
+      `${name}-flush-schedule`,
+      {
+        project: args.project,
+        region: args.region,
+        description: "logarchive loader: call the flush function every flush_interval",
+        schedule: args.scheduler.schedule,
+        timeZone: args.scheduler.timeZone,
+        attemptDeadline: args.scheduler.attemptDeadline,
+        retryConfig: { retryCount: args.scheduler.retryCount },
+        httpTarget: {
+          uri: this.flush.url,
+          httpMethod: args.scheduler.httpMethod,
+          oidcToken: { serviceAccountEmail: schedulerAccount.email, audience: this.flush.url },
+        },
+      },
+      { parent: this, dependsOn: [flushInvoker] },
+    );
+    this.registerOutputs({
+      finalizeFunction: this.finalize.name,
+      flushFunction: this.flush.name,
+      deadLetterTopic: this.deadLetterTopic.id,
+      deadLetterCommand: this.deadLetterCommand,
+    });
+  }
+}

@@ -1,0 +1,96 @@
+// The AWS roles that touch the archive besides the transfer: the shipper's IRSA role (write
+// only, under the archive prefix) and the compliance retrieval role (read, restore, legal
+// hold; never delete).
+
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { retrievalPolicy, retrievalTrustPolicy, shipperPolicy, shipperTrustPolicy } from "../iam.ts";
+import { COMPONENT_PREFIX } from "./archive-bucket.ts";
+
+export interface ShipperRoleArgs {
+  bucketArn: pulumi.Input<string>;
+  keyArn: pulumi.Input<string>;
+  /** shipperWritePrefixes(policy). */
+  writePrefixes: readonly string[];
+  oidcProviderArn: string;
+  namespace: string;
+  serviceAccount: string;
+}
+
+/**
+ * IRSA role of the shipper DaemonSet: its ServiceAccount's token, and no other, may assume it
+ * (https://docs.aws.amazon.com/eks/latest/userguide/associate-service-account-role.html). The
+ * DaemonSet's ServiceAccount carries `eks.amazonaws.com/role-arn: <roleArn>`.
+ */
+export class ShipperRole extends pulumi.ComponentResource {
+  readonly role: aws.iam.Role;
+  readonly roleArn: pulumi.Output<string>;
+  constructor(name: string, args: ShipperRoleArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${COMPONENT_PREFIX}:aws:ShipperRole`, name, {}, opts);
+    this.role = new aws.iam.Role(
+      name,
+      {
+        description: "logarchive shipper (IRSA): PutObject under the archive prefix, HeadObject after a 412",
+        assumeRolePolicy: JSON.stringify(
+          shipperTrustPolicy({
+            oidcProviderArn: args.oidcProviderArn,
+            namespace: args.namespace,
+            serviceAccount: args.serviceAccount,
+          }),
+        ),
+      },
+      { parent: this },
+    );
+    new aws.iam.RolePolicy(
+      `${name}-write`,
+      {
+        role: this.role.id,
+        policy: pulumi
+          .all([args.bucketArn, args.keyArn])
+          .apply(([bucketArn, keyArn]) =>
+            JSON.stringify(shipperPolicy({ bucketArn, keyArn, writePrefixes: args.writePrefixes })),
+          ),
+      },
+      { parent: this },
+    );
+    this.roleArn = this.role.arn;
+    this.registerOutputs({ roleArn: this.roleArn });
+  }
+}
+
+export interface RetrievalRoleArgs {
+  bucketArn: pulumi.Input<string>;
+  keyArn: pulumi.Input<string>;
+  /** Principals that may assume the role; the account root when empty. */
+  principals: pulumi.Input<string>[];
+}
+
+export class RetrievalRole extends pulumi.ComponentResource {
+  readonly role: aws.iam.Role;
+  readonly roleArn: pulumi.Output<string>;
+  constructor(name: string, args: RetrievalRoleArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${COMPONENT_PREFIX}:aws:RetrievalRole`, name, {}, opts);
+    this.role = new aws.iam.Role(
+      name,
+      {
+        description: "logarchive compliance retrieval: read, restore and legal hold; never delete",
+        assumeRolePolicy: pulumi
+          .all(args.principals)
+          .apply((principals) => JSON.stringify(retrievalTrustPolicy({ principals }))),
+      },
+      { parent: this },
+    );
+    new aws.iam.RolePolicy(
+      `${name}-retrieve`,
+      {
+        role: this.role.id,
+        policy: pulumi
+          .all([args.bucketArn, args.keyArn])
+          .apply(([bucketArn, keyArn]) => JSON.stringify(retrievalPolicy({ bucketArn, keyArn }))),
+      },
+      { parent: this },
+    );
+    this.roleArn = this.role.arn;
+    this.registerOutputs({ roleArn: this.roleArn });
+  }
+}

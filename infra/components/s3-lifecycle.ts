@@ -1,0 +1,68 @@
+// The archive bucket's lifecycle rules, as a pure function of the layout's tier scopes
+// (lib/infra-contract.ts) and the stack's tier settings, so tests check them without Pulumi.
+
+import type { LifecycleScope } from "../../lib/infra-contract.ts";
+
+export interface ArchiveTierSettings {
+  /** Days after creation; null skips the class. */
+  standardIa: number | null;
+  glacierIr: number | null;
+  deepArchive: number | null;
+  retentionDays: number;
+  noncurrentVersionDays: number;
+  abortIncompleteUploadDays: number;
+  /** Objects Storage Transfer copies stay out of Glacier classes at least this long. */
+  transferWindowDays: number;
+}
+
+export interface S3Transition {
+  days: number;
+  storageClass: "STANDARD_IA" | "GLACIER_IR" | "DEEP_ARCHIVE";
+}
+
+export interface S3LifecycleRule {
+  id: string;
+  status: "Enabled";
+  filter: { prefix: string };
+  transitions: S3Transition[];
+  expiration: { days: number };
+  noncurrentVersionExpiration: { noncurrentDays: number };
+  abortIncompleteMultipartUpload: { daysAfterInitiation: number };
+}
+
+/**
+ * Storage classes Storage Transfer cannot read without a restore: it skips GLACIER (Flexible
+ * Retrieval) objects and DEEP_ARCHIVE ones unless restored
+ * (https://cloud.google.com/storage-transfer/docs/known-limitations-transfer). Glacier Instant
+ * Retrieval is kept out too until the window has passed: only Standard and Standard-IA are
+ * certain to be read in place.
+ */
+const NOT_READ_BY_TRANSFER = new Set<S3Transition["storageClass"]>(["GLACIER_IR", "DEEP_ARCHIVE"]);
+
+export function archiveLifecycleRules(
+  scopes: readonly LifecycleScope[],
+  s: ArchiveTierSettings,
+): S3LifecycleRule[] {
+  return scopes.map((scope) => {
+    const planned: S3Transition[] = [];
+    if (s.standardIa !== null) planned.push({ days: s.standardIa, storageClass: "STANDARD_IA" });
+    if (s.glacierIr !== null) planned.push({ days: s.glacierIr, storageClass: "GLACIER_IR" });
+    if (s.deepArchive !== null) planned.push({ days: s.deepArchive, storageClass: "DEEP_ARCHIVE" });
+    const held = planned.map((t) =>
+      scope.feedsTransfer && NOT_READ_BY_TRANSFER.has(t.storageClass)
+        ? { ...t, days: Math.max(t.days, s.transferWindowDays) }
+        : t,
+    );
+    // Holding a class back can land two transitions on one day; S3 refuses that, so the colder one wins.
+    const transitions = held.filter((t, i) => !held.slice(i + 1).some((later) => later.days <= t.days));
+    return {
+      id: `logarchive-${scope.tier}`,
+      status: "Enabled",
+      filter: { prefix: scope.prefix },
+      transitions,
+      expiration: { days: s.retentionDays },
+      noncurrentVersionExpiration: { noncurrentDays: s.noncurrentVersionDays },
+      abortIncompleteMultipartUpload: { daysAfterInitiation: s.abortIncompleteUploadDays },
+    };
+  });
+}

@@ -1,0 +1,610 @@
+// The stack's settings: one list with each key's schema, default, unit and one line of docs.
+// docs/deploy.md's config table and Pulumi.dev.yaml are generated from it (infra/config.test.ts
+// checks they agree), and a bad value stops `pulumi up` with one line naming the key.
+//
+// Pure: no Pulumi import. infra/index.ts reads the raw strings from pulumi.Config and hands them here.
+
+import { z } from "zod";
+import {
+  GEN2_EVENT_FUNCTION_MAX_TIMEOUT_MS,
+  LOADER_OPTIONS,
+  type LoaderConfig,
+  loaderEnvOf,
+  resolveLoaderConfig,
+} from "../functions/loader/config.ts";
+import { ConfigError } from "../lib/config/errors.ts";
+import { checkDuration, parseSize } from "../lib/config/units.ts";
+
+/** Pulumi's config namespace for this project's keys: `logarchive:<key>` (the project name in Pulumi.yaml). */
+export const CONFIG_NAMESPACE = "logarchive";
+
+export class StackConfigError extends Error {
+  override name = "StackConfigError";
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(problems.join("\n"));
+    this.problems = problems;
+  }
+}
+
+const days = (min: number, max = 36_500) =>
+  z
+    .number()
+    .int("must be a whole number of days")
+    .min(min, `must be at least ${min} days`)
+    .max(max, `must be at most ${max} days`);
+
+const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const n = parseSize(v);
+  if (n === null) {
+    ctx.addIssue({ code: "custom", message: `is not a size like "10GiB" (got ${JSON.stringify(v)})` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const duration = (maxMs: number) =>
+  z.string().transform((v, ctx) => {
+    const checked = checkDuration(v, { min: 1000, max: maxMs });
+    if (!("ms" in checked)) {
+      ctx.addIssue({ code: "custom", message: checked.problem });
+      return z.NEVER;
+    }
+    return checked.ms;
+  });
+
+const YMD = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
+const OIDC_PROVIDER_ARN = /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/[^\s]+$/;
+const AWS_PRINCIPAL_ARN = /^arn:aws[a-z-]*:(iam|sts)::\d{12}:[^\s]+$/;
+const IAM_MEMBER = /^(user|group|serviceAccount|domain):\S+$/;
+const BQ_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,1023}$/;
+const K8S_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** Loader options the infra sets itself; the rest may be tuned under `logarchive:loader`. */
+export const INFRA_MANAGED_LOADER_OPTIONS = [
+  "landing_bucket",
+  "state_bucket",
+  "policy_file",
+  "policy_yaml",
+  "warehouse",
+  "bigquery_project",
+  "bigquery_location",
+  "duckdb_path",
+  "gcs_endpoint",
+  "allow_forced_flush",
+] as const;
+
+const tunableLoaderKeys = LOADER_OPTIONS.map((o): string => o.key).filter(
+  (k) => !(INFRA_MANAGED_LOADER_OPTIONS as readonly string[]).includes(k),
+);
+
+interface SettingSpec {
+  key: string;
+  /** JSON-typed settings are parsed from Pulumi's config text; strings are taken as they are. */
+  json: boolean;
+  schema: z.ZodType;
+  /** The default as Pulumi.dev.yaml shows it; undefined: required. */
+  example: unknown;
+  defaultText: string;
+  unit: string;
+  description: string;
+}
+
+function setting<K extends string, S extends z.ZodType>(
+  key: K,
+  schema: S,
+  o: { json?: boolean; example?: unknown; defaultText?: string; unit: string; description: string },
+): SettingSpec & { key: K; schema: S } {
+  return {
+    key,
+    json: o.json ?? false,
+    schema,
+    example: o.example,
+    defaultText: o.defaultText ?? (o.example === undefined ? "required" : `\`${JSON.stringify(o.example)}\``),
+    unit: o.unit,
+    description: o.description,
+  };
+}
+
+export const STACK_SETTINGS = [
+  // ------------------------------------------------------------ policy
+  setting("policyFile", z.string().min(1).default("namespaces.yaml"), {
+    example: "namespaces.yaml",
+    unit: "path",
+    description:
+      "The namespace policy, relative to the repository root: the same file the shipper reads; prefixes, notification rules, tables and the loader's routing all come from it.",
+  }),
+  // ------------------------------------------------------------ AWS: archive bucket
+  setting(
+    "archiveBucketName",
+    z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "is not an S3 bucket name")
+      .optional(),
+    {
+      defaultText: "auto-named",
+      unit: "string",
+      description:
+        "Name of the archive bucket; unset lets Pulumi pick a unique name from `logarchive-archive`.",
+    },
+  ),
+  setting("objectLockMode", z.enum(["GOVERNANCE", "COMPLIANCE"]).default("GOVERNANCE"), {
+    example: "GOVERNANCE",
+    unit: "GOVERNANCE | COMPLIANCE",
+    description:
+      "Object Lock mode of the default retention. COMPLIANCE: nobody, root included, can delete or shorten it; GOVERNANCE: callers with s3:BypassGovernanceRetention can. Object Lock itself is switched on when the bucket is created and cannot be removed.",
+  }),
+  setting("objectLockDays", days(1).default(365), {
+    json: true,
+    example: 365,
+    unit: "days",
+    description: "Default retention every new object version gets; at most retentionDays.",
+  }),
+  setting("retentionDays", days(1).default(730), {
+    json: true,
+    example: 730,
+    unit: "days",
+    description:
+      "Age at which archived objects expire (the end of retention); after the last tier plus its minimum storage duration.",
+  }),
+  setting(
+    "archiveTiers",
+    z
+      .strictObject({
+        standardIa: days(30).nullable().default(30),
+        glacierIr: days(0).nullable().default(90),
+        deepArchive: days(0).nullable().default(180),
+      })
+      .prefault({}),
+    {
+      json: true,
+      example: { standardIa: 30, glacierIr: 90, deepArchive: 180 },
+      unit: "days per class, null skips",
+      description:
+        "Age at which objects move to Standard-IA, Glacier Instant Retrieval and Deep Archive; each later than the one before, Standard-IA at 30 days or more (S3's minimum).",
+    },
+  ),
+  setting("noncurrentVersionDays", days(1).default(30), {
+    json: true,
+    example: 30,
+    unit: "days",
+    description:
+      "Age after which an overwritten (noncurrent) version is deleted, once its Object Lock retention allows.",
+  }),
+  setting("abortIncompleteUploadDays", days(1).default(7), {
+    json: true,
+    example: 7,
+    unit: "days",
+    description: "Age after which parts of an unfinished multipart upload are deleted.",
+  }),
+  setting("transferWindowDays", days(1).default(14), {
+    json: true,
+    example: 14,
+    unit: "days",
+    description:
+      "Analytics-tier objects stay in a class Storage Transfer reads (no Glacier) at least this long; 14 matches the event queue's retention, after which an event is gone anyway.",
+  }),
+  // ------------------------------------------------------------ AWS: queue, roles
+  setting("queueMaxReceiveCount", z.number().int().min(1).max(1000).default(10), {
+    json: true,
+    example: 10,
+    unit: "receives",
+    description: "Deliveries of one event to Storage Transfer before SQS moves it to the dead-letter queue.",
+  }),
+  setting(
+    "eksOidcProviderArn",
+    z
+      .string()
+      .regex(
+        OIDC_PROVIDER_ARN,
+        "is not an IAM OIDC provider ARN (arn:aws:iam::<account>:oidc-provider/<issuer>)",
+      ),
+    {
+      unit: "ARN",
+      description:
+        "The EKS cluster's IAM OIDC provider; the shipper's IRSA role trusts only its ServiceAccount through it.",
+    },
+  ),
+  setting(
+    "shipperNamespace",
+    z.string().regex(K8S_NAME, "is not a Kubernetes namespace name").default("logarchive"),
+    {
+      example: "logarchive",
+      unit: "string",
+      description: "Kubernetes namespace of the shipper DaemonSet.",
+    },
+  ),
+  setting(
+    "shipperServiceAccount",
+    z.string().regex(K8S_NAME, "is not a Kubernetes name").default("logarchive-shipper"),
+    {
+      example: "logarchive-shipper",
+      unit: "string",
+      description: "Name of the shipper's ServiceAccount; the only one that may assume the shipper role.",
+    },
+  ),
+  setting(
+    "retrievalPrincipals",
+    z.array(z.string().regex(AWS_PRINCIPAL_ARN, "is not an IAM principal ARN")).default([]),
+    {
+      json: true,
+      example: [],
+      unit: "ARNs",
+      description:
+        "IAM principals that may assume the retrieval role (read, restore, legal hold; never delete). Empty: the account, so IAM policies decide.",
+    },
+  ),
+  // ------------------------------------------------------------ AWS: Athena
+  setting("athenaProjectionStart", z.string().regex(YMD, "is not a date YYYY-MM-DD").default("2025-01-01"), {
+    example: "2025-01-01",
+    unit: "date",
+    description: "First day the Athena table's dt projection covers; set it to the first day archived.",
+  }),
+  setting(
+    "athenaBytesScannedCutoff",
+    size.prefault("10GiB").pipe(z.number().min(10_000_000, "must be at least 10MB (Athena's minimum)")),
+    {
+      example: "10GiB",
+      unit: "bytes",
+      description:
+        "Per-query scan limit of the workgroup; a query that would scan more is cancelled (Athena bills $5/TB).",
+    },
+  ),
+  setting("athenaResultsDays", days(1).default(30), {
+    json: true,
+    example: 30,
+    unit: "days",
+    description: "Age at which Athena query results are deleted from the results bucket.",
+  }),
+  // ------------------------------------------------------------ GCP: buckets
+  setting("landingLocation", z.string().min(2).default("US"), {
+    example: "US",
+    unit: "GCS location",
+    description:
+      "Location of the landing and state buckets and the finalize trigger; BigQuery loads only from its dataset's location.",
+  }),
+  setting("landingRetentionDays", days(1).default(7), {
+    json: true,
+    example: 7,
+    unit: "days",
+    description:
+      "Age at which transferred copies in the landing bucket are deleted; the archive in S3 is the record.",
+  }),
+  setting("stateMarkerDays", days(365).default(400), {
+    json: true,
+    example: 400,
+    unit: "days",
+    description:
+      "Age at which the loader's claims/, done/, quarantined/ and conflicts/ markers expire; at least a year, as long as an S3 overwrite could re-send an object.",
+  }),
+  setting("stateBatchDays", days(7).default(7), {
+    json: true,
+    example: 7,
+    unit: "days",
+    description:
+      "Age at which batch manifests and attempts expire; at least 7 days, longer than Eventarc's 24 h of retries.",
+  }),
+  // ------------------------------------------------------------ GCP: loader functions
+  setting("functionsPackageDir", z.string().min(1).default("dist/functions-package"), {
+    example: "dist/functions-package",
+    unit: "path",
+    description:
+      "The loader's package as `npm run build:functions` writes it; uploaded as the functions' source.",
+  }),
+  setting("functionRegion", z.string().min(2).optional(), {
+    defaultText: "`gcp:region`",
+    unit: "GCP region",
+    description: "Region of the functions and the Scheduler job.",
+  }),
+  setting("finalizeTimeout", duration(GEN2_EVENT_FUNCTION_MAX_TIMEOUT_MS).prefault("300s"), {
+    example: "300s",
+    unit: "duration",
+    description:
+      "Timeout of the finalize function (event-driven gen2 functions allow up to 540s); one object is read and checked per call.",
+  }),
+  setting(
+    "functionMemory",
+    z
+      .string()
+      .regex(/^\d+(Mi|Gi)$/, 'is not a memory size like "512Mi"')
+      .default("512Mi"),
+    {
+      example: "512Mi",
+      unit: "Mi/Gi",
+      description: "Memory of each function instance.",
+    },
+  ),
+  setting("deadLetterMaxDeliveryAttempts", z.number().int().min(5).max(100).default(20), {
+    json: true,
+    example: 20,
+    unit: "attempts",
+    description:
+      "Deliveries of one finalize event before Pub/Sub moves it to the dead-letter topic (Pub/Sub allows 5-100).",
+  }),
+  setting(
+    "loader",
+    z
+      .record(z.string(), z.string())
+      .default({})
+      .superRefine((value, ctx) => {
+        for (const key of Object.keys(value)) {
+          if (!tunableLoaderKeys.includes(key)) {
+            ctx.addIssue({
+              code: "custom",
+              path: [key],
+              message: (INFRA_MANAGED_LOADER_OPTIONS as readonly string[]).includes(key)
+                ? "is set by the infra from the other settings"
+                : `is not a loader option (one of ${tunableLoaderKeys.join(", ")})`,
+            });
+          }
+        }
+      }),
+    {
+      json: true,
+      example: {},
+      unit: "map",
+      description:
+        "Loader options of docs/loader.md (without LOGARCHIVE_, lowercase, e.g. flush_interval: 2m); checked at deploy time by the loader's own rules. The flush function's timeout is flush_function_timeout.",
+    },
+  ),
+  // ------------------------------------------------------------ GCP: BigQuery
+  setting("bigqueryLocation", z.string().min(2).optional(), {
+    defaultText: "landingLocation",
+    unit: "BigQuery location",
+    description: "Location of the datasets; must equal landingLocation.",
+  }),
+  setting("storageBillingModel", z.enum(["PHYSICAL", "LOGICAL"]).default("PHYSICAL"), {
+    example: "PHYSICAL",
+    unit: "PHYSICAL | LOGICAL",
+    description: "Dataset storage billing: PHYSICAL bills compressed bytes, and log rows compress well.",
+  }),
+  setting("partitionExpirationDays", days(1).nullable().default(90), {
+    json: true,
+    example: 90,
+    unit: "days, null never",
+    description:
+      "Age at which a table's day partitions are dropped from BigQuery; the S3 archive keeps the logs.",
+  }),
+  setting("warehouseNamespaces", z.array(z.string().regex(K8S_NAME, "is not a namespace name")).default([]), {
+    json: true,
+    example: [],
+    unit: "namespaces",
+    description:
+      "Namespaces whose own table a `{namespace}` route needs; the loader never creates tables, so they are created here.",
+  }),
+  setting(
+    "warehouseReaders",
+    z
+      .array(
+        z.strictObject({
+          member: z
+            .string()
+            .regex(IAM_MEMBER, "is not an IAM member (group:…, user:…, serviceAccount:…, domain:…)"),
+          dataset: z.string().regex(BQ_NAME, "is not a dataset name"),
+          table: z.string().regex(BQ_NAME, "is not a table name").optional(),
+        }),
+      )
+      .default([]),
+    {
+      json: true,
+      example: [],
+      unit: "list",
+      description:
+        "Who may read the logs in BigQuery: {member, dataset, table?}; a table narrows the grant from the dataset to that table.",
+    },
+  ),
+  setting("deletionProtection", z.boolean().default(true), {
+    json: true,
+    example: true,
+    unit: "boolean",
+    description:
+      "Refuse to delete the BigQuery tables on `pulumi destroy`; set false, `pulumi up`, then destroy.",
+  }),
+] as const;
+
+type Spec = (typeof STACK_SETTINGS)[number];
+export type StackSettings = { [S in Spec as S["key"]]: z.output<S["schema"]> };
+
+export interface ProviderSettings {
+  /** `aws:region`. */
+  awsRegion: string;
+  /** `gcp:project`. */
+  gcpProject: string;
+  /** `gcp:region`. */
+  gcpRegion: string;
+}
+
+export interface StackConfig extends Omit<StackSettings, "functionRegion" | "bigqueryLocation"> {
+  /**
+   * The loader's options as the deployed functions will resolve them (bucket names are placeholders):
+   * the flush timeout, deadline and interval the Scheduler job and the functions are sized from.
+   */
+  loaderConfig: LoaderConfig;
+  functionRegion: string;
+  bigqueryLocation: string;
+  providers: ProviderSettings;
+}
+
+function pathText(path: readonly PropertyKey[]): string {
+  return path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
+}
+
+/**
+ * Validates the stack's raw config text (what `pulumi config get` shows) and the providers'
+ * settings. Every problem is one line starting with the key: `logarchive:retentionDays: …`.
+ */
+export function parseStackConfig(
+  raw: Readonly<Record<string, string | undefined>>,
+  providers: Readonly<Record<"aws:region" | "gcp:project" | "gcp:region", string | undefined>>,
+): StackConfig {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const spec of STACK_SETTINGS as readonly SettingSpec[]) {
+    const name = `${CONFIG_NAMESPACE}:${spec.key}`;
+    const text = raw[spec.key];
+    let value: unknown = text;
+    if (text !== undefined && spec.json) {
+      try {
+        value = JSON.parse(text);
+      } catch {
+        problems.push(`${name}: is not a YAML/JSON value (got ${JSON.stringify(text)})`);
+        continue;
+      }
+    }
+    const result = spec.schema.safeParse(value);
+    if (result.success) out[spec.key] = result.data;
+    else
+      for (const issue of result.error.issues)
+        problems.push(`${name}${pathText(issue.path)}: ${issue.message}`);
+  }
+  const known = new Set(STACK_SETTINGS.map((s) => s.key as string));
+  for (const key of Object.keys(raw)) {
+    if (!known.has(key))
+      problems.push(
+        `${CONFIG_NAMESPACE}:${key}: is not a setting of this stack (see docs/deploy.md#stack-config)`,
+      );
+  }
+  for (const [key, value] of Object.entries(providers)) {
+    if (value === undefined || value === "")
+      problems.push(`${key}: required; set it with \`pulumi config set ${key} …\``);
+  }
+  if (problems.length === 0) problems.push(...crossChecks(out as StackSettings));
+  let loaderConfig: LoaderConfig | undefined;
+  if (problems.length === 0) {
+    const checked = checkLoaderSettings(out as StackSettings, providers["gcp:project"] as string);
+    if ("problems" in checked) problems.push(...checked.problems);
+    else loaderConfig = checked.config;
+  }
+  if (problems.length > 0 || loaderConfig === undefined) throw new StackConfigError(problems);
+  const settings = out as StackSettings;
+  return {
+    ...settings,
+    loaderConfig,
+    functionRegion: settings.functionRegion ?? (providers["gcp:region"] as string),
+    bigqueryLocation: settings.bigqueryLocation ?? settings.landingLocation,
+    providers: {
+      awsRegion: providers["aws:region"] as string,
+      gcpProject: providers["gcp:project"] as string,
+      gcpRegion: providers["gcp:region"] as string,
+    },
+  };
+}
+
+/** Rules that involve more than one key; each line names the key to change. */
+function crossChecks(s: StackSettings): string[] {
+  const problems: string[] = [];
+  const key = (k: string) => `${CONFIG_NAMESPACE}:${k}`;
+  if (s.objectLockDays > s.retentionDays) {
+    problems.push(
+      `${key("objectLockDays")}: must be at most retentionDays (${s.retentionDays}): objects cannot expire while locked`,
+    );
+  }
+  const tiers = [
+    ["standardIa", s.archiveTiers.standardIa],
+    ["glacierIr", s.archiveTiers.glacierIr],
+    ["deepArchive", s.archiveTiers.deepArchive],
+  ] as const;
+  let previous: { name: string; day: number } | undefined;
+  for (const [name, day] of tiers) {
+    if (day === null) continue;
+    // S3 keeps an object 30 days in Standard-IA before it may move on (API_Transition).
+    const gap = previous?.name === "standardIa" ? 30 : 1;
+    if (previous !== undefined && day < previous.day + gap) {
+      problems.push(
+        `${key("archiveTiers")}.${name}: must be at least ${previous.day + gap} (${gap} day(s) after ${previous.name})`,
+      );
+    }
+    previous = { name, day };
+  }
+  if (previous !== undefined && s.retentionDays <= previous.day) {
+    problems.push(
+      `${key("retentionDays")}: must be after the last tier (${previous.name} at ${previous.day} days)`,
+    );
+  }
+  const bqLocation = s.bigqueryLocation ?? s.landingLocation;
+  if (bqLocation.toUpperCase() !== s.landingLocation.toUpperCase()) {
+    problems.push(
+      `${key("bigqueryLocation")}: must equal landingLocation (${s.landingLocation}): BigQuery loads a dataset only from a bucket in its own location`,
+    );
+  }
+  return problems;
+}
+
+/**
+ * Runs the loader's own option checks (functions/loader/config.ts) at deploy time, so a setting the
+ * functions would refuse at cold start stops `pulumi up` instead. The bucket names are placeholders:
+ * the real ones exist only after the buckets are created, and they are distinct resources.
+ */
+function checkLoaderSettings(
+  s: StackSettings,
+  project: string,
+): { config: LoaderConfig } | { problems: string[] } {
+  try {
+    const config = resolveLoaderConfig(
+      {},
+      {
+        ...(s.loader as Record<(typeof LOADER_OPTIONS)[number]["key"], string>),
+        landing_bucket: "landing-bucket-placeholder",
+        state_bucket: "state-bucket-placeholder",
+        policy_yaml: "{}",
+        bigquery_project: project,
+        bigquery_location: s.bigqueryLocation ?? s.landingLocation,
+      },
+    );
+    return { config };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    // "LOGARCHIVE_FLUSH_DEADLINE: …" names the function's variable; the stack's key is loader.flush_deadline.
+    return {
+      problems: error.problems.map((p) =>
+        p.replace(
+          /LOGARCHIVE_([A-Z_]+)/g,
+          (_m, k: string) => `${CONFIG_NAMESPACE}:loader.${k.toLowerCase()}`,
+        ),
+      ),
+    };
+  }
+}
+
+/** The environment both loader functions get: the stack's loader options plus what the infra sets. */
+export function loaderEnvironment(
+  s: Pick<StackConfig, "loader" | "loaderConfig" | "bigqueryLocation" | "providers">,
+  names: { landingBucket: string; stateBucket: string; policyYaml: string },
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.loader)) env[loaderEnvOf(k)] = v;
+  env[loaderEnvOf("landing_bucket")] = names.landingBucket;
+  env[loaderEnvOf("state_bucket")] = names.stateBucket;
+  env[loaderEnvOf("policy_yaml")] = names.policyYaml;
+  env[loaderEnvOf("bigquery_project")] = s.providers.gcpProject;
+  env[loaderEnvOf("bigquery_location")] = s.bigqueryLocation;
+  // The loader bounds flush_deadline by this; it must be the flush function's deployed timeout.
+  env[loaderEnvOf("flush_function_timeout")] = `${Math.ceil(s.loaderConfig.flushFunctionTimeoutMs / 1000)}s`;
+  return env;
+}
+
+// ---------------------------------------------------------------- docs and the example stack file
+
+/** docs/deploy.md's config table. */
+export function stackConfigMarkdownTable(): string {
+  const rows = (STACK_SETTINGS as readonly SettingSpec[]).map(
+    (s) =>
+      `| \`${CONFIG_NAMESPACE}:${s.key}\` | ${s.defaultText} | ${s.unit.replaceAll("|", "\\|")} | ${s.description} |`,
+  );
+  return ["| Key | Default | Unit | Description |", "|---|---|---|---|", ...rows].join("\n");
+}
+
+/** The `config:` entries of Pulumi.dev.yaml: every setting with its default, required ones with a placeholder. */
+export function exampleStackConfig(): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    "aws:region": "us-east-1",
+    "gcp:project": "my-gcp-project",
+    "gcp:region": "us-central1",
+  };
+  for (const s of STACK_SETTINGS as readonly SettingSpec[]) {
+    if (s.example !== undefined) out[`${CONFIG_NAMESPACE}:${s.key}`] = s.example;
+  }
+  out[`${CONFIG_NAMESPACE}:eksOidcProviderArn`] =
+    "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789";
+  return out;
+}

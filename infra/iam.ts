@@ -1,0 +1,225 @@
+// IAM policy documents of the AWS side, as pure functions of ARNs and the policy's prefixes, so
+// the exact action lists are one constant each and tests assert them as they are deployed.
+// docs/deploy.md#permissions explains every action.
+
+/**
+ * The shipper uploads with PutObject (If-None-Match, SHA-256 checksum and user metadata need no
+ * other permission) and, only after a 412, HEADs the key to compare checksums: s3:GetObject is
+ * what authorizes HeadObject (there is no s3:HeadObject action). docs/shipper.md#permissions.
+ */
+export const SHIPPER_S3_ACTIONS = ["s3:GetObject", "s3:PutObject"] as const;
+/** SSE-KMS uploads need a data key; single PUTs (no multipart) need no kms:Decrypt. */
+export const SHIPPER_KMS_ACTIONS = ["kms:GenerateDataKey"] as const;
+
+/**
+ * What Storage Transfer needs to drain the event queue and copy the objects it names
+ * (https://cloud.google.com/storage-transfer/docs/event-driven-aws).
+ */
+export const TRANSFER_SQS_ACTIONS = [
+  "sqs:ChangeMessageVisibility",
+  "sqs:DeleteMessage",
+  "sqs:ReceiveMessage",
+] as const;
+export const TRANSFER_S3_OBJECT_ACTIONS = ["s3:GetObject"] as const;
+export const TRANSFER_S3_BUCKET_ACTIONS = ["s3:ListBucket"] as const;
+/** Reading SSE-KMS objects decrypts their data key. */
+export const TRANSFER_KMS_ACTIONS = ["kms:Decrypt"] as const;
+
+/**
+ * Compliance retrieval: find versions, read them and their lock state, restore archived ones and
+ * set legal holds. Never delete, never shorten retention, never bypass governance mode.
+ */
+export const RETRIEVAL_S3_OBJECT_ACTIONS = [
+  "s3:GetObject",
+  "s3:GetObjectAttributes",
+  "s3:GetObjectLegalHold",
+  "s3:GetObjectRetention",
+  "s3:GetObjectVersion",
+  "s3:GetObjectVersionAttributes",
+  "s3:PutObjectLegalHold",
+  "s3:RestoreObject",
+] as const;
+export const RETRIEVAL_S3_BUCKET_ACTIONS = ["s3:ListBucket", "s3:ListBucketVersions"] as const;
+export const RETRIEVAL_KMS_ACTIONS = ["kms:Decrypt"] as const;
+
+/** Actions that remove or unprotect archived data; no role of ours may hold them. */
+export const DESTRUCTIVE_S3_ACTIONS = [
+  "s3:BypassGovernanceRetention",
+  "s3:DeleteObject",
+  "s3:DeleteObjectVersion",
+  "s3:PutBucketObjectLockConfiguration",
+  "s3:PutLifecycleConfiguration",
+  "s3:PutObjectRetention",
+] as const;
+
+export interface PolicyStatement {
+  Sid?: string;
+  Effect: "Allow" | "Deny";
+  Principal?: unknown;
+  Action: string | string[];
+  Resource?: string | string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+export interface PolicyDocument {
+  Version: "2012-10-17";
+  Statement: PolicyStatement[];
+}
+
+const doc = (statements: PolicyStatement[]): PolicyDocument => ({
+  Version: "2012-10-17",
+  Statement: statements,
+});
+
+/** `arn:aws:s3:::bucket/prefix*` for each key prefix. */
+export function objectArns(bucketArn: string, prefixes: readonly string[]): string[] {
+  return prefixes.map((p) => `${bucketArn}/${p}*`);
+}
+
+export function shipperPolicy(a: {
+  bucketArn: string;
+  writePrefixes: readonly string[];
+  keyArn: string;
+}): PolicyDocument {
+  return doc([
+    {
+      Sid: "WriteArchiveObjects",
+      Effect: "Allow",
+      Action: [...SHIPPER_S3_ACTIONS],
+      Resource: objectArns(a.bucketArn, a.writePrefixes),
+    },
+    { Sid: "EncryptWithArchiveKey", Effect: "Allow", Action: [...SHIPPER_KMS_ACTIONS], Resource: a.keyArn },
+  ]);
+}
+
+/** IRSA: only the shipper's ServiceAccount, through the cluster's OIDC provider, may assume the role. */
+export function shipperTrustPolicy(a: {
+  oidcProviderArn: string;
+  namespace: string;
+  serviceAccount: string;
+}): PolicyDocument {
+  const issuer = oidcIssuerOf(a.oidcProviderArn);
+  return doc([
+    {
+      Effect: "Allow",
+      Principal: { Federated: a.oidcProviderArn },
+      Action: "sts:AssumeRoleWithWebIdentity",
+      Condition: {
+        StringEquals: {
+          [`${issuer}:sub`]: `system:serviceaccount:${a.namespace}:${a.serviceAccount}`,
+          [`${issuer}:aud`]: "sts.amazonaws.com",
+        },
+      },
+    },
+  ]);
+}
+
+/** The issuer host/path an IRSA condition key starts with: the OIDC provider ARN's resource part. */
+export function oidcIssuerOf(oidcProviderArn: string): string {
+  const marker = ":oidc-provider/";
+  const at = oidcProviderArn.indexOf(marker);
+  if (at < 0) throw new Error(`${oidcProviderArn} is not an IAM OIDC provider ARN`);
+  return oidcProviderArn.slice(at + marker.length);
+}
+
+export function transferPolicy(a: {
+  bucketArn: string;
+  readPrefixes: readonly string[];
+  queueArn: string;
+  keyArn: string;
+}): PolicyDocument {
+  return doc([
+    { Sid: "DrainEventQueue", Effect: "Allow", Action: [...TRANSFER_SQS_ACTIONS], Resource: a.queueArn },
+    {
+      Sid: "ReadTransferredObjects",
+      Effect: "Allow",
+      Action: [...TRANSFER_S3_OBJECT_ACTIONS],
+      Resource: objectArns(a.bucketArn, a.readPrefixes),
+    },
+    {
+      Sid: "ListArchiveBucket",
+      Effect: "Allow",
+      Action: [...TRANSFER_S3_BUCKET_ACTIONS],
+      Resource: a.bucketArn,
+    },
+    { Sid: "DecryptArchiveObjects", Effect: "Allow", Action: [...TRANSFER_KMS_ACTIONS], Resource: a.keyArn },
+  ]);
+}
+
+/**
+ * Storage Transfer assumes the role as its project's Google service account: the web identity is
+ * accounts.google.com and `sub` is that account's subjectId
+ * (https://cloud.google.com/storage-transfer/docs/source-amazon-s3#federated_identity).
+ */
+export function transferTrustPolicy(a: { googleSubjectId: string }): PolicyDocument {
+  return doc([
+    {
+      Effect: "Allow",
+      Principal: { Federated: "accounts.google.com" },
+      Action: "sts:AssumeRoleWithWebIdentity",
+      Condition: { StringEquals: { "accounts.google.com:sub": a.googleSubjectId } },
+    },
+  ]);
+}
+
+export function retrievalPolicy(a: { bucketArn: string; keyArn: string }): PolicyDocument {
+  return doc([
+    {
+      Sid: "ReadRestoreAndHoldArchive",
+      Effect: "Allow",
+      Action: [...RETRIEVAL_S3_OBJECT_ACTIONS],
+      Resource: `${a.bucketArn}/*`,
+    },
+    {
+      Sid: "ListArchiveVersions",
+      Effect: "Allow",
+      Action: [...RETRIEVAL_S3_BUCKET_ACTIONS],
+      Resource: a.bucketArn,
+    },
+    { Sid: "DecryptArchiveObjects", Effect: "Allow", Action: [...RETRIEVAL_KMS_ACTIONS], Resource: a.keyArn },
+    // Belt and braces: even if someone attaches a broader policy to this role, it cannot delete.
+    {
+      Sid: "NeverDelete",
+      Effect: "Deny",
+      Action: [...DESTRUCTIVE_S3_ACTIONS],
+      Resource: [a.bucketArn, `${a.bucketArn}/*`],
+    },
+  ]);
+}
+
+export function retrievalTrustPolicy(a: { principals: readonly string[] }): PolicyDocument {
+  return doc([{ Effect: "Allow", Principal: { AWS: [...a.principals] }, Action: "sts:AssumeRole" }]);
+}
+
+/** Every request to a data bucket must use TLS (https://repost.aws/knowledge-center/s3-bucket-policy-for-config-rule). */
+export function denyInsecureTransport(bucketArn: string): PolicyStatement {
+  return {
+    Sid: "DenyInsecureTransport",
+    Effect: "Deny",
+    Principal: "*",
+    Action: "s3:*",
+    Resource: [bucketArn, `${bucketArn}/*`],
+    Condition: { Bool: { "aws:SecureTransport": "false" } },
+  };
+}
+
+export function tlsOnlyBucketPolicy(bucketArn: string): PolicyDocument {
+  return doc([denyInsecureTransport(bucketArn)]);
+}
+
+/** Only this bucket, in this account, may send the queue its events. */
+export function queuePolicy(a: { queueArn: string; bucketArn: string; accountId: string }): PolicyDocument {
+  return doc([
+    {
+      Sid: "ArchiveBucketEvents",
+      Effect: "Allow",
+      Principal: { Service: "s3.amazonaws.com" },
+      Action: "sqs:SendMessage",
+      Resource: a.queueArn,
+      Condition: {
+        ArnLike: { "aws:SourceArn": a.bucketArn },
+        StringEquals: { "aws:SourceAccount": a.accountId },
+      },
+    },
+  ]);
+}

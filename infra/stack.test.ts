@@ -1,0 +1,551 @@
+// The whole stack under pulumi.runtime.setMocks: no CLI, no cloud. One run of deployLogarchive
+// with a policy that routes, then assertions on what was registered, resource by resource.
+
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { knownDestinations, shipperWritePrefixes, transferredPrefixes } from "../lib/infra-contract.ts";
+import { formatObjectKey, TIERS } from "../lib/keys/layout.ts";
+import { destinations, notificationRules, parsePolicy } from "../lib/policy/policy.ts";
+import { BIGQUERY_CLUSTERING, BIGQUERY_TIME_PARTITIONING, bigQuerySchema } from "../lib/record/ddl.ts";
+import { parseStackConfig } from "./config.ts";
+import {
+  RETRIEVAL_S3_BUCKET_ACTIONS,
+  RETRIEVAL_S3_OBJECT_ACTIONS,
+  SHIPPER_KMS_ACTIONS,
+  SHIPPER_S3_ACTIONS,
+  TRANSFER_KMS_ACTIONS,
+  TRANSFER_S3_BUCKET_ACTIONS,
+  TRANSFER_S3_OBJECT_ACTIONS,
+  TRANSFER_SQS_ACTIONS,
+} from "./iam.ts";
+
+// Registered inputs are provider-shaped JSON; the assertions below say what each must hold.
+// biome-ignore lint/suspicious/noExplicitAny: mock inputs are untyped JSON
+type Loose = any;
+
+interface Registered {
+  type: string;
+  name: string;
+  inputs: Record<string, Loose>;
+}
+
+const registered: Registered[] = [];
+const ACCOUNT = "123456789012";
+const STS_SUBJECT = "112233445566778899";
+const STS_EMAIL = "project-1234@storage-transfer-service.iam.gserviceaccount.com";
+
+function mockState(type: string, name: string, inputs: Record<string, Loose>): Record<string, unknown> {
+  switch (type) {
+    case "aws:s3/bucket:Bucket": {
+      const bucket = inputs.bucket ?? `${name}-bucket`;
+      return { bucket, arn: `arn:aws:s3:::${bucket}` };
+    }
+    case "aws:sqs/queue:Queue":
+      return {
+        arn: `arn:aws:sqs:us-east-1:${ACCOUNT}:${name}`,
+        url: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/${name}`,
+      };
+    case "aws:kms/key:Key":
+      return { arn: `arn:aws:kms:us-east-1:${ACCOUNT}:key/${name}`, keyId: name };
+    case "aws:iam/role:Role":
+      return { arn: `arn:aws:iam::${ACCOUNT}:role/${name}` };
+    case "gcp:storage/bucket:Bucket":
+      return { name: inputs.name ?? `${name}-gcs` };
+    case "gcp:storage/bucketObject:BucketObject":
+      return { generation: 1700000000000001 };
+    case "gcp:serviceaccount/account:Account":
+      return { email: `${inputs.accountId}@my-project.iam.gserviceaccount.com` };
+    case "gcp:cloudfunctionsv2/function:Function":
+      return {
+        name,
+        url: `https://${name}.a.run.app`,
+        ...(inputs.eventTrigger
+          ? {
+              eventTrigger: {
+                ...inputs.eventTrigger,
+                trigger: `projects/my-project/locations/us/triggers/${name}`,
+              },
+            }
+          : {}),
+      };
+    case "gcp:eventarc/trigger:Trigger":
+      return {
+        transport: { pubsub: { subscription: "projects/my-project/subscriptions/eventarc-us-finalize-sub" } },
+      };
+    default:
+      return {};
+  }
+}
+
+const policyYaml = `
+archive:
+  prefix: logs
+  exclude: [kube-node-lease]
+analytics:
+  include: ["*"]
+  exclude: [kube-system]
+warehouse:
+  dataset: logarchive
+  routes:
+    - namespaces: [payments]
+      dataset: finance
+      table: payments_logs
+    - namespaces: ["team-*"]
+      table: "logs_{namespace}"
+`;
+const policy = parsePolicy(policyYaml);
+
+const config = parseStackConfig(
+  {
+    eksOidcProviderArn: `arn:aws:iam::${ACCOUNT}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABCDEF`,
+    objectLockMode: "COMPLIANCE",
+    objectLockDays: "400",
+    warehouseNamespaces: JSON.stringify(["team-a"]),
+    warehouseReaders: JSON.stringify([
+      { member: "group:analysts@example.com", dataset: "logarchive" },
+      { member: "group:finance@example.com", dataset: "finance", table: "payments_logs" },
+    ]),
+  },
+  { "aws:region": "us-east-1", "gcp:project": "my-project", "gcp:region": "us-central1" },
+);
+
+let outputs: Record<string, unknown> = {};
+
+before(async () => {
+  pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        registered.push({ type: args.type, name: args.name, inputs: args.inputs });
+        const id =
+          args.type === "gcp:pubsub/topic:Topic"
+            ? `projects/my-project/topics/${args.name}`
+            : `${args.name}-id`;
+        return { id, state: { ...args.inputs, ...mockState(args.type, args.name, args.inputs) } };
+      },
+      call(args) {
+        switch (args.token) {
+          case "aws:index/getCallerIdentity:getCallerIdentity":
+            return { accountId: ACCOUNT, arn: `arn:aws:iam::${ACCOUNT}:user/ci`, userId: "ci" };
+          case "aws:index/getPartition:getPartition":
+            return { partition: "aws", dnsSuffix: "amazonaws.com" };
+          case "gcp:storage/getTransferProjectServiceAccount:getTransferProjectServiceAccount":
+            return { email: STS_EMAIL, subjectId: STS_SUBJECT, member: `serviceAccount:${STS_EMAIL}` };
+          case "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":
+            return { emailAddress: "service-1234@gs-project-accounts.iam.gserviceaccount.com" };
+          case "gcp:organizations/getProject:getProject":
+            return { number: "1234", projectId: "my-project" };
+          default:
+            return {};
+        }
+      },
+    },
+    "logarchive",
+    "test",
+    false,
+  );
+  const { deployLogarchive } = await import("./stack.ts");
+  const stack = deployLogarchive({
+    config,
+    policy,
+    policyYaml,
+    stackName: "test",
+    athenaQueries: [{ name: "error_rate", description: "Error rate", query: "SELECT 1" }],
+  });
+  outputs = await new Promise((resolve) =>
+    pulumi.output(stack.outputs).apply((o) => resolve(o as Record<string, unknown>)),
+  );
+  // Every registration is an RPC; wait until none is left in flight.
+  await pulumi.runtime.disconnect();
+});
+
+after(() => {
+  registered.length = 0;
+});
+
+const ofType = (type: string) => registered.filter((r) => r.type === type);
+const one = (type: string, name?: string) => {
+  const found = ofType(type).filter((r) => name === undefined || r.name === name);
+  assert.equal(
+    found.length,
+    1,
+    `expected exactly one ${type}${name ? ` named ${name}` : ""}, found ${found.length}`,
+  );
+  return found[0]!;
+};
+const policyOf = (r: Registered) => JSON.parse(r.inputs.policy ?? r.inputs.assumeRolePolicy);
+const actionsOf = (doc: Loose, sid: string) => {
+  const st = doc.Statement.find((s: Loose) => s.Sid === sid);
+  assert.ok(st, `statement ${sid}`);
+  return [...[st.Action].flat()].sort();
+};
+
+describe("AWS: archive bucket", () => {
+  it("is versioned, Object Lock on at creation with the configured default retention", () => {
+    const bucket = one("aws:s3/bucket:Bucket", "archive");
+    assert.equal(bucket.inputs.objectLockEnabled, true);
+    assert.equal(
+      one("aws:s3/bucketVersioning:BucketVersioning", "archive-versioning").inputs.versioningConfiguration
+        .status,
+      "Enabled",
+    );
+    const lock = one("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration").inputs;
+    assert.deepEqual(lock.rule.defaultRetention, { mode: "COMPLIANCE", days: 400 });
+  });
+
+  it("every S3 bucket has SSE-KMS with a bucket key, all four public-access blocks and a TLS-only policy", () => {
+    const buckets = ofType("aws:s3/bucket:Bucket").map((b) => b.name);
+    assert.deepEqual(buckets.sort(), ["archive", "athena-results"]);
+    for (const name of buckets) {
+      const sse = one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        `${name}-encryption`,
+      );
+      assert.equal(sse.inputs.rules[0].applyServerSideEncryptionByDefault.sseAlgorithm, "aws:kms");
+      assert.match(sse.inputs.rules[0].applyServerSideEncryptionByDefault.kmsMasterKeyId, /^arn:aws:kms:/);
+      assert.equal(sse.inputs.rules[0].bucketKeyEnabled, true);
+      const pab = one(
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        `${name}-public-access`,
+      ).inputs;
+      for (const k of ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"])
+        assert.equal(pab[k], true, k);
+      const tls = policyOf(one("aws:s3/bucketPolicy:BucketPolicy", `${name}-policy`)).Statement[0];
+      assert.equal(tls.Effect, "Deny");
+      assert.deepEqual(tls.Condition, { Bool: { "aws:SecureTransport": "false" } });
+    }
+    assert.equal(one("aws:kms/key:Key").inputs.enableKeyRotation, true);
+  });
+
+  it("has one lifecycle rule per tier of the layout, scoped by lib's tier prefix, with noncurrent and multipart cleanup", () => {
+    const rules = one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "archive-lifecycle")
+      .inputs.rules;
+    assert.deepEqual(rules.map((r: Loose) => r.filter.prefix).sort(), TIERS.map((t) => `logs/${t}/`).sort());
+    for (const r of rules) {
+      assert.equal(r.expiration.days, 730);
+      assert.equal(r.noncurrentVersionExpiration.noncurrentDays, 30);
+      assert.equal(r.abortIncompleteMultipartUpload.daysAfterInitiation, 7);
+      assert.deepEqual(
+        r.transitions.map((t: Loose) => [t.storageClass, t.days]),
+        [
+          ["STANDARD_IA", 30],
+          ["GLACIER_IR", 90],
+          ["DEEP_ARCHIVE", 180],
+        ],
+      );
+    }
+  });
+});
+
+describe("AWS: event queue", () => {
+  it("has exactly one bucket notification, with the rules of notificationRules(policy)", () => {
+    const notification = one("aws:s3/bucketNotification:BucketNotification");
+    assert.deepEqual(
+      notification.inputs.queues.map((q: Loose) => ({
+        id: q.id,
+        prefix: q.filterPrefix,
+        suffix: q.filterSuffix,
+        events: q.events,
+      })),
+      notificationRules(policy),
+    );
+    assert.equal(notification.inputs.bucket, "archive-bucket");
+  });
+
+  it("the queue is encrypted, keeps messages 14 days and redrives to a dead-letter queue", () => {
+    const queue = one("aws:sqs/queue:Queue", "events");
+    assert.equal(queue.inputs.sqsManagedSseEnabled, true);
+    assert.equal(queue.inputs.messageRetentionSeconds, 14 * 86400);
+    const redrive = JSON.parse(queue.inputs.redrivePolicy);
+    assert.equal(redrive.deadLetterTargetArn, `arn:aws:sqs:us-east-1:${ACCOUNT}:events-dlq`);
+    assert.equal(redrive.maxReceiveCount, 10);
+    assert.equal(one("aws:sqs/queue:Queue", "events-dlq").inputs.sqsManagedSseEnabled, true);
+  });
+
+  it("the queue policy lets only this bucket, in this account, send", () => {
+    const st = policyOf(one("aws:sqs/queuePolicy:QueuePolicy")).Statement;
+    assert.equal(st.length, 1);
+    assert.deepEqual(st[0].Principal, { Service: "s3.amazonaws.com" });
+    assert.equal(st[0].Action, "sqs:SendMessage");
+    assert.deepEqual(st[0].Condition, {
+      ArnLike: { "aws:SourceArn": "arn:aws:s3:::archive-bucket" },
+      StringEquals: { "aws:SourceAccount": ACCOUNT },
+    });
+  });
+});
+
+describe("AWS: IAM, exact action lists", () => {
+  it("shipper: PutObject and GetObject (HeadObject) under the layout's tier prefixes, GenerateDataKey, nothing else", () => {
+    const doc = policyOf(one("aws:iam/rolePolicy:RolePolicy", "shipper-write"));
+    assert.equal(doc.Statement.length, 2);
+    assert.deepEqual(actionsOf(doc, "WriteArchiveObjects"), ["s3:GetObject", "s3:PutObject"]);
+    assert.deepEqual([...SHIPPER_S3_ACTIONS], ["s3:GetObject", "s3:PutObject"]);
+    assert.deepEqual(
+      doc.Statement[0].Resource,
+      shipperWritePrefixes(policy).map((p) => `arn:aws:s3:::archive-bucket/${p}*`),
+    );
+    assert.deepEqual(actionsOf(doc, "EncryptWithArchiveKey"), [...SHIPPER_KMS_ACTIONS]);
+    const trust = policyOf(one("aws:iam/role:Role", "shipper")).Statement[0];
+    assert.deepEqual(trust.Condition.StringEquals, {
+      "oidc.eks.us-east-1.amazonaws.com/id/ABCDEF:sub": "system:serviceaccount:logarchive:logarchive-shipper",
+      "oidc.eks.us-east-1.amazonaws.com/id/ABCDEF:aud": "sts.amazonaws.com",
+    });
+  });
+
+  it("transfer: trusted only by Google's Storage Transfer subject; exactly the SQS and S3 read actions", () => {
+    const trust = policyOf(one("aws:iam/role:Role", "transfer")).Statement;
+    assert.equal(trust.length, 1);
+    assert.deepEqual(trust[0].Principal, { Federated: "accounts.google.com" });
+    assert.equal(trust[0].Action, "sts:AssumeRoleWithWebIdentity");
+    assert.deepEqual(trust[0].Condition, { StringEquals: { "accounts.google.com:sub": STS_SUBJECT } });
+    const doc = policyOf(one("aws:iam/rolePolicy:RolePolicy", "transfer-read"));
+    assert.deepEqual(actionsOf(doc, "DrainEventQueue"), [
+      "sqs:ChangeMessageVisibility",
+      "sqs:DeleteMessage",
+      "sqs:ReceiveMessage",
+    ]);
+    assert.deepEqual(actionsOf(doc, "DrainEventQueue"), [...TRANSFER_SQS_ACTIONS]);
+    assert.deepEqual(actionsOf(doc, "ReadTransferredObjects"), [...TRANSFER_S3_OBJECT_ACTIONS]);
+    assert.deepEqual(actionsOf(doc, "ListArchiveBucket"), [...TRANSFER_S3_BUCKET_ACTIONS]);
+    assert.deepEqual(actionsOf(doc, "DecryptArchiveObjects"), [...TRANSFER_KMS_ACTIONS]);
+    assert.deepEqual(
+      doc.Statement.find((s: Loose) => s.Sid === "ReadTransferredObjects").Resource,
+      transferredPrefixes(policy).map((p) => `arn:aws:s3:::archive-bucket/${p}*`),
+    );
+  });
+
+  it("retrieval: read, restore and legal hold; every destructive action denied", () => {
+    const doc = policyOf(one("aws:iam/rolePolicy:RolePolicy", "retrieval-retrieve"));
+    assert.deepEqual(actionsOf(doc, "ReadRestoreAndHoldArchive"), [...RETRIEVAL_S3_OBJECT_ACTIONS].sort());
+    assert.deepEqual(actionsOf(doc, "ListArchiveVersions"), [...RETRIEVAL_S3_BUCKET_ACTIONS]);
+    const allowed = doc.Statement.filter((s: Loose) => s.Effect === "Allow").flatMap((s: Loose) =>
+      [s.Action].flat(),
+    );
+    assert.ok(!allowed.some((a: string) => /Delete|Bypass|PutObjectRetention/.test(a)), allowed.join());
+    assert.ok(actionsOf(doc, "NeverDelete").includes("s3:DeleteObjectVersion"));
+    const trust = policyOf(one("aws:iam/role:Role", "retrieval")).Statement[0];
+    assert.deepEqual(trust.Principal, { AWS: [`arn:aws:iam::${ACCOUNT}:root`] });
+  });
+});
+
+describe("AWS: Athena", () => {
+  it("the workgroup enforces an encrypted result location and a scan limit", () => {
+    const wg = one("aws:athena/workgroup:Workgroup").inputs.configuration;
+    assert.equal(wg.enforceWorkgroupConfiguration, true);
+    assert.equal(wg.bytesScannedCutoffPerQuery, 10 * 2 ** 30);
+    assert.equal(wg.resultConfiguration.outputLocation, "s3://athena-results-bucket/results/");
+    assert.equal(wg.resultConfiguration.encryptionConfiguration.encryptionOption, "SSE_KMS");
+  });
+
+  it("the table's location template, filled in with a key's parts, is where lib's key formatter puts that key", () => {
+    const table = one("aws:glue/catalogTable:CatalogTable").inputs;
+    const template: string = table.parameters["storage.location.template"];
+    for (const namespace of ["payments", "team-a", "kube-system"]) {
+      for (const tier of TIERS) {
+        const key = formatObjectKey({
+          prefix: "logs",
+          tier,
+          namespace,
+          dt: "2026-12-07",
+          hour: "09",
+          node: "ip-10-0-0-1",
+          epoch: "0123abcd",
+          seq: 7,
+        });
+        const location = template
+          .replace("${tier}", tier)
+          .replace("${namespace}", namespace)
+          .replace("${dt}", "2026-12-07")
+          .replace("${hour}", "09");
+        assert.ok(`s3://archive-bucket/${key}`.startsWith(location), `${key} is not under ${location}`);
+        assert.ok(
+          !key.slice(location.length - "s3://archive-bucket/".length).includes("/"),
+          "the object sits directly in the partition",
+        );
+      }
+    }
+    assert.equal(table.storageDescriptor.location, "s3://archive-bucket/logs/");
+    assert.deepEqual(
+      table.partitionKeys.map((k: Loose) => k.name),
+      ["tier", "namespace", "dt", "hour"],
+    );
+    assert.equal(one("aws:athena/namedQuery:NamedQuery").inputs.name, "error_rate");
+  });
+});
+
+describe("GCP: buckets and transfer", () => {
+  it("landing, state and source buckets are private; the state bucket is not the landing bucket", () => {
+    const buckets = ofType("gcp:storage/bucket:Bucket");
+    assert.deepEqual(buckets.map((b) => b.name).sort(), ["landing", "loader-source", "loader-state"]);
+    for (const b of buckets) {
+      assert.equal(b.inputs.uniformBucketLevelAccess, true, b.name);
+      assert.equal(b.inputs.publicAccessPrevention, "enforced", b.name);
+    }
+    const landing = one("gcp:storage/bucket:Bucket", "landing");
+    assert.deepEqual(landing.inputs.lifecycleRules, [{ action: { type: "Delete" }, condition: { age: 7 } }]);
+    const env = one("gcp:cloudfunctionsv2/function:Function", "loader-finalize").inputs.serviceConfig
+      .environmentVariables;
+    assert.equal(env.LOGARCHIVE_LANDING_BUCKET, "landing-gcs");
+    assert.equal(env.LOGARCHIVE_STATE_BUCKET, "loader-state-gcs");
+    assert.notEqual(env.LOGARCHIVE_STATE_BUCKET, env.LOGARCHIVE_LANDING_BUCKET);
+  });
+
+  it("the state bucket keeps claims and done a year or more, batches 7 days, tables forever", () => {
+    const rules = one("gcp:storage/bucket:Bucket", "loader-state").inputs.lifecycleRules;
+    assert.deepEqual(rules, [
+      {
+        action: { type: "Delete" },
+        condition: {
+          age: 400,
+          matchesPrefixes: [
+            "_logarchive/loader/claims/",
+            "_logarchive/loader/done/",
+            "_logarchive/loader/quarantined/",
+            "_logarchive/loader/conflicts/",
+          ],
+        },
+      },
+      { action: { type: "Delete" }, condition: { age: 7, matchesPrefixes: ["_logarchive/loader/batches/"] } },
+    ]);
+  });
+
+  it("the transfer job is event-driven from the queue, with the transfer role, into the landing bucket", () => {
+    const job = one("gcp:storage/transferJob:TransferJob").inputs;
+    assert.equal(job.eventStream.name, `arn:aws:sqs:us-east-1:${ACCOUNT}:events`);
+    assert.equal(job.transferSpec.awsS3DataSource.roleArn, `arn:aws:iam::${ACCOUNT}:role/transfer`);
+    assert.equal(job.transferSpec.awsS3DataSource.bucketName, "archive-bucket");
+    assert.equal(job.transferSpec.gcsDataSink.bucketName, "landing-gcs");
+    assert.deepEqual(job.transferSpec.objectConditions.includePrefixes, transferredPrefixes(policy));
+    assert.equal(job.schedule, undefined);
+  });
+});
+
+describe("GCP: loader", () => {
+  it("both functions are gen2 nodejs24 from the uploaded package, each with its own service account", () => {
+    const fns = ofType("gcp:cloudfunctionsv2/function:Function");
+    assert.equal(fns.length, 2);
+    const entryPoints = fns.map((f) => f.inputs.buildConfig.entryPoint).sort();
+    assert.deepEqual(entryPoints, ["logarchiveFinalize", "logarchiveFlush"]);
+    for (const f of fns) {
+      assert.equal(f.inputs.buildConfig.runtime, "nodejs24");
+      assert.equal(f.inputs.buildConfig.source.storageSource.object, "functions-package.zip");
+    }
+    const accounts = new Set(fns.map((f) => f.inputs.serviceConfig.serviceAccountEmail));
+    assert.equal(accounts.size, 2);
+  });
+
+  it("the finalize trigger is object finalize on the landing bucket, with retries on", () => {
+    const trigger = one("gcp:cloudfunctionsv2/function:Function", "loader-finalize").inputs.eventTrigger;
+    assert.equal(trigger.eventType, "google.cloud.storage.object.v1.finalized");
+    assert.equal(trigger.retryPolicy, "RETRY_POLICY_RETRY");
+    assert.deepEqual(trigger.eventFilters, [{ attribute: "bucket", value: "landing-gcs" }]);
+    assert.equal(trigger.triggerRegion, "us");
+  });
+
+  it("a dead-letter topic exists and the command to attach it names the trigger's subscription", () => {
+    one("gcp:pubsub/topic:Topic");
+    assert.match(
+      String(outputs.finalizeDeadLetterCommand),
+      /^gcloud pubsub subscriptions update projects\/my-project\/subscriptions\/eventarc-us-finalize-sub --dead-letter-topic=projects\/my-project\/topics\/loader-finalize-dead-letter --max-delivery-attempts=20$/,
+    );
+  });
+
+  it("the Scheduler's attempt deadline is the flush function's timeout, and it does not retry", () => {
+    const flush = one("gcp:cloudfunctionsv2/function:Function", "loader-flush").inputs;
+    const job = one("gcp:cloudscheduler/job:Job").inputs;
+    assert.equal(job.attemptDeadline, `${flush.serviceConfig.timeoutSeconds}s`);
+    assert.equal(job.retryConfig.retryCount, 0);
+    assert.equal(job.schedule, "* * * * *");
+    assert.equal(job.httpTarget.httpMethod, "POST");
+    assert.equal(job.httpTarget.uri, "https://loader-flush.a.run.app");
+    assert.equal(
+      flush.serviceConfig.environmentVariables.LOGARCHIVE_FLUSH_FUNCTION_TIMEOUT,
+      `${flush.serviceConfig.timeoutSeconds}s`,
+    );
+  });
+
+  it("the functions' storage access: read landing, quarantine-only writes there, read/write state", () => {
+    const grants = ofType("gcp:storage/bucketIAMMember:BucketIAMMember").filter((g) =>
+      g.name.startsWith("loader-finalize-"),
+    );
+    const on = (bucket: string) =>
+      grants
+        .filter((g) => g.inputs.bucket === bucket)
+        .map((g) => g.inputs.role)
+        .sort();
+    assert.deepEqual(on("landing-gcs"), [
+      "roles/storage.legacyBucketReader",
+      "roles/storage.objectCreator",
+      "roles/storage.objectViewer",
+    ]);
+    assert.deepEqual(on("loader-state-gcs"), [
+      "roles/storage.legacyBucketReader",
+      "roles/storage.objectUser",
+    ]);
+    const creator = grants.find((g) => g.inputs.role === "roles/storage.objectCreator")!;
+    assert.match(creator.inputs.condition.expression, /objects\/_logarchive\/quarantine\/"\)$/);
+  });
+});
+
+describe("GCP: warehouse", () => {
+  it("datasets in the landing bucket's location, physical billing", () => {
+    const datasets = ofType("gcp:bigquery/dataset:Dataset");
+    assert.deepEqual(datasets.map((d) => d.inputs.datasetId).sort(), ["finance", "logarchive"]);
+    for (const d of datasets) {
+      assert.equal(d.inputs.location, one("gcp:storage/bucket:Bucket", "landing").inputs.location);
+      assert.equal(d.inputs.storageBillingModel, "PHYSICAL");
+    }
+  });
+
+  it("tables carry the contract's schema, day partitions on timestamp, clustering and a required partition filter", () => {
+    const tables = ofType("gcp:bigquery/table:Table");
+    const expected = knownDestinations(policy, destinations(policy), ["team-a"]);
+    assert.deepEqual(
+      tables.map((t) => `${t.inputs.datasetId}.${t.inputs.tableId}`).sort(),
+      expected.map((d) => `${d.dataset}.${d.table}`).sort(),
+    );
+    assert.ok(expected.some((d) => d.table === "logs_team_a"));
+    for (const t of tables) {
+      assert.deepEqual(JSON.parse(t.inputs.schema), bigQuerySchema());
+      assert.equal(t.inputs.timePartitioning.type, BIGQUERY_TIME_PARTITIONING.type);
+      assert.equal(t.inputs.timePartitioning.field, "timestamp");
+      assert.equal(t.inputs.timePartitioning.expirationMs, 90 * 86_400_000);
+      assert.deepEqual(t.inputs.clusterings, [...BIGQUERY_CLUSTERING.fields]);
+      assert.equal(t.inputs.requirePartitionFilter, true);
+    }
+  });
+
+  it("readers are granted per dataset or per table; the flush account may write every dataset", () => {
+    const datasetGrants = ofType("gcp:bigquery/datasetIamMember:DatasetIamMember");
+    assert.ok(
+      datasetGrants.some(
+        (g) =>
+          g.inputs.member === "group:analysts@example.com" &&
+          g.inputs.datasetId === "logarchive" &&
+          g.inputs.role === "roles/bigquery.dataViewer",
+      ),
+    );
+    const tableGrant = one("gcp:bigquery/iamMember:IamMember").inputs;
+    assert.deepEqual(
+      [tableGrant.datasetId, tableGrant.tableId, tableGrant.member],
+      ["finance", "payments_logs", "group:finance@example.com"],
+    );
+    for (const ds of ["finance", "logarchive"]) {
+      assert.ok(
+        datasetGrants.some(
+          (g) =>
+            g.inputs.datasetId === ds &&
+            g.inputs.role === "roles/bigquery.dataEditor" &&
+            g.inputs.member === "serviceAccount:la-test-flush@my-project.iam.gserviceaccount.com",
+        ),
+      );
+    }
+  });
+});
+
+describe("outputs", () => {
+  it("export the shipper's IRSA role ARN for the DaemonSet", () => {
+    assert.equal(outputs.shipperRoleArn, `arn:aws:iam::${ACCOUNT}:role/shipper`);
+    assert.equal(outputs.archiveBucketName, "archive-bucket");
+  });
+});

@@ -1,0 +1,210 @@
+// The whole stack as one function of validated config and the namespace policy, so tests run it
+// under pulumi.runtime.setMocks without a Pulumi.<stack>.yaml. infra/index.ts reads the config and
+// calls this. Parts, in the order data flows: archive bucket → event queue → transfer → landing
+// and state buckets → loader → warehouse; beside them the Athena catalog and the AWS roles.
+
+import * as aws from "@pulumi/aws";
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+import { flushSchedulerSettings } from "../functions/loader/config.ts";
+import {
+  knownDestinations,
+  lifecycleScopes,
+  policyDatasets,
+  shipperWritePrefixes,
+  transferredPrefixes,
+} from "../lib/infra-contract.ts";
+import { destinations, type NamespacePolicy, notificationRules } from "../lib/policy/policy.ts";
+import { ArchiveBucket } from "./components/archive-bucket.ts";
+import { AthenaCatalog, type AthenaNamedQuery } from "./components/athena-catalog.ts";
+import { EventQueue } from "./components/event-queue.ts";
+import { LandingBucket, LoaderStateBucket, stateLifecycleRules } from "./components/gcs.ts";
+import { Loader } from "./components/loader.ts";
+import { RetrievalRole, ShipperRole } from "./components/roles.ts";
+import { archiveLifecycleRules } from "./components/s3-lifecycle.ts";
+import { TransferJob, TransferRole } from "./components/transfer.ts";
+import { Warehouse } from "./components/warehouse.ts";
+import { loaderEnvironment, type StackConfig } from "./config.ts";
+
+export interface StackInputs {
+  config: StackConfig;
+  policy: NamespacePolicy;
+  /** The policy file's text, handed to the functions as LOGARCHIVE_POLICY_YAML. */
+  policyYaml: string;
+  stackName: string;
+  athenaQueries: readonly AthenaNamedQuery[];
+}
+
+/** A name fragment from the stack name: lowercase letters, digits and `sep`. */
+function stackSlug(stackName: string, sep: string, max: number): string {
+  return stackName
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, sep)
+    .replace(new RegExp(`^${sep}+|${sep}+$`, "g"), "")
+    .slice(0, max);
+}
+
+export function deployLogarchive(inputs: StackInputs) {
+  const { config, policy } = inputs;
+  const account = aws.getCallerIdentityOutput();
+  const accountId = account.accountId;
+
+  // ------------------------------------------------------------------ AWS
+  const archive = new ArchiveBucket("archive", {
+    ...(config.archiveBucketName === undefined ? {} : { bucketName: config.archiveBucketName }),
+    objectLock: { mode: config.objectLockMode, days: config.objectLockDays },
+    lifecycleRules: archiveLifecycleRules(lifecycleScopes(policy), {
+      ...config.archiveTiers,
+      retentionDays: config.retentionDays,
+      noncurrentVersionDays: config.noncurrentVersionDays,
+      abortIncompleteUploadDays: config.abortIncompleteUploadDays,
+      transferWindowDays: config.transferWindowDays,
+    }),
+  });
+
+  const events = new EventQueue("events", {
+    bucketName: archive.bucketName,
+    bucketArn: archive.bucketArn,
+    accountId,
+    rules: notificationRules(policy),
+    maxReceiveCount: config.queueMaxReceiveCount,
+    bucketReady: archive.ready,
+  });
+
+  const shipper = new ShipperRole("shipper", {
+    bucketArn: archive.bucketArn,
+    keyArn: archive.keyArn,
+    writePrefixes: shipperWritePrefixes(policy),
+    oidcProviderArn: config.eksOidcProviderArn,
+    namespace: config.shipperNamespace,
+    serviceAccount: config.shipperServiceAccount,
+  });
+
+  const retrieval = new RetrievalRole("retrieval", {
+    bucketArn: archive.bucketArn,
+    keyArn: archive.keyArn,
+    principals:
+      config.retrievalPrincipals.length > 0
+        ? [...config.retrievalPrincipals]
+        : [pulumi.interpolate`arn:${aws.getPartitionOutput().partition}:iam::${accountId}:root`],
+  });
+
+  const athena = new AthenaCatalog("athena", {
+    databaseName: `logarchive_${stackSlug(inputs.stackName, "_", 40)}`,
+    archiveBucketName: archive.bucketName,
+    archivePrefix: policy.archive.prefix,
+    keyArn: archive.keyArn,
+    projectionStart: config.athenaProjectionStart,
+    bytesScannedCutoffPerQuery: config.athenaBytesScannedCutoff,
+    resultsExpirationDays: config.athenaResultsDays,
+    namedQueries: inputs.athenaQueries,
+  });
+
+  // ------------------------------------------------------------------ S3 → GCS
+  const project = config.providers.gcpProject;
+  const transferAgent = gcp.storage.getTransferProjectServiceAccountOutput({ project });
+  const transferRole = new TransferRole("transfer", {
+    bucketArn: archive.bucketArn,
+    keyArn: archive.keyArn,
+    queueArn: events.queueArn,
+    readPrefixes: transferredPrefixes(policy),
+    googleSubjectId: transferAgent.subjectId,
+  });
+
+  const landing = new LandingBucket("landing", {
+    location: config.landingLocation,
+    retentionDays: config.landingRetentionDays,
+  });
+  const state = new LoaderStateBucket("loader-state", {
+    location: config.landingLocation,
+    rules: stateLifecycleRules(
+      config.loaderConfig.statePrefix,
+      config.stateMarkerDays,
+      config.stateBatchDays,
+    ),
+  });
+
+  const transfer = new TransferJob("transfer", {
+    project,
+    sourceBucketName: archive.bucketName,
+    roleArn: transferRole.roleArn,
+    queueArn: events.queueArn,
+    includePrefixes: transferredPrefixes(policy),
+    landingBucketName: landing.bucketName,
+    serviceAgentEmail: transferAgent.email,
+    dependsOn: [transferRole.policy, events.notification],
+  });
+
+  // ------------------------------------------------------------------ GCP: loader and warehouse
+  const projectNumber = gcp.organizations.getProjectOutput({ projectId: project }).number;
+  const loader = new Loader("loader", {
+    project,
+    projectNumber,
+    region: config.functionRegion,
+    triggerRegion: config.landingLocation.toLowerCase(),
+    accountIdPrefix: `la-${stackSlug(inputs.stackName, "-", 16)}`,
+    landingBucketName: landing.bucketName,
+    stateBucketName: state.bucketName,
+    quarantinePrefix: config.loaderConfig.quarantinePrefix,
+    packageDir: config.functionsPackageDir,
+    environment: pulumi
+      .all([landing.bucketName, state.bucketName])
+      .apply(([landingBucket, stateBucket]) =>
+        loaderEnvironment(config, { landingBucket, stateBucket, policyYaml: inputs.policyYaml }),
+      ),
+    finalizeTimeoutSeconds: Math.ceil(config.finalizeTimeout / 1000),
+    flushTimeoutSeconds: Math.ceil(config.loaderConfig.flushFunctionTimeoutMs / 1000),
+    memory: config.functionMemory,
+    scheduler: flushSchedulerSettings(config.loaderConfig),
+    deadLetterMaxDeliveryAttempts: config.deadLetterMaxDeliveryAttempts,
+  });
+
+  const warehouse = new Warehouse("warehouse", {
+    project,
+    location: config.bigqueryLocation,
+    datasets: policyDatasets(policy),
+    tables: knownDestinations(policy, destinations(policy), config.warehouseNamespaces),
+    storageBillingModel: config.storageBillingModel,
+    partitionExpirationDays: config.partitionExpirationDays,
+    deletionProtection: config.deletionProtection,
+    loaderWriters: [pulumi.interpolate`serviceAccount:${loader.flushAccount.email}`],
+    loaderCheckers: [pulumi.interpolate`serviceAccount:${loader.finalizeAccount.email}`],
+    readers: config.warehouseReaders,
+  });
+
+  return {
+    parts: {
+      archive,
+      events,
+      shipper,
+      retrieval,
+      athena,
+      transferRole,
+      transfer,
+      landing,
+      state,
+      loader,
+      warehouse,
+    },
+    outputs: {
+      archiveBucketName: archive.bucketName,
+      archiveKeyArn: archive.keyArn,
+      eventQueueArn: events.queueArn,
+      eventDeadLetterQueueUrl: events.deadLetterQueue.url,
+      transferRoleArn: transferRole.roleArn,
+      transferJobName: transfer.job.name,
+      landingBucketName: landing.bucketName,
+      stateBucketName: state.bucketName,
+      finalizeFunction: loader.finalize.name,
+      flushFunctionUrl: loader.flush.url,
+      finalizeDeadLetterTopic: loader.deadLetterTopic.id,
+      finalizeDeadLetterCommand: loader.deadLetterCommand,
+      bigqueryDatasets: [...warehouse.datasets.keys()],
+      athenaWorkgroup: athena.workgroup.name,
+      athenaDatabase: athena.database.name,
+      athenaTable: athena.table.name,
+      shipperRoleArn: shipper.roleArn,
+      retrievalRoleArn: retrieval.roleArn,
+    },
+  };
+}
