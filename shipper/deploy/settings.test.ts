@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ConfigError } from "../../lib/config/errors.ts";
 import { shipperManifests } from "./daemonset.ts";
-import { manifestSettingsSchema, parseManifestSettings } from "./settings.ts";
+import { checkManifestSettings, manifestSettingsSchema, parseManifestSettings } from "./settings.ts";
 
 const DOC = readFileSync(join(import.meta.dirname, "../../docs/shipper.md"), "utf8");
 const POLICY = "archive:\n  prefix: logs\n";
@@ -45,5 +45,17 @@ describe("manifest settings", () => {
       for (const key of ["runAs", "uid", "tolerations[0].operator", "replicas"])
         assert.match(text, new RegExp(key.replace(/[[\].]/g, "\\$&")));
     }
+  });
+
+  it("checks an already parsed object, such as a stack config value, the same way", () => {
+    assert.deepEqual(checkManifestSettings({ runAs: "root", podMonitor: false }, "logarchive:shipper"), {
+      runAs: "root",
+      podMonitor: false,
+    });
+    assert.deepEqual(checkManifestSettings(undefined, "logarchive:shipper"), {});
+    assert.throws(
+      () => checkManifestSettings({ resources: { requests: { gpu: "1" } } }, "logarchive:shipper"),
+      /logarchive:shipper is invalid:\n {2}- resources\.requests: Unrecognized key: "gpu"/,
+    );
   });
 });

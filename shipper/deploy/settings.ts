@@ -4,6 +4,7 @@
 // its key.
 
 import { z } from "zod";
+import { ConfigError, describeIssues } from "../../lib/config/errors.ts";
 import { parseYamlConfig } from "../../lib/config/yaml.ts";
 import type { ShipperManifestArgs } from "./daemonset.ts";
 
@@ -74,6 +75,16 @@ export type ManifestSettingsFile = z.output<typeof manifestSettingsSchema>;
 
 export function parseManifestSettings(text: string, path: string): ManifestSettingsFile {
   return parseYamlConfig(text, manifestSettingsSchema, path);
+}
+
+/**
+ * The same check for a value already parsed, such as a Pulumi stack config object
+ * (`config.getObject("shipper")`): problems name their key under `source`.
+ */
+export function checkManifestSettings(value: unknown, source: string): ManifestSettingsFile {
+  const result = manifestSettingsSchema.safeParse(value ?? {});
+  if (!result.success) throw new ConfigError(source, describeIssues(result.error));
+  return result.data;
 }
 
 // Every argument but the policy text can be set in the file, and nothing else: an argument
