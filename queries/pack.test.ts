@@ -46,8 +46,10 @@ describe("the pack", () => {
   it("takes the same parameters, with the same types and defaults, in every engine", () => {
     for (const [name, duckdb] of pack.get("duckdb")!) {
       const shape = (q: PackQuery) => q.params.map((p) => [p.name, p.type, p.default]);
-      for (const engine of ENGINES)
+      for (const engine of ENGINES) {
         assert.deepEqual(shape(pack.get(engine)!.get(name)!), shape(duckdb), `${engine}/${name}`);
+        assert.equal(pack.get(engine)!.get(name)!.lookbackHours, duckdb.lookbackHours, `${engine}/${name}`);
+      }
     }
   });
 

@@ -13,6 +13,7 @@
 //   -- param: from TIMESTAMP  start of the range, inclusive, UTC; example: 2026-11-21 00:00:00
 //   -- positional: namespaces, from, to        (Athena: the order of the ? markers)
 //   -- cost: reads the dt partitions of the range only
+//   -- lookback_hours: 24   (optional: the query also reads this many hours before `from`)
 
 import { readdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -45,6 +46,11 @@ export interface PackQuery {
   readonly params: readonly QueryParam[];
   /** Athena only: parameter names in the order of the `?` markers (a name may repeat). */
   readonly positional: readonly string[];
+  /**
+   * Hours before `from` the query reads too (noisiest_pods looks at the day before the range);
+   * engines that choose partitions themselves (the archive engine) read those hours as well.
+   */
+  readonly lookbackHours: number;
   /** The file without its header: the statement to run. */
   readonly body: string;
 }
@@ -119,6 +125,10 @@ export function parseQuery(text: string, path: string, engine: Engine): PackQuer
       throw fail(`the SQL has ${markers} ? markers but "-- positional:" lists ${positional.length} names`);
     }
   }
+  const lookback = entries.filter(([k]) => k === "lookback_hours").map(([, v]) => v);
+  if (lookback.length > 1 || (lookback.length === 1 && !/^\d{1,4}$/.test(lookback[0]!))) {
+    throw fail('the header may have one "-- lookback_hours: N" line, N a whole number of hours');
+  }
   return {
     name: basename(path, ".sql"),
     engine,
@@ -128,6 +138,7 @@ export function parseQuery(text: string, path: string, engine: Engine): PackQuer
     cost: one("cost"),
     params,
     positional,
+    lookbackHours: lookback.length === 1 ? Number(lookback[0]) : 0,
     body,
   };
 }

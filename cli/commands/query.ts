@@ -10,6 +10,7 @@
 import { copyFile, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { BigQuery } from "@google-cloud/bigquery";
 import { Command, Option } from "commander";
 import { UserError } from "../../lib/config/errors.ts";
@@ -36,6 +37,7 @@ export interface QueryIo {
   now(): number;
   /** Tests point the cloud engines at local endpoints; default: the official clients with their usual credentials. */
   bigquery?(projectId: string, location: string | undefined): BigQuery;
+  s3?(endpoint: string | undefined): S3Client;
 }
 
 const PROCESS_IO: QueryIo = {
@@ -58,6 +60,8 @@ interface QueryOptions {
   dataset: string;
   location?: string;
   maxBytes: string;
+  archive?: string;
+  s3Endpoint?: string;
 }
 
 export function queryCommand(io: QueryIo = PROCESS_IO): Command {
@@ -78,6 +82,11 @@ export function queryCommand(io: QueryIo = PROCESS_IO): Command {
       "--sql <file>",
       "run this SQL file instead of a pack query (a pack-style header declares its parameters)",
     )
+    .option(
+      "--archive <location>",
+      "the archive to read (archive): s3://BUCKET/PREFIX, or a folder holding its <tier>/namespace=… tree",
+    )
+    .option("--s3-endpoint <url>", "an S3-compatible endpoint instead of AWS's (archive), e.g. the local S3")
     .option(
       "--project <id>",
       "the Google Cloud project that runs the job (bigquery; default: $GOOGLE_CLOUD_PROJECT)",
@@ -110,9 +119,11 @@ export function queryCommand(io: QueryIo = PROCESS_IO): Command {
           return runOnWarehouse(io, resolve(o.db), query, values, o.format);
         case "bigquery":
           return runOnBigQuery(io, o, query, values);
+        case "archive":
+          return runOnArchive(io, o, query, values);
         default:
           throw new UserError(
-            `--engine ${o.engine}: not in this version; run the SQL of queries/${o.engine === "archive" ? "duckdb" : o.engine}/ yourself, or use --engine duckdb on the local warehouse`,
+            `--engine ${o.engine}: not in this version; run the SQL of queries/${o.engine}/ yourself, or use --engine duckdb on the local warehouse`,
           );
       }
     });
@@ -158,6 +169,7 @@ async function sqlFileQuery(path: string, engine: Engine): Promise<PackQuery> {
     cost: "",
     params: names.map((n) => ({ name: n, type: "STRING" as const, description: "text", example: "…" })),
     positional: [],
+    lookbackHours: 0,
     body: text.trim(),
   };
 }
@@ -234,6 +246,43 @@ export function parseByteCount(text: string): bigint {
   // Exact arithmetic: 1.5GiB is 1610612736, not a float's approximation of it.
   const scale = BigInt(base) ** BigInt(power);
   return (BigInt(whole! + fraction) * scale) / 10n ** BigInt(fraction.length);
+}
+
+async function runOnArchive(
+  io: QueryIo,
+  o: QueryOptions,
+  query: PackQuery,
+  values: ReadonlyMap<string, ParamValue>,
+): Promise<void> {
+  if (o.archive === undefined) {
+    throw new UserError(
+      "--engine archive needs --archive s3://BUCKET/PREFIX (or a folder holding the archive's tree)",
+    );
+  }
+  const { parseArchiveLocation, runArchiveQuery } = await import("../../queries/archive-runner.ts");
+  const location = parseArchiveLocation(o.archive);
+  let source: Parameters<typeof runArchiveQuery>[2];
+  if ("root" in location) {
+    try {
+      await stat(location.root);
+    } catch {
+      throw new UserError(`--archive ${o.archive}: no such folder (or give s3://BUCKET/PREFIX)`);
+    }
+    source = { kind: "dir", root: resolve(location.root) };
+  } else {
+    const client =
+      io.s3?.(o.s3Endpoint) ??
+      new (await import("@aws-sdk/client-s3")).S3Client(
+        o.s3Endpoint === undefined ? {} : { endpoint: o.s3Endpoint, forcePathStyle: true },
+      );
+    source = { kind: "s3", client, ...location };
+  }
+  const started = io.now();
+  const result = await runArchiveQuery(query, values, source);
+  io.note(
+    `Read ${result.objects} archive object${result.objects === 1 ? "" : "s"} (${result.bytes} bytes gzip).\n`,
+  );
+  printResult(io, result, o.format, io.now() - started);
 }
 
 async function runOnBigQuery(

@@ -8,6 +8,7 @@
 -- param: limit INT64 how many containers to list; example: 20; default: 20
 -- positional: from, namespaces, from, to, from, to, limit
 -- cost: Reads only the namespace/dt partitions of the range and the day before it.
+-- lookback_hours: 24
 -- run: create the view of _definitions.sql once; ExecutionParameters in the order of "positional" (a list fills its IN (?) with one ? per item).
 WITH lines AS (
   SELECT namespace, pod, container, "timestamp", length(to_utf8(message)) AS bytes,

@@ -8,6 +8,7 @@
 -- param: limit INT64 how many containers to list; example: 20; default: 20
 -- cost: Prunes to the day partitions of the range and the day before it; reads namespace, pod,
 --   container, timestamp and message.
+-- lookback_hours: 24
 -- run: prepend _definitions.sql (temp functions) in the same script; set the default dataset to the archive dataset.
 WITH lines AS (
   SELECT namespace, pod, container, `timestamp`, BYTE_LENGTH(message) AS bytes,

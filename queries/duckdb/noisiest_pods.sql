@@ -7,6 +7,7 @@
 -- param: to TIMESTAMP end of the range, exclusive, UTC; example: 2026-11-22
 -- param: limit INT64 how many containers to list; example: 20; default: 20
 -- cost: Scans namespace, pod, container, timestamp and message of the range and the day before it.
+-- lookback_hours: 24
 WITH lines AS (
   SELECT namespace, pod, container, "timestamp", strlen(message) AS bytes,
     "timestamp" >= $from::TIMESTAMP AS in_range
