@@ -19,6 +19,13 @@ import {
   TRANSFER_S3_OBJECT_ACTIONS,
   TRANSFER_SQS_ACTIONS,
 } from "./iam.ts";
+import {
+  encryptionViolations,
+  objectLockViolations,
+  publicAccessViolations,
+  tlsOnlyViolations,
+  wildcardActionViolations,
+} from "./policies/security.ts";
 
 // Registered inputs are provider-shaped JSON; the assertions below say what each must hold.
 // biome-ignore lint/suspicious/noExplicitAny: mock inputs are untyped JSON
@@ -28,6 +35,8 @@ interface Registered {
   type: string;
   name: string;
   inputs: Record<string, Loose>;
+  /** Inputs and the mocked outputs: what a policy pack sees. */
+  props?: Record<string, Loose>;
 }
 
 const registered: Registered[] = [];
@@ -116,12 +125,16 @@ before(async () => {
   pulumi.runtime.setMocks(
     {
       newResource(args) {
-        registered.push({ type: args.type, name: args.name, inputs: args.inputs });
+        const state = { ...args.inputs, ...mockState(args.type, args.name, args.inputs) };
+        registered.push({ type: args.type, name: args.name, inputs: args.inputs, props: state });
+        // As the providers do: an S3 bucket's ID is its name, a topic's its full path.
         const id =
-          args.type === "gcp:pubsub/topic:Topic"
-            ? `projects/my-project/topics/${args.name}`
-            : `${args.name}-id`;
-        return { id, state: { ...args.inputs, ...mockState(args.type, args.name, args.inputs) } };
+          args.type === "aws:s3/bucket:Bucket"
+            ? String(state.bucket)
+            : args.type === "gcp:pubsub/topic:Topic"
+              ? `projects/my-project/topics/${args.name}`
+              : `${args.name}-id`;
+        return { id, state };
       },
       call(args) {
         switch (args.token) {
@@ -540,6 +553,22 @@ describe("GCP: warehouse", () => {
         ),
       );
     }
+  });
+});
+
+describe("security policies", () => {
+  it("the stack passes every rule of infra/policies/security.ts, compliance mode required", () => {
+    const resources = registered.map((r) => ({ type: r.type, name: r.name, props: r.props ?? r.inputs }));
+    assert.deepEqual(publicAccessViolations(resources), []);
+    assert.deepEqual(encryptionViolations(resources), []);
+    assert.deepEqual(tlsOnlyViolations(resources), []);
+    assert.deepEqual(wildcardActionViolations(resources), []);
+    assert.deepEqual(objectLockViolations(resources, { requiredMode: "COMPLIANCE" }), []);
+    // The rules looked at the buckets: they are named, so none was skipped.
+    assert.equal(
+      resources.filter((r) => r.type === "aws:s3/bucket:Bucket" && typeof r.props.bucket === "string").length,
+      2,
+    );
   });
 });
 
