@@ -151,6 +151,24 @@ describe("logarchive retrieve (CLI)", () => {
     );
   });
 
+  it("takes the bucket, prefix and endpoint from the shipper's --config, and names a bad key in it", async () => {
+    const { writeFile } = await import("node:fs/promises");
+    const config = join(dir, "ship.yaml");
+    await writeFile(
+      config,
+      `bucket: ${cloud.endpoints.s3.bucket}\nprefix: logs\ns3_endpoint: ${cloud.endpoints.s3.endpoint}\n`,
+    );
+    const range = ["--namespace", "payments", "--from", "2026-03-03T23", "--to", "2026-03-04T01"];
+    const planned = await run(["--config", config, ...range, "--plan", "--out", join(dir, "from-config")]);
+    assert.equal(planned.status, 0, planned.stderr);
+    assert.match(planned.stdout, /DEEP_ARCHIVE +1 object\(s\)/);
+    const bad = join(dir, "bad.yaml");
+    await writeFile(bad, "bucket: b\nprefix: a//b\n");
+    const refused = await run(["--config", bad, ...range, "--out", join(dir, "bad")]);
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /bad\.yaml is invalid:\n {2}- prefix: the key prefix has an empty segment/);
+  });
+
   it("--no-wait starts the restore and exits 1; the next run waits with progress, then writes a complete tar.gz (exit 0)", async () => {
     const out = join(dir, "bundle.tar.gz");
     const started = await run([...location, "--no-wait", "--out", out]);

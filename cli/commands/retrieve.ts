@@ -147,11 +147,19 @@ async function archiveLocation(o: RetrieveOptions): Promise<{
     const policyPath = o.policy ?? fromFile("policy") ?? (await policyPathOrDefault(undefined));
     const { DEFAULT_POLICY, loadPolicy } = await import("../../lib/policy/policy.ts");
     prefix = (policyPath === undefined ? DEFAULT_POLICY : await loadPolicy(policyPath)).archive.prefix;
-  } else {
-    parsePrefix(prefix);
+  } else if (o.prefix === undefined) {
+    const problem = prefixProblem(prefix);
+    if (problem !== undefined)
+      throw new ConfigError(o.config as string, [`prefix: the key prefix ${problem}`]);
   }
   const s3Endpoint = o.s3Endpoint ?? fromFile("s3_endpoint");
-  if (s3Endpoint !== undefined) parseEndpointUrl(s3Endpoint);
+  if (o.s3Endpoint === undefined && s3Endpoint !== undefined) {
+    try {
+      parseEndpointUrl(s3Endpoint);
+    } catch (error) {
+      throw new ConfigError(o.config as string, [`s3_endpoint: ${(error as Error).message}`]);
+    }
+  }
   const region = o.region ?? fromFile("region");
   return { bucket, prefix, ...(s3Endpoint ? { s3Endpoint } : {}), ...(region ? { region } : {}) };
 }
