@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { AthenaClient } from "@aws-sdk/client-athena";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { Command } from "commander";
 import { type DryRunFront, startDryRunFront } from "../../functions/warehouse/test_support/dry-run.ts";
@@ -18,6 +19,7 @@ import {
 } from "../../functions/warehouse/test_support/fake-bigquery.ts";
 import { UserError } from "../../lib/config/errors.ts";
 import { duckDbDdl } from "../../lib/record/ddl.ts";
+import { type FakeAthena, startFakeAthena } from "../../queries/test_support/fake-athena.ts";
 import { parseByteCount, type QueryIo, queryCommand, render } from "./query.ts";
 
 let dir: string;
@@ -170,7 +172,8 @@ describe("logarchive query while another process holds the warehouse", () => {
   it("reads a copy, including the holder's commits since the last checkpoint, and says how old it is", async () => {
     // The holder opens the file read-write (as `logarchive local` does), commits a line and waits.
     const script = `
-      import { DuckDBInstance } from "@duckdb/node-api";
+      import { AthenaClient } from "@aws-sdk/client-athena";
+import { DuckDBInstance } from "@duckdb/node-api";
       const instance = await DuckDBInstance.create(${JSON.stringify(db)});
       const connection = await instance.connect();
       const insert = await connection.prepare(${JSON.stringify(INSERT)});
@@ -393,5 +396,151 @@ describe("parseByteCount", () => {
     assert.equal(parseByteCount("1.5GiB"), 1_610_612_736n);
     assert.equal(parseByteCount("2 tb"), 2_000_000_000_000n);
     assert.throws(() => parseByteCount("lots"), /--max-bytes lots: expected a byte count/);
+  });
+});
+
+describe("logarchive query --engine athena (a local endpoint speaking Athena's JSON 1.1 protocol)", () => {
+  let fake: FakeAthena;
+  let client: AthenaClient;
+  before(async () => {
+    fake = await startFakeAthena();
+    client = new AthenaClient({
+      endpoint: fake.url,
+      region: "us-east-1",
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      maxAttempts: 1,
+    });
+  });
+  after(async () => {
+    client.destroy();
+    await fake.stop();
+  });
+  const ARGS = [
+    "error_rate",
+    "--engine",
+    "athena",
+    "--workgroup",
+    "logs-wg",
+    "--database",
+    "archive_db",
+    ...RANGE,
+  ];
+  const COLUMNS = [
+    { name: "namespace", type: "varchar" },
+    { name: "container", type: "varchar" },
+    { name: "hour", type: "timestamp" },
+    { name: "lines", type: "bigint" },
+    { name: "errors", type: "bigint" },
+    { name: "error_rate", type: "double" },
+  ];
+
+  it("starts the query with its parameters, polls with a progress line, pages the results, reports the scan and its cost", async () => {
+    const before = fake.requests.length;
+    // 1500 rows: GetQueryResults gives at most 1000 rows a page, the first page's first row being the labels.
+    const rows = Array.from({ length: 1500 }, (_, i) => [
+      "payments",
+      `c${String(i).padStart(4, "0")}`,
+      "2026-11-21 10:00:00.000",
+      String(i + 1),
+      i === 0 ? null : "1",
+      "0.5",
+    ]);
+    fake.queue({ queuedPolls: 1, runningPolls: 1, columns: COLUMNS, rows, dataScannedInBytes: 123_456_789 });
+    const { out, notes } = await query([...ARGS, "--format", "json"], { athena: () => client, isTty: true });
+    const lines = out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    assert.equal(lines.length, 1500);
+    assert.deepEqual(lines[0], {
+      namespace: "payments",
+      container: "c0000",
+      hour: "2026-11-21 10:00:00",
+      lines: "1",
+      errors: null,
+      error_rate: 0.5,
+    });
+    assert.equal(lines[1499].container, "c1499");
+
+    const sequence = fake.requests.slice(before);
+    assert.deepEqual(
+      sequence.map((r) => r.operation),
+      [
+        "StartQueryExecution",
+        "GetQueryExecution",
+        "GetQueryExecution",
+        "GetQueryExecution",
+        "GetQueryResults",
+        "GetQueryResults",
+      ],
+    );
+    const start = sequence[0]!.body;
+    assert.equal(start.WorkGroup, "logs-wg");
+    assert.deepEqual(start.QueryExecutionContext, { Database: "archive_db", Catalog: "AwsDataCatalog" });
+    // The list fills its IN (?) with one ? per item; every value is a SQL literal.
+    assert.deepEqual(
+      start.ExecutionParameters,
+      [
+        "'payments'",
+        "'checkout'",
+        "'2026-11-21 00:00:00'",
+        "'2026-11-22 00:00:00'",
+        "'2026-11-21 00:00:00'",
+        "'2026-11-22 00:00:00'",
+      ].filter((_, i, all) => i < all.length),
+    );
+    assert.match(start.QueryString as string, /namespace IN \(\?, \?\)/);
+    assert.equal(
+      (start.QueryString as string).match(/\?/g)!.length,
+      (start.ExecutionParameters as string[]).length,
+    );
+    assert.equal(sequence[4]!.body.NextToken, undefined);
+    assert.equal(sequence[5]!.body.NextToken, "1000");
+
+    // Progress: one line per poll, redrawn in place, erased before the summary.
+    const frames = notes.split("\r\u001b[2K");
+    assert.equal(frames.length, 5, JSON.stringify(notes));
+    assert.equal(frames[0], "");
+    assert.match(frames[1]!, /^. Athena queued \d+\.\d s, 0 B scanned$/);
+    assert.match(frames[2]!, /^. Athena running \d+\.\d s, 0 B scanned$/);
+    assert.match(frames[3]!, /^. Athena succeeded \d+\.\d s, 117\.7 MiB scanned$/);
+    assert.match(frames[4]!, /^1500 rows in \d+ ms\n/);
+    assert.match(
+      notes,
+      /Athena scanned 117\.7 MiB \(123456789 bytes\): \$0\.000617 at \$5\/TB \(https:\/\/aws\.amazon\.com\/athena\/pricing\/, prices as of \d{4}-\d\d-\d\d\); query [0-9a-f-]{36}\.\n$/,
+    );
+  });
+
+  it("off a terminal there is no progress line; a small scan is billed the 10 MB minimum", async () => {
+    fake.queue({ columns: COLUMNS, rows: [], dataScannedInBytes: 1000 });
+    const { out, notes } = await query(ARGS, { athena: () => client, isTty: false });
+    assert.match(out, /^namespace +container +hour +lines +errors +error_rate\n/);
+    assert.match(out, /\n0 rows in \d+ ms\n$/);
+    assert.doesNotMatch(notes, /\r/);
+    assert.match(notes, /^Athena scanned 1000 B \(1000 bytes, billed as the 10 MB minimum\): \$0\.000050 at/);
+  });
+
+  it("a failed query is one line with Athena's reason, and no results are fetched", async () => {
+    const before = fake.requests.length;
+    fake.queue({
+      runningPolls: 1,
+      failure: {
+        reason: "Query cancelled! : Bytes scanned limit was exceeded",
+        errorCategory: 2,
+        errorType: 1205,
+      },
+    });
+    await assert.rejects(
+      query(ARGS, { athena: () => client }),
+      (e: Error) =>
+        e instanceof UserError &&
+        /^Athena query [0-9a-f-]{36} failed: Query cancelled! : Bytes scanned limit was exceeded$/.test(
+          e.message,
+        ),
+    );
+    assert.deepEqual(
+      fake.requests.slice(before).map((r) => r.operation),
+      ["StartQueryExecution", "GetQueryExecution", "GetQueryExecution"],
+    );
   });
 });

@@ -10,6 +10,7 @@
 import { copyFile, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import type { AthenaClient } from "@aws-sdk/client-athena";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { BigQuery } from "@google-cloud/bigquery";
 import { Command, Option } from "commander";
@@ -38,12 +39,16 @@ export interface QueryIo {
   /** Tests point the cloud engines at local endpoints; default: the official clients with their usual credentials. */
   bigquery?(projectId: string, location: string | undefined): BigQuery;
   s3?(endpoint: string | undefined): S3Client;
+  athena?(): AthenaClient;
+  /** Whether stderr is a terminal, where a progress line is redrawn in place. */
+  isTty?: boolean;
 }
 
 const PROCESS_IO: QueryIo = {
   write: (text) => process.stdout.write(text),
   note: (text) => process.stderr.write(text),
   now: () => Date.now(),
+  isTty: process.stderr.isTTY === true,
 };
 
 /** The default --max-bytes: 10 GiB, about $0.06 at BigQuery's on-demand rate. */
@@ -62,6 +67,10 @@ interface QueryOptions {
   maxBytes: string;
   archive?: string;
   s3Endpoint?: string;
+  workgroup: string;
+  database: string;
+  catalog: string;
+  outputLocation?: string;
 }
 
 export function queryCommand(io: QueryIo = PROCESS_IO): Command {
@@ -87,6 +96,13 @@ export function queryCommand(io: QueryIo = PROCESS_IO): Command {
       "the archive to read (archive): s3://BUCKET/PREFIX, or a folder holding its <tier>/namespace=… tree",
     )
     .option("--s3-endpoint <url>", "an S3-compatible endpoint instead of AWS's (archive), e.g. the local S3")
+    .option("--workgroup <name>", "the Athena workgroup (athena)", "primary")
+    .option("--database <name>", "the Glue database of the archive table and view (athena)", "logarchive")
+    .option("--catalog <name>", "the data catalog (athena)", "AwsDataCatalog")
+    .option(
+      "--output-location <s3-uri>",
+      "where Athena writes the result files (athena; default: the workgroup's)",
+    )
     .option(
       "--project <id>",
       "the Google Cloud project that runs the job (bigquery; default: $GOOGLE_CLOUD_PROJECT)",
@@ -121,10 +137,8 @@ export function queryCommand(io: QueryIo = PROCESS_IO): Command {
           return runOnBigQuery(io, o, query, values);
         case "archive":
           return runOnArchive(io, o, query, values);
-        default:
-          throw new UserError(
-            `--engine ${o.engine}: not in this version; run the SQL of queries/${o.engine}/ yourself, or use --engine duckdb on the local warehouse`,
-          );
+        case "athena":
+          return runOnAthena(io, o, query, values);
       }
     });
 }
@@ -246,6 +260,54 @@ export function parseByteCount(text: string): bigint {
   // Exact arithmetic: 1.5GiB is 1610612736, not a float's approximation of it.
   const scale = BigInt(base) ** BigInt(power);
   return (BigInt(whole! + fraction) * scale) / 10n ** BigInt(fraction.length);
+}
+
+const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+async function runOnAthena(
+  io: QueryIo,
+  o: QueryOptions,
+  query: PackQuery,
+  values: ReadonlyMap<string, ParamValue>,
+): Promise<void> {
+  const { athenaRequest } = await pack();
+  const { athenaScanCost, ATHENA_MINIMUM_BYTES, runAthenaQuery } = await import(
+    "../../queries/athena-runner.ts"
+  );
+  const { formatBytes } = await import("../../queries/bigquery-runner.ts");
+  const { DEFAULT_PRICES, PRICES_AS_OF } = await import("../../lib/economics/prices.ts");
+  const client = io.athena?.() ?? new (await import("@aws-sdk/client-athena")).AthenaClient({});
+  let polls = 0;
+  let progressShown = false;
+  const started = io.now();
+  let result: Awaited<ReturnType<typeof runAthenaQuery>>;
+  try {
+    result = await runAthenaQuery(athenaRequest(query, values), {
+      client,
+      workgroup: o.workgroup,
+      database: o.database,
+      catalog: o.catalog,
+      ...(o.outputLocation === undefined ? {} : { outputLocation: o.outputLocation }),
+      now: () => io.now(),
+      onProgress: (state, elapsedMs, scanned) => {
+        if (!io.isTty) return;
+        progressShown = true;
+        const spin = SPINNER[polls++ % SPINNER.length];
+        // \r and erase-line: one line redrawn in place, cleared before the results print.
+        io.note(
+          `\r\x1b[2K${spin} Athena ${state.toLowerCase()} ${(elapsedMs / 1000).toFixed(1)} s, ${formatBytes(BigInt(scanned))} scanned`,
+        );
+      },
+    });
+  } finally {
+    if (progressShown) io.note("\r\x1b[2K");
+  }
+  printResult(io, result, o.format, io.now() - started);
+  const price = DEFAULT_PRICES.athena_per_tb;
+  const billed = Math.max(result.dataScannedBytes, ATHENA_MINIMUM_BYTES);
+  io.note(
+    `Athena scanned ${formatBytes(BigInt(result.dataScannedBytes))} (${result.dataScannedBytes} bytes${billed > result.dataScannedBytes ? `, billed as the ${ATHENA_MINIMUM_BYTES / 1e6} MB minimum` : ""}): $${athenaScanCost(result.dataScannedBytes).toFixed(6)} at $${price.value}/TB (${price.source}, prices as of ${PRICES_AS_OF}); query ${result.queryExecutionId}.\n`,
+  );
 }
 
 async function runOnArchive(
