@@ -7,7 +7,8 @@
 // may have held lines of this namespace. The numbers of other namespaces' batches fill the
 // sequence, so the check lists every namespace's objects in the range's hours plus a margin
 // each side, as `logarchive reconcile` does (functions/loader/reconcile.ts, the same listing
-// and the same gap rules): about two LIST calls per namespace and tier, not the whole bucket.
+// and the same gap rules): about two LIST calls per namespace and tier plus one per 1,000
+// objects of every namespace in those hours, not the whole bucket.
 // What it cannot decide is said: a number below a node's first object that is not in the
 // listed hours is "unknown", and numbers after a node's last object cannot be told from
 // batches still open on the node.
