@@ -12,7 +12,7 @@
 -- run: create the view of _definitions.sql once; ExecutionParameters in the order of "positional" (a list fills its IN (?) with one ? per item).
 WITH lines AS (
   SELECT namespace, pod, container, "timestamp", length(to_utf8(message)) AS bytes,
-    "timestamp" >= CAST(? AS timestamp) AS in_range
+    ("timestamp" >= CAST(? AS timestamp)) AS in_range
   FROM container_logs
   WHERE namespace IN (?)
     AND dt BETWEEN date_format(date_add('day', -1, CAST(? AS timestamp)), '%Y-%m-%d') AND substr(?, 1, 10)
