@@ -14,14 +14,19 @@ import {
   shipperWritePrefixes,
   transferredPrefixes,
 } from "../lib/infra-contract.ts";
-import { destinations, type NamespacePolicy, notificationRules } from "../lib/policy/policy.ts";
+import {
+  destinations,
+  lifecycleExpirationRules,
+  type NamespacePolicy,
+  notificationRules,
+} from "../lib/policy/policy.ts";
 import { ArchiveBucket } from "./components/archive-bucket.ts";
 import { AthenaCatalog, type AthenaNamedQuery } from "./components/athena-catalog.ts";
 import { EventQueue } from "./components/event-queue.ts";
 import { LandingBucket, LoaderStateBucket, stateLifecycleRules } from "./components/gcs.ts";
 import { Loader } from "./components/loader.ts";
 import { RetrievalRole, ShipperRole } from "./components/roles.ts";
-import { archiveLifecycleRules } from "./components/s3-lifecycle.ts";
+import { archiveLifecycleRules, policyExpirationRules } from "./components/s3-lifecycle.ts";
 import { TransferJob, TransferRole } from "./components/transfer.ts";
 import { Warehouse } from "./components/warehouse.ts";
 import { loaderEnvironment, type StackConfig } from "./config.ts";
@@ -50,16 +55,20 @@ export function deployLogarchive(inputs: StackInputs) {
   const accountId = account.accountId;
 
   // ------------------------------------------------------------------ AWS
+  const tierSettings = {
+    ...config.archiveTiers,
+    retentionDays: config.retentionDays,
+    noncurrentVersionDays: config.noncurrentVersionDays,
+    abortIncompleteUploadDays: config.abortIncompleteUploadDays,
+    transferWindowDays: config.transferWindowDays,
+  };
   const archive = new ArchiveBucket("archive", {
     ...(config.archiveBucketName === undefined ? {} : { bucketName: config.archiveBucketName }),
     objectLock: { mode: config.objectLockMode, days: config.objectLockDays },
-    lifecycleRules: archiveLifecycleRules(lifecycleScopes(policy), {
-      ...config.archiveTiers,
-      retentionDays: config.retentionDays,
-      noncurrentVersionDays: config.noncurrentVersionDays,
-      abortIncompleteUploadDays: config.abortIncompleteUploadDays,
-      transferWindowDays: config.transferWindowDays,
-    }),
+    lifecycleRules: [
+      ...archiveLifecycleRules(lifecycleScopes(policy), tierSettings),
+      ...policyExpirationRules(lifecycleExpirationRules(policy), tierSettings),
+    ],
   });
 
   const events = new EventQueue("events", {

@@ -3,12 +3,13 @@
 // When the layout changes (a new tier, a new prefix), the lifecycle scopes, the shipper's
 // write grant and the transfer's read grant follow from here, with no edit in infra/.
 
-import { TIERS, type Tier, tierPrefix } from "./keys/layout.ts";
+import { streamPrefix, TIERS, type Tier, tierPrefix } from "./keys/layout.ts";
 import {
   classifyNamespace,
   type Destination,
   type NamespacePolicy,
   notificationRules,
+  streamDelivery,
 } from "./policy/policy.ts";
 
 export interface LifecycleScope {
@@ -28,7 +29,11 @@ export function transferredPrefixes(policy: NamespacePolicy): string[] {
   return [...new Set(notificationRules(policy).map((r) => decodeURIComponent(r.prefix)))];
 }
 
-/** One lifecycle scope per tier of the key layout. Scopes never overlap: tiers are sibling directories. */
+/**
+ * One lifecycle scope per long-lived tier of the key layout: where the archive's storage-class
+ * transitions apply. Scopes never overlap: tiers are sibling directories, and the stream prefix
+ * (short-lived copies, expired by lifecycleExpirationRules(policy)) is none of them.
+ */
 export function lifecycleScopes(policy: NamespacePolicy): LifecycleScope[] {
   const transferred = transferredPrefixes(policy);
   return TIERS.map((tier) => {
@@ -41,9 +46,13 @@ export function lifecycleScopes(policy: NamespacePolicy): LifecycleScope[] {
   });
 }
 
-/** Key prefixes the shipper writes: every tier under the archive prefix, nothing else in the bucket. */
+/**
+ * Key prefixes the shipper writes: every tier under the archive prefix, plus the stream prefix
+ * when the policy delivers analytics by stream; nothing else in the bucket.
+ */
 export function shipperWritePrefixes(policy: NamespacePolicy): string[] {
-  return TIERS.map((tier) => tierPrefix(policy.archive.prefix, tier));
+  const tiers = TIERS.map((tier) => tierPrefix(policy.archive.prefix, tier));
+  return streamDelivery(policy) === null ? tiers : [...tiers, streamPrefix(policy.archive.prefix)];
 }
 
 /**

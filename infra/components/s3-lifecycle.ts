@@ -2,6 +2,7 @@
 // (lib/infra-contract.ts) and the stack's tier settings, so tests check them without Pulumi.
 
 import type { LifecycleScope } from "../../lib/infra-contract.ts";
+import type { LifecycleExpirationRule } from "../../lib/policy/policy.ts";
 
 export interface ArchiveTierSettings {
   /** Days after creation; null skips the class. */
@@ -24,7 +25,7 @@ export interface S3LifecycleRule {
   id: string;
   status: "Enabled";
   filter: { prefix: string };
-  transitions: S3Transition[];
+  transitions?: S3Transition[];
   expiration: { days: number };
   noncurrentVersionExpiration: { noncurrentDays: number };
   abortIncompleteMultipartUpload: { daysAfterInitiation: number };
@@ -65,4 +66,24 @@ export function archiveLifecycleRules(
       abortIncompleteMultipartUpload: { daysAfterInitiation: s.abortIncompleteUploadDays },
     };
   });
+}
+
+/**
+ * The expirations the policy itself asks for (lifecycleExpirationRules(policy): the stream
+ * copies of stream delivery), as bucket rules next to the tier rules. Their prefixes are not in
+ * any tier scope, so no object gets two rules.
+ */
+export function policyExpirationRules(
+  rules: readonly LifecycleExpirationRule[],
+  s: ArchiveTierSettings,
+): S3LifecycleRule[] {
+  return rules.map((r) => ({
+    id: r.id,
+    status: "Enabled",
+    filter: { prefix: r.prefix },
+    expiration: { days: r.expirationDays },
+    // The expired copy becomes noncurrent; remove it as soon as its Object Lock retention allows.
+    noncurrentVersionExpiration: { noncurrentDays: 1 },
+    abortIncompleteMultipartUpload: { daysAfterInitiation: s.abortIncompleteUploadDays },
+  }));
 }

@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import {
+  knownDestinations,
+  lifecycleScopes,
+  policyDatasets,
+  rulesOverlap,
+  shipperWritePrefixes,
+  transferredPrefixes,
+} from "./infra-contract.ts";
+import { formatObjectKey, TIERS } from "./keys/layout.ts";
+import {
+  classifyNamespace,
+  destinations,
+  notificationRules,
+  parsePolicy,
+  policySchema,
+  ruleMatches,
+} from "./policy/policy.ts";
+
+const segment = fc.stringMatching(/^[A-Za-z0-9!\-_.()]{1,8}$/).filter((s) => s !== "." && s !== "..");
+const prefix = fc.array(segment, { maxLength: 3 }).map((parts) => parts.join("/"));
+const nsName = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/);
+const glob = fc.oneof(
+  nsName,
+  nsName.map((n) => `${n.slice(0, 3)}*`),
+  fc.constant("*"),
+  fc.constant("team-?"),
+);
+const route = fc.record({
+  namespaces: fc.array(glob, { minLength: 1, maxLength: 3 }),
+  dataset: fc.option(fc.constantFrom("finance", "ops"), { nil: undefined }),
+  table: fc.constantFrom("payments", "logs_{namespace}", "audit"),
+});
+/** Any policy the schema accepts: prefixes, selections and routes drawn at random. */
+const arbitraryPolicy = fc
+  .record({
+    archive: fc.record({
+      prefix,
+      include: fc.array(glob, { maxLength: 3 }),
+      exclude: fc.array(glob, { maxLength: 3 }),
+    }),
+    analytics: fc.record({
+      include: fc.array(glob, { maxLength: 3 }),
+      exclude: fc.array(glob, { maxLength: 3 }),
+    }),
+    warehouse: fc.record({ routes: fc.array(route, { maxLength: 3 }) }),
+  })
+  .map((raw) => policySchema.parse(raw));
+
+describe("notification rules", () => {
+  it("never overlap for one event type, for arbitrary policies (S3 refuses overlapping configurations)", () => {
+    fc.assert(
+      fc.property(arbitraryPolicy, (policy) => {
+        const rules = notificationRules(policy);
+        for (let i = 0; i < rules.length; i++) {
+          for (let j = i + 1; j < rules.length; j++) {
+            assert.ok(!rulesOverlap(rules[i]!, rules[j]!), `${rules[i]!.id} overlaps ${rules[j]!.id}`);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("select every analytics object exactly once and no archive-tier object, for arbitrary policies and namespaces", () => {
+    fc.assert(
+      fc.property(arbitraryPolicy, nsName, (policy, namespace) => {
+        const c = classifyNamespace(policy, namespace);
+        if (!c.archived) return;
+        const key = formatObjectKey({
+          prefix: policy.archive.prefix,
+          tier: c.tier,
+          namespace,
+          dt: "2026-12-07",
+          hour: "23",
+          node: "n_1",
+          epoch: "deadbeef",
+          seq: 1,
+        });
+        const matching = notificationRules(policy).filter((r) => ruleMatches(r, "ObjectCreated:Put", key));
+        assert.equal(matching.length, c.tier === "analytics" ? 1 : 0, key);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("rulesOverlap sees overlapping prefixes and suffixes, and only for events that meet", () => {
+    const rule = (prefix: string, suffix: string, events = ["s3:ObjectCreated:*"]) => ({
+      prefix,
+      suffix,
+      events,
+    });
+    assert.equal(rulesOverlap(rule("logs/", ".gz"), rule("logs/analytics/", ".ndjson.gz")), true);
+    assert.equal(rulesOverlap(rule("logs/analytics/", ""), rule("logs/archive/", "")), false);
+    assert.equal(rulesOverlap(rule("logs/", ".gz"), rule("logs/", ".json")), false);
+    assert.equal(rulesOverlap(rule("logs/", ""), rule("logs/", "", ["s3:ObjectRemoved:*"])), false);
+    assert.equal(rulesOverlap(rule("logs/", ""), rule("logs/", "", ["s3:ObjectCreated:Put"])), true);
+    assert.equal(rulesOverlap(rule("a%2Bb/", ""), rule("a+b/x/", "")), true);
+  });
+});
+
+describe("grants and scopes from the layout", () => {
+  const policy = parsePolicy("archive: {prefix: /k8s/logs/}\nanalytics: {include: ['*']}\n");
+
+  it("one lifecycle scope per tier, under the archive prefix; only the transferred tier feeds the transfer", () => {
+    assert.deepEqual(
+      lifecycleScopes(policy),
+      TIERS.map((tier) => ({ tier, prefix: `k8s/logs/${tier}/`, feedsTransfer: tier === "analytics" })),
+    );
+    const transferred = transferredPrefixes(policy);
+    assert.ok(transferred.includes("k8s/logs/analytics/"), transferred.join());
+    assert.ok(!transferred.includes("k8s/logs/archive/"), transferred.join());
+    assert.ok(
+      transferred.every((p) => p.startsWith("k8s/logs/")),
+      transferred.join(),
+    );
+  });
+
+  it("the shipper may write every tier of the archive prefix and nothing else", () => {
+    assert.deepEqual(
+      shipperWritePrefixes(policy),
+      TIERS.map((t) => `k8s/logs/${t}/`),
+    );
+  });
+
+  it("known destinations add the tables of listed namespaces that a {namespace} route sends to their own table", () => {
+    const routed = parsePolicy(`
+analytics: {include: ['*'], exclude: [kube-system]}
+warehouse:
+  routes:
+    - {namespaces: [payments], dataset: finance, table: payments}
+    - {namespaces: ['team-*'], table: 'logs_{namespace}'}
+`);
+    assert.deepEqual(
+      knownDestinations(routed, destinations(routed), ["team-a", "team-a", "kube-system", "web"]),
+      [
+        { dataset: "logarchive", table: "container_logs" },
+        { dataset: "finance", table: "payments" },
+        { dataset: "logarchive", table: "logs_team_a" },
+      ],
+    );
+    assert.deepEqual(policyDatasets(routed), ["logarchive", "finance"]);
+  });
+});
