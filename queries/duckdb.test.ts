@@ -310,6 +310,30 @@ describe("duckdb pack on a dataset with known answers", () => {
     );
   });
 
+  it("search by pattern: a regular expression, case-sensitive unless (?i), alone or with the text", async () => {
+    const day = { from: "2026-11-21", to: "2026-11-23" };
+    const messages = async (given: Record<string, string>) =>
+      (await run("search", { ...day, ...given })).map((r) => r.message as string);
+    assert.deepEqual(await messages({ namespace: "checkout", pattern: "Order [0-9]+ created$" }), [
+      ROWS.find((r) => r.message.includes("Order 100200 created"))!.message,
+    ]);
+    assert.deepEqual(await messages({ namespace: "checkout", pattern: "internal server" }), []);
+    assert.deepEqual(await messages({ namespace: "checkout", pattern: "(?i)internal server" }), [
+      ROWS.find((r) => r.message.includes("Internal Server Error"))!.message,
+    ]);
+    // Both: contains "charge" (any case) and names order 456 or 789.
+    assert.deepEqual(await messages({ namespace: "payments", text: "CHARGE", pattern: "order (456|789)" }), [
+      '{"level":"ERROR","message":"Charge failed for order 456"}',
+      '{"level":"ERROR","message":"Charge failed for order 789"}',
+    ]);
+    // A pattern is data, not SQL, and its metacharacters are the regex's own.
+    assert.deepEqual(await messages({ namespace: "checkout", pattern: "' OR '1'='1" }), []);
+    assert.equal((await messages({ namespace: "checkout", pattern: "\\{broken$" })).length, 1);
+    // Neither: every line of the namespace and range.
+    const all = ROWS.filter((r) => r.namespace === "checkout").length;
+    assert.equal((await messages({ namespace: "checkout" })).length, all);
+  });
+
   it("trace_lookup follows a trace id across the namespaces given, in time order", async () => {
     const rows = await run("trace_lookup", { ...ALL, trace_id: TRACE });
     assert.deepEqual(

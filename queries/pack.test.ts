@@ -150,8 +150,8 @@ describe("parameters", () => {
   it("a missing, unknown or malformed parameter is a UserError that names it", () => {
     const base = { namespace: "checkout", from: "2026-11-21", to: "2026-11-22" };
     assert.throws(
-      () => resolveParams(query(), base),
-      (e: Error) => e instanceof UserError && /needs --param text=/.test(e.message),
+      () => resolveParams(query(), { from: base.from, to: base.to }),
+      (e: Error) => e instanceof UserError && /needs --param namespace=/.test(e.message),
     );
     assert.throws(
       () => resolveParams(query(), { ...base, text: "x", colour: "red" }),
@@ -172,6 +172,40 @@ describe("parameters", () => {
     assert.throws(() => parseParamArgs(["from"]), /--param from: expected name=value/);
     assert.throws(() => parseParamArgs(["a=1", "a=2"]), /--param a is given twice/);
     assert.deepEqual(parseParamArgs(["text=a=b"]), { text: "a=b" });
+  });
+
+  it("search's text and pattern are optional (empty: any); a pattern the engines would not all run is refused", () => {
+    const base = { namespace: "checkout", from: "2026-11-21", to: "2026-11-22" };
+    const values = resolveParams(query(), base);
+    assert.equal(values.get("text"), "");
+    assert.equal(values.get("pattern"), "");
+    assert.equal(
+      resolveParams(query(), { ...base, pattern: "(?i)sku-[0-9]+" }).get("pattern"),
+      "(?i)sku-[0-9]+",
+    );
+    assert.equal(resolveParams(query(), { ...base, text: "" }).get("text"), "");
+    const refused = (pattern: string, why: RegExp) =>
+      assert.throws(
+        () => resolveParams(query(), { ...base, pattern }),
+        (e: Error) =>
+          e instanceof UserError &&
+          e.message.startsWith(`--param pattern=${pattern}: expected a regular expression in RE2 syntax`) &&
+          why.test(e.message),
+      );
+    refused("SKU-[0-9", /Unterminated character class/);
+    refused("a(?=b)", /lookaround/);
+    refused("(a)\\1", /backreferences/);
+    // A required STRING stays non-empty.
+    assert.throws(
+      () =>
+        resolveParams(pack.get("duckdb")!.get("incident_timeline")!, {
+          from: base.from,
+          to: base.to,
+          namespaces: "a",
+          signature: "",
+        }),
+      /--param signature=: expected a non-empty text/,
+    );
   });
 
   it("times are UTC, normalised, and impossible dates are refused", () => {

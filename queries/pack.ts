@@ -24,7 +24,7 @@ import { DEFINITIONS, ENGINES, type Engine } from "./definitions.ts";
 
 export const PACK_DIR = fileURLToPath(new URL(".", import.meta.url));
 
-export const PARAM_TYPES = ["STRING", "STRING_LIST", "TIMESTAMP", "INT64", "NAMESPACE"] as const;
+export const PARAM_TYPES = ["STRING", "STRING_LIST", "TIMESTAMP", "INT64", "NAMESPACE", "REGEX"] as const;
 export type ParamType = (typeof PARAM_TYPES)[number];
 
 export interface QueryParam {
@@ -32,7 +32,10 @@ export interface QueryParam {
   readonly type: ParamType;
   readonly description: string;
   readonly example: string;
-  /** Used when the parameter is not given; undefined means required. */
+  /**
+   * Used when the parameter is not given; undefined means required. `default: ''` in the header
+   * is the empty text, which a query reads as "no filter" (`$text = '' OR …`).
+   */
   readonly default?: string;
 }
 
@@ -98,7 +101,8 @@ export function parseQuery(text: string, path: string, engine: Engine): PackQuer
         throw fail(`parameter ${m[1]} has type ${m[2]}, not one of ${PARAM_TYPES}`);
       const example = /;\s*example:\s*([^;]+)/.exec(m[3]!)?.[1]?.trim();
       if (example === undefined) throw fail(`parameter ${m[1]} needs "; example: value"`);
-      const fallback = /;\s*default:\s*([^;]+)/.exec(m[3]!)?.[1]?.trim();
+      const written = /;\s*default:\s*([^;]+)/.exec(m[3]!)?.[1]?.trim();
+      const fallback = written === "''" ? "" : written;
       return {
         name: m[1]!,
         type,
@@ -198,6 +202,24 @@ export function normaliseTimestamp(value: string): string | undefined {
   return text;
 }
 
+/**
+ * Why a pattern would not run the same in the three engines, or undefined. DuckDB and BigQuery
+ * use RE2, Athena (Trino) Java-style patterns: what they share is RE2's syntax, which has no
+ * lookaround and no backreferences. The rest is checked by JavaScript's parser (with a leading
+ * `(?i)`, which all three take, set aside), so a malformed pattern is named here rather than by
+ * the engine after a scan has started.
+ */
+export function regexProblem(pattern: string): string | undefined {
+  if (/\(\?<?[=!]/.test(pattern)) return "lookaround such as (?=…) is not in RE2";
+  if (/\\[1-9]/.test(pattern)) return "backreferences such as \\1 are not in RE2";
+  try {
+    new RegExp(pattern.replace(/^\(\?i\)/, ""));
+    return undefined;
+  } catch (error) {
+    return (error as Error).message.replace(/^Invalid regular expression: /, "");
+  }
+}
+
 function convert(param: QueryParam, raw: string): ParamValue {
   const bad = (expected: string) =>
     new UserError(
@@ -205,8 +227,14 @@ function convert(param: QueryParam, raw: string): ParamValue {
     );
   switch (param.type) {
     case "STRING":
-      if (raw === "") throw bad("a non-empty text");
+      if (raw === "" && param.default !== "") throw bad("a non-empty text");
       return raw;
+    case "REGEX": {
+      if (raw === "" && param.default !== "") throw bad("a regular expression");
+      const problem = regexProblem(raw);
+      if (problem !== undefined) throw bad(`a regular expression in RE2 syntax (${problem})`);
+      return raw;
+    }
     case "NAMESPACE":
       if (!isNamespaceName(raw)) throw bad("a Kubernetes namespace name");
       return raw;

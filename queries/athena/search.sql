@@ -1,11 +1,13 @@
 -- title: Full-text search
--- answers: Lines of one namespace in a range that contain a text, ignoring case, oldest first.
+-- answers: Lines of one namespace in a range that contain a text (ignoring case), match a regular
+--   expression, or both, oldest first.
 -- param: namespace NAMESPACE the namespace to search; example: checkout
 -- param: from TIMESTAMP start of the range, inclusive, UTC; example: 2026-11-21 10:00
 -- param: to TIMESTAMP end of the range, exclusive, UTC; example: 2026-11-21 11:00
--- param: text STRING the text to find, taken literally (not a pattern); example: InventoryUnavailable
+-- param: text STRING text the line must contain, taken literally, ignoring case (empty: any); example: InventoryUnavailable; default: ''
+-- param: pattern REGEX a regular expression the line must match, RE2 syntax, case-sensitive unless it starts with (?i) (empty: any); example: SKU-[0-9]+; default: ''
 -- param: limit INT64 most lines to return; example: 100; default: 100
--- positional: namespace, from, to, from, to, text, limit
+-- positional: namespace, from, to, from, to, text, text, pattern, pattern, limit
 -- cost: Reads only namespace=<namespace>/dt=<days of the range> (partition projection). The hour
 --   partitions are not pruned: keep ranges short, Athena bills whole objects.
 -- run: create the view of _definitions.sql once; ExecutionParameters in the order of "positional" (a list fills its IN (?) with one ? per item).
@@ -14,6 +16,7 @@ FROM container_logs
 WHERE namespace = ?
   AND dt BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
   AND "timestamp" >= CAST(? AS timestamp) AND "timestamp" < CAST(? AS timestamp)
-  AND strpos(lower(message), lower(?)) > 0
+  AND (? = '' OR strpos(lower(message), lower(?)) > 0)
+  AND (? = '' OR regexp_like(message, ?))
 ORDER BY "timestamp", timestamp_nanos, batch_id, seq
 LIMIT ?;
