@@ -2,7 +2,9 @@
 // uploader, driven by one loop so that reading, batching and committing never race:
 //
 //   scan (every scan_interval) → read a chunk per container → encode into the batch of its
-//   namespace and hour → commit (every commit_interval, or when a batch is due) → upload.
+//   namespace and hour (and in stream delivery, for an analytics namespace, copy into the
+//   stream batch of its table and hour) → commit (every commit_interval, or when a batch
+//   is due) → upload.
 //
 // Offsets are committed only together with the spooled batches that hold their records
 // (see sinks/s3/sink.ts), and a batch's key and bytes are fixed when it is sealed, so a
@@ -12,7 +14,13 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { S3Client } from "@aws-sdk/client-s3";
 import type { Logger, StageLog } from "../lib/log.ts";
-import type { NamespacePolicy } from "../lib/policy/policy.ts";
+import {
+  classifyNamespace,
+  type Destination,
+  type NamespacePolicy,
+  type StreamDelivery,
+  streamDelivery,
+} from "../lib/policy/policy.ts";
 import type { ShipperConfig } from "./config.ts";
 import { parseListen } from "./config.ts";
 import { startShipperHttp } from "./http.ts";
@@ -50,6 +58,8 @@ export class Shipper {
   readonly #logger: Logger;
   readonly #s3: S3Client;
   readonly #sink: ArchiveSink;
+  readonly #policy: NamespacePolicy;
+  readonly #streamDelivery: StreamDelivery | null;
   readonly #source: KubernetesLogsSource;
   readonly #uploader: Uploader;
   readonly #needDrain = new Set<OpenBatch>();
@@ -69,6 +79,8 @@ export class Shipper {
     this.#s3 = parts.s3;
     this.metrics = parts.metrics;
     this.#sink = parts.sink;
+    this.#policy = options.policy;
+    this.#streamDelivery = parts.sink.options.streamDelivery;
     const log = this.#log;
     this.#uploader = new Uploader({
       s3: parts.s3,
@@ -122,6 +134,7 @@ export class Shipper {
         node: c.node,
         batchMaxBytes: c.batchMaxBytes,
         batchMaxAgeMs: c.batchMaxAgeMs,
+        streamDelivery: streamDelivery(options.policy),
         shipperVersion: options.version,
         metrics,
       },
@@ -169,10 +182,15 @@ export class Shipper {
     const tier = tf.context.tier;
     const namespace = tf.namespace;
     const encoder = tf.encoder;
+    // Stream delivery: an analytics namespace's lines also go to its table's stream.
+    const destination: Destination | null =
+      this.#streamDelivery === null ? null : this.#streamDestination(namespace);
     // A file's lines go to one batch until the hour changes or the batch is cut, so the
     // batch is looked up (which builds a map key) only then, not once per line.
     let batch: OpenBatch | null = null;
     let batchHour = Number.NaN;
+    let stream: OpenBatch | null = null;
+    let streamHour = Number.NaN;
     sink = (line: DecodedLine) => {
       const hour = Math.floor(line.epochSeconds / 3600);
       if (batch === null || batch.retired || hour !== batchHour) {
@@ -181,10 +199,17 @@ export class Shipper {
       }
       const out = batch.staging;
       const handedOff = out.handedOff;
-      const before = handedOff + out.length;
+      const start = out.length;
       encoder.encodeLine(out, line);
+      if (destination !== null) {
+        if (stream === null || stream.retired || hour !== streamHour) {
+          stream = this.#sink.streamBatchFor(destination, line.epochSeconds);
+          streamHour = hour;
+        }
+        this.#addToStream(stream, out, handedOff, start, line, encoder);
+      }
       appendBatchFields(out, batch.fragment, batch.records);
-      batch.noteRecord(line.epochSeconds, line.nanos, out.handedOff + out.length - before);
+      batch.noteRecord(line.epochSeconds, line.nanos, out.handedOff + out.length - (handedOff + start));
       this.#recordsByNamespace.set(namespace, (this.#recordsByNamespace.get(namespace) ?? 0) + 1);
       if (line.parseError !== null) this.#parseErrors++;
       if (out.length >= FEED_BYTES) batch.feed();
@@ -193,6 +218,37 @@ export class Shipper {
     };
     this.#sinks.set(tf, sink);
     return sink;
+  }
+
+  #streamDestination(namespace: string): Destination | null {
+    const c = classifyNamespace(this.#policy, namespace);
+    return c.archived ? c.destination : null;
+  }
+
+  /**
+   * Appends the record just encoded into `archive` (from `start`, without its batch
+   * fields) to `stream` with the stream batch's own batch_id and seq. The body is copied,
+   * not encoded again, unless the archive staging handed part of it to gzip on the way
+   * (a record that did not fit its buffer, rare): then it is encoded a second time, which
+   * writes the same bytes.
+   */
+  #addToStream(
+    stream: OpenBatch,
+    archive: OpenBatch["staging"],
+    archiveHandedOff: number,
+    start: number,
+    line: DecodedLine,
+    encoder: TrackedFile["encoder"],
+  ): void {
+    const out = stream.staging;
+    const handedOff = out.handedOff;
+    const before = handedOff + out.length;
+    if (archive.handedOff === archiveHandedOff) out.append(archive.bytes.subarray(start, archive.length));
+    else encoder.encodeLine(out, line);
+    appendBatchFields(out, stream.fragment, stream.records);
+    stream.noteRecord(line.epochSeconds, line.nanos, out.handedOff + out.length - before);
+    if (out.length >= FEED_BYTES) stream.feed();
+    if (out.handedOff !== handedOff && stream.backlogged) this.#needDrain.add(stream);
   }
 
   /** Starts /metrics, /healthz and /readyz when `listen` is set. */

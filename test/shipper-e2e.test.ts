@@ -2,12 +2,18 @@
 // counted back out of the archive. Nothing lost, nothing doubled.
 
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { LocalS3 } from "../local/s3.ts";
-import { assertExactlyOnce, deliveryProblems, readArchive } from "../shipper/test_support/archive.ts";
+import {
+  assertExactlyOnce,
+  assertStreamExactlyOnce,
+  deliveryProblems,
+  readArchive,
+  sequenceGaps,
+} from "../shipper/test_support/archive.ts";
 import {
   committedCheckpoint,
   type MetricsSnapshot,
@@ -22,7 +28,29 @@ import {
 } from "../shipper/test_support/harness.ts";
 import { ContainerLogWriter, createWorkload, random } from "../shipper/test_support/workload.ts";
 
-const BUCKETS = ["static", "live", "lost", "drain", "restart"];
+const BUCKETS = ["static", "live", "live-stream", "lost", "drain", "restart"];
+
+/**
+ * Stream delivery for the SIGKILL test: four analytics namespaces in two tables, two
+ * archive-only ones; 1-second stream batches and 3-second archive batches, so both kinds
+ * are cut and replayed many times over the shipper's lives.
+ */
+const STREAM_POLICY = `
+archive:
+  batch_max_age: 3s
+analytics:
+  include: ["payments", "web", "search", "auth"]
+  delivery: stream
+  stream_batch_max_age: 1s
+warehouse:
+  routes:
+    - namespaces: ["payments"]
+      table: payments_logs
+`;
+const STREAM_TABLES = {
+  "logarchive.payments_logs": ["payments"],
+  "logarchive.container_logs": ["web", "search", "auth"],
+};
 
 /**
  * Waits until the shipper shows, in its own metrics, that reading is paused with the spool
@@ -117,9 +145,16 @@ describe("shipper end to end", { timeout: SUITE_GUARD_MS }, () => {
     assert.doesNotMatch(shipper.log(), /log_bytes_lost/);
   });
 
-  it("survives 20+ SIGKILLs, an S3 outage with a full spool, and rotations under load, exactly once", async () => {
-    const root = join(dir, "live-pods");
-    const state = join(dir, "live-state");
+  /** The SIGKILL test's body, per-namespace delivery or (with a policy) stream delivery. */
+  async function survivesKills(o: { bucket: string; policy?: string }): Promise<void> {
+    const root = join(dir, `${o.bucket}-pods`);
+    const state = join(dir, `${o.bucket}-state`);
+    let policyFlag: Record<string, string> = {};
+    if (o.policy !== undefined) {
+      const path = join(dir, `${o.bucket}-policy.yaml`);
+      await writeFile(path, o.policy);
+      policyFlag = { policy: path };
+    }
     const rand = random(7);
     const w = createWorkload({
       root,
@@ -129,8 +164,9 @@ describe("shipper end to end", { timeout: SUITE_GUARD_MS }, () => {
       startMs: Date.UTC(2026, 10, 21, 13, 59, 50),
     });
     const args = shipArgs(
-      { logs: `${root}/*/*/*.log*`, stateDir: state, bucket: "live", node: "node-b" },
+      { logs: `${root}/*/*/*.log*`, stateDir: state, bucket: o.bucket, node: "node-b" },
       {
+        ...policyFlag,
         "batch-max-bytes": "64KiB",
         "batch-max-age": "1s",
         "commit-interval": "200ms",
@@ -204,7 +240,7 @@ describe("shipper end to end", { timeout: SUITE_GUARD_MS }, () => {
     w.close();
     const final = await shipOnce(args, s3.endpoint);
     assert.ok(kills >= 20, `${kills} kills`);
-    const archive = await readArchive(s3.endpoint, "live");
+    const archive = await readArchive(s3.endpoint, o.bucket);
     if (process.env.LOGARCHIVE_DEBUG) {
       const { writeFileSync } = await import("node:fs");
       writeFileSync(
@@ -220,6 +256,33 @@ describe("shipper end to end", { timeout: SUITE_GUARD_MS }, () => {
     }
     assertExactlyOnce(w.lids(), archive);
     assert.doesNotMatch(final.log(), /log_bytes_lost/);
+    if (o.policy === undefined) {
+      assert.equal(archive.stream.objects, 0, "per-namespace delivery writes no stream object");
+      return;
+    }
+    // Stream delivery: every analytics line once more in its table's stream, and the
+    // archive tier holds every namespace (nothing under analytics/).
+    const analytics = new Set(Object.values(STREAM_TABLES).flat());
+    const analyticsLids = w.writers.filter((x) => analytics.has(x.namespace)).flatMap((x) => x.lids);
+    assertStreamExactlyOnce(analyticsLids, archive, STREAM_TABLES);
+    // Each kind numbers its batches in its own sequence, without a gap, so reconcile and
+    // retrieval can find a lost archive batch even after the stream objects have expired.
+    assert.equal(archive.sequences.stream.size, 1, "one stream sequence");
+    for (const epoch of archive.sequences.stream.keys()) assert.ok(!archive.sequences.namespace.has(epoch));
+    assert.deepEqual(sequenceGaps(archive.sequences.namespace), []);
+    assert.deepEqual(sequenceGaps(archive.sequences.stream), []);
+    assert.ok(
+      archive.stream.objects > 20,
+      `${archive.stream.objects} stream objects: cut and replayed over the lives`,
+    );
+  }
+
+  it("survives 20+ SIGKILLs, an S3 outage with a full spool, and rotations under load, exactly once", async () => {
+    await survivesKills({ bucket: "live" });
+  });
+
+  it("survives 20+ SIGKILLs, an S3 outage and rotations in stream delivery, exactly once in the archive and in the stream", async () => {
+    await survivesKills({ bucket: "live-stream", policy: STREAM_POLICY });
   });
 
   it("counts the bytes lost when rotation removes a file the stopped shipper had not finished", async () => {

@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
-import type { Tier } from "../../lib/keys/layout.ts";
+import type { STREAM_TIER, Tier } from "../../lib/keys/layout.ts";
 import type { ObjectMetadata } from "../../lib/object/metadata.ts";
 import type { LineReaderCheckpoint } from "../sources/kubernetes_logs/line_reader.ts";
 import type { MergerSnapshot } from "../sources/kubernetes_logs/partial_merger.ts";
@@ -38,18 +38,41 @@ export interface FileCheckpoint {
   order: number;
 }
 
-export interface OpenBatchCheckpoint {
+/**
+ * An open batch as the checkpoint names it: its identity and durable length, and its
+ * target, a namespace's partition or (stream delivery, tier `stream`) a table's. Version 1
+ * checkpoints written before stream delivery hold only the first kind and read unchanged.
+ */
+export type OpenBatchCheckpoint = OpenBatchState & (NamespaceTargetFields | StreamTargetFields);
+
+interface NamespaceTargetFields {
+  tier: Tier;
+  namespace: string;
+  dt: string;
+  hour: string;
+}
+
+interface StreamTargetFields {
+  tier: typeof STREAM_TIER;
+  dataset: string;
+  table: string;
+  dt: string;
+  hour: string;
+}
+
+export interface OpenBatchState {
   seq: number;
+  /**
+   * The batch id's epoch: the checkpoint's `epoch`, or for a stream batch `stream.epoch`.
+   * Absent in checkpoints written before stream delivery: then the checkpoint's `epoch`.
+   */
+  epoch?: string;
   /** Node name in the batch id; kept so a renamed node finishes its batches under their ids. */
   node: string;
   /** Spool file generation: a batch rebuilt after a crash is written to a new file. */
   generation: number;
   /** The spool file of this generation. */
   file: string;
-  tier: Tier;
-  namespace: string;
-  dt: string;
-  hour: string;
   /** Compressed bytes of the spool file that are durable, ending at a gzip sync-flush point. */
   spoolBytes: number;
   records: number;
@@ -75,6 +98,14 @@ export interface Checkpoint {
   epoch: string;
   /** The next batch sequence number; never reused once a batch with it is committed. */
   nextSeq: number;
+  /**
+   * Stream delivery's batches are numbered in a sequence of their own, under an epoch of
+   * their own, so the per-namespace objects' numbers stay contiguous: reconcile and
+   * compliance retrieval find a lost archive batch as a gap in them, and stream objects,
+   * which expire, would otherwise leave gaps there for ever. Absent until a stream batch is
+   * opened (and in checkpoints written before stream delivery).
+   */
+  stream?: { epoch: string; nextSeq: number };
   files: FileCheckpoint[];
   open: OpenBatchCheckpoint[];
   sealed: SealedBatchCheckpoint[];
@@ -99,7 +130,7 @@ export class CheckpointStore {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
       return {
         version: CHECKPOINT_VERSION,
-        epoch: randomBytes(4).toString("hex"),
+        epoch: newEpoch(),
         nextSeq: 0,
         files: [],
         open: [],
@@ -126,6 +157,14 @@ export class CheckpointStore {
     }
     await rename(temp, this.path);
     await syncDirectory(this.dir);
+  }
+}
+
+/** A random id for a batch sequence: part of every batch id, so a rebuilt node never reuses keys. */
+export function newEpoch(differentFrom?: string): string {
+  for (;;) {
+    const epoch = randomBytes(4).toString("hex");
+    if (epoch !== differentFrom) return epoch;
   }
 }
 

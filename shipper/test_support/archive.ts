@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
-import { parseObjectKey } from "../../lib/keys/layout.ts";
+import { parseAnyObjectKey } from "../../lib/keys/layout.ts";
 import { fromUserMetadata } from "../../lib/object/metadata.ts";
 import { checkRecordLine } from "../../lib/record/codec.ts";
 import { LID } from "./workload.ts";
@@ -15,7 +15,18 @@ export { type ShipperProcess, startShipper } from "./harness.ts";
 
 const LIDS = new RegExp(LID.source, "g");
 
+/** The stream objects of stream delivery, counted apart from the per-namespace ones. */
+export interface StreamContents {
+  objects: number;
+  records: number;
+  /** lid → number of stream records carrying it. */
+  lids: Map<string, number>;
+  /** `<dataset>.<table>` of each stream object's key → the namespaces of its records. */
+  namespacesByTable: Map<string, Set<string>>;
+}
+
 export interface ArchiveContents {
+  /** Per-namespace objects (tiers analytics and archive); the counts below are of these. */
   objects: number;
   records: number;
   /** lid → number of records carrying it. */
@@ -32,6 +43,22 @@ export interface ArchiveContents {
   withoutLid: string[];
   /** The lids of each record that carries several (multi-line records), in message order. */
   merged: string[][];
+  /** Stream objects (tier stream), each checked against its metadata and the schema as well. */
+  stream: StreamContents;
+  /** `<node>_<epoch>` → the batch numbers of its objects, per kind: the gap checks' input. */
+  sequences: { namespace: Map<string, number[]>; stream: Map<string, number[]> };
+}
+
+/** Numbers missing from 0..max of each sequence, or used twice: none when a shipper finished cleanly. */
+export function sequenceGaps(sequences: Map<string, number[]>): string[] {
+  const problems: string[] = [];
+  for (const [id, seqs] of sequences) {
+    const sorted = [...seqs].sort((a, b) => a - b);
+    sorted.forEach((seq, i) => {
+      if (seq !== i) problems.push(`${id}: batch ${i} ${seq < i ? "reused" : "missing"}`);
+    });
+  }
+  return problems.slice(0, 10);
 }
 
 export function s3Client(endpoint: string): S3Client {
@@ -58,6 +85,8 @@ export async function readArchive(endpoint: string, bucket: string): Promise<Arc
     truncated: 0,
     withoutLid: [],
     merged: [],
+    stream: { objects: 0, records: 0, lids: new Map(), namespacesByTable: new Map() },
+    sequences: { namespace: new Map(), stream: new Map() },
   };
   try {
     let token: string | undefined;
@@ -69,7 +98,11 @@ export async function readArchive(endpoint: string, bucket: string): Promise<Arc
         });
         const body = Buffer.from(await got.Body!.transformToByteArray());
         const meta = fromUserMetadata(got.Metadata ?? {});
-        const key = parseObjectKey(o.Key!);
+        const key = parseAnyObjectKey(o.Key!);
+        const stream = key.kind === "stream" ? out.stream : null;
+        const sequences = out.sequences[key.kind];
+        const shipperId = `${key.node}_${key.epoch}`;
+        sequences.set(shipperId, [...(sequences.get(shipperId) ?? []), key.seq]);
         const raw = gunzipSync(body);
         const lines = raw.toString("utf8").split("\n");
         if (lines.at(-1) === "") lines.pop();
@@ -80,9 +113,13 @@ export async function readArchive(endpoint: string, bucket: string): Promise<Arc
         ) {
           out.inconsistent.push(o.Key!);
         }
-        out.objects++;
-        out.storedBytes += body.length;
-        out.rawBytes += raw.length;
+        if (stream !== null) {
+          stream.objects++;
+        } else {
+          out.objects++;
+          out.storedBytes += body.length;
+          out.rawBytes += raw.length;
+        }
         for (const [i, line] of lines.entries()) {
           const problem = checkRecordLine(line);
           if (problem !== null) {
@@ -98,11 +135,26 @@ export async function readArchive(endpoint: string, bucket: string): Promise<Arc
             namespace: string;
             timestamp: string;
           };
-          if (r.batch_id !== meta.batchId || r.seq !== i || r.namespace !== key.namespace) {
+          if (
+            r.batch_id !== meta.batchId ||
+            r.seq !== i ||
+            (key.kind === "namespace" && r.namespace !== key.namespace)
+          ) {
             out.inconsistent.push(`${o.Key} line ${i}: batch_id/seq/namespace do not match the object`);
           }
           if (!r.timestamp.startsWith(`${key.dt} ${key.hour}:`)) {
             out.inconsistent.push(`${o.Key} line ${i}: timestamp ${r.timestamp} outside the key's hour`);
+          }
+          if (stream !== null && key.kind === "stream") {
+            // Stream records are copies of archived ones: count their lids apart.
+            stream.records++;
+            const table = `${key.dataset}.${key.table}`;
+            const namespaces = stream.namespacesByTable.get(table) ?? new Set<string>();
+            stream.namespacesByTable.set(table, namespaces);
+            namespaces.add(r.namespace);
+            for (const m of r.message.matchAll(LIDS))
+              stream.lids.set(m[1]!, (stream.lids.get(m[1]!) ?? 0) + 1);
+            continue;
           }
           out.records++;
           if (r.parse_error) out.parseErrors++;
@@ -172,4 +224,44 @@ export function assertExactlyOnce(
     );
   if (options.records !== false)
     assert.equal(archive.records, options.records ?? expected.length, "one record per logical line");
+}
+
+/**
+ * Asserts the stream objects hold every expected lid (those of the analytics namespaces)
+ * exactly once and nothing else, each table's objects only the namespaces routed to it.
+ */
+export function assertStreamExactlyOnce(
+  expected: readonly string[],
+  archive: ArchiveContents,
+  tables: Readonly<Record<string, readonly string[]>>,
+): void {
+  const { lids } = archive.stream;
+  const want = new Set(expected);
+  const missing = expected.filter((lid) => !lids.has(lid));
+  const duplicated = [...lids].filter(([, n]) => n > 1).map(([lid, n]) => `${lid}×${n}`);
+  const unexpected = [...lids.keys()].filter((lid) => !want.has(lid));
+  assert.deepEqual(
+    missing.slice(0, 10),
+    [],
+    `${missing.length} of ${expected.length} lines missing from the stream`,
+  );
+  assert.deepEqual(duplicated.slice(0, 10), [], `${duplicated.length} lines doubled in the stream`);
+  assert.deepEqual(
+    unexpected.slice(0, 10),
+    [],
+    `${unexpected.length} lines in the stream that are not analytics lines`,
+  );
+  assert.deepEqual(
+    archive.inconsistent.slice(0, 5),
+    [],
+    `${archive.inconsistent.length} inconsistent objects`,
+  );
+  const seen = Object.fromEntries(
+    [...archive.stream.namespacesByTable].map(([t, ns]) => [t, [...ns].sort()]),
+  );
+  assert.deepEqual(
+    seen,
+    Object.fromEntries(Object.entries(tables).map(([t, ns]) => [t, [...ns].sort()])),
+    "each table's stream holds exactly its namespaces",
+  );
 }

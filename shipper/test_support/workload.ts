@@ -71,6 +71,7 @@ export class ContainerLogWriter {
   readonly dir: string;
   readonly path: string;
   readonly id: number;
+  readonly namespace: string;
   /** Every lid written, in order. */
   readonly lids: string[] = [];
   bytes = 0;
@@ -87,6 +88,7 @@ export class ContainerLogWriter {
     mkdirSync(this.dir, { recursive: true });
     this.path = join(this.dir, `${o.restartCount ?? 0}.log`);
     this.id = o.id;
+    this.namespace = o.namespace;
     this.#clockMs = o.startMs;
     this.#rand = random(o.seed);
     this.#fd = openSync(this.path, "a");

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gunzipSync, constants as zlibConstants } from "node:zlib";
 import { appendRecordEnd, OutputBuffer, RecordEncoder } from "../../transforms/record_encoder.ts";
-import { FEED_BYTES, OpenBatch } from "./batch.ts";
+import { FEED_BYTES, OpenBatch, targetOf } from "./batch.ts";
 
 const TARGET = { tier: "archive", namespace: "ns", dt: "2026-11-21", hour: "11" } as const;
 
@@ -94,5 +94,37 @@ describe("open batch", () => {
     assert.deepEqual([recovered.records, recovered.rawBytes], [lines.length, raw.length]);
     await recovered.seal();
     assert.ok(gunzipSync(await readFile(recovered.file)).equals(raw));
+  });
+
+  it("names a stream batch by its table, and recovers it from a checkpoint as a stream batch", async () => {
+    const target = {
+      tier: "stream",
+      dataset: "logarchive",
+      table: "container_logs",
+      dt: "2026-11-21",
+      hour: "11",
+    } as const;
+    const batch = new OpenBatch(settings(), { node: "n", epoch: "0123abcd", seq: 4 }, target);
+    assert.equal(
+      batch.key,
+      "logs/stream/table=logarchive.container_logs/dt=2026-11-21/hour=11/n_0123abcd_000000000004.ndjson.gz",
+    );
+    const lines = ndjson(50);
+    for (const l of lines) await stage(batch, l);
+    await batch.syncFlush();
+    batch.records = lines.length;
+    batch.rawBytes = Buffer.concat(lines).length;
+    const cp = batch.checkpoint();
+    assert.deepEqual(targetOf(cp), target);
+    // Through JSON, as the checkpoint file stores it.
+    const recovered = await OpenBatch.recover(settings(), "0123abcd", JSON.parse(JSON.stringify(cp)));
+    assert.equal(recovered.key, batch.key);
+    await batch.abandon();
+    await recovered.seal();
+    assert.ok(gunzipSync(await readFile(recovered.file)).equals(Buffer.concat(lines)));
+    // A per-namespace batch's checkpoint (as version-1 checkpoints before stream delivery) reads unchanged.
+    const plain = new OpenBatch(settings(), { node: "n", epoch: "0123abcd", seq: 5 }, TARGET);
+    assert.deepEqual(targetOf(plain.checkpoint()), TARGET);
+    await plain.abandon();
   });
 });

@@ -1,5 +1,5 @@
-// One batch: the records of one namespace and one UTC hour, gzipped as they arrive into
-// a spool file. gzip runs in node:zlib's thread pool, off the event loop.
+// One batch: the records of one namespace and one UTC hour (or, in stream delivery, of
+// one destination table and one UTC hour), gzipped as they arrive into a spool file. gzip runs in node:zlib's thread pool, off the event loop.
 //
 // Durability works in steps the checkpoint can name:
 // - syncFlush() ends the deflate output at a byte boundary (Z_SYNC_FLUSH) and fsyncs, so
@@ -14,7 +14,14 @@ import { createHash, type Hash } from "node:crypto";
 import { type FileHandle, open, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createGzip, type Gzip, gunzipSync, constants as zlibConstants } from "node:zlib";
-import { type BatchIdentity, batchId, formatObjectKey, type Tier } from "../../../lib/keys/layout.ts";
+import {
+  type BatchIdentity,
+  batchId,
+  formatObjectKey,
+  formatStreamKey,
+  STREAM_TIER,
+  type Tier,
+} from "../../../lib/keys/layout.ts";
 import type { InstantSlot } from "../../sources/kubernetes_logs/parser/timestamp.ts";
 import type { OpenBatchCheckpoint } from "../../state/checkpoint.ts";
 import { batchFieldsFragment, OutputBuffer } from "../../transforms/record_encoder.ts";
@@ -87,11 +94,39 @@ export class StagingBuffer extends OutputBuffer {
   }
 }
 
-export interface BatchTarget {
+/** The partition a batch's object goes to: one namespace's, or (stream delivery) one table's. */
+export type BatchTarget = NamespaceBatchTarget | StreamBatchTarget;
+
+export interface NamespaceBatchTarget {
   tier: Tier;
   namespace: string;
   dt: string;
   hour: string;
+}
+
+export interface StreamBatchTarget {
+  tier: typeof STREAM_TIER;
+  dataset: string;
+  table: string;
+  dt: string;
+  hour: string;
+}
+
+/** The object key of a batch with this target and identity. */
+export function batchKey(prefix: string, target: BatchTarget, identity: BatchIdentity): string {
+  if (target.tier === STREAM_TIER) {
+    const { dataset, table, dt, hour } = target;
+    return formatStreamKey({ prefix, dataset, table, dt, hour, ...identity });
+  }
+  const { tier, namespace, dt, hour } = target;
+  return formatObjectKey({ prefix, tier, namespace, dt, hour, ...identity });
+}
+
+/** The target as the checkpoint stored it (only its own fields, whatever else the entry holds). */
+export function targetOf(cp: OpenBatchCheckpoint): BatchTarget {
+  if (cp.tier === STREAM_TIER)
+    return { tier: cp.tier, dataset: cp.dataset, table: cp.table, dt: cp.dt, hour: cp.hour };
+  return { tier: cp.tier, namespace: cp.namespace, dt: cp.dt, hour: cp.hour };
 }
 
 export interface BatchSettings {
@@ -147,7 +182,7 @@ export class OpenBatch {
     this.identity = identity;
     this.target = target;
     this.id = batchId(identity);
-    this.key = formatObjectKey({ prefix: settings.prefix, ...target, ...identity });
+    this.key = batchKey(settings.prefix, target, identity);
     this.fragment = batchFieldsFragment(this.id);
     this.openedAt = openedAt;
     this.generation = generation;
@@ -292,6 +327,7 @@ export class OpenBatch {
   checkpoint(): OpenBatchCheckpoint {
     return {
       seq: this.identity.seq,
+      epoch: this.identity.epoch,
       node: this.identity.node,
       generation: this.generation,
       file: this.file,
@@ -319,7 +355,7 @@ export class OpenBatch {
    * it inflates completely without the gzip trailer.
    */
   static async recover(settings: BatchSettings, epoch: string, cp: OpenBatchCheckpoint): Promise<OpenBatch> {
-    const identity = { node: cp.node, epoch, seq: cp.seq };
+    const identity = { node: cp.node, epoch: cp.epoch ?? epoch, seq: cp.seq };
     const previous = cp.file;
     const committed = (await readFile(previous)).subarray(0, cp.spoolBytes);
     const raw = gunzipSync(committed, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
@@ -328,8 +364,7 @@ export class OpenBatch {
         `spool file ${previous}: committed prefix holds ${raw.length} NDJSON bytes, checkpoint says ${cp.rawBytes}; the spool is damaged`,
       );
     }
-    const target = { tier: cp.tier, namespace: cp.namespace, dt: cp.dt, hour: cp.hour };
-    const batch = new OpenBatch(settings, identity, target, cp.generation + 1, cp.openedAt);
+    const batch = new OpenBatch(settings, identity, targetOf(cp), cp.generation + 1, cp.openedAt);
     batch.records = cp.records;
     batch.rawBytes = cp.rawBytes;
     batch.first = { ...cp.firstTimestamp };

@@ -1,6 +1,10 @@
-// The archive sink: batches per (tier, namespace, UTC hour), the spool, and the commit
-// that makes a set of read offsets and the batches holding their records durable
-// together. A batch never crosses an hour, so every object sits in its hour partition.
+// The archive sink: batches per (tier, namespace, UTC hour), and in stream delivery also
+// per (destination table, UTC hour); the spool, and the commit that makes a set of read
+// offsets and the batches holding their records durable together. A batch never crosses
+// an hour, so every object sits in its hour partition. Both kinds of batch take their
+// sequence numbers from counters in the one checkpoint (stream batches under an epoch of
+// their own, so the archive's numbers stay contiguous) and are named by the same commit, so
+// a line written to an archive batch and a stream batch is replayed into both or neither.
 //
 // Commit order, which is what makes replays exact:
 //   1. seal the batches that are due (gzip trailer, fsync) and sync-flush the others;
@@ -13,7 +17,8 @@
 
 import { readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import type { Tier } from "../../../lib/keys/layout.ts";
+import { STREAM_TIER, type Tier } from "../../../lib/keys/layout.ts";
+import type { Destination, StreamDelivery } from "../../../lib/policy/policy.ts";
 import { RECORD_SCHEMA_VERSION } from "../../../lib/record/schema.ts";
 import { formatRfc3339Nano, hourPartition } from "../../../lib/record/timestamp.ts";
 import type { ShipperMetrics } from "../../metrics.ts";
@@ -21,15 +26,22 @@ import {
   type Checkpoint,
   type CheckpointStore,
   type FileCheckpoint,
+  newEpoch,
   syncDirectory,
 } from "../../state/checkpoint.ts";
-import { type BatchSettings, OpenBatch } from "./batch.ts";
+import { type BatchSettings, type BatchTarget, OpenBatch, targetOf } from "./batch.ts";
 import type { SealedBatch } from "./uploader.ts";
 
 export interface ArchiveSinkOptions extends BatchSettings {
   node: string;
   batchMaxBytes: number;
   batchMaxAgeMs: number;
+  /**
+   * Stream delivery's ages (lib/policy streamDelivery): per-namespace batches are then cut
+   * at its archive age instead of batchMaxAgeMs, and stream batches at its stream age.
+   * Null in per-namespace delivery.
+   */
+  streamDelivery: StreamDelivery | null;
   shipperVersion: string;
   metrics: ShipperMetrics;
 }
@@ -39,9 +51,11 @@ export class ArchiveSink {
   readonly store: CheckpointStore;
   readonly epoch: string;
   nextSeq: number;
+  /** Stream delivery's own sequence (see Checkpoint.stream); made when the first stream batch opens. */
+  stream: { epoch: string; nextSeq: number } | undefined;
   readonly open = new Map<string, OpenBatch>();
-  /** Sealed batches not yet acknowledged by S3, by sequence number. */
-  readonly sealed = new Map<number, SealedBatch>();
+  /** Sealed batches not yet acknowledged by S3, by object key. */
+  readonly sealed = new Map<string, SealedBatch>();
   /** Spool files to delete once a checkpoint no longer names them. */
   #garbage: string[] = [];
   #flushedRecords = new WeakMap<OpenBatch, number>();
@@ -53,6 +67,7 @@ export class ArchiveSink {
     this.store = store;
     this.epoch = checkpoint.epoch;
     this.nextSeq = checkpoint.nextSeq;
+    this.stream = checkpoint.stream === undefined ? undefined : { ...checkpoint.stream };
   }
 
   /**
@@ -69,7 +84,7 @@ export class ArchiveSink {
     const keep = new Set<string>();
     for (const cp of checkpoint.open) {
       const batch = await OpenBatch.recover(options, checkpoint.epoch, cp);
-      sink.open.set(batchMapKey(cp.tier, cp.namespace, cp.dt, cp.hour), batch);
+      sink.open.set(targetMapKey(targetOf(cp)), batch);
       sink.#flushedRecords.set(batch, batch.records);
       keep.add(batch.file);
       // The committed generation stays until a checkpoint names the new one.
@@ -77,7 +92,7 @@ export class ArchiveSink {
       sink.#garbage.push(cp.file);
     }
     for (const s of checkpoint.sealed) {
-      sink.sealed.set(s.seq, s);
+      sink.sealed.set(s.key, s);
       keep.add(s.file);
     }
     for (const name of await readdir(options.spoolDir).catch(() => [] as string[])) {
@@ -90,20 +105,36 @@ export class ArchiveSink {
 
   /** The open batch for a record of `namespace` at `epochSeconds`, opened on first use. */
   batchFor(tier: Tier, namespace: string, epochSeconds: number): OpenBatch {
+    const { dt, hour } = this.#partition(epochSeconds);
+    return this.#batch({ tier, namespace, dt, hour }, () => ({ epoch: this.epoch, seq: this.nextSeq++ }));
+  }
+
+  /** Stream delivery: the open batch of `destination`'s stream for a record at `epochSeconds`. */
+  streamBatchFor(destination: Destination, epochSeconds: number): OpenBatch {
+    const { dt, hour } = this.#partition(epochSeconds);
+    return this.#batch(
+      { tier: STREAM_TIER, dataset: destination.dataset, table: destination.table, dt, hour },
+      () => {
+        this.stream ??= { epoch: newEpoch(this.epoch), nextSeq: 0 };
+        return { epoch: this.stream.epoch, seq: this.stream.nextSeq++ };
+      },
+    );
+  }
+
+  #partition(epochSeconds: number): { dt: string; hour: string } {
     const hourKey = Math.floor(epochSeconds / 3600);
     if (hourKey !== this.#hourKey) {
       this.#hourKey = hourKey;
       this.#hour = hourPartition({ epochSeconds, nanos: 0 });
     }
-    const { dt, hour } = this.#hour;
-    const mapKey = batchMapKey(tier, namespace, dt, hour);
+    return this.#hour;
+  }
+
+  #batch(target: BatchTarget, number: () => { epoch: string; seq: number }): OpenBatch {
+    const mapKey = targetMapKey(target);
     let batch = this.open.get(mapKey);
     if (batch === undefined) {
-      batch = new OpenBatch(
-        this.options,
-        { node: this.options.node, epoch: this.epoch, seq: this.nextSeq++ },
-        { tier, namespace, dt, hour },
-      );
+      batch = new OpenBatch(this.options, { node: this.options.node, ...number() }, target);
       this.open.set(mapKey, batch);
       this.options.metrics.openBatches.set(this.open.size);
     }
@@ -117,7 +148,16 @@ export class ArchiveSink {
   }
 
   #isDue(b: OpenBatch, now: number): boolean {
-    return b.written >= this.options.batchMaxBytes || now - b.openedAt >= this.options.batchMaxAgeMs;
+    return b.written >= this.options.batchMaxBytes || now - b.openedAt >= this.#maxAgeMs(b);
+  }
+
+  // An `analytics` batch (per-namespace delivery, or restored from a checkpoint written
+  // before a switch to stream) is loaded from, so it keeps batch_max_age's freshness.
+  #maxAgeMs(b: OpenBatch): number {
+    const stream = this.options.streamDelivery;
+    const tier = b.target.tier;
+    if (stream === null || tier === "analytics") return this.options.batchMaxAgeMs;
+    return tier === STREAM_TIER ? stream.streamBatchMaxAgeMs : stream.archiveBatchMaxAgeMs;
   }
 
   /** Bytes the spool holds or will hold: open batches (incl. data still compressing) and sealed ones. */
@@ -154,11 +194,12 @@ export class ArchiveSink {
       }),
     );
     if (sealing.length + flushing.length > 0) await syncDirectory(this.options.spoolDir);
-    for (const s of newlySealed) this.sealed.set(s.seq, s);
+    for (const s of newlySealed) this.sealed.set(s.key, s);
     await this.store.save({
       version: 1,
       epoch: this.epoch,
       nextSeq: this.nextSeq,
+      ...(this.stream === undefined ? {} : { stream: { ...this.stream } }),
       files,
       open: [...this.open.values()].map((b) => b.checkpoint()),
       sealed: [...this.sealed.values()],
@@ -197,7 +238,7 @@ export class ArchiveSink {
 
   /** S3 has the batch: it leaves the next checkpoint, then its spool file goes. */
   uploaded(batch: SealedBatch): void {
-    if (this.sealed.delete(batch.seq)) this.#garbage.push(batch.file);
+    if (this.sealed.delete(batch.key)) this.#garbage.push(batch.file);
     this.options.metrics.spoolBytes.set(this.spoolBytes());
   }
 
@@ -207,6 +248,7 @@ export class ArchiveSink {
   }
 }
 
-function batchMapKey(tier: Tier, namespace: string, dt: string, hour: string): string {
-  return `${tier}\u0000${namespace}\u0000${dt}\u0000${hour}`;
+function targetMapKey(t: BatchTarget): string {
+  const what = t.tier === STREAM_TIER ? `${t.dataset}\u0000${t.table}` : t.namespace;
+  return `${t.tier}\u0000${what}\u0000${t.dt}\u0000${t.hour}`;
 }

@@ -38,7 +38,8 @@ export class Uploader {
   readonly #options: UploaderOptions;
   readonly #queue: SealedBatch[] = [];
   readonly #active = new Set<Promise<void>>();
-  readonly #queued = new Set<number>();
+  /** Keys of the batches queued or uploading (a batch's seq is unique only within its epoch). */
+  readonly #queued = new Set<string>();
   #conditional = true;
   #stopped = false;
   #wake: (() => void) | null = null;
@@ -49,8 +50,8 @@ export class Uploader {
 
   /** Queues a batch; a batch already queued or uploading is ignored. */
   enqueue(batch: SealedBatch): void {
-    if (this.#queued.has(batch.seq)) return;
-    this.#queued.add(batch.seq);
+    if (this.#queued.has(batch.key)) return;
+    this.#queued.add(batch.key);
     this.#queue.push(batch);
     this.#pump();
     this.#options.metrics.uploadQueue.set(this.#queued.size);
@@ -97,7 +98,7 @@ export class Uploader {
       if (size !== batch.bytes) throw new Error(`it has ${size} bytes, the checkpoint says ${batch.bytes}`);
     } catch (error) {
       // Left in the checkpoint, so every restart tries again and says so; never uploaded damaged.
-      this.#queued.delete(batch.seq);
+      this.#queued.delete(batch.key);
       log("error", "spool_file_unreadable", {
         key: batch.key,
         file: batch.file,
@@ -109,7 +110,7 @@ export class Uploader {
       if (attempt > 0) metrics.uploadRetries.inc();
       try {
         await this.#put(batch);
-        this.#queued.delete(batch.seq);
+        this.#queued.delete(batch.key);
         metrics.uploadQueue.set(this.#queued.size);
         metrics.batchesUploaded.inc();
         metrics.bytesUploaded.inc(batch.bytes);
