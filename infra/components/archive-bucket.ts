@@ -19,8 +19,9 @@ export function secureBucketSettings(
   bucket: aws.s3.Bucket,
   keyArn: pulumi.Input<string>,
   parent: pulumi.Resource,
+  retainOnDelete = false,
 ): { policy: aws.s3.BucketPolicy; publicAccessBlock: aws.s3.BucketPublicAccessBlock } {
-  const opts = { parent };
+  const opts = { parent, retainOnDelete };
   const publicAccessBlock = new aws.s3.BucketPublicAccessBlock(
     `${name}-public-access`,
     {
@@ -54,7 +55,7 @@ export function secureBucketSettings(
     `${name}-policy`,
     { bucket: bucket.id, policy: bucket.arn.apply((arn) => JSON.stringify(tlsOnlyBucketPolicy(arn))) },
     // S3 refuses a bucket policy while Block Public Access is being set up if they race.
-    { parent, dependsOn: [publicAccessBlock] },
+    { ...opts, dependsOn: [publicAccessBlock] },
   );
   return { policy, publicAccessBlock };
 }
@@ -73,6 +74,10 @@ export interface ArchiveBucketArgs {
  *
  * Object Lock is enabled at creation (`objectLockEnabled`): it cannot be turned off, and changing
  * this argument replaces the bucket, which Pulumi cannot do while it holds locked objects.
+ *
+ * Every resource here is `retainOnDelete`: `pulumi destroy` leaves the archive, its key and its
+ * settings in place (the objects may be locked for years, and without the key they are unreadable).
+ * docs/deploy.md#teardown says how to remove them once retention allows.
  */
 export class ArchiveBucket extends pulumi.ComponentResource {
   readonly bucket: aws.s3.Bucket;
@@ -85,7 +90,7 @@ export class ArchiveBucket extends pulumi.ComponentResource {
 
   constructor(name: string, args: ArchiveBucketArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${COMPONENT_PREFIX}:aws:ArchiveBucket`, name, {}, opts);
-    const parent = { parent: this };
+    const parent = { parent: this, retainOnDelete: true };
     this.key = new aws.kms.Key(
       `${name}-key`,
       {
@@ -121,13 +126,13 @@ export class ArchiveBucket extends pulumi.ComponentResource {
         objectLockEnabled: "Enabled",
         rule: { defaultRetention: { mode: args.objectLock.mode, days: args.objectLock.days } },
       },
-      { parent: this, dependsOn: [versioning] },
+      { ...parent, dependsOn: [versioning] },
     );
-    const secure = secureBucketSettings(name, this.bucket, this.key.arn, this);
+    const secure = secureBucketSettings(name, this.bucket, this.key.arn, this, true);
     const lifecycle = new aws.s3.BucketLifecycleConfiguration(
       `${name}-lifecycle`,
       { bucket: this.bucket.id, rules: args.lifecycleRules },
-      { parent: this, dependsOn: [versioning] },
+      { ...parent, dependsOn: [versioning] },
     );
     this.bucketName = this.bucket.bucket;
     this.bucketArn = this.bucket.arn;

@@ -35,15 +35,15 @@ describe("archive lifecycle", () => {
     );
   });
 
-  it("objects the transfer copies stay out of Glacier classes until the transfer window has passed", () => {
-    const early = { ...settings, standardIa: null, glacierIr: 1, deepArchive: 30 };
+  it("objects the transfer copies stay out of Deep Archive (which it reads only restored) until the transfer window has passed", () => {
+    const early = { ...settings, standardIa: null, glacierIr: 1, deepArchive: 5 };
     const [analytics, archive] = archiveLifecycleRules(lifecycleScopes(policy), early);
-    assert.deepEqual(classes(analytics!), ["GLACIER_IR@14", "DEEP_ARCHIVE@30"]);
-    assert.deepEqual(classes(archive!), ["GLACIER_IR@1", "DEEP_ARCHIVE@30"]);
+    assert.deepEqual(classes(analytics!), ["GLACIER_IR@1", "DEEP_ARCHIVE@14"]);
+    assert.deepEqual(classes(archive!), ["GLACIER_IR@1", "DEEP_ARCHIVE@5"]);
   });
 
   it("when holding back lands two classes on one day, the colder one is kept (S3 refuses two)", () => {
-    const both = { ...settings, standardIa: null, glacierIr: 2, deepArchive: 5 };
+    const both = { ...settings, standardIa: null, glacierIr: 14, deepArchive: 5 };
     const [analytics] = archiveLifecycleRules(lifecycleScopes(policy), both);
     assert.deepEqual(classes(analytics!), ["DEEP_ARCHIVE@14"]);
   });

@@ -12,7 +12,7 @@ export interface ArchiveTierSettings {
   retentionDays: number;
   noncurrentVersionDays: number;
   abortIncompleteUploadDays: number;
-  /** Objects Storage Transfer copies stay out of Glacier classes at least this long. */
+  /** Objects Storage Transfer copies stay out of Deep Archive at least this long. */
   transferWindowDays: number;
 }
 
@@ -32,13 +32,13 @@ export interface S3LifecycleRule {
 }
 
 /**
- * Storage classes Storage Transfer cannot read without a restore: it skips GLACIER (Flexible
- * Retrieval) objects and DEEP_ARCHIVE ones unless restored
- * (https://cloud.google.com/storage-transfer/docs/known-limitations-transfer). Glacier Instant
- * Retrieval is kept out too until the window has passed: only Standard and Standard-IA are
- * certain to be read in place.
+ * Storage classes Storage Transfer does not copy from: by default it transfers Standard and the
+ * non-archival classes including Glacier Instant Retrieval, transfers DEEP_ARCHIVE objects only
+ * once restored, and skips GLACIER (Flexible Retrieval) whatever their restore status
+ * (https://cloud.google.com/storage-transfer/docs/filtering-by-storage-class). The tiers never
+ * use GLACIER; DEEP_ARCHIVE waits for the transfer window on objects the transfer copies.
  */
-const NOT_READ_BY_TRANSFER = new Set<S3Transition["storageClass"]>(["GLACIER_IR", "DEEP_ARCHIVE"]);
+const NOT_READ_BY_TRANSFER = new Set<S3Transition["storageClass"]>(["DEEP_ARCHIVE"]);
 
 export function archiveLifecycleRules(
   scopes: readonly LifecycleScope[],

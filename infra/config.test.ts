@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { describe, it } from "node:test";
+import { parse } from "yaml";
+import {
+  EXAMPLE_OIDC_PROVIDER_ARN,
+  exampleStackYaml,
+  parseStackConfig,
+  STACK_SETTINGS,
+  StackConfigError,
+} from "./config.ts";
+import { DEPLOY_DOC, EXAMPLE_STACK, withConfigTable } from "./generate.ts";
+
+const PROVIDERS = { "aws:region": "us-east-1", "gcp:project": "p", "gcp:region": "us-central1" } as const;
+const REQUIRED = { eksOidcProviderArn: EXAMPLE_OIDC_PROVIDER_ARN };
+
+/** The problems parseStackConfig reports for this raw config, or [] when it accepts it. */
+function problemsOf(
+  raw: Record<string, string>,
+  providers: Record<string, string | undefined> = PROVIDERS,
+): string[] {
+  try {
+    parseStackConfig(raw, providers as typeof PROVIDERS);
+    return [];
+  } catch (error) {
+    assert.ok(error instanceof StackConfigError, String(error));
+    return [...error.problems];
+  }
+}
+
+describe("stack config", () => {
+  it("defaults: the issue's tiers, 7-day landing, 90-day partitions, physical billing, the loader's own defaults", () => {
+    const c = parseStackConfig(REQUIRED, PROVIDERS);
+    assert.deepEqual(c.archiveTiers, { standardIa: 30, glacierIr: 90, deepArchive: 180 });
+    assert.equal(c.landingRetentionDays, 7);
+    assert.equal(c.partitionExpirationDays, 90);
+    assert.equal(c.storageBillingModel, "PHYSICAL");
+    assert.equal(c.objectLockMode, "GOVERNANCE");
+    assert.equal(c.bigqueryLocation, "US");
+    assert.equal(c.functionRegion, "us-central1");
+    assert.equal(c.loaderConfig.flushFunctionTimeoutMs, 540_000);
+    assert.equal(c.athenaBytesScannedCutoff, 10 * 2 ** 30);
+    assert.equal(c.finalizeTimeout, 300_000);
+  });
+
+  it("each error is one line that starts with the key", () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ ...REQUIRED, retentionDays: '"two years"' }, /^logarchive:retentionDays: /],
+      [{ ...REQUIRED, retentionDays: "not json{" }, /^logarchive:retentionDays: is not a YAML\/JSON value/],
+      [{ ...REQUIRED, objectLockMode: "FOREVER" }, /^logarchive:objectLockMode: /],
+      [
+        { ...REQUIRED, archiveTiers: '{"standardIa": 10}' },
+        /^logarchive:archiveTiers\.standardIa: must be at least 30 days/,
+      ],
+      [
+        { ...REQUIRED, archiveTiers: '{"glacierIr": 40}' },
+        /^logarchive:archiveTiers\.glacierIr: must be at least 60/,
+      ],
+      [{ ...REQUIRED, objectLockDays: "1000" }, /^logarchive:objectLockDays: must be at most retentionDays/],
+      [{ ...REQUIRED, retentionDays: "100" }, /^logarchive:(objectLockDays|retentionDays): /],
+      [{ ...REQUIRED, bigqueryLocation: "EU" }, /^logarchive:bigqueryLocation: must equal landingLocation/],
+      [{ ...REQUIRED, finalizeTimeout: "10m" }, /^logarchive:finalizeTimeout: /],
+      [
+        { ...REQUIRED, athenaBytesScannedCutoff: "1KB" },
+        /^logarchive:athenaBytesScannedCutoff: must be at least 10MB/,
+      ],
+      [{ ...REQUIRED, stateMarkerDays: "30" }, /^logarchive:stateMarkerDays: must be at least 365 days/],
+      [
+        { ...REQUIRED, warehouseReaders: '[{"member": "bob", "dataset": "logarchive"}]' },
+        /^logarchive:warehouseReaders\[0\]\.member: /,
+      ],
+      [
+        { ...REQUIRED, loader: '{"landing_bucket": "x"}' },
+        /^logarchive:loader\.landing_bucket: is set by the infra/,
+      ],
+      [
+        { ...REQUIRED, loader: '{"flush_intervall": "1m"}' },
+        /^logarchive:loader\.flush_intervall: is not a loader option/,
+      ],
+      [
+        { ...REQUIRED, loader: '{"flush_deadline": "20m"}' },
+        /^logarchive:loader\.flush_deadline: must be at most/,
+      ],
+      [{ ...REQUIRED, retentionDay: "3" }, /^logarchive:retentionDay: is not a setting of this stack/],
+      [{}, /^logarchive:eksOidcProviderArn: /],
+    ];
+    for (const [raw, expected] of cases) {
+      const problems = problemsOf(raw);
+      assert.ok(problems.length >= 1, `accepted ${JSON.stringify(raw)}`);
+      assert.match(problems[0]!, expected, JSON.stringify(raw));
+      for (const p of problems) assert.ok(!p.includes("\n"), p);
+    }
+    assert.match(
+      problemsOf(REQUIRED, { ...PROVIDERS, "gcp:project": undefined })[0]!,
+      /^gcp:project: required/,
+    );
+  });
+
+  it("the loader's settings reach its options: a longer flush timeout makes room for a longer deadline", () => {
+    const c = parseStackConfig(
+      {
+        ...REQUIRED,
+        loader: JSON.stringify({
+          flush_function_timeout: "900s",
+          flush_deadline: "600s",
+          flush_interval: "5m",
+        }),
+      },
+      PROVIDERS,
+    );
+    assert.equal(c.loaderConfig.flushFunctionTimeoutMs, 900_000);
+    assert.equal(c.loaderConfig.flushIntervalMs, 300_000);
+  });
+});
+
+describe("generated files", () => {
+  it("Pulumi.dev.yaml is current, and every setting it shows is accepted as the defaults", async () => {
+    const text = await readFile(EXAMPLE_STACK, "utf8");
+    assert.equal(text, exampleStackYaml(), "Pulumi.dev.yaml is stale: run `node infra/generate.ts`");
+    const values = parse(text).config as Record<string, unknown>;
+    const own: Record<string, string> = {};
+    for (const [k, v] of Object.entries(values)) {
+      if (!k.startsWith("logarchive:")) continue;
+      // As Pulumi hands config to a program: strings as they are, anything else as JSON.
+      own[k.slice("logarchive:".length)] = typeof v === "string" ? v : JSON.stringify(v);
+    }
+    const shown = new Set(Object.keys(own));
+    for (const s of STACK_SETTINGS) {
+      assert.ok(
+        shown.has(s.key) || text.includes(`# logarchive:${s.key}:`),
+        `Pulumi.dev.yaml does not show ${s.key}`,
+      );
+    }
+    assert.deepEqual(parseStackConfig(own, PROVIDERS), parseStackConfig(REQUIRED, PROVIDERS));
+  });
+
+  it("docs/deploy.md's config table is current", async () => {
+    const doc = await readFile(DEPLOY_DOC, "utf8");
+    assert.equal(doc, withConfigTable(doc), "docs/deploy.md's table is stale: run `node infra/generate.ts`");
+  });
+});
