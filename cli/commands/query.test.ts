@@ -478,17 +478,19 @@ describe("logarchive query --engine athena (a local endpoint speaking Athena's J
     assert.equal(start.WorkGroup, "logs-wg");
     assert.deepEqual(start.QueryExecutionContext, { Database: "archive_db", Catalog: "AwsDataCatalog" });
     // The list fills its IN (?) with one ? per item; every value is a SQL literal.
-    assert.deepEqual(
-      start.ExecutionParameters,
-      [
-        "'payments'",
-        "'checkout'",
-        "'2026-11-21 00:00:00'",
-        "'2026-11-22 00:00:00'",
-        "'2026-11-21 00:00:00'",
-        "'2026-11-22 00:00:00'",
-      ].filter((_, i, all) => i < all.length),
-    );
+    assert.deepEqual(start.ExecutionParameters, [
+      "'payments'",
+      "'checkout'",
+      "'2026-11-21 00:00:00'",
+      "'2026-11-22 00:00:00'",
+      // The hour predicates: from twice, to twice.
+      "'2026-11-21 00:00:00'",
+      "'2026-11-21 00:00:00'",
+      "'2026-11-22 00:00:00'",
+      "'2026-11-22 00:00:00'",
+      "'2026-11-21 00:00:00'",
+      "'2026-11-22 00:00:00'",
+    ]);
     assert.match(start.QueryString as string, /namespace IN \(\?, \?\)/);
     assert.equal(
       (start.QueryString as string).match(/\?/g)!.length,

@@ -4,13 +4,15 @@
 -- param: namespace NAMESPACE the namespace to export; example: payments
 -- param: from TIMESTAMP start of the range, inclusive, UTC; example: 2026-11-01
 -- param: to TIMESTAMP end of the range, exclusive, UTC; example: 2026-12-01
--- positional: namespace, from, to, from, to
--- cost: Reads only namespace=<namespace>/dt=<days of the range>; every byte of them. Athena also
+-- positional: namespace, from, to, from, from, to, to, from, to
+-- cost: Reads only namespace=<namespace>/dt=<days>/hour=<hours of the range>; every byte of them. Athena also
 --   writes the result to its output location: large exports are better as UNLOAD or CTAS.
 -- run: create the view of _definitions.sql once; ExecutionParameters in the order of "positional" (a list fills its IN (?) with one ? per item).
 SELECT *, "$path" AS archive_object
 FROM container_logs
 WHERE namespace = ?
   AND dt BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
+  AND (dt > substr(?, 1, 10) OR hour >= substr(?, 12, 2))
+  AND (dt < substr(?, 1, 10) OR hour <= substr(?, 12, 2))
   AND "timestamp" >= CAST(? AS timestamp) AND "timestamp" < CAST(? AS timestamp)
 ORDER BY "timestamp", timestamp_nanos, batch_id, seq;

@@ -6,8 +6,8 @@
 -- param: namespaces STRING_LIST namespaces to read, comma-separated; example: ingress-nginx,payments
 -- param: from TIMESTAMP start of the range, inclusive, UTC; example: 2026-11-21
 -- param: to TIMESTAMP end of the range, exclusive, UTC; example: 2026-11-22
--- positional: namespaces, from, to, from, to, namespaces, from, to, from, to
--- cost: Reads only the namespace/dt partitions of the range, twice (one pass per source; Athena
+-- positional: namespaces, from, to, from, from, to, to, from, to, namespaces, from, to, from, from, to, to, from, to
+-- cost: Reads only the namespace/dt/hour partitions of the range, twice (one pass per source; Athena
 --   bills both). Percentiles are approx_percentile.
 -- run: create the view of _definitions.sql once; ExecutionParameters in the order of "positional" (a list fills its IN (?) with one ? per item).
 WITH timed AS (
@@ -20,6 +20,8 @@ WITH timed AS (
   FROM container_logs_v
   WHERE namespace IN (?)
     AND dt BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
+    AND (dt > substr(?, 1, 10) OR hour >= substr(?, 12, 2))
+    AND (dt < substr(?, 1, 10) OR hour <= substr(?, 12, 2))
     AND "timestamp" >= CAST(? AS timestamp) AND "timestamp" < CAST(? AS timestamp)
     AND is_json
   UNION ALL
@@ -29,6 +31,8 @@ WITH timed AS (
   FROM container_logs_v
   WHERE namespace IN (?)
     AND dt BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
+    AND (dt > substr(?, 1, 10) OR hour >= substr(?, 12, 2))
+    AND (dt < substr(?, 1, 10) OR hour <= substr(?, 12, 2))
     AND "timestamp" >= CAST(? AS timestamp) AND "timestamp" < CAST(? AS timestamp)
     AND NOT is_json
     AND regexp_like(message, 'HTTP/[0-9.]+" [0-9]{3} ')

@@ -6,8 +6,8 @@
 -- param: from TIMESTAMP start of the range, inclusive, UTC; example: 2026-11-21
 -- param: to TIMESTAMP end of the range, exclusive, UTC; example: 2026-11-22
 -- param: limit INT64 how many containers to list; example: 20; default: 20
--- positional: from, namespaces, from, to, from, to, limit
--- cost: Reads only the namespace/dt partitions of the range and the day before it.
+-- positional: from, namespaces, from, to, from, from, to, to, from, to, limit
+-- cost: Reads only the namespace/dt/hour partitions of the range and the day before it.
 -- lookback_hours: 24
 -- run: create the view of _definitions.sql once; ExecutionParameters in the order of "positional" (a list fills its IN (?) with one ? per item).
 WITH lines AS (
@@ -16,6 +16,8 @@ WITH lines AS (
   FROM container_logs
   WHERE namespace IN (?)
     AND dt BETWEEN date_format(date_add('day', -1, CAST(? AS timestamp)), '%Y-%m-%d') AND substr(?, 1, 10)
+    AND (dt > date_format(date_add('day', -1, CAST(? AS timestamp)), '%Y-%m-%d') OR hour >= substr(?, 12, 2))
+    AND (dt < substr(?, 1, 10) OR hour <= substr(?, 12, 2))
     AND "timestamp" >= date_add('day', -1, CAST(? AS timestamp)) AND "timestamp" < CAST(? AS timestamp)
 )
 SELECT

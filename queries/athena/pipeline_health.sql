@@ -4,8 +4,8 @@
 -- param: namespaces STRING_LIST namespaces to check, comma-separated; example: payments,checkout
 -- param: from TIMESTAMP start of the range, inclusive, UTC (whole hours); example: 2026-11-21
 -- param: to TIMESTAMP end of the range, exclusive, UTC; example: 2026-11-22
--- positional: namespaces, from, to, namespaces, from, to, from, to
--- cost: Reads only the namespace/dt partitions of the range (partition projection).
+-- positional: namespaces, from, to, namespaces, from, to, from, from, to, to, from, to
+-- cost: Reads only the namespace/dt/hour partitions of the range (partition projection).
 -- run: create the view of _definitions.sql once; ExecutionParameters in the order of "positional" (a list fills its IN (?) with one ? per item).
 WITH hours AS (
   SELECT n.namespace, g.hour
@@ -21,6 +21,8 @@ loaded AS (
   FROM container_logs
   WHERE namespace IN (?)
   AND dt BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
+  AND (dt > substr(?, 1, 10) OR hour >= substr(?, 12, 2))
+  AND (dt < substr(?, 1, 10) OR hour <= substr(?, 12, 2))
   AND "timestamp" >= CAST(? AS timestamp) AND "timestamp" < CAST(? AS timestamp)
   GROUP BY namespace, date_trunc('hour', "timestamp")
 )

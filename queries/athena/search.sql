@@ -7,14 +7,16 @@
 -- param: text STRING text the line must contain, taken literally, ignoring case (empty: any); example: InventoryUnavailable; default: ''
 -- param: pattern REGEX a regular expression the line must match, RE2 syntax, case-sensitive unless it starts with (?i) (empty: any); example: SKU-[0-9]+; default: ''
 -- param: limit INT64 most lines to return; example: 100; default: 100
--- positional: namespace, from, to, from, to, text, text, pattern, pattern, limit
--- cost: Reads only namespace=<namespace>/dt=<days of the range> (partition projection). The hour
---   partitions are not pruned: keep ranges short, Athena bills whole objects.
+-- positional: namespace, from, to, from, from, to, to, from, to, text, text, pattern, pattern, limit
+-- cost: Reads only namespace=<namespace>/dt=<days>/hour=<hours of the range> (partition projection);
+--   Athena bills whole objects, so keep ranges short.
 -- run: create the view of _definitions.sql once; ExecutionParameters in the order of "positional" (a list fills its IN (?) with one ? per item).
 SELECT "timestamp", namespace, pod, container, stream, message
 FROM container_logs
 WHERE namespace = ?
   AND dt BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
+  AND (dt > substr(?, 1, 10) OR hour >= substr(?, 12, 2))
+  AND (dt < substr(?, 1, 10) OR hour <= substr(?, 12, 2))
   AND "timestamp" >= CAST(? AS timestamp) AND "timestamp" < CAST(? AS timestamp)
   AND (? = '' OR strpos(lower(message), lower(?)) > 0)
   AND (? = '' OR regexp_like(message, ?))
