@@ -15,6 +15,7 @@ import { retrieveCommand } from "./commands/retrieve.ts";
 import { schemaCommand } from "./commands/schema.ts";
 import { shipCommand } from "./commands/ship.ts";
 import { transferCommand } from "./commands/transfer.ts";
+import { verifyCommand } from "./commands/verify.ts";
 import { EXIT } from "./options.ts";
 
 export const VERSION: string = JSON.parse(
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
   program.addCommand(loaderCommand());
   program.addCommand(reconcileCommand());
   program.addCommand(retrieveCommand(VERSION));
+  program.addCommand(verifyCommand());
   program.addCommand(queryCommand());
   program.addCommand(planCommand());
   program.addCommand(costCommand());
