@@ -262,6 +262,33 @@ export function parseByteCount(text: string): bigint {
   return (BigInt(whole! + fraction) * scale) / 10n ** BigInt(fraction.length);
 }
 
+/**
+ * A client that cannot start (no region, no credentials) is the user's setup to fix: one line
+ * naming the engine and what to set, not the SDK's stack trace.
+ */
+async function withCloudSetup<T>(
+  engine: "archive" | "athena" | "bigquery",
+  run: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    const message = (error as Error).message ?? "";
+    if (/Region is missing/i.test(message)) {
+      throw new UserError(`--engine ${engine}: no AWS region; set AWS_REGION (or a profile's region)`);
+    }
+    if ((error as Error).name === "CredentialsProviderError" || /Could not load credentials/i.test(message)) {
+      throw new UserError(`--engine ${engine}: no AWS credentials (${message.split("\n")[0]})`);
+    }
+    if (/Could not load the default credentials/i.test(message)) {
+      throw new UserError(
+        `--engine ${engine}: no Google credentials; run \`gcloud auth application-default login\` or set GOOGLE_APPLICATION_CREDENTIALS`,
+      );
+    }
+    throw error;
+  }
+}
+
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
 async function runOnAthena(
@@ -282,23 +309,25 @@ async function runOnAthena(
   const started = io.now();
   let result: Awaited<ReturnType<typeof runAthenaQuery>>;
   try {
-    result = await runAthenaQuery(athenaRequest(query, values), {
-      client,
-      workgroup: o.workgroup,
-      database: o.database,
-      catalog: o.catalog,
-      ...(o.outputLocation === undefined ? {} : { outputLocation: o.outputLocation }),
-      now: () => io.now(),
-      onProgress: (state, elapsedMs, scanned) => {
-        if (!io.isTty) return;
-        progressShown = true;
-        const spin = SPINNER[polls++ % SPINNER.length];
-        // \r and erase-line: one line redrawn in place, cleared before the results print.
-        io.note(
-          `\r\x1b[2K${spin} Athena ${state.toLowerCase()} ${(elapsedMs / 1000).toFixed(1)} s, ${formatBytes(BigInt(scanned))} scanned`,
-        );
-      },
-    });
+    result = await withCloudSetup("athena", () =>
+      runAthenaQuery(athenaRequest(query, values), {
+        client,
+        workgroup: o.workgroup,
+        database: o.database,
+        catalog: o.catalog,
+        ...(o.outputLocation === undefined ? {} : { outputLocation: o.outputLocation }),
+        now: () => io.now(),
+        onProgress: (state, elapsedMs, scanned) => {
+          if (!io.isTty) return;
+          progressShown = true;
+          const spin = SPINNER[polls++ % SPINNER.length];
+          // \r and erase-line: one line redrawn in place, cleared before the results print.
+          io.note(
+            `\r\x1b[2K${spin} Athena ${state.toLowerCase()} ${(elapsedMs / 1000).toFixed(1)} s, ${formatBytes(BigInt(scanned))} scanned`,
+          );
+        },
+      }),
+    );
   } finally {
     if (progressShown) io.note("\r\x1b[2K");
   }
@@ -340,7 +369,7 @@ async function runOnArchive(
     source = { kind: "s3", client, ...location };
   }
   const started = io.now();
-  const result = await runArchiveQuery(query, values, source);
+  const result = await withCloudSetup("archive", () => runArchiveQuery(query, values, source));
   io.note(
     `Read ${result.objects} archive object${result.objects === 1 ? "" : "s"} (${result.bytes} bytes gzip).\n`,
   );
@@ -369,17 +398,19 @@ async function runOnBigQuery(
       ...(o.location === undefined ? {} : { location: o.location }),
     });
   const started = io.now();
-  const result = await runBigQueryQuery(bigQueryRequest(query, values), {
-    bigquery,
-    projectId,
-    dataset: o.dataset,
-    ...(o.location === undefined ? {} : { location: o.location }),
-    maxBytes,
-    onDryRun: (bytes) =>
-      io.note(
-        `BigQuery dry run: this query will process ${formatBytes(bytes)} (${bytes} bytes; --max-bytes ${maxBytes}).\n`,
-      ),
-  });
+  const result = await withCloudSetup("bigquery", () =>
+    runBigQueryQuery(bigQueryRequest(query, values), {
+      bigquery,
+      projectId,
+      dataset: o.dataset,
+      ...(o.location === undefined ? {} : { location: o.location }),
+      maxBytes,
+      onDryRun: (bytes) =>
+        io.note(
+          `BigQuery dry run: this query will process ${formatBytes(bytes)} (${bytes} bytes; --max-bytes ${maxBytes}).\n`,
+        ),
+    }),
+  );
   printResult(io, result, o.format, io.now() - started);
   if (result.bytesBilled !== undefined) {
     io.note(`BigQuery billed ${formatBytes(result.bytesBilled)} (${result.bytesBilled} bytes).\n`);
