@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { Command, type CommanderError } from "commander";
 import { costCommand } from "./commands/cost.ts";
+import { holdCommand } from "./commands/hold.ts";
 import { loaderCommand } from "./commands/loader.ts";
 import { localCommand } from "./commands/local.ts";
 import { manifestsCommand } from "./commands/manifests.ts";
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
   program.addCommand(reconcileCommand());
   program.addCommand(retrieveCommand(VERSION));
   program.addCommand(verifyCommand());
+  program.addCommand(holdCommand(VERSION));
   program.addCommand(queryCommand());
   program.addCommand(planCommand());
   program.addCommand(costCommand());

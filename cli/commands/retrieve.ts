@@ -58,7 +58,7 @@ function parseGrep(value: string): string {
   return value;
 }
 
-function parsePrefix(value: string): string {
+export function parsePrefix(value: string): string {
   const problem = prefixProblem(value);
   if (problem !== undefined) throw new InvalidArgumentError(`the key prefix ${problem}.`);
   return value;
@@ -114,8 +114,14 @@ function progressReporter(): (event: RetrieveEvent) => void {
   };
 }
 
+/** The flags that say where the archive is; `hold` takes the same ones. */
+export type ArchiveLocationOptions = Pick<
+  RetrieveOptions,
+  "config" | "bucket" | "prefix" | "s3Endpoint" | "region" | "policy"
+>;
+
 /** Bucket, prefix, endpoint and region: flags and environment first, then the shipper's config file. */
-async function archiveLocation(o: RetrieveOptions): Promise<{
+export async function archiveLocation(o: ArchiveLocationOptions): Promise<{
   bucket: string;
   prefix: string;
   s3Endpoint?: string;
@@ -164,8 +170,33 @@ async function archiveLocation(o: RetrieveOptions): Promise<{
   return { bucket, prefix, ...(s3Endpoint ? { s3Endpoint } : {}), ...(region ? { region } : {}) };
 }
 
+/** --config, --bucket, --prefix, --s3-endpoint, --region and --policy, as archiveLocation reads them. */
+export function withArchiveLocationOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option("--config <file>", "the shipper's YAML config: bucket, prefix, s3_endpoint, region").env(
+        "LOGARCHIVE_CONFIG",
+      ),
+    )
+    .addOption(new Option("--bucket <name>", "archive bucket").env("LOGARCHIVE_BUCKET"))
+    .addOption(
+      new Option("--prefix <prefix>", "archive key prefix (default: the policy's archive.prefix)")
+        .env("LOGARCHIVE_PREFIX")
+        .argParser(parsePrefix),
+    )
+    .addOption(
+      new Option("--s3-endpoint <url>", "S3 endpoint (path-style)")
+        .env("LOGARCHIVE_S3_ENDPOINT")
+        .argParser(parseEndpointUrl),
+    )
+    .addOption(new Option("--region <region>", "AWS region").env("AWS_REGION"))
+    .addOption(
+      new Option("--policy <file>", "namespace policy YAML, for the default prefix").env("LOGARCHIVE_POLICY"),
+    );
+}
+
 export function retrieveCommand(version: string): Command {
-  return new Command("retrieve")
+  const command = new Command("retrieve")
     .description(
       "Retrieve every archived line of a namespace in [--from, --to): list every object version, restore archived ones, verify each body's SHA-256, keep the lines in range that pass the filters, and write them as gzip NDJSON in time order with a manifest. Exit 0 when complete, 1 when incomplete or a check failed, 2 on a usage mistake.",
     )
@@ -199,122 +230,102 @@ export function retrieveCommand(version: string): Command {
       new Option("--poll-interval <duration>", "how often to check running restores")
         .argParser(parsePollInterval)
         .default(15 * 60_000, "15m"),
-    )
-    .addOption(
-      new Option("--config <file>", "the shipper's YAML config: bucket, prefix, s3_endpoint, region").env(
-        "LOGARCHIVE_CONFIG",
-      ),
-    )
-    .addOption(new Option("--bucket <name>", "archive bucket").env("LOGARCHIVE_BUCKET"))
-    .addOption(
-      new Option("--prefix <prefix>", "archive key prefix (default: the policy's archive.prefix)")
-        .env("LOGARCHIVE_PREFIX")
-        .argParser(parsePrefix),
-    )
-    .addOption(
-      new Option("--s3-endpoint <url>", "S3 endpoint (path-style)")
-        .env("LOGARCHIVE_S3_ENDPOINT")
-        .argParser(parseEndpointUrl),
-    )
-    .addOption(new Option("--region <region>", "AWS region").env("AWS_REGION"))
-    .addOption(
-      new Option("--policy <file>", "namespace policy YAML, for the default prefix").env("LOGARCHIVE_POLICY"),
-    )
-    .action(async (o: RetrieveOptions) => {
-      if (
-        o.to.epochSeconds < o.from.epochSeconds ||
-        (o.to.epochSeconds === o.from.epochSeconds && o.to.nanos <= o.from.nanos)
-      ) {
-        throw new InvalidArgumentError("--to must be after --from.");
-      }
-      const location = await archiveLocation(o);
-      const { S3Client } = await import("@aws-sdk/client-s3");
-      const { DEFAULT_PRICES } = await import("../../lib/economics/prices.ts");
-      const { retrieve } = await import("../../lib/retrieval/retrieve.ts");
-      const { RestorePlanError, describePlan } = await import("../../lib/retrieval/plan.ts");
-      const { buildBundle, planPath, writeBundle } = await import("../../lib/retrieval/bundle.ts");
-      const { longLivedTiers } = await import("../../lib/keys/tiers.ts");
-      const s3 = new S3Client({
-        region: location.region ?? "us-east-1",
-        ...(location.s3Endpoint ? { endpoint: location.s3Endpoint, forcePathStyle: true } : {}),
-      });
-      const query = {
-        namespace: o.namespace,
-        from: o.from,
-        to: o.to,
-        pods: o.pod ?? [],
-        containers: o.container ?? [],
-        ...(o.grep === undefined ? {} : { grep: o.grep }),
-      };
+    );
+  return withArchiveLocationOptions(command).action(async (o: RetrieveOptions) => {
+    if (
+      o.to.epochSeconds < o.from.epochSeconds ||
+      (o.to.epochSeconds === o.from.epochSeconds && o.to.nanos <= o.from.nanos)
+    ) {
+      throw new InvalidArgumentError("--to must be after --from.");
+    }
+    const location = await archiveLocation(o);
+    const { S3Client } = await import("@aws-sdk/client-s3");
+    const { DEFAULT_PRICES } = await import("../../lib/economics/prices.ts");
+    const { retrieve } = await import("../../lib/retrieval/retrieve.ts");
+    const { RestorePlanError, describePlan } = await import("../../lib/retrieval/plan.ts");
+    const { buildBundle, planPath, writeBundle } = await import("../../lib/retrieval/bundle.ts");
+    const { longLivedTiers } = await import("../../lib/keys/tiers.ts");
+    const s3 = new S3Client({
+      region: location.region ?? "us-east-1",
+      ...(location.s3Endpoint ? { endpoint: location.s3Endpoint, forcePathStyle: true } : {}),
+    });
+    const query = {
+      namespace: o.namespace,
+      from: o.from,
+      to: o.to,
+      pods: o.pod ?? [],
+      containers: o.container ?? [],
+      ...(o.grep === undefined ? {} : { grep: o.grep }),
+    };
+    try {
+      let outcome: Awaited<ReturnType<typeof retrieve>>;
       try {
-        let outcome: Awaited<ReturnType<typeof retrieve>>;
-        try {
-          outcome = await retrieve({
-            s3,
-            bucket: location.bucket,
-            prefix: location.prefix,
-            query,
-            restoreTier: TIER_NAMES[o.restoreTier] as RestoreTier,
-            restoreDays: o.restoreDays,
-            prices: DEFAULT_PRICES,
-            planOnly: o.plan === true,
-            wait: o.wait,
-            pollIntervalMs: o.pollInterval,
-            onEvent: progressReporter(),
-          });
-        } catch (error) {
-          if (error instanceof RestorePlanError) throw new UserError(error.message);
-          const name = (error as { name?: string }).name;
-          if (name === "NoSuchBucket") throw new UserError(`--bucket: no bucket ${location.bucket}`);
-          throw error;
-        }
-        if (outcome.status === "planned") {
-          const path = planPath(o.out);
-          const { mkdir } = await import("node:fs/promises");
-          const { dirname } = await import("node:path");
-          await mkdir(dirname(path), { recursive: true });
-          const { describeQuery } = await import("../../lib/retrieval/query.ts");
-          const planJson = {
-            tool: { name: "logarchive", version },
-            query: { ...describeQuery(query), bucket: location.bucket, prefix: location.prefix },
-            ...outcome.plan,
-          };
-          await writeFile(path, `${JSON.stringify(planJson, null, 2)}\n`);
-          process.stdout.write(`${describePlan(outcome.plan)}\nplan written to ${path}\n`);
-          process.exitCode = EXIT.ok;
-          return;
-        }
-        if (outcome.status === "waiting") {
-          process.stdout.write(`${describePlan(outcome.plan)}\n`);
-          process.stderr.write(`retrieve: ${outcome.problems.at(-1)}\n`);
-          process.exitCode = EXIT.verdict;
-          return;
-        }
-        const now = new Date();
-        const { manifest, files } = buildBundle(outcome, {
-          toolVersion: version,
+        outcome = await retrieve({
+          s3,
           bucket: location.bucket,
           prefix: location.prefix,
-          tiers: longLivedTiers(),
           query,
-          now,
+          restoreTier: TIER_NAMES[o.restoreTier] as RestoreTier,
+          restoreDays: o.restoreDays,
+          prices: DEFAULT_PRICES,
+          planOnly: o.plan === true,
+          wait: o.wait,
+          pollIntervalMs: o.pollInterval,
+          onEvent: progressReporter(),
         });
-        const written = await writeBundle(o.out, files, now);
-        const sha = files.at(-1)?.data.toString("utf8").split(" ")[0];
-        const verdict = manifest.verdict;
-        const lines = [
-          `retrieve: ${manifest.totals.recordsKept} line(s) kept of ${manifest.totals.recordsTotal} in ${manifest.totals.objectsRead} object(s); written to ${written.join(", ")}`,
-          `retrieve: manifest sha256 ${sha}`,
-          ...verdict.warnings.map((w) => `WARNING ${w}`),
-          ...verdict.problems.map((p) => `PROBLEM ${p}`),
-          verdict.complete
-            ? "retrieve: COMPLETE, within what the manifest's verdict.proves lists"
-            : `retrieve: INCOMPLETE: ${verdict.problems.length} problem(s); see the manifest's verdict and objects`,
-        ];
-        process.stdout.write(`${lines.join("\n")}\n`);
-        process.exitCode = verdict.complete ? EXIT.ok : EXIT.verdict;
-      } finally {
-        s3.destroy();
+      } catch (error) {
+        if (error instanceof RestorePlanError) throw new UserError(error.message);
+        const name = (error as { name?: string }).name;
+        if (name === "NoSuchBucket") throw new UserError(`--bucket: no bucket ${location.bucket}`);
+        throw error;
       }
-    });
+      if (outcome.status === "planned") {
+        const path = planPath(o.out);
+        const { mkdir } = await import("node:fs/promises");
+        const { dirname } = await import("node:path");
+        await mkdir(dirname(path), { recursive: true });
+        const { describeQuery } = await import("../../lib/retrieval/query.ts");
+        const planJson = {
+          tool: { name: "logarchive", version },
+          query: { ...describeQuery(query), bucket: location.bucket, prefix: location.prefix },
+          ...outcome.plan,
+        };
+        await writeFile(path, `${JSON.stringify(planJson, null, 2)}\n`);
+        process.stdout.write(`${describePlan(outcome.plan)}\nplan written to ${path}\n`);
+        process.exitCode = EXIT.ok;
+        return;
+      }
+      if (outcome.status === "waiting") {
+        process.stdout.write(`${describePlan(outcome.plan)}\n`);
+        process.stderr.write(`retrieve: ${outcome.problems.at(-1)}\n`);
+        process.exitCode = EXIT.verdict;
+        return;
+      }
+      const now = new Date();
+      const { manifest, files } = buildBundle(outcome, {
+        toolVersion: version,
+        bucket: location.bucket,
+        prefix: location.prefix,
+        tiers: longLivedTiers(),
+        query,
+        now,
+      });
+      const written = await writeBundle(o.out, files, now);
+      const sha = files.at(-1)?.data.toString("utf8").split(" ")[0];
+      const verdict = manifest.verdict;
+      const lines = [
+        `retrieve: ${manifest.totals.recordsKept} line(s) kept of ${manifest.totals.recordsTotal} in ${manifest.totals.objectsRead} object(s); written to ${written.join(", ")}`,
+        `retrieve: manifest sha256 ${sha}`,
+        ...verdict.warnings.map((w) => `WARNING ${w}`),
+        ...verdict.problems.map((p) => `PROBLEM ${p}`),
+        verdict.complete
+          ? "retrieve: COMPLETE, within what the manifest's verdict.proves lists"
+          : `retrieve: INCOMPLETE: ${verdict.problems.length} problem(s); see the manifest's verdict and objects`,
+      ];
+      process.stdout.write(`${lines.join("\n")}\n`);
+      process.exitCode = verdict.complete ? EXIT.ok : EXIT.verdict;
+    } finally {
+      s3.destroy();
+    }
+  });
 }

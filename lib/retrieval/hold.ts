@@ -1,0 +1,236 @@
+// `logarchive hold`: set or clear S3 Object Lock legal hold on every object version of a
+// namespace's hours (docs/compliance.md#legal-hold), and say what changed.
+//
+// A legal hold protects one object version from deletion and overwrite until it is removed,
+// with no date, independently of any retention period; it needs a bucket with Object Lock
+// enabled, and s3:PutObjectLegalHold (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html,
+// https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectLegalHold.html). The versions are
+// found exactly as `retrieve` finds them (find.ts: every version under the namespace's hour
+// prefixes in every long-lived tier), so what `hold` protects is what `retrieve` reads. An
+// object holds one UTC hour of lines, so the hold covers whole hours: the hours of [from, to).
+//
+// Idempotent: each version's hold is read first (GetObjectLegalHold) and only a version not
+// already in the asked state is changed, so a re-run after a failure finishes the job and
+// reports the rest as unchanged. The first read also tells a bucket without Object Lock
+// (S3 answers 400 InvalidRequest "Bucket is missing Object Lock Configuration") before
+// anything is changed.
+
+import {
+  GetObjectLegalHoldCommand,
+  PutObjectLegalHoldCommand,
+  type S3Client,
+  S3ServiceException,
+} from "@aws-sdk/client-s3";
+import { forEachLimited } from "../../functions/loader/state.ts";
+import type { Instant } from "../record/timestamp.ts";
+import { type ListedPrefix, listVersions, versionParam } from "./find.ts";
+
+export type HoldStatus = "ON" | "OFF";
+
+export interface HoldInput {
+  s3: S3Client;
+  bucket: string;
+  prefix: string;
+  namespace: string;
+  from: Instant;
+  to: Instant;
+  status: HoldStatus;
+}
+
+export interface HoldEntry {
+  key: string;
+  versionId: string;
+  isLatest: boolean;
+  /** The legal hold before this run; null when none was ever set on the version. */
+  before: HoldStatus | null;
+  after: HoldStatus | null;
+  result: "changed" | "unchanged" | "failed";
+  /** S3's error code and message when the version could not be read or changed. */
+  error?: string;
+}
+
+export interface HoldOutcome {
+  prefixes: ListedPrefix[];
+  unparsableKeys: string[];
+  versions: HoldEntry[];
+  /** Delete markers have no legal hold; listed so the manifest accounts for every version. */
+  deleteMarkers: { key: string; versionId: string }[];
+  totals: { versions: number; changed: number; unchanged: number; failed: number };
+}
+
+/** The bucket has no Object Lock configuration: no legal hold can be set; nothing was changed. */
+export class NoObjectLockError extends Error {
+  override name = "NoObjectLockError";
+}
+
+function describe(error: unknown): string {
+  return error instanceof S3ServiceException ? `${error.name}: ${error.message}` : String(error);
+}
+
+function isMissingLockConfiguration(error: unknown): boolean {
+  // S3: 400 InvalidRequest "Bucket is missing Object Lock Configuration".
+  return (
+    error instanceof S3ServiceException &&
+    error.name === "InvalidRequest" &&
+    /object ?lock ?configuration/i.test(error.message)
+  );
+}
+
+async function currentHold(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  versionId: string,
+): Promise<HoldStatus | null> {
+  try {
+    const answer = await s3.send(
+      new GetObjectLegalHoldCommand({ Bucket: bucket, Key: key, ...versionParam(versionId) }),
+    );
+    const status = answer.LegalHold?.Status;
+    return status === "ON" || status === "OFF" ? status : null;
+  } catch (error) {
+    // A version on which no legal hold was ever set.
+    if (error instanceof S3ServiceException && error.name === "NoSuchObjectLockConfiguration") return null;
+    throw error;
+  }
+}
+
+export async function applyLegalHold(input: HoldInput): Promise<HoldOutcome> {
+  const { s3, bucket, status } = input;
+  const listing = await listVersions(s3, bucket, input.prefix, {
+    namespace: input.namespace,
+    from: input.from,
+    to: input.to,
+    pods: [],
+    containers: [],
+  });
+  const bodies = listing.versions.filter((v) => !v.isDeleteMarker);
+  const entries = new Map<string, HoldEntry>();
+  const handle = async (v: (typeof bodies)[number], first: boolean) => {
+    const entry: HoldEntry = {
+      key: v.key,
+      versionId: v.versionId,
+      isLatest: v.isLatest,
+      before: null,
+      after: null,
+      result: "failed",
+    };
+    entries.set(`${v.key}\u0000${v.versionId}`, entry);
+    try {
+      entry.before = await currentHold(s3, bucket, v.key, v.versionId);
+    } catch (error) {
+      if (isMissingLockConfiguration(error)) {
+        if (first) {
+          throw new NoObjectLockError(
+            `bucket ${bucket} has no Object Lock configuration, so no legal hold can be set (S3: ${(error as Error).message}); Object Lock must be enabled on the bucket first; nothing was changed`,
+          );
+        }
+      }
+      entry.error = `reading the legal hold: ${describe(error)}`;
+      return;
+    }
+    entry.after = entry.before;
+    // "OFF" asked of a version that never had a hold: already not held, nothing to write.
+    if (entry.before === status || (status === "OFF" && entry.before === null)) {
+      entry.result = "unchanged";
+      return;
+    }
+    try {
+      await s3.send(
+        new PutObjectLegalHoldCommand({
+          Bucket: bucket,
+          Key: v.key,
+          ...versionParam(v.versionId),
+          LegalHold: { Status: status },
+        }),
+      );
+      entry.after = status;
+      entry.result = "changed";
+    } catch (error) {
+      entry.error = `setting the legal hold: ${describe(error)}`;
+    }
+  };
+  // The first version alone, so a bucket without Object Lock is refused before any change.
+  if (bodies[0] !== undefined) await handle(bodies[0], true);
+  await forEachLimited(bodies.slice(1), 8, (v) => handle(v, false));
+  const versions = bodies.map((v) => entries.get(`${v.key}\u0000${v.versionId}`) as HoldEntry);
+  return {
+    prefixes: listing.prefixes,
+    unparsableKeys: listing.unparsable,
+    versions,
+    deleteMarkers: listing.versions
+      .filter((v) => v.isDeleteMarker)
+      .map((v) => ({ key: v.key, versionId: v.versionId })),
+    totals: {
+      versions: versions.length,
+      changed: versions.filter((e) => e.result === "changed").length,
+      unchanged: versions.filter((e) => e.result === "unchanged").length,
+      failed: versions.filter((e) => e.result === "failed").length,
+    },
+  };
+}
+
+export const HOLD_MANIFEST_FORMAT = "logarchive-hold-manifest/1";
+
+export interface HoldManifest {
+  format: string;
+  tool: { name: "logarchive"; version: string };
+  createdAt: string;
+  request: {
+    legalHold: HoldStatus;
+    namespace: string;
+    from: string;
+    to: string;
+    /** The hours whose objects were held: an object holds one whole UTC hour. */
+    hours: { first: string | null; last: string | null };
+    bucket: string;
+    prefix: string;
+    tiers: readonly string[];
+  };
+  listed: { prefixes: ListedPrefix[]; unparsableKeys: string[] };
+  versions: HoldEntry[];
+  deleteMarkers: HoldOutcome["deleteMarkers"];
+  totals: HoldOutcome["totals"];
+  /** Every version listed is now in the asked state, and there was at least one. */
+  complete: boolean;
+}
+
+export function holdManifest(
+  outcome: HoldOutcome,
+  context: {
+    toolVersion: string;
+    status: HoldStatus;
+    namespace: string;
+    from: string;
+    to: string;
+    bucket: string;
+    prefix: string;
+    tiers: readonly string[];
+    now: Date;
+  },
+): { manifest: HoldManifest; data: Buffer } {
+  const hour = (p: ListedPrefix | undefined) =>
+    p === undefined ? null : new Date(p.hourStart).toISOString().slice(0, 13);
+  const byHour = [...outcome.prefixes].sort((a, b) => a.hourStart - b.hourStart);
+  const manifest: HoldManifest = {
+    format: HOLD_MANIFEST_FORMAT,
+    tool: { name: "logarchive", version: context.toolVersion },
+    createdAt: context.now.toISOString(),
+    request: {
+      legalHold: context.status,
+      namespace: context.namespace,
+      from: context.from,
+      to: context.to,
+      hours: { first: hour(byHour[0]), last: hour(byHour.at(-1)) },
+      bucket: context.bucket,
+      prefix: context.prefix,
+      tiers: context.tiers,
+    },
+    listed: { prefixes: outcome.prefixes, unparsableKeys: outcome.unparsableKeys },
+    versions: outcome.versions,
+    deleteMarkers: outcome.deleteMarkers,
+    totals: outcome.totals,
+    complete: outcome.totals.versions > 0 && outcome.totals.failed === 0,
+  };
+  return { manifest, data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, "utf8") };
+}
