@@ -21,7 +21,7 @@ import { OBJECT_SUFFIX, partitionPrefix, prefixProblem } from "../lib/keys/layou
 import { longLivedTiers } from "../lib/keys/tiers.ts";
 import { DEFAULT_TABLE, duckDbDdl, duckDbSelectRecords } from "../lib/record/ddl.ts";
 import { installDuckDbDefinitions, type QueryResult, runDuckDbQuery } from "./duckdb-runner.ts";
-import type { PackQuery, ParamValue } from "./pack.ts";
+import { normaliseTimestamp, type PackQuery, type ParamValue } from "./pack.ts";
 
 export type ArchiveSource =
   | { readonly kind: "s3"; readonly client: S3Client; readonly bucket: string; readonly prefix: string }
@@ -71,10 +71,20 @@ export function archiveSelection(
       `--engine archive: query ${query.name} needs a namespace or namespaces parameter and from and to, to choose the objects to read`,
     );
   }
+  // A headerless --sql file gives its parameters as text: a comma-separated list, a time as typed.
+  const namespaces =
+    typeof list === "string" ? list.split(",").map((n) => n.trim()) : (list as readonly string[]);
+  const time = (name: string, text: string) => {
+    const normalised = normaliseTimestamp(text);
+    if (normalised === undefined) {
+      throw new UserError(`--param ${name}=${text}: expected a UTC time, YYYY-MM-DD[ HH:MM[:SS[.ffffff]]]`);
+    }
+    return normalised;
+  };
   return {
-    namespaces: typeof list === "string" ? [list] : (list as readonly string[]),
-    from,
-    to,
+    namespaces,
+    from: time("from", from),
+    to: time("to", to),
     lookbackHours: query.lookbackHours,
   };
 }

@@ -239,5 +239,31 @@ describe("--engine archive", () => {
       run([...args, "--param", `to=${RANGE.to}`, "--engine", "archive"]),
       /--engine archive needs --archive/,
     );
+
+    // A headerless --sql file: its $namespaces, $from and $to are text, and still choose the objects.
+    const file = join(dir, "count.sql");
+    await writeFile(
+      file,
+      'SELECT count(*) AS n FROM container_logs WHERE list_contains(string_split($namespaces, \',\'), namespace) AND "timestamp" >= $from::TIMESTAMP AND "timestamp" < $to::TIMESTAMP',
+    );
+    out = "";
+    notes = "";
+    const sqlArgs = [
+      "--sql",
+      file,
+      "--param",
+      "namespaces=checkout,search",
+      "--param",
+      "from=2026-11-21 11:00",
+      "--param",
+      "to=2026-11-21 12:00",
+    ];
+    await run([...sqlArgs, "--engine", "archive", "--archive", join(dir, "slice"), "--format", "json"]);
+    assert.match(notes, /^Read 2 archive objects/);
+    const viaArchiveSql = out;
+    out = "";
+    await run([...sqlArgs, "--db", warehouse, "--format", "json"]);
+    assert.equal(viaArchiveSql, out);
+    assert.ok(Number(JSON.parse(out).n) > 0);
   });
 });
