@@ -116,6 +116,42 @@ export const DEFAULT_PRICES = {
     what: "Glacier Flexible Retrieval bulk restore requests (free)",
     source: S3,
   },
+  s3_restore_glacier_fr_standard_gb: {
+    value: 0.01,
+    unit: "$/GB",
+    what: "Glacier Flexible Retrieval standard retrieval (3-5 h), checked 2026-12-07",
+    source: S3,
+  },
+  s3_restore_glacier_fr_standard_per_1k: {
+    value: 0.05,
+    unit: "$/1,000 requests",
+    what: "Glacier Flexible Retrieval standard restore requests, checked 2026-12-07",
+    source: S3,
+  },
+  s3_restore_glacier_fr_expedited_gb: {
+    value: 0.03,
+    unit: "$/GB",
+    what: "Glacier Flexible Retrieval expedited retrieval (1-5 min, on-demand capacity), checked 2026-12-07",
+    source: S3,
+  },
+  s3_restore_glacier_fr_expedited_per_1k: {
+    value: 10,
+    unit: "$/1,000 requests",
+    what: "Glacier Flexible Retrieval expedited restore requests, checked 2026-12-07",
+    source: S3,
+  },
+  s3_restore_deep_archive_standard_gb: {
+    value: 0.02,
+    unit: "$/GB",
+    what: "Deep Archive standard retrieval (within 12 h), checked 2026-12-07",
+    source: S3,
+  },
+  s3_restore_deep_archive_standard_per_1k: {
+    value: 0.1,
+    unit: "$/1,000 requests",
+    what: "Deep Archive standard restore requests, checked 2026-12-07",
+    source: S3,
+  },
   s3_retrieval_glacier_ir_gb: {
     value: 0.03,
     unit: "$/GB",

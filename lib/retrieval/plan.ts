@@ -5,7 +5,7 @@
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/restoring-objects-retrieval-options.html
 // (Expedited 1-5 min, Standard 3-5 h, Bulk 5-12 h from Glacier Flexible Retrieval; Standard
 // within 12 h and Bulk within 48 h from Deep Archive, which has no Expedited tier).
-// Prices come from lib/economics/prices.ts; a tier it has no price for is shown unpriced.
+// Prices come from lib/economics/prices.ts, a $/GB and a $/1,000 requests line per class and tier.
 
 import type { PriceId, PriceTable } from "../economics/prices.ts";
 import type { InspectedVersion } from "./find.ts";
@@ -16,16 +16,28 @@ export type RestoreTier = (typeof RESTORE_TIERS)[number];
 interface ClassTier {
   /** The guide's range, in words. */
   typical: string;
-  /** Upper end, hours: what the plan promises. */
+  /** Upper end, hours: what the plan promises, and how long the local archive front takes. */
   hours: number;
-  /** Retrieval $/GB and $/1,000 requests, when prices.ts has them. */
-  prices?: { perGb: PriceId; per1k: PriceId };
+  /** Retrieval $/GB and $/1,000 requests in prices.ts. */
+  prices: { perGb: PriceId; per1k: PriceId };
 }
 
+/** Every (archive class, tier) S3 offers: its time and its prices. The one table of restore times. */
 const RESTORE_OPTIONS: Record<string, Partial<Record<RestoreTier, ClassTier>>> = {
   GLACIER: {
-    Expedited: { typical: "1-5 minutes", hours: 5 / 60 },
-    Standard: { typical: "3-5 hours", hours: 5 },
+    Expedited: {
+      typical: "1-5 minutes",
+      hours: 5 / 60,
+      prices: {
+        perGb: "s3_restore_glacier_fr_expedited_gb",
+        per1k: "s3_restore_glacier_fr_expedited_per_1k",
+      },
+    },
+    Standard: {
+      typical: "3-5 hours",
+      hours: 5,
+      prices: { perGb: "s3_restore_glacier_fr_standard_gb", per1k: "s3_restore_glacier_fr_standard_per_1k" },
+    },
     Bulk: {
       typical: "5-12 hours",
       hours: 12,
@@ -33,7 +45,14 @@ const RESTORE_OPTIONS: Record<string, Partial<Record<RestoreTier, ClassTier>>> =
     },
   },
   DEEP_ARCHIVE: {
-    Standard: { typical: "within 12 hours", hours: 12 },
+    Standard: {
+      typical: "within 12 hours",
+      hours: 12,
+      prices: {
+        perGb: "s3_restore_deep_archive_standard_gb",
+        per1k: "s3_restore_deep_archive_standard_per_1k",
+      },
+    },
     Bulk: {
       typical: "within 48 hours",
       hours: 48,
@@ -41,6 +60,15 @@ const RESTORE_OPTIONS: Record<string, Partial<Record<RestoreTier, ClassTier>>> =
     },
   },
 };
+
+/**
+ * Hours a restore of `storageClass` at `tier` takes at most (the guide's upper end); undefined
+ * when S3 offers no such restore (a class that is not archived, Expedited on Deep Archive).
+ * The local archive front (local/s3-archive/state.ts) finishes its jobs on the same figures.
+ */
+export function restoreHours(storageClass: string, tier: RestoreTier): number | undefined {
+  return RESTORE_OPTIONS[storageClass]?.[tier]?.hours;
+}
 
 /** Why a tier cannot restore a class (Expedited on Deep Archive), or undefined when it can. */
 export function tierProblem(storageClass: string, tier: RestoreTier): string | undefined {
@@ -69,7 +97,7 @@ export interface ClassPlan {
   /** The tier's time for this class, when anything of it is restored or being restored. */
   typicalTime: string | null;
   estimatedHours: number | null;
-  /** Retrieval cost of the new restores, USD; null when prices.ts has no price for the tier. */
+  /** Retrieval cost of the new restores, USD; null for a class the restore table does not know. */
   costUsd: number | null;
   costNote: string | null;
 }
@@ -146,9 +174,11 @@ export function planRestores(
       estimatedHours = Math.max(estimatedHours, option.hours);
     }
     if (c.toRestore === 0) continue;
-    if (option?.prices === undefined) {
+    if (option === undefined) {
+      // Only GLACIER and DEEP_ARCHIVE objects are restored, and both are in the table; a class
+      // S3 adds later would show here unpriced rather than guessed.
       c.costUsd = null;
-      c.costNote = `lib/economics/prices.ts has no ${tier} retrieval price for ${c.storageClass}; see https://aws.amazon.com/s3/pricing/`;
+      c.costNote = `no ${tier} retrieval price for ${c.storageClass} in lib/retrieval/plan.ts; see https://aws.amazon.com/s3/pricing/`;
       costUsd = null;
       continue;
     }

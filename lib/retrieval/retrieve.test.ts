@@ -183,15 +183,31 @@ describe("logarchive retrieve over the local stack (versioned bucket with Object
     assert.equal(commands.get("GetObjectCommand") ?? 0, 0);
   });
 
-  it("refuses Expedited for Deep Archive before calling S3, and leaves Standard unpriced", async () => {
+  it("refuses Expedited for Deep Archive before calling S3, and prices Standard per class", async () => {
     await assert.rejects(retrieve(input({ planOnly: true, restoreTier: "Expedited" })), (error: Error) => {
       assert.ok(error instanceof RestorePlanError);
       assert.match(error.message, /Expedited retrieval is not available for DEEP_ARCHIVE/);
       return true;
     });
     const standard = await retrieve(input({ planOnly: true, restoreTier: "Standard" }));
-    assert.equal(standard.plan.costUsd, null);
     assert.equal(standard.plan.estimatedHours, 12);
+    const gb = (object: TestObject) => object.body.length / 1024 ** 3;
+    const glacier =
+      gb(objects.a2) * DEFAULT_PRICES.s3_restore_glacier_fr_standard_gb.value +
+      DEFAULT_PRICES.s3_restore_glacier_fr_standard_per_1k.value / 1000;
+    const deep =
+      gb(objects.a3) * DEFAULT_PRICES.s3_restore_deep_archive_standard_gb.value +
+      DEFAULT_PRICES.s3_restore_deep_archive_standard_per_1k.value / 1000;
+    assert.deepEqual(
+      standard.plan.byClass
+        .filter((c) => c.toRestore > 0)
+        .map((c) => [c.storageClass, c.costUsd, c.estimatedHours]),
+      [
+        ["DEEP_ARCHIVE", deep, 12],
+        ["GLACIER", glacier, 5],
+      ],
+    );
+    assert.equal(standard.plan.costUsd, glacier + deep);
     assert.equal(commands.get("RestoreObjectCommand") ?? 0, 0);
   });
 

@@ -2,6 +2,7 @@
 // restore status, Object Lock (retention, legal hold), and the version history of a versioned
 // bucket. Time comes from an injected clock, so tests move restores and retention forward.
 
+import { restoreHours } from "../../lib/retrieval/plan.ts";
 import {
   accessDenied,
   invalidArgument,
@@ -50,10 +51,15 @@ export interface ObjectVersion {
   retention?: { mode: RetentionMode; until: number };
 }
 
-/** Hours an archive job takes, from the S3 user guide's retrieval options (upper ends). */
+/**
+ * Hours an archive job takes: the upper ends of the S3 user guide's retrieval options, from
+ * the table `logarchive retrieve --plan` promises them from (lib/retrieval/plan.ts), so the
+ * local front and the plan cannot disagree. `restore` refuses the pairs S3 does not offer first.
+ */
 export function defaultRestoreHours(storageClass: string, tier: RestoreTier): number {
-  if (storageClass === "DEEP_ARCHIVE") return tier === "Bulk" ? 48 : 12;
-  return tier === "Expedited" ? 5 / 60 : tier === "Standard" ? 5 : 12;
+  const hours = restoreHours(storageClass, tier);
+  if (hours === undefined) throw new Error(`S3 offers no ${tier} restore for ${storageClass}`);
+  return hours;
 }
 
 const HOUR_MS = 3_600_000;
