@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { parse } from "yaml";
 import {
   EXAMPLE_OIDC_PROVIDER_ARN,
+  EXAMPLE_SHIPPER_IMAGE,
   exampleStackYaml,
   parseStackConfig,
   STACK_SETTINGS,
@@ -12,7 +13,10 @@ import {
 import { DEPLOY_DOC, EXAMPLE_STACK, withConfigTable } from "./generate.ts";
 
 const PROVIDERS = { "aws:region": "us-east-1", "gcp:project": "p", "gcp:region": "us-central1" } as const;
-const REQUIRED = { eksOidcProviderArn: EXAMPLE_OIDC_PROVIDER_ARN };
+const REQUIRED = {
+  eksOidcProviderArn: EXAMPLE_OIDC_PROVIDER_ARN,
+  shipper: JSON.stringify({ image: EXAMPLE_SHIPPER_IMAGE }),
+};
 
 /** The problems parseStackConfig reports for this raw config, or [] when it accepts it. */
 function problemsOf(
@@ -41,6 +45,12 @@ describe("stack config", () => {
     assert.equal(c.loaderConfig.flushFunctionTimeoutMs, 540_000);
     assert.equal(c.athenaBytesScannedCutoff, 10 * 2 ** 30);
     assert.equal(c.finalizeTimeout, 300_000);
+    assert.equal(c.deployShipper, true);
+    assert.deepEqual(
+      parseStackConfig({ eksOidcProviderArn: EXAMPLE_OIDC_PROVIDER_ARN, deployShipper: "false" }, PROVIDERS)
+        .shipper,
+      {},
+    );
   });
 
   it("each error is one line that starts with the key", () => {
@@ -83,6 +93,16 @@ describe("stack config", () => {
       ],
       [{ ...REQUIRED, retentionDay: "3" }, /^logarchive:retentionDay: is not a setting of this stack/],
       [{}, /^logarchive:eksOidcProviderArn: /],
+      [
+        { eksOidcProviderArn: EXAMPLE_OIDC_PROVIDER_ARN },
+        /^logarchive:shipper\.image: required when deployShipper is true/,
+      ],
+      [
+        { ...REQUIRED, shipper: '{"image": "x", "bucket": "other"}' },
+        /^logarchive:shipper\.bucket: is set by the stack/,
+      ],
+      [{ ...REQUIRED, shipper: '{"image": "x", "runAs": "nobody"}' }, /^logarchive:shipper\.runAs: /],
+      [{ ...REQUIRED, shipper: '{"image": "x", "replicas": 3}' }, /^logarchive:shipper: /],
     ];
     for (const [raw, expected] of cases) {
       const problems = problemsOf(raw);

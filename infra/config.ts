@@ -14,6 +14,7 @@ import {
 } from "../functions/loader/config.ts";
 import { ConfigError } from "../lib/config/errors.ts";
 import { checkDuration, parseSize } from "../lib/config/units.ts";
+import { checkManifestSettings, type ManifestSettingsFile } from "../shipper/deploy/settings.ts";
 
 /** Pulumi's config namespace for this project's keys: `logarchive:<key>` (the project name in Pulumi.yaml). */
 export const CONFIG_NAMESPACE = "logarchive";
@@ -51,6 +52,51 @@ const duration = (maxMs: number) =>
       return z.NEVER;
     }
     return checked.ms;
+  });
+
+/** Settings of `logarchive manifests --config` the stack sets itself, from the archive it creates. */
+export const STACK_MANAGED_SHIPPER_SETTINGS = [
+  "bucket",
+  "region",
+  "prefix",
+  "roleArn",
+  "s3Endpoint",
+] as const;
+
+export const EXAMPLE_SHIPPER_IMAGE = "registry.example.com/logarchive-shipper:0.1.0";
+
+/** The shipper DaemonSet's settings, checked by the manifests' own schema, problems named by key. */
+const shipperSettings = z
+  .unknown()
+  .default({})
+  .transform((value, ctx) => {
+    let settings: ManifestSettingsFile;
+    try {
+      settings = checkManifestSettings(value, `${CONFIG_NAMESPACE}:shipper`);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      for (const problem of error.problems) {
+        // "resources.limits.cpu: …" names a field under the key; "(top level): …" the key itself.
+        const at = problem.indexOf(": ");
+        const field = problem.slice(0, at);
+        ctx.addIssue({
+          code: "custom",
+          path: field === "(top level)" ? [] : [field],
+          message: problem.slice(at + 2),
+        });
+      }
+      return z.NEVER;
+    }
+    for (const key of STACK_MANAGED_SHIPPER_SETTINGS) {
+      if (settings[key] !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: "is set by the stack from the archive it creates",
+        });
+      }
+    }
+    return settings;
   });
 
 const YMD = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
@@ -205,24 +251,21 @@ export const STACK_SETTINGS = [
         "The EKS cluster's IAM OIDC provider; the shipper's IRSA role trusts only its ServiceAccount through it.",
     },
   ),
-  setting(
-    "shipperNamespace",
-    z.string().regex(K8S_NAME, "is not a Kubernetes namespace name").default("logarchive"),
-    {
-      example: "logarchive",
-      unit: "string",
-      description: "Kubernetes namespace of the shipper DaemonSet.",
-    },
-  ),
-  setting(
-    "shipperServiceAccount",
-    z.string().regex(K8S_NAME, "is not a Kubernetes name").default("logarchive-shipper"),
-    {
-      example: "logarchive-shipper",
-      unit: "string",
-      description: "Name of the shipper's ServiceAccount; the only one that may assume the shipper role.",
-    },
-  ),
+  setting("deployShipper", z.boolean().default(true), {
+    json: true,
+    example: true,
+    unit: "boolean",
+    description:
+      "Deploy the shipper DaemonSet (infra/k8s) to the cluster of the ambient kubeconfig or `kubernetes:context`; false for teams that apply `logarchive manifests` with kubectl, Helm or Argo.",
+  }),
+  setting("shipper", shipperSettings, {
+    json: true,
+    example: { image: EXAMPLE_SHIPPER_IMAGE },
+    defaultText: "`{}`; `image` required when deployShipper",
+    unit: "map",
+    description:
+      "The DaemonSet's settings, as in `logarchive manifests --config` (docs/shipper.md#deploy): image, namespace, resources, tolerations, runAs… The stack sets bucket, region, prefix and roleArn itself.",
+  }),
   setting(
     "retrievalPrincipals",
     z.array(z.string().regex(AWS_PRINCIPAL_ARN, "is not an IAM principal ARN")).default([]),
@@ -521,6 +564,11 @@ function crossChecks(s: StackSettings): string[] {
       `${key("retentionDays")}: must be after the last tier (${previous.name} at ${previous.day} days)`,
     );
   }
+  if (s.deployShipper && s.shipper.image === undefined) {
+    problems.push(
+      `${key("shipper")}.image: required when deployShipper is true (an image built from shipper/deploy/Dockerfile); or set deployShipper to false`,
+    );
+  }
   const bqLocation = s.bigqueryLocation ?? s.landingLocation;
   if (bqLocation.toUpperCase() !== s.landingLocation.toUpperCase()) {
     problems.push(
@@ -611,6 +659,8 @@ export function exampleStackYaml(): string {
     const key = `${CONFIG_NAMESPACE}:${s.key}`;
     if (s.key === "eksOidcProviderArn") {
       lines.push(`  ${key}: ${EXAMPLE_OIDC_PROVIDER_ARN} # required`);
+    } else if (s.key === "shipper") {
+      lines.push(`  ${key}: ${flowYaml(s.example)} # image required`);
     } else if (s.example === undefined) {
       lines.push(`  # ${key}:  (default: ${s.defaultText.replaceAll("`", "")})`);
     } else {

@@ -50,6 +50,7 @@ describe("infra/index.ts", () => {
     });
     setConfig({
       eksOidcProviderArn: EXAMPLE_OIDC_PROVIDER_ARN,
+      deployShipper: "false",
       functionsPackageDir: join(packageDir, "missing"),
     });
     await assert.rejects(program(), (error: Error) => {
@@ -65,6 +66,7 @@ describe("infra/index.ts", () => {
       eksOidcProviderArn: EXAMPLE_OIDC_PROVIDER_ARN,
       functionsPackageDir: packageDir,
       landingLocation: "EU",
+      deployShipper: "false",
     });
     const outputs = await new Promise<Record<string, unknown>>((resolve, reject) => {
       program().then((o) => pulumi.output(o).apply((v) => resolve(v as Record<string, unknown>)), reject);
@@ -72,6 +74,11 @@ describe("infra/index.ts", () => {
     await pulumi.runtime.disconnect();
     assert.match(String(outputs.shipperRoleArn), /^arn:aws:iam::\d{12}:role\/shipper$/);
     assert.equal(outputs.awsRegion, "eu-west-1");
+    assert.equal(
+      registered.filter((r) => r.type.startsWith("kubernetes:")).length,
+      0,
+      "deployShipper false: no DaemonSet",
+    );
     const athena = (await loadPack()).get("athena")!;
     const named = registered
       .filter((r) => r.type === "aws:athena/namedQuery:NamedQuery")

@@ -1,6 +1,7 @@
 // The Pulumi program: `pulumi up` at the repository root runs this file (Pulumi.yaml `main`).
 // It reads and validates the stack config (infra/config.ts), the namespace policy and the query
-// pack, then builds the stack (infra/stack.ts) and exports what operators need.
+// pack, then builds the stack (infra/stack.ts: AWS, GCP and the shipper DaemonSet on Kubernetes)
+// and exports what operators need.
 // docs/deploy.md walks through it.
 
 import { existsSync } from "node:fs";
@@ -99,11 +100,6 @@ async function main() {
   } catch (error) {
     stop(error);
   }
-
-  // ------------------------------------------------------------------ Kubernetes: the shipper DaemonSet
-  // The DaemonSet component (infra/k8s, from shipper/deploy/) is wired here: its ServiceAccount
-  // carries `eks.amazonaws.com/role-arn: <shipperRoleArn>`, its bucket is archiveBucketName and its
-  // region aws:region. SHIPPER_DAEMONSET_WIRING_POINT (the lead wires infra/k8s in at this line).
 
   return { ...stack.outputs, awsRegion: config.providers.awsRegion };
 }

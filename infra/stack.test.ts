@@ -52,6 +52,7 @@ const config = parseStackConfig(
   {
     eksOidcProviderArn: `arn:aws:iam::${ACCOUNT}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABCDEF`,
     objectLockMode: "COMPLIANCE",
+    shipper: JSON.stringify({ image: "registry.example.com/logarchive-shipper:test", namespace: "logging" }),
     objectLockDays: "400",
     warehouseNamespaces: JSON.stringify(["team-a"]),
     warehouseReaders: JSON.stringify([
@@ -209,7 +210,7 @@ describe("AWS: IAM, exact action lists", () => {
     assert.deepEqual(actionsOf(doc, "EncryptWithArchiveKey"), [...SHIPPER_KMS_ACTIONS]);
     const trust = policyOf(one("aws:iam/role:Role", "shipper")).Statement[0];
     assert.deepEqual(trust.Condition.StringEquals, {
-      "oidc.eks.us-east-1.amazonaws.com/id/ABCDEF:sub": "system:serviceaccount:logarchive:logarchive-shipper",
+      "oidc.eks.us-east-1.amazonaws.com/id/ABCDEF:sub": "system:serviceaccount:logging:logarchive-shipper",
       "oidc.eks.us-east-1.amazonaws.com/id/ABCDEF:aud": "sts.amazonaws.com",
     });
   });
@@ -477,6 +478,28 @@ describe("security policies", () => {
     assert.equal(
       resources.filter((r) => r.type === "aws:s3/bucket:Bucket" && typeof r.props.bucket === "string").length,
       2,
+    );
+  });
+});
+
+describe("Kubernetes: the shipper DaemonSet", () => {
+  it("is deployed with the stack's bucket and region, and its ServiceAccount is the one the IRSA role trusts", () => {
+    const sa = one("kubernetes:core/v1:ServiceAccount").inputs.metadata;
+    assert.equal(sa.annotations["eks.amazonaws.com/role-arn"], `arn:aws:iam::${ACCOUNT}:role/shipper`);
+    const trust = policyOf(one("aws:iam/role:Role", "shipper")).Statement[0];
+    assert.equal(
+      trust.Condition.StringEquals["oidc.eks.us-east-1.amazonaws.com/id/ABCDEF:sub"],
+      `system:serviceaccount:${sa.namespace}:${sa.name}`,
+    );
+    const ds = one("kubernetes:apps/v1:DaemonSet").inputs;
+    assert.equal(ds.metadata.namespace, "logging");
+    assert.equal(ds.spec.template.spec.containers[0].image, "registry.example.com/logarchive-shipper:test");
+    const shipperYaml = one("kubernetes:core/v1:ConfigMap").inputs.data["shipper.yaml"];
+    assert.match(shipperYaml, /bucket: archive-bucket/);
+    const env = ds.spec.template.spec.containers[0].env as { name: string; value?: string }[];
+    assert.ok(
+      env.some((e) => e.name === "AWS_REGION" && e.value === "us-east-1"),
+      JSON.stringify(env),
     );
   });
 });

@@ -20,6 +20,7 @@ import {
   type NamespacePolicy,
   notificationRules,
 } from "../lib/policy/policy.ts";
+import { DEFAULT_NAMESPACE, SHIPPER_NAME } from "../shipper/deploy/daemonset.ts";
 import { ArchiveBucket } from "./components/archive-bucket.ts";
 import { AthenaCatalog, type AthenaNamedQuery } from "./components/athena-catalog.ts";
 import { EventQueue } from "./components/event-queue.ts";
@@ -30,6 +31,7 @@ import { archiveLifecycleRules, policyExpirationRules } from "./components/s3-li
 import { TransferJob, TransferRole } from "./components/transfer.ts";
 import { Warehouse } from "./components/warehouse.ts";
 import { loaderEnvironment, type StackConfig } from "./config.ts";
+import { ShipperDaemonSet } from "./k8s/shipper-daemonset.ts";
 
 export interface StackInputs {
   config: StackConfig;
@@ -85,9 +87,22 @@ export function deployLogarchive(inputs: StackInputs) {
     keyArn: archive.keyArn,
     writePrefixes: shipperWritePrefixes(policy),
     oidcProviderArn: config.eksOidcProviderArn,
-    namespace: config.shipperNamespace,
-    serviceAccount: config.shipperServiceAccount,
+    // The DaemonSet's ServiceAccount, as shipper/deploy/daemonset.ts names it.
+    namespace: config.shipper.namespace ?? DEFAULT_NAMESPACE,
+    serviceAccount: SHIPPER_NAME,
   });
+
+  // ------------------------------------------------------------------ Kubernetes: the shipper DaemonSet
+  const daemonSet = config.deployShipper
+    ? new ShipperDaemonSet("shipper", {
+        ...config.shipper,
+        image: config.shipper.image as string,
+        bucket: archive.bucketName,
+        region: config.providers.awsRegion,
+        policyYaml: inputs.policyYaml,
+        roleArn: shipper.roleArn,
+      })
+    : undefined;
 
   const retrieval = new RetrievalRole("retrieval", {
     bucketArn: archive.bucketArn,
@@ -186,6 +201,7 @@ export function deployLogarchive(inputs: StackInputs) {
       archive,
       events,
       shipper,
+      daemonSet,
       retrieval,
       athena,
       transferRole,
@@ -213,6 +229,7 @@ export function deployLogarchive(inputs: StackInputs) {
       athenaDatabase: athena.database.name,
       athenaTable: athena.table.name,
       shipperRoleArn: shipper.roleArn,
+      shipperNamespace: daemonSet?.namespace ?? config.shipper.namespace ?? DEFAULT_NAMESPACE,
       retrievalRoleArn: retrieval.roleArn,
     },
   };
