@@ -4,10 +4,10 @@
 // a retry after a crash at any point finishes the job instead of repeating it.
 
 import type { Bucket } from "@google-cloud/storage";
-import { KeyLayoutError, parseObjectKey } from "../../lib/keys/layout.ts";
+import { type AnyObjectKey, KeyLayoutError, parseAnyObjectKey } from "../../lib/keys/layout.ts";
 import type { StageLog } from "../../lib/log.ts";
 import { fromUserMetadata, type ObjectMetadata } from "../../lib/object/metadata.ts";
-import { classifyNamespace, type NamespacePolicy } from "../../lib/policy/policy.ts";
+import { classifyNamespace, type NamespacePolicy, streamNamespaceProblem } from "../../lib/policy/policy.ts";
 import type { TableRef } from "../warehouse/port.ts";
 import { inspectObject } from "./inspect.ts";
 import {
@@ -156,23 +156,34 @@ export async function enqueueObject(ctx: EnqueueContext, object: FinalizedObject
   if (object.name.startsWith(ctx.statePrefix) || object.name.startsWith(ctx.quarantinePrefix)) {
     return { outcome: "ignored", detail: "loader state or quarantine object" };
   }
-  let key: ReturnType<typeof parseObjectKey>;
+  let key: AnyObjectKey;
   try {
-    key = parseObjectKey(object.name);
+    key = parseAnyObjectKey(object.name);
   } catch (error) {
     if (!(error instanceof KeyLayoutError)) throw error;
     await quarantineObject(ctx, { ...object, sha256: null }, `not a logarchive object key: ${error.message}`);
     return { outcome: "quarantined", detail: error.message };
   }
-  const classification = classifyNamespace(ctx.policy, key.namespace);
-  if (!classification.archived || classification.destination === null) {
-    const reason = classification.archived
-      ? "not in analytics.include or in analytics.exclude"
-      : classification.reason;
-    ctx.log("info", "object_excluded", { object: object.name, namespace: key.namespace, reason });
-    return { outcome: "excluded", detail: reason };
+  let table: TableRef;
+  // A per-namespace object is checked against the policy by its key's namespace; a stream
+  // object, whose key names only its table, by every record's namespace (inspected below).
+  let namespaceCheck: string | ((namespace: string) => string | null);
+  if (key.kind === "stream") {
+    const streamTable = { dataset: key.dataset, table: key.table };
+    table = streamTable;
+    namespaceCheck = (namespace) => streamNamespaceProblem(ctx.policy, namespace, streamTable);
+  } else {
+    const classification = classifyNamespace(ctx.policy, key.namespace);
+    if (!classification.archived || classification.destination === null) {
+      const reason = classification.archived
+        ? "not in analytics.include or in analytics.exclude"
+        : classification.reason;
+      ctx.log("info", "object_excluded", { object: object.name, namespace: key.namespace, reason });
+      return { outcome: "excluded", detail: reason };
+    }
+    table = classification.destination;
+    namespaceCheck = key.namespace;
   }
-  const table = classification.destination;
   const id = objectId(object.name);
 
   let metadata: ObjectMetadata | null = null;
@@ -191,12 +202,15 @@ export async function enqueueObject(ctx: EnqueueContext, object: FinalizedObject
 
   let sha256 = metadata?.sha256 ?? null;
   let records = metadata?.records ?? 0;
-  if (ctx.validateObjects || metadata === null) {
+  // The namespaces of a stream object's records: known only by reading it, so it is
+  // inspected whatever validate_objects says.
+  let namespaces: string[] = [];
+  if (ctx.validateObjects || metadata === null || key.kind === "stream") {
     const file = ctx.landing.file(object.name, { generation: object.generation });
     let inspection: Awaited<ReturnType<typeof inspectObject>>;
     try {
       inspection = await inspectObject(file, {
-        namespace: key.namespace,
+        namespace: namespaceCheck,
         ...(metadata === null
           ? {}
           : { sha256: metadata.sha256, records: metadata.records, batchId: metadata.batchId }),
@@ -224,7 +238,12 @@ export async function enqueueObject(ctx: EnqueueContext, object: FinalizedObject
     }
     sha256 = inspection.sha256;
     records = inspection.records;
+    namespaces = inspection.namespaces;
   }
+  // Markers name the key's namespace, or for a stream object its records' namespaces, so
+  // the flush can check them against the policy again.
+  const namespaceFields =
+    key.kind === "stream" ? { namespace: "", namespaces } : { namespace: key.namespace };
   if (sha256 === null) throw new Error("unreachable: sha256 is known after inspection");
 
   // Claim the name. The first event for it wins; a later one with the same body is a
@@ -234,7 +253,7 @@ export async function enqueueObject(ctx: EnqueueContext, object: FinalizedObject
     sha256,
     generation: object.generation,
     table,
-    namespace: key.namespace,
+    ...namespaceFields,
     claimedAt: now(),
   };
   let claimed = await ctx.state.createIfAbsent(markerPaths.claim(id), claim);
@@ -258,7 +277,7 @@ export async function enqueueObject(ctx: EnqueueContext, object: FinalizedObject
     generation: object.generation,
     records,
     batchId: metadata?.batchId ?? "",
-    namespace: key.namespace,
+    ...namespaceFields,
     queuedAt: now(),
   };
   if (!claimed) {
@@ -374,8 +393,9 @@ async function conflict(
 // The sweeper: finds landing objects whose finalize event never arrived. Eventarc retries
 // only when the trigger has retries on, and Pub/Sub drops a message after 24 h without a
 // dead-letter topic; a day-long outage or a bad config would otherwise lose objects for good.
-// It walks the landing bucket's analytics tier hour by hour (the keys' hour), namespace by
-// namespace, from a watermark in the state bucket, and hands every object without a claim to
+// It walks the landing bucket's loadable tiers (analytics, and stream delivery's stream)
+// hour by hour (the keys' hour), partition directory by directory (namespace=… or table=…,
+// in one sorted list across both tiers), from a watermark in the state bucket, and hands every object without a claim to
 // the same enqueue as an event, so an event arriving later is a duplicate like any other.
 
 export interface SweepSettings {
@@ -402,8 +422,8 @@ export const DEFAULT_SWEEP_SETTINGS: SweepSettings = {
 export interface SweepContext {
   landing: Bucket;
   state: StateStore;
-  /** The analytics tier's key prefix in the landing bucket, e.g. `logs/analytics/`. */
-  tierPrefix: string;
+  /** The loadable tiers' key prefixes in the landing bucket, e.g. `logs/analytics/` and `logs/stream/`. */
+  tierPrefixes: string[];
   settings: SweepSettings;
   /** The finalize handler's own path. */
   enqueue: (object: FinalizedObject) => Promise<EnqueueResult>;
@@ -532,20 +552,25 @@ export async function sweepLanding(ctx: SweepContext): Promise<SweepResult> {
   return result("swept", examined, enqueued);
 }
 
-/** The namespace directories of the analytics tier, `<tier>namespace=<ns>/`, sorted. */
+/**
+ * The partition directories of the loadable tiers, `<tier>namespace=<ns>/` and
+ * `<stream>table=<dataset>.<table>/`, in one sorted list (the watermark names one of them).
+ */
 async function listNamespaceDirs(ctx: SweepContext): Promise<string[]> {
   const out: string[] = [];
-  let pageToken: string | undefined;
-  do {
-    const [, next, response] = await ctx.landing.getFiles({
-      prefix: ctx.tierPrefix,
-      delimiter: "/",
-      autoPaginate: false,
-      maxResults: 1000,
-      ...(pageToken ? { pageToken } : {}),
-    });
-    out.push(...((response as { prefixes?: string[] } | undefined)?.prefixes ?? []));
-    pageToken = (next as { pageToken?: string } | null)?.pageToken;
-  } while (pageToken);
+  for (const prefix of ctx.tierPrefixes) {
+    let pageToken: string | undefined;
+    do {
+      const [, next, response] = await ctx.landing.getFiles({
+        prefix,
+        delimiter: "/",
+        autoPaginate: false,
+        maxResults: 1000,
+        ...(pageToken ? { pageToken } : {}),
+      });
+      out.push(...((response as { prefixes?: string[] } | undefined)?.prefixes ?? []));
+      pageToken = (next as { pageToken?: string } | null)?.pageToken;
+    } while (pageToken);
+  }
   return out.sort();
 }

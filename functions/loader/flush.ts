@@ -14,7 +14,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { Bucket } from "@google-cloud/storage";
 import type { StageLog } from "../../lib/log.ts";
 import { userMetadataValue } from "../../lib/object/metadata.ts";
-import { classifyNamespace, type NamespacePolicy } from "../../lib/policy/policy.ts";
+import { classifyNamespace, type NamespacePolicy, streamNamespaceProblem } from "../../lib/policy/policy.ts";
 import {
   type LoadJobStatus,
   type TableRef,
@@ -293,13 +293,22 @@ async function flushTableOnce(
       await ctx.state.remove(entry.path);
       return;
     }
-    // The policy may have changed since the object was queued: check it again.
-    const classification = classifyNamespace(ctx.policy, marker.namespace);
-    if (!classification.archived || classification.destination === null) {
+    // The policy may have changed since the object was queued: check it again (a stream
+    // object: each of its records' namespaces against its table).
+    const problem =
+      marker.namespaces === undefined
+        ? excludedNamespace(ctx.policy, marker.namespace)
+        : marker.namespaces
+            .map((ns) => {
+              const why = streamNamespaceProblem(ctx.policy, ns, table);
+              return why === null ? null : `namespace ${ns} ${why}`;
+            })
+            .find((why) => why !== null);
+    if (problem !== null && problem !== undefined) {
       ctx.log("info", "object_excluded", {
         object: marker.name,
-        namespace: marker.namespace,
-        reason: "policy changed after it was queued",
+        namespace: marker.namespaces?.join(",") ?? marker.namespace,
+        reason: `policy changed after it was queued: ${problem}`,
       });
       await ctx.state.remove(entry.path);
       return;
@@ -879,4 +888,11 @@ export async function resumeTable(state: StateStore, table: TableRef): Promise<b
   const paused = await state.exists(markerPaths.paused(table));
   if (paused) await state.remove(markerPaths.paused(table));
   return paused;
+}
+
+/** Why a per-namespace object's namespace is no longer loaded, or null. */
+function excludedNamespace(policy: NamespacePolicy, namespace: string): string | null {
+  const classification = classifyNamespace(policy, namespace);
+  if (!classification.archived) return classification.reason;
+  return classification.destination === null ? "not an analytics namespace" : null;
 }

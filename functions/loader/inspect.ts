@@ -16,15 +16,23 @@ import type { File } from "@google-cloud/storage";
 import { checkRecordValue } from "../../lib/record/codec.ts";
 import { MAX_RECORD_LINE_BYTES } from "../../lib/record/limits.ts";
 
-/** `rawBytes`: inflated bytes read before the verdict (all of them when the object is good). */
+/**
+ * `rawBytes`: inflated bytes read before the verdict (all of them when the object is good);
+ * `namespaces`: the distinct namespaces of its records, sorted.
+ */
 export type Inspection =
-  | { ok: true; sha256: string; records: number; rawBytes: number }
+  | { ok: true; sha256: string; records: number; rawBytes: number; namespaces: string[] }
   | { ok: false; sha256: string | null; reason: string; rawBytes: number };
 
 export interface InspectExpectations {
   sha256?: string;
   records?: number;
-  namespace: string;
+  /**
+   * The namespace every record must have (a per-namespace object: its key's), or for a
+   * stream object, which holds several, a check of each record's namespace that returns
+   * why it may not be in the object (null when it may). Called once per distinct namespace.
+   */
+  namespace: string | ((namespace: string) => string | null);
   batchId?: string;
 }
 
@@ -229,13 +237,30 @@ export async function inspectObject(file: File, expect: InspectExpectations): Pr
   let rawBytes = 0;
   let problem: string | null = null;
   const splitter = new LineSplitter(MAX_RECORD_LINE_BYTES);
+  // Namespace → why it may not be here (null: it may), checked once per namespace.
+  const verdicts = new Map<string, string | null>();
+  const namespaceProblem = (namespace: string): string | null => {
+    let verdict = verdicts.get(namespace);
+    if (verdict === undefined) {
+      const check = expect.namespace;
+      verdict =
+        typeof check === "string"
+          ? namespace === check
+            ? null
+            : `differs from the object key's ${check}`
+          : check(namespace);
+      verdicts.set(namespace, verdict);
+    }
+    return verdict;
+  };
   const checkLine = (line: Buffer) => {
     if (problem !== null) return;
     records++;
     const record = readRecordLine(line);
+    let wrongNamespace: string | null = null;
     if (typeof record === "string") problem = `line ${records}: ${record}`;
-    else if (record.namespace !== expect.namespace) {
-      problem = `line ${records}: namespace ${JSON.stringify(record.namespace)} differs from the object key's ${expect.namespace}`;
+    else if ((wrongNamespace = namespaceProblem(record.namespace as string)) !== null) {
+      problem = `line ${records}: namespace ${JSON.stringify(record.namespace)} ${wrongNamespace}`;
     } else if (expect.batchId !== undefined && record.batch_id !== expect.batchId) {
       problem = `line ${records}: batch_id ${JSON.stringify(record.batch_id)} differs from the object's ${expect.batchId}`;
     }
@@ -307,7 +332,7 @@ export async function inspectObject(file: File, expect: InspectExpectations): Pr
       rawBytes,
     };
   }
-  return { ok: true, sha256, records, rawBytes };
+  return { ok: true, sha256, records, rawBytes, namespaces: [...verdicts.keys()].sort() };
 }
 
 function shaMismatch(sha256: string, expected: string): string {

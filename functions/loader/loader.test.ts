@@ -27,7 +27,7 @@ import { resumeTable } from "./flush.ts";
 import { checkRecordBytes, duplicateField, inspectObject, LineSplitter } from "./inspect.ts";
 import { Loader } from "./loader.ts";
 import { markerPaths, objectId } from "./markers.ts";
-import { type ArchiveObject, archiveObject } from "./test_support/objects.ts";
+import { type ArchiveObject, archiveObject, streamObject } from "./test_support/objects.ts";
 
 const POLICY = parsePolicy(`
 analytics:
@@ -200,6 +200,92 @@ warehouse:
     });
     assert.equal(bq.planFor(1).windowSeconds, 120);
     assert.equal(bq.planFor(300).windowSeconds, 540);
+  });
+
+  it("loads a stream object of several namespaces into the table its key names, checking each record's namespace", async () => {
+    const loader = newLoader({ validate_objects: "false" });
+    seqBase += 1000;
+    const shared = streamObject({
+      namespaces: ["payments", "web"],
+      dataset: "logs",
+      table: "container_logs",
+      seq: seqBase,
+      records: 6,
+    });
+    const routed = streamObject({
+      namespaces: ["team-a-api", "team-a-db"],
+      dataset: "logs",
+      table: "team_a",
+      seq: seqBase + 1,
+      records: 4,
+    });
+    // A stale shipper's objects: a namespace routed elsewhere, and one not loaded at all.
+    const misrouted = streamObject({
+      namespaces: ["web", "team-a-api"],
+      dataset: "logs",
+      table: "container_logs",
+      seq: seqBase + 2,
+      records: 4,
+    });
+    const excluded = streamObject({
+      namespaces: ["payments", "kube-system"],
+      dataset: "logs",
+      table: "container_logs",
+      seq: seqBase + 3,
+      records: 4,
+    });
+    for (const o of [shared, routed]) {
+      assert.equal((await loader.handleFinalize(await upload(o))).outcome, "queued", o.name);
+    }
+    // Inspected although validate_objects is off: only the body says which namespaces it holds.
+    const bad = await loader.handleFinalize(await upload(misrouted));
+    assert.equal(bad.outcome, "quarantined");
+    assert.match(
+      bad.detail ?? "",
+      /namespace "team-a-api" routes to logs\.team_a, not to the stream's logs\.container_logs/,
+    );
+    const notLoaded = await loader.handleFinalize(await upload(excluded));
+    assert.equal(notLoaded.outcome, "quarantined");
+    assert.match(notLoaded.detail ?? "", /namespace "kube-system" is not an analytics namespace/);
+    const claim = await loader.state.read<{ namespace: string; namespaces?: string[] }>(
+      markerPaths.claim(objectId(shared.name)),
+    );
+    assert.deepEqual(claim?.namespaces, ["payments", "web"]);
+    // A duplicate event is a duplicate, as for per-namespace objects.
+    assert.equal((await loader.handleFinalize(await upload(shared))).outcome, "duplicate");
+    await loader.flush({ force: true });
+    assert.deepEqual(
+      [...(await rowsByBatch("container_logs", [shared, misrouted, excluded]))],
+      [[shared.batchId, 6]],
+    );
+    assert.deepEqual([...(await rowsByBatch("team_a", [routed]))], [[routed.batchId, 4]]);
+  });
+
+  it("drops a queued stream object whose namespace the policy no longer routes to its table", async () => {
+    const loader = newLoader();
+    seqBase += 1000;
+    const o = streamObject({
+      namespaces: ["payments", "web"],
+      dataset: "logs",
+      table: "container_logs",
+      seq: seqBase,
+      records: 4,
+    });
+    assert.equal((await loader.handleFinalize(await upload(o))).outcome, "queued");
+    const changed = parsePolicy(`
+analytics:
+  include: ["*"]
+  exclude: ["web"]
+warehouse:
+  dataset: logs
+`);
+    await newLoader({}, warehouse, changed).flush({ force: true });
+    assert.equal((await rowsByBatch("container_logs", [o])).size, 0);
+    const dropped = events.find((e) => e.event === "object_excluded");
+    assert.match(
+      String(dropped?.fields.reason),
+      /policy changed after it was queued: namespace web is not an analytics namespace/,
+    );
   });
 
   it("acknowledges an excluded namespace without loading it, and ignores its own state objects", async () => {

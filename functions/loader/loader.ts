@@ -4,7 +4,7 @@
 
 import { randomBytes } from "node:crypto";
 import type { Storage } from "@google-cloud/storage";
-import { tierPrefix } from "../../lib/keys/layout.ts";
+import { streamPrefix, tierPrefix } from "../../lib/keys/layout.ts";
 import type { StageLog } from "../../lib/log.ts";
 import { destinations, type NamespacePolicy } from "../../lib/policy/policy.ts";
 import type { TableRef, WarehousePort } from "../warehouse/port.ts";
@@ -166,7 +166,10 @@ export class Loader {
     const result = await sweepLanding({
       landing: this.#parts.storage.bucket(this.config.landingBucket),
       state: this.state,
-      tierPrefix: tierPrefix(this.policy.archive.prefix, "analytics"),
+      tierPrefixes: [
+        tierPrefix(this.policy.archive.prefix, "analytics"),
+        streamPrefix(this.policy.archive.prefix),
+      ],
       settings: { ...DEFAULT_SWEEP_SETTINGS, ...this.#parts.sweep },
       enqueue: (object) => this.handleFinalize(object),
       log: this.#parts.log,

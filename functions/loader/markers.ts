@@ -85,7 +85,10 @@ export interface ClaimMarker {
   sha256: string;
   generation: string;
   table: TableRef;
+  /** The key's namespace; empty for a stream object, whose records' are in `namespaces`. */
   namespace: string;
+  /** A stream object's namespaces (its key names only the table). */
+  namespaces?: string[];
   claimedAt: string;
 }
 
@@ -96,7 +99,10 @@ export interface PendingMarker {
   generation: string;
   records: number;
   batchId: string;
+  /** The key's namespace; empty for a stream object, whose records' are in `namespaces`. */
   namespace: string;
+  /** A stream object's namespaces (its key names only the table). */
+  namespaces?: string[];
   queuedAt: string;
 }
 

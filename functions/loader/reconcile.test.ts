@@ -30,7 +30,7 @@ import {
   type WarehouseScan,
 } from "./reconcile.ts";
 import { StateStore } from "./state.ts";
-import { type ArchiveObject, archiveObject } from "./test_support/objects.ts";
+import { type ArchiveObject, archiveObject, streamObject } from "./test_support/objects.ts";
 
 const POLICY = parsePolicy("analytics:\n  include: ['*']\n  exclude: ['kube-system']\n");
 const TABLE = { dataset: "logarchive", table: "container_logs" };
@@ -235,6 +235,40 @@ describe("reconcile", () => {
     const good = await run("good");
     assert.equal(good.ok, true);
     assert.equal(good.objects.length, 1);
+  });
+
+  it("checks stream objects per object against the table their key names, and their own batch sequence", async () => {
+    // 2026-11-24, node-s: apart from the other tests' objects.
+    const stream = (seq: number) =>
+      streamObject({
+        namespaces: ["good", "web"],
+        ...TABLE,
+        seq,
+        records: 4,
+        node: "node-s",
+        hour: "15",
+        day: "2026-11-24",
+      });
+    const [first, second, third] = [stream(0), stream(1), stream(3)];
+    for (const o of [first, second, third]) await inS3(o);
+    await inGcs(first);
+    await load(first);
+    const range = ["2026-11-24T15:00:00Z", "2026-11-24T16:00:00Z"] as const;
+    const report = await run(undefined, ...range);
+    const verdict = (o: ArchiveObject) => report.objects.find((x) => x.key === o.name)?.verdict;
+    assert.equal(verdict(first), "loaded");
+    assert.equal(verdict(second), "not-transferred");
+    assert.equal(report.perNamespace["stream:logarchive.container_logs"]?.objects, 3);
+    assert.equal(report.namespaces["stream:logarchive.container_logs"]?.tier, "stream");
+    assert.deepEqual(
+      report.sequence.map((p) => [p.node, p.epoch, p.kind, p.first]),
+      [["node-s", "5e5e5e5e", "missing", 2]],
+      "stream batch 2 never arrived",
+    );
+    assert.equal(report.ok, false);
+    // --namespace: the stream objects of the namespace's table; none for one not loaded.
+    assert.equal((await run("web", ...range)).objects.length, 3);
+    assert.equal((await run("kube-system", ...range)).objects.length, 0);
   });
 
   it("is not OK when it checked nothing: an empty range, or a namespace with no objects", async () => {

@@ -1,5 +1,5 @@
-// Reconcile: does every archived analytics object have exactly its records in the
-// warehouse? Per object it compares the S3 archive (record count and SHA-256 in the
+// Reconcile: does every archived analytics object (and, in stream delivery, every stream
+// object, per table) have exactly its records in the warehouse? Per object it compares the S3 archive (record count and SHA-256 in the
 // object metadata), the GCS landing copy, the loader's markers, and the warehouse's row
 // count for the object's batch_id. Used by `logarchive reconcile`, the local pipeline's
 // summary and the end-to-end tests.
@@ -23,7 +23,18 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import type { Bucket } from "@google-cloud/storage";
-import { batchId, type ObjectKey, parseObjectKey, type Tier, tierPrefix } from "../../lib/keys/layout.ts";
+import {
+  type BatchIdentity,
+  batchId,
+  type ObjectKey,
+  parseObjectKey,
+  parseStreamKey,
+  STREAM_TIER,
+  type StreamObjectKey,
+  streamPrefix,
+  type Tier,
+  tierPrefix,
+} from "../../lib/keys/layout.ts";
 import { fromUserMetadata } from "../../lib/object/metadata.ts";
 import { classifyNamespace, type NamespacePolicy, namespaceTableName } from "../../lib/policy/policy.ts";
 import type { TableRef, TimestampRange, WarehousePort } from "../warehouse/port.ts";
@@ -48,6 +59,10 @@ export const OK_VERDICTS: ReadonlySet<ObjectVerdict> = new Set(["loaded", "exclu
 
 export interface ObjectReport {
   key: string;
+  /**
+   * The key's namespace; for a stream object, whose records may be of several namespaces,
+   * `stream:<dataset>.<table>` (STREAM_LABEL), which is also its perNamespace entry.
+   */
   namespace: string;
   table: string | null;
   records: number | null;
@@ -114,8 +129,13 @@ export const DEFAULT_TIMESTAMP_SKEW_MS = 0;
  */
 export const DEFAULT_GAP_MARGIN_HOURS = 24;
 
+/** The perNamespace/namespaces label of a table's stream objects. */
+export function streamLabel(table: TableRef): string {
+  return `${STREAM_TIER}:${table.dataset}.${table.table}`;
+}
+
 export interface NamespaceVerdict {
-  tier: Tier;
+  tier: Tier | typeof STREAM_TIER;
   objects: number;
   records: number;
   ok: boolean;
@@ -175,13 +195,20 @@ function tableFor(policy: NamespacePolicy, namespace: string): TableRef {
   };
 }
 
-function hourStart(key: ObjectKey): number {
+function hourStart(key: { dt: string; hour: string }): number {
   return Date.parse(`${key.dt}T${key.hour}:00:00Z`);
 }
 
 export interface ListedObject {
   key: string;
   parsed: ObjectKey;
+  storageClass: string | undefined;
+}
+
+/** A stream object (stream delivery) as listed. */
+export interface ListedStreamObject {
+  key: string;
+  parsed: StreamObjectKey;
   storageClass: string | undefined;
 }
 
@@ -215,7 +242,29 @@ export async function listTierHours(
   from: number,
   to: number,
 ): Promise<ListedObject[]> {
-  const listed: ListedObject[] = [];
+  return listPartitionHours(s3, bucket, prefix, from, to, parseObjectKey);
+}
+
+/** The stream objects (stream delivery) whose hour partition starts in [from, to), listed as listTierHours does. */
+export async function listStreamHours(
+  s3: S3Client,
+  bucket: string,
+  keyPrefix: string,
+  from: number,
+  to: number,
+): Promise<ListedStreamObject[]> {
+  return listPartitionHours(s3, bucket, streamPrefix(keyPrefix), from, to, parseStreamKey);
+}
+
+async function listPartitionHours<K extends { dt: string; hour: string }>(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  from: number,
+  to: number,
+  parse: (key: string) => K,
+): Promise<{ key: string; parsed: K; storageClass: string | undefined }[]> {
+  const listed: { key: string; parsed: K; storageClass: string | undefined }[] = [];
   let startAfter: string | undefined;
   // Finding the next namespace takes one key; its objects before `from` are never read.
   let findingNamespace = true;
@@ -242,9 +291,9 @@ export async function listTierHours(
         jumped = true;
         break;
       }
-      let parsed: ObjectKey;
+      let parsed: K;
       try {
-        parsed = parseObjectKey(o.Key);
+        parsed = parse(o.Key);
       } catch {
         continue;
       }
@@ -268,27 +317,52 @@ const COLD_STORAGE = new Set(["GLACIER", "DEEP_ARCHIVE"]);
 
 export async function reconcile(input: ReconcileInput): Promise<ReconcileReport> {
   const { s3, s3Bucket, policy } = input;
-  const inRange = (o: ListedObject) => {
+  const inRange = (o: { parsed: { dt: string; hour: string } }) => {
     const t = hourStart(o.parsed);
     return t >= input.from.getTime() && t < input.to.getTime();
   };
   const selected = (o: ListedObject) =>
     inRange(o) && (input.namespace === undefined || o.parsed.namespace === input.namespace);
+  // A stream object's records may be of several namespaces: with --namespace, the stream
+  // objects of the table the namespace routes to are checked (all of them, whole).
+  const namespaceClass =
+    input.namespace === undefined ? undefined : classifyNamespace(policy, input.namespace);
+  const namespaceTable =
+    namespaceClass === undefined
+      ? undefined
+      : namespaceClass.archived && namespaceClass.destination !== null
+        ? tableKey(namespaceClass.destination)
+        : null;
+  const selectedStream = (o: ListedStreamObject) =>
+    inRange(o) && (namespaceTable === undefined || tableKey(o.parsed) === namespaceTable);
   const margin = (input.gapMarginHours ?? DEFAULT_GAP_MARGIN_HOURS) * HOUR_MS;
   const listFrom = input.from.getTime() - margin;
   const listTo = input.to.getTime() + margin;
-  const [analyticsTier, archiveTier] = await Promise.all(
-    (["analytics", "archive"] as const).map((tier) =>
-      listTierHours(s3, s3Bucket, tierPrefix(policy.archive.prefix, tier), listFrom, listTo),
+  const [[analyticsTier, archiveTier], streamTier] = await Promise.all([
+    Promise.all(
+      (["analytics", "archive"] as const).map((tier) =>
+        listTierHours(s3, s3Bucket, tierPrefix(policy.archive.prefix, tier), listFrom, listTo),
+      ),
     ),
-  );
-  const keys = (analyticsTier ?? []).filter(selected);
+    listStreamHours(s3, s3Bucket, policy.archive.prefix, listFrom, listTo),
+  ]);
+  const namespaceKeys = (analyticsTier ?? []).filter(selected);
+  const streamKeys = streamTier.filter(selectedStream);
   const archiveKeys = (archiveTier ?? []).filter(selected);
-  const sequence = sequenceProblems(
-    [...(analyticsTier ?? []), ...(archiveTier ?? [])],
-    [...keys, ...archiveKeys],
+  // Stream batches are numbered under an epoch of their own, so their sequences are
+  // checked apart from the archive's even when listed together.
+  const sequence = sequenceProblems<{ key: string; parsed: BatchIdentity & { dt: string; hour: string } }>(
+    [...(analyticsTier ?? []), ...(archiveTier ?? []), ...streamTier],
+    [...namespaceKeys, ...archiveKeys, ...streamKeys],
     inRange,
   );
+  const keys: { key: string; namespace: string; streamTable: TableRef | null }[] = [
+    ...namespaceKeys.map((o) => ({ key: o.key, namespace: o.parsed.namespace, streamTable: null })),
+    ...streamKeys.map((o) => {
+      const table = { dataset: o.parsed.dataset, table: o.parsed.table };
+      return { key: o.key, namespace: streamLabel(table), streamTable: table };
+    }),
+  ];
   const archiveObjects: ArchiveObjectReport[] = [];
   await forEachLimited(archiveKeys, 8, async (o) => {
     archiveObjects.push(await checkArchiveObject(s3, s3Bucket, o, input.verifyArchiveBodies !== false));
@@ -302,10 +376,11 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
     tableRef: TableRef | null;
     sha256: string | null;
   })[] = [];
-  await forEachLimited(keys, 16, async ({ key, parsed }) => {
+  const streamTables = new Map<string, TableRef>();
+  await forEachLimited(keys, 16, async ({ key, namespace, streamTable }) => {
     const report: (typeof objects)[number] = {
       key,
-      namespace: parsed.namespace,
+      namespace,
       table: null,
       tableRef: null,
       records: null,
@@ -328,14 +403,21 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
     }
     const id = objectId(key);
     const claim = await input.state.read<ClaimMarker>(markerPaths.claim(id));
-    const classification = classifyNamespace(policy, parsed.namespace);
+    if (streamTable !== null) {
+      // A stream object goes to the table its key names.
+      streamTables.set(namespace, streamTable);
+      report.tableRef = claim?.table ?? streamTable;
+      report.table = tableKey(report.tableRef);
+      return;
+    }
+    const classification = classifyNamespace(policy, namespace);
     // A namespace the policy does not load is still checked in the table it would go to, so
     // rows that should not be there are found.
     report.tableRef =
       claim?.table ??
       (classification.archived && classification.destination
         ? classification.destination
-        : tableFor(policy, parsed.namespace));
+        : tableFor(policy, namespace));
     report.table = report.tableRef === null ? null : tableKey(report.tableRef);
   });
 
@@ -374,8 +456,11 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
   await forEachLimited(objects, 16, async (o) => {
     if (o.verdict === "bad-metadata" || o.batchId === null || o.records === null) return;
     o.rows = o.table === null ? 0 : (rows.get(o.table)?.get(o.batchId) ?? 0);
+    // A stream object is loadable as a whole: the loader checked each record's namespace
+    // against its table, and quarantined it otherwise (found below).
     const classification = classifyNamespace(policy, o.namespace);
-    const loadable = classification.archived && classification.destination !== null;
+    const loadable =
+      streamTables.has(o.namespace) || (classification.archived && classification.destination !== null);
     if (!loadable) {
       o.verdict = o.rows === 0 ? "excluded" : "unexpected-rows";
       if (o.rows > 0) o.detail = "the policy does not load this namespace, yet the warehouse has its rows";
@@ -434,7 +519,7 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
   const counts = zeroCounts(OBJECT_VERDICTS);
   const perNamespace: ReconcileReport["perNamespace"] = {};
   const namespaces: ReconcileReport["namespaces"] = {};
-  const tally = (tier: Tier, namespace: string, records: number | null, ok: boolean) => {
+  const tally = (tier: NamespaceVerdict["tier"], namespace: string, records: number | null, ok: boolean) => {
     const ns = namespaces[namespace] ?? { tier, objects: 0, records: 0, ok: true };
     namespaces[namespace] = ns;
     ns.objects++;
@@ -448,7 +533,12 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
     ns.objects++;
     ns.records += o.records ?? 0;
     ns.rows += o.rows;
-    tally("analytics", o.namespace, o.records, OK_VERDICTS.has(o.verdict));
+    tally(
+      streamTables.has(o.namespace) ? STREAM_TIER : "analytics",
+      o.namespace,
+      o.records,
+      OK_VERDICTS.has(o.verdict),
+    );
   }
   const archiveCounts = zeroCounts(ARCHIVE_VERDICTS);
   for (const o of archiveObjects) {
@@ -519,14 +609,14 @@ function zeroCounts<V extends string>(verdicts: readonly V[]): Record<V, number>
  * Numbers after a shipper's last object cannot be told from batches still open on the
  * node, so they are not counted.
  */
-export function sequenceProblems(
-  all: readonly ListedObject[],
-  selected: readonly ListedObject[],
-  inRange: (o: ListedObject) => boolean,
+export function sequenceProblems<O extends { key: string; parsed: BatchIdentity }>(
+  all: readonly O[],
+  selected: readonly O[],
+  inRange: (o: O) => boolean,
 ): SequenceProblem[] {
-  const shipper = (o: ListedObject) => `${o.parsed.node}\u0000${o.parsed.epoch}`;
+  const shipper = (o: O) => `${o.parsed.node}\u0000${o.parsed.epoch}`;
   const wanted = new Set(selected.map(shipper));
-  const byShipper = new Map<string, ListedObject[]>();
+  const byShipper = new Map<string, O[]>();
   for (const o of all) {
     const id = shipper(o);
     if (!wanted.has(id)) continue;
@@ -537,15 +627,15 @@ export function sequenceProblems(
   const problems: SequenceProblem[] = [];
   for (const list of byShipper.values()) {
     list.sort((a, b) => a.parsed.seq - b.parsed.seq || a.key.localeCompare(b.key));
-    const lowest = list[0] as ListedObject;
+    const lowest = list[0] as O;
     if (inRange(lowest) && lowest.parsed.seq > 0) {
       const below = lowest.parsed.seq - 1;
       const { node, epoch } = lowest.parsed;
       problems.push({ node, epoch, kind: "unknown", first: below, last: below, keys: [lowest.key] });
     }
     for (let i = 1; i < list.length; i++) {
-      const before = list[i - 1] as ListedObject;
-      const after = list[i] as ListedObject;
+      const before = list[i - 1] as O;
+      const after = list[i] as O;
       if (!inRange(before) && !inRange(after)) continue;
       const { node, epoch } = after.parsed;
       if (after.parsed.seq === before.parsed.seq) {

@@ -160,6 +160,26 @@ export function classifyNamespace(policy: NamespacePolicy, namespace: string): C
   };
 }
 
+/**
+ * Why a record of `namespace` may not be in a stream object of `table` under the policy
+ * (null when it may): the shipper writes a line there only if its namespace is an analytics
+ * namespace routed to that table, and the loader checks every record of a stream object
+ * against this before loading it.
+ */
+export function streamNamespaceProblem(
+  policy: NamespacePolicy,
+  namespace: string,
+  table: Destination,
+): string | null {
+  const c = classifyNamespace(policy, namespace);
+  if (!c.archived) return `is not archived (${c.reason})`;
+  if (c.destination === null) return "is not an analytics namespace (analytics.include/exclude)";
+  if (c.destination.dataset !== table.dataset || c.destination.table !== table.table) {
+    return `routes to ${c.destination.dataset}.${c.destination.table}, not to the stream's ${table.dataset}.${table.table}`;
+  }
+  return null;
+}
+
 /** Whether a route makes a table per namespace, so the tables are known only as namespaces appear. */
 export function hasTablePerNamespace(policy: NamespacePolicy): boolean {
   return policy.warehouse.routes.some((r) => r.table.includes(NAMESPACE_PLACEHOLDER));
