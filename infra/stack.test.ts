@@ -355,6 +355,17 @@ describe("GCP: loader", () => {
     }
     const accounts = new Set(fns.map((f) => f.inputs.serviceConfig.serviceAccountEmail));
     assert.equal(accounts.size, 2);
+    // Built by an account of their own, which may read the source and write logs and images only.
+    const builder = "projects/my-project/serviceAccounts/la-test-build@my-project.iam.gserviceaccount.com";
+    for (const f of fns) assert.equal(f.inputs.buildConfig.serviceAccount, builder);
+    const member = "serviceAccount:la-test-build@my-project.iam.gserviceaccount.com";
+    assert.deepEqual(
+      registered
+        .filter((r) => r.inputs.member === member)
+        .map((r) => r.inputs.role)
+        .sort(),
+      ["roles/artifactregistry.writer", "roles/logging.logWriter", "roles/storage.objectAdmin"],
+    );
   });
 
   it("the finalize trigger is object finalize on the landing bucket, with retries on", () => {

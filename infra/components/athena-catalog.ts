@@ -56,6 +56,8 @@ export class AthenaCatalog extends pulumi.ComponentResource {
         configuration: {
           // Clients cannot override the result location, its encryption or the scan limit.
           enforceWorkgroupConfiguration: true,
+          // Engine 3 is the one that can read restored Glacier objects (read_restored_glacier_objects).
+          engineVersion: { selectedEngineVersion: "Athena engine version 3" },
           publishCloudwatchMetricsEnabled: true,
           bytesScannedCutoffPerQuery: args.bytesScannedCutoffPerQuery,
           resultConfiguration: {

@@ -28,6 +28,10 @@ export const LOADER_ROLES = {
   /** The Eventarc trigger's identity: receive events and invoke the finalize function. */
   eventReceiver: "roles/eventarc.eventReceiver",
   invoker: "roles/run.invoker",
+  /** The build account: write build logs and the built image. */
+  buildProject: ["roles/logging.logWriter", "roles/artifactregistry.writer"],
+  /** The build account: read the uploaded source. */
+  buildSource: "roles/storage.objectAdmin",
 } as const;
 
 export interface LoaderArgs {
@@ -156,9 +160,29 @@ export class Loader extends pulumi.ComponentResource {
       },
       parent,
     );
+    // Cloud Build builds the functions as an account of their own, with what a source build needs
+    // (https://cloud.google.com/run/docs/configuring/services/build-service-account): projects
+    // created since July 2024 no longer give the default build account enough.
+    const buildAccount = account("build", "loader: Cloud Build of the functions");
+    const buildGrants = [
+      ...LOADER_ROLES.buildProject.map(
+        (role) =>
+          new gcp.projects.IAMMember(
+            `${name}-build-${role.split(".").at(-1)}`,
+            { project: args.project, role, member: member(buildAccount) },
+            parent,
+          ),
+      ),
+      new gcp.storage.BucketIAMMember(
+        `${name}-build-source`,
+        { bucket: sourceBucket.name, role: LOADER_ROLES.buildSource, member: member(buildAccount) },
+        parent,
+      ),
+    ];
     const buildConfig = (entryPoint: string) => ({
       runtime: FUNCTION_RUNTIME,
       entryPoint,
+      serviceAccount: buildAccount.name,
       source: {
         storageSource: {
           bucket: sourceBucket.name,
@@ -193,7 +217,7 @@ export class Loader extends pulumi.ComponentResource {
           serviceAccountEmail: triggerAccount.email,
         },
       },
-      { parent: this, dependsOn: [gcsPublisher] },
+      { parent: this, dependsOn: [gcsPublisher, ...buildGrants] },
     );
     new gcp.cloudrunv2.ServiceIamMember(
       `${name}-finalize-invoker`,
@@ -264,7 +288,7 @@ export class Loader extends pulumi.ComponentResource {
         buildConfig: buildConfig(FLUSH_FUNCTION),
         serviceConfig: serviceConfig(this.flushAccount, args.flushTimeoutSeconds),
       },
-      parent,
+      { parent: this, dependsOn: buildGrants },
     );
     const flushInvoker = new gcp.cloudrunv2.ServiceIamMember(
       `${name}-flush-invoker`,

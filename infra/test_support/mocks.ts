@@ -40,7 +40,10 @@ function mockState(type: string, name: string, inputs: Record<string, Loose>): R
     case "gcp:storage/bucketObject:BucketObject":
       return { generation: 1700000000000001 };
     case "gcp:serviceaccount/account:Account":
-      return { email: `${inputs.accountId}@my-project.iam.gserviceaccount.com` };
+      return {
+        email: `${inputs.accountId}@my-project.iam.gserviceaccount.com`,
+        name: `projects/my-project/serviceAccounts/${inputs.accountId}@my-project.iam.gserviceaccount.com`,
+      };
     case "gcp:cloudfunctionsv2/function:Function":
       return {
         name,
