@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -31,9 +31,12 @@ const env: NodeJS.ProcessEnv = {
 };
 for (const name of Object.keys(env)) if (name.startsWith("LOGARCHIVE_")) delete env[name];
 
-function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  command = "hold",
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, "hold", ...args], { env, cwd: tmpdir() });
+    const child = spawn(process.execPath, [cli, command, ...args], { env, cwd: tmpdir() });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => {
@@ -163,6 +166,33 @@ describe("logarchive hold", () => {
     await assert.rejects(
       s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: inRange.key, VersionId: inRangeVersions[1] })),
       (error: Error) => error.name === "AccessDenied",
+    );
+  });
+
+  it("verify accepts the hold manifest, and rejects it edited, with or without its .sha256 redone", async () => {
+    const out = join(dir, "on.json");
+    const accepted = await run([out], "verify");
+    assert.equal(accepted.status, 0, accepted.stdout + accepted.stderr);
+    assert.match(accepted.stdout, /is intact and records a COMPLETE legal hold/);
+    const manifest = JSON.parse(await readFile(out, "utf8")) as HoldManifest;
+    (manifest.versions[0] as HoldManifest["versions"][number]).after = "OFF";
+    const edited = join(dir, "on-edited.json");
+    await writeFile(edited, `${JSON.stringify(manifest, null, 2)}\n`);
+    await writeFile(`${edited}.sha256`, await readFile(`${out}.sha256`));
+    const stale = await run([edited], "verify");
+    assert.equal(stale.status, 1);
+    assert.match(stale.stdout, /^FAIL manifest checksum: on-edited\.json has SHA-256/m);
+    await writeFile(
+      `${edited}.sha256`,
+      `${createHash("sha256")
+        .update(await readFile(edited))
+        .digest("hex")}  on-edited.json\n`,
+    );
+    const rehashed = await run([edited], "verify");
+    assert.equal(rehashed.status, 1);
+    assert.match(
+      rehashed.stdout,
+      /^FAIL manifest consistency: .*is marked changed from null to OFF, the hold asked ON/m,
     );
   });
 

@@ -17,7 +17,10 @@ export function verifyCommand(): Command {
     .description(
       "Re-check a retrieval bundle (a directory, a .tar.gz, or its manifest.json) against its manifest: the manifest's and the records' SHA-256, the line count, and that every line is in the query's namespace, range and filters, in time order, from an object the manifest says was verified. Exit 0 when intact and complete, 1 when a check fails or the retrieval it records is incomplete, 2 on a usage mistake.",
     )
-    .argument("<bundle>", "the bundle directory, FILE.tar.gz, or a manifest.json with its files beside it")
+    .argument(
+      "<bundle>",
+      "the bundle directory, FILE.tar.gz, or a manifest.json with its files beside it (or a hold manifest with its .sha256)",
+    )
     .option(
       "--expect-sha256 <hex>",
       "the manifest's SHA-256 as recorded when the bundle was delivered (retrieve prints it)",
@@ -37,17 +40,20 @@ export function verifyCommand(): Command {
       }
       const lines = report.checks.map((c) => `${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`);
       const r = report.retrieval;
+      const what = report.kind === "hold" ? "legal hold" : "retrieval";
       if (!report.intact) {
         lines.push(
           `verify: ${bundle} does NOT match its manifest (${report.checks.filter((c) => !c.ok).length} check(s) failed)`,
         );
       } else if (r !== null && !r.complete) {
         lines.push(
-          `verify: ${bundle} is intact, but the retrieval it records is INCOMPLETE (${r.problems} problem(s) in the manifest's verdict)`,
+          report.kind === "hold"
+            ? `verify: ${bundle} is intact, but the legal hold it records is INCOMPLETE (${r.problems} version(s) failed, or none matched)`
+            : `verify: ${bundle} is intact, but the retrieval it records is INCOMPLETE (${r.problems} problem(s) in the manifest's verdict)`,
         );
       } else {
         lines.push(
-          `verify: ${bundle} is intact and records a COMPLETE retrieval${r !== null && r.warnings > 0 ? ` (${r.warnings} warning(s) in the manifest's verdict)` : ""}; manifest sha256 ${report.manifestSha256}`,
+          `verify: ${bundle} is intact and records a COMPLETE ${what}${r !== null && r.warnings > 0 ? ` (${r.warnings} warning(s) in the manifest's verdict)` : ""}; manifest sha256 ${report.manifestSha256}`,
         );
       }
       process.stdout.write(`${lines.join("\n")}\n`);

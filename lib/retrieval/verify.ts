@@ -18,6 +18,7 @@ import { gunzipSync } from "node:zlib";
 import { batchId, parseObjectKey } from "../keys/layout.ts";
 import { compareInstants, type Instant, instantFromRecord, parseRfc3339 } from "../record/timestamp.ts";
 import { isTarGz, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_SHA_FILE, type Manifest } from "./bundle.ts";
+import { HOLD_MANIFEST_FORMAT, type HoldManifest } from "./hold.ts";
 import { type RecordFields, RecordMatcher } from "./query.ts";
 import { TarFormatError, untarFiles } from "./tar.ts";
 
@@ -35,7 +36,9 @@ export interface VerifyReport {
   intact: boolean;
   /** SHA-256 of the manifest's bytes as read. */
   manifestSha256: string | null;
-  /** The manifest's own verdict, when it could be read. */
+  /** What the manifest records: a retrieval bundle, or what `hold` changed. */
+  kind: "retrieval" | "hold" | null;
+  /** The manifest's own verdict, when it could be read (for a hold: every version in the asked state). */
   retrieval: { complete: boolean; problems: number; warnings: number } | null;
 }
 
@@ -162,7 +165,8 @@ function manifestShapeProblem(m: unknown): string | undefined {
   }
   if (!Array.isArray(o.objects)) return "has no objects list";
   const records = o.records as Record<string, unknown>;
-  if (typeof records.file !== "string" || !/^[\w.-]+$/.test(records.file))
+  // A plain file name beside the manifest: never a path, never "." or "..".
+  if (typeof records.file !== "string" || !/^[\w-][\w.-]*$/.test(records.file))
     return "has no plain records.file name";
   if (typeof records.sha256 !== "string" || typeof records.lines !== "number")
     return "has no records.sha256 or records.lines";
@@ -297,13 +301,68 @@ function checkRecords(m: Manifest, lines: string[], checks: VerifyCheck[]): void
   );
 }
 
+/**
+ * A `hold` manifest (a bare FILE.json with FILE.json.sha256 beside it): its hash is checked as a
+ * bundle's is; here, that each version's before, after and result agree with the hold asked
+ * and with the totals.
+ */
+function checkHoldManifest(m: HoldManifest, checks: VerifyCheck[]): VerifyReport["retrieval"] {
+  if (!Array.isArray(m.versions) || m.totals === null || typeof m.totals !== "object" || !m.request) {
+    checks.push({
+      name: "manifest format",
+      ok: false,
+      detail: "the hold manifest has no versions, totals or request",
+    });
+    return null;
+  }
+  checks.push({ name: "manifest format", ok: true, detail: HOLD_MANIFEST_FORMAT });
+  const asked = m.request.legalHold;
+  const differences: string[] = [];
+  const count = (result: string) => m.versions.filter((v) => v.result === result).length;
+  for (const [field, result] of [
+    ["changed", "changed"],
+    ["unchanged", "unchanged"],
+    ["failed", "failed"],
+  ] as const) {
+    if (m.totals[field] !== count(result))
+      differences.push(`totals.${field} is ${m.totals[field]} but ${count(result)} version(s) say ${result}`);
+  }
+  if (m.totals.versions !== m.versions.length)
+    differences.push(`totals.versions is ${m.totals.versions} but ${m.versions.length} are listed`);
+  for (const v of m.versions) {
+    const inAskedState = v.after === asked || (asked === "OFF" && v.after === null);
+    if (v.result === "changed" && (v.after !== asked || v.before === asked))
+      differences.push(
+        `${v.key} (version ${v.versionId}) is marked changed from ${v.before} to ${v.after}, the hold asked ${asked}`,
+      );
+    if (v.result === "unchanged" && (v.before !== v.after || !inAskedState))
+      differences.push(
+        `${v.key} (version ${v.versionId}) is marked unchanged from ${v.before} to ${v.after}, the hold asked ${asked}`,
+      );
+  }
+  const complete = m.versions.length > 0 && count("failed") === 0;
+  if (m.complete !== complete) differences.push(`complete is ${m.complete} but the versions say ${complete}`);
+  checks.push(
+    differences.length === 0
+      ? {
+          name: "manifest consistency",
+          ok: true,
+          detail: `${m.versions.length} version(s), legal hold ${asked}; totals agree`,
+        }
+      : { name: "manifest consistency", ok: false, detail: differences.slice(0, 3).join("; ") },
+  );
+  return { complete: m.complete === true, problems: count("failed"), warnings: 0 };
+}
+
 export async function verifyBundle(
   path: string,
   options: { expectSha256?: string } = {},
 ): Promise<VerifyReport> {
   const checks: VerifyCheck[] = [];
+  let kind: VerifyReport["kind"] = null;
   const report = (manifestSha256: string | null, retrieval: VerifyReport["retrieval"]): VerifyReport => ({
     source: path,
+    kind,
     checks,
     intact: checks.length > 0 && checks.every((c) => c.ok),
     manifestSha256,
@@ -329,12 +388,17 @@ export async function verifyBundle(
     });
     return report(manifestSha, null);
   }
+  if ((parsed as { format?: unknown } | null)?.format === HOLD_MANIFEST_FORMAT) {
+    kind = "hold";
+    return report(manifestSha, checkHoldManifest(parsed as HoldManifest, checks));
+  }
   const shape = manifestShapeProblem(parsed);
   if (shape !== undefined) {
     checks.push({ name: "manifest format", ok: false, detail: `${files.manifestName} ${shape}` });
     return report(manifestSha, null);
   }
   const manifest = parsed as Manifest;
+  kind = "retrieval";
   checks.push({ name: "manifest format", ok: true, detail: MANIFEST_FORMAT });
   const retrieval = {
     complete: manifest.verdict.complete === true,
