@@ -9,7 +9,7 @@ import {
   shipperWritePrefixes,
   transferredPrefixes,
 } from "./infra-contract.ts";
-import { formatObjectKey, TIERS } from "./keys/layout.ts";
+import { formatObjectKey, formatStreamKey, TIERS } from "./keys/layout.ts";
 import {
   classifyNamespace,
   destinations,
@@ -44,6 +44,7 @@ const arbitraryPolicy = fc
     analytics: fc.record({
       include: fc.array(glob, { maxLength: 3 }),
       exclude: fc.array(glob, { maxLength: 3 }),
+      delivery: fc.constantFrom("per-namespace", "stream"),
     }),
     warehouse: fc.record({ routes: fc.array(route, { maxLength: 3 }) }),
   })
@@ -83,6 +84,34 @@ describe("notification rules", () => {
         assert.equal(matching.length, c.tier === "analytics" ? 1 : 0, key);
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it("select every stream object exactly once, for arbitrary policies and tables", () => {
+    fc.assert(
+      fc.property(
+        arbitraryPolicy,
+        fc.constantFrom("logarchive", "finance"),
+        fc.constantFrom("container_logs", "logs_team_a"),
+        (policy, dataset, table) => {
+          const key = formatStreamKey({
+            prefix: policy.archive.prefix,
+            dataset,
+            table,
+            dt: "2026-12-07",
+            hour: "00",
+            node: "n",
+            epoch: "deadbeef",
+            seq: 2,
+          });
+          assert.equal(
+            notificationRules(policy).filter((r) => ruleMatches(r, "ObjectCreated:Put", key)).length,
+            1,
+            key,
+          );
+        },
+      ),
+      { numRuns: 100 },
     );
   });
 
