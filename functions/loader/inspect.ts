@@ -257,9 +257,12 @@ export async function inspectObject(file: File, expect: InspectExpectations): Pr
     if (problem !== null) return;
     records++;
     const record = readRecordLine(line);
-    let wrongNamespace: string | null = null;
-    if (typeof record === "string") problem = `line ${records}: ${record}`;
-    else if ((wrongNamespace = namespaceProblem(record.namespace as string)) !== null) {
+    if (typeof record === "string") {
+      problem = `line ${records}: ${record}`;
+      return;
+    }
+    const wrongNamespace = namespaceProblem(record.namespace as string);
+    if (wrongNamespace !== null) {
       problem = `line ${records}: namespace ${JSON.stringify(record.namespace)} ${wrongNamespace}`;
     } else if (expect.batchId !== undefined && record.batch_id !== expect.batchId) {
       problem = `line ${records}: batch_id ${JSON.stringify(record.batch_id)} differs from the object's ${expect.batchId}`;
