@@ -43,7 +43,10 @@ export interface LocalPipelineOptions {
   gcsPort?: number;
   /** How often the local scheduler calls the flush function. Default 2 s. */
   flushIntervalMs?: number;
-  /** The shipper's batch age; short locally so rows show up within seconds. Default 5s. */
+  /**
+   * The shipper's batch age (in stream delivery, the stream's); short locally so rows show
+   * up within seconds. Default 5s.
+   */
   batchMaxAge?: string;
   /** Deliver every finalize event twice (fault injection). */
   duplicateEvents?: boolean;
@@ -286,9 +289,19 @@ export class LocalPipeline {
       },
       env: {},
     });
+    // In stream delivery the stream's age is what makes rows show up: locally it is the
+    // same short batch age (the archive batches keep the policy's, and are cut on exit).
+    const policy = this.options.policy;
+    const shipperPolicy: NamespacePolicy =
+      policy.analytics.delivery === "stream"
+        ? {
+            ...policy,
+            analytics: { ...policy.analytics, stream_batch_max_age: this.options.batchMaxAge ?? "5s" },
+          }
+        : policy;
     this.#shipper = await Shipper.open({
       config,
-      policy: this.options.policy,
+      policy: shipperPolicy,
       logger: this.options.logger.child({ component: "shipper" }),
       version: this.options.version,
       s3: localS3Client(e.s3.endpoint, e.region),
@@ -362,6 +375,31 @@ export class LocalPipeline {
       const waiting = report.objects.filter((o) => inFlight.has(o.verdict)).length;
       if (waiting === 0 || Date.now() >= deadline) return report;
       await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /** Rows per namespace across every table the loader made (stream objects mix namespaces). */
+  async rowsByNamespace(): Promise<Map<string, number>> {
+    const connection = await this.parts.cloud.warehouse.connect();
+    try {
+      const tables = (
+        await connection.runAndReadAll(
+          "SELECT table_schema, table_name FROM information_schema.columns WHERE column_name = 'batch_id'",
+        )
+      ).getRows() as [string, string][];
+      const out = new Map<string, number>();
+      if (tables.length === 0) return out;
+      const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
+      const all = tables
+        .map(([schema, table]) => `SELECT namespace FROM ${q(schema)}.${q(table)}`)
+        .join(" UNION ALL ");
+      const rows = (
+        await connection.runAndReadAll(`SELECT namespace, count(*)::DOUBLE FROM (${all}) GROUP BY namespace`)
+      ).getRows() as [string, number][];
+      for (const [namespace, n] of rows) out.set(namespace, Number(n));
+      return out;
+    } finally {
+      connection.closeSync();
     }
   }
 

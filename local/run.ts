@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { describeEndpoints } from "../cli/commands/local.ts";
 import { describeReconcile, OK_VERDICTS, type ReconcileReport } from "../functions/loader/reconcile.ts";
 import type { Logger } from "../lib/log.ts";
-import type { NamespacePolicy } from "../lib/policy/policy.ts";
+import { classifyNamespace, type NamespacePolicy } from "../lib/policy/policy.ts";
 import { shippedRecords, waitUntilShipped } from "./drain.ts";
 import type { LocalLog } from "./log.ts";
 import { LocalPipeline } from "./pipeline.ts";
@@ -109,7 +109,8 @@ async function runOnce(
   o.out(`Shipped ${fmt(linesRead)} lines; waiting for the transfer and the loader…\n`);
   const report = await pipeline.settle(o.settleTimeoutMs ?? 300_000);
   const freshness = await pipeline.freshness();
-  o.out(`${summarize(report, linesRead, freshness, Date.now() - started, pipeline, true)}\n`);
+  const rows = await pipeline.rowsByNamespace();
+  o.out(`${summarize(report, linesRead, freshness, Date.now() - started, pipeline, true, rows)}\n`);
   // Quarantined is a final state (the object is set aside with its reason, and the summary
   // lists it); anything still missing, duplicated or in conflict is a failure.
   const settled = report.objects.every((x) => OK_VERDICTS.has(x.verdict) || x.verdict === "quarantined");
@@ -123,6 +124,7 @@ function summarize(
   elapsedMs: number,
   pipeline: LocalPipeline,
   backlog: boolean,
+  rowsByNamespace: ReadonlyMap<string, number> = new Map(),
 ): string {
   const loaded = report.objects.filter((x) => x.verdict === "loaded");
   const stats = pipeline.parts.loader.stats();
@@ -141,6 +143,17 @@ function summarize(
     lines.push(
       `    ${ns.padEnd(22)} ${fmt(n.rows).padStart(10)} rows of ${fmt(n.records).padStart(10)} records`,
     );
+  }
+  // Stream delivery: the stream objects above are per table; each analytics namespace's
+  // rows are counted in the warehouse against the records of its archive objects.
+  if (pipeline.options.policy.analytics.delivery === "stream") {
+    for (const [ns, n] of Object.entries(report.namespaces).sort()) {
+      const c = classifyNamespace(pipeline.options.policy, ns);
+      if (n.tier !== "archive" || !c.archived || c.destination === null) continue;
+      lines.push(
+        `    ${ns.padEnd(22)} ${fmt(rowsByNamespace.get(ns) ?? 0).padStart(10)} rows of ${fmt(n.records).padStart(10)} records`,
+      );
+    }
   }
   if (freshness !== null) {
     lines.push(
