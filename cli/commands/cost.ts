@@ -66,7 +66,7 @@ interface CostOptions extends WorkloadOptions {
   bigqueryBilling: "logical" | "physical";
   gcsStagingDays: number;
   markerRetentionDays?: number;
-  streamRetentionDays: number;
+  streamRetentionDays?: number;
   athenaTbMonth: number;
   restoreGbMonth: number;
   prices?: string;
@@ -112,9 +112,8 @@ export function costCommand(io: CommandIo = PROCESS_IO): Command {
     )
     .option(
       "--stream-retention-days <d>",
-      "hypothetical analytics-stream objects expire after this",
+      "stream objects expire after this (default: the policy's analytics.stream_expiration_days)",
       days("--stream-retention-days"),
-      3,
     )
     .option("--athena-tb-month <tb>", "Athena TB scanned per month", amount("--athena-tb-month"), 1)
     .option(
@@ -125,7 +124,7 @@ export function costCommand(io: CommandIo = PROCESS_IO): Command {
     )
     .option("--prices <file>", "YAML/JSON of price id → number or { value, source } overriding the table")
     .action(async (o: CostOptions) => {
-      const { model, notes } = await runPlanModel(o);
+      const { model, notes, policy } = await runPlanModel(o);
       const { costModel } = await import("../../lib/economics/cost.ts");
       const { applyPriceOverrides, DEFAULT_PRICES, PriceOverrideError } = await import(
         "../../lib/economics/prices.ts"
@@ -161,7 +160,7 @@ export function costCommand(io: CommandIo = PROCESS_IO): Command {
           retentionDays: o.retentionDays,
           lifecycle: o.lifecycle as Parameters<typeof costModel>[1]["lifecycle"],
           smallObjects: o.smallObjects,
-          streamRetentionDays: o.streamRetentionDays,
+          streamRetentionDays: o.streamRetentionDays ?? policy.analytics.stream_expiration_days,
           gcsStagingDays: o.gcsStagingDays,
           markerRetentionDays: o.markerRetentionDays ?? o.retentionDays,
           bigqueryDays: o.bigqueryDays,

@@ -121,6 +121,45 @@ describe("logarchive plan", () => {
     assert.equal(code, 0);
   });
 
+  it("models the policy's stream delivery from its own ages, as the hypothetical switches did", async () => {
+    const fleet = ["--nodes", "100", "--gb-per-node-day", "5", "--namespaces", "30", "--format", "json"];
+    const streamPolicy = writeConfig(
+      "stream.yaml",
+      'analytics:\n  include: ["*"]\n  exclude: ["kube-system"]\n  delivery: stream\n  stream_batch_max_age: 2m\narchive:\n  batch_max_age: 30m\n',
+    );
+    const configured = JSON.parse(
+      (await runCommand(planCommand, ["plan", ...fleet, "--policy", streamPolicy])).out,
+    );
+    const perNamespacePolicy = writeConfig(
+      "per-ns.yaml",
+      'analytics:\n  include: ["*"]\n  exclude: ["kube-system"]\n',
+    );
+    const switched = JSON.parse(
+      (
+        await runCommand(planCommand, [
+          "plan",
+          ...fleet,
+          "--policy",
+          perNamespacePolicy,
+          "--analytics-stream",
+          "--analytics-batch-age",
+          "2m",
+          "--archive-batch-age",
+          "30m",
+        ])
+      ).out,
+    );
+    assert.ok(configured.sizes.byTier.stream.objectsPerDay > 0, "stream objects are modelled");
+    assert.deepEqual(configured.sizes, switched.sizes);
+    assert.deepEqual(configured.freshness, switched.freshness);
+    // The policy's delivery, not batch_max_age, sets the ages.
+    const perNamespace = JSON.parse(
+      (await runCommand(planCommand, ["plan", ...fleet, "--policy", perNamespacePolicy])).out,
+    );
+    assert.equal(perNamespace.sizes.byTier.stream, undefined);
+    assert.ok(configured.sizes.all.objectsPerDay < perNamespace.sizes.all.objectsPerDay / 5);
+  });
+
   it("takes the loader's configuration: a 10-minute minimum window holds 5× the objects per job", async () => {
     const { out } = await runCommand(planCommand, [
       "plan",

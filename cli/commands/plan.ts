@@ -144,17 +144,17 @@ export function addWorkloadOptions(command: Command): Command {
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
     .option(
       "--archive-batch-age <duration>",
-      "hypothetical: batch_max_age for archive-only namespaces",
+      "override: the archive batches' age (default: batch_max_age, or archive.batch_max_age in stream delivery)",
       durationSeconds("--archive-batch-age"),
     )
     .option(
       "--analytics-batch-age <duration>",
-      "hypothetical: batch_max_age for analytics namespaces",
+      "override: the loaded batches' age (default: batch_max_age, or analytics.stream_batch_max_age in stream delivery)",
       durationSeconds("--analytics-batch-age"),
     )
     .option(
       "--analytics-stream",
-      "hypothetical: one analytics object per node and table, per-namespace archive objects",
+      "override: model stream delivery whatever the policy's analytics.delivery says",
     )
     .addOption(
       new Option("--markers <kind>", "hypothetical: loader markers").choices(["per-object", "per-batch"]),
@@ -289,7 +289,7 @@ export async function runPlanModel(o: WorkloadOptions) {
   });
   const notes = [`policy: ${policyPath ?? "(built-in default)"}`, ...design.notes];
   if (o.measured !== undefined) notes.push(`measured inputs from ${o.measured}: ${JSON.stringify(measured)}`);
-  return { model, notes, policyPath };
+  return { model, notes, policyPath, policy };
 }
 
 export function planCommand(io: CommandIo = PROCESS_IO): Command {

@@ -12,6 +12,7 @@ import {
   destinations,
   type NamespacePolicy,
   notificationRules,
+  streamDelivery,
 } from "../policy/policy.ts";
 import type { LoaderDesign, ShipperDesign } from "./model.ts";
 
@@ -87,16 +88,22 @@ export function designFromConfig(sources: DesignSources): Design {
   });
   const h = sources.hypothetical ?? {};
   const age = shipper.batchMaxAgeMs / 1000;
+  // The policy's analytics.delivery decides the shape; in stream delivery its own ages
+  // replace batch_max_age (shipper/sinks/s3/sink.ts). The hypothetical switches override.
+  const stream = streamDelivery(sources.policy);
+  const analyticsStream = h.analyticsStream ?? stream !== null;
+  const configuredAnalyticsAge = stream === null ? age : stream.streamBatchMaxAgeMs / 1000;
+  const configuredArchiveAge = stream === null ? age : stream.archiveBatchMaxAgeMs / 1000;
   const stateBucketIsLanding =
     h.separateStateBucket === undefined
       ? loader.stateBucket === loader.landingBucket
       : !h.separateStateBucket;
   return {
     shipper: {
-      analyticsBatchAgeSeconds: h.analyticsBatchAgeSeconds ?? age,
-      archiveBatchAgeSeconds: h.archiveBatchAgeSeconds ?? age,
+      analyticsBatchAgeSeconds: h.analyticsBatchAgeSeconds ?? configuredAnalyticsAge,
+      archiveBatchAgeSeconds: h.archiveBatchAgeSeconds ?? configuredArchiveAge,
       batchMaxBytes: shipper.batchMaxBytes,
-      analyticsStream: h.analyticsStream ?? false,
+      analyticsStream,
     },
     loader: {
       windowSeconds: plan.windowSeconds,
@@ -117,6 +124,9 @@ export function designFromConfig(sources: DesignSources): Design {
     notificationRules: notificationRules(sources.policy).length,
     notes: [
       `shipper: batch_max_age ${age} s, batch_max_bytes ${shipper.batchMaxBytes} B (${sources.shipperConfig ? sources.shipperConfig.path : "shipper/config.ts defaults"})`,
+      stream === null
+        ? "policy: analytics.delivery per-namespace (analytics namespaces' own objects are loaded; batch_max_age for every batch)"
+        : `policy: analytics.delivery stream (per-table stream batches of ${configuredAnalyticsAge} s, per-namespace archive batches of ${configuredArchiveAge} s; batch_max_age unused)`,
       `loader: ${tables} table(s), window ${plan.windowSeconds} s (bound by ${plan.boundBy}), flush every ${loader.flushIntervalMs / 1000} s, deadline ${loader.flushDeadlineMs / 1000} s, ${loader.maxUrisPerJob} URIs per job, job guard ${loader.tableJobGuard}/table/day (functions/loader/plan.ts, config.ts)`,
       `loader state bucket ${stateBucketIsLanding ? "is the landing bucket (the default): marker writes fire the finalize trigger" : "is separate from the landing bucket"}`,
     ],

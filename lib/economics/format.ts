@@ -44,7 +44,7 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");
 }
 
-const TIER_NAMES = { analytics: "analytics/", archive: "archive/", stream: "stream (hypothetical)" } as const;
+const TIER_NAMES = { analytics: "analytics/", archive: "archive/", stream: "stream/" } as const;
 
 function opsRow(name: string, o: GcsOps): string[] {
   return [name, count(o.classA), count(o.classB), count(o.notBilled), count(o.deletes)];
