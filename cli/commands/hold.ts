@@ -1,8 +1,8 @@
 // `logarchive hold --on|--off`: set or clear S3 legal hold on every object version of a
 // namespace's hours, and write a manifest of what changed (lib/retrieval/hold.ts,
-// docs/compliance.md#retention-object-lock-and-legal-hold). Exit 0 when every version is in the asked state, 1 when a
-// version could not be changed or nothing matched, 2 on a usage mistake, a bucket without
-// Object Lock among them (nothing is changed then).
+// docs/compliance.md#retention-object-lock-and-legal-hold). Exit 0 when every version is in
+// the asked state, 1 when a version could not be changed or nothing matched, 2 on a usage
+// mistake, a bucket without Object Lock among them (nothing is changed then).
 
 import { createHash } from "node:crypto";
 import { mkdir, rename, writeFile } from "node:fs/promises";

@@ -1,5 +1,6 @@
 // `logarchive hold`: set or clear S3 Object Lock legal hold on every object version of a
-// namespace's hours (docs/compliance.md#retention-object-lock-and-legal-hold), and say what changed.
+// namespace's hours, and say what changed
+// (docs/compliance.md#retention-object-lock-and-legal-hold).
 //
 // A legal hold protects one object version from deletion and overwrite until it is removed,
 // with no date, independently of any retention period; it needs a bucket with Object Lock
