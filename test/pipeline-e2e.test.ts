@@ -1,7 +1,9 @@
 // The whole pipeline in one test: generated container logs → shipper → local S3 → SQS →
 // transfer → local GCS → Eventarc delivery → loader function (functions-framework server)
-// → DuckDB. Every generated line of the namespaces the policy loads must be in the
-// warehouse exactly once, none from the others, and `reconcile` must agree. Then the same
+// → DuckDB, in stream delivery (analytics.delivery: stream: every namespace archived per
+// namespace and hour, the loaded namespaces' lines also in per-table stream objects, which
+// are what gets loaded). Every generated line of the namespaces the policy loads must be
+// in the warehouse exactly once, none from the others, and `reconcile` must agree. Then the same
 // under faults: the transfer worker SIGKILLed mid-copy, every event delivered twice, and
 // one corrupt object.
 
@@ -14,7 +16,7 @@ import { basename, dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { batchId, formatObjectKey } from "../lib/keys/layout.ts";
+import { batchId, formatStreamKey } from "../lib/keys/layout.ts";
 import { createLogger } from "../lib/log.ts";
 import { toUserMetadata } from "../lib/object/metadata.ts";
 import { parsePolicy } from "../lib/policy/policy.ts";
@@ -35,6 +37,7 @@ archive:
 analytics:
   include: ["*"]
   exclude: ["kube-system"]
+  delivery: stream
 warehouse:
   dataset: logarchive
   table: container_logs
@@ -166,9 +169,21 @@ describe("pipeline end to end", { timeout: SUITE_GUARD_MS }, () => {
       const report = await pipeline.settle(600_000);
       assert.equal(report.ok, true, JSON.stringify(report.counts));
       assert.ok(report.counts.loaded > 0);
-      // kube-system goes to the archive tier, which S3 never announces to the loader.
-      assert.equal(report.perNamespace["kube-system"], undefined, "kube-system is not in the analytics tier");
-      assert.equal(report.perNamespace.scratch, undefined, "scratch is not even archived");
+      // Only stream objects are loaded: one set per table; every namespace's own objects
+      // are archive objects, checked against their metadata, and kube-system is in none of
+      // the stream's (the warehouse check below).
+      assert.deepEqual(Object.keys(report.perNamespace).sort(), [
+        "stream:logarchive.container_logs",
+        "stream:logarchive.team_a",
+      ]);
+      assert.deepEqual(
+        Object.keys(report.namespaces)
+          .filter((ns) => report.namespaces[ns]?.tier === "archive")
+          .sort(),
+        ["checkout", "kube-system", "payments", "team-a-api"],
+        "every archived namespace has archive objects; scratch is not even archived",
+      );
+      assert.ok(report.archiveObjects.every((o) => o.verdict === "verified"));
       checkExactlyOnce(workload, await warehouseLids(pipeline));
       const freshness = await pipeline.freshness();
       assert.ok(freshness !== null && freshness.rows > 0);
@@ -237,11 +252,11 @@ describe("pipeline end to end", { timeout: SUITE_GUARD_MS }, () => {
       return child;
     };
     try {
-      // A corrupt object where the shipper would put one: right key, metadata, bad body.
-      const corruptKey = formatObjectKey({
+      // A corrupt stream object where the shipper would put one: right key, metadata, bad body.
+      const corruptKey = formatStreamKey({
         prefix: "logs",
-        tier: "analytics",
-        namespace: "payments",
+        dataset: "logarchive",
+        table: "container_logs",
         dt: new Date().toISOString().slice(0, 10),
         hour: new Date().toISOString().slice(11, 13),
         node: "evil-node",
@@ -314,6 +329,6 @@ describe("pipeline end to end", { timeout: SUITE_GUARD_MS }, () => {
     }
     const cli = runReconcileCli(dataDir, join(dir, "namespaces.yaml"));
     assert.equal(cli.status, 1, cli.stdout);
-    assert.match(cli.stdout, /QUARANTINED\s+logs\/analytics\/namespace=payments\/.*evil-node/);
+    assert.match(cli.stdout, /QUARANTINED\s+logs\/stream\/table=logarchive\.container_logs\/.*evil-node/);
   });
 });
