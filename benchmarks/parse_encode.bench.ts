@@ -1,19 +1,29 @@
 // Hot path of the shipper without I/O or gzip: split → parse → merge → encode.
 //
-// Builds ~200 MB of containerd/CRI-O lines in memory from the real samples in
-// test/fixtures/corpora (JSON app logs, ingress access lines, stack traces), plus plain text,
-// 40 KiB lines the runtime split into 16 KiB P chunks, interleaved stderr and a few
-// malformed lines, then runs them through FileDecoder and RecordEncoder in 256 KiB reads,
-// as a file tailer would. Prints input MB/s, MB per CPU-second, lines/s and memory. The
-// multiline rows run the same input with stack-trace merging on (`auto`, every rule
-// tried on every line), as a container under a `multiline` rule would be decoded.
+// The input (--workload):
+// - `realistic` (default): ~200 MB of a node's container logs from createRealisticWorkload
+//   (shipper/test_support/realistic_workload.ts: generated JSON service logs, ingress access
+//   lines, klog, Java and Python traces, batch and training output, every id and number
+//   varying; 32 containers, each file encoded with its own pod's metadata);
+// - `corpora`: ~200 MB of containerd/CRI-O lines built in memory from the real samples in
+//   test/fixtures/corpora (JSON app logs, ingress access lines, stack traces), plus plain
+//   text, 40 KiB lines the runtime split into 16 KiB P chunks, interleaved stderr and a few
+//   malformed lines.
+// It runs through FileDecoder and RecordEncoder in 256 KiB reads, as a file tailer would.
+// Prints input MB/s, MB per CPU-second, lines/s and memory. The multiline rows run the same
+// input with stack-trace merging on (`auto`, every rule tried on every line), as a container
+// under a `multiline` rule would be decoded.
 //
-//   node_modules/.bin/node benchmarks/parse_encode.bench.ts [--mb 200]
+//   node_modules/.bin/node benchmarks/parse_encode.bench.ts [--mb 200] [--workload realistic|corpora]
 
-import { availableParallelism } from "node:os";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type DecodedLine, FileDecoder } from "../shipper/sources/kubernetes_logs/file_decoder.ts";
+import { type LogFileMeta, parseLogPath } from "../shipper/sources/kubernetes_logs/paths.ts";
 import { corpusLines } from "../shipper/test_support/corpora.ts";
+import { createRealisticWorkload } from "../shipper/test_support/realistic_workload.ts";
 import { MULTILINE_DEFAULTS, type MultilineSettings } from "../shipper/transforms/multiline/merger.ts";
 import {
   appendBatchFields,
@@ -22,7 +32,16 @@ import {
   RecordEncoder,
 } from "../shipper/transforms/record_encoder.ts";
 
-const { values } = parseArgs({ options: { mb: { type: "string", default: "200" } } });
+const { values } = parseArgs({
+  options: {
+    mb: { type: "string", default: "200" },
+    workload: { type: "string", default: "realistic" },
+  },
+});
+if (!["realistic", "corpora"].includes(values.workload)) {
+  process.stderr.write(`--workload: expected realistic or corpora, got ${values.workload}\n`);
+  process.exit(2);
+}
 const TARGET_BYTES = Number(values.mb) * 1e6;
 const FILES = 8;
 const READ_SIZE = 256 * 1024;
@@ -109,8 +128,22 @@ const NL = Buffer.from("\n");
 
 const mib = (n: number) => (n / 1024 / 1024).toFixed(0);
 
+/** The pod each corpora file is encoded as (they have no kubelet path). */
+function corporaMeta(i: number): LogFileMeta {
+  return {
+    namespace: "payments",
+    pod: `api-7c9f-${i}`,
+    podUid: "8d3f0a6e-2b1c-4e2f-9a57-0c1d2e3f4a5b",
+    container: "api",
+    restartCount: 0,
+    rotated: false,
+    compressed: false,
+  };
+}
+
 function runOnce(
   files: Buffer[],
+  metas: LogFileMeta[],
   encode: boolean,
   multiline: MultilineSettings | null = null,
 ): { wallMs: number; cpuMs: number; records: number; outBytes: number } {
@@ -121,14 +154,7 @@ function runOnce(
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (const [i, data] of files.entries()) {
-    const encoder = new RecordEncoder({
-      namespace: "payments",
-      pod: `api-7c9f-${i}`,
-      podUid: "8d3f0a6e-2b1c-4e2f-9a57-0c1d2e3f4a5b",
-      container: "api",
-      restartCount: 0,
-      node: "node-a",
-    });
+    const encoder = new RecordEncoder({ ...metas[i]!, node: "node-a" });
     const decoder = new FileDecoder({ fallbackTime: { epochSeconds: 0, nanos: 0 }, multiline });
     const sink = encode
       ? (l: DecodedLine) => {
@@ -153,11 +179,32 @@ function runOnce(
 
 const g0 = performance.now();
 const files: Buffer[] = [];
+const metas: LogFileMeta[] = [];
 let physicalLines = 0;
-for (let i = 0; i < FILES; i++) {
-  const f = makeFile(i + 1, TARGET_BYTES / FILES, i % 4 === 3);
-  files.push(f.data);
-  physicalLines += f.lines;
+if (values.workload === "realistic") {
+  const root = mkdtempSync(join(tmpdir(), "logarchive-bench-parse-"));
+  try {
+    const w = createRealisticWorkload({ root, seed: 42, startMs: Date.UTC(2026, 10, 21, 11, 0, 0) });
+    while (w.bytes() < TARGET_BYTES) w.writeBytes(8 * 2 ** 20);
+    w.close();
+    for (const writer of w.writers) {
+      const data = readFileSync(writer.path);
+      const parsed = parseLogPath(writer.path);
+      if (!parsed.ok) throw new Error(`${writer.path}: ${parsed.error.message}`);
+      files.push(data);
+      metas.push(parsed.meta);
+      for (let nl = data.indexOf(10); nl >= 0; nl = data.indexOf(10, nl + 1)) physicalLines++;
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+} else {
+  for (let i = 0; i < FILES; i++) {
+    const f = makeFile(i + 1, TARGET_BYTES / FILES, i % 4 === 3);
+    files.push(f.data);
+    metas.push(corporaMeta(i));
+    physicalLines += f.lines;
+  }
 }
 const inputBytes = files.reduce((n, f) => n + f.length, 0);
 const generateMs = performance.now() - g0;
@@ -168,10 +215,10 @@ console.log(
   `parse_encode: ${new Date().toISOString()}, node ${process.version}, ${availableParallelism()} CPUs`,
 );
 console.log(
-  `input: ${(inputBytes / 1e6).toFixed(1)} MB in ${FILES} files, ${physicalLines} physical lines (generated in ${(generateMs / 1000).toFixed(1)} s)`,
+  `input: ${values.workload}, ${(inputBytes / 1e6).toFixed(1)} MB in ${files.length} files, ${physicalLines} physical lines (generated in ${(generateMs / 1000).toFixed(1)} s)`,
 );
 // A warm-up pass lets V8 optimise the hot functions before timing.
-runOnce(files.slice(0, 1), true);
+runOnce(files.slice(0, 1), metas, true);
 const auto: MultilineSettings = { mode: "auto", ...MULTILINE_DEFAULTS };
 for (const [label, encode, multiline] of [
   ["split+parse+merge", false, null],
@@ -179,7 +226,7 @@ for (const [label, encode, multiline] of [
   ["… +multiline auto", false, auto],
   ["… +multiline auto +encode", true, auto],
 ] as const) {
-  const r = runOnce(files, encode, multiline);
+  const r = runOnce(files, metas, encode, multiline);
   const mb = inputBytes / 1e6;
   console.log(
     `${label.padEnd(26)} ${(mb / (r.wallMs / 1000)).toFixed(0).padStart(5)} MB/s wall, ` +

@@ -526,6 +526,16 @@ async function saveRecords(endpoint: string, bucket: string, path: string): Prom
   }
 }
 
+/** Node's zlib over `path` at `level` (benchmarks/deflate_floor.ts), timed like gzip. */
+async function deflateRun(level: number, path: string): Promise<Timed> {
+  log(`Node zlib -${level} (records): compressing…`);
+  const t = await timed([process.execPath, join(ROOT, "benchmarks/deflate_floor.ts"), path, String(level)], {
+    env: { ...process.env, NODE_OPTIONS: "" },
+  });
+  if (t.code !== 0) throw new Error(`deflate_floor.ts exited ${t.code}`);
+  return t;
+}
+
 async function gzipRun(level: number, concat: string): Promise<Timed> {
   log(`gzip -${level} ${concat.endsWith(".ndjson") ? "(records)" : "(raw)"}: compressing…`);
   const t = await timed(["gzip", `-${level}`, "-c"], { stdin: concat });
@@ -577,10 +587,9 @@ if (SETUPS.some((s) => s.name === "deployed") && !values["no-build"]) {
   const built = spawnSync("npm", ["run", "--silent", "build"], { cwd: ROOT, encoding: "utf8" });
   if (built.status !== 0) throw new Error(`npm run build failed: ${built.stderr}${built.stdout}`);
 }
-const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], {
-  cwd: ROOT,
-  encoding: "utf8",
-}).stdout.trim();
+const commit =
+  spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).stdout.trim() ||
+  "unknown (not a git work tree)";
 /** Uncommitted changes to the code the build compiles: the figures are then not the commit's. */
 const dirty = spawnSync("git", ["status", "--porcelain", "--", "cli", "lib", "shipper"], {
   cwd: ROOT,
@@ -615,6 +624,8 @@ interface Pair {
   run: ShipperRun;
   /** gzip -6 over the shipper's records, just after it: the format's floor. */
   floor: Timed | null;
+  /** Node's zlib at level 6 over the same records, just after that: the floor for Node's deflate. */
+  zlibFloor: Timed | null;
 }
 const pairs: Pair[] = [];
 for (let i = 1; i <= RUNS; i++) {
@@ -625,7 +636,8 @@ for (let i = 1; i <= RUNS; i++) {
       ...(first ? { saveRecordsTo: recordsPath, idleSeconds: IDLE_SECONDS } : {}),
     });
     const floor = existsSync(recordsPath) ? await gzipRun(6, recordsPath) : null;
-    pairs.push({ setup, gzip6, run, floor });
+    const zlibFloor = existsSync(recordsPath) ? await deflateRun(6, recordsPath) : null;
+    pairs.push({ setup, gzip6, run, floor, zlibFloor });
   }
 }
 const gzip1 = await gzipRun(1, wl.concat);
@@ -663,6 +675,8 @@ const range = (xs: number[], digits: number) => {
 };
 /** The shipper's speed over the floor's, from the same raw bytes: floor CPU over shipper CPU. */
 const overFloor = (p: Pair) => (p.floor === null ? Number.NaN : cpuS(p.floor) / cpuS(p.run.timed));
+/** The same against Node's own zlib over the records. */
+const overZlib = (p: Pair) => (p.zlibFloor === null ? Number.NaN : cpuS(p.zlibFloor) / cpuS(p.run.timed));
 
 const cpuModel =
   /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? cpus()[0]?.model ?? "?";
@@ -691,21 +705,22 @@ for (const setup of SETUPS) {
 }
 lines.push("");
 lines.push(
-  "Each run: gzip -6 over the raw logs just before it, the shipper, gzip -6 over the shipper's records (the floor) just after it. " +
+  "Each run: gzip -6 over the raw logs just before it, the shipper, then over the shipper's records gzip -6 (the floor) and Node's zlib at level 6 (the zlib floor). " +
     "× floor = the floor's CPU over the shipper's, both for the same raw bytes.",
 );
 lines.push("");
 lines.push(
-  "| run | load (1 min) | CPU s (user+sys) | wall s | raw MB per CPU-s | × gzip -6 | floor CPU s | floor raw MB per CPU-s | × floor | peak RSS MiB | stored / raw | objects | median object | lines shipped |",
+  "| run | load (1 min) | CPU s (user+sys) | wall s | raw MB per CPU-s | × gzip -6 | floor CPU s | floor raw MB per CPU-s | × floor | zlib floor CPU s | × zlib floor | peak RSS MiB | stored / raw | objects | median object | lines shipped |",
 );
-lines.push("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+lines.push("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
 for (const p of pairs) {
-  const { gzip6, run: r, floor } = p;
+  const { gzip6, run: r, floor, zlibFloor } = p;
   const t = r.timed;
   lines.push(
     `| ${r.label} | ${load(t)} | ${cpuS(t).toFixed(1)} (${t.userS.toFixed(1)}+${t.sysS.toFixed(1)}) | ${t.wallS.toFixed(1)} | ` +
       `${perCpu(t).toFixed(1)} | ${(perCpu(t) / perCpu(gzip6)).toFixed(2)}× | ` +
       `${floor ? cpuS(floor).toFixed(1) : "–"} | ${floor ? perCpu(floor).toFixed(1) : "–"} | ${overFloor(p).toFixed(2)}× | ` +
+      `${zlibFloor ? cpuS(zlibFloor).toFixed(1) : "–"} | ${overZlib(p).toFixed(2)}× | ` +
       `${MiB(t.peakRss).toFixed(0)} | ${(r.storedBytes / raw).toFixed(3)} | ${r.objects} | ` +
       `${MiB(r.medianObject).toFixed(2)} MiB | ${r.records ?? "not verified"} |`,
   );
@@ -719,7 +734,7 @@ lines.push(
   )} | ${range(gzip6s.map(cpuS), 1)} | ${range(
     gzip6s.map((t) => t.wallS),
     1,
-  )} | ${range(gzip6s.map(perCpu), 1)} | 1.00× | | | | ${range(
+  )} | ${range(gzip6s.map(perCpu), 1)} | 1.00× | | | | | | ${range(
     gzip6s.map((t) => MiB(t.peakRss)),
     0,
   )} | | | | |`,
@@ -734,20 +749,39 @@ lines.push(
   )} | | ${range(
     pairs.filter((p) => p.floor).map((p) => perCpu(p.floor!) / perCpu(p.gzip6)),
     2,
-  )}× | | ${range(floors.map(perCpu), 1)} | 1.00× | | | | | |`,
+  )}× | | ${range(floors.map(perCpu), 1)} | 1.00× | | | | | | | |`,
+);
+const zlibFloors = pairs.flatMap((p) => (p.zlibFloor ? [p.zlibFloor] : []));
+lines.push(
+  `| Node's zlib -6 over the records, the zlib floor (1 core), ${zlibFloors.length} runs | ${range(
+    zlibFloors.map((t) => t.load[0]),
+    1,
+  )} | ${range(zlibFloors.map(cpuS), 1)} | ${range(
+    zlibFloors.map((t) => t.wallS),
+    1,
+  )} | ${range(zlibFloors.map(perCpu), 1)} | ${range(
+    pairs.filter((p) => p.zlibFloor).map((p) => perCpu(p.zlibFloor!) / perCpu(p.gzip6)),
+    2,
+  )}× | | | ${range(
+    pairs.filter((p) => p.zlibFloor && p.floor).map((p) => cpuS(p.floor!) / cpuS(p.zlibFloor!)),
+    2,
+  )}× | | 1.00× | ${range(
+    zlibFloors.map((t) => MiB(t.peakRss)),
+    0,
+  )} | | | | |`,
 );
 lines.push(
   `| gzip -1 -c over the raw logs (1 core) | ${load(gzip1)} | ${cpuS(gzip1).toFixed(1)} | ${gzip1.wallS.toFixed(1)} | ${perCpu(gzip1).toFixed(1)} | ` +
-    `${(perCpu(gzip1) / mean(gzip6s.map(perCpu))).toFixed(2)}× (of the mean) | | | | ${MiB(gzip1.peakRss).toFixed(0)} | | | | |`,
+    `${(perCpu(gzip1) / mean(gzip6s.map(perCpu))).toFixed(2)}× (of the mean) | | | | | | ${MiB(gzip1.peakRss).toFixed(0)} | | | | |`,
 );
 if (parsed) {
   lines.push(
     `| logarchive parse (decode + encode, no gzip) | ${load(parsed.parse)} | ${cpuS(parsed.parse).toFixed(1)} | ${parsed.parse.wallS.toFixed(1)} | ` +
-      `${perCpu(parsed.parse).toFixed(1)} | | | | | ${MiB(parsed.parse.peakRss).toFixed(0)} | | | | |`,
+      `${perCpu(parsed.parse).toFixed(1)} | | | | | | | ${MiB(parsed.parse.peakRss).toFixed(0)} | | | | |`,
   );
   lines.push(
     `| gzip -6 -c over the parse output (no batch_id, seq; ${(parsed.bytes / raw).toFixed(2)}× raw) | ${load(parsed.gzip)} | ${cpuS(parsed.gzip).toFixed(1)} | ` +
-      `${parsed.gzip.wallS.toFixed(1)} | | ${(perCpu(parsed.gzip) / mean(gzip6s.map(perCpu))).toFixed(2)}× (of the mean) | | ${perCpu(parsed.gzip).toFixed(1)} | | | | | | |`,
+      `${parsed.gzip.wallS.toFixed(1)} | | ${(perCpu(parsed.gzip) / mean(gzip6s.map(perCpu))).toFixed(2)}× (of the mean) | | ${perCpu(parsed.gzip).toFixed(1)} | | | | | | | | |`,
   );
 }
 lines.push("");
@@ -768,9 +802,9 @@ lines.push(
 );
 lines.push("");
 lines.push(
-  "| shipper | runs | raw MB per CPU-s | × gzip -6 | × floor | × floor, means | peak RSS MiB | stored / raw | startup CPU s | startup peak RSS MiB |",
+  "| shipper | runs | raw MB per CPU-s | × gzip -6 | × floor | × floor, means | × zlib floor | peak RSS MiB | stored / raw | startup CPU s | startup peak RSS MiB |",
 );
-lines.push("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+lines.push("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
 for (const { setup, runs: starts } of startups) {
   const mine = pairs.filter((p) => p.setup === setup);
   const withFloor = mine.filter((p) => p.floor !== null);
@@ -783,7 +817,7 @@ for (const { setup, runs: starts } of startups) {
       2,
     )}× | ${range(withFloor.map(overFloor), 2)}× | ${(
       mean(withFloor.map((p) => cpuS(p.floor!))) / mean(withFloor.map((p) => cpuS(p.run.timed)))
-    ).toFixed(2)}× | ${range(
+    ).toFixed(2)}× | ${range(mine.filter((p) => p.zlibFloor).map(overZlib), 2)}× | ${range(
       mine.map((p) => MiB(p.run.timed.peakRss)),
       0,
     )} | ${range(
@@ -809,7 +843,8 @@ if (deployed.length > 0) {
   lines.push(`Targets (${SETUPS[0]!.label}):`);
   lines.push(
     `- CPU, at least 0.9 of the floor: ${range(deployed.filter((p) => p.floor).map(overFloor), 2)}× per run, ` +
-      `${floorMean.toFixed(2)}× of the means: ${floorMean >= 0.9 ? "met" : "MISSED"}`,
+      `${floorMean.toFixed(2)}× of the means: ${floorMean >= 0.9 ? "met" : "MISSED"}; ` +
+      `against Node's zlib over the same records ${range(deployed.filter((p) => p.zlibFloor).map(overZlib), 2)}×`,
   );
   lines.push(
     `- peak RSS at most 128 MiB: ${range(
