@@ -395,8 +395,9 @@ async function conflict(
 // dead-letter topic; a day-long outage or a bad config would otherwise lose objects for good.
 // It walks the landing bucket's loadable tiers (analytics, and stream delivery's stream)
 // hour by hour (the keys' hour), partition directory by directory (namespace=… or table=…,
-// in one sorted list across both tiers), from a watermark in the state bucket, and hands every object without a claim to
-// the same enqueue as an event, so an event arriving later is a duplicate like any other.
+// in one sorted list across both tiers), from a watermark in the state bucket, and hands every object that is neither
+// loaded nor queued (no claim, or a claim without its queue entry) to the same enqueue as an event, so an
+// event arriving later is a duplicate like any other.
 
 export interface SweepSettings {
   /** Objects one run looks at, at most. */
@@ -510,8 +511,14 @@ export async function sweepLanding(ctx: SweepContext): Promise<SweepResult> {
       examined += fresh.length;
       await forEachLimited(fresh, SWEEP_CONCURRENCY, async (f) => {
         const id = objectId(f.name);
-        if (await ctx.state.exists(markerPaths.claim(id))) return;
-        // A bad object is quarantined before any claim: its event came.
+        // Loaded: nothing to do (the common case once an hour has settled, so one read).
+        if (await ctx.state.exists(markerPaths.done(id))) return;
+        // Claimed and queued: its event came and the flush has it. Claimed but not queued: a
+        // finalize died between claims/ and pending/ and was not redelivered; enqueue finishes
+        // its work (the same body is queued for the claim's table, another is a conflict).
+        const claim = await ctx.state.read<ClaimMarker>(markerPaths.claim(id));
+        if (claim !== null && (await ctx.state.exists(markerPaths.pending(claim.table, id)))) return;
+        // A bad object is quarantined (before any claim, or at the flush): its event came.
         if (await ctx.state.exists(markerPaths.quarantined(id))) return;
         const meta = f.metadata;
         const object: FinalizedObject = {

@@ -17,7 +17,7 @@ import { DuckDbWarehouse } from "../warehouse/duckdb.ts";
 import { resolveLoaderConfig } from "./config.ts";
 import type { FinalizedObject } from "./enqueue.ts";
 import { Loader, type LoaderParts } from "./loader.ts";
-import { markerPaths, objectId } from "./markers.ts";
+import { type ClaimMarker, markerPaths, objectId } from "./markers.ts";
 import { type GcsProxy, startGcsProxy } from "./test_support/gcs-proxy.ts";
 import { type ArchiveObject, archiveObject } from "./test_support/objects.ts";
 
@@ -309,6 +309,36 @@ describe("loader hardening: the sweeper", () => {
     await loader.flush({ force: true });
     assert.deepEqual(await rows([...lost, ...unsettled]), Array(lost.length + unsettled.length).fill(5));
     assert.equal(loader.stats().swept, lost.length + unsettled.length);
+  });
+});
+
+describe("loader hardening: the sweeper and a claim whose queue entry was never written", () => {
+  it("loads, exactly once, an object claimed by a finalize that died before pending/ and was never redelivered", async () => {
+    // An hour of its own (the other sweeper test uses 05 and 06).
+    let clock = Date.parse("2026-11-21T05:00:00Z");
+    const loader = newLoader({}, { now: () => clock });
+    const [o] = objects("claimed-only", 1, "03");
+    const f = await upload(o!);
+    // What a finalize leaves when it dies after claims/ and before pending/ (retries off):
+    const claim: ClaimMarker = {
+      name: o!.name,
+      sha256: o!.metadata["logarchive-sha256"]!,
+      generation: f.generation,
+      table: TABLE,
+      namespace: "claimed-only",
+      claimedAt: new Date(clock).toISOString(),
+    };
+    assert.ok(await loader.state.createIfAbsent(markerPaths.claim(objectId(o!.name)), claim));
+    for (let tick = 0; tick < 4; tick++) {
+      await loader.flush({ force: true });
+      clock += 5 * 60_000;
+    }
+    assert.deepEqual(await rows([o!]), [5], "claimed but never queued: the sweeper queued it");
+    assert.equal(eventsNamed("object_swept").length, 1);
+    // The event after all, and more sweeps: no second load.
+    assert.equal((await loader.handleFinalize(f)).outcome, "duplicate");
+    await loader.flush({ force: true });
+    assert.deepEqual(await rows([o!]), [5]);
   });
 });
 
