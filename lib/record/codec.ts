@@ -25,7 +25,10 @@ export function encodeRecord(record: LogRecord): string {
 function checkValue(field: FieldSpec, value: unknown): string | null {
   switch (field.type) {
     case "STRING":
-      return typeof value === "string" ? null : "expected a string";
+      if (typeof value !== "string") return "expected a string";
+      // JSON lets `\ud800` stand alone; BigQuery and DuckDB refuse a string holding an
+      // unpaired surrogate, so a load would fail on a line this check had passed.
+      return value.isWellFormed() ? null : "holds an unpaired UTF-16 surrogate (a lone \\uD800-\\uDFFF escape)";
     case "TIMESTAMP":
       return typeof value === "string" && RECORD_TIMESTAMP.test(value)
         ? null
