@@ -28,7 +28,9 @@ function checkValue(field: FieldSpec, value: unknown): string | null {
       if (typeof value !== "string") return "expected a string";
       // JSON lets `\ud800` stand alone; BigQuery and DuckDB refuse a string holding an
       // unpaired surrogate, so a load would fail on a line this check had passed.
-      return value.isWellFormed() ? null : "holds an unpaired UTF-16 surrogate (a lone \\uD800-\\uDFFF escape)";
+      return value.isWellFormed()
+        ? null
+        : "holds an unpaired UTF-16 surrogate (a lone \\uD800-\\uDFFF escape)";
     case "TIMESTAMP":
       return typeof value === "string" && RECORD_TIMESTAMP.test(value)
         ? null
