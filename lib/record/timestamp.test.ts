@@ -85,6 +85,23 @@ describe("runtime timestamps", () => {
     assert.equal(parseRfc3339("9999-12-31T23:59:59+00:01")?.epochSeconds, RECORD_MAX_EPOCH_SECONDS - 60);
   });
 
+  it("reads years 0001-0099 as themselves and refuses year 0000 in UTC", () => {
+    // Date.UTC would read these as 1901, 1950 and 1999 (the bug this guards against).
+    assert.equal(formatRecordTimestamp(parseRfc3339("0001-01-01T00:00:00Z")!), "0001-01-01 00:00:00.000000");
+    assert.equal(parseRfc3339("0001-01-01T00:00:00Z")?.epochSeconds, RECORD_MIN_EPOCH_SECONDS);
+    assert.equal(
+      formatRecordTimestamp(parseRfc3339("0050-06-01T12:30:00.5Z")!),
+      "0050-06-01 12:30:00.500000",
+    );
+    assert.equal(formatRecordTimestamp(parseRfc3339("0099-12-31T23:59:59Z")!), "0099-12-31 23:59:59.000000");
+    assert.equal(parseRfc3339("0000-01-01T00:00:00Z"), null);
+    assert.equal(parseRfc3339("0000-12-31T23:59:59Z"), null);
+    // An offset can carry the last moments of year 0 into year 1 in UTC.
+    assert.equal(parseRfc3339("0000-12-31T23:30:00-01:00")?.epochSeconds, RECORD_MIN_EPOCH_SECONDS + 1800);
+    assert.equal(parseRfc3339("0004-02-29T00:00:00Z") === null, false, "year 4 is a leap year");
+    assert.equal(parseRfc3339("0100-02-29T00:00:00Z"), null, "year 100 is not");
+  });
+
   it("keeps a clock reading (a touched file's mtime) inside what a record can hold", () => {
     assert.deepEqual(instantFromMs(1_795_259_857_250.5), { epochSeconds: 1_795_259_857, nanos: 250_500_000 });
     for (const [ms, epochSeconds] of [

@@ -46,9 +46,13 @@ export function parseRfc3339(text: string): Instant | null {
   const minute = Number(mi);
   const second = Number(s);
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return null;
-  let epochMs = Date.UTC(Number(y), month - 1, day, hour, minute, second === 60 ? 59 : second);
-  // Date.UTC rolls 31 February into March; a log line with such a date is malformed.
-  if (new Date(epochMs).getUTCDate() !== day) return null;
+  // Not Date.UTC: it reads years 0-99 as 1900-1999, so `0050-06-01` would become 1950.
+  const date = new Date(0);
+  date.setUTCFullYear(Number(y), month - 1, day);
+  date.setUTCHours(hour, minute, second === 60 ? 59 : second, 0);
+  let epochMs = date.getTime();
+  // The Date rolls 31 February into March; a log line with such a date is malformed.
+  if (date.getUTCDate() !== day) return null;
   if (sign !== undefined) {
     const offsetMinutes = Number(oh) * 60 + Number(om);
     if (Number(oh) > 23 || Number(om) > 59) return null;

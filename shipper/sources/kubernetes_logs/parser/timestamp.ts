@@ -2,9 +2,8 @@
 //
 // Must agree exactly with parseRfc3339 in lib/record/timestamp.ts (a property test checks
 // it), including that module's quirks: `T`, `t` or a space between date and time, `z`,
-// offsets with or without the colon, second 60 read as 59, and Date.UTC's mapping of
-// years 0-99 to 1900-1999, and that a time a record cannot hold (past 9999-12-31 in UTC)
-// is not a timestamp.
+// offsets with or without the colon, second 60 read as 59, and that a time a record cannot
+// hold (before 0001-01-01 or past 9999-12-31 in UTC) is not a timestamp.
 
 import { inRecordRange } from "../../../../lib/record/timestamp.ts";
 
@@ -93,9 +92,8 @@ export function parseRfc3339Bytes(b: Uint8Array, start: number, end: number, out
     return false;
   }
 
-  const yearDigits = c1 * 100 + c2;
-  // Date.UTC, which the reference parser uses, reads years 0-99 as 1900-1999.
-  const year = yearDigits < 100 ? 1900 + yearDigits : yearDigits;
+  // Years 0-99 are those years (the proleptic Gregorian calendar), as in the reference parser.
+  const year = c1 * 100 + c2;
   const dim = month === 2 && isLeap(year) ? 29 : DAYS_IN_MONTH[month - 1]!;
   if (day > dim) return false;
   const epochSeconds =
