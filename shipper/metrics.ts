@@ -39,7 +39,7 @@ export class ShipperMetrics {
   );
   readonly bytesLost = this.#counter(
     "lost_bytes_total",
-    "Log bytes that could not be read, by reason: rotation (a file vanished before it was read to the end), truncation (a file was truncated past the read offset), corrupt_gzip (compressed bytes of a damaged rotated .gz from the damage to its end, at least 1).",
+    "Log bytes that could not be read, by reason: rotation (a file vanished before it was read to the end), truncation (a file was truncated past the read offset), corrupt_gzip (compressed bytes of a damaged rotated .gz from the damage to its end, at least 1; the whole file when the damage is inside a gzip member).",
     ["reason"],
   );
   readonly batchesSealed = this.#counter(

@@ -114,7 +114,7 @@ export interface ParseSummary {
 /** The one line `parse` prints for a damaged file. */
 export function describeDamagedFile(d: DamagedFile): string {
   const printed =
-    d.records === 0 ? "nothing before it was readable" : `the ${d.records} record(s) before it were printed`;
+    d.records === 0 ? "no record was printed" : `the ${d.records} record(s) before it were printed`;
   return `${d.file}: ${describeGzipDamage(d.damage)}; ${printed}`;
 }
 
@@ -356,8 +356,10 @@ export function parseCommand(): Command {
         "and --container name its pod; these flags, and --pod-uid, --container-id and --restart-count,",
         "also replace what a kubelet file name says.",
         "",
-        "A damaged .gz is read up to the damage: its records before it are printed, then one line",
-        "names the file and the damage, and the exit code is 1.",
+        "A damaged .gz is read up to the damage (a file cut short, garbage after a member): its",
+        "records before it are printed, then one line names the file and the damage, and the exit",
+        "code is 1. Damage inside a gzip member (a flipped bit, found by its CRC-32) makes what",
+        "inflates untrustworthy: nothing of that file is printed, as the shipper archives nothing of it.",
       ].join("\n"),
     )
     .action(async function (this: Command, files: string[], flags: ParseFlags) {

@@ -130,15 +130,14 @@ describe("a damaged rotated .gz", () => {
     assert.ok(lost > tail.length / 2, `${lost} bytes counted`);
   });
 
-  it("ships every line before a flipped bit in the compressed data, whatever comes out after it", async () => {
+  it("ships no line of a file whose compressed data a flipped bit damaged, and counts the whole file lost", async () => {
     const flipped = Buffer.from(sound);
     flipped[Math.floor(flipped.length * 0.5)]! ^= 0x08;
-    const { messages, lost } = await ship(join(dir, "flipped-data"), flipped);
-    // What inflates before zlib finds the damage may be wrong bytes; every line up to the
-    // first that differs is the original, and the damage is counted.
-    let same = 0;
-    while (same < messages.length && messages[same] === original.messages[same]) same++;
-    assert.ok(same > original.messages.length * 0.4, `${same} lines intact before the damage`);
-    assert.ok(lost > 0, "the damage is counted");
+    const { messages, lost, events } = await ship(join(dir, "flipped-data"), flipped);
+    // zlib would inflate it to invented lines (found only by the CRC at the member's end):
+    // none is archived, and every compressed byte is counted.
+    assert.deepEqual(messages, []);
+    assert.equal(lost, flipped.length);
+    assert.equal(events.length, 1);
   });
 });
