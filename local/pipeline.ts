@@ -20,6 +20,7 @@ import { type ReconcileReport, reconcile } from "../functions/loader/reconcile.t
 import { DuckDbWarehouse } from "../functions/warehouse/duckdb.ts";
 import type { Logger, StageLog } from "../lib/log.ts";
 import type { NamespacePolicy } from "../lib/policy/policy.ts";
+import { RECORD_MAX_EPOCH_SECONDS, RECORD_MIN_EPOCH_SECONDS } from "../lib/record/timestamp.ts";
 import { resolveShipperConfig } from "../shipper/config.ts";
 import { Shipper } from "../shipper/shipper.ts";
 import { EventarcDelivery } from "./eventarc.ts";
@@ -309,10 +310,15 @@ export class LocalPipeline {
     return this.#shipper;
   }
 
-  /** Reconciles the whole archive's analytics tier against the warehouse. */
+  /**
+   * Reconciles the whole archive against the warehouse: every time a record can hold
+   * (years 0001-9999; the end stops a millisecond short of year 10000, which neither a
+   * Date's ISO form nor the warehouses' TIMESTAMP can spell), not just 1970 to now, since a
+   * log line's own time is what files it.
+   */
   async reconcile(
-    from = new Date(0),
-    to = new Date(Date.now() + 3_600_000),
+    from = new Date(RECORD_MIN_EPOCH_SECONDS * 1000),
+    to = new Date(RECORD_MAX_EPOCH_SECONDS * 1000 + 999),
     namespace?: string,
   ): Promise<ReconcileReport> {
     const e = this.parts.cloud.endpoints;

@@ -175,6 +175,41 @@ describe("logarchive local", () => {
     assert.match(appended.out, /Shipped 1 lines/);
   });
 
+  it("--once counts lines of any year a record can hold in its whole-archive summary, not only 1970 to now", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "logarchive-cli-years-"));
+    dirs.push(dir);
+    const log = join(dir, "pods", "web_web-0_0f1c2d3e-4b5a-6978-8091-a2b3c4d5e6f7", "app", "0.log");
+    await mkdir(dirname(log), { recursive: true });
+    const times = [
+      "0100-03-01T00:00:00Z",
+      "1950-06-01T12:00:00Z",
+      "2026-11-21T10:00:00Z",
+      "9999-12-31T23:00:00Z",
+    ];
+    await writeFile(log, times.map((t, i) => `${t} stdout F line ${i}\n`).join(""));
+    const child = spawn(
+      process.execPath,
+      [
+        cli,
+        "local",
+        "--once",
+        "--data-dir",
+        join(dir, "data"),
+        "--logs",
+        join(dir, "pods", "*", "*", "*.log*"),
+      ],
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOGARCHIVE_LOG_LEVEL: "error" } },
+    );
+    let out = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    assert.equal(code, 0, out);
+    // Before, the summary and the redelivery looked at 1970 to now + 1 h: 2 of these 4.
+    assert.match(out, /\n {4}web +4 rows of +4 records\n/, out);
+  });
+
   it("live with --logs that match nothing warns, naming the glob, on every status line until a file matches", async () => {
     const dir = await mkdtemp(join(tmpdir(), "logarchive-cli-nomatch-"));
     dirs.push(dir);
