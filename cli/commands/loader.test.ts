@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
+import { LOADER_OPTIONS } from "../../functions/loader/config.ts";
 import { BIGQUERY_QUOTAS, planLoadWindows } from "../../functions/loader/plan.ts";
+import { FLUSH_INTERVAL_BOUNDS } from "./loader.ts";
 
 const cli = new URL("../logarchive.ts", import.meta.url).pathname;
 
@@ -23,6 +25,27 @@ describe("logarchive loader plan", () => {
     });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /--budget-fraction.*expected a number in \(0, 1\]/);
+  });
+
+  it("refuses a --flush-interval the loader would refuse, naming the bound", () => {
+    const spec = LOADER_OPTIONS.find((o) => o.key === "flush_interval") as { min?: number; max?: number };
+    assert.deepEqual(FLUSH_INTERVAL_BOUNDS, { min: spec.min, max: spec.max });
+    for (const [value, problem] of [
+      ["48h", "must be at most 24h"],
+      ["2147483648ms", "must be at most 24h"],
+      ["500ms", "must be at least 1s"],
+      ["soon", "expected a duration"],
+    ] as const) {
+      const r = spawnSync(
+        process.execPath,
+        [cli, "loader", "plan", "--tables", "3", "--flush-interval", value],
+        {
+          encoding: "utf8",
+        },
+      );
+      assert.equal(r.status, 2, value);
+      assert.match(r.stderr, new RegExp(`--flush-interval.*'${value}' is invalid\\. ${problem}`));
+    }
   });
 
   it("docs/loader.md's quota table matches the plan", () => {

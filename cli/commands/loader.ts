@@ -2,7 +2,7 @@
 // Functions (functions/index.ts) or inside `logarchive local`.
 
 import { Command, InvalidArgumentError, Option } from "commander";
-import { parseDuration } from "../../lib/config/units.ts";
+import { checkDuration } from "../../lib/config/units.ts";
 import { DEFAULT_POLICY, destinations, hasTablePerNamespace, loadPolicy } from "../../lib/policy/policy.ts";
 import { parseEndpointUrl, policyPathOrDefault } from "../options.ts";
 
@@ -22,11 +22,16 @@ function fraction(value: string): number {
   return n;
 }
 
-function seconds(value: string): number {
-  const ms = parseDuration(value);
-  if (ms === null || ms < 1000)
-    throw new InvalidArgumentError("expected a duration of at least 1s, such as 60s.");
-  return ms / 1000;
+/**
+ * The loader's bounds for flush_interval (functions/loader/config.ts; not imported, see
+ * above), so the plan refuses what the loader would; loader.test.ts checks they agree.
+ */
+export const FLUSH_INTERVAL_BOUNDS = { min: 1000, max: 86_400_000 } as const;
+
+function flushIntervalSeconds(value: string): number {
+  const checked = checkDuration(value, FLUSH_INTERVAL_BOUNDS);
+  if ("problem" in checked) throw new InvalidArgumentError(`${checked.problem}, such as 60s.`);
+  return checked.ms / 1000;
 }
 
 export function loaderCommand(): Command {
@@ -43,8 +48,8 @@ export function loaderCommand(): Command {
     .option("--budget-fraction <f>", "share of the load-job quotas planned for first attempts", fraction, 0.5)
     .option(
       "--flush-interval <duration>",
-      "how often the scheduler calls the flush, such as 60s or 2m (default: 60s)",
-      seconds,
+      "how often the scheduler calls the flush, such as 60s or 2m (default: 60s, at most 24h)",
+      flushIntervalSeconds,
     )
     .option(
       "--project-jobs <n>",
