@@ -93,6 +93,18 @@ describe("local GCS server on hostile requests", () => {
     assert.deepEqual(logged, []);
   });
 
+  it("answers 400 to malformed percent-escapes in the query", async () => {
+    for (const target of [
+      "/storage/v1/b/hostile/o?prefix=%ZZ",
+      "/storage/v1/b/hostile/o?prefix=a%",
+      "/storage/v1/b/hostile/o?matchGlob=%E0%A4%A",
+      "/storage/v1/b/hostile/o?%ZZ=1",
+    ]) {
+      assertGcsError(await get(gcs, target), 400, target);
+    }
+    assert.equal((await get(gcs, "/storage/v1/b/hostile/o?prefix=a%2Fb+c")).status, 200);
+  });
+
   it("answers 400 to malformed percent-escapes in the path", async () => {
     for (const target of [
       "/storage/v1/b/%ZZ",

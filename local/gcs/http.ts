@@ -61,11 +61,25 @@ export function sendError(res: ServerResponse, error: unknown, log: Log): void {
  * absolute-form `http://[::1/`); that is the client's mistake, so it answers 400 as GCS does.
  */
 export function queryOf(req: IncomingMessage): URLSearchParams {
+  let params: URLSearchParams;
   try {
-    return new URL(req.url ?? "/", "http://localhost").searchParams;
+    params = new URL(req.url ?? "/", "http://localhost").searchParams;
   } catch {
     throw invalid(`Invalid URL: ${req.url}`);
   }
+  // URLSearchParams keeps a malformed escape (`?prefix=%ZZ`) as literal text; GCS refuses it.
+  const url = req.url ?? "/";
+  const queryAt = url.indexOf("?");
+  if (queryAt >= 0) {
+    for (const part of url.slice(queryAt + 1).split("&")) {
+      try {
+        decodeURIComponent(part.replaceAll("+", " "));
+      } catch {
+        throw invalid(`Invalid query parameter: ${part}`);
+      }
+    }
+  }
+  return params;
 }
 
 // What Node can write into a header (it throws ERR_INVALID_CHAR on anything else): tab, printable ASCII and
