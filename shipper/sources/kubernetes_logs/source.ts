@@ -37,11 +37,13 @@ import type { DecodedLineSink } from "./file_decoder.ts";
 import { type LogFileMeta, parseLogPath } from "./paths.ts";
 import {
   chainBaseOf,
+  FINGERPRINT_BYTES,
   type FileContext,
   fingerprintOf,
   matchesFingerprint,
   readHeadAt,
   readHeadOf,
+  snapshotAt,
   TrackedFile,
 } from "./tracked_file.ts";
 
@@ -86,6 +88,8 @@ interface Candidate {
   ino: number;
   size: number;
   mtimeMs: number;
+  /** From the scan's stat; absent for a restored file. See InodeIdentity. */
+  birthtimeMs?: number;
   meta: LogFileMeta;
   tier: Tier;
 }
@@ -106,6 +110,8 @@ export class KubernetesLogsSource {
   #warned = new Set<string>();
   #statsSeen = new WeakMap<TrackedFile, StatsSeen>();
   #scans = 0;
+  /** Scans run to their end; a file found in scan k is read once this passes k. */
+  #completedScans = 0;
   readonly #now: () => number;
 
   constructor(options: SourceOptions, restore: readonly FileCheckpoint[] = []) {
@@ -136,9 +142,17 @@ export class KubernetesLogsSource {
     return this.#scans;
   }
 
-  /** A file's head changed under a read (truncation): a scan should sort it out now. */
+  /**
+   * A scan should run now: a file's head changed under a read (truncation), or a file just
+   * found waits for a second listing before it is read (see TrackedFile.foundInScan).
+   */
   get needsScan(): boolean {
-    return this.files.some((f) => f.headChanged);
+    return this.files.some((f) => f.headChanged || (f.state === "active" && !this.#confirmed(f)));
+  }
+
+  /** Listed again by a scan that started after the one that found it (restored files are). */
+  #confirmed(tf: TrackedFile): boolean {
+    return tf.foundInScan < this.#completedScans;
   }
 
   #key(dev: number, ino: number): string {
@@ -264,8 +278,34 @@ export class KubernetesLogsSource {
       fresh.push(candidate);
     }
     await this.#placeFresh(fresh, truncated, followed);
+    await this.#confirmFound(paths);
     await this.#refreshHeldPaths();
     this.#settle();
+    this.#completedScans = this.#scans;
+  }
+
+  /**
+   * Files found in this scan are read at once if their directory, listed again now, holds
+   * no name of their chain that this scan's listing lacked. Such a name is a file renamed
+   * between the listing and the stat that found its successor under the old name: it may
+   * be older than what was found, so the chain waits for the next scan to place it (see
+   * TrackedFile.foundInScan); reading the successor first would split a line across them.
+   */
+  async #confirmFound(listed: Map<string, string>): Promise<void> {
+    const found = this.files.filter((tf) => tf.foundInScan === this.#scans);
+    const unlistedChains = new Map<string, Set<string>>();
+    for (const dir of new Set(found.map((tf) => dirname(tf.chainBase)))) {
+      const chains = new Set<string>();
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        const path = join(dir, name);
+        if (!name.endsWith(".tmp") && !listed.has(path)) chains.add(chainBaseOf(path));
+      }
+      unlistedChains.set(dir, chains);
+    }
+    for (const tf of found) {
+      if (unlistedChains.get(dirname(tf.chainBase))?.has(tf.chainBase)) continue;
+      tf.foundInScan = -1;
+    }
   }
 
   /**
@@ -342,8 +382,10 @@ export class KubernetesLogsSource {
     const copies = new Map<TrackedFile, Candidate>();
     for (const c of fresh) {
       if (truncated.some((t) => t.dev === c.dev && t.ino === c.ino)) continue;
-      const head = await readHeadAt(c.open, c.meta.compressed, c);
-      if (head === null) continue;
+      // Head and size through one descriptor, kept if the file is new (see snapshotAt).
+      const snapshot = await snapshotAt(c.open, c.meta.compressed, c);
+      if (snapshot === null) continue;
+      const { head } = snapshot;
       const base = chainBaseOf(c.path);
       // Identity is content, not path: a checkpointed file not found at any path in this
       // scan is also recognised elsewhere (logs copied to a disk mounted at another path).
@@ -351,6 +393,7 @@ export class KubernetesLogsSource {
         this.files.find((tf) => tf.chainBase === base && matchesFingerprint(head, tf.fingerprint)) ??
         this.files.find((tf) => !tf.seen && tf.handle === null && matchesFingerprint(head, tf.fingerprint));
       if (known !== undefined) {
+        await snapshot.handle.close();
         if (known.state === "done") {
           known.seen = true;
           known.lastSeenAt = Date.now();
@@ -363,25 +406,39 @@ export class KubernetesLogsSource {
         }
         continue;
       }
+      if (await this.#copyInProgress(c, head, base)) {
+        await snapshot.handle.close();
+        continue;
+      }
       // Found only by following a chain: a file rotated after one already tracked (born
       // and rotated while the shipper was down) is its successor and read; an older one,
       // rotated before the chain was first seen, is outside the globs and stays unread.
       if (
         followed.has(c.path) &&
         !this.files.some((tf) => tf.chainBase === base && rotationStamp(tf.path) < rotationStamp(c.path))
-      )
+      ) {
+        await snapshot.handle.close();
         continue;
+      }
       const tf = new TrackedFile(
         c.path,
-        { dev: c.dev, ino: c.ino, size: c.size, fingerprint: fingerprintOf(head) },
+        {
+          dev: c.dev,
+          ino: c.ino,
+          size: c.meta.compressed ? c.size : snapshot.size,
+          fingerprint: fingerprintOf(head),
+        },
         this.#context(c),
         this.#nextOrder++,
       );
       tf.openPath = c.open;
+      tf.birthtimeMs = snapshot.birthtimeMs;
+      tf.foundInScan = this.#scans;
+      // Held from the start, the descriptor the head was read through: a file renamed out
+      // of the globs before its turn to be read (a chain behind on a fast rotation) is
+      // still read, and it is the file the head and size belong to.
+      tf.handle = snapshot.handle;
       this.#add(tf);
-      // Held from the start: a file renamed out of the globs before its turn to be read
-      // (a chain behind on a fast rotation) is still read, through its descriptor.
-      await tf.ensureOpen();
       this.options.log("debug", "file_tracked", {
         path: c.path,
         ino: c.ino,
@@ -391,6 +448,31 @@ export class KubernetesLogsSource {
       });
     }
     for (const tf of truncated) await this.#truncatedUnder(tf, copies.get(tf), fresh);
+  }
+
+  /**
+   * A rotated name whose content so far is the start of a tracked file of its chain, but
+   * shorter: copytruncate's copy, listed while it is being written (copyFileSync creates
+   * the file, then fills it). It is not a file of its own; it is left for a later scan,
+   * which finds it complete and matches it to the file it copies.
+   */
+  async #copyInProgress(c: Candidate, head: Buffer, base: string): Promise<boolean> {
+    if (c.meta.compressed || c.path === base || head.length >= FINGERPRINT_BYTES) return false;
+    for (const tf of this.files) {
+      if (tf.chainBase !== base || tf.state !== "active" || tf.compressed) continue;
+      const theirs =
+        tf.handle !== null ? await readHeadOf(tf.handle, false) : await readHeadAt(tf.openPath, false, tf);
+      if (theirs !== null && theirs.length > head.length && theirs.subarray(0, head.length).equals(head)) {
+        this.options.log("debug", "copy_incomplete", {
+          path: c.path,
+          ino: c.ino,
+          of: tf.path,
+          bytes: head.length,
+        });
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Continues `old`'s content from its offset at a new path (a copy, or its .gz). */
@@ -447,14 +529,22 @@ export class KubernetesLogsSource {
       void tf.close();
       this.#remove(tf);
     }
-    const head = (await readHeadAt(now.open, false, now)) ?? Buffer.alloc(0);
+    // The inode's new content, as one open sees it (see snapshotAt); if the name moved on
+    // meanwhile, an empty fingerprint: the next scan finds the inode again by number.
+    const snapshot = await snapshotAt(now.open, false, now);
+    const head = snapshot?.head ?? Buffer.alloc(0);
     const restarted = new TrackedFile(
       now.path,
-      { dev: now.dev, ino: now.ino, size: now.size, fingerprint: fingerprintOf(head) },
+      { dev: now.dev, ino: now.ino, size: snapshot?.size ?? 0, fingerprint: fingerprintOf(head) },
       this.#context(now),
       this.#nextOrder++,
     );
     restarted.openPath = now.open;
+    restarted.foundInScan = this.#scans;
+    if (snapshot !== null) {
+      restarted.handle = snapshot.handle;
+      restarted.birthtimeMs = snapshot.birthtimeMs;
+    }
     this.#add(restarted);
     this.options.log("debug", "file_tracked", {
       path: now.path,
@@ -466,18 +556,44 @@ export class KubernetesLogsSource {
     });
   }
 
-  /** A file in `tf`'s chain, not tracked, whose content starts like `tf`'s. */
+  /**
+   * A file in `tf`'s chain whose content starts like `tf`'s and that no other tracked file
+   * reads. What the inode number maps to is checked, not trusted: the copy may have taken
+   * the number of a finished rotated file (gzipped and unlinked, still remembered so its
+   * .gz is not read again), and a copy listed while still being written may have been
+   * tracked as a file of its own; neither has read anything of it yet.
+   */
   async #findCopy(tf: TrackedFile): Promise<Candidate | undefined> {
     const dir = dirname(tf.path);
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       const path = join(dir, name);
       if (path === tf.path || chainBaseOf(path) !== tf.chainBase || path.endsWith(".tmp")) continue;
       const st = await stat(path).catch(() => null);
-      if (st === null || !st.isFile() || this.#byInode.has(this.#key(st.dev, st.ino))) continue;
+      if (st === null || !st.isFile()) continue;
       const candidate = this.#candidateFor(path, st);
       if (candidate === null) continue;
       const head = await readHeadAt(path, candidate.meta.compressed, st);
-      if (head !== null && matchesFingerprint(head, tf.fingerprint)) return candidate;
+      if (head === null || !matchesFingerprint(head, tf.fingerprint)) continue;
+      const key = this.#key(st.dev, st.ino);
+      const other = this.#byInode.get(key);
+      if (other === tf) continue;
+      if (other !== undefined) {
+        const stale = other.handle === null && !matchesFingerprint(head, other.fingerprint);
+        const unreadTwin = other.state === "active" && other.readPos === 0 && !this.#confirmed(other);
+        if (!stale && !unreadTwin) continue;
+        this.options.log("debug", "file_untracked", {
+          path: other.path,
+          ino: other.ino,
+          order: other.order,
+          why: stale ? "inode number reused" : "a copy found while being written",
+        });
+        if (stale) this.#byInode.delete(key);
+        else {
+          await other.close();
+          this.#remove(other);
+        }
+      }
+      return candidate;
     }
     return undefined;
   }
@@ -617,7 +733,9 @@ export class KubernetesLogsSource {
       const cur = first.get(tf.chainBase);
       if (cur === undefined || compareInChain(tf, cur) < 0) first.set(tf.chainBase, tf);
     }
-    return [...first.values()].filter((tf) => !waiting.has(tf.chainBase));
+    // A file just found waits for the next listing, which would show an older file of its
+    // chain that the listing it was found in missed (TrackedFile.foundInScan).
+    return [...first.values()].filter((tf) => !waiting.has(tf.chainBase) && this.#confirmed(tf));
   }
 
   /**
@@ -715,6 +833,9 @@ export class KubernetesLogsSource {
     )
       return;
     const successor = this.#unreadSuccessor(tf);
+    // Its pending partial line goes to the next file of the chain: only once a second
+    // listing has shown that file is the next one.
+    if (successor !== undefined && !this.#confirmed(successor)) return;
     if (successor !== undefined) {
       // Everything is read; what is left is a partial line whose end is in the next file.
       tf.decoder.endUnterminatedTail(this.options.lineSink(tf));

@@ -47,14 +47,31 @@ export async function readHeadOf(handle: FileHandle, compressed: boolean): Promi
 }
 
 /**
+ * Which file an inode is: device and inode number, and, where the filesystem records it,
+ * its birth time. ext4 hands a freed inode number to the next file created (the new
+ * `0.log` after a rotated file was gzipped and unlinked, the copy of a copytruncate), so
+ * the number alone can name another file a moment later; the birth time tells them apart
+ * (0 where unknown: a restored checkpoint, or a filesystem without it).
+ */
+export interface InodeIdentity {
+  dev: number;
+  ino: number;
+  birthtimeMs?: number;
+}
+
+export function sameInode(st: InodeIdentity, expect: InodeIdentity): boolean {
+  if (st.dev !== expect.dev || st.ino !== expect.ino) return false;
+  const a = st.birthtimeMs ?? 0;
+  const b = expect.birthtimeMs ?? 0;
+  return a === 0 || b === 0 || a === b;
+}
+
+/**
  * Opens `path` only if it is still the inode `expect` names. Paths move under the shipper
  * (kubelet renames `<n>.log` and creates a new one in its place), so whatever is read by
  * path is checked against the inode it was meant to be.
  */
-export async function openVerified(
-  path: string,
-  expect: { dev: number; ino: number },
-): Promise<FileHandle | null> {
+export async function openVerified(path: string, expect: InodeIdentity): Promise<FileHandle | null> {
   let handle: FileHandle;
   try {
     handle = await open(path, "r");
@@ -62,7 +79,7 @@ export async function openVerified(
     return null;
   }
   const st = await handle.stat();
-  if (st.dev === expect.dev && st.ino === expect.ino) return handle;
+  if (sameInode(st, expect)) return handle;
   await handle.close();
   return null;
 }
@@ -71,7 +88,7 @@ export async function openVerified(
 export async function readHeadAt(
   path: string,
   compressed: boolean,
-  expect: { dev: number; ino: number },
+  expect: InodeIdentity,
 ): Promise<Buffer | null> {
   const handle = await openVerified(path, expect);
   if (handle === null) return null;
@@ -81,6 +98,40 @@ export async function readHeadAt(
     return null;
   } finally {
     await handle.close();
+  }
+}
+
+/** A file as one open saw it: its head, then its size, through the same descriptor. */
+export interface FileSnapshot {
+  handle: FileHandle;
+  head: Buffer;
+  /** Size after the head was read (compressed size for .gz): never more than the content the head belongs to had. */
+  size: number;
+  mtimeMs: number;
+  birthtimeMs: number;
+}
+
+/**
+ * Opens the inode `expect` at `path` and reads its head, then its size, through that one
+ * descriptor; null if the path now names another file. A scan's stat of the name came
+ * earlier: a copytruncate in between would pair the old size with the new, empty head,
+ * and a tracked file with no fingerprint and a size it never had can be neither found
+ * under its next name nor counted right when it is gone.
+ */
+export async function snapshotAt(
+  path: string,
+  compressed: boolean,
+  expect: InodeIdentity,
+): Promise<FileSnapshot | null> {
+  const handle = await openVerified(path, expect);
+  if (handle === null) return null;
+  try {
+    const head = await readHeadOf(handle, compressed);
+    const st = await handle.stat();
+    return { handle, head, size: st.size, mtimeMs: st.mtimeMs, birthtimeMs: st.birthtimeMs };
+  } catch {
+    await handle.close().catch(() => undefined);
+    return null;
   }
 }
 
@@ -129,6 +180,15 @@ export class TrackedFile {
   order: number;
   dev: number;
   ino: number;
+  /** The inode's birth time, where known (0 for a file restored from a checkpoint). */
+  birthtimeMs = 0;
+  /**
+   * The scan that first tracked the file (-1: restored, or continuing a tracked file's
+   * content). It is read only once a later scan has listed its directory again: a scan
+   * whose listing missed an older file of the chain (renamed between the listing and the
+   * stat) would otherwise have it read first, out of order, splitting a line across them.
+   */
+  foundInScan = -1;
   fingerprint: Fingerprint;
   readonly compressed: boolean;
   readonly context: FileContext;
@@ -218,6 +278,15 @@ export class TrackedFile {
   async ensureOpen(): Promise<boolean> {
     if (this.handle === null) this.handle = await openVerified(this.openPath, this);
     return this.handle !== null;
+  }
+
+  /**
+   * Whether the file still starts with its fingerprint, read through the held descriptor
+   * (true for .gz, and when nothing is held to look through).
+   */
+  async headIntact(): Promise<boolean> {
+    if (this.compressed || this.handle === null) return true;
+    return this.#headIntact();
   }
 
   /** Carries pending partial lines and open stack traces over from the previous file of the chain. */

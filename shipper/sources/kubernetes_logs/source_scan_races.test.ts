@@ -1,0 +1,352 @@
+// Exactly once when the files change while a scan is looking at them. The shipper is a
+// separate process from the writers: between the scan's listing, its stat of a name and
+// its read of the file's head, the workload's rotations (shipper/test_support/workload.ts:
+// rotateRename, rotateCopyTruncate, startLineAcrossRotation, the gzip of older rotated
+// files and the unlink of their plain copy) can run. Each test puts one such operation at
+// the exact point of the scan where it was seen to break exactly-once in
+// test/shipper-e2e.test.ts, by running it from inside the scan's stat call, and then
+// checks every line is archived once, whole, with no loss reported.
+//
+// Inode numbers are reused at once on ext4: a file created right after an unlink
+// usually gets the freed number (the copy of a copytruncate, a new `0.log`).
+
+import assert from "node:assert/strict";
+import {
+  appendFileSync,
+  closeSync,
+  copyFileSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createRequire, syncBuiltinESMExports } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, afterEach, before, describe, it } from "node:test";
+import { gzipSync } from "node:zlib";
+import { DEFAULT_POLICY } from "../../../lib/policy/policy.ts";
+import { ShipperMetrics } from "../../metrics.ts";
+import type { FileCheckpoint } from "../../state/checkpoint.ts";
+import type { DecodedLine } from "./file_decoder.ts";
+import { KubernetesLogsSource } from "./source.ts";
+
+// The source imports `stat` from node:fs/promises; replacing it on the CommonJS object and
+// syncing the ES module bindings lets a test act at the moment a scan stats a name.
+const fsPromises = createRequire(import.meta.url)("node:fs/promises") as typeof import("node:fs/promises");
+const realStat = fsPromises.stat;
+
+/** Runs `action` once, when a scan stats `path`: before the stat, or after it returned. */
+function onStat(path: string, when: "before" | "after", action: () => void): void {
+  let done = false;
+  fsPromises.stat = (async (p: Parameters<typeof realStat>[0], opts?: Parameters<typeof realStat>[1]) => {
+    const mine = !done && String(p) === path;
+    if (mine && when === "before") {
+      done = true;
+      action();
+    }
+    const st = await realStat(p, opts as never);
+    if (mine && when === "after") {
+      done = true;
+      action();
+    }
+    return st;
+  }) as typeof realStat;
+  syncBuiltinESMExports();
+}
+
+function restoreStat(): void {
+  fsPromises.stat = realStat;
+  syncBuiltinESMExports();
+}
+
+let clock = 0;
+function cri(n: number): string {
+  clock++;
+  return `2026-11-21T13:59:50.${String(clock).padStart(9, "0")}Z stdout F line lid=${n} ${"x".repeat(n % 7 === 0 ? 300 : 40)}\n`;
+}
+function lines(from: number, to: number): string {
+  let text = "";
+  for (let n = from; n <= to; n++) text += cri(n);
+  return text;
+}
+/** containerd's split of line `n` across a rotation: its P chunk ends one file, its F chunk starts the next. */
+function partialStart(n: number): string {
+  clock++;
+  return `2026-11-21T13:59:50.${String(clock).padStart(9, "0")}Z stderr P lid=${n} first half across a rotation, \n`;
+}
+function partialEnd(): string {
+  clock++;
+  return `2026-11-21T13:59:50.${String(clock).padStart(9, "0")}Z stderr F second half after it\n`;
+}
+const stamp = (n: number) => `20260101-0000${String(n).padStart(2, "0")}`;
+
+/** The workload's gzip of an older rotated file: `.tmp`, renamed to `.gz`, then the plain file unlinked. */
+function gzipRotated(path: string): void {
+  const fd = openSync(`${path}.tmp`, "w");
+  writeSync(fd, gzipSync(readFileSync(path)));
+  closeSync(fd);
+  renameSync(`${path}.tmp`, `${path}.gz`);
+  unlinkSync(path);
+}
+
+class Harness {
+  readonly committed: string[] = [];
+  readonly lost: Record<string, unknown>[] = [];
+  checkpoint: FileCheckpoint[] = [];
+  readonly root: string;
+  #pending: string[] = [];
+  src!: KubernetesLogsSource;
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  start(once = false): KubernetesLogsSource {
+    this.#pending = [];
+    this.src = new KubernetesLogsSource(
+      {
+        globs: [`${this.root}/*/*/*.log*`],
+        node: "node-a",
+        maxLineBytes: 1024 * 1024,
+        multiline: [],
+        policy: DEFAULT_POLICY,
+        finishGraceMs: 0,
+        once,
+        metrics: new ShipperMetrics({ defaultMetrics: false }),
+        log: (_level, event, fields) => {
+          if (event === "log_bytes_lost") this.lost.push(fields ?? {});
+        },
+        lineSink: () => (l: DecodedLine) => this.#pending.push(l.bytes.toString("utf8", l.start, l.end)),
+      },
+      // As the checkpoint file holds it: a copy, no shared objects.
+      JSON.parse(JSON.stringify(this.checkpoint)) as FileCheckpoint[],
+    );
+    return this.src;
+  }
+
+  /** Reads until nothing more comes, without scanning. */
+  async readAll(): Promise<void> {
+    const buf = Buffer.allocUnsafe(4096);
+    for (let i = 0; i < 1000; i++) {
+      if ((await this.src.readStep(buf)) === 0 && (await this.src.readStep(buf)) === 0) return;
+    }
+    assert.fail("reading did not settle");
+  }
+
+  commit(): void {
+    this.checkpoint = this.src.checkpoints();
+    this.committed.push(...this.#pending);
+    this.#pending = [];
+  }
+
+  /** SIGKILL: what was read since the last commit is gone, the checkpoint stays. */
+  async kill(): Promise<void> {
+    await this.src.close();
+    this.#pending = [];
+  }
+
+  /** The final `--once` run from the committed checkpoint. */
+  async shipOnce(): Promise<void> {
+    const src = this.start(true);
+    const buf = Buffer.allocUnsafe(4096);
+    await src.scan();
+    let i = 0;
+    for (; i < 300; i++) {
+      const n = await src.readStep(buf);
+      if (n === 0 && src.caughtUp()) break;
+      await src.scan();
+    }
+    assert.ok(i < 300, "the --once run caught up");
+    this.commit();
+    await src.close();
+  }
+
+  /** Every lid in `1..last` archived once, in whole records, and no loss reported. */
+  assertExactlyOnce(last: number): void {
+    const counts = new Map<number, number>();
+    const withoutLid: string[] = [];
+    for (const m of this.committed) {
+      const lid = /lid=(\d+)/.exec(m);
+      if (lid === null) withoutLid.push(m.slice(0, 60));
+      else counts.set(Number(lid[1]), (counts.get(Number(lid[1])) ?? 0) + 1);
+    }
+    const missing: number[] = [];
+    const doubled: number[] = [];
+    for (let n = 1; n <= last; n++) {
+      if (!counts.has(n)) missing.push(n);
+      else if (counts.get(n)! > 1) doubled.push(n);
+    }
+    assert.deepEqual(
+      { missing, doubled, withoutLid, lost: this.lost },
+      { missing: [], doubled: [], withoutLid: [], lost: [] },
+    );
+  }
+}
+
+describe("scans racing the writers' rotations", () => {
+  let dir: string;
+  let n = 0;
+  const container = () => {
+    const d = join(dir, `r${n++}`, `web_api-${n}_uid-${n}`, "app");
+    mkdirSync(d, { recursive: true });
+    return { root: join(dir, `r${n - 1}`), d, live: join(d, "0.log") };
+  };
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "logarchive-scan-races-"));
+  });
+  afterEach(restoreStat);
+  after(async () => {
+    restoreStat();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a copytruncate between the stat of a new file and the read of its head reports no false loss after a restart", async () => {
+    // e2e: `log_bytes_lost reason=rotation` for `0.log.<ts>` of 154,090 bytes, every line archived.
+    const { root, live } = container();
+    const h = new Harness(root);
+    writeFileSync(live, lines(1, 40));
+    // The scan stats 0.log at 40 lines; before it reads the head, the writer appends and
+    // copytruncates (rotateCopyTruncate): the file is now empty, its lines in the copy.
+    onStat(live, "after", () => {
+      appendFileSync(live, lines(41, 50));
+      copyFileSync(live, `${live}.${stamp(19)}`);
+      truncateSync(live, 0);
+    });
+    const src = h.start();
+    await src.scan();
+    restoreStat();
+    // Before any scan sees it again, the truncated file gets new lines, is renamed
+    // (rotateRename), and at the next rotation gzipped and unlinked.
+    appendFileSync(live, lines(51, 60));
+    renameSync(live, `${live}.${stamp(20)}`);
+    writeFileSync(live, lines(61, 70));
+    gzipRotated(`${live}.${stamp(20)}`);
+    renameSync(live, `${live}.${stamp(21)}`);
+    writeFileSync(live, lines(71, 80));
+    await src.scan();
+    h.commit();
+    await h.kill();
+    await h.shipOnce();
+    h.assertExactlyOnce(80);
+  });
+
+  it("a copy that takes the inode number of a finished rotated file is still found as the truncated file's copy", async () => {
+    // e2e: 510 lines doubled, one contiguous range of one writer.
+    const { root, live } = container();
+    const h = new Harness(root);
+    writeFileSync(live, lines(1, 20));
+    const src = h.start();
+    await src.scan();
+    await h.readAll();
+    // rotateRename: 0.log → 0.log.<ts>; the new 0.log gets lines 21–40.
+    renameSync(live, `${live}.${stamp(1)}`);
+    writeFileSync(live, lines(21, 40));
+    await src.scan();
+    await h.readAll();
+    await src.scan();
+    await h.readAll();
+    assert.equal(src.files.find((f) => f.path === `${live}.${stamp(1)}`)?.state, "done");
+    // The next rotation gzips it: its plain file is unlinked and its inode number freed,
+    // while the finished file is remembered under it (so the .gz is not read again).
+    const freedIno = statSync(`${live}.${stamp(1)}`).ino;
+    gzipRotated(`${live}.${stamp(1)}`);
+    await src.scan();
+    appendFileSync(live, lines(41, 50));
+    h.commit();
+    // copytruncate after this scan's listing: the copy is made (taking the freed inode
+    // number) and 0.log truncated before the scan stats it.
+    const copy = `${live}.${stamp(2)}`;
+    onStat(live, "before", () => {
+      copyFileSync(live, copy);
+      truncateSync(live, 0);
+      appendFileSync(live, lines(51, 55));
+    });
+    await src.scan();
+    restoreStat();
+    if (statSync(copy).ino !== freedIno) {
+      // The precondition this test is about: not every filesystem reuses a number at once.
+      await h.kill();
+      return;
+    }
+    for (let i = 0; i < 3; i++) {
+      await h.readAll();
+      await src.scan();
+    }
+    await h.readAll();
+    h.commit();
+    await h.kill();
+    await h.shipOnce();
+    h.assertExactlyOnce(55);
+  });
+
+  it("a copy listed while it is still being written is not read as a file of its own", async () => {
+    const { root, live } = container();
+    const h = new Harness(root);
+    writeFileSync(live, lines(1, 30));
+    const src = h.start();
+    await src.scan();
+    await h.readAll();
+    appendFileSync(live, lines(31, 40));
+    // copyFileSync creates the copy, then fills it: a scan can list it and read its head
+    // part-way (here, its first 300 bytes).
+    const copy = `${live}.${stamp(1)}`;
+    const content = readFileSync(live);
+    writeFileSync(copy, content.subarray(0, 300));
+    await src.scan();
+    await h.readAll();
+    // The copy completes, 0.log is truncated (rotateCopyTruncate) and written again.
+    writeFileSync(copy, content);
+    truncateSync(live, 0);
+    appendFileSync(live, lines(41, 45));
+    for (let i = 0; i < 3; i++) {
+      await src.scan();
+      await h.readAll();
+    }
+    h.commit();
+    await h.kill();
+    await h.shipOnce();
+    h.assertExactlyOnce(45);
+  });
+
+  it("a file renamed between the listing and the stat is still read before the file that replaced it", async () => {
+    // e2e: a record "second half after it" without its lid: the F chunk of a line split
+    // across a rotation was read before the file holding its P chunk had been found.
+    const { root, live } = container();
+    const h = new Harness(root);
+    writeFileSync(live, lines(1, 10));
+    const src = h.start();
+    await src.scan();
+    await h.readAll();
+    // rotateRename, then the new 0.log ends with the P chunk of line 21 (startLineAcrossRotation).
+    renameSync(live, `${live}.${stamp(1)}`);
+    writeFileSync(live, lines(11, 20) + partialStart(21));
+    // The next scan lists 0.log; before it stats the name the writer rotates again: the file
+    // is now 0.log.<ts2> (not in this listing) and a new 0.log starts with the F chunk.
+    onStat(live, "before", () => {
+      renameSync(live, `${live}.${stamp(2)}`);
+      writeFileSync(live, partialEnd() + lines(22, 30));
+    });
+    await src.scan();
+    restoreStat();
+    for (let i = 0; i < 4; i++) {
+      await h.readAll();
+      await src.scan();
+    }
+    await h.readAll();
+    h.commit();
+    await h.kill();
+    await h.shipOnce();
+    h.assertExactlyOnce(30);
+    assert.ok(
+      h.committed.includes("lid=21 first half across a rotation, second half after it"),
+      "the split line is one record",
+    );
+  });
+});
