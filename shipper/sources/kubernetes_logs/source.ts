@@ -24,7 +24,7 @@
 // logarchive_shipper_lost_bytes_total and logged, never silent.
 
 import type { Stats } from "node:fs";
-import { glob, readdir, readlink, stat } from "node:fs/promises";
+import { type FileHandle, glob, readdir, readlink, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Tier } from "../../../lib/keys/layout.ts";
 import type { StageLog } from "../../../lib/log.ts";
@@ -277,6 +277,13 @@ export class KubernetesLogsSource {
       }
       fresh.push(candidate);
     }
+    // A held file whose head changed under a read or at its end, under no listed name: it
+    // was truncated (copytruncate) and then renamed out of the listing or unlinked (rotated
+    // and gzipped) before a scan saw it. Its old content goes on in the copy all the same.
+    for (const tf of this.files) {
+      if (tf.headChanged && tf.handle !== null && tf.state === "active" && !truncated.includes(tf))
+        truncated.push(tf);
+    }
     await this.#placeFresh(fresh, truncated, followed);
     await this.#confirmFound(paths);
     await this.#refreshHeldPaths();
@@ -504,19 +511,24 @@ export class KubernetesLogsSource {
    * is then read from its start as a new file.
    */
   async #truncatedUnder(tf: TrackedFile, found: Candidate | undefined, fresh: Candidate[]): Promise<void> {
-    const now = fresh.find((c) => c.dev === tf.dev && c.ino === tf.ino)!;
+    const listed = fresh.find((c) => c.dev === tf.dev && c.ino === tf.ino);
     // copytruncate copies before it truncates, so a copy exists now even if this scan's
     // listing was taken before it appeared.
     const copy = found ?? (await this.#findCopy(tf));
+    // Not listed: the new content is reached through the held descriptor only.
+    const held = listed === undefined ? tf.handle : null;
+    const heldName = held !== null ? await this.#heldName(tf) : null;
     this.options.log("debug", "file_truncated", {
       path: tf.path,
-      now: now.path,
+      now: listed?.path ?? heldName,
       ino: tf.ino,
       readPos: tf.readPos,
-      size: now.size,
+      size: listed?.size ?? null,
       headChanged: tf.headChanged,
       copy: copy?.path ?? null,
     });
+    // The descriptor goes to the tracker of the new content, not closed with the old one.
+    if (held !== null) tf.handle = null;
     if (copy !== undefined) {
       this.#replace(tf, copy, tf.order);
     } else {
@@ -529,6 +541,11 @@ export class KubernetesLogsSource {
       void tf.close();
       this.#remove(tf);
     }
+    if (held !== null) {
+      await this.#trackHeldRest(tf, held, heldName!);
+      return;
+    }
+    const now = listed!;
     // The inode's new content, as one open sees it (see snapshotAt); if the name moved on
     // meanwhile, an empty fingerprint: the next scan finds the inode again by number.
     const snapshot = await snapshotAt(now.open, false, now);
@@ -554,6 +571,59 @@ export class KubernetesLogsSource {
       fingerprintBytes: restarted.fingerprint.bytes,
       after: "truncation",
     });
+  }
+
+  /**
+   * The new content of a truncated file no name lists any more, read through `handle`
+   * under `name` (its last name, as the kernel gives it): unless a tracked file of its
+   * chain already holds that content (its .gz, found as a new file), which is then the one
+   * read.
+   */
+  async #trackHeldRest(old: TrackedFile, handle: FileHandle, name: string): Promise<void> {
+    let head: Buffer;
+    let st: Stats;
+    try {
+      head = await readHeadOf(handle, false);
+      st = await handle.stat();
+    } catch {
+      await handle.close().catch(() => undefined);
+      return;
+    }
+    const twin = this.files.find(
+      (f) => f.chainBase === old.chainBase && f.state === "active" && matchesFingerprint(head, f.fingerprint),
+    );
+    const candidate = this.#candidateFor(name, st);
+    if (twin !== undefined || candidate === null || head.length === 0 || st.size === 0) {
+      // Nothing to read that is not tracked already (or nothing at all).
+      await handle.close().catch(() => undefined);
+      return;
+    }
+    const rest = new TrackedFile(
+      name,
+      { dev: st.dev, ino: st.ino, size: st.size, fingerprint: fingerprintOf(head) },
+      this.#context(candidate),
+      this.#nextOrder++,
+    );
+    rest.birthtimeMs = st.birthtimeMs;
+    rest.handle = handle;
+    this.#add(rest);
+    this.options.log("debug", "file_tracked", {
+      path: name,
+      ino: st.ino,
+      order: rest.order,
+      size: st.size,
+      fingerprintBytes: rest.fingerprint.bytes,
+      after: "truncation",
+    });
+  }
+
+  /** A held file's name now, by its descriptor (Linux), if still in its directory; else its known path. */
+  async #heldName(tf: TrackedFile): Promise<string> {
+    if (tf.handle === null) return tf.path;
+    const current = await readlink(`/proc/self/fd/${tf.handle.fd}`).catch(() => null);
+    if (current === null) return tf.path;
+    const real = current.replace(/ \(deleted\)$/, "");
+    return dirname(real) === resolve(dirname(tf.path)) ? join(dirname(tf.path), basename(real)) : tf.path;
   }
 
   /**
@@ -832,6 +902,13 @@ export class KubernetesLogsSource {
       this.#now() - Math.max(movedAt, tf.mtimeMs) < this.options.finishGraceMs
     )
       return;
+    // Read to its end, or truncated below the offset? A copytruncate followed by a rename
+    // before any scan saw it leaves a file shorter than what was read: its old content goes
+    // on in the copy (the next scan sorts it out), not finished here.
+    if (!(await tf.headIntact())) {
+      tf.headChanged = true;
+      return;
+    }
     const successor = this.#unreadSuccessor(tf);
     // Its pending partial line goes to the next file of the chain: only once a second
     // listing has shown that file is the next one.

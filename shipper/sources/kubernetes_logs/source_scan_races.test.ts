@@ -315,6 +315,43 @@ describe("scans racing the writers' rotations", () => {
     h.assertExactlyOnce(45);
   });
 
+  for (const [written, after] of [
+    ["less than was read", 52],
+    ["more than was read", 120],
+  ] as const) {
+    it(`a file copytruncated, written (${written}), renamed and gzipped between two scans goes on in its copy`, async () => {
+      // The scan that would see the truncation never lists the file: before it runs, the
+      // truncated 0.log is rotated away (rotateRename) and gzipped and unlinked at the next
+      // rotation, so only the held descriptor still reaches it.
+      const { root, live } = container();
+      const h = new Harness(root);
+      writeFileSync(live, lines(1, 40));
+      const src = h.start();
+      await src.scan();
+      await h.readAll();
+      appendFileSync(live, lines(41, 50));
+      copyFileSync(live, `${live}.${stamp(19)}`);
+      truncateSync(live, 0);
+      appendFileSync(live, lines(51, after));
+      renameSync(live, `${live}.${stamp(20)}`);
+      writeFileSync(live, lines(after + 1, after + 5));
+      gzipRotated(`${live}.${stamp(20)}`);
+      renameSync(live, `${live}.${stamp(21)}`);
+      writeFileSync(live, lines(after + 6, after + 10));
+      await h.readAll();
+      for (let i = 0; i < 4; i++) {
+        await src.scan();
+        await h.readAll();
+      }
+      h.commit();
+      // The running shipper reads it all: no restart is needed to find the copy.
+      h.assertExactlyOnce(after + 10);
+      await h.kill();
+      await h.shipOnce();
+      h.assertExactlyOnce(after + 10);
+    });
+  }
+
   it("a file renamed between the listing and the stat is still read before the file that replaced it", async () => {
     // e2e: a record "second half after it" without its lid: the F chunk of a line split
     // across a rotation was read before the file holding its P chunk had been found.
