@@ -530,6 +530,19 @@ export class KubernetesLogsSource {
     // The descriptor goes to the tracker of the new content, not closed with the old one.
     if (held !== null) tf.handle = null;
     if (copy !== undefined) {
+      // copytruncate's own gap: what was appended after the copy was made and before the
+      // truncation is in neither file. It is counted when a look at the file saw it.
+      const gap = copy.meta.compressed ? 0 : tf.size - Math.max(copy.size, tf.readPos);
+      if (gap > 0) {
+        this.options.metrics.bytesLost.inc({ reason: "truncation" }, gap);
+        this.options.log("error", "log_bytes_lost", {
+          reason: "truncation",
+          path: tf.path,
+          bytes: gap,
+          copy: copy.path,
+          note: "written after copytruncate copied the file and before it truncated it: in neither file",
+        });
+      }
       this.#replace(tf, copy, tf.order);
     } else {
       const lost = Math.max(0, tf.size - tf.readPos);

@@ -352,6 +352,41 @@ describe("scans racing the writers' rotations", () => {
     });
   }
 
+  it("counts what copytruncate loses (written between the copy and the truncation) and ships the rest once", async () => {
+    // The one loss inherent in copytruncate (kubelet never uses it; logrotate does): lines
+    // appended after the copy was made and before the truncation are in neither file.
+    const { root, live } = container();
+    const h = new Harness(root);
+    writeFileSync(live, lines(1, 30));
+    const src = h.start();
+    await src.scan();
+    await h.readAll();
+    appendFileSync(live, lines(31, 40));
+    copyFileSync(live, `${live}.${stamp(1)}`);
+    appendFileSync(live, lines(41, 45));
+    const gap = statSync(live).size - statSync(`${live}.${stamp(1)}`).size;
+    await src.scan();
+    truncateSync(live, 0);
+    appendFileSync(live, lines(46, 50));
+    for (let i = 0; i < 3; i++) {
+      await src.scan();
+      await h.readAll();
+    }
+    h.commit();
+    await h.kill();
+    const lids = h.committed.map((m) => Number(/lid=(\d+)/.exec(m)?.[1]));
+    const expected = [...Array.from({ length: 40 }, (_, i) => i + 1), 46, 47, 48, 49, 50];
+    assert.deepEqual(
+      [...lids].sort((a, b) => a - b),
+      expected,
+      "every line once but the five in neither file",
+    );
+    assert.deepEqual(
+      h.lost.map((l) => [l.reason, l.bytes]),
+      [["truncation", gap]],
+    );
+  });
+
   it("a file renamed between the listing and the stat is still read before the file that replaced it", async () => {
     // e2e: a record "second half after it" without its lid: the F chunk of a line split
     // across a rotation was read before the file holding its P chunk had been found.
