@@ -132,20 +132,27 @@ function summarize(
     "",
     `logarchive local --once: done in ${seconds(elapsedMs)}`,
     `  lines read by the shipper   ${fmt(linesRead)}`,
-    `  analytics objects in S3     ${fmt(report.objects.length)} (loaded ${loaded.length}, excluded by policy ${report.counts.excluded}, quarantined ${report.counts.quarantined})`,
+    `  objects to load in S3       ${fmt(report.objects.length)} (loaded ${loaded.length}, excluded by policy ${report.counts.excluded}, quarantined ${report.counts.quarantined})`,
     `  finalize events             ${Object.entries(stats.events)
       .filter(([, n]) => n > 0)
       .map(([k, n]) => `${k} ${n}`)
       .join(", ")}`,
     "  rows in the warehouse per namespace (whole archive):",
   ];
+  const streams: string[] = [];
   for (const [ns, n] of Object.entries(report.perNamespace).sort()) {
+    if (report.namespaces[ns]?.tier === "stream") {
+      streams.push(
+        `    ${ns.slice("stream:".length).padEnd(32)} ${fmt(n.rows).padStart(10)} rows for ${fmt(n.records).padStart(10)} records in ${fmt(n.objects)} stream objects`,
+      );
+      continue;
+    }
     lines.push(
       `    ${ns.padEnd(22)} ${fmt(n.rows).padStart(10)} rows of ${fmt(n.records).padStart(10)} records`,
     );
   }
-  // Stream delivery: the stream objects above are per table; each analytics namespace's
-  // rows are counted in the warehouse against the records of its archive objects.
+  // Stream delivery: stream objects are per table and mix namespaces, so each analytics
+  // namespace's rows are counted in the warehouse against the records of its archive objects.
   if (pipeline.options.policy.analytics.delivery === "stream") {
     for (const [ns, n] of Object.entries(report.namespaces).sort()) {
       const c = classifyNamespace(pipeline.options.policy, ns);
@@ -155,6 +162,7 @@ function summarize(
       );
     }
   }
+  if (streams.length > 0) lines.push("  stream objects per table (stream delivery):", ...streams);
   if (freshness !== null) {
     lines.push(
       `  freshness (line written → row queryable) p50 ${seconds(freshness.p50Ms)}, p95 ${seconds(freshness.p95Ms)} over ${fmt(freshness.rows)} rows${backlog ? "\n    (a backlog's lines were written before the run started; `npm start` without --once or `npm run bench:e2e` measure live freshness)" : ""}`,

@@ -126,6 +126,10 @@ describe("plan against a real shipper run", { timeout: 480_000 }, () => {
       const gbPerDay = ((written / elapsedSeconds) * 86_400) / 1e9;
       const shipperConfig = join(dir, "shipper.yaml");
       await writeFile(shipperConfig, `batch_max_age: ${BATCH_AGE}\n`);
+      // The shipper ran without a policy (archive all, load none, per-namespace delivery):
+      // the plan models that, not the repository's namespaces.yaml.
+      const policy = join(dir, "namespaces.yaml");
+      await writeFile(policy, 'archive:\n  include: ["*"]\n');
       const { out } = await runCommand(planCommand, [
         "plan",
         "--nodes",
@@ -142,6 +146,8 @@ describe("plan against a real shipper run", { timeout: 480_000 }, () => {
         metricsFile,
         "--shipper-config",
         shipperConfig,
+        "--policy",
+        policy,
         "--format",
         "json",
       ]);

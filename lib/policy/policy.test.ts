@@ -24,6 +24,7 @@ archive:
 analytics:
   include: ["payments*", "web", "team-{a,b}"]
   exclude: ["payments-sandbox"]
+  delivery: per-namespace
 warehouse:
   dataset: logs
   routes:
@@ -83,6 +84,7 @@ describe("namespace policy", () => {
     const perNamespace = parsePolicy(`
 analytics:
   include: ["*"]
+  delivery: per-namespace
 warehouse:
   dataset: logs
   routes:
@@ -183,7 +185,7 @@ warehouse:
       streamBatchMaxAgeMs: 120_000,
       archiveBatchMaxAgeMs: 1_800_000,
     });
-    assert.equal(streamDelivery(policy), null);
+    assert.equal(streamDelivery(policy), null, "per-namespace delivery has no stream");
     assert.deepEqual(lifecycleExpirationRules(streamPolicy), [
       { id: "logarchive-stream-expiry", prefix: "k8s/logs/stream/", expirationDays: 5 },
     ]);
@@ -216,7 +218,8 @@ warehouse:
       assert.ok(!ruleMatches(rule, "ObjectCreated:Put", archiveKey));
     assert.ok(ruleMatches(streamRule, "ObjectCreated:Put", streamKey));
     assert.ok(!ruleMatches(analyticsRule, "ObjectCreated:Put", streamKey));
-    // The defaults: per-namespace delivery, a 3-minute stream, hourly archive batches.
+    // The defaults: per-namespace delivery unless the file says stream (namespaces.yaml as
+    // shipped does), a 3-minute stream, hourly archive batches.
     assert.equal(DEFAULT_POLICY.analytics.delivery, "per-namespace");
     assert.equal(DEFAULT_POLICY.analytics.stream_batch_max_age, "3m");
     assert.equal(DEFAULT_POLICY.archive.batch_max_age, "1h");

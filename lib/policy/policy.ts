@@ -64,6 +64,9 @@ function duration(limits: DurationLimits, fallback: string) {
 const analyticsSelection = z.strictObject({
   include: globList,
   exclude: globList,
+  // Not stream, although namespaces.yaml as shipped sets stream: a policy file written
+  // before stream delivery keeps its layout on upgrade, and a shipper run without any
+  // policy (archive all, load none) keeps cutting its batches at batch_max_age.
   delivery: z.enum(DELIVERY_MODES).default("per-namespace"),
   stream_batch_max_age: duration(STREAM_AGE_LIMITS, "3m"),
   stream_expiration_days: z.number().int().min(1).max(365).default(3),
