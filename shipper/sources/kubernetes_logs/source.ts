@@ -499,6 +499,7 @@ export class KubernetesLogsSource {
       old.checkpoint(),
     );
     next.openPath = at.open;
+    next.birthtimeMs = at.birthtimeMs ?? 0;
     void old.close();
     this.#remove(old);
     this.#add(next);
