@@ -59,6 +59,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { gunzipSync } from "node:zlib";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { isStreamKey } from "../lib/keys/layout.ts";
 import { startLocalS3 } from "../local/s3.ts";
 import { deliveryProblems, readArchive, s3Client } from "../shipper/test_support/archive.ts";
 import { createRealisticWorkload } from "../shipper/test_support/realistic_workload.ts";
@@ -370,9 +371,13 @@ interface ShipperRun {
   timed: Timed;
   /** The live shipper over the same files, all shipped, for --idle-seconds; when asked for. */
   idle: Timed | null;
+  /** Objects kept (the per-namespace tiers: archive, analytics), their bytes and median size. */
   objects: number;
   storedBytes: number;
   medianObject: number;
+  /** Stream delivery's short-lived per-table objects (none without a stream policy). */
+  streamObjects: number;
+  streamBytes: number;
   records: number | null;
   problems: string[];
 }
@@ -432,6 +437,7 @@ async function shipperRun(
 
     // Object sizes from a listing.
     const sizes: number[] = [];
+    const streamSizes: number[] = [];
     const client = s3Client(s3.endpoint);
     try {
       let token: string | undefined;
@@ -439,7 +445,10 @@ async function shipperRun(
         const page = await client.send(
           new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }),
         );
-        for (const o of page.Contents ?? []) sizes.push(o.Size ?? 0);
+        for (const o of page.Contents ?? []) {
+          if (isStreamKey(o.Key!)) streamSizes.push(o.Size ?? 0);
+          else sizes.push(o.Size ?? 0);
+        }
         token = page.NextContinuationToken;
       } while (token !== undefined);
     } finally {
@@ -493,6 +502,8 @@ async function shipperRun(
       objects: sizes.length,
       storedBytes: sizes.reduce((a, b) => a + b, 0),
       medianObject: median,
+      streamObjects: streamSizes.length,
+      streamBytes: streamSizes.reduce((a, b) => a + b, 0),
       records,
       problems,
     };
@@ -721,7 +732,7 @@ for (const p of pairs) {
       `${perCpu(t).toFixed(1)} | ${(perCpu(t) / perCpu(gzip6)).toFixed(2)}× | ` +
       `${floor ? cpuS(floor).toFixed(1) : "–"} | ${floor ? perCpu(floor).toFixed(1) : "–"} | ${overFloor(p).toFixed(2)}× | ` +
       `${zlibFloor ? cpuS(zlibFloor).toFixed(1) : "–"} | ${overZlib(p).toFixed(2)}× | ` +
-      `${MiB(t.peakRss).toFixed(0)} | ${(r.storedBytes / raw).toFixed(3)} | ${r.objects} | ` +
+      `${MiB(t.peakRss).toFixed(0)} | ${(r.storedBytes / raw).toFixed(3)}${r.streamObjects > 0 ? ` (+${(r.streamBytes / raw).toFixed(3)} in ${r.streamObjects} stream objects)` : ""} | ${r.objects} | ` +
       `${MiB(r.medianObject).toFixed(2)} MiB | ${r.records ?? "not verified"} |`,
   );
 }
