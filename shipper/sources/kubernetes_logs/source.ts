@@ -335,7 +335,10 @@ export class KubernetesLogsSource {
       this.options.metrics.fileLagBytes.remove({ file: tf.path });
       tf.path = path;
     }
-    if (!tf.compressed) tf.size = size;
+    if (!tf.compressed) {
+      tf.size = size;
+      tf.observedSize = size;
+    }
     this.#orphanScans.delete(tf);
   }
 
@@ -533,7 +536,7 @@ export class KubernetesLogsSource {
     if (copy !== undefined) {
       // copytruncate's own gap: what was appended after the copy was made and before the
       // truncation is in neither file. It is counted when a look at the file saw it.
-      const gap = copy.meta.compressed ? 0 : tf.size - Math.max(copy.size, tf.readPos);
+      const gap = copy.meta.compressed ? 0 : tf.observedSize - Math.max(copy.size, tf.readPos);
       if (gap > 0) {
         this.options.metrics.bytesLost.inc({ reason: "truncation" }, gap);
         this.options.log("error", "log_bytes_lost", {

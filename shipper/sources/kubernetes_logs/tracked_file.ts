@@ -198,6 +198,11 @@ export class TrackedFile {
   readPos: number;
   /** Size at the last stat (compressed size for .gz; readPos at its end). */
   size: number;
+  /**
+   * Size seen by a scan that also found the head intact, so the size of this content, not
+   * of what a truncation put in its place (0 until such a scan, and after a restart).
+   */
+  observedSize = 0;
   state: FileState = "active";
   handle: FileHandle | null = null;
   /** Seen at a path in the latest scan. */
