@@ -203,7 +203,7 @@ export const LOADER_OPTIONS = [
     // The absolute bound; flushDeadlineProblem holds it to the configured function timeout.
     max: SCHEDULER_HTTP_ATTEMPT_DEADLINE.maxMs - FLUSH_DEADLINE_MARGIN_MS,
     description:
-      "How long one flush run may take, all tables together; a job still running then is followed by the next run. At most the flush function's timeout (and the Scheduler's 30 min) minus 1 min.",
+      "How long one flush run may take, the sweep and all tables together; a job still running then is followed by the next run, and a batch that would not finish in the time left waits for it. At most the flush function's timeout (and the Scheduler's 30 min) minus 1 min.",
   },
   {
     key: "job_poll_interval",

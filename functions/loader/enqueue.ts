@@ -430,6 +430,8 @@ export interface SweepContext {
   enqueue: (object: FinalizedObject) => Promise<EnqueueResult>;
   log: StageLog;
   now?: () => number;
+  /** The flush run's deadline (epoch ms): no listing starts after it, so the sweep's time counts against the run. */
+  deadline?: number;
 }
 
 export interface SweepResult {
@@ -487,7 +489,13 @@ export async function sweepLanding(ctx: SweepContext): Promise<SweepResult> {
   let examined = 0;
   let enqueued = 0;
   let namespaceDirs: string[] | null = null;
-  while (lists < settings.maxListsPerRun && examined < settings.maxObjectsPerRun && settled(watermark.hour)) {
+  const beforeDeadline = () => ctx.deadline === undefined || now() < ctx.deadline;
+  while (
+    lists < settings.maxListsPerRun &&
+    examined < settings.maxObjectsPerRun &&
+    settled(watermark.hour) &&
+    beforeDeadline()
+  ) {
     if (namespaceDirs === null) {
       namespaceDirs = await listNamespaceDirs(ctx);
       lists += Math.max(1, Math.ceil(namespaceDirs.length / 1000));

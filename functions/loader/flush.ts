@@ -59,6 +59,11 @@ export interface FlushContext {
   maxJobsPerTablePerDay: number;
   /** How long one flush run may take, all tables together. */
   deadlineMs: number;
+  /**
+   * When this run must stop starting work (epoch ms): the Loader sets it when the run begins, so
+   * the sweep before the flush counts against the same flush_deadline. Default: now + deadlineMs.
+   */
+  runDeadline?: number;
   pollIntervalMs: number;
   /** Tables the policy routes to; tables with queued objects or open batches are added. */
   tables: readonly TableRef[];
@@ -111,6 +116,16 @@ const QUOTA_BACKOFF_MS = 30 * 60_000;
 
 const URI_CONCURRENCY = 16;
 
+/**
+ * What a new batch is assumed to take per object when this run has not timed one of the table's
+ * batches yet: 15 ms (67 objects/s), the flush speed lib/economics assumes (flushSecondsPerObject),
+ * within the 60–150 objects/s docs/benchmarks.md#loader estimates on GCS. A run starts a new
+ * batch only if the time left before its deadline covers this estimate and the duration of the
+ * table's last batch in the run, so a run does not begin a full batch it cannot finish before
+ * the function's timeout.
+ */
+export const ESTIMATED_BATCH_MS_PER_OBJECT = 15;
+
 interface RunContext extends FlushContext {
   /** End of this flush run, shared by every table. */
   deadline: number;
@@ -120,7 +135,11 @@ interface RunContext extends FlushContext {
 
 export async function flushAll(ctx: FlushContext, options: FlushOptions = {}): Promise<TableFlushResult[]> {
   const now = ctx.now ?? Date.now;
-  const run: RunContext = { ...ctx, deadline: now() + ctx.deadlineMs, runId: randomBytes(8).toString("hex") };
+  const run: RunContext = {
+    ...ctx,
+    deadline: ctx.runDeadline ?? now() + ctx.deadlineMs,
+    runId: randomBytes(8).toString("hex"),
+  };
   const keys = new Set(ctx.tables.map(tableKey));
   for (const k of await ctx.state.listPrefixes("pending/")) keys.add(k);
   for (const k of await ctx.state.listPrefixes("batches/")) keys.add(k);
@@ -185,9 +204,13 @@ export async function flushTable(
   const now = ctx.now ?? Date.now;
   let loaded: TableFlushResult | null = null;
   let batches = 0;
+  /** How long the table's last batch in this run took, start to finish. */
+  let lastBatchMs: number | undefined;
   for (;;) {
-    const { result, more } = await flushTableOnce(ctx, table, windowMs, options);
+    const started = now();
+    const { result, more } = await flushTableOnce(ctx, table, windowMs, options, lastBatchMs);
     if (result.status === "loaded") {
+      lastBatchMs = now() - started;
       batches++;
       loaded =
         loaded === null
@@ -204,7 +227,12 @@ export async function flushTable(
     if (loaded === null) return result;
     // Batches were loaded before this one waited or stopped: report what loaded, and why it stopped.
     if (result.status === "idle" || result.status === "waiting")
-      return { ...loaded, batches, ...(result.pending === undefined ? {} : { pending: result.pending }) };
+      return {
+        ...loaded,
+        batches,
+        ...(result.pending === undefined ? {} : { pending: result.pending }),
+        ...(result.detail === undefined ? {} : { detail: result.detail }),
+      };
     if (result.status === "deferred" || result.status === "running")
       return { ...loaded, batches, detail: `then batch ${result.batch}: ${result.detail ?? result.status}` };
     return {
@@ -241,10 +269,18 @@ async function flushTableOnce(
   table: TableRef,
   windowMs: number,
   options: FlushOptions,
+  lastBatchMs: number | undefined,
 ): Promise<{ result: TableFlushResult; more: boolean }> {
   const name = tableKey(table);
   const now = ctx.now ?? Date.now;
   const done = (result: TableFlushResult, more = false) => ({ result, more });
+  // Past the deadline (the sweep, or other tables, used the run): start nothing, the next run goes on.
+  if (now() >= ctx.deadline)
+    return done({
+      table: name,
+      status: "waiting",
+      detail: "flush run deadline reached; the next run goes on",
+    });
   const paused = await ctx.state.read<PausedMarker>(markerPaths.paused(table));
   if (paused !== null) {
     // A count for the log, bounded: a paused table's queue can be large.
@@ -281,6 +317,19 @@ async function flushTableOnce(
       status: "waiting",
       pending: pendingList.length,
       detail: `next batch at ${new Date(nextAt).toISOString()}`,
+    });
+  }
+
+  // A new batch's object work (marker reads, live checks, the job, done/ and pending/) must fit
+  // in what is left of the run, or the run would overrun the function's timeout.
+  const neededMs = Math.max(lastBatchMs ?? 0, pendingList.length * ESTIMATED_BATCH_MS_PER_OBJECT);
+  const leftMs = ctx.deadline - now();
+  if (leftMs < neededMs) {
+    return done({
+      table: name,
+      status: "waiting",
+      pending: pendingList.length,
+      detail: `flush run deadline: a batch of ${pendingList.length} needs about ${Math.ceil(neededMs / 1000)}s, ${Math.max(0, Math.floor(leftMs / 1000))}s left; the next run takes it`,
     });
   }
 

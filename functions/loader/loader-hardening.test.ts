@@ -370,3 +370,80 @@ describe("loader hardening: no fixed ceiling", () => {
     assert.deepEqual(await rows(backlog), Array(17).fill(5), "each object loaded once");
   });
 });
+
+describe("loader hardening: one deadline per flush run", () => {
+  it("counts the sweep against flush_deadline: a sweep that used the run stops listing and leaves the batches to the next run", async () => {
+    // A landing bucket of its own, so no other test's sweep meets these objects.
+    const landing = "landing-deadline";
+    await direct.createBucket(landing);
+    let clock = Date.parse("2026-11-21T12:00:00Z");
+    let slowed = false;
+    const loader = newLoader(
+      { landing_bucket: landing, flush_deadline: "300s" },
+      {
+        now: () => clock,
+        // The first object the sweep queues takes the whole run: the clock moves past the deadline.
+        log: (level, event, fields) => {
+          log(level, event, fields);
+          if (event === "object_swept" && !slowed) {
+            slowed = true;
+            clock += 301_000;
+          }
+        },
+      },
+    );
+    // Two namespace directories: two listings.
+    const lost = [...objects("deadline-sweep-a", 1, "09"), ...objects("deadline-sweep-b", 1, "09")];
+    for (const o of lost) {
+      await direct
+        .bucket(landing)
+        .file(o.name)
+        .save(o.body, {
+          resumable: false,
+          metadata: { contentType: "application/gzip", metadata: o.metadata },
+        });
+    }
+    const [run] = await loader.flush({ force: true });
+    assert.equal(eventsNamed("object_swept").length, 1, "no listing started after the run's deadline");
+    assert.equal(run?.status, "waiting");
+    assert.match(run?.detail ?? "", /flush run deadline/);
+    assert.deepEqual(await rows(lost), [0, 0], "no batch started after the run's deadline");
+    // The next sweep (5 min on) resumes from the watermark; its run loads both.
+    clock += 5 * 60_000;
+    const [next] = await loader.flush({ force: true });
+    assert.equal(eventsNamed("object_swept").length, 2);
+    assert.equal(next?.status, "loaded");
+    assert.deepEqual(await rows(lost), [5, 5]);
+  });
+
+  it("starts another full batch only if the time left covers the last batch's duration", async () => {
+    let clock = Date.parse("2026-12-01T00:00:00Z");
+    let timed = false;
+    const loader = newLoader(
+      { flush_interval: "1h", max_uris_per_job: "5", flush_deadline: "300s" },
+      {
+        now: () => clock,
+        flushHooks: {
+          // The first batch takes 200 s of the run's 300 s.
+          afterLease: async () => {
+            if (timed) return;
+            timed = true;
+            clock += 200_000;
+          },
+        },
+      },
+    );
+    const backlog = objects("deadline-full", 10);
+    for (const o of backlog) assert.equal((await loader.handleFinalize(await upload(o))).outcome, "queued");
+    const [run] = await loader.flush();
+    assert.equal(run?.status, "loaded");
+    assert.equal(run?.batches, 1, "100 s left is less than the 200 s the last batch took");
+    assert.equal(run?.objects, 5);
+    assert.match(run?.detail ?? "", /flush run deadline: a batch of 5 needs about 200s, 100s left/);
+    clock += 60_000;
+    const [next] = await loader.flush();
+    assert.equal(next?.status, "loaded");
+    assert.equal(next?.objects, 5);
+    assert.deepEqual(await rows(backlog), Array(10).fill(5), "each object loaded once");
+  });
+});

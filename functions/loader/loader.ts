@@ -160,9 +160,10 @@ export class Loader {
 
   /**
    * Queues the landing objects whose finalize event never came (bounded per run; see
-   * sweepLanding). The flush runs it first, so what it finds joins this run's batches.
+   * sweepLanding). The flush runs it first, so what it finds joins this run's batches; it starts
+   * no listing after `deadline` (epoch ms), the run's.
    */
-  async sweep(): Promise<SweepResult> {
+  async sweep(deadline?: number): Promise<SweepResult> {
     const result = await sweepLanding({
       landing: this.#parts.storage.bucket(this.config.landingBucket),
       state: this.state,
@@ -174,14 +175,18 @@ export class Loader {
       enqueue: (object) => this.handleFinalize(object),
       log: this.#parts.log,
       ...(this.#parts.now ? { now: this.#parts.now } : {}),
+      ...(deadline === undefined ? {} : { deadline }),
     });
     this.#stats.swept += result.enqueued;
     return result;
   }
 
   async flush(options: FlushOptions = {}): Promise<TableFlushResult[]> {
+    // One deadline for the whole run, set before the sweep: the sweep and the batches share
+    // flush_deadline, which the function's timeout was checked against.
+    const runDeadline = (this.#parts.now ?? Date.now)() + this.config.flushDeadlineMs;
     try {
-      await this.sweep();
+      await this.sweep(runDeadline);
     } catch (error) {
       // The queue still loads; the sweep resumes from its watermark on the next run.
       this.#parts.log("error", "sweep_failed", { error: (error as Error).message });
@@ -201,6 +206,7 @@ export class Loader {
         maxUrisPerJob: this.config.maxUrisPerJob,
         maxAttempts: this.config.maxAttempts,
         deadlineMs: this.config.flushDeadlineMs,
+        runDeadline,
         pollIntervalMs: this.config.jobPollIntervalMs,
         tables: destinations(this.policy),
         log: this.#parts.log,
