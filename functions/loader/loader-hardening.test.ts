@@ -19,7 +19,7 @@ import type { FinalizedObject } from "./enqueue.ts";
 import { Loader, type LoaderParts } from "./loader.ts";
 import { type ClaimMarker, markerPaths, objectId } from "./markers.ts";
 import { type GcsProxy, startGcsProxy } from "./test_support/gcs-proxy.ts";
-import { type ArchiveObject, archiveObject } from "./test_support/objects.ts";
+import { type ArchiveObject, archiveObject, streamObject } from "./test_support/objects.ts";
 
 const POLICY = parsePolicy(`
 analytics:
@@ -273,7 +273,19 @@ describe("loader hardening: the sweeper", () => {
     // Hours of their own: the other tests' objects (hour 10) share the landing bucket.
     let clock = Date.parse("2026-11-21T07:00:00Z");
     const loader = newLoader({}, { now: () => clock, sweep: { maxObjectsPerRun: 4 } });
-    const lost = [...objects("sweep-a", 6, "05"), ...objects("sweep-b", 3, "05")];
+    seqBase += 1000;
+    // Stream delivery's objects are swept too: the stream tier's table= directories are walked
+    // in the same sorted list as the analytics tier's namespace= ones.
+    const streams = [0, 1].map((i) =>
+      streamObject({
+        namespaces: ["sweep-a", "sweep-b"],
+        ...TABLE,
+        seq: seqBase + i,
+        records: 5,
+        hour: "05",
+      }),
+    );
+    const lost = [...objects("sweep-a", 6, "05"), ...objects("sweep-b", 3, "05"), ...streams];
     const delivered = objects("sweep-a", 2, "05");
     const unsettled = objects("sweep-b", 1, "06");
     const finalized = new Map<string, FinalizedObject>();
