@@ -364,8 +364,30 @@ describe("GCP: loader", () => {
         .filter((r) => r.inputs.member === member)
         .map((r) => r.inputs.role)
         .sort(),
-      ["roles/artifactregistry.writer", "roles/logging.logWriter", "roles/storage.objectAdmin"],
+      [
+        "roles/artifactregistry.writer",
+        "roles/logging.logWriter",
+        "roles/storage.objectAdmin",
+        "roles/storage.objectViewer",
+      ],
     );
+    // The build downloads the source from Cloud Functions' own bucket, gcf-v2-sources-<number>-<region>;
+    // it may read that bucket and no other (terraform-provider-google#20571).
+    const sources = registered.filter(
+      (r) => r.inputs.member === member && r.inputs.role === "roles/storage.objectViewer",
+    );
+    assert.equal(sources.length, 1);
+    assert.equal(sources[0]!.type, "gcp:projects/iAMMember:IAMMember");
+    assert.equal(sources[0]!.inputs.project, "my-project");
+    assert.equal(
+      sources[0]!.inputs.condition.expression,
+      'resource.name == "projects/_/buckets/gcf-v2-sources-1234-us-central1" || resource.name.startsWith("projects/_/buckets/gcf-v2-sources-1234-us-central1/objects/")',
+    );
+    // The source bucket the stack uploads to is a different bucket, granted on the bucket itself.
+    const upload = registered.find(
+      (r) => r.inputs.member === member && r.inputs.role === "roles/storage.objectAdmin",
+    )!;
+    assert.equal(upload.type, "gcp:storage/bucketIAMMember:BucketIAMMember");
   });
 
   it("the finalize trigger is object finalize on the landing bucket, with retries on", () => {

@@ -32,7 +32,31 @@ export const LOADER_ROLES = {
   buildProject: ["roles/logging.logWriter", "roles/artifactregistry.writer"],
   /** The build account: read the uploaded source. */
   buildSource: "roles/storage.objectAdmin",
+  /**
+   * The build account: fetch the copy of the source Cloud Functions keeps in its own bucket,
+   * `gcf-v2-sources-<projectNumber>-<region>`, which the build downloads (granted on the project
+   * with a condition naming that bucket, since Cloud Functions creates it on the first deploy).
+   */
+  buildFunctionSources: "roles/storage.objectViewer",
 } as const;
+
+/**
+ * The bucket Cloud Functions (gen2) copies a function's source into and builds from, with
+ * Google-managed encryption (https://cloud.google.com/functions/docs/building).
+ */
+export function functionSourcesBucket(projectNumber: string, region: string): string {
+  return `gcf-v2-sources-${projectNumber}-${region}`;
+}
+
+/**
+ * IAM condition that limits a project-level grant to one bucket and its objects: Cloud Storage
+ * checks bucket permissions on `projects/_/buckets/<b>` and object permissions on
+ * `projects/_/buckets/<b>/objects/<o>` (https://cloud.google.com/iam/docs/conditions-resource-attributes#resource-name).
+ */
+export function oneBucketCondition(bucket: string): string {
+  const at = `projects/_/buckets/${bucket}`;
+  return `resource.name == "${at}" || resource.name.startsWith("${at}/objects/")`;
+}
 
 export interface LoaderArgs {
   project: string;
@@ -176,6 +200,24 @@ export class Loader extends pulumi.ComponentResource {
       new gcp.storage.BucketIAMMember(
         `${name}-build-source`,
         { bucket: sourceBucket.name, role: LOADER_ROLES.buildSource, member: member(buildAccount) },
+        parent,
+      ),
+      // Without it every build fails: "Access to bucket gcf-v2-sources-… denied. You must grant
+      // Storage Object Viewer permission to <build account>" (terraform-provider-google#20571).
+      new gcp.projects.IAMMember(
+        `${name}-build-function-sources`,
+        {
+          project: args.project,
+          role: LOADER_ROLES.buildFunctionSources,
+          member: member(buildAccount),
+          condition: {
+            title: "function-sources-bucket-only",
+            description: "Read only the bucket Cloud Functions builds this region's functions from",
+            expression: pulumi
+              .output(args.projectNumber)
+              .apply((n) => oneBucketCondition(functionSourcesBucket(n, args.region))),
+          },
+        },
         parent,
       ),
     ];
