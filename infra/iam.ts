@@ -22,6 +22,11 @@ export const TRANSFER_SQS_ACTIONS = [
 ] as const;
 export const TRANSFER_S3_OBJECT_ACTIONS = ["s3:GetObject"] as const;
 export const TRANSFER_S3_BUCKET_ACTIONS = ["s3:ListBucket"] as const;
+/**
+ * Google lists s3:GetBucketLocation as always required, for a federated-identity role too
+ * (https://cloud.google.com/storage-transfer/docs/source-amazon-s3#required_permissions).
+ */
+export const TRANSFER_S3_LOCATION_ACTIONS = ["s3:GetBucketLocation"] as const;
 /** Reading SSE-KMS objects decrypts their data key. */
 export const TRANSFER_KMS_ACTIONS = ["kms:Decrypt"] as const;
 
@@ -140,6 +145,12 @@ export function transferPolicy(a: {
       Sid: "ListArchiveBucket",
       Effect: "Allow",
       Action: [...TRANSFER_S3_BUCKET_ACTIONS],
+      Resource: a.bucketArn,
+    },
+    {
+      Sid: "LocateArchiveBucket",
+      Effect: "Allow",
+      Action: [...TRANSFER_S3_LOCATION_ACTIONS],
       Resource: a.bucketArn,
     },
     { Sid: "DecryptArchiveObjects", Effect: "Allow", Action: [...TRANSFER_KMS_ACTIONS], Resource: a.keyArn },

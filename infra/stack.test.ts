@@ -230,6 +230,12 @@ describe("AWS: IAM, exact action lists", () => {
     assert.deepEqual(actionsOf(doc, "DrainEventQueue"), [...TRANSFER_SQS_ACTIONS]);
     assert.deepEqual(actionsOf(doc, "ReadTransferredObjects"), [...TRANSFER_S3_OBJECT_ACTIONS]);
     assert.deepEqual(actionsOf(doc, "ListArchiveBucket"), [...TRANSFER_S3_BUCKET_ACTIONS]);
+    // Always required by Storage Transfer (cloud.google.com/storage-transfer/docs/source-amazon-s3).
+    assert.deepEqual(actionsOf(doc, "LocateArchiveBucket"), ["s3:GetBucketLocation"]);
+    assert.equal(
+      doc.Statement.find((s: Loose) => s.Sid === "LocateArchiveBucket").Resource,
+      "arn:aws:s3:::archive-bucket",
+    );
     assert.deepEqual(actionsOf(doc, "DecryptArchiveObjects"), [...TRANSFER_KMS_ACTIONS]);
     assert.deepEqual(
       doc.Statement.find((s: Loose) => s.Sid === "ReadTransferredObjects").Resource,
