@@ -25,7 +25,7 @@ export function describeEndpoints(e: LocalCloudEndpoints): string {
     "logarchive local cloud is up:",
     `  S3        ${e.s3.endpoint}  bucket ${e.s3.bucket}  (path-style, key ${e.s3.accessKeyId}/${e.s3.secretAccessKey})`,
     `  SQS       ${e.sqs.endpoint}  queue ${e.sqs.queueUrl}`,
-    "            S3 object-created events for the analytics tier arrive here, in S3's message format",
+    "            S3 object-created events for the loaded objects arrive here, in S3's message format",
     `  GCS       ${e.gcs.apiEndpoint}  bucket ${e.gcs.bucket}  (JSON API, project ${e.gcs.projectId})`,
     `  Warehouse ${e.warehouse.path}  tables ${e.warehouse.tables.join(", ")}  (DuckDB)`,
     `  Region    ${e.region}`,
