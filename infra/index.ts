@@ -95,6 +95,7 @@ async function main() {
       policy,
       policyYaml,
       stackName: pulumi.getStack(),
+      projectName: pulumi.getProject(),
       athenaQueries: await athenaQueries(),
     });
   } catch (error) {

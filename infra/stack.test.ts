@@ -73,6 +73,7 @@ before(async () => {
     policy,
     policyYaml,
     stackName: "test",
+    projectName: "logarchive",
     athenaQueries: [{ name: "error_rate", description: "Error rate", query: "SELECT 1" }],
   });
   outputs = await new Promise((resolve) =>
@@ -138,6 +139,15 @@ describe("AWS: archive bucket", () => {
       assert.deepEqual(tls.Condition, { Bool: { "aws:SecureTransport": "false" } });
     }
     assert.equal(one("aws:kms/key:Key").inputs.enableKeyRotation, true);
+  });
+
+  it("the archive key's alias names the project and stack and gets a unique suffix from AWS", () => {
+    // The key and alias outlive `pulumi destroy` (retainOnDelete): a fixed alias would collide with
+    // a second stack in the account, or with this stack re-created.
+    const alias = one("aws:kms/alias:Alias").inputs;
+    assert.equal(alias.name, undefined);
+    assert.equal(alias.namePrefix, "alias/logarchive-test-archive-");
+    assert.equal(alias.targetKeyId, "archive-key");
   });
 
   it("has one lifecycle rule per tier of the layout, scoped by lib's tier prefix, with noncurrent and multipart cleanup", () => {

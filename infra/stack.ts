@@ -39,6 +39,8 @@ export interface StackInputs {
   /** The policy file's text, handed to the functions as LOGARCHIVE_POLICY_YAML. */
   policyYaml: string;
   stackName: string;
+  /** The Pulumi project's name (Pulumi.yaml `name`). */
+  projectName: string;
   athenaQueries: readonly AthenaNamedQuery[];
 }
 
@@ -67,6 +69,7 @@ export function deployLogarchive(inputs: StackInputs) {
   const archive = new ArchiveBucket("archive", {
     ...(config.archiveBucketName === undefined ? {} : { bucketName: config.archiveBucketName }),
     objectLock: { mode: config.objectLockMode, days: config.objectLockDays },
+    keyAliasPrefix: `alias/${stackSlug(inputs.projectName, "-", 40)}-${stackSlug(inputs.stackName, "-", 40)}-archive-`,
     lifecycleRules: [
       ...archiveLifecycleRules(lifecycleScopes(policy), tierSettings),
       ...policyExpirationRules(lifecycleExpirationRules(policy), tierSettings),

@@ -66,6 +66,12 @@ export interface ArchiveBucketArgs {
   objectLock: { mode: "GOVERNANCE" | "COMPLIANCE"; days: number };
   /** From archiveLifecycleRules(lifecycleScopes(policy), settings). */
   lifecycleRules: S3LifecycleRule[];
+  /**
+   * Start of the key's alias, naming the project and stack (`alias/logarchive-<stack>-archive-`);
+   * AWS appends a unique suffix. A fixed alias collides when two stacks share an account, and when
+   * a stack is re-created: the key and its alias are retained on `pulumi destroy`.
+   */
+  keyAliasPrefix: string;
 }
 
 /**
@@ -102,7 +108,7 @@ export class ArchiveBucket extends pulumi.ComponentResource {
     );
     new aws.kms.Alias(
       `${name}-key-alias`,
-      { name: pulumi.interpolate`alias/${name}-archive`, targetKeyId: this.key.keyId },
+      { namePrefix: args.keyAliasPrefix, targetKeyId: this.key.keyId },
       parent,
     );
     this.bucket = new aws.s3.Bucket(
