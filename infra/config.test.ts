@@ -133,6 +133,119 @@ describe("stack config", () => {
   });
 });
 
+describe("stack config: every check before anything is registered", () => {
+  const POLICY_YAML = `
+archive:
+  prefix: logs
+analytics:
+  include: ["*"]
+warehouse:
+  dataset: logarchive
+  routes:
+    - namespaces: [payments]
+      dataset: finance
+      table: payments_logs
+    - namespaces: ["team-*"]
+      table: "logs_{namespace}"
+`;
+  const readPolicy = () => POLICY_YAML;
+  const problemsWithPolicy = (raw: Record<string, string>) => {
+    try {
+      parseStackConfig(raw, PROVIDERS, readPolicy);
+      return [];
+    } catch (error) {
+      assert.ok(error instanceof StackConfigError, String(error));
+      return [...error.problems];
+    }
+  };
+
+  it("a flush interval Cloud Scheduler cannot run is refused, named by its key", () => {
+    const problems = problemsWithPolicy({ ...REQUIRED, loader: '{"flush_interval": "7m"}' });
+    assert.equal(problems.length, 1, problems.join("\n"));
+    assert.match(problems[0]!, /^logarchive:loader\.flush_interval: Cloud Scheduler cannot run every 7m/);
+    assert.ok(!problems[0]!.includes("LOGARCHIVE_"), problems[0]);
+  });
+
+  it("the Scheduler's settings are derived once, at parse time", () => {
+    const c = parseStackConfig({ ...REQUIRED, loader: '{"flush_interval": "5m"}' }, PROVIDERS, readPolicy);
+    assert.equal(c.flushScheduler.schedule, "*/5 * * * *");
+    assert.equal(c.flushScheduler.attemptDeadline, "540s");
+  });
+
+  it("shipper settings the manifests refuse are refused, named under logarchive:shipper", () => {
+    const cases: [object, RegExp][] = [
+      [{ namespace: "Bad_NS" }, /^logarchive:shipper\.namespace: "Bad_NS" is not a namespace name$/],
+      [
+        { resources: { limits: { cpu: "lots" } } },
+        /^logarchive:shipper\.resources\.limits\.cpu: expected a quantity/,
+      ],
+      [{ shipperConfig: { batch_max_age: "zz" } }, /^logarchive:shipper\.shipperConfig\.batch_max_age: /],
+    ];
+    for (const [extra, expected] of cases) {
+      const problems = problemsWithPolicy({
+        ...REQUIRED,
+        shipper: JSON.stringify({ image: EXAMPLE_SHIPPER_IMAGE, ...extra }),
+      });
+      assert.equal(problems.length, 1, `${JSON.stringify(extra)}: ${problems.join(" | ")}`);
+      assert.match(problems[0]!, expected);
+      assert.ok(!problems[0]!.includes("\n"));
+    }
+  });
+
+  it("warehouseReaders must name a dataset the policy routes to and a table the stack creates", () => {
+    const reader = (r: object) => ({ ...REQUIRED, warehouseReaders: JSON.stringify([r]) });
+    assert.match(
+      problemsWithPolicy(reader({ member: "group:a@example.com", dataset: "nope" }))[0]!,
+      /^logarchive:warehouseReaders\[0\]\.dataset: nope is not a dataset the policy routes to \(logarchive, finance\)$/,
+    );
+    assert.match(
+      problemsWithPolicy(
+        reader({ member: "group:a@example.com", dataset: "logarchive", table: "logs_team_b" }),
+      )[0]!,
+      /^logarchive:warehouseReaders\[0\]\.table: logarchive\.logs_team_b is not a table the stack creates/,
+    );
+    assert.deepEqual(
+      problemsWithPolicy({
+        ...reader({ member: "group:a@example.com", dataset: "logarchive", table: "logs_team_b" }),
+        warehouseNamespaces: '["team-b"]',
+      }),
+      [],
+    );
+  });
+
+  it("the policy file is read and parsed at parse time; a bad one is named by logarchive:policyFile", () => {
+    const problems = (() => {
+      try {
+        parseStackConfig(REQUIRED, PROVIDERS, () => {
+          throw new Error("ENOENT: no such file");
+        });
+        return [];
+      } catch (error) {
+        return [...(error as StackConfigError).problems];
+      }
+    })();
+    assert.match(
+      problems[0]!,
+      /^logarchive:policyFile: cannot read namespaces\.yaml \(ENOENT: no such file\)$/,
+    );
+    const c = parseStackConfig(REQUIRED, PROVIDERS, readPolicy);
+    assert.equal(c.policy.archive.prefix, "logs");
+    assert.equal(c.policyYaml, POLICY_YAML);
+  });
+
+  it("numbers and booleans under logarchive:loader, as `pulumi config set --path` stores them, are taken as their text", () => {
+    const c = parseStackConfig(
+      { ...REQUIRED, loader: '{"flush_interval": "2m", "max_uris_per_job": 500, "validate_objects": false}' },
+      PROVIDERS,
+      readPolicy,
+    );
+    assert.deepEqual(c.loader, { flush_interval: "2m", max_uris_per_job: "500", validate_objects: "false" });
+    assert.equal(c.loaderConfig.maxUrisPerJob, 500);
+    assert.equal(c.loaderConfig.validateObjects, false);
+    assert.equal(c.loaderConfig.flushIntervalMs, 120_000);
+  });
+});
+
 describe("generated files", () => {
   it("Pulumi.dev.yaml is current, and every setting it shows is accepted as the defaults", async () => {
     const text = await readFile(EXAMPLE_STACK, "utf8");

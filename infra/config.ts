@@ -2,10 +2,16 @@
 // docs/deploy.md's config table and Pulumi.dev.yaml are generated from it (infra/config.test.ts
 // checks they agree), and a bad value stops `pulumi up` with one line naming the key.
 //
-// Pure: no Pulumi import. infra/index.ts reads the raw strings from pulumi.Config and hands them here.
+// No Pulumi import: infra/index.ts reads the raw strings from pulumi.Config and hands them here.
+// Everything a setting can be wrong about is checked here, the namespace policy file read and the
+// shipper's manifests rendered once, so that no bad value is found after `pulumi up` has started
+// registering resources (the Object Lock bucket among the first).
 
+import { readFileSync } from "node:fs";
 import { z } from "zod";
 import {
+  type FlushSchedulerSettings,
+  flushSchedulerSettings,
   GEN2_EVENT_FUNCTION_MAX_TIMEOUT_MS,
   LOADER_OPTIONS,
   type LoaderConfig,
@@ -14,6 +20,9 @@ import {
 } from "../functions/loader/config.ts";
 import { ConfigError } from "../lib/config/errors.ts";
 import { checkDuration, parseSize } from "../lib/config/units.ts";
+import { knownDestinations, policyDatasets } from "../lib/infra-contract.ts";
+import { destinations, type NamespacePolicy, parsePolicy } from "../lib/policy/policy.ts";
+import { shipperManifests } from "../shipper/deploy/daemonset.ts";
 import { checkManifestSettings, type ManifestSettingsFile } from "../shipper/deploy/settings.ts";
 
 /** Pulumi's config namespace for this project's keys: `logarchive:<key>` (the project name in Pulumi.yaml). */
@@ -367,7 +376,14 @@ export const STACK_SETTINGS = [
   setting(
     "loader",
     z
-      .record(z.string(), z.string())
+      // `pulumi config set --path 'logarchive:loader.max_attempts' 5` stores a number: every value
+      // is taken as its text, as the function's environment variable will hold it.
+      .record(
+        z.string(),
+        z
+          .union([z.string(), z.number(), z.boolean()], "must be a string, number or boolean")
+          .transform(String),
+      )
       .default({})
       .superRefine((value, ctx) => {
         for (const key of Object.keys(value)) {
@@ -463,6 +479,11 @@ export interface StackConfig extends Omit<StackSettings, "functionRegion" | "big
    * the flush timeout, deadline and interval the Scheduler job and the functions are sized from.
    */
   loaderConfig: LoaderConfig;
+  /** The Cloud Scheduler job's settings, from loaderConfig. */
+  flushScheduler: FlushSchedulerSettings;
+  /** The namespace policy of policyFile, parsed, and its text (the shipper's and the functions' copy). */
+  policy: NamespacePolicy;
+  policyYaml: string;
   functionRegion: string;
   bigqueryLocation: string;
   providers: ProviderSettings;
@@ -472,13 +493,18 @@ function pathText(path: readonly PropertyKey[]): string {
   return path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
 }
 
+/** Reads the policy file; a path is relative to the working directory (Pulumi runs at the project root). */
+export const readPolicyFile = (path: string): string => readFileSync(path, "utf8");
+
 /**
  * Validates the stack's raw config text (what `pulumi config get` shows) and the providers'
- * settings. Every problem is one line starting with the key: `logarchive:retentionDays: …`.
+ * settings, reads the namespace policy through `readPolicy`, and checks everything that depends
+ * on it. Every problem is one line starting with the key: `logarchive:retentionDays: …`.
  */
 export function parseStackConfig(
   raw: Readonly<Record<string, string | undefined>>,
   providers: Readonly<Record<"aws:region" | "gcp:project" | "gcp:region", string | undefined>>,
+  readPolicy: (path: string) => string = readPolicyFile,
 ): StackConfig {
   const problems: string[] = [];
   const out: Record<string, unknown> = {};
@@ -512,17 +538,30 @@ export function parseStackConfig(
       problems.push(`${key}: required; set it with \`pulumi config set ${key} …\``);
   }
   if (problems.length === 0) problems.push(...crossChecks(out as StackSettings));
-  let loaderConfig: LoaderConfig | undefined;
+  let loader: { config: LoaderConfig; scheduler: FlushSchedulerSettings } | undefined;
+  let policy: { policy: NamespacePolicy; yaml: string } | undefined;
   if (problems.length === 0) {
-    const checked = checkLoaderSettings(out as StackSettings, providers["gcp:project"] as string);
+    const settings = out as StackSettings;
+    const checked = checkLoaderSettings(settings, providers["gcp:project"] as string);
     if ("problems" in checked) problems.push(...checked.problems);
-    else loaderConfig = checked.config;
+    else loader = checked;
+    const loaded = loadPolicy(settings.policyFile, readPolicy);
+    if ("problems" in loaded) problems.push(...loaded.problems);
+    else {
+      policy = loaded;
+      problems.push(...checkShipperManifests(settings, policy.yaml, providers["aws:region"] as string));
+      problems.push(...checkWarehouseReaders(settings, policy.policy));
+    }
   }
-  if (problems.length > 0 || loaderConfig === undefined) throw new StackConfigError(problems);
+  if (problems.length > 0 || loader === undefined || policy === undefined)
+    throw new StackConfigError(problems);
   const settings = out as StackSettings;
   return {
     ...settings,
-    loaderConfig,
+    loaderConfig: loader.config,
+    flushScheduler: loader.scheduler,
+    policy: policy.policy,
+    policyYaml: policy.yaml,
     functionRegion: settings.functionRegion ?? (providers["gcp:region"] as string),
     bigqueryLocation: settings.bigqueryLocation ?? settings.landingLocation,
     providers: {
@@ -586,7 +625,7 @@ function crossChecks(s: StackSettings): string[] {
 function checkLoaderSettings(
   s: StackSettings,
   project: string,
-): { config: LoaderConfig } | { problems: string[] } {
+): { config: LoaderConfig; scheduler: FlushSchedulerSettings } | { problems: string[] } {
   try {
     const config = resolveLoaderConfig(
       {},
@@ -599,12 +638,15 @@ function checkLoaderSettings(
         bigquery_location: s.bigqueryLocation ?? s.landingLocation,
       },
     );
-    return { config };
+    // Throws a plain Error naming LOGARCHIVE_FLUSH_INTERVAL for an interval Cloud Scheduler cannot run.
+    return { config, scheduler: flushSchedulerSettings(config) };
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
+    if (!(error instanceof Error)) throw error;
+    const problems = error instanceof ConfigError ? error.problems : [error.message];
+    if (!problems.every((p) => /^LOGARCHIVE_[A-Z_]+/.test(p))) throw error;
     // "LOGARCHIVE_FLUSH_DEADLINE: …" names the function's variable; the stack's key is loader.flush_deadline.
     return {
-      problems: error.problems.map((p) =>
+      problems: problems.map((p) =>
         p.replace(
           /LOGARCHIVE_([A-Z_]+)/g,
           (_m, k: string) => `${CONFIG_NAMESPACE}:loader.${k.toLowerCase()}`,
@@ -612,6 +654,81 @@ function checkLoaderSettings(
       ),
     };
   }
+}
+
+function loadPolicy(
+  path: string,
+  readPolicy: (path: string) => string,
+): { policy: NamespacePolicy; yaml: string } | { problems: string[] } {
+  const key = `${CONFIG_NAMESPACE}:policyFile`;
+  let yaml: string;
+  try {
+    yaml = readPolicy(path);
+  } catch (error) {
+    return { problems: [`${key}: cannot read ${path} (${oneLine((error as Error).message)})`] };
+  }
+  try {
+    return { policy: parsePolicy(yaml, path), yaml };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return { problems: error.problems.map((p) => `${key}: ${path}: ${oneLine(p)}`) };
+  }
+}
+
+const oneLine = (text: string) => text.replace(/\s*\n\s*/g, " ");
+
+/**
+ * Renders the shipper's manifests once, as the DaemonSet will (bucket and role are placeholders;
+ * they exist only after `pulumi up` creates them), so a setting shipperManifests refuses (a bad
+ * namespace, a CPU quantity, a shipper option) stops the run before anything is registered.
+ */
+function checkShipperManifests(s: StackSettings, policyYaml: string, awsRegion: string): string[] {
+  const key = `${CONFIG_NAMESPACE}:shipper`;
+  try {
+    shipperManifests({
+      ...s.shipper,
+      image: s.shipper.image ?? EXAMPLE_SHIPPER_IMAGE,
+      bucket: "archive-bucket-placeholder",
+      region: awsRegion,
+      policyYaml,
+      roleArn: "arn:aws:iam::123456789012:role/shipper-placeholder",
+    });
+    return [];
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.problems.map((problem) => {
+      // "resources.limits.cpu: …" and "batch_max_age (in shipperConfig): …" name a field under the key.
+      const inConfig = /^([\w.[\]-]+) \(in shipperConfig\): (.*)$/s.exec(problem);
+      if (inConfig) return `${key}.shipperConfig.${inConfig[1]}: ${oneLine(inConfig[2]!)}`;
+      const field = /^([\w.[\]-]+): (.*)$/s.exec(problem);
+      if (field) return `${key}.${field[1]}: ${oneLine(field[2]!)}`;
+      return `${key}: ${oneLine(problem)}`;
+    });
+  }
+}
+
+/** A reader's dataset must be one the policy routes to, and its table one the stack creates. */
+function checkWarehouseReaders(s: StackSettings, policy: NamespacePolicy): string[] {
+  const datasets = policyDatasets(policy);
+  const tables = new Set(
+    knownDestinations(policy, destinations(policy), s.warehouseNamespaces).map(
+      (d) => `${d.dataset}.${d.table}`,
+    ),
+  );
+  const problems: string[] = [];
+  s.warehouseReaders.forEach((r, i) => {
+    const at = `${CONFIG_NAMESPACE}:warehouseReaders[${i}]`;
+    if (!datasets.includes(r.dataset)) {
+      problems.push(
+        `${at}.dataset: ${r.dataset} is not a dataset the policy routes to (${datasets.join(", ")})`,
+      );
+    } else if (r.table !== undefined && !tables.has(`${r.dataset}.${r.table}`)) {
+      problems.push(
+        `${at}.table: ${r.dataset}.${r.table} is not a table the stack creates (a fixed route's table, or a {namespace} route's for a namespace listed in warehouseNamespaces)`,
+      );
+    }
+  });
+  return problems;
 }
 
 /** The environment both loader functions get: the stack's loader options plus what the infra sets. */

@@ -9,7 +9,6 @@ import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError } from "../lib/config/errors.ts";
-import { parsePolicy } from "../lib/policy/policy.ts";
 import { loadPack, PACK_DIR } from "../queries/pack.ts";
 import type { AthenaNamedQuery } from "./components/athena-catalog.ts";
 import { CONFIG_NAMESPACE, parseStackConfig, StackConfigError } from "./config.ts";
@@ -71,29 +70,10 @@ async function main() {
       ]),
     );
   }
-  let policyYaml: string;
-  try {
-    policyYaml = await readFile(config.policyFile, "utf8");
-  } catch (error) {
-    stop(
-      new StackConfigError([
-        `${CONFIG_NAMESPACE}:policyFile: cannot read ${config.policyFile} (${(error as Error).message})`,
-      ]),
-    );
-  }
-  let policy: ReturnType<typeof parsePolicy>;
-  try {
-    policy = parsePolicy(policyYaml, config.policyFile);
-  } catch (error) {
-    stop(error);
-  }
-
   let stack: ReturnType<typeof deployLogarchive>;
   try {
     stack = deployLogarchive({
       config,
-      policy,
-      policyYaml,
       stackName: pulumi.getStack(),
       projectName: pulumi.getProject(),
       athenaQueries: await athenaQueries(),

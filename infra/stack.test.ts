@@ -61,6 +61,7 @@ const config = parseStackConfig(
     ]),
   },
   { "aws:region": "us-east-1", "gcp:project": "my-project", "gcp:region": "us-central1" },
+  () => policyYaml,
 );
 
 let outputs: Record<string, unknown> = {};
@@ -70,8 +71,6 @@ before(async () => {
   const { deployLogarchive } = await import("./stack.ts");
   const stack = deployLogarchive({
     config,
-    policy,
-    policyYaml,
     stackName: "test",
     projectName: "logarchive",
     athenaQueries: [{ name: "error_rate", description: "Error rate", query: "SELECT 1" }],

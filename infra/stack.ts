@@ -6,7 +6,6 @@
 import * as aws from "@pulumi/aws";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
-import { flushSchedulerSettings } from "../functions/loader/config.ts";
 import {
   knownDestinations,
   lifecycleScopes,
@@ -14,12 +13,7 @@ import {
   shipperWritePrefixes,
   transferredPrefixes,
 } from "../lib/infra-contract.ts";
-import {
-  destinations,
-  lifecycleExpirationRules,
-  type NamespacePolicy,
-  notificationRules,
-} from "../lib/policy/policy.ts";
+import { destinations, lifecycleExpirationRules, notificationRules } from "../lib/policy/policy.ts";
 import { DEFAULT_NAMESPACE, SHIPPER_NAME } from "../shipper/deploy/daemonset.ts";
 import { ArchiveBucket } from "./components/archive-bucket.ts";
 import { AthenaCatalog, type AthenaNamedQuery } from "./components/athena-catalog.ts";
@@ -34,10 +28,8 @@ import { loaderEnvironment, type StackConfig } from "./config.ts";
 import { ShipperDaemonSet } from "./k8s/shipper-daemonset.ts";
 
 export interface StackInputs {
+  /** Validated settings, with the namespace policy (config.policy) and its text (config.policyYaml). */
   config: StackConfig;
-  policy: NamespacePolicy;
-  /** The policy file's text, handed to the functions as LOGARCHIVE_POLICY_YAML. */
-  policyYaml: string;
   stackName: string;
   /** The Pulumi project's name (Pulumi.yaml `name`). */
   projectName: string;
@@ -54,7 +46,8 @@ function stackSlug(stackName: string, sep: string, max: number): string {
 }
 
 export function deployLogarchive(inputs: StackInputs) {
-  const { config, policy } = inputs;
+  const { config } = inputs;
+  const { policy } = config;
   const account = aws.getCallerIdentityOutput();
   const accountId = account.accountId;
 
@@ -102,7 +95,7 @@ export function deployLogarchive(inputs: StackInputs) {
         image: config.shipper.image as string,
         bucket: archive.bucketName,
         region: config.providers.awsRegion,
-        policyYaml: inputs.policyYaml,
+        policyYaml: config.policyYaml,
         roleArn: shipper.roleArn,
       })
     : undefined;
@@ -177,12 +170,12 @@ export function deployLogarchive(inputs: StackInputs) {
     environment: pulumi
       .all([landing.bucketName, state.bucketName])
       .apply(([landingBucket, stateBucket]) =>
-        loaderEnvironment(config, { landingBucket, stateBucket, policyYaml: inputs.policyYaml }),
+        loaderEnvironment(config, { landingBucket, stateBucket, policyYaml: config.policyYaml }),
       ),
     finalizeTimeoutSeconds: Math.ceil(config.finalizeTimeout / 1000),
     flushTimeoutSeconds: Math.ceil(config.loaderConfig.flushFunctionTimeoutMs / 1000),
     memory: config.functionMemory,
-    scheduler: flushSchedulerSettings(config.loaderConfig),
+    scheduler: config.flushScheduler,
     deadLetterMaxDeliveryAttempts: config.deadLetterMaxDeliveryAttempts,
   });
 
