@@ -246,6 +246,63 @@ warehouse:
   });
 });
 
+describe("stack config: the cross-checks the docs promise", () => {
+  it("retentionDays must come after the last tier plus its minimum storage duration", () => {
+    // Deep Archive at 180 keeps an object at least 180 days: expiring before day 361 pays for days never stored.
+    assert.match(
+      problemsOf({ ...REQUIRED, objectLockDays: "300", retentionDays: "360" })[0]!,
+      /^logarchive:retentionDays: must be more than 360 days: deepArchive at 180 days plus Deep Archive's 180-day minimum storage duration/,
+    );
+    assert.deepEqual(problemsOf({ ...REQUIRED, objectLockDays: "300", retentionDays: "361" }), []);
+    // Without Deep Archive the last tier is Glacier Instant Retrieval, with its 90 days.
+    const noDeep = { ...REQUIRED, objectLockDays: "100", archiveTiers: '{"deepArchive": null}' };
+    assert.match(
+      problemsOf({ ...noDeep, retentionDays: "180" })[0]!,
+      /^logarchive:retentionDays: must be more than 180 days: glacierIr at 90 days plus Glacier Instant Retrieval's 90-day/,
+    );
+    assert.deepEqual(problemsOf({ ...noDeep, retentionDays: "181" }), []);
+  });
+
+  it("transferWindowDays must leave the transferred objects' Deep Archive transition its 180 days before expiration", () => {
+    assert.match(
+      problemsOf({ ...REQUIRED, transferWindowDays: "600" })[0]!,
+      /^logarchive:transferWindowDays: must be at most 549: /,
+    );
+    assert.deepEqual(problemsOf({ ...REQUIRED, transferWindowDays: "549" }), []);
+    // With no Deep Archive tier nothing is held back, so the window is free.
+    assert.deepEqual(
+      problemsOf({ ...REQUIRED, transferWindowDays: "600", archiveTiers: '{"deepArchive": null}' }),
+      [],
+    );
+  });
+
+  it("archiveBucketName must be a valid S3 bucket name", () => {
+    for (const bad of [
+      "ab",
+      "a".repeat(64),
+      "My-Bucket",
+      "logs..archive",
+      "192.168.1.10",
+      "-logs",
+      "logs-",
+      "xn--logs",
+      "sthree-logs",
+      "amzn-s3-demo-logs",
+      "logs-s3alias",
+      "logs--ol-s3",
+      "logs.mrap",
+      "logs--x-s3",
+      "logs_archive",
+    ]) {
+      const problems = problemsOf({ ...REQUIRED, archiveBucketName: bad });
+      assert.equal(problems.length, 1, `${bad} accepted`);
+      assert.match(problems[0]!, /^logarchive:archiveBucketName: /, bad);
+    }
+    for (const good of ["abc", "logs.archive-2026", "a".repeat(63), "1-logs"])
+      assert.deepEqual(problemsOf({ ...REQUIRED, archiveBucketName: good }), [], good);
+  });
+});
+
 describe("generated files", () => {
   it("Pulumi.dev.yaml is current, and every setting it shows is accepted as the defaults", async () => {
     const text = await readFile(EXAMPLE_STACK, "utf8");

@@ -108,6 +108,29 @@ const shipperSettings = z
     return settings;
   });
 
+/**
+ * Why `name` is not a general-purpose S3 bucket name, or undefined
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html).
+ */
+export function s3BucketNameProblem(name: string): string | undefined {
+  const rules: [boolean, string][] = [
+    [name.length < 3 || name.length > 63, "must be 3 to 63 characters long"],
+    [!/^[a-z0-9.-]*$/.test(name), "may hold only lowercase letters, digits, dots and hyphens"],
+    [!/^[a-z0-9]/.test(name) || !/[a-z0-9]$/.test(name), "must begin and end with a letter or digit"],
+    [name.includes(".."), "must not hold two adjacent dots"],
+    [/^\d{1,3}(\.\d{1,3}){3}$/.test(name), "must not be formatted as an IP address"],
+    [/^(xn--|sthree-|amzn-s3-demo-)/.test(name), "must not start with xn--, sthree- or amzn-s3-demo-"],
+    [
+      /(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$/.test(name),
+      "must not end with -s3alias, --ol-s3, .mrap, --x-s3 or --table-s3",
+    ],
+  ];
+  const broken = rules.find(([bad]) => bad);
+  return broken === undefined
+    ? undefined
+    : `is not an S3 bucket name: ${broken[1]} (got ${JSON.stringify(name)})`;
+}
+
 const YMD = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
 const OIDC_PROVIDER_ARN = /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/[^\s]+$/;
 const AWS_PRINCIPAL_ARN = /^arn:aws[a-z-]*:(iam|sts)::\d{12}:[^\s]+$/;
@@ -174,13 +197,16 @@ export const STACK_SETTINGS = [
     "archiveBucketName",
     z
       .string()
-      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "is not an S3 bucket name")
+      .superRefine((name, ctx) => {
+        const problem = s3BucketNameProblem(name);
+        if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+      })
       .optional(),
     {
       defaultText: "auto-named",
       unit: "string",
       description:
-        "Name of the archive bucket; unset lets Pulumi pick a unique name from `logarchive-archive`.",
+        "Name of the archive bucket, checked against S3's naming rules; unset lets Pulumi pick a unique name from `logarchive-archive`.",
     },
   ),
   setting("objectLockMode", z.enum(["GOVERNANCE", "COMPLIANCE"]).default("GOVERNANCE"), {
@@ -237,7 +263,7 @@ export const STACK_SETTINGS = [
     example: 14,
     unit: "days",
     description:
-      "Objects the transfer copies stay out of Deep Archive (which Storage Transfer reads only once restored) at least this long; 14 matches the event queue's retention, after which an event is gone anyway.",
+      "Objects the transfer copies stay out of Deep Archive (which Storage Transfer reads only once restored) at least this long; 14 matches the event queue's retention, after which an event is gone anyway. With Deep Archive on, at most retentionDays minus 181 (its 180-day minimum storage duration).",
   }),
   // ------------------------------------------------------------ AWS: queue, roles
   setting("queueMaxReceiveCount", z.number().int().min(1).max(1000).default(10), {
@@ -572,6 +598,13 @@ export function parseStackConfig(
   };
 }
 
+/** Minimum storage duration of each tier's class (S3 bills an earlier exit as if it stayed). */
+const MINIMUM_STORAGE_DAYS = {
+  standardIa: { label: "Standard-IA", days: 30 },
+  glacierIr: { label: "Glacier Instant Retrieval", days: 90 },
+  deepArchive: { label: "Deep Archive", days: 180 },
+} as const;
+
 /** Rules that involve more than one key; each line names the key to change. */
 function crossChecks(s: StackSettings): string[] {
   const problems: string[] = [];
@@ -598,9 +631,24 @@ function crossChecks(s: StackSettings): string[] {
     }
     previous = { name, day };
   }
-  if (previous !== undefined && s.retentionDays <= previous.day) {
+  // An object leaving a class before its minimum storage duration is billed for the rest anyway
+  // (https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-transition-general-considerations.html):
+  // expiring it then pays for days it was never stored.
+  if (previous !== undefined) {
+    const { label, days: minimum } = MINIMUM_STORAGE_DAYS[previous.name as keyof typeof MINIMUM_STORAGE_DAYS];
+    if (s.retentionDays <= previous.day + minimum) {
+      problems.push(
+        `${key("retentionDays")}: must be more than ${previous.day + minimum} days: ${previous.name} at ${previous.day} days plus ${label}'s ${minimum}-day minimum storage duration`,
+      );
+    }
+  }
+  // Objects the transfer copies reach Deep Archive only after transferWindowDays (s3-lifecycle.ts):
+  // that later transition must still leave Deep Archive's minimum before expiration.
+  const deep = s.archiveTiers.deepArchive;
+  const deepMinimum = MINIMUM_STORAGE_DAYS.deepArchive.days;
+  if (deep !== null && s.transferWindowDays > deep && s.transferWindowDays + deepMinimum >= s.retentionDays) {
     problems.push(
-      `${key("retentionDays")}: must be after the last tier (${previous.name} at ${previous.day} days)`,
+      `${key("transferWindowDays")}: must be at most ${s.retentionDays - deepMinimum - 1}: it holds transferred objects out of Deep Archive until day ${s.transferWindowDays}, and they must spend Deep Archive's ${deepMinimum}-day minimum there before expiring at retentionDays (${s.retentionDays})`,
     );
   }
   if (s.deployShipper && s.shipper.image === undefined) {
