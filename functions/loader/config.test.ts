@@ -97,6 +97,23 @@ describe("loader configuration", () => {
     });
   });
 
+  describe("flush throughput", () => {
+    it("LOGARCHIVE_FLUSH_CONCURRENCY defaults to 16 and is read", () => {
+      assert.equal(resolveLoaderConfig(BASE).flushConcurrency, 16);
+      assert.equal(resolveLoaderConfig({ ...BASE, LOGARCHIVE_FLUSH_CONCURRENCY: "64" }).flushConcurrency, 64);
+    });
+    for (const [value, bound] of [
+      ["0", "must be at least 1"],
+      ["257", "must be at most 256"],
+    ] as const) {
+      it(`LOGARCHIVE_FLUSH_CONCURRENCY=${value}: "${bound}"`, () => {
+        assert.deepEqual(problemsOf({ ...BASE, LOGARCHIVE_FLUSH_CONCURRENCY: value }), [
+          `LOGARCHIVE_FLUSH_CONCURRENCY: ${bound} (got "${value}")`,
+        ]);
+      });
+    }
+  });
+
   describe("duration maxima", () => {
     for (const [name, value, bound] of [
       ["LOGARCHIVE_FLUSH_INTERVAL", "25h", "must be at most 24h"],

@@ -39,7 +39,13 @@ import {
   type TableJobCount,
   tableKey,
 } from "./markers.ts";
-import { forEachLimited, isNotFound, type StateStore } from "./state.ts";
+import {
+  forEachLimited,
+  isNotFound,
+  isPreconditionFailed,
+  type ListedMarker,
+  type StateStore,
+} from "./state.ts";
 
 export interface FlushContext {
   landing: Bucket;
@@ -53,6 +59,8 @@ export interface FlushContext {
   /** Creates a destination table if missing; called before a table's first batch. */
   ensureTable: (table: TableRef) => Promise<void>;
   maxUrisPerJob: number;
+  /** GCS calls one batch makes at once (flush_concurrency). */
+  concurrency: number;
   /** Failed jobs a batch may use before its table is paused (quota failures do not count). */
   maxAttempts: number;
   /** Load jobs one table may start per UTC day, retries included; past it the table waits for the next day. */
@@ -113,8 +121,6 @@ const TRANSIENT_REASONS = new Set([
 const QUOTA_REASONS = new Set(["quotaExceeded", "rateLimitExceeded", "jobRateLimitExceeded"]);
 /** A daily quota does not come back in minutes. */
 const QUOTA_BACKOFF_MS = 30 * 60_000;
-
-const URI_CONCURRENCY = 16;
 
 /**
  * What a new batch is assumed to take per object when this run has not timed one of the table's
@@ -253,7 +259,7 @@ async function pendingPage(
   table: TableRef,
   cursor: string | undefined,
   limit: number,
-): Promise<{ path: string; created: number }[]> {
+): Promise<ListedMarker[]> {
   const dir = markerPaths.pendingDir(table);
   if (cursor === undefined) return ctx.state.list(dir, undefined, { limit });
   // From the cursor on (inclusive: its own marker is still queued only if it did not load),
@@ -334,7 +340,7 @@ async function flushTableOnce(
   }
 
   const candidates: ManifestEntry[] = [];
-  await forEachLimited(pendingList, URI_CONCURRENCY, async (entry) => {
+  await forEachLimited(pendingList, ctx.concurrency, async (entry) => {
     const id = entry.path.slice(markerPaths.pendingDir(table).length).replace(/\.json$/, "");
     const marker = await ctx.state.read<PendingMarker>(entry.path);
     if (marker === null) return;
@@ -370,6 +376,7 @@ async function flushTableOnce(
       sha256: marker.sha256,
       records: marker.records,
       batchId: marker.batchId,
+      ...(entry.generation === "" ? {} : { pendingGeneration: entry.generation }),
     });
   });
   const objects = await liveObjects(ctx, table, candidates);
@@ -431,7 +438,7 @@ async function liveObjects(
   entries: readonly ManifestEntry[],
 ): Promise<ManifestEntry[]> {
   const live: ManifestEntry[] = [];
-  await forEachLimited(entries, URI_CONCURRENCY, async (entry) => {
+  await forEachLimited(entries, ctx.concurrency, async (entry) => {
     let generation: string | undefined;
     let sha256: string | undefined;
     try {
@@ -868,7 +875,7 @@ async function finishBatch(
   const loadedObjects = manifest.objects.filter((o) => loaded.has(o.uri));
   // done/ first: an enqueue racing with us either sees its pending marker still here (and
   // stops) or sees done/ (and takes its own marker back).
-  await forEachLimited(loadedObjects, URI_CONCURRENCY, async (o) => {
+  await forEachLimited(loadedObjects, ctx.concurrency, async (o) => {
     const marker: DoneMarker = {
       name: o.name,
       sha256: o.sha256,
@@ -881,9 +888,24 @@ async function finishBatch(
     await ctx.state.createIfAbsent(markerPaths.done(o.id), marker);
   });
   // Only the loaded objects leave the queue. A quarantined object left it when it was set
-  // aside, and a fixed copy uploaded since under the same name must stay queued.
-  await forEachLimited(loadedObjects, URI_CONCURRENCY, async (o) => {
-    await removePendingIf(ctx.state, table, o.id, o.sha256);
+  // aside, and a fixed copy uploaded since under the same name must stay queued. The marker
+  // the batch listed is deleted by its generation (ifGenerationMatch: GCS answers 412 when the
+  // live marker is another generation, https://cloud.google.com/storage/docs/request-preconditions),
+  // so no read-back is needed: a marker rewritten since (a re-transfer's new generation, or a
+  // fixed copy queued again) is not this one and stays; if it names a loaded object, the next
+  // flush's done/ check clears it.
+  await forEachLimited(loadedObjects, ctx.concurrency, async (o) => {
+    if (o.pendingGeneration === undefined) {
+      await removePendingIf(ctx.state, table, o.id, o.sha256);
+      return;
+    }
+    try {
+      await ctx.state
+        .file(markerPaths.pending(table, o.id))
+        .delete({ ifGenerationMatch: o.pendingGeneration });
+    } catch (error) {
+      if (!isNotFound(error) && !isPreconditionFailed(error)) throw error;
+    }
   });
   const outcome: BatchOutcome = {
     jobId: attempt.uris.length === 0 ? null : status.jobId,

@@ -383,6 +383,42 @@ describe("loader hardening: no fixed ceiling", () => {
   });
 });
 
+describe("loader hardening: flush throughput", () => {
+  it("runs at most LOGARCHIVE_FLUSH_CONCURRENCY GCS calls at once per batch", async () => {
+    const loader = newLoader({ flush_concurrency: "1" });
+    const batch = objects("concurrency-one", 12);
+    for (const o of batch) assert.equal((await loader.handleFinalize(await upload(o))).outcome, "queued");
+    proxy.record(true);
+    const [run] = await loader.flush({ force: true });
+    proxy.record(false);
+    assert.equal(run?.status, "loaded");
+    // One table, and every per-object step one at a time: never two requests at once.
+    assert.equal(proxy.peakInFlight, 1);
+    assert.deepEqual(await rows(batch), Array(12).fill(5));
+  });
+
+  it("clears pending/ by the generation its listing gave, without reading each marker back", async () => {
+    const loader = newLoader();
+    const batch = objects("pending-clear", 6);
+    for (const o of batch) assert.equal((await loader.handleFinalize(await upload(o))).outcome, "queued");
+    proxy.record(true);
+    const [run] = await loader.flush({ force: true });
+    proxy.record(false);
+    assert.equal(run?.status, "loaded");
+    const onPending = proxy.requests.filter(
+      (r) => decodeURIComponent(r.path).includes("/pending/") && r.operationClass !== "A",
+    );
+    const reads = onPending.filter((r) => r.operationClass === "B");
+    const deletes = onPending.filter((r) => r.method === "DELETE");
+    // One read per marker (its body, for the batch), none to clear it.
+    assert.equal(reads.length, batch.length, reads.map((r) => `${r.method} ${r.query}`).join("\n"));
+    assert.equal(deletes.length, batch.length);
+    for (const d of deletes) assert.match(d.query.get("ifGenerationMatch") ?? "", /^\d+$/);
+    assert.equal((await loader.state.list("pending/")).length, 0, "the queue is empty");
+    assert.deepEqual(await rows(batch), Array(6).fill(5));
+  });
+});
+
 describe("loader hardening: one deadline per flush run", () => {
   it("counts the sweep against flush_deadline: a sweep that used the run stops listing and leaves the batches to the next run", async () => {
     // A landing bucket of its own, so no other test's sweep meets these objects.

@@ -204,6 +204,7 @@ export class Loader {
         windowMsFor: (tables) => this.#windowMsFor(tables),
         ensureTable: (table) => this.#ensureTable(table),
         maxUrisPerJob: this.config.maxUrisPerJob,
+        concurrency: this.config.flushConcurrency,
         maxAttempts: this.config.maxAttempts,
         deadlineMs: this.config.flushDeadlineMs,
         runDeadline,

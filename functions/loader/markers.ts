@@ -133,6 +133,13 @@ export interface ManifestEntry {
   sha256: string;
   records: number;
   batchId: string;
+  /**
+   * The GCS generation of the object's pending/ marker when the batch listed it. Once the job
+   * loaded, that exact marker is deleted under ifGenerationMatch, without reading it back; a
+   * marker rewritten since (another generation) stays, and the next flush clears it on its
+   * done/ check. Absent in manifests written before it existed.
+   */
+  pendingGeneration?: string;
 }
 
 export interface BatchManifest {

@@ -27,6 +27,13 @@ export function isNotFound(error: unknown): boolean {
   return statusOf(error) === 404;
 }
 
+/** A marker as a listing gives it: its path under the prefix, creation time and generation. */
+export interface ListedMarker {
+  path: string;
+  created: number;
+  generation: string;
+}
+
 export class StateStore {
   readonly bucket: Bucket;
   readonly prefix: string;
@@ -165,7 +172,8 @@ export class StateStore {
   }
 
   /**
-   * Marker paths (relative to the prefix) under `path`, with their creation times; from
+   * Marker paths (relative to the prefix) under `path`, with their creation times and
+   * generations (objects.list returns both, at no extra cost); from
    * `startAt` on (a path, inclusive) when given, so a long history need not be listed; before
    * `bounds.endBefore` (exclusive) and at most `bounds.limit` of them when given.
    */
@@ -173,8 +181,8 @@ export class StateStore {
     path: string,
     startAt?: string,
     bounds: { limit?: number; endBefore?: string } = {},
-  ): Promise<{ path: string; created: number }[]> {
-    const out: { path: string; created: number }[] = [];
+  ): Promise<ListedMarker[]> {
+    const out: ListedMarker[] = [];
     const limit = bounds.limit ?? Number.POSITIVE_INFINITY;
     let pageToken: string | undefined;
     do {
@@ -190,6 +198,7 @@ export class StateStore {
         out.push({
           path: f.name.slice(this.prefix.length),
           created: Date.parse(String(f.metadata.timeCreated ?? "")) || 0,
+          generation: String(f.metadata.generation ?? ""),
         });
       }
       pageToken = (next as { pageToken?: string } | null)?.pageToken;

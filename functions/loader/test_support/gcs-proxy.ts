@@ -28,6 +28,8 @@ export interface GcsProxy {
   resetCounts(): void;
   /** Every request since recording was turned on (off by default: a benchmark sends many). */
   readonly requests: ProxiedRequest[];
+  /** The most requests in flight at once (received, response not yet sent) since recording was turned on. */
+  readonly peakInFlight: number;
   record(on: boolean): void;
   /**
    * The next request `matches` accepts is forwarded (the server acts on it), but its response
@@ -51,6 +53,8 @@ export async function startGcsProxy(upstream: string): Promise<GcsProxy> {
   const counts: Record<OperationClass, number> = { A: 0, B: 0, free: 0 };
   const requests: ProxiedRequest[] = [];
   let recording = false;
+  let inFlight = 0;
+  let peakInFlight = 0;
   const drops: { matches: (r: ProxiedRequest) => boolean; done: (r: ProxiedRequest) => void }[] = [];
   const server = createServer((req: IncomingMessage, res) => {
     const url = new URL(req.url ?? "/", "http://proxy");
@@ -63,6 +67,16 @@ export async function startGcsProxy(upstream: string): Promise<GcsProxy> {
     };
     counts[proxied.operationClass]++;
     if (recording) requests.push(proxied);
+    inFlight++;
+    if (recording) peakInFlight = Math.max(peakInFlight, inFlight);
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      inFlight--;
+    };
+    res.on("close", end);
+    req.socket.on("close", end);
     const dropAt = drops.findIndex((d) => d.matches(proxied));
     const drop = dropAt < 0 ? undefined : drops.splice(dropAt, 1)[0];
     const upstreamReq = request(
@@ -96,9 +110,15 @@ export async function startGcsProxy(upstream: string): Promise<GcsProxy> {
     url: `http://127.0.0.1:${port}`,
     counts,
     requests,
+    get peakInFlight() {
+      return peakInFlight;
+    },
     record(on) {
       recording = on;
-      if (on) requests.length = 0;
+      if (on) {
+        requests.length = 0;
+        peakInFlight = 0;
+      }
     },
     resetCounts() {
       counts.A = 0;
