@@ -122,7 +122,31 @@ describe("AWS: archive bucket", () => {
       assert.equal(tls.Effect, "Deny");
       assert.deepEqual(tls.Condition, { Bool: { "aws:SecureTransport": "false" } });
     }
-    assert.equal(one("aws:kms/key:Key").inputs.enableKeyRotation, true);
+    for (const key of ofType("aws:kms/key:Key")) assert.equal(key.inputs.enableKeyRotation, true, key.name);
+  });
+
+  it("Athena's results have a key of their own, not the archive's", () => {
+    // Results are copies of log lines kept a few weeks; the archive key is retained for years and
+    // decrypts the whole archive. Keys: the archive's and the results'.
+    assert.deepEqual(
+      ofType("aws:kms/key:Key")
+        .map((k) => k.name)
+        .sort(),
+      ["archive-key", "athena-results-key"],
+    );
+    const resultsKey = `arn:aws:kms:us-east-1:${ACCOUNT}:key/athena-results-key`;
+    const sse = one(
+      "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+      "athena-results-encryption",
+    ).inputs.rules[0].applyServerSideEncryptionByDefault;
+    assert.equal(sse.kmsMasterKeyId, resultsKey);
+    const wg = one("aws:athena/workgroup:Workgroup").inputs.configuration;
+    assert.equal(wg.resultConfiguration.encryptionConfiguration.kmsKeyArn, resultsKey);
+    const archiveSse = one(
+      "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+      "archive-encryption",
+    ).inputs.rules[0].applyServerSideEncryptionByDefault;
+    assert.equal(archiveSse.kmsMasterKeyId, `arn:aws:kms:us-east-1:${ACCOUNT}:key/archive-key`);
   });
 
   it("the archive key's alias names the project and stack and gets a unique suffix from AWS", () => {

@@ -149,17 +149,33 @@ export class ArchiveBucket extends pulumi.ComponentResource {
 }
 
 export interface AthenaResultsBucketArgs {
-  keyArn: pulumi.Input<string>;
   expirationDays: number;
 }
 
-/** Where Athena writes query results: private, encrypted, TLS-only, emptied after a while. */
+/**
+ * Where Athena writes query results: private, TLS-only, emptied after a while, and encrypted
+ * under a key of its own. Results are copies of log lines kept for weeks and destroyed with the
+ * stack; the archive key is kept for years and decrypts the whole archive, so a principal
+ * allowed to read results needs no grant on it, and this key can go when the stack goes.
+ */
 export class AthenaResultsBucket extends pulumi.ComponentResource {
   readonly bucket: aws.s3.Bucket;
+  readonly key: aws.kms.Key;
+  readonly keyArn: pulumi.Output<string>;
   constructor(name: string, args: AthenaResultsBucketArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${COMPONENT_PREFIX}:aws:AthenaResultsBucket`, name, {}, opts);
+    this.key = new aws.kms.Key(
+      `${name}-key`,
+      {
+        description: "logarchive Athena query results: SSE-KMS of the results bucket",
+        enableKeyRotation: true,
+        deletionWindowInDays: 7,
+      },
+      { parent: this },
+    );
+    this.keyArn = this.key.arn;
     this.bucket = new aws.s3.Bucket(name, { forceDestroy: true }, { parent: this });
-    secureBucketSettings(name, this.bucket, args.keyArn, this);
+    secureBucketSettings(name, this.bucket, this.key.arn, this);
     new aws.s3.BucketLifecycleConfiguration(
       `${name}-lifecycle`,
       {
@@ -176,6 +192,6 @@ export class AthenaResultsBucket extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    this.registerOutputs({ bucketName: this.bucket.bucket });
+    this.registerOutputs({ bucketName: this.bucket.bucket, keyArn: this.keyArn });
   }
 }

@@ -25,7 +25,6 @@ export interface AthenaCatalogArgs {
   databaseName: string;
   archiveBucketName: pulumi.Input<string>;
   archivePrefix: string;
-  keyArn: pulumi.Input<string>;
   projectionStart: string;
   bytesScannedCutoffPerQuery: number;
   resultsExpirationDays: number;
@@ -44,7 +43,7 @@ export class AthenaCatalog extends pulumi.ComponentResource {
     const parent = { parent: this };
     this.resultsBucket = new AthenaResultsBucket(
       `${name}-results`,
-      { keyArn: args.keyArn, expirationDays: args.resultsExpirationDays },
+      { expirationDays: args.resultsExpirationDays },
       parent,
     );
     this.workgroup = new aws.athena.Workgroup(
@@ -62,7 +61,7 @@ export class AthenaCatalog extends pulumi.ComponentResource {
           bytesScannedCutoffPerQuery: args.bytesScannedCutoffPerQuery,
           resultConfiguration: {
             outputLocation: pulumi.interpolate`s3://${this.resultsBucket.bucket.bucket}/results/`,
-            encryptionConfiguration: { encryptionOption: "SSE_KMS", kmsKeyArn: args.keyArn },
+            encryptionConfiguration: { encryptionOption: "SSE_KMS", kmsKeyArn: this.resultsBucket.keyArn },
           },
         },
       },
