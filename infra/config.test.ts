@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { parse } from "yaml";
 import {
   EXAMPLE_OIDC_PROVIDER_ARN,
+  EXAMPLE_RETRIEVAL_PRINCIPAL,
   EXAMPLE_SHIPPER_IMAGE,
   exampleStackYaml,
   parseStackConfig,
@@ -16,6 +17,7 @@ const PROVIDERS = { "aws:region": "us-east-1", "gcp:project": "p", "gcp:region":
 const REQUIRED = {
   eksOidcProviderArn: EXAMPLE_OIDC_PROVIDER_ARN,
   shipper: JSON.stringify({ image: EXAMPLE_SHIPPER_IMAGE }),
+  retrievalPrincipals: JSON.stringify([EXAMPLE_RETRIEVAL_PRINCIPAL]),
 };
 
 /** The problems parseStackConfig reports for this raw config, or [] when it accepts it. */
@@ -47,8 +49,7 @@ describe("stack config", () => {
     assert.equal(c.finalizeTimeout, 300_000);
     assert.equal(c.deployShipper, true);
     assert.deepEqual(
-      parseStackConfig({ eksOidcProviderArn: EXAMPLE_OIDC_PROVIDER_ARN, deployShipper: "false" }, PROVIDERS)
-        .shipper,
+      parseStackConfig({ ...REQUIRED, shipper: "{}", deployShipper: "false" }, PROVIDERS).shipper,
       {},
     );
   });
@@ -93,9 +94,15 @@ describe("stack config", () => {
       ],
       [{ ...REQUIRED, retentionDay: "3" }, /^logarchive:retentionDay: is not a setting of this stack/],
       [{}, /^logarchive:eksOidcProviderArn: /],
+      [{ ...REQUIRED, shipper: "{}" }, /^logarchive:shipper\.image: required when deployShipper is true/],
       [
-        { eksOidcProviderArn: EXAMPLE_OIDC_PROVIDER_ARN },
-        /^logarchive:shipper\.image: required when deployShipper is true/,
+        { eksOidcProviderArn: EXAMPLE_OIDC_PROVIDER_ARN, shipper: REQUIRED.shipper },
+        /^logarchive:retrievalPrincipals: required: the role or user ARNs that may assume the retrieval role/,
+      ],
+      [{ ...REQUIRED, retrievalPrincipals: "[]" }, /^logarchive:retrievalPrincipals: must name at least one/],
+      [
+        { ...REQUIRED, retrievalPrincipals: '["arn:aws:iam::123456789012:root"]' },
+        /^logarchive:retrievalPrincipals\[0\]: must not be an account root/,
       ],
       [
         { ...REQUIRED, shipper: '{"image": "x", "bucket": "other"}' },

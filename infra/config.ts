@@ -303,13 +303,27 @@ export const STACK_SETTINGS = [
   }),
   setting(
     "retrievalPrincipals",
-    z.array(z.string().regex(AWS_PRINCIPAL_ARN, "is not an IAM principal ARN")).default([]),
+    z
+      .array(
+        z
+          .string()
+          .regex(AWS_PRINCIPAL_ARN, "is not an IAM principal ARN")
+          // Trusting the account root lets every principal of the account with sts:AssumeRole
+          // on the role in: the compliance role must name who may use it.
+          .refine((arn) => !/:root$/.test(arn), "must not be an account root; name the roles or users"),
+        {
+          error: (issue) =>
+            issue.input === undefined
+              ? "required: the role or user ARNs that may assume the retrieval role (the stack does not trust the whole account)"
+              : undefined,
+        },
+      )
+      .min(1, "must name at least one role or user ARN"),
     {
       json: true,
-      example: [],
       unit: "ARNs",
       description:
-        "IAM principals that may assume the retrieval role (read, restore, legal hold; never delete). Empty: the account, so IAM policies decide.",
+        "IAM roles or users that alone may assume the retrieval role (read, restore, legal hold; never delete); required, and never an account root, so the role does not trust the whole account.",
     },
   ),
   // ------------------------------------------------------------ AWS: Athena
@@ -824,6 +838,8 @@ export function exampleStackYaml(): string {
     const key = `${CONFIG_NAMESPACE}:${s.key}`;
     if (s.key === "eksOidcProviderArn") {
       lines.push(`  ${key}: ${EXAMPLE_OIDC_PROVIDER_ARN} # required`);
+    } else if (s.key === "retrievalPrincipals") {
+      lines.push(`  ${key}: ${flowYaml([EXAMPLE_RETRIEVAL_PRINCIPAL])} # required`);
     } else if (s.key === "shipper") {
       lines.push(`  ${key}: ${flowYaml(s.example)} # image required`);
     } else if (s.example === undefined) {
@@ -844,6 +860,8 @@ function flowYaml(value: unknown): string {
   }
   return JSON.stringify(value);
 }
+
+export const EXAMPLE_RETRIEVAL_PRINCIPAL = "arn:aws:iam::123456789012:role/compliance-retrieval";
 
 export const EXAMPLE_OIDC_PROVIDER_ARN =
   "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE0123456789";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { loadPack } from "../queries/pack.ts";
-import { EXAMPLE_OIDC_PROVIDER_ARN } from "./config.ts";
+import { EXAMPLE_OIDC_PROVIDER_ARN, EXAMPLE_RETRIEVAL_PRINCIPAL } from "./config.ts";
 import { installMocks, type Registered } from "./test_support/mocks.ts";
 
 const registered: Registered[] = [];
@@ -40,6 +40,7 @@ describe("infra/index.ts", () => {
   it("a bad setting ends the run with a RunError (no stack trace) whose lines start with the key", async () => {
     setConfig({
       eksOidcProviderArn: EXAMPLE_OIDC_PROVIDER_ARN,
+      retrievalPrincipals: JSON.stringify([EXAMPLE_RETRIEVAL_PRINCIPAL]),
       retentionDays: "10",
       functionsPackageDir: packageDir,
     });
@@ -50,6 +51,7 @@ describe("infra/index.ts", () => {
     });
     setConfig({
       eksOidcProviderArn: EXAMPLE_OIDC_PROVIDER_ARN,
+      retrievalPrincipals: JSON.stringify([EXAMPLE_RETRIEVAL_PRINCIPAL]),
       deployShipper: "false",
       functionsPackageDir: join(packageDir, "missing"),
     });
@@ -64,6 +66,7 @@ describe("infra/index.ts", () => {
   it("deploys from namespaces.yaml and the query pack, and exports the shipper's role ARN", async () => {
     setConfig({
       eksOidcProviderArn: EXAMPLE_OIDC_PROVIDER_ARN,
+      retrievalPrincipals: JSON.stringify([EXAMPLE_RETRIEVAL_PRINCIPAL]),
       functionsPackageDir: packageDir,
       landingLocation: "EU",
       deployShipper: "false",

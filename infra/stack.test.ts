@@ -44,6 +44,7 @@ const config = parseStackConfig(
     objectLockMode: "COMPLIANCE",
     shipper: JSON.stringify({ image: "registry.example.com/logarchive-shipper:test", namespace: "logging" }),
     objectLockDays: "400",
+    retrievalPrincipals: JSON.stringify([`arn:aws:iam::${ACCOUNT}:role/compliance`]),
     warehouseNamespaces: JSON.stringify(["team-a"]),
     warehouseReaders: JSON.stringify([
       { member: "group:analysts@example.com", dataset: "logarchive" },
@@ -337,7 +338,9 @@ describe("AWS: IAM, exact action lists", () => {
     assert.equal(trust.Statement.length, 1);
     assert.deepEqual(trust.Statement[0], {
       Effect: "Allow",
-      Principal: { AWS: [`arn:aws:iam::${ACCOUNT}:root`] },
+      // Only the configured principals: never the account root, which would let any principal of
+      // the account with sts:AssumeRole on it in.
+      Principal: { AWS: [`arn:aws:iam::${ACCOUNT}:role/compliance`] },
       Action: "sts:AssumeRole",
     });
   });

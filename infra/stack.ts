@@ -103,10 +103,7 @@ export function deployLogarchive(inputs: StackInputs) {
   const retrieval = new RetrievalRole("retrieval", {
     bucketArn: archive.bucketArn,
     keyArn: archive.keyArn,
-    principals:
-      config.retrievalPrincipals.length > 0
-        ? [...config.retrievalPrincipals]
-        : [pulumi.interpolate`arn:${aws.getPartitionOutput().partition}:iam::${accountId}:root`],
+    principals: [...config.retrievalPrincipals],
   });
 
   const athena = new AthenaCatalog("athena", {

@@ -61,7 +61,7 @@ export class ShipperRole extends pulumi.ComponentResource {
 export interface RetrievalRoleArgs {
   bucketArn: pulumi.Input<string>;
   keyArn: pulumi.Input<string>;
-  /** Principals that may assume the role; the account root when empty. */
+  /** The roles or users that alone may assume the role (logarchive:retrievalPrincipals; never an account root). */
   principals: pulumi.Input<string>[];
 }
 
