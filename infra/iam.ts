@@ -146,6 +146,10 @@ export function transferPolicy(a: {
       Effect: "Allow",
       Action: [...TRANSFER_S3_BUCKET_ACTIONS],
       Resource: a.bucketArn,
+      // Storage Transfer lists under the job's includePrefixes, which are these prefixes: it may
+      // see no other key of the archive
+      // (https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html).
+      Condition: { StringLike: { "s3:prefix": a.readPrefixes.map((p) => `${p}*`) } },
     },
     {
       Sid: "LocateArchiveBucket",

@@ -281,7 +281,14 @@ describe("AWS: IAM, exact action lists", () => {
           Action: ["s3:GetObject"],
           Resource: [`${BUCKET}/logs/analytics/*`, `${BUCKET}/logs/stream/*`],
         },
-        { Sid: "ListArchiveBucket", Effect: "Allow", Action: ["s3:ListBucket"], Resource: BUCKET },
+        {
+          Sid: "ListArchiveBucket",
+          Effect: "Allow",
+          Action: ["s3:ListBucket"],
+          Resource: BUCKET,
+          // Listing only under the prefixes the notification announces (lib's transferredPrefixes).
+          Condition: { StringLike: { "s3:prefix": ["logs/analytics/*", "logs/stream/*"] } },
+        },
         // Always required by Storage Transfer (cloud.google.com/storage-transfer/docs/source-amazon-s3).
         { Sid: "LocateArchiveBucket", Effect: "Allow", Action: ["s3:GetBucketLocation"], Resource: BUCKET },
         { Sid: "DecryptArchiveObjects", Effect: "Allow", Action: ["kms:Decrypt"], Resource: KEY },
