@@ -331,6 +331,27 @@ describe("generated files", () => {
     assert.deepEqual(parseStackConfig(own, PROVIDERS), parseStackConfig(REQUIRED, PROVIDERS));
   });
 
+  it("docs/deploy.md enables every GCP API the stack calls, cloudresourcemanager included", async () => {
+    const doc = await readFile(DEPLOY_DOC, "utf8");
+    const command = /gcloud services enable ([^`]*)```/s.exec(doc);
+    assert.ok(command, "no `gcloud services enable` command in docs/deploy.md");
+    const enabled = command[1]!.split(/[\s\\]+/).filter((w) => w.endsWith(".googleapis.com"));
+    for (const api of [
+      "storagetransfer", // the transfer job, getTransferProjectServiceAccount
+      "cloudfunctions",
+      "run", // gen2 functions are Cloud Run services; invoker grants
+      "cloudbuild",
+      "artifactregistry",
+      "eventarc",
+      "pubsub",
+      "cloudscheduler",
+      "bigquery",
+      "iam", // service accounts
+      "cloudresourcemanager", // getProject (the project number) and project IAM members
+    ])
+      assert.ok(enabled.includes(`${api}.googleapis.com`), `${api} is not enabled by the docs' command`);
+  });
+
   it("docs/deploy.md's config table is current", async () => {
     const doc = await readFile(DEPLOY_DOC, "utf8");
     assert.equal(doc, withConfigTable(doc), "docs/deploy.md's table is stale: run `node infra/generate.ts`");
