@@ -160,6 +160,11 @@ archive:
   prefix: k8s/logs
   exclude: ["kube-node-lease"]
   batch_max_age: 30m
+  batch_age_overrides:
+    - namespaces: ["audit"]
+      batch_max_age: 5m
+    - namespaces: ["audit*"]
+      batch_max_age: 10m
 analytics:
   include: ["payments*", "web"]
   delivery: stream
@@ -181,10 +186,13 @@ warehouse:
       tier: "archive",
       destination: null,
     });
-    assert.deepEqual(streamDelivery(streamPolicy), {
-      streamBatchMaxAgeMs: 120_000,
-      archiveBatchMaxAgeMs: 1_800_000,
-    });
+    const delivery = streamDelivery(streamPolicy);
+    assert.equal(delivery?.streamBatchMaxAgeMs, 120_000);
+    assert.equal(delivery?.archiveBatchMaxAgeMs, 1_800_000);
+    // Overrides: first matching entry wins, the rest keep archive.batch_max_age.
+    assert.equal(delivery?.archiveBatchMaxAgeMsFor("audit"), 300_000);
+    assert.equal(delivery?.archiveBatchMaxAgeMsFor("audit-2"), 600_000);
+    assert.equal(delivery?.archiveBatchMaxAgeMsFor("payments"), 1_800_000);
     assert.equal(streamDelivery(policy), null, "per-namespace delivery has no stream");
     assert.deepEqual(lifecycleExpirationRules(streamPolicy), [
       { id: "logarchive-stream-expiry", prefix: "k8s/logs/stream/", expirationDays: 5 },
@@ -228,7 +236,7 @@ warehouse:
   it("refuses bad delivery settings, naming the field", () => {
     try {
       parsePolicy(
-        "archive:\n  batch_max_age: 2h\nanalytics:\n  delivery: streaming\n  stream_batch_max_age: soon\n  stream_expiration_days: 0\n",
+        "archive:\n  batch_max_age: 2h\n  batch_age_overrides:\n    - namespaces: []\n      batch_max_age: 90m\nanalytics:\n  delivery: streaming\n  stream_batch_max_age: soon\n  stream_expiration_days: 0\n",
         "p.yaml",
       );
       assert.fail("expected a ConfigError");
@@ -238,7 +246,9 @@ warehouse:
       assert.match(error.message, /analytics\.delivery: /);
       assert.match(error.message, /analytics\.stream_batch_max_age: expected a duration/);
       assert.match(error.message, /analytics\.stream_expiration_days: /);
-      assert.equal(error.problems.length, 4);
+      assert.match(error.message, /archive\.batch_age_overrides\[0\]\.namespaces: list at least one/);
+      assert.match(error.message, /archive\.batch_age_overrides\[0\]\.batch_max_age: must be at most 1h/);
+      assert.equal(error.problems.length, 6);
     }
   });
 

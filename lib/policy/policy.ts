@@ -104,6 +104,20 @@ export const policySchema = z.strictObject({
       include: globList.default(["*"]),
       exclude: globList,
       batch_max_age: duration(ARCHIVE_AGE_LIMITS, "1h"),
+      // Stream delivery: other ages for some namespaces' archive batches, first match wins
+      // (e.g. a namespace whose archive Athena should see within minutes).
+      batch_age_overrides: z
+        .array(
+          z.strictObject({
+            namespaces: globList.refine((l) => l.length > 0, "list at least one namespace glob"),
+            batch_max_age: z.string().superRefine((text, ctx) => {
+              const checked = checkDuration(text, ARCHIVE_AGE_LIMITS);
+              if ("problem" in checked)
+                ctx.addIssue({ code: "custom", message: `${checked.problem} (got ${JSON.stringify(text)})` });
+            }),
+          }),
+        )
+        .default([]),
     })
     .prefault({}),
   analytics: analyticsSelection.prefault({}),
@@ -217,6 +231,8 @@ export interface StreamDelivery {
   streamBatchMaxAgeMs: number;
   /** Age at which a per-namespace archive batch is cut (archive.batch_max_age). */
   archiveBatchMaxAgeMs: number;
+  /** The archive batch age of one namespace: its archive.batch_age_overrides entry, else archiveBatchMaxAgeMs. */
+  archiveBatchMaxAgeMsFor(namespace: string): number;
 }
 
 function durationMs(text: string, limits: DurationLimits): number {
@@ -228,9 +244,26 @@ function durationMs(text: string, limits: DurationLimits): number {
 /** The stream delivery settings, or null when the policy delivers per namespace. */
 export function streamDelivery(policy: NamespacePolicy): StreamDelivery | null {
   if (policy.analytics.delivery !== "stream") return null;
+  const archiveBatchMaxAgeMs = durationMs(policy.archive.batch_max_age, ARCHIVE_AGE_LIMITS);
+  const overrides = policy.archive.batch_age_overrides.map((o) => ({
+    namespaces: o.namespaces,
+    ms: durationMs(o.batch_max_age, ARCHIVE_AGE_LIMITS),
+  }));
+  // The shipper asks for every open batch on every loop: globs are matched once per namespace.
+  const byNamespace = new Map<string, number>();
   return {
     streamBatchMaxAgeMs: durationMs(policy.analytics.stream_batch_max_age, STREAM_AGE_LIMITS),
-    archiveBatchMaxAgeMs: durationMs(policy.archive.batch_max_age, ARCHIVE_AGE_LIMITS),
+    archiveBatchMaxAgeMs,
+    archiveBatchMaxAgeMsFor: (namespace) => {
+      let ms = byNamespace.get(namespace);
+      if (ms === undefined) {
+        ms =
+          overrides.find((o) => matchesAny(namespace, o.namespaces) !== undefined)?.ms ??
+          archiveBatchMaxAgeMs;
+        byNamespace.set(namespace, ms);
+      }
+      return ms;
+    },
   };
 }
 

@@ -157,7 +157,8 @@ export class ArchiveSink {
     const stream = this.options.streamDelivery;
     const tier = b.target.tier;
     if (stream === null || tier === "analytics") return this.options.batchMaxAgeMs;
-    return tier === STREAM_TIER ? stream.streamBatchMaxAgeMs : stream.archiveBatchMaxAgeMs;
+    const t = b.target;
+    return t.tier === STREAM_TIER ? stream.streamBatchMaxAgeMs : stream.archiveBatchMaxAgeMsFor(t.namespace);
   }
 
   /** Bytes the spool holds or will hold: open batches (incl. data still compressing) and sealed ones. */
