@@ -114,6 +114,30 @@ describe("loader configuration", () => {
     }
   });
 
+  describe("the sweeper's bounds", () => {
+    it("LOGARCHIVE_SWEEP_MAX_OBJECTS and LOGARCHIVE_SWEEP_INTERVAL default to 10,000 objects and 5 min, and are read", () => {
+      const c = resolveLoaderConfig(BASE);
+      assert.equal(c.sweepMaxObjects, 10_000);
+      assert.equal(c.sweepIntervalMs, 300_000);
+      const set = resolveLoaderConfig({
+        ...BASE,
+        LOGARCHIVE_SWEEP_MAX_OBJECTS: "50000",
+        LOGARCHIVE_SWEEP_INTERVAL: "0s",
+      });
+      assert.equal(set.sweepMaxObjects, 50_000);
+      assert.equal(set.sweepIntervalMs, 0);
+    });
+    for (const [name, value, bound] of [
+      ["LOGARCHIVE_SWEEP_MAX_OBJECTS", "50001", "must be at most 50000"],
+      ["LOGARCHIVE_SWEEP_MAX_OBJECTS", "0", "must be at least 1"],
+      ["LOGARCHIVE_SWEEP_INTERVAL", "61m", "must be at most 1h"],
+    ] as const) {
+      it(`${name}=${value}: "${bound}"`, () => {
+        assert.deepEqual(problemsOf({ ...BASE, [name]: value }), [`${name}: ${bound} (got "${value}")`]);
+      });
+    }
+  });
+
   describe("duration maxima", () => {
     for (const [name, value, bound] of [
       ["LOGARCHIVE_FLUSH_INTERVAL", "25h", "must be at most 24h"],

@@ -33,6 +33,16 @@ export const SCHEDULER_HTTP_ATTEMPT_DEADLINE = {
  */
 export const FLUSH_DEADLINE_MARGIN_MS = 60_000;
 
+/**
+ * The sweeper's bounds per flush run (functions/loader/enqueue.ts sweepLanding), as settings: the
+ * defaults, and the maxima that keep a sweep a small share of a flush run. At GCS speeds a sweep
+ * checks a few hundred objects a second (one done/ read each, 16 at once), so 50,000 objects is
+ * at most a few minutes, and no listing starts after the run's deadline anyway. A sweep interval
+ * over an hour would let lost events wait hours longer than the hour-by-hour walk needs.
+ */
+export const SWEEP_DEFAULTS = { maxObjectsPerRun: 10_000, intervalMs: 5 * 60_000 } as const;
+export const SWEEP_MAXIMA = { maxObjectsPerRun: 50_000, intervalMs: 3_600_000 } as const;
+
 type Kind = "string" | "integer" | "number" | "duration" | "boolean" | "enum";
 
 interface LoaderOptionSpec {
@@ -189,6 +199,23 @@ export const LOADER_OPTIONS = [
       "GCS calls one flush batch makes at once (reading its queue entries, checking its objects, writing done/ and clearing pending/); a table's throughput grows with it. Up to 4 tables flush at once. A new bucket takes about 1,000 writes and 5,000 reads a second before GCS scales it up (cloud.google.com/storage/docs/request-rate).",
   },
   {
+    key: "sweep_max_objects",
+    kind: "integer",
+    default: String(SWEEP_DEFAULTS.maxObjectsPerRun),
+    min: 1,
+    max: SWEEP_MAXIMA.maxObjectsPerRun,
+    description:
+      "Landing objects one sweep looks at, at most (one metadata read each); a backlog takes several runs. At most 50,000, so a sweep stays a small share of the flush run.",
+  },
+  {
+    key: "sweep_interval",
+    kind: "duration",
+    default: formatDuration(SWEEP_DEFAULTS.intervalMs),
+    max: SWEEP_MAXIMA.intervalMs,
+    description:
+      "Flush runs closer together than this skip the sweep for lost finalize events (0s: every run sweeps; at most 1h).",
+  },
+  {
     key: "allow_forced_flush",
     kind: "boolean",
     default: "false",
@@ -252,6 +279,8 @@ export interface LoaderConfig {
   maxAttempts: number;
   tableJobGuard: number;
   flushConcurrency: number;
+  sweepMaxObjects: number;
+  sweepIntervalMs: number;
   allowForcedFlush: boolean;
   flushFunctionTimeoutMs: number;
   flushDeadlineMs: number;

@@ -9,6 +9,7 @@ import type { StageLog } from "../../lib/log.ts";
 import { fromUserMetadata, type ObjectMetadata } from "../../lib/object/metadata.ts";
 import { classifyNamespace, type NamespacePolicy, streamNamespaceProblem } from "../../lib/policy/policy.ts";
 import type { TableRef } from "../warehouse/port.ts";
+import { SWEEP_DEFAULTS } from "./config.ts";
 import { inspectObject } from "./inspect.ts";
 import {
   type ClaimMarker,
@@ -412,12 +413,13 @@ export interface SweepSettings {
   intervalMs: number;
 }
 
+/** The defaults; maxObjectsPerRun and intervalMs are settings (LOGARCHIVE_SWEEP_*, config.ts). */
 export const DEFAULT_SWEEP_SETTINGS: SweepSettings = {
-  maxObjectsPerRun: 10_000,
+  maxObjectsPerRun: SWEEP_DEFAULTS.maxObjectsPerRun,
   maxListsPerRun: 500,
   settleMs: 30 * 60_000,
   initialLookbackMs: 24 * 3_600_000,
-  intervalMs: 5 * 60_000,
+  intervalMs: SWEEP_DEFAULTS.intervalMs,
 };
 
 export interface SweepContext {

@@ -272,7 +272,7 @@ describe("loader hardening: the sweeper", () => {
   it("loads an hour's objects whose every event was lost exactly once, in bounded runs, and a late event is a no-op", async () => {
     // Hours of their own: the other tests' objects (hour 10) share the landing bucket.
     let clock = Date.parse("2026-11-21T07:00:00Z");
-    const loader = newLoader({}, { now: () => clock, sweep: { maxObjectsPerRun: 4 } });
+    const loader = newLoader({ sweep_max_objects: "4", sweep_interval: "5m" }, { now: () => clock });
     seqBase += 1000;
     // Stream delivery's objects are swept too: the stream tier's table= directories are walked
     // in the same sorted list as the analytics tier's namespace= ones.

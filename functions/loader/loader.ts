@@ -33,7 +33,7 @@ export interface LoaderParts {
   now?: () => number;
   /** Test seams inside the flush (see FlushHooks). */
   flushHooks?: FlushHooks;
-  /** The sweeper's bounds (DEFAULT_SWEEP_SETTINGS otherwise). */
+  /** Test seams: the sweeper's bounds, over the configured ones (LOGARCHIVE_SWEEP_*) and DEFAULT_SWEEP_SETTINGS. */
   sweep?: Partial<SweepSettings>;
 }
 
@@ -171,7 +171,12 @@ export class Loader {
         tierPrefix(this.policy.archive.prefix, "analytics"),
         streamPrefix(this.policy.archive.prefix),
       ],
-      settings: { ...DEFAULT_SWEEP_SETTINGS, ...this.#parts.sweep },
+      settings: {
+        ...DEFAULT_SWEEP_SETTINGS,
+        maxObjectsPerRun: this.config.sweepMaxObjects,
+        intervalMs: this.config.sweepIntervalMs,
+        ...this.#parts.sweep,
+      },
       enqueue: (object) => this.handleFinalize(object),
       log: this.#parts.log,
       ...(this.#parts.now ? { now: this.#parts.now } : {}),
