@@ -576,4 +576,23 @@ describe("reconcile", () => {
     const wide = await run("batch-gaps", ...range, POLICY, { gapMarginHours: 6 * 24 });
     assert.deepEqual(wide.sequence, []);
   });
+
+  it("reads the GCS copy's logarchive-sha256 whatever its key's case, as the loader does", async () => {
+    // A namespace and node of their own, seq 0: no other test's sequence or namespace changes.
+    const at = { namespace: "mixed-case-meta", node: "node-mc", records: 2 } as const;
+    const mixedCase = (metadata: Record<string, string>) =>
+      Object.fromEntries(
+        Object.entries(metadata).map(([k, v]) => [k.replace("logarchive-sha256", "Logarchive-SHA256"), v]),
+      );
+    const changed = archiveObject({ ...at, seq: 0 });
+    await inS3(changed);
+    await inGcs(changed, mixedCase({ ...changed.metadata, "logarchive-sha256": "0".repeat(64) }));
+    const same = archiveObject({ ...at, seq: 1 });
+    await inS3(same);
+    await inGcs(same, mixedCase(same.metadata));
+    const report = await run("mixed-case-meta");
+    const verdict = (o: ArchiveObject) => report.objects.find((x) => x.key === o.name)?.verdict;
+    assert.equal(verdict(changed), "conflict", "another body in GCS, under a mixed-case key");
+    assert.equal(verdict(same), "not-queued", "the same body: not a conflict");
+  });
 });

@@ -35,7 +35,7 @@ import {
   type Tier,
   tierPrefix,
 } from "../../lib/keys/layout.ts";
-import { fromUserMetadata } from "../../lib/object/metadata.ts";
+import { fromUserMetadata, userMetadataValue } from "../../lib/object/metadata.ts";
 import { classifyNamespace, type NamespacePolicy, namespaceTableName } from "../../lib/policy/policy.ts";
 import type { TableRef, TimestampRange, WarehousePort } from "../warehouse/port.ts";
 import { type ClaimMarker, markerPaths, objectId, type QuarantineMarker, tableKey } from "./markers.ts";
@@ -495,7 +495,8 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
     let gcsSha: string | undefined;
     try {
       const [meta] = await input.landing.file(o.key).getMetadata();
-      gcsSha = (meta.metadata as Record<string, string> | undefined)?.["logarchive-sha256"];
+      // Metadata keys may come back in any case (the loader reads them the same way).
+      gcsSha = userMetadataValue(meta.metadata as Record<string, string> | undefined, "sha256");
     } catch (error) {
       if (!isNotFound(error)) throw error;
       o.verdict = "not-transferred";
