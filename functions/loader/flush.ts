@@ -82,9 +82,9 @@ export interface FlushContext {
 }
 
 export interface FlushHooks {
-  /** After an attempt's objects were found unchanged, before its job is inserted. */
+  /** Before this run takes the lease of an attempt whose job has not started (and checks its objects). */
   beforeInsert?: (at: { table: string; batch: number; attempt: number }) => Promise<void>;
-  /** After this run took the attempt's lease, before jobs.insert. */
+  /** After this run took the attempt's lease, before it checks the attempt's objects and inserts the job. */
   afterLease?: (at: { table: string; batch: number; attempt: number }) => Promise<void>;
 }
 
@@ -575,30 +575,17 @@ async function runBatch(
     let status = await ctx.warehouse.getLoadJob(attempt.jobId);
     if (status === null) {
       // Not started yet: the objects may have changed since the batch was made (quota
-      // waits can last hours). Start a job only over objects that are still what was checked.
+      // waits can last hours). Start a job only over objects that are still what was checked,
+      // checked while this run holds the attempt's lease: an overwrite that lands before the
+      // lease is taken is seen here, and no other run can insert this attempt's job meanwhile.
+      // (A check before the lease would not do: an overwrite between it and the lease would be
+      // loaded under the old claim.)
       const uris = new Set(attempt.uris);
       const entries = manifest.objects.filter((o) => uris.has(o.uri));
-      const live = await liveObjects(ctx, table, entries);
-      if (live.length !== entries.length) {
-        // Another run may be about to insert this attempt's job over the old URIs: attempt
-        // n+1 exists only once n is marked abandoned, which no run can then lease.
-        const abandoned = await abandonAttempt(ctx, table, seq, attemptNo);
-        if (abandoned !== true) return leaseHeld(name, seq, attempt.jobId, abandoned);
-        attemptNo++;
-        attempt = await createAttempt(
-          ctx,
-          manifest,
-          attemptNo,
-          live.map((o) => o.uri),
-          attempt.failures ?? 0,
-        );
-        continue;
-      }
       await ctx.hooks?.beforeInsert?.({ table: name, batch: seq, attempt: attemptNo });
       const lease = await leaseAttempt(ctx, table, seq, attemptNo);
       if (lease === "abandoned") {
-        // Another run found an object changed after our check and moved on: so do we, with
-        // a fresh check (ours predates the change it saw).
+        // Another run found an object changed and moved on to n+1: so do we, with a fresh check.
         const fresh = await liveObjects(ctx, table, entries);
         attemptNo++;
         attempt = await createAttempt(
@@ -612,6 +599,22 @@ async function runBatch(
       }
       if (lease !== "leased") return leaseHeld(name, seq, attempt.jobId, lease);
       await ctx.hooks?.afterLease?.({ table: name, batch: seq, attempt: attemptNo });
+      const live = await liveObjects(ctx, table, entries);
+      if (live.length !== entries.length) {
+        // Attempt n+1 exists only once n is marked abandoned, which no run can lease after;
+        // this run holds n's lease, so it can abandon n.
+        const abandoned = await abandonAttempt(ctx, table, seq, attemptNo);
+        if (abandoned !== true) return leaseHeld(name, seq, attempt.jobId, abandoned);
+        attemptNo++;
+        attempt = await createAttempt(
+          ctx,
+          manifest,
+          attemptNo,
+          live.map((o) => o.uri),
+          attempt.failures ?? 0,
+        );
+        continue;
+      }
       if (!(await takeJobSlot(ctx, table))) {
         await releaseLease(ctx, table, seq, attemptNo);
         const tomorrow = `${utcDay(now() + 86_400_000)}T00:00:00Z`;

@@ -253,18 +253,68 @@ describe("loader hardening: overlapping flush runs, the other way round", () => 
     );
     const runB = runnerB.flush({ force: true });
     await leased;
-    await upload(
+    const overwrite = await upload(
       archiveObject({ namespace: "overlap-leased", seq: seqBase, records: 5, variant: "rewritten" }),
     );
     const [a] = await runnerA.flush({ force: true });
     assert.equal(a?.status, "deferred");
     assert.match(a?.detail ?? "", /another flush run is starting this attempt's job/);
+    const attemptFiles = async () =>
+      (await runnerA.state.list("batches/")).filter((e) => /\.a\d+\.json$/.test(e.path));
+    assert.equal((await attemptFiles()).length, 1, "A made no attempt 2");
     release();
+    // B checks its objects under its lease, finds the overwrite, and moves to attempt 2 without it.
     const [b] = await runB;
     assert.equal(b?.status, "loaded");
-    assert.deepEqual(await rows([changed!, ...unchanged]), [5, 5, 5, 5], "one job: each object once");
-    const attempts = (await runnerA.state.list("batches/")).filter((e) => /\.a\d+\.json$/.test(e.path));
-    assert.equal(attempts.length, 1, "no attempt 2");
+    assert.equal(b?.objects, 3);
+    assert.deepEqual(
+      await rows([changed!, ...unchanged]),
+      [0, 5, 5, 5],
+      "one job: each unchanged object once",
+    );
+    assert.equal((await attemptFiles()).length, 2);
+    // The overwrite's own event loads the new body, once.
+    assert.equal((await runnerA.handleFinalize(overwrite)).outcome, "queued");
+    await runnerA.flush({ force: true });
+    assert.deepEqual(await rows([changed!, ...unchanged]), [5, 5, 5, 5]);
+  });
+});
+
+describe("loader hardening: an overwrite while the attempt's lease is taken", () => {
+  it("checks the objects again under the lease: an overwrite landing before it is not loaded under the old claim", async () => {
+    const [changed, ...unchanged] = objects("overwrite-at-lease", 4);
+    let overwrite: FinalizedObject | undefined;
+    const loader = newLoader(
+      {},
+      {
+        flushHooks: {
+          // The overwrite lands after the batch's objects were checked, as the lease is taken.
+          afterLease: async () => {
+            if (overwrite !== undefined) return;
+            overwrite = await upload(
+              archiveObject({
+                namespace: "overwrite-at-lease",
+                seq: seqBase,
+                records: 5,
+                variant: "rewritten",
+              }),
+            );
+          },
+        },
+      },
+    );
+    for (const o of [changed!, ...unchanged])
+      assert.equal((await loader.handleFinalize(await upload(o))).outcome, "queued");
+    const [run] = await loader.flush({ force: true });
+    assert.equal(run?.status, "loaded");
+    assert.equal(run?.objects, 3, "the overwritten object is left out of the job");
+    assert.deepEqual(await rows([changed!, ...unchanged]), [0, 5, 5, 5]);
+    assert.equal(await loader.state.exists(markerPaths.done(objectId(changed!.name))), false);
+    assert.equal(eventsNamed("object_quarantined").length, 1, "the old generation, set aside");
+    // Its own event loads the new body, once.
+    assert.equal((await loader.handleFinalize(overwrite!)).outcome, "queued");
+    await loader.flush({ force: true });
+    assert.deepEqual(await rows([changed!, ...unchanged]), [5, 5, 5, 5]);
   });
 });
 
