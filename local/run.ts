@@ -225,7 +225,7 @@ async function runLive(pipeline: LocalPipeline, o: RunLocalOptions, sampleRoot: 
       const lost = await lostBytes(shipper);
       if (stopping) return;
       o.out(
-        `  shipped ${fmt(shipped)} lines · loaded ${fmt(stats.rowsLoaded)} rows in ${stats.batchesLoaded} load jobs · quarantined ${stats.events.quarantined}${freshness ? ` · freshness p50 ${seconds(freshness.p50Ms)} p95 ${seconds(freshness.p95Ms)}` : ""}${lost > 0 ? ` · LOST ${fmt(lost)} bytes` : ""}${problemsNote(o)}${matching ? "" : ` · no file matches --logs ${o.logs?.join(", ")} yet`}\n`,
+        `  shipped ${fmt(shipped)} lines · loaded ${fmt(stats.rowsLoaded)} rows in ${stats.batchesLoaded} load jobs · quarantined ${stats.events.quarantined + stats.quarantinedAtLoad}${freshness ? ` · freshness p50 ${seconds(freshness.p50Ms)} p95 ${seconds(freshness.p95Ms)}` : ""}${lost > 0 ? ` · LOST ${fmt(lost)} bytes` : ""}${problemsNote(o)}${matching ? "" : ` · no file matches --logs ${o.logs?.join(", ")} yet`}\n`,
       );
     })().finally(() => {
       reporting = false;

@@ -408,6 +408,9 @@ warehouse:
     assert.equal(result?.status, "loaded");
     assert.equal(result?.objects, 2);
     assert.equal(result?.quarantined, 1);
+    // Counted where the local status line reads it (finalize-time quarantines are separate).
+    assert.equal(loader.stats().quarantinedAtLoad, 1);
+    assert.equal(loader.stats().events.quarantined, 0);
     assert.match(String(result?.jobId), /_a2$/, "the retry runs under the next attempt's job ID");
     const rows = await rowsByBatch("container_logs", batch);
     assert.equal(rows.get(batch[0]!.batchId), 5);

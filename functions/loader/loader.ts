@@ -43,6 +43,8 @@ export interface LoaderStats {
   rowsLoaded: number;
   objectsLoaded: number;
   batchesFailed: number;
+  /** Objects quarantined by a flush: a load job named them as its failing source. */
+  quarantinedAtLoad: number;
   /** Objects the sweeper queued because their finalize event never came. */
   swept: number;
 }
@@ -61,6 +63,7 @@ export class Loader {
     rowsLoaded: 0,
     objectsLoaded: 0,
     batchesFailed: 0,
+    quarantinedAtLoad: 0,
     swept: 0,
   };
   #installId: Promise<string> | null = null;
@@ -222,6 +225,7 @@ export class Loader {
       options,
     );
     for (const r of results) {
+      this.#stats.quarantinedAtLoad += r.quarantined ?? 0;
       if (r.status === "loaded") {
         this.#stats.batchesLoaded++;
         this.#stats.rowsLoaded += r.rows ?? 0;
