@@ -469,7 +469,7 @@ export const STACK_SETTINGS = [
     example: [],
     unit: "namespaces",
     description:
-      "Namespaces whose own table a `{namespace}` route needs; the loader never creates tables, so they are created here.",
+      "Namespaces whose own table a `{namespace}` route needs, created here with the stack's settings (requirePartitionFilter); a namespace not listed gets its table from the loader before its first batch, with the dataset's partition expiration but no required partition filter.",
   }),
   setting(
     "warehouseReaders",
