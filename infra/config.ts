@@ -413,6 +413,13 @@ export const STACK_SETTINGS = [
     description:
       "Deliveries of one finalize event before Pub/Sub moves it to the dead-letter topic (Pub/Sub allows 5-100).",
   }),
+  setting("attachDeadLetter", z.boolean().default(true), {
+    json: true,
+    example: true,
+    unit: "boolean",
+    description:
+      "Attach the dead-letter topic to the finalize trigger's Eventarc-owned subscription during `pulumi up`, by running `gcloud pubsub subscriptions update` where Pulumi runs (gcloud installed and logged in as the deployer, and a POSIX shell); false for deployers without gcloud, who run the `finalizeDeadLetterCommand` output by hand.",
+  }),
   setting(
     "loader",
     z

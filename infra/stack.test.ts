@@ -16,7 +16,14 @@ import {
   tlsOnlyViolations,
   wildcardActionViolations,
 } from "./policies/security.ts";
-import { ACCOUNT, installMocks, type Loose, type Registered, STS_SUBJECT } from "./test_support/mocks.ts";
+import {
+  ACCOUNT,
+  installMocks,
+  type Loose,
+  type Registered,
+  STS_SUBJECT,
+  TRIGGER_SUBSCRIPTION,
+} from "./test_support/mocks.ts";
 
 const registered: Registered[] = [];
 
@@ -516,12 +523,19 @@ describe("GCP: loader", () => {
     assert.equal(trigger.triggerRegion, "us");
   });
 
-  it("a dead-letter topic exists and the command to attach it names the trigger's subscription", () => {
+  it("a dead-letter topic exists, and pulumi up attaches it to the trigger's subscription with gcloud", () => {
     one("gcp:pubsub/topic:Topic");
-    assert.match(
-      String(outputs.finalizeDeadLetterCommand),
-      /^gcloud pubsub subscriptions update projects\/my-project\/subscriptions\/eventarc-us-finalize-sub --dead-letter-topic=projects\/my-project\/topics\/loader-finalize-dead-letter --max-delivery-attempts=20$/,
-    );
+    const expected =
+      "gcloud pubsub subscriptions update projects/my-project/subscriptions/eventarc-us-finalize-sub --dead-letter-topic=projects/my-project/topics/loader-finalize-dead-letter --max-delivery-attempts=20";
+    // attachDeadLetter is on by default: the command runs on create and on every change of its
+    // inputs, a new subscription (a replaced trigger) among them; it stays an output for by-hand use.
+    const attach = one("command:local:Command", "loader-finalize-dead-letter-attach").inputs;
+    assert.equal(attach.create, expected);
+    assert.equal(attach.update, expected);
+    assert.equal(attach.delete, undefined);
+    assert.deepEqual(attach.triggers, [TRIGGER_SUBSCRIPTION]);
+    assert.equal(outputs.finalizeDeadLetterCommand, expected);
+    assert.equal(outputs.finalizeTriggerSubscription, TRIGGER_SUBSCRIPTION);
   });
 
   it("the Scheduler's attempt deadline is the flush function's timeout, and it does not retry", () => {

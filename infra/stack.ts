@@ -173,6 +173,7 @@ export function deployLogarchive(inputs: StackInputs) {
     memory: config.functionMemory,
     scheduler: config.flushScheduler,
     deadLetterMaxDeliveryAttempts: config.deadLetterMaxDeliveryAttempts,
+    attachDeadLetter: config.attachDeadLetter,
   });
 
   const warehouse = new Warehouse("warehouse", {
@@ -216,6 +217,7 @@ export function deployLogarchive(inputs: StackInputs) {
       flushFunctionUrl: loader.flush.url,
       finalizeDeadLetterTopic: loader.deadLetterTopic.id,
       finalizeDeadLetterCommand: loader.deadLetterCommand,
+      finalizeTriggerSubscription: loader.triggerSubscription,
       bigqueryDatasets: [...warehouse.datasets.keys()],
       athenaWorkgroup: athena.workgroup.name,
       athenaResultsKeyArn: athena.resultsBucket.keyArn,

@@ -1,12 +1,15 @@
 // The loader on GCP: two gen2 functions (nodejs24) from the package `npm run build:functions`
 // writes, each with its own service account; the finalize function's Eventarc trigger on the
-// landing bucket with retries on; a dead-letter topic; and the Cloud Scheduler job that calls
-// the flush. docs/loader.md#deployment-settings lists what each setting must be and why.
+// landing bucket with retries on; a dead-letter topic, attached to the trigger's subscription by a
+// local gcloud command; and the Cloud Scheduler job that calls the flush.
+// docs/loader.md#deployment-settings lists what each setting must be and why.
 
+import * as command from "@pulumi/command";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { FINALIZE_FUNCTION, FINALIZED_EVENT_TYPE, FLUSH_FUNCTION } from "../../functions/handlers.ts";
 import type { FlushSchedulerSettings } from "../../functions/loader/config.ts";
+import { shellCommand } from "../shell.ts";
 import { COMPONENT_PREFIX } from "./archive-bucket.ts";
 import { PRIVATE_BUCKET } from "./gcs.ts";
 
@@ -58,6 +61,36 @@ export function oneBucketCondition(bucket: string): string {
   return `resource.name == "${at}" || resource.name.startsWith("${at}/objects/")`;
 }
 
+/**
+ * The gcloud command that gives the trigger's subscription its dead-letter policy
+ * (https://cloud.google.com/sdk/gcloud/reference/pubsub/subscriptions/update): `subscription` and
+ * `topic` are full resource names (`projects/…/subscriptions/…`, `projects/…/topics/…`), which
+ * gcloud takes in place of IDs, so no `--project` is needed. Every value is shell-quoted.
+ */
+export function deadLetterAttachCommand(
+  subscription: string,
+  topic: string,
+  maxDeliveryAttempts: number,
+): string {
+  return shellCommand(
+    "gcloud",
+    "pubsub",
+    "subscriptions",
+    "update",
+    subscription,
+    `--dead-letter-topic=${topic}`,
+    `--max-delivery-attempts=${maxDeliveryAttempts}`,
+  );
+}
+
+/**
+ * How the command runs: the POSIX shell it is quoted for (also on a machine whose default would be
+ * cmd.exe), and gcloud with prompts off, so a question fails the step instead of hanging `pulumi up`
+ * (gcloud reads property core/disable_prompts from CLOUDSDK_CORE_DISABLE_PROMPTS).
+ */
+export const DEAD_LETTER_ATTACH_INTERPRETER = ["/bin/sh", "-c"];
+export const DEAD_LETTER_ATTACH_ENVIRONMENT = { CLOUDSDK_CORE_DISABLE_PROMPTS: "1" };
+
 export interface LoaderArgs {
   project: string;
   /** Project number, for the Pub/Sub and Cloud Storage service agents. */
@@ -79,6 +112,11 @@ export interface LoaderArgs {
   memory: string;
   scheduler: FlushSchedulerSettings;
   deadLetterMaxDeliveryAttempts: number;
+  /**
+   * Run the attach command during `pulumi up` (needs gcloud, authenticated as the deployer, where
+   * Pulumi runs); false leaves it to the operator, with the command as an output.
+   */
+  attachDeadLetter: boolean;
 }
 
 export class Loader extends pulumi.ComponentResource {
@@ -92,6 +130,8 @@ export class Loader extends pulumi.ComponentResource {
   readonly triggerSubscription: pulumi.Output<string>;
   /** The one command that attaches the dead-letter topic to that subscription (see docs/deploy.md). */
   readonly deadLetterCommand: pulumi.Output<string>;
+  /** Runs deadLetterCommand during `pulumi up`; undefined when attachDeadLetter is off. */
+  readonly deadLetterAttachment: command.local.Command | undefined;
 
   constructor(name: string, args: LoaderArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${COMPONENT_PREFIX}:gcp:Loader`, name, {}, opts);
@@ -280,7 +320,7 @@ export class Loader extends pulumi.ComponentResource {
       parent,
     );
     // Keeps dead letters a week for someone to read and re-send (each names the object).
-    new gcp.pubsub.Subscription(
+    const deadLetterSubscription = new gcp.pubsub.Subscription(
       `${name}-finalize-dead-letter`,
       {
         project: args.project,
@@ -291,7 +331,7 @@ export class Loader extends pulumi.ComponentResource {
       parent,
     );
     const pubsubAgent = pulumi.interpolate`serviceAccount:service-${args.projectNumber}@gcp-sa-pubsub.iam.gserviceaccount.com`;
-    new gcp.pubsub.TopicIAMMember(
+    const deadLetterPublisher = new gcp.pubsub.TopicIAMMember(
       `${name}-dead-letter-publisher`,
       {
         project: args.project,
@@ -307,8 +347,10 @@ export class Loader extends pulumi.ComponentResource {
       undefined,
       parent,
     );
+    // @pulumi/gcp v9 types the transport as objects, transport.pubsub.subscription ("projects/{p}/
+    // subscriptions/{s}", eventarc/trigger.d.ts), where Terraform writes transport[0].pubsub[0].
     this.triggerSubscription = trigger.transport.apply((t) => t.pubsub?.subscription ?? "");
-    new gcp.pubsub.SubscriptionIAMMember(
+    const triggerSubscriber = new gcp.pubsub.SubscriptionIAMMember(
       `${name}-trigger-subscriber`,
       {
         project: args.project,
@@ -318,7 +360,33 @@ export class Loader extends pulumi.ComponentResource {
       },
       parent,
     );
-    this.deadLetterCommand = pulumi.interpolate`gcloud pubsub subscriptions update ${this.triggerSubscription} --dead-letter-topic=${this.deadLetterTopic.id} --max-delivery-attempts=${args.deadLetterMaxDeliveryAttempts}`;
+    this.deadLetterCommand = pulumi
+      .all([this.triggerSubscription, this.deadLetterTopic.id])
+      .apply(([subscription, topic]) =>
+        deadLetterAttachCommand(subscription, topic, args.deadLetterMaxDeliveryAttempts),
+      );
+    // Eventarc creates and owns the subscription, and no provider resource can set its dead-letter
+    // policy (terraform-provider-google#17697), so `pulumi up` runs the gcloud command itself. It
+    // runs on create, and again (as update) whenever its inputs change: a replaced trigger has a new
+    // subscription, named in the triggers. Delete does nothing: the subscription goes with its
+    // trigger. It waits for the grants dead-lettering needs and for the dead-letter subscription,
+    // without which a dead-lettered message is kept nowhere.
+    this.deadLetterAttachment = args.attachDeadLetter
+      ? new command.local.Command(
+          `${name}-finalize-dead-letter-attach`,
+          {
+            create: this.deadLetterCommand,
+            update: this.deadLetterCommand,
+            triggers: [this.triggerSubscription],
+            interpreter: DEAD_LETTER_ATTACH_INTERPRETER,
+            environment: DEAD_LETTER_ATTACH_ENVIRONMENT,
+          },
+          {
+            parent: this,
+            dependsOn: [deadLetterSubscription, deadLetterPublisher, triggerSubscriber],
+          },
+        )
+      : undefined;
 
     // ---------------------------------------------------------- flush: HTTP, called by Scheduler
     this.flush = new gcp.cloudfunctionsv2.Function(

@@ -20,7 +20,20 @@ export const ACCOUNT = "123456789012";
 export const STS_SUBJECT = "112233445566778899";
 export const STS_EMAIL = "project-1234@storage-transfer-service.iam.gserviceaccount.com";
 
-function mockState(type: string, name: string, inputs: Record<string, Loose>): Record<string, unknown> {
+/** The name Eventarc gives the finalize trigger's Pub/Sub subscription, unless a test picks another. */
+export const TRIGGER_SUBSCRIPTION = "projects/my-project/subscriptions/eventarc-us-finalize-sub";
+
+export interface MockOptions {
+  /** The subscription the mocked Eventarc trigger reports (transport.pubsub.subscription). */
+  triggerSubscription?: string;
+}
+
+function mockState(
+  type: string,
+  name: string,
+  inputs: Record<string, Loose>,
+  options: MockOptions,
+): Record<string, unknown> {
   switch (type) {
     case "aws:s3/bucket:Bucket": {
       const bucket = inputs.bucket ?? `${name}-bucket`;
@@ -59,7 +72,7 @@ function mockState(type: string, name: string, inputs: Record<string, Loose>): R
       };
     case "gcp:eventarc/trigger:Trigger":
       return {
-        transport: { pubsub: { subscription: "projects/my-project/subscriptions/eventarc-us-finalize-sub" } },
+        transport: { pubsub: { subscription: options.triggerSubscription ?? TRIGGER_SUBSCRIPTION } },
       };
     default:
       return {};
@@ -67,11 +80,11 @@ function mockState(type: string, name: string, inputs: Record<string, Loose>): R
 }
 
 /** Replaces the Pulumi engine with mocks that append every registered resource to `registered`. */
-export function installMocks(registered: Registered[]): void {
+export function installMocks(registered: Registered[], options: MockOptions = {}): void {
   pulumi.runtime.setMocks(
     {
       newResource(args) {
-        const state = { ...args.inputs, ...mockState(args.type, args.name, args.inputs) };
+        const state = { ...args.inputs, ...mockState(args.type, args.name, args.inputs, options) };
         registered.push({ type: args.type, name: args.name, inputs: args.inputs, props: state });
         const id =
           args.type === "aws:s3/bucket:Bucket"
