@@ -46,9 +46,11 @@ describe("logarchive plan", () => {
     close(plan.loader.jobsPerTablePerDay, 720, "jobs/table/day");
     close(plan.loader.jobsPerProjectPerDay, 720, "jobs/project/day");
     // Capacity: jobs min(guard 1,200, 1,500, 100,000 / 1) = 1,200 × 10,000 URIs = 12,000,000 a
-    // day; the flush: a full batch is 10,000 × 0.015 s + a 20 s job = 170 s, a run starts
-    // batches until its 300 s deadline: ceil(300 / 170) = 2, 340 s, so the next run is at
-    // 360 s (whole 60 s flushes): 86,400 / 360 = 240 runs × 2 × 10,000 = 4,800,000 a day.
+    // day; the flush (flush_concurrency 16, the speed's own concurrency): a full batch is
+    // 10,000 × 0.015 s + a 20 s job = 170 s. A run starts a batch while the time left before
+    // its 300 s deadline covers the last batch and 10,000 × 15 ms = 150 s: the first (300 s
+    // left), not a second (130 s left < 170 s), so the next run is at 180 s (whole 60 s
+    // flushes): 86,400 / 180 = 480 runs × 1 × 10,000 = 4,800,000 a day.
     close(plan.loader.jobCeilingObjectsPerTablePerDay, 12_000_000, "job ceiling");
     close(plan.loader.flushCeilingObjectsPerTablePerDay, 4_800_000, "flush ceiling");
     close(plan.loader.capacityObjectsPerTablePerDay, 4_800_000, "capacity");
@@ -61,10 +63,11 @@ describe("logarchive plan", () => {
     // namespace's hour (24) and a page per 1,000 objects (14.4), swapping the watermark after
     // each list (62.4 writes): 288 + 2 × 62.4 = 412.8. Total 67,372.8.
     close(plan.gcs.perDay.classA, 66_960 + 412.8, "class A/day");
-    // Class B: the finalize's object read (14,400) + 5 flush reads per object (72,000) +
-    // 4 per batch (2,880) + the head read per table per run (1,440) = 90,720.
+    // Class B: the finalize's object read (14,400) + 3 flush reads per object (the pending/
+    // marker and two live-generation checks: 43,200) + 4 per batch (2,880) + the head read per
+    // table per run (1,440) = 61,920.
     // The sweeper: a claim check per object (14,400) and the watermark read (2 × 288 = 576).
-    close(plan.gcs.perDay.classB, 90_720 + 14_976, "class B/day");
+    close(plan.gcs.perDay.classB, 61_920 + 14_976, "class B/day");
     // Functions: 14,400 finalizes of objects, none of markers (they are in the state
     // bucket; model.test.ts counts the landing-bucket case); a flush every 60 s = 1,440.
     close(plan.functions.finalizeChecked, 14_400, "finalize of objects");
@@ -86,7 +89,7 @@ describe("logarchive plan", () => {
   it("exits 1 on a missed quota and names it with the setting to change", async () => {
     // 100 nodes × 30 namespaces, a batch a minute each: 100 × 30 × 60 × 24 = 4.32M objects a
     // day against the flush's 4.8M a day (worked example above): 1.11× headroom; the job
-    // ceiling (12M a day) has 2.78×.
+    // ceiling (12M a day) has 2.78×. The first setting named is flush_concurrency.
     const { out, code } = await runCommand(planCommand, [
       "plan",
       "--nodes",
@@ -100,7 +103,7 @@ describe("logarchive plan", () => {
     ]);
     assert.equal(code, 1);
     assert.match(out, /verdict: 1 quota\(s\) under 2× headroom: loader_flush_throughput/);
-    assert.match(out, /\| 1\.11× +\| SHORT +\| LOGARCHIVE_FLUSH_DEADLINE/);
+    assert.match(out, /\| 1\.11× +\| SHORT +\| LOGARCHIVE_FLUSH_CONCURRENCY/);
     assert.match(out, /\| 12,000,000 objects\/day +\| 4,320,000 +\| 2\.78× +\| ok /);
   });
 
@@ -173,6 +176,31 @@ describe("logarchive plan", () => {
     const plan = JSON.parse(out);
     assert.equal(plan.loader.windowSeconds, 600);
     close(plan.loader.objectsPerWindow, 100, "objects per window");
+  });
+
+  it("takes flush_concurrency and the sweeper's bounds from the loader's configuration", async () => {
+    // The worked example with flush_concurrency 32: 0.015 s × 16 / 32 = 0.0075 s an object, a
+    // full batch 75 s + the 20 s job = 95 s. A run starts a batch while the time left before its
+    // 300 s deadline covers the last batch and flush.ts's 10,000 × 15 ms = 150 s estimate: at
+    // 300 and 205 s left, not at 110: 2 batches, 190 s, next run at 240 s: 360 runs × 2 ×
+    // 10,000 = 7,200,000 a day. The sweeper: 20,000 objects every 10 min = 144 × 20,000 =
+    // 2,880,000 a day.
+    const { out } = await runCommand(planCommand, [
+      "plan",
+      ...WORKED,
+      "--loader-config",
+      writeConfig(
+        "loader-concurrency.yaml",
+        "flush_concurrency: 32\nLOGARCHIVE_SWEEP_MAX_OBJECTS: 20000\nsweep_interval: 10m\nlanding_bucket: landing\nstate_bucket: state\n",
+      ),
+    ]);
+    const plan = JSON.parse(out);
+    assert.equal(plan.inputs.loader.flushConcurrency, 32);
+    close(plan.loader.fullBatchSeconds, 95, "full batch seconds");
+    close(plan.loader.flushCeilingObjectsPerTablePerDay, 7_200_000, "flush ceiling");
+    close(plan.loader.sweepCapacityPerDay, 2_880_000, "sweep capacity");
+    const flush = plan.quotas.find((q: { id: string }) => q.id === "loader_flush_throughput");
+    assert.match(flush.source, /flush_concurrency 32 .*flush speed 0\.0075 s\/object assumed/);
   });
 
   it("reads measured inputs from the shipper's metrics", async () => {

@@ -4,6 +4,7 @@
 
 import { LOADER_OPTIONS, loaderEnvOf, resolveLoaderConfig } from "../../functions/loader/config.ts";
 import { DEFAULT_SWEEP_SETTINGS } from "../../functions/loader/enqueue.ts";
+import { ESTIMATED_BATCH_MS_PER_OBJECT } from "../../functions/loader/flush.ts";
 import { BIGQUERY_QUOTAS, planLoadWindows } from "../../functions/loader/plan.ts";
 import { resolveShipperConfig } from "../../shipper/config.ts";
 import { shipperManifests } from "../../shipper/deploy/daemonset.ts";
@@ -114,8 +115,10 @@ export function designFromConfig(sources: DesignSources): Design {
       stateBucketIsLanding,
       validateObjects: loader.validateObjects,
       markers: h.markers ?? "per-object",
-      sweepIntervalSeconds: DEFAULT_SWEEP_SETTINGS.intervalMs / 1000,
-      sweepMaxObjectsPerRun: DEFAULT_SWEEP_SETTINGS.maxObjectsPerRun,
+      flushConcurrency: loader.flushConcurrency,
+      batchEstimateSecondsPerObject: ESTIMATED_BATCH_MS_PER_OBJECT / 1000,
+      sweepIntervalSeconds: loader.sweepIntervalMs / 1000,
+      sweepMaxObjectsPerRun: loader.sweepMaxObjects,
       sweepMaxListsPerRun: DEFAULT_SWEEP_SETTINGS.maxListsPerRun,
       tableJobsPerDay: loader.tableLoadJobsPerDay,
       projectJobsPerDay: loader.projectLoadJobsPerDay,
@@ -127,7 +130,7 @@ export function designFromConfig(sources: DesignSources): Design {
       stream === null
         ? "policy: analytics.delivery per-namespace (analytics namespaces' own objects are loaded; batch_max_age for every batch)"
         : `policy: analytics.delivery stream (per-table stream batches of ${configuredAnalyticsAge} s, per-namespace archive batches of ${configuredArchiveAge} s; batch_max_age unused)`,
-      `loader: ${tables} table(s), window ${plan.windowSeconds} s (bound by ${plan.boundBy}), flush every ${loader.flushIntervalMs / 1000} s, deadline ${loader.flushDeadlineMs / 1000} s, ${loader.maxUrisPerJob} URIs per job, job guard ${loader.tableJobGuard}/table/day (functions/loader/plan.ts, config.ts)`,
+      `loader: ${tables} table(s), window ${plan.windowSeconds} s (bound by ${plan.boundBy}), flush every ${loader.flushIntervalMs / 1000} s, deadline ${loader.flushDeadlineMs / 1000} s, ${loader.maxUrisPerJob} URIs per job, job guard ${loader.tableJobGuard}/table/day, flush_concurrency ${loader.flushConcurrency}, sweep ${loader.sweepMaxObjects} objects every ${loader.sweepIntervalMs / 1000} s (functions/loader/plan.ts, config.ts)`,
       `loader state bucket ${stateBucketIsLanding ? "is the landing bucket (the default): marker writes fire the finalize trigger" : "is separate from the landing bucket"}`,
     ],
   };

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { costModel } from "./cost.ts";
@@ -30,6 +31,8 @@ const LOADER: LoaderDesign = {
   stateBucketIsLanding: true,
   validateObjects: true,
   markers: "per-object",
+  flushConcurrency: 16,
+  batchEstimateSecondsPerObject: 0.015,
   sweepIntervalSeconds: 300,
   sweepMaxObjectsPerRun: 10_000,
   sweepMaxListsPerRun: 500,
@@ -209,15 +212,16 @@ describe("loader capacity (functions/loader/flush.ts: full jobs start at once)",
     assert.ok(Math.abs(actual - expected) <= expected * 1e-6, `${what}: ${actual} vs ${expected}`);
 
   it("is the job guard × URIs per job when the flush is fast, and loads a backlog in full jobs", () => {
-    // A full batch at 0.0015 s/object: 15 s + the 20 s job = 35 s; a run starts batches until its
-    // 300 s deadline: ceil(300 / 35) = 9, 315 s, next run at 360 s: 240 × 9 × 10,000 = 21.6M a
-    // day, over the jobs' min(1,200, 1,500, 100,000) × 10,000 = 12M.
-    const m = planModel({
-      ...inputs(workload),
-      assumptions: { ...DEFAULT_ASSUMPTIONS, flushSecondsPerObject: 0.0015 },
-    });
+    // flush_concurrency 160, 10× the 16 the assumed 0.015 s/object holds at: 0.0015 s/object,
+    // a full batch 15 s + the 20 s job = 35 s. A run starts a batch while the time left before
+    // its 300 s deadline covers the last batch and flush.ts's estimate for a new one
+    // (10,000 × 15 ms = 150 s, whatever the concurrency): at 300, 265, 230, 195 and 160 s left,
+    // not at 125: 5 batches, 175 s, next run at 180 s: 480 × 5 × 10,000 = 24M a day, over the
+    // jobs' min(1,200, 1,500, 100,000) × 10,000 = 12M.
+    const m = planModel({ ...inputs(workload), loader: { ...LOADER, flushConcurrency: 160 } });
+    close(m.loader.fullBatchSeconds, 35, "full batch seconds");
     close(m.loader.loadedObjectsPerTablePerDay, 8_640_000, "objects/table/day");
-    close(m.loader.flushCeilingObjectsPerTablePerDay, 21_600_000, "flush ceiling");
+    close(m.loader.flushCeilingObjectsPerTablePerDay, 24_000_000, "flush ceiling");
     close(m.loader.capacityObjectsPerTablePerDay, 12_000_000, "capacity");
     assert.equal(m.loader.capacityBoundBy, "jobs");
     // Every object loads, 8.64M / 10,000 = 864 full jobs (the old model's one job per window
@@ -231,11 +235,23 @@ describe("loader capacity (functions/loader/flush.ts: full jobs start at once)",
   });
 
   it("is the flush runs' ceiling at the default speed: over it the backlog grows", () => {
-    // 170 s a batch, 2 per 300 s run, 360 s apart: 4.8M a day (plan.test.ts's worked example).
+    // 170 s a batch, 1 per 300 s run (130 s left after it), 180 s apart: 4.8M a day
+    // (plan.test.ts's worked example).
     const m = planModel(inputs(workload));
     close(m.loader.capacityObjectsPerTablePerDay, 4_800_000, "capacity");
     assert.equal(m.loader.capacityBoundBy, "flush-deadline");
     close(m.loader.backlogGrowthPerDay, 8_640_000 - 4_800_000, "backlog");
     assert.equal(m.freshness, null);
+  });
+});
+
+describe("assumptions the deploy decides", () => {
+  it("takes the platform's default max instances only while the deploy sets none", () => {
+    // functionMaxInstances stands for the finalize function's max instances as deployed. While
+    // infra/components/loader.ts sets no maxInstanceCount, Cloud Run functions' default (100)
+    // is what runs; once it sets one, the model must read that setting instead.
+    const infra = readFileSync(new URL("../../infra/components/loader.ts", import.meta.url), "utf8");
+    assert.doesNotMatch(infra, /maxInstanceCount/);
+    assert.equal(DEFAULT_ASSUMPTIONS.functionMaxInstances, 100);
   });
 });

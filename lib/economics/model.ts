@@ -19,6 +19,8 @@
 // (batch k+1 opens before the hour ends when k+1 lines' gaps and k batch lengths fit in it).
 // Every batch but the hour's last holds about 1 + λD lines; the last holds what is left.
 
+import { LOADER_OPTIONS } from "../../functions/loader/config.ts";
+import { ESTIMATED_BATCH_MS_PER_OBJECT } from "../../functions/loader/flush.ts";
 import { gammaP, logNormal, quantile, seededRandom, weightedQuantile, zipfWeights } from "./math.ts";
 
 export const HOUR_SECONDS = 3600;
@@ -79,7 +81,15 @@ export interface LoaderDesign {
   validateObjects: boolean;
   /** Hypothetical: markers per shipper batch instead of claims/pending/done per object. */
   markers: "per-object" | "per-batch";
-  /** The sweeper (functions/loader/enqueue.ts sweepLanding): one run per interval, bounded. */
+  /** GCS calls one batch makes at once (flush_concurrency). */
+  flushConcurrency: number;
+  /**
+   * What flush.ts assumes a new batch takes per object before the run has timed one
+   * (ESTIMATED_BATCH_MS_PER_OBJECT): a run starts a batch only if the time left covers this
+   * and the table's last batch in the run.
+   */
+  batchEstimateSecondsPerObject: number;
+  /** The sweeper (functions/loader/enqueue.ts sweepLanding): one run per interval, bounded (LOGARCHIVE_SWEEP_*). */
   sweepIntervalSeconds: number;
   sweepMaxObjectsPerRun: number;
   sweepMaxListsPerRun: number;
@@ -117,15 +127,28 @@ export interface Assumptions {
   /** Finalize of a marker it ignores; Cloud Run bills at least 100 ms. */
   ignoredInvocationSeconds: number;
   /**
-   * Flush work per object in a batch: 7 GCS calls (1 write, 6 reads), 16 at a time. Measured
-   * (docs/benchmarks.md#loader): 19 objects/s through a proxy into the local GCS on a loaded
-   * 2-core machine; 0.015 s (67/s) is within the 60-150/s that doc estimates on GCS.
+   * Flush work per object in a batch at flush_concurrency = flushSpeedAtConcurrency: 5 GCS calls
+   * (1 write: done/; 4 reads: the pending/ marker, the done/ check, the live-generation check
+   * when the batch is made and again under the attempt's lease) plus the pending/ marker's
+   * delete by generation. Default: functions/loader/flush.ts ESTIMATED_BATCH_MS_PER_OBJECT
+   * (15 ms, 67 objects/s), the loader's own estimate; not measured on GCS
+   * (docs/benchmarks.md#loader: 19 objects/s through a proxy into the local GCS on a loaded
+   * 2-core machine, 60-150/s estimated on GCS). The calls wait on GCS's latency, so the model
+   * takes the time per object as inversely proportional to flush_concurrency (see
+   * flushSecondsPerObjectAt): an assumption until measured on GCS.
    */
   flushSecondsPerObject: number;
+  /** The flush_concurrency flushSecondsPerObject was measured or estimated at (the option's default). */
+  flushSpeedAtConcurrency: number;
   functionVcpu: number;
   functionMemoryGiB: number;
   functionConcurrency: number;
-  /** Cloud Run functions' max instances as deployed (the default; infra/ is not built). */
+  /**
+   * Max instances of the finalize function as deployed. infra/components/loader.ts sets no
+   * maxInstanceCount, so Cloud Run functions' default of 100 applies
+   * (https://cloud.google.com/functions/docs/configuring/max-instances); model another value
+   * with --assumptions functionMaxInstances once the deploy sets one.
+   */
   functionMaxInstances: number;
   /** Bytes of one Cloud Storage event message through Pub/Sub (object resource JSON). */
   eventMessageBytes: number;
@@ -137,6 +160,22 @@ export interface Assumptions {
    * record ≈ 400 B against ~0.18 B per byte for the following ones).
    */
   gzipObjectOverheadBytes: number;
+}
+
+/** functions/loader/config.ts flush_concurrency's default. */
+export const DEFAULT_FLUSH_CONCURRENCY = Number(
+  (LOADER_OPTIONS as readonly { key: string; default?: string }[]).find((o) => o.key === "flush_concurrency")
+    ?.default,
+);
+
+/**
+ * Seconds of flush work per object at the loader's flush_concurrency: the assumed speed scaled
+ * by the concurrency it holds at (calls wait on GCS latency, so twice the calls at once take
+ * half the time). An assumption past the measured concurrency: a function's CPU and the
+ * bucket's request rate (gcs_bucket_* quotas) bound it somewhere, not modelled.
+ */
+export function flushSecondsPerObjectAt(as: Assumptions, flushConcurrency: number): number {
+  return (as.flushSecondsPerObject * as.flushSpeedAtConcurrency) / flushConcurrency;
 }
 
 export const DEFAULT_ASSUMPTIONS: Assumptions = {
@@ -155,7 +194,8 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
   finalizeBaseSeconds: 0.2,
   finalizeSecondsPerRecordMiB: 0.2,
   ignoredInvocationSeconds: 0.1,
-  flushSecondsPerObject: 0.015,
+  flushSecondsPerObject: ESTIMATED_BATCH_MS_PER_OBJECT / 1000,
+  flushSpeedAtConcurrency: DEFAULT_FLUSH_CONCURRENCY,
   functionVcpu: 0.167,
   functionMemoryGiB: 0.25,
   functionConcurrency: 1,
@@ -496,8 +536,8 @@ const ops = (o: Partial<GcsOps>): GcsOps => ({
  * - enqueue.ts: reads done/ and quarantined/ (404s), reads the object (inspectObject),
  *   creates claims/ and pending/, re-reads done/ (404).
  * - flush.ts per object: reads pending/ (1), done/ exists (404), liveObjects getMetadata twice
- *   (making the batch, then before the insert), done/ create, removePendingIf
- *   (getMetadata + download), pending/ delete (free).
+ *   (making the batch, then under the attempt's lease), done/ create, and the pending/ marker's
+ *   delete by the generation its listing gave (free; no read-back).
  * - flush.ts per batch: manifest create, head re-read and put, manifest generation, attempt
  *   create, job counter readVersioned (2) + replace, <seq>.done create, and a page of
  *   pending/ listing per 1,000 queued objects past the first.
@@ -505,7 +545,8 @@ const ops = (o: Partial<GcsOps>): GcsOps => ({
  *   index list and pending list.
  * docs/benchmarks.md#loader measured the same per object (its proxy counts a 404 GET as class
  * B; GCS does not bill 4xx): finalize 2.00 A + 4.00 B (here 2 A, 1 B, 3 not billed), flush
- * 1.00 A + 6.00 B (here 1 A, 5 B, 1 not billed).
+ * 1.00 A + 6.00 B before the pending/ delete by generation dropped its 2 reads (here 1 A, 3 B,
+ * 1 not billed).
  */
 export function loaderGcsOps(loader: LoaderDesign): {
   transferPerObject: GcsOps;
@@ -536,7 +577,7 @@ export function loaderGcsOps(loader: LoaderDesign): {
       notBilled: 3,
       landingInserts: 2 * markersInLanding,
     }),
-    flushPerObject: ops({ classA: 1, classB: 5, notBilled: 1, deletes: 1, landingInserts: markersInLanding }),
+    flushPerObject: ops({ classA: 1, classB: 3, notBilled: 1, deletes: 1, landingInserts: markersInLanding }),
     perBatch: ops({ classA: 5, classB: 4, landingInserts: 5 * markersInLanding }),
     perRun: ops({ classA: 2 }),
     perTablePerRun: ops({ classA: 2, classB: 1, notBilled: 1 }),
@@ -651,12 +692,24 @@ export function planModel(inputs: PlanInputs): PlanModel {
     loader.projectJobsPerDay / loader.tables,
   );
   const jobCeiling = allowedJobsPerTable * loader.maxUrisPerJob;
-  // The deadline: a run starts another full batch only before flush_deadline (the one in
-  // progress finishes), and the table's next run starts at the first flush after it ends.
-  const fullBatchSeconds = loader.maxUrisPerJob * as.flushSecondsPerObject + as.loadJobP50Seconds;
-  const batchesPerRun = Math.max(1, Math.ceil(loader.flushDeadlineSeconds / fullBatchSeconds));
+  // The deadline (flush.ts flushTableOnce): a run starts a full batch only while the time left
+  // before flush_deadline covers both the table's last batch in the run and the loader's
+  // estimate for a new one (ESTIMATED_BATCH_MS_PER_OBJECT per object); the table's next run
+  // starts at the first flush after this one ends.
+  const flushSecondsPerObject = flushSecondsPerObjectAt(as, loader.flushConcurrency);
+  const fullBatchSeconds = loader.maxUrisPerJob * flushSecondsPerObject + as.loadJobP50Seconds;
+  const estimateSeconds = loader.maxUrisPerJob * loader.batchEstimateSecondsPerObject;
+  let batchesPerRun = 0;
+  while (
+    batchesPerRun < MAX_BATCHES_PER_RUN &&
+    loader.flushDeadlineSeconds - batchesPerRun * fullBatchSeconds >=
+      Math.max(batchesPerRun === 0 ? 0 : fullBatchSeconds, estimateSeconds)
+  ) {
+    batchesPerRun++;
+  }
   const runSpanSeconds =
-    Math.ceil((batchesPerRun * fullBatchSeconds) / loader.flushIntervalSeconds) * loader.flushIntervalSeconds;
+    Math.ceil(Math.max(1, batchesPerRun * fullBatchSeconds) / loader.flushIntervalSeconds) *
+    loader.flushIntervalSeconds;
   const flushCeiling = (DAY_SECONDS / runSpanSeconds) * batchesPerRun * loader.maxUrisPerJob;
   const capacity = Math.min(jobCeiling, flushCeiling);
   const loadedPerTablePerDay = Math.min(perTablePerDay, capacity);
@@ -733,7 +786,7 @@ export function planModel(inputs: PlanInputs): PlanModel {
   );
   // Every insert into the landing bucket fires a finalize; the transfer's copies are the objects.
   const finalizeIgnored = perDay.landingInserts - loadedPerDay;
-  const flushSeconds = objectsLoadedPerDay * as.flushSecondsPerObject + batchesPerDay * as.loadJobP50Seconds;
+  const flushSeconds = objectsLoadedPerDay * flushSecondsPerObject + batchesPerDay * as.loadJobP50Seconds;
   const billedSeconds =
     (loadedPerDay * Math.ceil(finalizeSeconds * 10)) / 10 +
     finalizeIgnored * Math.max(0.1, as.ignoredInvocationSeconds) +
@@ -811,13 +864,15 @@ export function planModel(inputs: PlanInputs): PlanModel {
         : freshness(
             shaped.filter((s) => s.stream.loaded),
             batchWaitSeconds,
-            objectsPerBatch * as.flushSecondsPerObject,
+            objectsPerBatch * flushSecondsPerObject,
             as,
           ),
   };
 }
 
 const FRESHNESS_SAMPLES = 20_000;
+/** Bounds the run simulation when assumptions make a batch take no time. */
+const MAX_BATCHES_PER_RUN = 100_000;
 
 /**
  * Line → row delay: the line's wait in its batch (a line that opens a batch waits the whole

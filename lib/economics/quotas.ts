@@ -3,7 +3,7 @@
 // `hard` limits fail the plan; guidelines (limits that scale by themselves, given time) are
 // shown but do not.
 
-import type { PlanModel } from "./model.ts";
+import { flushSecondsPerObjectAt, type PlanModel } from "./model.ts";
 
 export const REQUIRED_HEADROOM = 2;
 
@@ -71,12 +71,14 @@ export function quotaChecks(model: PlanModel): QuotaCheck[] {
     }),
     check({
       id: "function_instances",
-      name: "Cloud Run functions instances busy at once (finalize), as deployed",
+      name: "Cloud Run functions instances busy at once (finalize) vs. its max instances as deployed",
       limit: a.functionMaxInstances,
       use: model.functions.concurrentInstances,
       unit: "instances",
-      source: "https://cloud.google.com/functions/docs/configuring/max-instances (default max instances)",
-      setting: "the function's max instances (or concurrency, which needs ≥ 1 vCPU); fewer objects",
+      source:
+        "assumption functionMaxInstances: infra/components/loader.ts sets no maxInstanceCount, so the default applies (https://cloud.google.com/functions/docs/configuring/max-instances)",
+      setting:
+        "a max instance count on the finalize function in the deploy (infra/; model it with --assumptions functionMaxInstances), or concurrency (needs ≥ 1 vCPU); fewer objects",
     }),
     check({
       id: "loader_objects_per_table_day",
@@ -95,9 +97,9 @@ export function quotaChecks(model: PlanModel): QuotaCheck[] {
       limit: loader.flushCeilingObjectsPerTablePerDay,
       use: loader.loadedObjectsPerTablePerDay,
       unit: "objects/day",
-      source: `functions/loader/flush.ts · flush_deadline, flush_interval (functions/loader/config.ts) · flush speed ${inputs.assumptions.flushSecondsPerObject} s/object assumed (docs/benchmarks.md#loader: 19 objects/s on a loaded 2-core machine, 60-150 estimated on GCS)`,
+      source: `functions/loader/flush.ts · flush_deadline, flush_interval, flush_concurrency ${inputs.loader.flushConcurrency} (functions/loader/config.ts) · flush speed ${round(flushSecondsPerObjectAt(a, inputs.loader.flushConcurrency))} s/object assumed (${a.flushSecondsPerObject} s at concurrency ${a.flushSpeedAtConcurrency}, flush.ts ESTIMATED_BATCH_MS_PER_OBJECT, scaled by concurrency; not measured on GCS: docs/benchmarks.md#loader)`,
       setting:
-        "LOGARCHIVE_FLUSH_DEADLINE (and the function timeout) so runs leave fewer idle flush ticks; more tables in warehouse.routes (tables flush in parallel); fewer objects",
+        "LOGARCHIVE_FLUSH_CONCURRENCY (an assumed speed-up until measured on GCS); LOGARCHIVE_FLUSH_DEADLINE (and the function timeout); more tables in warehouse.routes (up to 4 flush in parallel); fewer objects",
     }),
     check({
       id: "bq_load_jobs_per_table",
@@ -142,8 +144,8 @@ export function quotaChecks(model: PlanModel): QuotaCheck[] {
       limit: loader.sweepCapacityPerDay,
       use: model.transfer.objectsPerDay,
       unit: "objects/day",
-      source: "functions/loader/enqueue.ts DEFAULT_SWEEP_SETTINGS",
-      setting: "the sweeper's maxObjectsPerRun / intervalMs (not an option yet); fewer objects",
+      source: `functions/loader/config.ts sweep_max_objects ${inputs.loader.sweepMaxObjectsPerRun}, sweep_interval ${inputs.loader.sweepIntervalSeconds} s (runs no closer than flush_interval)`,
+      setting: "LOGARCHIVE_SWEEP_MAX_OBJECTS (at most 50,000) / LOGARCHIVE_SWEEP_INTERVAL; fewer objects",
       hard: false,
     }),
     check({
@@ -167,6 +169,11 @@ export function quotaChecks(model: PlanModel): QuotaCheck[] {
       hard: false,
     }),
   ];
+}
+
+/** Seconds with at most 4 significant digits, for the source text. */
+function round(seconds: number): number {
+  return Number(seconds.toPrecision(4));
 }
 
 export function failingQuotas(checks: readonly QuotaCheck[]): QuotaCheck[] {
