@@ -112,6 +112,14 @@ export class Shipper {
         metrics: parts.metrics,
         log,
         lineSink: (tf) => this.#lineSinkFor(tf),
+        onLoss: (facts) => {
+          const record = this.#sink.recordLoss(facts);
+          log("info", "loss_recorded", {
+            batchId: record.batchId,
+            reason: facts.reason,
+            path: facts.file.path,
+          });
+        },
       },
       parts.restoreFiles,
     );
@@ -210,6 +218,8 @@ export class Shipper {
       }
       appendBatchFields(out, batch.fragment, batch.records);
       batch.noteRecord(line.epochSeconds, line.nanos, out.handedOff + out.length - (handedOff + start));
+      tf.lastLineSeconds = line.epochSeconds;
+      tf.lastLineNanos = line.nanos;
       this.#recordsByNamespace.set(namespace, (this.#recordsByNamespace.get(namespace) ?? 0) + 1);
       if (line.parseError !== null) this.#parseErrors++;
       if (out.length >= FEED_BYTES) batch.feed();

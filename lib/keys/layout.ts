@@ -333,3 +333,83 @@ export function parseAnyObjectKey(key: string): AnyObjectKey {
     ? { kind: "stream", ...parseStreamKey(key) }
     : { kind: "namespace", ...parseObjectKey(key) };
 }
+
+// Loss records (docs/shipper.md#loss-records): when the shipper counts bytes of a log file
+// as lost, it writes that fact to the archive, numbered from the same per-node batch
+// sequence as the namespace objects, under a segment of its own beside the tiers:
+//
+//   <prefix>/losses/namespace=<ns>/dt=<YYYY-MM-DD>/hour=<HH>/<node>_<epoch>_<seq>.loss.json
+//
+// Not inside a tier's hour partition: Athena reads every file under a partition's location
+// (https://docs.aws.amazon.com/athena/latest/ug/tables-location-format.html), and its
+// projection enumerates only TIERS, so nothing under `losses/` is ever read as records. The
+// S3 notification rules filter on the `analytics/` or `stream/` prefix and the
+// `.ndjson.gz` suffix, which a loss key has neither of.
+
+/** The segment, beside the tiers, under which loss records go. */
+export const LOSS_SEGMENT = "losses";
+export const LOSS_SUFFIX = ".loss.json";
+
+export interface LossRecordKey extends BatchIdentity {
+  readonly prefix: string;
+  readonly namespace: string;
+  /** UTC date and hour the loss is filed under (see docs/shipper.md#loss-records). */
+  readonly dt: string;
+  readonly hour: string;
+}
+
+/** Every loss record's key starts with this. */
+export function lossPrefix(prefix: string): string {
+  const p = normalizePrefix(prefix);
+  return p === "" ? `${LOSS_SEGMENT}/` : `${p}/${LOSS_SEGMENT}/`;
+}
+
+/** Key prefix of one namespace's loss records (in one hour), for listing. */
+export function lossPartitionPrefix(prefix: string, namespace: string, dt?: string, hour?: string): string {
+  let key = `${lossPrefix(prefix)}namespace=${escapeKeyValue(namespace)}/`;
+  if (dt !== undefined) key += `dt=${dt}/`;
+  if (dt !== undefined && hour !== undefined) key += `hour=${hour}/`;
+  return key;
+}
+
+export function formatLossKey(key: LossRecordKey): string {
+  if (key.namespace.length === 0) throw new KeyLayoutError("namespace is empty");
+  if (!DT.test(key.dt)) throw new KeyLayoutError(`dt ${JSON.stringify(key.dt)} is not YYYY-MM-DD`);
+  if (!HOUR.test(key.hour)) throw new KeyLayoutError(`hour ${JSON.stringify(key.hour)} is not 00-23`);
+  return `${lossPartitionPrefix(key.prefix, key.namespace, key.dt, key.hour)}${batchId(key)}${LOSS_SUFFIX}`;
+}
+
+export function parseLossKey(key: string): LossRecordKey {
+  const parts = key.split("/");
+  if (parts.length < 5)
+    throw new KeyLayoutError(`key ${JSON.stringify(key)} has too few parts for the layout`);
+  const [segment, nsPart, dtPart, hourPart, file] = parts.slice(-5) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const prefixParts = parts.slice(0, -5);
+  const prefix = prefixParts.join("/");
+  const fail = (why: string) => new KeyLayoutError(`key ${JSON.stringify(key)}: ${why}`);
+  const badPrefix =
+    prefix.length > MAX_PREFIX_LENGTH
+      ? `is longer than ${MAX_PREFIX_LENGTH} characters`
+      : segmentsProblem(prefixParts, prefix);
+  if (badPrefix !== undefined) throw fail(`prefix ${badPrefix}`);
+  if (segment !== LOSS_SEGMENT) throw fail(`segment ${JSON.stringify(segment)} is not ${LOSS_SEGMENT}`);
+  if (!nsPart.startsWith("namespace=")) throw fail("expected namespace=<ns>");
+  if (!dtPart.startsWith("dt=") || !DT.test(dtPart.slice(3))) throw fail("expected dt=YYYY-MM-DD");
+  if (!hourPart.startsWith("hour=") || !HOUR.test(hourPart.slice(5))) throw fail("expected hour=HH");
+  if (!file.endsWith(LOSS_SUFFIX)) throw fail(`expected a ${LOSS_SUFFIX} object`);
+  const namespace = unescapeKeyValue(nsPart.slice("namespace=".length), "namespace");
+  if (namespace.length === 0) throw fail("namespace is empty");
+  return {
+    prefix,
+    namespace,
+    dt: dtPart.slice(3),
+    hour: hourPart.slice(5),
+    ...parseBatchId(file.slice(0, -LOSS_SUFFIX.length)),
+  };
+}

@@ -36,6 +36,8 @@ export interface FileCheckpoint {
   done: boolean;
   /** Reading order within the file's chain (rotated files first). */
   order: number;
+  /** Time of the last line read from the file, for a loss record's window; absent before the first. */
+  lastLine?: { epochSeconds: number; nanos: number };
 }
 
 /**
@@ -84,6 +86,8 @@ export interface OpenBatchState {
 }
 
 export interface SealedBatchCheckpoint {
+  /** A loss record (docs/shipper.md#loss-records) rather than a batch of lines; absent for batches. */
+  kind?: "loss";
   seq: number;
   key: string;
   /** Spool file holding the object body. */
@@ -108,6 +112,11 @@ export interface Checkpoint {
   stream?: { epoch: string; nextSeq: number };
   files: FileCheckpoint[];
   open: OpenBatchCheckpoint[];
+  /**
+   * Sealed batches, and loss records, waiting for S3. A loss record enters here in the same
+   * save as the file state that no longer holds the lost bytes, so it is written exactly
+   * once: a crash before that save re-detects the loss from the previous file state.
+   */
   sealed: SealedBatchCheckpoint[];
 }
 

@@ -15,12 +15,19 @@
 // A crash before 2 leaves the previous checkpoint, whose offsets precede every record
 // not yet committed; a crash after 2 finds every committed batch in the spool.
 
-import { readdir, unlink } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { open as openFile, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { STREAM_TIER, type Tier } from "../../../lib/keys/layout.ts";
+import { batchId, formatLossKey, STREAM_TIER, type Tier } from "../../../lib/keys/layout.ts";
+import {
+  encodeLossRecord,
+  LOSS_RECORD_VERSION,
+  type LossFacts,
+  type LossRecord,
+} from "../../../lib/object/loss.ts";
 import type { Destination, StreamDelivery } from "../../../lib/policy/policy.ts";
 import { RECORD_SCHEMA_VERSION } from "../../../lib/record/schema.ts";
-import { formatRfc3339Nano, hourPartition } from "../../../lib/record/timestamp.ts";
+import { formatRfc3339Nano, hourPartition, parseRfc3339 } from "../../../lib/record/timestamp.ts";
 import type { ShipperMetrics } from "../../metrics.ts";
 import {
   type Checkpoint,
@@ -58,6 +65,8 @@ export class ArchiveSink {
   readonly sealed = new Map<string, SealedBatch>();
   /** Spool files to delete once a checkpoint no longer names them. */
   #garbage: string[] = [];
+  /** Loss records numbered since the last commit, written to the spool and named by the next one. */
+  #losses: { batch: SealedBatch; body: Buffer; record: LossRecord }[] = [];
   #flushedRecords = new WeakMap<OpenBatch, number>();
   #hourKey = Number.NaN;
   #hour = { dt: "", hour: "" };
@@ -119,6 +128,57 @@ export class ArchiveSink {
         return { epoch: this.stream.epoch, seq: this.stream.nextSeq++ };
       },
     );
+  }
+
+  /**
+   * A loss the source counted: numbered now from the archive batch sequence, and written to
+   * the spool and the checkpoint by the next commit, the one that also saves the file state
+   * without the lost bytes. Filed under the namespace and the hour of the last line read
+   * before the loss (where the lost lines follow), else the hour it was detected in.
+   */
+  recordLoss(facts: LossFacts): LossRecord {
+    const identity = { node: this.options.node, epoch: this.epoch, seq: this.nextSeq++ };
+    const id = batchId(identity);
+    const record: LossRecord = {
+      version: LOSS_RECORD_VERSION,
+      batchId: id,
+      node: identity.node,
+      ...facts,
+      shipperVersion: this.options.shipperVersion,
+    };
+    const filedAt = parseRfc3339(facts.window.lastLineBefore ?? facts.detectedAt);
+    if (filedAt === null) throw new Error(`loss record time ${facts.detectedAt} is not RFC 3339`);
+    const { dt, hour } = hourPartition(filedAt);
+    const key = formatLossKey({
+      prefix: this.options.prefix,
+      namespace: facts.namespace,
+      dt,
+      hour,
+      ...identity,
+    });
+    const body = encodeLossRecord(record);
+    this.#losses.push({
+      record,
+      body,
+      batch: {
+        kind: "loss",
+        seq: identity.seq,
+        key,
+        file: join(this.options.spoolDir, `${id}.loss.json`),
+        bytes: body.length,
+        metadata: {
+          schemaVersion: RECORD_SCHEMA_VERSION,
+          records: 0,
+          firstTimestamp: formatRfc3339Nano(filedAt),
+          lastTimestamp: facts.detectedAt,
+          sha256: createHash("sha256").update(body).digest("hex"),
+          rawBytes: body.length,
+          batchId: id,
+          shipperVersion: this.options.shipperVersion,
+        },
+      },
+    });
+    return record;
   }
 
   #partition(epochSeconds: number): { dt: string; hour: string } {
@@ -194,7 +254,11 @@ export class ArchiveSink {
         this.#flushedRecords.set(b, b.records);
       }),
     );
-    if (sealing.length + flushing.length > 0) await syncDirectory(this.options.spoolDir);
+    const losses = this.#losses;
+    this.#losses = [];
+    await Promise.all(losses.map((l) => writeDurably(l.batch.file, l.body)));
+    for (const l of losses) newlySealed.push(l.batch);
+    if (sealing.length + flushing.length + losses.length > 0) await syncDirectory(this.options.spoolDir);
     for (const s of newlySealed) this.sealed.set(s.key, s);
     await this.store.save({
       version: 1,
@@ -211,7 +275,7 @@ export class ArchiveSink {
     const m = this.options.metrics;
     m.commits.inc();
     m.lastCommit.set(Date.now() / 1000);
-    m.batchesSealed.inc(newlySealed.length);
+    m.batchesSealed.inc(newlySealed.length - losses.length);
     m.openBatches.set(this.open.size);
     m.spoolBytes.set(this.spoolBytes());
     return newlySealed;
@@ -246,6 +310,17 @@ export class ArchiveSink {
   /** Closes open batches' files without sealing, after a final checkpoint (they resume next start). */
   async close(): Promise<void> {
     await Promise.all([...this.open.values()].map((b) => b.abandon()));
+  }
+}
+
+/** Writes `body` to a new file and fsyncs it. */
+async function writeDurably(file: string, body: Buffer): Promise<void> {
+  const handle = await openFile(file, "w");
+  try {
+    await handle.writeFile(body);
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

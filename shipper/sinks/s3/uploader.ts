@@ -11,10 +11,18 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { StageLog } from "../../../lib/log.ts";
-import { fromUserMetadata, type ObjectMetadata, toUserMetadata } from "../../../lib/object/metadata.ts";
+import { LOSS_OBJECT_KIND } from "../../../lib/object/loss.ts";
+import {
+  fromUserMetadata,
+  METADATA_PREFIX,
+  type ObjectMetadata,
+  toUserMetadata,
+} from "../../../lib/object/metadata.ts";
 import type { ShipperMetrics } from "../../metrics.ts";
 
 export interface SealedBatch {
+  /** A loss record (JSON, docs/shipper.md#loss-records) rather than a batch of lines; absent for batches. */
+  kind?: "loss";
   seq: number;
   key: string;
   file: string;
@@ -150,8 +158,11 @@ export class Uploader {
           ChecksumSHA256: sha256,
           // A gzip file, not a gzip-encoded NDJSON: no Content-Encoding, so no client or
           // GCS transcoding ever hands a reader decompressed bytes under a .gz name.
-          ContentType: "application/gzip",
-          Metadata: toUserMetadata(batch.metadata),
+          ContentType: batch.kind === "loss" ? "application/json" : "application/gzip",
+          Metadata: {
+            ...toUserMetadata(batch.metadata),
+            ...(batch.kind === "loss" ? { [`${METADATA_PREFIX}kind`]: LOSS_OBJECT_KIND } : {}),
+          },
           ...(this.#conditional ? { IfNoneMatch: "*" } : {}),
         }),
         { abortSignal: AbortSignal.timeout(timeoutMs) },

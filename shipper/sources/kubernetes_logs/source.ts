@@ -28,8 +28,9 @@ import { type FileHandle, glob, readdir, readlink, stat } from "node:fs/promises
 import { basename, dirname, join, resolve } from "node:path";
 import type { Tier } from "../../../lib/keys/layout.ts";
 import type { StageLog } from "../../../lib/log.ts";
+import type { LossFacts, LossReason } from "../../../lib/object/loss.ts";
 import { classifyNamespace, type NamespacePolicy } from "../../../lib/policy/policy.ts";
-import { instantFromMs } from "../../../lib/record/timestamp.ts";
+import { formatRfc3339Nano, instantFromMs } from "../../../lib/record/timestamp.ts";
 import type { ShipperMetrics } from "../../metrics.ts";
 import type { FileCheckpoint } from "../../state/checkpoint.ts";
 import { type MultilineRule, multilineFor } from "../../transforms/multiline/config.ts";
@@ -67,6 +68,11 @@ export interface SourceOptions {
   lineSink: (file: TrackedFile) => DecodedLineSink;
   /** The wall clock the finish grace is measured on (tests); Date.now. */
   now?: () => number;
+  /**
+   * Told of every loss as it is counted (each `log_bytes_lost`), so the sink writes a loss
+   * record into the archive (docs/shipper.md#loss-records).
+   */
+  onLoss?: (facts: LossFacts) => void;
 }
 
 /** Scans a restored file may go unseen before its unread bytes are counted as lost. */
@@ -546,6 +552,14 @@ export class KubernetesLogsSource {
           copy: copy.path,
           note: "written after copytruncate copied the file and before it truncated it: in neither file",
         });
+        const start = Math.max(copy.size, tf.readPos);
+        this.#recordLoss(
+          tf,
+          "truncation",
+          gap,
+          { start, end: start + gap },
+          `written after copytruncate copied the file (to ${copy.path}) and before it truncated it: in neither file`,
+        );
       }
       this.#replace(tf, copy, tf.order);
     } else {
@@ -553,6 +567,13 @@ export class KubernetesLogsSource {
       if (lost > 0) {
         this.options.metrics.bytesLost.inc({ reason: "truncation" }, lost);
         this.options.log("error", "log_bytes_lost", { reason: "truncation", path: tf.path, bytes: lost });
+        this.#recordLoss(
+          tf,
+          "truncation",
+          lost,
+          { start: tf.readPos, end: tf.size },
+          "the file was truncated before it was read to the end, and no copy of it was found",
+        );
       }
       tf.decoder.end(this.options.lineSink(tf));
       void tf.close();
@@ -768,6 +789,13 @@ export class KubernetesLogsSource {
         bytes: lost,
         note: "the file was rotated away or removed before it was read to the end",
       });
+      this.#recordLoss(
+        tf,
+        "rotation",
+        lost,
+        { start: tf.readPos, end: tf.size },
+        "the file was rotated away or removed before it was read to the end",
+      );
     }
     // Partial lines held from before the restart are still data. If nothing was lost, their
     // end is in the next file (dockerd's max-file can delete a file that was read to its end
@@ -866,6 +894,51 @@ export class KubernetesLogsSource {
       readPos: tf.readPos,
       error: damage.error,
       note: "the compressed file is damaged from this offset; what inflated before it is shipped",
+    });
+    this.#recordLoss(
+      tf,
+      "corrupt_gzip",
+      damage.lostBytes,
+      { start: damage.offset, end: damage.offset + damage.lostBytes },
+      `the compressed file is damaged from this offset (${damage.error}); what inflated before it is shipped`,
+    );
+  }
+
+  /** Hands a counted loss to the sink (onLoss), with what is known of the file and its window. */
+  #recordLoss(
+    tf: TrackedFile,
+    reason: LossReason,
+    bytes: number,
+    range: { start: number; end: number } | null,
+    note: string,
+  ): void {
+    const onLoss = this.options.onLoss;
+    if (onLoss === undefined) return;
+    const meta = tf.context.meta;
+    onLoss({
+      reason,
+      namespace: meta.namespace,
+      pod: meta.pod,
+      podUid: meta.podUid ?? null,
+      container: meta.container,
+      file: {
+        path: tf.path,
+        dev: tf.dev,
+        ino: tf.ino,
+        fingerprint: tf.fingerprint.hash,
+        compressed: tf.compressed,
+      },
+      bytes,
+      range,
+      detectedAt: formatRfc3339Nano(instantFromMs(this.#now())),
+      window: {
+        lastLineBefore: Number.isNaN(tf.lastLineSeconds)
+          ? null
+          : formatRfc3339Nano({ epochSeconds: tf.lastLineSeconds, nanos: tf.lastLineNanos }),
+        // Known only once reading goes on past the loss, after the record is committed.
+        firstLineAfter: null,
+      },
+      note,
     });
   }
 

@@ -224,6 +224,12 @@ export class TrackedFile {
    * rewritten. Reading stops until the next scan sorts out where the old content went.
    */
   headChanged = false;
+  /**
+   * Time of the last line read from the file (set by the shipper's line sink, two numbers so
+   * no object per line); NaN before the first. A loss record's window starts here.
+   */
+  lastLineSeconds = Number.NaN;
+  lastLineNanos = 0;
   #headCheck: Buffer | null = null;
   /** The head bytes last found to match `fingerprint` (the object, which is replaced when it grows). */
   #headSeen: { fingerprint: Fingerprint | null; bytes: Buffer } = {
@@ -268,6 +274,10 @@ export class TrackedFile {
     });
     this.readPos = resume?.reader.offset ?? 0;
     if (resume?.done) this.state = "done";
+    if (resume?.lastLine !== undefined) {
+      this.lastLineSeconds = resume.lastLine.epochSeconds;
+      this.lastLineNanos = resume.lastLine.nanos;
+    }
   }
 
   get namespace(): string {
@@ -434,6 +444,9 @@ export class TrackedFile {
       size: this.size,
       done: this.state === "done",
       order: this.order,
+      ...(Number.isNaN(this.lastLineSeconds)
+        ? {}
+        : { lastLine: { epochSeconds: this.lastLineSeconds, nanos: this.lastLineNanos } }),
     };
   }
 }
