@@ -2,11 +2,14 @@
 // counted back out of the archive. Nothing lost, nothing doubled.
 
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { LocalS3 } from "../local/s3.ts";
+import type { Manifest } from "../lib/retrieval/bundle.ts";
+import { LOCAL_S3_CREDENTIALS, type LocalS3 } from "../local/s3.ts";
+import { startS3ArchiveFront } from "../local/s3-archive/server.ts";
 import {
   assertExactlyOnce,
   assertStreamExactlyOnce,
@@ -27,6 +30,34 @@ import {
   waitFor,
 } from "../shipper/test_support/harness.ts";
 import { ContainerLogWriter, createWorkload, random } from "../shipper/test_support/workload.ts";
+
+/** Runs a `logarchive` command to its end against the local S3 (without blocking the S3 it talks to). */
+function runCli(
+  command: readonly string[],
+  args: readonly string[],
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const cli = new URL("../cli/logarchive.ts", import.meta.url).pathname;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
+    AWS_REGION: "us-east-1",
+  };
+  for (const name of Object.keys(env)) if (name.startsWith("LOGARCHIVE_")) delete env[name];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...command, ...args], { env, cwd: tmpdir() });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
 
 const BUCKETS = ["static", "live", "live-stream", "lost", "drain", "restart"];
 
@@ -337,6 +368,59 @@ describe("shipper end to end", { timeout: SUITE_GUARD_MS }, () => {
     assert.ok(lost, "the loss is logged");
     assert.equal(lost[1], writer.path);
     assert.equal(Number(lost[2]), writer.bytes - entry.reader.offset);
+
+    // The loss is in the archive too: one loss record, with the count and the reason, whose
+    // batch number fills the node's sequence (no gap for reconcile or retrieve to report).
+    const archive = await readArchive(s3.endpoint, "lost");
+    assert.deepEqual(archive.inconsistent, []);
+    assert.equal(archive.losses.length, 1, `loss records: ${archive.losses.map((l) => l.key).join(", ")}`);
+    const [loss] = archive.losses;
+    assert.equal(loss!.kind, "loss");
+    assert.equal(loss!.record.reason, "rotation");
+    assert.equal(loss!.record.bytes, writer.bytes - entry.reader.offset);
+    assert.deepEqual(loss!.record.range, { start: entry.reader.offset, end: writer.bytes });
+    assert.equal(loss!.record.file.path, writer.path);
+    assert.equal(loss!.record.namespace, "web");
+    assert.match(
+      loss!.key,
+      /^logs\/losses\/namespace=web\/dt=2026-11-21\/hour=08\/node-c_[0-9a-f]+_\d{12}\.loss\.json$/,
+    );
+    assert.deepEqual(sequenceGaps(archive.sequences.namespace), []);
+
+    // `logarchive retrieve` over that hour fails, naming the loss; its continuity verdict has no gap.
+    const out = join(dir, "lost-bundle");
+    // Retrieval lists versions (ListObjectVersions), which s3rver lacks: the local archive
+    // front adds it (an unversioned bucket: each object once, as version "null").
+    const front = await startS3ArchiveFront({
+      host: "127.0.0.1",
+      port: 0,
+      upstream: s3.endpoint,
+      region: "us-east-1",
+      dataDir: join(dir, "lost-front"),
+    });
+    after(() => front.stop());
+    const retrieved = await runCli(
+      ["retrieve", "--namespace", "web", "--from", "2026-11-21T08:00:00Z", "--to", "2026-11-21T09:00:00Z"],
+      ["--out", out, "--s3-endpoint", front.endpoint, "--bucket", "lost", "--prefix", "logs"],
+    );
+    assert.equal(retrieved.status, 1, retrieved.stdout + retrieved.stderr);
+    const lossProblem = retrieved.stdout
+      .split("\n")
+      .find((l) => l.startsWith("PROBLEM lines lost on the node"));
+    assert.ok(lossProblem !== undefined, retrieved.stdout);
+    assert.ok(lossProblem.includes(loss!.key), lossProblem);
+    assert.ok(lossProblem.includes(`lost ${loss!.record.bytes} bytes`), lossProblem);
+    assert.match(lossProblem, /to rotation/);
+    assert.match(retrieved.stdout, /retrieve: INCOMPLETE: 1 problem\(s\)/);
+    const manifest = JSON.parse(await readFile(join(out, "manifest.json"), "utf8")) as Manifest;
+    assert.deepEqual(
+      manifest.lossRecords.records.map((r) => [r.key, r.checksum, r.record?.bytes]),
+      [[loss!.key, "verified", loss!.record.bytes]],
+    );
+    assert.deepEqual(
+      manifest.continuity?.nodes.map((n) => [n.node, n.verdict]),
+      [["node-c", "continuous"]],
+    );
   });
 
   it("drains on SIGTERM: cuts open batches, uploads them and exits 0, leaving nothing to redo", async () => {

@@ -26,7 +26,10 @@ import type { Bucket } from "@google-cloud/storage";
 import {
   type BatchIdentity,
   batchId,
+  type LossRecordKey,
+  lossPrefix,
   type ObjectKey,
+  parseLossKey,
   parseObjectKey,
   parseStreamKey,
   STREAM_TIER,
@@ -154,6 +157,11 @@ export interface ReconcileReport {
   archiveCounts: Record<ArchiveObjectVerdict, number>;
   /** Gaps and reuse in the batch numbers of the shippers that wrote the selected objects. */
   sequence: SequenceProblem[];
+  /**
+   * Keys of the loss records in the range (docs/shipper.md#loss-records): lines the shipper
+   * counted lost on the node. They fill their batch numbers; `logarchive retrieve` reads them.
+   */
+  lossRecords: string[];
   /** The hours the gap lookup listed, ISO times [from, to): the range plus the margin each side. */
   listed: { from: string; to: string };
   /** The warehouse queries, one per table, as planned before they ran. */
@@ -202,6 +210,13 @@ function hourStart(key: { dt: string; hour: string }): number {
 export interface ListedObject {
   key: string;
   parsed: ObjectKey;
+  storageClass: string | undefined;
+}
+
+/** A loss record (docs/shipper.md#loss-records) as listed: it holds a batch number, not records. */
+export interface ListedLoss {
+  key: string;
+  parsed: LossRecordKey;
   storageClass: string | undefined;
 }
 
@@ -254,6 +269,21 @@ export async function listStreamHours(
   to: number,
 ): Promise<ListedStreamObject[]> {
   return listPartitionHours(s3, bucket, streamPrefix(keyPrefix), from, to, parseStreamKey);
+}
+
+/**
+ * The loss records whose hour partition starts in [from, to), listed as listTierHours does.
+ * They are numbered from the archive batch sequence, so every gap check lists them too: a
+ * number a loss record took is a batch that arrived, not a gap.
+ */
+export async function listLossHours(
+  s3: S3Client,
+  bucket: string,
+  keyPrefix: string,
+  from: number,
+  to: number,
+): Promise<ListedLoss[]> {
+  return listPartitionHours(s3, bucket, lossPrefix(keyPrefix), from, to, parseLossKey);
 }
 
 async function listPartitionHours<K extends { dt: string; hour: string }>(
@@ -338,22 +368,27 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
   const margin = (input.gapMarginHours ?? DEFAULT_GAP_MARGIN_HOURS) * HOUR_MS;
   const listFrom = input.from.getTime() - margin;
   const listTo = input.to.getTime() + margin;
-  const [[analyticsTier, archiveTier], streamTier] = await Promise.all([
+  const [[analyticsTier, archiveTier], streamTier, losses] = await Promise.all([
     Promise.all(
       (["analytics", "archive"] as const).map((tier) =>
         listTierHours(s3, s3Bucket, tierPrefix(policy.archive.prefix, tier), listFrom, listTo),
       ),
     ),
     listStreamHours(s3, s3Bucket, policy.archive.prefix, listFrom, listTo),
+    listLossHours(s3, s3Bucket, policy.archive.prefix, listFrom, listTo),
   ]);
   const namespaceKeys = (analyticsTier ?? []).filter(selected);
   const streamKeys = streamTier.filter(selectedStream);
   const archiveKeys = (archiveTier ?? []).filter(selected);
   // Stream batches are numbered under an epoch of their own, so their sequences are
   // checked apart from the archive's even when listed together.
+  // Loss records are batches of the archive sequence: listed, they fill the numbers they took.
+  const lossKeys = losses.filter(
+    (o) => inRange(o) && (input.namespace === undefined || o.parsed.namespace === input.namespace),
+  );
   const sequence = sequenceProblems<{ key: string; parsed: BatchIdentity & { dt: string; hour: string } }>(
-    [...(analyticsTier ?? []), ...(archiveTier ?? []), ...streamTier],
-    [...namespaceKeys, ...archiveKeys, ...streamKeys],
+    [...(analyticsTier ?? []), ...(archiveTier ?? []), ...streamTier, ...losses],
+    [...namespaceKeys, ...archiveKeys, ...streamKeys, ...lossKeys],
     inRange,
   );
   const keys: { key: string; namespace: string; streamTable: TableRef | null }[] = [
@@ -564,6 +599,7 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
     archiveObjects,
     archiveCounts,
     sequence,
+    lossRecords: lossKeys.map((o) => o.key).sort(),
     listed: { from: new Date(listFrom).toISOString(), to: new Date(listTo).toISOString() },
     warehouseScans,
     namespaces,
@@ -794,6 +830,11 @@ export function describeReconcile(report: ReconcileReport): string {
         : p.kind === "reused"
           ? `  REUSED           ${shipper} names ${p.keys.length} objects: ${p.keys.join(", ")}`
           : `  UNKNOWN          ${shipper}: below ${p.keys[0]}, not in the hours ${listed}; filed under an earlier hour, or lost (widen the gap margin or --from to decide)`,
+    );
+  }
+  for (const key of report.lossRecords) {
+    lines.push(
+      `  LOSS RECORDED    ${key}: the shipper counted lines of this hour lost on the node (logarchive retrieve reads it)`,
     );
   }
   for (const scan of report.warehouseScans) {

@@ -23,10 +23,11 @@ export const PROVES = [
   "each object whose records are in the bundle has a body whose SHA-256 equals the logarchive-sha256 the shipper wrote before its first upload attempt, its line count equals the metadata's, and its seq runs 0..n-1",
   "no batch number is missing between the batches of each node that wrote this namespace in the range, across every namespace in the listed hours (continuity[])",
   "the records kept are exactly those with a timestamp in [from, to) that pass the filters, in time order",
+  "every loss the shipper detected (log_bytes_lost: rotation, truncation, corrupt_gzip) whose span overlaps the range is in lossRecords[], read from the archive and checked against its SHA-256; any makes the verdict incomplete",
 ];
 
 export const CANNOT_PROVE = [
-  "lines lost on the node before they were batched (rotation, truncation, a full disk): the shipper counts them (log_bytes_lost) but does not yet write loss records into the archive, so none can be listed here",
+  "lines lost on the node in ways the shipper cannot detect: a file created and removed between two of its scans, lines a runtime never wrote (a full disk, a crashed container runtime), and losses on a node whose shipper state directory was lost before the loss record was committed",
   "batches after a node's last object in the range, which cannot be told from batches still open on the node, and a batch number below a node's first object when it is outside the listed hours (continuity[].problems of kind unknown)",
   "nodes that never wrote an object of this namespace: a node whose every line of the range was lost leaves no trace in the archive",
   "that the metadata checksum itself was not rewritten along with the body by someone able to overwrite objects: that needs Object Lock (see each object's lock) or versioning, where an overwrite shows as a conflicting version",
@@ -46,7 +47,7 @@ export interface Manifest {
     requested: RetrieveOutcome["restoresRequested"];
   };
   objects: RetrieveOutcome["objects"];
-  lossRecords: { available: false; records: []; note: string };
+  lossRecords: { available: true; records: RetrieveOutcome["losses"]; note: string };
   continuity: RetrieveOutcome["continuity"];
   emptyHours: string[];
   totals: {
@@ -101,9 +102,9 @@ export function buildBundle(
     },
     objects: outcome.objects,
     lossRecords: {
-      available: false,
-      records: [],
-      note: "the shipper does not write loss records into the archive yet (issue 13); node-side losses in the range are not shown",
+      available: true,
+      records: outcome.losses,
+      note: "losses the shipper detected on the node whose span (last line read before the loss → its detection) overlaps the range; lines of the range may be among those lost",
     },
     continuity: outcome.continuity,
     emptyHours: outcome.emptyHours,

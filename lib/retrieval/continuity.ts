@@ -16,7 +16,9 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import {
   DEFAULT_GAP_MARGIN_HOURS,
+  type ListedLoss,
   type ListedObject,
+  listLossHours,
   listTierHours,
   type SequenceProblem,
   sequenceProblems,
@@ -52,23 +54,31 @@ export async function checkContinuity(
   rangeStart: number,
   rangeEnd: number,
   marginHours: number = DEFAULT_GAP_MARGIN_HOURS,
+  /** This namespace's loss records in the range: batch numbers too (docs/shipper.md#loss-records). */
+  selectedLosses: readonly ListedLoss[] = [],
 ): Promise<ContinuityReport> {
   const listFrom = rangeStart - marginHours * HOUR_MS;
   const listTo = rangeEnd + marginHours * HOUR_MS;
-  const listed = (
-    await Promise.all(
-      longLivedTiers().map((tier) =>
+  const listed: (ListedObject | ListedLoss)[] = (
+    await Promise.all([
+      ...longLivedTiers().map((tier) =>
         listTierHours(s3, bucket, tierPrefix(keyPrefix, tier), listFrom, listTo),
       ),
-    )
+      // Every namespace's loss records hold numbers of the same sequences.
+      listLossHours(s3, bucket, keyPrefix, listFrom, listTo),
+    ])
   ).flat();
   // A selected object that is no longer current (a delete marker hides it from ListObjectsV2)
   // still holds its batch number: the body is there in an older version.
   const byKey = new Map(listed.map((o) => [o.key, o]));
-  for (const o of selected) if (!byKey.has(o.key)) byKey.set(o.key, o);
-  const selectedKeys = new Set(selected.map((o) => o.key));
-  const inRange = (o: ListedObject) => selectedKeys.has(o.key);
-  const problems = sequenceProblems([...byKey.values()], selected, inRange);
+  for (const o of [...selected, ...selectedLosses]) if (!byKey.has(o.key)) byKey.set(o.key, o);
+  const selectedKeys = new Set([...selected, ...selectedLosses].map((o) => o.key));
+  const inRange = (o: ListedObject | ListedLoss) => selectedKeys.has(o.key);
+  const problems = sequenceProblems<ListedObject | ListedLoss>(
+    [...byKey.values()],
+    [...selected, ...selectedLosses],
+    inRange,
+  );
   const nodes = new Map<string, NodeContinuity>();
   for (const o of selected) {
     const id = `${o.parsed.node}\u0000${o.parsed.epoch}`;

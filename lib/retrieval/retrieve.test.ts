@@ -19,7 +19,7 @@ import { buildBundle, type Manifest, writeBundle } from "./bundle.ts";
 import { RestorePlanError } from "./plan.ts";
 import type { RetrievalQuery } from "./query.ts";
 import { type RetrieveInput, retrieve } from "./retrieve.ts";
-import { countCommands, putTestObject, type TestObject, testObject } from "./test_support.ts";
+import { countCommands, putTestObject, type TestObject, testLossRecord, testObject } from "./test_support.ts";
 
 const policy = parsePolicy("archive: { prefix: logs }\n", "test");
 const at = (text: string) => {
@@ -303,7 +303,8 @@ describe("logarchive retrieve over the local stack (versioned bucket with Object
     assert.equal(manifest.query.from, "2026-03-03T23:30:00.000000000Z");
     assert.equal(manifest.totals.recordsKept, 7);
     assert.equal(manifest.totals.recordsTotal, 9);
-    assert.equal(manifest.lossRecords.available, false);
+    assert.equal(manifest.lossRecords.available, true);
+    assert.deepEqual(manifest.lossRecords.records, []);
     const out = join(dir, "bundle");
     await writeBundle(out, files, now);
     const records = gunzipSync(await readFile(join(out, "records.ndjson.gz"))).toString("utf8");
@@ -419,6 +420,110 @@ describe("logarchive retrieve over the local stack (versioned bucket with Object
     assert.match(gap.problems[0] ?? "", /node node-d \(epoch 0b0b0b0b\): batch 1 missing between/);
     assert.deepEqual(gap.emptyHours, ["2026-03-04T00"]);
     assert.ok(gap.warnings.some((w) => /hour 2026-03-04T00 has no object of namespace audit/.test(w)));
+  });
+
+  it("a loss record fills its batch number, is listed in the manifest with its checksum, and fails a range it overlaps", async () => {
+    const E3 = "0e0e0e0e";
+    const ledger = (seq: number, atTime: string) =>
+      testObject({
+        namespace: "ledger",
+        node: "node-e",
+        epoch: E3,
+        seq,
+        tier: "archive",
+        lines: [{ at: atTime, message: `ledger ${seq}` }],
+      });
+    await putTestObject(s3, bucket, ledger(0, "2026-03-05T10:10:00Z"));
+    // Batch 1 is another namespace's loss record, 2 this namespace's, 3 a batch again.
+    const other = testLossRecord({
+      namespace: "kube-system",
+      node: "node-e",
+      epoch: E3,
+      seq: 1,
+      bytes: 10,
+      lastLineBefore: "2026-03-05T10:20:00Z",
+      detectedAt: "2026-03-05T10:21:00Z",
+    });
+    const loss = testLossRecord({
+      namespace: "ledger",
+      node: "node-e",
+      epoch: E3,
+      seq: 2,
+      bytes: 4321,
+      lastLineBefore: "2026-03-05T10:30:00.000000001Z",
+      detectedAt: "2026-03-05T11:05:00Z",
+    });
+    await putTestObject(s3, bucket, other, { ContentType: "application/json" });
+    await putTestObject(s3, bucket, loss, { ContentType: "application/json" });
+    await putTestObject(s3, bucket, ledger(3, "2026-03-05T11:10:00Z"));
+
+    const whole = await retrieve(
+      input({
+        query: query({
+          namespace: "ledger",
+          from: at("2026-03-05T10:00:00Z"),
+          to: at("2026-03-05T12:00:00Z"),
+        }),
+      }),
+    );
+    assert.deepEqual(messagesOf(whole.records), ["ledger 0", "ledger 3"]);
+    assert.deepEqual(
+      whole.continuity?.nodes.map((n) => [n.node, n.verdict]),
+      [["node-e", "continuous"]],
+      "the loss records' numbers are no gap",
+    );
+    assert.deepEqual(
+      whole.losses.map((l) => [l.key, l.checksum, l.record?.bytes, l.record?.reason]),
+      [[loss.key, "verified", 4321, "rotation"]],
+    );
+    assert.equal(whole.problems.length, 1);
+    assert.match(whole.problems[0] ?? "", /lines lost on the node: .*ledger.* node node-e lost 4321 bytes/);
+    const { manifest } = buildBundle(whole, {
+      toolVersion: "9.9.9",
+      bucket,
+      prefix: "logs",
+      tiers: ["analytics", "archive"],
+      query: query({ namespace: "ledger" }),
+      now: new Date(),
+    });
+    assert.equal(manifest.verdict.complete, false);
+    assert.deepEqual(
+      manifest.lossRecords.records.map((l) => l.key),
+      [loss.key],
+    );
+
+    // A range that ends before the last line read before the loss: the loss is not in it.
+    const before = await retrieve(
+      input({
+        query: query({
+          namespace: "ledger",
+          from: at("2026-03-05T10:00:00Z"),
+          to: at("2026-03-05T10:20:00Z"),
+        }),
+      }),
+    );
+    assert.deepEqual(before.losses, []);
+    assert.deepEqual(before.problems, []);
+
+    // A loss record whose body no longer matches its checksum is named as such.
+    await putTestObject(s3, bucket, {
+      ...loss,
+      body: Buffer.from(loss.body.toString().replace("4321", "1234")),
+    });
+    const tampered = await retrieve(
+      input({
+        query: query({
+          namespace: "ledger",
+          from: at("2026-03-05T10:00:00Z"),
+          to: at("2026-03-05T12:00:00Z"),
+        }),
+      }),
+    );
+    assert.deepEqual(
+      tampered.losses.map((l) => l.checksum),
+      ["mismatch"],
+    );
+    assert.ok(tampered.problems.some((p) => p.includes(loss.key) && /checksum does not match/.test(p)));
   });
 });
 

@@ -5,6 +5,7 @@
 // changes a lock in the archive (RestoreObject makes a temporary copy beside the object).
 
 import type { S3Client } from "@aws-sdk/client-s3";
+import { DEFAULT_GAP_MARGIN_HOURS } from "../../functions/loader/reconcile.ts";
 import { forEachLimited } from "../../functions/loader/state.ts";
 import type { PriceTable } from "../economics/prices.ts";
 import { longLivedTiers } from "../keys/tiers.ts";
@@ -18,6 +19,7 @@ import {
   type ListedVersion,
   listVersions,
 } from "./find.ts";
+import { describeLoss, findLossRecords, type LossEntry } from "./losses.ts";
 import { planRestores, type RestorePlan, type RestoreTier } from "./plan.ts";
 import { hourPartitions, RecordMatcher, type RetrievalQuery } from "./query.ts";
 import { afterRestoreRequest, type RestoreOutcome, startRestores, waitForRestores } from "./restore.ts";
@@ -86,6 +88,8 @@ export interface RetrieveOutcome {
   /** Sorted by time; records of objects with problems are not here. */
   records: KeptRecord[];
   continuity: ContinuityReport | null;
+  /** The loss records whose span overlaps the range (docs/shipper.md#loss-records). */
+  losses: LossEntry[];
   /** Hours of the range with no object while an earlier and a later hour have some. */
   emptyHours: string[];
   problems: string[];
@@ -173,6 +177,7 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
       objects: [],
       records: [],
       continuity: null,
+      losses: [],
       emptyHours: [],
       problems,
       warnings,
@@ -195,6 +200,7 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
       objects: [],
       records: [],
       continuity: null,
+      losses: [],
       emptyHours: [],
       problems: [...problems, "restores are still running; run the same command again later to resume"],
       warnings,
@@ -268,6 +274,22 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
   const hours = hourPartitions(query.from, query.to);
   const rangeStart = hours[0]?.start ?? 0;
   const rangeEnd = (hours.at(-1)?.start ?? 0) + 3_600_000;
+  const lossRecords = await findLossRecords(
+    s3,
+    bucket,
+    input.prefix,
+    query.namespace,
+    instantMs(query.from),
+    instantMs(query.to),
+    input.gapMarginHours ?? DEFAULT_GAP_MARGIN_HOURS,
+  );
+  for (const loss of lossRecords.entries) {
+    problems.push(
+      loss.checksum === "mismatch"
+        ? `${loss.key}: a loss record whose checksum does not match: ${loss.problems[0]}`
+        : `lines lost on the node: ${describeLoss(loss)}`,
+    );
+  }
   const continuity = await checkContinuity(
     s3,
     bucket,
@@ -276,6 +298,7 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
     rangeStart,
     rangeEnd,
     input.gapMarginHours,
+    lossRecords.listed,
   );
   for (const node of continuity.nodes) {
     for (const p of node.problems) {
@@ -320,8 +343,13 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
     objects,
     records,
     continuity,
+    losses: lossRecords.entries,
     emptyHours,
     problems,
     warnings,
   };
+}
+
+function instantMs(t: { epochSeconds: number; nanos: number }): number {
+  return t.epochSeconds * 1000 + t.nanos / 1e6;
 }

@@ -4,7 +4,8 @@
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { PutObjectCommand, type PutObjectCommandInput, type S3Client } from "@aws-sdk/client-s3";
-import { batchId, formatObjectKey, type Tier } from "../keys/layout.ts";
+import { batchId, formatLossKey, formatObjectKey, type Tier } from "../keys/layout.ts";
+import { encodeLossRecord, LOSS_OBJECT_KIND, LOSS_RECORD_VERSION, type LossRecord } from "../object/loss.ts";
 import { toUserMetadata } from "../object/metadata.ts";
 import { encodeRecord } from "../record/codec.ts";
 import {
@@ -115,4 +116,62 @@ export function countCommands(s3: S3Client): Map<string, number> {
     { step: "initialize", name: "countCommands" },
   );
   return counts;
+}
+
+/** A loss record as the shipper's sink writes it (shipper/sinks/s3/sink.ts recordLoss). */
+export function testLossRecord(o: {
+  namespace: string;
+  node: string;
+  epoch: string;
+  seq: number;
+  bytes: number;
+  /** The last line read before the loss (files the record under its hour), RFC 3339. */
+  lastLineBefore: string;
+  detectedAt: string;
+  prefix?: string;
+}): TestObject {
+  const identity = { node: o.node, epoch: o.epoch, seq: o.seq };
+  const id = batchId(identity);
+  const record: LossRecord = {
+    version: LOSS_RECORD_VERSION,
+    batchId: id,
+    node: o.node,
+    reason: "rotation",
+    namespace: o.namespace,
+    pod: "api-1",
+    podUid: "uid-1",
+    container: "app",
+    file: {
+      path: `/var/log/pods/${o.namespace}_api-1_uid-1/app/0.log`,
+      dev: 1,
+      ino: 2,
+      fingerprint: "00",
+      compressed: false,
+    },
+    bytes: o.bytes,
+    range: { start: 100, end: 100 + o.bytes },
+    detectedAt: o.detectedAt,
+    window: { lastLineBefore: o.lastLineBefore, firstLineAfter: null },
+    note: "the file was rotated away or removed before it was read to the end",
+    shipperVersion: "test",
+  };
+  const body = encodeLossRecord(record);
+  const filed = parseRfc3339(o.lastLineBefore);
+  if (filed === null) throw new Error(`bad test time ${o.lastLineBefore}`);
+  const { dt, hour } = hourPartition(filed);
+  const key = formatLossKey({ prefix: o.prefix ?? "logs", namespace: o.namespace, dt, hour, ...identity });
+  const metadata = {
+    ...toUserMetadata({
+      schemaVersion: 1,
+      records: 0,
+      firstTimestamp: o.lastLineBefore,
+      lastTimestamp: o.detectedAt,
+      sha256: createHash("sha256").update(body).digest("hex"),
+      rawBytes: body.length,
+      batchId: id,
+      shipperVersion: "test",
+    }),
+    "logarchive-kind": LOSS_OBJECT_KIND,
+  };
+  return { key, body, metadata, lines: [] };
 }

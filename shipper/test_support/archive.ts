@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
-import { parseAnyObjectKey } from "../../lib/keys/layout.ts";
+import { LOSS_SUFFIX, parseAnyObjectKey, parseLossKey } from "../../lib/keys/layout.ts";
+import { type LossRecord, parseLossRecord } from "../../lib/object/loss.ts";
 import { fromUserMetadata } from "../../lib/object/metadata.ts";
 import { checkRecordLine } from "../../lib/record/codec.ts";
 import { LID } from "./workload.ts";
@@ -45,8 +46,13 @@ export interface ArchiveContents {
   merged: string[][];
   /** Stream objects (tier stream), each checked against its metadata and the schema as well. */
   stream: StreamContents;
-  /** `<node>_<epoch>` → the batch numbers of its objects, per kind: the gap checks' input. */
+  /**
+   * `<node>_<epoch>` → the batch numbers of its objects, per kind: the gap checks' input.
+   * Loss records take numbers of the namespace sequence and are counted in it.
+   */
   sequences: { namespace: Map<string, number[]>; stream: Map<string, number[]> };
+  /** Loss records (`losses/…​.loss.json`), with their stored metadata checked against the body. */
+  losses: { key: string; record: LossRecord; kind: string | undefined }[];
 }
 
 /** Numbers missing from 0..max of each sequence, or used twice: none when a shipper finished cleanly. */
@@ -87,6 +93,7 @@ export async function readArchive(endpoint: string, bucket: string): Promise<Arc
     merged: [],
     stream: { objects: 0, records: 0, lids: new Map(), namespacesByTable: new Map() },
     sequences: { namespace: new Map(), stream: new Map() },
+    losses: [],
   };
   try {
     let token: string | undefined;
@@ -98,6 +105,19 @@ export async function readArchive(endpoint: string, bucket: string): Promise<Arc
         });
         const body = Buffer.from(await got.Body!.transformToByteArray());
         const meta = fromUserMetadata(got.Metadata ?? {});
+        if (o.Key!.endsWith(LOSS_SUFFIX)) {
+          const key = parseLossKey(o.Key!);
+          const shipperId = `${key.node}_${key.epoch}`;
+          const sequences = out.sequences.namespace;
+          sequences.set(shipperId, [...(sequences.get(shipperId) ?? []), key.seq]);
+          if (createHash("sha256").update(body).digest("hex") !== meta.sha256) out.inconsistent.push(o.Key!);
+          out.losses.push({
+            key: o.Key!,
+            record: parseLossRecord(body),
+            kind: got.Metadata?.["logarchive-kind"],
+          });
+          continue;
+        }
         const key = parseAnyObjectKey(o.Key!);
         const stream = key.kind === "stream" ? out.stream : null;
         const sequences = out.sequences[key.kind];
