@@ -10,6 +10,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { type ListObjectsV2CommandOutput, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Storage } from "@google-cloud/storage";
 import { parsePolicy } from "../../lib/policy/policy.ts";
+import { testLossRecord, testObject } from "../../lib/retrieval/test_support.ts";
 import { type LocalGcs, startLocalGcs } from "../../local/gcs/server.ts";
 import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from "../../local/s3.ts";
 import { BigQueryWarehouse } from "../warehouse/bigquery.ts";
@@ -386,6 +387,52 @@ describe("reconcile", () => {
         { kind: "missing", first: 3, keys: 2 },
         { kind: "reused", first: 5, keys: 2 },
       ],
+    );
+  });
+
+  it("counts a loss record's number as a batch that arrived, and lists the loss records of the range", async () => {
+    const range = ["2026-12-01T10:00:00Z", "2026-12-01T11:00:00Z"] as const;
+    const batch = (seq: number) =>
+      testObject({
+        namespace: "kube-system",
+        node: "node-l",
+        epoch: "0f0f0f0f",
+        seq,
+        tier: "archive",
+        lines: [{ at: `2026-12-01T10:0${seq}:00Z`, message: `batch ${seq}` }],
+      });
+    for (const o of [batch(0), batch(2)]) {
+      await s3.send(
+        new PutObjectCommand({ Bucket: "archive", Key: o.key, Body: o.body, Metadata: o.metadata }),
+      );
+    }
+    const before = await run("kube-system", ...range);
+    assert.deepEqual(
+      before.sequence.map(({ kind, first, last }) => ({ kind, first, last })),
+      [{ kind: "missing", first: 1, last: 1 }],
+    );
+    // Batch 1 was a loss record the shipper wrote (another namespace's: the number is the node's).
+    const loss = testLossRecord({
+      namespace: "web",
+      node: "node-l",
+      epoch: "0f0f0f0f",
+      seq: 1,
+      bytes: 512,
+      lastLineBefore: "2026-12-01T10:01:30Z",
+      detectedAt: "2026-12-01T10:02:00Z",
+    });
+    await s3.send(
+      new PutObjectCommand({ Bucket: "archive", Key: loss.key, Body: loss.body, Metadata: loss.metadata }),
+    );
+    const after = await run("kube-system", ...range);
+    assert.deepEqual(after.sequence, []);
+    assert.equal(after.ok, true, describeReconcile(after));
+    assert.deepEqual(after.lossRecords, [], "web's loss is not kube-system's");
+    const all = await run(undefined, ...range);
+    assert.deepEqual(all.lossRecords, [loss.key]);
+    assert.match(
+      describeReconcile(all),
+      /LOSS RECORDED\s+logs\/losses\/namespace=web\/dt=2026-12-01\/hour=10\//,
     );
   });
 

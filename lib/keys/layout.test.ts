@@ -4,14 +4,19 @@ import fc from "fast-check";
 import {
   athenaLocationTemplate,
   batchId,
+  formatLossKey,
   formatObjectKey,
   formatStreamKey,
   isStreamKey,
   KeyLayoutError,
+  lossPartitionPrefix,
+  lossPrefix,
   MAX_PREFIX_LENGTH,
+  OBJECT_SUFFIX,
   type ObjectKey,
   parseAnyObjectKey,
   parseBatchId,
+  parseLossKey,
   parseObjectKey,
   parseStreamKey,
   partitionPrefix,
@@ -324,5 +329,38 @@ describe("stream object key layout", () => {
     assert.throws(() => parseStreamKey(good.replace("hour=09", "hour=24")), /hour=HH/);
     assert.throws(() => parseStreamKey(`/${good}`), /prefix/);
     assert.throws(() => formatStreamKey({ ...stream, table: "" }), /table is empty/);
+  });
+});
+
+describe("loss record keys", () => {
+  const loss = {
+    prefix: "logs",
+    namespace: "pay ments",
+    dt: "2026-11-21",
+    hour: "09",
+    node: "node_a",
+    epoch: "9f2c1a7b",
+    seq: 43,
+  };
+
+  it("formats the documented layout, beside the tiers, and parses it back", () => {
+    const key = formatLossKey(loss);
+    assert.equal(
+      key,
+      "logs/losses/namespace=pay%20ments/dt=2026-11-21/hour=09/node%5Fa_9f2c1a7b_000000000043.loss.json",
+    );
+    assert.deepEqual(parseLossKey(key), loss);
+    assert.ok(key.startsWith(lossPrefix("/logs/")));
+    assert.ok(key.startsWith(lossPartitionPrefix("logs", "pay ments", "2026-11-21", "09")));
+  });
+
+  it("is never an object key: not under a tier, not a .ndjson.gz, so no notification rule, Athena partition or DuckDB read matches it", () => {
+    const key = formatLossKey(loss);
+    assert.ok(!key.endsWith(OBJECT_SUFFIX));
+    for (const tier of TIERS) assert.ok(!key.startsWith(tierPrefix("logs", tier)));
+    assert.ok(!key.startsWith(streamPrefix("logs")));
+    assert.throws(() => parseObjectKey(key), KeyLayoutError);
+    assert.throws(() => parseLossKey(formatObjectKey({ ...base, tier: "archive" })), /segment/);
+    assert.throws(() => parseLossKey(key.replace(".loss.json", ".json")), /\.loss\.json/);
   });
 });
