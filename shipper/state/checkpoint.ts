@@ -36,6 +36,11 @@ export interface FileCheckpoint {
   done: boolean;
   /** Reading order within the file's chain (rotated files first). */
   order: number;
+  /**
+   * A damaged `.gz` whose loss was counted: committed with its loss record, so a restart that
+   * reads the file on to the damage again does not count (or record) it twice.
+   */
+  gzipDamageCounted?: true;
   /** Time of the last line read from the file, for a loss record's window; absent before the first. */
   lastLine?: { epochSeconds: number; nanos: number };
 }

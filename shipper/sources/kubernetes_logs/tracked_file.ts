@@ -274,6 +274,8 @@ export class TrackedFile {
     });
     this.readPos = resume?.reader.offset ?? 0;
     if (resume?.done) this.state = "done";
+    // Its damage was counted (and its loss record committed) in an earlier life: not again.
+    if (resume?.gzipDamageCounted === true) this.#gzDamageTaken = true;
     if (resume?.lastLine !== undefined) {
       this.lastLineSeconds = resume.lastLine.epochSeconds;
       this.lastLineNanos = resume.lastLine.nanos;
@@ -444,6 +446,7 @@ export class TrackedFile {
       size: this.size,
       done: this.state === "done",
       order: this.order,
+      ...(this.#gzDamageTaken ? { gzipDamageCounted: true } : {}),
       ...(Number.isNaN(this.lastLineSeconds)
         ? {}
         : { lastLine: { epochSeconds: this.lastLineSeconds, nanos: this.lastLineNanos } }),
