@@ -229,7 +229,7 @@ describe("AWS: IAM, exact action lists", () => {
   const BUCKET = "arn:aws:s3:::archive-bucket";
   const KEY = `arn:aws:kms:us-east-1:${ACCOUNT}:key/archive-key`;
 
-  it("shipper: PutObject and GetObject (HeadObject) under the layout's tier prefixes, GenerateDataKey, nothing else", () => {
+  it("shipper: PutObject and GetObject (HeadObject) under the layout's tier prefixes and loss records, GenerateDataKey, nothing else", () => {
     const doc = policyOf(one("aws:iam/rolePolicy:RolePolicy", "shipper-write"));
     assert.equal(doc.Statement.length, 2);
     assert.deepEqual(doc, {
@@ -239,7 +239,7 @@ describe("AWS: IAM, exact action lists", () => {
           Sid: "WriteArchiveObjects",
           Effect: "Allow",
           Action: ["s3:GetObject", "s3:PutObject"],
-          Resource: [`${BUCKET}/logs/analytics/*`, `${BUCKET}/logs/archive/*`],
+          Resource: [`${BUCKET}/logs/analytics/*`, `${BUCKET}/logs/archive/*`, `${BUCKET}/logs/losses/*`],
         },
         { Sid: "EncryptWithArchiveKey", Effect: "Allow", Action: ["kms:GenerateDataKey"], Resource: KEY },
       ],

@@ -147,11 +147,11 @@ describe("grants and scopes from the layout", () => {
     );
   });
 
-  it("the shipper may write every tier of the archive prefix and nothing else", () => {
-    assert.deepEqual(
-      shipperWritePrefixes(policy),
-      TIERS.map((t) => `k8s/logs/${t}/`),
-    );
+  it("the shipper may write every tier of the archive prefix and its loss records, and nothing else", () => {
+    assert.deepEqual(shipperWritePrefixes(policy), [
+      ...TIERS.map((t) => `k8s/logs/${t}/`),
+      "k8s/logs/losses/",
+    ]);
   });
 
   it("known destinations add the tables of listed namespaces that a {namespace} route sends to their own table", () => {

@@ -3,7 +3,7 @@
 // When the layout changes (a new tier, a new prefix), the lifecycle scopes, the shipper's
 // write grant and the transfer's read grant follow from here, with no edit in infra/.
 
-import { streamPrefix, TIERS, type Tier, tierPrefix } from "./keys/layout.ts";
+import { lossPrefix, streamPrefix, TIERS, type Tier, tierPrefix } from "./keys/layout.ts";
 import {
   classifyNamespace,
   type Destination,
@@ -47,12 +47,16 @@ export function lifecycleScopes(policy: NamespacePolicy): LifecycleScope[] {
 }
 
 /**
- * Key prefixes the shipper writes: every tier under the archive prefix, plus the stream prefix
- * when the policy delivers analytics by stream; nothing else in the bucket.
+ * Key prefixes the shipper writes: every tier under the archive prefix and its loss records
+ * (docs/shipper.md#loss-records), plus the stream prefix when the policy delivers analytics by
+ * stream; nothing else in the bucket.
  */
 export function shipperWritePrefixes(policy: NamespacePolicy): string[] {
-  const tiers = TIERS.map((tier) => tierPrefix(policy.archive.prefix, tier));
-  return streamDelivery(policy) === null ? tiers : [...tiers, streamPrefix(policy.archive.prefix)];
+  const archive = [
+    ...TIERS.map((tier) => tierPrefix(policy.archive.prefix, tier)),
+    lossPrefix(policy.archive.prefix),
+  ];
+  return streamDelivery(policy) === null ? archive : [...archive, streamPrefix(policy.archive.prefix)];
 }
 
 /**
