@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
+import { DEFAULT_COST_LIFECYCLE, DEFAULT_COST_RETENTION_DAYS } from "../cli/commands/cost.ts";
+import { archiveTransitions } from "../lib/archive-lifecycle.ts";
 import {
   EXAMPLE_OIDC_PROVIDER_ARN,
   EXAMPLE_RETRIEVAL_PRINCIPAL,
@@ -35,6 +37,12 @@ function problemsOf(
 }
 
 describe("stack config", () => {
+  it("deploys the lifecycle and retention `logarchive cost` prices by default (one source: lib/archive-lifecycle.ts)", () => {
+    const c = parseStackConfig(REQUIRED, PROVIDERS);
+    assert.equal(c.retentionDays, DEFAULT_COST_RETENTION_DAYS);
+    assert.deepEqual(archiveTransitions(c.archiveTiers), DEFAULT_COST_LIFECYCLE);
+  });
+
   it("defaults: the issue's tiers, 7-day landing, 90-day partitions, physical billing, the loader's own defaults", () => {
     const c = parseStackConfig(REQUIRED, PROVIDERS);
     assert.deepEqual(c.archiveTiers, { standardIa: 30, glacierIr: 90, deepArchive: 180 });

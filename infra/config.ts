@@ -18,10 +18,12 @@ import {
   loaderEnvOf,
   resolveLoaderConfig,
 } from "../functions/loader/config.ts";
+import { DEFAULT_ARCHIVE_RETENTION_DAYS, DEFAULT_ARCHIVE_TIER_DAYS } from "../lib/archive-lifecycle.ts";
 import { ConfigError } from "../lib/config/errors.ts";
 import { checkDuration, parseSize } from "../lib/config/units.ts";
 import { knownDestinations, policyDatasets } from "../lib/infra-contract.ts";
 import { destinations, type NamespacePolicy, parsePolicy } from "../lib/policy/policy.ts";
+import { s3BucketNameProblem } from "../lib/s3-bucket-name.ts";
 import { shipperManifests } from "../shipper/deploy/daemonset.ts";
 import { checkManifestSettings, type ManifestSettingsFile } from "../shipper/deploy/settings.ts";
 
@@ -107,29 +109,6 @@ const shipperSettings = z
     }
     return settings;
   });
-
-/**
- * Why `name` is not a general-purpose S3 bucket name, or undefined
- * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html).
- */
-export function s3BucketNameProblem(name: string): string | undefined {
-  const rules: [boolean, string][] = [
-    [name.length < 3 || name.length > 63, "must be 3 to 63 characters long"],
-    [!/^[a-z0-9.-]*$/.test(name), "may hold only lowercase letters, digits, dots and hyphens"],
-    [!/^[a-z0-9]/.test(name) || !/[a-z0-9]$/.test(name), "must begin and end with a letter or digit"],
-    [name.includes(".."), "must not hold two adjacent dots"],
-    [/^\d{1,3}(\.\d{1,3}){3}$/.test(name), "must not be formatted as an IP address"],
-    [/^(xn--|sthree-|amzn-s3-demo-)/.test(name), "must not start with xn--, sthree- or amzn-s3-demo-"],
-    [
-      /(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$/.test(name),
-      "must not end with -s3alias, --ol-s3, .mrap, --x-s3 or --table-s3",
-    ],
-  ];
-  const broken = rules.find(([bad]) => bad);
-  return broken === undefined
-    ? undefined
-    : `is not an S3 bucket name: ${broken[1]} (got ${JSON.stringify(name)})`;
-}
 
 const YMD = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
 const OIDC_PROVIDER_ARN = /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/[^\s]+$/;
@@ -221,9 +200,9 @@ export const STACK_SETTINGS = [
     unit: "days",
     description: "Default retention every new object version gets; at most retentionDays.",
   }),
-  setting("retentionDays", days(1).default(730), {
+  setting("retentionDays", days(1).default(DEFAULT_ARCHIVE_RETENTION_DAYS), {
     json: true,
-    example: 730,
+    example: DEFAULT_ARCHIVE_RETENTION_DAYS,
     unit: "days",
     description:
       "Age at which archived objects expire (the end of retention); after the last tier plus its minimum storage duration.",
@@ -232,14 +211,14 @@ export const STACK_SETTINGS = [
     "archiveTiers",
     z
       .strictObject({
-        standardIa: days(30).nullable().default(30),
-        glacierIr: days(0).nullable().default(90),
-        deepArchive: days(0).nullable().default(180),
+        standardIa: days(30).nullable().default(DEFAULT_ARCHIVE_TIER_DAYS.standardIa),
+        glacierIr: days(0).nullable().default(DEFAULT_ARCHIVE_TIER_DAYS.glacierIr),
+        deepArchive: days(0).nullable().default(DEFAULT_ARCHIVE_TIER_DAYS.deepArchive),
       })
       .prefault({}),
     {
       json: true,
-      example: { standardIa: 30, glacierIr: 90, deepArchive: 180 },
+      example: { ...DEFAULT_ARCHIVE_TIER_DAYS },
       unit: "days per class, null skips",
       description:
         "Age at which objects move to Standard-IA, Glacier Instant Retrieval and Deep Archive; each later than the one before, Standard-IA at 30 days or more (S3's minimum).",

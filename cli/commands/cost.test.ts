@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { UserError } from "../../lib/config/errors.ts";
-import { costCommand } from "./cost.ts";
+import { costCommand, DEFAULT_COST_LIFECYCLE, DEFAULT_COST_RETENTION_DAYS } from "./cost.ts";
 import { close, runCommand, workedExampleFixture, workedFleetArgs } from "./plan_test_support.ts";
 
 const fixture = workedExampleFixture("cost");
@@ -155,6 +155,24 @@ describe("logarchive cost", () => {
       line(byDefault.lines, "S3 Standard").note ?? "",
       /^100\.0% of archived objects are under 128 KB/,
     );
+  });
+
+  it("--help shows each default once, the lifecycle as the flag's own syntax", () => {
+    const help = costCommand().helpInformation().replace(/\s+/g, " ");
+    assert.equal(help.match(/STANDARD_IA:30,GLACIER_IR:90,DEEP_ARCHIVE:180/g)?.length, 1, help);
+    assert.doesNotMatch(help, /storageClass/);
+    assert.match(help, /--retention-days <d> [^-]*\(default: 730\)/);
+  });
+
+  it("defaults to the lifecycle and retention infra deploys (lib/archive-lifecycle.ts)", async () => {
+    assert.equal(DEFAULT_COST_RETENTION_DAYS, 730);
+    assert.deepEqual(DEFAULT_COST_LIFECYCLE, [
+      { storageClass: "STANDARD_IA", afterDays: 30 },
+      { storageClass: "GLACIER_IR", afterDays: 90 },
+      { storageClass: "DEEP_ARCHIVE", afterDays: 180 },
+    ]);
+    const { out } = await runCommand(costCommand, ["cost", ...workedFleetArgs(fixture)]);
+    assert.match(out, /retention 730 days, lifecycle STANDARD_IA@30d → GLACIER_IR@90d → DEEP_ARCHIVE@180d/);
   });
 
   it("takes prices from a file, and refuses an unknown price id with a one-line error", async () => {

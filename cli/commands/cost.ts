@@ -2,6 +2,12 @@
 // same volume model as `logarchive plan` (docs/cost.md).
 
 import { Command, InvalidArgumentError, Option } from "commander";
+import {
+  archiveTransitions,
+  DEFAULT_ARCHIVE_RETENTION_DAYS,
+  DEFAULT_ARCHIVE_TIER_DAYS,
+  lifecycleFlagValue,
+} from "../../lib/archive-lifecycle.ts";
 import { UserError } from "../../lib/config/errors.ts";
 import type { PriceTable } from "../../lib/economics/prices.ts";
 import {
@@ -20,11 +26,11 @@ const PROCESS_IO: CommandIo = {
 };
 
 /**
- * The lifecycle the model assumes when none is given: Standard for Athena's recent month,
- * Standard-IA until 90 days (its 30-day minimum met), then Deep Archive to the retention
- * (its 180-day minimum met at a 1-year retention). infra/ is not built, so no rule exists yet.
+ * The bill assumes what `pulumi up` deploys unless told otherwise: infra's default retentionDays
+ * and archiveTiers, from the same module (lib/archive-lifecycle.ts).
  */
-export const DEFAULT_LIFECYCLE = "STANDARD_IA:30,DEEP_ARCHIVE:90";
+export const DEFAULT_COST_RETENTION_DAYS = DEFAULT_ARCHIVE_RETENTION_DAYS;
+export const DEFAULT_COST_LIFECYCLE = archiveTransitions(DEFAULT_ARCHIVE_TIER_DAYS);
 
 const CLASSES = ["STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"];
 
@@ -78,12 +84,19 @@ export function costCommand(io: CommandIo = PROCESS_IO): Command {
       "The monthly bill of the design as configured, line by line: storage by class, requests, egress and the shipper fleet, for a steady-state and the first month (docs/cost.md).",
     ),
   )
-    .option("--retention-days <d>", "days the S3 archive keeps an object", days("--retention-days"), 365)
     .option(
-      "--lifecycle <rules>",
-      `S3 transitions after Standard, CLASS:DAYS,… or none (default ${DEFAULT_LIFECYCLE})`,
-      lifecycle,
-      lifecycle(DEFAULT_LIFECYCLE),
+      "--retention-days <d>",
+      "days the S3 archive keeps an object, as infra's retentionDays",
+      days("--retention-days"),
+      DEFAULT_COST_RETENTION_DAYS,
+    )
+    .addOption(
+      new Option(
+        "--lifecycle <rules>",
+        "S3 transitions after Standard, CLASS:DAYS,… or none; the default is infra's archiveTiers",
+      )
+        .argParser(lifecycle)
+        .default(DEFAULT_COST_LIFECYCLE, lifecycleFlagValue(DEFAULT_COST_LIFECYCLE)),
     )
     .addOption(
       new Option("--small-objects <rule>", "S3 transition_default_minimum_object_size")

@@ -45,7 +45,10 @@ export interface LifecycleStep {
 }
 
 export interface CostInputs {
-  /** Days until the archive's lifecycle rule expires an object. */
+  /**
+   * Days until the archive's lifecycle rule expires an object. `logarchive cost` defaults it and
+   * `lifecycle` to what infra/ deploys (lib/archive-lifecycle.ts).
+   */
   retentionDays: number;
   /** Transitions after STANDARD, in order. */
   lifecycle: LifecycleStep[];
