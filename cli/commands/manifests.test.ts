@@ -111,25 +111,43 @@ describe("logarchive manifests", () => {
     [
       "an unknown settings key",
       [],
-      "image: i\nbucket: b\nregion: r\nreplicas: 3\n",
+      "image: i\nbucket: acme-logs\nregion: r\nreplicas: 3\n",
       /Unrecognized key: "replicas"/,
     ],
     [
       "a bad shipper option",
       [],
-      "image: i\nbucket: b\nregion: r\nshipperConfig: { gzip_level: 12 }\n",
+      "image: i\nbucket: acme-logs\nregion: r\nshipperConfig: { gzip_level: 12 }\n",
       /gzip_level \(in shipperConfig\): must be at most 9/,
     ],
     [
       "a bad role ARN",
       ["--role-arn", "shipper"],
-      "image: i\nbucket: b\nregion: r\n",
+      "image: i\nbucket: acme-logs\nregion: r\n",
       /roleArn: expected an IAM role ARN/,
+    ],
+    [
+      "a --bucket S3 refuses",
+      ["--image", "i", "--bucket", "Bad_Bucket", "--region", "r"],
+      undefined,
+      /--bucket.*is not an S3 bucket name: may hold only lowercase letters/,
+    ],
+    [
+      "a settings bucket S3 refuses",
+      [],
+      "image: i\nbucket: my..logs\nregion: r\n",
+      /bucket: is not an S3 bucket name: must not hold two adjacent dots/,
+    ],
+    [
+      "a --config file that does not exist",
+      ["--config", "/nonexistent/nope.yaml"],
+      undefined,
+      /^logarchive: --config \/nonexistent\/nope\.yaml: ENOENT[^\n]*\n$/,
     ],
     [
       "a bad quantity",
       [],
-      "image: i\nbucket: b\nregion: r\nresources: { requests: { memory: lots } }\n",
+      "image: i\nbucket: acme-logs\nregion: r\nresources: { requests: { memory: lots } }\n",
       /resources\.requests\.memory: expected a quantity/,
     ],
   ] as const) {

@@ -4,7 +4,8 @@
 
 import { readFile } from "node:fs/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { ConfigError } from "../../lib/config/errors.ts";
+import { ConfigError, UserError } from "../../lib/config/errors.ts";
+import { s3BucketNameProblem } from "../../lib/s3-bucket-name.ts";
 import {
   renderManifestsYaml,
   type ShipperManifestArgs,
@@ -38,6 +39,22 @@ function parseUid(value: string): number {
   return n;
 }
 
+function parseBucketName(value: string): string {
+  const problem = s3BucketNameProblem(value);
+  if (problem !== undefined) throw new InvalidArgumentError(`--bucket ${problem}.`);
+  return value;
+}
+
+/** The --config file's text; a file that cannot be read is named by its flag, in one line. */
+async function readConfigFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    throw new UserError(`--config ${path}: ${code ?? message}`);
+  }
+}
+
 function collectLabel(value: string, previous: Record<string, string> | undefined): Record<string, string> {
   const m = /^([^=]+)=(.*)$/.exec(value);
   if (m === null) throw new InvalidArgumentError("expected key=value.");
@@ -52,7 +69,7 @@ export function manifestsCommand(): Command {
     .option("--config <file>", "settings YAML: the ShipperDaemonSet arguments (docs/shipper.md#deploy)")
     .option("--policy <file>", "namespace policy shipped in the ConfigMap (default ./namespaces.yaml)")
     .option("--image <ref>", "shipper image (built from shipper/deploy/Dockerfile)")
-    .option("--bucket <name>", "S3 bucket of the archive")
+    .option("--bucket <name>", "S3 bucket of the archive", parseBucketName)
     .option("--region <region>", "AWS region of the bucket")
     .option("--prefix <prefix>", "key prefix (default: the policy's archive.prefix)")
     .option("--namespace <name>", "namespace of the shipper (default logarchive)")
@@ -74,7 +91,7 @@ export function manifestsCommand(): Command {
     )
     .action(async (flags: ManifestsFlags, command: Command) => {
       const file: ManifestSettingsFile = flags.config
-        ? parseManifestSettings(await readFile(flags.config, "utf8"), flags.config)
+        ? parseManifestSettings(await readConfigFile(flags.config), flags.config)
         : {};
       const given = (name: keyof ManifestsFlags) => command.getOptionValueSource(name) === "cli";
       // Flags win over the file; a --no-* flag only when given, so the file's value stands otherwise.

@@ -140,7 +140,7 @@ describe("ShipperDaemonSet", () => {
       "--image",
       IMAGE,
       "--bucket",
-      "b",
+      "acme-logs",
       "--region",
       "us-east-1",
       "--no-pod-monitor",
@@ -153,7 +153,7 @@ describe("ShipperDaemonSet", () => {
     );
     const { objects } = await deploy("bare", {
       image: IMAGE,
-      bucket: "b",
+      bucket: "acme-logs",
       region: "us-east-1",
       policyYaml: POLICY,
       podMonitor: false,
@@ -172,7 +172,7 @@ describe("ShipperDaemonSet", () => {
   it("is a logarchive:k8s:ShipperDaemonSet whose objects are its children", async () => {
     const component = new ShipperDaemonSet("child-check", {
       image: IMAGE,
-      bucket: "b",
+      bucket: "acme-logs",
       region: "r",
       policyYaml: POLICY,
     });

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { ConfigError, describeIssues } from "../../lib/config/errors.ts";
 import { parseYamlConfig } from "../../lib/config/yaml.ts";
+import { s3BucketNameProblem } from "../../lib/s3-bucket-name.ts";
 import type { ShipperManifestArgs } from "./daemonset.ts";
 
 const stringMap = z.record(z.string(), z.string());
@@ -33,7 +34,13 @@ export const manifestSettingsSchema = z.strictObject({
   namespace: z.string().optional(),
   createNamespace: z.boolean().optional(),
   image: z.string().optional(),
-  bucket: z.string().optional(),
+  bucket: z
+    .string()
+    .superRefine((name, ctx) => {
+      const problem = s3BucketNameProblem(name);
+      if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+    })
+    .optional(),
   region: z.string().optional(),
   prefix: z.string().optional(),
   roleArn: z.string().optional(),
