@@ -8,7 +8,7 @@ import { describeEndpoints } from "../cli/commands/local.ts";
 import { describeReconcile, OK_VERDICTS, type ReconcileReport } from "../functions/loader/reconcile.ts";
 import type { Logger } from "../lib/log.ts";
 import { classifyNamespace, type NamespacePolicy } from "../lib/policy/policy.ts";
-import { shippedRecords, waitUntilShipped } from "./drain.ts";
+import { shippedByNamespace, shippedRecords, waitUntilShipped } from "./drain.ts";
 import type { LocalLog } from "./log.ts";
 import { LocalPipeline } from "./pipeline.ts";
 import { startLiveSampleWorkload, writeSampleBacklog } from "./sample-workload.ts";
@@ -222,10 +222,11 @@ async function runLive(pipeline: LocalPipeline, o: RunLocalOptions, sampleRoot: 
           return null;
         });
       const shipped = await shippedRecords(shipper);
+      const archiveOnly = archiveOnlyShipped(await shippedByNamespace(shipper), o.policy);
       const lost = await lostBytes(shipper);
       if (stopping) return;
       o.out(
-        `  shipped ${fmt(shipped)} lines · loaded ${fmt(stats.rowsLoaded)} rows in ${stats.batchesLoaded} load jobs · quarantined ${stats.events.quarantined + stats.quarantinedAtLoad}${freshness ? ` · freshness p50 ${seconds(freshness.p50Ms)} p95 ${seconds(freshness.p95Ms)}` : ""}${lost > 0 ? ` · LOST ${fmt(lost)} bytes` : ""}${problemsNote(o)}${matching ? "" : ` · no file matches --logs ${o.logs?.join(", ")} yet`}\n`,
+        `  shipped ${fmt(shipped)} lines · ${describeLoaded(stats.rowsLoaded, archiveOnly)} in ${stats.batchesLoaded} load jobs · quarantined ${stats.events.quarantined + stats.quarantinedAtLoad}${freshness ? ` · freshness p50 ${seconds(freshness.p50Ms)} p95 ${seconds(freshness.p95Ms)}` : ""}${lost > 0 ? ` · LOST ${fmt(lost)} bytes` : ""}${problemsNote(o)}${matching ? "" : ` · no file matches --logs ${o.logs?.join(", ")} yet`}\n`,
       );
     })().finally(() => {
       reporting = false;
@@ -257,6 +258,7 @@ async function runLive(pipeline: LocalPipeline, o: RunLocalOptions, sampleRoot: 
   await shipping;
   await shipper.close();
   const shipped = await shippedRecords(shipper);
+  const archiveOnly = archiveOnlyShipped(await shippedByNamespace(shipper), o.policy);
   // Checking the loads is the last step: if it fails, what was shipped is safe in S3 and the
   // next run loads what this one did not, so the stop still ends cleanly.
   const report = await pipeline.settle(15_000).catch((error: unknown) => {
@@ -267,10 +269,41 @@ async function runLive(pipeline: LocalPipeline, o: RunLocalOptions, sampleRoot: 
     report?.objects.filter((x) => !OK_VERDICTS.has(x.verdict) && x.verdict !== "quarantined") ?? [];
   const lost = await lostBytes(shipper);
   o.out(
-    `Stopped. This run: ${written ? `wrote ${fmt(written.lines)} sample lines, ` : ""}shipped ${fmt(shipped)} lines, loaded ${fmt(pipeline.parts.loader.stats().rowsLoaded)} rows${report === null ? `; could not check the loads (see ${o.logFile?.path ?? "the log"}); the next run loads what is left` : ""}${waiting.length > 0 ? `; ${waiting.length} objects are not loaded yet (the next run loads them)` : ""}${lost > 0 ? `; LOST ${fmt(lost)} bytes (see ${o.logFile?.path ?? "the log"})` : ""}.\n` +
+    `Stopped. This run: ${written ? `wrote ${fmt(written.lines)} sample lines, ` : ""}shipped ${fmt(shipped)} lines, ${describeLoaded(pipeline.parts.loader.stats().rowsLoaded, archiveOnly)}${report === null ? `; could not check the loads (see ${o.logFile?.path ?? "the log"}); the next run loads what is left` : ""}${waiting.length > 0 ? `; ${waiting.length} objects are not loaded yet (the next run loads them)` : ""}${lost > 0 ? `; LOST ${fmt(lost)} bytes (see ${o.logFile?.path ?? "the log"})` : ""}.\n` +
       `State is kept in ${o.dataDir}; the next run continues where this one stopped.\n`,
   );
   return 0;
+}
+
+/**
+ * The lines shipped to namespaces the policy archives but does not load (kube-system in the
+ * shipped policy): why "shipped" and "loaded" differ even when every object is loaded.
+ */
+export function archiveOnlyShipped(
+  shippedPerNamespace: ReadonlyMap<string, number>,
+  policy: NamespacePolicy,
+): { lines: number; namespaces: string[] } {
+  let lines = 0;
+  const namespaces: string[] = [];
+  for (const [namespace, n] of shippedPerNamespace) {
+    const c = classifyNamespace(policy, namespace);
+    if (!c.archived || c.destination !== null || n === 0) continue;
+    lines += n;
+    namespaces.push(namespace);
+  }
+  return { lines, namespaces: namespaces.sort() };
+}
+
+/** "loaded M rows (K lines of archive-only namespaces a, b not loaded)", or without the note when K is 0. */
+export function describeLoaded(
+  rowsLoaded: number,
+  archiveOnly: { lines: number; namespaces: string[] },
+): string {
+  const note =
+    archiveOnly.lines === 0
+      ? ""
+      : ` (${fmt(archiveOnly.lines)} lines of archive-only namespace${archiveOnly.namespaces.length === 1 ? "" : "s"} ${archiveOnly.namespaces.join(", ")} not loaded)`;
+  return `loaded ${fmt(rowsLoaded)} rows${note}`;
 }
 
 async function lostBytes(shipper: {
