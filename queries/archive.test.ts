@@ -188,6 +188,59 @@ describe("--engine archive", () => {
     assert.deepEqual([empty.objects, empty.rows], [0, []]);
   });
 
+  it("takes the local S3's credentials and region by itself when --s3-endpoint is a loopback address", async () => {
+    let out = "";
+    let notes = "";
+    const program = new Command("logarchive").exitOverride();
+    program.addCommand(
+      // No s3 factory: the client the command makes itself, as a user's run gets it.
+      queryCommand({
+        write: (t) => {
+          out += t;
+        },
+        note: (t) => {
+          notes += t;
+        },
+        now: () => 0,
+      }).exitOverride(),
+    );
+    const unset = [
+      "AWS_ACCESS_KEY_ID",
+      "AWS_SECRET_ACCESS_KEY",
+      "AWS_PROFILE",
+      "AWS_REGION",
+      "AWS_DEFAULT_REGION",
+    ];
+    const saved = new Map(unset.map((name) => [name, process.env[name]]));
+    for (const name of unset) delete process.env[name];
+    try {
+      await program.parseAsync([
+        "node",
+        "logarchive",
+        "query",
+        "log_volume",
+        "--param",
+        "namespaces=checkout",
+        "--param",
+        `from=${RANGE.from}`,
+        "--param",
+        `to=${RANGE.to}`,
+        "--engine",
+        "archive",
+        "--archive",
+        `s3://${BUCKET}/logs`,
+        "--s3-endpoint",
+        cloud.endpoints.s3.endpoint,
+        "--format",
+        "json",
+      ]);
+    } finally {
+      for (const [name, value] of saved) if (value !== undefined) process.env[name] = value;
+    }
+    assert.match(notes, /^Read 2 archive objects/);
+    assert.equal(out.trim().split("\n").length, 1);
+  });
+
   it("runs from the command line, and names an object that is in Glacier and not restored", async () => {
     let out = "";
     let notes = "";

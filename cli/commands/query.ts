@@ -95,7 +95,10 @@ export function queryCommand(io: QueryIo = PROCESS_IO): Command {
       "--archive <location>",
       "the archive to read (archive): s3://BUCKET/PREFIX, or a folder holding its <tier>/namespace=… tree",
     )
-    .option("--s3-endpoint <url>", "an S3-compatible endpoint instead of AWS's (archive), e.g. the local S3")
+    .option(
+      "--s3-endpoint <url>",
+      "an S3-compatible endpoint instead of AWS's (archive); on a loopback address, with no AWS credentials in the environment, the local S3 of `logarchive local` (its credentials, region us-east-1)",
+    )
     .option("--workgroup <name>", "the Athena workgroup (athena)", "primary")
     .option("--database <name>", "the Glue database of the archive table and view (athena)", "logarchive")
     .option("--catalog <name>", "the data catalog (athena)", "AwsDataCatalog")
@@ -339,6 +342,32 @@ async function runOnAthena(
   );
 }
 
+/** The region `logarchive local` runs in (local/stack.ts's default), which its banner prints. */
+const LOCAL_REGION = "us-east-1";
+
+/** localhost, ::1 or 127.x.x.x: an endpoint on this machine, such as the S3 of `logarchive local`. */
+export function isLoopbackEndpoint(url: string): boolean {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * The S3 client of --engine archive: AWS's usual credentials and region; but an endpoint on a
+ * loopback address with no AWS credentials in the environment is taken to be the S3 of
+ * `logarchive local`, signed with its credentials (S3RVER) and, unless AWS_REGION says
+ * otherwise, its region (us-east-1), as `reconcile --data-dir` does.
+ */
+async function archiveS3Client(endpoint: string | undefined, env: NodeJS.ProcessEnv): Promise<S3Client> {
+  const { S3Client } = await import("@aws-sdk/client-s3");
+  if (endpoint === undefined) return new S3Client({});
+  const ownCredentials = env.AWS_ACCESS_KEY_ID !== undefined || env.AWS_PROFILE !== undefined;
+  if (isLoopbackEndpoint(endpoint) && !ownCredentials) {
+    const { localS3Client } = await import("../../local/s3.ts");
+    return localS3Client(endpoint, env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? LOCAL_REGION);
+  }
+  return new S3Client({ endpoint, forcePathStyle: true });
+}
+
 async function runOnArchive(
   io: QueryIo,
   o: QueryOptions,
@@ -361,11 +390,7 @@ async function runOnArchive(
     }
     source = { kind: "dir", root: resolve(location.root) };
   } else {
-    const client =
-      io.s3?.(o.s3Endpoint) ??
-      new (await import("@aws-sdk/client-s3")).S3Client(
-        o.s3Endpoint === undefined ? {} : { endpoint: o.s3Endpoint, forcePathStyle: true },
-      );
+    const client = io.s3?.(o.s3Endpoint) ?? (await archiveS3Client(o.s3Endpoint, process.env));
     source = { kind: "s3", client, ...location };
   }
   const started = io.now();
