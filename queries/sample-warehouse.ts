@@ -3,7 +3,7 @@
 // decoder and encoder) and into the table of lib's DuckDB DDL. docs/queries.md's example
 // outputs come from it:
 //
-//   node queries/sample-warehouse.ts /tmp/sample.duckdb
+//   node_modules/.bin/node queries/sample-warehouse.ts /tmp/sample.duckdb
 //   npx logarchive query error_rate --db /tmp/sample.duckdb --param namespaces=payments,checkout ...
 //
 // The sample spans 2026-11-21 10:00-12:00 UTC, so the examples do not move with the clock.
@@ -21,6 +21,7 @@ import { DEFAULT_TABLE, duckDbDdl, duckDbReadJsonColumns } from "../lib/record/d
 import { type SampleCounts, writeSampleBacklog } from "../local/sample-workload.ts";
 
 export const SAMPLE_END = Date.parse("2026-11-21T12:00:00Z");
+export const SAMPLE_SPAN_MS = 2 * 3_600_000;
 
 /** Writes the warehouse; resolves with what the sample wrote, for checks against it. */
 export async function buildSampleWarehouse(out: string, lines = 20_000, seed = 12): Promise<SampleCounts> {
@@ -31,7 +32,7 @@ export async function buildSampleWarehouse(out: string, lines = 20_000, seed = 1
       lines,
       seed,
       now: SAMPLE_END,
-      spanMs: 2 * 3_600_000,
+      spanMs: SAMPLE_SPAN_MS,
     });
     const ndjson = join(dir, "records.ndjson");
     const cli = fileURLToPath(new URL("../cli/logarchive.ts", import.meta.url));
@@ -68,7 +69,7 @@ export async function buildSampleWarehouse(out: string, lines = 20_000, seed = 1
 if (import.meta.main) {
   const out = process.argv[2];
   if (out === undefined) {
-    process.stderr.write("usage: node queries/sample-warehouse.ts OUT.duckdb [LINES]\n");
+    process.stderr.write("usage: node_modules/.bin/node queries/sample-warehouse.ts OUT.duckdb [LINES]\n");
     process.exit(2);
   }
   await buildSampleWarehouse(out, process.argv[3] === undefined ? undefined : Number(process.argv[3]));

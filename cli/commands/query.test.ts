@@ -133,6 +133,11 @@ describe("logarchive query", () => {
     assert.match(out, /^error_rate {2}\(athena, bigquery, duckdb\)$/m);
     assert.match(out, /--param namespaces=payments,checkout {2}STRING_LIST/);
     assert.match(out, /^pipeline_health /m);
+    // The examples' dates are the sample warehouse's; a local run's lines are today's.
+    assert.match(
+      out,
+      /^Examples are for the sample warehouse .*2026-11-21 10:00-12:00 UTC.*\$\(date -u \+%F\)/m,
+    );
   });
 
   it("--sql runs a file: a header declares parameters, without one each $name is text", async () => {

@@ -18,6 +18,7 @@ import { UserError } from "../../lib/config/errors.ts";
 import type { Engine } from "../../queries/definitions.ts";
 import type { QueryResult } from "../../queries/duckdb-runner.ts";
 import type { PackQuery, ParamValue } from "../../queries/pack.ts";
+import { type S3Target, withS3Setup } from "../options.ts";
 
 // The pack is imported when the command runs: the shipper image carries cli/ but not queries/.
 const definitions = () => import("../../queries/definitions.ts");
@@ -150,7 +151,12 @@ async function describePack(only: Engine | undefined): Promise<string> {
   const [{ ENGINES }, { loadPack }] = await Promise.all([definitions(), pack()]);
   const queries = await loadPack();
   const duckdb = queries.get("duckdb")!;
-  const lines: string[] = [];
+  const { SAMPLE_END, SAMPLE_SPAN_MS } = await import("../../queries/sample-warehouse.ts");
+  const [from, to] = [SAMPLE_END - SAMPLE_SPAN_MS, SAMPLE_END].map((t) => new Date(t).toISOString());
+  const lines: string[] = [
+    `Examples are for the sample warehouse (node_modules/.bin/node queries/sample-warehouse.ts FILE, then --db FILE): ${from!.slice(0, 10)} ${from!.slice(11, 16)}-${to!.slice(11, 16)} UTC. The lines of \`logarchive local\` are today's: --param from=$(date -u +%F) --param to=$(date -u +%FT%T).`,
+    "",
+  ];
   for (const query of duckdb.values()) {
     const engines = ENGINES.filter((e) => queries.get(e)!.has(query.name));
     if (only !== undefined && !engines.includes(only)) continue;
@@ -269,10 +275,7 @@ export function parseByteCount(text: string): bigint {
  * A client that cannot start (no region, no credentials) is the user's setup to fix: one line
  * naming the engine and what to set, not the SDK's stack trace.
  */
-async function withCloudSetup<T>(
-  engine: "archive" | "athena" | "bigquery",
-  run: () => Promise<T>,
-): Promise<T> {
+async function withCloudSetup<T>(engine: "athena" | "bigquery", run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (error) {
@@ -394,7 +397,14 @@ async function runOnArchive(
     source = { kind: "s3", client, ...location };
   }
   const started = io.now();
-  const result = await withCloudSetup("archive", () => runArchiveQuery(query, values, source));
+  // No credentials, no region, no such bucket, an endpoint that refuses: one line naming the
+  // flag or variable to fix, as retrieve and hold say it (cli/options.ts).
+  const target: S3Target = {
+    bucket: `--archive ${o.archive}`,
+    ...(o.s3Endpoint === undefined ? {} : { endpoint: `--s3-endpoint ${o.s3Endpoint}` }),
+    region: "AWS_REGION (or a profile's region)",
+  };
+  const result = await withS3Setup(target, () => runArchiveQuery(query, values, source));
   io.note(
     `Read ${result.objects} archive object${result.objects === 1 ? "" : "s"} (${result.bytes} bytes gzip).\n`,
   );
