@@ -10,10 +10,11 @@ import { dirname } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { UserError } from "../../lib/config/errors.ts";
 import { formatRfc3339Nano, type Instant } from "../../lib/record/timestamp.ts";
-import { EXIT, parseNamespaceArg } from "../options.ts";
+import { EXIT, parseNamespaceArg, s3SetupError } from "../options.ts";
 import {
   type ArchiveLocationOptions,
   archiveLocation,
+  archiveS3Target,
   parseInstantArg,
   withArchiveLocationOptions,
 } from "./retrieve.ts";
@@ -76,9 +77,7 @@ export function holdCommand(version: string): Command {
         });
       } catch (error) {
         if (error instanceof NoObjectLockError) throw new UserError(`--bucket: ${error.message}`);
-        if ((error as { name?: string }).name === "NoSuchBucket")
-          throw new UserError(`--bucket: no bucket ${location.bucket}`);
-        throw error;
+        throw s3SetupError(error, archiveS3Target(o, location)) ?? error;
       }
       const now = new Date();
       const { manifest, data } = holdManifest(outcome, {

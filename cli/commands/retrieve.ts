@@ -12,7 +12,14 @@ import { prefixProblem } from "../../lib/keys/layout.ts";
 import { type Instant, instantFromMs, parseRfc3339 } from "../../lib/record/timestamp.ts";
 import type { RestoreTier } from "../../lib/retrieval/plan.ts";
 import type { RetrieveEvent } from "../../lib/retrieval/retrieve.ts";
-import { EXIT, parseEndpointUrl, parseNamespaceArg, policyPathOrDefault } from "../options.ts";
+import {
+  EXIT,
+  parseEndpointUrl,
+  parseNamespaceArg,
+  policyPathOrDefault,
+  type S3Target,
+  s3SetupError,
+} from "../options.ts";
 import { parseTimeArg } from "./reconcile.ts";
 
 /** `2026-03-03`, `2026-03-03T10`, or an RFC 3339 time to the nanosecond; the range is [--from, --to). */
@@ -170,6 +177,26 @@ export async function archiveLocation(o: ArchiveLocationOptions): Promise<{
   return { bucket, prefix, ...(s3Endpoint ? { s3Endpoint } : {}), ...(region ? { region } : {}) };
 }
 
+/** The bucket, endpoint and region as the user set them, for one-line S3 setup errors (s3SetupError). */
+export function archiveS3Target(
+  o: ArchiveLocationOptions,
+  location: { bucket: string; s3Endpoint?: string },
+): S3Target {
+  const inConfig = (key: string, value: string) => `${key} ${value} in ${o.config}`;
+  const endpoint =
+    location.s3Endpoint === undefined
+      ? undefined
+      : o.s3Endpoint !== undefined
+        ? `--s3-endpoint ${location.s3Endpoint}`
+        : inConfig("s3_endpoint", location.s3Endpoint);
+  return {
+    bucket: o.bucket !== undefined ? `--bucket ${location.bucket}` : inConfig("bucket", location.bucket),
+    ...(endpoint === undefined ? {} : { endpoint }),
+    region:
+      o.region !== undefined ? "--region (or AWS_REGION)" : "--region, AWS_REGION or region in --config",
+  };
+}
+
 /** --config, --bucket, --prefix, --s3-endpoint, --region and --policy, as archiveLocation reads them. */
 export function withArchiveLocationOptions(command: Command): Command {
   return command
@@ -275,9 +302,7 @@ export function retrieveCommand(version: string): Command {
         });
       } catch (error) {
         if (error instanceof RestorePlanError) throw new UserError(error.message);
-        const name = (error as { name?: string }).name;
-        if (name === "NoSuchBucket") throw new UserError(`--bucket: no bucket ${location.bucket}`);
-        throw error;
+        throw s3SetupError(error, archiveS3Target(o, location)) ?? error;
       }
       if (outcome.status === "planned") {
         const path = planPath(o.out);
