@@ -196,6 +196,57 @@ describe("logarchive retrieve (CLI)", () => {
     assert.ok((await stat(out)).size > 0);
   });
 
+  it("a range ending within the archive's arrival delay is COMPLETE with a WARNING that its tail may still be arriving, in the manifest too", async () => {
+    // Stream delivery: archive batches are cut at archive.batch_max_age (1h by default).
+    const { writeFile } = await import("node:fs/promises");
+    const policy = join(dir, "stream.yaml");
+    await writeFile(policy, "analytics:\n  delivery: stream\n");
+    const now = Date.now();
+    const written = new Date(now - 60_000).toISOString();
+    const recent = testObject({
+      namespace: "recent",
+      node: "node-a",
+      epoch: E,
+      seq: 0,
+      tier: "archive",
+      lines: [{ at: written, message: "a minute ago" }],
+    });
+    await putTestObject(s3, cloud.endpoints.s3.bucket, recent);
+    const hour = (ms: number) => new Date(ms).toISOString().slice(0, 13);
+    const range = (from: string, to: number) => [
+      "--s3-endpoint",
+      cloud.endpoints.s3.endpoint,
+      "--bucket",
+      cloud.endpoints.s3.bucket,
+      "--prefix",
+      "logs",
+      "--policy",
+      policy,
+      "--namespace",
+      "recent",
+      "--from",
+      from,
+      "--to",
+      new Date(to).toISOString(),
+    ];
+    const out = join(dir, "recent");
+    const r = await run([...range(hour(now - 60_000), now), "--out", out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /^WARNING the range ends at .*, less than 61m before this run .*archive batches are cut every 1h \(the policy's archive\.batch_max_age in stream delivery\).*may still be in open batches on the nodes/m,
+    );
+    assert.match(r.stdout, /^retrieve: COMPLETE, .*the tail of the range may still be arriving/m);
+    const manifest = JSON.parse(await readFile(join(out, "manifest.json"), "utf8")) as Manifest;
+    assert.equal(manifest.verdict.complete, true);
+    assert.equal(manifest.verdict.warnings.filter((w) => /may still be in open batches/.test(w)).length, 1);
+
+    // A range that ended more than 1h1m ago (the delay) has no such warning.
+    const earlier = now - 61 * 60_000 - 1000;
+    const settled = await run([...range(hour(earlier - 3_600_000), earlier), "--out", join(dir, "settled")]);
+    assert.doesNotMatch(settled.stdout, /may still be in open batches|may still be arriving/, settled.stdout);
+  });
+
   it("a tampered object exits 1, and the manifest names it", async () => {
     const altered = testObject({
       namespace: "payments",

@@ -133,6 +133,10 @@ export async function archiveLocation(o: ArchiveLocationOptions): Promise<{
   prefix: string;
   s3Endpoint?: string;
   region?: string;
+  /** The policy file: --policy, the shipper's, else ./namespaces.yaml if present; undefined is the built-in default. */
+  policyPath?: string;
+  /** The shipper's batch_max_age and upload_timeout: its --config's, else its defaults. */
+  shipper: { batchMaxAgeMs: number; uploadTimeoutMs: number };
 }> {
   let file: Record<string, unknown> = {};
   if (o.config !== undefined) {
@@ -155,9 +159,9 @@ export async function archiveLocation(o: ArchiveLocationOptions): Promise<{
       "--bucket is required (or LOGARCHIVE_BUCKET, or bucket in the shipper's --config).",
     );
   }
+  const policyPath = o.policy ?? fromFile("policy") ?? (await policyPathOrDefault(undefined));
   let prefix = o.prefix ?? fromFile("prefix");
   if (prefix === undefined) {
-    const policyPath = o.policy ?? fromFile("policy") ?? (await policyPathOrDefault(undefined));
     const { DEFAULT_POLICY, loadPolicy } = await import("../../lib/policy/policy.ts");
     prefix = (policyPath === undefined ? DEFAULT_POLICY : await loadPolicy(policyPath)).archive.prefix;
   } else if (o.prefix === undefined) {
@@ -174,7 +178,25 @@ export async function archiveLocation(o: ArchiveLocationOptions): Promise<{
     }
   }
   const region = o.region ?? fromFile("region");
-  return { bucket, prefix, ...(s3Endpoint ? { s3Endpoint } : {}), ...(region ? { region } : {}) };
+  const { SHIPPER_OPTIONS } = await import("../../shipper/config.ts");
+  const shipperDuration = (key: "batch_max_age" | "upload_timeout"): number => {
+    const given = file[key];
+    const option = SHIPPER_OPTIONS.find((option) => option.key === key) as { default?: unknown } | undefined;
+    const checked = checkDuration(given ?? option?.default);
+    if ("problem" in checked) throw new ConfigError(o.config as string, [`${key}: ${checked.problem}`]);
+    return checked.ms;
+  };
+  return {
+    bucket,
+    prefix,
+    ...(s3Endpoint ? { s3Endpoint } : {}),
+    ...(region ? { region } : {}),
+    ...(policyPath === undefined ? {} : { policyPath }),
+    shipper: {
+      batchMaxAgeMs: shipperDuration("batch_max_age"),
+      uploadTimeoutMs: shipperDuration("upload_timeout"),
+    },
+  };
 }
 
 /** The bucket, endpoint and region as the user set them, for one-line S3 setup errors (s3SetupError). */
@@ -327,6 +349,18 @@ export function retrieveCommand(version: string): Command {
         return;
       }
       const now = new Date();
+      // A range ending within the archive's arrival delay: objects of its tail may still be
+      // open batches on the nodes, which no listing can see.
+      const { DEFAULT_POLICY, loadPolicy } = await import("../../lib/policy/policy.ts");
+      const { archiveArrivalDelay, recentTailWarning } = await import("../../lib/retrieval/arrival.ts");
+      const policy =
+        location.policyPath === undefined ? DEFAULT_POLICY : await loadPolicy(location.policyPath);
+      const tailWarning = recentTailWarning(
+        o.to,
+        now,
+        archiveArrivalDelay(policy, o.namespace, location.shipper),
+      );
+      if (tailWarning !== undefined) outcome.warnings.push(tailWarning);
       const { manifest, files } = buildBundle(outcome, {
         toolVersion: version,
         bucket: location.bucket,
@@ -344,7 +378,7 @@ export function retrieveCommand(version: string): Command {
         ...verdict.warnings.map((w) => `WARNING ${w}`),
         ...verdict.problems.map((p) => `PROBLEM ${p}`),
         verdict.complete
-          ? "retrieve: COMPLETE, within what the manifest's verdict.proves lists"
+          ? `retrieve: COMPLETE, within what the manifest's verdict.proves lists${tailWarning === undefined ? "" : ", for what has arrived: the tail of the range may still be arriving (see the WARNING)"}`
           : `retrieve: INCOMPLETE: ${verdict.problems.length} problem(s); see the manifest's verdict and objects`,
       ];
       process.stdout.write(`${lines.join("\n")}\n`);
