@@ -178,7 +178,7 @@ describe("logarchive reconcile (what it checked)", { timeout: 240_000 }, () => {
   it("checks an archive-only namespace against the archive itself, and says OK with what it checked", () => {
     const r = reconcileLocal("--namespace", "kube-system", "--from", "2026-11-21", "--to", "2026-11-22");
     assert.equal(r.status, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /: 0 analytics object\(s\), 2 archive-only object\(s\)\n/);
+    assert.match(r.stdout, /: 0 analytics object\(s\), 2 archive-tier object\(s\)\n/);
     assert.match(r.stdout, /kube-system\s+objects\s+2\s+records\s+5\s+\(archive only\)\s+OK\n/);
     assert.match(r.stdout, /verdicts: verified 2\n/);
   });

@@ -291,6 +291,25 @@ describe("reconcile", () => {
     ]);
   });
 
+  it("in stream delivery labels an archive-tier namespace the policy loads 'loaded through the stream', the others 'archive only'", async () => {
+    // Hour 13, node-l: apart from the other tests' objects. In stream delivery every
+    // namespace's per-namespace objects are archive-tier; web's lines also reach the warehouse
+    // through its table's stream objects, kube-system's (analytics.exclude) do not.
+    const streamPolicy = parsePolicy(
+      "analytics:\n  delivery: stream\n  include: ['*']\n  exclude: ['kube-system']\n",
+    );
+    const at = { tier: "archive", hour: "13", node: "node-l" } as const;
+    await inS3(archiveObject({ ...at, namespace: "web", seq: 0, records: 2 }));
+    await inS3(archiveObject({ ...at, namespace: "kube-system", seq: 1, records: 3 }));
+    const report = await run(undefined, "2026-11-21T13:00:00Z", "2026-11-21T14:00:00Z", streamPolicy);
+    assert.equal(report.namespaces.web?.archiveRole, "loaded-through-stream");
+    assert.equal(report.namespaces["kube-system"]?.archiveRole, "archive-only");
+    const text = describeReconcile(report);
+    assert.match(text, /^ {2}web +objects +1 +records +2 +\(archive; loaded through the stream\) +OK$/m);
+    assert.match(text, /^ {2}kube-system +objects +1 +records +3 +\(archive only\) +OK$/m);
+    assert.match(text, /: 0 analytics object\(s\), 2 archive-tier object\(s\)$/m);
+  });
+
   it("checks archive-only objects against their metadata: SHA-256, records and size of the body read back", async () => {
     // Hour 12, node-c: apart from the other tests' objects.
     const range = ["2026-11-21T12:00:00Z", "2026-11-21T13:00:00Z"] as const;
@@ -304,7 +323,13 @@ describe("reconcile", () => {
       clean.archiveObjects.map((o) => [o.key, o.verdict, o.records]),
       [[good.name, "verified", 5]],
     );
-    assert.deepEqual(clean.namespaces["kube-system"], { tier: "archive", objects: 1, records: 5, ok: true });
+    assert.deepEqual(clean.namespaces["kube-system"], {
+      tier: "archive",
+      objects: 1,
+      records: 5,
+      ok: true,
+      archiveRole: "archive-only",
+    });
     assert.match(describeReconcile(clean), /kube-system .*\(archive only\)\s+OK\n/);
 
     const otherBody = archiveObject({ ...at, namespace: "kube-system", seq: 1, records: 3 });

@@ -142,6 +142,12 @@ export interface NamespaceVerdict {
   objects: number;
   records: number;
   ok: boolean;
+  /**
+   * For an archive-tier namespace, what the policy does with it (classifyNamespace): in stream
+   * delivery every namespace's objects are archive-tier, and those of an analytics namespace
+   * reach the warehouse through its table's stream objects; only the others are archive only.
+   */
+  archiveRole?: "loaded-through-stream" | "archive-only";
 }
 
 export interface ReconcileReport {
@@ -581,6 +587,12 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
     archiveCounts[o.verdict]++;
     tally("archive", o.namespace, o.records, ARCHIVE_OK_VERDICTS.has(o.verdict));
   }
+  for (const [namespace, ns] of Object.entries(namespaces)) {
+    if (ns.tier !== "archive") continue;
+    const c = classifyNamespace(policy, namespace);
+    const streamed = policy.analytics.delivery === "stream" && c.archived && c.destination !== null;
+    ns.archiveRole = streamed ? "loaded-through-stream" : "archive-only";
+  }
   objects.sort((a, b) => a.key.localeCompare(b.key));
   archiveObjects.sort((a, b) => a.key.localeCompare(b.key));
   const notes: string[] = [];
@@ -792,7 +804,7 @@ async function checkArchiveObject(
 export function describeReconcile(report: ReconcileReport): string {
   const range = `${report.from} → ${report.to}${report.namespace ? ` namespace ${report.namespace}` : ""}`;
   const lines = [
-    `reconcile ${range}: ${report.objects.length} analytics object(s), ${report.archiveObjects.length} archive-only object(s)`,
+    `reconcile ${range}: ${report.objects.length} analytics object(s), ${report.archiveObjects.length} archive-tier object(s)`,
   ];
   for (const note of report.notes) lines.push(`  note: ${note}`);
   const verdictOf = (ns: string) => (report.namespaces[ns]?.ok ? "OK" : "NOT OK");
@@ -804,7 +816,7 @@ export function describeReconcile(report: ReconcileReport): string {
   for (const [ns, n] of Object.entries(report.namespaces).sort()) {
     if (n.tier !== "archive" || report.perNamespace[ns] !== undefined) continue;
     lines.push(
-      `  ${ns.padEnd(24)} objects ${String(n.objects).padStart(6)}  records ${String(n.records).padStart(9)}  (archive only)  ${verdictOf(ns)}`,
+      `  ${ns.padEnd(24)} objects ${String(n.objects).padStart(6)}  records ${String(n.records).padStart(9)}  ${n.archiveRole === "loaded-through-stream" ? "(archive; loaded through the stream)" : "(archive only)"}  ${verdictOf(ns)}`,
     );
   }
   const counts = [...Object.entries(report.counts), ...Object.entries(report.archiveCounts)]
@@ -849,7 +861,7 @@ export function describeReconcile(report: ReconcileReport): string {
   } else {
     lines.push(
       report.ok
-        ? `OK: every object is loaded exactly once or excluded by the policy, every archive-only object matches its metadata, and no batch is missing${report.sequence.length > 0 ? ` in the hours listed (${report.sequence.length} unknown at the edge)` : ""}`
+        ? `OK: every object is loaded exactly once or excluded by the policy, every archive-tier object matches its metadata, and no batch is missing${report.sequence.length > 0 ? ` in the hours listed (${report.sequence.length} unknown at the edge)` : ""}`
         : "NOT OK: see above",
     );
   }
