@@ -288,6 +288,10 @@ export function retrieveCommand(version: string): Command {
       throw new InvalidArgumentError("--to must be after --from.");
     }
     const location = await archiveLocation(o);
+    // Read before any restore starts: a bad policy file is a usage error, not a failure at the end.
+    const { DEFAULT_POLICY, loadPolicy } = await import("../../lib/policy/policy.ts");
+    const policy = location.policyPath === undefined ? DEFAULT_POLICY : await loadPolicy(location.policyPath);
+    const { archiveArrivalDelay, recentTailWarning } = await import("../../lib/retrieval/arrival.ts");
     const { S3Client } = await import("@aws-sdk/client-s3");
     const { DEFAULT_PRICES } = await import("../../lib/economics/prices.ts");
     const { retrieve } = await import("../../lib/retrieval/retrieve.ts");
@@ -351,10 +355,6 @@ export function retrieveCommand(version: string): Command {
       const now = new Date();
       // A range ending within the archive's arrival delay: objects of its tail may still be
       // open batches on the nodes, which no listing can see.
-      const { DEFAULT_POLICY, loadPolicy } = await import("../../lib/policy/policy.ts");
-      const { archiveArrivalDelay, recentTailWarning } = await import("../../lib/retrieval/arrival.ts");
-      const policy =
-        location.policyPath === undefined ? DEFAULT_POLICY : await loadPolicy(location.policyPath);
       const tailWarning = recentTailWarning(
         o.to,
         now,
