@@ -147,7 +147,7 @@ const lines = [
     (p) =>
       `| ${p.name} | ${p.name === "sweep" ? swept : p.objects} | ${f(p.seconds)} s | ${f(p.objects / p.seconds, 0)} | ${f(p.a / p.objects, 2)} | ${f(p.b / p.objects, 2)} |`,
   ),
-  `flush run: ${flushRun?.status}, ${flushRun?.objects} objects in ${flushRun?.batches} load jobs (${inserts} jobs.insert); ${f((phases.at(-1)?.seconds ?? 0) / Math.max(1, flushRun?.batches ?? 1))} s per 10,000-object batch`,
+  `flush run: ${flushRun?.status}, ${flushRun?.objects} objects in ${flushRun?.batches} load jobs (${inserts} jobs.insert); ${f((phases.at(-1)?.seconds ?? 0) / Math.max(1, flushRun?.batches ?? 1))} s per load job's batch (a job takes at most max_uris_per_job objects, 10,000 by default)`,
 ];
 process.stdout.write(`${lines.join("\n")}\n`);
 if (flushRun?.objects !== count) process.exitCode = 1;
