@@ -177,8 +177,7 @@ describe("logarchive query while another process holds the warehouse", () => {
   it("reads a copy, including the holder's commits since the last checkpoint, and says how old it is", async () => {
     // The holder opens the file read-write (as `logarchive local` does), commits a line and waits.
     const script = `
-      import { AthenaClient } from "@aws-sdk/client-athena";
-import { DuckDBInstance } from "@duckdb/node-api";
+      import { DuckDBInstance } from "@duckdb/node-api";
       const instance = await DuckDBInstance.create(${JSON.stringify(db)});
       const connection = await instance.connect();
       const insert = await connection.prepare(${JSON.stringify(INSERT)});
