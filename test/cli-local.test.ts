@@ -33,6 +33,29 @@ function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs: number):
   });
 }
 
+/** `logarchive local --once` over the kubelet-layout logs under `dir/pods`, data in `dir/data`. */
+async function localOnceOver(dir: string): Promise<{ code: number | null; out: string }> {
+  const child = spawn(
+    process.execPath,
+    [
+      cli,
+      "local",
+      "--once",
+      "--data-dir",
+      join(dir, "data"),
+      "--logs",
+      join(dir, "pods", "*", "*", "*.log*"),
+    ],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOGARCHIVE_LOG_LEVEL: "error" } },
+  );
+  let out = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  return { code, out };
+}
+
 describe("logarchive local", () => {
   const dirs: string[] = [];
   after(async () => {
@@ -141,27 +164,7 @@ describe("logarchive local", () => {
     await mkdir(dirname(log), { recursive: true });
     const line = (n: number) => `2026-11-21T10:00:0${n}.000000000Z stdout F line ${n}\n`;
     await writeFile(log, line(1) + line(2));
-    const once = async () => {
-      const child = spawn(
-        process.execPath,
-        [
-          cli,
-          "local",
-          "--once",
-          "--data-dir",
-          join(dir, "data"),
-          "--logs",
-          join(dir, "pods", "*", "*", "*.log*"),
-        ],
-        { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOGARCHIVE_LOG_LEVEL: "error" } },
-      );
-      let out = "";
-      child.stdout?.on("data", (chunk: Buffer) => {
-        out += chunk.toString();
-      });
-      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-      return { code, out };
-    };
+    const once = () => localOnceOver(dir);
     const first = await once();
     assert.equal(first.code, 0, first.out);
     assert.match(first.out, /Shipped 2 lines/);
@@ -187,24 +190,7 @@ describe("logarchive local", () => {
       "9999-12-31T23:00:00Z",
     ];
     await writeFile(log, times.map((t, i) => `${t} stdout F line ${i}\n`).join(""));
-    const child = spawn(
-      process.execPath,
-      [
-        cli,
-        "local",
-        "--once",
-        "--data-dir",
-        join(dir, "data"),
-        "--logs",
-        join(dir, "pods", "*", "*", "*.log*"),
-      ],
-      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOGARCHIVE_LOG_LEVEL: "error" } },
-    );
-    let out = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const { code, out } = await localOnceOver(dir);
     assert.equal(code, 0, out);
     // Before, the summary and the redelivery looked at 1970 to now + 1 h: 2 of these 4.
     assert.match(out, /\n {4}web +4 rows of +4 records\n/, out);
