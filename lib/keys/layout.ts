@@ -191,21 +191,36 @@ export function formatObjectKey(key: ObjectKey): string {
   return `${partitionPrefix(key.prefix, key.tier, key.namespace, key.dt, key.hour)}${batchId(key)}${OBJECT_SUFFIX}`;
 }
 
-export function parseObjectKey(key: string): ObjectKey {
+/**
+ * A key's last five `/` parts (the layout below the prefix) and its prefix, checked as
+ * formatters write it (so parse and format stay inverses: a leading `/` or a `//` would
+ * otherwise be trimmed away on the way back), with an error maker naming the key.
+ */
+function splitLayoutKey(key: string): {
+  prefix: string;
+  parts: [string, string, string, string, string];
+  fail: (why: string) => KeyLayoutError;
+} {
   const parts = key.split("/");
   if (parts.length < 5)
     throw new KeyLayoutError(`key ${JSON.stringify(key)} has too few parts for the layout`);
-  const [tier, nsPart, dtPart, hourPart, file] = parts.slice(-5) as [string, string, string, string, string];
   const prefixParts = parts.slice(0, -5);
   const prefix = prefixParts.join("/");
   const fail = (why: string) => new KeyLayoutError(`key ${JSON.stringify(key)}: ${why}`);
-  // Only what formatObjectKey writes parses, so the two are inverses: a leading `/` or a
-  // `//` in the key would otherwise be trimmed away on the way back.
   const badPrefix =
     prefix.length > MAX_PREFIX_LENGTH
       ? `is longer than ${MAX_PREFIX_LENGTH} characters`
       : segmentsProblem(prefixParts, prefix);
   if (badPrefix !== undefined) throw fail(`prefix ${badPrefix}`);
+  return { prefix, parts: parts.slice(-5) as [string, string, string, string, string], fail };
+}
+
+export function parseObjectKey(key: string): ObjectKey {
+  const {
+    prefix,
+    parts: [tier, nsPart, dtPart, hourPart, file],
+    fail,
+  } = splitLayoutKey(key);
   if (!(TIERS as readonly string[]).includes(tier))
     throw fail(`tier ${JSON.stringify(tier)} is not one of ${TIERS}`);
   if (!nsPart.startsWith("namespace=")) throw fail("expected namespace=<ns>");
@@ -288,24 +303,11 @@ export function isStreamKey(key: string): boolean {
 }
 
 export function parseStreamKey(key: string): StreamObjectKey {
-  const parts = key.split("/");
-  if (parts.length < 5)
-    throw new KeyLayoutError(`key ${JSON.stringify(key)} has too few parts for the layout`);
-  const [tier, tablePart, dtPart, hourPart, file] = parts.slice(-5) as [
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  const prefixParts = parts.slice(0, -5);
-  const prefix = prefixParts.join("/");
-  const fail = (why: string) => new KeyLayoutError(`key ${JSON.stringify(key)}: ${why}`);
-  const badPrefix =
-    prefix.length > MAX_PREFIX_LENGTH
-      ? `is longer than ${MAX_PREFIX_LENGTH} characters`
-      : segmentsProblem(prefixParts, prefix);
-  if (badPrefix !== undefined) throw fail(`prefix ${badPrefix}`);
+  const {
+    prefix,
+    parts: [tier, tablePart, dtPart, hourPart, file],
+    fail,
+  } = splitLayoutKey(key);
   if (tier !== STREAM_TIER) throw fail(`tier ${JSON.stringify(tier)} is not ${STREAM_TIER}`);
   const names = tablePart.startsWith("table=") ? tablePart.slice("table=".length).split(".") : [];
   if (names.length !== 2 || names[0] === "" || names[1] === "")
@@ -380,24 +382,11 @@ export function formatLossKey(key: LossRecordKey): string {
 }
 
 export function parseLossKey(key: string): LossRecordKey {
-  const parts = key.split("/");
-  if (parts.length < 5)
-    throw new KeyLayoutError(`key ${JSON.stringify(key)} has too few parts for the layout`);
-  const [segment, nsPart, dtPart, hourPart, file] = parts.slice(-5) as [
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  const prefixParts = parts.slice(0, -5);
-  const prefix = prefixParts.join("/");
-  const fail = (why: string) => new KeyLayoutError(`key ${JSON.stringify(key)}: ${why}`);
-  const badPrefix =
-    prefix.length > MAX_PREFIX_LENGTH
-      ? `is longer than ${MAX_PREFIX_LENGTH} characters`
-      : segmentsProblem(prefixParts, prefix);
-  if (badPrefix !== undefined) throw fail(`prefix ${badPrefix}`);
+  const {
+    prefix,
+    parts: [segment, nsPart, dtPart, hourPart, file],
+    fail,
+  } = splitLayoutKey(key);
   if (segment !== LOSS_SEGMENT) throw fail(`segment ${JSON.stringify(segment)} is not ${LOSS_SEGMENT}`);
   if (!nsPart.startsWith("namespace=")) throw fail("expected namespace=<ns>");
   if (!dtPart.startsWith("dt=") || !DT.test(dtPart.slice(3))) throw fail("expected dt=YYYY-MM-DD");
