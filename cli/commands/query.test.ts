@@ -174,8 +174,17 @@ describe("logarchive query while another process holds the warehouse", () => {
     holder?.kill();
   });
 
-  it("reads a copy, including the holder's commits since the last checkpoint, and says how old it is", async () => {
-    // The holder opens the file read-write (as `logarchive local` does), commits a line and waits.
+  /**
+   * A process that opens `db` read-write (as `logarchive local` does), commits a line that no
+   * checkpoint has written to the file yet, and holds the file until its stdin ends.
+   *
+   * DuckDB's node bindings close a database whose instance is garbage collected, and closing
+   * drops the lock; so the holder keeps its instance and connection reachable (its stdin's end
+   * closes them). Before it says "ready" it collects garbage and lets the finalizers run:
+   * a holder that let go of its instance has then lost the lock before the test looks, every
+   * time, instead of only when a collection happens to fall inside the test (issue #8).
+   */
+  async function startHolder(): Promise<ChildProcess> {
     const script = `
       import { DuckDBInstance } from "@duckdb/node-api";
       const instance = await DuckDBInstance.create(${JSON.stringify(db)});
@@ -183,27 +192,49 @@ describe("logarchive query while another process holds the warehouse", () => {
       const insert = await connection.prepare(${JSON.stringify(INSERT)});
       insert.bind({ timestamp: "2026-11-21 10:50:00", namespace: "payments", message: '{"level":50,"msg":"late error"}', seq: 99n });
       await insert.run();
-      process.stdout.write("ready\\n");
+      insert.destroySync();
+      process.stdin.on("end", () => {
+        connection.closeSync();
+        instance.closeSync();
+        process.exit(0);
+      });
       process.stdin.resume();
-      process.stdin.on("end", () => process.exit(0));
+      // After this module's body has returned, so only what is kept reachable survives.
+      setImmediate(() => {
+        globalThis.gc();
+        setImmediate(() => process.stdout.write("ready\\n"));
+      });
     `;
-    holder = spawn(process.execPath, ["--input-type=module", "-e", script], {
+    const child = spawn(process.execPath, ["--expose-gc", "--input-type=module", "-e", script], {
       cwd: new URL("../..", import.meta.url),
       stdio: ["pipe", "pipe", "inherit"],
     });
-    let ready = "";
-    holder.stdout!.setEncoding("utf8");
-    holder.stdout!.on("data", (chunk: string) => {
-      ready += chunk;
-      if (ready.includes("ready")) holder!.stdout!.emit("ready");
+    let said = "";
+    child.stdout!.setEncoding("utf8");
+    const ready = new Promise<void>((resolve) => {
+      child.stdout!.on("data", (chunk: string) => {
+        said += chunk;
+        if (said.includes("ready\n")) resolve();
+      });
     });
-    await Promise.race([
-      once(holder.stdout!, "ready"),
-      once(holder, "exit").then(() => assert.fail("holder exited")),
-    ]);
+    const exited = once(child, "exit").then(([code, signal]) =>
+      assert.fail(`the holder exited (${code ?? signal}) before it held the warehouse`),
+    );
+    await Promise.race([ready, exited]);
+    return child;
+  }
 
+  const holderHasTheLock = () =>
+    assert.rejects(
+      DuckDBInstance.create(db, { access_mode: "READ_ONLY" }),
+      /Could not set lock on file/,
+      "the holder still holds the warehouse's lock",
+    );
+
+  it("reads a copy, including the holder's commits since the last checkpoint, and says how old it is", async () => {
+    holder = await startHolder();
     // Without the copy, DuckDB refuses the file outright.
-    await assert.rejects(DuckDBInstance.create(db, { access_mode: "READ_ONLY" }), /lock/i);
+    await holderHasTheLock();
 
     const { out, notes } = await query(["error_rate", "--db", db, ...RANGE, "--format", "json"]);
     assert.match(
@@ -217,6 +248,8 @@ describe("logarchive query while another process holds the warehouse", () => {
       .map((l) => JSON.parse(l))
       .find((r) => r.namespace === "payments");
     assert.equal(payments.errors, "3", "the holder's uncheckpointed commit is in the copy");
+    // Reading the copy left the holder's lock alone.
+    await holderHasTheLock();
 
     holder.stdin!.end();
     await once(holder, "exit");
