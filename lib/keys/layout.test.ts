@@ -4,9 +4,12 @@ import fc from "fast-check";
 import {
   athenaLocationTemplate,
   batchId,
+  formatIndexKey,
   formatLossKey,
   formatObjectKey,
   formatStreamKey,
+  indexHourPrefix,
+  indexPrefix,
   isStreamKey,
   KeyLayoutError,
   lossPartitionPrefix,
@@ -16,6 +19,7 @@ import {
   type ObjectKey,
   parseAnyObjectKey,
   parseBatchId,
+  parseIndexKey,
   parseLossKey,
   parseObjectKey,
   parseStreamKey,
@@ -362,5 +366,42 @@ describe("loss record keys", () => {
     assert.throws(() => parseObjectKey(key), KeyLayoutError);
     assert.throws(() => parseLossKey(formatObjectKey({ ...base, tier: "archive" })), /segment/);
     assert.throws(() => parseLossKey(key.replace(".loss.json", ".json")), /\.loss\.json/);
+  });
+});
+
+describe("hour index keys", () => {
+  const index = { prefix: "logs/eu", dt: "2026-11-21", hour: "09", node: "node_a", epoch: "9f2c1a7b" };
+
+  it("formats the documented layout, beside the tiers, and parses it back", () => {
+    const key = formatIndexKey(index);
+    assert.equal(key, "logs/eu/index/dt=2026-11-21/hour=09/node%5Fa_9f2c1a7b.json");
+    assert.deepEqual(parseIndexKey(key), index);
+    assert.ok(key.startsWith(indexPrefix("/logs/eu/")));
+    assert.ok(key.startsWith(indexHourPrefix("logs/eu", "2026-11-21", "09")));
+    assert.equal(
+      formatIndexKey({ ...index, prefix: "" }),
+      "index/dt=2026-11-21/hour=09/node%5Fa_9f2c1a7b.json",
+    );
+    assert.deepEqual(parseIndexKey(formatIndexKey({ ...index, prefix: "" })), { ...index, prefix: "" });
+  });
+
+  it("round-trips any node name and refuses what is not an index key", () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 40 }), (node) => {
+        assert.deepEqual(parseIndexKey(formatIndexKey({ ...index, node })), { ...index, node });
+      }),
+    );
+    const key = formatIndexKey(index);
+    assert.ok(!key.endsWith(OBJECT_SUFFIX));
+    for (const tier of TIERS) assert.ok(!key.startsWith(tierPrefix("logs/eu", tier)));
+    assert.throws(() => parseObjectKey(key), KeyLayoutError);
+    assert.throws(() => parseIndexKey(formatLossKey({ ...index, namespace: "ns", seq: 1 })), /segment/);
+    assert.throws(() => parseIndexKey(key.replace("hour=09", "hour=24")), /hour=HH/);
+    assert.throws(() => parseIndexKey(key.replace(".json", ".txt")), /\.json/);
+    assert.throws(() => parseIndexKey(key.replace("_9f2c1a7b", "_9f2c1a7b_000000000001")), /<node>_<epoch>/);
+    assert.throws(() => parseIndexKey(key.replace("9f2c1a7b", "xyz")), /epoch/);
+    assert.throws(() => parseIndexKey(`/${key}`), /prefix/);
+    assert.throws(() => formatIndexKey({ ...index, dt: "2026-13-01" }), /YYYY-MM-DD/);
+    assert.throws(() => formatIndexKey({ ...index, node: "" }), /empty/);
   });
 });

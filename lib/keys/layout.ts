@@ -192,19 +192,23 @@ export function formatObjectKey(key: ObjectKey): string {
 }
 
 /**
- * A key's last five `/` parts (the layout below the prefix) and its prefix, checked as
- * formatters write it (so parse and format stay inverses: a leading `/` or a `//` would
- * otherwise be trimmed away on the way back), with an error maker naming the key.
+ * A key's last `count` `/` parts (the layout below the prefix: five for objects and loss
+ * records, four for hour indexes) and its prefix, checked as formatters write it (so parse
+ * and format stay inverses: a leading `/` or a `//` would otherwise be trimmed away on the
+ * way back), with an error maker naming the key.
  */
-function splitLayoutKey(key: string): {
+function splitLayoutKey<N extends 4 | 5>(
+  key: string,
+  count: N,
+): {
   prefix: string;
-  parts: [string, string, string, string, string];
+  parts: N extends 5 ? [string, string, string, string, string] : [string, string, string, string];
   fail: (why: string) => KeyLayoutError;
 } {
   const parts = key.split("/");
-  if (parts.length < 5)
+  if (parts.length < count)
     throw new KeyLayoutError(`key ${JSON.stringify(key)} has too few parts for the layout`);
-  const prefixParts = parts.slice(0, -5);
+  const prefixParts = parts.slice(0, -count);
   const prefix = prefixParts.join("/");
   const fail = (why: string) => new KeyLayoutError(`key ${JSON.stringify(key)}: ${why}`);
   const badPrefix =
@@ -212,7 +216,13 @@ function splitLayoutKey(key: string): {
       ? `is longer than ${MAX_PREFIX_LENGTH} characters`
       : segmentsProblem(prefixParts, prefix);
   if (badPrefix !== undefined) throw fail(`prefix ${badPrefix}`);
-  return { prefix, parts: parts.slice(-5) as [string, string, string, string, string], fail };
+  return {
+    prefix,
+    parts: parts.slice(-count) as N extends 5
+      ? [string, string, string, string, string]
+      : [string, string, string, string],
+    fail,
+  };
 }
 
 export function parseObjectKey(key: string): ObjectKey {
@@ -220,7 +230,7 @@ export function parseObjectKey(key: string): ObjectKey {
     prefix,
     parts: [tier, nsPart, dtPart, hourPart, file],
     fail,
-  } = splitLayoutKey(key);
+  } = splitLayoutKey(key, 5);
   if (!(TIERS as readonly string[]).includes(tier))
     throw fail(`tier ${JSON.stringify(tier)} is not one of ${TIERS}`);
   if (!nsPart.startsWith("namespace=")) throw fail("expected namespace=<ns>");
@@ -307,7 +317,7 @@ export function parseStreamKey(key: string): StreamObjectKey {
     prefix,
     parts: [tier, tablePart, dtPart, hourPart, file],
     fail,
-  } = splitLayoutKey(key);
+  } = splitLayoutKey(key, 5);
   if (tier !== STREAM_TIER) throw fail(`tier ${JSON.stringify(tier)} is not ${STREAM_TIER}`);
   const names = tablePart.startsWith("table=") ? tablePart.slice("table=".length).split(".") : [];
   if (names.length !== 2 || names[0] === "" || names[1] === "")
@@ -386,7 +396,7 @@ export function parseLossKey(key: string): LossRecordKey {
     prefix,
     parts: [segment, nsPart, dtPart, hourPart, file],
     fail,
-  } = splitLayoutKey(key);
+  } = splitLayoutKey(key, 5);
   if (segment !== LOSS_SEGMENT) throw fail(`segment ${JSON.stringify(segment)} is not ${LOSS_SEGMENT}`);
   if (!nsPart.startsWith("namespace=")) throw fail("expected namespace=<ns>");
   if (!dtPart.startsWith("dt=") || !DT.test(dtPart.slice(3))) throw fail("expected dt=YYYY-MM-DD");
@@ -401,4 +411,73 @@ export function parseLossKey(key: string): LossRecordKey {
     hour: hourPart.slice(5),
     ...parseBatchId(file.slice(0, -LOSS_SUFFIX.length)),
   };
+}
+
+// Hour indexes (docs/retrieval.md#hour-indexes): once a UTC hour has closed and every batch
+// the shipper numbered in it is acknowledged, the shipper writes one small JSON object per
+// node, state epoch and hour listing those batches (and loss records), with their keys and
+// checksums and a link to the node's previous index, so retrieval proves a node's sequence
+// continuous by reading one object per node-hour instead of listing every namespace:
+//
+//   <prefix>/index/dt=<YYYY-MM-DD>/hour=<HH>/<node>_<epoch>.json
+//
+// The hour is the one in which the shipper numbered the batches (its clock), not the hour of
+// their records: numbers are handed out in order, so an hour's batches are one contiguous
+// range and the indexes chain. Beside the tiers like losses/, for the same reasons: Athena
+// never reads it and no notification rule matches it.
+
+/** The segment, beside the tiers, under which hour indexes go. */
+export const INDEX_SEGMENT = "index";
+export const INDEX_SUFFIX = ".json";
+
+export interface HourIndexKey {
+  readonly prefix: string;
+  /** UTC date and hour in which the indexed batches were numbered. */
+  readonly dt: string;
+  readonly hour: string;
+  readonly node: string;
+  readonly epoch: string;
+}
+
+/** Every hour index's key starts with this. */
+export function indexPrefix(prefix: string): string {
+  const p = normalizePrefix(prefix);
+  return p === "" ? `${INDEX_SEGMENT}/` : `${p}/${INDEX_SEGMENT}/`;
+}
+
+/** Key prefix of every node's index of one hour (one LIST per hour at retrieval). */
+export function indexHourPrefix(prefix: string, dt: string, hour: string): string {
+  if (!DT.test(dt)) throw new KeyLayoutError(`dt ${JSON.stringify(dt)} is not YYYY-MM-DD`);
+  if (!HOUR.test(hour)) throw new KeyLayoutError(`hour ${JSON.stringify(hour)} is not 00-23`);
+  return `${indexPrefix(prefix)}dt=${dt}/hour=${hour}/`;
+}
+
+/** `<node>_<epoch>`: the index's name, and its id in the object metadata. */
+export function indexId(node: string, epoch: string): string {
+  if (!EPOCH.test(epoch)) throw new KeyLayoutError(`epoch ${JSON.stringify(epoch)} is not 8-32 hex digits`);
+  if (node.length === 0) throw new KeyLayoutError("node name is empty");
+  return `${escapeNamePart(node)}_${epoch}`;
+}
+
+export function formatIndexKey(key: HourIndexKey): string {
+  return `${indexHourPrefix(key.prefix, key.dt, key.hour)}${indexId(key.node, key.epoch)}${INDEX_SUFFIX}`;
+}
+
+export function parseIndexKey(key: string): HourIndexKey {
+  const {
+    prefix,
+    parts: [segment, dtPart, hourPart, file],
+    fail,
+  } = splitLayoutKey(key, 4);
+  if (segment !== INDEX_SEGMENT) throw fail(`segment ${JSON.stringify(segment)} is not ${INDEX_SEGMENT}`);
+  if (!dtPart.startsWith("dt=") || !DT.test(dtPart.slice(3))) throw fail("expected dt=YYYY-MM-DD");
+  if (!hourPart.startsWith("hour=") || !HOUR.test(hourPart.slice(5))) throw fail("expected hour=HH");
+  if (!file.endsWith(INDEX_SUFFIX)) throw fail(`expected a ${INDEX_SUFFIX} object`);
+  const name = file.slice(0, -INDEX_SUFFIX.length).split("_");
+  const [node, epoch] = name;
+  if (name.length !== 2 || node === undefined || epoch === undefined) throw fail("expected <node>_<epoch>");
+  if (!EPOCH.test(epoch)) throw fail("bad epoch");
+  const decodedNode = unescapeKeyValue(node, "node");
+  if (decodedNode.length === 0) throw fail("empty node");
+  return { prefix, dt: dtPart.slice(3), hour: hourPart.slice(5), node: decodedNode, epoch };
 }

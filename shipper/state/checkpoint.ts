@@ -8,6 +8,7 @@ import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import type { STREAM_TIER, Tier } from "../../lib/keys/layout.ts";
 import type { ObjectMetadata } from "../../lib/object/metadata.ts";
+import type { IndexLedgerState } from "../sinks/s3/hour-index.ts";
 import type { LineReaderCheckpoint } from "../sources/kubernetes_logs/line_reader.ts";
 import type { MergerSnapshot } from "../sources/kubernetes_logs/partial_merger.ts";
 import type { MultilineSnapshot } from "../transforms/multiline/merger.ts";
@@ -91,8 +92,11 @@ export interface OpenBatchState {
 }
 
 export interface SealedBatchCheckpoint {
-  /** A loss record (docs/shipper.md#loss-records) rather than a batch of lines; absent for batches. */
-  kind?: "loss";
+  /**
+   * A loss record (docs/shipper.md#loss-records) or an hour index (docs/retrieval.md#hour-indexes)
+   * rather than a batch of lines; absent for batches.
+   */
+  kind?: "loss" | "index";
   seq: number;
   key: string;
   /** Spool file holding the object body. */
@@ -123,6 +127,11 @@ export interface Checkpoint {
    * once: a crash before that save re-detects the loss from the previous file state.
    */
   sealed: SealedBatchCheckpoint[];
+  /**
+   * The hour-index ledger (shipper/sinks/s3/hour-index.ts). Absent in checkpoints written
+   * before hour indexes: indexing then starts at `nextSeq`.
+   */
+  index?: IndexLedgerState;
 }
 
 export class CheckpointStore {

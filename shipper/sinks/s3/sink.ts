@@ -19,6 +19,7 @@ import { createHash } from "node:crypto";
 import { open as openFile, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { batchId, formatLossKey, STREAM_TIER, type Tier } from "../../../lib/keys/layout.ts";
+import { HOUR_INDEX_VERSION, hourStartText } from "../../../lib/object/hour-index.ts";
 import {
   encodeLossRecord,
   LOSS_RECORD_VERSION,
@@ -37,6 +38,7 @@ import {
   syncDirectory,
 } from "../../state/checkpoint.ts";
 import { type BatchSettings, type BatchTarget, OpenBatch, targetOf } from "./batch.ts";
+import { IndexLedger } from "./hour-index.ts";
 import type { SealedBatch } from "./uploader.ts";
 
 export interface ArchiveSinkOptions extends BatchSettings {
@@ -51,6 +53,8 @@ export interface ArchiveSinkOptions extends BatchSettings {
   streamDelivery: StreamDelivery | null;
   shipperVersion: string;
   metrics: ShipperMetrics;
+  /** Wall clock, ms since the epoch: hour indexes file batches under the hour it numbered them in. Default Date.now. */
+  clock?: () => number;
 }
 
 export class ArchiveSink {
@@ -68,6 +72,8 @@ export class ArchiveSink {
   /** Loss records numbered since the last commit, written to the spool and named by the next one. */
   #losses: { batch: SealedBatch; body: Buffer; record: LossRecord }[] = [];
   #flushedRecords = new WeakMap<OpenBatch, number>();
+  /** Which numbers were handed out in which hour, and which are acknowledged (hour indexes). */
+  readonly index: IndexLedger;
   #hourKey = Number.NaN;
   #hour = { dt: "", hour: "" };
 
@@ -77,6 +83,23 @@ export class ArchiveSink {
     this.epoch = checkpoint.epoch;
     this.nextSeq = checkpoint.nextSeq;
     this.stream = checkpoint.stream === undefined ? undefined : { ...checkpoint.stream };
+    this.index = new IndexLedger(
+      options.node,
+      checkpoint.epoch,
+      options.prefix,
+      structuredClone(checkpoint.index) ?? IndexLedger.fresh(checkpoint.nextSeq),
+    );
+  }
+
+  #now(): number {
+    return this.options.clock?.() ?? Date.now();
+  }
+
+  /** The next number of the per-namespace sequence, noted in the hour-index ledger. */
+  #number(): number {
+    const seq = this.nextSeq++;
+    this.index.numbered(seq, this.#now());
+    return seq;
   }
 
   /**
@@ -115,7 +138,7 @@ export class ArchiveSink {
   /** The open batch for a record of `namespace` at `epochSeconds`, opened on first use. */
   batchFor(tier: Tier, namespace: string, epochSeconds: number): OpenBatch {
     const { dt, hour } = this.#partition(epochSeconds);
-    return this.#batch({ tier, namespace, dt, hour }, () => ({ epoch: this.epoch, seq: this.nextSeq++ }));
+    return this.#batch({ tier, namespace, dt, hour }, () => ({ epoch: this.epoch, seq: this.#number() }));
   }
 
   /** Stream delivery: the open batch of `destination`'s stream for a record at `epochSeconds`. */
@@ -137,7 +160,7 @@ export class ArchiveSink {
    * before the loss (where the lost lines follow), else the hour it was detected in.
    */
   recordLoss(facts: LossFacts): LossRecord {
-    const identity = { node: this.options.node, epoch: this.epoch, seq: this.nextSeq++ };
+    const identity = { node: this.options.node, epoch: this.epoch, seq: this.#number() };
     const id = batchId(identity);
     const record: LossRecord = {
       version: LOSS_RECORD_VERSION,
@@ -258,7 +281,10 @@ export class ArchiveSink {
     this.#losses = [];
     await Promise.all(losses.map((l) => writeDurably(l.batch.file, l.body)));
     for (const l of losses) newlySealed.push(l.batch);
-    if (sealing.length + flushing.length + losses.length > 0) await syncDirectory(this.options.spoolDir);
+    const indexes = await this.#sealIndexes();
+    newlySealed.push(...indexes);
+    if (sealing.length + flushing.length + losses.length + indexes.length > 0)
+      await syncDirectory(this.options.spoolDir);
     for (const s of newlySealed) this.sealed.set(s.key, s);
     await this.store.save({
       version: 1,
@@ -268,6 +294,7 @@ export class ArchiveSink {
       files,
       open: [...this.open.values()].map((b) => b.checkpoint()),
       sealed: [...this.sealed.values()],
+      index: this.index.state,
     });
     const garbage = this.#garbage;
     this.#garbage = [];
@@ -275,7 +302,7 @@ export class ArchiveSink {
     const m = this.options.metrics;
     m.commits.inc();
     m.lastCommit.set(Date.now() / 1000);
-    m.batchesSealed.inc(newlySealed.length - losses.length);
+    m.batchesSealed.inc(newlySealed.length - losses.length - indexes.length);
     m.openBatches.set(this.open.size);
     m.spoolBytes.set(this.spoolBytes());
     return newlySealed;
@@ -301,9 +328,46 @@ export class ArchiveSink {
     };
   }
 
+  /**
+   * Hour indexes whose hour has closed with every number acknowledged, spooled durably; the
+   * commit's save names them in `sealed` and takes their entries out of the ledger together.
+   */
+  async #sealIndexes(): Promise<SealedBatch[]> {
+    const ready = this.index.seal(this.#now(), this.nextSeq);
+    return Promise.all(
+      ready.map(async (index) => {
+        const hour = hourStartText(index.hour);
+        const file = join(this.options.spoolDir, `${this.index.id}_${hour.slice(0, 13)}.index.json`);
+        await writeDurably(file, index.body);
+        const sealed: SealedBatch = {
+          kind: "index",
+          seq: index.last,
+          key: index.key,
+          file,
+          bytes: index.body.length,
+          metadata: {
+            schemaVersion: HOUR_INDEX_VERSION,
+            records: index.entries,
+            firstTimestamp: hour,
+            lastTimestamp: hourStartText(index.hour + 1),
+            sha256: createHash("sha256").update(index.body).digest("hex"),
+            rawBytes: index.body.length,
+            batchId: this.index.id,
+            shipperVersion: this.options.shipperVersion,
+          },
+        };
+        return sealed;
+      }),
+    );
+  }
+
   /** S3 has the batch: it leaves the next checkpoint, then its spool file goes. */
   uploaded(batch: SealedBatch): void {
-    if (this.sealed.delete(batch.key)) this.#garbage.push(batch.file);
+    if (this.sealed.delete(batch.key)) {
+      this.#garbage.push(batch.file);
+      // In the same in-memory step: the next save holds it in the ledger instead of `sealed`.
+      this.index.acknowledged(batch);
+    }
     this.options.metrics.spoolBytes.set(this.spoolBytes());
   }
 

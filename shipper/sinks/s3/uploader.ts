@@ -11,6 +11,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { StageLog } from "../../../lib/log.ts";
+import { INDEX_OBJECT_KIND } from "../../../lib/object/hour-index.ts";
 import { LOSS_OBJECT_KIND } from "../../../lib/object/loss.ts";
 import {
   fromUserMetadata,
@@ -21,8 +22,11 @@ import {
 import type { ShipperMetrics } from "../../metrics.ts";
 
 export interface SealedBatch {
-  /** A loss record (JSON, docs/shipper.md#loss-records) rather than a batch of lines; absent for batches. */
-  kind?: "loss";
+  /**
+   * A loss record (JSON, docs/shipper.md#loss-records) or an hour index (JSON,
+   * docs/retrieval.md#hour-indexes) rather than a batch of lines; absent for batches.
+   */
+  kind?: "loss" | "index";
   seq: number;
   key: string;
   file: string;
@@ -158,10 +162,14 @@ export class Uploader {
           ChecksumSHA256: sha256,
           // A gzip file, not a gzip-encoded NDJSON: no Content-Encoding, so no client or
           // GCS transcoding ever hands a reader decompressed bytes under a .gz name.
-          ContentType: batch.kind === "loss" ? "application/json" : "application/gzip",
+          ContentType: batch.kind === undefined ? "application/gzip" : "application/json",
           Metadata: {
             ...toUserMetadata(batch.metadata),
-            ...(batch.kind === "loss" ? { [`${METADATA_PREFIX}kind`]: LOSS_OBJECT_KIND } : {}),
+            ...(batch.kind === undefined
+              ? {}
+              : {
+                  [`${METADATA_PREFIX}kind`]: batch.kind === "loss" ? LOSS_OBJECT_KIND : INDEX_OBJECT_KIND,
+                }),
           },
           ...(this.#conditional ? { IfNoneMatch: "*" } : {}),
         }),

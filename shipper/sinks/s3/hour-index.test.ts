@@ -1,0 +1,218 @@
+// Hour indexes (docs/retrieval.md#hour-indexes): sealed once, after the hour of the sink's
+// clock has closed and S3 has acknowledged every batch numbered in it, with the same bytes
+// whatever crash comes between, and chained to the previous hour's index.
+
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { parseIndexKey } from "../../../lib/keys/layout.ts";
+import { parseHourIndex } from "../../../lib/object/hour-index.ts";
+import { parsePolicy, streamDelivery } from "../../../lib/policy/policy.ts";
+import { ShipperMetrics } from "../../metrics.ts";
+import { CheckpointStore } from "../../state/checkpoint.ts";
+import { ArchiveSink } from "./sink.ts";
+import type { SealedBatch } from "./uploader.ts";
+
+const STREAM_POLICY = parsePolicy(`
+analytics:
+  include: ["*"]
+  delivery: stream
+`);
+const HOUR = 3_600_000;
+/** 2026-11-21T10:00:00Z. */
+const H10 = Date.UTC(2026, 10, 21, 10);
+
+describe("hour index: written by the sink", () => {
+  let dir = "";
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "logarchive-hour-index-"));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  /** A shipper life on `state` with a clock the test sets. */
+  async function life(state: string, clock: { now: number }): Promise<ArchiveSink> {
+    const spoolDir = join(state, "spool");
+    await mkdir(spoolDir, { recursive: true });
+    const store = new CheckpointStore(state);
+    return ArchiveSink.restore(
+      {
+        spoolDir,
+        prefix: "logs",
+        gzipLevel: 1,
+        node: "node-a",
+        batchMaxBytes: 8 * 2 ** 20,
+        batchMaxAgeMs: HOUR,
+        streamDelivery: streamDelivery(STREAM_POLICY),
+        shipperVersion: "test",
+        metrics: new ShipperMetrics({ defaultMetrics: false }),
+        clock: () => clock.now,
+      },
+      store,
+      await store.load(),
+    );
+  }
+
+  /** One record at `ms` in `namespace`'s batch (and the stream's). */
+  function write(sink: ArchiveSink, namespace: string, ms: number): void {
+    for (const batch of [
+      sink.batchFor("archive", namespace, ms / 1000),
+      sink.streamBatchFor({ dataset: "logarchive", table: "container_logs" }, ms / 1000),
+    ]) {
+      const line = Buffer.from(`{"namespace":"${namespace}","at":${ms}}\n`);
+      batch.staging.append(line);
+      batch.noteRecord(Math.floor(ms / 1000), (ms % 1000) * 1e6, line.length);
+    }
+  }
+
+  function loss(sink: ArchiveSink, ms: number): void {
+    sink.recordLoss({
+      reason: "rotation",
+      namespace: "payments",
+      pod: "api-1",
+      podUid: null,
+      container: "app",
+      file: { path: "/var/log/pods/x/app/0.log", dev: 1, ino: 2, fingerprint: "f", compressed: false },
+      bytes: 10,
+      range: { start: 0, end: 10 },
+      detectedAt: new Date(ms).toISOString(),
+      window: { lastLineBefore: new Date(ms - 1000).toISOString(), firstLineAfter: null },
+      note: "",
+    });
+  }
+
+  const indexes = (sealed: readonly SealedBatch[]) => sealed.filter((s) => s.kind === "index");
+
+  it("seals an hour's index once, after the hour closed and every batch is acknowledged, the same bytes after a crash", async () => {
+    const state = join(dir, "a");
+    const clock = { now: H10 + 10 * 60_000 };
+    const first = await life(state, clock);
+    write(first, "web", clock.now);
+    write(first, "payments", clock.now);
+    loss(first, clock.now);
+    const sealed = await first.commit([], true);
+    // web, payments, the loss record and one stream batch: no index yet.
+    assert.equal(sealed.length, 4);
+    assert.deepEqual(indexes(sealed), []);
+    const archive = sealed.filter((s) => !s.key.includes("/stream/"));
+    assert.deepEqual(
+      archive.map((s) => s.seq).sort(),
+      [0, 1, 2],
+      "batches and the loss record share the sequence; the stream batch has its own",
+    );
+    // Everything but the payments batch is acknowledged; the hour closes.
+    for (const s of sealed) if (!s.key.includes("namespace=payments/")) first.uploaded(s);
+    clock.now = H10 + HOUR + 5 * 60_000;
+    write(first, "web", clock.now); // number 3, in hour 11
+    assert.deepEqual(indexes(await first.commit([], true)), [], "a batch of hour 10 is not acknowledged");
+    await first.close();
+
+    // Restart: the payments batch is still to upload; once acknowledged, the index is sealed.
+    const store = new CheckpointStore(state);
+    const beforeSeal = await store.load();
+    const second = await life(state, clock);
+    const pending = [...second.sealed.values()];
+    for (const s of pending) second.uploaded(s);
+    const sealedIndexes = indexes(await second.commit([]));
+    assert.equal(sealedIndexes.length, 1);
+    const [index] = sealedIndexes;
+    assert.deepEqual(parseIndexKey(index!.key), {
+      prefix: "logs",
+      dt: "2026-11-21",
+      hour: "10",
+      node: "node-a",
+      epoch: second.epoch,
+    });
+    const bytes = await readFile(index!.file);
+    const body = parseHourIndex(bytes);
+    assert.equal(body.hour, "2026-11-21T10:00:00Z");
+    assert.deepEqual([body.first, body.last, body.previous], [0, 2, null]);
+    assert.deepEqual(
+      body.batches.map((b) => [b.seq, b.kind, b.namespace, b.tier]),
+      [
+        [0, "batch", "web", "archive"],
+        [1, "batch", "payments", "archive"],
+        [2, "loss", "payments", null],
+      ],
+    );
+    const bySeq = new Map(archive.map((s) => [s.seq, s]));
+    for (const b of body.batches) {
+      assert.equal(b.key, bySeq.get(b.seq)!.key);
+      assert.equal(b.sha256, bySeq.get(b.seq)!.metadata.sha256);
+      assert.equal(b.records, b.kind === "loss" ? 0 : 1);
+    }
+    assert.equal(
+      index!.metadata.sha256,
+      (await import("node:crypto")).createHash("sha256").update(bytes).digest("hex"),
+    );
+    assert.deepEqual(indexes(await second.commit([])), [], "sealed once");
+    await second.close();
+
+    // A crash before that commit's save: the restart seals the same bytes again.
+    await store.save(beforeSeal);
+    const third = await life(state, clock);
+    for (const s of [...third.sealed.values()]) third.uploaded(s);
+    const again = indexes(await third.commit([]));
+    assert.equal(again.length, 1);
+    assert.equal(again[0]!.key, index!.key);
+    assert.ok((await readFile(again[0]!.file)).equals(bytes), "byte-identical");
+    // Uploaded: it leaves the checkpoint and adds nothing to the ledger.
+    third.uploaded(again[0]!);
+    await third.commit([]);
+    const saved = await store.load();
+    assert.deepEqual(
+      saved.sealed.map((s) => s.key),
+      [],
+    );
+    assert.deepEqual(
+      saved.index!.acked.map((e) => e.seq),
+      [3],
+    );
+
+    // Hour 11 closes: its index chains to hour 10's.
+    clock.now = H10 + 2 * HOUR + 60_000;
+    const next = indexes(await third.commit([]));
+    assert.equal(next.length, 1);
+    const body11 = parseHourIndex(await readFile(next[0]!.file));
+    assert.deepEqual([body11.hour, body11.first, body11.last], ["2026-11-21T11:00:00Z", 3, 3]);
+    assert.deepEqual(body11.previous, { hour: "2026-11-21T10:00:00Z", last: 2 });
+    await third.close();
+  });
+
+  it("never numbers into an hour whose index is sealed, even when the clock steps back", async () => {
+    const state = join(dir, "b");
+    const clock = { now: H10 + 59 * 60_000 };
+    const sink = await life(state, clock);
+    write(sink, "web", clock.now);
+    for (const s of await sink.commit([], true)) sink.uploaded(s);
+    clock.now = H10 + HOUR + 1000;
+    assert.equal(indexes(await sink.commit([])).length, 1);
+    clock.now = H10 + HOUR - 1000; // NTP stepped back into hour 10
+    write(sink, "web", clock.now);
+    for (const s of await sink.commit([], true)) sink.uploaded(s);
+    clock.now = H10 + 2 * HOUR;
+    const [later] = indexes(await sink.commit([]));
+    const body = parseHourIndex(await readFile(later!.file));
+    assert.equal(body.hour, "2026-11-21T11:00:00Z");
+    assert.deepEqual(body.previous, { hour: "2026-11-21T10:00:00Z", last: 0 });
+    await sink.close();
+  });
+
+  it("a checkpoint from before hour indexes starts indexing at its next number, with no chain link", async () => {
+    const state = join(dir, "c");
+    const store = new CheckpointStore(state);
+    const old = await store.load();
+    old.nextSeq = 7;
+    await store.save(old);
+    const clock = { now: H10 };
+    const sink = await life(state, clock);
+    write(sink, "web", clock.now);
+    for (const s of await sink.commit([], true)) sink.uploaded(s);
+    clock.now += HOUR;
+    const [index] = indexes(await sink.commit([]));
+    const body = parseHourIndex(await readFile(index!.file));
+    assert.deepEqual([body.first, body.last, body.previous], [7, 7, null]);
+    await sink.close();
+  });
+});
