@@ -43,6 +43,35 @@ describe("stack config", () => {
     assert.deepEqual(archiveTransitions(c.archiveTiers), DEFAULT_COST_LIFECYCLE);
   });
 
+  it("finalizeMaxInstances and functionMemory: defaults from lib/gcp-deploy.ts, overridable, checked", () => {
+    const c = parseStackConfig(REQUIRED, PROVIDERS);
+    assert.equal(c.finalizeMaxInstances, 500);
+    assert.equal(c.functionMemory, "512Mi");
+    const set = parseStackConfig(
+      { ...REQUIRED, finalizeMaxInstances: "800", functionMemory: "1Gi" },
+      PROVIDERS,
+    );
+    assert.equal(set.finalizeMaxInstances, 800);
+    assert.equal(set.functionMemory, "1Gi");
+    assert.equal(
+      parseStackConfig({ ...REQUIRED, functionMemory: "1024Mi" }, PROVIDERS).functionMemory,
+      "1024Mi",
+    );
+    for (const [raw, problem] of [
+      [{ finalizeMaxInstances: "0" }, /^logarchive:finalizeMaxInstances: must be at least 1/],
+      [{ finalizeMaxInstances: "2.5" }, /^logarchive:finalizeMaxInstances: must be a whole number/],
+      [
+        { functionMemory: "768Mi" },
+        /^logarchive:functionMemory: is not a Cloud Run functions memory tier \(128Mi, /,
+      ],
+      [{ functionMemory: "64Gi" }, /^logarchive:functionMemory: is not a Cloud Run functions memory tier/],
+    ] as const) {
+      const problems = problemsOf({ ...REQUIRED, ...raw });
+      assert.equal(problems.length, 1, problems.join("\n"));
+      assert.match(problems[0]!, problem);
+    }
+  });
+
   it("defaults: the issue's tiers, 7-day landing, 90-day partitions, physical billing, the loader's own defaults", () => {
     const c = parseStackConfig(REQUIRED, PROVIDERS);
     assert.deepEqual(c.archiveTiers, { standardIa: 30, glacierIr: 90, deepArchive: 180 });

@@ -21,6 +21,15 @@ import {
 import { DEFAULT_ARCHIVE_RETENTION_DAYS, DEFAULT_ARCHIVE_TIER_DAYS } from "../lib/archive-lifecycle.ts";
 import { ConfigError } from "../lib/config/errors.ts";
 import { checkDuration, parseSize } from "../lib/config/units.ts";
+import {
+  BIGQUERY_STORAGE_BILLING_MODELS,
+  DEFAULT_BIGQUERY_PARTITION_EXPIRATION_DAYS,
+  DEFAULT_BIGQUERY_STORAGE_BILLING,
+  DEFAULT_FINALIZE_MAX_INSTANCES,
+  DEFAULT_FUNCTION_MEMORY,
+  FUNCTION_MEMORY_CHOICES,
+  functionSize,
+} from "../lib/gcp-deploy.ts";
 import { knownDestinations, policyDatasets } from "../lib/infra-contract.ts";
 import { destinations, type NamespacePolicy, parsePolicy } from "../lib/policy/policy.ts";
 import { s3BucketNameProblem } from "../lib/s3-bucket-name.ts";
@@ -377,12 +386,31 @@ export const STACK_SETTINGS = [
     "functionMemory",
     z
       .string()
-      .regex(/^\d+(Mi|Gi)$/, 'is not a memory size like "512Mi"')
-      .default("512Mi"),
+      .refine(
+        (v) => functionSize(v) !== null,
+        `is not a Cloud Run functions memory tier (${FUNCTION_MEMORY_CHOICES})`,
+      )
+      .default(DEFAULT_FUNCTION_MEMORY),
     {
-      example: "512Mi",
+      example: DEFAULT_FUNCTION_MEMORY,
       unit: "Mi/Gi",
-      description: "Memory of each function instance.",
+      description:
+        "Memory of each function instance, one of the gen2 tiers; the vCPU is the one the tier comes with (512Mi: 0.333, https://cloud.google.com/functions/docs/configuring/memory). `logarchive cost` prices the same (--function-memory).",
+    },
+  ),
+  setting(
+    "finalizeMaxInstances",
+    z
+      .number()
+      .int("must be a whole number")
+      .min(1, "must be at least 1")
+      .default(DEFAULT_FINALIZE_MAX_INSTANCES),
+    {
+      json: true,
+      example: DEFAULT_FINALIZE_MAX_INSTANCES,
+      unit: "instances",
+      description:
+        "Max instances of the finalize function (Cloud Run functions' default is 100); each checks one object at a time. Over the default, the region's Cloud Run CPU and memory quota bounds it (https://cloud.google.com/run/docs/configuring/max-instances-limits): see docs/scale.md. `logarchive plan` checks the same value (--finalize-max-instances).",
     },
   ),
   setting("deadLetterMaxDeliveryAttempts", z.number().int().min(5).max(100).default(20), {
@@ -438,14 +466,19 @@ export const STACK_SETTINGS = [
     unit: "BigQuery location",
     description: "Location of the datasets; must equal landingLocation.",
   }),
-  setting("storageBillingModel", z.enum(["PHYSICAL", "LOGICAL"]).default("PHYSICAL"), {
-    example: "PHYSICAL",
-    unit: "PHYSICAL | LOGICAL",
-    description: "Dataset storage billing: PHYSICAL bills compressed bytes, and log rows compress well.",
-  }),
-  setting("partitionExpirationDays", days(1).nullable().default(90), {
+  setting(
+    "storageBillingModel",
+    z.enum(BIGQUERY_STORAGE_BILLING_MODELS).default(DEFAULT_BIGQUERY_STORAGE_BILLING),
+    {
+      example: DEFAULT_BIGQUERY_STORAGE_BILLING,
+      unit: BIGQUERY_STORAGE_BILLING_MODELS.join(" | "),
+      description:
+        "Dataset storage billing: PHYSICAL bills compressed bytes, and log rows compress well. `logarchive cost` adds up the same (--bigquery-billing).",
+    },
+  ),
+  setting("partitionExpirationDays", days(1).nullable().default(DEFAULT_BIGQUERY_PARTITION_EXPIRATION_DAYS), {
     json: true,
-    example: 90,
+    example: DEFAULT_BIGQUERY_PARTITION_EXPIRATION_DAYS,
     unit: "days, null never",
     description:
       "Age at which a table's day partitions are dropped from BigQuery; the S3 archive keeps the logs.",

@@ -171,6 +171,7 @@ export function deployLogarchive(inputs: StackInputs) {
     finalizeTimeoutSeconds: Math.ceil(config.finalizeTimeout / 1000),
     flushTimeoutSeconds: Math.ceil(config.loaderConfig.flushFunctionTimeoutMs / 1000),
     memory: config.functionMemory,
+    finalizeMaxInstances: config.finalizeMaxInstances,
     scheduler: config.flushScheduler,
     deadLetterMaxDeliveryAttempts: config.deadLetterMaxDeliveryAttempts,
     attachDeadLetter: config.attachDeadLetter,

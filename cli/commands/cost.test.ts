@@ -74,6 +74,18 @@ describe("logarchive cost", () => {
     close(line(lines, "AWS data transfer out").steady, ((STORED * M) / GIB) * 0.09, "egress");
     // BigQuery logical: 864M rows × 303 B × 30 days / 2^30 = 7,314.7 GiB × $0.02 = $146.29.
     close(line(lines, "BigQuery active logical").steady, ((864e6 * 303 * 30) / GIB) * 0.02, "BigQuery");
+    // Function compute at the deployed size (lib/gcp-deploy.ts: 512Mi, the tier's 0.333 vCPU and
+    // 0.5 GiB). A finalize checks an object of 6,000,000 raw B × 2.1 = 12.02 MiB of records:
+    // 0.2 s + 0.2 s × 12.02 = 2.603 s, billed 2.7 s (100 ms steps); the flush works 0.015 s an
+    // object plus a 20 s job per window: 14,400 × 2.7 + 14,400 × 0.015 + 720 × 20 = 53,496 s a
+    // day × M × (0.333 × $0.000024 + 0.5 × $0.0000025) = $15.04.
+    const compute = line(lines, "Function compute");
+    assert.match(compute.item, /^Function compute \(512Mi: 0\.333 vCPU, 0\.5 GiB/);
+    close(
+      compute.steady,
+      (14_400 * 2.7 + 14_400 * 0.015 + 720 * 20) * M * (0.333 * 0.000024 + 0.5 * 0.0000025),
+      "compute",
+    );
     // GCS landing copies kept 7 days: 2.16036e10 × 7 / 2^30 = 140.8 GiB × $0.02 = $2.82.
     close(line(lines, "GCS landing copies").steady, ((STORED * 7) / GIB) * 0.02, "GCS staging");
     // Markers: claims/ + done/ (2 × 350 B) for 30 days, manifests and attempts (2 × 350 B)
@@ -162,6 +174,26 @@ describe("logarchive cost", () => {
     assert.equal(help.match(/STANDARD_IA:30,GLACIER_IR:90,DEEP_ARCHIVE:180/g)?.length, 1, help);
     assert.doesNotMatch(help, /storageClass/);
     assert.match(help, /--retention-days <d> [^-]*\(default: 730\)/);
+  });
+
+  it("adds up the BigQuery billing model infra deploys (physical, lib/gcp-deploy.ts) unless told otherwise", async () => {
+    const inTotal = async (args: string[]) => {
+      const { lines } = JSON.parse((await runCommand(costCommand, args)).out).report as {
+        lines: (Line & { inTotal: boolean })[];
+      };
+      return lines.filter((l) => l.item.startsWith("BigQuery") && l.inTotal).map((l) => l.item);
+    };
+    const withoutBilling = WORKED.filter(
+      (a, i) => a !== "--bigquery-billing" && WORKED[i - 1] !== "--bigquery-billing",
+    );
+    assert.deepEqual(await inTotal(withoutBilling), [
+      "BigQuery active physical (+14 days time travel and fail-safe) (30-day partitions)",
+      "BigQuery long-term physical (30-day partitions)",
+    ]);
+    assert.deepEqual(await inTotal([...withoutBilling, "--bigquery-billing", "logical"]), [
+      "BigQuery active logical (30-day partitions)",
+      "BigQuery long-term logical (30-day partitions)",
+    ]);
   });
 
   it("defaults to the lifecycle and retention infra deploys (lib/archive-lifecycle.ts)", async () => {

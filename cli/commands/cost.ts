@@ -11,6 +11,10 @@ import {
 import { UserError } from "../../lib/config/errors.ts";
 import type { PriceTable } from "../../lib/economics/prices.ts";
 import {
+  DEFAULT_BIGQUERY_PARTITION_EXPIRATION_DAYS,
+  DEFAULT_BIGQUERY_STORAGE_BILLING,
+} from "../../lib/gcp-deploy.ts";
+import {
   addWorkloadOptions,
   type CommandIo,
   jsonNumbers,
@@ -31,6 +35,11 @@ const PROCESS_IO: CommandIo = {
  */
 export const DEFAULT_COST_RETENTION_DAYS = DEFAULT_ARCHIVE_RETENTION_DAYS;
 export const DEFAULT_COST_LIFECYCLE = archiveTransitions(DEFAULT_ARCHIVE_TIER_DAYS);
+/** infra's storageBillingModel and partitionExpirationDays, from lib/gcp-deploy.ts. */
+export const DEFAULT_COST_BIGQUERY_BILLING = DEFAULT_BIGQUERY_STORAGE_BILLING.toLowerCase() as
+  | "logical"
+  | "physical";
+export const DEFAULT_COST_BIGQUERY_DAYS = DEFAULT_BIGQUERY_PARTITION_EXPIRATION_DAYS;
 
 const CLASSES = ["STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"];
 
@@ -103,14 +112,19 @@ export function costCommand(io: CommandIo = PROCESS_IO): Command {
         .choices(["all_storage_classes_128K", "varies_by_storage_class"])
         .default("all_storage_classes_128K"),
     )
-    .option("--bigquery-days <d>", "BigQuery partition expiration", days("--bigquery-days"), 90)
+    .option(
+      "--bigquery-days <d>",
+      "BigQuery partition expiration, as infra's partitionExpirationDays",
+      days("--bigquery-days"),
+      DEFAULT_COST_BIGQUERY_DAYS,
+    )
     .addOption(
       new Option(
         "--bigquery-billing <model>",
-        "BigQuery storage billing model in the total (both are computed)",
+        "BigQuery storage billing model in the total (both are computed); the default is infra's storageBillingModel",
       )
         .choices(["logical", "physical"])
-        .default("logical"),
+        .default(DEFAULT_COST_BIGQUERY_BILLING),
     )
     .option(
       "--gcs-staging-days <d>",

@@ -203,6 +203,36 @@ describe("logarchive plan", () => {
     assert.match(flush.source, /flush_concurrency 32 .*flush speed 0\.0075 s\/object assumed/);
   });
 
+  it("checks the finalize instances against the deployed max, and prices the deployed memory", async () => {
+    // The worked example keeps 14,400 × 2.603 s / 86,400 s = 0.434 finalize instances busy
+    // (cost.test.ts derives the 2.603 s): against infra's 500 by default; with
+    // --finalize-max-instances 1 the headroom is 1 / 0.434 = 2.30×.
+    const instances = async (...extra: string[]) => {
+      const { out, code } = await runCommand(planCommand, ["plan", ...WORKED, ...extra]);
+      const plan = JSON.parse(out);
+      return { q: plan.quotas.find((x: { id: string }) => x.id === "function_instances"), plan, code };
+    };
+    const byDefault = await instances();
+    assert.equal(byDefault.q.limit, 500);
+    close(byDefault.q.use, (14_400 * (0.2 + 0.2 * ((6e6 * 2.1) / 2 ** 20))) / 86_400, "instances");
+    assert.deepEqual(byDefault.plan.inputs.functions, {
+      memory: "512Mi",
+      memoryGiB: 0.5,
+      vcpu: 0.333,
+      finalizeMaxInstances: 500,
+    });
+    const one = await instances("--finalize-max-instances", "1", "--function-memory", "2Gi");
+    assert.equal(one.q.limit, 1);
+    assert.equal(one.q.ok, true);
+    close(one.q.headroom, 1 / byDefault.q.use, "headroom");
+    assert.deepEqual(one.plan.inputs.functions, {
+      memory: "2Gi",
+      memoryGiB: 2,
+      vcpu: 1,
+      finalizeMaxInstances: 1,
+    });
+  });
+
   it("reads measured inputs from the shipper's metrics", async () => {
     const metrics = writeConfig(
       "metrics.txt",
@@ -240,6 +270,28 @@ describe("logarchive plan", () => {
     await assert.rejects(
       runCommand(planCommand, ["plan", ...WORKED, "--assumptions", writeConfig("a.yaml", "nope: 1\n")]),
       (error: Error) => error instanceof UserError && /nope: unknown assumption/.test(error.message),
+    );
+    // The functions' size and max instances are the deploy's settings now, not assumptions.
+    await assert.rejects(
+      runCommand(planCommand, [
+        "plan",
+        ...WORKED,
+        "--assumptions",
+        writeConfig("old.yaml", "functionMaxInstances: 500\n"),
+      ]),
+      (error: Error) =>
+        error instanceof UserError &&
+        /functionMaxInstances: no longer an assumption: the deploy sets it \(the stack's finalizeMaxInstances; --finalize-max-instances\)/.test(
+          error.message,
+        ),
+    );
+    await assert.rejects(
+      runCommand(planCommand, ["plan", ...WORKED, "--function-memory", "768Mi"]),
+      /--function-memory: expected a Cloud Run functions memory tier \(128Mi, 256Mi, 512Mi, 1Gi/,
+    );
+    await assert.rejects(
+      runCommand(planCommand, ["plan", ...WORKED, "--finalize-max-instances", "0"]),
+      /--finalize-max-instances: expected a whole number ≥ 1/,
     );
     await assert.rejects(
       runCommand(planCommand, [

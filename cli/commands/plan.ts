@@ -6,6 +6,12 @@ import { readFile } from "node:fs/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { UserError } from "../../lib/config/errors.ts";
 import { parseDuration } from "../../lib/config/units.ts";
+import {
+  DEFAULT_FINALIZE_MAX_INSTANCES,
+  DEFAULT_FUNCTION_MEMORY,
+  FUNCTION_MEMORY_CHOICES,
+  functionSize,
+} from "../../lib/gcp-deploy.ts";
 import { policyPathOrDefault } from "../options.ts";
 
 export interface CommandIo {
@@ -59,6 +65,14 @@ function zipf(value: string): number {
   return Number(m[1]);
 }
 
+function functionMemory(value: string): string {
+  if (functionSize(value) === null)
+    throw new InvalidArgumentError(
+      `--function-memory: expected a Cloud Run functions memory tier (${FUNCTION_MEMORY_CHOICES}).`,
+    );
+  return value;
+}
+
 function durationSeconds(flag: string) {
   return (value: string): number => {
     const ms = parseDuration(value);
@@ -85,6 +99,8 @@ export interface WorkloadOptions {
   loaderConfig?: string;
   tables?: number;
   assumptions?: string;
+  functionMemory: string;
+  finalizeMaxInstances: number;
   format: "table" | "json";
   archiveBatchAge?: number;
   analyticsBatchAge?: number;
@@ -141,6 +157,18 @@ export function addWorkloadOptions(command: Command): Command {
     )
     .option("--tables <n>", "destination tables (default: the policy's)", positiveInt("--tables"))
     .option("--assumptions <file>", "YAML/JSON overriding the model's assumptions (printed with the plan)")
+    .option(
+      "--function-memory <size>",
+      "the loader functions' memory, as the stack's functionMemory (its vCPU comes with the tier)",
+      functionMemory,
+      DEFAULT_FUNCTION_MEMORY,
+    )
+    .option(
+      "--finalize-max-instances <n>",
+      "the finalize function's max instances, as the stack's finalizeMaxInstances",
+      positiveInt("--finalize-max-instances"),
+      DEFAULT_FINALIZE_MAX_INSTANCES,
+    )
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
     .option(
       "--archive-batch-age <duration>",
@@ -205,6 +233,13 @@ function marginalStoredPerRaw(
   return m.storedPerRaw ?? DEFAULT_STORED_PER_RAW;
 }
 
+/** Former assumptions that are now read from the deploy's settings, and the flag that models them. */
+const MOVED_TO_DEPLOY_SETTINGS: Record<string, string> = {
+  functionVcpu: "the stack's functionMemory tier; --function-memory",
+  functionMemoryGiB: "the stack's functionMemory; --function-memory",
+  functionMaxInstances: "the stack's finalizeMaxInstances; --finalize-max-instances",
+};
+
 /** Resolves the options into the model's inputs and runs the volume model. */
 export async function runPlanModel(o: WorkloadOptions) {
   const { planModel, DEFAULT_ASSUMPTIONS } = await import("../../lib/economics/model.ts");
@@ -239,6 +274,11 @@ export async function runPlanModel(o: WorkloadOptions) {
   if (o.assumptions !== undefined) {
     const given = await readMap(o.assumptions, "--assumptions");
     for (const [key, value] of Object.entries(given)) {
+      const deploySetting = MOVED_TO_DEPLOY_SETTINGS[key];
+      if (deploySetting !== undefined)
+        throw new UserError(
+          `--assumptions ${o.assumptions}: ${key}: no longer an assumption: the deploy sets it (${deploySetting})`,
+        );
       if (!(key in assumptions))
         throw new UserError(`--assumptions ${o.assumptions}: ${key}: unknown assumption`);
       if (typeof value !== "number" || !(value >= 0)) {
@@ -254,6 +294,7 @@ export async function runPlanModel(o: WorkloadOptions) {
       ...(loaderConfig ? { loaderConfig } : {}),
       policy,
       ...(o.tables === undefined ? {} : { tables: o.tables }),
+      deploy: { functionMemory: o.functionMemory, finalizeMaxInstances: o.finalizeMaxInstances },
       hypothetical: {
         ...(o.archiveBatchAge === undefined ? {} : { archiveBatchAgeSeconds: o.archiveBatchAge }),
         ...(o.analyticsBatchAge === undefined ? {} : { analyticsBatchAgeSeconds: o.analyticsBatchAge }),
@@ -284,6 +325,7 @@ export async function runPlanModel(o: WorkloadOptions) {
     },
     shipper: design.shipper,
     loader: design.loader,
+    functions: design.functions,
     assumptions,
     notificationRules: design.notificationRules,
   });

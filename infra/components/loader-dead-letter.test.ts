@@ -40,6 +40,7 @@ const args = (accountIdPrefix: string, attachDeadLetter: boolean): LoaderArgs =>
   finalizeTimeoutSeconds: 300,
   flushTimeoutSeconds: 540,
   memory: "512Mi",
+  finalizeMaxInstances: 500,
   scheduler: {
     schedule: "* * * * *",
     timeZone: "Etc/UTC",

@@ -109,7 +109,13 @@ export interface LoaderArgs {
   environment: pulumi.Input<Record<string, pulumi.Input<string>>>;
   finalizeTimeoutSeconds: number;
   flushTimeoutSeconds: number;
+  /** Memory of each function instance, a gen2 tier (lib/gcp-deploy.ts); its vCPU comes with it. */
   memory: string;
+  /**
+   * Max instances of the finalize function (infra/config.ts finalizeMaxInstances, default
+   * lib/gcp-deploy.ts DEFAULT_FINALIZE_MAX_INSTANCES, which `logarchive plan` checks its load against).
+   */
+  finalizeMaxInstances: number;
   scheduler: FlushSchedulerSettings;
   deadLetterMaxDeliveryAttempts: number;
   /**
@@ -290,7 +296,10 @@ export class Loader extends pulumi.ComponentResource {
         location: args.region,
         description: "logarchive loader: validate and queue each object the transfer lands",
         buildConfig: buildConfig(FINALIZE_FUNCTION),
-        serviceConfig: serviceConfig(this.finalizeAccount, args.finalizeTimeoutSeconds),
+        serviceConfig: {
+          ...serviceConfig(this.finalizeAccount, args.finalizeTimeoutSeconds),
+          maxInstanceCount: args.finalizeMaxInstances,
+        },
         eventTrigger: {
           eventType: FINALIZED_EVENT_TYPE,
           triggerRegion: args.triggerRegion,

@@ -419,7 +419,7 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
   const gibs = model.functions.gibSecondsPerDay * MONTH_DAYS;
   add({
     group: "requests",
-    item: `Function compute (${a.functionVcpu} vCPU, ${a.functionMemoryGiB} GiB, billed per 100 ms)`,
+    item: `Function compute (${model.inputs.functions.memory}: ${model.inputs.functions.vcpu} vCPU, ${model.inputs.functions.memoryGiB} GiB, billed per 100 ms)`,
     quantity: vcpu,
     unit: "vCPU-seconds",
     steady: vcpu * p("run_vcpu_second") + gibs * p("run_gib_second"),

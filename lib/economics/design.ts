@@ -9,13 +9,19 @@ import { BIGQUERY_QUOTAS, planLoadWindows } from "../../functions/loader/plan.ts
 import { resolveShipperConfig } from "../../shipper/config.ts";
 import { shipperManifests } from "../../shipper/deploy/daemonset.ts";
 import {
+  DEFAULT_FINALIZE_MAX_INSTANCES,
+  DEFAULT_FUNCTION_MEMORY,
+  FUNCTION_MEMORY_CHOICES,
+  functionSize,
+} from "../gcp-deploy.ts";
+import {
   classifyNamespace,
   destinations,
   type NamespacePolicy,
   notificationRules,
   streamDelivery,
 } from "../policy/policy.ts";
-import type { LoaderDesign, ShipperDesign } from "./model.ts";
+import type { FunctionsDesign, LoaderDesign, ShipperDesign } from "./model.ts";
 
 export interface DesignSources {
   /** The shipper's YAML config, parsed (keys as in docs/shipper.md), and its path. */
@@ -25,6 +31,8 @@ export interface DesignSources {
   policy: NamespacePolicy;
   /** Destination tables; default: the policy's. */
   tables?: number;
+  /** The stack's functionMemory and finalizeMaxInstances; default: infra's (lib/gcp-deploy.ts). */
+  deploy?: { functionMemory?: string; finalizeMaxInstances?: number };
   /** Hypothetical switches for evaluating alternatives (docs/scale.md). */
   hypothetical?: {
     archiveBatchAgeSeconds?: number;
@@ -40,6 +48,7 @@ export interface DesignSources {
 export interface Design {
   shipper: ShipperDesign;
   loader: LoaderDesign;
+  functions: FunctionsDesign;
   notificationRules: number;
   /** Where each value came from, for the report. */
   notes: string[];
@@ -58,7 +67,24 @@ function loaderEnv(values: Record<string, unknown> | undefined): Record<string, 
   return env;
 }
 
+/**
+ * The functions as the stack deploys them: its memory tier with the vCPU that tier comes with, and
+ * the finalize function's max instances. A memory that is not a tier is a RangeError (the CLI checks
+ * its flag first).
+ */
+export function functionsDesign(deploy: DesignSources["deploy"] = {}): FunctionsDesign {
+  const memory = deploy.functionMemory ?? DEFAULT_FUNCTION_MEMORY;
+  const size = functionSize(memory);
+  if (size === null) {
+    throw new RangeError(
+      `functionMemory: ${JSON.stringify(memory)} is not a Cloud Run functions memory tier (${FUNCTION_MEMORY_CHOICES})`,
+    );
+  }
+  return { ...size, finalizeMaxInstances: deploy.finalizeMaxInstances ?? DEFAULT_FINALIZE_MAX_INSTANCES };
+}
+
 export function designFromConfig(sources: DesignSources): Design {
+  const functions = functionsDesign(sources.deploy);
   const shipper = resolveShipperConfig({
     ...(sources.shipperConfig ? { file: sources.shipperConfig } : {}),
     // The bucket and node do not change the model; the environment is not read.
@@ -124,6 +150,7 @@ export function designFromConfig(sources: DesignSources): Design {
       projectJobsPerDay: loader.projectLoadJobsPerDay,
       tableJobGuard: loader.tableJobGuard,
     },
+    functions,
     notificationRules: notificationRules(sources.policy).length,
     notes: [
       `shipper: batch_max_age ${age} s, batch_max_bytes ${shipper.batchMaxBytes} B (${sources.shipperConfig ? sources.shipperConfig.path : "shipper/config.ts defaults"})`,
@@ -131,6 +158,7 @@ export function designFromConfig(sources: DesignSources): Design {
         ? "policy: analytics.delivery per-namespace (analytics namespaces' own objects are loaded; batch_max_age for every batch)"
         : `policy: analytics.delivery stream (per-table stream batches of ${configuredAnalyticsAge} s, per-namespace archive batches of ${configuredArchiveAge} s; batch_max_age unused)`,
       `loader: ${tables} table(s), window ${plan.windowSeconds} s (bound by ${plan.boundBy}), flush every ${loader.flushIntervalMs / 1000} s, deadline ${loader.flushDeadlineMs / 1000} s, ${loader.maxUrisPerJob} URIs per job, job guard ${loader.tableJobGuard}/table/day, flush_concurrency ${loader.flushConcurrency}, sweep ${loader.sweepMaxObjects} objects every ${loader.sweepIntervalMs / 1000} s (functions/loader/plan.ts, config.ts)`,
+      `functions: ${functions.memory} each (${functions.vcpu} vCPU, the tier's), finalize max instances ${functions.finalizeMaxInstances} (${functions.memory === DEFAULT_FUNCTION_MEMORY && functions.finalizeMaxInstances === DEFAULT_FINALIZE_MAX_INSTANCES ? "infra's defaults, lib/gcp-deploy.ts" : "--function-memory, --finalize-max-instances"})`,
       `loader state bucket ${stateBucketIsLanding ? "is the landing bucket (the default): marker writes fire the finalize trigger" : "is separate from the landing bucket"}`,
     ],
   };

@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { DEFAULT_FINALIZE_MAX_INSTANCES, DEFAULT_FUNCTION_MEMORY } from "../gcp-deploy.ts";
+import { DEFAULT_POLICY } from "../policy/policy.ts";
 import { costModel } from "./cost.ts";
+import { designFromConfig, functionsDesign } from "./design.ts";
 import {
   batchShape,
   DEFAULT_ASSUMPTIONS,
@@ -71,7 +74,14 @@ const workloadArb = fc.record({
 });
 
 function inputs(workload: Workload, shipper: ShipperDesign = SHIPPER): PlanInputs {
-  return { workload, shipper, loader: LOADER, assumptions: DEFAULT_ASSUMPTIONS, notificationRules: 1 };
+  return {
+    workload,
+    shipper,
+    loader: LOADER,
+    functions: functionsDesign(),
+    assumptions: DEFAULT_ASSUMPTIONS,
+    notificationRules: 1,
+  };
 }
 
 describe("volume model", () => {
@@ -245,13 +255,47 @@ describe("loader capacity (functions/loader/flush.ts: full jobs start at once)",
   });
 });
 
-describe("assumptions the deploy decides", () => {
-  it("takes the platform's default max instances only while the deploy sets none", () => {
-    // functionMaxInstances stands for the finalize function's max instances as deployed. While
-    // infra/components/loader.ts sets no maxInstanceCount, Cloud Run functions' default (100)
-    // is what runs; once it sets one, the model must read that setting instead.
+const close = (actual: number, expected: number, what: string) =>
+  assert.ok(Math.abs(actual - expected) <= expected * 1e-6, `${what}: ${actual} vs ${expected}`);
+
+describe("what the deploy decides", () => {
+  it("reads the functions' size and the finalize max instances from the deploy's settings, not assumptions", () => {
+    // These were assumptions (0.167 vCPU, 0.25 GiB, Cloud Run's default of 100 max instances)
+    // while infra deployed 512 MiB and set no max; now both sides read lib/gcp-deploy.ts
+    // (infra/economics.test.ts checks the deployed resources carry the same values).
+    for (const gone of ["functionVcpu", "functionMemoryGiB", "functionMaxInstances"])
+      assert.ok(!(gone in DEFAULT_ASSUMPTIONS), gone);
     const infra = readFileSync(new URL("../../infra/components/loader.ts", import.meta.url), "utf8");
-    assert.doesNotMatch(infra, /maxInstanceCount/);
-    assert.equal(DEFAULT_ASSUMPTIONS.functionMaxInstances, 100);
+    assert.match(infra, /maxInstanceCount: args\.finalizeMaxInstances/);
+    const design = designFromConfig({ policy: DEFAULT_POLICY });
+    assert.deepEqual(design.functions, {
+      memory: DEFAULT_FUNCTION_MEMORY,
+      memoryGiB: 0.5,
+      vcpu: 0.333,
+      finalizeMaxInstances: DEFAULT_FINALIZE_MAX_INSTANCES,
+    });
+  });
+
+  it("bills the function compute at the deployed size and checks instances against the deployed max", () => {
+    const w: Workload = {
+      nodes: 1000,
+      rawBytesPerNodeDay: 5e9,
+      namespaces: 100,
+      activePerNode: 30,
+      zipfExponent: 1.1,
+      analyticsShare: 0.97,
+      storedPerRaw: 0.224,
+      rawLineBytes: 250,
+      recordPerRaw: 2.1,
+    };
+    const small = planModel({ ...inputs(w), functions: functionsDesign({ functionMemory: "256Mi" }) });
+    const big = planModel({ ...inputs(w), functions: functionsDesign({ functionMemory: "1Gi" }) });
+    // Same billed seconds; CPU and memory scale with the tier (0.167 → 0.583 vCPU, 0.25 → 1 GiB).
+    close(big.functions.vcpuSecondsPerDay / small.functions.vcpuSecondsPerDay, 0.583 / 0.167, "vCPU");
+    close(big.functions.gibSecondsPerDay / small.functions.gibSecondsPerDay, 4, "GiB");
+    const limited = planModel({ ...inputs(w), functions: functionsDesign({ finalizeMaxInstances: 7 }) });
+    const q = quotaChecks(limited).find((c) => c.id === "function_instances");
+    assert.equal(q?.limit, 7);
+    close(q?.headroom ?? 0, 7 / limited.functions.concurrentInstances, "headroom");
   });
 });

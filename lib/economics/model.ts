@@ -140,16 +140,8 @@ export interface Assumptions {
   flushSecondsPerObject: number;
   /** The flush_concurrency flushSecondsPerObject was measured or estimated at (the option's default). */
   flushSpeedAtConcurrency: number;
-  functionVcpu: number;
-  functionMemoryGiB: number;
+  /** Requests one function instance serves at once: gen2's default of 1, which infra keeps. */
   functionConcurrency: number;
-  /**
-   * Max instances of the finalize function as deployed. infra/components/loader.ts sets no
-   * maxInstanceCount, so Cloud Run functions' default of 100 applies
-   * (https://cloud.google.com/functions/docs/configuring/max-instances); model another value
-   * with --assumptions functionMaxInstances once the deploy sets one.
-   */
-  functionMaxInstances: number;
   /** Bytes of one Cloud Storage event message through Pub/Sub (object resource JSON). */
   eventMessageBytes: number;
   /** Bytes of one loader marker (claims/, pending/, done/). */
@@ -196,10 +188,7 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
   ignoredInvocationSeconds: 0.1,
   flushSecondsPerObject: ESTIMATED_BATCH_MS_PER_OBJECT / 1000,
   flushSpeedAtConcurrency: DEFAULT_FLUSH_CONCURRENCY,
-  functionVcpu: 0.167,
-  functionMemoryGiB: 0.25,
   functionConcurrency: 1,
-  functionMaxInstances: 100,
   eventMessageBytes: 1500,
   markerBytes: 350,
   gzipObjectOverheadBytes: 250,
@@ -409,10 +398,24 @@ export interface GcsOps {
   landingInserts: number;
 }
 
+/**
+ * The loader's functions as deployed (lib/gcp-deploy.ts: infra's functionMemory and
+ * finalizeMaxInstances): what their compute is billed at and how many finalize instances may run.
+ */
+export interface FunctionsDesign {
+  /** The stack's memory setting, `512Mi`; both functions get it. */
+  memory: string;
+  memoryGiB: number;
+  /** The vCPU that memory tier comes with. */
+  vcpu: number;
+  finalizeMaxInstances: number;
+}
+
 export interface PlanInputs {
   workload: Workload;
   shipper: ShipperDesign;
   loader: LoaderDesign;
+  functions: FunctionsDesign;
   assumptions: Assumptions;
   /** S3 notification configurations the policy needs (lib/policy notificationRules). */
   notificationRules: number;
@@ -828,8 +831,8 @@ export function planModel(inputs: PlanInputs): PlanModel {
       finalizeChecked: loadedPerDay,
       finalizeIgnored,
       flushRuns,
-      vcpuSecondsPerDay: billedSeconds * as.functionVcpu,
-      gibSecondsPerDay: billedSeconds * as.functionMemoryGiB,
+      vcpuSecondsPerDay: billedSeconds * inputs.functions.vcpu,
+      gibSecondsPerDay: billedSeconds * inputs.functions.memoryGiB,
       concurrentInstances,
       invocationsPerDay: loadedPerDay + finalizeIgnored + flushRuns,
     },

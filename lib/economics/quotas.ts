@@ -72,13 +72,13 @@ export function quotaChecks(model: PlanModel): QuotaCheck[] {
     check({
       id: "function_instances",
       name: "Cloud Run functions instances busy at once (finalize) vs. its max instances as deployed",
-      limit: a.functionMaxInstances,
+      limit: inputs.functions.finalizeMaxInstances,
       use: model.functions.concurrentInstances,
       unit: "instances",
       source:
-        "assumption functionMaxInstances: infra/components/loader.ts sets no maxInstanceCount, so the default applies (https://cloud.google.com/functions/docs/configuring/max-instances)",
+        "the stack's finalizeMaxInstances (infra/config.ts; default lib/gcp-deploy.ts), which infra/components/loader.ts deploys as maxInstanceCount; over Cloud Run functions' default of 100 it is bounded by the region's Cloud Run CPU and memory quota (https://cloud.google.com/run/docs/configuring/max-instances-limits)",
       setting:
-        "a max instance count on the finalize function in the deploy (infra/; model it with --assumptions functionMaxInstances), or concurrency (needs ≥ 1 vCPU); fewer objects",
+        "finalizeMaxInstances in the stack (model it with --finalize-max-instances; above the region's Cloud Run CPU/memory quota, request an increase), or concurrency (needs ≥ 1 vCPU); fewer objects",
     }),
     check({
       id: "loader_objects_per_table_day",
