@@ -17,6 +17,7 @@ import {
   markerPaths,
   objectId,
   type PendingMarker,
+  pendingMarkerMetadata,
   type QuarantineMarker,
   type SweepWatermark,
 } from "./markers.ts";
@@ -285,7 +286,10 @@ export async function enqueueObject(ctx: EnqueueContext, object: FinalizedObject
     const settled = await checkKnown(ctx, id, object, sha256);
     if (settled !== null) return settled;
   }
-  const created = await ctx.state.createIfAbsent(markerPaths.pending(claimTable, id), pending);
+  // The marker's fields go in its metadata too: the flush's listing then carries them.
+  const created = await ctx.state.createIfAbsent(markerPaths.pending(claimTable, id), pending, {
+    metadata: pendingMarkerMetadata(pending),
+  });
   // The flusher writes done/ before it deletes pending/, so if a batch loaded this object
   // between our checks and our write, done/ is visible now: take our marker back.
   const done = await ctx.state.read<DoneMarker>(markerPaths.done(id));
@@ -317,7 +321,11 @@ async function followNewGeneration(ctx: EnqueueContext, path: string, pending: P
     if (queued === null || queued.value.sha256 !== pending.sha256) return;
     if (BigInt(queued.value.generation) >= BigInt(pending.generation)) return;
     const updated = { ...queued.value, generation: pending.generation };
-    if (await ctx.state.replaceIfGeneration(path, updated, queued.generation)) {
+    // The metadata the flush lists must name the new generation as the body does.
+    const written = await ctx.state.replaceIfGeneration(path, updated, queued.generation, {
+      metadata: pendingMarkerMetadata(updated),
+    });
+    if (written) {
       ctx.log("info", "object_regenerated", { object: pending.name, generation: pending.generation });
       return;
     }

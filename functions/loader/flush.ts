@@ -35,6 +35,7 @@ import {
   type PendingMarker,
   parseBatchFile,
   parseTableKey,
+  pendingMarkerFromMetadata,
   type TableHead,
   type TableJobCount,
   tableKey,
@@ -326,7 +327,7 @@ async function flushTableOnce(
     });
   }
 
-  // A new batch's object work (marker reads, live checks, the job, done/ and pending/) must fit
+  // A new batch's object work (done/ checks, live checks, the job, done/ and pending/) must fit
   // in what is left of the run, or the run would overrun the function's timeout.
   const neededMs = Math.max(lastBatchMs ?? 0, pendingList.length * ESTIMATED_BATCH_MS_PER_OBJECT);
   const leftMs = ctx.deadline - now();
@@ -342,7 +343,10 @@ async function flushTableOnce(
   const candidates: ManifestEntry[] = [];
   await forEachLimited(pendingList, ctx.concurrency, async (entry) => {
     const id = entry.path.slice(markerPaths.pendingDir(table).length).replace(/\.json$/, "");
-    const marker = await ctx.state.read<PendingMarker>(entry.path);
+    // The listing carries the marker in its metadata (the generation it listed, so the two agree);
+    // only a marker written without it (by an older loader, or too large) is read.
+    const marker =
+      pendingMarkerFromMetadata(entry.metadata) ?? (await ctx.state.read<PendingMarker>(entry.path));
     if (marker === null) return;
     if (await ctx.state.exists(markerPaths.done(id))) {
       await ctx.state.remove(entry.path);
@@ -379,7 +383,9 @@ async function flushTableOnce(
       ...(entry.generation === "" ? {} : { pendingGeneration: entry.generation }),
     });
   });
-  const objects = await liveObjects(ctx, table, candidates);
+  // No live-generation check here: runBatch checks every object under the attempt's lease, the
+  // only check a job's sources depend on (docs/loader.md#one-generation-check).
+  const objects = candidates;
   const cursor = pendingList.at(-1)?.path;
   if (objects.length === 0) {
     // Nothing in this page can load; move the cursor past it so the next page is another.
@@ -426,18 +432,19 @@ async function flushTableOnce(
 }
 
 /**
- * The entries whose object is still the generation that was checked. BigQuery loads
- * whatever generation is live and cannot pin one, so an object overwritten since its check
+ * The entries whose object is still the generation that was queued. BigQuery loads
+ * whatever generation is live and cannot pin one, so an object overwritten since it was queued
  * must not be in a job: with the same body (a re-transfer) it waits for its new event to
- * update its marker; with another body it is quarantined, and its new event reports the
- * conflict.
+ * update its marker (counted in `requeued`); with another body, or deleted, it is quarantined,
+ * and a new body's event reports the conflict.
  */
 async function liveObjects(
   ctx: FlushContext,
   table: TableRef,
   entries: readonly ManifestEntry[],
-): Promise<ManifestEntry[]> {
+): Promise<{ live: ManifestEntry[]; requeued: number }> {
   const live: ManifestEntry[] = [];
+  let requeued = 0;
   await forEachLimited(entries, ctx.concurrency, async (entry) => {
     let generation: string | undefined;
     let sha256: string | undefined;
@@ -453,6 +460,7 @@ async function liveObjects(
       return;
     }
     if (generation !== undefined && sha256 === entry.sha256) {
+      requeued++;
       ctx.log("info", "object_regenerated", {
         object: entry.name,
         generation: entry.generation,
@@ -469,7 +477,7 @@ async function liveObjects(
       table,
     );
   });
-  return live;
+  return { live, requeued };
 }
 
 /**
@@ -592,14 +600,16 @@ async function runBatch(
           ctx,
           manifest,
           attemptNo,
-          fresh.map((o) => o.uri),
+          fresh.live.map((o) => o.uri),
           attempt.failures ?? 0,
+          undefined,
+          (attempt.requeued ?? 0) + fresh.requeued,
         );
         continue;
       }
       if (lease !== "leased") return leaseHeld(name, seq, attempt.jobId, lease);
       await ctx.hooks?.afterLease?.({ table: name, batch: seq, attempt: attemptNo });
-      const live = await liveObjects(ctx, table, entries);
+      const { live, requeued } = await liveObjects(ctx, table, entries);
       if (live.length !== entries.length) {
         // Attempt n+1 exists only once n is marked abandoned, which no run can lease after;
         // this run holds n's lease, so it can abandon n.
@@ -612,6 +622,8 @@ async function runBatch(
           attemptNo,
           live.map((o) => o.uri),
           attempt.failures ?? 0,
+          undefined,
+          (attempt.requeued ?? 0) + requeued,
         );
         continue;
       }
@@ -761,6 +773,7 @@ async function runBatch(
       remaining,
       failures,
       backoffMs > 0 ? new Date(now() + backoffMs).toISOString() : undefined,
+      attempt.requeued ?? 0,
     );
   }
 }
@@ -849,6 +862,7 @@ async function createAttempt(
   uris: string[],
   failures: number,
   notBefore?: string,
+  requeued = 0,
 ): Promise<AttemptFile> {
   const path = markerPaths.attempt(manifest.table, manifest.seq, n);
   const attempt: AttemptFile = {
@@ -858,6 +872,7 @@ async function createAttempt(
     failures,
     createdAt: new Date((ctx.now ?? Date.now)()).toISOString(),
     ...(notBefore === undefined ? {} : { notBefore }),
+    ...(requeued === 0 ? {} : { requeued }),
   };
   if (await ctx.state.createIfAbsent(path, attempt)) return attempt;
   // A concurrent flusher wrote this attempt first; its URIs are the ones its job loads.
@@ -914,7 +929,8 @@ async function finishBatch(
     jobId: attempt.uris.length === 0 ? null : status.jobId,
     rows: status.outputRows ?? 0,
     objects: attempt.uris.length,
-    quarantined: manifest.objects.length - attempt.uris.length,
+    // Left out of the job: quarantined, except those waiting for their newer generation.
+    quarantined: manifest.objects.length - attempt.uris.length - (attempt.requeued ?? 0),
     finishedAt: loadedAt,
   };
   await ctx.state.createIfAbsent(markerPaths.batchDone(table, seq), outcome);
@@ -924,7 +940,8 @@ async function finishBatch(
     job_id: outcome.jobId,
     rows: outcome.rows,
     objects: outcome.objects,
-    not_loaded: outcome.quarantined,
+    not_loaded: manifest.objects.length - attempt.uris.length,
+    quarantined: outcome.quarantined,
     oldest_object_age_ms: Date.now() - Date.parse(manifest.createdAt),
   });
   return {

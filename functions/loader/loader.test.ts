@@ -540,9 +540,13 @@ warehouse:
     assert.equal((await loader.handleFinalize(v1)).outcome, "queued");
     const v2 = await upload(o!);
     assert.notEqual(v2.generation, v1.generation);
-    // The flush runs before the new generation's event: it leaves the object queued…
+    // The flush runs before the new generation's event: it leaves the object queued (its batch,
+    // checked under the attempt's lease, starts no job without it)…
     const [early] = (await loader.flush({ force: true })).filter((r) => r.table === "logs.container_logs");
-    assert.notEqual(early?.status, "loaded");
+    assert.equal(early?.objects ?? 0, 0);
+    assert.equal(early?.quarantined ?? 0, 0, "waiting for its new generation's event, not quarantined");
+    assert.equal(early?.jobId, undefined, "no load job");
+    assert.equal((await rowsByBatch("container_logs", [o!])).get(o!.batchId), undefined);
     assert.equal(await loader.state.exists(markerPaths.quarantined(objectId(o!.name))), false);
     // …and the event moves the queued marker to the live generation.
     assert.equal((await loader.handleFinalize(v2)).outcome, "duplicate");

@@ -2,7 +2,8 @@
 //
 //   install.json                        random id, made once; part of every job ID
 //   claims/<id>.json                    first event for an object name: its sha256 and table
-//   pending/<dataset>.<table>/<id>.json queued for the table's next batch
+//   pending/<dataset>.<table>/<id>.json queued for the table's next batch (its fields also in its
+//                                       custom metadata, so the flush's listing carries them)
 //   done/<id>.json                      loaded, by which job
 //   quarantined/<id>.json               copied aside, with the reason
 //   conflicts/<id>.<sha256>.json        a changed object under a loaded name (an error to surface)
@@ -106,6 +107,64 @@ export interface PendingMarker {
   queuedAt: string;
 }
 
+/**
+ * The custom-metadata key under which a pending/ marker carries its own fields, so that the
+ * flush's listing of pending/ (objects.list returns each object's `metadata` in its default
+ * projection, https://cloud.google.com/storage/docs/json_api/v1/objects/list) gives it every
+ * queued object's marker without a read per object.
+ */
+export const PENDING_METADATA_KEY = "logarchive-pending";
+
+/**
+ * GCS takes at most 4 KiB in one custom-metadata value and 8 KiB in all of an object's keys and
+ * values (https://cloud.google.com/storage/docs/reference/rpc/google.storage.v1, ServiceConstants:
+ * MAX_CUSTOM_METADATA_FIELD_VALUE_BYTES, MAX_CUSTOM_METADATA_TOTAL_SIZE_BYTES). A marker larger
+ * than one value (a stream object with many namespaces) is written without it, and the flush
+ * reads that marker's body instead.
+ */
+export const PENDING_METADATA_MAX_BYTES = 4096;
+
+/**
+ * The pending marker as custom metadata, or undefined when it does not fit in one value. Only
+ * ASCII (other characters escaped as JSON \u sequences), as metadata also travels as HTTP headers.
+ */
+export function pendingMarkerMetadata(marker: PendingMarker): Record<string, string> | undefined {
+  const json = JSON.stringify(marker).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  if (Buffer.byteLength(json, "utf8") > PENDING_METADATA_MAX_BYTES) return undefined;
+  return { [PENDING_METADATA_KEY]: json };
+}
+
+/**
+ * The pending marker a listing's metadata carries, or null when it carries none or a malformed
+ * one (a marker written before this key existed, or too large for it): read the body then.
+ */
+export function pendingMarkerFromMetadata(
+  metadata: Record<string, string> | undefined,
+): PendingMarker | null {
+  const json = metadata?.[PENDING_METADATA_KEY];
+  if (json === undefined) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return null;
+  }
+  if (typeof value !== "object" || value === null) return null;
+  const m = value as Record<string, unknown>;
+  const strings = ["name", "uri", "sha256", "generation", "batchId", "namespace", "queuedAt"] as const;
+  if (!strings.every((k) => typeof m[k] === "string")) return null;
+  if (typeof m.records !== "number" || !Number.isInteger(m.records)) return null;
+  if (
+    m.namespaces !== undefined &&
+    !(Array.isArray(m.namespaces) && m.namespaces.every((n) => typeof n === "string"))
+  )
+    return null;
+  return value as PendingMarker;
+}
+
 export interface DoneMarker {
   name: string;
   sha256: string;
@@ -162,6 +221,11 @@ export interface AttemptFile {
   lease?: { holder: string; until: string };
   /** Set when an object changed before the job started: no run may insert it, n+1 replaces it. */
   abandonedAt?: string;
+  /**
+   * Objects of the manifest left out of this and earlier attempts because a newer generation with
+   * the same body replaced them (they stay queued for a later batch): not loaded, not quarantined.
+   */
+  requeued?: number;
 }
 
 export interface BatchOutcome {

@@ -27,11 +27,26 @@ export function isNotFound(error: unknown): boolean {
   return statusOf(error) === 404;
 }
 
-/** A marker as a listing gives it: its path under the prefix, creation time and generation. */
+/**
+ * A marker as a listing gives it: its path under the prefix, creation time, generation and custom
+ * metadata (objects.list returns each object's resource, `metadata` included, in its default
+ * projection noAcl: https://cloud.google.com/storage/docs/json_api/v1/objects/list).
+ */
 export interface ListedMarker {
   path: string;
   created: number;
   generation: string;
+  /** The listed generation's custom metadata; absent when it has none. */
+  metadata?: Record<string, string>;
+}
+
+/** Options of a marker write. */
+export interface MarkerWriteOptions {
+  /**
+   * Custom metadata written with the marker, in the same request: a write replaces the object,
+   * so a generation carries exactly the metadata its own write gave it.
+   */
+  metadata?: Record<string, string> | undefined;
 }
 
 export class StateStore {
@@ -48,11 +63,12 @@ export class StateStore {
   }
 
   /** Writes the marker unless one exists. True if this call created it. */
-  async createIfAbsent(path: string, value: unknown): Promise<boolean> {
+  async createIfAbsent(path: string, value: unknown, options: MarkerWriteOptions = {}): Promise<boolean> {
     try {
       await this.file(path).save(`${JSON.stringify(value)}\n`, {
         resumable: false,
         contentType: "application/json",
+        ...customMetadata(options),
         preconditionOpts: { ifGenerationMatch: 0 },
       });
       return true;
@@ -98,11 +114,17 @@ export class StateStore {
   }
 
   /** Writes the marker only if its live generation is `generation` (compare-and-swap). */
-  async replaceIfGeneration(path: string, value: unknown, generation: string): Promise<boolean> {
+  async replaceIfGeneration(
+    path: string,
+    value: unknown,
+    generation: string,
+    options: MarkerWriteOptions = {},
+  ): Promise<boolean> {
     try {
       await this.file(path).save(`${JSON.stringify(value)}\n`, {
         resumable: false,
         contentType: "application/json",
+        ...customMetadata(options),
         preconditionOpts: { ifGenerationMatch: generation },
       });
       return true;
@@ -172,8 +194,8 @@ export class StateStore {
   }
 
   /**
-   * Marker paths (relative to the prefix) under `path`, with their creation times and
-   * generations (objects.list returns both, at no extra cost); from
+   * Marker paths (relative to the prefix) under `path`, with their creation times, generations
+   * and custom metadata (objects.list returns them all, at no extra cost); from
    * `startAt` on (a path, inclusive) when given, so a long history need not be listed; before
    * `bounds.endBefore` (exclusive) and at most `bounds.limit` of them when given.
    */
@@ -195,10 +217,12 @@ export class StateStore {
         ...(pageToken ? { pageToken } : {}),
       });
       for (const f of files) {
+        const custom = f.metadata.metadata as Record<string, string> | undefined;
         out.push({
           path: f.name.slice(this.prefix.length),
           created: Date.parse(String(f.metadata.timeCreated ?? "")) || 0,
           generation: String(f.metadata.generation ?? ""),
+          ...(custom === undefined || custom === null ? {} : { metadata: custom }),
         });
       }
       pageToken = (next as { pageToken?: string } | null)?.pageToken;
@@ -224,6 +248,10 @@ export class StateStore {
     } while (pageToken);
     return out;
   }
+}
+
+function customMetadata(options: MarkerWriteOptions): { metadata?: { metadata: Record<string, string> } } {
+  return options.metadata === undefined ? {} : { metadata: { metadata: options.metadata } };
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight. */
