@@ -40,8 +40,13 @@ export interface RetrieveInput {
   pollIntervalMs: number;
   /** Waits between restore polls; default a timer. */
   sleep?: (ms: number) => Promise<void>;
-  /** Hours listed each side of the range for the continuity check (default reconcile's). */
+  /**
+   * Hours listed each side of the range for the continuity check where no hour index decides
+   * (default reconcile's), and the most hour indexes are read past the range.
+   */
   gapMarginHours?: number;
+  /** Now, ms (default the clock): the hour it falls in has no index yet. */
+  now?: number;
   onEvent?: (event: RetrieveEvent) => void;
 }
 
@@ -290,26 +295,52 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
         : `lines lost on the node: ${describeLoss(loss)}`,
     );
   }
-  const continuity = await checkContinuity(
+  const computed = new Map(objects.filter((o) => o.role === "records").map((o) => [o.key, o.sha256]));
+  const lossSha = new Map(lossRecords.entries.map((e) => [e.key, e.sha256]));
+  const continuity = await checkContinuity({
     s3,
     bucket,
-    input.prefix,
-    readable.map((v) => ({ key: v.key, parsed: v.parsed, storageClass: v.storageClass })),
+    keyPrefix: input.prefix,
+    namespace: query.namespace,
+    selected: readable.map((v) => ({
+      key: v.key,
+      parsed: v.parsed,
+      storageClass: v.storageClass,
+      sha256: computed.get(v.key) ?? null,
+    })),
+    selectedLosses: lossRecords.listed.map((l) => ({ ...l, sha256: lossSha.get(l.key) ?? "" })),
     rangeStart,
     rangeEnd,
-    input.gapMarginHours,
-    lossRecords.listed,
-  );
+    from: instantMs(query.from),
+    to: instantMs(query.to),
+    ...(input.gapMarginHours === undefined ? {} : { marginHours: input.gapMarginHours }),
+    ...(input.now === undefined ? {} : { now: input.now }),
+  });
+  for (const u of continuity.indexes.unusable) {
+    warnings.push(`hour index ${u.key} is not used: ${u.problem}; its node's hours are decided by listing`);
+  }
+  const listedNodes = continuity.nodes.filter((n) => n.source === "listing");
+  if (listedNodes.length > 0) {
+    warnings.push(
+      `${listedNodes.length} of ${continuity.nodes.length} node(s) were decided by listing every namespace's hours (${continuity.listed?.from} → ${continuity.listed?.to}), not by the shipper's hour indexes (continuity.nodes[].fallback says why): ${listedNodes
+        .slice(0, 3)
+        .map((n) => `${n.node}: ${n.fallback}`)
+        .join("; ")}${listedNodes.length > 3 ? "; …" : ""}`,
+    );
+  }
   for (const node of continuity.nodes) {
+    const where = `node ${node.node} (epoch ${node.epoch})`;
+    for (const p of node.indexProblems) {
+      if (p.kind !== "chain") problems.push(`${where}: ${p.detail}`);
+    }
     for (const p of node.problems) {
-      const where = `node ${node.node} (epoch ${node.epoch})`;
       const numbers = p.first === p.last ? `batch ${p.first}` : `batches ${p.first}-${p.last}`;
       if (p.kind === "missing") problems.push(`${where}: ${numbers} missing between ${p.keys.join(" and ")}`);
       else if (p.kind === "reused")
         problems.push(`${where}: ${numbers} used by more than one object: ${p.keys.join(", ")}`);
       else {
         warnings.push(
-          `${where}: ${numbers}, just below ${p.keys[0]}, is not in the hours listed (${continuity.listed.from} → ${continuity.listed.to}); it cannot be decided without listing further back`,
+          `${where}: ${numbers}, just below ${p.keys[0]}, is not in the hours listed (${continuity.listed?.from} → ${continuity.listed?.to}); it cannot be decided without listing further back`,
         );
       }
     }

@@ -4,9 +4,24 @@
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { PutObjectCommand, type PutObjectCommandInput, type S3Client } from "@aws-sdk/client-s3";
-import { batchId, formatLossKey, formatObjectKey, type Tier } from "../keys/layout.ts";
+import {
+  batchId,
+  formatIndexKey,
+  formatLossKey,
+  formatObjectKey,
+  parseLossKey,
+  parseObjectKey,
+  type Tier,
+} from "../keys/layout.ts";
+import {
+  encodeHourIndex,
+  HOUR_INDEX_FORMAT,
+  HOUR_INDEX_VERSION,
+  type HourIndexEntry,
+  INDEX_OBJECT_KIND,
+} from "../object/hour-index.ts";
 import { encodeLossRecord, LOSS_OBJECT_KIND, LOSS_RECORD_VERSION, type LossRecord } from "../object/loss.ts";
-import { toUserMetadata } from "../object/metadata.ts";
+import { fromUserMetadata, METADATA_PREFIX, toUserMetadata } from "../object/metadata.ts";
 import { encodeRecord } from "../record/codec.ts";
 import {
   formatRecordTimestamp,
@@ -172,6 +187,70 @@ export function testLossRecord(o: {
       shipperVersion: "test",
     }),
     "logarchive-kind": LOSS_OBJECT_KIND,
+  };
+  return { key, body, metadata, lines: [] };
+}
+
+/**
+ * A node's hour index as the shipper's sink writes it (shipper/sinks/s3/hour-index.ts): the
+ * batches and loss records it numbered in `hour`, in number order, chained to `previous`.
+ */
+export function testHourIndex(o: {
+  node: string;
+  epoch: string;
+  /** YYYY-MM-DDTHH. */
+  hour: string;
+  batches: readonly TestObject[];
+  previous: { hour: string; last: number } | null;
+  prefix?: string;
+}): TestObject {
+  const entries: HourIndexEntry[] = o.batches.map((b) => {
+    const loss = b.metadata[`${METADATA_PREFIX}kind`] === LOSS_OBJECT_KIND;
+    const parsed = loss ? { ...parseLossKey(b.key), tier: null } : parseObjectKey(b.key);
+    const meta = fromUserMetadata(b.metadata);
+    return {
+      seq: parsed.seq,
+      kind: loss ? "loss" : "batch",
+      key: b.key,
+      namespace: parsed.namespace,
+      tier: parsed.tier,
+      sha256: meta.sha256,
+      bytes: b.body.length,
+      records: meta.records,
+      firstTimestamp: meta.firstTimestamp,
+      lastTimestamp: meta.lastTimestamp,
+    };
+  });
+  const body = encodeHourIndex({
+    format: HOUR_INDEX_FORMAT,
+    version: HOUR_INDEX_VERSION,
+    node: o.node,
+    epoch: o.epoch,
+    hour: `${o.hour}:00:00Z`,
+    first: entries[0]!.seq,
+    last: entries.at(-1)!.seq,
+    previous: o.previous === null ? null : { hour: `${o.previous.hour}:00:00Z`, last: o.previous.last },
+    batches: entries,
+  });
+  const key = formatIndexKey({
+    prefix: o.prefix ?? "logs",
+    dt: o.hour.slice(0, 10),
+    hour: o.hour.slice(11, 13),
+    node: o.node,
+    epoch: o.epoch,
+  });
+  const metadata = {
+    ...toUserMetadata({
+      schemaVersion: HOUR_INDEX_VERSION,
+      records: entries.length,
+      firstTimestamp: `${o.hour}:00:00Z`,
+      lastTimestamp: `${o.hour}:00:00Z`,
+      sha256: createHash("sha256").update(body).digest("hex"),
+      rawBytes: body.length,
+      batchId: `${o.node}_${o.epoch}`,
+      shipperVersion: "test",
+    }),
+    [`${METADATA_PREFIX}kind`]: INDEX_OBJECT_KIND,
   };
   return { key, body, metadata, lines: [] };
 }

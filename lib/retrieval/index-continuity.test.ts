@@ -1,0 +1,226 @@
+// Continuity from the shipper's hour indexes (docs/retrieval.md#hour-indexes): one LIST per
+// hour and one GET per node-hour decide a node whose indexes cover its objects; a batch the
+// index names that is missing, an object replaced with other (self-consistent) bytes, and a
+// break in the chain of indexes are found; where no index decides, the listing does, and the
+// report says so.
+
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { localS3Client } from "../../local/s3.ts";
+import { type LocalCloud, startLocalCloud } from "../../local/stack.ts";
+import { DEFAULT_PRICES } from "../economics/prices.ts";
+import type { Tier } from "../keys/layout.ts";
+import { parsePolicy } from "../policy/policy.ts";
+import { parseRfc3339 } from "../record/timestamp.ts";
+import { type RetrieveOutcome, retrieve } from "./retrieve.ts";
+import { putTestObject, type TestObject, testHourIndex, testObject } from "./test_support.ts";
+
+const at = (text: string) => {
+  const t = parseRfc3339(text);
+  if (t === null) throw new Error(text);
+  return t;
+};
+const EPOCH = "0c0c0c0c";
+const NODE = "node-i";
+
+/**
+ * node-i numbers 0-2 in hour 10, 3-4 in hour 11 and 5 in hour 12 (a line of 11:59:59 read
+ * just after 12:00), across `ledger` (the namespace retrieved) and `web`.
+ */
+function archive(prefix: string): { batches: TestObject[]; indexes: TestObject[] } {
+  const batch = (seq: number, namespace: string, time: string, tier: Tier = "archive") =>
+    testObject({
+      prefix,
+      namespace,
+      node: NODE,
+      epoch: EPOCH,
+      seq,
+      tier,
+      lines: [{ at: `2026-05-01T${time}Z`, message: `${namespace} ${seq}` }],
+    });
+  const batches = [
+    batch(0, "ledger", "10:05:00"),
+    batch(1, "web", "10:10:00"),
+    batch(2, "ledger", "10:20:00", "analytics"),
+    batch(3, "ledger", "11:05:00"),
+    batch(4, "web", "11:30:00"),
+    batch(5, "ledger", "11:59:59"),
+  ];
+  const index = (hour: string, seqs: number[], previous: { hour: string; last: number } | null) =>
+    testHourIndex({
+      prefix,
+      node: NODE,
+      epoch: EPOCH,
+      hour: `2026-05-01T${hour}`,
+      batches: seqs.map((s) => batches[s]!),
+      previous: previous === null ? null : { hour: `2026-05-01T${previous.hour}`, last: previous.last },
+    });
+  return {
+    batches,
+    indexes: [
+      index("10", [0, 1, 2], null),
+      index("11", [3, 4], { hour: "10", last: 2 }),
+      index("12", [5], { hour: "11", last: 4 }),
+    ],
+  };
+}
+
+describe("continuity from the shipper's hour indexes", () => {
+  let dir: string;
+  let cloud: LocalCloud;
+  let s3: S3Client;
+  let bucket: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "retrieve-index-"));
+    cloud = await startLocalCloud({
+      dataDir: dir,
+      policy: parsePolicy("archive: { prefix: logs }\n", "test"),
+    });
+    bucket = cloud.endpoints.s3.bucket;
+    s3 = localS3Client(cloud.endpoints.s3.endpoint, cloud.endpoints.region);
+  });
+  after(async () => {
+    s3?.destroy();
+    await cloud?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Puts the scenario's objects under `prefix`, all but `skip`, and retrieves `ledger` for 10:00-12:00. */
+  async function run(
+    prefix: string,
+    o: { skip?: string[]; replace?: TestObject[]; now?: number } = {},
+  ): Promise<{ outcome: RetrieveOutcome; scenario: ReturnType<typeof archive> }> {
+    const scenario = archive(prefix);
+    const skip = new Set(o.skip ?? []);
+    for (const object of [...scenario.batches, ...scenario.indexes]) {
+      if (!skip.has(object.key)) await putTestObject(s3, bucket, object);
+    }
+    for (const object of o.replace ?? []) await putTestObject(s3, bucket, object);
+    const outcome = await retrieve({
+      s3,
+      bucket,
+      prefix,
+      query: {
+        namespace: "ledger",
+        from: at("2026-05-01T10:00:00Z"),
+        to: at("2026-05-01T12:00:00Z"),
+        pods: [],
+        containers: [],
+      },
+      restoreTier: "Bulk",
+      restoreDays: 1,
+      prices: DEFAULT_PRICES,
+      pollIntervalMs: 1,
+      gapMarginHours: 2,
+      ...(o.now === undefined ? {} : { now: o.now }),
+    });
+    return { outcome, scenario };
+  }
+
+  it("decides a covered node from its indexes alone: 1 LIST per hour, 1 GET per node-hour, no listing of other namespaces", async () => {
+    // web's batches are not even in the bucket: the indexes account for their numbers.
+    const scenario = archive("complete");
+    const { outcome } = await run("complete", { skip: [scenario.batches[1]!.key, scenario.batches[4]!.key] });
+    assert.deepEqual(outcome.problems, []);
+    const c = outcome.continuity!;
+    assert.equal(c.listed, null, "no listing of every namespace");
+    assert.deepEqual(
+      [c.indexes.from, c.indexes.to, c.indexes.listCalls, c.indexes.getCalls, c.indexes.read],
+      ["2026-05-01T10:00:00.000Z", "2026-05-01T13:00:00.000Z", 3, 3, 3],
+    );
+    assert.deepEqual(
+      c.nodes.map((n) => [n.node, n.source, n.verdict, n.batches, n.indexes.map((i) => i.hour)]),
+      [
+        [
+          NODE,
+          "index",
+          "continuous",
+          [0, 2, 3, 5],
+          ["2026-05-01T10:00:00Z", "2026-05-01T11:00:00Z", "2026-05-01T12:00:00Z"],
+        ],
+      ],
+    );
+    assert.equal(outcome.records.length, 4);
+    assert.ok(scenario.indexes.length === 3);
+  });
+
+  it("fails when a batch the index names is missing, even with no later object of the namespace to show a gap", async () => {
+    const scenario = archive("missing");
+    const { outcome } = await run("missing", { skip: [scenario.batches[5]!.key, scenario.batches[1]!.key] });
+    const node = outcome.continuity!.nodes[0]!;
+    assert.equal(node.verdict, "gap");
+    assert.equal(node.source, "index");
+    assert.equal(outcome.problems.length, 1, outcome.problems.join("\n"));
+    assert.match(
+      outcome.problems[0]!,
+      /node node-i \(epoch 0c0c0c0c\): the shipper's index names batch 5 \(.*ledger.*\) and it is not in the archive/,
+    );
+  });
+
+  it("fails when an object was replaced by other bytes with a matching metadata checksum", async () => {
+    const scenario = archive("tampered");
+    const forged = testObject({
+      prefix: "tampered",
+      namespace: "ledger",
+      node: NODE,
+      epoch: EPOCH,
+      seq: 3,
+      tier: "archive",
+      lines: [{ at: "2026-05-01T11:05:00Z", message: "forged" }],
+    });
+    assert.equal(forged.key, scenario.batches[3]!.key);
+    const { outcome } = await run("tampered", { skip: [forged.key], replace: [forged] });
+    // The object agrees with its own metadata: only the index shows it is not what was shipped.
+    assert.ok(outcome.objects.every((o) => o.checksum === "verified"));
+    const node = outcome.continuity!.nodes[0]!;
+    assert.equal(node.verdict, "tampered");
+    assert.equal(outcome.problems.length, 1);
+    assert.match(
+      outcome.problems[0]!,
+      /has SHA-256 [0-9a-f]{64}, the shipper's index says [0-9a-f]{64}: the object was replaced/,
+    );
+  });
+
+  it("a break in the chain of indexes sends the node to the listing, which finds the batch missing there", async () => {
+    const scenario = archive("chain");
+    // Hour 11's index and ledger batch 3 are gone: hour 12's index links to hour 11, not to 10.
+    const { outcome } = await run("chain", { skip: [scenario.indexes[1]!.key, scenario.batches[3]!.key] });
+    const c = outcome.continuity!;
+    const node = c.nodes[0]!;
+    assert.equal(node.source, "listing");
+    assert.match(
+      node.fallback ?? "",
+      /numbers 3-4 are in no index read: the index of hour 2026-05-01T11:00:00Z is missing/,
+    );
+    assert.deepEqual(c.listed, { from: "2026-05-01T08:00:00.000Z", to: "2026-05-01T14:00:00.000Z" });
+    assert.equal(node.verdict, "gap");
+    assert.ok(
+      outcome.problems.some((p) => /batch 3 missing between/.test(p)),
+      outcome.problems.join("\n"),
+    );
+    assert.ok(outcome.warnings.some((w) => /decided by listing/.test(w)));
+  });
+
+  it("a missing index alone is a warning: the listing finds every number", async () => {
+    const scenario = archive("index-gone");
+    const { outcome } = await run("index-gone", { skip: [scenario.indexes[1]!.key] });
+    assert.deepEqual(outcome.problems, []);
+    assert.equal(outcome.continuity!.nodes[0]!.source, "listing");
+    assert.ok(outcome.warnings.some((w) => /1 of 1 node\(s\) were decided by listing/.test(w)));
+  });
+
+  it("the open hour has no index yet: its objects are decided by listing, and the manifest says why", async () => {
+    const { outcome } = await run("open", { now: Date.parse("2026-05-01T11:40:00Z") });
+    const c = outcome.continuity!;
+    // Only hour 10 can have an index; batches 3 and 5 are in none.
+    assert.equal(c.indexes.to, "2026-05-01T11:00:00.000Z");
+    assert.equal(c.nodes[0]!.source, "listing");
+    assert.match(c.nodes[0]!.fallback ?? "", /batch 3 .* is in no hour index read/);
+    assert.deepEqual(outcome.problems, []);
+  });
+});
