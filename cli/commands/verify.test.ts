@@ -230,6 +230,24 @@ describe("logarchive verify", () => {
     );
   });
 
+  it("rejects a complete verdict over a node the continuity check found tampered, even with every hash redone", async () => {
+    const copy = join(dir, "continuity-edited");
+    await cp(good, copy, { recursive: true });
+    const path = join(copy, "manifest.json");
+    const manifest = JSON.parse(await readFile(path, "utf8")) as Manifest;
+    const node = manifest.continuity?.nodes[0];
+    assert.ok(node !== undefined);
+    node.verdict = "tampered";
+    await writeFile(path, `${JSON.stringify(manifest, null, 2)}\n`);
+    await writeFile(join(copy, "manifest.json.sha256"), `${sha256(await readFile(path))}  manifest.json\n`);
+    const report = await verifyBundle(copy);
+    assert.deepEqual(failed(report), ["manifest consistency"]);
+    assert.match(
+      report.checks.find((c) => c.name === "manifest consistency")?.detail ?? "",
+      /continuity says node node-a \(epoch [0-9a-f]+\) is tampered but verdict\.complete is true/,
+    );
+  });
+
   it("rejects a record from outside the query even with every hash redone", async () => {
     const copy = join(dir, "foreign-line");
     await cp(good, copy, { recursive: true });

@@ -21,14 +21,14 @@ export const MANIFEST_SHA_FILE = "manifest.json.sha256";
 export const PROVES = [
   "every object version under the namespace's hour prefixes of the range, in every long-lived tier, was listed (ListObjectVersions) and is named in objects[]",
   "each object whose records are in the bundle has a body whose SHA-256 equals the logarchive-sha256 the shipper wrote before its first upload attempt, its line count equals the metadata's, and its seq runs 0..n-1",
-  "no batch number is missing between the batches of each node that wrote this namespace in the range, across every namespace in the listed hours (continuity[])",
+  "no batch of this namespace in the range is missing or replaced: for a node decided by the shipper's hour indexes (continuity.nodes[].source index), every batch they name for this namespace and the range's hours is in objects[] with the SHA-256 they give, and the indexes read chain without a break; for a node decided by listing (source listing, fallback says why), no batch number is missing between its batches across every namespace in the listed hours",
   "the records kept are exactly those with a timestamp in [from, to) that pass the filters, in time order",
   "every loss the shipper detected (log_bytes_lost: rotation, truncation, corrupt_gzip) whose span overlaps the range is in lossRecords[], read from the archive and checked against its SHA-256; any makes the verdict incomplete",
 ];
 
 export const CANNOT_PROVE = [
   "lines lost on the node in ways the shipper cannot detect: a file created and removed between two of its scans, lines a runtime never wrote (a full disk, a crashed container runtime), and losses on a node whose shipper state directory was lost before the loss record was committed",
-  "batches after a node's last object in the range, which cannot be told from batches still open on the node, and a batch number below a node's first object when it is outside the listed hours (continuity[].problems of kind unknown)",
+  "batches numbered after the last hour index read (continuity.indexes.to), or, for a node decided by listing, after its last object in the range: they cannot be told from batches still open on the node; and, by listing, a batch number below a node's first object when it is outside the listed hours (continuity.nodes[].problems of kind unknown)",
   "nodes that never wrote an object of this namespace: a node whose every line of the range was lost leaves no trace in the archive",
   "that the metadata checksum itself was not rewritten along with the body by someone able to overwrite objects: that needs Object Lock (see each object's lock) or versioning, where an overwrite shows as a conflicting version",
 ];

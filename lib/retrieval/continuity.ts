@@ -40,7 +40,7 @@ import { parseObjectKey, tierPrefix } from "../keys/layout.ts";
 import { longLivedTiers } from "../keys/tiers.ts";
 import type { HourIndexEntry } from "../object/hour-index.ts";
 import { parseRfc3339 } from "../record/timestamp.ts";
-import { emptyReading, type IndexReading, type ReadIndex, readIndexHours } from "./hour-indexes.ts";
+import { emptyReading, type ReadIndex, readIndexHours } from "./hour-indexes.ts";
 
 /** A finding of the index check on one of the node's numbers. */
 export interface IndexProblem {

@@ -210,6 +210,15 @@ function checkManifestConsistency(m: Manifest, checks: VerifyCheck[]): void {
       differences.push(`${o.key} has a checksum mismatch that verdict.problems does not name`);
     }
   }
+  // A node the continuity check (hour indexes or listing) found a gap, a replaced object or a
+  // reused number in must leave the verdict incomplete.
+  for (const node of m.continuity?.nodes ?? []) {
+    if (m.verdict.complete && node.verdict !== "continuous") {
+      differences.push(
+        `continuity says node ${node.node} (epoch ${node.epoch}) is ${node.verdict} but verdict.complete is true`,
+      );
+    }
+  }
   if (m.verdict.complete && m.verdict.problems.length > 0) {
     differences.push(`verdict.complete is true with ${m.verdict.problems.length} problem(s) listed`);
   }
