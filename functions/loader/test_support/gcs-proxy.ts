@@ -36,6 +36,12 @@ export interface GcsProxy {
    * is never sent: the client's socket is destroyed. Resolves once that has happened.
    */
   dropResponseOnce(matches: (r: ProxiedRequest) => boolean): Promise<ProxiedRequest>;
+  /**
+   * A crash at step n: the next `n` requests go through, and every one after them is refused
+   * (403, never forwarded, so the server does nothing) until `failAfter(null)`. 403 is not retried
+   * by the client, so the caller stops where a process that died at that step would have.
+   */
+  failAfter(n: number | null): void;
   stop(): Promise<void>;
 }
 
@@ -56,7 +62,17 @@ export async function startGcsProxy(upstream: string): Promise<GcsProxy> {
   let inFlight = 0;
   let peakInFlight = 0;
   const drops: { matches: (r: ProxiedRequest) => boolean; done: (r: ProxiedRequest) => void }[] = [];
+  /** Requests still let through before the injected crash; null: no crash armed. */
+  let passesLeft: number | null = null;
   const server = createServer((req: IncomingMessage, res) => {
+    if (passesLeft !== null && passesLeft-- <= 0) {
+      req.resume();
+      const body = JSON.stringify({
+        error: { code: 403, message: "injected crash (test proxy)", errors: [{ reason: "forbidden" }] },
+      });
+      res.writeHead(403, { "content-type": "application/json" }).end(body);
+      return;
+    }
     const url = new URL(req.url ?? "/", "http://proxy");
     const method = req.method ?? "GET";
     const proxied: ProxiedRequest = {
@@ -127,6 +143,9 @@ export async function startGcsProxy(upstream: string): Promise<GcsProxy> {
     },
     dropResponseOnce(matches) {
       return new Promise((done) => drops.push({ matches, done }));
+    },
+    failAfter(n) {
+      passesLeft = n;
     },
     stop: () =>
       new Promise<void>((resolve) => {
