@@ -1,6 +1,7 @@
 // The JSON shapes the GCS JSON API returns, built from what the store persists. Links depend on the address a
 // caller used, so they are computed per response instead of being stored.
 
+import { invalid } from "./errors.ts";
 import { isHeaderValue } from "./http.ts";
 
 export interface GcsObjectResource {
@@ -182,7 +183,34 @@ export function applyFieldUpdate(base: WritableFields, update: FieldUpdate, merg
     out.metadata = metadata;
   }
   if (out.metadata !== undefined && Object.keys(out.metadata).length === 0) delete out.metadata;
+  const tooLarge = metadataSizeProblem(out.metadata);
+  if (tooLarge !== null) throw invalid(tooLarge);
   return out;
+}
+
+/**
+ * GCS's limits on an object's custom metadata, in UTF-8 bytes: a key at most 1 KiB, a value at
+ * most 4 KiB, all keys and values together at most 8 KiB
+ * (https://cloud.google.com/storage/docs/reference/rpc/google.storage.v1, ServiceConstants).
+ */
+export const CUSTOM_METADATA_LIMITS = { keyBytes: 1024, valueBytes: 4096, totalBytes: 8192 } as const;
+
+/** Which of GCS's custom-metadata limits the map breaks, or null. */
+export function metadataSizeProblem(metadata: Record<string, string> | undefined): string | null {
+  if (metadata === undefined) return null;
+  let total = 0;
+  for (const [key, value] of Object.entries(metadata)) {
+    const keyBytes = Buffer.byteLength(key, "utf8");
+    const valueBytes = Buffer.byteLength(value, "utf8");
+    if (keyBytes > CUSTOM_METADATA_LIMITS.keyBytes)
+      return `Metadata key ${key.slice(0, 64)}… is ${keyBytes} bytes; at most ${CUSTOM_METADATA_LIMITS.keyBytes} are allowed.`;
+    if (valueBytes > CUSTOM_METADATA_LIMITS.valueBytes)
+      return `Metadata value of ${key} is ${valueBytes} bytes; at most ${CUSTOM_METADATA_LIMITS.valueBytes} are allowed.`;
+    total += keyBytes + valueBytes;
+  }
+  if (total > CUSTOM_METADATA_LIMITS.totalBytes)
+    return `Custom metadata is ${total} bytes; at most ${CUSTOM_METADATA_LIMITS.totalBytes} are allowed per object.`;
+  return null;
 }
 
 export function pickWritable(o: WritableFields): WritableFields {

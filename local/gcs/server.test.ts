@@ -414,6 +414,46 @@ describe("local GCS server", () => {
       const [again] = await file.setMetadata({ metadata: { x: "y" } }, { ifMetagenerationMatch: 2 });
       assert.equal(again.metageneration, "3");
     });
+
+    it("returns each object's custom metadata in a listing, as GCS's default projection (noAcl) does", async () => {
+      await bucket
+        .file("meta/listed/a")
+        .save("a", { resumable: false, metadata: { metadata: { k: "v-a" } } });
+      await bucket.file("meta/listed/b").save("b", { resumable: false });
+      const [files] = await bucket.getFiles({ prefix: "meta/listed/" });
+      assert.deepEqual(
+        files.map((f) => [f.name, f.metadata.metadata]),
+        [
+          ["meta/listed/a", { k: "v-a" }],
+          ["meta/listed/b", undefined],
+        ],
+      );
+    });
+
+    it("refuses custom metadata over GCS's limits (4 KiB a value, 8 KiB in all) with a 400, storing nothing", async () => {
+      const file = bucket.file("meta/too-large");
+      const value = "x".repeat(4096);
+      await file.save("ok", { resumable: false, metadata: { metadata: { k: value } } });
+      await rejectsWithCode(
+        bucket.file("meta/too-large-value").save("v", {
+          resumable: false,
+          metadata: { metadata: { k: `${value}x` } },
+        }),
+        400,
+      );
+      await rejectsWithCode(
+        bucket.file("meta/too-large-total").save("t", {
+          resumable: false,
+          metadata: { metadata: { a: value, b: value } },
+        }),
+        400,
+      );
+      // A patch that would take the object over the total is refused too, and changes nothing.
+      await rejectsWithCode(file.setMetadata({ metadata: { more: value } }), 400);
+      const [meta] = await file.getMetadata();
+      assert.deepEqual(meta.metadata, { k: value });
+      assert.equal((await bucket.file("meta/too-large-value").exists())[0], false);
+    });
   });
 
   describe("listing", () => {
