@@ -133,11 +133,17 @@ describe("notification rules", () => {
 describe("grants and scopes from the layout", () => {
   const policy = parsePolicy("archive: {prefix: /k8s/logs/}\nanalytics: {include: ['*']}\n");
 
-  it("one lifecycle scope per tier, under the archive prefix; only the transferred tier feeds the transfer", () => {
-    assert.deepEqual(
-      lifecycleScopes(policy),
-      TIERS.map((tier) => ({ tier, prefix: `k8s/logs/${tier}/`, feedsTransfer: tier === "analytics" })),
-    );
+  it("one lifecycle scope per tier, then the shipper's evidence, under the archive prefix; only the transferred tier feeds the transfer", () => {
+    assert.deepEqual(lifecycleScopes(policy), [
+      ...TIERS.map((tier) => ({
+        kind: "tier",
+        segment: tier,
+        prefix: `k8s/logs/${tier}/`,
+        feedsTransfer: tier === "analytics",
+      })),
+      { kind: "evidence", segment: "losses", prefix: "k8s/logs/losses/", feedsTransfer: false },
+      { kind: "evidence", segment: "index", prefix: "k8s/logs/index/", feedsTransfer: false },
+    ]);
     const transferred = transferredPrefixes(policy);
     assert.ok(transferred.includes("k8s/logs/analytics/"), transferred.join());
     assert.ok(!transferred.includes("k8s/logs/archive/"), transferred.join());
@@ -147,10 +153,11 @@ describe("grants and scopes from the layout", () => {
     );
   });
 
-  it("the shipper may write every tier of the archive prefix and its loss records, and nothing else", () => {
+  it("the shipper may write every tier of the archive prefix, its loss records and hour indexes, and nothing else", () => {
     assert.deepEqual(shipperWritePrefixes(policy), [
       ...TIERS.map((t) => `k8s/logs/${t}/`),
       "k8s/logs/losses/",
+      "k8s/logs/index/",
     ]);
   });
 

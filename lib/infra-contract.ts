@@ -3,7 +3,16 @@
 // When the layout changes (a new tier, a new prefix), the lifecycle scopes, the shipper's
 // write grant and the transfer's read grant follow from here, with no edit in infra/.
 
-import { lossPrefix, streamPrefix, TIERS, type Tier, tierPrefix } from "./keys/layout.ts";
+import {
+  INDEX_SEGMENT,
+  indexPrefix,
+  LOSS_SEGMENT,
+  lossPrefix,
+  streamPrefix,
+  TIERS,
+  type Tier,
+  tierPrefix,
+} from "./keys/layout.ts";
 import {
   classifyNamespace,
   type Destination,
@@ -13,9 +22,16 @@ import {
 } from "./policy/policy.ts";
 
 export interface LifecycleScope {
-  /** Tier of the key layout this scope covers. */
-  tier: Tier;
-  /** Key prefix (decoded, as S3 lifecycle filters take it) of every object of the tier. */
+  /**
+   * tier: a tier's objects, which move to colder classes as they age. evidence: the shipper's
+   * loss records and hour indexes (docs/retrieval.md#hour-indexes), small JSON objects that
+   * every retrieval reads with a plain GET, so they stay in the class they were written in
+   * (no restore before a retrieval can start) and only expire, at the archive's retention.
+   */
+  kind: "tier" | "evidence";
+  /** The segment of the key layout this scope covers: a tier, `losses` or `index`. */
+  segment: Tier | typeof LOSS_SEGMENT | typeof INDEX_SEGMENT;
+  /** Key prefix (decoded, as S3 lifecycle filters take it) of every object of the segment. */
   prefix: string;
   /**
    * Whether the bucket notification selects objects here, so Storage Transfer copies them and
@@ -30,31 +46,38 @@ export function transferredPrefixes(policy: NamespacePolicy): string[] {
 }
 
 /**
- * One lifecycle scope per long-lived tier of the key layout: where the archive's storage-class
- * transitions apply. Scopes never overlap: tiers are sibling directories, and the stream prefix
- * (short-lived copies, expired by lifecycleExpirationRules(policy)) is none of them.
+ * One lifecycle scope per long-lived tier of the key layout (where the archive's storage-class
+ * transitions apply), then one per kind of evidence the shipper writes beside the tiers (loss
+ * records, hour indexes), which expire with the archive but never go cold. Scopes never
+ * overlap: tiers and evidence are sibling directories, and the stream prefix (short-lived
+ * copies, expired by lifecycleExpirationRules(policy)) is none of them.
  */
 export function lifecycleScopes(policy: NamespacePolicy): LifecycleScope[] {
   const transferred = transferredPrefixes(policy);
-  return TIERS.map((tier) => {
+  const feeds = (prefix: string) => transferred.some((t) => t.startsWith(prefix) || prefix.startsWith(t));
+  const tiers = TIERS.map((tier): LifecycleScope => {
     const prefix = tierPrefix(policy.archive.prefix, tier);
-    return {
-      tier,
-      prefix,
-      feedsTransfer: transferred.some((t) => t.startsWith(prefix) || prefix.startsWith(t)),
-    };
+    return { kind: "tier", segment: tier, prefix, feedsTransfer: feeds(prefix) };
   });
+  return [...tiers, ...evidenceScopes(policy).map((e) => ({ ...e, feedsTransfer: feeds(e.prefix) }))];
+}
+
+function evidenceScopes(policy: NamespacePolicy): Omit<LifecycleScope, "feedsTransfer">[] {
+  return [
+    { kind: "evidence", segment: LOSS_SEGMENT, prefix: lossPrefix(policy.archive.prefix) },
+    { kind: "evidence", segment: INDEX_SEGMENT, prefix: indexPrefix(policy.archive.prefix) },
+  ];
 }
 
 /**
- * Key prefixes the shipper writes: every tier under the archive prefix and its loss records
- * (docs/shipper.md#loss-records), plus the stream prefix when the policy delivers analytics by
- * stream; nothing else in the bucket.
+ * Key prefixes the shipper writes: every tier under the archive prefix, its loss records
+ * (docs/shipper.md#loss-records) and hour indexes (docs/retrieval.md#hour-indexes), plus the
+ * stream prefix when the policy delivers analytics by stream; nothing else in the bucket.
  */
 export function shipperWritePrefixes(policy: NamespacePolicy): string[] {
   const archive = [
     ...TIERS.map((tier) => tierPrefix(policy.archive.prefix, tier)),
-    lossPrefix(policy.archive.prefix),
+    ...evidenceScopes(policy).map((e) => e.prefix),
   ];
   return streamDelivery(policy) === null ? archive : [...archive, streamPrefix(policy.archive.prefix)];
 }

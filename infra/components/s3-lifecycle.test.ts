@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
 import { lifecycleScopes, shipperWritePrefixes } from "../../lib/infra-contract.ts";
+import { formatIndexKey, formatLossKey } from "../../lib/keys/layout.ts";
 import { lifecycleExpirationRules, parsePolicy } from "../../lib/policy/policy.ts";
+import { installMocks, type Loose, type Registered } from "../test_support/mocks.ts";
 import { archiveLifecycleRules, policyExpirationRules } from "./s3-lifecycle.ts";
 
 const settings = {
@@ -31,6 +34,9 @@ describe("archive lifecycle", () => {
           730,
         ],
         ["logarchive-archive", "logs/archive/", ["STANDARD_IA@30", "GLACIER_IR@90", "DEEP_ARCHIVE@180"], 730],
+        // The shipper's evidence: read by every retrieval with a plain GET, never cold, expires with the archive.
+        ["logarchive-losses", "logs/losses/", [], 730],
+        ["logarchive-index", "logs/index/", [], 730],
       ],
     );
   });
@@ -61,5 +67,47 @@ describe("archive lifecycle", () => {
     assert.ok(shipperWritePrefixes(stream).includes("logs/stream/"));
     assert.ok(!shipperWritePrefixes(policy).includes("logs/stream/"));
     assert.deepEqual(policyExpirationRules(lifecycleExpirationRules(policy), settings), []);
+  });
+});
+
+describe("archive lifecycle deployed (pulumi.runtime.setMocks)", () => {
+  const registered: Registered[] = [];
+  const policy = parsePolicy("archive: {prefix: k8s/logs}\n");
+  let rules: Loose[] = [];
+
+  before(async () => {
+    installMocks(registered);
+    const { ArchiveBucket } = await import("./archive-bucket.ts");
+    new ArchiveBucket("lifecycle-test", {
+      objectLock: { mode: "GOVERNANCE", days: 30 },
+      keyAliasPrefix: "alias/logarchive-test-archive-",
+      lifecycleRules: archiveLifecycleRules(lifecycleScopes(policy), settings),
+    });
+    await pulumi.runtime.disconnect();
+    const config = registered.filter(
+      (r) => r.type === "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    );
+    assert.equal(config.length, 1);
+    rules = config[0]!.inputs.rules;
+  });
+  after(() => {
+    registered.length = 0;
+  });
+
+  it("loss records and hour indexes stay out of every cold class and expire at the archive's retention", () => {
+    const at = { prefix: "k8s/logs", dt: "2026-11-21", hour: "09", node: "n", epoch: "9f2c1a7b" };
+    for (const key of [formatLossKey({ ...at, namespace: "payments", seq: 3 }), formatIndexKey(at)]) {
+      const matching = rules.filter((r: Loose) => key.startsWith(r.filter.prefix));
+      assert.equal(matching.length, 1, `exactly one rule applies to ${key}`);
+      const [rule] = matching;
+      assert.equal(rule.transitions, undefined, `${key} never moves to a colder class`);
+      assert.equal(rule.expiration.days, settings.retentionDays);
+      assert.equal(rule.noncurrentVersionExpiration.noncurrentDays, settings.noncurrentVersionDays);
+    }
+    // The shipper may write them; the tiers keep their transitions.
+    assert.ok(shipperWritePrefixes(policy).includes("k8s/logs/index/"));
+    assert.ok(shipperWritePrefixes(policy).includes("k8s/logs/losses/"));
+    const tierRule = rules.find((r: Loose) => r.filter.prefix === "k8s/logs/archive/");
+    assert.equal(tierRule.transitions.length, 3);
   });
 });

@@ -1,5 +1,6 @@
-// The archive bucket's lifecycle rules, as a pure function of the layout's tier scopes
-// (lib/infra-contract.ts) and the stack's tier settings, so tests check them without Pulumi.
+// The archive bucket's lifecycle rules, as a pure function of the layout's scopes (tiers, and
+// the shipper's evidence: loss records and hour indexes; lib/infra-contract.ts) and the stack's
+// tier settings, so tests check them without Pulumi.
 
 import type { LifecycleScope } from "../../lib/infra-contract.ts";
 import type { LifecycleExpirationRule } from "../../lib/policy/policy.ts";
@@ -45,6 +46,17 @@ export function archiveLifecycleRules(
   s: ArchiveTierSettings,
 ): S3LifecycleRule[] {
   return scopes.map((scope) => {
+    const common = {
+      id: `logarchive-${scope.segment}`,
+      status: "Enabled" as const,
+      filter: { prefix: scope.prefix },
+      expiration: { days: s.retentionDays },
+      noncurrentVersionExpiration: { noncurrentDays: s.noncurrentVersionDays },
+      abortIncompleteMultipartUpload: { daysAfterInitiation: s.abortIncompleteUploadDays },
+    };
+    // Loss records and hour indexes: read by every retrieval with a plain GET, so never moved
+    // to a class that needs a restore; they expire with the archive they describe.
+    if (scope.kind === "evidence") return common;
     const planned: S3Transition[] = [];
     if (s.standardIa !== null) planned.push({ days: s.standardIa, storageClass: "STANDARD_IA" });
     if (s.glacierIr !== null) planned.push({ days: s.glacierIr, storageClass: "GLACIER_IR" });
@@ -56,15 +68,7 @@ export function archiveLifecycleRules(
     );
     // Holding a class back can land two transitions on one day; S3 refuses that, so the colder one wins.
     const transitions = held.filter((t, i) => !held.slice(i + 1).some((later) => later.days <= t.days));
-    return {
-      id: `logarchive-${scope.tier}`,
-      status: "Enabled",
-      filter: { prefix: scope.prefix },
-      transitions,
-      expiration: { days: s.retentionDays },
-      noncurrentVersionExpiration: { noncurrentDays: s.noncurrentVersionDays },
-      abortIncompleteMultipartUpload: { daysAfterInitiation: s.abortIncompleteUploadDays },
-    };
+    return { ...common, transitions };
   });
 }
 
