@@ -11,8 +11,11 @@
 // renamed, removed, or replaced by a newer file of its chain or a newer restart), and
 // neither happened nor was it written in the last `finishGraceMs`, by the evidence on disk
 // (ctime, mtime), because containerd may still write the tail of a partial line into a
-// just-rotated file. Its pending partial line then moves to the next
-// file of its chain, or, when there is none, is emitted as it is.
+// just-rotated file; and a scan that started after that grace, and after the scan that saw
+// the writer move, has looked for the next file of its chain. Its pending partial line then
+// moves to that next file, or, when there is none, is emitted as it is. A chain is read in
+// order: only its oldest unfinished file is read, so a line split across a rotation (its P
+// chunk ending one file, its F chunk starting the next) is merged.
 //
 // Under Docker, kubelet's names are symlinks to dockerd's `<id>-json.log`, which dockerd
 // rotates itself (`.1`, `.2`, … beside it, where no glob of kubelet's directories
@@ -118,6 +121,9 @@ export class KubernetesLogsSource {
   #scans = 0;
   /** Scans run to their end; a file found in scan k is read once this passes k. */
   #completedScans = 0;
+  /** When the scan running now started, and when the last one run to its end started (#now). */
+  #scanStartedAt = Number.NEGATIVE_INFINITY;
+  #completedScanStartedAt = Number.NEGATIVE_INFINITY;
   readonly #now: () => number;
 
   constructor(options: SourceOptions, restore: readonly FileCheckpoint[] = []) {
@@ -149,11 +155,14 @@ export class KubernetesLogsSource {
   }
 
   /**
-   * A scan should run now: a file's head changed under a read (truncation), or a file just
-   * found waits for a second listing before it is read (see TrackedFile.foundInScan).
+   * A scan should run now: a file's head changed under a read (truncation), a file just
+   * found waits for a second listing before it is read (see TrackedFile.foundInScan), or a
+   * rotated file read to its end waits for a scan to look for its successor.
    */
   get needsScan(): boolean {
-    return this.files.some((f) => f.headChanged || (f.state === "active" && !this.#confirmed(f)));
+    return this.files.some(
+      (f) => f.headChanged || (f.state === "active" && (!this.#confirmed(f) || f.awaitsScan)),
+    );
   }
 
   /** Listed again by a scan that started after the one that found it (restored files are). */
@@ -210,6 +219,8 @@ export class KubernetesLogsSource {
   /** Finds files, matches them to what is tracked, and notes moved, truncated and vanished files. */
   async scan(): Promise<void> {
     this.#scans++;
+    this.#scanStartedAt = this.#now();
+    for (const tf of this.files) tf.awaitsScan = false;
     // Name the file is tracked under → path it is opened at.
     const paths = new Map<string, string>();
     for (const pattern of this.options.globs) {
@@ -295,6 +306,7 @@ export class KubernetesLogsSource {
     await this.#refreshHeldPaths();
     this.#settle();
     this.#completedScans = this.#scans;
+    this.#completedScanStartedAt = this.#scanStartedAt;
   }
 
   /**
@@ -735,7 +747,11 @@ export class KubernetesLogsSource {
     for (const tf of [...this.files]) {
       if (tf.seen) {
         this.#orphanScans.delete(tf);
-        tf.movedAt = this.#writerMoved(tf) ? (tf.movedAt ?? now) : null;
+        if (this.#writerMoved(tf)) this.#noteMoved(tf, now);
+        else {
+          tf.movedAt = null;
+          tf.movedInScan = -1;
+        }
         if (tf.state === "done" && tf.movedAt === null && !tf.compressed && tf.size > tf.readPos)
           this.#reopen(tf);
         continue;
@@ -744,7 +760,7 @@ export class KubernetesLogsSource {
         if (now - tf.lastSeenAt > DONE_RETENTION_MS) this.#remove(tf);
       } else if (tf.handle !== null) {
         // Unlinked (pod deleted) or out of the globs: the descriptor still reads it to the end.
-        tf.movedAt ??= now;
+        this.#noteMoved(tf, now);
       } else {
         const scans = (this.#orphanScans.get(tf) ?? 0) + 1;
         this.#orphanScans.set(tf, scans);
@@ -759,6 +775,13 @@ export class KubernetesLogsSource {
     }
     this.options.metrics.lagBytes.set(lag);
     this.options.metrics.filesTracked.set(this.files.filter((f) => f.state === "active").length);
+  }
+
+  /** The first time a scan sees that `tf`'s writer has moved on. */
+  #noteMoved(tf: TrackedFile, now: number): void {
+    if (tf.movedAt !== null) return;
+    tf.movedAt = now;
+    tf.movedInScan = this.#scans;
   }
 
   /**
@@ -985,13 +1008,22 @@ export class KubernetesLogsSource {
     // unlink (which set ctime) and no later than the scan that saw it; the file was last
     // written at its mtime. A backlog found after a restart is then read at disk speed.
     // A .gz is complete when it appears under its name: it needs no grace.
-    const movedAt = Math.min(tf.movedAt, tf.ctimeMs);
+    const graceFrom = Math.max(Math.min(tf.movedAt, tf.ctimeMs), tf.mtimeMs);
+    const graced = !this.options.once && !tf.compressed;
+    if (graced && this.#now() - graceFrom < this.options.finishGraceMs) return;
+    // Its pending partial line goes to the next file of its chain, so that file must be
+    // known: a scan has to have looked for it after the writer moved on. The scan that saw
+    // the move may have listed the directory before the rename (it learnt of it from the
+    // held descriptor), and the shipper may have had no CPU from then until the grace was
+    // over: finishing then would split the line across the rotation in two records. So a
+    // later scan, one that started after the grace was over, must have run to its end.
     if (
-      !this.options.once &&
-      !tf.compressed &&
-      this.#now() - Math.max(movedAt, tf.mtimeMs) < this.options.finishGraceMs
-    )
+      this.#completedScans <= tf.movedInScan ||
+      (graced && this.#completedScanStartedAt - graceFrom < this.options.finishGraceMs)
+    ) {
+      tf.awaitsScan = true;
       return;
+    }
     // Read to its end, or truncated below the offset? A copytruncate followed by a rename
     // before any scan saw it leaves a file shorter than what was read: its old content goes
     // on in the copy (the next scan sorts it out), not finished here.

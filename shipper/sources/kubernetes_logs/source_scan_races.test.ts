@@ -108,7 +108,11 @@ class Harness {
     this.root = root;
   }
 
-  start(once = false): KubernetesLogsSource {
+  /**
+   * A run of the source; `finishGraceMs` and `now` as the shipper's (default: no grace, the
+   * wall clock), so a test can let the grace pass without waiting for it.
+   */
+  start(once = false, timing: { finishGraceMs?: number; now?: () => number } = {}): KubernetesLogsSource {
     this.#pending = [];
     this.src = new KubernetesLogsSource(
       {
@@ -117,7 +121,8 @@ class Harness {
         maxLineBytes: 1024 * 1024,
         multiline: [],
         policy: DEFAULT_POLICY,
-        finishGraceMs: 0,
+        finishGraceMs: timing.finishGraceMs ?? 0,
+        ...(timing.now ? { now: timing.now } : {}),
         once,
         metrics: new ShipperMetrics({ defaultMetrics: false }),
         log: (_level, event, fields) => {
@@ -421,4 +426,52 @@ describe("scans racing the writers' rotations", () => {
       "the split line is one record",
     );
   });
+  for (const graceMs of [0, 2000]) {
+    it(`a file rotated right after the scan's stat is not finished before a later scan looked for its successor (grace ${graceMs} ms)`, async () => {
+      // e2e (live-only glob, a loaded machine): "second half after it" without its lid, and
+      // the first half archived as a line of its own. The scan stats 0.log while it is still
+      // the live file; the writer then ends it with the P chunk of a line, rotates it and
+      // starts the new 0.log with the F chunk. The scan learns of the rename only from the
+      // held descriptor, so it has not listed the new 0.log. If the shipper then gets no CPU
+      // until the grace is over (here: the clock jumps), the rotated file is read to its end
+      // with no successor known: its P chunk must wait for the scan that finds the new file.
+      const { root, live } = container();
+      const h = new Harness(root);
+      let skewMs = 0;
+      writeFileSync(live, lines(1, 10));
+      const src = h.start(false, { finishGraceMs: graceMs, now: () => Date.now() + skewMs });
+      await src.scan();
+      await h.readAll();
+      appendFileSync(live, lines(11, 20) + partialStart(21));
+      onStat(live, "after", () => {
+        renameSync(live, `${live}.${stamp(1)}`);
+        writeFileSync(live, partialEnd() + lines(22, 30));
+      });
+      await src.scan();
+      restoreStat();
+      assert.equal(src.files.length, 1, "this scan has not listed the new 0.log");
+      assert.notEqual(src.files[0]!.movedAt, null, "but it knows the file it holds was rotated");
+      // The shipper stalls past the grace between this scan and its next read.
+      skewMs += graceMs + 1;
+      await h.readAll();
+      assert.equal(
+        src.files[0]!.state,
+        "active",
+        "the rotated file waits for a scan to look for its successor",
+      );
+      assert.ok(src.needsScan, "and asks for that scan now");
+      for (let i = 0; i < 3; i++) {
+        await src.scan();
+        await h.readAll();
+      }
+      assert.equal(src.files.find((f) => f.path === `${live}.${stamp(1)}`)?.state, "done");
+      h.commit();
+      h.assertExactlyOnce(30);
+      assert.ok(
+        h.committed.includes("lid=21 first half across a rotation, second half after it"),
+        "the split line is one record",
+      );
+      await h.kill();
+    });
+  }
 });

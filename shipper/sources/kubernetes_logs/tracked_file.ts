@@ -211,6 +211,13 @@ export class TrackedFile {
   lastSeenAt = Date.now();
   /** When the writer was first seen to have moved on (rotation, removal, restart), else null. */
   movedAt: number | null = null;
+  /** The scan that set `movedAt` (-1 while it is null). */
+  movedInScan = -1;
+  /**
+   * Read to its end, its grace over, and still not finished: no scan has looked for the next
+   * file of its chain since (see the source's #maybeFinish). The source scans at once.
+   */
+  awaitsScan = false;
   /** The last look found everything there read (set by the source when a read returns nothing). */
   reachedEnd = false;
   /**
