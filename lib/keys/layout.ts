@@ -463,6 +463,12 @@ export function formatIndexKey(key: HourIndexKey): string {
   return `${indexHourPrefix(key.prefix, key.dt, key.hour)}${indexId(key.node, key.epoch)}${INDEX_SUFFIX}`;
 }
 
+/** Whether `key` is laid out as an hour index (its segment), without checking the rest. */
+export function isIndexKey(key: string): boolean {
+  const parts = key.split("/");
+  return parts.length >= 4 && parts[parts.length - 4] === INDEX_SEGMENT && key.endsWith(INDEX_SUFFIX);
+}
+
 export function parseIndexKey(key: string): HourIndexKey {
   const {
     prefix,

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
-import { LOSS_SUFFIX, parseAnyObjectKey, parseLossKey } from "../../lib/keys/layout.ts";
+import { isIndexKey, LOSS_SUFFIX, parseAnyObjectKey, parseLossKey } from "../../lib/keys/layout.ts";
 import { type LossRecord, parseLossRecord } from "../../lib/object/loss.ts";
 import { fromUserMetadata } from "../../lib/object/metadata.ts";
 import { checkRecordLine } from "../../lib/record/codec.ts";
@@ -105,6 +105,11 @@ export async function readArchive(endpoint: string, bucket: string): Promise<Arc
         });
         const body = Buffer.from(await got.Body!.transformToByteArray());
         const meta = fromUserMetadata(got.Metadata ?? {});
+        // An hour index (docs/retrieval.md#hour-indexes), written when a run spans an hour's end: no records, no number.
+        if (isIndexKey(o.Key!)) {
+          if (createHash("sha256").update(body).digest("hex") !== meta.sha256) out.inconsistent.push(o.Key!);
+          continue;
+        }
         if (o.Key!.endsWith(LOSS_SUFFIX)) {
           const key = parseLossKey(o.Key!);
           const shipperId = `${key.node}_${key.epoch}`;
