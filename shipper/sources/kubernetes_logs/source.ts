@@ -278,9 +278,17 @@ export class KubernetesLogsSource {
         const head = await readHeadAt(open, candidate.meta.compressed, st);
         // The path moved on between stat and open: the next scan sees it as it is.
         if (head === null) continue;
+        // Not held, so the inode number may have been freed and given to another file. A
+        // .gz is never the inode of a plain file (gzip writes a new one): a match by content
+        // is then its compressed copy, replaced in #placeFresh. A file with no fingerprint
+        // (tracked while empty) is taken on the number only within its own chain.
+        const sameKind = candidate.meta.compressed === tf.compressed;
         if (
-          matchesFingerprint(head, tf.fingerprint) ||
-          (tf.fingerprint.bytes === 0 && st.size >= tf.readPos)
+          sameKind &&
+          (matchesFingerprint(head, tf.fingerprint) ||
+            (tf.fingerprint.bytes === 0 &&
+              st.size >= tf.readPos &&
+              chainBaseOf(candidate.path) === tf.chainBase))
         ) {
           this.#observe(tf, candidate);
           // A file tracked while nearly empty gets its full fingerprint as soon as it has the

@@ -474,4 +474,54 @@ describe("scans racing the writers' rotations", () => {
       await h.kill();
     });
   }
+  it("a file checkpointed while empty is not taken for another container's file that got its inode number", async () => {
+    // e2e (restart during fast rotation): a 0.log tracked while still empty (no fingerprint)
+    // was checkpointed, then rotated, gzipped and unlinked while the shipper was down; ext4
+    // gave its inode number to another container's .gz. Taken for the empty file, that .gz
+    // joined the first container's chain as a plain file: its first line's P chunk went
+    // there, and its own content was counted lost to a "truncation".
+    const { root, live } = container();
+    const other = join(root, "web_search-1_uid-other", "app");
+    mkdirSync(other, { recursive: true });
+    const h = new Harness(root);
+    writeFileSync(live, lines(1, 10));
+    let src = h.start();
+    await src.scan();
+    await h.readAll();
+    renameSync(live, `${live}.${stamp(1)}`);
+    writeFileSync(live, "");
+    await src.scan();
+    await h.readAll();
+    h.commit();
+    const empty = h.checkpoint.find((cp) => cp.path === live);
+    assert.equal(empty?.fingerprintBytes, 0, "the new 0.log was checkpointed while empty");
+    await h.kill();
+    // While the shipper is down: the empty 0.log is written, ends with a P chunk, is rotated
+    // and gzipped; the new 0.log starts with the F chunk. The other container's .gz is made.
+    appendFileSync(live, lines(11, 20) + partialStart(21));
+    renameSync(live, `${live}.${stamp(2)}`);
+    writeFileSync(live, partialEnd() + lines(22, 30));
+    gzipRotated(`${live}.${stamp(2)}`);
+    writeFileSync(join(other, `0.log.${stamp(1)}`), lines(31, 40) + partialStart(41));
+    gzipRotated(join(other, `0.log.${stamp(1)}`));
+    writeFileSync(join(other, "0.log"), partialEnd() + lines(42, 50));
+    // The inode number the empty file had now names the other container's .gz.
+    const reused = statSync(join(other, `0.log.${stamp(1)}.gz`));
+    empty!.ino = reused.ino;
+    empty!.dev = reused.dev;
+    src = h.start();
+    for (let i = 0; i < 4; i++) {
+      await src.scan();
+      await h.readAll();
+    }
+    h.commit();
+    await h.kill();
+    await h.shipOnce();
+    h.assertExactlyOnce(50);
+    for (const lid of [21, 41])
+      assert.ok(
+        h.committed.includes(`lid=${lid} first half across a rotation, second half after it`),
+        `the line split across a rotation (lid ${lid}) is one record`,
+      );
+  });
 });
