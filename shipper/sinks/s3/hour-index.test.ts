@@ -10,10 +10,12 @@ import { after, before, describe, it } from "node:test";
 import { parseIndexKey } from "../../../lib/keys/layout.ts";
 import { parseHourIndex } from "../../../lib/object/hour-index.ts";
 import { parsePolicy, streamDelivery } from "../../../lib/policy/policy.ts";
+import { emptyReading, readIndexHours } from "../../../lib/retrieval/hour-indexes.ts";
+import { type LocalS3, localS3Client, startLocalS3 } from "../../../local/s3.ts";
 import { ShipperMetrics } from "../../metrics.ts";
 import { CheckpointStore } from "../../state/checkpoint.ts";
 import { ArchiveSink } from "./sink.ts";
-import type { SealedBatch } from "./uploader.ts";
+import { type SealedBatch, Uploader } from "./uploader.ts";
 
 const STREAM_POLICY = parsePolicy(`
 analytics:
@@ -23,6 +25,7 @@ analytics:
 const HOUR = 3_600_000;
 /** 2026-11-21T10:00:00Z. */
 const H10 = Date.UTC(2026, 10, 21, 10);
+const indexes = (sealed: readonly SealedBatch[]) => sealed.filter((s) => s.kind === "index");
 
 describe("hour index: written by the sink", () => {
   let dir = "";
@@ -82,7 +85,6 @@ describe("hour index: written by the sink", () => {
     });
   }
 
-  const indexes = (sealed: readonly SealedBatch[]) => sealed.filter((s) => s.kind === "index");
 
   it("seals an hour's index once, after the hour closed and every batch is acknowledged, the same bytes after a crash", async () => {
     const state = join(dir, "a");
@@ -214,5 +216,91 @@ describe("hour index: written by the sink", () => {
     const body = parseHourIndex(await readFile(index!.file));
     assert.deepEqual([body.first, body.last, body.previous], [7, 7, null]);
     await sink.close();
+  });
+});
+
+describe("hour index: uploaded and read back", () => {
+  let dir = "";
+  let s3: LocalS3;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "logarchive-hour-index-s3-"));
+    s3 = await startLocalS3({ host: "127.0.0.1", port: 0, dataDir: join(dir, "s3"), buckets: ["archive"] });
+  });
+  after(async () => {
+    await s3?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("is uploaded like a batch, a second upload of the same bytes counts as done, and retrieval reads it back", async () => {
+    const state = join(dir, "state");
+    const spoolDir = join(state, "spool");
+    await mkdir(spoolDir, { recursive: true });
+    const store = new CheckpointStore(state);
+    const clock = { now: H10 + 30 * 60_000 };
+    const metrics = new ShipperMetrics({ defaultMetrics: false });
+    const sink = await ArchiveSink.restore(
+      {
+        spoolDir,
+        prefix: "logs",
+        gzipLevel: 1,
+        node: "node-a",
+        batchMaxBytes: 8 * 2 ** 20,
+        batchMaxAgeMs: HOUR,
+        streamDelivery: null,
+        shipperVersion: "test",
+        metrics,
+        clock: () => clock.now,
+      },
+      store,
+      await store.load(),
+    );
+    const client = localS3Client(s3.endpoint, "us-east-1");
+    const acknowledged: SealedBatch[] = [];
+    const uploader = new Uploader({
+      s3: client,
+      bucket: "archive",
+      concurrency: 2,
+      timeoutMs: 10_000,
+      retryInitialMs: 10,
+      retryMaxMs: 100,
+      metrics,
+      log: () => undefined,
+      onUploaded: (batch) => {
+        acknowledged.push(batch);
+        sink.uploaded(batch);
+      },
+    });
+    try {
+      const batch = sink.batchFor("archive", "web", clock.now / 1000);
+      const line = Buffer.from('{"m":"x"}\n');
+      batch.staging.append(line);
+      batch.noteRecord(Math.floor(clock.now / 1000), 0, line.length);
+      for (const s of await sink.commit([], true)) uploader.enqueue(s);
+      assert.ok(await uploader.idle(10_000));
+      clock.now = H10 + HOUR + 1000;
+      const [index] = indexes(await sink.commit([]));
+      assert.ok(index !== undefined);
+      uploader.enqueue(index);
+      assert.ok(await uploader.idle(10_000));
+      // A restart that lost the acknowledgement uploads the same bytes again: done, not a conflict.
+      uploader.enqueue({ ...index });
+      assert.ok(await uploader.idle(10_000));
+      assert.equal(acknowledged.filter((b) => b.key === index.key).length, 2);
+
+      const reading = emptyReading(H10);
+      await readIndexHours(client, "archive", "logs", reading, H10 + HOUR);
+      assert.deepEqual(reading.unusable, []);
+      assert.equal(reading.indexes.length, 1);
+      assert.equal(reading.indexes[0]!.key, index.key);
+      assert.deepEqual(
+        reading.indexes[0]!.index.batches.map((b) => b.key),
+        [batch.key],
+      );
+      assert.equal([reading.listCalls, reading.getCalls].join(), "1,1");
+    } finally {
+      uploader.stop();
+      await sink.close();
+      client.destroy();
+    }
   });
 });
