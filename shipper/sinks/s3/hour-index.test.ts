@@ -85,7 +85,6 @@ describe("hour index: written by the sink", () => {
     });
   }
 
-
   it("seals an hour's index once, after the hour closed and every batch is acknowledged, the same bytes after a crash", async () => {
     const state = join(dir, "a");
     const clock = { now: H10 + 10 * 60_000 };
