@@ -196,7 +196,7 @@ export const LOADER_OPTIONS = [
     min: 1,
     max: 256,
     description:
-      "GCS calls one flush batch makes at once (reading its queue entries, checking its objects, writing done/ and clearing pending/); a table's throughput grows with it. Up to 4 tables flush at once. A new bucket takes about 1,000 writes and 5,000 reads a second before GCS scales it up (cloud.google.com/storage/docs/request-rate).",
+      "GCS calls one flush batch makes at once (its done/ checks, its objects' live-generation checks, writing done/ and clearing pending/); a table's throughput grows with it. Up to 4 tables flush at once. A new bucket takes about 1,000 writes and 5,000 reads a second before GCS scales it up (cloud.google.com/storage/docs/request-rate).",
   },
   {
     key: "sweep_max_objects",
