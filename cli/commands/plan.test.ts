@@ -252,6 +252,39 @@ describe("logarchive plan", () => {
     assert.equal(w.recordPerRaw, 2.1);
   });
 
+  it("counts the analytics bytes once when a stream-delivery shipper's metrics counted them twice", async () => {
+    // In stream delivery every analytics line is uploaded in an archive object and in a stream
+    // object, and the shipper's counters add both. With every namespace loaded (share 1) the
+    // 1,000,000 bytes read were uploaded as 400,000 gzip bytes in 10 objects: (400,000 −
+    // 10 × 250) / (1,000,000 × 2) = 0.19875 per raw byte, and 4,200,000 record bytes / 2 = 2.1.
+    const metrics = writeConfig(
+      "stream-metrics.txt",
+      [
+        "logarchive_shipper_read_bytes_total 1000000",
+        "logarchive_shipper_read_lines_total 4000",
+        "logarchive_shipper_uploaded_bytes_total 400000",
+        "logarchive_shipper_uploaded_raw_bytes_total 4200000",
+        "logarchive_shipper_batches_uploaded_total 10",
+      ].join("\n"),
+    );
+    const streamPolicy = writeConfig(
+      "stream-policy.yaml",
+      'analytics:\n  include: ["*"]\n  delivery: stream\n',
+    );
+    const args = without(WORKED, "--compression", "--line-bytes", "--policy");
+    const run = async (policyFile: string) =>
+      JSON.parse(
+        (await runCommand(planCommand, ["plan", ...args, "--policy", policyFile, "--measured", metrics])).out,
+      ).inputs.workload;
+    const stream = await run(streamPolicy);
+    close(stream.storedPerRaw, 0.19875, "stored/raw, stream delivery", 1e-9);
+    close(stream.recordPerRaw, 2.1, "record/raw, stream delivery", 1e-9);
+    // Per-namespace delivery uploads each byte once: the same metrics mean twice the ratio.
+    const perNamespace = await run(policy);
+    close(perNamespace.storedPerRaw, 0.3975, "stored/raw, per-namespace delivery", 1e-9);
+    close(perNamespace.recordPerRaw, 4.2, "record/raw, per-namespace delivery", 1e-9);
+  });
+
   it("refuses bad inputs with a one-line usage error naming the flag or file", async () => {
     await assert.rejects(
       runCommand(planCommand, ["plan", ...WORKED, "--skew", "pareto:2"]),

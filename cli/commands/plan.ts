@@ -223,12 +223,18 @@ async function readMap(path: string, flag: string): Promise<Record<string, unkno
  * gzip bytes per raw byte past each object's fixed cost: the metrics' uploaded bytes less
  * the per-object overhead of the batches they count, over the bytes read.
  */
+/**
+ * gzip bytes per raw byte at the margin, from a run's metrics: what it uploaded less gzip's
+ * fixed cost per object, over what it read times the copies it uploads of each byte (2 for the
+ * analytics lines in stream delivery: an archive object and a stream object).
+ */
 function marginalStoredPerRaw(
   m: { storedPerRaw?: number; readBytes?: number; uploadedBytes?: number; objects?: number },
   overheadBytes: number,
+  copiesPerReadByte: number,
 ): number {
   if (m.readBytes && m.uploadedBytes && m.objects) {
-    return Math.max(0.001, (m.uploadedBytes - m.objects * overheadBytes) / m.readBytes);
+    return Math.max(0.001, (m.uploadedBytes - m.objects * overheadBytes) / (m.readBytes * copiesPerReadByte));
   }
   return m.storedPerRaw ?? DEFAULT_STORED_PER_RAW;
 }
@@ -311,6 +317,12 @@ export async function runPlanModel(o: WorkloadOptions) {
     throw error;
   }
   const active = Math.min(o.activePerNode, o.namespaces);
+  const analyticsShare = o.analyticsShare ?? analyticsShareFromPolicy(policy, active);
+  // The shipper's counters add up every object it uploads: in stream delivery an analytics
+  // line is in an archive object and in a stream object, so a node's metrics count those
+  // bytes twice against one read (shipper/metrics.ts has no per-tier split).
+  const copiesPerReadByte =
+    design.shipper.analyticsStream && measured.readBytes !== undefined ? 1 + analyticsShare : 1;
   const model = planModel({
     workload: {
       nodes: o.nodes,
@@ -318,10 +330,16 @@ export async function runPlanModel(o: WorkloadOptions) {
       namespaces: o.namespaces,
       activePerNode: active,
       zipfExponent: o.skew,
-      analyticsShare: o.analyticsShare ?? analyticsShareFromPolicy(policy, active),
-      storedPerRaw: o.compression ?? marginalStoredPerRaw(measured, assumptions.gzipObjectOverheadBytes),
+      analyticsShare,
+      storedPerRaw:
+        o.compression ??
+        marginalStoredPerRaw(measured, assumptions.gzipObjectOverheadBytes, copiesPerReadByte),
       rawLineBytes: o.lineBytes ?? measured.rawLineBytes ?? DEFAULT_RAW_LINE_BYTES,
-      recordPerRaw: o.recordRatio ?? measured.recordPerRaw ?? DEFAULT_RECORD_PER_RAW,
+      recordPerRaw:
+        o.recordRatio ??
+        (measured.recordPerRaw === undefined
+          ? DEFAULT_RECORD_PER_RAW
+          : measured.recordPerRaw / copiesPerReadByte),
     },
     shipper: design.shipper,
     loader: design.loader,
