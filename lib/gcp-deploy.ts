@@ -75,7 +75,15 @@ export const CLOUD_RUN_FUNCTIONS_DEFAULT_MAX_INSTANCES = 100;
  * 500 leaves 2× headroom for it. Over the default of 100, the limit that applies is the
  * region's Cloud Run CPU and memory quota divided by the instance's size
  * (https://cloud.google.com/run/docs/configuring/max-instances-limits): 500 × 0.333 vCPU and
- * 0.5 GiB is 167 vCPU and 250 GiB, under that page's example baseline of 1,000 vCPU and
+ * 0.5 GiB is 166.5 vCPU and 250 GiB, under that page's example baseline of 1,000 vCPU and
  * 2,000 GiB; a project whose regional quota is lower needs an increase (docs/scale.md).
  */
 export const DEFAULT_FINALIZE_MAX_INSTANCES = 500;
+
+/**
+ * The example baseline of a region's Cloud Run quota that
+ * https://cloud.google.com/run/docs/configuring/max-instances-limits works with: a service's max
+ * instances may be at most the regional CPU quota over its vCPU and the memory quota over its
+ * memory. Each project's real baseline is on its quotas page; this is the documented example.
+ */
+export const CLOUD_RUN_EXAMPLE_REGIONAL_QUOTA = { vcpu: 1000, memoryGiB: 2000 } as const;

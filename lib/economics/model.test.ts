@@ -297,5 +297,20 @@ describe("what the deploy decides", () => {
     const q = quotaChecks(limited).find((c) => c.id === "function_instances");
     assert.equal(q?.limit, 7);
     close(q?.headroom ?? 0, 7 / limited.functions.concurrentInstances, "headroom");
+    assert.match(
+      q?.source ?? "",
+      /7 × 512Mi take 2\.331 vCPU and 3\.5 GiB .*\(at most the default max instances\)/,
+    );
+    // Past the default, the region's Cloud Run CPU and memory quota bounds it: 500 × 512Mi fit
+    // the documented example baseline (1,000 vCPU, 2,000 GiB), 4,000 do not (1,332 vCPU).
+    const source = (finalizeMaxInstances: number) =>
+      quotaChecks(planModel({ ...inputs(w), functions: functionsDesign({ finalizeMaxInstances }) })).find(
+        (c) => c.id === "function_instances",
+      )?.source ?? "";
+    assert.match(
+      source(500),
+      /500 × 512Mi take 166\.5 vCPU and 250 GiB .*, under the documented example baseline/,
+    );
+    assert.match(source(4000), /4000 × 512Mi take 1332 vCPU and 2000 GiB .*: needs a quota increase/);
   });
 });

@@ -3,7 +3,11 @@
 // `hard` limits fail the plan; guidelines (limits that scale by themselves, given time) are
 // shown but do not.
 
-import { flushSecondsPerObjectAt, type PlanModel } from "./model.ts";
+import {
+  CLOUD_RUN_EXAMPLE_REGIONAL_QUOTA,
+  CLOUD_RUN_FUNCTIONS_DEFAULT_MAX_INSTANCES,
+} from "../gcp-deploy.ts";
+import { type FunctionsDesign, flushSecondsPerObjectAt, type PlanModel } from "./model.ts";
 
 export const REQUIRED_HEADROOM = 2;
 
@@ -75,8 +79,7 @@ export function quotaChecks(model: PlanModel): QuotaCheck[] {
       limit: inputs.functions.finalizeMaxInstances,
       use: model.functions.concurrentInstances,
       unit: "instances",
-      source:
-        "the stack's finalizeMaxInstances (infra/config.ts; default lib/gcp-deploy.ts), which infra/components/loader.ts deploys as maxInstanceCount; over Cloud Run functions' default of 100 it is bounded by the region's Cloud Run CPU and memory quota (https://cloud.google.com/run/docs/configuring/max-instances-limits)",
+      source: `the stack's finalizeMaxInstances (infra/config.ts; default lib/gcp-deploy.ts), deployed as maxInstanceCount · ${regionalQuotaNote(inputs.functions)} (https://cloud.google.com/run/docs/configuring/max-instances-limits)`,
       setting:
         "finalizeMaxInstances in the stack (model it with --finalize-max-instances; above the region's Cloud Run CPU/memory quota, request an increase), or concurrency (needs ≥ 1 vCPU); fewer objects",
     }),
@@ -178,4 +181,21 @@ function round(seconds: number): number {
 
 export function failingQuotas(checks: readonly QuotaCheck[]): QuotaCheck[] {
   return checks.filter((c) => c.hard && !c.ok);
+}
+
+/**
+ * What the finalize's max instances take of the region's Cloud Run CPU and memory quota, which
+ * bounds a service's max instances past Cloud Run functions' default; whether the documented
+ * example baseline covers it, or a quota increase is needed.
+ */
+function regionalQuotaNote(f: FunctionsDesign): string {
+  const vcpu = f.finalizeMaxInstances * f.vcpu;
+  const gib = f.finalizeMaxInstances * f.memoryGiB;
+  const base = CLOUD_RUN_EXAMPLE_REGIONAL_QUOTA;
+  const at = `${f.finalizeMaxInstances} × ${f.memory} take ${round(vcpu)} vCPU and ${round(gib)} GiB of the region's Cloud Run quota`;
+  if (f.finalizeMaxInstances <= CLOUD_RUN_FUNCTIONS_DEFAULT_MAX_INSTANCES)
+    return `${at} (at most the default max instances)`;
+  return vcpu <= base.vcpu && gib <= base.memoryGiB
+    ? `${at}, under the documented example baseline (${base.vcpu} vCPU, ${base.memoryGiB} GiB): check the project's; a lower one needs a quota increase`
+    : `${at}, over the documented example baseline (${base.vcpu} vCPU, ${base.memoryGiB} GiB): needs a quota increase`;
 }
