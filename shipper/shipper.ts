@@ -51,6 +51,11 @@ export interface ShipperSummary {
 }
 
 const IDLE_SLEEP_MS = 50;
+/**
+ * The longest a quiet live file goes unread (it is also read as soon as a scan sees it grow):
+ * polling every file every IDLE_SLEEP_MS was most of an idle shipper's CPU (docs/benchmarks.md).
+ */
+const QUIET_POLL_MAX_MS = 1000;
 
 export class Shipper {
   readonly config: ShipperConfig;
@@ -109,6 +114,7 @@ export class Shipper {
         policy: options.policy,
         finishGraceMs: Math.max(2000, 2 * options.config.scanIntervalMs),
         once: options.config.once,
+        quietPollMaxMs: QUIET_POLL_MAX_MS,
         metrics: parts.metrics,
         log,
         lineSink: (tf) => this.#lineSinkFor(tf),
@@ -360,10 +366,18 @@ export class Shipper {
     // stop; from then on, and always without `once`, drain_timeout bounds it.
     let deadline =
       this.#stopping || !this.config.once ? started + this.config.drainTimeoutMs : Number.POSITIVE_INFINITY;
-    while (this.#uploader.pending > 0 && Date.now() < deadline) {
-      await this.#uploader.idle(Math.min(deadline - Date.now(), 1000));
-      if (this.#stopping && deadline === Number.POSITIVE_INFINITY)
-        deadline = Date.now() + this.config.drainTimeoutMs;
+    // Two rounds: the acknowledgements of the first can complete an hour whose index
+    // (docs/retrieval.md#hour-indexes) the second commit seals and uploads.
+    for (let round = 0; round < 2; round++) {
+      if (round === 1) {
+        if (this.#uploader.pending > 0 || Date.now() >= deadline) break;
+        await this.#commit(false);
+      }
+      while (this.#uploader.pending > 0 && Date.now() < deadline) {
+        await this.#uploader.idle(Math.min(deadline - Date.now(), 1000));
+        if (this.#stopping && deadline === Number.POSITIVE_INFINITY)
+          deadline = Date.now() + this.config.drainTimeoutMs;
+      }
     }
     this.#uploader.stop();
     await this.#commit(false);
