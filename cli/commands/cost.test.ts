@@ -62,9 +62,9 @@ describe("logarchive cost", () => {
     close(line(lines, "S3 GET/HEAD by Storage Transfer").steady, ((2 * 14_400 * M) / 1000) * 0.0004, "GET");
     // SQS: 3 requests per message: 1,314,000 × $0.40/M = $0.53.
     close(line(lines, "SQS").steady, ((3 * 14_400 * M) / 1e6) * 0.4, "SQS");
-    // GCS class A 67,372.8 a day, class B 76,896 a day (plan.test.ts): $10.25 and $0.94.
+    // GCS class A 67,372.8 a day, class B 48,096 a day (plan.test.ts): $10.25 and $0.59.
     close(line(lines, "GCS Class A").steady, ((67_372.8 * M) / 1000) * 0.005, "class A");
-    close(line(lines, "GCS Class B").steady, ((76_896 * M) / 1000) * 0.0004, "class B");
+    close(line(lines, "GCS Class B").steady, ((48_096 * M) / 1000) * 0.0004, "class B");
     // Invocations: 14,400 finalizes + 1,440 flushes = 15,840 a day × M × $0.40/M = $0.19.
     close(line(lines, "Function invocations").steady, ((15_840 * M) / 1e6) * 0.4, "invocations");
     // Pub/Sub: 14,400 finalize events a day, each published and delivered at 1,500 B:

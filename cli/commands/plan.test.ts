@@ -63,11 +63,11 @@ describe("logarchive plan", () => {
     // namespace's hour (24) and a page per 1,000 objects (14.4), swapping the watermark after
     // each list (62.4 writes): 288 + 2 × 62.4 = 412.8. Total 67,372.8.
     close(plan.gcs.perDay.classA, 66_960 + 412.8, "class A/day");
-    // Class B: the finalize's object read (14,400) + 3 flush reads per object (the pending/
-    // marker and two live-generation checks: 43,200) + 4 per batch (2,880) + the head read per
-    // table per run (1,440) = 61,920.
+    // Class B: the finalize's object read (14,400) + 1 flush read per object (the live-generation
+    // check under the attempt's lease; the pending/ marker comes with its listing: 14,400) + 4
+    // per batch (2,880) + the head read per table per run (1,440) = 33,120.
     // The sweeper: a claim check per object (14,400) and the watermark read (2 × 288 = 576).
-    close(plan.gcs.perDay.classB, 61_920 + 14_976, "class B/day");
+    close(plan.gcs.perDay.classB, 33_120 + 14_976, "class B/day");
     // Functions: 14,400 finalizes of objects, none of markers (they are in the state
     // bucket; model.test.ts counts the landing-bucket case); a flush every 60 s = 1,440.
     close(plan.functions.finalizeChecked, 14_400, "finalize of objects");

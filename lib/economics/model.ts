@@ -127,10 +127,10 @@ export interface Assumptions {
   /** Finalize of a marker it ignores; Cloud Run bills at least 100 ms. */
   ignoredInvocationSeconds: number;
   /**
-   * Flush work per object in a batch at flush_concurrency = flushSpeedAtConcurrency: 5 GCS calls
-   * (1 write: done/; 4 reads: the pending/ marker, the done/ check, the live-generation check
-   * when the batch is made and again under the attempt's lease) plus the pending/ marker's
-   * delete by generation. Default: functions/loader/flush.ts ESTIMATED_BATCH_MS_PER_OBJECT
+   * Flush work per object in a batch at flush_concurrency = flushSpeedAtConcurrency: 3 GCS calls
+   * (1 write: done/; 2 reads: the done/ check and the live-generation check under the attempt's
+   * lease) plus the pending/ marker's delete by generation, 4 round trips (6 before b330787;
+   * the estimate below was not changed with it). Default: functions/loader/flush.ts ESTIMATED_BATCH_MS_PER_OBJECT
    * (15 ms, 67 objects/s), the loader's own estimate; not measured on GCS
    * (docs/benchmarks.md#loader: 19 objects/s through a proxy into the local GCS on a loaded
    * 2-core machine, 60-150/s estimated on GCS). The calls wait on GCS's latency, so the model
@@ -538,9 +538,10 @@ const ops = (o: Partial<GcsOps>): GcsOps => ({
  * - transfer: one insert (the copy); the sink check before it finds nothing (404).
  * - enqueue.ts: reads done/ and quarantined/ (404s), reads the object (inspectObject),
  *   creates claims/ and pending/, re-reads done/ (404).
- * - flush.ts per object: reads pending/ (1), done/ exists (404), liveObjects getMetadata twice
- *   (making the batch, then under the attempt's lease), done/ create, and the pending/ marker's
- *   delete by the generation its listing gave (free; no read-back).
+ * - flush.ts per object: done/ exists (404), liveObjects getMetadata once (under the attempt's
+ *   lease), done/ create, and the pending/ marker's delete by the generation its listing gave
+ *   (free); the marker's fields come with the listing, in its metadata, so it is not read
+ *   (commit b330787; a marker from an older loader is still read, not counted here).
  * - flush.ts per batch: manifest create, head re-read and put, manifest generation, attempt
  *   create, job counter readVersioned (2) + replace, <seq>.done create, and a page of
  *   pending/ listing per 1,000 queued objects past the first.
@@ -548,8 +549,7 @@ const ops = (o: Partial<GcsOps>): GcsOps => ({
  *   index list and pending list.
  * docs/benchmarks.md#loader measured the same per object (its proxy counts a 404 GET as class
  * B; GCS does not bill 4xx): finalize 2.00 A + 4.00 B (here 2 A, 1 B, 3 not billed), flush
- * 1.00 A + 6.00 B before the pending/ delete by generation dropped its 2 reads (here 1 A, 3 B,
- * 1 not billed).
+ * 1.01 A + 2.00 B on 2026-12-07 after b330787 (here 1 A, 1 B, 1 not billed).
  */
 export function loaderGcsOps(loader: LoaderDesign): {
   transferPerObject: GcsOps;
@@ -580,7 +580,7 @@ export function loaderGcsOps(loader: LoaderDesign): {
       notBilled: 3,
       landingInserts: 2 * markersInLanding,
     }),
-    flushPerObject: ops({ classA: 1, classB: 3, notBilled: 1, deletes: 1, landingInserts: markersInLanding }),
+    flushPerObject: ops({ classA: 1, classB: 1, notBilled: 1, deletes: 1, landingInserts: markersInLanding }),
     perBatch: ops({ classA: 5, classB: 4, landingInserts: 5 * markersInLanding }),
     perRun: ops({ classA: 2 }),
     perTablePerRun: ops({ classA: 2, classB: 1, notBilled: 1 }),
@@ -589,8 +589,8 @@ export function loaderGcsOps(loader: LoaderDesign): {
 
 /**
  * Requests per second on the busier bucket. The landing bucket takes the copies (writes) and
- * the object reads: the sink check and the finalize's read per object, and the flush's two
- * generation checks per loaded object; the state bucket everything else.
+ * the object reads: the sink check and the finalize's read per object, and the flush's
+ * generation check per loaded object; the state bucket everything else.
  */
 function bucketRates(
   perDay: GcsOps,
@@ -602,7 +602,7 @@ function bucketRates(
   const reads = perDay.classB + perDay.notBilled;
   if (sameBucket) return { writesPerSecond: writes / DAY_SECONDS, readsPerSecond: reads / DAY_SECONDS };
   const landingWrites = objects;
-  const landingReads = 2 * objects + 2 * loadedObjects;
+  const landingReads = 2 * objects + loadedObjects;
   return {
     writesPerSecond: Math.max(landingWrites, writes - landingWrites) / DAY_SECONDS,
     readsPerSecond: Math.max(landingReads, reads - landingReads) / DAY_SECONDS,
