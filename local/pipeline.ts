@@ -42,6 +42,8 @@ export interface LocalPipelineOptions {
   s3Port?: number;
   sqsPort?: number;
   gcsPort?: number;
+  /** The archive bucket has S3 Object Lock (and so versions), as infra deploys it: `logarchive hold` works on it. */
+  objectLock?: boolean;
   /** How often the local scheduler calls the flush function. Default 2 s. */
   flushIntervalMs?: number;
   /**
@@ -126,6 +128,7 @@ export class LocalPipeline {
         ...(options.s3Port ? { s3Port: options.s3Port } : {}),
         ...(options.sqsPort ? { sqsPort: options.sqsPort } : {}),
         ...(options.gcsPort ? { gcsPort: options.gcsPort } : {}),
+        ...(options.objectLock ? { archiveBucket: { objectLock: true } } : {}),
         log: (event, fields) =>
           options.logger[FAILURE_EVENT.test(event) ? "warn" : "debug"](
             { component: "local", event, ...fields },

@@ -23,6 +23,8 @@ export interface RunLocalOptions {
   s3Port: number;
   sqsPort: number;
   gcsPort: number;
+  /** The archive bucket has Object Lock (`logarchive hold` can be rehearsed). */
+  objectLock?: boolean;
   sampleLines: number;
   linesPerSecond: number;
   seed: number;
@@ -58,6 +60,7 @@ export async function runLocal(o: RunLocalOptions): Promise<number> {
     s3Port: o.s3Port,
     sqsPort: o.sqsPort,
     gcsPort: o.gcsPort,
+    ...(o.objectLock ? { objectLock: true } : {}),
     logger: o.logger,
     version: o.version,
   });

@@ -16,6 +16,7 @@ interface LocalOptions {
   s3Port: number;
   sqsPort: number;
   gcsPort: number;
+  objectLock?: boolean;
   sampleLines: number;
   linesPerSecond: number;
 }
@@ -90,6 +91,10 @@ export function localCommand(version = "local"): Command {
         .argParser(parsePort)
         .default(0),
     )
+    .option(
+      "--object-lock",
+      "create the archive bucket with S3 Object Lock (and so versioning), as `pulumi up` does, so `logarchive hold` and retrieve's lock states can be rehearsed; use a fresh --data-dir (objects an earlier run wrote without it have no versions)",
+    )
     .addOption(
       new Option("--sample-lines <n>", "lines of the generated sample backlog (with --once)")
         .argParser(positiveInt)
@@ -120,6 +125,7 @@ export function localCommand(version = "local"): Command {
           s3Port: opts.s3Port,
           sqsPort: opts.sqsPort,
           gcsPort: opts.gcsPort,
+          ...(opts.objectLock ? { objectLock: true } : {}),
           sampleLines: opts.sampleLines,
           linesPerSecond: opts.linesPerSecond,
           seed: randomBytes(4).readUInt32BE(0),
