@@ -65,6 +65,13 @@ export interface SourceOptions {
    * the grace. A live file is never finished: it is read to its end and stays live.
    */
   once: boolean;
+  /**
+   * A live file read to its end is read again after 100 ms, then at doubling intervals up to
+   * this while it stays quiet; a scan that sees it grow, a read that finds more, or its
+   * writer moving on has it read at the next step again. Absent or 0: every step reads
+   * every file (not with `once`, which never waits).
+   */
+  quietPollMaxMs?: number;
   metrics: ShipperMetrics;
   log: StageLog;
   /** Where a file's lines go. */
@@ -86,6 +93,8 @@ const ORPHAN_SCANS = 3;
  * file then would make the .gz look new and ship its lines twice.
  */
 const DONE_RETENTION_MS = 10 * 60_000;
+/** The first wait before a quiet live file is read again (see SourceOptions.quietPollMaxMs). */
+const FIRST_QUIET_WAIT_MS = 100;
 /** dockerd's json-file log, which it rotates to `<id>-json.log.<N>` (N ≥ 1, `.1` the newest). */
 const DOCKER_JSON_LOG = /^[0-9a-f]{64}-json\.log$/;
 
@@ -364,8 +373,28 @@ export class KubernetesLogsSource {
     if (!tf.compressed) {
       tf.size = size;
       tf.observedSize = size;
+      // The scan's stat is what notices a quiet file growing between its polls.
+      if (size > tf.readPos) this.#wake(tf);
     }
     this.#orphanScans.delete(tf);
+  }
+
+  /** Read `tf` at the next step again (it grew, or its writer moved on). */
+  #wake(tf: TrackedFile): void {
+    tf.quietWaitMs = 0;
+    tf.nextReadAt = 0;
+  }
+
+  /**
+   * `tf` was read to its end: a live file is read again after a wait that doubles while it
+   * stays quiet, up to quietPollMaxMs. A file whose writer moved on is not made to wait: it
+   * is about to be finished, which needs a read that finds its end.
+   */
+  #quiet(tf: TrackedFile, now: number): void {
+    const max = this.options.quietPollMaxMs ?? 0;
+    if (max <= 0 || this.options.once || tf.movedAt !== null || tf.state !== "active") return;
+    tf.quietWaitMs = Math.min(max, tf.quietWaitMs === 0 ? FIRST_QUIET_WAIT_MS : tf.quietWaitMs * 2);
+    tf.nextReadAt = now + tf.quietWaitMs;
   }
 
   async #sameHead(tf: TrackedFile): Promise<boolean> {
@@ -790,6 +819,7 @@ export class KubernetesLogsSource {
     if (tf.movedAt !== null) return;
     tf.movedAt = now;
     tf.movedInScan = this.#scans;
+    this.#wake(tf);
   }
 
   /**
@@ -807,6 +837,7 @@ export class KubernetesLogsSource {
     });
     tf.state = "active";
     tf.reachedEnd = false;
+    this.#wake(tf);
   }
 
   /** A checkpointed file vanished before it was read to the end, while the shipper was down. */
@@ -890,7 +921,17 @@ export class KubernetesLogsSource {
    */
   async readStep(buf: Buffer, between?: () => Promise<void>): Promise<number> {
     let total = 0;
+    const now = this.#now();
     for (const tf of this.readable()) {
+      if (tf.nextReadAt > now) {
+        // Quiet and not due (see #quiet): no read, but an open stack trace is still emitted
+        // when its stream has been quiet for its timeout.
+        if (tf.decoder.multiline?.open === true) {
+          tf.decoder.flushIdle(Date.now(), this.options.lineSink(tf));
+          this.#account(tf, 0);
+        }
+        continue;
+      }
       if (total > 0) await between?.();
       let n = 0;
       try {
@@ -906,8 +947,13 @@ export class KubernetesLogsSource {
       if (tf.compressed) this.#countGzipDamage(tf);
       total += n;
       this.#account(tf, n);
-      if (n > 0) tf.reachedEnd = false;
-      else if (!tf.headChanged) await this.#maybeFinish(tf);
+      if (n > 0) {
+        tf.reachedEnd = false;
+        this.#wake(tf);
+      } else if (!tf.headChanged) {
+        await this.#maybeFinish(tf);
+        if (tf.reachedEnd) this.#quiet(tf, now);
+      }
     }
     return total;
   }

@@ -218,6 +218,13 @@ export class TrackedFile {
    * file of its chain since (see the source's #maybeFinish). The source scans at once.
    */
   awaitsScan = false;
+  /**
+   * A live file found quiet is not read again before this (the source's clock, ms; 0: at the
+   * next step), and the wait that set it, doubled while the file stays quiet (see the
+   * source's quietPollMaxMs).
+   */
+  nextReadAt = 0;
+  quietWaitMs = 0;
   /** The last look found everything there read (set by the source when a read returns nothing). */
   reachedEnd = false;
   /**
