@@ -165,8 +165,44 @@ describe("logarchive cost", () => {
     assert.equal(line(byDefault.lines, "S3 GLACIER_IR").steady, 0);
     assert.match(
       line(byDefault.lines, "S3 Standard").note ?? "",
-      /^100\.0% of archived objects are under 128 KB/,
+      /^100\.0% of archived objects stay in Standard for the whole retention \(below every transition's break-even size\)/,
     );
+    // Age-only, S3's default minimum keeps them out too.
+    const ageOnly = JSON.parse(
+      (await runCommand(costCommand, [...small, "--transition-sizes", "off"])).out,
+    ).report;
+    assert.equal(line(ageOnly.lines, "S3 lifecycle transitions into GLACIER_IR").steady, 0);
+    assert.match(line(ageOnly.lines, "S3 Standard").note ?? "", /^100\.0% .* \(under 128 KB\)/);
+  });
+
+  it("break-even sizes: a transition that cannot pay for itself is not made; --transition-sizes off makes it", async () => {
+    // The worked example's ~1.5 MB objects, Deep Archive at 180 days, expired at 200: 20 days
+    // there bill its 180-day minimum. Break-even s (M = 365/12):
+    //   0.023·s·20/M = 0.05/1000·2^30 + 0.00099·(s + 32,768)·180/M + 0.023·8,192·20/M
+    //   s·(0.0151233 − 0.0058586) = 53,687.09 + 191.97 + 123.89 → s ≈ 5,828,900 bytes,
+    // so no worked-example object moves, and Standard bills all 200 days.
+    const args = WORKED.map((a, i) =>
+      WORKED[i - 1] === "--retention-days" ? "200" : WORKED[i - 1] === "--lifecycle" ? "DEEP_ARCHIVE:180" : a,
+    );
+    const sized = JSON.parse((await runCommand(costCommand, args)).out).report;
+    const [deep] = sized.transitionsBySize;
+    assert.equal(deep.storageClass, "DEEP_ARCHIVE");
+    assert.ok(Math.abs(deep.minBytes - 5_828_900) < 600, String(deep.minBytes));
+    assert.equal(deep.movingObjectsPerDay, 0);
+    assert.equal(deep.stayingObjectsPerDay, 14_400);
+    assert.equal(line(sized.lines, "S3 lifecycle transitions into DEEP_ARCHIVE").steady, 0);
+    close(line(sized.lines, "S3 Standard").steady, ((200 * STORED) / GIB) * 0.023, "Standard all 200 days");
+    // Age-only: every object moves at 180 and bills Deep Archive's minimum: 14,400 × M transitions.
+    const ageOnly = JSON.parse(
+      (await runCommand(costCommand, [...args, "--transition-sizes", "off"])).out,
+    ).report;
+    close(
+      line(ageOnly.lines, "S3 lifecycle transitions into DEEP_ARCHIVE").steady,
+      ((14_400 * M) / 1000) * 0.05,
+      "age-only transitions",
+    );
+    assert.equal(ageOnly.transitionsBySize[0].movingObjectsPerDay, 14_400);
+    assert.ok(ageOnly.totals.steady.total > sized.totals.steady.total);
   });
 
   it("--help shows each default once, the lifecycle as the flag's own syntax", () => {

@@ -6,7 +6,10 @@ import {
   archiveTransitions,
   DEFAULT_ARCHIVE_RETENTION_DAYS,
   DEFAULT_ARCHIVE_TIER_DAYS,
+  DEFAULT_TRANSITION_SIZES,
   lifecycleFlagValue,
+  TRANSITION_SIZES,
+  type TransitionSizes,
 } from "../../lib/archive-lifecycle.ts";
 import { UserError } from "../../lib/config/errors.ts";
 import type { PriceTable } from "../../lib/economics/prices.ts";
@@ -76,6 +79,7 @@ function amount(flag: string) {
 interface CostOptions extends WorkloadOptions {
   retentionDays: number;
   lifecycle: { storageClass: string; afterDays: number }[];
+  transitionSizes: TransitionSizes;
   smallObjects: "all_storage_classes_128K" | "varies_by_storage_class";
   bigqueryDays: number;
   bigqueryBilling: "logical" | "physical";
@@ -108,7 +112,18 @@ export function costCommand(io: CommandIo = PROCESS_IO): Command {
         .default(DEFAULT_COST_LIFECYCLE, lifecycleFlagValue(DEFAULT_COST_LIFECYCLE)),
     )
     .addOption(
-      new Option("--small-objects <rule>", "S3 transition_default_minimum_object_size")
+      new Option(
+        "--transition-sizes <mode>",
+        "break-even: each transition only for objects big enough to pay for it (from these prices and the retention); off: age-only; the default is infra's archiveTransitionSizes",
+      )
+        .choices(TRANSITION_SIZES)
+        .default(DEFAULT_TRANSITION_SIZES),
+    )
+    .addOption(
+      new Option(
+        "--small-objects <rule>",
+        "S3 transition_default_minimum_object_size, for --transition-sizes off (size filters take precedence over it)",
+      )
         .choices(["all_storage_classes_128K", "varies_by_storage_class"])
         .default("all_storage_classes_128K"),
     )
@@ -186,6 +201,7 @@ export function costCommand(io: CommandIo = PROCESS_IO): Command {
         {
           retentionDays: o.retentionDays,
           lifecycle: o.lifecycle as Parameters<typeof costModel>[1]["lifecycle"],
+          transitionSizes: o.transitionSizes,
           smallObjects: o.smallObjects,
           streamRetentionDays: o.streamRetentionDays ?? policy.analytics.stream_expiration_days,
           gcsStagingDays: o.gcsStagingDays,
@@ -204,7 +220,7 @@ export function costCommand(io: CommandIo = PROCESS_IO): Command {
       } else {
         const w = model.inputs.workload;
         const heading = [
-          `logarchive cost: ${count(w.nodes)} nodes × ${count(w.rawBytesPerNodeDay / 1e9)} GB/day raw, ${count(model.sizes.all.objectsPerDay)} objects/day (median ${bytes(model.sizes.all.medianBytes)}), retention ${o.retentionDays} days, lifecycle ${o.lifecycle.map((s) => `${s.storageClass}@${s.afterDays}d`).join(" → ") || "none"}, BigQuery ${o.bigqueryDays} days (${o.bigqueryBilling} billing)`,
+          `logarchive cost: ${count(w.nodes)} nodes × ${count(w.rawBytesPerNodeDay / 1e9)} GB/day raw, ${count(model.sizes.all.objectsPerDay)} objects/day (median ${bytes(model.sizes.all.medianBytes)}), retention ${o.retentionDays} days, lifecycle ${o.lifecycle.map((s) => `${s.storageClass}@${s.afterDays}d`).join(" → ") || "none"} (${o.transitionSizes === "off" ? "age-only" : "break-even sizes"}), BigQuery ${o.bigqueryDays} days (${o.bigqueryBilling} billing)`,
           ...notes.map((n) => `  ${n}`),
         ].join("\n");
         io.write(formatCost(report, heading));

@@ -4,45 +4,38 @@
 // shipper fleet's reserved CPU and memory. A steady-state month (the archive full to its
 // retention) and the first month (it starts empty). List prices, no free tiers.
 
-import { COLD_TIER_MIN_BYTES, DAY_SECONDS, type ObjectClass, type PlanModel } from "./model.ts";
+import {
+  billedBytes,
+  GLACIER_OVERHEAD_STANDARD_BYTES,
+  type LifecycleStep,
+  S3_MIN_STORAGE_DAYS as MIN_DAYS,
+  MONTH_DAYS,
+  S3_STORAGE_PRICE,
+  type Stint,
+  stintsOf,
+  S3_TRANSITION_PRICE as TRANSITION_PRICE,
+  type TransitionSizeBand,
+  type TransitionSizes,
+  transitionSizeBands,
+  transitionsForSize,
+} from "../archive-lifecycle.ts";
+import {
+  COLD_TIER_MIN_BYTES,
+  DAY_SECONDS,
+  type ObjectClass,
+  objectsInSizeRange,
+  type PlanModel,
+} from "./model.ts";
 import type { PriceId, PriceTable } from "./prices.ts";
 
-export const MONTH_DAYS = 365 / 12;
+export { MONTH_DAYS };
+
 const GIB = 2 ** 30;
 const TIB = 2 ** 40;
 
 export const STORAGE_CLASSES = ["STANDARD", "STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"] as const;
 export type StorageClass = (typeof STORAGE_CLASSES)[number];
-
-/** Minimum storage days per class (https://aws.amazon.com/s3/pricing/). */
-const MIN_DAYS: Record<StorageClass, number> = {
-  STANDARD: 0,
-  STANDARD_IA: 30,
-  GLACIER_IR: 90,
-  GLACIER: 90,
-  DEEP_ARCHIVE: 180,
-};
-const STORAGE_PRICE: Record<Exclude<StorageClass, "STANDARD">, PriceId> = {
-  STANDARD_IA: "s3_standard_ia_gb_month",
-  GLACIER_IR: "s3_glacier_ir_gb_month",
-  GLACIER: "s3_glacier_fr_gb_month",
-  DEEP_ARCHIVE: "s3_deep_archive_gb_month",
-};
-const TRANSITION_PRICE: Record<Exclude<StorageClass, "STANDARD">, PriceId> = {
-  STANDARD_IA: "s3_transition_standard_ia_per_1k",
-  GLACIER_IR: "s3_transition_glacier_ir_per_1k",
-  GLACIER: "s3_transition_glacier_fr_per_1k",
-  DEEP_ARCHIVE: "s3_transition_deep_archive_per_1k",
-};
-/** Glacier Flexible Retrieval and Deep Archive keep 40 KB per object: 8 KB at Standard rates, 32 KB at theirs. */
-const GLACIER_OVERHEAD_STANDARD = 8 * 1024;
-const GLACIER_OVERHEAD_CLASS = 32 * 1024;
-
-export interface LifecycleStep {
-  storageClass: StorageClass;
-  /** Object age in days at which the rule moves it. */
-  afterDays: number;
-}
+export type { LifecycleStep };
 
 export interface CostInputs {
   /**
@@ -53,9 +46,17 @@ export interface CostInputs {
   /** Transitions after STANDARD, in order. */
   lifecycle: LifecycleStep[];
   /**
-   * S3's transition_default_minimum_object_size: by default (all_storage_classes_128K) objects
-   * under 128 KB never transition; varies_by_storage_class lets them into the Glacier classes
-   * that do not bill a 128 KB minimum.
+   * break-even (what infra deploys by default, its archiveTransitionSizes): each transition
+   * applies only to the size bands where it pays for itself (transitionSizeBands in
+   * lib/archive-lifecycle.ts, from these prices and the retention); the rules' own size
+   * filters take precedence over S3's default minimum. off: age-only transitions, subject to
+   * `smallObjects`.
+   */
+  transitionSizes: TransitionSizes;
+  /**
+   * S3's transition_default_minimum_object_size, for age-only transitions: by default
+   * (all_storage_classes_128K) objects under 128 KB never transition; varies_by_storage_class
+   * lets them into the Glacier classes that do not bill a 128 KB minimum.
    */
   smallObjects: "all_storage_classes_128K" | "varies_by_storage_class";
   /** Hypothetical analytics-stream objects expire after this many days. */
@@ -101,32 +102,67 @@ export interface CostReport {
   };
   /** Request charges / (total − egress), steady state. */
   requestShare: number;
-  /** How many archived objects never leave STANDARD (under 128 KB with the default rule). */
+  /** How many archived objects a day never leave STANDARD (under every transition's size band). */
   archivedObjectsStayingStandard: number;
+  /**
+   * Per transition of the lifecycle (within the retention): the smallest archived object that
+   * takes it (break-even) or may (age-only: S3's default minimum), and the archived objects and
+   * bytes a day that take it and that reach its age but stay in the class they are in.
+   */
+  transitionsBySize: TransitionBySize[];
+  /** The size bands of the archive's lifecycle (break-even); empty when transitions are age-only. */
+  transitionBands: TransitionSizeBand[];
   medianArchivedObjectBytes: number;
   prices: PriceTable;
 }
 
-interface Stint {
-  storageClass: StorageClass;
-  from: number;
-  to: number;
+export interface TransitionBySize {
+  storageClass: Exclude<StorageClass, "STANDARD">;
+  afterDays: number;
+  /** Smallest object that takes it; null: none does. */
+  minBytes: number | null;
+  movingObjectsPerDay: number;
+  movingBytesPerDay: number;
+  stayingObjectsPerDay: number;
+  stayingBytesPerDay: number;
+}
+
+/** Age-only transitions: which ones S3's default minimum object size lets an object of `bytes` take. */
+function ageOnlyTransitions(bytes: number, inputs: CostInputs): LifecycleStep[] {
+  return inputs.lifecycle.filter((step) => {
+    const glacier = step.storageClass === "GLACIER" || step.storageClass === "DEEP_ARCHIVE";
+    return bytes >= COLD_TIER_MIN_BYTES || (inputs.smallObjects === "varies_by_storage_class" && glacier);
+  });
+}
+
+/**
+ * The transitions objects living `lifeDays` take, by size: the break-even bands for that life
+ * (computed once per life), or age-only with S3's default minimum.
+ */
+export function transitionsTaken(
+  inputs: CostInputs,
+  prices: PriceTable,
+): (bytes: number, lifeDays: number) => LifecycleStep[] {
+  const bands = new Map<number, TransitionSizeBand[]>();
+  return (bytes, lifeDays) => {
+    if (inputs.transitionSizes === "off") return ageOnlyTransitions(bytes, inputs);
+    let forLife = bands.get(lifeDays);
+    if (forLife === undefined) {
+      forLife = transitionSizeBands(inputs.lifecycle, lifeDays, prices);
+      bands.set(lifeDays, forLife);
+    }
+    return transitionsForSize(forLife, bytes);
+  };
 }
 
 /** The storage classes an object of `bytes` passes through over its life. */
-export function objectTimeline(bytes: number, inputs: CostInputs, lifeDays: number): Stint[] {
-  const stints: Stint[] = [{ storageClass: "STANDARD", from: 0, to: lifeDays }];
-  for (const step of [...inputs.lifecycle].sort((a, b) => a.afterDays - b.afterDays)) {
-    if (step.afterDays >= lifeDays) break;
-    const glacier = step.storageClass === "GLACIER" || step.storageClass === "DEEP_ARCHIVE";
-    const eligible =
-      bytes >= COLD_TIER_MIN_BYTES || (inputs.smallObjects === "varies_by_storage_class" && glacier);
-    if (!eligible) continue;
-    const last = stints.at(-1)!;
-    last.to = step.afterDays;
-    stints.push({ storageClass: step.storageClass, from: step.afterDays, to: lifeDays });
-  }
-  return stints;
+export function objectTimeline(
+  bytes: number,
+  inputs: CostInputs,
+  lifeDays: number,
+  prices: PriceTable,
+): Stint[] {
+  return stintsOf(transitionsTaken(inputs, prices)(bytes, lifeDays), lifeDays);
 }
 
 /** Object-days per daily cohort spent in [from, to) during one month: steady state or the archive's first. */
@@ -172,20 +208,16 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
   }
   let stayingStandard = 0;
   let archivedPerDay = 0;
+  const taken = transitionsTaken(inputs, prices);
   for (const c of model.classes) {
     const life = c.archived ? inputs.retentionDays : inputs.streamRetentionDays;
-    const stints = objectTimeline(c.bytes, inputs, life);
+    const stints = stintsOf(taken(c.bytes, life), life);
     if (c.archived) {
       archivedPerDay += c.perDay;
       if (stints.length === 1) stayingStandard += c.perDay;
     }
     for (const s of stints) {
-      const billedBytes =
-        s.storageClass === "STANDARD_IA" || s.storageClass === "GLACIER_IR"
-          ? Math.max(c.bytes, COLD_TIER_MIN_BYTES)
-          : s.storageClass === "STANDARD"
-            ? c.bytes
-            : c.bytes + GLACIER_OVERHEAD_CLASS;
+      const billed = billedBytes(s.storageClass, c.bytes);
       const length = s.to - s.from;
       const early = Math.max(0, MIN_DAYS[s.storageClass] - length);
       for (const first of [false, true]) {
@@ -193,10 +225,10 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
         // An object leaving a class before its minimum is billed the rest at once.
         const earlyDays = early > 0 ? (early * cohortsPassing(s.to, first)) / MONTH_DAYS : 0;
         const days = residentDays(s.from, s.to, first) + earlyDays;
-        gibMonth[key][s.storageClass] += (c.perDay * billedBytes * days) / GIB;
+        gibMonth[key][s.storageClass] += (c.perDay * billed * days) / GIB;
         if (s.storageClass === "GLACIER" || s.storageClass === "DEEP_ARCHIVE") {
           gibMonth[key].STANDARD +=
-            (c.perDay * GLACIER_OVERHEAD_STANDARD * residentDays(s.from, s.to, first)) / GIB;
+            (c.perDay * GLACIER_OVERHEAD_STANDARD_BYTES * residentDays(s.from, s.to, first)) / GIB;
         }
         if (s.from > 0) transitions[key][s.storageClass] += c.perDay * cohortsPassing(s.from, first);
       }
@@ -220,7 +252,7 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
       "s3_standard_gb_month_next_450tb",
       "s3_standard_gb_month_over_500tb",
     ],
-    note: `${((stayingStandard / Math.max(1, archivedPerDay)) * 100).toFixed(1)}% of archived objects are under 128 KB and stay in Standard for the whole retention`,
+    note: `${((stayingStandard / Math.max(1, archivedPerDay)) * 100).toFixed(1)}% of archived objects stay in Standard for the whole retention (${inputs.transitionSizes === "off" ? "under 128 KB" : "below every transition's break-even size"})`,
   });
   for (const cls of ["STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"] as const) {
     const inLifecycle = inputs.lifecycle.some((s) => s.storageClass === cls);
@@ -230,9 +262,9 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
       item: `S3 ${cls} (billed sizes: ${cls === "STANDARD_IA" || cls === "GLACIER_IR" ? "128 KB minimum" : "+32 KB per object"}, ${MIN_DAYS[cls]}-day minimum)`,
       quantity: gibMonth.steady[cls],
       unit: "GB-month",
-      steady: gibMonth.steady[cls] * p(STORAGE_PRICE[cls]),
-      first: gibMonth.first[cls] * p(STORAGE_PRICE[cls]),
-      prices: [STORAGE_PRICE[cls]],
+      steady: gibMonth.steady[cls] * p(S3_STORAGE_PRICE[cls]),
+      first: gibMonth.first[cls] * p(S3_STORAGE_PRICE[cls]),
+      prices: [S3_STORAGE_PRICE[cls]],
     });
   }
 
@@ -329,6 +361,47 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     });
   }
 
+  // --- Which archived objects each transition moves, and which stay in the class they are in.
+  const archivedClasses = model.classes.filter((c) => c.archived);
+  const bands =
+    inputs.transitionSizes === "off"
+      ? []
+      : transitionSizeBands(inputs.lifecycle, inputs.retentionDays, prices);
+  const transitionsBySize: TransitionBySize[] = [...inputs.lifecycle]
+    .filter((step) => step.afterDays < inputs.retentionDays)
+    .sort((x, y) => x.afterDays - y.afterDays)
+    .map((step) => {
+      const takes = (t: LifecycleStep) =>
+        t.storageClass === step.storageClass && t.afterDays === step.afterDays;
+      const ranges =
+        inputs.transitionSizes === "off"
+          ? ageOnlyTransitions(0, inputs).some(takes)
+            ? [{ minBytes: 0, maxBytes: null }]
+            : [{ minBytes: COLD_TIER_MIN_BYTES, maxBytes: null }]
+          : bands.filter((b) => b.transitions.some(takes));
+      const moves = (bytes: number) =>
+        ranges.some((r) => bytes >= r.minBytes && (r.maxBytes === null || bytes < r.maxBytes));
+      const moving = objectsInSizeRange(
+        archivedClasses.filter((c) => moves(c.bytes)),
+        0,
+        null,
+      );
+      const staying = objectsInSizeRange(
+        archivedClasses.filter((c) => !moves(c.bytes)),
+        0,
+        null,
+      );
+      return {
+        storageClass: step.storageClass,
+        afterDays: step.afterDays,
+        minBytes: ranges[0]?.minBytes ?? null,
+        movingObjectsPerDay: moving.objectsPerDay,
+        movingBytesPerDay: moving.bytesPerDay,
+        stayingObjectsPerDay: staying.objectsPerDay,
+        stayingBytesPerDay: staying.bytesPerDay,
+      };
+    });
+
   // --- Requests.
   const objectsPerMonth = model.sizes.all.objectsPerDay * MONTH_DAYS;
   add({
@@ -349,6 +422,10 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
       steady: (transitions.steady[cls] / 1000) * p(TRANSITION_PRICE[cls]),
       first: (transitions.first[cls] / 1000) * p(TRANSITION_PRICE[cls]),
       prices: [TRANSITION_PRICE[cls]],
+      note: transitionNote(
+        transitionsBySize.find((t) => t.storageClass === cls),
+        inputs.transitionSizes,
+      ),
     });
   }
   const transferReads = model.transfer.s3ReadsPerDay * MONTH_DAYS;
@@ -526,9 +603,24 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     totals,
     requestShare: totals.steady.requests / Math.max(1e-9, totals.steady.total - totals.steady.egress),
     archivedObjectsStayingStandard: stayingStandard,
+    transitionsBySize,
+    transitionBands: bands,
     medianArchivedObjectBytes: median,
     prices,
   };
+}
+
+function transitionNote(t: TransitionBySize | undefined, mode: TransitionSizes): string {
+  if (t === undefined) return "";
+  const share = t.movingObjectsPerDay / Math.max(1e-9, t.movingObjectsPerDay + t.stayingObjectsPerDay);
+  const from = t.minBytes === null ? "no archived object" : `archived objects ≥ ${kib(t.minBytes)}`;
+  return mode === "off"
+    ? `age-only: ${from} (S3's default minimum), ${(share * 100).toFixed(1)}% of them`
+    : `${from} (break-even), ${(share * 100).toFixed(1)}% of them; the rest stay where they are`;
+}
+
+function kib(bytes: number): string {
+  return bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(2)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
 /** Restoring GB spread evenly over the archive's ages, priced by the class each object is in at that age. */
@@ -542,7 +634,7 @@ function restoreCost(model: PlanModel, inputs: CostInputs, prices: PriceTable): 
   for (const c of archived) {
     const gib = (inputs.restoreGbPerMonth * (c.perDay * c.bytes)) / totalBytes;
     const objects = (gib * GIB) / c.bytes;
-    for (const s of objectTimeline(c.bytes, inputs, inputs.retentionDays)) {
+    for (const s of objectTimeline(c.bytes, inputs, inputs.retentionDays, prices)) {
       const share = (s.to - s.from) / inputs.retentionDays;
       const perGb =
         s.storageClass === "DEEP_ARCHIVE"

@@ -206,6 +206,33 @@ export function formatCost(report: CostReport, heading: string): string {
       ],
     ),
   );
+  if (report.transitionsBySize.length > 0) {
+    const gb = (b: number) => `${count(b / 2 ** 30)} GB`;
+    out.push(
+      "",
+      report.transitionBands.length > 0
+        ? "Lifecycle transitions by size (break-even: each only where its request costs less than the storage it saves; --transition-sizes off for age-only):"
+        : "Lifecycle transitions by size (age-only: S3's default minimum object size):",
+      table(
+        [
+          "transition",
+          "objects from",
+          "moving objects/day",
+          "moving GB/day",
+          "staying objects/day",
+          "staying GB/day",
+        ],
+        report.transitionsBySize.map((t) => [
+          `${t.storageClass}@${t.afterDays}d`,
+          t.minBytes === null ? "none" : bytes(t.minBytes),
+          count(t.movingObjectsPerDay),
+          gb(t.movingBytesPerDay),
+          count(t.stayingObjectsPerDay),
+          gb(t.stayingBytesPerDay),
+        ]),
+      ),
+    );
+  }
   out.push(
     "",
     `request charges: ${(report.requestShare * 100).toFixed(1)}% of the steady-state bill without egress; first month: requests ${usd(report.totals.first.requests)} vs storage ${usd(report.totals.first.storage)}`,

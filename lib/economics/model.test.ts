@@ -49,6 +49,7 @@ const COST = {
     { storageClass: "STANDARD_IA" as const, afterDays: 30 },
     { storageClass: "DEEP_ARCHIVE" as const, afterDays: 90 },
   ],
+  transitionSizes: "break-even" as const,
   smallObjects: "all_storage_classes_128K" as const,
   streamRetentionDays: 3,
   gcsStagingDays: 7,

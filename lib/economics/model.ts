@@ -21,12 +21,13 @@
 
 import { LOADER_OPTIONS } from "../../functions/loader/config.ts";
 import { ESTIMATED_BATCH_MS_PER_OBJECT } from "../../functions/loader/flush.ts";
+import { S3_MIN_BILLABLE_BYTES } from "../archive-lifecycle.ts";
 import { gammaP, logNormal, quantile, seededRandom, weightedQuantile, zipfWeights } from "./math.ts";
 
 export const HOUR_SECONDS = 3600;
 export const DAY_SECONDS = 86_400;
 /** Objects below this are never moved by lifecycle rules by default, and IA/Glacier IR bill them as this. */
-export const COLD_TIER_MIN_BYTES = 128 * 1024;
+export const COLD_TIER_MIN_BYTES = S3_MIN_BILLABLE_BYTES;
 
 export interface Workload {
   nodes: number;
@@ -373,11 +374,27 @@ export interface SizeSummary {
   shareUnder128KiB: number;
 }
 
+/**
+ * Objects and bytes a day of the classes whose size is at least `minBytes` and, when `maxBytes`
+ * is set, under it: the share under 128 KiB, or any lifecycle transition's size band.
+ */
+export function objectsInSizeRange(
+  classes: readonly ObjectClass[],
+  minBytes: number,
+  maxBytes: number | null,
+): { objectsPerDay: number; bytesPerDay: number } {
+  const inRange = classes.filter((c) => c.bytes >= minBytes && (maxBytes === null || c.bytes < maxBytes));
+  return {
+    objectsPerDay: inRange.reduce((s, c) => s + c.perDay, 0),
+    bytesPerDay: inRange.reduce((s, c) => s + c.perDay * c.bytes, 0),
+  };
+}
+
 function summarize(classes: readonly ObjectClass[]): SizeSummary {
   const objectsPerDay = classes.reduce((s, c) => s + c.perDay, 0);
   const storedBytesPerDay = classes.reduce((s, c) => s + c.perDay * c.bytes, 0);
   const points = classes.map((c) => ({ value: c.bytes, weight: c.perDay }));
-  const under = classes.filter((c) => c.bytes < COLD_TIER_MIN_BYTES).reduce((s, c) => s + c.perDay, 0);
+  const under = objectsInSizeRange(classes, 0, COLD_TIER_MIN_BYTES).objectsPerDay;
   return {
     objectsPerDay,
     storedBytesPerDay,
