@@ -2,7 +2,11 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
-import { DEFAULT_COST_LIFECYCLE, DEFAULT_COST_RETENTION_DAYS } from "../cli/commands/cost.ts";
+import {
+  DEFAULT_COST_LIFECYCLE,
+  DEFAULT_COST_RETENTION_DAYS,
+  DEFAULT_COST_TRANSITION_SIZES,
+} from "../cli/commands/cost.ts";
 import { archiveTransitions } from "../lib/archive-lifecycle.ts";
 import {
   EXAMPLE_OIDC_PROVIDER_ARN,
@@ -41,6 +45,12 @@ describe("stack config", () => {
     const c = parseStackConfig(REQUIRED, PROVIDERS);
     assert.equal(c.retentionDays, DEFAULT_COST_RETENTION_DAYS);
     assert.deepEqual(archiveTransitions(c.archiveTiers), DEFAULT_COST_LIFECYCLE);
+    assert.equal(c.archiveTransitionSizes, DEFAULT_COST_TRANSITION_SIZES);
+    assert.equal(c.archiveTransitionSizes, "break-even");
+    assert.equal(
+      parseStackConfig({ ...REQUIRED, archiveTransitionSizes: "off" }, PROVIDERS).archiveTransitionSizes,
+      "off",
+    );
   });
 
   it("finalizeMaxInstances and functionMemory: defaults from lib/gcp-deploy.ts, overridable, checked", () => {
@@ -96,6 +106,7 @@ describe("stack config", () => {
       [{ ...REQUIRED, retentionDays: '"two years"' }, /^logarchive:retentionDays: /],
       [{ ...REQUIRED, retentionDays: "not json{" }, /^logarchive:retentionDays: is not a YAML\/JSON value/],
       [{ ...REQUIRED, objectLockMode: "FOREVER" }, /^logarchive:objectLockMode: /],
+      [{ ...REQUIRED, archiveTransitionSizes: "by-age" }, /^logarchive:archiveTransitionSizes: /],
       [
         { ...REQUIRED, archiveTiers: '{"standardIa": 10}' },
         /^logarchive:archiveTiers\.standardIa: must be at least 30 days/,

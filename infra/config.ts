@@ -18,7 +18,12 @@ import {
   loaderEnvOf,
   resolveLoaderConfig,
 } from "../functions/loader/config.ts";
-import { DEFAULT_ARCHIVE_RETENTION_DAYS, DEFAULT_ARCHIVE_TIER_DAYS } from "../lib/archive-lifecycle.ts";
+import {
+  DEFAULT_ARCHIVE_RETENTION_DAYS,
+  DEFAULT_ARCHIVE_TIER_DAYS,
+  DEFAULT_TRANSITION_SIZES,
+  TRANSITION_SIZES,
+} from "../lib/archive-lifecycle.ts";
 import { ConfigError } from "../lib/config/errors.ts";
 import { checkDuration, parseSize } from "../lib/config/units.ts";
 import {
@@ -233,6 +238,12 @@ export const STACK_SETTINGS = [
         "Age at which objects move to Standard-IA, Glacier Instant Retrieval and Deep Archive; each later than the one before, Standard-IA at 30 days or more (S3's minimum).",
     },
   ),
+  setting("archiveTransitionSizes", z.enum(TRANSITION_SIZES).default(DEFAULT_TRANSITION_SIZES), {
+    example: DEFAULT_TRANSITION_SIZES,
+    unit: TRANSITION_SIZES.join(" | "),
+    description:
+      "break-even: each archiveTiers transition applies only to objects big enough that its request costs less than the storage it saves (sizes from list prices, the tier days and retentionDays; lib/archive-lifecycle.ts), smaller objects stay in the class they are in; off: every object moves by age alone (S3's default still keeps objects under 128 KB in place).",
+  }),
   setting("noncurrentVersionDays", days(1).default(30), {
     json: true,
     example: 30,

@@ -58,6 +58,7 @@ export function deployLogarchive(inputs: StackInputs) {
     noncurrentVersionDays: config.noncurrentVersionDays,
     abortIncompleteUploadDays: config.abortIncompleteUploadDays,
     transferWindowDays: config.transferWindowDays,
+    transitionSizes: config.archiveTransitionSizes,
   };
   const archive = new ArchiveBucket("archive", {
     ...(config.archiveBucketName === undefined ? {} : { bucketName: config.archiveBucketName }),

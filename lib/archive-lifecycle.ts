@@ -63,6 +63,15 @@ export function lifecycleFlagValue(transitions: readonly LifecycleStep[]): strin
 // So infra gives each size band exactly the transitions that pay for themselves in it, and
 // `logarchive cost` prices the same bands (lib/economics/cost.ts).
 
+/**
+ * break-even: each transition applies only to the object sizes where it pays for itself
+ * (transitionSizeBands); off: plain age-only transitions, every object S3's default minimum
+ * lets through. infra's archiveTransitionSizes and `logarchive cost --transition-sizes`.
+ */
+export const TRANSITION_SIZES = ["break-even", "off"] as const;
+export type TransitionSizes = (typeof TRANSITION_SIZES)[number];
+export const DEFAULT_TRANSITION_SIZES: TransitionSizes = "break-even";
+
 /** Every class a lifecycle can move an object into (GLACIER only through `logarchive cost --lifecycle`). */
 export type TransitionClass = "STANDARD_IA" | "GLACIER_IR" | "GLACIER" | "DEEP_ARCHIVE";
 export type S3StorageClass = "STANDARD" | TransitionClass;

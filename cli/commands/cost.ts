@@ -38,6 +38,8 @@ const PROCESS_IO: CommandIo = {
  */
 export const DEFAULT_COST_RETENTION_DAYS = DEFAULT_ARCHIVE_RETENTION_DAYS;
 export const DEFAULT_COST_LIFECYCLE = archiveTransitions(DEFAULT_ARCHIVE_TIER_DAYS);
+/** infra's archiveTransitionSizes. */
+export const DEFAULT_COST_TRANSITION_SIZES: TransitionSizes = DEFAULT_TRANSITION_SIZES;
 /** infra's storageBillingModel and partitionExpirationDays, from lib/gcp-deploy.ts. */
 export const DEFAULT_COST_BIGQUERY_BILLING = DEFAULT_BIGQUERY_STORAGE_BILLING.toLowerCase() as
   | "logical"
@@ -117,7 +119,7 @@ export function costCommand(io: CommandIo = PROCESS_IO): Command {
         "break-even: each transition only for objects big enough to pay for it (from these prices and the retention); off: age-only; the default is infra's archiveTransitionSizes",
       )
         .choices(TRANSITION_SIZES)
-        .default(DEFAULT_TRANSITION_SIZES),
+        .default(DEFAULT_COST_TRANSITION_SIZES),
     )
     .addOption(
       new Option(

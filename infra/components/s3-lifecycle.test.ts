@@ -1,11 +1,17 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
+import {
+  archiveTransitions,
+  DEFAULT_ARCHIVE_TIER_DAYS,
+  transitionSizeBands,
+} from "../../lib/archive-lifecycle.ts";
+import { applyPriceOverrides, DEFAULT_PRICES } from "../../lib/economics/prices.ts";
 import { lifecycleScopes, shipperWritePrefixes } from "../../lib/infra-contract.ts";
 import { formatIndexKey, formatLossKey } from "../../lib/keys/layout.ts";
 import { lifecycleExpirationRules, parsePolicy } from "../../lib/policy/policy.ts";
 import { installMocks, type Loose, type Registered } from "../test_support/mocks.ts";
-import { archiveLifecycleRules, policyExpirationRules } from "./s3-lifecycle.ts";
+import { archiveLifecycleRules, policyExpirationRules, type S3LifecycleRule } from "./s3-lifecycle.ts";
 
 const settings = {
   standardIa: 30,
@@ -15,17 +21,20 @@ const settings = {
   noncurrentVersionDays: 30,
   abortIncompleteUploadDays: 7,
   transferWindowDays: 14,
+  transitionSizes: "off" as "off" | "break-even",
 };
+const prefixOf = (rule: S3LifecycleRule) =>
+  "prefix" in rule.filter ? rule.filter.prefix : rule.filter.and.prefix;
 const classes = (rule: { transitions?: { storageClass: string; days: number }[] }) =>
   (rule.transitions ?? []).map((t) => `${t.storageClass}@${t.days}`);
 
-describe("archive lifecycle", () => {
+describe("archive lifecycle, age-only (archiveTransitionSizes: off)", () => {
   const policy = parsePolicy("archive: {prefix: logs}\n");
 
   it("the default tiers on every tier scope", () => {
     const rules = archiveLifecycleRules(lifecycleScopes(policy), settings);
     assert.deepEqual(
-      rules.map((r) => [r.id, r.filter.prefix, classes(r), r.expiration.days]),
+      rules.map((r) => [r.id, prefixOf(r), classes(r), r.expiration?.days]),
       [
         [
           "logarchive-analytics",
@@ -60,13 +69,71 @@ describe("archive lifecycle", () => {
     );
     const expiring = policyExpirationRules(lifecycleExpirationRules(stream), settings);
     assert.deepEqual(
-      expiring.map((r) => [r.filter.prefix, r.expiration.days, classes(r)]),
+      expiring.map((r) => [prefixOf(r), r.expiration?.days, classes(r)]),
       [["logs/stream/", 3, []]],
     );
     for (const scope of lifecycleScopes(stream)) assert.ok(!scope.prefix.startsWith("logs/stream/"));
     assert.ok(shipperWritePrefixes(stream).includes("logs/stream/"));
     assert.ok(!shipperWritePrefixes(policy).includes("logs/stream/"));
     assert.deepEqual(policyExpirationRules(lifecycleExpirationRules(policy), settings), []);
+  });
+});
+
+describe("archive lifecycle, size-aware (archiveTransitionSizes: break-even, the default)", () => {
+  const policy = parsePolicy("archive: {prefix: logs}\n");
+  const sized = { ...settings, transitionSizes: "break-even" as const };
+
+  it("each tier scope keeps its expiring rule, and one rule per size band carries that band's transitions", () => {
+    const rules = archiveLifecycleRules(lifecycleScopes(policy), sized);
+    const bands = transitionSizeBands(archiveTransitions(DEFAULT_ARCHIVE_TIER_DAYS), 730, DEFAULT_PRICES);
+    // lib's bands at 730 days (lib/archive-lifecycle.test.ts computes them by hand).
+    assert.deepEqual(
+      bands.map((b) => b.minBytes),
+      [0, 67_170, 518_408, 1_059_773],
+    );
+    assert.deepEqual(
+      rules
+        .filter((r) => prefixOf(r) === "logs/archive/")
+        .map((r) => [
+          r.id,
+          "and" in r.filter ? [r.filter.and.objectSizeGreaterThan, r.filter.and.objectSizeLessThan] : null,
+          classes(r),
+          r.expiration?.days,
+        ]),
+      [
+        ["logarchive-archive", null, [], 730],
+        ["logarchive-archive-67170-518408", [67_169, 518_408], ["GLACIER_IR@90"], undefined],
+        [
+          "logarchive-archive-518408-1059773",
+          [518_407, 1_059_773],
+          ["STANDARD_IA@30", "GLACIER_IR@90"],
+          undefined,
+        ],
+        [
+          "logarchive-archive-1059773-up",
+          [1_059_772, undefined],
+          ["STANDARD_IA@30", "GLACIER_IR@90", "DEEP_ARCHIVE@180"],
+          undefined,
+        ],
+      ],
+    );
+    // Evidence is untouched, and no object size falls in two bands of one scope.
+    assert.deepEqual(classes(rules.find((r) => r.id === "logarchive-index")!), []);
+    assert.ok(rules.length <= 1000);
+  });
+
+  it("the sizes follow the prices infra is given and the retention", () => {
+    const dearer = applyPriceOverrides({ s3_transition_deep_archive_per_1k: 0.1 });
+    const deep = (rules: S3LifecycleRule[]) =>
+      rules.find(
+        (r) => r.id.startsWith("logarchive-archive-") && classes(r).some((c) => c.startsWith("DEEP_ARCHIVE")),
+      );
+    const base = deep(archiveLifecycleRules(lifecycleScopes(policy), sized))!;
+    const pricier = deep(archiveLifecycleRules(lifecycleScopes(policy), sized, dearer))!;
+    const min = (r: S3LifecycleRule) => ("and" in r.filter ? r.filter.and.objectSizeGreaterThan : 0);
+    assert.ok(min(pricier) > min(base));
+    const shorter = deep(archiveLifecycleRules(lifecycleScopes(policy), { ...sized, retentionDays: 365 }))!;
+    assert.ok(min(shorter) > min(base));
   });
 });
 
@@ -81,7 +148,10 @@ describe("archive lifecycle deployed (pulumi.runtime.setMocks)", () => {
     new ArchiveBucket("lifecycle-test", {
       objectLock: { mode: "GOVERNANCE", days: 30 },
       keyAliasPrefix: "alias/logarchive-test-archive-",
-      lifecycleRules: archiveLifecycleRules(lifecycleScopes(policy), settings),
+      lifecycleRules: archiveLifecycleRules(lifecycleScopes(policy), {
+        ...settings,
+        transitionSizes: "break-even",
+      }),
     });
     await pulumi.runtime.disconnect();
     const config = registered.filter(
@@ -97,7 +167,7 @@ describe("archive lifecycle deployed (pulumi.runtime.setMocks)", () => {
   it("loss records and hour indexes stay out of every cold class and expire at the archive's retention", () => {
     const at = { prefix: "k8s/logs", dt: "2026-11-21", hour: "09", node: "n", epoch: "9f2c1a7b" };
     for (const key of [formatLossKey({ ...at, namespace: "payments", seq: 3 }), formatIndexKey(at)]) {
-      const matching = rules.filter((r: Loose) => key.startsWith(r.filter.prefix));
+      const matching = rules.filter((r: Loose) => key.startsWith(r.filter.prefix ?? r.filter.and.prefix));
       assert.equal(matching.length, 1, `exactly one rule applies to ${key}`);
       const [rule] = matching;
       assert.equal(rule.transitions, undefined, `${key} never moves to a colder class`);
@@ -107,7 +177,46 @@ describe("archive lifecycle deployed (pulumi.runtime.setMocks)", () => {
     // The shipper may write them; the tiers keep their transitions.
     assert.ok(shipperWritePrefixes(policy).includes("k8s/logs/index/"));
     assert.ok(shipperWritePrefixes(policy).includes("k8s/logs/losses/"));
-    const tierRule = rules.find((r: Loose) => r.filter.prefix === "k8s/logs/archive/");
-    assert.equal(tierRule.transitions.length, 3);
+    const sized = rules.filter((r: Loose) => r.filter.and?.prefix === "k8s/logs/archive/");
+    assert.equal(sized.at(-1).transitions.length, 3);
+  });
+
+  it("the deployed transition rules carry the size bands lib computes from the price table, tiers and retention", () => {
+    const bands = transitionSizeBands(
+      archiveTransitions(DEFAULT_ARCHIVE_TIER_DAYS),
+      settings.retentionDays,
+      DEFAULT_PRICES,
+    ).filter((b) => b.transitions.length > 0);
+    for (const prefix of ["k8s/logs/analytics/", "k8s/logs/archive/"]) {
+      const sized = rules.filter((r: Loose) => r.filter.and?.prefix === prefix);
+      assert.deepEqual(
+        sized.map((r: Loose) => ({
+          above: r.filter.and.objectSizeGreaterThan,
+          below: r.filter.and.objectSizeLessThan,
+          transitions: r.transitions.map((t: Loose) => `${t.storageClass}@${t.days}`),
+        })),
+        bands.map((b) => ({
+          above: b.minBytes - 1,
+          below: b.maxBytes ?? undefined,
+          transitions: b.transitions.map((t) => `${t.storageClass}@${t.afterDays}`),
+        })),
+      );
+      // The scope's own rule expires everything, any size, and moves nothing.
+      const own = rules.find((r: Loose) => r.filter.prefix === prefix);
+      assert.equal(own.transitions, undefined);
+      assert.equal(own.expiration.days, settings.retentionDays);
+    }
+    // A 666 KiB object (the reference scenario's median) matches exactly one band: IA and GIR, no Deep Archive.
+    const median = 666 * 1024;
+    const matching = rules.filter(
+      (r: Loose) =>
+        r.filter.and?.prefix === "k8s/logs/archive/" &&
+        median > r.filter.and.objectSizeGreaterThan &&
+        (r.filter.and.objectSizeLessThan === undefined || median < r.filter.and.objectSizeLessThan),
+    );
+    assert.deepEqual(
+      matching.map((r: Loose) => r.transitions.map((t: Loose) => t.storageClass)),
+      [["STANDARD_IA", "GLACIER_IR"]],
+    );
   });
 });

@@ -2,6 +2,8 @@
 // the shipper's evidence: loss records and hour indexes; lib/infra-contract.ts) and the stack's
 // tier settings, so tests check them without Pulumi.
 
+import { type TransitionSizes, transitionSizeBands } from "../../lib/archive-lifecycle.ts";
+import { DEFAULT_PRICES, type PriceTable } from "../../lib/economics/prices.ts";
 import type { LifecycleScope } from "../../lib/infra-contract.ts";
 import type { LifecycleExpirationRule } from "../../lib/policy/policy.ts";
 
@@ -15,6 +17,8 @@ export interface ArchiveTierSettings {
   abortIncompleteUploadDays: number;
   /** Objects Storage Transfer copies stay out of Deep Archive at least this long. */
   transferWindowDays: number;
+  /** break-even: each transition only for the object sizes it pays for itself at; off: by age alone. */
+  transitionSizes: TransitionSizes;
 }
 
 export interface S3Transition {
@@ -22,15 +26,23 @@ export interface S3Transition {
   storageClass: "STANDARD_IA" | "GLACIER_IR" | "DEEP_ARCHIVE";
 }
 
+/** A prefix and an object size range: objects larger than objectSizeGreaterThan and smaller than objectSizeLessThan. */
+export interface S3SizeFilter {
+  and: { prefix: string; objectSizeGreaterThan: number; objectSizeLessThan?: number };
+}
+
 export interface S3LifecycleRule {
   id: string;
   status: "Enabled";
-  filter: { prefix: string };
+  filter: { prefix: string } | S3SizeFilter;
   transitions?: S3Transition[];
-  expiration: { days: number };
-  noncurrentVersionExpiration: { noncurrentDays: number };
-  abortIncompleteMultipartUpload: { daysAfterInitiation: number };
+  expiration?: { days: number };
+  noncurrentVersionExpiration?: { noncurrentDays: number };
+  abortIncompleteMultipartUpload?: { daysAfterInitiation: number };
 }
+
+/** Rules one bucket lifecycle configuration may hold (https://docs.aws.amazon.com/AmazonS3/latest/userguide/intro-lifecycle-rules.html). */
+export const S3_MAX_LIFECYCLE_RULES = 1000;
 
 /**
  * Storage classes Storage Transfer does not copy from: by default it transfers Standard and the
@@ -44,8 +56,9 @@ const NOT_READ_BY_TRANSFER = new Set<S3Transition["storageClass"]>(["DEEP_ARCHIV
 export function archiveLifecycleRules(
   scopes: readonly LifecycleScope[],
   s: ArchiveTierSettings,
+  prices: PriceTable = DEFAULT_PRICES,
 ): S3LifecycleRule[] {
-  return scopes.map((scope) => {
+  const rules = scopes.flatMap((scope): S3LifecycleRule[] => {
     const common = {
       id: `logarchive-${scope.segment}`,
       status: "Enabled" as const,
@@ -56,7 +69,7 @@ export function archiveLifecycleRules(
     };
     // Loss records and hour indexes: read by every retrieval with a plain GET, so never moved
     // to a class that needs a restore; they expire with the archive they describe.
-    if (scope.kind === "evidence") return common;
+    if (scope.kind === "evidence") return [common];
     const planned: S3Transition[] = [];
     if (s.standardIa !== null) planned.push({ days: s.standardIa, storageClass: "STANDARD_IA" });
     if (s.glacierIr !== null) planned.push({ days: s.glacierIr, storageClass: "GLACIER_IR" });
@@ -68,8 +81,44 @@ export function archiveLifecycleRules(
     );
     // Holding a class back can land two transitions on one day; S3 refuses that, so the colder one wins.
     const transitions = held.filter((t, i) => !held.slice(i + 1).some((later) => later.days <= t.days));
-    return { ...common, transitions };
+    if (s.transitionSizes === "off") return [{ ...common, transitions }];
+    // break-even: the scope's rule keeps its expirations; one rule per size band carries the
+    // transitions that pay for themselves there (the bands do not overlap, so an object gets
+    // its transitions from one rule). Objects below every band stay where they are. A rule's
+    // size filter takes precedence over S3's default 128 KB minimum, so bands under 128 KB apply.
+    const bands = transitionSizeBands(
+      transitions.map((t) => ({ storageClass: t.storageClass, afterDays: t.days })),
+      s.retentionDays,
+      prices,
+    ).filter((b) => b.transitions.length > 0);
+    return [
+      common,
+      ...bands.map(
+        (band): S3LifecycleRule => ({
+          id: `logarchive-${scope.segment}-${band.minBytes}-${band.maxBytes ?? "up"}`,
+          status: "Enabled",
+          filter: {
+            and: {
+              prefix: scope.prefix,
+              // S3's bounds are exclusive; the band's lower bound is inclusive.
+              objectSizeGreaterThan: Math.max(0, band.minBytes - 1),
+              ...(band.maxBytes === null ? {} : { objectSizeLessThan: band.maxBytes }),
+            },
+          },
+          transitions: band.transitions.map((t) => ({
+            days: t.afterDays,
+            storageClass: t.storageClass as S3Transition["storageClass"],
+          })),
+        }),
+      ),
+    ];
   });
+  if (rules.length > S3_MAX_LIFECYCLE_RULES) {
+    throw new Error(
+      `archive lifecycle: ${rules.length} rules, over S3's ${S3_MAX_LIFECYCLE_RULES} per bucket; set archiveTransitionSizes to off`,
+    );
+  }
+  return rules;
 }
 
 /**
