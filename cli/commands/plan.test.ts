@@ -86,6 +86,28 @@ describe("logarchive plan", () => {
     assert.ok(plan.quotas.every((q: { ok: boolean; hard: boolean }) => q.ok || !q.hard));
   });
 
+  it("shows which archived objects each transition of infra's lifecycle moves, at lib's break-even sizes", async () => {
+    // The worked example's objects are all ~1.5 MB (14,400 a day, every one archived): above all
+    // three break-even sizes at the 730-day default (67,170 / 518,408 / 1,059,773 bytes,
+    // lib/archive-lifecycle.test.ts), so every transition moves every one of them.
+    const { lifecycle } = JSON.parse((await runCommand(planCommand, ["plan", ...WORKED])).out);
+    assert.equal(lifecycle.retentionDays, 730);
+    assert.deepEqual(
+      lifecycle.transitions.map((t: Record<string, number | string>) => [
+        t.storageClass,
+        t.afterDays,
+        t.minBytes,
+        t.movingObjectsPerDay,
+        t.stayingObjectsPerDay,
+      ]),
+      [
+        ["STANDARD_IA", 30, 518_408, 14_400, 0],
+        ["GLACIER_IR", 90, 67_170, 14_400, 0],
+        ["DEEP_ARCHIVE", 180, 1_059_773, 14_400, 0],
+      ],
+    );
+  });
+
   it("exits 1 on a missed quota and names it with the setting to change", async () => {
     // 100 nodes × 30 namespaces, a batch a minute each: 100 × 30 × 60 × 24 = 4.32M objects a
     // day against the flush's 4.8M a day (worked example above): 1.11× headroom; the job

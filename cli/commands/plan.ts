@@ -6,6 +6,7 @@ import { readFile } from "node:fs/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { UserError } from "../../lib/config/errors.ts";
 import { parseDuration } from "../../lib/config/units.ts";
+import type { PlanModel } from "../../lib/economics/model.ts";
 import {
   DEFAULT_FINALIZE_MAX_INSTANCES,
   DEFAULT_FUNCTION_MEMORY,
@@ -363,10 +364,15 @@ export function planCommand(io: CommandIo = PROCESS_IO): Command {
     const { formatPlan } = await import("../../lib/economics/format.ts");
     const quotas = quotaChecks(model);
     const failing = failingQuotas(quotas);
+    const lifecycle = await deployedLifecycleReach(model);
     if (o.format === "json") {
-      io.write(`${JSON.stringify({ notes, ...model, quotas }, jsonNumbers, 2)}\n`);
+      io.write(`${JSON.stringify({ notes, ...model, quotas, lifecycle }, jsonNumbers, 2)}\n`);
     } else {
       io.write(formatPlan(model, quotas, notes));
+      const { transitionReachTable } = await import("../../lib/economics/format.ts");
+      io.write(
+        `\n## Archive lifecycle as infra deploys it (${lifecycle.retentionDays}-day retention, break-even sizes at list prices; \`logarchive cost\` prices it)\n${transitionReachTable(lifecycle.transitions)}\n`,
+      );
       io.write(
         failing.length === 0
           ? "\nverdict: every quota has at least 2× headroom\n"
@@ -375,6 +381,27 @@ export function planCommand(io: CommandIo = PROCESS_IO): Command {
     }
     io.setExitCode(failing.length === 0 ? 0 : 1);
   });
+}
+
+/**
+ * Which archived objects each transition of infra's default lifecycle moves (lib/archive-lifecycle.ts:
+ * the tiers, the retention and the break-even sizes at the list prices infra computes them from).
+ */
+async function deployedLifecycleReach(model: PlanModel) {
+  const lib = await import("../../lib/archive-lifecycle.ts");
+  const { transitionReach } = await import("../../lib/economics/cost.ts");
+  const { DEFAULT_PRICES } = await import("../../lib/economics/prices.ts");
+  const inputs = {
+    lifecycle: lib.archiveTransitions(lib.DEFAULT_ARCHIVE_TIER_DAYS),
+    retentionDays: lib.DEFAULT_ARCHIVE_RETENTION_DAYS,
+    transitionSizes: lib.DEFAULT_TRANSITION_SIZES,
+    smallObjects: "all_storage_classes_128K" as const,
+  };
+  const bands =
+    inputs.transitionSizes === "off"
+      ? []
+      : lib.transitionSizeBands(inputs.lifecycle, inputs.retentionDays, DEFAULT_PRICES);
+  return { retentionDays: inputs.retentionDays, transitions: transitionReach(model.classes, inputs, bands) };
 }
 
 /** JSON has no Infinity: unused quotas' headroom prints as null. */

@@ -128,7 +128,10 @@ export interface TransitionBySize {
 }
 
 /** Age-only transitions: which ones S3's default minimum object size lets an object of `bytes` take. */
-function ageOnlyTransitions(bytes: number, inputs: CostInputs): LifecycleStep[] {
+function ageOnlyTransitions(
+  bytes: number,
+  inputs: Pick<CostInputs, "lifecycle" | "smallObjects">,
+): LifecycleStep[] {
   return inputs.lifecycle.filter((step) => {
     const glacier = step.storageClass === "GLACIER" || step.storageClass === "DEEP_ARCHIVE";
     return bytes >= COLD_TIER_MIN_BYTES || (inputs.smallObjects === "varies_by_storage_class" && glacier);
@@ -362,45 +365,11 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
   }
 
   // --- Which archived objects each transition moves, and which stay in the class they are in.
-  const archivedClasses = model.classes.filter((c) => c.archived);
   const bands =
     inputs.transitionSizes === "off"
       ? []
       : transitionSizeBands(inputs.lifecycle, inputs.retentionDays, prices);
-  const transitionsBySize: TransitionBySize[] = [...inputs.lifecycle]
-    .filter((step) => step.afterDays < inputs.retentionDays)
-    .sort((x, y) => x.afterDays - y.afterDays)
-    .map((step) => {
-      const takes = (t: LifecycleStep) =>
-        t.storageClass === step.storageClass && t.afterDays === step.afterDays;
-      const ranges =
-        inputs.transitionSizes === "off"
-          ? ageOnlyTransitions(0, inputs).some(takes)
-            ? [{ minBytes: 0, maxBytes: null }]
-            : [{ minBytes: COLD_TIER_MIN_BYTES, maxBytes: null }]
-          : bands.filter((b) => b.transitions.some(takes));
-      const moves = (bytes: number) =>
-        ranges.some((r) => bytes >= r.minBytes && (r.maxBytes === null || bytes < r.maxBytes));
-      const moving = objectsInSizeRange(
-        archivedClasses.filter((c) => moves(c.bytes)),
-        0,
-        null,
-      );
-      const staying = objectsInSizeRange(
-        archivedClasses.filter((c) => !moves(c.bytes)),
-        0,
-        null,
-      );
-      return {
-        storageClass: step.storageClass,
-        afterDays: step.afterDays,
-        minBytes: ranges[0]?.minBytes ?? null,
-        movingObjectsPerDay: moving.objectsPerDay,
-        movingBytesPerDay: moving.bytesPerDay,
-        stayingObjectsPerDay: staying.objectsPerDay,
-        stayingBytesPerDay: staying.bytesPerDay,
-      };
-    });
+  const transitionsBySize = transitionReach(model.classes, inputs, bands);
 
   // --- Requests.
   const objectsPerMonth = model.sizes.all.objectsPerDay * MONTH_DAYS;
@@ -608,6 +577,53 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     medianArchivedObjectBytes: median,
     prices,
   };
+}
+
+/**
+ * Per transition of the lifecycle within the retention: the archived objects and bytes a day
+ * that take it and those that reach its age but stay where they are (break-even `bands`, or
+ * age-only with S3's default minimum when transitionSizes is off).
+ */
+export function transitionReach(
+  classes: readonly ObjectClass[],
+  inputs: Pick<CostInputs, "lifecycle" | "retentionDays" | "transitionSizes" | "smallObjects">,
+  bands: readonly TransitionSizeBand[],
+): TransitionBySize[] {
+  const archivedClasses = classes.filter((c) => c.archived);
+  return [...inputs.lifecycle]
+    .filter((step) => step.afterDays < inputs.retentionDays)
+    .sort((x, y) => x.afterDays - y.afterDays)
+    .map((step) => {
+      const takes = (t: LifecycleStep) =>
+        t.storageClass === step.storageClass && t.afterDays === step.afterDays;
+      const ranges =
+        inputs.transitionSizes === "off"
+          ? ageOnlyTransitions(0, inputs).some(takes)
+            ? [{ minBytes: 0, maxBytes: null }]
+            : [{ minBytes: COLD_TIER_MIN_BYTES, maxBytes: null }]
+          : bands.filter((b) => b.transitions.some(takes));
+      const moves = (bytes: number) =>
+        ranges.some((r) => bytes >= r.minBytes && (r.maxBytes === null || bytes < r.maxBytes));
+      const moving = objectsInSizeRange(
+        archivedClasses.filter((c) => moves(c.bytes)),
+        0,
+        null,
+      );
+      const staying = objectsInSizeRange(
+        archivedClasses.filter((c) => !moves(c.bytes)),
+        0,
+        null,
+      );
+      return {
+        storageClass: step.storageClass,
+        afterDays: step.afterDays,
+        minBytes: ranges[0]?.minBytes ?? null,
+        movingObjectsPerDay: moving.objectsPerDay,
+        movingBytesPerDay: moving.bytesPerDay,
+        stayingObjectsPerDay: staying.objectsPerDay,
+        stayingBytesPerDay: staying.bytesPerDay,
+      };
+    });
 }
 
 function transitionNote(t: TransitionBySize | undefined, mode: TransitionSizes): string {

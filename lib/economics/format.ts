@@ -1,6 +1,6 @@
 // Text tables for `logarchive plan` and `logarchive cost`.
 
-import type { CostReport } from "./cost.ts";
+import type { CostReport, TransitionBySize } from "./cost.ts";
 import { MONTH_DAYS } from "./cost.ts";
 import type { Assumptions, GcsOps, PlanModel } from "./model.ts";
 import { PRICES_AS_OF } from "./prices.ts";
@@ -179,6 +179,29 @@ export function formatPlan(
   return `${out.join("\n")}\n`;
 }
 
+/** Per transition: from what size, and the archived objects and GB a day it moves and leaves. */
+export function transitionReachTable(reach: readonly TransitionBySize[]): string {
+  const gb = (b: number) => `${count(b / 2 ** 30)} GB`;
+  return table(
+    [
+      "transition",
+      "objects from",
+      "moving objects/day",
+      "moving GB/day",
+      "staying objects/day",
+      "staying GB/day",
+    ],
+    reach.map((t) => [
+      `${t.storageClass}@${t.afterDays}d`,
+      t.minBytes === null ? "none" : bytes(t.minBytes),
+      count(t.movingObjectsPerDay),
+      gb(t.movingBytesPerDay),
+      count(t.stayingObjectsPerDay),
+      gb(t.stayingBytesPerDay),
+    ]),
+  );
+}
+
 export function formatCost(report: CostReport, heading: string): string {
   const out: string[] = [heading, ""];
   const groups = ["storage", "requests", "egress", "fleet"] as const;
@@ -207,30 +230,12 @@ export function formatCost(report: CostReport, heading: string): string {
     ),
   );
   if (report.transitionsBySize.length > 0) {
-    const gb = (b: number) => `${count(b / 2 ** 30)} GB`;
     out.push(
       "",
       report.transitionBands.length > 0
         ? "Lifecycle transitions by size (break-even: each only where its request costs less than the storage it saves; --transition-sizes off for age-only):"
         : "Lifecycle transitions by size (age-only: S3's default minimum object size):",
-      table(
-        [
-          "transition",
-          "objects from",
-          "moving objects/day",
-          "moving GB/day",
-          "staying objects/day",
-          "staying GB/day",
-        ],
-        report.transitionsBySize.map((t) => [
-          `${t.storageClass}@${t.afterDays}d`,
-          t.minBytes === null ? "none" : bytes(t.minBytes),
-          count(t.movingObjectsPerDay),
-          gb(t.movingBytesPerDay),
-          count(t.stayingObjectsPerDay),
-          gb(t.stayingBytesPerDay),
-        ]),
-      ),
+      transitionReachTable(report.transitionsBySize),
     );
   }
   out.push(
