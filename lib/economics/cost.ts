@@ -121,6 +121,8 @@ export interface TransitionBySize {
   afterDays: number;
   /** Smallest object that takes it; null: none does. */
   minBytes: number | null;
+  /** The size ranges [minBytes, maxBytes) that take it (maxBytes null: no upper bound). */
+  ranges: { minBytes: number; maxBytes: number | null }[];
   movingObjectsPerDay: number;
   movingBytesPerDay: number;
   stayingObjectsPerDay: number;
@@ -618,6 +620,7 @@ export function transitionReach(
         storageClass: step.storageClass,
         afterDays: step.afterDays,
         minBytes: ranges[0]?.minBytes ?? null,
+        ranges: mergeRanges(ranges),
         movingObjectsPerDay: moving.objectsPerDay,
         movingBytesPerDay: moving.bytesPerDay,
         stayingObjectsPerDay: staying.objectsPerDay,
@@ -626,10 +629,26 @@ export function transitionReach(
     });
 }
 
+/** Adjacent ranges as one: bands next to each other that both take a transition. */
+function mergeRanges(
+  ranges: readonly { minBytes: number; maxBytes: number | null }[],
+): { minBytes: number; maxBytes: number | null }[] {
+  const merged: { minBytes: number; maxBytes: number | null }[] = [];
+  for (const r of ranges) {
+    const last = merged.at(-1);
+    if (last !== undefined && last.maxBytes === r.minBytes) last.maxBytes = r.maxBytes;
+    else merged.push({ minBytes: r.minBytes, maxBytes: r.maxBytes });
+  }
+  return merged;
+}
+
 function transitionNote(t: TransitionBySize | undefined, mode: TransitionSizes): string {
   if (t === undefined) return "";
   const share = t.movingObjectsPerDay / Math.max(1e-9, t.movingObjectsPerDay + t.stayingObjectsPerDay);
-  const from = t.minBytes === null ? "no archived object" : `archived objects ≥ ${kib(t.minBytes)}`;
+  const from =
+    t.ranges.length === 0
+      ? "no archived object"
+      : `archived objects ${t.ranges.map((r) => (r.maxBytes === null ? `≥ ${kib(r.minBytes)}` : `${kib(r.minBytes)}–${kib(r.maxBytes)}`)).join(", ")}`;
   return mode === "off"
     ? `age-only: ${from} (S3's default minimum), ${(share * 100).toFixed(1)}% of them`
     : `${from} (break-even), ${(share * 100).toFixed(1)}% of them; the rest stay where they are`;

@@ -185,7 +185,7 @@ export function transitionReachTable(reach: readonly TransitionBySize[]): string
   return table(
     [
       "transition",
-      "objects from",
+      "object sizes",
       "moving objects/day",
       "moving GB/day",
       "staying objects/day",
@@ -193,7 +193,13 @@ export function transitionReachTable(reach: readonly TransitionBySize[]): string
     ],
     reach.map((t) => [
       `${t.storageClass}@${t.afterDays}d`,
-      t.minBytes === null ? "none" : bytes(t.minBytes),
+      t.ranges.length === 0
+        ? "none"
+        : t.ranges
+            .map((r) =>
+              r.maxBytes === null ? `≥ ${bytes(r.minBytes)}` : `${bytes(r.minBytes)}–${bytes(r.maxBytes)}`,
+            )
+            .join(", "),
       count(t.movingObjectsPerDay),
       gb(t.movingBytesPerDay),
       count(t.stayingObjectsPerDay),
