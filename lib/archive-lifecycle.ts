@@ -183,7 +183,11 @@ export interface TransitionSizeBand {
 }
 
 function subsets<T>(items: readonly T[]): T[][] {
-  return items.reduce<T[][]>((all, item) => [...all, ...all.map((s) => [...s, item])], [[]]);
+  const all: T[][] = [[]];
+  for (const item of items) {
+    for (const s of all.slice()) all.push([...s, item]);
+  }
+  return all;
 }
 
 /**
