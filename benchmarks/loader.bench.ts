@@ -5,8 +5,11 @@
 //   sweep     the sweeper walking their hour (every object has a claim: the steady-state cost)
 //   flush     one flush run turning the queue into 10,000-object load jobs
 // GCS operations are counted by pricing class in a proxy in front of the local GCS.
+// --latency-ms holds every GCS request that long in the proxy, as a round trip to GCS would, so
+// the phases wait on latency (as on GCS) more than on this machine's CPU; --flush-concurrency
+// sets LOGARCHIVE_FLUSH_CONCURRENCY (default 16).
 //
-//   node_modules/.bin/node benchmarks/loader.bench.ts [--objects 10000] [--records 20]
+//   node_modules/.bin/node benchmarks/loader.bench.ts [--objects 10000] [--records 20] [--latency-ms 0] [--flush-concurrency 16]
 
 import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
@@ -21,6 +24,7 @@ import { type GcsProxy, startGcsProxy } from "../functions/loader/test_support/g
 import { archiveObject } from "../functions/loader/test_support/objects.ts";
 import { BigQueryWarehouse } from "../functions/warehouse/bigquery.ts";
 import { fakeBigQueryClient, startFakeBigQuery } from "../functions/warehouse/test_support/fake-bigquery.ts";
+import { ConfigError } from "../lib/config/errors.ts";
 import { parsePolicy } from "../lib/policy/policy.ts";
 import { startLocalGcs } from "../local/gcs/server.ts";
 
@@ -28,18 +32,45 @@ const { values } = parseArgs({
   options: {
     objects: { type: "string", default: "10000" },
     records: { type: "string", default: "20" },
+    "latency-ms": { type: "string", default: "0" },
+    "flush-concurrency": { type: "string", default: "16" },
   },
 });
 const count = Number(values.objects);
 const records = Number(values.records);
+const latencyMs = Number(values["latency-ms"]);
+const flushConcurrency = values["flush-concurrency"];
 if (!Number.isInteger(count) || count < 1 || !Number.isInteger(records) || records < 1) {
   process.stderr.write("--objects and --records must be positive integers\n");
+  process.exit(2);
+}
+if (!Number.isInteger(latencyMs) || latencyMs < 0) {
+  process.stderr.write("--latency-ms must be a whole number of milliseconds, 0 or more\n");
+  process.exit(2);
+}
+let config: ReturnType<typeof resolveLoaderConfig>;
+try {
+  config = resolveLoaderConfig(
+    {},
+    {
+      landing_bucket: "landing",
+      state_bucket: "loader-state",
+      warehouse: "bigquery",
+      bigquery_project: "bench",
+      job_poll_interval: "10ms",
+      table_job_guard: "100000",
+      flush_concurrency: flushConcurrency,
+    },
+  );
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`--flush-concurrency: ${error.message.split("\n").slice(1).join(" ").trim()}\n`);
   process.exit(2);
 }
 
 const dir = await mkdtemp(join(tmpdir(), "logarchive-bench-loader-"));
 const gcs = await startLocalGcs({ dataDir: join(dir, "gcs"), host: "127.0.0.1", port: 0 });
-const proxy: GcsProxy = await startGcsProxy(gcs.url);
+const proxy: GcsProxy = await startGcsProxy(gcs.url, { latencyMs });
 const fake = await startFakeBigQuery();
 // The test's uploads bypass the proxy; the loader's calls go through it and are counted.
 const direct = new Storage({ apiEndpoint: gcs.url, projectId: "bench" });
@@ -50,17 +81,7 @@ await direct.createBucket("loader-state");
 // The objects' hour (2026-11-21T10) has settled by this clock, so the sweeper walks it.
 const clock = Date.parse("2026-11-21T12:00:00Z");
 const loader = new Loader({
-  config: resolveLoaderConfig(
-    {},
-    {
-      landing_bucket: "landing",
-      state_bucket: "loader-state",
-      warehouse: "bigquery",
-      bigquery_project: "bench",
-      job_poll_interval: "10ms",
-      table_job_guard: "100000",
-    },
-  ),
+  config,
   policy: parsePolicy("analytics:\n  include: ['*']\nwarehouse:\n  dataset: logs\n  table: container_logs\n"),
   storage,
   warehouse: new BigQueryWarehouse({
@@ -140,7 +161,7 @@ const lines = [
   `machine: ${availableParallelism()} CPUs, Node ${process.version}, load average ${loadavg()
     .map((l) => f(l, 2))
     .join(" ")} (at the end)`,
-  `objects: ${count} of ${records} records in 8 namespaces, one table; uploaded in ${f(uploadSeconds)} s (not counted)`,
+  `objects: ${count} of ${records} records in 8 namespaces, one table; uploaded in ${f(uploadSeconds)} s (not counted); GCS latency added ${latencyMs} ms per request; flush_concurrency ${flushConcurrency}`,
   "| phase | objects | wall time | objects/s | class A ops/object | class B ops/object |",
   "|---|---:|---:|---:|---:|---:|",
   ...phases.map(

@@ -54,7 +54,16 @@ export function operationClassOf(method: string, path: string): OperationClass {
   return "A";
 }
 
-export async function startGcsProxy(upstream: string): Promise<GcsProxy> {
+export interface GcsProxyOptions {
+  /**
+   * Holds every request this long before forwarding it, as a network round trip to GCS would
+   * (benchmarks: a run whose time is waiting on latency, as on GCS, rather than on this machine's CPU).
+   */
+  latencyMs?: number;
+}
+
+export async function startGcsProxy(upstream: string, options: GcsProxyOptions = {}): Promise<GcsProxy> {
+  const latencyMs = options.latencyMs ?? 0;
   const target = new URL(upstream);
   const counts: Record<OperationClass, number> = { A: 0, B: 0, free: 0 };
   const requests: ProxiedRequest[] = [];
@@ -95,30 +104,34 @@ export async function startGcsProxy(upstream: string): Promise<GcsProxy> {
     req.socket.on("close", end);
     const dropAt = drops.findIndex((d) => d.matches(proxied));
     const drop = dropAt < 0 ? undefined : drops.splice(dropAt, 1)[0];
-    const upstreamReq = request(
-      {
-        host: target.hostname,
-        port: target.port,
-        method,
-        path: req.url,
-        headers: req.headers,
-      },
-      (upstreamRes) => {
-        if (drop !== undefined) {
-          // The server committed the request; the client never hears of it.
-          upstreamRes.resume();
-          upstreamRes.on("end", () => {
-            req.socket.destroy();
-            drop.done(proxied);
-          });
-          return;
-        }
-        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
-        upstreamRes.pipe(res);
-      },
-    );
-    upstreamReq.on("error", () => req.socket.destroy());
-    req.pipe(upstreamReq);
+    const forward = () => {
+      const upstreamReq = request(
+        {
+          host: target.hostname,
+          port: target.port,
+          method,
+          path: req.url,
+          headers: req.headers,
+        },
+        (upstreamRes) => {
+          if (drop !== undefined) {
+            // The server committed the request; the client never hears of it.
+            upstreamRes.resume();
+            upstreamRes.on("end", () => {
+              req.socket.destroy();
+              drop.done(proxied);
+            });
+            return;
+          }
+          res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+          upstreamRes.pipe(res);
+        },
+      );
+      upstreamReq.on("error", () => req.socket.destroy());
+      req.pipe(upstreamReq);
+    };
+    if (latencyMs > 0) setTimeout(forward, latencyMs);
+    else forward();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
