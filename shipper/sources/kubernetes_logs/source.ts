@@ -1068,9 +1068,11 @@ export class KubernetesLogsSource {
     // Its pending partial line goes to the next file of its chain, so that file must be
     // known: a scan has to have looked for it after the writer moved on. The scan that saw
     // the move may have listed the directory before the rename (it learnt of it from the
-    // held descriptor), and the shipper may have had no CPU from then until the grace was
-    // over: finishing then would split the line across the rotation in two records. So a
-    // later scan, one that started after the grace was over, must have run to its end.
+    // held descriptor), and that scan may have taken longer than the grace (the fs calls
+    // wait behind gzip in libuv's pool on a loaded node), or the shipper may have had no CPU
+    // from then until the grace was over: finishing then would split the line across the
+    // rotation in two records. So a later scan, one that started after the grace was over,
+    // must have run to its end.
     if (
       this.#completedScans <= tf.movedInScan ||
       (graced && this.#completedScanStartedAt - graceFrom < this.options.finishGraceMs)
