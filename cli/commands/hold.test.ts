@@ -18,7 +18,12 @@ import {
 } from "@aws-sdk/client-s3";
 import { parsePolicy } from "../../lib/policy/policy.ts";
 import type { HoldManifest } from "../../lib/retrieval/hold.ts";
-import { putTestObject, testObject } from "../../lib/retrieval/test_support.ts";
+import {
+  putTestObject,
+  testHourIndex,
+  testLossRecord,
+  testObject,
+} from "../../lib/retrieval/test_support.ts";
 import { LOCAL_S3_CREDENTIALS, localS3Client } from "../../local/s3.ts";
 import { type LocalCloud, startLocalCloud } from "../../local/stack.ts";
 
@@ -84,6 +89,34 @@ const laterHour = testObject({
   tier: "archive",
   lines: line("2026-03-04T01:05:00Z"),
 });
+// The evidence a later retrieval of the range reads: the namespace's loss record in the range,
+// and the node's hour index (filed under the hour after the lines' last hour, as a late-numbered
+// batch's is). Another namespace's loss record is not held.
+const lossInRange = testLossRecord({
+  namespace: "payments",
+  node: "node-a",
+  epoch: E,
+  seq: 4,
+  bytes: 120,
+  lastLineBefore: "2026-03-03T23:40:00Z",
+  detectedAt: "2026-03-03T23:41:00Z",
+});
+const otherLoss = testLossRecord({
+  namespace: "web",
+  node: "node-a",
+  epoch: E,
+  seq: 5,
+  bytes: 80,
+  lastLineBefore: "2026-03-03T23:45:00Z",
+  detectedAt: "2026-03-03T23:46:00Z",
+});
+const indexAfterRange = testHourIndex({
+  node: "node-a",
+  epoch: E,
+  hour: "2026-03-04T01",
+  batches: [inRange, otherNamespace, inRangeAnalytics, laterHour],
+  previous: null,
+});
 const range = ["--namespace", "payments", "--from", "2026-03-03T23:00:00Z", "--to", "2026-03-04T01:00:00Z"];
 
 describe("logarchive hold", () => {
@@ -123,6 +156,8 @@ describe("logarchive hold", () => {
     // inRange is written twice (a retried upload): both versions are held.
     for (const o of [inRange, inRange, inRangeAnalytics, otherNamespace, laterHour])
       await putTestObject(s3, bucket, o);
+    for (const o of [lossInRange, otherLoss, indexAfterRange])
+      await putTestObject(s3, bucket, o, { ContentType: "application/json" });
     location = ["--s3-endpoint", locked.endpoints.s3.endpoint, "--bucket", bucket, "--prefix", "logs"];
   });
 
@@ -133,13 +168,13 @@ describe("logarchive hold", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("--on holds every version of the namespace's hours in both tiers and nothing else, and writes what changed", async () => {
+  it("--on holds every version of the namespace's hours in both tiers, and the loss records and hour indexes retrieval reads, and nothing else, and writes what changed", async () => {
     const out = join(dir, "on.json");
     const r = await run([...location, ...range, "--on", "--out", out]);
     assert.equal(r.status, 0, r.stderr + r.stdout);
     assert.match(
       r.stdout,
-      /legal hold ON on 3 object version\(s\) of payments \(hours 2026-03-03T23 to 2026-03-04T00\): 3 changed, 0 already ON, 0 failed/,
+      /legal hold ON on 5 object version\(s\) of payments \(hours 2026-03-03T23 to 2026-03-04T00\): 5 changed, 0 already ON, 0 failed/,
     );
     const data = await readFile(out);
     const manifest = JSON.parse(data.toString("utf8")) as HoldManifest;
@@ -157,8 +192,25 @@ describe("logarchive hold", () => {
       [
         ...inRangeVersions.map((id) => [inRange.key, id, null, "ON", "changed"]),
         [inRangeAnalytics.key, (await versionsOf(inRangeAnalytics.key))[0], null, "ON", "changed"],
+        [lossInRange.key, (await versionsOf(lossInRange.key))[0], null, "ON", "changed"],
+        [indexAfterRange.key, (await versionsOf(indexAfterRange.key))[0], null, "ON", "changed"],
       ].sort(),
     );
+    assert.deepEqual(
+      manifest.versions
+        .filter((v) => v.kind !== "records")
+        .map((v) => [v.kind, v.key])
+        .sort(),
+      [
+        ["index", indexAfterRange.key],
+        ["loss", lossInRange.key],
+      ],
+    );
+    assert.deepEqual(manifest.listed.evidencePrefixes.map((p) => [p.kind, p.versions]).sort(), [
+      ["index", 1],
+      ["loss", 1],
+    ]);
+    assert.equal(await holdOf(otherLoss.key, (await versionsOf(otherLoss.key))[0] as string), null);
     for (const id of inRangeVersions) assert.equal(await holdOf(inRange.key, id), "ON");
     assert.equal(await holdOf(otherNamespace.key, (await versionsOf(otherNamespace.key))[0] as string), null);
     assert.equal(await holdOf(laterHour.key, (await versionsOf(laterHour.key))[0] as string), null);
@@ -200,7 +252,7 @@ describe("logarchive hold", () => {
     const out = join(dir, "again.json");
     const r = await run([...location, ...range, "--on", "--out", out]);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /3 object version\(s\).*: 0 changed, 3 already ON, 0 failed/);
+    assert.match(r.stdout, /5 object version\(s\).*: 0 changed, 5 already ON, 0 failed/);
     const manifest = JSON.parse(await readFile(out, "utf8")) as HoldManifest;
     assert.ok(
       manifest.versions.every((v) => v.before === "ON" && v.after === "ON" && v.result === "unchanged"),
@@ -211,7 +263,7 @@ describe("logarchive hold", () => {
     const out = join(dir, "off.json");
     const r = await run([...location, ...range, "--off", "--out", out]);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /legal hold OFF on 3 object version\(s\).*: 3 changed/);
+    assert.match(r.stdout, /legal hold OFF on 5 object version\(s\).*: 5 changed/);
     const manifest = JSON.parse(await readFile(out, "utf8")) as HoldManifest;
     assert.ok(manifest.versions.every((v) => v.before === "ON" && v.after === "OFF"));
     const [, older] = await versionsOf(inRange.key);

@@ -42,6 +42,49 @@ export interface ListedPrefix {
   versions: number;
 }
 
+/** One version or delete marker under a key prefix, as ListObjectVersions gives it. */
+export type PrefixVersion = Omit<ListedVersion, "parsed" | "hourStart">;
+
+/** Every version and delete marker under `prefix`, page after page. */
+export async function* listPrefixVersions(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+): AsyncGenerator<PrefixVersion> {
+  let keyMarker: string | undefined;
+  let versionIdMarker: string | undefined;
+  for (;;) {
+    const page = await s3.send(
+      new ListObjectVersionsCommand({
+        Bucket: bucket,
+        Prefix: prefix,
+        ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
+        ...(versionIdMarker === undefined ? {} : { VersionIdMarker: versionIdMarker }),
+      }),
+    );
+    const entries = [
+      ...(page.Versions ?? []).map((v) => ({ ...v, isDeleteMarker: false })),
+      ...(page.DeleteMarkers ?? []).map((m) => ({ ...m, Size: 0, ETag: undefined, isDeleteMarker: true })),
+    ];
+    for (const e of entries) {
+      if (e.Key === undefined) continue;
+      yield {
+        key: e.Key,
+        versionId: e.VersionId ?? "null",
+        isLatest: e.IsLatest === true,
+        isDeleteMarker: e.isDeleteMarker,
+        size: e.Size ?? 0,
+        etag: e.ETag ?? null,
+        lastModified: e.LastModified?.toISOString() ?? null,
+      };
+    }
+    if (!page.IsTruncated) break;
+    keyMarker = page.NextKeyMarker;
+    versionIdMarker = page.NextVersionIdMarker;
+    if (keyMarker === undefined) break;
+  }
+}
+
 export async function listVersions(
   s3: S3Client,
   bucket: string,
@@ -55,53 +98,17 @@ export async function listVersions(
     for (const { dt, hour, start } of hourPartitions(query.from, query.to)) {
       const prefix = partitionPrefix(keyPrefix, tier, query.namespace, dt, hour);
       let count = 0;
-      let keyMarker: string | undefined;
-      let versionIdMarker: string | undefined;
-      for (;;) {
-        const page = await s3.send(
-          new ListObjectVersionsCommand({
-            Bucket: bucket,
-            Prefix: prefix,
-            ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
-            ...(versionIdMarker === undefined ? {} : { VersionIdMarker: versionIdMarker }),
-          }),
-        );
-        const entries = [
-          ...(page.Versions ?? []).map((v) => ({ ...v, isDeleteMarker: false })),
-          ...(page.DeleteMarkers ?? []).map((m) => ({
-            ...m,
-            Size: 0,
-            ETag: undefined,
-            isDeleteMarker: true,
-          })),
-        ];
-        for (const e of entries) {
-          if (e.Key === undefined) continue;
-          let parsed: ObjectKey;
-          try {
-            parsed = parseObjectKey(e.Key);
-          } catch {
-            // Not an archive object (a stray upload); named in the manifest, never read.
-            unparsable.push(e.Key);
-            continue;
-          }
-          count++;
-          versions.push({
-            key: e.Key,
-            parsed,
-            versionId: e.VersionId ?? "null",
-            isLatest: e.IsLatest === true,
-            isDeleteMarker: e.isDeleteMarker,
-            size: e.Size ?? 0,
-            etag: e.ETag ?? null,
-            lastModified: e.LastModified?.toISOString() ?? null,
-            hourStart: start,
-          });
+      for await (const e of listPrefixVersions(s3, bucket, prefix)) {
+        let parsed: ObjectKey;
+        try {
+          parsed = parseObjectKey(e.key);
+        } catch {
+          // Not an archive object (a stray upload); named in the manifest, never read.
+          unparsable.push(e.key);
+          continue;
         }
-        if (!page.IsTruncated) break;
-        keyMarker = page.NextKeyMarker;
-        versionIdMarker = page.NextVersionIdMarker;
-        if (keyMarker === undefined) break;
+        count++;
+        versions.push({ ...e, parsed, hourStart: start });
       }
       prefixes.push({ tier, prefix, hourStart: start, versions: count });
     }

@@ -22,9 +22,12 @@ import {
   type S3Client,
   S3ServiceException,
 } from "@aws-sdk/client-s3";
+import { DEFAULT_GAP_MARGIN_HOURS } from "../../functions/loader/reconcile.ts";
 import { forEachLimited } from "../../functions/loader/state.ts";
+import { indexHourPrefix, lossPartitionPrefix } from "../keys/layout.ts";
 import type { Instant } from "../record/timestamp.ts";
-import { type ListedPrefix, listVersions, versionParam } from "./find.ts";
+import { type ListedPrefix, listPrefixVersions, listVersions, versionParam } from "./find.ts";
+import { hourPartitions } from "./query.ts";
 
 export type HoldStatus = "ON" | "OFF";
 
@@ -39,6 +42,11 @@ export interface HoldInput {
 }
 
 export interface HoldEntry {
+  /**
+   * `records`: an object of the namespace's lines. `loss` and `index`: the evidence a later
+   * retrieval reads to prove the range complete (loss records, hour indexes), held with them.
+   */
+  kind: EvidenceKind | "records";
   key: string;
   versionId: string;
   isLatest: boolean;
@@ -50,8 +58,18 @@ export interface HoldEntry {
   error?: string;
 }
 
+export type EvidenceKind = "loss" | "index";
+
+/** A key prefix of evidence listed for the hold, and how many versions it had. */
+export interface EvidencePrefix {
+  kind: EvidenceKind;
+  prefix: string;
+  versions: number;
+}
+
 export interface HoldOutcome {
   prefixes: ListedPrefix[];
+  evidencePrefixes: EvidencePrefix[];
   unparsableKeys: string[];
   versions: HoldEntry[];
   /** Delete markers have no legal hold; listed so the manifest accounts for every version. */
@@ -96,6 +114,63 @@ async function currentHold(
   }
 }
 
+interface RawVersion {
+  kind: EvidenceKind;
+  key: string;
+  versionId: string;
+  isLatest: boolean;
+  isDeleteMarker: boolean;
+}
+
+/**
+ * The evidence retrieval reads for the range with its default margin (retrieve.ts,
+ * continuity.ts): the namespace's loss records filed from `margin` hours before the range to its
+ * end, and every node's hour indexes from the range's start to `margin` hours past its end (an
+ * index is filed under the hour its batches were numbered in, which can come after their lines'
+ * hour). Every version, as for the records.
+ */
+async function listEvidence(
+  s3: S3Client,
+  bucket: string,
+  keyPrefix: string,
+  namespace: string,
+  from: Instant,
+  to: Instant,
+): Promise<{ versions: RawVersion[]; prefixes: EvidencePrefix[] }> {
+  const margin = DEFAULT_GAP_MARGIN_HOURS * 3600;
+  const shift = (t: Instant, seconds: number): Instant => ({
+    epochSeconds: t.epochSeconds + seconds,
+    nanos: t.nanos,
+  });
+  const wanted: { kind: EvidenceKind; prefix: string }[] = [
+    ...hourPartitions(shift(from, -margin), to).map(({ dt, hour }) => ({
+      kind: "loss" as const,
+      prefix: lossPartitionPrefix(keyPrefix, namespace, dt, hour),
+    })),
+    ...hourPartitions(from, shift(to, margin)).map(({ dt, hour }) => ({
+      kind: "index" as const,
+      prefix: indexHourPrefix(keyPrefix, dt, hour),
+    })),
+  ];
+  const versions: RawVersion[] = [];
+  const prefixes: EvidencePrefix[] = [];
+  for (const { kind, prefix } of wanted) {
+    let count = 0;
+    for await (const v of listPrefixVersions(s3, bucket, prefix)) {
+      count++;
+      versions.push({
+        kind,
+        key: v.key,
+        versionId: v.versionId,
+        isLatest: v.isLatest,
+        isDeleteMarker: v.isDeleteMarker,
+      });
+    }
+    if (count > 0) prefixes.push({ kind, prefix, versions: count });
+  }
+  return { versions, prefixes };
+}
+
 export async function applyLegalHold(input: HoldInput): Promise<HoldOutcome> {
   const { s3, bucket, status } = input;
   const listing = await listVersions(s3, bucket, input.prefix, {
@@ -105,10 +180,18 @@ export async function applyLegalHold(input: HoldInput): Promise<HoldOutcome> {
     pods: [],
     containers: [],
   });
-  const bodies = listing.versions.filter((v) => !v.isDeleteMarker);
+  const evidence = await listEvidence(s3, bucket, input.prefix, input.namespace, input.from, input.to);
+  const all = [
+    ...listing.versions.map((v) => ({ ...v, kind: "records" as const })),
+    // Evidence only alongside records: with nothing of the namespace in the range there is
+    // nothing to hold, and the run says so.
+    ...(listing.versions.some((v) => !v.isDeleteMarker) ? evidence.versions : []),
+  ];
+  const bodies = all.filter((v) => !v.isDeleteMarker);
   const entries = new Map<string, HoldEntry>();
   const handle = async (v: (typeof bodies)[number], first: boolean) => {
     const entry: HoldEntry = {
+      kind: v.kind,
       key: v.key,
       versionId: v.versionId,
       isLatest: v.isLatest,
@@ -157,11 +240,10 @@ export async function applyLegalHold(input: HoldInput): Promise<HoldOutcome> {
   const versions = bodies.map((v) => entries.get(`${v.key}\u0000${v.versionId}`) as HoldEntry);
   return {
     prefixes: listing.prefixes,
+    evidencePrefixes: evidence.prefixes,
     unparsableKeys: listing.unparsable,
     versions,
-    deleteMarkers: listing.versions
-      .filter((v) => v.isDeleteMarker)
-      .map((v) => ({ key: v.key, versionId: v.versionId })),
+    deleteMarkers: all.filter((v) => v.isDeleteMarker).map((v) => ({ key: v.key, versionId: v.versionId })),
     totals: {
       versions: versions.length,
       changed: versions.filter((e) => e.result === "changed").length,
@@ -188,7 +270,7 @@ export interface HoldManifest {
     prefix: string;
     tiers: readonly string[];
   };
-  listed: { prefixes: ListedPrefix[]; unparsableKeys: string[] };
+  listed: { prefixes: ListedPrefix[]; evidencePrefixes: EvidencePrefix[]; unparsableKeys: string[] };
   versions: HoldEntry[];
   deleteMarkers: HoldOutcome["deleteMarkers"];
   totals: HoldOutcome["totals"];
@@ -227,7 +309,11 @@ export function holdManifest(
       prefix: context.prefix,
       tiers: context.tiers,
     },
-    listed: { prefixes: outcome.prefixes, unparsableKeys: outcome.unparsableKeys },
+    listed: {
+      prefixes: outcome.prefixes,
+      evidencePrefixes: outcome.evidencePrefixes,
+      unparsableKeys: outcome.unparsableKeys,
+    },
     versions: outcome.versions,
     deleteMarkers: outcome.deleteMarkers,
     totals: outcome.totals,
