@@ -3,6 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { UserError } from "../../lib/config/errors.ts";
+import { hourIndexBytes } from "../../lib/economics/cost.ts";
 import { costCommand, DEFAULT_COST_LIFECYCLE, DEFAULT_COST_RETENTION_DAYS } from "./cost.ts";
 import { close, runCommand, workedExampleFixture, workedFleetArgs } from "./plan_test_support.ts";
 
@@ -50,14 +51,23 @@ describe("logarchive cost", () => {
     const { out, code } = await runCommand(costCommand, WORKED);
     assert.equal(code, 0);
     const { lines } = JSON.parse(out).report as { lines: Line[] };
-    // S3 Standard: 30 days × 2.16036e10 B = 6.481e11 B = 603.6 GiB × $0.023 = $13.88.
-    close(line(lines, "S3 Standard").steady, ((30 * STORED) / GIB) * 0.023, "S3 Standard steady");
+    // Hour indexes: 10 nodes × 24 = 240 a day, each listing 14,400 / 240 = 60 batches; their
+    // bytes come from the shipper's encoder (lib/object/hour-index.ts), about 24 KB each.
+    const INDEXED = 240 * hourIndexBytes(60);
+    assert.ok(INDEXED > 240 * 60 * 300 && INDEXED < 240 * 60 * 600, `index bytes ${INDEXED}`);
+    // S3 Standard: 30 days × (2.16036e10 + the indexes) B = 603.7 GiB × $0.023 = $13.89.
+    close(line(lines, "S3 Standard").steady, ((30 * (STORED + INDEXED)) / GIB) * 0.023, "S3 Standard steady");
     // First month, starting empty: cohort-days = (30²/2 + (M − 30) × 30) / M = 15.205 →
     // 2.16036e10 × 15.205 / 2^30 = 305.9 GiB × $0.023 = $7.04.
     const firstDays = (30 ** 2 / 2 + (M - 30) * 30) / M;
-    close(line(lines, "S3 Standard").first, ((firstDays * STORED) / GIB) * 0.023, "S3 Standard first");
-    // PUTs: 14,400 × M = 438,000 × $0.005/1,000 = $2.19.
-    close(line(lines, "S3 PUT").steady, ((14_400 * M) / 1000) * 0.005, "PUT");
+    close(
+      line(lines, "S3 Standard").first,
+      ((firstDays * (STORED + INDEXED)) / GIB) * 0.023,
+      "S3 Standard first",
+    );
+    // PUTs: 14,400 × M = 438,000 × $0.005/1,000 = $2.19; and the indexes' 240 × M = 7,300: $0.0365.
+    close(line(lines, "S3 PUT (one per object)").steady, ((14_400 * M) / 1000) * 0.005, "PUT");
+    close(line(lines, "S3 PUT of hour indexes").steady, ((240 * M) / 1000) * 0.005, "index PUT");
     // Storage Transfer reads each object with a GET and a HEAD: 876,000 × $0.0004/1,000 = $0.35.
     close(line(lines, "S3 GET/HEAD by Storage Transfer").steady, ((2 * 14_400 * M) / 1000) * 0.0004, "GET");
     // SQS: 3 requests per message: 1,314,000 × $0.40/M = $0.53.

@@ -19,6 +19,8 @@ import {
   transitionSizeBands,
   transitionsForSize,
 } from "../archive-lifecycle.ts";
+import { formatObjectKey } from "../keys/layout.ts";
+import { encodeHourIndex, HOUR_INDEX_FORMAT, HOUR_INDEX_VERSION } from "../object/hour-index.ts";
 import {
   COLD_TIER_MIN_BYTES,
   DAY_SECONDS,
@@ -195,6 +197,50 @@ function tiered(quantity: number, tiers: readonly [number, number][]): number {
   return cost;
 }
 
+/**
+ * Bytes of one node's hour index listing `entries` batches (docs/retrieval.md#hour-indexes),
+ * measured by encoding indexes of one and two entries with the shipper's own encoder and a
+ * typical key (an EKS node name, a 14-character namespace), so the figure follows the format.
+ */
+export function hourIndexBytes(entries: number): number {
+  const node = "ip-10-0-1-5.ec2.internal";
+  const epoch = "9f2c1a7b";
+  const encoded = (n: number) =>
+    encodeHourIndex({
+      format: HOUR_INDEX_FORMAT,
+      version: HOUR_INDEX_VERSION,
+      node,
+      epoch,
+      hour: "2026-11-21T09:00:00Z",
+      first: 1000,
+      last: 1000 + n - 1,
+      previous: { hour: "2026-11-21T08:00:00Z", last: 999 },
+      batches: Array.from({ length: n }, (_, i) => ({
+        seq: 1000 + i,
+        kind: "batch" as const,
+        key: formatObjectKey({
+          prefix: "logs",
+          tier: "archive",
+          namespace: "payments-api-1",
+          dt: "2026-11-21",
+          hour: "09",
+          node,
+          epoch,
+          seq: 1000 + i,
+        }),
+        namespace: "payments-api-1",
+        tier: "archive" as const,
+        sha256: "0".repeat(64),
+        bytes: 682_000,
+        records: 2_800,
+        firstTimestamp: "2026-11-21T09:00:00.123456789Z",
+        lastTimestamp: "2026-11-21T09:59:59.987654321Z",
+      })),
+    }).length;
+  const one = encoded(1);
+  return one + Math.max(0, entries - 1) * (encoded(2) - one);
+}
+
 export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTable): CostReport {
   const p = (id: PriceId) => prices[id].value;
   const lines: CostLine[] = [];
@@ -239,6 +285,14 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
       }
     }
   }
+  // Hour indexes: one per node and hour, listing the node's archived batches of the hour; they
+  // stay in Standard and expire at the retention (lib/infra-contract.ts, evidence scopes).
+  const indexesPerDay = model.inputs.workload.nodes * 24;
+  const indexBytes = hourIndexBytes(archivedPerDay / Math.max(1, indexesPerDay));
+  for (const first of [false, true]) {
+    gibMonth[first ? "first" : "steady"].STANDARD +=
+      (indexesPerDay * indexBytes * residentDays(0, inputs.retentionDays, first)) / GIB;
+  }
   const standardTiers = (gib: number) =>
     tiered(gib, [
       [50 * 1024, p("s3_standard_gb_month_first_50tb")],
@@ -247,7 +301,7 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     ]);
   add({
     group: "storage",
-    item: "S3 Standard (incl. 8 KB per Glacier object)",
+    item: "S3 Standard (incl. 8 KB per Glacier object, and hour indexes)",
     quantity: gibMonth.steady.STANDARD,
     unit: "GB-month",
     steady: standardTiers(gibMonth.steady.STANDARD),
@@ -382,6 +436,16 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     unit: "requests",
     steady: (objectsPerMonth / 1000) * p("s3_put_per_1k"),
     prices: ["s3_put_per_1k"],
+  });
+  const indexPutsPerMonth = indexesPerDay * MONTH_DAYS;
+  add({
+    group: "requests",
+    item: "S3 PUT of hour indexes (one per node and hour)",
+    quantity: indexPutsPerMonth,
+    unit: "requests",
+    steady: (indexPutsPerMonth / 1000) * p("s3_put_per_1k"),
+    prices: ["s3_put_per_1k"],
+    note: `${(indexBytes / 1024).toFixed(1)} KiB each, kept in Standard for the retention`,
   });
   for (const cls of ["STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"] as const) {
     if (transitions.steady[cls] === 0 && !inputs.lifecycle.some((s) => s.storageClass === cls)) continue;
