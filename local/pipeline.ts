@@ -159,6 +159,9 @@ export class LocalPipeline {
             gcs_endpoint: e.gcs.apiEndpoint,
             duckdb_path: e.warehouse.path,
             flush_interval: `${flushIntervalMs}ms`,
+            // One embedded table and no BigQuery quota: a window per flush, for fresh rows
+            // on a laptop (the 3m default floor is for a fleet's load-job budget).
+            min_window: "0s",
             allow_forced_flush: "true",
             job_poll_interval: "50ms",
           },

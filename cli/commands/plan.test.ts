@@ -110,8 +110,9 @@ describe("logarchive plan", () => {
 
   it("exits 1 on a missed quota and names it with the setting to change", async () => {
     // 100 nodes × 30 namespaces, a batch a minute each: 100 × 30 × 60 × 24 = 4.32M objects a
-    // day against the flush's 4.8M a day (worked example above): 1.11× headroom; the job
-    // ceiling (12M a day) has 2.78×. The first setting named is flush_concurrency.
+    // day against the flush's 7.2M a day at the default flush_concurrency 32 (the next test):
+    // 1.67× headroom; the job ceiling (12M a day) has 2.78×. The first setting named is
+    // flush_concurrency.
     const { out, code } = await runCommand(planCommand, [
       "plan",
       "--nodes",
@@ -125,7 +126,10 @@ describe("logarchive plan", () => {
     ]);
     assert.equal(code, 1);
     assert.match(out, /verdict: 1 quota\(s\) under 2× headroom: loader_flush_throughput/);
-    assert.match(out, /\| 1\.11× +\| SHORT +\| LOGARCHIVE_FLUSH_CONCURRENCY/);
+    assert.match(
+      out,
+      /\| 7,200,000 objects\/day +\| 4,320,000 +\| 1\.67× +\| SHORT +\| LOGARCHIVE_FLUSH_CONCURRENCY/,
+    );
     assert.match(out, /\| 12,000,000 objects\/day +\| 4,320,000 +\| 2\.78× +\| ok /);
   });
 
@@ -201,12 +205,12 @@ describe("logarchive plan", () => {
   });
 
   it("takes flush_concurrency and the sweeper's bounds from the loader's configuration", async () => {
-    // The worked example with flush_concurrency 32: 0.015 s × 16 / 32 = 0.0075 s an object, a
-    // full batch 75 s + the 20 s job = 95 s. A run starts a batch while the time left before its
-    // 300 s deadline covers the last batch and flush.ts's 10,000 × 15 ms = 150 s estimate: at
-    // 300 and 205 s left, not at 110: 2 batches, 190 s, next run at 240 s: 360 runs × 2 ×
-    // 10,000 = 7,200,000 a day. The sweeper: 20,000 objects every 10 min = 144 × 20,000 =
-    // 2,880,000 a day.
+    // The worked example with flush_concurrency 32: 0.015 s × (16 / 32)^0.89 = 0.00809 s an
+    // object (the speed-up measured from 16 to 32, flush.ts), a full batch 80.9 s + the 20 s job
+    // = 100.9 s. A run starts a batch while the time left before its 300 s deadline covers the
+    // last batch and flush.ts's estimate at 32, 10,000 × 8.09 ms = 80.9 s: at 300 and 199 s
+    // left, not at 98: 2 batches, 202 s, next run at 240 s: 360 runs × 2 × 10,000 = 7,200,000 a
+    // day. The sweeper: 20,000 objects every 10 min = 144 × 20,000 = 2,880,000 a day.
     const { out } = await runCommand(planCommand, [
       "plan",
       ...WORKED,
@@ -218,11 +222,14 @@ describe("logarchive plan", () => {
     ]);
     const plan = JSON.parse(out);
     assert.equal(plan.inputs.loader.flushConcurrency, 32);
-    close(plan.loader.fullBatchSeconds, 95, "full batch seconds");
+    close(plan.loader.fullBatchSeconds, 10_000 * 0.015 * 0.5 ** 0.89 + 20, "full batch seconds");
     close(plan.loader.flushCeilingObjectsPerTablePerDay, 7_200_000, "flush ceiling");
     close(plan.loader.sweepCapacityPerDay, 2_880_000, "sweep capacity");
     const flush = plan.quotas.find((q: { id: string }) => q.id === "loader_flush_throughput");
-    assert.match(flush.source, /flush_concurrency 32 .*flush speed 0\.0075 s\/object assumed/);
+    assert.match(
+      flush.source,
+      /flush_concurrency 32 .*flush speed 0\.00809\d* s\/object \(0\.015 s at concurrency 16 × \(16\/32\)\^0\.89/,
+    );
   });
 
   it("checks the finalize instances against the deployed max, and prices the deployed memory", async () => {

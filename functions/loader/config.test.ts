@@ -98,8 +98,8 @@ describe("loader configuration", () => {
   });
 
   describe("flush throughput", () => {
-    it("LOGARCHIVE_FLUSH_CONCURRENCY defaults to 16 and is read", () => {
-      assert.equal(resolveLoaderConfig(BASE).flushConcurrency, 16);
+    it("LOGARCHIVE_FLUSH_CONCURRENCY defaults to 32 and is read", () => {
+      assert.equal(resolveLoaderConfig(BASE).flushConcurrency, 32);
       assert.equal(resolveLoaderConfig({ ...BASE, LOGARCHIVE_FLUSH_CONCURRENCY: "64" }).flushConcurrency, 64);
     });
     for (const [value, bound] of [
@@ -115,10 +115,10 @@ describe("loader configuration", () => {
   });
 
   describe("the sweeper's bounds", () => {
-    it("LOGARCHIVE_SWEEP_MAX_OBJECTS and LOGARCHIVE_SWEEP_INTERVAL default to 10,000 objects and 5 min, and are read", () => {
+    it("LOGARCHIVE_SWEEP_MAX_OBJECTS and LOGARCHIVE_SWEEP_INTERVAL default to 10,000 objects and 1 min, and are read", () => {
       const c = resolveLoaderConfig(BASE);
       assert.equal(c.sweepMaxObjects, 10_000);
-      assert.equal(c.sweepIntervalMs, 300_000);
+      assert.equal(c.sweepIntervalMs, 60_000);
       const set = resolveLoaderConfig({
         ...BASE,
         LOGARCHIVE_SWEEP_MAX_OBJECTS: "50000",

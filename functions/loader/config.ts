@@ -40,7 +40,7 @@ export const FLUSH_DEADLINE_MARGIN_MS = 60_000;
  * at most a few minutes, and no listing starts after the run's deadline anyway. A sweep interval
  * over an hour would let lost events wait hours longer than the hour-by-hour walk needs.
  */
-export const SWEEP_DEFAULTS = { maxObjectsPerRun: 10_000, intervalMs: 5 * 60_000 } as const;
+export const SWEEP_DEFAULTS = { maxObjectsPerRun: 10_000, intervalMs: 60_000 } as const;
 export const SWEEP_MAXIMA = { maxObjectsPerRun: 50_000, intervalMs: 3_600_000 } as const;
 
 type Kind = "string" | "integer" | "number" | "duration" | "boolean" | "enum";
@@ -160,7 +160,7 @@ export const LOADER_OPTIONS = [
   {
     key: "min_window",
     kind: "duration",
-    default: "0s",
+    default: "3m",
     max: 86_400_000,
     description: "A floor on each table's flush window, for fewer, larger load jobs (at most 24h).",
   },
@@ -192,7 +192,7 @@ export const LOADER_OPTIONS = [
   {
     key: "flush_concurrency",
     kind: "integer",
-    default: "16",
+    default: "32",
     min: 1,
     max: 256,
     description:

@@ -124,14 +124,31 @@ const QUOTA_REASONS = new Set(["quotaExceeded", "rateLimitExceeded", "jobRateLim
 const QUOTA_BACKOFF_MS = 30 * 60_000;
 
 /**
- * What a new batch is assumed to take per object when this run has not timed one of the table's
- * batches yet: 15 ms (67 objects/s), the flush speed lib/economics assumes (flushSecondsPerObject),
- * within the 60–150 objects/s docs/benchmarks.md#loader estimates on GCS. A run starts a new
- * batch only if the time left before its deadline covers this estimate and the duration of the
- * table's last batch in the run, so a run does not begin a full batch it cannot finish before
- * the function's timeout.
+ * What a new batch takes per object at flush_concurrency 16 (FLUSH_SPEED_MEASURED_AT_CONCURRENCY):
+ * 15 ms (67 objects/s), measured with 50 ms held on every GCS request (benchmarks/loader.bench.ts
+ * --latency-ms 50, docs/benchmarks.md#loader, 2026-12-07: 15.1 ms over 2,000 objects). A run starts
+ * a new batch only if the time left before its deadline covers the table's last batch in the run
+ * and this estimate at the run's concurrency (estimatedBatchMsPerObject), so a run does not begin
+ * a full batch it cannot finish before the function's timeout. lib/economics prices the flush
+ * with the same figures.
  */
 export const ESTIMATED_BATCH_MS_PER_OBJECT = 15;
+export const FLUSH_SPEED_MEASURED_AT_CONCURRENCY = 16;
+/**
+ * How the flush's time per object falls with flush_concurrency: × (16 / c)^0.89. Measured from
+ * 16 to 32 with 50 ms a request: 1.85× faster (log2 1.85 = 0.89), in the same runs as above.
+ * Past 32 it is an extrapolation: the function's CPU and the bucket's request rate stop it
+ * somewhere.
+ */
+export const FLUSH_CONCURRENCY_SPEEDUP_EXPONENT = 0.89;
+
+/** Estimated flush work per object, in ms, at a flush_concurrency. */
+export function estimatedBatchMsPerObject(concurrency: number): number {
+  return (
+    ESTIMATED_BATCH_MS_PER_OBJECT *
+    (FLUSH_SPEED_MEASURED_AT_CONCURRENCY / Math.max(1, concurrency)) ** FLUSH_CONCURRENCY_SPEEDUP_EXPONENT
+  );
+}
 
 interface RunContext extends FlushContext {
   /** End of this flush run, shared by every table. */
@@ -329,7 +346,10 @@ async function flushTableOnce(
 
   // A new batch's object work (done/ checks, live checks, the job, done/ and pending/) must fit
   // in what is left of the run, or the run would overrun the function's timeout.
-  const neededMs = Math.max(lastBatchMs ?? 0, pendingList.length * ESTIMATED_BATCH_MS_PER_OBJECT);
+  const neededMs = Math.max(
+    lastBatchMs ?? 0,
+    pendingList.length * estimatedBatchMsPerObject(ctx.concurrency),
+  );
   const leftMs = ctx.deadline - now();
   if (leftMs < neededMs) {
     return done({

@@ -186,20 +186,30 @@ warehouse:
     assert.equal(results.find((r) => r.table === "logs.ns_squad_y")?.rows, 5);
     assert.equal((await rowsByBatch("ns_squad_x", x)).size, 2);
     assert.equal((await rowsByBatch("ns_squad_y", y)).size, 1);
-    // With BigQuery's quotas, the window grows with the tables the state has seen.
-    const bq = new Loader({
-      config: resolveLoaderConfig(
-        {},
-        { landing_bucket: LANDING, state_bucket: STATE, warehouse: "bigquery", bigquery_project: "p" },
-      ),
-      policy: perNamespace,
-      storage,
-      // Never called here: only its kind (and so BigQuery's quotas) matters to the plan.
-      warehouse: new BigQueryWarehouse({ projectId: "p", location: "US" }),
-      log,
-    });
-    assert.equal(bq.planFor(1).windowSeconds, 120);
-    assert.equal(bq.planFor(300).windowSeconds, 540);
+    // With BigQuery's quotas, the window grows with the tables the state has seen, above the
+    // default floor (min_window 3m) and, with the floor off, from the quota budget alone.
+    const bigQueryLoader = (minWindow?: string) =>
+      new Loader({
+        config: resolveLoaderConfig(
+          {},
+          {
+            landing_bucket: LANDING,
+            state_bucket: STATE,
+            warehouse: "bigquery",
+            bigquery_project: "p",
+            ...(minWindow === undefined ? {} : { min_window: minWindow }),
+          },
+        ),
+        policy: perNamespace,
+        storage,
+        // Never called here: only its kind (and so BigQuery's quotas) matters to the plan.
+        warehouse: new BigQueryWarehouse({ projectId: "p", location: "US" }),
+        log,
+      });
+    assert.equal(bigQueryLoader("0s").planFor(1).windowSeconds, 120);
+    assert.equal(bigQueryLoader("0s").planFor(300).windowSeconds, 540);
+    assert.equal(bigQueryLoader().planFor(1).windowSeconds, 180);
+    assert.equal(bigQueryLoader().planFor(300).windowSeconds, 540);
   });
 
   it("loads a stream object of several namespaces into the table its key names, checking each record's namespace", async () => {

@@ -19,8 +19,11 @@
 // (batch k+1 opens before the hour ends when k+1 lines' gaps and k batch lengths fit in it).
 // Every batch but the hour's last holds about 1 + λD lines; the last holds what is left.
 
-import { LOADER_OPTIONS } from "../../functions/loader/config.ts";
-import { ESTIMATED_BATCH_MS_PER_OBJECT } from "../../functions/loader/flush.ts";
+import {
+  ESTIMATED_BATCH_MS_PER_OBJECT,
+  FLUSH_CONCURRENCY_SPEEDUP_EXPONENT,
+  FLUSH_SPEED_MEASURED_AT_CONCURRENCY,
+} from "../../functions/loader/flush.ts";
 import { S3_MIN_BILLABLE_BYTES } from "../archive-lifecycle.ts";
 import { gammaP, logNormal, quantile, seededRandom, weightedQuantile, zipfWeights } from "./math.ts";
 
@@ -85,9 +88,10 @@ export interface LoaderDesign {
   /** GCS calls one batch makes at once (flush_concurrency). */
   flushConcurrency: number;
   /**
-   * What flush.ts assumes a new batch takes per object before the run has timed one
-   * (ESTIMATED_BATCH_MS_PER_OBJECT): a run starts a batch only if the time left covers this
-   * and the table's last batch in the run.
+   * What flush.ts assumes a new batch takes per object at concurrency 16
+   * (ESTIMATED_BATCH_MS_PER_OBJECT, scaled to the run's concurrency as estimatedBatchMsPerObject
+   * does): a run starts a batch only if the time left covers this and the table's last batch in
+   * the run.
    */
   batchEstimateSecondsPerObject: number;
   /** The sweeper (functions/loader/enqueue.ts sweepLanding): one run per interval, bounded (LOGARCHIVE_SWEEP_*). */
@@ -130,17 +134,20 @@ export interface Assumptions {
   /**
    * Flush work per object in a batch at flush_concurrency = flushSpeedAtConcurrency: 3 GCS calls
    * (1 write: done/; 2 reads: the done/ check and the live-generation check under the attempt's
-   * lease) plus the pending/ marker's delete by generation, 4 round trips (6 before b330787;
-   * the estimate below was not changed with it). Default: functions/loader/flush.ts ESTIMATED_BATCH_MS_PER_OBJECT
-   * (15 ms, 67 objects/s), the loader's own estimate; not measured on GCS
-   * (docs/benchmarks.md#loader: 19 objects/s through a proxy into the local GCS on a loaded
-   * 2-core machine, 60-150/s estimated on GCS). The calls wait on GCS's latency, so the model
-   * takes the time per object as inversely proportional to flush_concurrency (see
-   * flushSecondsPerObjectAt): an assumption until measured on GCS.
+   * lease) plus the pending/ marker's delete by generation, 4 round trips. Default:
+   * functions/loader/flush.ts ESTIMATED_BATCH_MS_PER_OBJECT, 15 ms at concurrency 16, measured
+   * with 50 ms held on every GCS request (docs/benchmarks.md#loader); GCS's own latency is not
+   * published, so set both from a measurement on GCS when you have one. Other concurrencies
+   * scale by flushConcurrencyExponent (flushSecondsPerObjectAt).
    */
   flushSecondsPerObject: number;
-  /** The flush_concurrency flushSecondsPerObject was measured or estimated at (the option's default). */
+  /** The flush_concurrency flushSecondsPerObject was measured at. */
   flushSpeedAtConcurrency: number;
+  /**
+   * Time per object × (flushSpeedAtConcurrency / flush_concurrency)^this: 0.89, measured from 16
+   * to 32 (1.85× faster); past 32 an extrapolation (flush.ts FLUSH_CONCURRENCY_SPEEDUP_EXPONENT).
+   */
+  flushConcurrencyExponent: number;
   /** Requests one function instance serves at once: gen2's default of 1, which infra keeps. */
   functionConcurrency: number;
   /** Bytes of one Cloud Storage event message through Pub/Sub (object resource JSON). */
@@ -155,20 +162,17 @@ export interface Assumptions {
   gzipObjectOverheadBytes: number;
 }
 
-/** functions/loader/config.ts flush_concurrency's default. */
-export const DEFAULT_FLUSH_CONCURRENCY = Number(
-  (LOADER_OPTIONS as readonly { key: string; default?: string }[]).find((o) => o.key === "flush_concurrency")
-    ?.default,
-);
-
 /**
- * Seconds of flush work per object at the loader's flush_concurrency: the assumed speed scaled
- * by the concurrency it holds at (calls wait on GCS latency, so twice the calls at once take
- * half the time). An assumption past the measured concurrency: a function's CPU and the
- * bucket's request rate (gcs_bucket_* quotas) bound it somewhere, not modelled.
+ * Seconds of flush work per object at the loader's flush_concurrency: the measured speed scaled
+ * by the measured speed-up with concurrency (calls wait on GCS latency). Past the measured
+ * concurrencies an extrapolation: a function's CPU and the bucket's request rate (gcs_bucket_*
+ * quotas) bound it somewhere, not modelled.
  */
 export function flushSecondsPerObjectAt(as: Assumptions, flushConcurrency: number): number {
-  return (as.flushSecondsPerObject * as.flushSpeedAtConcurrency) / flushConcurrency;
+  return (
+    as.flushSecondsPerObject *
+    (as.flushSpeedAtConcurrency / Math.max(1, flushConcurrency)) ** as.flushConcurrencyExponent
+  );
 }
 
 export const DEFAULT_ASSUMPTIONS: Assumptions = {
@@ -188,7 +192,8 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
   finalizeSecondsPerRecordMiB: 0.2,
   ignoredInvocationSeconds: 0.1,
   flushSecondsPerObject: ESTIMATED_BATCH_MS_PER_OBJECT / 1000,
-  flushSpeedAtConcurrency: DEFAULT_FLUSH_CONCURRENCY,
+  flushSpeedAtConcurrency: FLUSH_SPEED_MEASURED_AT_CONCURRENCY,
+  flushConcurrencyExponent: FLUSH_CONCURRENCY_SPEEDUP_EXPONENT,
   functionConcurrency: 1,
   eventMessageBytes: 1500,
   markerBytes: 350,
@@ -718,7 +723,11 @@ export function planModel(inputs: PlanInputs): PlanModel {
   // starts at the first flush after this one ends.
   const flushSecondsPerObject = flushSecondsPerObjectAt(as, loader.flushConcurrency);
   const fullBatchSeconds = loader.maxUrisPerJob * flushSecondsPerObject + as.loadJobP50Seconds;
-  const estimateSeconds = loader.maxUrisPerJob * loader.batchEstimateSecondsPerObject;
+  const estimateSeconds =
+    loader.maxUrisPerJob *
+    loader.batchEstimateSecondsPerObject *
+    (FLUSH_SPEED_MEASURED_AT_CONCURRENCY / Math.max(1, loader.flushConcurrency)) **
+      FLUSH_CONCURRENCY_SPEEDUP_EXPONENT;
   let batchesPerRun = 0;
   while (
     batchesPerRun < MAX_BATCHES_PER_RUN &&

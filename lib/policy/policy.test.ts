@@ -229,7 +229,7 @@ warehouse:
     // The defaults: per-namespace delivery unless the file says stream (namespaces.yaml as
     // shipped does), a 3-minute stream, hourly archive batches.
     assert.equal(DEFAULT_POLICY.analytics.delivery, "per-namespace");
-    assert.equal(DEFAULT_POLICY.analytics.stream_batch_max_age, "3m");
+    assert.equal(DEFAULT_POLICY.analytics.stream_batch_max_age, "4m");
     assert.equal(DEFAULT_POLICY.archive.batch_max_age, "1h");
   });
 

@@ -68,7 +68,7 @@ const analyticsSelection = z.strictObject({
   // before stream delivery keeps its layout on upgrade, and a shipper run without any
   // policy (archive all, load none) keeps cutting its batches at batch_max_age.
   delivery: z.enum(DELIVERY_MODES).default("per-namespace"),
-  stream_batch_max_age: duration(STREAM_AGE_LIMITS, "3m"),
+  stream_batch_max_age: duration(STREAM_AGE_LIMITS, "4m"),
   stream_expiration_days: z.number().int().min(1).max(365).default(3),
 });
 
