@@ -28,6 +28,16 @@ function fraction(value: string): number {
  */
 export const FLUSH_INTERVAL_BOUNDS = { min: 1000, max: 86_400_000 } as const;
 
+/** The loader's min_window default and maximum (functions/loader/config.ts; loader.test.ts checks). */
+export const MIN_WINDOW_DEFAULT = "3m";
+export const MIN_WINDOW_BOUNDS = { max: 86_400_000 } as const;
+
+function minWindowSeconds(value: string): number {
+  const checked = checkDuration(value, MIN_WINDOW_BOUNDS);
+  if ("problem" in checked) throw new InvalidArgumentError(`${checked.problem}, such as 3m or 0s.`);
+  return checked.ms / 1000;
+}
+
 function flushIntervalSeconds(value: string): number {
   const checked = checkDuration(value, FLUSH_INTERVAL_BOUNDS);
   if ("problem" in checked) throw new InvalidArgumentError(`${checked.problem}, such as 60s.`);
@@ -52,6 +62,11 @@ export function loaderCommand(): Command {
       flushIntervalSeconds,
     )
     .option(
+      "--min-window <duration>",
+      `the loader's min_window, a floor on every table's window (default: ${MIN_WINDOW_DEFAULT}, the loader's; 0s for none)`,
+      minWindowSeconds,
+    )
+    .option(
       "--project-jobs <n>",
       "load jobs per project per day",
       positiveInt,
@@ -64,6 +79,7 @@ export function loaderCommand(): Command {
         tables?: number;
         budgetFraction: number;
         flushInterval?: number;
+        minWindow?: number;
         projectJobs: number;
         tableJobs: number;
       }) => {
@@ -86,6 +102,7 @@ export function loaderCommand(): Command {
           tables,
           budgetFraction: o.budgetFraction,
           flushIntervalSeconds: o.flushInterval ?? 60,
+          minWindowSeconds: o.minWindow ?? minWindowSeconds(MIN_WINDOW_DEFAULT),
         });
         process.stdout.write(`${describePlan(plan, tables)}\n`);
       },

@@ -55,7 +55,7 @@ export interface LoadPlan {
   /** Worst-case delay a loader adds between an object's arrival and its rows: window + one flush interval. */
   worstFreshnessSeconds: number;
   /** Which limit set the window: the per-table limit, the project limit, or the flush interval. */
-  boundBy: "table" | "project" | "flush-interval";
+  boundBy: "table" | "project" | "flush-interval" | "min-window";
 }
 
 const DAY_SECONDS = 86_400;
@@ -84,12 +84,15 @@ export function planLoadWindows(input: PlanInput): LoadPlan {
   const floor = Math.max(fromBudget, input.minWindowSeconds ?? 0, flushIntervalSeconds);
   const windowSeconds = Math.ceil(floor / flushIntervalSeconds) * flushIntervalSeconds;
   const jobsPerTablePerDay = Math.ceil(DAY_SECONDS / windowSeconds);
+  const minWindow = input.minWindowSeconds ?? 0;
   const boundBy =
-    fromBudget < Math.max(input.minWindowSeconds ?? 0, flushIntervalSeconds)
-      ? "flush-interval"
-      : perTable <= perTableFromProject
-        ? "table"
-        : "project";
+    minWindow > fromBudget && minWindow > flushIntervalSeconds
+      ? "min-window"
+      : fromBudget < flushIntervalSeconds
+        ? "flush-interval"
+        : perTable <= perTableFromProject
+          ? "table"
+          : "project";
   return {
     windowSeconds,
     jobsPerTablePerDay,
