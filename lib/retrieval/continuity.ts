@@ -8,16 +8,16 @@
 //
 // First from the shipper's hour indexes (docs/retrieval.md#hour-indexes): each names every
 // batch a node numbered in one hour, with its key and SHA-256, and links to the node's previous
-// index. They are read for the range's hours and the next one (batches are numbered when their
-// first line is read, so at or after their records' hour), and further, up to the margin, while
-// an object of the namespace has a number past every index read. For a node whose objects they
+// index. They are read for the range's hours and every hour after it up to the margin (never
+// the open hour, which has none yet): a batch is numbered when its first line is read, so at
+// or after its records' hour, and after a shipper outage hours after it. For a node whose objects they
 // cover, and whose indexes chain without a break, the verdict rests on them: every batch of
 // the namespace they list in the range's hours must be among the objects listed, with the
-// SHA-256 they give. One LIST per hour and one GET per node-hour, whatever the number of
-// namespaces.
+// SHA-256 they give. One LIST per hour of the range plus the margin and one GET per node-hour
+// read, whatever the number of namespaces.
 //
 // Where they do not cover a node (an open or unindexed hour, a shipper from before indexes, an
-// index missing from the chain or unreadable), that node is decided as before any index
+// index missing from the chain, or one read but not usable), that node is decided as before any index
 // existed, and the report says so: every namespace's objects in the range's hours plus a
 // margin each side are listed, as `logarchive reconcile` does (functions/loader/reconcile.ts,
 // the same listing and the same gap rules): about two LIST calls per namespace and tier plus
@@ -36,7 +36,7 @@ import {
   type SequenceProblem,
   sequenceProblems,
 } from "../../functions/loader/reconcile.ts";
-import { parseObjectKey, tierPrefix } from "../keys/layout.ts";
+import { parseIndexKey, parseObjectKey, tierPrefix } from "../keys/layout.ts";
 import { longLivedTiers } from "../keys/tiers.ts";
 import type { HourIndexEntry } from "../object/hour-index.ts";
 import { parseRfc3339 } from "../record/timestamp.ts";
@@ -84,7 +84,11 @@ export interface ContinuityReport {
     listCalls: number;
     getCalls: number;
     read: number;
-    unusable: { key: string; problem: string }[];
+    /**
+     * Indexes found but not used, and why, with the node and epoch their key names (null when
+     * it names none): that node, or every node when null, is decided by listing.
+     */
+    unusable: { key: string; problem: string; node: string | null; epoch: string | null }[];
   };
   /** The hours listed across every namespace, ISO times [from, to); null when no node needed it. */
   listed: { from: string; to: string } | null;
@@ -129,27 +133,13 @@ export async function checkContinuity(input: ContinuityInput): Promise<Continuit
   const { s3, bucket, keyPrefix, selected, rangeStart, rangeEnd } = input;
   const marginHours = input.marginHours ?? DEFAULT_GAP_MARGIN_HOURS;
   const openHour = Math.floor((input.now ?? Date.now()) / HOUR_MS) * HOUR_MS;
-  const limit = Math.min(rangeEnd + Math.max(1, marginHours) * HOUR_MS, openHour);
-
-  // The range's hours and the next one; then on, an hour at a time, while an object has a
-  // number past every index read for its node.
+  // Every hour up to the margin past the range (as the listing check lists), never the open
+  // hour: a batch is numbered when its first line is read, which after a shipper outage can be
+  // many hours past its records' hour, and an index missing from the end of the chain shows
+  // only against the indexes after it.
+  const limit = Math.max(rangeStart, Math.min(rangeEnd + marginHours * HOUR_MS, openHour));
   const reading = emptyReading(rangeStart);
-  await readIndexHours(
-    s3,
-    bucket,
-    keyPrefix,
-    reading,
-    Math.min(rangeEnd + HOUR_MS, Math.max(limit, rangeStart)),
-  );
-  const beyond = () =>
-    selected.some((o) => {
-      const lasts = reading.indexes
-        .filter((r) => r.index.node === o.parsed.node && r.index.epoch === o.parsed.epoch)
-        .map((r) => r.index.last);
-      return lasts.length === 0 || o.parsed.seq > Math.max(...lasts);
-    });
-  while (reading.to < limit && beyond())
-    await readIndexHours(s3, bucket, keyPrefix, reading, reading.to + HOUR_MS);
+  await readIndexHours(s3, bucket, keyPrefix, reading, limit);
 
   const byNode = new Map<string, ReadIndex[]>();
   for (const r of reading.indexes) {
@@ -169,7 +159,7 @@ export async function checkContinuity(input: ContinuityInput): Promise<Continuit
         source: "index",
         fallback: null,
         indexes: (byNode.get(id) ?? [])
-          .sort((a, b) => a.hourStart - b.hourStart)
+          .sort((a, b) => a.index.first - b.index.first)
           .map((r) => ({ hour: r.index.hour, first: r.index.first, last: r.index.last })),
         indexProblems: [],
         problems: [],
@@ -198,7 +188,7 @@ export async function checkContinuity(input: ContinuityInput): Promise<Continuit
     return start >= rangeStart && start < rangeEnd;
   };
   for (const list of byNode.values()) {
-    list.sort((a, b) => a.hourStart - b.hourStart);
+    list.sort((a, b) => a.index.first - b.index.first);
     const { node, epoch } = list[0]!.index;
     const mine = list.flatMap((r) => r.index.batches).filter((e) => e.namespace === input.namespace);
     const relevant = mine.filter(inRangeHours);
@@ -262,6 +252,14 @@ export async function checkContinuity(input: ContinuityInput): Promise<Continuit
       });
     }
   }
+  // An index read but not usable may name batches of this namespace in the range that no
+  // other index names: its node (every node, if its key does not say which) is decided by listing.
+  for (const u of reading.unusable) {
+    const why = `its hour index ${u.key} is not usable (${u.problem})`;
+    const owner = indexKeyOwner(u.key);
+    if (owner === null) for (const entry of nodes.values()) entry.fallback ??= why;
+    else entryOf(owner.node, owner.epoch).fallback ??= why;
+  }
   for (const entry of nodes.values()) {
     const chain = entry.indexProblems.find((p) => p.kind === "chain");
     if (chain !== undefined) entry.fallback ??= chain.detail;
@@ -306,11 +304,24 @@ export async function checkContinuity(input: ContinuityInput): Promise<Continuit
       listCalls: reading.listCalls,
       getCalls: reading.getCalls,
       read: reading.indexes.length,
-      unusable: reading.unusable,
+      unusable: reading.unusable.map((u) => {
+        const owner = indexKeyOwner(u.key);
+        return { ...u, node: owner?.node ?? null, epoch: owner?.epoch ?? null };
+      }),
     },
     listed,
     nodes: [...nodes.values()].sort((a, b) => a.node.localeCompare(b.node) || a.epoch.localeCompare(b.epoch)),
   };
+}
+
+/** The node and epoch an index key names, or null if it is not an index key. */
+function indexKeyOwner(key: string): { node: string; epoch: string } | null {
+  try {
+    const { node, epoch } = parseIndexKey(key);
+    return { node, epoch };
+  } catch {
+    return null;
+  }
 }
 
 function msOf(text: string): number {

@@ -93,9 +93,15 @@ describe("continuity from the shipper's hour indexes", () => {
   /** Puts the scenario's objects under `prefix`, all but `skip`, and retrieves `ledger` for 10:00-12:00. */
   async function run(
     prefix: string,
-    o: { skip?: string[]; replace?: TestObject[]; now?: number } = {},
+    o: {
+      skip?: string[];
+      replace?: TestObject[];
+      now?: number;
+      scenario?: ReturnType<typeof archive>;
+      marginHours?: number;
+    } = {},
   ): Promise<{ outcome: RetrieveOutcome; scenario: ReturnType<typeof archive> }> {
-    const scenario = archive(prefix);
+    const scenario = o.scenario ?? archive(prefix);
     const skip = new Set(o.skip ?? []);
     for (const object of [...scenario.batches, ...scenario.indexes]) {
       if (!skip.has(object.key)) await putTestObject(s3, bucket, object);
@@ -116,7 +122,7 @@ describe("continuity from the shipper's hour indexes", () => {
       restoreDays: 1,
       prices: DEFAULT_PRICES,
       pollIntervalMs: 1,
-      gapMarginHours: 2,
+      gapMarginHours: o.marginHours ?? 2,
       ...(o.now === undefined ? {} : { now: o.now }),
     });
     return { outcome, scenario };
@@ -131,7 +137,8 @@ describe("continuity from the shipper's hour indexes", () => {
     assert.equal(c.listed, null, "no listing of every namespace");
     assert.deepEqual(
       [c.indexes.from, c.indexes.to, c.indexes.listCalls, c.indexes.getCalls, c.indexes.read],
-      ["2026-05-01T10:00:00.000Z", "2026-05-01T13:00:00.000Z", 3, 3, 3],
+      // The range's 2 hours and the 2 of the margin: 4 LISTs; 3 node-hours with an index: 3 GETs.
+      ["2026-05-01T10:00:00.000Z", "2026-05-01T14:00:00.000Z", 4, 3, 3],
     );
     assert.deepEqual(
       c.nodes.map((n) => [n.node, n.source, n.verdict, n.batches, n.indexes.map((i) => i.hour)]),
@@ -222,5 +229,139 @@ describe("continuity from the shipper's hour indexes", () => {
     assert.equal(c.nodes[0]!.source, "listing");
     assert.match(c.nodes[0]!.fallback ?? "", /batch 3 .* is in no hour index read/);
     assert.deepEqual(outcome.problems, []);
+  });
+  it("an unusable index at the end of what is read sends its node to the listing, which finds the batch it named missing", async () => {
+    // Hour 12's index names ledger batch 3 (11:59:59, read after 12:00) and web batch 4, and
+    // its body no longer matches its checksum; batch 3 is gone. Indexes 10 and 11 cover every
+    // ledger object left.
+    const prefix = "unusable-end";
+    const batch = (seq: number, namespace: string, time: string) =>
+      testObject({
+        prefix,
+        namespace,
+        node: NODE,
+        epoch: EPOCH,
+        seq,
+        tier: "archive",
+        lines: [{ at: `2026-05-01T${time}Z`, message: `${namespace} ${seq}` }],
+      });
+    const batches = [
+      batch(0, "ledger", "10:05:00"),
+      batch(1, "web", "10:10:00"),
+      batch(2, "ledger", "11:05:00"),
+      batch(3, "ledger", "11:59:59"),
+      batch(4, "web", "12:05:00"),
+    ];
+    const index = (hour: string, seqs: number[], previous: { hour: string; last: number } | null) =>
+      testHourIndex({
+        prefix,
+        node: NODE,
+        epoch: EPOCH,
+        hour: `2026-05-01T${hour}`,
+        batches: seqs.map((s) => batches[s]!),
+        previous,
+      });
+    const index12 = index("12", [3, 4], { hour: "2026-05-01T11", last: 2 });
+    const damaged = { ...index12, body: Buffer.concat([index12.body, Buffer.from(" ")]) };
+    const scenario = {
+      batches,
+      indexes: [index("10", [0, 1], null), index("11", [2], { hour: "2026-05-01T10", last: 1 }), damaged],
+    };
+    const { outcome } = await run(prefix, { scenario, skip: [batches[3]!.key] });
+    const c = outcome.continuity!;
+    assert.deepEqual(
+      c.indexes.unusable.map((u) => [u.key, u.node, u.epoch]),
+      [[index12.key, NODE, EPOCH]],
+    );
+    const node = c.nodes[0]!;
+    assert.equal(node.source, "listing");
+    assert.match(node.fallback ?? "", /its hour index .* is not usable \(its SHA-256 is/);
+    assert.equal(node.verdict, "gap");
+    assert.ok(
+      outcome.problems.some((p) => /batch 3 missing between/.test(p)),
+      outcome.problems.join("\n"),
+    );
+    assert.ok(
+      outcome.warnings.some(
+        (w) =>
+          w.includes(`hour index ${index12.key} is not used`) &&
+          /node node-i \(epoch 0c0c0c0c\) is decided by listing/.test(w),
+      ),
+      outcome.warnings.join("\n"),
+    );
+  });
+
+  it("an unusable index whose key names no node sends every node to the listing", async () => {
+    const prefix = "unusable-key";
+    const scenario = archive(prefix);
+    const stray = { ...scenario.indexes[2]!, key: `${prefix}/index/dt=2026-05-01/hour=12/not-an-index.json` };
+    const { outcome } = await run(prefix, {
+      scenario: { ...scenario, indexes: [...scenario.indexes, stray] },
+    });
+    const c = outcome.continuity!;
+    assert.deepEqual(
+      c.indexes.unusable.map((u) => [u.key, u.node]),
+      [[stray.key, null]],
+    );
+    assert.equal(c.nodes[0]!.source, "listing");
+    assert.deepEqual(outcome.problems, []);
+    assert.ok(
+      outcome.warnings.some((w) => /its key names no node, so every node is decided by listing/.test(w)),
+    );
+  });
+
+  it("reads every index hour up to the margin: a batch numbered hours after its records' hour is checked", async () => {
+    // The shipper was down 11:10-14:00: after the restart it numbered ledger 11:30 (batch 3)
+    // and web 11:40 (batch 4) in hour 14. Batch 3 never arrived.
+    const prefix = "late-numbered";
+    const batch = (seq: number, namespace: string, time: string) =>
+      testObject({
+        prefix,
+        namespace,
+        node: NODE,
+        epoch: EPOCH,
+        seq,
+        tier: "archive",
+        lines: [{ at: `2026-05-01T${time}Z`, message: `${namespace} ${seq}` }],
+      });
+    const batches = [
+      batch(0, "ledger", "10:05:00"),
+      batch(1, "web", "10:10:00"),
+      batch(2, "ledger", "11:05:00"),
+      batch(3, "ledger", "11:30:00"),
+      batch(4, "web", "11:40:00"),
+    ];
+    const index = (hour: string, seqs: number[], previous: { hour: string; last: number } | null) =>
+      testHourIndex({
+        prefix,
+        node: NODE,
+        epoch: EPOCH,
+        hour: `2026-05-01T${hour}`,
+        batches: seqs.map((s) => batches[s]!),
+        previous,
+      });
+    const scenario = {
+      batches,
+      indexes: [
+        index("10", [0, 1], null),
+        index("11", [2], { hour: "2026-05-01T10", last: 1 }),
+        index("14", [3, 4], { hour: "2026-05-01T11", last: 2 }),
+      ],
+    };
+    const { outcome } = await run(prefix, { scenario, skip: [batches[3]!.key], marginHours: 4 });
+    const c = outcome.continuity!;
+    assert.deepEqual(
+      [c.indexes.from, c.indexes.to, c.indexes.listCalls, c.indexes.getCalls, c.indexes.read],
+      ["2026-05-01T10:00:00.000Z", "2026-05-01T16:00:00.000Z", 6, 3, 3],
+    );
+    const node = c.nodes[0]!;
+    assert.equal(node.source, "index");
+    assert.equal(node.verdict, "gap");
+    assert.ok(
+      outcome.problems.some((p) =>
+        /the shipper's index names batch 3 \(.*ledger.*\) and it is not in the archive/.test(p),
+      ),
+      outcome.problems.join("\n"),
+    );
   });
 });

@@ -317,7 +317,14 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
     ...(input.now === undefined ? {} : { now: input.now }),
   });
   for (const u of continuity.indexes.unusable) {
-    warnings.push(`hour index ${u.key} is not used: ${u.problem}; its node's hours are decided by listing`);
+    const node = continuity.nodes.find((n) => n.node === u.node && n.epoch === u.epoch);
+    const decided =
+      u.node === null
+        ? "its key names no node, so every node is decided by listing"
+        : node !== undefined && node.batches.length === 0
+          ? `node ${u.node} (epoch ${u.epoch}) is decided by listing, which cannot show a lost batch of this namespace for a node with no object of it in the range`
+          : `node ${u.node} (epoch ${u.epoch}) is decided by listing`;
+    warnings.push(`hour index ${u.key} is not used: ${u.problem}; ${decided}`);
   }
   const listedNodes = continuity.nodes.filter((n) => n.source === "listing");
   if (listedNodes.length > 0) {
