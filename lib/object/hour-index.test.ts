@@ -60,6 +60,11 @@ describe("hour index body", () => {
     assert.equal(hourStartText(Date.UTC(2026, 10, 21, 10) / 3_600_000), "2026-11-21T10:00:00Z");
   });
 
+  it("accepts a chain link to a later hour: the shipper's clock was stepped back past it", () => {
+    const stepped = { ...index, previous: { hour: "2026-11-21T15:00:00Z", last: 4 } };
+    assert.deepEqual(parseHourIndex(encodeHourIndex(stepped)).previous, stepped.previous);
+  });
+
   it("refuses a body that is not a consistent index, naming the field", () => {
     const refuse = (value: unknown, why: RegExp) =>
       assert.throws(
@@ -76,9 +81,9 @@ describe("hour index body", () => {
     refuse({ ...index, batches: [{ ...entry(5), key: key(9) }, index.batches[1]] }, /not this node's/);
     refuse({ ...index, batches: [{ ...entry(5), namespace: "web" }, index.batches[1]] }, /namespace or tier/);
     refuse({ ...index, batches: [{ ...entry(5), kind: "loss", tier: null }, index.batches[1]] }, /entry 5/);
-    // The chain link must end right before `first`, in an earlier hour.
+    // The chain link must end right before `first`, in another hour.
     refuse({ ...index, previous: { hour: "2026-11-21T08:00:00Z", last: 3 } }, /right before first/);
-    refuse({ ...index, previous: { hour: "2026-11-21T10:00:00Z", last: 4 } }, /not earlier/);
+    refuse({ ...index, previous: { hour: "2026-11-21T10:00:00Z", last: 4 } }, /is this index's hour/);
     refuse({ ...index, hour: "2026-11-21T10:30:00Z" }, /field hour/);
   });
 });

@@ -7,13 +7,14 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { parseIndexKey } from "../../../lib/keys/layout.ts";
-import { parseHourIndex } from "../../../lib/object/hour-index.ts";
+import { formatObjectKey, parseIndexKey } from "../../../lib/keys/layout.ts";
+import { hourStartText, parseHourIndex } from "../../../lib/object/hour-index.ts";
 import { parsePolicy, streamDelivery } from "../../../lib/policy/policy.ts";
 import { emptyReading, readIndexHours } from "../../../lib/retrieval/hour-indexes.ts";
 import { type LocalS3, localS3Client, startLocalS3 } from "../../../local/s3.ts";
 import { ShipperMetrics } from "../../metrics.ts";
 import { CheckpointStore } from "../../state/checkpoint.ts";
+import { IndexLedger } from "./hour-index.ts";
 import { ArchiveSink } from "./sink.ts";
 import { type SealedBatch, Uploader } from "./uploader.ts";
 
@@ -301,5 +302,142 @@ describe("hour index: uploaded and read back", () => {
       await sink.close();
       client.destroy();
     }
+  });
+});
+
+describe("hour index: the ledger", () => {
+  const EPOCH = "0a0b0c0d";
+  /** A batch of `web`, numbered `seq`, as the uploader hands it back acknowledged. */
+  const batch = (seq: number): SealedBatch => ({
+    seq,
+    key: formatObjectKey({
+      prefix: "logs",
+      tier: "archive",
+      namespace: "web",
+      dt: "2026-11-21",
+      hour: "10",
+      node: "node-a",
+      epoch: EPOCH,
+      seq,
+    }),
+    file: `/spool/${seq}`,
+    bytes: 10,
+    metadata: {
+      schemaVersion: 1,
+      records: 1,
+      firstTimestamp: "2026-11-21T10:00:00Z",
+      lastTimestamp: "2026-11-21T10:00:00Z",
+      sha256: "0".repeat(64),
+      rawBytes: 10,
+      batchId: `node-a_${EPOCH}_${seq}`,
+      shipperVersion: "test",
+    },
+  });
+  const hourAt = (ms: number) => Math.floor(ms / HOUR);
+
+  it("after the clock was stepped forward and back, closes the future hour by number and numbers on in the clock's hour", () => {
+    const events: { event: string; fields: Record<string, unknown> }[] = [];
+    const ledger = new IndexLedger("node-a", EPOCH, "logs", IndexLedger.fresh(0), (_level, event, fields) =>
+      events.push({ event, fields }),
+    );
+    ledger.numbered(0, H10 + 10 * 60_000); // hour 10
+    ledger.numbered(1, H10 + 5 * HOUR + 60_000); // the clock jumps to 15:01
+    ledger.numbered(2, H10 + 20 * 60_000); // and back to 10:20
+    ledger.numbered(3, H10 + 30 * 60_000);
+    ledger.numbered(4, H10 + HOUR + 60_000); // real time reaches 11:01
+    assert.deepEqual(
+      ledger.state.hours.map((h) => [h.hour - hourAt(H10), h.first]),
+      [
+        [0, 0],
+        [5, 1],
+        [1, 2], // hour 10 is taken: the first free hour after it
+        // 11:01 is still hour 11, where numbers now go
+      ],
+    );
+    assert.deepEqual(
+      events.map((e) => [e.event, e.fields.closedHour, e.fields.newHour]),
+      [["index_clock_stepped_back", "2026-11-21T15:00:00Z", "2026-11-21T11:00:00Z"]],
+    );
+    for (const seq of [0, 1, 2, 3, 4]) ledger.acknowledged(batch(seq));
+    // At 12:01: hour 10 and hour 15 (closed by number) are sealed; hour 11 (numbers 2-4) too.
+    const sealed = ledger.seal(H10 + 2 * HOUR + 60_000, 5);
+    assert.deepEqual(
+      sealed.map((s) => [hourStartText(s.hour), s.first, s.last]),
+      [
+        ["2026-11-21T10:00:00Z", 0, 0],
+        ["2026-11-21T15:00:00Z", 1, 1],
+        ["2026-11-21T11:00:00Z", 2, 4],
+      ],
+    );
+    const chain = sealed.map((s) => parseHourIndex(s.body).previous);
+    assert.deepEqual(chain, [
+      null,
+      { hour: "2026-11-21T10:00:00Z", last: 0 },
+      { hour: "2026-11-21T15:00:00Z", last: 1 },
+    ]);
+    assert.deepEqual(ledger.state.acked, [], "nothing acknowledged waits for hour 15");
+    // Real time reaches 15:00: hour 15 has its index, so numbers go to 16.
+    ledger.numbered(5, H10 + 5 * HOUR + 60_000);
+    assert.equal(ledger.state.hours.at(-1)!.hour - hourAt(H10), 6);
+    assert.deepEqual(
+      ledger.state.reserved,
+      [hourAt(H10) + 5],
+      "hour 15, behind the numbering now, bounds a later step back",
+    );
+  });
+
+  it("prunes indexed hours anywhere: one hour that never completes keeps a few entries, not one a hour", () => {
+    const ledger = new IndexLedger("node-a", EPOCH, "logs", IndexLedger.fresh(0));
+    // Number 0 (hour 10) is never acknowledged; one batch an hour after it is.
+    ledger.numbered(0, H10);
+    for (let h = 1; h <= 48; h++) {
+      ledger.numbered(h, H10 + h * HOUR);
+      ledger.acknowledged(batch(h));
+      ledger.seal(H10 + h * HOUR + 60_000, h + 1);
+    }
+    assert.deepEqual(
+      ledger.state.hours.map((h) => [h.hour - hourAt(H10), h.first, h.sealed ?? false]),
+      [
+        [0, 0, false], // waiting for number 0
+        [1, 1, true], // ends hour 10's numbers
+        [47, 47, true], // the open hour's chain link
+        [48, 48, false], // the open hour
+      ],
+    );
+    assert.deepEqual(
+      ledger.state.acked.map((e) => e.seq),
+      [48],
+      "only the open hour's",
+    );
+    // Number 0 arrives: hour 10 is sealed with its numbers and the ledger shrinks to the open hour.
+    ledger.acknowledged(batch(0));
+    const [late] = ledger.seal(H10 + 48 * HOUR + 60_000, 49);
+    assert.deepEqual([late!.hour - hourAt(H10), late!.first, late!.last], [0, 0, 0]);
+    assert.deepEqual(
+      ledger.state.hours.map((h) => h.hour - hourAt(H10)),
+      [48],
+    );
+    assert.deepEqual(ledger.state.previous, { hour: hourAt(H10) + 47, last: 47 });
+    // Hour 48 chains to hour 47, whose entry is pruned now.
+    const [last] = ledger.seal(H10 + 49 * HOUR, 49);
+    assert.deepEqual(parseHourIndex(last!.body).previous, { hour: "2026-11-23T09:00:00Z", last: 47 });
+  });
+
+  it("ignores an acknowledgement of a number whose hour is already indexed", () => {
+    const ledger = new IndexLedger("node-a", EPOCH, "logs", IndexLedger.fresh(0));
+    ledger.numbered(0, H10);
+    ledger.numbered(1, H10 + HOUR);
+    ledger.acknowledged(batch(0));
+    assert.equal(ledger.seal(H10 + HOUR + 60_000, 2).length, 1);
+    // The upload of number 0 is repeated (a restart with a checkpoint saved before its
+    // acknowledgement) and acknowledged again.
+    ledger.acknowledged(batch(0));
+    assert.deepEqual(ledger.state.acked, []);
+    // Both while hour 10 is still in `hours`, and once it is pruned to `previous`.
+    ledger.acknowledged(batch(1));
+    ledger.seal(H10 + 2 * HOUR, 2);
+    ledger.acknowledged(batch(0));
+    ledger.acknowledged(batch(1));
+    assert.deepEqual(ledger.state.acked, []);
   });
 });

@@ -10,6 +10,14 @@
 //   the same save, and the body is a pure function of those entries, so a crash before the
 //   save seals the same bytes again and a crash after it uploads the spooled ones.
 // Numbers before `from` (a shipper upgraded in the middle of an epoch) are in no index.
+//
+// Numbers go into the hour of the clock, never into an hour already numbered into before (an
+// index key is per node, epoch and hour). When the clock is more than an hour behind the hour
+// numbers last went into (it was stepped forward and back), that hour is closed by number: it
+// is sealed once its batches are acknowledged, and numbering goes on in the clock's hour, the
+// next index linking to it by number although its hour is earlier. Without that, every number
+// would go into the future hour, sealed only when real time reached it, and the checkpoint
+// would hold every acknowledged batch until then.
 
 import {
   formatIndexKey,
@@ -18,6 +26,7 @@ import {
   parseLossKey,
   parseObjectKey,
 } from "../../../lib/keys/layout.ts";
+import type { StageLog } from "../../../lib/log.ts";
 import {
   encodeHourIndex,
   HOUR_INDEX_FORMAT,
@@ -33,10 +42,21 @@ const HOUR_MS = 3_600_000;
 export interface IndexLedgerState {
   /** The first number the ledger covers: 0 for a new epoch. */
   from: number;
-  /** Hours in which numbers were handed out, oldest first, from the first not yet pruned. */
+  /**
+   * Hours in which numbers were handed out, in number order (each runs up to the next one's
+   * `first`, the last up to nextSeq). Indexed hours are pruned, except where a waiting hour
+   * needs them: its predecessor (the chain link) and its successor (where its numbers end).
+   */
   hours: { hour: number; first: number; sealed?: true }[];
-  /** The last pruned (sealed) hour and its last number: the chain link of the next index. */
+  /** The last hour pruned from the front and its last number: the chain link of the next index. */
   previous: { hour: number; last: number } | null;
+  /**
+   * Hours a clock stepped back left numbered into: those after the hour numbers go into now
+   * (numbers never go into them again), and the latest one numbering has passed since (a later
+   * step back starts after it, as an interior hour pruned may have been no later). Absent
+   * until the clock is first stepped back.
+   */
+  reserved?: number[];
   /** Acknowledged batches and loss records whose hour's index is not sealed yet. */
   acked: HourIndexEntry[];
 }
@@ -55,12 +75,14 @@ export class IndexLedger {
   readonly #node: string;
   readonly #epoch: string;
   readonly #prefix: string;
+  readonly #log: StageLog;
 
-  constructor(node: string, epoch: string, prefix: string, state: IndexLedgerState) {
+  constructor(node: string, epoch: string, prefix: string, state: IndexLedgerState, log?: StageLog) {
     this.#node = node;
     this.#epoch = epoch;
     this.#prefix = prefix;
     this.state = state;
+    this.#log = log ?? (() => {});
   }
 
   /** A ledger starting at `nextSeq`, for a new epoch or a checkpoint written before indexes. */
@@ -69,17 +91,51 @@ export class IndexLedger {
   }
 
   /**
-   * Notes that `seq` was handed out now. The hour never goes back: not below the last hour
-   * numbered into, and past it once that hour's index is sealed, so a clock stepped back
-   * cannot add a number to an index already written.
+   * Notes that `seq` was handed out now. The hour never goes back to an hour numbered into
+   * before: it stays in the last one while the clock is in it, behind it by at most an hour
+   * (a small step back), or the clock is behind every hour that is still free; it moves past a
+   * sealed last hour; and with the clock more than an hour behind the last hour it goes to the
+   * clock's hour (or the first free one after it), closing the last hour by number.
    */
   numbered(seq: number, nowMs: number): void {
     const s = this.state;
+    const clock = Math.floor(nowMs / HOUR_MS);
     const last = s.hours.at(-1);
-    let floor = Math.floor(nowMs / HOUR_MS);
-    if (last !== undefined) floor = Math.max(floor, last.sealed ? last.hour + 1 : last.hour);
-    else if (s.previous !== null) floor = Math.max(floor, s.previous.hour + 1);
-    if (last === undefined || floor > last.hour) s.hours.push({ hour: floor, first: seq });
+    if (last === undefined) {
+      s.hours.push({ hour: Math.max(clock, s.previous === null ? clock : s.previous.hour + 1), first: seq });
+      return;
+    }
+    if (clock < last.hour - 1) {
+      const hour = Math.max(clock, this.#usedBelow(last.hour) + 1);
+      if (hour < last.hour) {
+        s.reserved = [...new Set([...(s.reserved ?? []), last.hour])].sort((a, b) => a - b);
+        s.hours.push({ hour, first: seq });
+        this.#log("warn", "index_clock_stepped_back", {
+          clockHour: hourStartText(clock),
+          closedHour: hourStartText(last.hour),
+          newHour: hourStartText(hour),
+          firstNumber: seq,
+        });
+        return;
+      }
+    }
+    let hour = Math.max(clock, last.sealed ? last.hour + 1 : last.hour);
+    if (hour === last.hour) return;
+    const used = new Set([...(s.reserved ?? []), ...s.hours.map((h) => h.hour)]);
+    while (used.has(hour)) hour++;
+    s.hours.push({ hour, first: seq });
+    if (s.reserved !== undefined) {
+      const passed = s.reserved.filter((h) => h < hour);
+      s.reserved = [...passed.slice(-1), ...s.reserved.filter((h) => h > hour)];
+    }
+  }
+
+  /** The latest hour below `hour` that numbers went into (kept, pruned or reserved), or -Infinity. */
+  #usedBelow(hour: number): number {
+    const s = this.state;
+    const known = [...s.hours.map((h) => h.hour), ...(s.reserved ?? [])];
+    if (s.previous !== null) known.push(s.previous.hour);
+    return Math.max(-Infinity, ...known.filter((h) => h < hour));
   }
 
   /** S3 acknowledged `batch`: it becomes an entry of its hour's index. */
@@ -89,6 +145,9 @@ export class IndexLedger {
       batch.kind === "loss" ? { ...parseLossKey(batch.key), tier: null } : parseObjectKey(batch.key);
     if (parsed.epoch !== this.#epoch || parsed.seq < this.state.from) return;
     if (this.state.acked.some((e) => e.seq === parsed.seq)) return;
+    // A second acknowledgement of a number whose hour is indexed (an upload repeated after a
+    // restart) would otherwise stay in `acked` for ever: no index will take it again.
+    if (this.#indexed(parsed.seq)) return;
     this.state.acked.push({
       seq: parsed.seq,
       kind: batch.kind === "loss" ? "loss" : "batch",
@@ -103,9 +162,18 @@ export class IndexLedger {
     });
   }
 
+  /** Whether `seq`'s hour is indexed (sealed, or pruned as sealed). */
+  #indexed(seq: number): boolean {
+    const s = this.state;
+    const hour = s.hours.findLast((h) => h.first <= seq);
+    if (hour !== undefined) return hour.sealed === true;
+    return s.previous !== null && seq <= s.previous.last;
+  }
+
   /**
-   * The indexes that can be sealed now: hours before the current one whose every number is
-   * acknowledged. Their entries leave `acked`; the caller saves the ledger with the indexes.
+   * The indexes that can be sealed now: hours closed (the clock is past them, or numbers have
+   * moved on to another hour) whose every number is acknowledged. Their entries leave `acked`;
+   * the caller saves the ledger with the indexes.
    */
   seal(nowMs: number, nextSeq: number): SealedIndex[] {
     const s = this.state;
@@ -113,7 +181,8 @@ export class IndexLedger {
     const out: SealedIndex[] = [];
     const bySeq = new Map(s.acked.map((e) => [e.seq, e]));
     s.hours.forEach((h, i) => {
-      if (h.sealed || h.hour >= currentHour) return;
+      const closed = h.hour < currentHour || i < s.hours.length - 1;
+      if (h.sealed || !closed) return;
       const last = (s.hours[i + 1]?.first ?? nextSeq) - 1;
       if (last < h.first) return;
       const entries: HourIndexEntry[] = [];
@@ -159,12 +228,27 @@ export class IndexLedger {
       for (const e of entries) bySeq.delete(e.seq);
     });
     if (out.length > 0) s.acked = s.acked.filter((e) => bySeq.has(e.seq));
-    // Sealed hours at the front carry nothing the next index needs but their last number.
+    this.#prune();
+    return out;
+  }
+
+  /**
+   * Drops indexed hours nothing needs: a sealed hour is kept only as the last (numbers go on
+   * from it) or next to a waiting hour (its predecessor is the waiting index's chain link, its
+   * successor's `first` ends the waiting hour's numbers). Those at the front leave their hour
+   * and last number in `previous`. So one hour waiting for good keeps three entries, not
+   * every hour since.
+   */
+  #prune(): void {
+    const s = this.state;
     while (s.hours.length > 1 && s.hours[0]!.sealed) {
       const done = s.hours.shift()!;
       s.previous = { hour: done.hour, last: s.hours[0]!.first - 1 };
     }
-    return out;
+    const waiting = (i: number) => s.hours[i] !== undefined && s.hours[i]!.sealed !== true;
+    s.hours = s.hours.filter(
+      (h, i) => !h.sealed || i === 0 || i === s.hours.length - 1 || waiting(i - 1) || waiting(i + 1),
+    );
   }
 
   /** `<node>_<epoch>`, the index's id in its object metadata. */
