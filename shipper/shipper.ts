@@ -151,6 +151,7 @@ export class Shipper {
         streamDelivery: streamDelivery(options.policy),
         shipperVersion: options.version,
         metrics,
+        log: (level, event, fields) => options.logger[level]({ event, ...fields }, event),
       },
       store,
       checkpoint,

@@ -169,11 +169,17 @@ export class CheckpointStore {
     return parsed;
   }
 
+  /**
+   * Writes `checkpoint` as it is when called: it is serialised before the first await, so a
+   * caller's live state (the sink's ledger, an upload acknowledged meanwhile) changing during
+   * the write cannot reach the file half-applied.
+   */
   async save(checkpoint: Checkpoint): Promise<void> {
+    const text = JSON.stringify(checkpoint);
     const temp = `${this.path}.tmp`;
     const handle = await open(temp, "w");
     try {
-      await handle.writeFile(JSON.stringify(checkpoint));
+      await handle.writeFile(text);
       await handle.sync();
     } finally {
       await handle.close();

@@ -3,7 +3,7 @@
 // whatever crash comes between, and chained to the previous hour's index.
 
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -13,7 +13,7 @@ import { parsePolicy, streamDelivery } from "../../../lib/policy/policy.ts";
 import { emptyReading, readIndexHours } from "../../../lib/retrieval/hour-indexes.ts";
 import { type LocalS3, localS3Client, startLocalS3 } from "../../../local/s3.ts";
 import { ShipperMetrics } from "../../metrics.ts";
-import { CheckpointStore } from "../../state/checkpoint.ts";
+import { type Checkpoint, CheckpointStore } from "../../state/checkpoint.ts";
 import { IndexLedger } from "./hour-index.ts";
 import { ArchiveSink } from "./sink.ts";
 import { type SealedBatch, Uploader } from "./uploader.ts";
@@ -198,6 +198,67 @@ describe("hour index: written by the sink", () => {
     const body = parseHourIndex(await readFile(later!.file));
     assert.equal(body.hour, "2026-11-21T11:00:00Z");
     assert.deepEqual(body.previous, { hour: "2026-11-21T10:00:00Z", last: 0 });
+    await sink.close();
+  });
+
+  it("an upload acknowledged while a commit saves: the saved checkpoint's pending batches keep their spool files, and the ledger has each number once", async () => {
+    const state = join(dir, "race");
+    const spoolDir = join(state, "spool");
+    await mkdir(spoolDir, { recursive: true });
+    /** Runs `during` right after save is called, while the write awaits the file system. */
+    class RacingStore extends CheckpointStore {
+      during: (() => void) | null = null;
+      override save(checkpoint: Checkpoint): Promise<void> {
+        const saving = super.save(checkpoint);
+        const during = this.during;
+        this.during = null;
+        during?.();
+        return saving;
+      }
+    }
+    const store = new RacingStore(state);
+    const clock = { now: H10 + 10 * 60_000 };
+    const sink = await ArchiveSink.restore(
+      {
+        spoolDir,
+        prefix: "logs",
+        gzipLevel: 1,
+        node: "node-a",
+        batchMaxBytes: 8 * 2 ** 20,
+        batchMaxAgeMs: HOUR,
+        streamDelivery: null,
+        shipperVersion: "test",
+        metrics: new ShipperMetrics({ defaultMetrics: false }),
+        clock: () => clock.now,
+      },
+      store,
+      await store.load(),
+    );
+    const line = Buffer.from('{"namespace":"web"}\n');
+    const open = sink.batchFor("archive", "web", clock.now / 1000);
+    open.staging.append(line);
+    open.noteRecord(Math.floor(clock.now / 1000), 0, line.length);
+    const [batch] = await sink.commit([], true);
+    assert.ok(batch !== undefined && batch.kind === undefined);
+    // The next commit's save runs while S3 acknowledges the batch.
+    store.during = () => sink.uploaded(batch);
+    await sink.commit([]);
+    const saved = await store.load();
+    assert.deepEqual(
+      saved.sealed.map((s) => s.key),
+      [batch.key],
+      "saved before the acknowledgement",
+    );
+    assert.deepEqual(saved.index!.acked, [], "so not yet in the ledger");
+    // A crash now re-uploads it from the spool after the restart.
+    await access(batch.file);
+    // The commit after deletes it: its checkpoint no longer names the batch.
+    await sink.commit([]);
+    assert.deepEqual(
+      (await store.load()).index!.acked.map((e) => e.seq),
+      [batch.seq],
+    );
+    await assert.rejects(access(batch.file), { code: "ENOENT" });
     await sink.close();
   });
 

@@ -19,6 +19,7 @@ import { createHash } from "node:crypto";
 import { open as openFile, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { batchId, formatLossKey, STREAM_TIER, type Tier } from "../../../lib/keys/layout.ts";
+import type { StageLog } from "../../../lib/log.ts";
 import { HOUR_INDEX_VERSION, hourStartText } from "../../../lib/object/hour-index.ts";
 import {
   encodeLossRecord,
@@ -55,6 +56,8 @@ export interface ArchiveSinkOptions extends BatchSettings {
   metrics: ShipperMetrics;
   /** Wall clock, ms since the epoch: hour indexes file batches under the hour it numbered them in. Default Date.now. */
   clock?: () => number;
+  /** Where the sink reports what the operator should see (the hour-index ledger's clock steps). */
+  log?: StageLog;
 }
 
 export class ArchiveSink {
@@ -88,6 +91,7 @@ export class ArchiveSink {
       checkpoint.epoch,
       options.prefix,
       structuredClone(checkpoint.index) ?? IndexLedger.fresh(checkpoint.nextSeq),
+      options.log,
     );
   }
 
@@ -286,18 +290,27 @@ export class ArchiveSink {
     if (sealing.length + flushing.length + losses.length + indexes.length > 0)
       await syncDirectory(this.options.spoolDir);
     for (const s of newlySealed) this.sealed.set(s.key, s);
-    await this.store.save({
-      version: 1,
-      epoch: this.epoch,
-      nextSeq: this.nextSeq,
-      ...(this.stream === undefined ? {} : { stream: { ...this.stream } }),
-      files,
-      open: [...this.open.values()].map((b) => b.checkpoint()),
-      sealed: [...this.sealed.values()],
-      index: this.index.state,
-    });
+    // Taken before the save, which serialises the checkpoint before it awaits anything: a
+    // batch acknowledged while the save runs is still in this checkpoint's `sealed`, so its
+    // spool file must outlive it (the next commit deletes it).
     const garbage = this.#garbage;
     this.#garbage = [];
+    try {
+      await this.store.save({
+        version: 1,
+        epoch: this.epoch,
+        nextSeq: this.nextSeq,
+        ...(this.stream === undefined ? {} : { stream: { ...this.stream } }),
+        files,
+        open: [...this.open.values()].map((b) => b.checkpoint()),
+        sealed: [...this.sealed.values()],
+        index: this.index.state,
+      });
+    } catch (error) {
+      // The committed checkpoint may still name them: the next commit deletes them.
+      this.#garbage.push(...garbage);
+      throw error;
+    }
     await Promise.all(garbage.map((f) => unlink(f).catch(() => undefined)));
     const m = this.options.metrics;
     m.commits.inc();
