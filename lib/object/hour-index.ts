@@ -3,7 +3,7 @@
 // it, of which batches (and loss records) it numbered in that hour: one contiguous range of its
 // sequence, each with its key and the SHA-256 of its bytes, and a link to the node's previous
 // index. Under a key from lib/keys/layout.ts (formatIndexKey). Written by the shipper's sink,
-// read by `logarchive retrieve` (lib/retrieval/index-continuity.ts).
+// read by `logarchive retrieve` (lib/retrieval/continuity.ts).
 //
 // Only the per-namespace sequence is indexed: stream delivery's batches are numbered under an
 // epoch of their own and expire after days, so an index of them would point at objects that
