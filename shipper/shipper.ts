@@ -25,7 +25,7 @@ import type { ShipperConfig } from "./config.ts";
 import { parseListen } from "./config.ts";
 import { startShipperHttp } from "./http.ts";
 import { ShipperMetrics } from "./metrics.ts";
-import { FEED_BYTES, type OpenBatch } from "./sinks/s3/batch.ts";
+import { FEED_BYTES, type OpenBatch, takeFedEarly } from "./sinks/s3/batch.ts";
 import { ArchiveSink } from "./sinks/s3/sink.ts";
 import { Uploader } from "./sinks/s3/uploader.ts";
 import type { DecodedLine, DecodedLineSink } from "./sources/kubernetes_logs/file_decoder.ts";
@@ -338,6 +338,8 @@ export class Shipper {
   }
 
   #drainGzip = async (): Promise<void> => {
+    // Also batches another batch's staging had fed early (MAX_HELD_STAGING in batch.ts).
+    for (const b of takeFedEarly()) this.#needDrain.add(b);
     if (this.#needDrain.size === 0) return;
     const batches = [...this.#needDrain];
     this.#needDrain.clear();

@@ -6,7 +6,14 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gunzipSync, constants as zlibConstants } from "node:zlib";
 import { appendRecordEnd, OutputBuffer, RecordEncoder } from "../../transforms/record_encoder.ts";
-import { FEED_BYTES, OpenBatch, targetOf } from "./batch.ts";
+import {
+  FEED_BYTES,
+  heldStagingBuffers,
+  MAX_HELD_STAGING,
+  OpenBatch,
+  takeFedEarly,
+  targetOf,
+} from "./batch.ts";
 
 const TARGET = { tier: "archive", namespace: "ns", dt: "2026-11-21", hour: "11" } as const;
 
@@ -74,6 +81,40 @@ describe("open batch", () => {
     await batch.seal();
     assert.ok(largest > 0 && largest <= FEED_BYTES + 64 * 1024, `staging grew to ${largest} bytes`);
     assert.ok(gunzipSync(await readFile(batch.file)).equals(plain.view()));
+  });
+
+  it("lets at most MAX_HELD_STAGING batches hold a staging buffer: past it the oldest holder is fed early, in order", async () => {
+    const count = MAX_HELD_STAGING * 3;
+    const batches = Array.from(
+      { length: count },
+      (_, i) =>
+        new OpenBatch(
+          settings(),
+          { node: "n", epoch: "0123abcd", seq: 100 + i },
+          { ...TARGET, namespace: `ns${i}` },
+        ),
+    );
+    const written: Buffer[][] = batches.map(() => []);
+    const lines = ndjson(600);
+    let mostHeld = 0;
+    // Round-robin, a line at a time: every batch is written to, none reaches FEED_BYTES soon.
+    for (let i = 0; i < lines.length; i++) {
+      const b = i % count;
+      await stage(batches[b]!, lines[i]!);
+      written[b]!.push(lines[i]!);
+      mostHeld = Math.max(mostHeld, heldStagingBuffers());
+      // As the shipper's reader does: wait for the batches fed for another's sake.
+      await Promise.all(takeFedEarly().map((x) => x.drained()));
+    }
+    assert.equal(mostHeld, MAX_HELD_STAGING);
+    for (let b = 0; b < count; b++) {
+      await batches[b]!.seal();
+      assert.ok(
+        gunzipSync(await readFile(batches[b]!.file)).equals(Buffer.concat(written[b]!)),
+        `batch ${b}`,
+      );
+    }
+    assert.equal(heldStagingBuffers(), 0);
   });
 
   it("recovers an open batch from its committed prefix, into the next generation's file", async () => {

@@ -26,14 +26,8 @@ import type { InstantSlot } from "../../sources/kubernetes_logs/parser/timestamp
 import type { OpenBatchCheckpoint } from "../../state/checkpoint.ts";
 import { batchFieldsFragment, OutputBuffer } from "../../transforms/record_encoder.ts";
 
-/**
- * Staged NDJSON is handed to gzip in chunks of about this size. Every batch written to since
- * the last commit holds a staging buffer, and a backlog spread over hours keeps tens of
- * batches open (54 on the 1 GiB benchmark in stream delivery), so this sets much of the
- * peak RSS: 64 KiB took 4–5 MiB off it against 256 KiB, with no CPU cost the benchmark
- * could tell from its run-to-run spread (docs/shipper.md#resources).
- */
-export const FEED_BYTES = 64 * 1024;
+/** Staged NDJSON is handed to gzip in chunks of about this size. */
+export const FEED_BYTES = 256 * 1024;
 /** A staging buffer's size: a chunk plus room for the record that crosses FEED_BYTES. */
 const STAGING_BYTES = FEED_BYTES + 64 * 1024;
 /**
@@ -48,6 +42,15 @@ const GZIP_CHUNK_BYTES = 64 * 1024;
 const SPOOL_WRITE_BYTES = 64 * 1024;
 /** Free staging buffers kept for reuse, shared by every batch. */
 const POOLED_BUFFERS = 16;
+/**
+ * Staging buffers batches may hold at once. A batch holds one from its first staged record
+ * until it is fed to gzip (at FEED_BYTES or at the next commit), and a backlog that spans
+ * hours keeps tens of batches open (54 on the 1 GiB benchmark in stream delivery), most of
+ * them written to now and then: uncapped, their buffers were a large share of the peak RSS.
+ * Past the cap the batch that took its buffer first is fed early; the few busy batches
+ * still feed gzip in full chunks.
+ */
+export const MAX_HELD_STAGING = 8;
 
 /**
  * Staging buffers gzip has finished with, for the next batch that needs one. Shared,
@@ -57,6 +60,26 @@ const POOLED_BUFFERS = 16;
  */
 const stagingPool: Buffer[] = [];
 const NO_BYTES = Buffer.alloc(0);
+/** Staging buffers that hold staged records, in the order they were taken (oldest first). */
+const holders = new Set<StagingBuffer>();
+
+/**
+ * Batches whose records were fed to gzip early (MAX_HELD_STAGING) while gzip was behind with
+ * them: their writer did not see it, so the reader waits for them (takeFedEarly()) instead.
+ */
+const fedEarly = new Set<OpenBatch>();
+
+/** The batches fed early while gzip was behind with them, since the last call. */
+export function takeFedEarly(): OpenBatch[] {
+  const batches = [...fedEarly];
+  fedEarly.clear();
+  return batches;
+}
+
+/** How many batches hold a staging buffer now (at most MAX_HELD_STAGING). */
+export function heldStagingBuffers(): number {
+  return holders.size;
+}
 
 function takeStaging(): Buffer {
   return stagingPool.pop() ?? Buffer.allocUnsafeSlow(STAGING_BYTES);
@@ -78,22 +101,45 @@ export class StagingBuffer extends OutputBuffer {
   /** Bytes handed to gzip so far: `handedOff + length` counts every byte appended. */
   handedOff = 0;
   readonly #spill: () => void;
+  readonly #spilledEarly: () => void;
 
-  constructor(spill: () => void) {
+  /** `spilledEarly` runs after release() handed staged records to gzip for another batch's sake. */
+  constructor(spill: () => void, spilledEarly: () => void = () => {}) {
     super(0);
     this.#spill = spill;
+    this.#spilledEarly = spilledEarly;
   }
 
   override reserve(extra: number): Buffer {
     if (this.length + extra <= this.bytes.length) return this.bytes;
     if (this.length > 0) this.#spill();
-    if (this.bytes.length === 0) this.bytes = takeStaging();
+    if (this.bytes.length === 0) {
+      if (holders.size >= MAX_HELD_STAGING) holders.values().next().value?.release();
+      this.bytes = takeStaging();
+      holders.add(this);
+    }
     // Only a record head larger than a staging buffer grows it (outsized metadata).
     return extra <= this.bytes.length ? this.bytes : super.reserve(extra);
   }
 
+  /**
+   * Gives up the buffer: staged records go to gzip now (through `spill`), an empty buffer
+   * back to the pool. The batch takes a buffer again at its next record.
+   */
+  release(): void {
+    holders.delete(this);
+    if (this.length > 0) {
+      this.#spill();
+      this.#spilledEarly();
+    } else if (this.bytes.length > 0) {
+      returnStaging(this.bytes);
+      this.bytes = NO_BYTES;
+    }
+  }
+
   /** Lets go of the staged bytes and their buffer, which the caller has handed to gzip. */
   handOff(): void {
+    holders.delete(this);
     this.handedOff += this.length;
     this.bytes = NO_BYTES;
     this.length = 0;
@@ -149,7 +195,12 @@ export class OpenBatch {
   /** `,"batch_id":"…","seq":` for appendBatchFields(). */
   readonly fragment: Buffer;
   /** Encoded records not yet handed to gzip. */
-  readonly staging = new StagingBuffer(() => this.feed());
+  readonly staging = new StagingBuffer(
+    () => this.feed(),
+    () => {
+      if (this.backlogged) fedEarly.add(this);
+    },
+  );
   records = 0;
   /** NDJSON bytes added, before gzip. */
   rawBytes = 0;
@@ -325,6 +376,8 @@ export class OpenBatch {
   /** Closes the spool file without sealing (shutdown after the checkpoint is written). */
   async abandon(): Promise<void> {
     if (this.#sealed) return;
+    // Staged records are in no checkpointed prefix; only the buffer is given back.
+    this.staging.handOff();
     this.#gzip.destroy();
     await this.#writes;
     await (await this.#handle.catch(() => null))?.close();
