@@ -69,7 +69,14 @@ before(async () => {
   loader = new Loader({
     config: resolveLoaderConfig(
       {},
-      { landing_bucket: "landing", state_bucket: "state", warehouse: "duckdb", job_poll_interval: "20ms" },
+      // min_window 0s: a window per 60 s flush, what the flush test below reports.
+      {
+        landing_bucket: "landing",
+        state_bucket: "state",
+        warehouse: "duckdb",
+        job_poll_interval: "20ms",
+        min_window: "0s",
+      },
     ),
     policy,
     storage,
