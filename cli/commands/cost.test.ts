@@ -101,11 +101,11 @@ describe("logarchive cost", () => {
     // Markers: claims/ + done/ (2 × 350 B) for 30 days, manifests and attempts (2 × 350 B)
     // for 7: 14,400 × 700 × 37 / 2^30 × $0.02 = $0.0069.
     close(line(lines, "GCS loader markers").steady, ((14_400 * 700 * 37) / GIB) * 0.02, "markers");
-    // The DaemonSet requests 100m CPU and 160 MiB (shipper/deploy/daemonset.ts): 10 nodes ×
-    // 730 h × (0.1 × $0.04048 + 0.15625 GiB × 1.0737 GB/GiB × $0.004445) = $34.99.
+    // The DaemonSet requests 50m CPU and 160 MiB (shipper/deploy/daemonset.ts): 10 nodes ×
+    // 730 h × (0.05 × $0.04048 + 0.15625 GiB × 1.0737 GB/GiB × $0.004445) = $20.23.
     close(
       line(lines, "Shipper DaemonSet").steady,
-      10 * M * 24 * (0.1 * 0.04048 + 0.15625 * (GIB / 1e9) * 0.004445),
+      10 * M * 24 * (0.05 * 0.04048 + 0.15625 * (GIB / 1e9) * 0.004445),
       "fleet",
     );
     // No lifecycle, so no transitions and no other classes.

@@ -251,7 +251,7 @@ describe("ShipperDaemonSet", () => {
       assert.deepEqual(shipper.startupProbe.httpGet, { path: "/healthz", port: "http-metrics" });
       assert.deepEqual(shipper.readinessProbe.httpGet, { path: "/readyz", port: "http-metrics" });
       assert.deepEqual(shipper.resources, {
-        requests: { cpu: "100m", memory: "160Mi", "ephemeral-storage": "1088Mi" },
+        requests: { cpu: "50m", memory: "160Mi", "ephemeral-storage": "1088Mi" },
         limits: { memory: "256Mi" },
       });
       assert.equal(podSpec.priorityClassName, "system-node-critical");

@@ -608,11 +608,11 @@ describe("shipper DaemonSet manifests", () => {
 
   it("requests CPU, memory and the spool's disk, limits memory only, and merges overrides", () => {
     assert.deepEqual(shipper().resources, {
-      requests: { cpu: "100m", memory: "160Mi", "ephemeral-storage": "1088Mi" },
+      requests: { cpu: "50m", memory: "160Mi", "ephemeral-storage": "1088Mi" },
       limits: { memory: "256Mi" },
     });
     assert.deepEqual(shipper({ resources: { limits: { memory: "512Mi", cpu: "2" } } }).resources, {
-      requests: { cpu: "100m", memory: "160Mi", "ephemeral-storage": "1088Mi" },
+      requests: { cpu: "50m", memory: "160Mi", "ephemeral-storage": "1088Mi" },
       limits: { memory: "512Mi", cpu: "2" },
     });
   });

@@ -25,11 +25,13 @@ export const DOCKER_CONTAINERS_DIR = "/var/lib/docker/containers";
 export const DEFAULT_PRIORITY_CLASS = "system-node-critical";
 /** uid of the `node` user in the official node images (the Dockerfile's USER). */
 export const DEFAULT_NON_ROOT_UID = 1000;
-/** Requests as they stand until the shipper's CPU/RSS measurement sets them. */
-// From docs/benchmarks.md#shipper (2026-12-07, realistic workload, stream delivery): peak RSS
-// 131-134 MiB as deployed, plus the memory-backed /tmp; CPU about 22m + 1.1m per container
-// log file + 40m per MB/s of node logs, so 100m covers 5 GB/day on nodes of up to ~50 files.
-export const DEFAULT_REQUESTS = { cpu: "100m", memory: "160Mi" } as const;
+/**
+ * Requests from the shipper's measurement (docs/benchmarks.md#shipper, 2026-12-07, realistic
+ * workload, stream delivery): peak RSS 124-126 MiB as deployed plus the memory-backed /tmp;
+ * CPU about 8.5m + 0.28m per container log file (quiet files polled with back-off, 1 s scans)
+ * + 40m per MB/s of node logs, so 50m covers 5 GB/day on nodes of up to ~140 log files.
+ */
+export const DEFAULT_REQUESTS = { cpu: "50m", memory: "160Mi" } as const;
 export const DEFAULT_LIMITS = { memory: "256Mi" } as const;
 /**
  * Disk the state directory holds beyond spool_max_bytes: the checkpoint (twice while it is
@@ -82,7 +84,7 @@ export interface ShipperManifestSettings {
   /** Extra ServiceAccount annotations (GKE Workload Identity: `iam.gke.io/gcp-service-account`). */
   serviceAccountAnnotations?: Record<string, string>;
   /**
-   * Merged over requests cpu 100m / memory 160Mi / ephemeral-storage spool_max_bytes + 64Mi
+   * Merged over requests cpu 50m / memory 160Mi / ephemeral-storage spool_max_bytes + 64Mi
    * and limits memory 256Mi; no CPU or ephemeral-storage limit by default.
    */
   resources?: { requests?: ResourceList; limits?: ResourceList };
