@@ -3,35 +3,15 @@
 // (SIGINT); and `logarchive local --once` ships a sample backlog, loads it and exits 0.
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { waitForOutput } from "../cli/test_support.ts";
 
 const cli = new URL("../cli/logarchive.ts", import.meta.url).pathname;
-
-function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(
-      () => reject(new Error(`timed out waiting for ${pattern}; output so far:\n${out}`)),
-      timeoutMs,
-    );
-    child.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      if (pattern.test(out)) {
-        clearTimeout(timer);
-        resolve(out);
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before ${pattern}; output:\n${out}`));
-    });
-  });
-}
 
 /** `logarchive local --once` over the kubelet-layout logs under `dir/pods`, data in `dir/data`. */
 async function localOnceOver(dir: string): Promise<{ code: number | null; out: string }> {

@@ -4,7 +4,6 @@
 // (refused in one line, exit 2, nothing changed).
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -24,36 +23,14 @@ import {
   testLossRecord,
   testObject,
 } from "../../lib/retrieval/test_support.ts";
-import { LOCAL_S3_CREDENTIALS, localS3Client } from "../../local/s3.ts";
+import { localS3Client } from "../../local/s3.ts";
 import { type LocalCloud, startLocalCloud } from "../../local/stack.ts";
+import { localCliEnv, runCli } from "../test_support.ts";
 
-const cli = new URL("../logarchive.ts", import.meta.url).pathname;
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
-  AWS_REGION: "us-east-1",
-};
-for (const name of Object.keys(env)) if (name.startsWith("LOGARCHIVE_")) delete env[name];
+const env = localCliEnv();
 
-function run(
-  args: string[],
-  command = "hold",
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, command, ...args], { env, cwd: tmpdir() });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
+/** `logarchive hold ...args` (or another command) against the local S3 the test serves. */
+const run = (args: string[], command = "hold") => runCli([command, ...args], { env });
 
 const E = "0e0e0e0e";
 const line = (at: string) => [{ at, message: `at ${at}` }];

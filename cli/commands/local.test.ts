@@ -2,61 +2,16 @@
 // makes it, so the compliance procedure's `hold` can be rehearsed against a live local run.
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { LOCAL_S3_CREDENTIALS } from "../../local/s3.ts";
+import { CLI as cli, localCliEnv, runCli, waitForOutput } from "../test_support.ts";
 
-const cli = new URL("../logarchive.ts", import.meta.url).pathname;
+const env = localCliEnv({ LOGARCHIVE_LOG_LEVEL: "error" });
 
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
-  AWS_REGION: "us-east-1",
-  LOGARCHIVE_LOG_LEVEL: "error",
-};
-for (const name of Object.keys(env))
-  if (name.startsWith("LOGARCHIVE_") && name !== "LOGARCHIVE_LOG_LEVEL") delete env[name];
-
-function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(
-      () => reject(new Error(`timed out waiting for ${pattern}; output so far:\n${out}`)),
-      timeoutMs,
-    );
-    child.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      if (pattern.test(out)) {
-        clearTimeout(timer);
-        resolve(out);
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before ${pattern}; output:\n${out}`));
-    });
-  });
-}
-
-function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { env, cwd: tmpdir() });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.once("error", reject);
-    child.once("exit", (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const run = (args: string[]) => runCli(args, { env });
 
 describe("logarchive local --object-lock", () => {
   const dirs: string[] = [];

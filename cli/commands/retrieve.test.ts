@@ -2,7 +2,6 @@
 // codes (0 complete, 1 incomplete or a failed check, 2 usage), against the local stack.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,41 +10,16 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { parsePolicy } from "../../lib/policy/policy.ts";
 import type { Manifest } from "../../lib/retrieval/bundle.ts";
 import { putTestObject, testObject } from "../../lib/retrieval/test_support.ts";
-import { LOCAL_S3_CREDENTIALS, localS3Client } from "../../local/s3.ts";
+import { localS3Client } from "../../local/s3.ts";
 import { type LocalCloud, startLocalCloud } from "../../local/stack.ts";
+import { type CliRun, localCliEnv, runCli } from "../test_support.ts";
 
-const cli = new URL("../logarchive.ts", import.meta.url).pathname;
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
-  AWS_REGION: "us-east-1",
-};
-for (const name of Object.keys(env)) if (name.startsWith("LOGARCHIVE_")) delete env[name];
+const env = localCliEnv();
+type Run = CliRun;
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI without blocking this process, which serves the local S3 it talks to. */
-function run(args: string[], onStderr?: (text: string) => void): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, "retrieve", ...args], { env, cwd: tmpdir() });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-      onStderr?.(stderr);
-    });
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
+/** `logarchive retrieve ...args` against the local S3 (the test process serves it). */
+const run = (args: string[], onStderr?: (text: string) => void): Promise<Run> =>
+  runCli(["retrieve", ...args], { env, ...(onStderr === undefined ? {} : { onStderr }) });
 
 const E = "0c0c0c0c";
 const hot = testObject({

@@ -4,7 +4,6 @@
 // The CLI runs as a child process, as a user runs it, against the local S3 and a closed port.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -13,8 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { parsePolicy } from "../../lib/policy/policy.ts";
 import { LOCAL_S3_CREDENTIALS } from "../../local/s3.ts";
 import { type LocalCloud, startLocalCloud } from "../../local/stack.ts";
-
-const cli = new URL("../logarchive.ts", import.meta.url).pathname;
+import { runCli } from "../test_support.ts";
 
 /** The environment without any AWS or logarchive setting: what a new user's shell may have. */
 function bareEnv(home: string): NodeJS.ProcessEnv {
@@ -27,17 +25,7 @@ function bareEnv(home: string): NodeJS.ProcessEnv {
   return env;
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { env, cwd: tmpdir() });
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stderr }));
-  });
-}
+const run = (args: string[], env: NodeJS.ProcessEnv) => runCli(args, { env });
 
 /** A port nothing listens on: bound by this process, then closed. */
 async function closedPort(): Promise<number> {

@@ -5,7 +5,6 @@
 // check or an incomplete retrieval, 2 a usage mistake.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -23,24 +22,10 @@ import { putTestObject, testObject } from "../../lib/retrieval/test_support.ts";
 import { verifyBundle } from "../../lib/retrieval/verify.ts";
 import { localS3Client } from "../../local/s3.ts";
 import { type LocalCloud, startLocalCloud } from "../../local/stack.ts";
+import { runCli } from "../test_support.ts";
 
-const cli = new URL("../logarchive.ts", import.meta.url).pathname;
-
-function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, "verify", ...args], { cwd: tmpdir() });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
+/** `logarchive verify ...args`. */
+const run = (args: string[]) => runCli(["verify", ...args]);
 
 const at = (text: string) => parseRfc3339(text) ?? assert.fail(text);
 const E = "0d0d0d0d";
