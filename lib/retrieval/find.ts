@@ -11,8 +11,10 @@
 import {
   HeadObjectCommand,
   type HeadObjectCommandOutput,
+  ListObjectsV2Command,
   ListObjectVersionsCommand,
   type S3Client,
+  type _Object as S3Object,
 } from "@aws-sdk/client-s3";
 import { type ObjectKey, parseObjectKey, partitionPrefix, type Tier } from "../keys/layout.ts";
 import { longLivedTiers } from "../keys/tiers.ts";
@@ -40,6 +42,29 @@ export interface ListedPrefix {
   prefix: string;
   hourStart: number;
   versions: number;
+}
+
+/**
+ * Every page of current objects under `prefix` (ListObjectsV2), one call per page: for the
+ * small evidence objects (loss records, hour indexes) retrieval reads at their current version.
+ */
+export async function* listObjectPages(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+): AsyncGenerator<S3Object[]> {
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: prefix,
+        ...(token === undefined ? {} : { ContinuationToken: token }),
+      }),
+    );
+    yield page.Contents ?? [];
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token !== undefined);
 }
 
 /** One version or delete marker under a key prefix, as ListObjectVersions gives it. */

@@ -4,11 +4,12 @@
 // is not used (the caller then decides that node's hours by listing) and is named.
 
 import { createHash } from "node:crypto";
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { forEachLimited } from "../../functions/loader/state.ts";
 import { indexHourPrefix, parseIndexKey } from "../keys/layout.ts";
 import { type HourIndex, hourStartText, parseHourIndex } from "../object/hour-index.ts";
 import { userMetadataValue } from "../object/metadata.ts";
+import { listObjectPages } from "./find.ts";
 
 const HOUR_MS = 3_600_000;
 
@@ -46,19 +47,10 @@ export async function readIndexHours(
   for (let hour = reading.to; hour < to; hour += HOUR_MS) {
     const text = hourStartText(hour / HOUR_MS);
     const prefix = indexHourPrefix(keyPrefix, text.slice(0, 10), text.slice(11, 13));
-    let token: string | undefined;
-    do {
-      const page = await s3.send(
-        new ListObjectsV2Command({
-          Bucket: bucket,
-          Prefix: prefix,
-          ...(token === undefined ? {} : { ContinuationToken: token }),
-        }),
-      );
+    for await (const contents of listObjectPages(s3, bucket, prefix)) {
       reading.listCalls++;
-      for (const o of page.Contents ?? []) if (o.Key !== undefined) keys.push(o.Key);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
+      for (const o of contents) if (o.Key !== undefined) keys.push(o.Key);
+    }
   }
   reading.to = Math.max(reading.to, to);
   await forEachLimited(keys, 8, async (key) => {

@@ -9,12 +9,13 @@
 // detected inside the range is found too.
 
 import { createHash } from "node:crypto";
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { ListedLoss } from "../../functions/loader/reconcile.ts";
 import { lossPartitionPrefix, parseLossKey } from "../keys/layout.ts";
 import { type LossRecord, lossSpan, parseLossRecord } from "../object/loss.ts";
 import { userMetadataValue } from "../object/metadata.ts";
 import { hourPartition, instantFromMs } from "../record/timestamp.ts";
+import { listObjectPages } from "./find.ts";
 
 const HOUR_MS = 3_600_000;
 
@@ -47,16 +48,8 @@ export async function findLossRecords(
   for (let hour = firstHour; hour < to; hour += HOUR_MS) {
     const { dt, hour: hh } = hourPartition(instantFromMs(hour));
     const prefix = lossPartitionPrefix(keyPrefix, namespace, dt, hh);
-    let token: string | undefined;
-    do {
-      const page = await s3.send(
-        new ListObjectsV2Command({
-          Bucket: bucket,
-          Prefix: prefix,
-          ...(token === undefined ? {} : { ContinuationToken: token }),
-        }),
-      );
-      for (const o of page.Contents ?? []) {
+    for await (const contents of listObjectPages(s3, bucket, prefix)) {
+      for (const o of contents) {
         if (o.Key === undefined) continue;
         try {
           listed.push({ key: o.Key, parsed: parseLossKey(o.Key), storageClass: o.StorageClass });
@@ -64,8 +57,7 @@ export async function findLossRecords(
           // Not a loss record's key; nothing of the shipper's.
         }
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
+    }
   }
   const entries: LossEntry[] = [];
   for (const o of listed) {
