@@ -6,21 +6,17 @@
 // jobs keep BigQuery's job-ID rules) behind the warehouse port.
 
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { DuckDBInstance } from "@duckdb/node-api";
-import { Storage } from "@google-cloud/storage";
+import type { Storage } from "@google-cloud/storage";
 import { parsePolicy } from "../../lib/policy/policy.ts";
-import { type LocalGcs, startLocalGcs } from "../../local/gcs/server.ts";
-import { DuckDbWarehouse } from "../warehouse/duckdb.ts";
+import type { DuckDbWarehouse } from "../warehouse/duckdb.ts";
 import { resolveLoaderConfig } from "./config.ts";
 import type { FinalizedObject } from "./enqueue.ts";
 import { ATTEMPT_LEASE_MS } from "./flush.ts";
 import { Loader } from "./loader.ts";
-import { type GcsProxy, startGcsProxy } from "./test_support/gcs-proxy.ts";
+import type { GcsProxy } from "./test_support/gcs-proxy.ts";
 import { type ArchiveObject, archiveObject } from "./test_support/objects.ts";
+import { type ProxiedLoaderStack, startProxiedLoaderStack } from "./test_support/proxied-stack.ts";
 
 const POLICY = parsePolicy(`
 analytics:
@@ -34,37 +30,18 @@ const LANDING = "landing";
 const STATE = "loader-state";
 const OBJECTS = 3;
 const RECORDS = 4;
-let dir: string;
-let gcs: LocalGcs;
+let stack: ProxiedLoaderStack;
 let proxy: GcsProxy;
 let storage: Storage;
 let direct: Storage;
 let warehouse: DuckDbWarehouse;
-let instance: DuckDBInstance;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "loader-crash-"));
-  gcs = await startLocalGcs({ dataDir: join(dir, "gcs"), host: "127.0.0.1", port: 0 });
-  proxy = await startGcsProxy(gcs.url);
-  storage = new Storage({
-    apiEndpoint: proxy.url,
-    projectId: "test",
-    retryOptions: { retryDelayMultiplier: 1.5, maxRetryDelay: 2, totalTimeout: 60 },
-  });
-  direct = new Storage({ apiEndpoint: gcs.url, projectId: "test" });
-  await direct.createBucket(LANDING);
-  await direct.createBucket(STATE);
-  instance = await DuckDBInstance.create(join(dir, "warehouse.duckdb"));
-  warehouse = await DuckDbWarehouse.open({ database: instance, storage: direct, defaultDataset: "logs" });
+  stack = await startProxiedLoaderStack("loader-crash", [LANDING, STATE]);
+  ({ proxy, storage, direct, warehouse } = stack);
 });
 
-after(async () => {
-  await warehouse.close();
-  instance.closeSync();
-  await proxy.stop();
-  await gcs.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => stack.stop());
 
 let scenarioNo = 0;
 

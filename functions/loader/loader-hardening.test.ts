@@ -4,16 +4,11 @@
 // local GCS (through a proxy that can drop a response) and DuckDB behind the warehouse port.
 
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { DuckDBInstance } from "@duckdb/node-api";
 import { Storage } from "@google-cloud/storage";
 import type { StageLog } from "../../lib/log.ts";
 import { parsePolicy } from "../../lib/policy/policy.ts";
-import { type LocalGcs, startLocalGcs } from "../../local/gcs/server.ts";
-import { DuckDbWarehouse } from "../warehouse/duckdb.ts";
+import type { DuckDbWarehouse } from "../warehouse/duckdb.ts";
 import { resolveLoaderConfig } from "./config.ts";
 import type { FinalizedObject } from "./enqueue.ts";
 import { Loader, type LoaderParts } from "./loader.ts";
@@ -24,8 +19,9 @@ import {
   PENDING_METADATA_KEY,
   type PendingMarker,
 } from "./markers.ts";
-import { type GcsProxy, startGcsProxy } from "./test_support/gcs-proxy.ts";
+import type { GcsProxy } from "./test_support/gcs-proxy.ts";
 import { type ArchiveObject, archiveObject, streamObject } from "./test_support/objects.ts";
+import { type ProxiedLoaderStack, startProxiedLoaderStack } from "./test_support/proxied-stack.ts";
 
 const POLICY = parsePolicy(`
 analytics:
@@ -37,8 +33,7 @@ warehouse:
 const TABLE = { dataset: "logs", table: "container_logs" };
 const LANDING = "landing";
 const STATE = "loader-state";
-let dir: string;
-let gcs: LocalGcs;
+let stack: ProxiedLoaderStack;
 let proxy: GcsProxy;
 /** The loader's client, through the proxy. */
 let storage: Storage;
@@ -48,7 +43,6 @@ let storage: Storage;
  */
 let direct: Storage;
 let warehouse: DuckDbWarehouse;
-let instance: DuckDBInstance;
 let testNo = 0;
 const events: { level: string; event: string; fields: Record<string, unknown> }[] = [];
 const log: StageLog = (level, event, fields) => {
@@ -108,28 +102,11 @@ async function rows(list: ArchiveObject[]): Promise<number[]> {
 }
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "loader-hardening-"));
-  gcs = await startLocalGcs({ dataDir: join(dir, "gcs"), host: "127.0.0.1", port: 0 });
-  proxy = await startGcsProxy(gcs.url);
-  storage = new Storage({
-    apiEndpoint: proxy.url,
-    projectId: "test",
-    retryOptions: { retryDelayMultiplier: 1.5, maxRetryDelay: 2, totalTimeout: 60 },
-  });
-  direct = new Storage({ apiEndpoint: gcs.url, projectId: "test" });
-  await direct.createBucket(LANDING);
-  await direct.createBucket(STATE);
-  instance = await DuckDBInstance.create(join(dir, "warehouse.duckdb"));
-  warehouse = await DuckDbWarehouse.open({ database: instance, storage: direct, defaultDataset: "logs" });
+  stack = await startProxiedLoaderStack("loader-hardening", [LANDING, STATE]);
+  ({ proxy, storage, direct, warehouse } = stack);
 });
 
-after(async () => {
-  await warehouse.close();
-  instance.closeSync();
-  await proxy.stop();
-  await gcs.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => stack.stop());
 
 beforeEach(() => {
   testNo++;
