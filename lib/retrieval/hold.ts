@@ -26,7 +26,13 @@ import { DEFAULT_GAP_MARGIN_HOURS } from "../../functions/loader/reconcile.ts";
 import { forEachLimited } from "../../functions/loader/state.ts";
 import { indexHourPrefix, lossPartitionPrefix } from "../keys/layout.ts";
 import type { Instant } from "../record/timestamp.ts";
-import { type ListedPrefix, listPrefixVersions, listVersions, versionParam } from "./find.ts";
+import {
+  type ListedPrefix,
+  listPrefixVersions,
+  listVersions,
+  type PrefixVersion,
+  versionParam,
+} from "./find.ts";
 import { hourPartitions } from "./query.ts";
 
 export type HoldStatus = "ON" | "OFF";
@@ -114,13 +120,8 @@ async function currentHold(
   }
 }
 
-interface RawVersion {
-  kind: EvidenceKind;
-  key: string;
-  versionId: string;
-  isLatest: boolean;
-  isDeleteMarker: boolean;
-}
+/** A version of an evidence object, as listed. */
+type EvidenceVersion = PrefixVersion & { kind: EvidenceKind };
 
 /**
  * The evidence retrieval reads for the range with its default margin (retrieve.ts,
@@ -136,7 +137,7 @@ async function listEvidence(
   namespace: string,
   from: Instant,
   to: Instant,
-): Promise<{ versions: RawVersion[]; prefixes: EvidencePrefix[] }> {
+): Promise<{ versions: EvidenceVersion[]; prefixes: EvidencePrefix[] }> {
   const margin = DEFAULT_GAP_MARGIN_HOURS * 3600;
   const shift = (t: Instant, seconds: number): Instant => ({
     epochSeconds: t.epochSeconds + seconds,
@@ -152,19 +153,13 @@ async function listEvidence(
       prefix: indexHourPrefix(keyPrefix, dt, hour),
     })),
   ];
-  const versions: RawVersion[] = [];
+  const versions: EvidenceVersion[] = [];
   const prefixes: EvidencePrefix[] = [];
   for (const { kind, prefix } of wanted) {
     let count = 0;
     for await (const v of listPrefixVersions(s3, bucket, prefix)) {
       count++;
-      versions.push({
-        kind,
-        key: v.key,
-        versionId: v.versionId,
-        isLatest: v.isLatest,
-        isDeleteMarker: v.isDeleteMarker,
-      });
+      versions.push({ ...v, kind });
     }
     if (count > 0) prefixes.push({ kind, prefix, versions: count });
   }
