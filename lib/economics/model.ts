@@ -23,6 +23,7 @@ import {
   ESTIMATED_BATCH_MS_PER_OBJECT,
   FLUSH_CONCURRENCY_SPEEDUP_EXPONENT,
   FLUSH_SPEED_MEASURED_AT_CONCURRENCY,
+  flushConcurrencyFactor,
 } from "../../functions/loader/flush.ts";
 import { S3_MIN_BILLABLE_BYTES } from "../archive-lifecycle.ts";
 import { gammaP, logNormal, quantile, seededRandom, weightedQuantile, zipfWeights } from "./math.ts";
@@ -719,15 +720,14 @@ export function planModel(inputs: PlanInputs): PlanModel {
   const jobCeiling = allowedJobsPerTable * loader.maxUrisPerJob;
   // The deadline (flush.ts flushTableOnce): a run starts a full batch only while the time left
   // before flush_deadline covers both the table's last batch in the run and the loader's
-  // estimate for a new one (ESTIMATED_BATCH_MS_PER_OBJECT per object); the table's next run
+  // estimate for a new one (flush.ts estimatedBatchMsPerObject at its concurrency); the table's next run
   // starts at the first flush after this one ends.
   const flushSecondsPerObject = flushSecondsPerObjectAt(as, loader.flushConcurrency);
   const fullBatchSeconds = loader.maxUrisPerJob * flushSecondsPerObject + as.loadJobP50Seconds;
   const estimateSeconds =
     loader.maxUrisPerJob *
     loader.batchEstimateSecondsPerObject *
-    (FLUSH_SPEED_MEASURED_AT_CONCURRENCY / Math.max(1, loader.flushConcurrency)) **
-      FLUSH_CONCURRENCY_SPEEDUP_EXPONENT;
+    flushConcurrencyFactor(loader.flushConcurrency);
   let batchesPerRun = 0;
   while (
     batchesPerRun < MAX_BATCHES_PER_RUN &&
