@@ -60,7 +60,13 @@ describe("local pipeline freshness", () => {
       assert.deepEqual(reads.filter((p) => p.startsWith("done/")).sort(), done.sort());
       reads.length = 0;
       const second = await pipeline.freshness();
-      assert.deepEqual(reads, [], "no marker is read again");
+      // Only done/ markers: the pipeline's own flush, every 2 s, reads its table head and
+      // pause marker whenever it runs, and may run during this call.
+      assert.deepEqual(
+        reads.filter((p) => p.startsWith("done/")),
+        [],
+        "no done marker is read again",
+      );
       assert.deepEqual(second, first);
 
       // The reference: every row of every loaded batch, in JavaScript.
