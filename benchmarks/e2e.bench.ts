@@ -9,18 +9,20 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { createLogger } from "../lib/log.ts";
 import { classifyNamespace, loadPolicy } from "../lib/policy/policy.ts";
 import { waitUntilShipped } from "../local/drain.ts";
 import { LocalPipeline } from "../local/pipeline.ts";
 import { startLiveSampleWorkload } from "../local/sample-workload.ts";
+import { benchArgs, positiveNumber } from "./args.ts";
 
-const { values } = parseArgs({
-  options: { seconds: { type: "string", default: "90" }, rate: { type: "string", default: "200" } },
-});
-const seconds = Number(values.seconds);
-const rate = Number(values.rate);
+const { seconds, rate } = benchArgs(
+  { seconds: { type: "string", default: "90" }, rate: { type: "string", default: "200" } },
+  (values) => ({
+    seconds: positiveNumber("seconds", values.seconds),
+    rate: positiveNumber("rate", values.rate),
+  }),
+);
 
 const dir = await mkdtemp(join(tmpdir(), "logarchive-bench-e2e-"));
 const root = join(dir, "logs");

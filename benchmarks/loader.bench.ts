@@ -14,7 +14,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { Storage } from "@google-cloud/storage";
 import { resolveLoaderConfig } from "../functions/loader/config.ts";
 import type { FinalizedObject } from "../functions/loader/enqueue.ts";
@@ -27,27 +26,23 @@ import { fakeBigQueryClient, startFakeBigQuery } from "../functions/warehouse/te
 import { ConfigError } from "../lib/config/errors.ts";
 import { parsePolicy } from "../lib/policy/policy.ts";
 import { startLocalGcs } from "../local/gcs/server.ts";
+import { benchArgs, wholeNumber } from "./args.ts";
 
-const { values } = parseArgs({
-  options: {
+const { count, records, latencyMs, flushConcurrency } = benchArgs(
+  {
     objects: { type: "string", default: "10000" },
     records: { type: "string", default: "20" },
     "latency-ms": { type: "string", default: "0" },
     "flush-concurrency": { type: "string", default: "16" },
   },
-});
-const count = Number(values.objects);
-const records = Number(values.records);
-const latencyMs = Number(values["latency-ms"]);
-const flushConcurrency = values["flush-concurrency"];
-if (!Number.isInteger(count) || count < 1 || !Number.isInteger(records) || records < 1) {
-  process.stderr.write("--objects and --records must be positive integers\n");
-  process.exit(2);
-}
-if (!Number.isInteger(latencyMs) || latencyMs < 0) {
-  process.stderr.write("--latency-ms must be a whole number of milliseconds, 0 or more\n");
-  process.exit(2);
-}
+  (values) => ({
+    count: wholeNumber("objects", values.objects, 1),
+    records: wholeNumber("records", values.records, 1),
+    latencyMs: wholeNumber("latency-ms", values["latency-ms"], 0),
+    // Checked below by the loader's own config parsing, as LOGARCHIVE_FLUSH_CONCURRENCY would be.
+    flushConcurrency: values["flush-concurrency"],
+  }),
+);
 let config: ReturnType<typeof resolveLoaderConfig>;
 try {
   config = resolveLoaderConfig(

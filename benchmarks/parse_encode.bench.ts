@@ -19,7 +19,6 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { type DecodedLine, FileDecoder } from "../shipper/sources/kubernetes_logs/file_decoder.ts";
 import { type LogFileMeta, parseLogPath } from "../shipper/sources/kubernetes_logs/paths.ts";
 import { corpusLines } from "../shipper/test_support/corpora.ts";
@@ -31,18 +30,19 @@ import {
   OutputBuffer,
   RecordEncoder,
 } from "../shipper/transforms/record_encoder.ts";
+import { benchArgs, oneOf, positiveNumber } from "./args.ts";
 
-const { values } = parseArgs({
-  options: {
+const { workload, mb } = benchArgs(
+  {
     mb: { type: "string", default: "200" },
     workload: { type: "string", default: "realistic" },
   },
-});
-if (!["realistic", "corpora"].includes(values.workload)) {
-  process.stderr.write(`--workload: expected realistic or corpora, got ${values.workload}\n`);
-  process.exit(2);
-}
-const TARGET_BYTES = Number(values.mb) * 1e6;
+  (values) => ({
+    workload: oneOf("workload", values.workload, ["realistic", "corpora"]),
+    mb: positiveNumber("mb", values.mb),
+  }),
+);
+const TARGET_BYTES = mb * 1e6;
 const FILES = 8;
 const READ_SIZE = 256 * 1024;
 const BATCH_BYTES = 8 * 1024 * 1024;
@@ -181,7 +181,7 @@ const g0 = performance.now();
 const files: Buffer[] = [];
 const metas: LogFileMeta[] = [];
 let physicalLines = 0;
-if (values.workload === "realistic") {
+if (workload === "realistic") {
   const root = mkdtempSync(join(tmpdir(), "logarchive-bench-parse-"));
   try {
     const w = createRealisticWorkload({ root, seed: 42, startMs: Date.UTC(2026, 10, 21, 11, 0, 0) });
@@ -215,7 +215,7 @@ console.log(
   `parse_encode: ${new Date().toISOString()}, node ${process.version}, ${availableParallelism()} CPUs`,
 );
 console.log(
-  `input: ${values.workload}, ${(inputBytes / 1e6).toFixed(1)} MB in ${files.length} files, ${physicalLines} physical lines (generated in ${(generateMs / 1000).toFixed(1)} s)`,
+  `input: ${workload}, ${(inputBytes / 1e6).toFixed(1)} MB in ${files.length} files, ${physicalLines} physical lines (generated in ${(generateMs / 1000).toFixed(1)} s)`,
 );
 // A warm-up pass lets V8 optimise the hot functions before timing.
 runOnce(files.slice(0, 1), metas, true);

@@ -14,22 +14,24 @@ import { statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { startLocalS3 } from "../local/s3.ts";
 import { CheckpointStore } from "../shipper/state/checkpoint.ts";
 import { startShipper } from "../shipper/test_support/archive.ts";
 import { ContainerLogWriter } from "../shipper/test_support/workload.ts";
+import { benchArgs, positiveNumber, wholeNumber } from "./args.ts";
 
-const { values } = parseArgs({
-  options: {
+const { rate, runs, rotateBytes } = benchArgs(
+  {
     rate: { type: "string", default: "8000" },
     runs: { type: "string", default: "2" },
     "rotate-kib": { type: "string", default: "256" },
   },
-});
-const rate = Number(values.rate);
-const runs = Number(values.runs);
-const rotateBytes = Number(values["rotate-kib"]) * 1024;
+  (values) => ({
+    rate: positiveNumber("rate", values.rate),
+    runs: wholeNumber("runs", values.runs, 1),
+    rotateBytes: positiveNumber("rotate-kib", values["rotate-kib"]) * 1024,
+  }),
+);
 const CONTAINERS = 12;
 const FINISH_GRACE_MS = 2000;
 const ROUND_MS = 20;

@@ -56,7 +56,6 @@ import {
 import { appendFile, mkdtemp, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { gunzipSync } from "node:zlib";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { isStreamKey } from "../lib/keys/layout.ts";
@@ -64,9 +63,11 @@ import { startLocalS3 } from "../local/s3.ts";
 import { deliveryProblems, readArchive, s3Client } from "../shipper/test_support/archive.ts";
 import { createRealisticWorkload } from "../shipper/test_support/realistic_workload.ts";
 import { createWorkload } from "../shipper/test_support/workload.ts";
+import { benchArgs, oneOf, positiveNumber, wholeNumber } from "./args.ts";
 
-const { values } = parseArgs({
-  options: {
+const WORKLOADS = ["realistic", "corpora"];
+const { values, TARGET_BYTES, IDLE_SECONDS, RUNS } = benchArgs(
+  {
     mb: { type: "string", default: "1024" },
     runs: { type: "string", default: "2" },
     workload: { type: "string", default: "realistic" },
@@ -79,14 +80,16 @@ const { values } = parseArgs({
     "no-build": { type: "boolean", default: false },
     "no-verify": { type: "boolean", default: false },
   },
-});
-const TARGET_BYTES = Number(values.mb) * 2 ** 20;
-const WORKLOADS = ["realistic", "corpora"];
-if (!WORKLOADS.includes(values.workload)) {
-  process.stderr.write(`--workload: expected one of ${WORKLOADS.join(", ")}, got ${values.workload}\n`);
-  process.exit(2);
-}
-const IDLE_SECONDS = Number(values["idle-seconds"]);
+  (values) => {
+    oneOf("workload", values.workload, WORKLOADS);
+    return {
+      values,
+      TARGET_BYTES: positiveNumber("mb", values.mb) * 2 ** 20,
+      IDLE_SECONDS: positiveNumber("idle-seconds", values["idle-seconds"]),
+      RUNS: wholeNumber("runs", values.runs, 1),
+    };
+  },
+);
 /** The corpora workload's namespaces (the realistic one has its own, DEFAULT_NODE). */
 const CORPORA_NAMESPACES = [
   "payments",
@@ -103,7 +106,6 @@ const LINES_PER_ROUND = 2000;
 const REALISTIC_BYTES_PER_ROUND = 16 * 2 ** 20;
 const CACHE_VERSION = 2;
 const ROOT = new URL("..", import.meta.url).pathname;
-const RUNS = Number(values.runs);
 
 interface ShipperSetup {
   name: string;
