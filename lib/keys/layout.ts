@@ -487,3 +487,144 @@ export function parseIndexKey(key: string): HourIndexKey {
   if (decodedNode.length === 0) throw fail("empty node");
   return { prefix, dt: dtPart.slice(3), hour: hourPart.slice(5), node: decodedNode, epoch };
 }
+
+// Compacted segments (issue 9; the design: docs/design/compaction.md): the compactor
+// (lib/compaction/) concatenates one namespace-hour's archive objects from every node, byte
+// for byte, into a few large gzip parts, and commits them with a manifest written last:
+//
+//   <prefix>/compacted/namespace=<ns>/dt=<YYYY-MM-DD>/hour=<HH>/manifest-<GGGG>.json
+//   <prefix>/compacted/namespace=<ns>/dt=<YYYY-MM-DD>/hour=<HH>/part-<GGGG>-<NNNN>-<plan>.ndjson.gz
+//
+// <GGGG> is the generation: 0000 for an hour's first compaction, then one more for each
+// supplement that carries batches which arrived after the hour was committed. <NNNN> is the
+// part's index in its generation, and <plan> the first 16 hex digits of the SHA-256 of what
+// the part holds (its members' keys, versions, checksums and lengths), so a run that plans
+// other members (a late batch, a concurrent run) never overwrites a part another run's
+// manifest may name, and a re-run after a crash finds its own parts by key.
+//
+// Beside the tiers like losses/ and index/: Athena projects `tier` over TIERS only, DuckDB's
+// `logarchive query` and retrieval list the tier prefixes, and the notification rules match
+// `analytics/` and `stream/`, so until the readers are taught to use manifests nothing reads
+// a compacted line twice.
+
+/** The segment, beside the tiers, under which compacted parts and their manifests go. */
+export const COMPACTED_SEGMENT = "compacted";
+export const COMPACTION_MANIFEST_SUFFIX = ".json";
+const GENERATION_DIGITS = 4;
+const PART_DIGITS = 4;
+/** The largest generation and part index the four-digit fields hold. */
+export const MAX_COMPACTION_GENERATION = 10 ** GENERATION_DIGITS - 1;
+export const MAX_COMPACTED_PART = 10 ** PART_DIGITS - 1;
+const PLAN_DIGEST = /^[0-9a-f]{16}$/;
+
+/** One namespace-hour of the compacted segment. */
+export interface CompactedHour {
+  readonly prefix: string;
+  readonly namespace: string;
+  /** UTC date and hour of every record in the hour's archive objects. */
+  readonly dt: string;
+  readonly hour: string;
+}
+
+export interface CompactionManifestKey extends CompactedHour {
+  readonly generation: number;
+}
+
+export interface CompactedPartKey extends CompactedHour {
+  readonly generation: number;
+  /** The part's index in its generation, from 0. */
+  readonly part: number;
+  /** 16 lowercase hex digits: the start of the SHA-256 of the part's member plan. */
+  readonly plan: string;
+}
+
+export type AnyCompactedKey =
+  | ({ kind: "manifest" } & CompactionManifestKey)
+  | ({ kind: "part" } & CompactedPartKey);
+
+/** Every compacted part's and manifest's key starts with this. */
+export function compactedPrefix(prefix: string): string {
+  const p = normalizePrefix(prefix);
+  return p === "" ? `${COMPACTED_SEGMENT}/` : `${p}/${COMPACTED_SEGMENT}/`;
+}
+
+/** Key prefix of one namespace-hour's parts and manifests (one LIST finds its manifests). */
+export function compactedHourPrefix(prefix: string, namespace: string, dt: string, hour: string): string {
+  if (namespace.length === 0) throw new KeyLayoutError("namespace is empty");
+  if (!DT.test(dt)) throw new KeyLayoutError(`dt ${JSON.stringify(dt)} is not YYYY-MM-DD`);
+  if (!HOUR.test(hour)) throw new KeyLayoutError(`hour ${JSON.stringify(hour)} is not 00-23`);
+  return `${compactedPrefix(prefix)}namespace=${escapeKeyValue(namespace)}/dt=${dt}/hour=${hour}/`;
+}
+
+/** Key prefix of one namespace-hour's manifests only: every generation, in order. */
+export function compactionManifestsPrefix(
+  prefix: string,
+  namespace: string,
+  dt: string,
+  hour: string,
+): string {
+  return `${compactedHourPrefix(prefix, namespace, dt, hour)}manifest-`;
+}
+
+function checkedNumber(value: number, max: number, what: string, digits: number): string {
+  if (!Number.isSafeInteger(value) || value < 0 || value > max) {
+    throw new KeyLayoutError(`${what} ${value} is outside 0..${max}`);
+  }
+  return String(value).padStart(digits, "0");
+}
+
+export function formatCompactionManifestKey(key: CompactionManifestKey): string {
+  const generation = checkedNumber(
+    key.generation,
+    MAX_COMPACTION_GENERATION,
+    "generation",
+    GENERATION_DIGITS,
+  );
+  return `${compactionManifestsPrefix(key.prefix, key.namespace, key.dt, key.hour)}${generation}${COMPACTION_MANIFEST_SUFFIX}`;
+}
+
+export function formatCompactedPartKey(key: CompactedPartKey): string {
+  const generation = checkedNumber(
+    key.generation,
+    MAX_COMPACTION_GENERATION,
+    "generation",
+    GENERATION_DIGITS,
+  );
+  const part = checkedNumber(key.part, MAX_COMPACTED_PART, "part", PART_DIGITS);
+  if (!PLAN_DIGEST.test(key.plan))
+    throw new KeyLayoutError(`part plan ${JSON.stringify(key.plan)} is not 16 lowercase hex digits`);
+  return `${compactedHourPrefix(key.prefix, key.namespace, key.dt, key.hour)}part-${generation}-${part}-${key.plan}${OBJECT_SUFFIX}`;
+}
+
+const MANIFEST_FILE = /^manifest-(\d{4})\.json$/;
+const PART_FILE = /^part-(\d{4})-(\d{4})-([0-9a-f]{16})\.ndjson\.gz$/;
+
+/** A compacted part's or manifest's key, back to its fields. */
+export function parseCompactedKey(key: string): AnyCompactedKey {
+  const {
+    prefix,
+    parts: [segment, nsPart, dtPart, hourPart, file],
+    fail,
+  } = splitLayoutKey(key, 5);
+  if (segment !== COMPACTED_SEGMENT)
+    throw fail(`segment ${JSON.stringify(segment)} is not ${COMPACTED_SEGMENT}`);
+  if (!nsPart.startsWith("namespace=")) throw fail("expected namespace=<ns>");
+  if (!dtPart.startsWith("dt=") || !DT.test(dtPart.slice(3))) throw fail("expected dt=YYYY-MM-DD");
+  if (!hourPart.startsWith("hour=") || !HOUR.test(hourPart.slice(5))) throw fail("expected hour=HH");
+  const namespace = unescapeKeyValue(nsPart.slice("namespace=".length), "namespace");
+  if (namespace.length === 0) throw fail("namespace is empty");
+  const hour: CompactedHour = { prefix, namespace, dt: dtPart.slice(3), hour: hourPart.slice(5) };
+  const manifest = MANIFEST_FILE.exec(file);
+  if (manifest !== null) return { kind: "manifest", ...hour, generation: Number(manifest[1]) };
+  const part = PART_FILE.exec(file);
+  if (part !== null) {
+    return {
+      kind: "part",
+      ...hour,
+      generation: Number(part[1]),
+      part: Number(part[2]),
+      plan: part[3]!,
+    };
+  }
+  throw fail("expected manifest-<GGGG>.json or part-<GGGG>-<NNNN>-<16 hex>.ndjson.gz");
+}
