@@ -14,12 +14,13 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { UserError } from "../lib/config/errors.ts";
 import { OBJECT_SUFFIX, partitionPrefix, prefixProblem } from "../lib/keys/layout.ts";
 import { longLivedTiers } from "../lib/keys/tiers.ts";
 import { DEFAULT_TABLE, duckDbDdl, duckDbSelectRecords } from "../lib/record/ddl.ts";
+import { listObjectPages } from "../lib/retrieval/find.ts";
 import { installDuckDbDefinitions, type QueryResult, runDuckDbQuery } from "./duckdb-runner.ts";
 import { normaliseTimestamp, type PackQuery, type ParamValue } from "./pack.ts";
 
@@ -136,16 +137,11 @@ async function listS3(
   prefix: string,
 ): Promise<{ key: string; size: number }[]> {
   const out: { key: string; size: number }[] = [];
-  let token: string | undefined;
-  do {
-    const page = await client.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-    );
-    for (const o of page.Contents ?? []) {
+  for await (const contents of listObjectPages(client, bucket, prefix)) {
+    for (const o of contents) {
       if (o.Key?.endsWith(OBJECT_SUFFIX)) out.push({ key: o.Key, size: o.Size ?? 0 });
     }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token !== undefined);
+  }
   return out;
 }
 

@@ -46,7 +46,9 @@ export interface ListedPrefix {
 
 /**
  * Every page of current objects under `prefix` (ListObjectsV2), one call per page: for the
- * small evidence objects (loss records, hour indexes) retrieval reads at their current version.
+ * small evidence objects (loss records, hour indexes) retrieval reads at their current version,
+ * the objects an archive query reads, and the local S3 front's listing of an unversioned
+ * bucket. An empty prefix (the whole bucket) is left out of the request, not sent as `prefix=`.
  */
 export async function* listObjectPages(
   s3: S3Client,
@@ -58,7 +60,7 @@ export async function* listObjectPages(
     const page = await s3.send(
       new ListObjectsV2Command({
         Bucket: bucket,
-        Prefix: prefix,
+        ...(prefix === "" ? {} : { Prefix: prefix }),
         ...(token === undefined ? {} : { ContinuationToken: token }),
       }),
     );

@@ -30,11 +30,11 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
 } from "@aws-sdk/client-s3";
+import { listObjectPages } from "../../lib/retrieval/find.ts";
 import { keepIdleConnections } from "../keep-alive.ts";
 import { LOCAL_S3_CREDENTIALS } from "../s3.ts";
 import {
@@ -487,12 +487,8 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     } else {
       // Unversioned: every object is its one "null" version, listed from s3rver.
       keys = [];
-      let token: string | undefined;
-      do {
-        const page = await direct.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token }),
-        );
-        for (const item of page.Contents ?? []) {
+      for await (const contents of listObjectPages(direct, bucket, prefix)) {
+        for (const item of contents) {
           const key = item.Key!;
           const record = state.latest(bucket, key);
           keys.push([
@@ -510,8 +506,7 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
             ],
           ]);
         }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
+      }
     }
 
     const parts: string[] = [];
