@@ -4,6 +4,7 @@ import { formatLossKey, formatObjectKey } from "../keys/layout.ts";
 import {
   encodeHourIndex,
   type HourIndex,
+  type HourIndexEntry,
   HourIndexError,
   hourStartText,
   parseHourIndex,
@@ -71,16 +72,21 @@ describe("hour index body", () => {
         () => parseHourIndex(JSON.stringify(value)),
         (e: Error) => e instanceof HourIndexError && why.test(e.message),
       );
+    /** The index with its first entry (number 5) changed. */
+    const firstEntryChanged = (change: Partial<HourIndexEntry>) => ({
+      ...index,
+      batches: [{ ...entry(5), ...change }, index.batches[1]],
+    });
     assert.throws(() => parseHourIndex("{"), /not JSON/);
     refuse({ ...index, version: 2 }, /field version/);
-    refuse({ ...index, batches: [{ ...entry(5), sha256: "XYZ" }, index.batches[1]] }, /batches\.0\.sha256/);
+    refuse(firstEntryChanged({ sha256: "XYZ" }), /batches\.0\.sha256/);
     // A number missing, or out of place.
     refuse({ ...index, last: 7 }, /lists 2 batches for numbers 5\.\.7/);
     refuse({ ...index, batches: [index.batches[1], index.batches[0]] }, /entry 0 has number 6/);
     // A key of another number, node or namespace.
-    refuse({ ...index, batches: [{ ...entry(5), key: key(9) }, index.batches[1]] }, /not this node's/);
-    refuse({ ...index, batches: [{ ...entry(5), namespace: "web" }, index.batches[1]] }, /namespace or tier/);
-    refuse({ ...index, batches: [{ ...entry(5), kind: "loss", tier: null }, index.batches[1]] }, /entry 5/);
+    refuse(firstEntryChanged({ key: key(9) }), /not this node's/);
+    refuse(firstEntryChanged({ namespace: "web" }), /namespace or tier/);
+    refuse(firstEntryChanged({ kind: "loss", tier: null }), /entry 5/);
     // The chain link must end right before `first`, in another hour.
     refuse({ ...index, previous: { hour: "2026-11-21T08:00:00Z", last: 3 } }, /right before first/);
     refuse({ ...index, previous: { hour: "2026-11-21T10:00:00Z", last: 4 } }, /is this index's hour/);

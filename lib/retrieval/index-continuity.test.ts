@@ -27,44 +27,65 @@ const at = (text: string) => {
 const EPOCH = "0c0c0c0c";
 const NODE = "node-i";
 
+/** node-i's batch `seq` of `namespace` under `prefix`: one line, at `time` on 2026-05-01. */
+function nodeBatch(
+  prefix: string,
+  seq: number,
+  namespace: string,
+  time: string,
+  o: { tier?: Tier; message?: string } = {},
+): TestObject {
+  return testObject({
+    prefix,
+    namespace,
+    node: NODE,
+    epoch: EPOCH,
+    seq,
+    tier: o.tier ?? "archive",
+    lines: [{ at: `2026-05-01T${time}Z`, message: o.message ?? `${namespace} ${seq}` }],
+  });
+}
+
+/**
+ * node-i's index of `hour` (HH, 2026-05-01) under `prefix`, naming `batches[seq]` for each of
+ * `seqs` and chained to `previous` (its hour HH of the same day).
+ */
+function nodeIndex(
+  prefix: string,
+  batches: readonly TestObject[],
+  hour: string,
+  seqs: number[],
+  previous: { hour: string; last: number } | null,
+): TestObject {
+  return testHourIndex({
+    prefix,
+    node: NODE,
+    epoch: EPOCH,
+    hour: `2026-05-01T${hour}`,
+    batches: seqs.map((s) => batches[s]!),
+    previous: previous === null ? null : { hour: `2026-05-01T${previous.hour}`, last: previous.last },
+  });
+}
+
 /**
  * node-i numbers 0-2 in hour 10, 3-4 in hour 11 and 5 in hour 12 (a line of 11:59:59 read
  * just after 12:00), across `ledger` (the namespace retrieved) and `web`.
  */
 function archive(prefix: string): { batches: TestObject[]; indexes: TestObject[] } {
-  const batch = (seq: number, namespace: string, time: string, tier: Tier = "archive") =>
-    testObject({
-      prefix,
-      namespace,
-      node: NODE,
-      epoch: EPOCH,
-      seq,
-      tier,
-      lines: [{ at: `2026-05-01T${time}Z`, message: `${namespace} ${seq}` }],
-    });
   const batches = [
-    batch(0, "ledger", "10:05:00"),
-    batch(1, "web", "10:10:00"),
-    batch(2, "ledger", "10:20:00", "analytics"),
-    batch(3, "ledger", "11:05:00"),
-    batch(4, "web", "11:30:00"),
-    batch(5, "ledger", "11:59:59"),
+    nodeBatch(prefix, 0, "ledger", "10:05:00"),
+    nodeBatch(prefix, 1, "web", "10:10:00"),
+    nodeBatch(prefix, 2, "ledger", "10:20:00", { tier: "analytics" }),
+    nodeBatch(prefix, 3, "ledger", "11:05:00"),
+    nodeBatch(prefix, 4, "web", "11:30:00"),
+    nodeBatch(prefix, 5, "ledger", "11:59:59"),
   ];
-  const index = (hour: string, seqs: number[], previous: { hour: string; last: number } | null) =>
-    testHourIndex({
-      prefix,
-      node: NODE,
-      epoch: EPOCH,
-      hour: `2026-05-01T${hour}`,
-      batches: seqs.map((s) => batches[s]!),
-      previous: previous === null ? null : { hour: `2026-05-01T${previous.hour}`, last: previous.last },
-    });
   return {
     batches,
     indexes: [
-      index("10", [0, 1, 2], null),
-      index("11", [3, 4], { hour: "10", last: 2 }),
-      index("12", [5], { hour: "11", last: 4 }),
+      nodeIndex(prefix, batches, "10", [0, 1, 2], null),
+      nodeIndex(prefix, batches, "11", [3, 4], { hour: "10", last: 2 }),
+      nodeIndex(prefix, batches, "12", [5], { hour: "11", last: 4 }),
     ],
   };
 }
@@ -171,15 +192,7 @@ describe("continuity from the shipper's hour indexes", () => {
 
   it("fails when an object was replaced by other bytes with a matching metadata checksum", async () => {
     const scenario = archive("tampered");
-    const forged = testObject({
-      prefix: "tampered",
-      namespace: "ledger",
-      node: NODE,
-      epoch: EPOCH,
-      seq: 3,
-      tier: "archive",
-      lines: [{ at: "2026-05-01T11:05:00Z", message: "forged" }],
-    });
+    const forged = nodeBatch("tampered", 3, "ledger", "11:05:00", { message: "forged" });
     assert.equal(forged.key, scenario.batches[3]!.key);
     const { outcome } = await run("tampered", { skip: [forged.key], replace: [forged] });
     // The object agrees with its own metadata: only the index shows it is not what was shipped.
@@ -235,37 +248,22 @@ describe("continuity from the shipper's hour indexes", () => {
     // its body no longer matches its checksum; batch 3 is gone. Indexes 10 and 11 cover every
     // ledger object left.
     const prefix = "unusable-end";
-    const batch = (seq: number, namespace: string, time: string) =>
-      testObject({
-        prefix,
-        namespace,
-        node: NODE,
-        epoch: EPOCH,
-        seq,
-        tier: "archive",
-        lines: [{ at: `2026-05-01T${time}Z`, message: `${namespace} ${seq}` }],
-      });
     const batches = [
-      batch(0, "ledger", "10:05:00"),
-      batch(1, "web", "10:10:00"),
-      batch(2, "ledger", "11:05:00"),
-      batch(3, "ledger", "11:59:59"),
-      batch(4, "web", "12:05:00"),
+      nodeBatch(prefix, 0, "ledger", "10:05:00"),
+      nodeBatch(prefix, 1, "web", "10:10:00"),
+      nodeBatch(prefix, 2, "ledger", "11:05:00"),
+      nodeBatch(prefix, 3, "ledger", "11:59:59"),
+      nodeBatch(prefix, 4, "web", "12:05:00"),
     ];
-    const index = (hour: string, seqs: number[], previous: { hour: string; last: number } | null) =>
-      testHourIndex({
-        prefix,
-        node: NODE,
-        epoch: EPOCH,
-        hour: `2026-05-01T${hour}`,
-        batches: seqs.map((s) => batches[s]!),
-        previous,
-      });
-    const index12 = index("12", [3, 4], { hour: "2026-05-01T11", last: 2 });
+    const index12 = nodeIndex(prefix, batches, "12", [3, 4], { hour: "11", last: 2 });
     const damaged = { ...index12, body: Buffer.concat([index12.body, Buffer.from(" ")]) };
     const scenario = {
       batches,
-      indexes: [index("10", [0, 1], null), index("11", [2], { hour: "2026-05-01T10", last: 1 }), damaged],
+      indexes: [
+        nodeIndex(prefix, batches, "10", [0, 1], null),
+        nodeIndex(prefix, batches, "11", [2], { hour: "10", last: 1 }),
+        damaged,
+      ],
     };
     const { outcome } = await run(prefix, { scenario, skip: [batches[3]!.key] });
     const c = outcome.continuity!;
@@ -314,38 +312,19 @@ describe("continuity from the shipper's hour indexes", () => {
     // The shipper was down 11:10-14:00: after the restart it numbered ledger 11:30 (batch 3)
     // and web 11:40 (batch 4) in hour 14. Batch 3 never arrived.
     const prefix = "late-numbered";
-    const batch = (seq: number, namespace: string, time: string) =>
-      testObject({
-        prefix,
-        namespace,
-        node: NODE,
-        epoch: EPOCH,
-        seq,
-        tier: "archive",
-        lines: [{ at: `2026-05-01T${time}Z`, message: `${namespace} ${seq}` }],
-      });
     const batches = [
-      batch(0, "ledger", "10:05:00"),
-      batch(1, "web", "10:10:00"),
-      batch(2, "ledger", "11:05:00"),
-      batch(3, "ledger", "11:30:00"),
-      batch(4, "web", "11:40:00"),
+      nodeBatch(prefix, 0, "ledger", "10:05:00"),
+      nodeBatch(prefix, 1, "web", "10:10:00"),
+      nodeBatch(prefix, 2, "ledger", "11:05:00"),
+      nodeBatch(prefix, 3, "ledger", "11:30:00"),
+      nodeBatch(prefix, 4, "web", "11:40:00"),
     ];
-    const index = (hour: string, seqs: number[], previous: { hour: string; last: number } | null) =>
-      testHourIndex({
-        prefix,
-        node: NODE,
-        epoch: EPOCH,
-        hour: `2026-05-01T${hour}`,
-        batches: seqs.map((s) => batches[s]!),
-        previous,
-      });
     const scenario = {
       batches,
       indexes: [
-        index("10", [0, 1], null),
-        index("11", [2], { hour: "2026-05-01T10", last: 1 }),
-        index("14", [3, 4], { hour: "2026-05-01T11", last: 2 }),
+        nodeIndex(prefix, batches, "10", [0, 1], null),
+        nodeIndex(prefix, batches, "11", [2], { hour: "10", last: 1 }),
+        nodeIndex(prefix, batches, "14", [3, 4], { hour: "11", last: 2 }),
       ],
     };
     const { outcome } = await run(prefix, { scenario, skip: [batches[3]!.key], marginHours: 4 });

@@ -85,6 +85,23 @@ async function readToEnd(s: Setup): Promise<void> {
   assert.fail("reading did not reach the end");
 }
 
+/** A setup whose live file's 10 lines are all read: from here on the file is quiet. */
+async function setupReadToEnd(o: Parameters<typeof setup>[0] = {}): Promise<Setup> {
+  const s = setup(o);
+  await s.src.scan();
+  await s.src.scan();
+  await readToEnd(s);
+  return s;
+}
+
+/** Six quiet reads of the live file, each when it is due: its wait is now quietPollMaxMs. */
+async function backOffToMax(s: Setup): Promise<void> {
+  for (let i = 0; i < 6; i++) {
+    s.clock.ms = s.src.files[0]!.nextReadAt;
+    await s.step();
+  }
+}
+
 describe("reads of quiet files back off", () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "logarchive-quiet-poll-"));
@@ -94,10 +111,7 @@ describe("reads of quiet files back off", () => {
   });
 
   it("waits 100 ms, then twice as long after every quiet read, up to quietPollMaxMs", async () => {
-    const s = setup();
-    await s.src.scan();
-    await s.src.scan();
-    await readToEnd(s);
+    const s = await setupReadToEnd();
     const waits: number[] = [];
     for (let quiet = 0; quiet < 7; quiet++) {
       const before = s.reads.get(s.live) ?? 0;
@@ -119,14 +133,8 @@ describe("reads of quiet files back off", () => {
   });
 
   it("reads a quiet file at the next step once a scan sees it grow", async () => {
-    const s = setup();
-    await s.src.scan();
-    await s.src.scan();
-    await readToEnd(s);
-    for (let i = 0; i < 6; i++) {
-      s.clock.ms = s.src.files[0]!.nextReadAt;
-      await s.step();
-    }
+    const s = await setupReadToEnd();
+    await backOffToMax(s);
     assert.equal(s.src.files[0]!.quietWaitMs, MAX_MS);
     appendFileSync(s.live, criLines(11, 12));
     assert.equal(await s.step(), 0, "not due, and no scan has seen it grow");
@@ -138,14 +146,8 @@ describe("reads of quiet files back off", () => {
   });
 
   it("reads a file that grew without a scan within quietPollMaxMs", async () => {
-    const s = setup();
-    await s.src.scan();
-    await s.src.scan();
-    await readToEnd(s);
-    for (let i = 0; i < 6; i++) {
-      s.clock.ms = s.src.files[0]!.nextReadAt;
-      await s.step();
-    }
+    const s = await setupReadToEnd();
+    await backOffToMax(s);
     appendFileSync(s.live, criLines(11, 11));
     s.clock.ms += MAX_MS;
     assert.ok((await s.step()) > 0);
@@ -154,14 +156,8 @@ describe("reads of quiet files back off", () => {
   });
 
   it("does not make a rotated file wait: it is read on and finished at once", async () => {
-    const s = setup();
-    await s.src.scan();
-    await s.src.scan();
-    await readToEnd(s);
-    for (let i = 0; i < 6; i++) {
-      s.clock.ms = s.src.files[0]!.nextReadAt;
-      await s.step();
-    }
+    const s = await setupReadToEnd();
+    await backOffToMax(s);
     // The quiet file is rotated as it is (no scan sees it grow); the new 0.log gets lines.
     renameSync(s.live, `${s.live}.20261207-170000`);
     writeFileSync(s.live, criLines(11, 14));
@@ -180,10 +176,7 @@ describe("reads of quiet files back off", () => {
     ["with quietPollMaxMs 0", { quietPollMaxMs: 0 }],
   ] as const) {
     it(`reads every file at every step ${name}`, async () => {
-      const s = setup(o);
-      await s.src.scan();
-      await s.src.scan();
-      await readToEnd(s);
+      const s = await setupReadToEnd(o);
       const before = s.reads.get(s.live) ?? 0;
       for (let i = 0; i < 5; i++) await s.step();
       assert.equal(s.reads.get(s.live), before + 5);
