@@ -5,7 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { UserError } from "../../lib/config/errors.ts";
-import { parseDuration } from "../../lib/config/units.ts";
+import { parseDuration, parseSize } from "../../lib/config/units.ts";
 import type { PlanModel } from "../../lib/economics/model.ts";
 import {
   DEFAULT_FINALIZE_MAX_INSTANCES,
@@ -84,6 +84,25 @@ function durationSeconds(flag: string) {
   };
 }
 
+function landingDays(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 365)
+    throw new InvalidArgumentError("--landing-days: expected a whole number of days from 1 to 365.");
+  return n;
+}
+
+/** S3's multipart limits bound a part: 5 MiB to 5 GiB a chunk, 10,000 chunks (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html). */
+function sizeBetween(flag: string, min: number, max: number, example: string) {
+  return (value: string): number => {
+    const n = parseSize(value);
+    if (n === null || n < min || n > max)
+      throw new InvalidArgumentError(
+        `${flag}: expected a size from ${min} B to ${max} B, such as ${example}.`,
+      );
+    return n;
+  };
+}
+
 export interface WorkloadOptions {
   nodes: number;
   gbPerNodeDay: number;
@@ -109,6 +128,10 @@ export interface WorkloadOptions {
   markers?: "per-object" | "per-batch";
   separateStateBucket?: boolean;
   wildcardLoads?: boolean;
+  archiveCompaction?: boolean;
+  landingDays?: number;
+  compactionPartMax?: number;
+  compactionUploadPart?: number;
 }
 
 /** The options `plan` and `cost` share: the workload, the configuration, hypothetical switches. */
@@ -189,9 +212,25 @@ export function addWorkloadOptions(command: Command): Command {
       new Option("--markers <kind>", "hypothetical: loader markers").choices(["per-object", "per-batch"]),
     )
     .option("--separate-state-bucket", "the loader's state in its own bucket (LOGARCHIVE_STATE_BUCKET)")
+    .option("--wildcard-loads", "hypothetical: load jobs over a batch prefix or wildcard (10M files per job)")
     .option(
-      "--wildcard-loads",
-      "hypothetical: load jobs over a batch prefix or wildcard (10M files per job)",
+      "--archive-compaction",
+      "hypothetical: compact each namespace-hour's archive objects from every node into parts; the originals live --landing-days (docs/design/compaction.md)",
+    )
+    .option(
+      "--landing-days <d>",
+      "with --archive-compaction: days the originals are kept, in Standard (default 3)",
+      landingDays,
+    )
+    .option(
+      "--compaction-part-max <size>",
+      "with --archive-compaction: the largest compacted part (default 1GiB)",
+      sizeBetween("--compaction-part-max", 2 ** 20, 5 * 2 ** 40, "1GiB"),
+    )
+    .option(
+      "--compaction-upload-part <size>",
+      "with --archive-compaction: multipart chunk of a part's upload (default 64MiB)",
+      sizeBetween("--compaction-upload-part", 5 * 2 ** 20, 5 * 2 ** 30, "64MiB"),
     );
 }
 
@@ -255,6 +294,15 @@ export async function runPlanModel(o: WorkloadOptions) {
   const { DEFAULT_POLICY, loadPolicy } = await import("../../lib/policy/policy.ts");
   const { ConfigError } = await import("../../lib/config/errors.ts");
 
+  const compactionFlags = [
+    ["--landing-days", o.landingDays],
+    ["--compaction-part-max", o.compactionPartMax],
+    ["--compaction-upload-part", o.compactionUploadPart],
+  ] as const;
+  const stray = compactionFlags.find(([, value]) => value !== undefined);
+  if (!o.archiveCompaction && stray !== undefined)
+    throw new UserError(`${stray[0]}: only with --archive-compaction`);
+
   const policyPath = await policyPathOrDefault(o.policy);
   // A missing or bad policy is a ConfigError naming the file (exit 2), as in every command.
   const policy = policyPath === undefined ? DEFAULT_POLICY : await loadPolicy(policyPath);
@@ -309,6 +357,15 @@ export async function runPlanModel(o: WorkloadOptions) {
         ...(o.markers === undefined ? {} : { markers: o.markers }),
         ...(o.separateStateBucket ? { separateStateBucket: true } : {}),
         ...(o.wildcardLoads ? { wildcardLoads: true } : {}),
+        ...(o.archiveCompaction
+          ? {
+              compaction: {
+                ...(o.landingDays === undefined ? {} : { landingDays: o.landingDays }),
+                ...(o.compactionPartMax === undefined ? {} : { partMaxBytes: o.compactionPartMax }),
+                ...(o.compactionUploadPart === undefined ? {} : { uploadPartBytes: o.compactionUploadPart }),
+              },
+            }
+          : {}),
       },
     });
   } catch (error) {
@@ -347,6 +404,7 @@ export async function runPlanModel(o: WorkloadOptions) {
     functions: design.functions,
     assumptions,
     notificationRules: design.notificationRules,
+    compaction: design.compaction,
   });
   const notes = [`policy: ${policyPath ?? "(built-in default)"}`, ...design.notes];
   if (o.measured !== undefined) notes.push(`measured inputs from ${o.measured}: ${JSON.stringify(measured)}`);
@@ -401,7 +459,11 @@ async function deployedLifecycleReach(model: PlanModel) {
     inputs.transitionSizes === "off"
       ? []
       : lib.transitionSizeBands(inputs.lifecycle, inputs.retentionDays, DEFAULT_PRICES);
-  return { retentionDays: inputs.retentionDays, transitions: transitionReach(model.classes, inputs, bands) };
+  const { retainedArchiveClasses } = await import("../../lib/economics/model.ts");
+  return {
+    retentionDays: inputs.retentionDays,
+    transitions: transitionReach(retainedArchiveClasses(model), inputs, bands),
+  };
 }
 
 /** JSON has no Infinity: unused quotas' headroom prints as null. */

@@ -19,7 +19,7 @@ import {
   transitionSizeBands,
   transitionsForSize,
 } from "../archive-lifecycle.ts";
-import { formatObjectKey } from "../keys/layout.ts";
+import { formatCompactedPartKey, formatObjectKey } from "../keys/layout.ts";
 import { encodeHourIndex, HOUR_INDEX_FORMAT, HOUR_INDEX_VERSION } from "../object/hour-index.ts";
 import {
   COLD_TIER_MIN_BYTES,
@@ -27,6 +27,7 @@ import {
   type ObjectClass,
   objectsInSizeRange,
   type PlanModel,
+  retainedArchiveClasses,
 } from "./model.ts";
 import type { PriceId, PriceTable } from "./prices.ts";
 
@@ -104,7 +105,10 @@ export interface CostReport {
   };
   /** Request charges / (total − egress), steady state. */
   requestShare: number;
-  /** How many archived objects a day never leave STANDARD (under every transition's size band). */
+  /**
+   * How many archived objects a day never leave STANDARD (under every transition's size band):
+   * with compaction, of the compacted parts.
+   */
   archivedObjectsStayingStandard: number;
   /**
    * Per transition of the lifecycle (within the retention): the smallest archived object that
@@ -114,6 +118,7 @@ export interface CostReport {
   transitionsBySize: TransitionBySize[];
   /** The size bands of the archive's lifecycle (break-even); empty when transitions are age-only. */
   transitionBands: TransitionSizeBand[];
+  /** Of the objects kept for the retention: the compacted parts when compaction is modelled. */
   medianArchivedObjectBytes: number;
   prices: PriceTable;
 }
@@ -241,6 +246,57 @@ export function hourIndexBytes(entries: number): number {
   return one + Math.max(0, entries - 1) * (encoded(2) - one);
 }
 
+/**
+ * Bytes of one compaction manifest (docs/design/compaction.md) naming `members` originals in
+ * `parts` parts: one line of JSON with, per member, its key, version id, tier, node, epoch,
+ * sequence number, part, offset, length, SHA-256, record count and first and last record times,
+ * and per part its key, bytes, SHA-256, members and records. Measured by encoding manifests of one
+ * and two members and parts with typical values (the keys from lib/keys/layout.ts), so the figure
+ * follows the key layout; the field list is the design's (lib/object/compaction-manifest.ts
+ * holds the encoder once the compactor is built).
+ */
+export function compactionManifestBytes(members: number, parts: number): number {
+  const node = "ip-10-0-1-5.ec2.internal";
+  const at = { prefix: "logs", namespace: "payments-api-1", dt: "2026-11-21", hour: "09" };
+  const encoded = (m: number, k: number) =>
+    JSON.stringify({
+      format: "logarchive-compaction-manifest",
+      version: 1,
+      namespace: at.namespace,
+      hour: "2026-11-21T09:00:00Z",
+      generation: 0,
+      previous: null,
+      parts: Array.from({ length: k }, (_, part) => ({
+        part,
+        key: formatCompactedPartKey({ ...at, generation: 0, part, plan: "0123456789abcdef" }),
+        bytes: 1_073_741_824,
+        sha256: "0".repeat(64),
+        members: 10_000,
+        records: 28_000_000,
+      })),
+      members: Array.from({ length: m }, (_, i) => ({
+        key: formatObjectKey({ ...at, tier: "archive", node, epoch: "9f2c1a7b", seq: 1000 + i }),
+        versionId: "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH",
+        tier: "archive",
+        node,
+        epoch: "9f2c1a7b",
+        seq: 1000 + i,
+        part: 0,
+        offset: 1_073_000_000,
+        length: 682_000,
+        sha256: "0".repeat(64),
+        records: 2_800,
+        firstTimestamp: "2026-11-21T09:00:00.123456789Z",
+        lastTimestamp: "2026-11-21T09:59:59.987654321Z",
+      })),
+      totals: { parts: k, members: m, bytes: 1_073_741_824, records: 28_000_000 },
+    }).length + 1;
+  const base = encoded(1, 1);
+  return (
+    base + Math.max(0, members - 1) * (encoded(2, 1) - base) + Math.max(0, parts - 1) * (encoded(1, 2) - base)
+  );
+}
+
 export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTable): CostReport {
   const p = (id: PriceId) => prices[id].value;
   const lines: CostLine[] = [];
@@ -258,15 +314,28 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     transitions.steady[c] = transitions.first[c] = 0;
   }
   let stayingStandard = 0;
-  let archivedPerDay = 0;
   const taken = transitionsTaken(inputs, prices);
-  for (const c of model.classes) {
-    const life = c.archived ? inputs.retentionDays : inputs.streamRetentionDays;
-    const stints = stintsOf(taken(c.bytes, life), life);
-    if (c.archived) {
-      archivedPerDay += c.perDay;
-      if (stints.length === 1) stayingStandard += c.perDay;
+  const compaction = model.compaction;
+  // What each class of object lives and passes through. With compaction the originals live their
+  // landing days in Standard (no lifecycle rule moves them; S3 Standard has no minimum duration)
+  // and the compacted parts take the retention and the lifecycle instead.
+  const lives: { c: ObjectClass; stints: Stint[] }[] = model.classes.map((c) => {
+    if (c.archived && compaction !== null) {
+      const landing = Math.min(compaction.design.landingDays, inputs.retentionDays);
+      return { c, stints: [{ storageClass: "STANDARD", from: 0, to: landing }] };
     }
+    const life = c.archived ? inputs.retentionDays : inputs.streamRetentionDays;
+    return { c, stints: stintsOf(taken(c.bytes, life), life) };
+  });
+  for (const c of compaction?.parts ?? []) {
+    lives.push({ c, stints: stintsOf(taken(c.bytes, inputs.retentionDays), inputs.retentionDays) });
+  }
+  const retained = retainedArchiveClasses(model);
+  const retainedPerDay = retained.reduce((sum, c) => sum + c.perDay, 0);
+  const archivedPerDay = model.classes.filter((c) => c.archived).reduce((sum, c) => sum + c.perDay, 0);
+  for (const { c, stints } of lives) {
+    if (c.archived && (compaction === null || c.tier === "compacted") && stints.length === 1)
+      stayingStandard += c.perDay;
     for (const s of stints) {
       const billed = billedBytes(s.storageClass, c.bytes);
       const length = s.to - s.from;
@@ -293,6 +362,21 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     gibMonth[first ? "first" : "steady"].STANDARD +=
       (indexesPerDay * indexBytes * residentDays(0, inputs.retentionDays, first)) / GIB;
   }
+  // Compaction manifests: one per namespace-hour and supplement, read by every reader with a
+  // plain GET, so kept in Standard for the retention like the hour indexes.
+  const manifestBytesPerDay =
+    compaction === null || compaction.manifestsPerDay === 0
+      ? 0
+      : compaction.manifestsPerDay *
+        compactionManifestBytes(
+          compaction.membersPerDay / compaction.manifestsPerDay,
+          (compaction.sizes.objectsPerDay - compaction.supplementsPerDay) /
+            Math.max(1, compaction.namespaceHoursPerDay),
+        );
+  for (const first of [false, true]) {
+    gibMonth[first ? "first" : "steady"].STANDARD +=
+      (manifestBytesPerDay * residentDays(0, inputs.retentionDays, first)) / GIB;
+  }
   const standardTiers = (gib: number) =>
     tiered(gib, [
       [50 * 1024, p("s3_standard_gb_month_first_50tb")],
@@ -301,7 +385,10 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     ]);
   add({
     group: "storage",
-    item: "S3 Standard (incl. 8 KB per Glacier object, and hour indexes)",
+    item:
+      compaction === null
+        ? "S3 Standard (incl. 8 KB per Glacier object, and hour indexes)"
+        : `S3 Standard (incl. 8 KB per Glacier object, hour indexes, compaction manifests, and the originals' ${compaction.design.landingDays} landing days)`,
     quantity: gibMonth.steady.STANDARD,
     unit: "GB-month",
     steady: standardTiers(gibMonth.steady.STANDARD),
@@ -311,7 +398,7 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
       "s3_standard_gb_month_next_450tb",
       "s3_standard_gb_month_over_500tb",
     ],
-    note: `${((stayingStandard / Math.max(1, archivedPerDay)) * 100).toFixed(1)}% of archived objects stay in Standard for the whole retention (${inputs.transitionSizes === "off" ? "under 128 KB" : "below every transition's break-even size"})`,
+    note: `${((stayingStandard / Math.max(1, retainedPerDay)) * 100).toFixed(1)}% of ${compaction === null ? "archived objects" : "compacted parts"} stay in Standard for the whole retention (${inputs.transitionSizes === "off" ? "under 128 KB" : "below every transition's break-even size"})`,
   });
   for (const cls of ["STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"] as const) {
     const inLifecycle = inputs.lifecycle.some((s) => s.storageClass === cls);
@@ -425,7 +512,7 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     inputs.transitionSizes === "off"
       ? []
       : transitionSizeBands(inputs.lifecycle, inputs.retentionDays, prices);
-  const transitionsBySize = transitionReach(model.classes, inputs, bands);
+  const transitionsBySize = transitionReach(retained, inputs, bands);
 
   // --- Requests.
   const objectsPerMonth = model.sizes.all.objectsPerDay * MONTH_DAYS;
@@ -460,7 +547,40 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
       note: transitionNote(
         transitionsBySize.find((t) => t.storageClass === cls),
         inputs.transitionSizes,
+        compaction === null ? "archived objects" : "compacted parts",
       ),
+    });
+  }
+  if (compaction !== null) {
+    const gets = compaction.getsPerDay * MONTH_DAYS;
+    add({
+      group: "requests",
+      item: "S3 GET by the compactor (each original, hour indexes, manifest checks, a HEAD per part)",
+      quantity: gets,
+      unit: "requests",
+      steady: (gets / 1000) * p("s3_get_per_1k"),
+      prices: ["s3_get_per_1k"],
+    });
+    const puts = (compaction.putsPerDay + compaction.listPagesPerDay) * MONTH_DAYS;
+    add({
+      group: "requests",
+      item: `S3 PUT/LIST by the compactor (parts in ${compaction.design.uploadPartBytes / 2 ** 20} MiB chunks, manifests, version listings)`,
+      quantity: puts,
+      unit: "requests",
+      steady: (puts / 1000) * p("s3_put_per_1k"),
+      prices: ["s3_put_per_1k"],
+      note: `${whole(compaction.sizes.objectsPerDay)} parts and ${whole(compaction.manifestsPerDay)} manifests a day`,
+    });
+    const gbSeconds = compaction.gbSecondsPerDay * MONTH_DAYS;
+    const invocations = compaction.invocationsPerDay * MONTH_DAYS;
+    add({
+      group: "requests",
+      item: `Compactor compute (Lambda, ${model.inputs.assumptions.compactorMemoryGb} GB, assumed ${model.inputs.assumptions.compactorMBPerSecondPerGb} MB/s per GB)`,
+      quantity: gbSeconds,
+      unit: "GB-seconds",
+      steady: gbSeconds * p("lambda_gb_second") + (invocations / 1e6) * p("lambda_requests_per_million"),
+      prices: ["lambda_gb_second", "lambda_requests_per_million"],
+      note: `${whole(invocations)} invocations; streams ${(compaction.bytesPerDay / 1e12).toFixed(2)} TB a day in-region (no transfer charge)`,
     });
   }
   const transferReads = model.transfer.s3ReadsPerDay * MONTH_DAYS;
@@ -545,7 +665,7 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     steady: p("scheduler_job_month"),
     prices: ["scheduler_job_month"],
   });
-  const archived = model.classes.filter((c) => c.archived);
+  const archived = retained;
   const archivedObjects = archived.reduce((s, c) => s + c.perDay, 0);
   const archivedBytes = archived.reduce((s, c) => s + c.perDay * c.bytes, 0);
   const meanArchived = archivedObjects > 0 ? archivedBytes / archivedObjects : 1;
@@ -706,16 +826,20 @@ function mergeRanges(
   return merged;
 }
 
-function transitionNote(t: TransitionBySize | undefined, mode: TransitionSizes): string {
+function transitionNote(t: TransitionBySize | undefined, mode: TransitionSizes, objects: string): string {
   if (t === undefined) return "";
   const share = t.movingObjectsPerDay / Math.max(1e-9, t.movingObjectsPerDay + t.stayingObjectsPerDay);
   const from =
     t.ranges.length === 0
-      ? "no archived object"
-      : `archived objects ${t.ranges.map((r) => (r.maxBytes === null ? `≥ ${kib(r.minBytes)}` : `${kib(r.minBytes)}–${kib(r.maxBytes)}`)).join(", ")}`;
+      ? `no ${objects.replace(/s$/, "")}`
+      : `${objects} ${t.ranges.map((r) => (r.maxBytes === null ? `≥ ${kib(r.minBytes)}` : `${kib(r.minBytes)}–${kib(r.maxBytes)}`)).join(", ")}`;
   return mode === "off"
     ? `age-only: ${from} (S3's default minimum), ${(share * 100).toFixed(1)}% of them`
     : `${from} (break-even), ${(share * 100).toFixed(1)}% of them; the rest stay where they are`;
+}
+
+function whole(n: number): string {
+  return Math.round(n).toLocaleString("en-US");
 }
 
 function kib(bytes: number): string {
@@ -726,7 +850,7 @@ function kib(bytes: number): string {
 function restoreCost(model: PlanModel, inputs: CostInputs, prices: PriceTable): number {
   if (inputs.restoreGbPerMonth <= 0) return 0;
   const p = (id: PriceId) => prices[id].value;
-  const archived: ObjectClass[] = model.classes.filter((c) => c.archived);
+  const archived: ObjectClass[] = retainedArchiveClasses(model);
   const totalBytes = archived.reduce((s, c) => s + c.perDay * c.bytes, 0);
   if (totalBytes === 0) return 0;
   let cost = 0;

@@ -21,7 +21,7 @@ import {
   notificationRules,
   streamDelivery,
 } from "../policy/policy.ts";
-import type { FunctionsDesign, LoaderDesign, ShipperDesign } from "./model.ts";
+import type { CompactionDesign, FunctionsDesign, LoaderDesign, ShipperDesign } from "./model.ts";
 
 export interface DesignSources {
   /** The shipper's YAML config, parsed (keys as in docs/shipper.md), and its path. */
@@ -42,14 +42,30 @@ export interface DesignSources {
     separateStateBucket?: boolean;
     /** Load jobs over a batch prefix or wildcard: BigQuery's 10M files per job instead of 10,000 URIs. */
     wildcardLoads?: boolean;
+    /** Archive compaction (docs/design/compaction.md); unset fields take DEFAULT_COMPACTION's. */
+    compaction?: Partial<CompactionDesign>;
   };
 }
+
+/**
+ * The compaction design's defaults (docs/design/compaction.md): originals kept 3 days, parts of
+ * at most 1 GiB, uploaded in 64 MiB chunks (S3 takes 5 MiB to 5 GiB a part,
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html). Not built: these are the
+ * model's, until the compactor's configuration owns them.
+ */
+export const DEFAULT_COMPACTION: CompactionDesign = {
+  landingDays: 3,
+  partMaxBytes: 2 ** 30,
+  uploadPartBytes: 64 * 2 ** 20,
+};
 
 export interface Design {
   shipper: ShipperDesign;
   loader: LoaderDesign;
   functions: FunctionsDesign;
   notificationRules: number;
+  /** Hypothetical archive compaction; null: none (today's design). */
+  compaction: CompactionDesign | null;
   /** Where each value came from, for the report. */
   notes: string[];
 }
@@ -121,6 +137,7 @@ export function designFromConfig(sources: DesignSources): Design {
   const analyticsStream = h.analyticsStream ?? stream !== null;
   const configuredAnalyticsAge = stream === null ? age : stream.streamBatchMaxAgeMs / 1000;
   const configuredArchiveAge = stream === null ? age : stream.archiveBatchMaxAgeMs / 1000;
+  const compaction = h.compaction === undefined ? null : { ...DEFAULT_COMPACTION, ...h.compaction };
   const stateBucketIsLanding =
     h.separateStateBucket === undefined
       ? loader.stateBucket === loader.landingBucket
@@ -152,6 +169,7 @@ export function designFromConfig(sources: DesignSources): Design {
     },
     functions,
     notificationRules: notificationRules(sources.policy).length,
+    compaction,
     notes: [
       `shipper: batch_max_age ${age} s, batch_max_bytes ${shipper.batchMaxBytes} B (${sources.shipperConfig ? sources.shipperConfig.path : "shipper/config.ts defaults"})`,
       stream === null
@@ -160,6 +178,11 @@ export function designFromConfig(sources: DesignSources): Design {
       `loader: ${tables} table(s), window ${plan.windowSeconds} s (bound by ${plan.boundBy}), flush every ${loader.flushIntervalMs / 1000} s, deadline ${loader.flushDeadlineMs / 1000} s, ${loader.maxUrisPerJob} URIs per job, job guard ${loader.tableJobGuard}/table/day, flush_concurrency ${loader.flushConcurrency}, sweep ${loader.sweepMaxObjects} objects every ${loader.sweepIntervalMs / 1000} s (functions/loader/plan.ts, config.ts)`,
       `functions: ${functions.memory} each (${functions.vcpu} vCPU, the tier's), finalize max instances ${functions.finalizeMaxInstances} (${functions.memory === DEFAULT_FUNCTION_MEMORY && functions.finalizeMaxInstances === DEFAULT_FINALIZE_MAX_INSTANCES ? "infra's defaults, lib/gcp-deploy.ts" : "--function-memory, --finalize-max-instances"})`,
       `loader state bucket ${stateBucketIsLanding ? "is the landing bucket (the default): marker writes fire the finalize trigger" : "is separate from the landing bucket"}`,
+      ...(compaction === null
+        ? []
+        : [
+            `hypothetical: archive compaction (docs/design/compaction.md, not built): originals kept ${compaction.landingDays} days in Standard, parts of at most ${compaction.partMaxBytes} B uploaded in ${compaction.uploadPartBytes} B chunks`,
+          ]),
     ],
   };
 }

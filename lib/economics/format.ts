@@ -2,7 +2,13 @@
 
 import type { CostReport, TransitionBySize } from "./cost.ts";
 import { MONTH_DAYS } from "./cost.ts";
-import type { Assumptions, GcsOps, PlanModel } from "./model.ts";
+import {
+  type Assumptions,
+  COMPACTION_ASSUMPTIONS,
+  type GcsOps,
+  LAMBDA_MAX_SECONDS,
+  type PlanModel,
+} from "./model.ts";
 import { PRICES_AS_OF } from "./prices.ts";
 import { type QuotaCheck, REQUIRED_HEADROOM } from "./quotas.ts";
 
@@ -68,6 +74,14 @@ export function formatPlan(
       s,
     ]),
     ["all", model.sizes.all],
+    ...(model.compaction === null
+      ? []
+      : [
+          [
+            "compacted/ (hypothetical; replaces archived objects after their landing days)",
+            model.compaction.sizes,
+          ],
+        ]),
   ] as [string, typeof model.sizes.all][];
   out.push(
     table(
@@ -166,14 +180,48 @@ export function formatPlan(
       ]),
     ),
   );
+  const c = model.compaction;
+  if (c !== null) {
+    out.push(
+      "",
+      `## Archive compaction (hypothetical, docs/design/compaction.md: originals kept ${c.design.landingDays} days, parts of at most ${bytes(c.design.partMaxBytes)})`,
+    );
+    out.push(
+      table(
+        ["what", "per day"],
+        [
+          ["Originals compacted (members)", count(c.membersPerDay)],
+          ["Namespace-hours compacted", count(c.namespaceHoursPerDay)],
+          [
+            `Compacted parts (median ${bytes(c.sizes.medianBytes)}, ${(c.sizes.shareUnder128KiB * 100).toFixed(1)}% under 128 KiB)`,
+            count(c.sizes.objectsPerDay),
+          ],
+          ["Supplement generations (late batches)", count(c.supplementsPerDay)],
+          ["Manifests written", count(c.manifestsPerDay)],
+          ["Bytes streamed (S3 to S3, in region)", bytes(c.bytesPerDay)],
+          ["S3 GET (originals, hour indexes, manifest checks, part HEADs)", count(c.getsPerDay)],
+          ["S3 LIST pages (versions per namespace-hour, hour-index prefix)", count(c.listPagesPerDay)],
+          [
+            `S3 PUT-class (parts in ${bytes(c.design.uploadPartBytes)} chunks, manifests)`,
+            count(c.putsPerDay),
+          ],
+          ["Compactor invocations", count(c.invocationsPerDay)],
+          ["Compactor compute, seconds", count(c.computeSecondsPerDay)],
+          [
+            `Longest invocation, seconds (one part; Lambda stops at ${LAMBDA_MAX_SECONDS})`,
+            count(c.longestInvocationSeconds),
+          ],
+        ],
+      ),
+    );
+  }
   out.push("", "## Assumptions (not published by the providers; override with --assumptions FILE)");
   out.push(
     table(
       ["assumption", "value"],
-      Object.entries(model.inputs.assumptions).map(([k, v]) => [
-        k,
-        String(v as Assumptions[keyof Assumptions]),
-      ]),
+      Object.entries(model.inputs.assumptions)
+        .filter(([k]) => c !== null || !COMPACTION_ASSUMPTIONS.includes(k as keyof Assumptions))
+        .map(([k, v]) => [k, String(v as Assumptions[keyof Assumptions])]),
     ),
   );
   return `${out.join("\n")}\n`;

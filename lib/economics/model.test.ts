@@ -4,10 +4,11 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { DEFAULT_FINALIZE_MAX_INSTANCES, DEFAULT_FUNCTION_MEMORY } from "../gcp-deploy.ts";
 import { DEFAULT_POLICY } from "../policy/policy.ts";
-import { costModel } from "./cost.ts";
+import { compactionManifestBytes, costModel, hourIndexBytes } from "./cost.ts";
 import { designFromConfig, functionsDesign } from "./design.ts";
 import {
   batchShape,
+  type CompactionDesign,
   DEFAULT_ASSUMPTIONS,
   type LoaderDesign,
   namespaceNodeCounts,
@@ -313,5 +314,184 @@ describe("what the deploy decides", () => {
       /500 × 512Mi take 166\.5 vCPU and 250 GiB .*, under the documented example baseline/,
     );
     assert.match(source(4000), /4000 × 512Mi take 1332 vCPU and 2000 GiB .*: needs a quota increase/);
+  });
+});
+
+describe("archive compaction (hypothetical, docs/design/compaction.md)", () => {
+  // Worked example: 10 nodes, one archive-only namespace, 8.64e8 raw B a day each = 10,000 B/s
+  // (100 lines/s of 100 B), gzip 0.25: 9,000,000 B an hour. Hourly batches under a 64 MiB cap, so
+  // each node-hour is one object of 9,000,000 + 250 (gzip's fixed cost) = 9,000,250 B: 240 a day,
+  // 2,160,060,000 B. Compacted: each hour's 10 objects, 90,002,500 B, in parts of at most 32 MiB
+  // (33,554,432): k = ceil(2.682) = 3 parts of 30,000,833.33 B, 72 a day.
+  const WORKLOAD: Workload = {
+    nodes: 10,
+    rawBytesPerNodeDay: 8.64e8,
+    namespaces: 1,
+    activePerNode: 1,
+    zipfExponent: 0,
+    analyticsShare: 0,
+    storedPerRaw: 0.25,
+    rawLineBytes: 100,
+    recordPerRaw: 2,
+  };
+  const HOURLY: ShipperDesign = {
+    analyticsBatchAgeSeconds: 3600,
+    archiveBatchAgeSeconds: 3600,
+    batchMaxBytes: 64 * 2 ** 20,
+    analyticsStream: false,
+  };
+  const DESIGN: CompactionDesign = {
+    landingDays: 3,
+    partMaxBytes: 32 * 2 ** 20,
+    uploadPartBytes: 16 * 2 ** 20,
+  };
+  const PART = 90_002_500 / 3;
+  const M = 365 / 12;
+  const GIB = 2 ** 30;
+  const modelWith = (supplementShare: number, design: CompactionDesign | null = DESIGN) =>
+    planModel({
+      ...inputs(WORKLOAD, HOURLY),
+      assumptions: { ...DEFAULT_ASSUMPTIONS, compactionSupplementShare: supplementShare },
+      compaction: design,
+    });
+
+  it("counts the compactor's objects, requests and compute by hand", () => {
+    const m = modelWith(0);
+    close(m.sizes.all.objectsPerDay, 240, "originals/day");
+    close(m.sizes.all.medianBytes, 9_000_250, "original size");
+    const c = m.compaction;
+    assert.ok(c !== null);
+    close(c.membersPerDay, 240, "members");
+    close(c.namespaceHoursPerDay, 24, "namespace-hours");
+    close(c.sizes.objectsPerDay, 72, "parts/day");
+    close(c.sizes.medianBytes, PART, "part size");
+    close(c.manifestsPerDay, 24, "manifests");
+    // PUT-class: each part is over the 16 MiB chunk: create + ceil(30,000,833 / 16,777,216) = 2
+    // UploadParts + complete = 4, × 72 = 288; and 24 manifests: 312.
+    close(c.putsPerDay, 288 + 24, "PUT-class requests");
+    // GET: 240 originals, 10 × 24 hour indexes, 24 manifest checks, 72 part HEADs = 576.
+    close(c.getsPerDay, 240 + 240 + 24 + 72, "GETs");
+    // LIST: one page of the namespace-hour's 10 versions and one of the hour's 10 indexes, 24 × 2.
+    close(c.listPagesPerDay, 48, "LIST pages");
+    // Compute: 2 GB × 25 MB/s per GB = 50 MB/s: 2,160,060,000 / 5e7 = 43.2012 s, plus 240 members
+    // × 0.01 s = 2.4 s: 45.6012 s, 91.2024 GB-s; 72 parts + 24 manifests + 24 dispatches = 120 invocations.
+    close(c.computeSecondsPerDay, 45.6012, "compute seconds");
+    close(c.gbSecondsPerDay, 91.2024, "GB-seconds");
+    close(c.invocationsPerDay, 120, "invocations");
+    // The longest invocation: one part, 30,000,833 / 5e7 = 0.6000 s + 3.33 members × 0.01.
+    close(c.longestInvocationSeconds, PART / 5e7 + (PART / 9_000_250) * 0.01, "longest invocation");
+    assert.equal(modelWith(0, null).compaction, null);
+  });
+
+  it("bills the originals' landing days, the parts' life, the manifests and the compactor by hand", () => {
+    const cost = (mm: ReturnType<typeof modelWith>) =>
+      costModel(
+        mm,
+        { ...COST, retentionDays: 30, lifecycle: [], restoreGbPerMonth: 0, athenaTbPerMonth: 0 },
+        DEFAULT_PRICES,
+      );
+    const line = (r: ReturnType<typeof cost>, prefix: string) => {
+      const found = r.lines.find((l) => l.item.startsWith(prefix));
+      assert.ok(found, prefix);
+      return found;
+    };
+    const r = cost(modelWith(0));
+    // Standard: the originals 3 days, the parts (the same 2,160,060,000 B a day) 30 days, the 240
+    // hour indexes of one batch each and the 24 manifests (10 members, 3 parts) 30 days.
+    const gib =
+      (2_160_060_000 * 3 +
+        2_160_060_000 * 30 +
+        240 * hourIndexBytes(1) * 30 +
+        24 * compactionManifestBytes(10, 3) * 30) /
+      GIB;
+    close(line(r, "S3 Standard").steady, gib * 0.023, "S3 Standard");
+    assert.match(line(r, "S3 Standard").item, /the originals' 3 landing days/);
+    // The originals' PUTs are unchanged: 240 × M / 1,000 × $0.005.
+    close(line(r, "S3 PUT (one per object)").steady, ((240 * M) / 1000) * 0.005, "original PUTs");
+    close(line(r, "S3 GET by the compactor").steady, ((576 * M) / 1000) * 0.0004, "compactor GETs");
+    close(
+      line(r, "S3 PUT/LIST by the compactor").steady,
+      (((312 + 48) * M) / 1000) * 0.005,
+      "compactor PUT/LIST",
+    );
+    close(
+      line(r, "Compactor compute").steady,
+      91.2024 * M * 0.0000166667 + ((120 * M) / 1e6) * 0.2,
+      "compactor compute",
+    );
+    close(r.medianArchivedObjectBytes, PART, "median archived object is a part");
+    // Without compaction: no compactor lines, the originals kept 30 days.
+    const plain = cost(modelWith(0, null));
+    assert.equal(plain.lines.filter((l) => /compactor/i.test(l.item)).length, 0);
+    close(
+      line(plain, "S3 Standard").steady,
+      ((2_160_060_000 * 30 + 240 * hourIndexBytes(1) * 30) / GIB) * 0.023,
+      "S3 Standard without compaction",
+    );
+  });
+
+  it("sends the parts, not the originals, through the lifecycle, with Glacier's per-object overhead", () => {
+    // Age-only Deep Archive at 90, retention 200: 110 days there, billed its 180-day minimum, each
+    // part + 32 KB; 8 KB each in Standard for the 110 days; one transition a part: 72 × M.
+    const r = costModel(
+      modelWith(0),
+      {
+        ...COST,
+        retentionDays: 200,
+        lifecycle: [{ storageClass: "DEEP_ARCHIVE", afterDays: 90 }],
+        transitionSizes: "off",
+        restoreGbPerMonth: 0,
+      },
+      DEFAULT_PRICES,
+    );
+    const da = r.lines.find((l) => l.item.startsWith("S3 DEEP_ARCHIVE"));
+    close(da?.steady ?? 0, ((72 * (PART + 32_768) * 180) / GIB) * 0.00099, "Deep Archive");
+    const moves = r.lines.find((l) => l.item === "S3 lifecycle transitions into DEEP_ARCHIVE");
+    close(moves?.steady ?? 0, ((72 * M) / 1000) * 0.05, "transitions");
+    assert.match(moves?.note ?? "", /compacted parts/);
+    const standard = r.lines.find((l) => l.item.startsWith("S3 Standard"));
+    const standardGib =
+      (2_160_060_000 * 3 +
+        2_160_060_000 * 90 +
+        72 * 8192 * 110 +
+        240 * hourIndexBytes(1) * 200 +
+        24 * compactionManifestBytes(10, 3) * 200) /
+      GIB;
+    close(standard?.steady ?? 0, standardGib * 0.023, "Standard");
+  });
+
+  it("writes late batches as supplement parts and manifests, keeping every byte in one part", () => {
+    // Half the 24 namespace-hours get a supplement: 12 parts of one member (9,000,250 B, one PUT)
+    // and 12 more manifests; the 72 main parts give up those bytes: 2,160,060,000 − 108,003,000.
+    const c = modelWith(0.5).compaction;
+    assert.ok(c !== null);
+    close(c.supplementsPerDay, 12, "supplements");
+    close(c.sizes.objectsPerDay, 84, "parts");
+    close(c.manifestsPerDay, 36, "manifests");
+    close(c.sizes.storedBytesPerDay, 2_160_060_000, "bytes kept");
+    close(c.putsPerDay, 72 * 4 + 12 + 36, "PUT-class");
+  });
+
+  it("keeps every archived byte, in fewer objects, whatever the workload", () => {
+    fc.assert(
+      fc.property(workloadArb, fc.boolean(), (w, stream) => {
+        const m = planModel({
+          ...inputs(w, { ...SHIPPER, analyticsStream: stream }),
+          compaction: { landingDays: 3, partMaxBytes: 2 ** 30, uploadPartBytes: 64 * 2 ** 20 },
+        });
+        const c = m.compaction;
+        assert.ok(c !== null);
+        const archived = m.classes.filter((x) => x.archived);
+        const bytes = archived.reduce((s, x) => s + x.perDay * x.bytes, 0);
+        const objects = archived.reduce((s, x) => s + x.perDay, 0);
+        assert.ok(
+          Math.abs(c.sizes.storedBytesPerDay - bytes) <= bytes * 1e-9,
+          `${c.sizes.storedBytesPerDay} vs ${bytes}`,
+        );
+        assert.ok(c.sizes.objectsPerDay <= objects * (1 + 1e-9) + c.supplementsPerDay);
+        for (const part of c.parts) assert.ok(part.bytes <= 2 ** 30 * (1 + 1e-9));
+      }),
+      { numRuns: 40 },
+    );
   });
 });

@@ -161,6 +161,21 @@ export interface Assumptions {
    * record ≈ 400 B against ~0.18 B per byte for the following ones).
    */
   gzipObjectOverheadBytes: number;
+  /**
+   * Archive compaction (--archive-compaction, docs/design/compaction.md), not built: the
+   * compactor's streaming speed per GB of its memory (Lambda gives CPU in proportion to memory;
+   * its network share is not published). An assumption until a compactor is measured.
+   */
+  compactorMBPerSecondPerGb: number;
+  /** The compactor's memory, GB (a Lambda setting the design would choose; 2 GB assumed). */
+  compactorMemoryGb: number;
+  /** Seconds per member a compactor invocation spends on request latency its prefetching does not hide. */
+  compactorSecondsPerMember: number;
+  /**
+   * Share of compacted namespace-hours that receive a batch after their compaction (a node that
+   * was down or behind), each then written as one supplement part and manifest generation.
+   */
+  compactionSupplementShare: number;
 }
 
 /**
@@ -199,11 +214,24 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
   eventMessageBytes: 1500,
   markerBytes: 350,
   gzipObjectOverheadBytes: 250,
+  compactorMBPerSecondPerGb: 25,
+  compactorMemoryGb: 2,
+  compactorSecondsPerMember: 0.01,
+  compactionSupplementShare: 0.01,
 };
+
+/** Assumptions read only when archive compaction is modelled (formatPlan lists them only then). */
+export const COMPACTION_ASSUMPTIONS: readonly (keyof Assumptions)[] = [
+  "compactorMBPerSecondPerGb",
+  "compactorMemoryGb",
+  "compactorSecondsPerMember",
+  "compactionSupplementShare",
+];
 
 /** One kind of object: a count per day across the fleet and one size. */
 export interface ObjectClass {
-  tier: "analytics" | "archive" | "stream";
+  /** compacted: a part the hypothetical archive compactor writes (planModel's compaction.parts). */
+  tier: "analytics" | "archive" | "stream" | "compacted";
   /** Loaded: notified to SQS, transferred and loaded. */
   loaded: boolean;
   /** Kept for the archive's retention (stream objects expire after a few days). */
@@ -442,6 +470,49 @@ export interface PlanInputs {
   assumptions: Assumptions;
   /** S3 notification configurations the policy needs (lib/policy notificationRules). */
   notificationRules: number;
+  /** Hypothetical archive compaction (docs/design/compaction.md); absent or null: none. */
+  compaction?: CompactionDesign | null;
+}
+
+/**
+ * Archive compaction, modelled before it is built (docs/design/compaction.md): every
+ * namespace-hour's archived objects from all nodes concatenated, byte for byte, into parts of at
+ * most partMaxBytes under a compacted prefix; the originals kept landingDays in Standard.
+ */
+export interface CompactionDesign {
+  /** Days the originals are locked and kept, in Standard with no transition, before lifecycle expires them. */
+  landingDays: number;
+  /** A namespace-hour is split into ceil(bytes / partMaxBytes) parts of equal size (whole members each). */
+  partMaxBytes: number;
+  /** Parts over this are uploaded in multipart chunks of this size (UploadPart), else with one PUT. */
+  uploadPartBytes: number;
+}
+
+/** What the compactor writes and what it asks of S3 and Lambda, per day. */
+export interface CompactionModel {
+  design: CompactionDesign;
+  /** The compacted parts as object classes (tier "compacted", archived): what the lifecycle moves. */
+  parts: ObjectClass[];
+  sizes: SizeSummary;
+  /** Original archived objects compacted (members), and the namespace-hours they form. */
+  membersPerDay: number;
+  namespaceHoursPerDay: number;
+  /** Manifest generations: one per namespace-hour, and one per supplement. */
+  manifestsPerDay: number;
+  supplementsPerDay: number;
+  /** GET: each member, each node's hour index, a manifest check per namespace-hour, a HEAD per part. */
+  getsPerDay: number;
+  /** LIST pages: each namespace-hour's versions (1,000 a page) and the hour-index prefix per hour. */
+  listPagesPerDay: number;
+  /** PUT-class requests: a part's PUT, or its create + UploadParts + complete; and the manifests. */
+  putsPerDay: number;
+  /** Bytes the compactor streams a day (the members' bytes). */
+  bytesPerDay: number;
+  invocationsPerDay: number;
+  computeSecondsPerDay: number;
+  gbSecondsPerDay: number;
+  /** The longest invocation (one part of partMaxBytes at the assumed speed); Lambda stops at 900 s. */
+  longestInvocationSeconds: number;
 }
 
 export interface PlanModel {
@@ -512,6 +583,8 @@ export interface PlanModel {
     physicalBytesPerDay: number;
   };
   freshness: { p50Seconds: number; p95Seconds: number } | null;
+  /** Hypothetical archive compaction, when PlanInputs.compaction asks for it. */
+  compaction: CompactionModel | null;
 }
 
 // BigQuery's logical size of a row: 8 bytes per TIMESTAMP/INT64 (timestamp, timestamp_nanos,
@@ -887,6 +960,10 @@ export function planModel(inputs: PlanInputs): PlanModel {
       physicalBytesPerDay:
         rowsPerDay * bigqueryPhysicalBytesPerRow(workload.rawLineBytes, workload.storedPerRaw),
     },
+    compaction:
+      inputs.compaction === undefined || inputs.compaction === null
+        ? null
+        : compactionModel(workload, classes, inputs.compaction, as),
     freshness:
       loadedPerDay === 0 || loadedPerDay > capacity * loader.tables
         ? null
@@ -897,6 +974,126 @@ export function planModel(inputs: PlanInputs): PlanModel {
             as,
           ),
   };
+}
+
+/** ListObjectVersions returns at most 1,000 versions a page (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html). */
+const LIST_PAGE_KEYS = 1000;
+/** Lambda stops an invocation after 15 minutes (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html). */
+export const LAMBDA_MAX_SECONDS = 900;
+
+/** PUT-class requests to store one part: one PUT, or create + one UploadPart per chunk + complete. */
+export function partUploadRequests(bytes: number, uploadPartBytes: number): number {
+  return bytes > uploadPartBytes ? Math.ceil(bytes / uploadPartBytes) + 2 : 1;
+}
+
+/**
+ * The compactor's work a day (docs/design/compaction.md). Each namespace is on n nodes
+ * (namespaceNodeCounts) and, since it takes any local rank with equal chance, brings each of
+ * them the mean archived objects and bytes of a node's namespace-hour. A namespace-hour with
+ * members is split into k = ceil(bytes / partMaxBytes) parts of equal size. A share of namespace-hours gets one late member as a supplement part (its bytes
+ * taken out of the main parts, so every archived byte is in exactly one part) and a second
+ * manifest generation.
+ */
+export function compactionModel(
+  workload: Workload,
+  classes: readonly ObjectClass[],
+  design: CompactionDesign,
+  as: Assumptions,
+): CompactionModel {
+  const archived = classes.filter((c) => c.archived);
+  const membersPerDay = archived.reduce((s, c) => s + c.perDay, 0);
+  const bytesPerDay = archived.reduce((s, c) => s + c.perDay * c.bytes, 0);
+  const rawPerDay = archived.reduce((s, c) => s + c.perDay * c.rawBytes, 0);
+  const active = Math.min(workload.activePerNode, workload.namespaces);
+  const namespaceNodeHours = workload.nodes * active * 24;
+  const membersPerNamespaceNodeHour = membersPerDay / namespaceNodeHours;
+  const bytesPerNamespaceNodeHour = bytesPerDay / namespaceNodeHours;
+  const rawPerNamespaceNodeHour = rawPerDay / namespaceNodeHours;
+  const parts: ObjectClass[] = [];
+  let namespaceHoursPerDay = 0;
+  let listPagesPerDay = 24 * Math.ceil(workload.nodes / LIST_PAGE_KEYS);
+  for (const nodes of namespaceNodeCounts(workload)) {
+    const members = nodes * membersPerNamespaceNodeHour;
+    if (!(members > 0)) continue;
+    // The hour is empty only when every node's is: a node-hour has an object with the chance
+    // its mean count gives when under one (hourly batches), surely when over. A namespace on
+    // under one node (an expected count) is on one with that chance.
+    const perNode = Math.min(1, membersPerNamespaceNodeHour);
+    const withMembers = nodes < 1 ? nodes * perNode : 1 - (1 - perNode) ** nodes;
+    const hourBytes = (nodes * bytesPerNamespaceNodeHour) / withMembers;
+    const k = Math.max(1, Math.ceil(hourBytes / design.partMaxBytes));
+    const hours = 24 * withMembers;
+    namespaceHoursPerDay += hours;
+    listPagesPerDay += hours * Math.ceil(members / withMembers / LIST_PAGE_KEYS);
+    parts.push({
+      tier: "compacted",
+      loaded: false,
+      archived: true,
+      perDay: hours * k,
+      bytes: hourBytes / k,
+      rawBytes: (nodes * rawPerNamespaceNodeHour) / withMembers / k,
+    });
+  }
+  const supplementsPerDay = namespaceHoursPerDay * as.compactionSupplementShare;
+  if (supplementsPerDay > 0 && membersPerDay > 0) {
+    const member = { bytes: bytesPerDay / membersPerDay, raw: rawPerDay / membersPerDay };
+    const keep = 1 - (supplementsPerDay * member.bytes) / bytesPerDay;
+    for (const part of parts) {
+      part.bytes *= keep;
+      part.rawBytes *= keep;
+    }
+    parts.push({
+      tier: "compacted",
+      loaded: false,
+      archived: true,
+      perDay: supplementsPerDay,
+      bytes: member.bytes,
+      rawBytes: member.raw,
+    });
+  }
+  const partsPerDay = parts.reduce((s, c) => s + c.perDay, 0);
+  const manifestsPerDay = namespaceHoursPerDay + supplementsPerDay;
+  const putsPerDay =
+    parts.reduce((s, c) => s + c.perDay * partUploadRequests(c.bytes, design.uploadPartBytes), 0) +
+    manifestsPerDay;
+  const getsPerDay = membersPerDay + workload.nodes * 24 + manifestsPerDay + partsPerDay;
+  const bytesPerSecond = as.compactorMBPerSecondPerGb * as.compactorMemoryGb * 1e6;
+  const computeSecondsPerDay =
+    bytesPerSecond > 0
+      ? bytesPerDay / bytesPerSecond + membersPerDay * as.compactorSecondsPerMember
+      : Number.POSITIVE_INFINITY;
+  const largest = parts.reduce((m, c) => Math.max(m, c.bytes), 0);
+  const meanMember = membersPerDay > 0 ? bytesPerDay / membersPerDay : 1;
+  return {
+    design,
+    parts,
+    sizes: summarize(parts),
+    membersPerDay,
+    namespaceHoursPerDay,
+    manifestsPerDay,
+    supplementsPerDay,
+    getsPerDay,
+    listPagesPerDay,
+    putsPerDay,
+    bytesPerDay,
+    // One per part and per manifest generation, and the hourly schedule's dispatch.
+    invocationsPerDay: partsPerDay + manifestsPerDay + 24,
+    computeSecondsPerDay,
+    gbSecondsPerDay: computeSecondsPerDay * as.compactorMemoryGb,
+    longestInvocationSeconds:
+      bytesPerSecond > 0
+        ? largest / bytesPerSecond + (largest / meanMember) * as.compactorSecondsPerMember
+        : Number.POSITIVE_INFINITY,
+  };
+}
+
+/**
+ * The archived objects kept for the retention, which the lifecycle moves: the compacted parts
+ * when compaction is modelled (the originals then live only their landing days), otherwise the
+ * shipper's archived objects.
+ */
+export function retainedArchiveClasses(model: PlanModel): ObjectClass[] {
+  return model.compaction !== null ? model.compaction.parts : model.classes.filter((c) => c.archived);
 }
 
 const FRESHNESS_SAMPLES = 20_000;
