@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { UserError } from "../../lib/config/errors.ts";
-import { hourIndexBytes } from "../../lib/economics/cost.ts";
+import { compactionManifestBytes, hourIndexBytes } from "../../lib/economics/cost.ts";
 import { costCommand, DEFAULT_COST_LIFECYCLE, DEFAULT_COST_RETENTION_DAYS } from "./cost.ts";
 import { close, runCommand, workedExampleFixture, workedFleetArgs } from "./plan_test_support.ts";
 
@@ -213,6 +213,43 @@ describe("logarchive cost", () => {
     );
     assert.equal(ageOnly.transitionsBySize[0].movingObjectsPerDay, 14_400);
     assert.ok(ageOnly.totals.steady.total > sized.totals.steady.total);
+  });
+
+  it("with --archive-compaction bills the originals' landing days, the parts, the manifests and the compactor, by hand", async () => {
+    // plan.test.ts: one 900,150,000 B part per hour (24 a day), 14,400 members; 2 landing days.
+    const noLate = join(dir, "no-late.yaml");
+    writeFileSync(noLate, "compactionSupplementShare: 0\n");
+    const args = [...WORKED, "--archive-compaction", "--landing-days", "2", "--assumptions", noLate];
+    const { lines, medianArchivedObjectBytes } = JSON.parse((await runCommand(costCommand, args)).out)
+      .report as {
+      lines: Line[];
+      medianArchivedObjectBytes: number;
+    };
+    const INDEXED = 240 * hourIndexBytes(60);
+    // Standard: the originals 2 days, the parts (the same STORED bytes a day) 30, the hour indexes
+    // and the 24 manifests of 600 members and one part 30.
+    close(
+      line(lines, "S3 Standard").steady,
+      ((2 * STORED + 30 * STORED + 30 * INDEXED + 30 * 24 * compactionManifestBytes(600, 1)) / GIB) * 0.023,
+      "S3 Standard",
+    );
+    // GET 14,688 a day; PUT-class 408 and LIST 48 a day (plan.test.ts).
+    close(line(lines, "S3 GET by the compactor").steady, ((14_688 * M) / 1000) * 0.0004, "compactor GETs");
+    close(
+      line(lines, "S3 PUT/LIST by the compactor").steady,
+      ((456 * M) / 1000) * 0.005,
+      "compactor PUT/LIST",
+    );
+    // Compute: 2.16036e10 B / 50 MB/s = 432.072 s + 14,400 × 0.01 s = 576.072 s × 2 GB = 1,152.144
+    // GB-s a day at $0.0000166667; 24 parts + 24 manifests + 24 dispatches = 72 invocations at $0.20/M.
+    close(
+      line(lines, "Compactor compute").steady,
+      1152.144 * M * 0.0000166667 + ((72 * M) / 1e6) * 0.2,
+      "compactor compute",
+    );
+    // The originals' PUTs are as before; the median archived object is the part.
+    close(line(lines, "S3 PUT (one per object)").steady, ((14_400 * M) / 1000) * 0.005, "PUT");
+    close(medianArchivedObjectBytes, 900_150_000, "median archived object");
   });
 
   it("--help shows each default once, the lifecycle as the flag's own syntax", () => {

@@ -372,6 +372,75 @@ describe("logarchive plan", () => {
   });
 });
 
+describe("logarchive plan --archive-compaction (hypothetical, docs/design/compaction.md)", () => {
+  it("shows the compacted parts' count and median size, and the compactor's work, by hand", async () => {
+    // The worked example's 14,400 archived objects a day (60 a node-hour): each hour's 600 from
+    // the 10 nodes, 10 × 90,000,000 + 600 × 250 = 900,150,000 B, fit one 1 GiB part: 24 a day.
+    const noLate = writeConfig("no-late.yaml", "compactionSupplementShare: 0\n");
+    const args = ["plan", ...WORKED, "--archive-compaction", "--assumptions", noLate];
+    const plan = JSON.parse((await runCommand(planCommand, args)).out);
+    const c = plan.compaction;
+    close(c.membersPerDay, 14_400, "members");
+    close(c.sizes.objectsPerDay, 24, "parts/day");
+    close(c.sizes.medianBytes, 900_150_000, "median part");
+    assert.equal(c.design.landingDays, 3);
+    assert.equal(c.design.partMaxBytes, 2 ** 30);
+    // PUT-class: ceil(900,150,000 / 64 MiB) = 14 UploadParts + create + complete = 16 a part, and
+    // 24 manifests: 408. GET: 14,400 originals + 240 hour indexes + 24 manifest checks + 24 HEADs.
+    close(c.putsPerDay, 24 * 16 + 24, "PUT-class");
+    close(c.getsPerDay, 14_400 + 240 + 24 + 24, "GETs");
+    close(c.listPagesPerDay, 48, "LIST pages");
+    // The lifecycle table is of the parts now.
+    assert.equal(
+      plan.lifecycle.transitions[0].movingObjectsPerDay + plan.lifecycle.transitions[0].stayingObjectsPerDay,
+      24,
+    );
+    const text = (
+      await runCommand(
+        planCommand,
+        args.filter((a) => a !== "--format" && a !== "json"),
+      )
+    ).out;
+    assert.match(
+      text,
+      /\| compacted\/ \(hypothetical; replaces archived objects after their landing days\) \| 24 +\|/,
+    );
+    assert.match(text, /\| Compacted parts \(median 858 MiB, 0\.0% under 128 KiB\) +\| 24 +\|/);
+    assert.match(text, /\| compactorMBPerSecondPerGb +\| 25 +\|/);
+    // Without the switch: no compaction, and its assumptions are not listed.
+    const plain = await runCommand(planCommand, ["plan", ...WORKED]);
+    assert.equal(JSON.parse(plain.out).compaction, null);
+    const plainText = (await runCommand(planCommand, ["plan", ...without(WORKED, "--format")])).out;
+    assert.doesNotMatch(plainText, /compactor|compacted\//);
+  });
+
+  it("refuses compaction settings without the switch, and out-of-range ones, naming the flag", async () => {
+    await assert.rejects(
+      runCommand(planCommand, ["plan", ...WORKED, "--landing-days", "2"]),
+      (error: Error) =>
+        error instanceof UserError && error.message === "--landing-days: only with --archive-compaction",
+    );
+    await assert.rejects(
+      runCommand(planCommand, ["plan", ...WORKED, "--archive-compaction", "--landing-days", "0"]),
+      /--landing-days: expected a whole number of days from 1 to 365/,
+    );
+    await assert.rejects(
+      runCommand(planCommand, ["plan", ...WORKED, "--archive-compaction", "--compaction-part-max", "10KiB"]),
+      /--compaction-part-max: expected a size from 1048576 B/,
+    );
+    await assert.rejects(
+      runCommand(planCommand, [
+        "plan",
+        ...WORKED,
+        "--archive-compaction",
+        "--compaction-upload-part",
+        "1MiB",
+      ]),
+      /--compaction-upload-part: expected a size from 5242880 B/,
+    );
+  });
+});
+
 function writeConfig(name: string, text: string): string {
   const path = join(dir, name);
   writeFileSync(path, text);
