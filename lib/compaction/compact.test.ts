@@ -1,0 +1,430 @@
+// compactNamespaceHour against a real local S3 (s3rver behind the archive front, for a
+// versioned bucket), with archive objects as the shipper writes them: parts that inflate to
+// the members' lines in manifest order, member byte ranges that hash to their SHA-256, parts
+// split at member boundaries, a multipart part, a crash (a failing S3 call) before the manifest
+// or between parts followed by a re-run that gives the same bytes and one manifest, a
+// supplement generation for a late batch, refused originals, and DuckDB reading a part.
+
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { gunzipSync } from "node:zlib";
+import { GetObjectCommand, ListObjectVersionsCommand, type S3Client } from "@aws-sdk/client-s3";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { type LocalS3, localS3Client, startLocalS3 } from "../../local/s3.ts";
+import { type S3ArchiveFront, startS3ArchiveFront } from "../../local/s3-archive/server.ts";
+import { compactedHourPrefix, compactionManifestsPrefix } from "../keys/layout.ts";
+import { parseCompactionManifest } from "../object/compaction-manifest.ts";
+import { listObjectPages } from "../retrieval/find.ts";
+import { countCommands, putTestObject, type TestObject, testObject } from "../retrieval/test_support.ts";
+import {
+  type CompactionOutcome,
+  type CompactOptions,
+  compactNamespaceHour,
+  HourNotSettledError,
+} from "./compact.ts";
+
+const E = "0c0c0c0c";
+const HOUR = { dt: "2026-03-03", hour: "10" };
+const AFTER_SETTLE = () => new Date("2026-03-03T13:00:00Z");
+
+/** `n` lines of one node's batch in the hour, with messages of `size` random characters (incompressible). */
+function batch(
+  node: string,
+  seq: number,
+  n: number,
+  o: { tier?: "archive" | "analytics"; namespace?: string; at?: string; size?: number } = {},
+): TestObject {
+  return testObject({
+    namespace: o.namespace ?? "payments",
+    node,
+    epoch: E,
+    seq,
+    tier: o.tier ?? "archive",
+    lines: Array.from({ length: n }, (_, i) => ({
+      at: o.at ?? `2026-03-03T10:${String(i % 60).padStart(2, "0")}:00.${String(seq).padStart(9, "0")}Z`,
+      message:
+        o.size === undefined
+          ? `line ${i} of ${node} ${seq}`
+          : randomBytes(o.size).toString("base64").slice(0, o.size),
+    })),
+  });
+}
+
+const hourMembers = [
+  batch("node-b", 3, 40),
+  batch("node-a", 1, 25),
+  batch("node-c", 7, 60),
+  batch("node-a", 2, 10, { tier: "analytics" }),
+  batch("node-c", 8, 5),
+];
+const otherNamespace = batch("node-a", 4, 5, { namespace: "web" });
+const otherHour = batch("node-a", 5, 5, { at: "2026-03-03T11:10:00Z" });
+
+async function bytesOf(s3: S3Client, bucket: string, key: string): Promise<Buffer> {
+  const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await response.Body!.transformToByteArray());
+}
+
+async function keysUnder(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const page of listObjectPages(s3, bucket, prefix)) for (const o of page) keys.push(o.Key!);
+  return keys;
+}
+
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+describe("compactNamespaceHour", () => {
+  let dir: string;
+  let local: LocalS3;
+  let front: S3ArchiveFront;
+  let s3: S3Client;
+  const clients: S3Client[] = [];
+  const buckets = ["plain", "crash-manifest", "crash-part", "late", "tampered", "big", "versioned"];
+
+  const options = (bucket: string, extra: Partial<CompactOptions> = {}): CompactOptions => ({
+    s3,
+    bucket,
+    prefix: "logs",
+    namespace: "payments",
+    ...HOUR,
+    now: AFTER_SETTLE,
+    ...extra,
+  });
+
+  /** A client of its own whose commands are counted (a middleware name can be added once per client). */
+  function counted(): { client: S3Client; counts: Map<string, number> } {
+    const client = localS3Client(front.endpoint, "us-east-1");
+    clients.push(client);
+    return { client, counts: countCommands(client) };
+  }
+
+  async function putAll(bucket: string, objects: readonly TestObject[]): Promise<void> {
+    for (const o of objects) await putTestObject(s3, bucket, o);
+  }
+
+  /** Every check a reader relies on, from what is stored: returns the parts' bytes. */
+  async function checkCommitted(
+    bucket: string,
+    outcome: CompactionOutcome,
+    originals: readonly TestObject[],
+  ): Promise<Buffer[]> {
+    assert.equal(outcome.status, "committed");
+    const manifest = parseCompactionManifest(await bytesOf(s3, bucket, outcome.manifestKey!));
+    assert.deepEqual(manifest, outcome.manifest);
+    const byKey = new Map(originals.map((o) => [o.key, o]));
+    assert.deepEqual(
+      manifest.members.map((m) => m.key),
+      originals.map((o) => o.key).sort(),
+      "every original of the hour once, in key order",
+    );
+    const parts: Buffer[] = [];
+    for (const part of manifest.parts) {
+      const body = await bytesOf(s3, bucket, part.key);
+      parts.push(body);
+      assert.equal(body.length, part.bytes);
+      assert.equal(sha(body), part.sha256);
+      const members = manifest.members.filter((m) => m.part === part.part);
+      for (const m of members) {
+        const original = byKey.get(m.key)!;
+        const range = body.subarray(m.offset, m.offset + m.length);
+        assert.equal(sha(range), m.sha256, `${m.key}'s range hashes to its sha256`);
+        assert.ok(range.equals(original.body), `${m.key}'s bytes are the original's`);
+        assert.equal(m.records, original.lines.length);
+      }
+      // RFC 1952 §2.2: the part is a gzip file whose inflation is the members' lines in order.
+      const expected = members.map((m) => `${byKey.get(m.key)!.lines.join("\n")}\n`).join("");
+      assert.equal(gunzipSync(body).toString("utf8"), expected);
+    }
+    return parts;
+  }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "compact-"));
+    local = await startLocalS3({ host: "127.0.0.1", port: 0, dataDir: join(dir, "s3"), buckets });
+    front = await startS3ArchiveFront({
+      host: "127.0.0.1",
+      port: 0,
+      upstream: local.endpoint,
+      region: "us-east-1",
+      dataDir: join(dir, "front"),
+      buckets: [{ name: "versioned", versioning: true }],
+    });
+    s3 = localS3Client(front.endpoint, "us-east-1");
+  });
+
+  after(async () => {
+    s3?.destroy();
+    for (const c of clients) c.destroy();
+    await front?.stop();
+    await local?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("concatenates the hour's originals of both tiers in key order into parts split at member boundaries, then commits one manifest", async () => {
+    await putAll("plain", [...hourMembers, otherNamespace, otherHour]);
+    await putTestObject(s3, "plain", {
+      ...hourMembers[0]!,
+      key: `${hourMembers[0]!.key.replace(/[^/]+$/, "")}notes.txt`,
+    });
+    const sizes = hourMembers.map((o) => o.body.length);
+    // Room for about two members per part, so the split is exercised.
+    const partMaxBytes = Math.max(...sizes) * 2;
+    const outcome = await compactNamespaceHour(options("plain", { partMaxBytes }));
+    await checkCommitted("plain", outcome, hourMembers);
+    const manifest = outcome.manifest!;
+    assert.ok(manifest.parts.length >= 2, `${manifest.parts.length} parts`);
+    for (const [i, part] of manifest.parts.entries()) {
+      const members = manifest.members.filter((m) => m.part === i);
+      assert.ok(part.bytes <= partMaxBytes || members.length === 1, `part ${i} is within partMaxBytes`);
+      const next = manifest.members.find((m) => m.part === i + 1);
+      if (next !== undefined)
+        assert.ok(
+          part.bytes + next.length > partMaxBytes,
+          `part ${i} ends only where the next member would not fit`,
+        );
+    }
+    assert.equal(manifest.generation, 0);
+    assert.equal(manifest.previous, null);
+    assert.deepEqual(outcome.ignored, [`${hourMembers[0]!.key.replace(/[^/]+$/, "")}notes.txt`]);
+    assert.ok(outcome.parts.every((p) => p.outcome === "written"));
+    assert.equal(outcome.manifestWritten, true);
+    assert.deepEqual(
+      await keysUnder(s3, "plain", compactionManifestsPrefix("logs", "payments", HOUR.dt, HOUR.hour)),
+      [outcome.manifestKey],
+    );
+    assert.deepEqual(
+      manifest.members.map((m) => [m.node, m.seq, m.tier, m.versionId]),
+      [
+        ["node-a", 2, "analytics", null],
+        ["node-a", 1, "archive", null],
+        ["node-b", 3, "archive", null],
+        ["node-c", 7, "archive", null],
+        ["node-c", 8, "archive", null],
+      ],
+    );
+
+    // Run again: everything is in generation 0, nothing is written.
+    const { client, counts } = counted();
+    const again = await compactNamespaceHour(options("plain", { s3: client, partMaxBytes }));
+    assert.equal(again.status, "up-to-date");
+    assert.equal(again.alreadyCompacted, hourMembers.length);
+    assert.equal(counts.get("PutObjectCommand") ?? 0, 0);
+    assert.equal(counts.get("CreateMultipartUploadCommand") ?? 0, 0);
+  });
+
+  it("a crash before the manifest (its PUT fails), then a re-run: the same part and manifest bytes, the parts kept, one manifest", async () => {
+    const partMaxBytes = Math.max(...hourMembers.map((o) => o.body.length)) * 2;
+    await putAll("crash-manifest", hourMembers);
+    const reference = await compactNamespaceHour(options("plain", { partMaxBytes }));
+    assert.equal(reference.status, "up-to-date");
+    const referenceManifestKey = (
+      await keysUnder(s3, "plain", compactionManifestsPrefix("logs", "payments", HOUR.dt, HOUR.hour))
+    )[0]!;
+    const failing = localS3Client(front.endpoint, "us-east-1");
+    failing.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { Key?: string };
+        if (
+          (context as { commandName?: string }).commandName === "PutObjectCommand" &&
+          input.Key?.includes("/manifest-")
+        ) {
+          throw new Error("injected crash: the manifest PUT never reached S3");
+        }
+        return next(args);
+      },
+      { step: "initialize", name: "crashBeforeManifest" },
+    );
+    await assert.rejects(
+      compactNamespaceHour(options("crash-manifest", { s3: failing, partMaxBytes })),
+      /injected crash/,
+    );
+    failing.destroy();
+    const stored = await keysUnder(
+      s3,
+      "crash-manifest",
+      compactedHourPrefix("logs", "payments", HOUR.dt, HOUR.hour),
+    );
+    assert.ok(stored.length > 0 && stored.every((k) => k.includes("/part-")), "parts stored, no manifest");
+
+    const { client, counts } = counted();
+    const rerun = await compactNamespaceHour(options("crash-manifest", { s3: client, partMaxBytes }));
+    const parts = await checkCommitted("crash-manifest", rerun, hourMembers);
+    assert.ok(
+      rerun.parts.every((p) => p.outcome === "kept"),
+      "the stored parts were verified and kept",
+    );
+    assert.equal(counts.get("PutObjectCommand"), 1, "only the manifest was written");
+    assert.equal(
+      counts.get("GetObjectCommand"),
+      rerun.parts.length,
+      "one GET per kept part, none of the originals",
+    );
+    assert.deepEqual(
+      await bytesOf(s3, "crash-manifest", rerun.manifestKey!),
+      await bytesOf(s3, "plain", referenceManifestKey),
+      "the manifest is byte for byte a clean run's",
+    );
+    const referenceManifest = parseCompactionManifest(await bytesOf(s3, "plain", referenceManifestKey));
+    for (const [i, part] of referenceManifest.parts.entries()) {
+      assert.equal(rerun.manifest!.parts[i]!.key, part.key);
+      assert.ok(parts[i]!.equals(await bytesOf(s3, "plain", part.key)));
+    }
+    assert.deepEqual(
+      await keysUnder(
+        s3,
+        "crash-manifest",
+        compactionManifestsPrefix("logs", "payments", HOUR.dt, HOUR.hour),
+      ),
+      [rerun.manifestKey],
+    );
+  });
+
+  it("a crash between parts (the second part's write fails), then a re-run: the first part kept, the rest written, the same bytes", async () => {
+    const partMaxBytes = Math.max(...hourMembers.map((o) => o.body.length)) * 2;
+    await putAll("crash-part", hourMembers);
+    const failing = localS3Client(front.endpoint, "us-east-1");
+    failing.middlewareStack.add(
+      (next) => async (args) => {
+        const input = args.input as { Key?: string };
+        if (input.Key?.includes("/part-0000-0001-"))
+          throw new Error("injected crash: S3 unreachable for part 1");
+        return next(args);
+      },
+      { step: "initialize", name: "crashAtSecondPart" },
+    );
+    await assert.rejects(
+      compactNamespaceHour(options("crash-part", { s3: failing, partMaxBytes })),
+      /injected crash/,
+    );
+    failing.destroy();
+    assert.equal(
+      (await keysUnder(s3, "crash-part", compactedHourPrefix("logs", "payments", HOUR.dt, HOUR.hour))).length,
+      1,
+    );
+    const rerun = await compactNamespaceHour(options("crash-part", { partMaxBytes }));
+    await checkCommitted("crash-part", rerun, hourMembers);
+    assert.deepEqual(
+      rerun.parts.map((p) => p.outcome),
+      ["kept", ...rerun.parts.slice(1).map(() => "written")],
+    );
+    const reference = (
+      await keysUnder(s3, "plain", compactionManifestsPrefix("logs", "payments", HOUR.dt, HOUR.hour))
+    )[0]!;
+    assert.deepEqual(
+      await bytesOf(s3, "crash-part", rerun.manifestKey!),
+      await bytesOf(s3, "plain", reference),
+    );
+  });
+
+  it("a batch that arrives after the hour was committed goes into generation 1, chained to generation 0, and no original is taken twice", async () => {
+    await putAll("late", hourMembers);
+    const first = await compactNamespaceHour(options("late"));
+    assert.equal(first.status, "committed");
+    assert.equal(first.manifest!.parts.length, 1, "1 GiB holds the whole hour");
+    const late = batch("node-d", 0, 12);
+    await putTestObject(s3, "late", late);
+    const second = await compactNamespaceHour(options("late"));
+    await checkCommitted("late", second, [late]);
+    assert.equal(second.generation, 1);
+    assert.equal(second.alreadyCompacted, hourMembers.length);
+    const firstBody = await bytesOf(s3, "late", first.manifestKey!);
+    assert.deepEqual(second.manifest!.previous, { generation: 0, sha256: sha(firstBody) });
+    assert.match(second.manifest!.parts[0]!.key, /\/part-0001-0000-[0-9a-f]{16}\.ndjson\.gz$/);
+    assert.equal((await compactNamespaceHour(options("late"))).status, "up-to-date");
+  });
+
+  it("refuses an original whose bytes do not hash to its metadata's sha256, or that has no metadata, and commits nothing", async () => {
+    const [good, victim, other] = [hourMembers[0]!, hourMembers[1]!, hourMembers[2]!];
+    // The victim's key and metadata with other bytes: what an overwrite by another writer looks like.
+    await putAll("tampered", [good, { ...victim, body: other.body }]);
+    const outcome = await compactNamespaceHour(options("tampered"));
+    assert.equal(outcome.status, "refused");
+    assert.equal(outcome.manifest, null);
+    assert.deepEqual(
+      outcome.refused.map((r) => r.key),
+      [victim.key],
+    );
+    assert.match(
+      outcome.refused[0]!.reason,
+      /sha256 mismatch: the stored bytes hash to [0-9a-f]{64}, its metadata says/,
+    );
+    assert.deepEqual(
+      await keysUnder(s3, "tampered", compactedHourPrefix("logs", "payments", HOUR.dt, HOUR.hour)),
+      [],
+      "no part, no manifest",
+    );
+
+    await putTestObject(s3, "tampered", { ...victim, metadata: {} });
+    const unlabelled = await compactNamespaceHour(options("tampered", { dryRun: true }));
+    assert.equal(unlabelled.status, "refused");
+    assert.match(unlabelled.refused[0]!.reason, /object metadata logarchive-\S+ is missing/);
+  });
+
+  it("refuses an hour that has not closed plus the settle delay", async () => {
+    await assert.rejects(
+      compactNamespaceHour(
+        options("plain", { now: () => new Date("2026-03-03T11:30:00Z"), settleMs: 60 * 60_000 }),
+      ),
+      (e: Error) =>
+        e instanceof HourNotSettledError &&
+        /not closed plus the settle delay \(60 min\) until 2026-03-03T12:00:00.000Z/.test(e.message),
+    );
+  });
+
+  it("streams a part larger than an upload part as a multipart upload, on a versioned bucket (version ids in the manifest), and DuckDB reads every line of it once", async () => {
+    // Incompressible lines, so three members make a part over S3's 5 MiB minimum upload part.
+    const big = [
+      batch("node-a", 10, 1200, { size: 2000 }),
+      batch("node-b", 11, 1200, { size: 2000 }),
+      batch("node-c", 12, 1200, { size: 2000 }),
+    ];
+    await putAll("versioned", big);
+    const { client, counts } = counted();
+    const outcome = await compactNamespaceHour(
+      options("versioned", { s3: client, uploadChunkBytes: 5 * 1024 * 1024 }),
+    );
+    const [part] = await checkCommitted("versioned", outcome, big);
+    assert.ok(part!.length > 5 * 1024 * 1024, `part of ${part!.length} bytes`);
+    assert.equal(counts.get("CreateMultipartUploadCommand"), 1);
+    assert.ok((counts.get("UploadPartCommand") ?? 0) >= 2);
+    for (const m of outcome.manifest!.members) {
+      const versions = await s3.send(new ListObjectVersionsCommand({ Bucket: "versioned", Prefix: m.key }));
+      assert.equal(m.versionId, versions.Versions![0]!.VersionId);
+      assert.notEqual(m.versionId, null);
+    }
+
+    // DuckDB over the compacted part: a multi-member .ndjson.gz file.
+    const file = join(dir, "part.ndjson.gz");
+    await writeFile(file, part!);
+    const db = await DuckDBInstance.create(":memory:");
+    const c = await db.connect();
+    try {
+      // Each line as batch/seq/sha256(message), so a failure prints short lines, not megabytes.
+      const line = (r: Record<string, unknown>) =>
+        `${r.batch_id}/${r.seq}/${sha(Buffer.from(String(r.message)))}`;
+      const rows = (
+        await c.runAndReadAll(
+          `SELECT batch_id, seq::INTEGER AS seq, message FROM read_ndjson('${file}') ORDER BY batch_id, seq`,
+        )
+      )
+        .getRowObjectsJson()
+        .map(line);
+      const expected = big.flatMap((o) => o.lines.map((l) => line(JSON.parse(l))));
+      assert.equal(rows.length, expected.length, "every line once");
+      assert.deepEqual(rows, expected);
+      const [json] = (
+        await c.runAndReadAll(
+          `SELECT count(*)::INTEGER AS n FROM read_json('${file}', format = 'newline_delimited')`,
+        )
+      ).getRowObjectsJson();
+      assert.equal(json!.n, expected.length);
+    } finally {
+      c.closeSync();
+      db.closeSync();
+    }
+  });
+});
