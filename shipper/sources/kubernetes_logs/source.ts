@@ -133,6 +133,8 @@ export class KubernetesLogsSource {
   /** When the scan running now started, and when the last one run to its end started (#now). */
   #scanStartedAt = Number.NEGATIVE_INFINITY;
   #completedScanStartedAt = Number.NEGATIVE_INFINITY;
+  /** The completed scan count when #successorsKnown last listed a file's directory. */
+  #successorsListedAt = new WeakMap<TrackedFile, number>();
   readonly #now: () => number;
 
   constructor(options: SourceOptions, restore: readonly FileCheckpoint[] = []) {
@@ -1073,9 +1075,12 @@ export class KubernetesLogsSource {
     // from then until the grace was over: finishing then would split the line across the
     // rotation in two records. So a later scan, one that started after the grace was over,
     // must have run to its end.
+    // A full scan takes a while on a loaded node; a rotated file's own directory, listed now,
+    // is enough when every newer file of its chain there is one already tracked (#successorsKnown).
     if (
-      this.#completedScans <= tf.movedInScan ||
-      (graced && this.#completedScanStartedAt - graceFrom < this.options.finishGraceMs)
+      (this.#completedScans <= tf.movedInScan ||
+        (graced && this.#completedScanStartedAt - graceFrom < this.options.finishGraceMs)) &&
+      !(graced && (await this.#successorsKnown(tf)))
     ) {
       tf.awaitsScan = true;
       return;
@@ -1110,6 +1115,45 @@ export class KubernetesLogsSource {
     });
     await tf.close();
     this.options.metrics.fileLagBytes.remove({ file: tf.path });
+  }
+
+  /**
+   * Whether every file of `tf`'s chain newer than it is tracked, by a listing of its
+   * directory taken now, after its grace: then the next file of the chain is known without
+   * waiting for a full scan, and its pending partial line can move there. Only for a file
+   * held open at a kubelet rotated name (`<n>.log.<stamp>`, read back from the descriptor),
+   * whose place in the chain its name gives; anything else (dockerd's `.<N>` chains, a
+   * file unlinked or out of its directory, a newer name not tracked or tracked from a
+   * checkpoint without a descriptor) waits for the full scan. One listing per completed
+   * scan: a chain that is not known now waits for the next scan in any case.
+   */
+  async #successorsKnown(tf: TrackedFile): Promise<boolean> {
+    if (tf.handle === null || tf.compressed) return false;
+    if (this.#successorsListedAt.get(tf) === this.#completedScans) return false;
+    this.#successorsListedAt.set(tf, this.#completedScans);
+    const current = await readlink(`/proc/self/fd/${tf.handle.fd}`).catch(() => null);
+    if (current === null || current.endsWith(" (deleted)")) return false;
+    const dir = dirname(tf.chainBase);
+    if (dirname(current) !== resolve(dir)) return false;
+    const own = rotationStamp(join(dir, basename(current)));
+    if (own === "~" || chainBaseOf(join(dir, basename(current))) !== tf.chainBase) return false;
+    const names = await readdir(dir).catch(() => null);
+    if (names === null) return false;
+    for (const name of names) {
+      const path = join(dir, name);
+      if (name.endsWith(".tmp") || chainBaseOf(path) !== tf.chainBase || rotationStamp(path) <= own) continue;
+      const st = await stat(path).catch(() => null);
+      if (st === null) return false;
+      const known = this.#byInode.get(this.#key(st.dev, st.ino));
+      if (
+        known === undefined ||
+        known.state !== "active" ||
+        known.handle === null ||
+        known.chainBase !== tf.chainBase
+      )
+        return false;
+    }
+    return true;
   }
 
   /**

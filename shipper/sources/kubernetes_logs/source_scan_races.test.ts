@@ -474,6 +474,90 @@ describe("scans racing the writers' rotations", () => {
       await h.kill();
     });
   }
+  it("a rotated file whose successor is tracked is finished when its grace is over, without waiting for another full scan", async () => {
+    // Rotation lag (issue 8 item 6): the last rotated file of a chain used to wait for a
+    // full scan that started after its grace; a listing of its own directory showing every
+    // newer file of its chain tracked is enough to know where its partial line goes.
+    const { root, live } = container();
+    const h = new Harness(root);
+    let skewMs = 0;
+    const graceMs = 2000;
+    writeFileSync(live, lines(1, 10));
+    const src = h.start(false, { finishGraceMs: graceMs, now: () => Date.now() + skewMs });
+    await src.scan();
+    await h.readAll();
+    appendFileSync(live, lines(11, 20) + partialStart(21));
+    renameSync(live, `${live}.${stamp(1)}`);
+    writeFileSync(live, partialEnd() + lines(22, 30));
+    // The first scan finds the new 0.log, the second confirms it (TrackedFile.foundInScan).
+    await src.scan();
+    await src.scan();
+    await h.readAll();
+    const rotated = src.files.find((f) => f.path === `${live}.${stamp(1)}`)!;
+    assert.equal(rotated.state, "active", "within its grace the rotated file is not finished");
+    // The grace passes with no scan after it.
+    skewMs += graceMs + 1;
+    const scans = src.scans;
+    await h.readAll();
+    assert.equal(src.scans, scans, "no scan ran");
+    assert.equal(rotated.state, "done", "finished from the listing of its directory");
+    h.commit();
+    h.assertExactlyOnce(30);
+    assert.ok(
+      h.committed.includes("lid=21 first half across a rotation, second half after it"),
+      "the split line is one record",
+    );
+    await h.kill();
+  });
+
+  it("a rotated file is not finished early while its directory holds a newer file of its chain that is not tracked", async () => {
+    // The scan lists the new 0.log, which is rotated again (to `.<stamp 2>`) and replaced
+    // before the scan stats it: the file that holds the rest of the split line is then
+    // under a name this scan did not list. Finishing the first file now would emit its P
+    // chunk alone.
+    const { root, live } = container();
+    const h = new Harness(root);
+    let skewMs = 0;
+    const graceMs = 2000;
+    writeFileSync(live, lines(1, 10));
+    const src = h.start(false, { finishGraceMs: graceMs, now: () => Date.now() + skewMs });
+    await src.scan();
+    await h.readAll();
+    appendFileSync(live, lines(11, 20) + partialStart(21));
+    renameSync(live, `${live}.${stamp(1)}`);
+    writeFileSync(live, partialEnd() + lines(22, 30));
+    onStat(live, "before", () => {
+      renameSync(live, `${live}.${stamp(2)}`);
+      writeFileSync(live, lines(31, 40));
+    });
+    await src.scan();
+    restoreStat();
+    assert.equal(
+      src.files.some((f) => f.path === `${live}.${stamp(2)}`),
+      false,
+      "the file holding the F chunk is not tracked yet",
+    );
+    skewMs += graceMs + 1;
+    await h.readAll();
+    assert.equal(
+      src.files.find((f) => f.path === `${live}.${stamp(1)}`)?.state,
+      "active",
+      "the rotated file waits for a scan",
+    );
+    assert.ok(src.needsScan, "and asks for it");
+    for (let i = 0; i < 3; i++) {
+      await src.scan();
+      await h.readAll();
+    }
+    h.commit();
+    h.assertExactlyOnce(40);
+    assert.ok(
+      h.committed.includes("lid=21 first half across a rotation, second half after it"),
+      "the split line is one record",
+    );
+    await h.kill();
+  });
+
   it("a file checkpointed while empty is not taken for another container's file that got its inode number", async () => {
     // e2e (restart during fast rotation): a 0.log tracked while still empty (no fingerprint)
     // was checkpointed, then rotated, gzipped and unlinked while the shipper was down; ext4
