@@ -426,6 +426,33 @@ describe("scans racing the writers' rotations", () => {
       "the split line is one record",
     );
   });
+  /**
+   * A container whose 0.log the source has read to its end (lines 1–20), ending with the P
+   * chunk of line 21 that a rotation will split; the source's clock runs `skew.ms` ahead of
+   * the wall clock, so a test can let the finish grace pass without waiting for it.
+   */
+  async function beforeSplitRotation(graceMs: number) {
+    const { root, live } = container();
+    const h = new Harness(root);
+    const skew = { ms: 0 };
+    writeFileSync(live, lines(1, 10));
+    const src = h.start(false, { finishGraceMs: graceMs, now: () => Date.now() + skew.ms });
+    await src.scan();
+    await h.readAll();
+    appendFileSync(live, lines(11, 20) + partialStart(21));
+    return { live, h, src, skew };
+  }
+
+  /** Every line up to `last` once, line 21 whole across the rotation. */
+  function assertSplitLineWhole(h: Harness, last: number): void {
+    h.commit();
+    h.assertExactlyOnce(last);
+    assert.ok(
+      h.committed.includes("lid=21 first half across a rotation, second half after it"),
+      "the split line is one record",
+    );
+  }
+
   for (const graceMs of [0, 2000]) {
     it(`a file rotated right after the scan's stat is not finished before a later scan looked for its successor (grace ${graceMs} ms)`, async () => {
       // e2e (live-only glob, a loaded machine): "second half after it" without its lid, and
@@ -435,14 +462,7 @@ describe("scans racing the writers' rotations", () => {
       // held descriptor, so it has not listed the new 0.log. If the shipper then gets no CPU
       // until the grace is over (here: the clock jumps), the rotated file is read to its end
       // with no successor known: its P chunk must wait for the scan that finds the new file.
-      const { root, live } = container();
-      const h = new Harness(root);
-      let skewMs = 0;
-      writeFileSync(live, lines(1, 10));
-      const src = h.start(false, { finishGraceMs: graceMs, now: () => Date.now() + skewMs });
-      await src.scan();
-      await h.readAll();
-      appendFileSync(live, lines(11, 20) + partialStart(21));
+      const { live, h, src, skew } = await beforeSplitRotation(graceMs);
       onStat(live, "after", () => {
         renameSync(live, `${live}.${stamp(1)}`);
         writeFileSync(live, partialEnd() + lines(22, 30));
@@ -452,7 +472,7 @@ describe("scans racing the writers' rotations", () => {
       assert.equal(src.files.length, 1, "this scan has not listed the new 0.log");
       assert.notEqual(src.files[0]!.movedAt, null, "but it knows the file it holds was rotated");
       // The shipper stalls past the grace between this scan and its next read.
-      skewMs += graceMs + 1;
+      skew.ms += graceMs + 1;
       await h.readAll();
       assert.equal(
         src.files[0]!.state,
@@ -465,28 +485,17 @@ describe("scans racing the writers' rotations", () => {
         await h.readAll();
       }
       assert.equal(src.files.find((f) => f.path === `${live}.${stamp(1)}`)?.state, "done");
-      h.commit();
-      h.assertExactlyOnce(30);
-      assert.ok(
-        h.committed.includes("lid=21 first half across a rotation, second half after it"),
-        "the split line is one record",
-      );
+      assertSplitLineWhole(h, 30);
       await h.kill();
     });
   }
+
   it("a rotated file whose successor is tracked is finished when its grace is over, without waiting for another full scan", async () => {
     // Rotation lag (issue 8 item 6): the last rotated file of a chain used to wait for a
     // full scan that started after its grace; a listing of its own directory showing every
     // newer file of its chain tracked is enough to know where its partial line goes.
-    const { root, live } = container();
-    const h = new Harness(root);
-    let skewMs = 0;
     const graceMs = 2000;
-    writeFileSync(live, lines(1, 10));
-    const src = h.start(false, { finishGraceMs: graceMs, now: () => Date.now() + skewMs });
-    await src.scan();
-    await h.readAll();
-    appendFileSync(live, lines(11, 20) + partialStart(21));
+    const { live, h, src, skew } = await beforeSplitRotation(graceMs);
     renameSync(live, `${live}.${stamp(1)}`);
     writeFileSync(live, partialEnd() + lines(22, 30));
     // The first scan finds the new 0.log, the second confirms it (TrackedFile.foundInScan).
@@ -496,17 +505,12 @@ describe("scans racing the writers' rotations", () => {
     const rotated = src.files.find((f) => f.path === `${live}.${stamp(1)}`)!;
     assert.equal(rotated.state, "active", "within its grace the rotated file is not finished");
     // The grace passes with no scan after it.
-    skewMs += graceMs + 1;
+    skew.ms += graceMs + 1;
     const scans = src.scans;
     await h.readAll();
     assert.equal(src.scans, scans, "no scan ran");
     assert.equal(rotated.state, "done", "finished from the listing of its directory");
-    h.commit();
-    h.assertExactlyOnce(30);
-    assert.ok(
-      h.committed.includes("lid=21 first half across a rotation, second half after it"),
-      "the split line is one record",
-    );
+    assertSplitLineWhole(h, 30);
     await h.kill();
   });
 
@@ -515,15 +519,8 @@ describe("scans racing the writers' rotations", () => {
     // before the scan stats it: the file that holds the rest of the split line is then
     // under a name this scan did not list. Finishing the first file now would emit its P
     // chunk alone.
-    const { root, live } = container();
-    const h = new Harness(root);
-    let skewMs = 0;
     const graceMs = 2000;
-    writeFileSync(live, lines(1, 10));
-    const src = h.start(false, { finishGraceMs: graceMs, now: () => Date.now() + skewMs });
-    await src.scan();
-    await h.readAll();
-    appendFileSync(live, lines(11, 20) + partialStart(21));
+    const { live, h, src, skew } = await beforeSplitRotation(graceMs);
     renameSync(live, `${live}.${stamp(1)}`);
     writeFileSync(live, partialEnd() + lines(22, 30));
     onStat(live, "before", () => {
@@ -537,7 +534,7 @@ describe("scans racing the writers' rotations", () => {
       false,
       "the file holding the F chunk is not tracked yet",
     );
-    skewMs += graceMs + 1;
+    skew.ms += graceMs + 1;
     await h.readAll();
     assert.equal(
       src.files.find((f) => f.path === `${live}.${stamp(1)}`)?.state,
@@ -549,12 +546,7 @@ describe("scans racing the writers' rotations", () => {
       await src.scan();
       await h.readAll();
     }
-    h.commit();
-    h.assertExactlyOnce(40);
-    assert.ok(
-      h.committed.includes("lid=21 first half across a rotation, second half after it"),
-      "the split line is one record",
-    );
+    assertSplitLineWhole(h, 40);
     await h.kill();
   });
 
