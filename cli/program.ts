@@ -2,6 +2,7 @@
 
 import { readFileSync } from "node:fs";
 import { Command, type CommanderError } from "commander";
+import { compactCommand } from "./commands/compact.ts";
 import { costCommand } from "./commands/cost.ts";
 import { holdCommand } from "./commands/hold.ts";
 import { loaderCommand } from "./commands/loader.ts";
@@ -66,6 +67,7 @@ export function buildProgram(): Command {
   program.addCommand(planCommand());
   program.addCommand(costCommand());
   program.addCommand(manifestsCommand());
+  program.addCommand(compactCommand(VERSION));
   // addCommand() does not pass settings down, so each command gets them here.
   for (const command of everyCommand(program)) {
     command.showHelpAfterError("(run with --help for usage)").exitOverride((error) => {

@@ -62,18 +62,11 @@ import {
 } from "../object/compaction-manifest.ts";
 import { fromUserMetadata, METADATA_PREFIX, type ObjectMetadata } from "../object/metadata.ts";
 import { listObjectPages, versionParam } from "../retrieval/find.ts";
+import { DEFAULT_PART_MAX_BYTES, DEFAULT_SETTLE_MS } from "./defaults.ts";
 import { DEFAULT_UPLOAD_CHUNK_BYTES, MIN_UPLOAD_PART_BYTES, PartWriter } from "./part-writer.ts";
 
-/** Default largest compacted part: 1 GiB (the design brief's compaction.part_max_bytes). */
-export const DEFAULT_PART_MAX_BYTES = 1024 ** 3;
-/**
- * Default wait after an hour ends before it is compacted. An archive batch never holds lines
- * of two hours, but one holding an hour's last lines is cut only at its batch age (up to the
- * policy's archive.batch_max_age, 1 h by default, lib/retrieval/arrival.ts) and then uploaded
- * (the shipper's upload_timeout per attempt), so most of an hour is in S3 about an hour after
- * it ends. Batches later than that go into a supplement generation, not lost.
- */
-export const DEFAULT_SETTLE_MS = 75 * 60 * 1000;
+export { DEFAULT_PART_MAX_BYTES, DEFAULT_SETTLE_MS };
+
 /** Originals fetched ahead of the one being appended (each at most the shipper's batch size in memory). */
 const PREFETCH = 4;
 

@@ -1,0 +1,166 @@
+// `logarchive compact` as a user runs it, against a local S3 the test serves: what it prints
+// and its exit codes (0 committed or nothing to do, 1 an original refused, 2 a usage mistake
+// or an hour not yet settled, each in one line without a stack trace).
+
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { compactedHourPrefix, compactionManifestsPrefix } from "../../lib/keys/layout.ts";
+import { listObjectPages } from "../../lib/retrieval/find.ts";
+import { putTestObject, type TestObject, testObject } from "../../lib/retrieval/test_support.ts";
+import { type LocalS3, localS3Client, startLocalS3 } from "../../local/s3.ts";
+import { localCliEnv, runCli } from "../test_support.ts";
+
+const env = localCliEnv();
+const E = "0d0d0d0d";
+
+function batch(node: string, seq: number, n: number): TestObject {
+  return testObject({
+    namespace: "payments",
+    node,
+    epoch: E,
+    seq,
+    tier: "archive",
+    lines: Array.from({ length: n }, (_, i) => ({ at: `2026-03-03T10:${String(i).padStart(2, "0")}:00Z` })),
+  });
+}
+
+const noStack = (stderr: string) => assert.doesNotMatch(stderr, /\n\s+at /, stderr);
+
+describe("logarchive compact", () => {
+  let dir: string;
+  let local: LocalS3;
+  let s3: S3Client;
+  const originals = [batch("node-b", 2, 30), batch("node-a", 1, 20)];
+
+  const location = (bucket: string) => [
+    "--s3-endpoint",
+    local.endpoint,
+    "--bucket",
+    bucket,
+    "--prefix",
+    "logs",
+  ];
+  const compact = (bucket: string, ...args: string[]) =>
+    runCli(["compact", ...location(bucket), "--namespace", "payments", "--hour", "2026-03-03T10", ...args], {
+      env,
+    });
+
+  async function keysUnder(bucket: string, prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const page of listObjectPages(s3, bucket, prefix)) for (const o of page) keys.push(o.Key!);
+    return keys;
+  }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "compact-cli-"));
+    local = await startLocalS3({ host: "127.0.0.1", port: 0, dataDir: dir, buckets: ["good", "dry", "bad"] });
+    s3 = localS3Client(local.endpoint, "us-east-1");
+    for (const bucket of ["good", "dry"]) for (const o of originals) await putTestObject(s3, bucket, o);
+    await putTestObject(s3, "bad", originals[0]!);
+    await putTestObject(s3, "bad", { ...originals[1]!, body: originals[0]!.body });
+  });
+
+  after(async () => {
+    s3?.destroy();
+    await local?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("commits the hour, printing its parts, its batches and the manifest (exit 0); a re-run has nothing new (exit 0)", async () => {
+    const r = await compact("good");
+    assert.equal(r.status, 0, r.stderr);
+    const manifests = await keysUnder(
+      "good",
+      compactionManifestsPrefix("logs", "payments", "2026-03-03", "10"),
+    );
+    assert.equal(manifests.length, 1);
+    assert.match(
+      r.stdout,
+      /^compact: payments 2026-03-03T10 generation 0: committed 2 batch\(es\), 50 record\(s\), .* in 1 part\(s\)$/m,
+    );
+    assert.match(
+      r.stdout,
+      /^ {2}part 0 logs\/compacted\/namespace=payments\/dt=2026-03-03\/hour=10\/part-0000-0000-[0-9a-f]{16}\.ndjson\.gz: \d+ bytes, 2 batch\(es\), sha256 [0-9a-f]{64} \(written\)$/m,
+    );
+    for (const o of originals)
+      assert.ok(
+        r.stdout.includes(`  batch ${o.key}: ${o.body.length} bytes, ${o.lines.length} record(s) -> part 0`),
+        r.stdout,
+      );
+    assert.ok(r.stdout.includes(`compact: manifest ${manifests[0]} written`), r.stdout);
+    // Key order: node-a's batch before node-b's, whatever order they were written in.
+    assert.ok(r.stdout.indexOf(originals[1]!.key) < r.stdout.indexOf(originals[0]!.key));
+
+    const again = await compact("good");
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(
+      again.stdout,
+      /generation 1: nothing new; 2 batch\(es\) already in generation\(s\) 0-0; nothing written/,
+    );
+  });
+
+  it("--dry-run prints the plan and writes nothing (exit 0)", async () => {
+    const r = await compact("dry", "--dry-run", "--part-max-bytes", "1");
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /would compact 2 batch\(es\), 50 record\(s\), .* in 2 part\(s\)/);
+    assert.match(r.stdout, /\(planned\)/);
+    assert.match(
+      r.stdout,
+      /compact: dry run; would write manifest logs\/compacted\/namespace=payments\/dt=2026-03-03\/hour=10\/manifest-0000\.json/,
+    );
+    assert.deepEqual(await keysUnder("dry", compactedHourPrefix("logs", "payments", "2026-03-03", "10")), []);
+  });
+
+  it("refuses an original whose bytes do not match its metadata's sha256, naming it, and commits nothing (exit 1)", async () => {
+    const r = await compact("bad");
+    assert.equal(r.status, 1, r.stderr);
+    assert.ok(
+      r.stdout.includes(`REFUSED ${originals[1]!.key}: sha256 mismatch: the stored bytes hash to`),
+      r.stdout,
+    );
+    assert.match(r.stdout, /1 archive object\(s\) refused; the hour is not committed/);
+    assert.deepEqual(await keysUnder("bad", compactedHourPrefix("logs", "payments", "2026-03-03", "10")), []);
+  });
+
+  for (const [what, args, message] of [
+    [
+      "an hour that is not one",
+      ["--hour", "2026-02-30T10"],
+      /--hour.*2026-02-30T10 is not a date: February 2026 has 28 days/,
+    ],
+    ["hour 24", ["--hour", "2026-03-03T24"], /--hour.*hours are 00-23/],
+    ["a date without an hour", ["--hour", "2026-03-03"], /--hour.*expected a UTC hour, YYYY-MM-DDTHH/],
+    ["a part size of 0", ["--part-max-bytes", "0"], /--part-max-bytes.*expected a size from 1 byte to 5TiB/],
+    ["a part size that is not a size", ["--part-max-bytes", "lots"], /--part-max-bytes.*expected a size/],
+    ["a settle delay that is not a duration", ["--settle", "soon"], /--settle.*expected a duration/],
+    [
+      "an hour not yet settled",
+      ["--hour", "2999-01-01T00"],
+      /^logarchive: --hour hour 2999-01-01T00 is not closed plus the settle delay \(75 min\) until 2999-01-01T02:15:00\.000Z/,
+    ],
+  ] as const) {
+    it(`exit 2 for ${what}, in one line`, async () => {
+      const r = await runCli(
+        ["compact", ...location("good"), "--namespace", "payments", "--hour", "2026-03-03T10", ...args],
+        { env },
+      );
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, message);
+      noStack(r.stderr);
+    });
+  }
+
+  it("exit 2 for a missing --namespace and for a bucket that does not exist, in one line", async () => {
+    const missing = await runCli(["compact", ...location("good"), "--hour", "2026-03-03T10"], { env });
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /required option '--namespace <ns>'/);
+    const nobucket = await compact("nosuch");
+    assert.equal(nobucket.status, 2, nobucket.stderr);
+    assert.match(nobucket.stderr, /^logarchive: --bucket nosuch: no such bucket at --s3-endpoint http/);
+    noStack(nobucket.stderr);
+  });
+});

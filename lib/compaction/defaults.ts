@@ -1,0 +1,14 @@
+// The compactor's defaults, in a module of their own so the CLI can show them in --help
+// without loading the S3 client at startup.
+
+/** Default largest compacted part: 1 GiB (the design brief's compaction.part_max_bytes). */
+export const DEFAULT_PART_MAX_BYTES = 1024 ** 3;
+
+/**
+ * Default wait after an hour ends before it is compacted. An archive batch never holds lines
+ * of two hours, but one holding an hour's last lines is cut only at its batch age (up to the
+ * policy's archive.batch_max_age, 1 h by default, lib/retrieval/arrival.ts) and then uploaded
+ * (the shipper's upload_timeout per attempt), so most of an hour is in S3 about an hour after
+ * it ends. Batches later than that go into a supplement generation, not lost.
+ */
+export const DEFAULT_SETTLE_MS = 75 * 60 * 1000;
