@@ -10,7 +10,12 @@ import { after, before, describe, it } from "node:test";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { compactedHourPrefix, compactionManifestsPrefix } from "../../lib/keys/layout.ts";
 import { listObjectPages } from "../../lib/retrieval/find.ts";
-import { putTestObject, type TestObject, testObject } from "../../lib/retrieval/test_support.ts";
+import {
+  putTestObject,
+  type TestObject,
+  testHourIndex,
+  testObject,
+} from "../../lib/retrieval/test_support.ts";
 import { type LocalS3, localS3Client, startLocalS3 } from "../../local/s3.ts";
 import { localCliEnv, runCli } from "../test_support.ts";
 
@@ -57,7 +62,12 @@ describe("logarchive compact", () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "compact-cli-"));
-    local = await startLocalS3({ host: "127.0.0.1", port: 0, dataDir: dir, buckets: ["good", "dry", "bad"] });
+    local = await startLocalS3({
+      host: "127.0.0.1",
+      port: 0,
+      dataDir: dir,
+      buckets: ["good", "dry", "bad", "waiting"],
+    });
     s3 = localS3Client(local.endpoint, "us-east-1");
     for (const bucket of ["good", "dry"]) for (const o of originals) await putTestObject(s3, bucket, o);
     await putTestObject(s3, "bad", originals[0]!);
@@ -124,6 +134,30 @@ describe("logarchive compact", () => {
     );
     assert.match(r.stdout, /1 archive object\(s\) refused; the hour is not committed/);
     assert.deepEqual(await keysUnder("bad", compactedHourPrefix("logs", "payments", "2026-03-03", "10")), []);
+  });
+
+  it("waits when an hour index names a batch that is not in S3 (exit 1), and --no-index-check compacts what is there", async () => {
+    const missing = batch("node-c", 0, 5);
+    await putTestObject(s3, "waiting", originals[0]!);
+    await putTestObject(
+      s3,
+      "waiting",
+      testHourIndex({ node: "node-c", epoch: E, hour: "2026-03-03T10", batches: [missing], previous: null }),
+      {
+        ContentType: "application/json",
+      },
+    );
+    const r = await compact("waiting");
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stdout, /not ready by the shippers' hour indexes; nothing written/);
+    assert.ok(r.stdout.includes(`NOT READY batch ${missing.key} is named by hour index`), r.stdout);
+    assert.deepEqual(
+      await keysUnder("waiting", compactedHourPrefix("logs", "payments", "2026-03-03", "10")),
+      [],
+    );
+    const forced = await compact("waiting", "--no-index-check");
+    assert.equal(forced.status, 0, forced.stderr);
+    assert.match(forced.stdout, /committed 1 batch\(es\)/);
   });
 
   for (const [what, args, message] of [

@@ -2,7 +2,8 @@
 // the hour's archive objects from every node, verified against their metadata, concatenated
 // into a few large gzip parts under the compacted segment and committed by a manifest. Prints
 // what it did, part by part and batch by batch. Exit 0 when the hour is committed (or was
-// already, or has nothing), 1 when an original was refused or the stored manifests disagree,
+// already, or has nothing), 1 when an original was refused, the shippers' hour indexes say
+// batches are missing or still to come, or the stored manifests disagree,
 // 2 on a usage mistake (a bad flag, an hour not yet closed plus the settle delay).
 
 import { Command, InvalidArgumentError, Option } from "commander";
@@ -23,6 +24,8 @@ interface CompactCommandOptions extends ArchiveLocationOptions {
   partMaxBytes: number;
   settle: number;
   dryRun?: boolean;
+  /** Commander's --no-index-check: false when given. */
+  indexCheck: boolean;
 }
 
 /** `YYYY-MM-DDTHH`, a UTC hour. */
@@ -54,7 +57,7 @@ function parseSettle(value: string): number {
 export function compactCommand(version: string): Command {
   const command = new Command("compact")
     .description(
-      "Compact one namespace-hour of the archive: verify each of its archive objects (both tiers, every node) against its metadata's SHA-256, concatenate them byte for byte in key order into gzip parts of at most --part-max-bytes under <prefix>/compacted/, and commit them with a manifest written last. Safe to re-run; batches that arrive after the hour was committed go into the next generation. Exit 0 when committed (or nothing to do), 1 when an original was refused, 2 on a usage mistake or an hour not yet settled.",
+      "Compact one namespace-hour of the archive: verify each of its archive objects (both tiers, every node) against its metadata's SHA-256, concatenate them byte for byte in key order into gzip parts of at most --part-max-bytes under <prefix>/compacted/, and commit them with a manifest written last. Safe to re-run; batches that arrive after the hour was committed go into the next generation. Exit 0 when committed (or nothing to do), 1 when an original was refused or the hour indexes say the hour is not complete, 2 on a usage mistake or an hour not yet settled.",
     )
     .requiredOption("--namespace <ns>", "the namespace", parseNamespaceArg)
     .requiredOption("--hour <YYYY-MM-DDTHH>", "the UTC hour of the records", parseHourArg)
@@ -67,6 +70,10 @@ export function compactCommand(version: string): Command {
       new Option("--settle <duration>", "how long after the hour ends it may be compacted")
         .default(DEFAULT_SETTLE_MS, formatDuration(DEFAULT_SETTLE_MS))
         .argParser(parseSettle),
+    )
+    .option(
+      "--no-index-check",
+      "compact once the settle delay has passed, without waiting for the shippers' hour indexes to account for the hour",
     )
     .option("--dry-run", "list and check metadata, print the parts it would write; write nothing");
   return withArchiveLocationOptions(command).action(async (o: CompactCommandOptions) => {
@@ -92,6 +99,7 @@ export function compactCommand(version: string): Command {
           partMaxBytes: o.partMaxBytes,
           settleMs: o.settle,
           dryRun: o.dryRun === true,
+          indexCheck: o.indexCheck,
           toolVersion: version,
         });
       } catch (error) {
@@ -119,6 +127,10 @@ export function compactCommand(version: string): Command {
           break;
         case "up-to-date":
           lines.push(`${head}: nothing new${earlier}; nothing written`);
+          break;
+        case "not-ready":
+          lines.push(`${head}: not ready by the shippers' hour indexes; nothing written (run again later)`);
+          for (const why of outcome.notReady) lines.push(`NOT READY ${why}`);
           break;
         case "planned":
         case "committed":
@@ -159,8 +171,15 @@ export function compactCommand(version: string): Command {
         }
       }
       for (const key of outcome.ignored) lines.push(`  ignored ${key}: not an archive object of this hour`);
+      for (const node of outcome.indexes.unindexedNodes) {
+        lines.push(
+          `  node ${node}: no hour index read for its batches (a shipper before indexes, or its index is late)`,
+        );
+      }
+      for (const u of outcome.indexes.unusable) lines.push(`  hour index ${u.key} not used: ${u.problem}`);
       process.stdout.write(`${lines.join("\n")}\n`);
-      process.exitCode = outcome.status === "refused" ? EXIT.verdict : EXIT.ok;
+      process.exitCode =
+        outcome.status === "refused" || outcome.status === "not-ready" ? EXIT.verdict : EXIT.ok;
     } finally {
       s3.destroy();
     }

@@ -19,7 +19,13 @@ import { type S3ArchiveFront, startS3ArchiveFront } from "../../local/s3-archive
 import { compactedHourPrefix, compactionManifestsPrefix } from "../keys/layout.ts";
 import { parseCompactionManifest } from "../object/compaction-manifest.ts";
 import { listObjectPages } from "../retrieval/find.ts";
-import { countCommands, putTestObject, type TestObject, testObject } from "../retrieval/test_support.ts";
+import {
+  countCommands,
+  putTestObject,
+  type TestObject,
+  testHourIndex,
+  testObject,
+} from "../retrieval/test_support.ts";
 import {
   type CompactionOutcome,
   type CompactOptions,
@@ -83,7 +89,17 @@ describe("compactNamespaceHour", () => {
   let front: S3ArchiveFront;
   let s3: S3Client;
   const clients: S3Client[] = [];
-  const buckets = ["plain", "crash-manifest", "crash-part", "late", "tampered", "big", "versioned"];
+  const buckets = [
+    "plain",
+    "crash-manifest",
+    "crash-part",
+    "late",
+    "tampered",
+    "big",
+    "versioned",
+    "indexed",
+    "indexed-bad",
+  ];
 
   const options = (bucket: string, extra: Partial<CompactOptions> = {}): CompactOptions => ({
     s3,
@@ -362,6 +378,78 @@ describe("compactNamespaceHour", () => {
     const unlabelled = await compactNamespaceHour(options("tampered", { dryRun: true }));
     assert.equal(unlabelled.status, "refused");
     assert.match(unlabelled.refused[0]!.reason, /object metadata logarchive-\S+ is missing/);
+  });
+
+  it("waits for the hour indexes: a batch an index names that is not in S3, or one numbered after its node's last index, makes the hour not ready; a node without indexes does not", async () => {
+    const a0 = batch("node-a", 0, 5);
+    const a1 = batch("node-a", 1, 5, { namespace: "web" });
+    const a2 = batch("node-a", 2, 5, { tier: "analytics" });
+    const b0 = batch("node-b", 0, 5);
+    const b1 = batch("node-b", 1, 5);
+    const c0 = batch("node-c", 0, 5);
+    const d0 = batch("node-d", 0, 5);
+    await putAll("indexed", [a0, a1, a2, b0, b1, c0]);
+    const index = (
+      node: string,
+      hour: string,
+      batches: TestObject[],
+      previous: { hour: string; last: number } | null,
+    ) => testHourIndex({ node, epoch: E, hour, batches, previous });
+    for (const i of [
+      index("node-a", "2026-03-03T10", [a0, a1, a2], null),
+      index("node-b", "2026-03-03T10", [b0], null),
+      index("node-d", "2026-03-03T10", [d0], null),
+    ])
+      await putTestObject(s3, "indexed", i, { ContentType: "application/json" });
+
+    const early = await compactNamespaceHour(options("indexed"));
+    assert.equal(early.status, "not-ready");
+    assert.equal(early.notReady.length, 2, early.notReady.join("\n"));
+    assert.ok(
+      early.notReady.some(
+        (p) => p.includes(b1.key) && /numbered after its last index read \(number 0\)/.test(p),
+      ),
+    );
+    assert.ok(
+      early.notReady.some((p) => p.includes(d0.key) && /named by hour index .* but is not in S3/.test(p)),
+    );
+    assert.deepEqual(
+      await keysUnder(s3, "indexed", compactedHourPrefix("logs", "payments", HOUR.dt, HOUR.hour)),
+      [],
+    );
+
+    // node-b's next index and node-d's batch arrive: ready, node-c (no index) named.
+    await putTestObject(
+      s3,
+      "indexed",
+      index("node-b", "2026-03-03T11", [b1], { hour: "2026-03-03T10", last: 0 }),
+      { ContentType: "application/json" },
+    );
+    await putTestObject(s3, "indexed", d0);
+    const ready = await compactNamespaceHour(options("indexed"));
+    await checkCommitted("indexed", ready, [a0, a2, b0, b1, c0, d0]);
+    assert.deepEqual(ready.indexes.unindexedNodes, [`node-c ${E}`]);
+    assert.equal(ready.indexes.read, 4);
+  });
+
+  it("refuses an original whose metadata and bytes were rewritten together, when its hour index gives another sha256", async () => {
+    const shipped = batch("node-e", 0, 5);
+    const rewritten = batch("node-e", 0, 6);
+    assert.equal(shipped.key, rewritten.key);
+    await putAll("indexed-bad", [rewritten]);
+    await putTestObject(
+      s3,
+      "indexed-bad",
+      testHourIndex({ node: "node-e", epoch: E, hour: "2026-03-03T10", batches: [shipped], previous: null }),
+      {
+        ContentType: "application/json",
+      },
+    );
+    const outcome = await compactNamespaceHour(options("indexed-bad"));
+    assert.equal(outcome.status, "refused");
+    assert.match(outcome.refused[0]!.reason, /its node's hour index says [0-9a-f]{64}/);
+    const unchecked = await compactNamespaceHour(options("indexed-bad", { indexCheck: false, dryRun: true }));
+    assert.equal(unchecked.status, "planned", "without the index check only the metadata speaks");
   });
 
   it("refuses an hour that has not closed plus the settle delay", async () => {

@@ -32,6 +32,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
+import { forEachLimited } from "../../functions/loader/state.ts";
 import {
   batchId,
   compactionManifestsPrefix,
@@ -63,12 +64,23 @@ import {
 import { fromUserMetadata, METADATA_PREFIX, type ObjectMetadata } from "../object/metadata.ts";
 import { listObjectPages, versionParam } from "../retrieval/find.ts";
 import { DEFAULT_PART_MAX_BYTES, DEFAULT_SETTLE_MS } from "./defaults.ts";
+import { CompactionError, checkHourSettled, HourNotSettledError, hourStartMs } from "./hour.ts";
 import { DEFAULT_UPLOAD_CHUNK_BYTES, MIN_UPLOAD_PART_BYTES, PartWriter } from "./part-writer.ts";
+import { checkHourIndexes, DEFAULT_INDEX_MARGIN_HOURS } from "./readiness.ts";
 
-export { DEFAULT_PART_MAX_BYTES, DEFAULT_SETTLE_MS };
+export {
+  CompactionError,
+  checkHourSettled,
+  DEFAULT_PART_MAX_BYTES,
+  DEFAULT_SETTLE_MS,
+  HourNotSettledError,
+  hourStartMs,
+};
 
 /** Originals fetched ahead of the one being appended (each at most the shipper's batch size in memory). */
 const PREFETCH = 4;
+/** HeadObject calls in flight at once. */
+const HEAD_CONCURRENCY = 16;
 
 export interface CompactOptions {
   s3: S3Client;
@@ -85,6 +97,13 @@ export interface CompactOptions {
   settleMs?: number;
   /** The clock the settle delay is judged on. */
   now?: () => Date;
+  /**
+   * Whether the shippers' hour indexes must agree the hour is complete (lib/compaction/readiness.ts):
+   * default true. Off, only the settle delay decides.
+   */
+  indexCheck?: boolean;
+  /** Hours after the records' hour whose indexes are read. Default DEFAULT_INDEX_MARGIN_HOURS. */
+  indexMarginHours?: number;
   /** Plan only: list, HEAD and report the parts; read no body, write nothing. */
   dryRun?: boolean;
   /** Upload part size of multipart uploads, and the largest part sent as one PutObject (≥ 5 MiB). */
@@ -114,9 +133,10 @@ export interface CompactionOutcome {
    * committed: a new generation's manifest is stored (by this run, or found with these exact
    * bytes from an interrupted one); up-to-date: every original is in a committed generation;
    * empty: the hour has no archive object; planned: a dry run; refused: an original failed
-   * verification, nothing committed.
+   * verification, nothing committed; not-ready: the hour indexes say batches of the hour are
+   * missing or may still arrive (notReady says which), nothing read or written.
    */
-  status: "committed" | "up-to-date" | "empty" | "planned" | "refused";
+  status: "committed" | "up-to-date" | "empty" | "planned" | "refused" | "not-ready";
   namespace: string;
   hour: string;
   /** The generation planned or committed; for up-to-date and empty, the next one. */
@@ -134,36 +154,10 @@ export interface CompactionOutcome {
   alreadyCompacted: number;
   /** Keys under the hour's tier prefixes that are not archive objects of this hour (never read). */
   ignored: string[];
-}
-
-export class CompactionError extends Error {
-  override name = "CompactionError";
-}
-
-/** The hour has not ended plus the settle delay: compacting now would miss batches still being cut. */
-export class HourNotSettledError extends CompactionError {
-  override name = "HourNotSettledError";
-  readonly settlesAt: Date;
-  constructor(message: string, settlesAt: Date) {
-    super(message);
-    this.settlesAt = settlesAt;
-  }
-}
-
-/** Start of the UTC hour `dt` `hour`, ms since the epoch. */
-export function hourStartMs(dt: string, hour: string): number {
-  return Date.parse(`${dt}T${hour}:00:00Z`);
-}
-
-/** Throws HourNotSettledError unless `now` is at least the hour's end plus the settle delay. */
-export function checkHourSettled(dt: string, hour: string, settleMs: number, now: Date): void {
-  const settlesAt = new Date(hourStartMs(dt, hour) + 3_600_000 + settleMs);
-  if (now.getTime() < settlesAt.getTime()) {
-    throw new HourNotSettledError(
-      `hour ${dt}T${hour} is not closed plus the settle delay (${Math.round(settleMs / 60_000)} min) until ${settlesAt.toISOString()}; it is ${now.toISOString()}`,
-      settlesAt,
-    );
-  }
+  /** Why the hour is not ready, from the hour indexes (status not-ready). */
+  notReady: string[];
+  /** Hour indexes read (0 with indexCheck off), those found unusable, and `<node> <epoch>` of nodes with batches but no index read. */
+  indexes: { read: number; unusable: { key: string; problem: string }[]; unindexedNodes: string[] };
 }
 
 interface Candidate {
@@ -203,6 +197,8 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
     refused: [],
     alreadyCompacted: 0,
     ignored: [],
+    notReady: [],
+    indexes: { read: 0, unusable: [], unindexedNodes: [] },
   };
 
   // 2. The hour's originals in every long-lived tier, less those already compacted, in key order.
@@ -232,6 +228,26 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
     outcome.status = committed.length > 0 ? "up-to-date" : "empty";
     return outcome;
   }
+  let indexedSha256 = new Map<string, string>();
+  if (o.indexCheck !== false) {
+    const readiness = await checkHourIndexes({
+      ...o,
+      listed,
+      compacted: compactedKeys,
+      marginHours: o.indexMarginHours ?? DEFAULT_INDEX_MARGIN_HOURS,
+    });
+    outcome.indexes = {
+      read: readiness.indexesRead,
+      unusable: readiness.unusable,
+      unindexedNodes: readiness.unindexedNodes,
+    };
+    indexedSha256 = readiness.indexedSha256;
+    if (!readiness.ready) {
+      outcome.status = "not-ready";
+      outcome.notReady = readiness.blocking;
+      return outcome;
+    }
+  }
   if (generation > MAX_COMPACTION_GENERATION) {
     throw new CompactionError(
       `hour ${hour} of ${o.namespace} already has ${generation} generations, the most keys hold`,
@@ -239,11 +255,13 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
   }
 
   // 3. Each original's version, size and contract metadata (HeadObject).
+  const heads = new Map<string, { head: HeadObjectCommandOutput }>();
+  await forEachLimited(listed, HEAD_CONCURRENCY, async ({ key }) => {
+    heads.set(key, { head: await o.s3.send(new HeadObjectCommand({ Bucket: o.bucket, Key: key })) });
+  });
   const candidates: Candidate[] = [];
   for (const { key, parsed } of listed) {
-    const head: HeadObjectCommandOutput = await o.s3.send(
-      new HeadObjectCommand({ Bucket: o.bucket, Key: key }),
-    );
+    const { head } = heads.get(key)!;
     const versionId = head.VersionId === undefined || head.VersionId === "null" ? null : head.VersionId;
     let metadata: ObjectMetadata;
     try {
@@ -258,6 +276,15 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
         key,
         versionId,
         reason: `metadata batch ${metadata.batchId} is not the key's ${expectedBatch}`,
+      });
+      continue;
+    }
+    const indexed = indexedSha256.get(key);
+    if (indexed !== undefined && indexed !== metadata.sha256) {
+      outcome.refused.push({
+        key,
+        versionId,
+        reason: `its metadata says sha256 ${metadata.sha256}, its node's hour index says ${indexed}`,
       });
       continue;
     }
