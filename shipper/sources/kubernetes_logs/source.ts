@@ -11,8 +11,10 @@
 // renamed, removed, or replaced by a newer file of its chain or a newer restart), and
 // neither happened nor was it written in the last `finishGraceMs`, by the evidence on disk
 // (ctime, mtime), because containerd may still write the tail of a partial line into a
-// just-rotated file; and a scan that started after that grace, and after the scan that saw
-// the writer move, has looked for the next file of its chain. Its pending partial line then
+// just-rotated file; and the next file of its chain is known: a scan that started after that
+// grace, and after the scan that saw the writer move, has looked for it, or a listing of the
+// file's own directory taken after the grace shows every newer file of its chain already
+// tracked. Its pending partial line then
 // moves to that next file, or, when there is none, is emitted as it is. A chain is read in
 // order: only its oldest unfinished file is read, so a line split across a rotation (its P
 // chunk ending one file, its F chunk starting the next) is merged.
