@@ -12,7 +12,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gunzipSync } from "node:zlib";
-import { GetObjectCommand, ListObjectVersionsCommand, type S3Client } from "@aws-sdk/client-s3";
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  type S3Client,
+  S3ServiceException,
+} from "@aws-sdk/client-s3";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { type LocalS3, localS3Client, startLocalS3 } from "../../local/s3.ts";
 import { type S3ArchiveFront, startS3ArchiveFront } from "../../local/s3-archive/server.ts";
@@ -99,6 +105,8 @@ describe("compactNamespaceHour", () => {
     "versioned",
     "indexed",
     "indexed-bad",
+    "race-same",
+    "race-other",
   ];
 
   const options = (bucket: string, extra: Partial<CompactOptions> = {}): CompactOptions => ({
@@ -450,6 +458,107 @@ describe("compactNamespaceHour", () => {
     assert.match(outcome.refused[0]!.reason, /its node's hour index says [0-9a-f]{64}/);
     const unchecked = await compactNamespaceHour(options("indexed-bad", { indexCheck: false, dryRun: true }));
     assert.equal(unchecked.status, "planned", "without the index check only the metadata speaks");
+  });
+
+  /**
+   * A client for one of two racing runs. Its manifest PUT waits for `manifestGate`; it calls
+   * `listed` at its first HeadObject (it has listed the manifests and the originals by then).
+   * With `conditional`, a PUT with If-None-Match: * gets S3's answer when the key exists, 412
+   * PreconditionFailed (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html),
+   * which s3rver does not give (it ignores the header on PUT).
+   */
+  function racingClient(o: {
+    manifestGate: Promise<unknown>;
+    listed?: () => void;
+    conditional: boolean;
+  }): S3Client {
+    const client = localS3Client(front.endpoint, "us-east-1");
+    clients.push(client);
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const command = (context as { commandName?: string }).commandName;
+        const input = args.input as { Bucket?: string; Key?: string; IfNoneMatch?: string };
+        if (command === "HeadObjectCommand") o.listed?.();
+        if (command === "PutObjectCommand" && input.Key?.includes("/manifest-")) await o.manifestGate;
+        if (o.conditional && command === "PutObjectCommand" && input.IfNoneMatch === "*") {
+          const exists = await s3.send(new HeadObjectCommand({ Bucket: input.Bucket, Key: input.Key })).then(
+            () => true,
+            () => false,
+          );
+          if (exists) {
+            throw new S3ServiceException({
+              name: "PreconditionFailed",
+              $fault: "client",
+              $metadata: { httpStatusCode: 412 },
+              message: "At least one of the pre-conditions you specified did not hold",
+            });
+          }
+        }
+        return next(args);
+      },
+      { step: "initialize", name: "race" },
+    );
+    return client;
+  }
+
+  /** Two runs of the hour planned before either commits: the first commits, then the second tries. */
+  async function race(bucket: string, second: Partial<CompactOptions>) {
+    let secondListed!: () => void;
+    let firstDone!: () => void;
+    const listed = new Promise<void>((resolve) => {
+      secondListed = resolve;
+    });
+    const done = new Promise<void>((resolve) => {
+      firstDone = resolve;
+    });
+    const a = compactNamespaceHour(
+      options(bucket, { s3: racingClient({ manifestGate: listed, conditional: false }) }),
+    ).finally(firstDone);
+    const b = compactNamespaceHour(
+      options(bucket, {
+        s3: racingClient({ manifestGate: done, listed: secondListed, conditional: true }),
+        ...second,
+      }),
+    );
+    return Promise.allSettled([a, b]);
+  }
+
+  it("two runs of the same hour at once: the second's manifest PUT finds the first's (412), the same bytes, and both report it committed; one manifest", async () => {
+    await putAll("race-same", hourMembers);
+    const [first, second] = await race("race-same", {});
+    assert.equal(first.status, "fulfilled");
+    assert.equal(second.status, "fulfilled");
+    const [a, b] = [first.value, second.value];
+    assert.equal(a.status, "committed");
+    assert.equal(b.status, "committed");
+    assert.equal(a.manifestWritten, true);
+    assert.equal(b.manifestWritten, false, "the second found the same bytes stored");
+    await checkCommitted("race-same", b, hourMembers);
+    assert.deepEqual(
+      await keysUnder(s3, "race-same", compactionManifestsPrefix("logs", "payments", HOUR.dt, HOUR.hour)),
+      [a.manifestKey],
+    );
+  });
+
+  it("two runs at once with other plans: the second is refused at its manifest, and its parts, under other keys, never overwrite the first's", async () => {
+    await putAll("race-other", hourMembers);
+    const [a, b] = await race("race-other", { partMaxBytes: 1 });
+    assert.equal(a.status, "fulfilled");
+    assert.equal(b.status, "rejected");
+    assert.match(
+      String((b as PromiseRejectedResult).reason),
+      /manifest .* already exists with other content/,
+    );
+    const committed = (a as PromiseFulfilledResult<CompactionOutcome>).value;
+    await checkCommitted("race-other", committed, hourMembers);
+    const partKeys = (
+      await keysUnder(s3, "race-other", compactedHourPrefix("logs", "payments", HOUR.dt, HOUR.hour))
+    ).filter((k) => k.includes("/part-"));
+    assert.equal(
+      partKeys.length,
+      1 + hourMembers.length,
+      "the first run's one part and the second's five, side by side",
+    );
   });
 
   it("refuses an hour that has not closed plus the settle delay", async () => {
