@@ -135,4 +135,43 @@ describe("shipper configuration checks values when it is read", () => {
       MAX_RECORD_MESSAGE_BYTES,
     );
   });
+
+  it("takes object_lock_mode off|GOVERNANCE|COMPLIANCE (default off) and landing_days as whole days >= 0 (default 0)", () => {
+    const defaults = resolveShipperConfig({ env: {}, flags: { bucket: "b" } });
+    assert.equal(defaults.objectLockMode, "off");
+    assert.equal(defaults.landingDays, 0);
+    const set = resolveShipperConfig({
+      file: { path: "s.yaml", values: { bucket: "b", object_lock_mode: "GOVERNANCE", landing_days: 3 } },
+      env: { LOGARCHIVE_OBJECT_LOCK_MODE: "COMPLIANCE" },
+    });
+    assert.equal(set.objectLockMode, "COMPLIANCE", "the environment over the file");
+    assert.equal(set.landingDays, 3);
+    assert.equal(
+      resolveShipperConfig({
+        env: { LOGARCHIVE_LANDING_DAYS: "7" },
+        flags: { bucket: "b", object_lock_mode: "GOVERNANCE" },
+      }).landingDays,
+      7,
+    );
+    assert.deepEqual(problemsOf({ env: {}, flags: { bucket: "b", object_lock_mode: "governance" } }), [
+      '--object-lock-mode: expected one of off, GOVERNANCE, COMPLIANCE (got "governance")',
+    ]);
+    assert.deepEqual(
+      problemsOf({
+        file: { path: "s.yaml", values: { bucket: "b", object_lock_mode: "COMPLIANCE", landing_days: -1 } },
+        env: {},
+      }),
+      ["landing_days (in s.yaml): must be at least 0 (got -1)"],
+    );
+    assert.deepEqual(
+      problemsOf({
+        env: { LOGARCHIVE_LANDING_DAYS: "1.5", LOGARCHIVE_OBJECT_LOCK_MODE: "COMPLIANCE" },
+        flags: { bucket: "b" },
+      }),
+      ['LOGARCHIVE_LANDING_DAYS: expected an integer (got "1.5")'],
+    );
+    assert.deepEqual(problemsOf({ env: {}, flags: { bucket: "b", landing_days: "3" } }), [
+      "landing_days: 3 needs object_lock_mode GOVERNANCE or COMPLIANCE (the bucket's default retention mode); it is off",
+    ]);
+  });
 });

@@ -12,6 +12,7 @@ import { checkDuration, formatSize, parseSize } from "../lib/config/units.ts";
 import { parseYamlConfig } from "../lib/config/yaml.ts";
 import { prefixProblem } from "../lib/keys/layout.ts";
 import { MAX_RECORD_MESSAGE_BYTES } from "../lib/record/limits.ts";
+import { OBJECT_LOCK_SETTINGS, type ObjectLockSetting } from "./sinks/s3/retention.ts";
 import { type MultilineRule, parseMultilineRules } from "./transforms/multiline/config.ts";
 
 type Kind = "string" | "strings" | "size" | "duration" | "integer" | "boolean";
@@ -187,6 +188,26 @@ export const SHIPPER_OPTIONS = [
       "On SIGTERM, time to cut, spool and upload open batches; keep it under the pod's terminationGracePeriodSeconds.",
   },
   {
+    key: "object_lock_mode",
+    kind: "string",
+    default: "off",
+    check: (value) =>
+      (OBJECT_LOCK_SETTINGS as readonly string[]).includes(value)
+        ? undefined
+        : `expected one of ${OBJECT_LOCK_SETTINGS.join(", ")}`,
+    description:
+      "Object Lock mode of the retention each stream object (and, with `landing_days`, each archive object) is PUT with: `off` sends no lock headers (a bucket without Object Lock refuses them); otherwise the bucket's default retention mode. See [Object Lock retention](#object-lock-retention).",
+  },
+  {
+    key: "landing_days",
+    kind: "integer",
+    default: 0,
+    min: 0,
+    max: 365,
+    description:
+      "Days after the end of its UTC hour an archive object stays locked, when archive compaction replaces the originals; 0 keeps the bucket's default retention. Needs `object_lock_mode`.",
+  },
+  {
     key: "listen",
     kind: "string",
     default: "0.0.0.0:2021",
@@ -239,6 +260,10 @@ export interface ShipperConfig {
   retryInitialMs: number;
   retryMaxMs: number;
   drainTimeoutMs: number;
+  /** Retention mode of the lock headers the uploader sends; "off": none. */
+  objectLockMode: ObjectLockSetting;
+  /** Days an archive-tier object is locked past its hour's end; 0: the bucket's default retention. */
+  landingDays: number;
   listen: string;
   once: boolean;
   /** Stack-trace merging rules, first match wins; empty: off everywhere. */
@@ -368,6 +393,12 @@ export function resolveShipperConfig(sources: ConfigSources): ShipperConfig {
   out.region ??= env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1";
   if (typeof out.listen === "string" && out.listen !== "" && parseListen(out.listen) === null) {
     problems.push(`listen: expected host:port such as 0.0.0.0:2021 (got ${JSON.stringify(out.listen)})`);
+  }
+  if (out.objectLockMode === "off" && typeof out.landingDays === "number" && out.landingDays > 0) {
+    // A landing retention is a lock header: without a mode there is nothing to send it with.
+    problems.push(
+      `landing_days: ${out.landingDays} needs object_lock_mode GOVERNANCE or COMPLIANCE (the bucket's default retention mode); it is off`,
+    );
   }
   if (problems.length > 0) throw new ConfigError("shipper configuration", problems);
   return out as unknown as ShipperConfig;

@@ -96,6 +96,11 @@ export class Shipper {
       retryMaxMs: options.config.retryMaxMs,
       metrics: parts.metrics,
       log,
+      retention: {
+        mode: options.config.objectLockMode,
+        streamExpirationDays: options.policy.analytics.stream_expiration_days,
+        landingDays: options.config.landingDays,
+      },
       onUploaded: (batch) => {
         this.#sink.uploaded(batch);
         log("info", "batch_uploaded", {

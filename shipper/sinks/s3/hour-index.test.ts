@@ -326,6 +326,7 @@ describe("hour index: uploaded and read back", () => {
       retryMaxMs: 100,
       metrics,
       log: () => undefined,
+      retention: { mode: "off", streamExpirationDays: 3, landingDays: 0 },
       onUploaded: (batch) => {
         acknowledged.push(batch);
         sink.uploaded(batch);

@@ -1,5 +1,6 @@
-// Uploads sealed batches to S3: one PutObject each, with the body's SHA-256 checksum and
-// the contract's object metadata, retried with exponential backoff and full jitter until
+// Uploads sealed batches to S3: one PutObject each, with the body's SHA-256 checksum, the
+// contract's object metadata and, with object_lock_mode set, the object's own Object Lock
+// retention (retention.ts), retried with exponential backoff and full jitter until
 // S3 acknowledges. A batch's key and bytes never change, so a retry is harmless.
 //
 // PUTs are conditional (If-None-Match: *), so an object is never overwritten: a 412 means
@@ -20,6 +21,7 @@ import {
   toUserMetadata,
 } from "../../../lib/object/metadata.ts";
 import type { ShipperMetrics } from "../../metrics.ts";
+import { objectRetention, type RetentionSettings } from "./retention.ts";
 
 export interface SealedBatch {
   /**
@@ -43,6 +45,10 @@ export interface UploaderOptions {
   retryMaxMs: number;
   metrics: ShipperMetrics;
   log: StageLog;
+  /** Which objects are PUT with a retention of their own, and how long. */
+  retention: RetentionSettings;
+  /** Wall clock, ms since the epoch, for a late upload's retention only. Default Date.now. */
+  now?: () => number;
   onUploaded: (batch: SealedBatch) => void;
 }
 
@@ -150,6 +156,7 @@ export class Uploader {
   async #put(batch: SealedBatch): Promise<void> {
     const { s3, bucket, timeoutMs } = this.#options;
     const sha256 = Buffer.from(batch.metadata.sha256, "hex").toString("base64");
+    const retention = objectRetention(this.#options.retention, batch, this.#options.now?.() ?? Date.now());
     try {
       await s3.send(
         new PutObjectCommand({
@@ -159,7 +166,12 @@ export class Uploader {
           // otherwise sit in memory at once.
           Body: createReadStream(batch.file),
           ContentLength: batch.bytes,
+          // Always sent, and what S3 requires of a PUT with Object Lock retention (explicit or
+          // the bucket's default): Content-MD5 or an x-amz-checksum-* header.
           ChecksumSHA256: sha256,
+          ...(retention === undefined
+            ? {}
+            : { ObjectLockMode: retention.mode, ObjectLockRetainUntilDate: retention.retainUntil }),
           // A gzip file, not a gzip-encoded NDJSON: no Content-Encoding, so no client or
           // GCS transcoding ever hands a reader decompressed bytes under a .gz name.
           ContentType: batch.kind === undefined ? "application/gzip" : "application/json",
