@@ -7,18 +7,41 @@
 // Only the long-lived tiers are read (lib/keys/tiers.ts): a short-lived delivery tier repeats
 // lines that are also archived, and reading it would count them twice. DuckDB's httpfs is not
 // used: it is an extension downloaded at run time, and this must work offline.
+//
+// Compacted hours (docs/design/compaction.md#readers-no-line-twice-none-missed): for each
+// namespace-hour the run decides once, before reading anything, where its lines come from. If
+// the hour has a committed compaction manifest, the parts its manifests name (every
+// generation, in order) and nothing else; otherwise its originals. Never both (the originals
+// stay for landing_days after compaction, so reading both would count every line twice), and
+// never a part no manifest names (a crashed compactor's part is not committed). A part is a
+// multi-member gzip file (RFC 1952 §2.2) that DuckDB reads to its end (docs/queries.md).
 
+import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { Readable } from "node:stream";
+import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { UserError } from "../lib/config/errors.ts";
-import { OBJECT_SUFFIX, partitionPrefix, prefixProblem } from "../lib/keys/layout.ts";
+import {
+  compactedHourPrefix,
+  compactionManifestsPrefix,
+  formatCompactedPartKey,
+  OBJECT_SUFFIX,
+  parseCompactedKey,
+  partitionPrefix,
+  prefixProblem,
+} from "../lib/keys/layout.ts";
 import { longLivedTiers } from "../lib/keys/tiers.ts";
+import {
+  type CompactionManifest,
+  manifestHour,
+  manifestSha256,
+  parseCompactionManifest,
+} from "../lib/object/compaction-manifest.ts";
 import { DEFAULT_TABLE, duckDbDdl, duckDbSelectRecords } from "../lib/record/ddl.ts";
 import { listObjectPages } from "../lib/retrieval/find.ts";
 import { installDuckDbDefinitions, type QueryResult, runDuckDbQuery } from "./duckdb-runner.ts";
@@ -26,7 +49,7 @@ import { normaliseTimestamp, type PackQuery, type ParamValue } from "./pack.ts";
 
 export type ArchiveSource =
   | { readonly kind: "s3"; readonly client: S3Client; readonly bucket: string; readonly prefix: string }
-  /** The archive root as the bucket has it under its prefix: `<tier>/namespace=…/dt=…/hour=…/`. */
+  /** The archive root as the bucket has it under its prefix: `<tier>/namespace=…/dt=…/hour=…/` and `compacted/…`. */
   | { readonly kind: "dir"; readonly root: string };
 
 export interface ArchiveSelection {
@@ -38,9 +61,37 @@ export interface ArchiveSelection {
 }
 
 export interface ArchiveResult extends QueryResult {
-  /** Objects read, and their stored (gzip) bytes. */
+  /** Original archive objects read (of hours not compacted). */
   objects: number;
+  /** Compacted parts read, and the namespace-hours they were read for (hours with a committed manifest). */
+  parts: number;
+  compactedHours: number;
+  /** Stored (gzip) bytes of everything read. */
   bytes: number;
+}
+
+/** A stored archive file is not what the manifest that names it says (or is missing): the archive, not the query, is wrong. */
+export class ArchiveReadError extends Error {
+  override name = "ArchiveReadError";
+}
+
+/** One object to read: its key under the source, its size, and for a compacted part what its manifest says it is. */
+interface ArchiveFile {
+  readonly key: string;
+  readonly size: number;
+  readonly part?: { readonly sha256: string; readonly manifestKey: string };
+}
+
+/** Where one namespace-hour's lines come from, decided once before anything is read. */
+export interface HourPlan {
+  readonly namespace: string;
+  readonly dt: string;
+  readonly hour: string;
+  /** compacted: the hour has committed manifests, and only the parts they name are read. */
+  readonly from: "compacted" | "originals";
+  /** The committed manifests' keys, generation 0 first (empty for originals). */
+  readonly manifests: readonly string[];
+  readonly files: readonly ArchiveFile[];
 }
 
 const HOUR_MS = 3_600_000;
@@ -108,14 +159,12 @@ export function archiveHours(selection: ArchiveSelection): { dt: string; hour: s
   return hours;
 }
 
-/** Every key prefix (under the archive's prefix) the selection reads. */
-export function archivePrefixes(selection: ArchiveSelection, prefix: string): string[] {
-  const out: string[] = [];
-  for (const tier of longLivedTiers())
-    for (const namespace of selection.namespaces)
-      for (const { dt, hour } of archiveHours(selection))
-        out.push(partitionPrefix(prefix, tier, namespace, dt, hour));
-  return out;
+/** The namespace-hours a selection reads, in (namespace, hour) order. */
+export function archiveNamespaceHours(
+  selection: ArchiveSelection,
+): { namespace: string; dt: string; hour: string }[] {
+  const hours = archiveHours(selection);
+  return selection.namespaces.flatMap((namespace) => hours.map((h) => ({ namespace, ...h })));
 }
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -131,54 +180,173 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   return results;
 }
 
-async function listS3(
-  client: S3Client,
-  bucket: string,
-  prefix: string,
-): Promise<{ key: string; size: number }[]> {
-  const out: { key: string; size: number }[] = [];
-  for await (const contents of listObjectPages(client, bucket, prefix)) {
-    for (const o of contents) {
-      if (o.Key?.endsWith(OBJECT_SUFFIX)) out.push({ key: o.Key, size: o.Size ?? 0 });
+/** Keys and sizes under a key prefix (S3) or in the folder the prefix names (dir), in key order. */
+async function listKeys(source: ArchiveSource, prefix: string): Promise<{ key: string; size: number }[]> {
+  if (source.kind === "s3") {
+    const out: { key: string; size: number }[] = [];
+    for await (const contents of listObjectPages(source.client, source.bucket, prefix)) {
+      for (const o of contents) if (o.Key !== undefined) out.push({ key: o.Key, size: o.Size ?? 0 });
     }
+    return out;
   }
-  return out;
-}
-
-async function listDir(root: string, prefix: string): Promise<{ key: string; size: number }[]> {
+  // A prefix ends in `/` (a folder) or in the start of a file name (`…/manifest-`).
+  const folder = prefix.slice(0, prefix.lastIndexOf("/") + 1);
+  const start = prefix.slice(folder.length);
   let names: string[];
   try {
-    names = await readdir(join(root, prefix));
+    names = await readdir(join(source.root, folder));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw error;
   }
-  const files = names.filter((n) => n.endsWith(OBJECT_SUFFIX)).sort();
+  const files = names.filter((n) => n.startsWith(start)).sort();
   return mapLimit(files, LIST_CONCURRENCY, async (name) => ({
-    key: prefix + name,
-    size: (await stat(join(root, prefix, name))).size,
+    key: folder + name,
+    size: (await stat(join(source.root, folder, name))).size,
   }));
+}
+
+async function readSmallObject(source: ArchiveSource, key: string): Promise<Buffer> {
+  if (source.kind === "dir") return readFile(join(source.root, key));
+  const object = await source.client.send(new GetObjectCommand({ Bucket: source.bucket, Key: key }));
+  return Buffer.from(await object.Body!.transformToByteArray());
+}
+
+/**
+ * Where one namespace-hour's lines come from. One LIST of the hour's manifests decides it: a
+ * manifest commits its parts (the compactor writes it after every part is stored and
+ * verified), so with one the parts its manifests name are the hour, and without one the
+ * originals are. The manifests must be generations 0, 1, … each naming the one before by its
+ * SHA-256: a gap or a broken chain would silently drop or double a supplement's lines, so it
+ * is an error, not a guess.
+ */
+export async function planArchiveHour(
+  source: ArchiveSource,
+  prefix: string,
+  namespace: string,
+  dt: string,
+  hour: string,
+): Promise<HourPlan> {
+  const listed = await listKeys(source, compactionManifestsPrefix(prefix, namespace, dt, hour));
+  const manifestKeys: { key: string; generation: number }[] = [];
+  for (const { key } of listed) {
+    let parsed: ReturnType<typeof parseCompactedKey>;
+    try {
+      parsed = parseCompactedKey(key);
+    } catch {
+      continue; // not a manifest's name (a stray file beside them): never read.
+    }
+    if (parsed.kind === "manifest") manifestKeys.push({ key, generation: parsed.generation });
+  }
+  if (manifestKeys.length === 0) {
+    const originals = (
+      await Promise.all(
+        longLivedTiers().map((tier) => listKeys(source, partitionPrefix(prefix, tier, namespace, dt, hour))),
+      )
+    )
+      .flat()
+      .filter((o) => o.key.endsWith(OBJECT_SUFFIX));
+    return { namespace, dt, hour, from: "originals", manifests: [], files: originals };
+  }
+  manifestKeys.sort((a, b) => a.generation - b.generation);
+  const where = `compacted hour ${namespace} ${dt}T${hour}`;
+  const files: ArchiveFile[] = [];
+  let previous: Buffer | undefined;
+  for (const [i, { key, generation }] of manifestKeys.entries()) {
+    if (generation !== i) {
+      throw new ArchiveReadError(
+        `${where}: manifests of generations ${manifestKeys.map((m) => m.generation).join(", ")} are stored, generation ${i} is missing (${compactedHourPrefix(prefix, namespace, dt, hour)})`,
+      );
+    }
+    const body = await readSmallObject(source, key);
+    let manifest: CompactionManifest;
+    try {
+      manifest = parseCompactionManifest(body);
+    } catch (error) {
+      throw new ArchiveReadError(`${key}: ${(error as Error).message}`);
+    }
+    if (manifest.namespace !== namespace || manifest.hour !== manifestHour({ dt, hour })) {
+      throw new ArchiveReadError(
+        `${key}: the manifest is of ${manifest.namespace} ${manifest.hour}, not of its key's hour`,
+      );
+    }
+    if (manifest.generation !== generation) {
+      throw new ArchiveReadError(`${key}: the manifest says generation ${manifest.generation}`);
+    }
+    if (previous !== undefined && manifest.previous?.sha256 !== manifestSha256(previous)) {
+      throw new ArchiveReadError(
+        `${key}: previous.sha256 does not match the stored generation ${generation - 1}`,
+      );
+    }
+    previous = body;
+    for (const part of manifest.parts) {
+      // The part's key as this source stores it: the manifest's key below the layout's prefix
+      // (a downloaded folder holds the tree without the bucket's prefix).
+      const named = parseCompactedKey(part.key);
+      if (named.kind !== "part") throw new ArchiveReadError(`${key}: part ${part.part} is not a part key`);
+      files.push({
+        key: formatCompactedPartKey({ ...named, prefix }),
+        size: part.bytes,
+        part: { sha256: part.sha256, manifestKey: key },
+      });
+    }
+  }
+  return {
+    namespace,
+    dt,
+    hour,
+    from: "compacted",
+    manifests: manifestKeys.map((m) => m.key),
+    files,
+  };
+}
+
+/** A part's stored size (and, fetched, its SHA-256) must be what its manifest says: else the manifest's lines are not what is read. */
+function checkPart(file: ArchiveFile, size: number, sha256?: string): void {
+  if (file.part === undefined) return;
+  if (size !== file.size) {
+    throw new ArchiveReadError(
+      `${file.key}: ${size} bytes stored, ${file.size} in its manifest ${file.part.manifestKey}`,
+    );
+  }
+  if (sha256 !== undefined && sha256 !== file.part.sha256) {
+    throw new ArchiveReadError(
+      `${file.key}: SHA-256 ${sha256}, ${file.part.sha256} in its manifest ${file.part.manifestKey}`,
+    );
+  }
 }
 
 /** Downloads the objects into `dir` under their keys; an object in an archive storage class is named in the error. */
 async function fetchObjects(
   client: S3Client,
   bucket: string,
-  keys: readonly string[],
+  objects: readonly ArchiveFile[],
   dir: string,
 ): Promise<string[]> {
   const unavailable: string[] = [];
-  const files = await mapLimit(keys, FETCH_CONCURRENCY, async (key) => {
-    const path = join(dir, key);
+  const files = await mapLimit(objects, FETCH_CONCURRENCY, async (file) => {
+    const path = join(dir, file.key);
     await mkdir(dirname(path), { recursive: true });
     try {
-      const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      await pipeline(object.Body as Readable, createWriteStream(path));
+      const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: file.key }));
+      const hash = createHash("sha256");
+      let size = 0;
+      const tap = new PassThrough();
+      tap.on("data", (chunk: Buffer) => {
+        hash.update(chunk);
+        size += chunk.length;
+      });
+      await pipeline(object.Body as Readable, tap, createWriteStream(path));
+      checkPart(file, size, hash.digest("hex"));
     } catch (error) {
+      const name = (error as { name?: string }).name;
       // GetObject on GLACIER or DEEP_ARCHIVE without a finished restore: 403 InvalidObjectState.
-      if ((error as { name?: string }).name === "InvalidObjectState") {
-        unavailable.push(key);
+      if (name === "InvalidObjectState") {
+        unavailable.push(file.key);
         return path;
+      }
+      if (name === "NoSuchKey" && file.part !== undefined) {
+        throw new ArchiveReadError(`${file.key}: named by ${file.part.manifestKey} but not stored`);
       }
       throw error;
     }
@@ -192,7 +360,25 @@ async function fetchObjects(
   return files;
 }
 
-/** Runs a DuckDB pack query over the selected archive objects. */
+/** The folder's files for the objects, each part checked against its manifest's size. */
+async function localFiles(root: string, objects: readonly ArchiveFile[]): Promise<string[]> {
+  return mapLimit(objects, LIST_CONCURRENCY, async (file) => {
+    const path = join(root, file.key);
+    if (file.part !== undefined) {
+      let size: number;
+      try {
+        size = (await stat(path)).size;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+        throw new ArchiveReadError(`${path}: named by ${file.part.manifestKey} but not in the folder`);
+      }
+      checkPart(file, size);
+    }
+    return path;
+  });
+}
+
+/** Runs a DuckDB pack query over the selected archive objects (or, for compacted hours, their committed parts). */
 export async function runArchiveQuery(
   query: PackQuery,
   values: ReadonlyMap<string, ParamValue>,
@@ -200,12 +386,11 @@ export async function runArchiveQuery(
 ): Promise<ArchiveResult> {
   const selection = archiveSelection(query, values);
   const prefix = source.kind === "s3" ? source.prefix : "";
-  const prefixes = archivePrefixes(selection, prefix);
-  const listed = (
-    await mapLimit(prefixes, LIST_CONCURRENCY, (p) =>
-      source.kind === "s3" ? listS3(source.client, source.bucket, p) : listDir(source.root, p),
-    )
-  ).flat();
+  // Every hour's source is decided before any line is read, once per run.
+  const plans = await mapLimit(archiveNamespaceHours(selection), LIST_CONCURRENCY, (h) =>
+    planArchiveHour(source, prefix, h.namespace, h.dt, h.hour),
+  );
+  const listed = plans.flatMap((p) => p.files);
   const bytes = listed.reduce((sum, o) => sum + o.size, 0);
   let scratch: string | undefined;
   const instance = await DuckDBInstance.create(":memory:");
@@ -214,14 +399,9 @@ export async function runArchiveQuery(
     let files: string[];
     if (source.kind === "s3") {
       scratch = await mkdtemp(join(tmpdir(), "logarchive-archive-"));
-      files = await fetchObjects(
-        source.client,
-        source.bucket,
-        listed.map((o) => o.key),
-        scratch,
-      );
+      files = await fetchObjects(source.client, source.bucket, listed, scratch);
     } else {
-      files = listed.map((o) => join(source.root, o.key));
+      files = await localFiles(source.root, listed);
     }
     // A view, not a table: DuckDB streams the files for each query instead of holding them.
     await connection.run(
@@ -229,7 +409,14 @@ export async function runArchiveQuery(
     );
     await installDuckDbDefinitions(connection);
     const result = await runDuckDbQuery(connection, query, values);
-    return { ...result, objects: listed.length, bytes };
+    const compacted = plans.filter((p) => p.from === "compacted");
+    return {
+      ...result,
+      objects: listed.length - compacted.reduce((n, p) => n + p.files.length, 0),
+      parts: compacted.reduce((n, p) => n + p.files.length, 0),
+      compactedHours: compacted.length,
+      bytes,
+    };
   } finally {
     connection.closeSync();
     instance.closeSync();

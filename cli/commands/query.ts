@@ -94,7 +94,7 @@ export function queryCommand(io: QueryIo = PROCESS_IO): Command {
     )
     .option(
       "--archive <location>",
-      "the archive to read (archive): s3://BUCKET/PREFIX, or a folder holding its <tier>/namespace=… tree",
+      "the archive to read (archive): s3://BUCKET/PREFIX, or a folder holding its <tier>/namespace=… and compacted/… trees; a namespace-hour with a compaction manifest is read from the parts its manifests name, any other from its originals",
     )
     .option(
       "--s3-endpoint <url>",
@@ -405,10 +405,23 @@ async function runOnArchive(
     region: "AWS_REGION (or a profile's region)",
   };
   const result = await withS3Setup(target, () => runArchiveQuery(query, values, source));
-  io.note(
-    `Read ${result.objects} archive object${result.objects === 1 ? "" : "s"} (${result.bytes} bytes gzip).\n`,
-  );
+  io.note(`${archiveReadNote(result)}\n`);
   printResult(io, result, o.format, io.now() - started);
+}
+
+/** What an archive run read: originals, and for compacted namespace-hours the parts their manifests name. */
+export function archiveReadNote(r: {
+  objects: number;
+  parts: number;
+  compactedHours: number;
+  bytes: number;
+}): string {
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const compacted =
+    r.compactedHours === 0
+      ? ""
+      : ` and ${plural(r.parts, "compacted part")} (${plural(r.compactedHours, "compacted namespace-hour")})`;
+  return `Read ${plural(r.objects, "archive object")}${compacted} (${r.bytes} bytes gzip).`;
 }
 
 async function runOnBigQuery(
