@@ -20,7 +20,8 @@ export const MANIFEST_SHA_FILE = "manifest.json.sha256";
 /** What a complete verdict rests on, and what no check here can show yet. */
 export const PROVES = [
   "every object version under the namespace's hour prefixes of the range, in every long-lived tier, was listed (ListObjectVersions) and is named in objects[]",
-  "each object whose records are in the bundle has a body whose SHA-256 equals the logarchive-sha256 the shipper wrote before its first upload attempt, its line count equals the metadata's, and its seq runs 0..n-1",
+  "each hour of the range was read from exactly one source, decided once at the start (hours[]): the members named by its committed compaction manifests (every generation, in order, each chained to the one before by SHA-256) when it has any, else its originals; never both, and never a compacted part no manifest names",
+  "each object whose records are in the bundle has a body whose SHA-256 equals the logarchive-sha256 the shipper wrote before its first upload attempt (for a member of a compacted part: its byte range in the part hashes to the SHA-256 its manifest gives, and, through continuity, to the one the node's hour index gives), its line count equals the metadata's, and its seq runs 0..n-1",
   "no batch of this namespace in the range is missing or replaced: for a node decided by the shipper's hour indexes (continuity.nodes[].source index), every batch they name for this namespace and the range's hours is in objects[] with the SHA-256 they give, and the indexes read chain without a break; for a node decided by listing (source listing, fallback says why), no batch number is missing between its batches across every namespace in the listed hours",
   "the records kept are exactly those with a timestamp in [from, to) that pass the filters, in time order",
   "every loss the shipper detected (log_bytes_lost: rotation, truncation, corrupt_gzip) whose span overlaps the range is in lossRecords[], read from the archive and checked against its SHA-256; any makes the verdict incomplete",
@@ -39,6 +40,8 @@ export interface Manifest {
   createdAt: string;
   query: Record<string, unknown> & { bucket: string; prefix: string; tiers: readonly string[] };
   listed: { prefixes: RetrieveOutcome["prefixes"]; unparsableKeys: string[] };
+  /** Per hour of the range: compacted parts or originals, with the manifests and parts used. */
+  hours: RetrieveOutcome["hours"];
   restore: {
     tier: string;
     days: number;
@@ -93,6 +96,7 @@ export function buildBundle(
       tiers: context.tiers,
     },
     listed: { prefixes: outcome.prefixes, unparsableKeys: outcome.unparsableKeys },
+    hours: outcome.hours,
     restore: {
       tier: outcome.plan.tier,
       days: outcome.plan.days,

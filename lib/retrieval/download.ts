@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { batchId } from "../keys/layout.ts";
+import { batchId, type ObjectKey } from "../keys/layout.ts";
 import { hourPartition, type Instant } from "../record/timestamp.ts";
 import { type InspectedVersion, versionParam } from "./find.ts";
 import type { RecordFields, RecordMatcher } from "./query.ts";
@@ -48,6 +48,42 @@ export async function downloadAndFilter(
   // One object's stored bytes at a time (the shipper cuts batches at batch_max_bytes, 8 MiB by
   // default): hashed whole, so a body that is not gzip still gets its real SHA-256 reported.
   const stored = Buffer.from((await response.Body?.transformToByteArray()) ?? new Uint8Array());
+  return verifyAndFilter(
+    stored,
+    version.parsed,
+    {
+      sha256: version.metadata?.sha256,
+      source: "the metadata",
+      missing: `no logarchive-sha256 in the metadata to verify against (${version.metadataProblem ?? "missing"})`,
+      records: version.metadata?.records ?? null,
+      batchId: version.metadata?.batchId ?? null,
+    },
+    matcher,
+  );
+}
+
+/** What an archive object's bytes must be: from its metadata, or from a compaction manifest's member. */
+export interface BodyExpectation {
+  sha256: string | undefined;
+  /** Where the expectation comes from, for the problems ("the metadata", "manifest …"). */
+  source: string;
+  /** The problem to report when there is no SHA-256 to check against. */
+  missing: string;
+  records: number | null;
+  batchId: string | null;
+}
+
+/**
+ * Checks one archive object's stored (gzip) bytes, read whole or cut from a compacted part at
+ * its manifest offsets, against what is expected of them and its key, and keeps the records
+ * the query asks for (none when any check fails).
+ */
+export function verifyAndFilter(
+  stored: Buffer,
+  parsed: ObjectKey,
+  expect: BodyExpectation,
+  matcher: RecordMatcher,
+): DownloadResult {
   let lines: string[] = [];
   let gzipProblem: string | null = null;
   try {
@@ -57,14 +93,14 @@ export async function downloadAndFilter(
     gzipProblem = `the body is not readable gzip (${(error as Error).message})`;
   }
   const sha256 = createHash("sha256").update(stored).digest("hex");
-  const expected = version.metadata?.sha256;
+  const expected = expect.sha256;
   const checksumMatches = expected !== undefined && expected === sha256;
   const problems: string[] = [];
   if (!checksumMatches) {
     problems.push(
       expected === undefined
-        ? `no logarchive-sha256 in the metadata to verify against (${version.metadataProblem ?? "missing"})`
-        : `SHA-256 mismatch: the body is ${sha256}, the metadata says ${expected}`,
+        ? expect.missing
+        : `SHA-256 mismatch: the body is ${sha256}, ${expect.source} says ${expected}`,
     );
   }
   if (gzipProblem !== null) problems.push(gzipProblem);
@@ -75,7 +111,7 @@ export async function downloadAndFilter(
       recordProblems.push("… (further record problems not listed)");
   };
   const kept: KeptRecord[] = [];
-  const expectedBatch = batchId(version.parsed);
+  const expectedBatch = batchId(parsed);
   lines.forEach((line, index) => {
     let record: RecordFields;
     try {
@@ -88,15 +124,15 @@ export async function downloadAndFilter(
       note(`line ${index + 1} has seq ${record.seq}, expected ${index} (seq runs 0..n-1)`);
     if (record.batch_id !== expectedBatch)
       note(`line ${index + 1} has batch_id ${record.batch_id}, the key says ${expectedBatch}`);
-    if (record.namespace !== version.parsed.namespace) {
-      note(`line ${index + 1} has namespace ${record.namespace}, the key says ${version.parsed.namespace}`);
+    if (record.namespace !== parsed.namespace) {
+      note(`line ${index + 1} has namespace ${record.namespace}, the key says ${parsed.namespace}`);
     }
     let at: Instant | null;
     try {
       const partition = hourPartition(instantFromFields(record));
-      if (partition.dt !== version.parsed.dt || partition.hour !== version.parsed.hour) {
+      if (partition.dt !== parsed.dt || partition.hour !== parsed.hour) {
         note(
-          `line ${index + 1} is of ${partition.dt} hour ${partition.hour}, filed under ${version.parsed.dt} hour ${version.parsed.hour}`,
+          `line ${index + 1} is of ${partition.dt} hour ${partition.hour}, filed under ${parsed.dt} hour ${parsed.hour}`,
         );
       }
       at = matcher.match(record);
@@ -107,11 +143,11 @@ export async function downloadAndFilter(
     if (at !== null) kept.push({ at, line });
   });
   problems.push(...recordProblems);
-  if (version.metadata !== null && version.metadata.records !== lines.length) {
-    problems.push(`${lines.length} lines, the metadata says ${version.metadata.records} records`);
+  if (expect.records !== null && expect.records !== lines.length) {
+    problems.push(`${lines.length} lines, ${expect.source} says ${expect.records} records`);
   }
-  if (version.metadata !== null && version.metadata.batchId !== expectedBatch) {
-    problems.push(`the metadata's batch ${version.metadata.batchId} is not the key's ${expectedBatch}`);
+  if (expect.batchId !== null && expect.batchId !== expectedBatch) {
+    problems.push(`${expect.source}'s batch ${expect.batchId} is not the key's ${expectedBatch}`);
   }
   return {
     sha256,

@@ -9,6 +9,7 @@
 
 import type { PriceId, PriceTable } from "../economics/prices.ts";
 import type { InspectedVersion } from "./find.ts";
+import type { Restorable } from "./restore.ts";
 
 export const RESTORE_TIERS = ["Standard", "Bulk", "Expedited"] as const;
 export type RestoreTier = (typeof RESTORE_TIERS)[number];
@@ -122,7 +123,7 @@ export class RestorePlanError extends Error {
 }
 
 export function planRestores(
-  versions: readonly InspectedVersion[],
+  versions: readonly Restorable[],
   tier: RestoreTier,
   days: number,
   prices: PriceTable,

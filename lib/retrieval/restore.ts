@@ -8,9 +8,20 @@
 // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_RestoreObject.html). The state lives in
 // S3, not on this machine, so any later run resumes where the last left off.
 
-import { RestoreObjectCommand, type S3Client, S3ServiceException } from "@aws-sdk/client-s3";
-import { type InspectedVersion, inspectVersion, versionParam } from "./find.ts";
+import {
+  HeadObjectCommand,
+  RestoreObjectCommand,
+  type S3Client,
+  S3ServiceException,
+} from "@aws-sdk/client-s3";
+import { type InspectedVersion, parseRestoreHeader, versionParam } from "./find.ts";
 import type { RestoreTier } from "./plan.ts";
+
+/**
+ * What restoring needs of an object version: an archive object, or a compacted part (one
+ * restore serves every member it holds).
+ */
+export type Restorable = Pick<InspectedVersion, "key" | "versionId" | "storageClass" | "size" | "restore">;
 
 export interface RestoreOutcome {
   key: string;
@@ -22,7 +33,7 @@ export interface RestoreOutcome {
 export async function startRestores(
   s3: S3Client,
   bucket: string,
-  versions: readonly InspectedVersion[],
+  versions: readonly Restorable[],
   tier: RestoreTier,
   days: number,
 ): Promise<RestoreOutcome[]> {
@@ -53,7 +64,7 @@ export async function startRestores(
 }
 
 /** The version's state after a restore request answered `outcome`, without another HeadObject. */
-export function afterRestoreRequest(v: InspectedVersion, outcome: RestoreOutcome): InspectedVersion {
+export function afterRestoreRequest<T extends Restorable>(v: T, outcome: RestoreOutcome): T {
   return {
     ...v,
     restore:
@@ -65,7 +76,7 @@ export interface RestoreProgress {
   ready: number;
   total: number;
   /** Objects still being restored. */
-  waiting: readonly InspectedVersion[];
+  waiting: readonly Restorable[];
 }
 
 export interface WaitOptions {
@@ -82,14 +93,14 @@ export interface WaitOptions {
  * states. A restored copy that expired while waiting (a very long wait with --restore-days 1)
  * reads as archived again and is requested again.
  */
-export async function waitForRestores(
+export async function waitForRestores<T extends Restorable>(
   s3: S3Client,
   bucket: string,
-  versions: readonly InspectedVersion[],
+  versions: readonly T[],
   tier: RestoreTier,
   days: number,
   options: WaitOptions,
-): Promise<{ versions: InspectedVersion[]; restarted: RestoreOutcome[] }> {
+): Promise<{ versions: T[]; restarted: RestoreOutcome[] }> {
   const restarted: RestoreOutcome[] = [];
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let current = [...versions];
@@ -103,8 +114,17 @@ export async function waitForRestores(
     options.signal?.throwIfAborted();
     await sleep(options.intervalMs);
     options.signal?.throwIfAborted();
-    const fresh = new Map<InspectedVersion, InspectedVersion>();
-    for (const v of waiting) fresh.set(v, await inspectVersion(s3, bucket, v));
+    const fresh = new Map<T, T>();
+    for (const v of waiting) fresh.set(v, await restoreState(s3, bucket, v));
     current = current.map((v) => fresh.get(v) ?? v);
   }
+}
+
+/** The version with its storage class and restore status as HeadObject says them now. */
+async function restoreState<T extends Restorable>(s3: S3Client, bucket: string, v: T): Promise<T> {
+  const head = await s3.send(
+    new HeadObjectCommand({ Bucket: bucket, Key: v.key, ...versionParam(v.versionId) }),
+  );
+  const storageClass = head.StorageClass ?? "STANDARD";
+  return { ...v, storageClass, restore: parseRestoreHeader(storageClass, head.Restore) };
 }

@@ -4,20 +4,24 @@
 // what was read and what the result proves. It only reads: it never deletes, overwrites or
 // changes a lock in the archive (RestoreObject makes a temporary copy beside the object).
 
-import type { S3Client } from "@aws-sdk/client-s3";
+import { HeadObjectCommand, type S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { DEFAULT_GAP_MARGIN_HOURS } from "../../functions/loader/reconcile.ts";
 import { forEachLimited } from "../../functions/loader/state.ts";
 import type { PriceTable } from "../economics/prices.ts";
+import { parseObjectKey } from "../keys/layout.ts";
 import { longLivedTiers } from "../keys/tiers.ts";
+import type { CompactedPart, CompactionMember } from "../object/compaction-manifest.ts";
 import { compareInstants, formatRfc3339Nano } from "../record/timestamp.ts";
+import { type HourManifests, type ReadManifest, readHourManifests, readPartMembers } from "./compacted.ts";
 import { type ContinuityReport, checkContinuity } from "./continuity.ts";
-import { type DownloadResult, downloadAndFilter, type KeptRecord } from "./download.ts";
+import { type DownloadResult, downloadAndFilter, type KeptRecord, verifyAndFilter } from "./download.ts";
 import {
   type InspectedVersion,
   inspectVersion,
   type ListedPrefix,
   type ListedVersion,
   listVersions,
+  stateFromHead,
 } from "./find.ts";
 import { describeLoss, findLossRecords, type LossEntry } from "./losses.ts";
 import { planRestores, type RestorePlan, type RestoreTier } from "./plan.ts";
@@ -51,7 +55,7 @@ export interface RetrieveInput {
 }
 
 export type RetrieveEvent =
-  | { kind: "listed"; versions: number; prefixes: number }
+  | { kind: "listed"; versions: number; prefixes: number; compactedHours: number }
   | { kind: "inspected"; versions: number }
   | { kind: "restores-requested"; outcomes: readonly RestoreOutcome[] }
   | { kind: "restore-progress"; ready: number; total: number }
@@ -63,11 +67,14 @@ export interface ObjectEntry {
   versionId: string;
   isLatest: boolean;
   /**
-   * records: the version whose records were read (the newest that is not a delete marker);
+   * records: the version whose records were read (the newest that is not a delete marker, or
+   * the member of a compacted part, `compacted` says where);
    * duplicate-write: an older version with the same ETag and checksum (a retried upload);
-   * conflicting-version: an older version with other bytes; delete-marker: the key was deleted.
+   * conflicting-version: an older version with other bytes; delete-marker: the key was deleted;
+   * compacted-original: a version (or delete marker) of an original in an hour read from its
+   * compacted parts, not read (its member's bytes are the original's).
    */
-  role: "records" | "duplicate-write" | "conflicting-version" | "delete-marker";
+  role: "records" | "duplicate-write" | "conflicting-version" | "delete-marker" | "compacted-original";
   storageClass: string | null;
   restore: InspectedVersion["restore"] | null;
   lock: InspectedVersion["lock"] | null;
@@ -81,6 +88,57 @@ export interface ObjectEntry {
   recordsTotal: number | null;
   recordsKept: number;
   problems: string[];
+  /** Where a member's bytes were read: its manifest, part and byte range; null for an original. */
+  compacted: {
+    manifest: string;
+    generation: number;
+    part: string;
+    partVersionId: string;
+    offset: number;
+    length: number;
+  } | null;
+}
+
+/** Which source an hour of the range was read from, decided once at the start of the run. */
+export interface HourSource {
+  /** YYYY-MM-DDTHH. */
+  hour: string;
+  /**
+   * compacted: the members its committed manifests name (every generation), from their parts;
+   * originals: its archive objects (no manifest); none: neither exists; unusable: manifests
+   * exist but cannot be used (`problem`), so nothing of the hour was read.
+   */
+  source: "compacted" | "originals" | "none" | "unusable";
+  manifests: {
+    key: string;
+    versionId: string;
+    generation: number;
+    sha256: string;
+    members: number;
+    records: number;
+  }[];
+  parts: {
+    key: string;
+    versionId: string | null;
+    generation: number;
+    storageClass: string | null;
+    bytes: number;
+    /** The manifest's SHA-256 of the part, and the one computed over the bytes read. */
+    manifestSha256: string;
+    sha256: string | null;
+    checksum: "verified" | "mismatch" | "not-read";
+  }[];
+  /** Versions of originals under the hour's tier prefixes not read because the hour is compacted. */
+  originalsNotRead: number;
+  problem: string | null;
+}
+
+/** A compacted part to read: its state (HeadObject) and the manifest that names it. */
+interface PartSource extends InspectedVersion {
+  kind: "part";
+  part: CompactedPart;
+  manifest: ReadManifest;
+  members: CompactionMember[];
 }
 
 export interface RetrieveOutcome {
@@ -89,6 +147,8 @@ export interface RetrieveOutcome {
   restoresRequested: RestoreOutcome[];
   prefixes: ListedPrefix[];
   unparsableKeys: string[];
+  /** Per hour of the range: read from compacted parts or from originals, and what was used. */
+  hours: HourSource[];
   objects: ObjectEntry[];
   /** Sorted by time; records of objects with problems are not here. */
   records: KeptRecord[];
@@ -129,18 +189,151 @@ function entryOf(v: ListedVersion, role: ObjectEntry["role"], inspected?: Inspec
     recordsTotal: inspected?.metadata?.records ?? null,
     recordsKept: 0,
     problems: inspected?.metadataProblem ? [inspected.metadataProblem] : [],
+    compacted: null,
   };
 }
+
+/** The hour's manifests, or what made them unusable, as the manifest's hours[] entry. */
+function hourSource(start: number, manifests: HourManifests | undefined, originals: number): HourSource {
+  const hour = new Date(start).toISOString().slice(0, 13);
+  if (manifests === undefined) {
+    return {
+      hour,
+      source: originals > 0 ? "originals" : "none",
+      manifests: [],
+      parts: [],
+      originalsNotRead: 0,
+      problem: null,
+    };
+  }
+  return {
+    hour,
+    source: manifests.problem === null ? "compacted" : "unusable",
+    manifests: manifests.manifests.map((m) => ({
+      key: m.key,
+      versionId: m.versionId,
+      generation: m.manifest.generation,
+      sha256: m.sha256,
+      members: m.manifest.totals.members,
+      records: m.manifest.totals.records,
+    })),
+    parts: manifests.manifests.flatMap((m) =>
+      m.manifest.parts.map((p) => ({
+        key: p.key,
+        versionId: null,
+        generation: m.manifest.generation,
+        storageClass: null,
+        bytes: p.bytes,
+        manifestSha256: p.sha256,
+        sha256: null,
+        checksum: "not-read" as const,
+      })),
+    ),
+    originalsNotRead: originals,
+    problem: manifests.problem,
+  };
+}
+
+/** HeadObject of a part's current version: its class, restore state and version, as for an original. */
+async function inspectPart(
+  s3: S3Client,
+  bucket: string,
+  manifest: ReadManifest,
+  part: CompactedPart,
+  hourStart: number,
+): Promise<PartSource> {
+  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: part.key }));
+  const members = manifest.manifest.members.filter((m) => m.part === part.part);
+  // The listing fields an original has; a part's key is not an archive object key, so `parsed`
+  // is its first member's (only used to group by node, which parts are not).
+  const listed: ListedVersion = {
+    key: part.key,
+    parsed: parseObjectKey(members[0]!.key),
+    versionId: head.VersionId ?? "null",
+    isLatest: true,
+    isDeleteMarker: false,
+    size: head.ContentLength ?? part.bytes,
+    etag: head.ETag ?? null,
+    lastModified: head.LastModified?.toISOString() ?? null,
+    hourStart,
+  };
+  return { ...stateFromHead(listed, head), kind: "part", part, manifest, members };
+}
+
+const isPart = (v: InspectedVersion): v is PartSource => (v as Partial<PartSource>).kind === "part";
 
 export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
   const { s3, bucket, query } = input;
   const emit = input.onEvent ?? (() => {});
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  // Per hour, once, before anything is read: its committed manifests, if it has any
+  // (docs/design/compaction.md#readers-no-line-twice-none-missed).
+  const hours = hourPartitions(query.from, query.to);
+  const compactedHours = new Map<number, HourManifests>();
+  await forEachLimited(hours, 8, async (h) => {
+    const read = await readHourManifests(s3, bucket, input.prefix, query.namespace, h.dt, h.hour);
+    if (read.keys.length > 0) compactedHours.set(h.start, read);
+  });
   const listing = await listVersions(s3, bucket, input.prefix, query);
-  emit({ kind: "listed", versions: listing.versions.length, prefixes: listing.prefixes.length });
+  emit({
+    kind: "listed",
+    versions: listing.versions.length,
+    prefixes: listing.prefixes.length,
+    compactedHours: compactedHours.size,
+  });
+  // Originals of a compacted hour are not read: its members are their bytes.
+  const compactedOriginals = listing.versions.filter((v) => compactedHours.has(v.hourStart));
+  const originals = listing.versions.filter((v) => !compactedHours.has(v.hourStart));
+  const hourSources = hours.map((h) =>
+    hourSource(
+      h.start,
+      compactedHours.get(h.start),
+      (compactedHours.has(h.start) ? compactedOriginals : originals).filter((v) => v.hourStart === h.start)
+        .length,
+    ),
+  );
+  for (const [start, read] of compactedHours) {
+    const hour = new Date(start).toISOString().slice(0, 13);
+    if (read.problem !== null) {
+      problems.push(
+        `hour ${hour} has compaction manifests that cannot be used (${read.problem}): none of its records were read`,
+      );
+      continue;
+    }
+    const named = new Set(read.manifests.flatMap((m) => m.manifest.members.map((member) => member.key)));
+    for (const v of compactedOriginals) {
+      if (v.hourStart !== start || v.isDeleteMarker || !v.isLatest || named.has(v.key)) continue;
+      problems.push(
+        `${v.key}: an original of hour ${hour}, which is read from its compacted parts, is named by no manifest (a batch that arrived after the hour was compacted, awaiting a supplement generation): its records were not read; run again once \`logarchive compact\` has committed it`,
+      );
+    }
+  }
+  const parts: PartSource[] = [];
+  await forEachLimited(
+    [...compactedHours].flatMap(([start, read]) =>
+      read.manifests.flatMap((manifest) =>
+        manifest.manifest.parts.map((part) => ({ start, manifest, part })),
+      ),
+    ),
+    8,
+    async ({ start, manifest, part }) => {
+      try {
+        parts.push(await inspectPart(s3, bucket, manifest, part, start));
+      } catch (error) {
+        const why = error instanceof S3ServiceException ? `${error.name}: ${error.message}` : String(error);
+        const members = manifest.manifest.members.filter((m) => m.part === part.part).map((m) => m.key);
+        problems.push(
+          `part ${part.key} named by ${manifest.key} cannot be read (${why}): its members ${members.join(", ")} were not read`,
+        );
+      }
+    },
+  );
+  parts.sort((a, b) => a.key.localeCompare(b.key));
 
   const inspected = new Map<ListedVersion, InspectedVersion>();
   await forEachLimited(
-    listing.versions.filter((v) => !v.isDeleteMarker),
+    originals.filter((v) => !v.isDeleteMarker),
     8,
     async (v) => {
       inspected.set(v, await inspectVersion(s3, bucket, v));
@@ -151,9 +344,7 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
   // Per key, the newest version with a body supplies the records; older ones are compared with it.
   const sources: InspectedVersion[] = [];
   const others: { version: ListedVersion; source: InspectedVersion | undefined }[] = [];
-  const problems: string[] = [];
-  const warnings: string[] = [];
-  for (const group of groupByKey(listing.versions)) {
+  for (const group of groupByKey(originals)) {
     const newest = group.find((v) => !v.isDeleteMarker);
     const source = newest === undefined ? undefined : inspected.get(newest);
     if (source !== undefined) sources.push(source);
@@ -168,11 +359,13 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
     }
   }
 
-  const plan = planRestores(sources, input.restoreTier, input.restoreDays, input.prices);
+  // A part is restored once, whatever the number of members it holds.
+  const plan = planRestores([...sources, ...parts], input.restoreTier, input.restoreDays, input.prices);
   const base = {
     plan,
     prefixes: listing.prefixes,
     unparsableKeys: listing.unparsable,
+    hours: hourSources,
   };
   if (input.planOnly) {
     return {
@@ -190,9 +383,15 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
   }
 
   // Restores: request what is archived and not yet requested, then wait for every copy.
-  const restoresRequested = await startRestores(s3, bucket, sources, input.restoreTier, input.restoreDays);
+  const restoresRequested = await startRestores(
+    s3,
+    bucket,
+    [...sources, ...parts],
+    input.restoreTier,
+    input.restoreDays,
+  );
   if (restoresRequested.length > 0) emit({ kind: "restores-requested", outcomes: restoresRequested });
-  let readable = sources.map((v) => {
+  let readable: InspectedVersion[] = [...sources, ...parts].map((v) => {
     const outcome = restoresRequested.find((o) => o.key === v.key && o.versionId === v.versionId);
     return outcome === undefined ? v : afterRestoreRequest(v, outcome);
   });
@@ -221,17 +420,121 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
     restoresRequested.push(...waited.restarted);
   }
 
-  // Download, verify and filter each source version.
+  const readableParts = readable.filter(isPart);
+  readable = readable.filter((v) => !isPart(v));
+
+  // Download, verify and filter each source version, and each part's members.
   const matcher = new RecordMatcher(query);
   const results = new Map<string, DownloadResult>();
+  const memberResults = new Map<CompactionMember, DownloadResult>();
+  const partRead = new Map<string, { sha256: string; bytes: number } | string>();
   let done = 0;
+  const total = readable.length + readableParts.length;
   await forEachLimited(readable, 4, async (v) => {
     results.set(`${v.key}\u0000${v.versionId}`, await downloadAndFilter(s3, bucket, v, matcher));
-    emit({ kind: "downloaded", done: ++done, total: readable.length });
+    emit({ kind: "downloaded", done: ++done, total });
+  });
+  await forEachLimited(readableParts, 2, async (p) => {
+    try {
+      const read = await readPartMembers(s3, bucket, p, p.members, ({ member, bytes, problem }) => {
+        memberResults.set(
+          member,
+          bytes === null
+            ? {
+                sha256: "",
+                checksumMatches: false,
+                recordsTotal: 0,
+                kept: [],
+                problems: [problem ?? "not read"],
+              }
+            : verifyAndFilter(
+                bytes,
+                parseObjectKey(member.key),
+                {
+                  sha256: member.sha256,
+                  source: `manifest ${p.manifest.key}`,
+                  missing: `manifest ${p.manifest.key} gives no SHA-256`,
+                  records: member.records,
+                  batchId: null,
+                },
+                matcher,
+              ),
+        );
+      });
+      partRead.set(p.key, read);
+    } catch (error) {
+      const why = error instanceof S3ServiceException ? `${error.name}: ${error.message}` : String(error);
+      partRead.set(p.key, why);
+    }
+    emit({ kind: "downloaded", done: ++done, total });
   });
 
   const objects: ObjectEntry[] = [];
   const perObjectRecords: KeptRecord[][] = [];
+  const selectedMembers: { member: CompactionMember; part: PartSource; sha256: string | null }[] = [];
+  for (const p of readableParts) {
+    const read = partRead.get(p.key);
+    const hour = hourSources.find((h) => h.hour === new Date(p.hourStart).toISOString().slice(0, 13));
+    const listedPart = hour?.parts.find((x) => x.key === p.key);
+    if (listedPart !== undefined) {
+      listedPart.versionId = p.versionId;
+      listedPart.storageClass = p.storageClass;
+    }
+    if (typeof read === "string" || read === undefined) {
+      problems.push(
+        `part ${p.key} (version ${p.versionId}) could not be read (${read ?? "not read"}): its members ${p.members.map((m) => m.key).join(", ")} were not read`,
+      );
+      continue;
+    }
+    if (listedPart !== undefined) {
+      listedPart.sha256 = read.sha256;
+      listedPart.checksum =
+        read.sha256 === p.part.sha256 && read.bytes === p.part.bytes ? "verified" : "mismatch";
+    }
+    if (read.sha256 !== p.part.sha256 || read.bytes !== p.part.bytes) {
+      problems.push(
+        `part ${p.key} (version ${p.versionId}) is ${read.bytes} bytes with SHA-256 ${read.sha256}; manifest ${p.manifest.key} says ${p.part.bytes} bytes, ${p.part.sha256}`,
+      );
+    }
+    for (const member of p.members) {
+      const result = memberResults.get(member)!;
+      const entry: ObjectEntry = {
+        key: member.key,
+        versionId: member.versionId ?? "null",
+        isLatest: true,
+        role: "records",
+        storageClass: p.storageClass,
+        restore: p.restore,
+        lock: p.lock,
+        size: member.length,
+        etag: null,
+        lastModified: null,
+        metadataSha256: member.sha256,
+        sha256: result.sha256 === "" ? null : result.sha256,
+        checksum: result.sha256 === "" ? "not-read" : result.checksumMatches ? "verified" : "mismatch",
+        recordsTotal: result.recordsTotal,
+        recordsKept: result.kept.length,
+        problems: result.problems,
+        compacted: {
+          manifest: p.manifest.key,
+          generation: p.manifest.manifest.generation,
+          part: p.key,
+          partVersionId: p.versionId,
+          offset: member.offset,
+          length: member.length,
+        },
+      };
+      objects.push(entry);
+      perObjectRecords.push(result.kept);
+      selectedMembers.push({ member, part: p, sha256: entry.sha256 });
+      if (result.problems.length > 0) {
+        problems.push(
+          `${member.key} (member of part ${p.key} at bytes ${member.offset}-${member.offset + member.length - 1}): ${result.problems.join("; ")}`,
+        );
+      }
+    }
+  }
+  for (const v of compactedOriginals) objects.push(entryOf(v, "compacted-original"));
   for (const v of readable) {
     const entry = entryOf(v, "records", v);
     const result = results.get(`${v.key}\u0000${v.versionId}`) as DownloadResult;
@@ -270,13 +573,15 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
     objects.push(entry);
   }
   objects.sort(
-    (a, b) => a.key.localeCompare(b.key) || Number(b.role === "records") - Number(a.role === "records"),
+    (a, b) =>
+      a.key.localeCompare(b.key) ||
+      Number(b.role === "records") - Number(a.role === "records") ||
+      a.versionId.localeCompare(b.versionId),
   );
 
   // Time order across objects; records with the same instant keep key order, then line order.
   const records = perObjectRecords.flat().sort((a, b) => compareInstants(a.at, b.at));
 
-  const hours = hourPartitions(query.from, query.to);
   const rangeStart = hours[0]?.start ?? 0;
   const rangeEnd = (hours.at(-1)?.start ?? 0) + 3_600_000;
   const lossRecords = await findLossRecords(
@@ -295,19 +600,31 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
         : `lines lost on the node: ${describeLoss(loss)}`,
     );
   }
-  const computed = new Map(objects.filter((o) => o.role === "records").map((o) => [o.key, o.sha256]));
+  const computed = new Map(
+    objects.filter((o) => o.role === "records" && o.compacted === null).map((o) => [o.key, o.sha256]),
+  );
   const lossSha = new Map(lossRecords.entries.map((e) => [e.key, e.sha256]));
   const continuity = await checkContinuity({
     s3,
     bucket,
     keyPrefix: input.prefix,
     namespace: query.namespace,
-    selected: readable.map((v) => ({
-      key: v.key,
-      parsed: v.parsed,
-      storageClass: v.storageClass,
-      sha256: computed.get(v.key) ?? null,
-    })),
+    // A member holds its original's batch number and bytes: continuity and the hour indexes'
+    // SHA-256 check work on it as on the original, after the original has expired.
+    selected: [
+      ...readable.map((v) => ({
+        key: v.key,
+        parsed: v.parsed,
+        storageClass: v.storageClass,
+        sha256: computed.get(v.key) ?? null,
+      })),
+      ...selectedMembers.map(({ member, part, sha256 }) => ({
+        key: member.key,
+        parsed: parseObjectKey(member.key),
+        storageClass: part.storageClass,
+        sha256,
+      })),
+    ],
     selectedLosses: lossRecords.listed.map((l) => ({ ...l, sha256: lossSha.get(l.key) ?? "" })),
     rangeStart,
     rangeEnd,
@@ -353,7 +670,7 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
     }
   }
 
-  const withObjects = new Set(readable.map((v) => v.hourStart));
+  const withObjects = new Set([...readable, ...readableParts].map((v) => v.hourStart));
   const emptyHours = hours
     .filter((h) => !withObjects.has(h.start))
     .filter((h) => hours.some((o) => o.start < h.start && withObjects.has(o.start)))
@@ -369,7 +686,7 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
       `${listing.unparsable.length} key(s) under the listed prefixes are not archive objects and were not read`,
     );
   }
-  if (readable.length === 0) {
+  if (readable.length === 0 && selectedMembers.length === 0) {
     problems.push(
       `no archived object of namespace ${query.namespace} in ${formatRfc3339Nano(query.from)} → ${formatRfc3339Nano(query.to)} under ${longLivedTiers().join(" or ")}: nothing shows whether the namespace logged then`,
     );
