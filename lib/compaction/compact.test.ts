@@ -38,6 +38,7 @@ import {
   compactNamespaceHour,
   HourNotSettledError,
 } from "./compact.ts";
+import { readCompactionIndexes } from "./readiness.ts";
 
 const E = "0c0c0c0c";
 const HOUR = { dt: "2026-03-03", hour: "10" };
@@ -438,6 +439,20 @@ describe("compactNamespaceHour", () => {
     await checkCommitted("indexed", ready, [a0, a2, b0, b1, c0, d0]);
     assert.deepEqual(ready.indexes.unindexedNodes, [`node-c ${E}`]);
     assert.equal(ready.indexes.read, 4);
+
+    // Another namespace of the same hour with the indexes read once: no index is listed or read again.
+    const reading = await readCompactionIndexes({ s3, bucket: "indexed", prefix: "logs", ...HOUR });
+    const { client, counts } = counted();
+    const web = await compactNamespaceHour(
+      options("indexed", { s3: client, namespace: "web", indexReading: reading }),
+    );
+    assert.equal(web.status, "committed");
+    assert.deepEqual(
+      web.manifest!.members.map((m) => m.key),
+      [a1.key],
+    );
+    assert.equal(counts.get("ListObjectsV2Command"), 3, "the manifests and the two tiers, no index hour");
+    assert.equal(counts.get("GetObjectCommand"), 1, "the one original, no index");
   });
 
   it("refuses an original whose metadata and bytes were rewritten together, when its hour index gives another sha256", async () => {

@@ -18,6 +18,9 @@
 //   412 when the key exists); a 412 is success when the stored manifest has our bytes and a
 //   conflict otherwise, so there is never a second manifest of a generation.
 //
+// Parts stored before a refusal (or a crash) stay uncommitted, named by no manifest; a re-run
+// with the same plan keeps them (they are under the same keys).
+//
 // An original is refused, and the hour is not committed, when its metadata is missing or
 // unreadable or its stored bytes do not hash to the metadata's SHA-256: a manifest without it
 // would hide its lines from readers that use manifests, and copying it would pass off bytes the
@@ -63,6 +66,7 @@ import {
 } from "../object/compaction-manifest.ts";
 import { fromUserMetadata, METADATA_PREFIX, type ObjectMetadata } from "../object/metadata.ts";
 import { listObjectPages, versionParam } from "../retrieval/find.ts";
+import type { IndexReading } from "../retrieval/hour-indexes.ts";
 import { DEFAULT_PART_MAX_BYTES, DEFAULT_SETTLE_MS } from "./defaults.ts";
 import { CompactionError, checkHourSettled, HourNotSettledError, hourStartMs } from "./hour.ts";
 import { DEFAULT_UPLOAD_CHUNK_BYTES, MIN_UPLOAD_PART_BYTES, PartWriter } from "./part-writer.ts";
@@ -104,6 +108,8 @@ export interface CompactOptions {
   indexCheck?: boolean;
   /** Hours after the records' hour whose indexes are read. Default DEFAULT_INDEX_MARGIN_HOURS. */
   indexMarginHours?: number;
+  /** The hour's indexes read once for every namespace (readCompactionIndexes); read per call when absent. */
+  indexReading?: IndexReading;
   /** Plan only: list, HEAD and report the parts; read no body, write nothing. */
   dryRun?: boolean;
   /** Upload part size of multipart uploads, and the largest part sent as one PutObject (≥ 5 MiB). */
@@ -235,6 +241,7 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
       listed,
       compacted: compactedKeys,
       marginHours: o.indexMarginHours ?? DEFAULT_INDEX_MARGIN_HOURS,
+      ...(o.indexReading === undefined ? {} : { reading: o.indexReading }),
     });
     outcome.indexes = {
       read: readiness.indexesRead,

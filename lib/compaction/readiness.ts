@@ -14,7 +14,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { ObjectKey } from "../keys/layout.ts";
 import { parseObjectKey } from "../keys/layout.ts";
-import { emptyReading, readIndexHours } from "../retrieval/hour-indexes.ts";
+import { emptyReading, type IndexReading, readIndexHours } from "../retrieval/hour-indexes.ts";
 import { hourStartMs } from "./hour.ts";
 
 const HOUR_MS = 3_600_000;
@@ -34,6 +34,32 @@ export interface IndexReadiness {
   unusable: { key: string; problem: string }[];
 }
 
+/**
+ * Every node's hour indexes of the hours a compaction of records' hour `dt` `hour` reads:
+ * one LIST per hour and one GET per node and hour. They are the same for every namespace, so
+ * a run over all namespaces of an hour reads them once and passes them to each
+ * (CompactOptions.indexReading) instead of one read per namespace.
+ */
+export async function readCompactionIndexes(o: {
+  s3: S3Client;
+  bucket: string;
+  prefix: string;
+  dt: string;
+  hour: string;
+  marginHours?: number;
+}): Promise<IndexReading> {
+  const start = hourStartMs(o.dt, o.hour);
+  const reading = emptyReading(start - HOUR_MS);
+  await readIndexHours(
+    o.s3,
+    o.bucket,
+    o.prefix,
+    reading,
+    start + (1 + (o.marginHours ?? DEFAULT_INDEX_MARGIN_HOURS)) * HOUR_MS,
+  );
+  return reading;
+}
+
 export async function checkHourIndexes(o: {
   s3: S3Client;
   bucket: string;
@@ -46,16 +72,10 @@ export async function checkHourIndexes(o: {
   /** Keys already in committed manifests (present, though perhaps expired since). */
   compacted: ReadonlySet<string>;
   marginHours?: number;
+  /** The indexes, read already (readCompactionIndexes); read here when absent. */
+  reading?: IndexReading;
 }): Promise<IndexReadiness> {
-  const start = hourStartMs(o.dt, o.hour);
-  const reading = emptyReading(start - HOUR_MS);
-  await readIndexHours(
-    o.s3,
-    o.bucket,
-    o.prefix,
-    reading,
-    start + (1 + (o.marginHours ?? DEFAULT_INDEX_MARGIN_HOURS)) * HOUR_MS,
-  );
+  const reading = o.reading ?? (await readCompactionIndexes(o));
   const listedKeys = new Set(o.listed.map((l) => l.key));
   const blocking: string[] = [];
   const indexedSha256 = new Map<string, string>();
