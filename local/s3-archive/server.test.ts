@@ -25,11 +25,11 @@ import {
   PutObjectLegalHoldCommand,
   PutObjectRetentionCommand,
   RestoreObjectCommand,
-  type S3Client,
+  S3Client,
   S3ServiceException,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { type LocalS3, localS3Client, startLocalS3 } from "../s3.ts";
+import { LOCAL_S3_CREDENTIALS, type LocalS3, localS3Client, startLocalS3 } from "../s3.ts";
 import { type S3ArchiveFront, startS3ArchiveFront } from "./server.ts";
 
 const HOUR = 3_600_000;
@@ -59,7 +59,7 @@ describe("local S3 archive front", () => {
       host: "127.0.0.1",
       port: 0,
       dataDir: join(dir, "s3"),
-      buckets: ["plain", "versioned", "locked"],
+      buckets: ["plain", "versioned", "locked", "defaulted"],
     });
     front = await startS3ArchiveFront({
       host: "127.0.0.1",
@@ -70,6 +70,7 @@ describe("local S3 archive front", () => {
       buckets: [
         { name: "versioned", versioning: true },
         { name: "locked", objectLock: true },
+        { name: "defaulted", objectLock: true, defaultRetention: { mode: "GOVERNANCE", days: 365 } },
       ],
       now: () => now,
     });
@@ -530,6 +531,87 @@ describe("local S3 archive front", () => {
     assert.equal(left.DeleteMarkers?.length, 1);
   });
 
+  it("default retention: a PUT naming none takes the bucket's mode and period from its creation; an explicit one replaces it", async () => {
+    const defaulted = await put("defaulted", "by-default", "d");
+    const head = await client.send(new HeadObjectCommand({ Bucket: "defaulted", Key: "by-default" }));
+    assert.equal(head.ObjectLockMode, "GOVERNANCE");
+    assert.equal(head.ObjectLockRetainUntilDate?.getTime(), now + 365 * DAY);
+    const denied = await refusal(
+      client.send(
+        new DeleteObjectCommand({ Bucket: "defaulted", Key: "by-default", VersionId: defaulted.VersionId }),
+      ),
+    );
+    assert.equal(denied.name, "AccessDenied", "the default retention protects the version");
+
+    // Shorter than the default, and another mode: the request's own retention wins, both ways.
+    const until = new Date(now + 3 * DAY);
+    await put("defaulted", "explicit", "e", {
+      ObjectLockMode: "COMPLIANCE",
+      ObjectLockRetainUntilDate: until,
+    });
+    const retention = await client.send(
+      new GetObjectRetentionCommand({ Bucket: "defaulted", Key: "explicit" }),
+    );
+    assert.equal(retention.Retention?.Mode, "COMPLIANCE");
+    assert.equal(retention.Retention?.RetainUntilDate?.getTime(), until.getTime());
+    // A bucket without a default retention leaves a PUT naming none unlocked.
+    await put("locked", "no-default", "n");
+    const plain = await client.send(new HeadObjectCommand({ Bucket: "locked", Key: "no-default" }));
+    assert.equal(plain.ObjectLockMode, undefined);
+    assert.equal(plain.ObjectLockRetainUntilDate, undefined);
+
+    const past = await refusal(
+      put("defaulted", "past", "p", {
+        ObjectLockMode: "GOVERNANCE",
+        ObjectLockRetainUntilDate: new Date(now - DAY),
+      }),
+    );
+    assert.equal(past.name, "InvalidArgument");
+  });
+
+  it("refuses a PUT that locks its version without Content-MD5 or an x-amz-checksum-* header, as S3 does", async () => {
+    // Without the SDK's default CRC32 trailer: the request carries no checksum at all.
+    const bare = new S3Client({
+      endpoint: front.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: LOCAL_S3_CREDENTIALS,
+      requestChecksumCalculation: "WHEN_REQUIRED",
+    });
+    const bareBody = (key: string, bucket: string, extra: Partial<PutObjectCommand["input"]> = {}) =>
+      bare.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.from("b"), ...extra }));
+    try {
+      const retained = await refusal(
+        bareBody("bare-retained", "locked", {
+          ObjectLockMode: "GOVERNANCE",
+          ObjectLockRetainUntilDate: new Date(now + DAY),
+        }),
+      );
+      assert.equal(retained.name, "InvalidRequest");
+      assert.equal(retained.$metadata.httpStatusCode, 400);
+      assert.match(retained.message, /Content-MD5 OR x-amz-checksum- HTTP header is required/);
+      const held = await refusal(bareBody("bare-held", "locked", { ObjectLockLegalHoldStatus: "ON" }));
+      assert.equal(held.name, "InvalidRequest");
+      const byDefault = await refusal(bareBody("bare-default", "defaulted"));
+      assert.equal(byDefault.name, "InvalidRequest", "the bucket's default retention locks it too");
+      // Nothing locks the version: no checksum needed.
+      await bareBody("bare-unlocked", "locked");
+      // With one: SHA-256 in a header (the shipper's), Content-MD5, or the SDK's CRC32 trailer.
+      const body = Buffer.from("b");
+      await bareBody("sha", "defaulted", {
+        ChecksumSHA256: createHash("sha256").update(body).digest("base64"),
+      });
+      await bareBody("md5", "defaulted", { ContentMD5: createHash("md5").update(body).digest("base64") });
+      await put("defaulted", "crc", "b");
+      for (const key of ["sha", "md5", "crc"]) {
+        const head = await client.send(new HeadObjectCommand({ Bucket: "defaulted", Key: key }));
+        assert.equal(head.ObjectLockMode, "GOVERNANCE", key);
+      }
+    } finally {
+      bare.destroy();
+    }
+  });
+
   it("keeps versions, locks, class changes and restores across a restart on the same data directory", async () => {
     const object = await put("locked", "kept", "old");
     await put("locked", "kept", "new");
@@ -553,6 +635,7 @@ describe("local S3 archive front", () => {
       buckets: [
         { name: "versioned", versioning: true },
         { name: "locked", objectLock: true },
+        { name: "defaulted", objectLock: true, defaultRetention: { mode: "GOVERNANCE", days: 365 } },
       ],
       now: () => now,
     });
@@ -589,5 +672,7 @@ describe("local S3 archive front", () => {
       }),
     );
     assert.equal(lockedPut.name, "InvalidRequest");
+    assert.equal(lockedPut.$metadata.httpStatusCode, 400);
+    assert.equal(lockedPut.message, "Bucket is missing ObjectLockConfiguration");
   });
 });

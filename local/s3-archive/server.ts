@@ -239,6 +239,23 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     if ((lock.retention || lock.legalHold) && !state.hasObjectLock(bucket)) {
       throw new S3WireError(400, "InvalidRequest", "Bucket is missing ObjectLockConfiguration");
     }
+    // S3 refuses a PUT that would lock the new version (its own retention or hold, or the
+    // bucket's default retention) without an integrity check of the body. Not CompleteMultipartUpload
+    // (a POST), whose parts carry theirs.
+    const locks = Boolean(lock.retention || lock.legalHold || state.hasDefaultRetention(bucket));
+    if (req.method === "PUT" && locks && !hasBodyChecksum(req)) {
+      throw new S3WireError(
+        400,
+        "InvalidRequest",
+        "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters",
+      );
+    }
+    if (lock.retention && lock.retention.until <= state.clock()) {
+      throw invalidArgument(
+        "The retain until date must be in the future!",
+        "x-amz-object-lock-retain-until-date",
+      );
+    }
     const from = await forward(req);
     const body = await readAll(from, Number.POSITIVE_INFINITY);
     if ((from.statusCode ?? 500) >= 300) return relay(res, from, {}, body);
@@ -253,7 +270,8 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     const requestedClass = header(req, "x-amz-storage-class");
     if (requestedClass) version.storageClass = requestedClass;
     if (lock.legalHold) version.legalHold = lock.legalHold;
-    if (lock.retention) version.retention = lock.retention;
+    const retention = state.newVersionRetention(bucket, lock.retention);
+    if (retention) version.retention = retention;
     state.record(bucket, key, version);
     relay(res, from, state.isVersioned(bucket) ? { "x-amz-version-id": version.versionId } : {}, body);
   }
@@ -699,6 +717,20 @@ function requestedLock(req: IncomingMessage): Pick<ObjectVersion, "legalHold" | 
     lock.retention = { mode, until: Date.parse(until) };
   }
   return lock;
+}
+
+/**
+ * Whether the request lets S3 check its body: Content-MD5, an x-amz-checksum-* header, or the
+ * SDK's algorithm header with a trailing checksum (aws-chunked).
+ */
+function hasBodyChecksum(req: IncomingMessage): boolean {
+  if (header(req, "content-md5") !== undefined) return true;
+  if (header(req, "x-amz-sdk-checksum-algorithm") !== undefined) return true;
+  if ((header(req, "x-amz-trailer") ?? "").startsWith("x-amz-checksum-")) return true;
+  return Object.keys(req.headers).some(
+    (name) =>
+      name.startsWith("x-amz-checksum-") && name !== "x-amz-checksum-type" && name !== "x-amz-checksum-mode",
+  );
 }
 
 async function readAll(stream: IncomingMessage, limit: number): Promise<Buffer> {

@@ -24,6 +24,12 @@ export interface BucketConfig {
   versioning?: boolean;
   /** Object Lock enabled (implies versioning, as in S3). */
   objectLock?: boolean;
+  /**
+   * The bucket's Object Lock default retention (PutObjectLockConfiguration's DefaultRetention,
+   * in days): a new version the PUT gives no retention takes this mode, until its creation +
+   * `days`. Needs `objectLock`.
+   */
+  defaultRetention?: { mode: RetentionMode; days: number };
 }
 
 export interface RestoreState {
@@ -84,7 +90,12 @@ export class ArchiveState {
     now: () => number,
     restoreHours: (storageClass: string, tier: RestoreTier) => number = defaultRestoreHours,
   ) {
-    for (const bucket of buckets) this.buckets.set(bucket.name, bucket);
+    for (const bucket of buckets) {
+      if (bucket.defaultRetention && !bucket.objectLock) {
+        throw new Error(`bucket ${bucket.name}: a default retention needs objectLock`);
+      }
+      this.buckets.set(bucket.name, bucket);
+    }
     this.now = now;
     this.restoreHours = restoreHours;
   }
@@ -119,6 +130,24 @@ export class ArchiveState {
 
   hasObjectLock(bucket: string): boolean {
     return Boolean(this.buckets.get(bucket)?.objectLock);
+  }
+
+  /**
+   * The retention a new version takes: the PUT's own, else the bucket's default from now (S3
+   * applies the default only to a version whose request names no retention).
+   */
+  newVersionRetention(
+    bucket: string,
+    requested: ObjectVersion["retention"],
+  ): ObjectVersion["retention"] | undefined {
+    if (requested) return requested;
+    const fallback = this.buckets.get(bucket)?.defaultRetention;
+    return fallback && { mode: fallback.mode, until: this.now() + fallback.days * DAY_MS };
+  }
+
+  /** Whether a new version of the bucket's keys gets a retention without asking (a default retention). */
+  hasDefaultRetention(bucket: string): boolean {
+    return Boolean(this.buckets.get(bucket)?.defaultRetention);
   }
 
   versions(bucket: string, key: string): ObjectVersion[] | undefined {
