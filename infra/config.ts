@@ -24,6 +24,8 @@ import {
   DEFAULT_TRANSITION_SIZES,
   TRANSITION_SIZES,
 } from "../lib/archive-lifecycle.ts";
+import { DEFAULT_PART_MAX_BYTES, DEFAULT_SETTLE_MS } from "../lib/compaction/defaults.ts";
+import { MIN_UPLOAD_PART_BYTES } from "../lib/compaction/part-writer.ts";
 import { ConfigError } from "../lib/config/errors.ts";
 import { checkDuration, parseSize } from "../lib/config/units.ts";
 import {
@@ -88,6 +90,9 @@ export const STACK_MANAGED_SHIPPER_SETTINGS = [
   "s3Endpoint",
 ] as const;
 
+/** shipper.yaml options the stack sets itself (shipperLockOptions), from the bucket and archiveCompaction. */
+export const STACK_MANAGED_SHIPPER_OPTIONS = ["object_lock_mode", "landing_days"] as const;
+
 export const EXAMPLE_SHIPPER_IMAGE = "registry.example.com/logarchive-shipper:0.1.0";
 
 /** The shipper DaemonSet's settings, checked by the manifests' own schema, problems named by key. */
@@ -121,8 +126,26 @@ const shipperSettings = z
         });
       }
     }
+    for (const key of STACK_MANAGED_SHIPPER_OPTIONS) {
+      if (settings.shipperConfig?.[key] !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["shipperConfig", key],
+          message: "is set by the stack from objectLockMode and archiveCompaction",
+        });
+      }
+    }
     return settings;
   });
+
+/** Days an original is kept once compaction is on (the design's landing_days). */
+export const DEFAULT_LANDING_DAYS = 3;
+/** Hours after an hour ends from which Athena reads it from the compacted parts. */
+export const DEFAULT_ATHENA_CUTOFF_HOURS = 6;
+/** How often the compactor CronJob runs, in minutes (its schedule, infra/k8s/compactor-cronjob.ts). */
+export const COMPACTOR_PERIOD_MINUTES = 60;
+/** S3's largest object (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html). */
+const S3_MAX_OBJECT_BYTES = 5 * 1024 ** 4;
 
 const YMD = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
 const OIDC_PROVIDER_ARN = /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/[^\s]+$/;
@@ -264,6 +287,50 @@ export const STACK_SETTINGS = [
     description:
       "Objects the transfer copies stay out of Deep Archive (which Storage Transfer reads only once restored) at least this long; 14 matches the event queue's retention, after which an event is gone anyway. With Deep Archive on, at most retentionDays minus 181 (its 180-day minimum storage duration).",
   }),
+  setting(
+    "archiveCompaction",
+    z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        landingDays: days(1, 365).default(DEFAULT_LANDING_DAYS),
+        settleMinutes: z
+          .number()
+          .int("must be a whole number of minutes")
+          .min(1, "must be at least 1 minute")
+          .default(DEFAULT_SETTLE_MS / 60_000),
+        partMaxBytes: size
+          .prefault(DEFAULT_PART_MAX_BYTES)
+          .pipe(
+            z
+              .number()
+              .int()
+              .min(MIN_UPLOAD_PART_BYTES, `must be at least ${MIN_UPLOAD_PART_BYTES} bytes (5MiB)`)
+              .max(
+                S3_MAX_OBJECT_BYTES,
+                `must be at most ${S3_MAX_OBJECT_BYTES} bytes (5TiB, S3's largest object)`,
+              ),
+          ),
+        athenaCutoffHours: z
+          .number()
+          .int("must be a whole number of hours")
+          .min(1, "must be at least 1 hour")
+          .default(DEFAULT_ATHENA_CUTOFF_HOURS),
+      })
+      .prefault({}),
+    {
+      json: true,
+      example: {
+        enabled: false,
+        landingDays: DEFAULT_LANDING_DAYS,
+        settleMinutes: DEFAULT_SETTLE_MS / 60_000,
+        partMaxBytes: DEFAULT_PART_MAX_BYTES,
+        athenaCutoffHours: DEFAULT_ATHENA_CUTOFF_HOURS,
+      },
+      unit: "map: boolean, days, minutes, bytes, hours",
+      description:
+        "Archive compaction (docs/design/compaction.md). enabled: an hourly Kubernetes CronJob (`logarchive compact --pending`, the shipper's image, its own IRSA role) concatenates each namespace-hour's archive objects into parts of at most partMaxBytes under `<prefix>/compacted/`, settleMinutes after the hour ends; the parts take archiveTiers and retentionDays, while the originals are PUT with a retention of landingDays (shipper option landing_days) and expire then, without transitions. athenaCutoffHours: hours after its end from which Athena reads an hour from the parts. Needs deployShipper.",
+    },
+  ),
   // ------------------------------------------------------------ AWS: queue, roles
   setting("queueMaxReceiveCount", z.number().int().min(1).max(1000).default(10), {
     json: true,
@@ -695,6 +762,32 @@ function crossChecks(s: StackSettings): string[] {
       `${key("transferWindowDays")}: must be at most ${s.retentionDays - deepMinimum - 1}: it holds transferred objects out of Deep Archive until day ${s.transferWindowDays}, and they must spend Deep Archive's ${deepMinimum}-day minimum there before expiring at retentionDays (${s.retentionDays})`,
     );
   }
+  const compaction = s.archiveCompaction;
+  if (compaction.enabled) {
+    if (!s.deployShipper) {
+      problems.push(
+        `${key("archiveCompaction")}.enabled: needs deployShipper true: the stack runs the compactor as a CronJob on the shipper's cluster, and without it originals would expire after landingDays uncompacted`,
+      );
+    }
+    // An hour is committed at most settleMinutes plus one CronJob period (and a run) after it
+    // ends; Athena must not switch to the parts before that.
+    if (compaction.athenaCutoffHours * 60 <= compaction.settleMinutes + COMPACTOR_PERIOD_MINUTES) {
+      problems.push(
+        `${key("archiveCompaction")}.athenaCutoffHours: must be more than ${Math.ceil((compaction.settleMinutes + COMPACTOR_PERIOD_MINUTES) / 60)} hour(s): an hour is compacted up to settleMinutes (${compaction.settleMinutes}) plus the CronJob's ${COMPACTOR_PERIOD_MINUTES}-minute period after it ends, and Athena reads newer hours from the originals`,
+      );
+    }
+    // Athena reads hours newer than the cutoff from the originals: they must still be there.
+    if (compaction.landingDays * 24 <= compaction.athenaCutoffHours) {
+      problems.push(
+        `${key("archiveCompaction")}.landingDays: must be more than athenaCutoffHours (${compaction.athenaCutoffHours}) in days: Athena reads hours newer than the cutoff from the originals`,
+      );
+    }
+    if (compaction.landingDays >= s.retentionDays) {
+      problems.push(
+        `${key("archiveCompaction")}.landingDays: must be less than retentionDays (${s.retentionDays})`,
+      );
+    }
+  }
   if (s.deployShipper && s.shipper.image === undefined) {
     problems.push(
       `${key("shipper")}.image: required when deployShipper is true (an image built from shipper/deploy/Dockerfile); or set deployShipper to false`,
@@ -779,6 +872,7 @@ function checkShipperManifests(s: StackSettings, policyYaml: string, awsRegion: 
   try {
     shipperManifests({
       ...s.shipper,
+      shipperConfig: { ...s.shipper.shipperConfig, ...shipperLockOptions(s) },
       image: s.shipper.image ?? EXAMPLE_SHIPPER_IMAGE,
       bucket: "archive-bucket-placeholder",
       region: awsRegion,
@@ -797,6 +891,21 @@ function checkShipperManifests(s: StackSettings, policyYaml: string, awsRegion: 
       return `${key}: ${oneLine(problem)}`;
     });
   }
+}
+
+/**
+ * The shipper options that follow from the bucket and compaction: lock headers in the bucket's
+ * default mode (the bucket always has Object Lock), and landing originals' retention when
+ * compaction is on (0: they keep the bucket's default retention).
+ */
+export function shipperLockOptions(s: Pick<StackSettings, "objectLockMode" | "archiveCompaction">): {
+  object_lock_mode: StackSettings["objectLockMode"];
+  landing_days: number;
+} {
+  return {
+    object_lock_mode: s.objectLockMode,
+    landing_days: s.archiveCompaction.enabled ? s.archiveCompaction.landingDays : 0,
+  };
 }
 
 /** A reader's dataset must be one the policy routes to, and its table one the stack creates. */

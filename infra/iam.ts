@@ -47,7 +47,13 @@ export const RETRIEVAL_S3_OBJECT_ACTIONS = [
 export const RETRIEVAL_S3_BUCKET_ACTIONS = ["s3:ListBucket", "s3:ListBucketVersions"] as const;
 export const RETRIEVAL_KMS_ACTIONS = ["kms:Decrypt"] as const;
 
-/** Actions that remove or unprotect archived data; no role of ours may hold them. */
+/**
+ * Actions that remove or unprotect archived data. No role of ours may be allowed them, with one
+ * exception the security policy pack checks (infra/policies/security.ts, boundedRetentionGrant):
+ * s3:PutObjectRetention on named key prefixes only, under a condition capping the retention it
+ * can set (RETENTION_DAYS_CONDITION_KEY), which is how the shipper gives stream copies and, with
+ * compaction, landing originals a retention shorter than the bucket default (docs/deploy.md#permissions).
+ */
 export const DESTRUCTIVE_S3_ACTIONS = [
   "s3:BypassGovernanceRetention",
   "s3:DeleteObject",
@@ -56,6 +62,42 @@ export const DESTRUCTIVE_S3_ACTIONS = [
   "s3:PutLifecycleConfiguration",
   "s3:PutObjectRetention",
 ] as const;
+
+/**
+ * A PutObject carrying x-amz-object-lock-mode and -retain-until-date places a retention, which
+ * AWS's Object Lock permission table lists under s3:PutObjectRetention ("Create or modify an
+ * object version's retention mode and period"); the shipper holds it only on the prefixes it
+ * sends those headers for, capped by RETENTION_DAYS_CONDITION_KEY.
+ */
+export const SHIPPER_RETENTION_ACTIONS = ["s3:PutObjectRetention"] as const;
+/**
+ * The days from the request to the retain-until date it asks for; "You can set minimum and
+ * maximum allowable retention periods … using the s3:object-lock-remaining-retention-days
+ * condition key" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html#object-lock-managing-retention-limits).
+ */
+export const RETENTION_DAYS_CONDITION_KEY = "s3:object-lock-remaining-retention-days";
+/**
+ * Slack over the longest retention the shipper sets (stream_expiration_days or landing_days):
+ * its retain-until is that many days after the end of the object's hour, so a PUT may ask for
+ * up to an hour more than the days, and the key's count may round up.
+ */
+export const RETENTION_CAP_SLACK_DAYS = 2;
+
+/**
+ * The compactor (logarchive compact --pending): finds an hour's originals, hour indexes and
+ * existing manifests and parts by listing, reads them (by version where a manifest names one),
+ * and writes parts and manifests. CreateMultipartUpload, UploadPart and CompleteMultipartUpload
+ * are authorized by s3:PutObject; aborting its own unfinished upload needs s3:AbortMultipartUpload
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions).
+ */
+export const COMPACTOR_S3_READ_ACTIONS = ["s3:GetObject", "s3:GetObjectVersion"] as const;
+export const COMPACTOR_S3_LIST_ACTIONS = ["s3:ListBucket", "s3:ListBucketVersions"] as const;
+export const COMPACTOR_S3_WRITE_ACTIONS = ["s3:AbortMultipartUpload", "s3:PutObject"] as const;
+/**
+ * Reading SSE-KMS originals decrypts their data keys; writing parts needs a data key, and a
+ * multipart upload under SSE-KMS needs kms:Decrypt as well (mpuoverview.html#mpuAndPermissions).
+ */
+export const COMPACTOR_KMS_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"] as const;
 
 export interface PolicyStatement {
   Sid?: string;
@@ -81,11 +123,20 @@ export function objectArns(bucketArn: string, prefixes: readonly string[]): stri
   return prefixes.map((p) => `${bucketArn}/${p}*`);
 }
 
+/** Where the shipper sets its own Object Lock retention, and the longest it may set, in days. */
+export interface ShipperRetentionGrant {
+  prefixes: readonly string[];
+  maxDays: number;
+}
+
 export function shipperPolicy(a: {
   bucketArn: string;
   writePrefixes: readonly string[];
   keyArn: string;
+  /** Absent or with no prefixes: the shipper sends no lock headers and gets no retention grant. */
+  retention?: ShipperRetentionGrant;
 }): PolicyDocument {
+  const retention = a.retention;
   return doc([
     {
       Sid: "WriteArchiveObjects",
@@ -93,12 +144,61 @@ export function shipperPolicy(a: {
       Action: [...SHIPPER_S3_ACTIONS],
       Resource: objectArns(a.bucketArn, a.writePrefixes),
     },
+    ...(retention === undefined || retention.prefixes.length === 0
+      ? []
+      : [
+          {
+            Sid: "SetShortRetention",
+            Effect: "Allow" as const,
+            Action: [...SHIPPER_RETENTION_ACTIONS],
+            Resource: objectArns(a.bucketArn, retention.prefixes),
+            Condition: {
+              NumericLessThanEquals: { [RETENTION_DAYS_CONDITION_KEY]: String(retention.maxDays) },
+            },
+          },
+        ]),
     { Sid: "EncryptWithArchiveKey", Effect: "Allow", Action: [...SHIPPER_KMS_ACTIONS], Resource: a.keyArn },
   ]);
 }
 
-/** IRSA: only the shipper's ServiceAccount, through the cluster's OIDC provider, may assume the role. */
-export function shipperTrustPolicy(a: {
+/**
+ * The compactor's grant: read and list the prefixes it compacts from (the tiers, the hour
+ * indexes) and its own (to find a twin run's parts and manifests), write only under its own.
+ * Nothing that deletes, shortens a retention or changes a lock.
+ */
+export function compactorPolicy(a: {
+  bucketArn: string;
+  readPrefixes: readonly string[];
+  compactedPrefix: string;
+  keyArn: string;
+}): PolicyDocument {
+  const read = [...a.readPrefixes, a.compactedPrefix];
+  return doc([
+    {
+      Sid: "ReadOriginalsAndIndexes",
+      Effect: "Allow",
+      Action: [...COMPACTOR_S3_READ_ACTIONS],
+      Resource: objectArns(a.bucketArn, read),
+    },
+    {
+      Sid: "ListOriginalsAndIndexes",
+      Effect: "Allow",
+      Action: [...COMPACTOR_S3_LIST_ACTIONS],
+      Resource: a.bucketArn,
+      Condition: { StringLike: { "s3:prefix": read.map((p) => `${p}*`) } },
+    },
+    {
+      Sid: "WriteCompactedParts",
+      Effect: "Allow",
+      Action: [...COMPACTOR_S3_WRITE_ACTIONS],
+      Resource: objectArns(a.bucketArn, [a.compactedPrefix]),
+    },
+    { Sid: "UseArchiveKey", Effect: "Allow", Action: [...COMPACTOR_KMS_ACTIONS], Resource: a.keyArn },
+  ]);
+}
+
+/** IRSA: only the named ServiceAccount, through the cluster's OIDC provider, may assume the role. */
+export function irsaTrustPolicy(a: {
   oidcProviderArn: string;
   namespace: string;
   serviceAccount: string;

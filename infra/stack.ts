@@ -1,7 +1,8 @@
 // The whole stack as one function of validated config and the namespace policy, so tests run it
 // under pulumi.runtime.setMocks without a Pulumi.<stack>.yaml. infra/index.ts reads the config and
 // calls this. Parts, in the order data flows: archive bucket → event queue → transfer → landing
-// and state buckets → loader → warehouse; beside them the Athena catalog and the AWS roles.
+// and state buckets → loader → warehouse; beside them the Athena catalog and the AWS roles, and
+// with archive compaction on, the compactor (its role and its CronJob).
 
 import * as aws from "@pulumi/aws";
 import * as gcp from "@pulumi/gcp";
@@ -13,6 +14,8 @@ import {
   shipperWritePrefixes,
   transferredPrefixes,
 } from "../lib/infra-contract.ts";
+import { compactedPrefix, indexPrefix, tierPrefix } from "../lib/keys/layout.ts";
+import { longLivedTiers } from "../lib/keys/tiers.ts";
 import { destinations, lifecycleExpirationRules, notificationRules } from "../lib/policy/policy.ts";
 import { DEFAULT_NAMESPACE, SHIPPER_NAME } from "../shipper/deploy/daemonset.ts";
 import { ArchiveBucket } from "./components/archive-bucket.ts";
@@ -20,11 +23,13 @@ import { AthenaCatalog, type AthenaNamedQuery } from "./components/athena-catalo
 import { EventQueue } from "./components/event-queue.ts";
 import { LandingBucket, LoaderStateBucket, stateLifecycleRules } from "./components/gcs.ts";
 import { Loader } from "./components/loader.ts";
-import { RetrievalRole, ShipperRole } from "./components/roles.ts";
+import { CompactorRole, RetrievalRole, ShipperRole } from "./components/roles.ts";
 import { archiveLifecycleRules, policyExpirationRules } from "./components/s3-lifecycle.ts";
 import { TransferJob, TransferRole } from "./components/transfer.ts";
 import { Warehouse } from "./components/warehouse.ts";
-import { loaderEnvironment, type StackConfig } from "./config.ts";
+import { loaderEnvironment, type StackConfig, shipperLockOptions } from "./config.ts";
+import { RETENTION_CAP_SLACK_DAYS, type ShipperRetentionGrant } from "./iam.ts";
+import { COMPACTOR_NAME, CompactorCronJob } from "./k8s/compactor-cronjob.ts";
 import { ShipperDaemonSet } from "./k8s/shipper-daemonset.ts";
 
 export interface StackInputs {
@@ -45,6 +50,30 @@ function stackSlug(stackName: string, sep: string, max: number): string {
     .slice(0, max);
 }
 
+/**
+ * Where the shipper PUTs objects with a retention of its own, shorter than the bucket's default,
+ * and the cap its role's s3:PutObjectRetention carries: the stream copies of stream delivery
+ * (stream_expiration_days after their hour) and, with compaction on, the landing originals of
+ * the long-lived tiers (landingDays after their hour); undefined when it sets none.
+ */
+export function shipperRetentionGrant(config: StackConfig): ShipperRetentionGrant | undefined {
+  const grants = lifecycleExpirationRules(config.policy).map((r) => ({
+    prefixes: [r.prefix],
+    days: r.expirationDays,
+  }));
+  if (config.archiveCompaction.enabled) {
+    grants.push({
+      prefixes: longLivedTiers().map((tier) => tierPrefix(config.policy.archive.prefix, tier)),
+      days: config.archiveCompaction.landingDays,
+    });
+  }
+  if (grants.length === 0) return undefined;
+  return {
+    prefixes: grants.flatMap((g) => g.prefixes),
+    maxDays: Math.max(...grants.map((g) => g.days)) + RETENTION_CAP_SLACK_DAYS,
+  };
+}
+
 export function deployLogarchive(inputs: StackInputs) {
   const { config } = inputs;
   const { policy } = config;
@@ -60,12 +89,15 @@ export function deployLogarchive(inputs: StackInputs) {
     transferWindowDays: config.transferWindowDays,
     transitionSizes: config.archiveTransitionSizes,
   };
+  const compaction = config.archiveCompaction.enabled
+    ? { ...config.archiveCompaction, compactedPrefix: compactedPrefix(policy.archive.prefix) }
+    : undefined;
   const archive = new ArchiveBucket("archive", {
     ...(config.archiveBucketName === undefined ? {} : { bucketName: config.archiveBucketName }),
     objectLock: { mode: config.objectLockMode, days: config.objectLockDays },
     keyAliasPrefix: `alias/${stackSlug(inputs.projectName, "-", 40)}-${stackSlug(inputs.stackName, "-", 40)}-archive-`,
     lifecycleRules: [
-      ...archiveLifecycleRules(lifecycleScopes(policy), tierSettings),
+      ...archiveLifecycleRules(lifecycleScopes(policy), tierSettings, undefined, compaction),
       ...policyExpirationRules(lifecycleExpirationRules(policy), tierSettings),
     ],
   });
@@ -79,13 +111,16 @@ export function deployLogarchive(inputs: StackInputs) {
     bucketReady: archive.ready,
   });
 
+  const retentionGrant = shipperRetentionGrant(config);
+  const shipperNamespace = config.shipper.namespace ?? DEFAULT_NAMESPACE;
   const shipper = new ShipperRole("shipper", {
     bucketArn: archive.bucketArn,
     keyArn: archive.keyArn,
     writePrefixes: shipperWritePrefixes(policy),
+    ...(retentionGrant === undefined ? {} : { retention: retentionGrant }),
     oidcProviderArn: config.eksOidcProviderArn,
     // The DaemonSet's ServiceAccount, as shipper/deploy/daemonset.ts names it.
-    namespace: config.shipper.namespace ?? DEFAULT_NAMESPACE,
+    namespace: shipperNamespace,
     serviceAccount: SHIPPER_NAME,
   });
 
@@ -93,6 +128,7 @@ export function deployLogarchive(inputs: StackInputs) {
   const daemonSet = config.deployShipper
     ? new ShipperDaemonSet("shipper", {
         ...config.shipper,
+        shipperConfig: { ...config.shipper.shipperConfig, ...shipperLockOptions(config) },
         image: config.shipper.image as string,
         bucket: archive.bucketName,
         region: config.providers.awsRegion,
@@ -100,6 +136,44 @@ export function deployLogarchive(inputs: StackInputs) {
         roleArn: shipper.roleArn,
       })
     : undefined;
+
+  // ------------------------------------------------------------------ archive compaction
+  // parseStackConfig refuses compaction without deployShipper: the CronJob runs beside the
+  // DaemonSet, in its namespace, from its image.
+  const compactorRole =
+    compaction === undefined
+      ? undefined
+      : new CompactorRole("compactor", {
+          bucketArn: archive.bucketArn,
+          keyArn: archive.keyArn,
+          readPrefixes: [
+            ...longLivedTiers().map((tier) => tierPrefix(policy.archive.prefix, tier)),
+            indexPrefix(policy.archive.prefix),
+          ],
+          compactedPrefix: compaction.compactedPrefix,
+          oidcProviderArn: config.eksOidcProviderArn,
+          namespace: shipperNamespace,
+          serviceAccount: COMPACTOR_NAME,
+        });
+  const compactor =
+    compaction === undefined || compactorRole === undefined || daemonSet === undefined
+      ? undefined
+      : new CompactorCronJob(
+          "compactor",
+          {
+            image: config.shipper.image as string,
+            bucket: archive.bucketName,
+            region: config.providers.awsRegion,
+            prefix: policy.archive.prefix,
+            namespace: shipperNamespace,
+            roleArn: compactorRole.roleArn,
+            settleMinutes: compaction.settleMinutes,
+            partMaxBytes: compaction.partMaxBytes,
+            ...(config.shipper.uid === undefined ? {} : { uid: config.shipper.uid }),
+          },
+          // The namespace is the DaemonSet's (created with it by default).
+          { dependsOn: [daemonSet] },
+        );
 
   const retrieval = new RetrievalRole("retrieval", {
     bucketArn: archive.bucketArn,
@@ -197,6 +271,8 @@ export function deployLogarchive(inputs: StackInputs) {
       events,
       shipper,
       daemonSet,
+      compactorRole,
+      compactor,
       retrieval,
       athena,
       transferRole,
@@ -226,7 +302,8 @@ export function deployLogarchive(inputs: StackInputs) {
       athenaDatabase: athena.database.name,
       athenaTable: athena.table.name,
       shipperRoleArn: shipper.roleArn,
-      shipperNamespace: daemonSet?.namespace ?? config.shipper.namespace ?? DEFAULT_NAMESPACE,
+      shipperNamespace: daemonSet?.namespace ?? shipperNamespace,
+      ...(compactorRole === undefined ? {} : { compactorRoleArn: compactorRole.roleArn }),
       retrievalRoleArn: retrieval.roleArn,
     },
   };

@@ -1,10 +1,18 @@
 // The AWS roles that touch the archive besides the transfer: the shipper's IRSA role (write
-// only, under the archive prefix) and the compliance retrieval role (read, restore, legal
-// hold; never delete).
+// only, under the archive prefix), the compactor's IRSA role (read the originals, write only
+// under the compacted prefix) and the compliance retrieval role (read, restore, legal hold;
+// never delete).
 
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { retrievalPolicy, retrievalTrustPolicy, shipperPolicy, shipperTrustPolicy } from "../iam.ts";
+import {
+  compactorPolicy,
+  irsaTrustPolicy,
+  retrievalPolicy,
+  retrievalTrustPolicy,
+  type ShipperRetentionGrant,
+  shipperPolicy,
+} from "../iam.ts";
 import { COMPONENT_PREFIX } from "./archive-bucket.ts";
 
 export interface ShipperRoleArgs {
@@ -12,6 +20,8 @@ export interface ShipperRoleArgs {
   keyArn: pulumi.Input<string>;
   /** shipperWritePrefixes(policy). */
   writePrefixes: readonly string[];
+  /** Where the shipper sets its own, shorter retention (stream copies, landing originals), capped. */
+  retention?: ShipperRetentionGrant;
   oidcProviderArn: string;
   namespace: string;
   serviceAccount: string;
@@ -32,7 +42,7 @@ export class ShipperRole extends pulumi.ComponentResource {
       {
         description: "logarchive shipper (IRSA): PutObject under the archive prefix, HeadObject after a 412",
         assumeRolePolicy: JSON.stringify(
-          shipperTrustPolicy({
+          irsaTrustPolicy({
             oidcProviderArn: args.oidcProviderArn,
             namespace: args.namespace,
             serviceAccount: args.serviceAccount,
@@ -45,11 +55,71 @@ export class ShipperRole extends pulumi.ComponentResource {
       `${name}-write`,
       {
         role: this.role.id,
-        policy: pulumi
-          .all([args.bucketArn, args.keyArn])
-          .apply(([bucketArn, keyArn]) =>
-            JSON.stringify(shipperPolicy({ bucketArn, keyArn, writePrefixes: args.writePrefixes })),
+        policy: pulumi.all([args.bucketArn, args.keyArn]).apply(([bucketArn, keyArn]) =>
+          JSON.stringify(
+            shipperPolicy({
+              bucketArn,
+              keyArn,
+              writePrefixes: args.writePrefixes,
+              ...(args.retention === undefined ? {} : { retention: args.retention }),
+            }),
           ),
+        ),
+      },
+      { parent: this },
+    );
+    this.roleArn = this.role.arn;
+    this.registerOutputs({ roleArn: this.roleArn });
+  }
+}
+
+export interface CompactorRoleArgs {
+  bucketArn: pulumi.Input<string>;
+  keyArn: pulumi.Input<string>;
+  /** The long-lived tiers' prefixes and the hour indexes' (from lib/keys/layout.ts). */
+  readPrefixes: readonly string[];
+  /** compactedPrefix(policy.archive.prefix): the only place it writes. */
+  compactedPrefix: string;
+  oidcProviderArn: string;
+  namespace: string;
+  serviceAccount: string;
+}
+
+/** IRSA role of the compactor CronJob (infra/k8s/compactor-cronjob.ts). */
+export class CompactorRole extends pulumi.ComponentResource {
+  readonly role: aws.iam.Role;
+  readonly roleArn: pulumi.Output<string>;
+  constructor(name: string, args: CompactorRoleArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(`${COMPONENT_PREFIX}:aws:CompactorRole`, name, {}, opts);
+    this.role = new aws.iam.Role(
+      name,
+      {
+        description:
+          "logarchive compactor (IRSA): read the originals and hour indexes, write parts and manifests under the compacted prefix; never delete",
+        assumeRolePolicy: JSON.stringify(
+          irsaTrustPolicy({
+            oidcProviderArn: args.oidcProviderArn,
+            namespace: args.namespace,
+            serviceAccount: args.serviceAccount,
+          }),
+        ),
+      },
+      { parent: this },
+    );
+    new aws.iam.RolePolicy(
+      `${name}-compact`,
+      {
+        role: this.role.id,
+        policy: pulumi.all([args.bucketArn, args.keyArn]).apply(([bucketArn, keyArn]) =>
+          JSON.stringify(
+            compactorPolicy({
+              bucketArn,
+              keyArn,
+              readPrefixes: args.readPrefixes,
+              compactedPrefix: args.compactedPrefix,
+            }),
+          ),
+        ),
       },
       { parent: this },
     );

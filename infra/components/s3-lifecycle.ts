@@ -1,10 +1,13 @@
 // The archive bucket's lifecycle rules, as a pure function of the layout's scopes (tiers, and
-// the shipper's evidence: loss records and hour indexes; lib/infra-contract.ts) and the stack's
-// tier settings, so tests check them without Pulumi.
+// the shipper's evidence: loss records and hour indexes; lib/infra-contract.ts), the stack's
+// tier settings and, with archive compaction, the landing days and the compacted prefix, so
+// tests check them without Pulumi.
 
 import { type TransitionSizes, transitionSizeBands } from "../../lib/archive-lifecycle.ts";
 import { DEFAULT_PRICES, type PriceTable } from "../../lib/economics/prices.ts";
 import type { LifecycleScope } from "../../lib/infra-contract.ts";
+import { COMPACTED_SEGMENT } from "../../lib/keys/layout.ts";
+import { longLivedTiers } from "../../lib/keys/tiers.ts";
 import type { LifecycleExpirationRule } from "../../lib/policy/policy.ts";
 
 export interface ArchiveTierSettings {
@@ -53,72 +56,122 @@ export const S3_MAX_LIFECYCLE_RULES = 1000;
  */
 const NOT_READ_BY_TRANSFER = new Set<S3Transition["storageClass"]>(["DEEP_ARCHIVE"]);
 
+/**
+ * With archive compaction on (logarchive:archiveCompaction): the tiers' objects are landing
+ * originals, kept `landingDays` in Standard until the compactor has copied them into parts, and
+ * the parts under `compactedPrefix` take the tiers' transitions and retention instead.
+ */
+export interface CompactionLifecycle {
+  landingDays: number;
+  /** compactedPrefix(policy.archive.prefix) from lib/keys/layout.ts. */
+  compactedPrefix: string;
+}
+
 export function archiveLifecycleRules(
   scopes: readonly LifecycleScope[],
   s: ArchiveTierSettings,
   prices: PriceTable = DEFAULT_PRICES,
+  compaction?: CompactionLifecycle,
 ): S3LifecycleRule[] {
   const rules = scopes.flatMap((scope): S3LifecycleRule[] => {
-    const common = {
-      id: `logarchive-${scope.segment}`,
-      status: "Enabled" as const,
-      filter: { prefix: scope.prefix },
-      expiration: { days: s.retentionDays },
-      noncurrentVersionExpiration: { noncurrentDays: s.noncurrentVersionDays },
-      abortIncompleteMultipartUpload: { daysAfterInitiation: s.abortIncompleteUploadDays },
-    };
+    const id = `logarchive-${scope.segment}`;
     // Loss records and hour indexes: read by every retrieval with a plain GET, so never moved
     // to a class that needs a restore; they expire with the archive they describe.
-    if (scope.kind === "evidence") return [common];
-    const planned: S3Transition[] = [];
-    if (s.standardIa !== null) planned.push({ days: s.standardIa, storageClass: "STANDARD_IA" });
-    if (s.glacierIr !== null) planned.push({ days: s.glacierIr, storageClass: "GLACIER_IR" });
-    if (s.deepArchive !== null) planned.push({ days: s.deepArchive, storageClass: "DEEP_ARCHIVE" });
-    const held = planned.map((t) =>
-      scope.feedsTransfer && NOT_READ_BY_TRANSFER.has(t.storageClass)
-        ? { ...t, days: Math.max(t.days, s.transferWindowDays) }
-        : t,
-    );
-    // Holding a class back can land two transitions on one day; S3 refuses that, so the colder one wins.
-    const transitions = held.filter((t, i) => !held.slice(i + 1).some((later) => later.days <= t.days));
-    if (s.transitionSizes === "off") return [{ ...common, transitions }];
-    // break-even: the scope's rule keeps its expirations; one rule per size band carries the
-    // transitions that pay for themselves there (the bands do not overlap, so an object gets
-    // its transitions from one rule). Objects below every band stay where they are. A rule's
-    // size filter takes precedence over S3's default 128 KB minimum, so bands under 128 KB apply.
-    const bands = transitionSizeBands(
-      transitions.map((t) => ({ storageClass: t.storageClass, afterDays: t.days })),
-      s.retentionDays,
-      prices,
-    ).filter((b) => b.transitions.length > 0);
-    return [
-      common,
-      ...bands.map(
-        (band): S3LifecycleRule => ({
-          id: `logarchive-${scope.segment}-${band.minBytes}-${band.maxBytes ?? "up"}`,
+    if (scope.kind === "evidence") return [retainedRule(id, scope.prefix, s)];
+    if (compaction !== undefined && (longLivedTiers() as readonly string[]).includes(scope.segment)) {
+      // A landing original: no transition (its copy in a part takes them), expired after
+      // landingDays; the shipper's per-object retention ends then too, so the delete marker's
+      // noncurrent version goes a day later.
+      return [
+        {
+          id,
           status: "Enabled",
-          filter: {
-            and: {
-              prefix: scope.prefix,
-              // S3's bounds are exclusive; the band's lower bound is inclusive.
-              objectSizeGreaterThan: Math.max(0, band.minBytes - 1),
-              ...(band.maxBytes === null ? {} : { objectSizeLessThan: band.maxBytes }),
-            },
-          },
-          transitions: band.transitions.map((t) => ({
-            days: t.afterDays,
-            storageClass: t.storageClass as S3Transition["storageClass"],
-          })),
-        }),
-      ),
-    ];
+          filter: { prefix: scope.prefix },
+          expiration: { days: compaction.landingDays },
+          noncurrentVersionExpiration: { noncurrentDays: 1 },
+          abortIncompleteMultipartUpload: { daysAfterInitiation: s.abortIncompleteUploadDays },
+        },
+      ];
+    }
+    return tieredRules(id, scope.prefix, scope.feedsTransfer, s, prices);
   });
+  // Compacted parts and manifests are what the archive keeps; nothing announces them to the
+  // transfer (it copied the originals), so Deep Archive is not held back for it.
+  if (compaction !== undefined)
+    rules.push(
+      ...tieredRules(`logarchive-${COMPACTED_SEGMENT}`, compaction.compactedPrefix, false, s, prices),
+    );
   if (rules.length > S3_MAX_LIFECYCLE_RULES) {
     throw new Error(
       `archive lifecycle: ${rules.length} rules, over S3's ${S3_MAX_LIFECYCLE_RULES} per bucket; set archiveTransitionSizes to off`,
     );
   }
   return rules;
+}
+
+/** Expiration at the retention, noncurrent and multipart cleanup: what every kept object gets. */
+function retainedRule(id: string, prefix: string, s: ArchiveTierSettings): S3LifecycleRule {
+  return {
+    id,
+    status: "Enabled",
+    filter: { prefix },
+    expiration: { days: s.retentionDays },
+    noncurrentVersionExpiration: { noncurrentDays: s.noncurrentVersionDays },
+    abortIncompleteMultipartUpload: { daysAfterInitiation: s.abortIncompleteUploadDays },
+  };
+}
+
+/** The archive's rules for one prefix: kept for the retention, moved to colder classes as it ages. */
+function tieredRules(
+  id: string,
+  prefix: string,
+  feedsTransfer: boolean,
+  s: ArchiveTierSettings,
+  prices: PriceTable,
+): S3LifecycleRule[] {
+  const common = retainedRule(id, prefix, s);
+  const planned: S3Transition[] = [];
+  if (s.standardIa !== null) planned.push({ days: s.standardIa, storageClass: "STANDARD_IA" });
+  if (s.glacierIr !== null) planned.push({ days: s.glacierIr, storageClass: "GLACIER_IR" });
+  if (s.deepArchive !== null) planned.push({ days: s.deepArchive, storageClass: "DEEP_ARCHIVE" });
+  const held = planned.map((t) =>
+    feedsTransfer && NOT_READ_BY_TRANSFER.has(t.storageClass)
+      ? { ...t, days: Math.max(t.days, s.transferWindowDays) }
+      : t,
+  );
+  // Holding a class back can land two transitions on one day; S3 refuses that, so the colder one wins.
+  const transitions = held.filter((t, i) => !held.slice(i + 1).some((later) => later.days <= t.days));
+  if (s.transitionSizes === "off") return [{ ...common, transitions }];
+  // break-even: the prefix's rule keeps its expirations; one rule per size band carries the
+  // transitions that pay for themselves there (the bands do not overlap, so an object gets
+  // its transitions from one rule). Objects below every band stay where they are. A rule's
+  // size filter takes precedence over S3's default 128 KB minimum, so bands under 128 KB apply.
+  const bands = transitionSizeBands(
+    transitions.map((t) => ({ storageClass: t.storageClass, afterDays: t.days })),
+    s.retentionDays,
+    prices,
+  ).filter((b) => b.transitions.length > 0);
+  return [
+    common,
+    ...bands.map(
+      (band): S3LifecycleRule => ({
+        id: `${id}-${band.minBytes}-${band.maxBytes ?? "up"}`,
+        status: "Enabled",
+        filter: {
+          and: {
+            prefix,
+            // S3's bounds are exclusive; the band's lower bound is inclusive.
+            objectSizeGreaterThan: Math.max(0, band.minBytes - 1),
+            ...(band.maxBytes === null ? {} : { objectSizeLessThan: band.maxBytes }),
+          },
+        },
+        transitions: band.transitions.map((t) => ({
+          days: t.afterDays,
+          storageClass: t.storageClass as S3Transition["storageClass"],
+        })),
+      }),
+    ),
+  ];
 }
 
 /**
