@@ -15,6 +15,7 @@ import {
   ListObjectVersionsCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
+import { compactNamespaceHour } from "../../lib/compaction/compact.ts";
 import { parsePolicy } from "../../lib/policy/policy.ts";
 import type { HoldManifest } from "../../lib/retrieval/hold.ts";
 import {
@@ -95,6 +96,25 @@ const indexAfterRange = testHourIndex({
   previous: null,
 });
 const range = ["--namespace", "payments", "--from", "2026-03-03T23:00:00Z", "--to", "2026-03-04T01:00:00Z"];
+// A compacted hour of its own (another day, so the ranges above see none of it).
+const EC = "0c0c0c0c";
+const audit = [0, 1].map((seq) =>
+  testObject({
+    namespace: "audit",
+    node: "node-c",
+    epoch: EC,
+    seq,
+    tier: "archive",
+    lines: line(`2026-03-05T10:1${seq}:00Z`),
+  }),
+);
+const auditIndex = testHourIndex({
+  node: "node-c",
+  epoch: EC,
+  hour: "2026-03-05T10",
+  batches: audit,
+  previous: null,
+});
 
 describe("logarchive hold", () => {
   let dir: string;
@@ -292,6 +312,58 @@ describe("logarchive hold", () => {
       /^logarchive: --bucket: bucket \S+ has no Object Lock configuration, so no legal hold can be set .*nothing was changed\n$/,
     );
     await assert.rejects(readFile(out), /ENOENT/);
+  });
+
+  it("holds a compacted hour's parts and manifest with its originals still there, and the evidence; a held part cannot be deleted", async () => {
+    for (const o of [...audit, auditIndex]) await putTestObject(s3, bucket, o);
+    const compacted = await compactNamespaceHour({
+      s3,
+      bucket,
+      prefix: "logs",
+      namespace: "audit",
+      dt: "2026-03-05",
+      hour: "10",
+      now: () => new Date("2026-03-05T14:00:00Z"),
+    });
+    assert.equal(compacted.status, "committed");
+    const part = compacted.manifest!.parts[0]!.key;
+    // One original has expired (the landing days), the other not yet.
+    for (const id of await versionsOf(audit[1]!.key))
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: audit[1]!.key, VersionId: id }));
+    const out = join(dir, "compacted.json");
+    const r = await run([
+      ...location,
+      "--namespace",
+      "audit",
+      "--from",
+      "2026-03-05T10",
+      "--to",
+      "2026-03-05T11",
+      "--on",
+      "--out",
+      out,
+    ]);
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    const manifest = JSON.parse(await readFile(out, "utf8")) as HoldManifest;
+    assert.deepEqual(
+      manifest.versions.map((v) => [v.kind, v.key, v.after]).sort(),
+      [
+        ["records", audit[0]!.key, "ON"],
+        ["compacted-part", part, "ON"],
+        ["compacted-manifest", compacted.manifestKey!, "ON"],
+        ["index", auditIndex.key, "ON"],
+      ].sort(),
+    );
+    assert.deepEqual(
+      manifest.listed.compactedPrefixes.map((p) => p.versions),
+      [2],
+    );
+    const [partVersion] = await versionsOf(part);
+    assert.equal(await holdOf(part, partVersion as string), "ON");
+    await assert.rejects(
+      s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: part, VersionId: partVersion })),
+      (error: Error) => error.name === "AccessDenied",
+    );
   });
 
   it("usage: exactly one of --on and --off", async () => {

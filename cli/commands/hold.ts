@@ -31,7 +31,7 @@ interface HoldOptions extends ArchiveLocationOptions {
 export function holdCommand(version: string): Command {
   const command = new Command("hold")
     .description(
-      "Set (--on) or clear (--off) S3 Object Lock legal hold on every object version of a namespace's hours in [--from, --to), in every long-lived tier, and write a manifest of what changed. Versions already in that state are left alone, so a re-run is safe. Exit 0 when every version is in the asked state, 1 when one could not be changed or nothing matched, 2 on a usage mistake or a bucket without Object Lock.",
+      "Set (--on) or clear (--off) S3 Object Lock legal hold on every object version of a namespace's hours in [--from, --to), in every long-lived tier, with the compacted parts and manifests of those hours and the loss records and hour indexes a retrieval reads, and write a manifest of what changed. Versions already in that state are left alone, so a re-run is safe. Exit 0 when every version is in the asked state, 1 when one could not be changed or nothing matched, 2 on a usage mistake or a bucket without Object Lock.",
     )
     .requiredOption("--namespace <ns>", "the namespace", parseNamespaceArg)
     .requiredOption(

@@ -9,6 +9,10 @@
 // found exactly as `retrieve` finds them (find.ts: every version under the namespace's hour
 // prefixes in every long-lived tier), so what `hold` protects is what `retrieve` reads. An
 // object holds one UTC hour of lines, so the hold covers whole hours: the hours of [from, to).
+// A compacted hour's parts and manifests (every version under its compacted prefix,
+// docs/design/compaction.md) are held too, beside its originals while they are still there
+// (the landing days): after the originals expire, the parts and manifests are the hour's
+// records, and the hour indexes held as evidence still prove them.
 //
 // Idempotent: each version's hold is read first (GetObjectLegalHold) and only a version not
 // already in the asked state is changed, so a re-run after a failure finishes the job and
@@ -24,7 +28,12 @@ import {
 } from "@aws-sdk/client-s3";
 import { DEFAULT_GAP_MARGIN_HOURS } from "../../functions/loader/reconcile.ts";
 import { forEachLimited } from "../../functions/loader/state.ts";
-import { indexHourPrefix, lossPartitionPrefix } from "../keys/layout.ts";
+import {
+  compactedHourPrefix,
+  indexHourPrefix,
+  lossPartitionPrefix,
+  parseCompactedKey,
+} from "../keys/layout.ts";
 import type { Instant } from "../record/timestamp.ts";
 import {
   type ListedPrefix,
@@ -52,7 +61,7 @@ export interface HoldEntry {
    * `records`: an object of the namespace's lines. `loss` and `index`: the evidence a later
    * retrieval reads to prove the range complete (loss records, hour indexes), held with them.
    */
-  kind: EvidenceKind | "records";
+  kind: EvidenceKind | CompactedKind | "records";
   key: string;
   versionId: string;
   isLatest: boolean;
@@ -66,6 +75,16 @@ export interface HoldEntry {
 
 export type EvidenceKind = "loss" | "index";
 
+/** A compacted hour's part (its records) and manifest (what commits and describes it). */
+export type CompactedKind = "compacted-part" | "compacted-manifest";
+
+/** One namespace-hour's compacted prefix, as listed for the hold. */
+export interface CompactedPrefix {
+  prefix: string;
+  hourStart: number;
+  versions: number;
+}
+
 /** A key prefix of evidence listed for the hold, and how many versions it had. */
 export interface EvidencePrefix {
   kind: EvidenceKind;
@@ -76,6 +95,8 @@ export interface EvidencePrefix {
 export interface HoldOutcome {
   prefixes: ListedPrefix[];
   evidencePrefixes: EvidencePrefix[];
+  /** The range's compacted hour prefixes that hold anything. */
+  compactedPrefixes: CompactedPrefix[];
   unparsableKeys: string[];
   versions: HoldEntry[];
   /** Delete markers have no legal hold; listed so the manifest accounts for every version. */
@@ -166,6 +187,41 @@ async function listEvidence(
   return { versions, prefixes };
 }
 
+/** Every version under the range's compacted hour prefixes: parts and manifests. */
+async function listCompacted(
+  s3: S3Client,
+  bucket: string,
+  keyPrefix: string,
+  namespace: string,
+  from: Instant,
+  to: Instant,
+): Promise<{
+  versions: (PrefixVersion & { kind: CompactedKind })[];
+  prefixes: CompactedPrefix[];
+  unparsable: string[];
+}> {
+  const versions: (PrefixVersion & { kind: CompactedKind })[] = [];
+  const prefixes: CompactedPrefix[] = [];
+  const unparsable: string[] = [];
+  for (const { dt, hour, start } of hourPartitions(from, to)) {
+    const prefix = compactedHourPrefix(keyPrefix, namespace, dt, hour);
+    let count = 0;
+    for await (const v of listPrefixVersions(s3, bucket, prefix)) {
+      let kind: CompactedKind;
+      try {
+        kind = parseCompactedKey(v.key).kind === "part" ? "compacted-part" : "compacted-manifest";
+      } catch {
+        unparsable.push(v.key);
+        continue;
+      }
+      count++;
+      versions.push({ ...v, kind });
+    }
+    if (count > 0) prefixes.push({ prefix, hourStart: start, versions: count });
+  }
+  return { versions, prefixes, unparsable };
+}
+
 export async function applyLegalHold(input: HoldInput): Promise<HoldOutcome> {
   const { s3, bucket, status } = input;
   const listing = await listVersions(s3, bucket, input.prefix, {
@@ -175,12 +231,17 @@ export async function applyLegalHold(input: HoldInput): Promise<HoldOutcome> {
     pods: [],
     containers: [],
   });
+  const compacted = await listCompacted(s3, bucket, input.prefix, input.namespace, input.from, input.to);
   const evidence = await listEvidence(s3, bucket, input.prefix, input.namespace, input.from, input.to);
-  const all = [
+  const records = [
     ...listing.versions.map((v) => ({ ...v, kind: "records" as const })),
-    // Evidence only alongside records: with nothing of the namespace in the range there is
-    // nothing to hold, and the run says so.
-    ...(listing.versions.some((v) => !v.isDeleteMarker) ? evidence.versions : []),
+    ...compacted.versions,
+  ];
+  const all = [
+    ...records,
+    // Evidence only alongside records (originals or compacted parts): with nothing of the
+    // namespace in the range there is nothing to hold, and the run says so.
+    ...(records.some((v) => !v.isDeleteMarker) ? evidence.versions : []),
   ];
   const bodies = all.filter((v) => !v.isDeleteMarker);
   const entries = new Map<string, HoldEntry>();
@@ -236,7 +297,8 @@ export async function applyLegalHold(input: HoldInput): Promise<HoldOutcome> {
   return {
     prefixes: listing.prefixes,
     evidencePrefixes: evidence.prefixes,
-    unparsableKeys: listing.unparsable,
+    compactedPrefixes: compacted.prefixes,
+    unparsableKeys: [...listing.unparsable, ...compacted.unparsable],
     versions,
     deleteMarkers: all.filter((v) => v.isDeleteMarker).map((v) => ({ key: v.key, versionId: v.versionId })),
     totals: {
@@ -265,7 +327,12 @@ export interface HoldManifest {
     prefix: string;
     tiers: readonly string[];
   };
-  listed: { prefixes: ListedPrefix[]; evidencePrefixes: EvidencePrefix[]; unparsableKeys: string[] };
+  listed: {
+    prefixes: ListedPrefix[];
+    evidencePrefixes: EvidencePrefix[];
+    compactedPrefixes: CompactedPrefix[];
+    unparsableKeys: string[];
+  };
   versions: HoldEntry[];
   deleteMarkers: HoldOutcome["deleteMarkers"];
   totals: HoldOutcome["totals"];
@@ -307,6 +374,7 @@ export function holdManifest(
     listed: {
       prefixes: outcome.prefixes,
       evidencePrefixes: outcome.evidencePrefixes,
+      compactedPrefixes: outcome.compactedPrefixes,
       unparsableKeys: outcome.unparsableKeys,
     },
     versions: outcome.versions,
