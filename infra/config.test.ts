@@ -8,6 +8,7 @@ import {
   DEFAULT_COST_TRANSITION_SIZES,
 } from "../cli/commands/cost.ts";
 import { archiveTransitions } from "../lib/archive-lifecycle.ts";
+import { DEFAULT_PART_MAX_BYTES, DEFAULT_SETTLE_MS } from "../lib/compaction/defaults.ts";
 import {
   EXAMPLE_OIDC_PROVIDER_ARN,
   EXAMPLE_RETRIEVAL_PRINCIPAL,
@@ -16,6 +17,7 @@ import {
   parseStackConfig,
   STACK_SETTINGS,
   StackConfigError,
+  shipperLockOptions,
 } from "./config.ts";
 import { DEPLOY_DOC, EXAMPLE_STACK, withConfigTable } from "./generate.ts";
 
@@ -328,6 +330,89 @@ describe("stack config: the cross-checks the docs promise", () => {
     assert.deepEqual(
       problemsOf({ ...REQUIRED, transferWindowDays: "600", archiveTiers: '{"deepArchive": null}' }),
       [],
+    );
+  });
+
+  it("archiveCompaction: off by default, the compactor's own defaults, and the shipper gets the bucket's lock mode with landing_days 0", () => {
+    const c = parseStackConfig(REQUIRED, PROVIDERS);
+    assert.deepEqual(c.archiveCompaction, {
+      enabled: false,
+      landingDays: 3,
+      settleMinutes: DEFAULT_SETTLE_MS / 60_000,
+      partMaxBytes: DEFAULT_PART_MAX_BYTES,
+      athenaCutoffHours: 6,
+    });
+    assert.deepEqual(shipperLockOptions(c), { object_lock_mode: "GOVERNANCE", landing_days: 0 });
+    const on = parseStackConfig(
+      {
+        ...REQUIRED,
+        objectLockMode: "COMPLIANCE",
+        archiveCompaction: JSON.stringify({ enabled: true, landingDays: 4, partMaxBytes: "256MiB" }),
+      },
+      PROVIDERS,
+    );
+    assert.equal(on.archiveCompaction.partMaxBytes, 256 * 2 ** 20);
+    assert.equal(on.archiveCompaction.settleMinutes, 75);
+    assert.deepEqual(shipperLockOptions(on), { object_lock_mode: "COMPLIANCE", landing_days: 4 });
+  });
+
+  it("archiveCompaction: each bad value is one line naming its field; the cross-checks name the field to change", () => {
+    const problems = (value: unknown, extra: Record<string, string> = {}) =>
+      problemsOf({ ...REQUIRED, ...extra, archiveCompaction: JSON.stringify(value) });
+    assert.deepEqual(problems({ enabled: "yes" }), [
+      "logarchive:archiveCompaction.enabled: Invalid input: expected boolean, received string",
+    ]);
+    assert.match(
+      problems({ landingDays: 0 })[0]!,
+      /^logarchive:archiveCompaction\.landingDays: must be at least 1 days$/,
+    );
+    assert.match(
+      problems({ settleMinutes: 7.5 })[0]!,
+      /^logarchive:archiveCompaction\.settleMinutes: must be a whole number/,
+    );
+    assert.match(
+      problems({ partMaxBytes: "1MiB" })[0]!,
+      /^logarchive:archiveCompaction\.partMaxBytes: must be at least 5242880 bytes/,
+    );
+    assert.match(
+      problems({ partMaxBytes: "lots" })[0]!,
+      /^logarchive:archiveCompaction\.partMaxBytes: is not a size/,
+    );
+    assert.match(
+      problems({ athenaCutoffHours: 0 })[0]!,
+      /^logarchive:archiveCompaction\.athenaCutoffHours: must be at least 1 hour/,
+    );
+    assert.match(
+      problems({ landingDay: 3 })[0]!,
+      /^logarchive:archiveCompaction: Unrecognized key: "landingDay"/,
+    );
+    // Cross-checks, only when enabled.
+    assert.deepEqual(problems({ enabled: false, athenaCutoffHours: 1 }), []);
+    assert.deepEqual(problems({ enabled: true, settleMinutes: 75, athenaCutoffHours: 2 }), [
+      "logarchive:archiveCompaction.athenaCutoffHours: must be more than 3 hour(s): an hour is compacted up to settleMinutes (75) plus the CronJob's 60-minute period after it ends, and Athena reads newer hours from the originals",
+    ]);
+    assert.deepEqual(problems({ enabled: true, landingDays: 1, athenaCutoffHours: 24 }), [
+      "logarchive:archiveCompaction.landingDays: must be more than athenaCutoffHours (24) in days: Athena reads hours newer than the cutoff from the originals",
+    ]);
+    assert.match(
+      problems({ enabled: true }, { deployShipper: "false" }).join("\n"),
+      /^logarchive:archiveCompaction\.enabled: needs deployShipper true/m,
+    );
+  });
+
+  it("the shipper's object_lock_mode and landing_days are the stack's, not shipperConfig's", () => {
+    assert.deepEqual(
+      problemsOf({
+        ...REQUIRED,
+        shipper: JSON.stringify({
+          image: EXAMPLE_SHIPPER_IMAGE,
+          shipperConfig: { object_lock_mode: "off", landing_days: 9 },
+        }),
+      }),
+      [
+        "logarchive:shipper.shipperConfig.object_lock_mode: is set by the stack from objectLockMode and archiveCompaction",
+        "logarchive:shipper.shipperConfig.landing_days: is set by the stack from objectLockMode and archiveCompaction",
+      ],
     );
   });
 

@@ -10,6 +10,7 @@ import { destinations, notificationRules, parsePolicy } from "../lib/policy/poli
 import { BIGQUERY_CLUSTERING, BIGQUERY_TIME_PARTITIONING, bigQuerySchema } from "../lib/record/ddl.ts";
 import { parseStackConfig } from "./config.ts";
 import {
+  destructiveActionViolations,
   encryptionViolations,
   objectLockViolations,
   publicAccessViolations,
@@ -740,6 +741,7 @@ describe("security policies", () => {
     assert.deepEqual(encryptionViolations(resources), []);
     assert.deepEqual(tlsOnlyViolations(resources), []);
     assert.deepEqual(wildcardActionViolations(resources), []);
+    assert.deepEqual(destructiveActionViolations(resources), []);
     assert.deepEqual(objectLockViolations(resources, { requiredMode: "COMPLIANCE" }), []);
     // The rules looked at the buckets: they are named, so none was skipped.
     assert.equal(
@@ -763,11 +765,27 @@ describe("Kubernetes: the shipper DaemonSet", () => {
     assert.equal(ds.spec.template.spec.containers[0].image, "registry.example.com/logarchive-shipper:test");
     const shipperYaml = one("kubernetes:core/v1:ConfigMap").inputs.data["shipper.yaml"];
     assert.match(shipperYaml, /bucket: archive-bucket/);
+    // The bucket always has Object Lock: the shipper's lock headers carry its mode. Compaction is
+    // off by default, so archive objects keep the bucket's default retention.
+    assert.match(shipperYaml, /^object_lock_mode: COMPLIANCE$/m);
+    assert.match(shipperYaml, /^landing_days: 0$/m);
     const env = ds.spec.template.spec.containers[0].env as { name: string; value?: string }[];
     assert.ok(
       env.some((e) => e.name === "AWS_REGION" && e.value === "us-east-1"),
       JSON.stringify(env),
     );
+  });
+});
+
+describe("archive compaction, off by default", () => {
+  it("no compactor role, CronJob or compacted lifecycle rule; the tiers keep their transitions", () => {
+    assert.equal(config.archiveCompaction.enabled, false);
+    assert.equal(ofType("kubernetes:batch/v1:CronJob").length, 0);
+    assert.equal(ofType("logarchive:aws:CompactorRole").length, 0);
+    const rules = one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "archive-lifecycle")
+      .inputs.rules;
+    assert.ok(!rules.some((r: Loose) => (r.filter.prefix ?? r.filter.and.prefix).includes("compacted")));
+    assert.equal(outputs.compactorRoleArn, undefined);
   });
 });
 

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { tlsOnlyBucketPolicy } from "../iam.ts";
+import { compactorPolicy, retrievalPolicy, shipperPolicy, tlsOnlyBucketPolicy } from "../iam.ts";
 import {
+  boundedRetentionGrant,
+  destructiveActionViolations,
   encryptionViolations,
   objectLockViolations,
   publicAccessViolations,
@@ -222,6 +224,141 @@ describe("no wildcard actions on data buckets", () => {
       wildcardActionViolations(bad).map((v) => v.resource),
       ["star", "s3star", "get"],
     );
+  });
+});
+
+describe("no destructive actions", () => {
+  const BUCKET = "arn:aws:s3:::archive";
+  const KEY = "arn:aws:kms:us-east-1:1:key/k";
+  const rolePolicy = (name: string, policy: object): ResourceLike => ({
+    type: "aws:iam/rolePolicy:RolePolicy",
+    name,
+    props: { policy: JSON.stringify(policy) },
+  });
+  const statements = (name: string, st: object[]) =>
+    rolePolicy(name, { Version: "2012-10-17", Statement: st });
+  const retention = (extra: Record<string, unknown>) => ({
+    Effect: "Allow",
+    Action: ["s3:PutObjectRetention"],
+    Resource: [`${BUCKET}/logs/stream/*`, `${BUCKET}/logs/analytics/*`],
+    Condition: { NumericLessThanEquals: { "s3:object-lock-remaining-retention-days": "5" } },
+    ...extra,
+  });
+
+  it("passes the roles as iam.ts builds them: the shipper's capped retention grant, the compactor, the retrieval role's Deny", () => {
+    const shipper = shipperPolicy({
+      bucketArn: BUCKET,
+      keyArn: KEY,
+      writePrefixes: ["logs/analytics/", "logs/stream/"],
+      retention: { prefixes: ["logs/analytics/", "logs/stream/"], maxDays: 5 },
+    });
+    assert.ok(shipper.Statement.some((st) => [st.Action].flat().includes("s3:PutObjectRetention")));
+    const resources = [
+      rolePolicy("shipper", shipper),
+      rolePolicy(
+        "compactor",
+        compactorPolicy({
+          bucketArn: BUCKET,
+          keyArn: KEY,
+          readPrefixes: ["logs/analytics/", "logs/archive/", "logs/index/"],
+          compactedPrefix: "logs/compacted/",
+        }),
+      ),
+      rolePolicy("retrieval", retrievalPolicy({ bucketArn: BUCKET, keyArn: KEY })),
+      ...secureBucket("archive"),
+    ];
+    assert.deepEqual(destructiveActionViolations(resources), []);
+    assert.equal(boundedRetentionGrant(retention({})), true);
+    assert.equal(
+      boundedRetentionGrant(
+        retention({ Condition: { NumericLessThan: { "s3:object-lock-remaining-retention-days": ["4"] } } }),
+      ),
+      true,
+    );
+  });
+
+  it("flags s3:PutObjectRetention without the cap, on the whole bucket, with IfExists, with a non-numeric cap or beside NotResource", () => {
+    const bad = [
+      statements("unconditioned", [retention({ Condition: undefined })]),
+      statements("other-condition", [
+        retention({ Condition: { StringEquals: { "s3:object-lock-mode": "GOVERNANCE" } } }),
+      ]),
+      statements("lower-bound", [
+        retention({ Condition: { NumericGreaterThan: { "s3:object-lock-remaining-retention-days": "1" } } }),
+      ]),
+      statements("whole-bucket", [retention({ Resource: `${BUCKET}/*` })]),
+      statements("everything", [retention({ Resource: "*" })]),
+      statements("prefix-wildcard", [retention({ Resource: `${BUCKET}/logs*/stream/*` })]),
+      statements("if-exists", [
+        retention({
+          Condition: {
+            NumericLessThanEquals: { "s3:object-lock-remaining-retention-days": "5" },
+            NumericLessThanEqualsIfExists: { "s3:object-lock-remaining-retention-days": "5" },
+          },
+        }),
+      ]),
+      statements("not-a-number", [
+        retention({
+          Condition: { NumericLessThanEquals: { "s3:object-lock-remaining-retention-days": "${x}" } },
+        }),
+      ]),
+      statements("not-resource", [retention({ Resource: undefined, NotResource: `${BUCKET}/other/*` })]),
+    ];
+    const found = destructiveActionViolations(bad);
+    assert.deepEqual(
+      found.map((v) => v.resource),
+      bad.map((r) => r.name),
+    );
+    for (const v of found)
+      assert.match(v.message, /s3:PutObjectRetention .*s3:object-lock-remaining-retention-days/);
+  });
+
+  it("flags every other destructive action, however capped or scoped, and wildcards and NotAction that cover them", () => {
+    const bad = [
+      statements("bypass", [
+        retention({ Action: ["s3:PutObjectRetention", "s3:BypassGovernanceRetention"] }),
+      ]),
+      statements("delete-version", [
+        { Effect: "Allow", Action: "s3:DeleteObjectVersion", Resource: `${BUCKET}/logs/stream/*` },
+      ]),
+      statements("delete-wildcard", [{ Effect: "Allow", Action: "s3:Delete*", Resource: `${BUCKET}/*` }]),
+      statements("lifecycle-case", [
+        { Effect: "Allow", Action: "S3:putLifecycleConfiguration", Resource: BUCKET },
+      ]),
+      statements("lock-config", [
+        { Effect: "Allow", Action: "s3:PutBucketObjectLock?onfiguration", Resource: BUCKET },
+      ]),
+      statements("not-action", [{ Effect: "Allow", NotAction: "s3:GetObject", Resource: `${BUCKET}/*` }]),
+      {
+        type: "aws:s3/bucketPolicy:BucketPolicy",
+        name: "bucket-policy",
+        props: {
+          bucket: "archive",
+          policy: JSON.stringify({
+            Statement: [
+              {
+                Effect: "Allow",
+                Principal: { AWS: "arn:aws:iam::1:root" },
+                Action: "s3:*",
+                Resource: `${BUCKET}/*`,
+              },
+            ],
+          }),
+        },
+      },
+    ];
+    const found = destructiveActionViolations(bad);
+    assert.deepEqual(
+      found.map((v) => v.resource),
+      bad.map((r) => r.name),
+    );
+    assert.match(found[0]!.message, /s3:BypassGovernanceRetention/);
+    assert.doesNotMatch(found[0]!.message, /s3:PutObjectRetention/);
+    assert.match(found[2]!.message, /s3:DeleteObject, s3:DeleteObjectVersion/);
+  });
+
+  it("is a stack policy of the pack", () => {
+    assert.ok(securityPolicies.some((p) => p.name === "logarchive-no-destructive-actions"));
   });
 });
 

@@ -4,9 +4,11 @@
 // `new PolicyPack()` starts the CLI's gRPC server, so it lives apart in infra/policy-pack/.
 //
 // Rules: no public buckets, encryption everywhere, TLS-only data buckets, no wildcard actions
-// on data buckets, Object Lock present (in the required mode) when one is configured.
+// on data buckets, no destructive actions (but a bounded retention grant), Object Lock present
+// (in the required mode) when one is configured.
 
 import type { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
+import { DESTRUCTIVE_S3_ACTIONS, RETENTION_DAYS_CONDITION_KEY } from "../iam.ts";
 
 /** What a rule needs of a resource; PolicyResource has it, and tests build it by hand. */
 export interface ResourceLike {
@@ -219,6 +221,85 @@ export function wildcardActionViolations(resources: readonly ResourceLike[]): Vi
   return out;
 }
 
+// ---------------------------------------------------------------- no destructive actions
+
+const DESTRUCTIVE = new Map(DESTRUCTIVE_S3_ACTIONS.map((a) => [a.toLowerCase(), a]));
+const PUT_OBJECT_RETENTION = "s3:putobjectretention";
+
+/** The destructive actions an action pattern (IAM wildcards `*` and `?`, case-insensitive) covers. */
+function destructiveActionsOf(pattern: string): string[] {
+  const lower = pattern.toLowerCase();
+  if (!/[*?]/.test(lower)) return DESTRUCTIVE.has(lower) ? [DESTRUCTIVE.get(lower)!] : [];
+  const re = new RegExp(
+    `^${lower
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replaceAll("*", ".*")
+      .replaceAll("?", ".")}$`,
+  );
+  return [...DESTRUCTIVE.entries()].filter(([k]) => re.test(k)).map(([, v]) => v);
+}
+
+/**
+ * Whether an Allow of s3:PutObjectRetention is the shipper's kind of grant: on named key
+ * prefixes of a bucket (never a whole bucket's objects, never `*`), with every request's
+ * retention capped by a numeric upper bound on s3:object-lock-remaining-retention-days, and
+ * no NotAction/NotResource that could widen it.
+ */
+export function boundedRetentionGrant(st: Statement): boolean {
+  if (st.NotAction !== undefined || st.NotResource !== undefined) return false;
+  const resources = list(st.Resource);
+  const onPrefixes =
+    resources.length > 0 &&
+    resources.every((r) => {
+      const m = /^arn:aws[a-z-]*:s3:::[^/*?]+\/(.*)$/.exec(r);
+      // A key prefix: something before any wildcard, and a whole segment (ends in `/*`).
+      return m !== null && /^[^*?]+\/\*$/.test(m[1]!);
+    });
+  const caps = ["NumericLessThanEquals", "NumericLessThan"].map(
+    (op) => st.Condition?.[op]?.[RETENTION_DAYS_CONDITION_KEY],
+  );
+  const capped = caps.some((v) => {
+    const values = list(v);
+    return values.length > 0 && values.every((x) => /^\d+$/.test(x));
+  });
+  // An IfExists operator would let a request without the key (no retention asked) through.
+  const ifExists = Object.keys(st.Condition ?? {}).some(
+    (op) => op.endsWith("IfExists") && st.Condition[op]?.[RETENTION_DAYS_CONDITION_KEY] !== undefined,
+  );
+  return onPrefixes && capped && !ifExists;
+}
+
+/**
+ * No IAM policy, role policy or bucket policy allows an action that deletes archived data or
+ * weakens its protection (DESTRUCTIVE_S3_ACTIONS, also through wildcards), except
+ * s3:PutObjectRetention in a bounded grant (boundedRetentionGrant). Deny statements are fine.
+ */
+export function destructiveActionViolations(resources: readonly ResourceLike[]): Violation[] {
+  const out: Violation[] = [];
+  for (const type of [T.iamRolePolicy, T.iamPolicy, T.s3Policy]) {
+    for (const r of ofType(resources, type)) {
+      for (const st of statementsOf(r.props.policy)) {
+        if (st.Effect !== "Allow") continue;
+        if (st.NotAction !== undefined) {
+          out.push(violation(r, "allows NotAction, which covers destructive S3 actions"));
+          continue;
+        }
+        const actions = [...new Set(list(st.Action).flatMap(destructiveActionsOf))];
+        const bad = actions.filter(
+          (a) => !(a.toLowerCase() === PUT_OBJECT_RETENTION && boundedRetentionGrant(st)),
+        );
+        if (bad.length > 0) {
+          const why = bad.some((a) => a.toLowerCase() === PUT_OBJECT_RETENTION)
+            ? " (s3:PutObjectRetention only on key prefixes, with a NumericLessThanEquals cap on s3:object-lock-remaining-retention-days)"
+            : "";
+          out.push(violation(r, `allows destructive action(s) ${bad.join(", ")}${why}`));
+        }
+      }
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- Object Lock
 
 export interface ObjectLockRequirement {
@@ -314,6 +395,11 @@ export const securityPolicies: StackValidationPolicy[] = [
     "logarchive-no-wildcard-data-actions",
     "No IAM or bucket policy allows a wildcard action on a data bucket.",
     wildcardActionViolations,
+  ),
+  stackPolicy(
+    "logarchive-no-destructive-actions",
+    "No policy allows deleting archived data or weakening its lock; s3:PutObjectRetention only on key prefixes with a capped retention.",
+    destructiveActionViolations,
   ),
   stackPolicy(
     "logarchive-object-lock",
