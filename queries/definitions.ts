@@ -8,6 +8,8 @@
 // reference (`severityOf`) and checks that the other two engines are generated from the
 // same rules. Regexes use the subset RE2 (DuckDB, BigQuery) and Joni (Trino) agree on.
 
+import { athenaColumns, DEFAULT_TABLE } from "../lib/record/ddl.ts";
+
 export const SEVERITIES = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
@@ -303,12 +305,70 @@ export function bigQueryDefinitions(): string {
 /** The Athena view the pack reads: the table plus json_level, is_json, severity and error_signature. */
 export const ATHENA_VIEW = "container_logs_v";
 
-/** queries/athena/_definitions.sql: a view over the archive table (Athena has no SQL macros). */
-export function athenaDefinitions(table = "container_logs"): string {
+/** The named query (queries/athena/_definitions.sql) that creates ATHENA_VIEW. */
+export const ATHENA_DEFINITIONS_QUERY = "_definitions";
+
+/** The Glue table over the compacted parts (infra/components/athena-catalog.ts), beside the originals' `container_logs`. */
+export const ATHENA_COMPACTED_TABLE = "container_logs_compacted";
+
+export interface AthenaArchiveSource {
+  /** The originals' table. */
+  readonly originals: string;
+  /** The record's data columns (lib/record/ddl.ts athenaColumns), in order. */
+  readonly columns: readonly string[];
+  /** With archive compaction on: the compacted parts' table, and the stack setting archiveCompaction.athenaCutoffHours. */
+  readonly compaction?: { readonly compacted: string; readonly cutoffHours: number };
+}
+
+/**
+ * What ATHENA_VIEW reads: the record's columns, tier, namespace, dt, hour and the object a line
+ * came from (`archive_path`, the table's hidden "$path", which a view does not pass on).
+ *
+ * With compaction on, the archive's lines each once (docs/queries.md#reads-and-compaction):
+ * Athena cannot see manifests, so the hour decides. An hour that ended at least cutoffHours
+ * before the query's current_timestamp (one instant for the whole query) is read from the
+ * compacted table, any newer hour from the originals' table; the two conditions are each
+ * other's negation over the same (dt, hour), so no hour is read from both or from neither.
+ * An hour is compacted-side when its start is at or before now - (cutoff + 1) hours, i.e.
+ * when its `YYYY-MM-DD HH` is at or before that instant's (both hour-aligned, compared as
+ * text, on partition columns only). Only `.ndjson.gz` objects of the compacted prefix are
+ * rows: its manifests sit in the same partitions.
+ */
+export function athenaArchiveSource(o: AthenaArchiveSource): string {
+  const columns = o.columns.map((c) => `"${c}"`).join(", ");
+  const originals = `SELECT ${columns}, tier, namespace, dt, hour, "$path" AS archive_path FROM ${o.originals}`;
+  if (o.compaction === undefined) return `(${originals})`;
+  const { compacted, cutoffHours } = o.compaction;
+  if (!Number.isSafeInteger(cutoffHours) || cutoffHours < 1) {
+    throw new Error(`athenaCutoffHours ${cutoffHours} is not a whole number of hours, at least 1`);
+  }
+  const hourKey = "concat(dt, ' ', hour)";
+  const cutoff = `date_format((current_timestamp AT TIME ZONE 'UTC') - INTERVAL '${cutoffHours + 1}' HOUR, '%Y-%m-%d %H')`;
+  return [
+    "(",
+    `    ${originals}`,
+    `    WHERE ${hourKey} > ${cutoff}`,
+    "    UNION ALL",
+    `    SELECT ${columns}, 'compacted' AS tier, namespace, dt, hour, "$path" AS archive_path FROM ${compacted}`,
+    `    WHERE ${hourKey} <= ${cutoff} AND "$path" LIKE '%.ndjson.gz'`,
+    "  )",
+  ].join("\n");
+}
+
+/**
+ * queries/athena/_definitions.sql: a view over the archive table (Athena has no SQL macros).
+ * `source` is athenaArchiveSource's: the archive table, or with compaction on both tables.
+ */
+export function athenaDefinitions(
+  source = athenaArchiveSource({ originals: DEFAULT_TABLE, columns: athenaColumns().map((c) => c.name) }),
+): string {
   return [
     GENERATED,
     "-- Athena (Trino) has no SQL macros: this view adds the shared columns. Create it once in the",
     "-- database of the archive table; Athena pushes the queries' partition filters through it.",
+    "-- Every pack query reads this view. With archive compaction on, the stack saves this named",
+    "-- query reading the originals' table for recent hours and the compacted table for older ones",
+    "-- (docs/queries.md#reads-and-compaction): run it again after changing athenaCutoffHours.",
     "",
     `CREATE OR REPLACE VIEW ${ATHENA_VIEW} AS`,
     "SELECT",
@@ -320,7 +380,7 @@ export function athenaDefinitions(table = "container_logs"): string {
     "  SELECT t.*,",
     `    ${jsonLevelSql("athena", "t.message")} AS json_level,`,
     `    ${DIALECTS.athena.isJson("t.message")} AS is_json`,
-    `  FROM ${table} t`,
+    `  FROM ${source} t`,
     ") l;",
     "",
   ].join("\n");

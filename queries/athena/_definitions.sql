@@ -1,6 +1,9 @@
 -- Generated from queries/definitions.ts by `node queries/generate.ts`; edit that file, not this one.
 -- Athena (Trino) has no SQL macros: this view adds the shared columns. Create it once in the
 -- database of the archive table; Athena pushes the queries' partition filters through it.
+-- Every pack query reads this view. With archive compaction on, the stack saves this named
+-- query reading the originals' table for recent hours and the compacted table for older ones
+-- (docs/queries.md#reads-and-compaction): run it again after changing athenaCutoffHours.
 
 CREATE OR REPLACE VIEW container_logs_v AS
 SELECT
@@ -12,5 +15,5 @@ FROM (
   SELECT t.*,
     coalesce(json_extract_scalar(try(json_parse(t.message)), '$.level'), json_extract_scalar(try(json_parse(t.message)), '$.severity'), json_extract_scalar(try(json_parse(t.message)), '$.lvl')) AS json_level,
     (try(json_parse(t.message)) IS NOT NULL) AS is_json
-  FROM container_logs t
+  FROM (SELECT "timestamp", "timestamp_nanos", "pod", "pod_uid", "container", "container_id", "restart_count", "node", "stream", "message", "message_base64", "truncated", "parse_error", "batch_id", "seq", tier, namespace, dt, hour, "$path" AS archive_path FROM container_logs) t
 ) l;

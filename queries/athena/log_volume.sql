@@ -14,7 +14,7 @@ SELECT
   CAST("timestamp" AS date) AS day,
   count(*) AS lines,
   sum(length(to_utf8(message))) AS message_bytes
-FROM container_logs
+FROM container_logs_v
 WHERE namespace IN (?)
   AND dt BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
   AND (dt > substr(?, 1, 10) OR hour >= substr(?, 12, 2))

@@ -13,7 +13,7 @@
 WITH lines AS (
   SELECT namespace, pod, container, "timestamp", length(to_utf8(message)) AS bytes,
     ("timestamp" >= CAST(? AS timestamp)) AS in_range
-  FROM container_logs
+  FROM container_logs_v
   WHERE namespace IN (?)
     AND dt BETWEEN date_format(date_add('day', -1, CAST(? AS timestamp)), '%Y-%m-%d') AND substr(?, 1, 10)
     AND (dt > date_format(date_add('day', -1, CAST(? AS timestamp)), '%Y-%m-%d') OR hour >= substr(?, 12, 2))

@@ -16,9 +16,9 @@ WITH hours AS (
     INTERVAL '1' HOUR)) AS g(hour)
 ),
 loaded AS (
-  SELECT namespace, date_trunc('hour', "timestamp") AS hour, count(DISTINCT "$path") AS objects,
+  SELECT namespace, date_trunc('hour', "timestamp") AS hour, count(DISTINCT batch_id) AS objects,
     count(*) AS lines, max("timestamp") AS newest
-  FROM container_logs
+  FROM container_logs_v
   WHERE namespace IN (?)
   AND dt BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
   AND (dt > substr(?, 1, 10) OR hour >= substr(?, 12, 2))

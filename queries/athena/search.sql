@@ -12,7 +12,7 @@
 --   Athena bills whole objects, so keep ranges short.
 -- run: create the view of _definitions.sql once; ExecutionParameters in the order of "positional" (a list fills its IN (?) with one ? per item).
 SELECT "timestamp", namespace, pod, container, stream, message
-FROM container_logs
+FROM container_logs_v
 WHERE namespace = ?
   AND dt BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
   AND (dt > substr(?, 1, 10) OR hour >= substr(?, 12, 2))

@@ -10,7 +10,7 @@
 --   means the namespaces must be named (there is no "all namespaces" scan by design).
 -- run: create the view of _definitions.sql once; ExecutionParameters in the order of "positional" (a list fills its IN (?) with one ? per item).
 SELECT "timestamp", timestamp_nanos, namespace, pod, container, stream, message
-FROM container_logs
+FROM container_logs_v
 WHERE namespace IN (?)
   AND dt BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
   AND (dt > substr(?, 1, 10) OR hour >= substr(?, 12, 2))
