@@ -8,7 +8,7 @@ import {
 } from "../../lib/archive-lifecycle.ts";
 import { applyPriceOverrides, DEFAULT_PRICES } from "../../lib/economics/prices.ts";
 import { lifecycleScopes, shipperWritePrefixes } from "../../lib/infra-contract.ts";
-import { formatIndexKey, formatLossKey } from "../../lib/keys/layout.ts";
+import { compactedPrefix, formatIndexKey, formatLossKey } from "../../lib/keys/layout.ts";
 import { lifecycleExpirationRules, parsePolicy } from "../../lib/policy/policy.ts";
 import { installMocks, type Loose, type Registered } from "../test_support/mocks.ts";
 import { archiveLifecycleRules, policyExpirationRules, type S3LifecycleRule } from "./s3-lifecycle.ts";
@@ -27,6 +27,51 @@ const prefixOf = (rule: S3LifecycleRule) =>
   "prefix" in rule.filter ? rule.filter.prefix : rule.filter.and.prefix;
 const classes = (rule: { transitions?: { storageClass: string; days: number }[] }) =>
   (rule.transitions ?? []).map((t) => `${t.storageClass}@${t.days}`);
+
+describe("archive lifecycle with compaction (archiveCompaction.enabled)", () => {
+  const policy = parsePolicy("archive: {prefix: logs}\nanalytics: {include: [web]}\n");
+  const compaction = { landingDays: 3, compactedPrefix: compactedPrefix("logs") };
+
+  it("age-only: the tiers land 3 days with no transition; the compacted prefix takes the tiers without the transfer's hold", () => {
+    // A Deep Archive earlier than the transfer window shows the hold: the analytics tier would
+    // keep it to day 14, the compacted prefix (never transferred) does not.
+    const s = { ...settings, standardIa: null, glacierIr: null, deepArchive: 10, retentionDays: 400 };
+    const rules = archiveLifecycleRules(lifecycleScopes(policy), s, DEFAULT_PRICES, compaction);
+    assert.deepEqual(
+      rules.map((r) => [
+        r.id,
+        prefixOf(r),
+        classes(r),
+        r.expiration?.days,
+        r.noncurrentVersionExpiration?.noncurrentDays,
+      ]),
+      [
+        ["logarchive-analytics", "logs/analytics/", [], 3, 1],
+        ["logarchive-archive", "logs/archive/", [], 3, 1],
+        ["logarchive-losses", "logs/losses/", [], 400, 30],
+        ["logarchive-index", "logs/index/", [], 400, 30],
+        ["logarchive-compacted", "logs/compacted/", ["DEEP_ARCHIVE@10"], 400, 30],
+      ],
+    );
+    const without = archiveLifecycleRules(lifecycleScopes(policy), s, DEFAULT_PRICES);
+    assert.deepEqual(classes(without[0]!), ["DEEP_ARCHIVE@14"]);
+  });
+
+  it("break-even: size bands only for the compacted prefix, none for the landing tiers", () => {
+    const rules = archiveLifecycleRules(
+      lifecycleScopes(policy),
+      { ...settings, transitionSizes: "break-even" },
+      DEFAULT_PRICES,
+      compaction,
+    );
+    const banded = rules.filter((r) => "and" in r.filter);
+    assert.ok(banded.length > 0);
+    for (const r of banded) assert.equal(prefixOf(r), "logs/compacted/");
+    assert.ok(
+      rules.filter((r) => prefixOf(r) === "logs/analytics/").every((r) => r.transitions === undefined),
+    );
+  });
+});
 
 describe("archive lifecycle, age-only (archiveTransitionSizes: off)", () => {
   const policy = parsePolicy("archive: {prefix: logs}\n");
