@@ -4,10 +4,12 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { archiveObject } from "../../functions/loader/test_support/objects.ts";
+import { compactNamespaceHour } from "../../lib/compaction/compact.ts";
 import { createLogger } from "../../lib/log.ts";
 import { parsePolicy } from "../../lib/policy/policy.ts";
+import { putTestObject, type TestObject, testObject } from "../../lib/retrieval/test_support.ts";
 import { LocalPipeline } from "../../local/pipeline.ts";
 import { localS3Client } from "../../local/s3.ts";
 import { parseNamespaceArg } from "../options.ts";
@@ -140,7 +142,20 @@ describe("logarchive reconcile (flag values)", () => {
 describe("logarchive reconcile (what it checked)", { timeout: 240_000 }, () => {
   const dataDir = join(dir, "data");
   const policyFile = join(dir, "namespaces.yaml");
-  const policyText = "analytics:\n  exclude: ['kube-system', 'audit']\n";
+  const policyText = "analytics:\n  exclude: ['kube-system', 'audit', 'ledger', 'vault']\n";
+  // Archive-only namespaces whose hour 05 is compacted: ledger's originals then expire, one of
+  // vault's members is altered in its part.
+  const compactedBatch = (namespace: string, epoch: string, seq: number, lines: number): TestObject =>
+    testObject({
+      namespace,
+      node: `node-${namespace}`,
+      epoch,
+      seq,
+      tier: "archive",
+      lines: Array.from({ length: lines }, (_, i) => ({ at: `2026-11-21T05:${10 + i}:00Z` })),
+    });
+  const ledger = [compactedBatch("ledger", "1e1e1e1e", 0, 3), compactedBatch("ledger", "1e1e1e1e", 1, 4)];
+  const vault = [compactedBatch("vault", "2e2e2e2e", 0, 2), compactedBatch("vault", "2e2e2e2e", 1, 2)];
   const reconcileLocal = (...args: string[]) =>
     run("reconcile", "--data-dir", dataDir, "--policy", policyFile, ...args);
 
@@ -167,6 +182,31 @@ describe("logarchive reconcile (what it checked)", { timeout: 240_000 }, () => {
         await put(audit, archiveObject({ namespace: "audit", tier: "archive", seq: 2, records: 5 }).body);
         // Analytics tier, though the policy loads nothing: reconcile checks it has no rows.
         await put(archiveObject({ namespace: "web", seq: 3, records: 2 }));
+        for (const o of [...ledger, ...vault]) await putTestObject(s3, e.s3.bucket, o);
+        const compact = async (namespace: string) => {
+          const outcome = await compactNamespaceHour({
+            s3,
+            bucket: e.s3.bucket,
+            prefix: "logs",
+            namespace,
+            dt: "2026-11-21",
+            hour: "05",
+            indexCheck: false,
+            now: () => new Date("2026-11-21T08:00:00Z"),
+          });
+          assert.equal(outcome.status, "committed");
+          return outcome.manifest!;
+        };
+        await compact("ledger");
+        const vaultManifest = await compact("vault");
+        // ledger's originals expire (the landing days); vault's second member is altered in its part.
+        for (const o of ledger) await s3.send(new DeleteObjectCommand({ Bucket: e.s3.bucket, Key: o.key }));
+        const part = vaultManifest.parts[0]!;
+        const victim = vaultManifest.members[1]!;
+        const got = await s3.send(new GetObjectCommand({ Bucket: e.s3.bucket, Key: part.key }));
+        const bytes = Buffer.from(await got.Body!.transformToByteArray());
+        bytes[victim.offset + Math.floor(victim.length / 2)]! ^= 0xff;
+        await s3.send(new PutObjectCommand({ Bucket: e.s3.bucket, Key: part.key, Body: bytes }));
       } finally {
         s3.destroy();
       }
@@ -181,6 +221,49 @@ describe("logarchive reconcile (what it checked)", { timeout: 240_000 }, () => {
     assert.match(r.stdout, /: 0 analytics object\(s\), 2 archive-tier object\(s\)\n/);
     assert.match(r.stdout, /kube-system\s+objects\s+2\s+records\s+5\s+\(archive only\)\s+OK\n/);
     assert.match(r.stdout, /verdicts: verified 2\n/);
+  });
+
+  it("checks a compacted archive-only hour from its manifest's members after the originals expired, with no gap", () => {
+    const r = reconcileLocal("--namespace", "ledger", "--from", "2026-11-21", "--to", "2026-11-22", "--json");
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const report = JSON.parse(r.stdout) as {
+      archiveObjects: { key: string; records: number; verdict: string; detail?: string }[];
+      sequence: unknown[];
+      namespaces: Record<string, { objects: number; records: number; ok: boolean }>;
+    };
+    assert.deepEqual(
+      report.archiveObjects.map((o) => [o.key, o.records, o.verdict]),
+      ledger.map((o) => [o.key, o.lines.length, "verified"]),
+    );
+    assert.ok(
+      report.archiveObjects.every((o) =>
+        /^compacted: bytes \d+-\d+ of .*part-0000-0000-/.test(o.detail ?? ""),
+      ),
+    );
+    assert.deepEqual(report.sequence, []);
+    assert.deepEqual(report.namespaces.ledger, {
+      tier: "archive",
+      objects: 2,
+      records: 7,
+      ok: true,
+      archiveRole: "archive-only",
+    });
+  });
+
+  it("exits 1 naming a compacted member whose bytes in its part are not its manifest's", () => {
+    const r = reconcileLocal("--namespace", "vault", "--from", "2026-11-21", "--to", "2026-11-22");
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /vault\s+objects\s+2 .*\(archive only\)\s+NOT OK\n/);
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `CORRUPT\\s+${vault[1]!.key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}.*its SHA-256 is [0-9a-f]{64}, the manifest says`,
+      ),
+    );
+    assert.doesNotMatch(
+      r.stdout,
+      new RegExp(`CORRUPT\\s+${vault[0]!.key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`),
+    );
   });
 
   it("lists the hours of the range and the gap margin it is given", () => {

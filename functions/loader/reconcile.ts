@@ -20,15 +20,17 @@ import { createHash } from "node:crypto";
 import { matchesGlob } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
+import { createGunzip, gunzipSync } from "node:zlib";
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import type { Bucket } from "@google-cloud/storage";
 import {
   type BatchIdentity,
   batchId,
+  compactedPrefix,
   type LossRecordKey,
   lossPrefix,
   type ObjectKey,
+  parseCompactedKey,
   parseLossKey,
   parseObjectKey,
   parseStreamKey,
@@ -38,8 +40,10 @@ import {
   type Tier,
   tierPrefix,
 } from "../../lib/keys/layout.ts";
+import type { CompactionMember } from "../../lib/object/compaction-manifest.ts";
 import { fromUserMetadata, userMetadataValue } from "../../lib/object/metadata.ts";
 import { classifyNamespace, type NamespacePolicy, namespaceTableName } from "../../lib/policy/policy.ts";
+import { type HourManifests, readHourManifests, readPartMembers } from "../../lib/retrieval/compacted.ts";
 import type { TableRef, TimestampRange, WarehousePort } from "../warehouse/port.ts";
 import { type ClaimMarker, markerPaths, objectId, type QuarantineMarker, tableKey } from "./markers.ts";
 import { forEachLimited, isNotFound, type StateStore } from "./state.ts";
@@ -292,6 +296,32 @@ export async function listLossHours(
   return listPartitionHours(s3, bucket, lossPrefix(keyPrefix), from, to, parseLossKey);
 }
 
+/**
+ * The compacted hours (docs/design/compaction.md) with a manifest whose hour starts in
+ * [from, to), of every namespace, listed as listTierHours does, each read with its every
+ * generation (lib/retrieval/compacted.ts).
+ */
+export async function listCompactedHours(
+  s3: S3Client,
+  bucket: string,
+  keyPrefix: string,
+  from: number,
+  to: number,
+): Promise<HourManifests[]> {
+  const listed = await listPartitionHours(s3, bucket, compactedPrefix(keyPrefix), from, to, (key) => {
+    const parsed = parseCompactedKey(key);
+    if (parsed.kind !== "manifest") throw new Error("not a manifest");
+    return parsed;
+  });
+  const hours = new Map<string, { namespace: string; dt: string; hour: string }>();
+  for (const { parsed } of listed) hours.set(`${parsed.namespace}/${parsed.dt}/${parsed.hour}`, parsed);
+  const out: HourManifests[] = [];
+  await forEachLimited([...hours.values()], 8, async (h) => {
+    out.push(await readHourManifests(s3, bucket, keyPrefix, h.namespace, h.dt, h.hour));
+  });
+  return out;
+}
+
 async function listPartitionHours<K extends { dt: string; hour: string }>(
   s3: S3Client,
   bucket: string,
@@ -383,9 +413,38 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
     listStreamHours(s3, s3Bucket, policy.archive.prefix, listFrom, listTo),
     listLossHours(s3, s3Bucket, policy.archive.prefix, listFrom, listTo),
   ]);
+  // Compacted hours: their members hold batch numbers as their originals did (which expire
+  // after the landing days), and an archive-tier namespace's compacted hour is checked from
+  // its manifests' members instead of its originals (never both).
+  const compactedHours = await listCompactedHours(s3, s3Bucket, policy.archive.prefix, listFrom, listTo);
+  const members: (ListedObject & { member: CompactionMember; hour: HourManifests })[] = [];
+  const named = new Set<string>();
+  for (const hour of compactedHours) {
+    for (const m of hour.manifests) {
+      for (const member of m.manifest.members) {
+        named.add(member.key);
+        members.push({
+          key: member.key,
+          parsed: parseObjectKey(member.key),
+          storageClass: undefined,
+          member,
+          hour,
+        });
+      }
+    }
+  }
+  const unusableHours = compactedHours.filter(
+    (h) =>
+      h.problem !== null &&
+      inRange({ parsed: h }) &&
+      (input.namespace === undefined || h.namespace === input.namespace),
+  );
   const namespaceKeys = (analyticsTier ?? []).filter(selected);
   const streamKeys = streamTier.filter(selectedStream);
-  const archiveKeys = (archiveTier ?? []).filter(selected);
+  const archiveKeys = (archiveTier ?? []).filter((o) => selected(o) && !named.has(o.key));
+  const archiveMembers = members.filter((o) => o.member.tier === "archive" && selected(o));
+  const originalKeys = new Set([...(analyticsTier ?? []), ...(archiveTier ?? [])].map((o) => o.key));
+  const membersOnly = members.filter((o) => !originalKeys.has(o.key));
   // Stream batches are numbered under an epoch of their own, so their sequences are
   // checked apart from the archive's even when listed together.
   // Loss records are batches of the archive sequence: listed, they fill the numbers they took.
@@ -393,8 +452,8 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
     (o) => inRange(o) && (input.namespace === undefined || o.parsed.namespace === input.namespace),
   );
   const sequence = sequenceProblems<{ key: string; parsed: BatchIdentity & { dt: string; hour: string } }>(
-    [...(analyticsTier ?? []), ...(archiveTier ?? []), ...streamTier, ...losses],
-    [...namespaceKeys, ...archiveKeys, ...streamKeys, ...lossKeys],
+    [...(analyticsTier ?? []), ...(archiveTier ?? []), ...membersOnly, ...streamTier, ...losses],
+    [...namespaceKeys, ...archiveKeys, ...archiveMembers, ...streamKeys, ...lossKeys],
     inRange,
   );
   const keys: { key: string; namespace: string; streamTable: TableRef | null }[] = [
@@ -408,6 +467,18 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
   await forEachLimited(archiveKeys, 8, async (o) => {
     archiveObjects.push(await checkArchiveObject(s3, s3Bucket, o, input.verifyArchiveBodies !== false));
   });
+  archiveObjects.push(
+    ...(await checkCompactedMembers(s3, s3Bucket, archiveMembers, input.verifyArchiveBodies !== false)),
+  );
+  for (const h of unusableHours) {
+    archiveObjects.push({
+      key: h.keys[0] ?? `${h.namespace} ${h.dt}T${h.hour}`,
+      namespace: h.namespace,
+      records: null,
+      verdict: "corrupt",
+      detail: `the compaction manifests of ${h.namespace} ${h.dt}T${h.hour} cannot be used: ${h.problem}`,
+    });
+  }
 
   const conflictIds = new Set(
     (await input.state.list("conflicts/")).map((e) => e.path.slice("conflicts/".length).split(".")[0]),
@@ -799,6 +870,85 @@ async function checkArchiveObject(
     report.detail = problems.join("; ");
   }
   return report;
+}
+
+/**
+ * Archive-tier members of compacted hours, checked from their manifests: the record count and
+ * SHA-256 each member had in its original's metadata (verified by the compactor), and, reading
+ * the bodies, each member's byte range of its part (one GET per part) hashed and its lines
+ * counted against them. A part in a Glacier class is "cold", as an original would be.
+ */
+async function checkCompactedMembers(
+  s3: S3Client,
+  bucket: string,
+  members: readonly { member: CompactionMember; hour: HourManifests; parsed: ObjectKey }[],
+  readBody: boolean,
+): Promise<ArchiveObjectReport[]> {
+  const byPart = new Map<string, { member: CompactionMember; parsed: ObjectKey; manifest: string }[]>();
+  for (const { member, hour, parsed } of members) {
+    const manifest = hour.manifests.find((m) => m.manifest.members.includes(member))!;
+    const part = manifest.manifest.parts[member.part]!.key;
+    byPart.set(part, [...(byPart.get(part) ?? []), { member, parsed, manifest: manifest.key }]);
+  }
+  const reports: ArchiveObjectReport[] = [];
+  await forEachLimited([...byPart], 2, async ([part, list]) => {
+    const report = (m: (typeof list)[number], verdict: ArchiveObjectVerdict, detail: string) =>
+      reports.push({
+        key: m.member.key,
+        namespace: m.parsed.namespace,
+        records: m.member.records,
+        verdict,
+        detail,
+      });
+    const where = (m: (typeof list)[number]) =>
+      `compacted: bytes ${m.member.offset}-${m.member.offset + m.member.length - 1} of ${part} (manifest ${m.manifest})`;
+    if (!readBody) {
+      for (const m of list) report(m, "verified", `${where(m)}; manifest checked, body not read`);
+      return;
+    }
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: part }));
+    if (head.StorageClass !== undefined && COLD_STORAGE.has(head.StorageClass)) {
+      for (const m of list)
+        report(
+          m,
+          "cold",
+          `${where(m)}; the part is in ${head.StorageClass}: manifest checked, body not read`,
+        );
+      return;
+    }
+    const checked = new Map<CompactionMember, string[]>();
+    await readPartMembers(
+      s3,
+      bucket,
+      { key: part, versionId: head.VersionId ?? "null" },
+      list.map((m) => m.member),
+      ({ member, bytes, problem }) => {
+        if (bytes === null) {
+          checked.set(member, [problem ?? "not read"]);
+          return;
+        }
+        const problems: string[] = [];
+        const sha256 = createHash("sha256").update(bytes).digest("hex");
+        if (sha256 !== member.sha256)
+          problems.push(`its SHA-256 is ${sha256}, the manifest says ${member.sha256}`);
+        try {
+          const text = gunzipSync(bytes).toString("utf8");
+          const records = text === "" ? 0 : text.replace(/\n$/, "").split("\n").length;
+          if (records !== member.records)
+            problems.push(`it holds ${records} records, the manifest says ${member.records}`);
+        } catch (error) {
+          problems.push(`the body does not inflate: ${(error as Error).message}`);
+        }
+        checked.set(member, problems);
+      },
+    );
+    for (const m of list) {
+      const problems = checked.get(m.member) ?? ["not read"];
+      if (problems.length === 0) report(m, "verified", where(m));
+      else report(m, "corrupt", `${where(m)}: ${problems.join("; ")}`);
+    }
+  });
+  return reports;
 }
 
 export function describeReconcile(report: ReconcileReport): string {
