@@ -75,6 +75,12 @@ const b0 = batch("payments", "node-b", EB, 0, "10", 6);
 const b1 = batch("payments", "node-b", EB, 1, "11", 2);
 const c0 = batch("audit", "node-c", EC, 0, "10", 3);
 const c1 = batch("audit", "node-c", EC, 1, "10", 4);
+// node-d writes no hour index (a shipper from before indexes): its continuity is decided by
+// listing every namespace's hours, where its batch 1 (another namespace) is only a member.
+const ED = "0d0d0d0d";
+const d0 = batch("ledger", "node-d", ED, 0, "10", 2);
+const d1 = batch("books", "node-d", ED, 1, "10", 2);
+const d2 = batch("ledger", "node-d", ED, 2, "10", 2);
 const payments = [a0, a2, a3, b0, b1];
 const hour10 = [a0, a2, b0];
 
@@ -157,7 +163,8 @@ describe("retrieve over compacted hours (local stack, versioned bucket with Obje
     bucket = cloud.endpoints.s3.bucket;
     s3 = localS3Client(cloud.endpoints.s3.endpoint, cloud.endpoints.region);
     commands = countCommands(s3);
-    for (const o of [a0, a1web, a2, a3, b0, b1, c0, c1, ...indexes]) await putTestObject(s3, bucket, o);
+    for (const o of [a0, a1web, a2, a3, b0, b1, c0, c1, d0, d1, d2, ...indexes])
+      await putTestObject(s3, bucket, o);
     const compact = async (namespace: string) => {
       const outcome = await compactNamespaceHour({
         s3,
@@ -173,6 +180,8 @@ describe("retrieve over compacted hours (local stack, versioned bucket with Obje
     };
     paymentsManifest = await compact("payments");
     auditManifest = await compact("audit");
+    await compact("ledger");
+    await compact("books");
   });
 
   after(async () => {
@@ -245,6 +254,21 @@ describe("retrieve over compacted hours (local stack, versioned bucket with Obje
         ["node-a", [0, 2, 3]],
         ["node-b", [0, 1]],
       ],
+    );
+  });
+
+  it("a node without hour indexes is decided by listing, which counts other namespaces' compacted members: no gap after their originals expire", async () => {
+    for (const o of [d0, d1, d2]) await expire(o.key);
+    const outcome = await retrieve(input("ledger"));
+    assert.deepEqual(outcome.problems, []);
+    assert.deepEqual(outcome.records.map((r) => r.line).sort(), linesOf([d0, d2]));
+    const node = outcome.continuity!.nodes.find((n) => n.node === "node-d")!;
+    assert.equal(node.source, "listing");
+    assert.deepEqual(node.batches, [0, 2]);
+    assert.equal(node.verdict, "continuous");
+    assert.deepEqual(
+      node.problems.filter((p) => p.kind !== "unknown"),
+      [],
     );
   });
 

@@ -31,6 +31,7 @@ import {
   DEFAULT_GAP_MARGIN_HOURS,
   type ListedLoss,
   type ListedObject,
+  listCompactedHours,
   listLossHours,
   listTierHours,
   type SequenceProblem,
@@ -349,6 +350,18 @@ async function listingContinuity(
       ),
       // Every namespace's loss records hold numbers of the same sequences.
       listLossHours(s3, bucket, keyPrefix, listFrom, listTo),
+      // And compacted hours' members, whose originals may have expired.
+      listCompactedHours(s3, bucket, keyPrefix, listFrom, listTo).then((hours) =>
+        hours.flatMap((h) =>
+          h.manifests.flatMap((m) =>
+            m.manifest.members.map((member) => ({
+              key: member.key,
+              parsed: parseObjectKey(member.key),
+              storageClass: undefined,
+            })),
+          ),
+        ),
+      ),
     ])
   ).flat();
   // A selected object that is no longer current (a delete marker hides it from ListObjectsV2)
