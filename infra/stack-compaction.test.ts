@@ -299,6 +299,16 @@ describe("archive compaction on: the compactor", () => {
   });
 });
 
+describe("archive compaction on: Athena", () => {
+  it("the catalog gets the compacted table, over lib's compacted prefix", () => {
+    const tables = ofType("aws:glue/catalogTable:CatalogTable");
+    assert.equal(tables.length, 2);
+    const compacted = tables.find((t) => t.name === "athena-compacted");
+    assert.ok(compacted, tables.map((t) => t.name).join(", "));
+    assert.equal(compacted.inputs.storageDescriptor.location, `s3://archive-bucket/${COMPACTED}`);
+  });
+});
+
 describe("archive compaction on: security policies", () => {
   it("the stack passes every rule, the shipper's retention grant and the compactor's role included", () => {
     const resources = registered.map((r) => ({ type: r.type, name: r.name, props: r.props ?? r.inputs }));

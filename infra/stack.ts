@@ -189,6 +189,7 @@ export function deployLogarchive(inputs: StackInputs) {
     bytesScannedCutoffPerQuery: config.athenaBytesScannedCutoff,
     resultsExpirationDays: config.athenaResultsDays,
     namedQueries: inputs.athenaQueries,
+    compaction: config.archiveCompaction,
   });
 
   // ------------------------------------------------------------------ S3 → GCS
