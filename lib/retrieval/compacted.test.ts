@@ -30,9 +30,10 @@ import {
 } from "../object/compaction-manifest.ts";
 import { parsePolicy } from "../policy/policy.ts";
 import { parseRfc3339 } from "../record/timestamp.ts";
-import { buildBundle } from "./bundle.ts";
+import { buildBundle, writeBundle } from "./bundle.ts";
 import { type RetrieveInput, retrieve } from "./retrieve.ts";
 import { countCommands, putTestObject, type TestObject, testHourIndex, testObject } from "./test_support.ts";
+import { verifyBundle } from "./verify.ts";
 
 const policy = parsePolicy("archive: { prefix: logs }\n", "test");
 const at = (text: string) => {
@@ -228,16 +229,22 @@ describe("retrieve over compacted hours (local stack, versioned bucket with Obje
       assert.equal(node.verdict, "continuous", `${node.node}: ${JSON.stringify(node.indexProblems)}`);
       assert.equal(node.source, "index");
     }
-    const { manifest } = buildBundle(outcome, {
+    const now = new Date();
+    const { manifest, files } = buildBundle(outcome, {
       toolVersion: "test",
       bucket,
       prefix: "logs",
       tiers: ["analytics", "archive"],
       query: input("payments").query,
-      now: new Date(),
+      now,
     });
     assert.equal(manifest.verdict.complete, true);
     assert.equal(manifest.hours[0]?.manifests[0]?.key, h10.manifests[0]?.key);
+    // `logarchive verify` accepts a bundle whose records came from compacted members.
+    const out = join(dir, "bundle");
+    await writeBundle(out, files, now);
+    const verified = await verifyBundle(out);
+    assert.equal(verified.intact, true, JSON.stringify(verified.checks.filter((c) => !c.ok)));
   });
 
   it("after the originals expire, still returns every line once, proved complete by the manifest's members and the hour indexes", async () => {
