@@ -5,9 +5,22 @@
 // already, or has nothing), 1 when an original was refused, the shippers' hour indexes say
 // batches are missing or still to come, or the stored manifests disagree,
 // 2 on a usage mistake (a bad flag, an hour not yet closed plus the settle delay).
+//
+// `--pending` is the scheduled job's mode (infra/k8s/compactor-cronjob.ts, hourly): every
+// settled namespace-hour in --lookback with originals no committed manifest names
+// (lib/compaction/pending.ts), one line each as it finishes, a total line, and last a JSON
+// line for the job's logs. Exit 1 when any of them failed, 0 otherwise.
 
-import { Command, InvalidArgumentError, Option } from "commander";
-import { DEFAULT_PART_MAX_BYTES, DEFAULT_SETTLE_MS } from "../../lib/compaction/defaults.ts";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { Command, type Command as CommandType, InvalidArgumentError, Option } from "commander";
+import type { CompactionOutcome } from "../../lib/compaction/compact.ts";
+import {
+  DEFAULT_LOOKBACK_MS,
+  DEFAULT_PART_MAX_BYTES,
+  DEFAULT_PENDING_CONCURRENCY,
+  DEFAULT_SETTLE_MS,
+} from "../../lib/compaction/defaults.ts";
+import type { PendingResult, PendingRun } from "../../lib/compaction/pending.ts";
 import { UserError } from "../../lib/config/errors.ts";
 import { formatDuration, formatSize, parseDuration, parseSize } from "../../lib/config/units.ts";
 import { checkCalendarDate, EXIT, parseNamespaceArg, s3SetupError } from "../options.ts";
@@ -19,8 +32,12 @@ import {
 } from "./retrieve.ts";
 
 interface CompactCommandOptions extends ArchiveLocationOptions {
-  namespace: string;
-  hour: { dt: string; hour: string };
+  /** Both required unless --pending, which takes neither. */
+  namespace?: string;
+  hour?: { dt: string; hour: string };
+  pending?: boolean;
+  lookback: number;
+  concurrency: number;
   partMaxBytes: number;
   settle: number;
   dryRun?: boolean;
@@ -54,13 +71,85 @@ function parseSettle(value: string): number {
   return ms;
 }
 
+function parseLookback(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === null || ms <= 0) throw new InvalidArgumentError("expected a duration such as 48h or 36h.");
+  return ms;
+}
+
+/** Namespace-hours at once: each holds an upload chunk and a few originals in memory. */
+const MAX_CONCURRENCY = 64;
+
+function parseConcurrency(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > MAX_CONCURRENCY) {
+    throw new InvalidArgumentError(`expected a whole number from 1 to ${MAX_CONCURRENCY}.`);
+  }
+  return n;
+}
+
+/** The flags' mode rules, each broken one a usage error naming the flag. */
+function checkMode(o: CompactCommandOptions, command: CommandType): void {
+  const given = (name: string) => command.getOptionValueSource(name) === "cli";
+  if (o.pending) {
+    for (const flag of ["namespace", "hour"] as const) {
+      if (o[flag] !== undefined) {
+        throw new InvalidArgumentError(
+          `--${flag} is for one namespace-hour; --pending compacts every pending one (drop one of them).`,
+        );
+      }
+    }
+    const shortest = 3_600_000 + o.settle;
+    if (o.lookback <= shortest) {
+      throw new InvalidArgumentError(
+        `--lookback ${formatDuration(o.lookback)} must be longer than an hour plus --settle (${formatDuration(shortest)}), or no hour is ever looked at.`,
+      );
+    }
+    return;
+  }
+  for (const [flag, value] of [
+    ["--namespace <ns>", o.namespace],
+    ["--hour <YYYY-MM-DDTHH>", o.hour],
+  ] as const) {
+    if (value === undefined) {
+      throw new InvalidArgumentError(
+        `required option '${flag}' not specified (or --pending for every pending hour).`,
+      );
+    }
+  }
+  for (const flag of ["lookback", "concurrency"]) {
+    if (given(flag)) throw new InvalidArgumentError(`--${flag} is for --pending only.`);
+  }
+}
+
 export function compactCommand(version: string): Command {
   const command = new Command("compact")
     .description(
-      "Compact one namespace-hour of the archive: verify each of its archive objects (both tiers, every node) against its metadata's SHA-256, concatenate them byte for byte in key order into gzip parts of at most --part-max-bytes under <prefix>/compacted/, and commit them with a manifest written last. Safe to re-run; batches that arrive after the hour was committed go into the next generation. Exit 0 when committed (or nothing to do), 1 when an original was refused or the hour indexes say the hour is not complete, 2 on a usage mistake or an hour not yet settled.",
+      "Compact one namespace-hour of the archive (--namespace, --hour), or with --pending every settled one in --lookback that has originals no manifest names: verify each of its archive objects (both tiers, every node) against its metadata's SHA-256, concatenate them byte for byte in key order into gzip parts of at most --part-max-bytes under <prefix>/compacted/, and commit them with a manifest written last. Safe to re-run; batches that arrive after the hour was committed go into the next generation. Exit 0 when committed (or nothing to do), 1 when an original was refused or the hour indexes say the hour is not complete (with --pending: any hour), 2 on a usage mistake or an hour not yet settled.",
     )
-    .requiredOption("--namespace <ns>", "the namespace", parseNamespaceArg)
-    .requiredOption("--hour <YYYY-MM-DDTHH>", "the UTC hour of the records", parseHourArg)
+    .option("--namespace <ns>", "the namespace (required without --pending)", parseNamespaceArg)
+    .option(
+      "--hour <YYYY-MM-DDTHH>",
+      "the UTC hour of the records (required without --pending)",
+      parseHourArg,
+    )
+    .option(
+      "--pending",
+      "the scheduled job: every settled namespace-hour in --lookback with archive originals no committed manifest names; one line each, a total and a JSON summary line; exit 1 if any failed",
+    )
+    .addOption(
+      new Option(
+        "--lookback <duration>",
+        "with --pending: how far back hours are looked at; keep it shorter than the originals' landing days (the shipper's landing_days) so every original of an hour still exists",
+      )
+        .default(DEFAULT_LOOKBACK_MS, formatDuration(DEFAULT_LOOKBACK_MS))
+        .argParser(parseLookback),
+    )
+    .addOption(
+      new Option("--concurrency <n>", "with --pending: namespace-hours compacted at once")
+        .default(DEFAULT_PENDING_CONCURRENCY)
+        .argParser(parseConcurrency),
+    )
     .addOption(
       new Option("--part-max-bytes <size>", "largest compacted part (a larger batch gets a part of its own)")
         .default(DEFAULT_PART_MAX_BYTES, formatSize(DEFAULT_PART_MAX_BYTES))
@@ -76,7 +165,8 @@ export function compactCommand(version: string): Command {
       "compact once the settle delay has passed, without waiting for the shippers' hour indexes to account for the hour",
     )
     .option("--dry-run", "list and check metadata, print the parts it would write; write nothing");
-  return withArchiveLocationOptions(command).action(async (o: CompactCommandOptions) => {
+  return withArchiveLocationOptions(command).action(async (o: CompactCommandOptions, self: CommandType) => {
+    checkMode(o, self);
     const location = await archiveLocation(o);
     const { S3Client } = await import("@aws-sdk/client-s3");
     const { compactNamespaceHour, CompactionError, HourNotSettledError } = await import(
@@ -86,7 +176,17 @@ export function compactCommand(version: string): Command {
       region: location.region ?? "us-east-1",
       ...(location.s3Endpoint ? { endpoint: location.s3Endpoint, forcePathStyle: true } : {}),
     });
-    const hourText = `${o.hour.dt}T${o.hour.hour}`;
+    if (o.pending) {
+      try {
+        await runPending(o, location, s3, version);
+      } finally {
+        s3.destroy();
+      }
+      return;
+    }
+    const namespace = o.namespace!;
+    const hour = o.hour!;
+    const hourText = `${hour.dt}T${hour.hour}`;
     try {
       let outcome: Awaited<ReturnType<typeof compactNamespaceHour>>;
       try {
@@ -94,8 +194,8 @@ export function compactCommand(version: string): Command {
           s3,
           bucket: location.bucket,
           prefix: location.prefix,
-          namespace: o.namespace,
-          ...o.hour,
+          namespace,
+          ...hour,
           partMaxBytes: o.partMaxBytes,
           settleMs: o.settle,
           dryRun: o.dryRun === true,
@@ -107,13 +207,13 @@ export function compactCommand(version: string): Command {
         const setup = s3SetupError(error, archiveS3Target(o, location));
         if (setup !== undefined) throw setup;
         if (error instanceof CompactionError || (error as Error).name === "CompactionManifestError") {
-          process.stdout.write(`compact: FAILED ${o.namespace} ${hourText}: ${(error as Error).message}\n`);
+          process.stdout.write(`compact: FAILED ${namespace} ${hourText}: ${(error as Error).message}\n`);
           process.exitCode = EXIT.verdict;
           return;
         }
         throw error;
       }
-      const head = `compact: ${o.namespace} ${hourText} generation ${outcome.generation}`;
+      const head = `compact: ${namespace} ${hourText} generation ${outcome.generation}`;
       const lines: string[] = [];
       const totalBytes = outcome.parts.reduce((n, p) => n + p.bytes, 0);
       const totalRecords = outcome.members.reduce((n, m) => n + m.records, 0);
@@ -123,7 +223,7 @@ export function compactCommand(version: string): Command {
           : "";
       switch (outcome.status) {
         case "empty":
-          lines.push(`${head}: no archive object of ${o.namespace} in ${hourText}; nothing to compact`);
+          lines.push(`${head}: no archive object of ${namespace} in ${hourText}; nothing to compact`);
           break;
         case "up-to-date":
           lines.push(`${head}: nothing new${earlier}; nothing written`);
@@ -184,4 +284,155 @@ export function compactCommand(version: string): Command {
       s3.destroy();
     }
   });
+}
+
+/** The run's totals, as the total line and the JSON summary line give them. */
+export interface PendingSummary {
+  event: "compact-pending";
+  window: PendingRun["window"];
+  lookbackMs: number;
+  settleMs: number;
+  namespaces: number;
+  pending: number;
+  committed: number;
+  planned: number;
+  upToDate: number;
+  failed: number;
+  members: number;
+  records: number;
+  bytes: number;
+  parts: number;
+  partsWritten: number;
+  partsKept: number;
+  requests: PendingRun["requests"];
+  failures: { namespace: string; hour: string; reason: string }[];
+}
+
+function failureReason(result: PendingResult): string | null {
+  if (result.error !== undefined) return `${result.error.name}: ${result.error.message}`;
+  const o = result.outcome;
+  if (o.status === "refused")
+    return `${o.refused.length} archive object(s) refused: ${o.refused.map((r) => r.key).join(", ")}`;
+  if (o.status === "not-ready") return `not ready by the shippers' hour indexes: ${o.notReady.join("; ")}`;
+  return null;
+}
+
+/** One line for a namespace-hour, then its refusals or reasons indented. */
+function describePendingResult(result: PendingResult, dryRun: boolean): string[] {
+  const where = `${result.namespace} ${result.dt}T${result.hour}`;
+  if (result.error !== undefined) return [`compact: ${where}: FAILED: ${result.error.message}`];
+  const o: CompactionOutcome = result.outcome;
+  const head = `compact: ${where} generation ${o.generation}`;
+  const bytes = o.parts.reduce((n, p) => n + p.bytes, 0);
+  const records = o.members.reduce((n, m) => n + m.records, 0);
+  const what = `${o.members.length} batch(es), ${records} record(s), ${formatSize(bytes)} in ${o.parts.length} part(s)`;
+  const earlier =
+    o.alreadyCompacted > 0 ? `; ${o.alreadyCompacted} batch(es) already in earlier generation(s)` : "";
+  switch (o.status) {
+    case "committed": {
+      const written = o.parts.filter((p) => p.outcome === "written").length;
+      return [
+        `${head}: committed ${what} (${written} part(s) written, ${o.parts.length - written} kept)${earlier}`,
+      ];
+    }
+    case "planned":
+      return [`${head}: would compact ${what}${earlier}${dryRun ? " (dry run)" : ""}`];
+    case "up-to-date":
+    case "empty":
+      return [`${head}: nothing new${earlier}`];
+    case "refused":
+      return [
+        `${head}: FAILED: ${o.refused.length} archive object(s) refused; not committed, its originals stay what readers use`,
+        ...o.refused.map(
+          (r) => `  REFUSED ${r.key}${r.versionId === null ? "" : ` (version ${r.versionId})`}: ${r.reason}`,
+        ),
+      ];
+    case "not-ready":
+      return [
+        `${head}: FAILED: not ready by the shippers' hour indexes; nothing written`,
+        ...o.notReady.map((why) => `  NOT READY ${why}`),
+      ];
+  }
+}
+
+export function summarizePending(run: PendingRun, lookbackMs: number, settleMs: number): PendingSummary {
+  const summary: PendingSummary = {
+    event: "compact-pending",
+    window: run.window,
+    lookbackMs,
+    settleMs,
+    namespaces: run.namespaces,
+    pending: run.pending.length,
+    committed: 0,
+    planned: 0,
+    upToDate: 0,
+    failed: 0,
+    members: 0,
+    records: 0,
+    bytes: 0,
+    parts: 0,
+    partsWritten: 0,
+    partsKept: 0,
+    requests: run.requests,
+    failures: [],
+  };
+  for (const result of run.results) {
+    const reason = failureReason(result);
+    if (reason !== null) {
+      summary.failed++;
+      summary.failures.push({ namespace: result.namespace, hour: `${result.dt}T${result.hour}`, reason });
+      continue;
+    }
+    const o = result.outcome!;
+    if (o.status === "committed") summary.committed++;
+    else if (o.status === "planned") summary.planned++;
+    else summary.upToDate++;
+    if (o.status !== "committed") continue;
+    summary.members += o.members.length;
+    summary.records += o.members.reduce((n, m) => n + m.records, 0);
+    summary.bytes += o.parts.reduce((n, p) => n + p.bytes, 0);
+    summary.parts += o.parts.length;
+    summary.partsWritten += o.parts.filter((p) => p.outcome === "written").length;
+    summary.partsKept += o.parts.filter((p) => p.outcome === "kept").length;
+  }
+  return summary;
+}
+
+async function runPending(
+  o: CompactCommandOptions,
+  location: Awaited<ReturnType<typeof archiveLocation>>,
+  s3: S3Client,
+  version: string,
+): Promise<void> {
+  const { compactPending } = await import("../../lib/compaction/pending.ts");
+  let run: PendingRun;
+  try {
+    run = await compactPending({
+      s3,
+      bucket: location.bucket,
+      prefix: location.prefix,
+      settleMs: o.settle,
+      lookbackMs: o.lookback,
+      partMaxBytes: o.partMaxBytes,
+      concurrency: o.concurrency,
+      indexCheck: o.indexCheck,
+      dryRun: o.dryRun === true,
+      toolVersion: version,
+      onResult: (result) =>
+        process.stdout.write(`${describePendingResult(result, o.dryRun === true).join("\n")}\n`),
+    });
+  } catch (error) {
+    const setup = s3SetupError(error, archiveS3Target(o, location));
+    if (setup !== undefined) throw setup;
+    throw error;
+  }
+  const s = summarizePending(run, o.lookback, o.settle);
+  const window =
+    s.window === null ? "no settled hour in the lookback" : `hours ${s.window.from} to ${s.window.to}`;
+  const verb = o.dryRun ? `${s.planned} planned` : `${s.committed} committed`;
+  process.stdout.write(
+    `compact --pending: ${window} (lookback ${formatDuration(o.lookback)}, settle ${formatDuration(o.settle)}), ${s.namespaces} namespace(s): ${s.pending} namespace-hour(s) pending, ${verb}, ${s.failed} failed${s.upToDate > 0 ? `, ${s.upToDate} already up to date` : ""}; ${s.members} batch(es), ${s.records} record(s), ${formatSize(s.bytes)} in ${s.parts} part(s)\n`,
+  );
+  process.stdout.write(`${JSON.stringify(s)}\n`);
+  process.exitCode = s.failed > 0 ? EXIT.verdict : EXIT.ok;
 }

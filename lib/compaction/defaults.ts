@@ -12,3 +12,14 @@ export const DEFAULT_PART_MAX_BYTES = 1024 ** 3;
  * it ends. Batches later than that go into a supplement generation, not lost.
  */
 export const DEFAULT_SETTLE_MS = 75 * 60 * 1000;
+
+/**
+ * Default lookback of `compact --pending`: the hours it looks at for originals no manifest names.
+ * It must be shorter than the originals' landing days (default 3 days; the shipper's
+ * landing_days): after those they expire, and a manifest committed then would name only the
+ * survivors.
+ */
+export const DEFAULT_LOOKBACK_MS = 48 * 3_600_000;
+
+/** Namespace-hours `compact --pending` compacts at once by default. */
+export const DEFAULT_PENDING_CONCURRENCY = 4;
