@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { S3Client } from "@aws-sdk/client-s3";
+import { compactNamespaceHour } from "../../lib/compaction/compact.ts";
 import { compactedHourPrefix, compactionManifestsPrefix } from "../../lib/keys/layout.ts";
 import { listObjectPages } from "../../lib/retrieval/find.ts";
 import {
@@ -66,7 +67,7 @@ describe("logarchive compact", () => {
       host: "127.0.0.1",
       port: 0,
       dataDir: dir,
-      buckets: ["good", "dry", "bad", "waiting"],
+      buckets: ["good", "dry", "bad", "waiting", "pending"],
     });
     s3 = localS3Client(local.endpoint, "us-east-1");
     for (const bucket of ["good", "dry"]) for (const o of originals) await putTestObject(s3, bucket, o);
@@ -196,5 +197,159 @@ describe("logarchive compact", () => {
     assert.equal(nobucket.status, 2, nobucket.stderr);
     assert.match(nobucket.stderr, /^logarchive: --bucket nosuch: no such bucket at --s3-endpoint http/);
     noStack(nobucket.stderr);
+  });
+
+  describe("--pending (the scheduled job)", () => {
+    // Hours relative to the real clock, as the CronJob sees them: a run of this test stays far
+    // inside the margins (settled = 3 h ago, unsettled = this hour, settling 2 h 15 min after it starts).
+    const HOUR = 3_600_000;
+    const thisHour = Math.floor(Date.now() / HOUR) * HOUR;
+    const hourText = (ms: number) => new Date(ms).toISOString().slice(0, 13);
+    const settled = hourText(thisHour - 3 * HOUR);
+    const unsettled = hourText(thisHour);
+    const supplemented = hourText(thisHour - 6 * HOUR);
+    const done = hourText(thisHour - 8 * HOUR);
+    const at = (namespace: string, node: string, seq: number, hour: string) =>
+      testObject({
+        namespace,
+        node,
+        epoch: E,
+        seq,
+        tier: "archive",
+        lines: [{ at: `${hour}:10:00Z` }, { at: `${hour}:40:00Z` }],
+      });
+    const payments = [at("payments", "node-a", 1, settled), at("payments", "node-b", 2, settled)];
+    const web = at("web", "node-a", 3, settled);
+    const audit = at("audit", "node-a", 4, settled);
+    const notYet = at("payments", "node-a", 5, unsettled);
+    const earlier = at("web", "node-a", 6, supplemented);
+    const late = at("web", "node-c", 0, supplemented);
+    const whole = at("payments", "node-b", 7, done);
+    const pending = (...args: string[]) =>
+      runCli(["compact", "--pending", ...location("pending"), ...args], { env });
+    const summaryOf = (stdout: string) => JSON.parse(stdout.trimEnd().split("\n").at(-1)!);
+
+    before(async () => {
+      for (const o of [...payments, web, notYet, earlier, whole]) await putTestObject(s3, "pending", o);
+      await putTestObject(s3, "pending", { ...audit, body: web.body });
+      for (const [namespace, hour] of [
+        ["web", supplemented],
+        ["payments", done],
+      ] as const) {
+        const outcome = await compactNamespaceHour({
+          s3,
+          bucket: "pending",
+          prefix: "logs",
+          namespace,
+          dt: hour.slice(0, 10),
+          hour: hour.slice(11),
+        });
+        assert.equal(outcome.status, "committed");
+      }
+      await putTestObject(s3, "pending", late);
+    });
+
+    it("compacts every settled pending namespace-hour, reports a refused one and goes on (exit 1); after a repair the next run commits it (exit 0); then nothing is pending (exit 0)", async () => {
+      const first = await pending();
+      assert.equal(first.status, 1, first.stderr);
+      const out = first.stdout;
+      assert.match(
+        out,
+        new RegExp(
+          `^compact: payments ${settled} generation 0: committed 2 batch\\(es\\), 4 record\\(s\\), .* in 1 part\\(s\\) \\(1 part\\(s\\) written, 0 kept\\)$`,
+          "m",
+        ),
+      );
+      assert.match(out, new RegExp(`^compact: web ${settled} generation 0: committed 1 batch\\(es\\)`, "m"));
+      assert.match(
+        out,
+        new RegExp(
+          `^compact: web ${supplemented} generation 1: committed 1 batch\\(es\\).*; 1 batch\\(es\\) already in earlier generation\\(s\\)$`,
+          "m",
+        ),
+      );
+      assert.match(
+        out,
+        new RegExp(`^compact: audit ${settled} generation 0: FAILED: 1 archive object\\(s\\) refused`, "m"),
+      );
+      assert.ok(out.includes(`  REFUSED ${audit.key}: sha256 mismatch`), out);
+      assert.ok(!out.includes(unsettled), "the unsettled hour is not looked at");
+      assert.ok(!out.includes(`payments ${done}`), "the compacted hour is not pending");
+      assert.match(
+        out,
+        /^compact --pending: hours .* \(lookback 48h, settle 75m\), 3 namespace\(s\): 4 namespace-hour\(s\) pending, 3 committed, 1 failed; 4 batch\(es\), 8 record\(s\), .* in 3 part\(s\)$/m,
+      );
+      const summary = summaryOf(out);
+      assert.equal(summary.event, "compact-pending");
+      assert.deepEqual(
+        [
+          summary.namespaces,
+          summary.pending,
+          summary.committed,
+          summary.failed,
+          summary.members,
+          summary.records,
+          summary.parts,
+        ],
+        [3, 4, 3, 1, 4, 8, 3],
+      );
+      assert.equal(
+        summary.bytes,
+        [...payments, web, late].reduce((n, o) => n + o.body.length, 0),
+      );
+      assert.deepEqual(
+        summary.failures.map((f: { namespace: string; hour: string }) => `${f.namespace} ${f.hour}`),
+        [`audit ${settled}`],
+      );
+      assert.match(summary.failures[0].reason, new RegExp(`refused: ${audit.key}`));
+
+      await putTestObject(s3, "pending", audit);
+      const second = await pending("--concurrency", "1");
+      assert.equal(second.status, 0, second.stderr);
+      assert.match(
+        second.stdout,
+        new RegExp(`^compact: audit ${settled} generation 0: committed 1 batch\\(es\\)`, "m"),
+      );
+      assert.match(second.stdout, /1 namespace-hour\(s\) pending, 1 committed, 0 failed/);
+
+      const third = await pending();
+      assert.equal(third.status, 0, third.stderr);
+      assert.doesNotMatch(third.stdout, /^compact: /m);
+      assert.match(third.stdout, /0 namespace-hour\(s\) pending, 0 committed, 0 failed; 0 batch\(es\)/);
+      const quiet = summaryOf(third.stdout);
+      assert.deepEqual(
+        [quiet.pending, quiet.committed, quiet.failed, quiet.requests.indexGets],
+        [0, 0, 0, 0],
+      );
+    });
+
+    for (const [what, args, message] of [
+      [
+        "--namespace with --pending",
+        ["--namespace", "payments"],
+        /^logarchive: --namespace is for one namespace-hour; --pending/,
+      ],
+      ["--hour with --pending", ["--hour", "2026-03-03T10"], /^logarchive: --hour is for one namespace-hour/],
+      [
+        "a lookback not longer than an hour plus the settle delay",
+        ["--lookback", "2h"],
+        /^logarchive: --lookback 2h must be longer than an hour plus --settle \(135m\)/,
+      ],
+      ["a lookback that is not a duration", ["--lookback", "two days"], /--lookback.*expected a duration/],
+      ["a concurrency of 0", ["--concurrency", "0"], /--concurrency.*expected a whole number from 1 to 64/],
+    ] as const) {
+      it(`exit 2 for ${what}, in one line`, async () => {
+        const r = await pending(...args);
+        assert.equal(r.status, 2, r.stderr);
+        assert.match(r.stderr, message);
+        noStack(r.stderr);
+      });
+    }
+
+    it("exit 2 for --lookback or --concurrency without --pending", async () => {
+      const r = await compact("good", "--lookback", "24h");
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /^logarchive: --lookback is for --pending only/);
+    });
   });
 });
