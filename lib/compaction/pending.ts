@@ -16,25 +16,29 @@
 // namespaces have objects in hour H". Per run, with N namespaces, W hours in the window and
 // O originals in the window:
 //   1. ListObjectsV2 with Delimiter "/" on each long-lived tier prefix: the `namespace=` common
-//      prefixes, one request per 1,000 namespaces per tier (S3 returns at most 1,000 keys and
-//      common prefixes per page, https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html);
-//   2. per namespace and tier it appears in, one ListObjectsV2 from the window's first hour
-//      (StartAfter, keys are listed in UTF-8 binary order, which is time order in this
-//      layout), stopped at the last settled hour: about O / 1,000 + N × tiers requests;
+//      prefixes, one request per 1,000 namespaces per tier (a page holds at most 1,000 keys and
+//      common prefixes, https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html);
+//   2. per namespace and tier it appears in, one paginated ListObjectsV2 starting after the
+//      window's first hour prefix ("Amazon S3 starts listing after this specified key",
+//      https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/s3/aws.sdk.kotlin.services.s3.model/-list-objects-v2-request/start-after.html;
+//      keys come in UTF-8 binary order, which in this layout is time order) and left at the
+//      first key past the last settled hour: about O / 1,000 + N × tiers requests;
 //   3. per namespace with originals in the window, one ListObjectsV2 of its compacted keys from
-//      the same hour (about W × (parts + manifests) keys, one page), and one GetObject per
+//      the same hour (W × (parts + manifests), about 100 keys, one page), and one GetObject per
 //      manifest of an hour with originals, to see whether every original is named.
-// At the reference scale (1,000 namespaces, 7.44 million originals a day, W = 46 at the
-// defaults): 2 + about 17,000 + 1,000 LISTs and about 46,000 manifest GETs a run. Listing each
-// namespace-hour's two tier prefixes and manifests instead would be 3 × 1,000 × 46 = 138,000
-// LISTs a run (LISTs cost 12.5 times a GET, https://aws.amazon.com/s3/pricing/). Only the
-// pending hours then pay compactNamespaceHour's own listing.
-//
+// At the reference scale (10,000 nodes, 1,000 namespaces all active every hour, 7.44 million
+// originals a day, W = 46 at the defaults): 2 + about 16,000 + 1,000 LISTs and about 46,000
+// manifest GETs a run, about 12 million LISTs ($61) and 33 million GETs ($13) a month of hourly
+// runs. Listing each namespace-hour's two tier prefixes and its manifests instead would be
+// 3 × 1,000 × 46 = 138,000 LISTs a run (a LIST costs 12.5 GETs, https://aws.amazon.com/s3/pricing/).
+// Only the pending hours then pay compactNamespaceHour's own listing (3 LISTs each).
+
 // Hour indexes: each index hour a pending hour needs (records' hour H reads H-1 to H+margin,
 // readiness.ts) is read once per run, one LIST per 1,000 nodes and one GET per node, and shared
 // by every namespace and every pending hour that needs it (CompactOptions.indexReading); it is
 // dropped when the last of those hours is done. In the steady state one new hour is pending, so
-// 4 index hours: 40,000 GETs a run at 10,000 nodes.
+// 4 index hours: 40,000 GETs a run at 10,000 nodes. Their parsed indexes are held while in use
+// (40,000 at that scale): not yet measured against the CronJob's memory limit.
 
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { forEachLimited } from "../../functions/loader/state.ts";
