@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { S3Client } from "@aws-sdk/client-s3";
+import { forEachLimited } from "../../functions/loader/state.ts";
 import { type LocalS3, localS3Client, startLocalS3 } from "../../local/s3.ts";
 import { compactedHourPrefix, indexHourPrefix } from "../keys/layout.ts";
 import { listObjectPages } from "../retrieval/find.ts";
@@ -62,7 +63,12 @@ describe("compactPending", () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "compact-pending-"));
-    local = await startLocalS3({ host: "127.0.0.1", port: 0, dataDir: dir, buckets: ["run", "empty"] });
+    local = await startLocalS3({
+      host: "127.0.0.1",
+      port: 0,
+      dataDir: dir,
+      buckets: ["run", "empty", "many"],
+    });
     s3 = localS3Client(local.endpoint, "us-east-1");
   });
 
@@ -261,6 +267,49 @@ describe("compactPending", () => {
     );
     // payments 05T03 and 05T08, web 04T20 (two generations) and 05T08, audit 05T07.
     assert.equal(quiet.gets.length, 6);
+  });
+
+  it("lists a namespace's originals page after page from the window's start and stops at the first key past the last settled hour", async () => {
+    const settled = Array.from({ length: 1100 }, (_, i) =>
+      testObject({
+        namespace: "bulk",
+        node: "node-a",
+        epoch: E,
+        seq: i,
+        tier: "archive",
+        lines: [{ at: "2026-03-05T09:30:00Z" }],
+      }),
+    );
+    const later = Array.from({ length: 1100 }, (_, i) =>
+      testObject({
+        namespace: "bulk",
+        node: "node-a",
+        epoch: E,
+        seq: 2000 + i,
+        tier: "archive",
+        lines: [{ at: "2026-03-05T10:30:00Z" }],
+      }),
+    );
+    const before = testObject({
+      namespace: "bulk",
+      node: "node-a",
+      epoch: E,
+      seq: 9999,
+      tier: "archive",
+      lines: [{ at: "2026-03-03T11:30:00Z" }],
+    });
+    await forEachLimited([...settled, ...later, before], 16, (o) => putTestObject(s3, "many", o));
+    const { client, lists } = recording();
+    const run = await compactPending({ s3: client, bucket: "many", prefix: "logs", now, dryRun: true });
+    assert.deepEqual(run.pending.map(where), ["bulk 2026-03-05T09"]);
+    const outcome = run.results[0]!.outcome!;
+    assert.equal(outcome.status, "planned");
+    assert.equal(outcome.members.length, 1100);
+    // 2 tier listings, 2 pages of originals (the second ends in the unsettled hour: no third
+    // page), 1 of compacted keys; then the hour's own 4 (its manifests, its archive prefix in
+    // two pages of 1,100 keys, its analytics prefix).
+    assert.equal(run.requests.lists, 2 + 2 + 1);
+    assert.equal(lists.n, run.requests.lists + 4 + run.requests.indexLists);
   });
 
   it("an empty bucket: nothing pending, nothing read but the two tier listings", async () => {
