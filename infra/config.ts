@@ -24,7 +24,13 @@ import {
   DEFAULT_TRANSITION_SIZES,
   TRANSITION_SIZES,
 } from "../lib/archive-lifecycle.ts";
-import { DEFAULT_PART_MAX_BYTES, DEFAULT_SETTLE_MS } from "../lib/compaction/defaults.ts";
+import {
+  COMPACTION_ENABLED_BY_DEFAULT,
+  DEFAULT_ATHENA_CUTOFF_HOURS,
+  DEFAULT_LANDING_DAYS,
+  DEFAULT_PART_MAX_BYTES,
+  DEFAULT_SETTLE_MS,
+} from "../lib/compaction/defaults.ts";
 import { MIN_UPLOAD_PART_BYTES } from "../lib/compaction/part-writer.ts";
 import { ConfigError } from "../lib/config/errors.ts";
 import { checkDuration, parseSize } from "../lib/config/units.ts";
@@ -138,10 +144,6 @@ const shipperSettings = z
     return settings;
   });
 
-/** Days an original is kept once compaction is on (the design's landing_days). */
-export const DEFAULT_LANDING_DAYS = 3;
-/** Hours after an hour ends from which Athena reads it from the compacted parts. */
-export const DEFAULT_ATHENA_CUTOFF_HOURS = 6;
 /** How often the compactor CronJob runs, in minutes (its schedule, infra/k8s/compactor-cronjob.ts). */
 export const COMPACTOR_PERIOD_MINUTES = 60;
 /** S3's largest object (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html). */
@@ -291,7 +293,7 @@ export const STACK_SETTINGS = [
     "archiveCompaction",
     z
       .strictObject({
-        enabled: z.boolean().default(false),
+        enabled: z.boolean().default(COMPACTION_ENABLED_BY_DEFAULT),
         landingDays: days(1, 365).default(DEFAULT_LANDING_DAYS),
         settleMinutes: z
           .number()
@@ -320,7 +322,7 @@ export const STACK_SETTINGS = [
     {
       json: true,
       example: {
-        enabled: false,
+        enabled: COMPACTION_ENABLED_BY_DEFAULT,
         landingDays: DEFAULT_LANDING_DAYS,
         settleMinutes: DEFAULT_SETTLE_MS / 60_000,
         partMaxBytes: DEFAULT_PART_MAX_BYTES,

@@ -11,6 +11,7 @@
 
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { DEFAULT_ATHENA_CUTOFF_HOURS } from "../../lib/compaction/defaults.ts";
 import { archiveLocation, compactedPrefix } from "../../lib/keys/layout.ts";
 import {
   ATHENA_PARTITION_KEYS,
@@ -26,9 +27,6 @@ import {
   athenaDefinitions,
 } from "../../queries/definitions.ts";
 import { AthenaResultsBucket, COMPONENT_PREFIX } from "./archive-bucket.ts";
-
-/** Hours after an hour's end from which Athena reads it from the compacted parts, unless the stack says otherwise. */
-export const DEFAULT_ATHENA_CUTOFF_HOURS = 6;
 
 /** The compacted table's partition keys: the compacted layout has no tier segment (a part holds both tiers' members). */
 export const ATHENA_COMPACTED_PARTITION_KEYS = ATHENA_PARTITION_KEYS.filter((k) => k !== "tier");

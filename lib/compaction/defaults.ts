@@ -23,3 +23,16 @@ export const DEFAULT_LOOKBACK_MS = 48 * 3_600_000;
 
 /** Namespace-hours `compact --pending` compacts at once by default. */
 export const DEFAULT_PENDING_CONCURRENCY = 4;
+
+/**
+ * Whether a stack compacts the archive unless its archiveCompaction setting says otherwise
+ * (infra/config.ts), and whether `logarchive plan|cost` model compaction by default: one value,
+ * so the bill the model prints is the design infra deploys.
+ */
+export const COMPACTION_ENABLED_BY_DEFAULT = false;
+
+/** Days an original is kept once compaction is on (the shipper's landing_days; infra's archiveCompaction.landingDays). */
+export const DEFAULT_LANDING_DAYS = 3;
+
+/** Hours after an hour ends from which Athena's view reads it from the compacted parts (infra's archiveCompaction.athenaCutoffHours). */
+export const DEFAULT_ATHENA_CUTOFF_HOURS = 6;
