@@ -13,9 +13,11 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  DeleteObjectTaggingCommand,
   GetObjectCommand,
   GetObjectLegalHoldCommand,
   GetObjectRetentionCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   InvalidObjectState,
   ListObjectsV2Command,
@@ -24,6 +26,7 @@ import {
   PutObjectCommand,
   PutObjectLegalHoldCommand,
   PutObjectRetentionCommand,
+  PutObjectTaggingCommand,
   RestoreObjectCommand,
   S3Client,
   S3ServiceException,
@@ -618,6 +621,7 @@ describe("local S3 archive front", () => {
     await client.send(
       new PutObjectLegalHoldCommand({ Bucket: "locked", Key: "kept", LegalHold: { Status: "ON" } }),
     );
+    await put("locked", "tagged", "t", { Tagging: "logarchive-landing=1" });
     await put("plain", "thawing", "t");
     await front.setStorageClass("plain", "thawing", "DEEP_ARCHIVE");
     await client.send(
@@ -646,6 +650,10 @@ describe("local S3 archive front", () => {
     assert.equal(await text("locked", "kept", object.VersionId), "old");
     const head = await client.send(new HeadObjectCommand({ Bucket: "locked", Key: "kept" }));
     assert.equal(head.ObjectLockLegalHoldStatus, "ON");
+    assert.deepEqual(
+      (await client.send(new GetObjectTaggingCommand({ Bucket: "locked", Key: "tagged" }))).TagSet,
+      [{ Key: "logarchive-landing", Value: "1" }],
+    );
     const thawing = await client.send(new HeadObjectCommand({ Bucket: "plain", Key: "thawing" }));
     assert.equal(thawing.StorageClass, "DEEP_ARCHIVE");
     assert.equal(thawing.Restore, 'ongoing-request="true"');
@@ -674,5 +682,181 @@ describe("local S3 archive front", () => {
     assert.equal(lockedPut.name, "InvalidRequest");
     assert.equal(lockedPut.$metadata.httpStatusCode, 400);
     assert.equal(lockedPut.message, "Bucket is missing ObjectLockConfiguration");
+  });
+  const tagsOf = async (bucket: string, key: string, versionId?: string) =>
+    (await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId: versionId })))
+      .TagSet;
+
+  it("object tags: x-amz-tagging on PUT kept per version, GetObjectTagging in S3's format, PutObjectTagging and DeleteObjectTagging, GET's tag count", async () => {
+    const first = await put("versioned", "tags/one", "a", { Tagging: "logarchive-landing=1&team=a%20b+c" });
+    const second = await put("versioned", "tags/one", "b");
+    assert.deepEqual(await tagsOf("versioned", "tags/one", first.VersionId), [
+      { Key: "logarchive-landing", Value: "1" },
+      { Key: "team", Value: "a b c" },
+    ]);
+    const latest = await client.send(new GetObjectTaggingCommand({ Bucket: "versioned", Key: "tags/one" }));
+    assert.deepEqual(latest.TagSet, [], "the newer version was PUT without tags");
+    assert.equal(latest.VersionId, second.VersionId);
+    const got = await client.send(
+      new GetObjectCommand({ Bucket: "versioned", Key: "tags/one", VersionId: first.VersionId }),
+    );
+    await got.Body!.transformToString();
+    assert.equal(got.TagCount, 2);
+
+    await client.send(
+      new PutObjectTaggingCommand({
+        Bucket: "versioned",
+        Key: "tags/one",
+        Tagging: { TagSet: [{ Key: "k", Value: "v = w + x@y/z" }] },
+      }),
+    );
+    assert.deepEqual(await tagsOf("versioned", "tags/one"), [{ Key: "k", Value: "v = w + x@y/z" }]);
+    assert.equal(
+      (await tagsOf("versioned", "tags/one", first.VersionId))?.length,
+      2,
+      "other versions keep theirs",
+    );
+    await client.send(new DeleteObjectTaggingCommand({ Bucket: "versioned", Key: "tags/one" }));
+    assert.deepEqual(await tagsOf("versioned", "tags/one"), []);
+
+    // A plain bucket keeps them too, and a new PUT of the key replaces them.
+    await put("plain", "tags/plain", "p", { Tagging: "a=1" });
+    assert.deepEqual(await tagsOf("plain", "tags/plain"), [{ Key: "a", Value: "1" }]);
+    assert.equal(await text("plain", "tags/plain"), "p");
+    await put("plain", "tags/plain", "q");
+    assert.deepEqual(await tagsOf("plain", "tags/plain"), []);
+    const missing = await refusal(
+      client.send(new GetObjectTaggingCommand({ Bucket: "plain", Key: "tags/none" })),
+    );
+    assert.equal(missing.name, "NoSuchKey");
+  });
+
+  it("answers GetObjectTagging with S3's Tagging document", async () => {
+    await put("plain", "tags/raw", "r", { Tagging: "logarchive-landing=1" });
+    const recorded: string[] = [];
+    const raw = localS3Client(front.endpoint, "us-east-1");
+    raw.middlewareStack.add(
+      (next) => async (args) => {
+        const result = await next(args);
+        const response = result.response as { body: Readable };
+        const chunks: Buffer[] = [];
+        for await (const chunk of response.body) chunks.push(chunk as Buffer);
+        recorded.push(Buffer.concat(chunks).toString("utf8"));
+        response.body = Readable.from([Buffer.concat(chunks)]);
+        return result;
+      },
+      { step: "deserialize", name: "recordBody", priority: "low" },
+    );
+    try {
+      await raw.send(new GetObjectTaggingCommand({ Bucket: "plain", Key: "tags/raw" }));
+    } finally {
+      raw.destroy();
+    }
+    assert.match(
+      recorded[0] ?? "",
+      /<Tagging xmlns="http:\/\/s3\.amazonaws\.com\/doc\/2006-03-01\/"><TagSet><Tag><Key>logarchive-landing<\/Key><Value>1<\/Value><\/Tag><\/TagSet><\/Tagging>$/,
+    );
+  });
+
+  it("refuses a malformed x-amz-tagging with S3's error and stores nothing", async () => {
+    const eleven = Array.from({ length: 11 }, (_, i) => `k${i}=v`).join("&");
+    const cases: [string, string, string, number][] = [
+      [
+        "a=%E0%A4%A",
+        "InvalidArgument",
+        "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.",
+        400,
+      ],
+      [
+        "a=1&a=2",
+        "InvalidArgument",
+        "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.",
+        400,
+      ],
+      [
+        "a=%3Cb%3E",
+        "InvalidArgument",
+        "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.",
+        400,
+      ],
+      [eleven, "BadRequest", "Object tags cannot be greater than 10", 400],
+      [`${"k".repeat(129)}=v`, "InvalidTag", "The TagKey you have provided is too long, max 128", 400],
+      [`k=${"v".repeat(257)}`, "InvalidTag", "The TagValue you have provided is too long, max 256", 400],
+      ["aws:x=1", "InvalidTag", "Your TagKey cannot be prefixed with aws:", 400],
+      ["=1", "InvalidTag", "The TagKey you have provided is invalid", 400],
+    ];
+    for (const [index, [tagging, code, message, status]] of cases.entries()) {
+      for (const bucket of ["plain", "versioned"]) {
+        const key = `tags/bad-${index}`;
+        const error = await refusal(put(bucket, key, "x", { Tagging: tagging }));
+        assert.deepEqual(
+          [error.name, error.message, error.$metadata.httpStatusCode],
+          [code, message, status],
+          tagging,
+        );
+        const head = await refusal(client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })));
+        assert.equal(head.$metadata.httpStatusCode, 404, `${bucket}/${key} was not stored`);
+      }
+    }
+    // At the limits, accepted.
+    const limits = `${"k".repeat(128)}=${"v".repeat(256)}&${Array.from({ length: 9 }, (_, i) => `t${i}=`).join("&")}`;
+    await put("plain", "tags/limits", "x", { Tagging: limits });
+    assert.equal((await tagsOf("plain", "tags/limits"))?.length, 10);
+    const badDocument = await refusal(
+      client.send(
+        new PutObjectTaggingCommand({
+          Bucket: "plain",
+          Key: "tags/limits",
+          Tagging: {
+            TagSet: [
+              { Key: "a", Value: "1" },
+              { Key: "a", Value: "2" },
+            ],
+          },
+        }),
+      ),
+    );
+    assert.equal(badDocument.name, "InvalidTag");
+    assert.equal(
+      (await tagsOf("plain", "tags/limits"))?.length,
+      10,
+      "a refused PutObjectTagging changes nothing",
+    );
+  });
+
+  it("gives a multipart upload the tags of its CreateMultipartUpload", async () => {
+    const created = await client.send(
+      new CreateMultipartUploadCommand({
+        Bucket: "versioned",
+        Key: "tags/multi",
+        Tagging: "logarchive-landing=1",
+      }),
+    );
+    const part = await client.send(
+      new UploadPartCommand({
+        Bucket: "versioned",
+        Key: "tags/multi",
+        UploadId: created.UploadId,
+        PartNumber: 1,
+        Body: "multipart-body",
+      }),
+    );
+    const completed = await client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: "versioned",
+        Key: "tags/multi",
+        UploadId: created.UploadId,
+        MultipartUpload: { Parts: [{ ETag: part.ETag, PartNumber: 1 }] },
+      }),
+    );
+    assert.deepEqual(await tagsOf("versioned", "tags/multi", completed.VersionId), [
+      { Key: "logarchive-landing", Value: "1" },
+    ]);
+    const refused = await refusal(
+      client.send(
+        new CreateMultipartUploadCommand({ Bucket: "versioned", Key: "tags/multi-bad", Tagging: "a=1&a=2" }),
+      ),
+    );
+    assert.equal(refused.name, "InvalidArgument");
   });
 });

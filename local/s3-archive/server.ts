@@ -6,10 +6,11 @@
 // bucket notifications s3rver emits for the bridge) goes to s3rver byte for byte, with the
 // client's own signature (the Host header is kept, so SigV4 still verifies), and the shipper,
 // transfer and reconcile keep working against it unchanged. The front answers only:
-//   POST ?restore, PUT/GET ?legal-hold, PUT/GET ?retention, GET bucket?versions,
-//   GET/HEAD ?versionId, and DELETE on a versioned bucket;
-// and it adds headers to (or refuses) the GET/HEAD/PUT it passes on. Its own state (storage
-// class changes, restores, locks, the version list) is saved to dataDir/state.json after each
+//   POST ?restore, PUT/GET ?legal-hold, PUT/GET ?retention, PUT/GET/DELETE ?tagging,
+//   GET bucket?versions, GET/HEAD ?versionId, and DELETE on a versioned bucket;
+// and it adds headers to (or refuses) the GET/HEAD/PUT it passes on, and keeps the tags a PUT or
+// CreateMultipartUpload names in x-amz-tagging (s3rver ignores that header). Its own state (storage
+// class changes, restores, locks, tags, the version list) is saved to dataDir/state.json after each
 // change and older versions' bodies kept under dataDir/versions, so a restarted stack finds them;
 // s3rver keeps the current body of every key, as before.
 
@@ -54,11 +55,15 @@ import {
   noLockConfiguration,
   noSuchKey,
   noSuchVersion,
+  type ObjectTag,
+  parseTaggingDocument,
+  parseTaggingHeader,
   S3_XMLNS,
   S3WireError,
   sendEmpty,
   sendError,
   sendXml,
+  taggingDocument,
   xmlText,
 } from "./wire.ts";
 
@@ -135,6 +140,12 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     }
     return saving ?? Promise.resolve();
   };
+  /**
+   * The tags each multipart upload in progress was created with (CreateMultipartUpload's
+   * x-amz-tagging), given to its object on CompleteMultipartUpload. In memory only: an upload
+   * started before a restart of the front completes without its tags.
+   */
+  const uploadTags = new Map<string, ObjectTag[]>();
   const agent = new Agent({ keepAlive: true });
   // Straight to s3rver: the front's own reads and writes must not come back through the front.
   const direct = new S3Client({
@@ -234,7 +245,16 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     return state.require(bucket, key, versionId);
   }
 
-  async function putObject(req: IncomingMessage, res: ServerResponse, bucket: string, key: string) {
+  async function putObject(
+    req: IncomingMessage,
+    res: ServerResponse,
+    bucket: string,
+    key: string,
+    query: URLSearchParams,
+  ) {
+    // CompleteMultipartUpload (a POST) takes the tags its upload was created with.
+    const uploadId = req.method === "POST" ? (query.get("uploadId") ?? undefined) : undefined;
+    const tags = uploadId === undefined ? requestedTags(req) : (uploadTags.get(uploadId) ?? []);
     const lock = requestedLock(req);
     if ((lock.retention || lock.legalHold) && !state.hasObjectLock(bucket)) {
       throw new S3WireError(400, "InvalidRequest", "Bucket is missing ObjectLockConfiguration");
@@ -259,21 +279,71 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     const from = await forward(req);
     const body = await readAll(from, Number.POSITIVE_INFINITY);
     if ((from.statusCode ?? 500) >= 300) return relay(res, from, {}, body);
+    if (uploadId !== undefined) uploadTags.delete(uploadId);
     if (!state.isVersioned(bucket)) {
       // s3rver keeps the class given at PUT; the front records a plain bucket's key only once it has
-      // state of its own (a transition, a restore), which the new object replaces.
+      // state of its own (tags, a transition, a restore), which the new object replaces.
       state.remove(bucket, key, undefined);
+      const tagged = tags.length > 0 ? await snapshot(bucket, key) : undefined;
+      if (tagged) {
+        tagged.tags = tags;
+        state.record(bucket, key, tagged);
+      }
       return relay(res, from, {}, body);
     }
     const version = await snapshot(bucket, key);
     if (!version) return relay(res, from, {}, body);
     const requestedClass = header(req, "x-amz-storage-class");
     if (requestedClass) version.storageClass = requestedClass;
+    if (tags.length > 0) version.tags = tags;
     if (lock.legalHold) version.legalHold = lock.legalHold;
     const retention = state.newVersionRetention(bucket, lock.retention);
     if (retention) version.retention = retention;
     state.record(bucket, key, version);
     relay(res, from, state.isVersioned(bucket) ? { "x-amz-version-id": version.versionId } : {}, body);
+  }
+
+  /** CreateMultipartUpload: s3rver starts the upload; the front keeps its tags for the completion. */
+  async function createMultipartUpload(req: IncomingMessage, res: ServerResponse) {
+    const tags = requestedTags(req);
+    const from = await forward(req);
+    const body = await readAll(from, MAX_CONTROL_BODY);
+    const uploadId = xmlText(body.toString("utf8"), "UploadId");
+    if ((from.statusCode ?? 500) < 300 && uploadId !== undefined && tags.length > 0) {
+      uploadTags.set(uploadId, tags);
+    }
+    relay(res, from, {}, body);
+  }
+
+  /** GetObjectTagging, PutObjectTagging (the whole set replaced), DeleteObjectTagging. */
+  async function tagging(
+    req: IncomingMessage,
+    res: ServerResponse,
+    bucket: string,
+    key: string,
+    query: URLSearchParams,
+  ) {
+    const body = (await readControlBody(req)).toString("utf8");
+    const version = await target(bucket, key, requestedVersion(bucket, query));
+    if (version.isDeleteMarker) {
+      throw new S3WireError(
+        405,
+        "MethodNotAllowed",
+        "The specified method is not allowed against this resource.",
+      );
+    }
+    const versionHeader: Record<string, string> = state.isVersioned(bucket)
+      ? { "x-amz-version-id": version.versionId }
+      : {};
+    if (req.method === "PUT") {
+      state.setTags(version, parseTaggingDocument(body));
+      return sendEmpty(res, 200, versionHeader);
+    }
+    if (req.method === "DELETE") {
+      state.setTags(version, []);
+      return sendEmpty(res, 204, versionHeader);
+    }
+    sendXml(res, 200, taggingDocument(version.tags ?? []), versionHeader);
   }
 
   async function read(
@@ -306,6 +376,8 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     const found = state.require(bucket, key, versionId);
     if (isGet) state.checkReadable(found);
     const extra = state.objectHeaders(bucket, found);
+    // GetObject tells how many tags the object has (GetObjectTagging lists them); HeadObject does not.
+    if (isGet && found.tags) extra["x-amz-tagging-count"] = String(found.tags.length);
     if (versionId === undefined || found === versions[0] || !found.bodyPath) {
       return relay(res, await forward(req), extra);
     }
@@ -623,10 +695,15 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
       if (query.has("retention") && (method === "PUT" || method === "GET")) {
         return await retention(req, res, bucket, key, query);
       }
+      if (query.has("tagging") && (method === "PUT" || method === "GET" || method === "DELETE")) {
+        return await tagging(req, res, bucket, key, query);
+      }
+      if (method === "POST" && query.has("uploads")) return await createMultipartUpload(req, res);
+      if (method === "DELETE" && query.has("uploadId")) uploadTags.delete(query.get("uploadId")!);
       const isPart = query.has("uploadId") || query.has("partNumber");
       const isSubresource = query.has("tagging") || query.has("acl");
-      if (method === "PUT" && !isPart && !isSubresource) return await putObject(req, res, bucket, key);
-      if (method === "POST" && query.has("uploadId")) return await putObject(req, res, bucket, key);
+      if (method === "PUT" && !isPart && !isSubresource) return await putObject(req, res, bucket, key, query);
+      if (method === "POST" && query.has("uploadId")) return await putObject(req, res, bucket, key, query);
       if ((method === "GET" || method === "HEAD") && !isPart && !isSubresource && !query.has("uploadId")) {
         return await read(req, res, bucket, key, query);
       }
@@ -685,6 +762,12 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** The tags of the request's x-amz-tagging header (none without it); S3's refusal if malformed. */
+function requestedTags(req: IncomingMessage): ObjectTag[] {
+  const tagging = header(req, "x-amz-tagging");
+  return tagging === undefined ? [] : parseTaggingHeader(tagging);
 }
 
 function requestedLock(req: IncomingMessage): Pick<ObjectVersion, "legalHold" | "retention"> {

@@ -1,6 +1,6 @@
 // What the archive front knows about each object version that s3rver does not: storage class,
-// restore status, Object Lock (retention, legal hold), and the version history of a versioned
-// bucket. Time comes from an injected clock, so tests move restores and retention forward.
+// restore status, Object Lock (retention, legal hold), object tags, and the version history of a
+// versioned bucket. Time comes from an injected clock, so tests move restores and retention forward.
 
 import { restoreHours } from "../../lib/retrieval/plan.ts";
 import {
@@ -9,6 +9,7 @@ import {
   missingLockConfiguration,
   noSuchKey,
   noSuchVersion,
+  type ObjectTag,
   S3WireError,
 } from "./wire.ts";
 
@@ -55,6 +56,8 @@ export interface ObjectVersion {
   restore?: RestoreState;
   legalHold?: "ON" | "OFF";
   retention?: { mode: RetentionMode; until: number };
+  /** Object tags (x-amz-tagging on the PUT, or PutObjectTagging); absent when there are none. */
+  tags?: ObjectTag[];
 }
 
 /**
@@ -248,6 +251,13 @@ export class ArchiveState {
       if (loosens && (current.mode === "COMPLIANCE" || !bypassGovernance)) throw accessDenied();
     }
     version.retention = next ? { mode: next.mode as RetentionMode, until: next.until } : undefined;
+    this.changes++;
+  }
+
+  /** PutObjectTagging (replaces the version's whole tag set) and DeleteObjectTagging (none). */
+  setTags(version: ObjectVersion, tags: readonly ObjectTag[]): void {
+    if (tags.length > 0) version.tags = [...tags];
+    else delete version.tags;
     this.changes++;
   }
 
