@@ -3,15 +3,23 @@
 // with a 365-day default retention as the stack's archive bucket does: stream objects end
 // stream_expiration_days after their hour, archive objects keep the default unless
 // landing_days is set, hour indexes and loss records always keep it, a replay after a crash
-// sends the same headers, and object_lock_mode off sends none.
+// sends the same headers, and object_lock_mode off sends none. Exactly the archive objects PUT
+// with the landing retention carry the landing tag (lib/object/landing.ts), which the tier
+// prefixes' expiry rule filters on.
 
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { HeadObjectCommand, ListObjectVersionsCommand, type S3Client } from "@aws-sdk/client-s3";
+import {
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
 import { formatIndexKey, formatLossKey, formatObjectKey, formatStreamKey } from "../../../lib/keys/layout.ts";
+import { LANDING_TAG, LANDING_TAGGING } from "../../../lib/object/landing.ts";
 import { parsePolicy, streamDelivery } from "../../../lib/policy/policy.ts";
 import { type LocalS3, localS3Client, startLocalS3 } from "../../../local/s3.ts";
 import { type S3ArchiveFront, startS3ArchiveFront } from "../../../local/s3-archive/server.ts";
@@ -42,6 +50,7 @@ interface SentPut {
   mode: string | undefined;
   until: string | undefined;
   checksum: string | undefined;
+  tagging: string | undefined;
 }
 
 describe("object lock retention of the shipper's PUTs", () => {
@@ -84,6 +93,7 @@ describe("object lock retention of the shipper's PUTs", () => {
             mode: headers["x-amz-object-lock-mode"],
             until: headers["x-amz-object-lock-retain-until-date"],
             checksum: headers["x-amz-checksum-sha256"],
+            tagging: headers["x-amz-tagging"],
           });
         }
         return next(args);
@@ -217,6 +227,22 @@ describe("object lock retention of the shipper's PUTs", () => {
 
   const sentFor = (key: string) => puts.filter((p) => p.key === key);
 
+  async function tagsOf(key: string, bucket = "archive", versionId?: string) {
+    const output = await client.send(
+      new GetObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId: versionId }),
+    );
+    return output.TagSet?.map((tag) => [tag.Key, tag.Value]);
+  }
+  const LANDING = [[LANDING_TAG.key, LANDING_TAG.value]];
+
+  /** The landing tag went with exactly the PUTs of archive-tier objects that carried a lock of their own. */
+  function assertTaggedExactlyWithLandingRetention(): void {
+    for (const p of puts) {
+      const landing = p.mode !== undefined && /\/(archive|analytics)\//.test(p.key);
+      assert.equal(p.tagging, landing ? LANDING_TAGGING : undefined, p.key);
+    }
+  }
+
   it("stream objects end stream_expiration_days after their hour; archive objects, indexes and loss records keep the bucket default", async () => {
     puts = [];
     const objects = await shipAnHour({ landingDays: 0 });
@@ -244,6 +270,11 @@ describe("object lock retention of the shipper's PUTs", () => {
     // S3 refuses a PUT locking its version without a checksum: every one carries the batch's SHA-256.
     assert.equal(puts.length, 5);
     for (const p of puts) assert.ok(p.checksum, `${p.key} has x-amz-checksum-sha256`);
+    // No landing retention, so no landing tag: the expiry rule must never match these originals.
+    for (const p of puts) assert.equal(p.tagging, undefined, p.key);
+    for (const kind of ["stream", "archive", "analytics", "loss", "index"] as const) {
+      assert.deepEqual(await tagsOf(objects[kind].key), [], kind);
+    }
   });
 
   it("with landing_days, archive objects of both long-lived tiers end landing_days after their hour; indexes and loss records still keep the default", async () => {
@@ -272,6 +303,25 @@ describe("object lock retention of the shipper's PUTs", () => {
         kind,
       );
     }
+    // The landing originals, and only they, are tagged for the tier prefixes' expiry rule.
+    for (const kind of ["archive", "analytics"] as const) {
+      assert.deepEqual(
+        sentFor(objects[kind].key).map((p) => p.tagging),
+        [LANDING_TAGGING],
+        kind,
+      );
+      assert.deepEqual(await tagsOf(objects[kind].key), LANDING, kind);
+    }
+    for (const kind of ["stream", "loss", "index"] as const) {
+      assert.deepEqual(
+        sentFor(objects[kind].key).map((p) => p.tagging),
+        [undefined],
+        kind,
+      );
+      assert.deepEqual(await tagsOf(objects[kind].key), [], kind);
+    }
+    assert.equal(puts.length, 5);
+    assertTaggedExactlyWithLandingRetention();
   });
 
   it("a replay after a crash sends the same retention as the first upload, a day later", async () => {
@@ -295,8 +345,8 @@ describe("object lock retention of the shipper's PUTs", () => {
       const sent = sentFor(s.key);
       assert.ok(sent.length >= 2, `${s.key} PUT again`);
       assert.deepEqual(
-        sent.map((p) => [p.mode, p.until, p.checksum]),
-        sent.map(() => [sent[0]!.mode, sent[0]!.until, sent[0]!.checksum]),
+        sent.map((p) => [p.mode, p.until, p.checksum, p.tagging]),
+        sent.map(() => [sent[0]!.mode, sent[0]!.until, sent[0]!.checksum, sent[0]!.tagging]),
         s.key,
       );
       if (s.kind === "loss") continue;
@@ -310,15 +360,22 @@ describe("object lock retention of the shipper's PUTs", () => {
           head.ObjectLockRetainUntilDate?.getTime(),
           H10_END + (s.key.includes("/stream/") ? 5 : 3) * DAY,
         );
+        assert.deepEqual(
+          await tagsOf(s.key, "archive", v.VersionId),
+          s.key.includes("/stream/") ? [] : LANDING,
+          `${s.key} ${v.VersionId}`,
+        );
       }
     }
+    assertTaggedExactlyWithLandingRetention();
   });
 
   it("object_lock_mode off sends no lock headers, so a bucket without Object Lock takes every PUT", async () => {
     puts = [];
     const objects = await shipAnHour({ mode: "off", landingDays: 0 }, "unlocked");
     assert.equal(puts.length, 5);
-    for (const p of puts) assert.deepEqual([p.mode, p.until], [undefined, undefined], p.key);
+    for (const p of puts)
+      assert.deepEqual([p.mode, p.until, p.tagging], [undefined, undefined, undefined], p.key);
     assert.deepEqual(await lockOf(objects.stream.key, "unlocked"), {});
   });
 
@@ -332,11 +389,15 @@ describe("object lock retention of the shipper's PUTs", () => {
       assert.deepEqual(objectRetention(settings, { key: stream }, now), {
         mode: "COMPLIANCE",
         retainUntil: new Date(midnight + 3 * DAY),
+        landing: false,
       });
-      assert.deepEqual(
-        objectRetention(settings, { key: archive }, now)?.retainUntil,
-        new Date(midnight + 2 * DAY),
-      );
+      assert.deepEqual(objectRetention(settings, { key: archive }, now), {
+        mode: "COMPLIANCE",
+        retainUntil: new Date(midnight + 2 * DAY),
+        landing: true,
+      });
+      const analytics = formatObjectKey({ ...identity, tier: "analytics", namespace: "reports", seq: 10 });
+      assert.equal(objectRetention(settings, { key: analytics }, now)?.landing, true);
     }
     assert.equal(objectRetention({ ...settings, landingDays: 0 }, { key: archive }, midnight), undefined);
     assert.equal(objectRetention({ ...settings, mode: "off" }, { key: stream }, midnight), undefined);
@@ -350,5 +411,13 @@ describe("object lock retention of the shipper's PUTs", () => {
       objectRetention(settings, { key: stream }, late)?.retainUntil,
       new Date(Date.UTC(2026, 10, 26, 6)),
     );
+    // A late archive object is still a landing original, locked a day: tagged all the same.
+    const lateArchive = Date.UTC(2026, 10, 24, 5, 10);
+    assert.deepEqual(objectRetention(settings, { key: archive }, lateArchive), {
+      mode: "COMPLIANCE",
+      retainUntil: new Date(Date.UTC(2026, 10, 25, 6)),
+      landing: true,
+    });
+    assert.equal(LANDING_TAGGING, "logarchive-landing=1");
   });
 });

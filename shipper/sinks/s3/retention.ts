@@ -6,7 +6,9 @@
 // after analytics.stream_expiration_days, since S3 removes a locked version only once its
 // retention has passed. So stream objects, and archive objects when compaction keeps their
 // originals only for landing_days, are PUT with a retention of their own. Hour indexes and
-// loss records are evidence and keep the bucket's default.
+// loss records are evidence and keep the bucket's default. An archive object PUT with the landing
+// retention also carries the landing tag (lib/object/landing.ts), which the tier prefixes'
+// lifecycle expiry filters on, so that rule never expires an original written without it.
 //
 // The date is computed from the hour in the object's key, never from the clock, so a PUT
 // replayed after a crash carries the same headers as the first attempt, as it carries the
@@ -31,6 +33,12 @@ export interface RetentionSettings {
 export interface ObjectRetention {
   mode: ObjectLockMode;
   retainUntil: Date;
+  /**
+   * A landing original's retention (an archive-tier object kept landing_days), which is PUT with
+   * the landing tag (lib/object/landing.ts) for the tier prefixes' expiry rule to match; a stream
+   * object's retention is not (the stream prefix expires whole).
+   */
+  landing: boolean;
 }
 
 const HOUR_MS = 3_600_000;
@@ -57,13 +65,18 @@ export function objectRetention(
   if (settings.mode === "off" || object.kind !== undefined) return undefined;
   const parsed = parseAnyObjectKey(object.key);
   let days: number;
+  const landing = parsed.kind !== "stream";
   if (parsed.kind === "stream") days = settings.streamExpirationDays;
   else if (longLivedTiers().includes(parsed.tier) && settings.landingDays > 0) days = settings.landingDays;
   else return undefined;
   const until = hourEnd(parsed.dt, parsed.hour) + days * DAY_MS;
   const earliest = Math.floor(now / HOUR_MS) * HOUR_MS + HOUR_MS + LATE_UPLOAD_DAYS * DAY_MS;
   // An hour's margin: the date must still be in the future when S3 receives the last retry.
-  return { mode: settings.mode, retainUntil: new Date(until > now + HOUR_MS ? until : earliest) };
+  return {
+    mode: settings.mode,
+    retainUntil: new Date(until > now + HOUR_MS ? until : earliest),
+    landing,
+  };
 }
 
 /** The end of the UTC hour `hour` (00-23) of `dt` (YYYY-MM-DD), in ms since the epoch. */

@@ -1,6 +1,6 @@
 // Uploads sealed batches to S3: one PutObject each, with the body's SHA-256 checksum, the
 // contract's object metadata and, with object_lock_mode set, the object's own Object Lock
-// retention (retention.ts), retried with exponential backoff and full jitter until
+// retention (retention.ts) and, for a landing original, the landing tag, retried with exponential backoff and full jitter until
 // S3 acknowledges. A batch's key and bytes never change, so a retry is harmless.
 //
 // PUTs are conditional (If-None-Match: *), so an object is never overwritten: a 412 means
@@ -13,6 +13,7 @@ import { stat } from "node:fs/promises";
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { StageLog } from "../../../lib/log.ts";
 import { INDEX_OBJECT_KIND } from "../../../lib/object/hour-index.ts";
+import { LANDING_TAGGING } from "../../../lib/object/landing.ts";
 import { LOSS_OBJECT_KIND } from "../../../lib/object/loss.ts";
 import {
   fromUserMetadata,
@@ -172,6 +173,10 @@ export class Uploader {
           ...(retention === undefined
             ? {}
             : { ObjectLockMode: retention.mode, ObjectLockRetainUntilDate: retention.retainUntil }),
+          // A landing original is tagged so the tier prefixes' expiry rule, which filters on the
+          // tag, removes it after landing_days and never an original written before compaction.
+          // Derived from the key like the retention, so a replay sends the same tag.
+          ...(retention?.landing ? { Tagging: LANDING_TAGGING } : {}),
           // A gzip file, not a gzip-encoded NDJSON: no Content-Encoding, so no client or
           // GCS transcoding ever hands a reader decompressed bytes under a .gz name.
           ContentType: batch.kind === undefined ? "application/gzip" : "application/json",
