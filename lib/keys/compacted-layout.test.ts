@@ -13,6 +13,7 @@ import {
   compactionManifestsPrefix,
   formatCompactedPartKey,
   formatCompactionManifestKey,
+  formatCompactionPlanKey,
   formatObjectKey,
   KeyLayoutError,
   parseAnyObjectKey,
@@ -55,6 +56,27 @@ describe("compacted keys", () => {
     assert.ok(manifestKey.startsWith(compactionManifestsPrefix("logs", "payments", "2026-11-21", "09")));
     assert.ok(!partKey.startsWith(compactionManifestsPrefix("logs", "payments", "2026-11-21", "09")));
     assert.equal(compactedPrefix(""), "compacted/");
+  });
+
+  it("formats a generation's plan beside its manifests, JSON that Athena's `.ndjson.gz` filter never reads, and parses it back", () => {
+    const planKey = formatCompactionPlanKey({ ...part, generation: 7 });
+    assert.equal(planKey, "logs/compacted/namespace=payments/dt=2026-11-21/hour=09/plan-0007.json");
+    assert.ok(!planKey.endsWith(".ndjson.gz"));
+    assert.ok(planKey.startsWith(compactedHourPrefix("logs", "payments", "2026-11-21", "09")));
+    assert.ok(!planKey.startsWith(compactionManifestsPrefix("logs", "payments", "2026-11-21", "09")));
+    assert.deepEqual(parseCompactedKey(planKey), {
+      kind: "plan",
+      prefix: "logs",
+      namespace: "payments",
+      dt: "2026-11-21",
+      hour: "09",
+      generation: 7,
+    });
+    assert.throws(() => formatCompactionPlanKey({ ...part, generation: 10_000 }), /generation 10000 is outside/);
+    assert.throws(
+      () => parseCompactedKey("logs/compacted/namespace=payments/dt=2026-11-21/hour=09/plan-7.json"),
+      /expected manifest-/,
+    );
   });
 
   const cases: [string, Partial<CompactedPartKey>, string][] = [
@@ -130,7 +152,7 @@ describe("compacted keys", () => {
       [good.replace("namespace=", "ns="), /namespace=/],
       [good.replace("dt=2026-11-21", "dt=2026-11-31x"), /dt=/],
       [good.replace("hour=09", "hour=9"), /hour=/],
-      [good.replace("part-0000-0003", "part-0-3"), /expected manifest-<GGGG>\.json or part-/],
+      [good.replace("part-0000-0003", "part-0-3"), /expected manifest-<GGGG>\.json, plan-<GGGG>\.json or part-/],
       [good.replace(".ndjson.gz", ".json"), /expected manifest-/],
       [good.replace("0123456789abcdef", "0123456789abcde"), /expected manifest-/],
       ["logs/compacted/namespace=payments/dt=2026-11-21/hour=09/manifest-1.json", /expected manifest-/],

@@ -494,6 +494,12 @@ export function parseIndexKey(key: string): HourIndexKey {
 //
 //   <prefix>/compacted/namespace=<ns>/dt=<YYYY-MM-DD>/hour=<HH>/manifest-<GGGG>.json
 //   <prefix>/compacted/namespace=<ns>/dt=<YYYY-MM-DD>/hour=<HH>/part-<GGGG>-<NNNN>-<plan>.ndjson.gz
+//   <prefix>/compacted/namespace=<ns>/dt=<YYYY-MM-DD>/hour=<HH>/plan-<GGGG>.json
+//
+// The plan (JSON, never `.ndjson.gz`, so Athena's compacted table, which reads every
+// `.ndjson.gz` under the prefix, never takes it for data) is written after every part of the
+// generation is uploaded and verified but before any becomes visible: a complete part exists
+// only inside a written plan, which a re-run completes (lib/compaction/compact.ts).
 //
 // <GGGG> is the generation: 0000 for an hour's first compaction, then one more for each
 // supplement that carries batches which arrived after the hour was committed. <NNNN> is the
@@ -540,6 +546,7 @@ export interface CompactedPartKey extends CompactedHour {
 
 export type AnyCompactedKey =
   | ({ kind: "manifest" } & CompactionManifestKey)
+  | ({ kind: "plan" } & CompactionManifestKey)
   | ({ kind: "part" } & CompactedPartKey);
 
 /** Every compacted part's and manifest's key starts with this. */
@@ -583,6 +590,17 @@ export function formatCompactionManifestKey(key: CompactionManifestKey): string 
   return `${compactionManifestsPrefix(key.prefix, key.namespace, key.dt, key.hour)}${generation}${COMPACTION_MANIFEST_SUFFIX}`;
 }
 
+/** The plan of a generation: the manifest-to-be, written before any of its parts is completed. */
+export function formatCompactionPlanKey(key: CompactionManifestKey): string {
+  const generation = checkedNumber(
+    key.generation,
+    MAX_COMPACTION_GENERATION,
+    "generation",
+    GENERATION_DIGITS,
+  );
+  return `${compactedHourPrefix(key.prefix, key.namespace, key.dt, key.hour)}plan-${generation}${COMPACTION_MANIFEST_SUFFIX}`;
+}
+
 export function formatCompactedPartKey(key: CompactedPartKey): string {
   const generation = checkedNumber(
     key.generation,
@@ -597,6 +615,7 @@ export function formatCompactedPartKey(key: CompactedPartKey): string {
 }
 
 const MANIFEST_FILE = /^manifest-(\d{4})\.json$/;
+const PLAN_FILE = /^plan-(\d{4})\.json$/;
 const PART_FILE = /^part-(\d{4})-(\d{4})-([0-9a-f]{16})\.ndjson\.gz$/;
 
 /** A compacted part's or manifest's key, back to its fields. */
@@ -616,6 +635,8 @@ export function parseCompactedKey(key: string): AnyCompactedKey {
   const hour: CompactedHour = { prefix, namespace, dt: dtPart.slice(3), hour: hourPart.slice(5) };
   const manifest = MANIFEST_FILE.exec(file);
   if (manifest !== null) return { kind: "manifest", ...hour, generation: Number(manifest[1]) };
+  const plan = PLAN_FILE.exec(file);
+  if (plan !== null) return { kind: "plan", ...hour, generation: Number(plan[1]) };
   const part = PART_FILE.exec(file);
   if (part !== null) {
     return {
@@ -626,5 +647,5 @@ export function parseCompactedKey(key: string): AnyCompactedKey {
       plan: part[3]!,
     };
   }
-  throw fail("expected manifest-<GGGG>.json or part-<GGGG>-<NNNN>-<16 hex>.ndjson.gz");
+  throw fail("expected manifest-<GGGG>.json, plan-<GGGG>.json or part-<GGGG>-<NNNN>-<16 hex>.ndjson.gz");
 }
