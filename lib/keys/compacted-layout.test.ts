@@ -72,7 +72,10 @@ describe("compacted keys", () => {
       hour: "09",
       generation: 7,
     });
-    assert.throws(() => formatCompactionPlanKey({ ...part, generation: 10_000 }), /generation 10000 is outside/);
+    assert.throws(
+      () => formatCompactionPlanKey({ ...part, generation: 10_000 }),
+      /generation 10000 is outside/,
+    );
     assert.throws(
       () => parseCompactedKey("logs/compacted/namespace=payments/dt=2026-11-21/hour=09/plan-7.json"),
       /expected manifest-/,
@@ -152,7 +155,10 @@ describe("compacted keys", () => {
       [good.replace("namespace=", "ns="), /namespace=/],
       [good.replace("dt=2026-11-21", "dt=2026-11-31x"), /dt=/],
       [good.replace("hour=09", "hour=9"), /hour=/],
-      [good.replace("part-0000-0003", "part-0-3"), /expected manifest-<GGGG>\.json, plan-<GGGG>\.json or part-/],
+      [
+        good.replace("part-0000-0003", "part-0-3"),
+        /expected manifest-<GGGG>\.json, plan-<GGGG>\.json or part-/,
+      ],
       [good.replace(".ndjson.gz", ".json"), /expected manifest-/],
       [good.replace("0123456789abcdef", "0123456789abcde"), /expected manifest-/],
       ["logs/compacted/namespace=payments/dt=2026-11-21/hour=09/manifest-1.json", /expected manifest-/],
