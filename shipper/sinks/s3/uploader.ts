@@ -1,7 +1,7 @@
 // Uploads sealed batches to S3: one PutObject each, with the body's SHA-256 checksum, the
 // contract's object metadata and, with object_lock_mode set, the object's own Object Lock
-// retention (retention.ts) and, for a landing original, the landing tag, retried with exponential backoff and full jitter until
-// S3 acknowledges. A batch's key and bytes never change, so a retry is harmless.
+// retention (retention.ts) and, for a landing original, the landing tag, retried with
+// exponential backoff and full jitter until S3 acknowledges. A batch's key and bytes never change, so a retry is harmless.
 //
 // PUTs are conditional (If-None-Match: *), so an object is never overwritten: a 412 means
 // an earlier attempt landed without its acknowledgement reaching us, which is success if
