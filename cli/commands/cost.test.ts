@@ -226,26 +226,31 @@ describe("logarchive cost", () => {
       medianArchivedObjectBytes: number;
     };
     const INDEXED = 240 * hourIndexBytes(60);
-    // Standard: the originals 2 days, the parts (the same STORED bytes a day) 30, the hour indexes
+    // Standard: the originals 2 days + 1 noncurrent, the parts (the same STORED bytes a day) 30, the hour indexes
     // and the 24 manifests of 600 members and one part 30.
     close(
       line(lines, "S3 Standard").steady,
-      ((2 * STORED + 30 * STORED + 30 * INDEXED + 30 * 24 * compactionManifestBytes(600, 1)) / GIB) * 0.023,
+      ((3 * STORED + 30 * STORED + 30 * INDEXED + 30 * 24 * compactionManifestBytes(600, 1)) / GIB) * 0.023,
       "S3 Standard",
     );
-    // GET 14,688 a day; PUT-class 408 and LIST 48 a day (plan.test.ts).
-    close(line(lines, "S3 GET by the compactor").steady, ((14_688 * M) / 1000) * 0.0004, "compactor GETs");
+    // Requests a day (plan.test.ts): GET 30,912 (enumeration 1,104, indexes 960, compacting
+    // 28,848), LIST 936, PUT-class 2,664.
+    const gets = [
+      ["S3 GET/HEAD by the compactor", 28_848],
+      ["S3 GET by the compactor's enumeration", 1_104],
+      ["S3 GET by the compactor: hour indexes", 960],
+    ] as const;
+    for (const [item, perDay] of gets) close(line(lines, item).steady, ((perDay * M) / 1000) * 0.0004, item);
+    close(line(lines, "S3 LIST by the compactor").steady, ((936 * M) / 1000) * 0.005, "compactor LIST");
+    close(line(lines, "S3 PUT by the compactor").steady, ((2_664 * M) / 1000) * 0.005, "compactor PUT");
+    // Tags: 14,400 originals a day for 3 days, $0.01 per 10,000 a month.
+    close(line(lines, "S3 object tags").steady, ((14_400 * 3) / 10_000) * 0.01, "tags");
+    // The pod: 2.16036e10 B / 200 MB/s = 108.018 s + 14,400 × 0.0025 s = 144.018 s a day, at the
+    // CronJob's 250m and 256Mi (0.268435456 GB) priced like the fleet.
     close(
-      line(lines, "S3 PUT/LIST by the compactor").steady,
-      ((456 * M) / 1000) * 0.005,
-      "compactor PUT/LIST",
-    );
-    // Compute: 2.16036e10 B / 50 MB/s = 432.072 s + 14,400 × 0.01 s = 576.072 s × 2 GB = 1,152.144
-    // GB-s a day at $0.0000166667; 24 parts + 24 manifests + 24 dispatches = 72 invocations at $0.20/M.
-    close(
-      line(lines, "Compactor compute").steady,
-      1152.144 * M * 0.0000166667 + ((72 * M) / 1e6) * 0.2,
-      "compactor compute",
+      line(lines, "Compactor CronJob pod requests").steady,
+      ((144.018 * M) / 3600) * (0.25 * 0.04048 + 0.268435456 * 0.004445),
+      "compactor pod",
     );
     // The originals' PUTs are as before; the median archived object is the part.
     close(line(lines, "S3 PUT (one per object)").steady, ((14_400 * M) / 1000) * 0.005, "PUT");

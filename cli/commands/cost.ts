@@ -173,7 +173,7 @@ export function costCommand(io: CommandIo = PROCESS_IO): Command {
       const { applyPriceOverrides, DEFAULT_PRICES, PriceOverrideError } = await import(
         "../../lib/economics/prices.ts"
       );
-      const { shipperReservation } = await import("../../lib/economics/design.ts");
+      const { compactorReservation, shipperReservation } = await import("../../lib/economics/design.ts");
       const { formatCost, bytes, count } = await import("../../lib/economics/format.ts");
       let prices: PriceTable = DEFAULT_PRICES;
       if (o.prices !== undefined) {
@@ -198,6 +198,7 @@ export function costCommand(io: CommandIo = PROCESS_IO): Command {
         }
       }
       const reservation = shipperReservation();
+      const compactor = compactorReservation();
       const report = costModel(
         model,
         {
@@ -214,6 +215,8 @@ export function costCommand(io: CommandIo = PROCESS_IO): Command {
           restoreGbPerMonth: o.restoreGbMonth,
           shipperCpu: reservation.cpu,
           shipperMemoryGiB: reservation.memoryGiB,
+          compactorCpu: compactor.cpu,
+          compactorMemoryGiB: compactor.memoryGiB,
         },
         prices,
       );

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { COMPACTION_ENABLED_BY_DEFAULT, DEFAULT_LANDING_DAYS } from "../../lib/compaction/defaults.ts";
 import { ConfigError, UserError } from "../../lib/config/errors.ts";
 import { planCommand } from "./plan.ts";
 import { close, runCommand, workedExampleFixture, workedFleetArgs } from "./plan_test_support.ts";
@@ -372,7 +373,7 @@ describe("logarchive plan", () => {
   });
 });
 
-describe("logarchive plan --archive-compaction (hypothetical, docs/design/compaction.md)", () => {
+describe("logarchive plan --archive-compaction (docs/design/compaction.md)", () => {
   it("shows the compacted parts' count and median size, and the compactor's work, by hand", async () => {
     // The worked example's 14,400 archived objects a day (60 a node-hour): each hour's 600 from
     // the 10 nodes, 10 × 90,000,000 + 600 × 250 = 900,150,000 B, fit one 1 GiB part: 24 a day.
@@ -385,11 +386,15 @@ describe("logarchive plan --archive-compaction (hypothetical, docs/design/compac
     close(c.sizes.medianBytes, 900_150_000, "median part");
     assert.equal(c.design.landingDays, 3);
     assert.equal(c.design.partMaxBytes, 2 ** 30);
-    // PUT-class: ceil(900,150,000 / 64 MiB) = 14 UploadParts + create + complete = 16 a part, and
-    // 24 manifests: 408. GET: 14,400 originals + 240 hour indexes + 24 manifest checks + 24 HEADs.
-    close(c.putsPerDay, 24 * 16 + 24, "PUT-class");
-    close(c.getsPerDay, 14_400 + 240 + 24 + 24, "GETs");
-    close(c.listPagesPerDay, 48, "LIST pages");
+    // PUT-class: ceil(900,150,000 / 8 MiB) = 108 UploadParts + create + complete = 110 a part, and
+    // 24 manifests: 2,664.
+    close(c.putsPerDay, 24 * 110 + 24, "PUT-class");
+    // GET: enumeration 46 committed hours' manifests a run; 4 index hours × 10 nodes a run; a HEAD
+    // and a GET per original and 2 HEADs a part.
+    close(c.getsPerDay, 24 * 46 + 24 * 40 + 2 * 14_400 + 2 * 24, "GETs");
+    // LIST: a run's 2 namespace LISTs, 29 pages of the window's 28,200 originals, one of its
+    // compacted keys, 4 index pages; each pending hour's manifests and 2 tiers.
+    close(c.listPagesPerDay, 24 * (2 + 29 + 1 + 4) + 24 * 3, "LIST pages");
     // The lifecycle table is of the parts now.
     assert.equal(
       plan.lifecycle.transitions[0].movingObjectsPerDay + plan.lifecycle.transitions[0].stayingObjectsPerDay,
@@ -401,22 +406,31 @@ describe("logarchive plan --archive-compaction (hypothetical, docs/design/compac
         args.filter((a) => a !== "--format" && a !== "json"),
       )
     ).out;
-    assert.match(
-      text,
-      /\| compacted\/ \(hypothetical; replaces archived objects after their landing days\) \| 24 +\|/,
-    );
+    assert.match(text, /\| compacted\/ \(replaces archived objects after their landing days\) \| 24 +\|/);
     assert.match(text, /\| Compacted parts \(median 858 MiB, 0\.0% under 128 KiB\) +\| 24 +\|/);
-    assert.match(text, /\| compactorMBPerSecondPerGb +\| 25 +\|/);
-    // Without the switch: no compaction, and its assumptions are not listed.
-    const plain = await runCommand(planCommand, ["plan", ...WORKED]);
-    assert.equal(JSON.parse(plain.out).compaction, null);
-    const plainText = (await runCommand(planCommand, ["plan", ...without(WORKED, "--format")])).out;
+    assert.match(text, /\| compactorMBPerSecond +\| 200 +\|/);
+    assert.match(text, /One hourly compactor run against the CronJob/);
+    // Turned off: no compaction, and its assumptions are not listed.
+    const off = [...WORKED, "--no-archive-compaction"];
+    assert.equal(JSON.parse((await runCommand(planCommand, ["plan", ...off])).out).compaction, null);
+    const plainText = (await runCommand(planCommand, ["plan", ...without(off, "--format")])).out;
     assert.doesNotMatch(plainText, /compactor|compacted\//);
+  });
+
+  it("models compaction by default exactly when infra deploys it by default (COMPACTION_ENABLED_BY_DEFAULT)", async () => {
+    const plan = JSON.parse((await runCommand(planCommand, ["plan", ...WORKED])).out);
+    assert.equal(plan.compaction !== null, COMPACTION_ENABLED_BY_DEFAULT);
+    const on = JSON.parse((await runCommand(planCommand, ["plan", ...WORKED, "--archive-compaction"])).out);
+    assert.notEqual(on.compaction, null);
+    assert.equal(on.compaction.design.landingDays, DEFAULT_LANDING_DAYS);
+    const help = planCommand().helpInformation().replace(/\s+/g, " ");
+    assert.match(help, new RegExp(`default: ${COMPACTION_ENABLED_BY_DEFAULT ? "on" : "off"}, as infra's`));
+    assert.match(help, /--no-archive-compaction/);
   });
 
   it("refuses compaction settings without the switch, and out-of-range ones, naming the flag", async () => {
     await assert.rejects(
-      runCommand(planCommand, ["plan", ...WORKED, "--landing-days", "2"]),
+      runCommand(planCommand, ["plan", ...WORKED, "--no-archive-compaction", "--landing-days", "2"]),
       (error: Error) =>
         error instanceof UserError && error.message === "--landing-days: only with --archive-compaction",
     );

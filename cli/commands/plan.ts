@@ -4,6 +4,7 @@
 
 import { readFile } from "node:fs/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { COMPACTION_ENABLED_BY_DEFAULT, DEFAULT_LANDING_DAYS } from "../../lib/compaction/defaults.ts";
 import { UserError } from "../../lib/config/errors.ts";
 import { parseDuration, parseSize } from "../../lib/config/units.ts";
 import type { PlanModel } from "../../lib/economics/model.ts";
@@ -215,22 +216,23 @@ export function addWorkloadOptions(command: Command): Command {
     .option("--wildcard-loads", "hypothetical: load jobs over a batch prefix or wildcard (10M files per job)")
     .option(
       "--archive-compaction",
-      "hypothetical: compact each namespace-hour's archive objects from every node into parts; the originals live --landing-days (docs/design/compaction.md)",
+      `archive compaction as infra deploys it with archiveCompaction.enabled: the hourly compact --pending CronJob puts each namespace-hour's archive objects from every node into parts; the originals live --landing-days (docs/design/compaction.md; default: ${COMPACTION_ENABLED_BY_DEFAULT ? "on" : "off"}, as infra's)`,
     )
+    .option("--no-archive-compaction", "model the archive without compaction")
     .option(
       "--landing-days <d>",
-      "with --archive-compaction: days the originals are kept, in Standard (default 3)",
+      `with --archive-compaction: days the originals are kept, in Standard (default ${DEFAULT_LANDING_DAYS})`,
       landingDays,
     )
     .option(
       "--compaction-part-max <size>",
-      "with --archive-compaction: the largest compacted part (default 1GiB)",
+      "with --archive-compaction: the largest compacted part (default 1GiB, the compactor's)",
       sizeBetween("--compaction-part-max", 2 ** 20, 5 * 2 ** 40, "1GiB"),
     )
     .option(
       "--compaction-upload-part <size>",
-      "with --archive-compaction: multipart chunk of a part's upload (default 64MiB)",
-      sizeBetween("--compaction-upload-part", 5 * 2 ** 20, 5 * 2 ** 30, "64MiB"),
+      "with --archive-compaction: multipart chunk of a part's upload (default 8MiB, the compactor's)",
+      sizeBetween("--compaction-upload-part", 5 * 2 ** 20, 5 * 2 ** 30, "8MiB"),
     );
 }
 
@@ -281,6 +283,10 @@ function marginalStoredPerRaw(
 
 /** Former assumptions that are now read from the deploy's settings, and the flag that models them. */
 const MOVED_TO_DEPLOY_SETTINGS: Record<string, string> = {
+  compactorMemoryGb:
+    "the compactor CronJob's memory request (infra/k8s/compactor-cronjob.ts); its speed is compactorMBPerSecond",
+  compactorMBPerSecondPerGb:
+    "the compactor runs as a CronJob, not Lambda; set compactorMBPerSecond (a run's bytes a second)",
   functionVcpu: "the stack's functionMemory tier; --function-memory",
   functionMemoryGiB: "the stack's functionMemory; --function-memory",
   functionMaxInstances: "the stack's finalizeMaxInstances; --finalize-max-instances",
@@ -300,7 +306,8 @@ export async function runPlanModel(o: WorkloadOptions) {
     ["--compaction-upload-part", o.compactionUploadPart],
   ] as const;
   const stray = compactionFlags.find(([, value]) => value !== undefined);
-  if (!o.archiveCompaction && stray !== undefined)
+  const archiveCompaction = o.archiveCompaction ?? COMPACTION_ENABLED_BY_DEFAULT;
+  if (!archiveCompaction && stray !== undefined)
     throw new UserError(`${stray[0]}: only with --archive-compaction`);
 
   const policyPath = await policyPathOrDefault(o.policy);
@@ -357,7 +364,7 @@ export async function runPlanModel(o: WorkloadOptions) {
         ...(o.markers === undefined ? {} : { markers: o.markers }),
         ...(o.separateStateBucket ? { separateStateBucket: true } : {}),
         ...(o.wildcardLoads ? { wildcardLoads: true } : {}),
-        ...(o.archiveCompaction
+        ...(archiveCompaction
           ? {
               compaction: {
                 ...(o.landingDays === undefined ? {} : { landingDays: o.landingDays }),

@@ -23,6 +23,7 @@ import { formatCompactedPartKey, formatObjectKey } from "../keys/layout.ts";
 import { encodeHourIndex, HOUR_INDEX_FORMAT, HOUR_INDEX_VERSION } from "../object/hour-index.ts";
 import {
   COLD_TIER_MIN_BYTES,
+  COMPACTOR_RUN_DEADLINE_SECONDS,
   DAY_SECONDS,
   type ObjectClass,
   objectsInSizeRange,
@@ -79,6 +80,9 @@ export interface CostInputs {
   /** The shipper DaemonSet's requests per node. */
   shipperCpu: number;
   shipperMemoryGiB: number;
+  /** The compactor CronJob pod's requests, reserved while a run lasts (with compaction). */
+  compactorCpu: number;
+  compactorMemoryGiB: number;
 }
 
 export type CostGroup = "storage" | "requests" | "egress" | "fleet";
@@ -103,8 +107,13 @@ export interface CostReport {
     steady: Record<CostGroup | "total", number>;
     first: Record<CostGroup | "total", number>;
   };
-  /** Request charges / (total − egress), steady state. */
+  /**
+   * Request charges / (total − egress), steady state. The compactor's compute is in the requests
+   * group, as issue 9 counts function compute (conservative).
+   */
   requestShare: number;
+  /** The same with the compactor's compute counted beside the shipper fleet instead (equal without compaction). */
+  requestShareCompactorAsFleet: number;
   /**
    * How many archived objects a day never leave STANDARD (under every transition's size band):
    * with compaction, of the compacted parts.
@@ -317,11 +326,13 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
   const taken = transitionsTaken(inputs, prices);
   const compaction = model.compaction;
   // What each class of object lives and passes through. With compaction the originals live their
-  // landing days in Standard (no lifecycle rule moves them; S3 Standard has no minimum duration)
-  // and the compacted parts take the retention and the lifecycle instead.
+  // landing days in Standard (no lifecycle rule moves them; S3 Standard has no minimum duration),
+  // then a day as a noncurrent version (the landing rule's NoncurrentVersionExpiration), and the
+  // compacted parts take the retention and the lifecycle instead.
+  const landingLife = compaction === null ? 0 : landingDaysStored(compaction.design.landingDays, inputs);
   const lives: { c: ObjectClass; stints: Stint[] }[] = model.classes.map((c) => {
     if (c.archived && compaction !== null) {
-      const landing = Math.min(compaction.design.landingDays, inputs.retentionDays);
+      const landing = landingLife;
       return { c, stints: [{ storageClass: "STANDARD", from: 0, to: landing }] };
     }
     const life = c.archived ? inputs.retentionDays : inputs.streamRetentionDays;
@@ -388,7 +399,7 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     item:
       compaction === null
         ? "S3 Standard (incl. 8 KB per Glacier object, and hour indexes)"
-        : `S3 Standard (incl. 8 KB per Glacier object, hour indexes, compaction manifests, and the originals' ${compaction.design.landingDays} landing days)`,
+        : `S3 Standard (incl. 8 KB per Glacier object, hour indexes, compaction manifests, and the originals' ${compaction.design.landingDays} landing days + ${LANDING_NONCURRENT_DAYS} noncurrent)`,
     quantity: gibMonth.steady.STANDARD,
     unit: "GB-month",
     steady: standardTiers(gibMonth.steady.STANDARD),
@@ -400,6 +411,21 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     ],
     note: `${((stayingStandard / Math.max(1, retainedPerDay)) * 100).toFixed(1)}% of ${compaction === null ? "archived objects" : "compacted parts"} stay in Standard for the whole retention (${inputs.transitionSizes === "off" ? "under 128 KB" : "below every transition's break-even size"})`,
   });
+  if (compaction !== null) {
+    // One tag on every landing original (lib/object/landing.ts LANDING_TAG), for the days it is
+    // stored: the landing rule expires only tagged objects, never an original from before
+    // compaction was on. S3 bills tags per 10,000 a month.
+    const tags = (first: boolean) => archivedPerDay * residentDays(0, landingLife, first);
+    add({
+      group: "storage",
+      item: "S3 object tags (logarchive-landing=1 on each landing original)",
+      quantity: tags(false),
+      unit: "tag-months",
+      steady: (tags(false) / 10_000) * p("s3_object_tag_per_10k_month"),
+      first: (tags(true) / 10_000) * p("s3_object_tag_per_10k_month"),
+      prices: ["s3_object_tag_per_10k_month"],
+    });
+  }
   for (const cls of ["STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"] as const) {
     const inLifecycle = inputs.lifecycle.some((s) => s.storageClass === cls);
     if (!inLifecycle) continue;
@@ -551,36 +577,66 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
       ),
     });
   }
+  let compactorCompute = 0;
   if (compaction !== null) {
-    const gets = compaction.getsPerDay * MONTH_DAYS;
+    const { compacting, enumeration, indexes } = compaction;
+    const get = (perDay: number) => ((perDay * MONTH_DAYS) / 1000) * p("s3_get_per_1k");
+    const put = (perDay: number) => ((perDay * MONTH_DAYS) / 1000) * p("s3_put_per_1k");
     add({
       group: "requests",
-      item: "S3 GET by the compactor (each original, hour indexes, manifest checks, a HEAD per part)",
-      quantity: gets,
+      item: "S3 GET/HEAD by the compactor: each original's HEAD and GET, two HEADs a part, a supplement's previous manifest",
+      quantity: compacting.getsPerDay * MONTH_DAYS,
       unit: "requests",
-      steady: (gets / 1000) * p("s3_get_per_1k"),
+      steady: get(compacting.getsPerDay),
       prices: ["s3_get_per_1k"],
     });
-    const puts = (compaction.putsPerDay + compaction.listPagesPerDay) * MONTH_DAYS;
     add({
       group: "requests",
-      item: `S3 PUT/LIST by the compactor (parts in ${compaction.design.uploadPartBytes / 2 ** 20} MiB chunks, manifests, version listings)`,
-      quantity: puts,
+      item: `S3 GET by the compactor's enumeration: committed manifests in each run's ${compaction.windowHours}-hour window`,
+      quantity: enumeration.getsPerDay * MONTH_DAYS,
       unit: "requests",
-      steady: (puts / 1000) * p("s3_put_per_1k"),
+      steady: get(enumeration.getsPerDay),
+      prices: ["s3_get_per_1k"],
+    });
+    add({
+      group: "requests",
+      item: `S3 GET by the compactor: hour indexes (every node's, ${2 + compaction.design.indexMarginHours} index hours a run)`,
+      quantity: indexes.getsPerDay * MONTH_DAYS,
+      unit: "requests",
+      steady: get(indexes.getsPerDay),
+      prices: ["s3_get_per_1k"],
+    });
+    add({
+      group: "requests",
+      item: "S3 LIST by the compactor (namespaces, the window's originals and compacted keys, each pending hour's, hour indexes)",
+      quantity: compaction.listPagesPerDay * MONTH_DAYS,
+      unit: "requests",
+      steady: put(compaction.listPagesPerDay),
+      prices: ["s3_put_per_1k"],
+      note: `enumeration ${whole(enumeration.listPagesPerDay * MONTH_DAYS)}, pending hours ${whole(compacting.listPagesPerDay * MONTH_DAYS)}, indexes ${whole(indexes.listPagesPerDay * MONTH_DAYS)}`,
+    });
+    add({
+      group: "requests",
+      item: `S3 PUT by the compactor (parts in ${compaction.design.uploadPartBytes / 2 ** 20} MiB chunks, manifests)`,
+      quantity: compacting.putsPerDay * MONTH_DAYS,
+      unit: "requests",
+      steady: put(compacting.putsPerDay),
       prices: ["s3_put_per_1k"],
       note: `${whole(compaction.sizes.objectsPerDay)} parts and ${whole(compaction.manifestsPerDay)} manifests a day`,
     });
-    const gbSeconds = compaction.gbSecondsPerDay * MONTH_DAYS;
-    const invocations = compaction.invocationsPerDay * MONTH_DAYS;
+    const podHours = (compaction.runSecondsPerDay * MONTH_DAYS) / 3600;
+    compactorCompute =
+      podHours *
+      (inputs.compactorCpu * p("fargate_vcpu_hour") +
+        inputs.compactorMemoryGiB * (GIB / 1e9) * p("fargate_gb_hour"));
     add({
       group: "requests",
-      item: `Compactor compute (Lambda, ${model.inputs.assumptions.compactorMemoryGb} GB, assumed ${model.inputs.assumptions.compactorMBPerSecondPerGb} MB/s per GB)`,
-      quantity: gbSeconds,
-      unit: "GB-seconds",
-      steady: gbSeconds * p("lambda_gb_second") + (invocations / 1e6) * p("lambda_requests_per_million"),
-      prices: ["lambda_gb_second", "lambda_requests_per_million"],
-      note: `${whole(invocations)} invocations; streams ${(compaction.bytesPerDay / 1e12).toFixed(2)} TB a day in-region (no transfer charge)`,
+      item: `Compactor CronJob pod requests (${inputs.compactorCpu} vCPU, ${inputs.compactorMemoryGiB} GiB while a run lasts; assumed ${model.inputs.assumptions.compactorMBPerSecond} MB/s)`,
+      quantity: podHours,
+      unit: "pod-hours",
+      steady: compactorCompute,
+      prices: ["fargate_vcpu_hour", "fargate_gb_hour"],
+      note: `${whole(compaction.runSecondsPerRun)} s a run (deadline ${whole(COMPACTOR_RUN_DEADLINE_SECONDS)} s); streams ${(compaction.bytesPerDay / 1e12).toFixed(2)} TB a day in-region (no transfer charge); counted as requests, like function compute`,
     });
   }
   const transferReads = model.transfer.s3ReadsPerDay * MONTH_DAYS;
@@ -757,6 +813,9 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     lines,
     totals,
     requestShare: totals.steady.requests / Math.max(1e-9, totals.steady.total - totals.steady.egress),
+    requestShareCompactorAsFleet:
+      (totals.steady.requests - compactorCompute) /
+      Math.max(1e-9, totals.steady.total - totals.steady.egress),
     archivedObjectsStayingStandard: stayingStandard,
     transitionsBySize,
     transitionBands: bands,
@@ -836,6 +895,14 @@ function transitionNote(t: TransitionBySize | undefined, mode: TransitionSizes, 
   return mode === "off"
     ? `age-only: ${from} (S3's default minimum), ${(share * 100).toFixed(1)}% of them`
     : `${from} (break-even), ${(share * 100).toFixed(1)}% of them; the rest stay where they are`;
+}
+
+/** Days a noncurrent landing original is kept after its expiry (infra's landing rule: NoncurrentVersionExpiration 1 day). */
+export const LANDING_NONCURRENT_DAYS = 1;
+
+/** Days a landing original is stored: its landing days, then as a noncurrent version; never past the retention. */
+function landingDaysStored(landingDays: number, inputs: Pick<CostInputs, "retentionDays">): number {
+  return Math.min(landingDays + LANDING_NONCURRENT_DAYS, inputs.retentionDays);
 }
 
 function whole(n: number): string {

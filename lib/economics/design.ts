@@ -9,6 +9,14 @@ import { BIGQUERY_QUOTAS, planLoadWindows } from "../../functions/loader/plan.ts
 import { resolveShipperConfig } from "../../shipper/config.ts";
 import { shipperManifests } from "../../shipper/deploy/daemonset.ts";
 import {
+  DEFAULT_LANDING_DAYS,
+  DEFAULT_LOOKBACK_MS,
+  DEFAULT_PART_MAX_BYTES,
+  DEFAULT_SETTLE_MS,
+} from "../compaction/defaults.ts";
+import { DEFAULT_UPLOAD_CHUNK_BYTES } from "../compaction/part-writer.ts";
+import { DEFAULT_INDEX_MARGIN_HOURS } from "../compaction/readiness.ts";
+import {
   DEFAULT_FINALIZE_MAX_INSTANCES,
   DEFAULT_FUNCTION_MEMORY,
   FUNCTION_MEMORY_CHOICES,
@@ -48,15 +56,18 @@ export interface DesignSources {
 }
 
 /**
- * The compaction design's defaults (docs/design/compaction.md): originals kept 3 days, parts of
- * at most 1 GiB, uploaded in 64 MiB chunks (S3 takes 5 MiB to 5 GiB a part,
- * https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html). Not built: these are the
- * model's, until the compactor's configuration owns them.
+ * The compactor's defaults as built and deployed (docs/design/compaction.md): landing days,
+ * largest part, lookback and settle delay from lib/compaction/defaults.ts (infra's
+ * archiveCompaction takes the same), the upload chunk from part-writer.ts, the index margin from
+ * readiness.ts.
  */
 export const DEFAULT_COMPACTION: CompactionDesign = {
-  landingDays: 3,
-  partMaxBytes: 2 ** 30,
-  uploadPartBytes: 64 * 2 ** 20,
+  landingDays: DEFAULT_LANDING_DAYS,
+  partMaxBytes: DEFAULT_PART_MAX_BYTES,
+  uploadPartBytes: DEFAULT_UPLOAD_CHUNK_BYTES,
+  lookbackHours: DEFAULT_LOOKBACK_MS / 3_600_000,
+  settleMinutes: DEFAULT_SETTLE_MS / 60_000,
+  indexMarginHours: DEFAULT_INDEX_MARGIN_HOURS,
 };
 
 export interface Design {
@@ -181,7 +192,7 @@ export function designFromConfig(sources: DesignSources): Design {
       ...(compaction === null
         ? []
         : [
-            `hypothetical: archive compaction (docs/design/compaction.md, not built): originals kept ${compaction.landingDays} days in Standard, parts of at most ${compaction.partMaxBytes} B uploaded in ${compaction.uploadPartBytes} B chunks`,
+            `archive compaction (docs/design/compaction.md; the hourly compact --pending CronJob): originals kept ${compaction.landingDays} days in Standard, parts of at most ${compaction.partMaxBytes} B uploaded in ${compaction.uploadPartBytes} B chunks, lookback ${compaction.lookbackHours} h, settle ${compaction.settleMinutes} min`,
           ]),
     ],
   };
@@ -234,4 +245,16 @@ export function shipperReservation(): { cpu: number; memoryGiB: number } {
     memoryGiB += parseMemoryGiB(c.resources?.requests?.memory ?? "0");
   }
   return { cpu, memoryGiB };
+}
+
+/**
+ * The compactor CronJob container's requests (infra/k8s/compactor-cronjob.ts
+ * DEFAULT_COMPACTOR_REQUESTS), restated so `logarchive cost` does not load Pulumi;
+ * compactor.test.ts checks they agree.
+ */
+export const COMPACTOR_REQUESTS = { cpu: "250m", memory: "256Mi" } as const;
+
+/** The compactor pod's requested vCPU and GiB while a run lasts. */
+export function compactorReservation(): { cpu: number; memoryGiB: number } {
+  return { cpu: parseCpu(COMPACTOR_REQUESTS.cpu), memoryGiB: parseMemoryGiB(COMPACTOR_REQUESTS.memory) };
 }

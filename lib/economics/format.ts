@@ -5,8 +5,8 @@ import { MONTH_DAYS } from "./cost.ts";
 import {
   type Assumptions,
   COMPACTION_ASSUMPTIONS,
+  COMPACTOR_RUN_DEADLINE_SECONDS,
   type GcsOps,
-  LAMBDA_MAX_SECONDS,
   type PlanModel,
 } from "./model.ts";
 import { PRICES_AS_OF } from "./prices.ts";
@@ -76,12 +76,7 @@ export function formatPlan(
     ["all", model.sizes.all],
     ...(model.compaction === null
       ? []
-      : [
-          [
-            "compacted/ (hypothetical; replaces archived objects after their landing days)",
-            model.compaction.sizes,
-          ],
-        ]),
+      : [["compacted/ (replaces archived objects after their landing days)", model.compaction.sizes]]),
   ] as [string, typeof model.sizes.all][];
   out.push(
     table(
@@ -184,7 +179,7 @@ export function formatPlan(
   if (c !== null) {
     out.push(
       "",
-      `## Archive compaction (hypothetical, docs/design/compaction.md: originals kept ${c.design.landingDays} days, parts of at most ${bytes(c.design.partMaxBytes)})`,
+      `## Archive compaction (docs/design/compaction.md; the hourly compact --pending CronJob: originals kept ${c.design.landingDays} days, parts of at most ${bytes(c.design.partMaxBytes)})`,
     );
     out.push(
       table(
@@ -199,17 +194,35 @@ export function formatPlan(
           ["Supplement generations (late batches)", count(c.supplementsPerDay)],
           ["Manifests written", count(c.manifestsPerDay)],
           ["Bytes streamed (S3 to S3, in region)", bytes(c.bytesPerDay)],
-          ["S3 GET (originals, hour indexes, manifest checks, part HEADs)", count(c.getsPerDay)],
-          ["S3 LIST pages (versions per namespace-hour, hour-index prefix)", count(c.listPagesPerDay)],
           [
-            `S3 PUT-class (parts in ${bytes(c.design.uploadPartBytes)} chunks, manifests)`,
-            count(c.putsPerDay),
+            `S3 GET, enumeration (committed manifests in each run's ${c.windowHours}-hour window)`,
+            count(c.enumeration.getsPerDay),
           ],
-          ["Compactor invocations", count(c.invocationsPerDay)],
-          ["Compactor compute, seconds", count(c.computeSecondsPerDay)],
           [
-            `Longest invocation, seconds (one part; Lambda stops at ${LAMBDA_MAX_SECONDS})`,
-            count(c.longestInvocationSeconds),
+            "S3 LIST pages, enumeration (namespaces, originals and compacted keys in the window)",
+            count(c.enumeration.listPagesPerDay),
+          ],
+          [
+            `S3 GET, hour indexes (${2 + c.design.indexMarginHours} index hours a run, every node's)`,
+            count(c.indexes.getsPerDay),
+          ],
+          ["S3 LIST pages, hour indexes", count(c.indexes.listPagesPerDay)],
+          [
+            "S3 GET/HEAD, compacting (HEAD and GET per original, 2 HEADs per part)",
+            count(c.compacting.getsPerDay),
+          ],
+          [
+            "S3 LIST pages, compacting (manifests and originals per pending hour)",
+            count(c.compacting.listPagesPerDay),
+          ],
+          [
+            `S3 PUT-class, compacting (parts in ${bytes(c.design.uploadPartBytes)} chunks, manifests)`,
+            count(c.compacting.putsPerDay),
+          ],
+          ["Compactor run time, seconds (the CronJob pod's life)", count(c.runSecondsPerDay)],
+          [
+            `One hourly run, seconds (the CronJob ends a run at ${count(COMPACTOR_RUN_DEADLINE_SECONDS)})`,
+            count(c.runSecondsPerRun),
           ],
         ],
       ),
@@ -294,7 +307,7 @@ export function formatCost(report: CostReport, heading: string): string {
   }
   out.push(
     "",
-    `request charges: ${(report.requestShare * 100).toFixed(1)}% of the steady-state bill without egress; first month: requests ${usd(report.totals.first.requests)} vs storage ${usd(report.totals.first.storage)}`,
+    `request charges: ${(report.requestShare * 100).toFixed(1)}% of the steady-state bill without egress${report.requestShareCompactorAsFleet === report.requestShare ? "" : ` (${(report.requestShareCompactorAsFleet * 100).toFixed(1)}% with the compactor's pod counted as compute beside the fleet)`}; first month: requests ${usd(report.totals.first.requests)} vs storage ${usd(report.totals.first.storage)}`,
     `median archived object: ${bytes(report.medianArchivedObjectBytes)}; a month is ${MONTH_DAYS.toFixed(2)} days`,
     "",
     `## Prices (list prices as of ${PRICES_AS_OF}; override with --prices FILE)`,

@@ -61,6 +61,8 @@ const COST = {
   restoreGbPerMonth: 100,
   shipperCpu: 0.1,
   shipperMemoryGiB: 0.125,
+  compactorCpu: 0.25,
+  compactorMemoryGiB: 0.25,
 };
 
 const workloadArb = fc.record({
@@ -317,7 +319,7 @@ describe("what the deploy decides", () => {
   });
 });
 
-describe("archive compaction (hypothetical, docs/design/compaction.md)", () => {
+describe("archive compaction (docs/design/compaction.md)", () => {
   // Worked example: 10 nodes, one archive-only namespace, 8.64e8 raw B a day each = 10,000 B/s
   // (100 lines/s of 100 B), gzip 0.25: 9,000,000 B an hour. Hourly batches under a 64 MiB cap, so
   // each node-hour is one object of 9,000,000 + 250 (gzip's fixed cost) = 9,000,250 B: 240 a day,
@@ -344,6 +346,9 @@ describe("archive compaction (hypothetical, docs/design/compaction.md)", () => {
     landingDays: 3,
     partMaxBytes: 32 * 2 ** 20,
     uploadPartBytes: 16 * 2 ** 20,
+    lookbackHours: 48,
+    settleMinutes: 75,
+    indexMarginHours: 2,
   };
   const PART = 90_002_500 / 3;
   const M = 365 / 12;
@@ -368,18 +373,27 @@ describe("archive compaction (hypothetical, docs/design/compaction.md)", () => {
     close(c.manifestsPerDay, 24, "manifests");
     // PUT-class: each part is over the 16 MiB chunk: create + ceil(30,000,833 / 16,777,216) = 2
     // UploadParts + complete = 4, × 72 = 288; and 24 manifests: 312.
-    close(c.putsPerDay, 288 + 24, "PUT-class requests");
-    // GET: 240 originals, 10 × 24 hour indexes, 24 manifest checks, 72 part HEADs = 576.
-    close(c.getsPerDay, 240 + 240 + 24 + 72, "GETs");
-    // LIST: one page of the namespace-hour's 10 versions and one of the hour's 10 indexes, 24 × 2.
-    close(c.listPagesPerDay, 48, "LIST pages");
-    // Compute: 2 GB × 25 MB/s per GB = 50 MB/s: 2,160,060,000 / 5e7 = 43.2012 s, plus 240 members
-    // × 0.01 s = 2.4 s: 45.6012 s, 91.2024 GB-s; 72 parts + 24 manifests + 24 dispatches = 120 invocations.
-    close(c.computeSecondsPerDay, 45.6012, "compute seconds");
-    close(c.gbSecondsPerDay, 91.2024, "GB-seconds");
-    close(c.invocationsPerDay, 120, "invocations");
-    // The longest invocation: one part, 30,000,833 / 5e7 = 0.6000 s + 3.33 members × 0.01.
-    close(c.longestInvocationSeconds, PART / 5e7 + (PART / 9_000_250) * 0.01, "longest invocation");
+    close(c.compacting.putsPerDay, 288 + 24, "PUT-class requests");
+    assert.equal(c.putsPerDay, c.compacting.putsPerDay);
+    // The run at 01:20 (settle 75 min + 5) looks at hours from 47 h back to the one that ended
+    // 80 min ago: 47 hours.
+    assert.equal(c.windowHours, 47);
+    // Enumeration, a run: the namespace in 2 tiers (2 delimiter LISTs), its 470 originals in the
+    // window (one page) and its compacted keys (one page): 4; the 46 committed hours' manifests: 46.
+    close(c.enumeration.listPagesPerDay, 24 * 4, "enumeration LIST");
+    close(c.enumeration.getsPerDay, 24 * 46, "enumeration GET");
+    // Hour indexes: 4 index hours a run (H-1 to H+2), one LIST page and 10 GETs each.
+    close(c.indexes.listPagesPerDay, 24 * 4, "index LIST");
+    close(c.indexes.getsPerDay, 24 * 4 * 10, "index GET");
+    // Compacting a namespace-hour: its manifests' LIST and one per tier: 3; a HEAD and a GET per
+    // original (240 a day) and two HEADs per part (72): 624.
+    close(c.compacting.listPagesPerDay, 24 * 3, "compacting LIST");
+    close(c.compacting.getsPerDay, 2 * 240 + 2 * 72, "compacting GET/HEAD");
+    close(c.getsPerDay, 1104 + 960 + 624, "GETs");
+    close(c.listPagesPerDay, 96 + 96 + 72, "LIST pages");
+    // Run time at 200 MB/s: 2,160,060,000 / 2e8 = 10.8003 s, plus 240 members × 0.0025 s = 0.6 s.
+    close(c.runSecondsPerDay, 11.4003, "run seconds a day");
+    close(c.runSecondsPerRun, 11.4003 / 24, "run seconds a run");
     assert.equal(modelWith(0, null).compaction, null);
   });
 
@@ -396,10 +410,10 @@ describe("archive compaction (hypothetical, docs/design/compaction.md)", () => {
       return found;
     };
     const r = cost(modelWith(0));
-    // Standard: the originals 3 days, the parts (the same 2,160,060,000 B a day) 30 days, the 240
+    // Standard: the originals 3 days and 1 noncurrent, the parts (the same 2,160,060,000 B a day) 30 days, the 240
     // hour indexes of one batch each and the 24 manifests (10 members, 3 parts) 30 days.
     const gib =
-      (2_160_060_000 * 3 +
+      (2_160_060_000 * 4 +
         2_160_060_000 * 30 +
         240 * hourIndexBytes(1) * 30 +
         24 * compactionManifestBytes(10, 3) * 30) /
@@ -408,16 +422,28 @@ describe("archive compaction (hypothetical, docs/design/compaction.md)", () => {
     assert.match(line(r, "S3 Standard").item, /the originals' 3 landing days/);
     // The originals' PUTs are unchanged: 240 × M / 1,000 × $0.005.
     close(line(r, "S3 PUT (one per object)").steady, ((240 * M) / 1000) * 0.005, "original PUTs");
-    close(line(r, "S3 GET by the compactor").steady, ((576 * M) / 1000) * 0.0004, "compactor GETs");
+    close(line(r, "S3 GET/HEAD by the compactor").steady, ((624 * M) / 1000) * 0.0004, "compacting GETs");
     close(
-      line(r, "S3 PUT/LIST by the compactor").steady,
-      (((312 + 48) * M) / 1000) * 0.005,
-      "compactor PUT/LIST",
+      line(r, "S3 GET by the compactor's enumeration").steady,
+      ((1104 * M) / 1000) * 0.0004,
+      "enumeration",
     );
+    close(line(r, "S3 GET by the compactor: hour indexes").steady, ((960 * M) / 1000) * 0.0004, "index GETs");
+    close(line(r, "S3 LIST by the compactor").steady, ((264 * M) / 1000) * 0.005, "compactor LIST");
+    close(line(r, "S3 PUT by the compactor").steady, ((312 * M) / 1000) * 0.005, "compactor PUT");
+    // One tag on each of the 240 originals a day for their 4 days: 960 tags, $0.01 per 10,000.
+    close(line(r, "S3 object tags").steady, (960 / 10_000) * 0.01, "tags");
+    // The pod: 11.4003 s a day × M / 3,600 hours at 0.25 vCPU × $0.04048 and 0.25 GiB (0.268 GB) × $0.004445.
+    const compute = ((11.4003 * M) / 3600) * (0.25 * 0.04048 + 0.25 * (GIB / 1e9) * 0.004445);
+    const pod = line(r, "Compactor CronJob pod requests");
+    close(pod.steady, compute, "compactor pod");
+    assert.equal(pod.group, "requests");
+    const withoutEgress = r.totals.steady.total - r.totals.steady.egress;
+    close(r.requestShare, r.totals.steady.requests / withoutEgress, "share, compute as requests");
     close(
-      line(r, "Compactor compute").steady,
-      91.2024 * M * 0.0000166667 + ((120 * M) / 1e6) * 0.2,
-      "compactor compute",
+      r.requestShareCompactorAsFleet,
+      (r.totals.steady.requests - compute) / withoutEgress,
+      "share, compute as fleet",
     );
     close(r.medianArchivedObjectBytes, PART, "median archived object is a part");
     // Without compaction: no compactor lines, the originals kept 30 days.
@@ -451,7 +477,7 @@ describe("archive compaction (hypothetical, docs/design/compaction.md)", () => {
     assert.match(moves?.note ?? "", /compacted parts/);
     const standard = r.lines.find((l) => l.item.startsWith("S3 Standard"));
     const standardGib =
-      (2_160_060_000 * 3 +
+      (2_160_060_000 * 4 +
         2_160_060_000 * 90 +
         72 * 8192 * 110 +
         240 * hourIndexBytes(1) * 200 +
@@ -477,7 +503,14 @@ describe("archive compaction (hypothetical, docs/design/compaction.md)", () => {
       fc.property(workloadArb, fc.boolean(), (w, stream) => {
         const m = planModel({
           ...inputs(w, { ...SHIPPER, analyticsStream: stream }),
-          compaction: { landingDays: 3, partMaxBytes: 2 ** 30, uploadPartBytes: 64 * 2 ** 20 },
+          compaction: {
+            landingDays: 3,
+            partMaxBytes: 2 ** 30,
+            uploadPartBytes: 64 * 2 ** 20,
+            lookbackHours: 48,
+            settleMinutes: 75,
+            indexMarginHours: 2,
+          },
         });
         const c = m.compaction;
         assert.ok(c !== null);

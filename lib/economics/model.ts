@@ -26,6 +26,8 @@ import {
   flushConcurrencyFactor,
 } from "../../functions/loader/flush.ts";
 import { S3_MIN_BILLABLE_BYTES } from "../archive-lifecycle.ts";
+import { pendingWindow } from "../compaction/pending.ts";
+import { longLivedTiers } from "../keys/tiers.ts";
 import { gammaP, logNormal, quantile, seededRandom, weightedQuantile, zipfWeights } from "./math.ts";
 
 export const HOUR_SECONDS = 3600;
@@ -162,14 +164,14 @@ export interface Assumptions {
    */
   gzipObjectOverheadBytes: number;
   /**
-   * Archive compaction (--archive-compaction, docs/design/compaction.md), not built: the
-   * compactor's streaming speed per GB of its memory (Lambda gives CPU in proportion to memory;
-   * its network share is not published). An assumption until a compactor is measured.
+   * Archive compaction (--archive-compaction, docs/design/compaction.md): bytes a second one
+   * `logarchive compact --pending` run streams (GET each original, hash it, upload it into its
+   * part), all its namespace-hours at once (DEFAULT_PENDING_CONCURRENCY, 4, which the CronJob
+   * does not change). Default: 4 × 50 MB/s, the per-worker speed the Lambda design assumed, as
+   * an assumption until docs/benchmarks.md#compaction has a measurement.
    */
-  compactorMBPerSecondPerGb: number;
-  /** The compactor's memory, GB (a Lambda setting the design would choose; 2 GB assumed). */
-  compactorMemoryGb: number;
-  /** Seconds per member a compactor invocation spends on request latency its prefetching does not hide. */
+  compactorMBPerSecond: number;
+  /** Seconds per original a run spends on request latency its concurrency does not hide (10 ms over 4 namespace-hours at once). */
   compactorSecondsPerMember: number;
   /**
    * Share of compacted namespace-hours that receive a batch after their compaction (a node that
@@ -214,16 +216,14 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
   eventMessageBytes: 1500,
   markerBytes: 350,
   gzipObjectOverheadBytes: 250,
-  compactorMBPerSecondPerGb: 25,
-  compactorMemoryGb: 2,
-  compactorSecondsPerMember: 0.01,
+  compactorMBPerSecond: 200,
+  compactorSecondsPerMember: 0.0025,
   compactionSupplementShare: 0.01,
 };
 
 /** Assumptions read only when archive compaction is modelled (formatPlan lists them only then). */
 export const COMPACTION_ASSUMPTIONS: readonly (keyof Assumptions)[] = [
-  "compactorMBPerSecondPerGb",
-  "compactorMemoryGb",
+  "compactorMBPerSecond",
   "compactorSecondsPerMember",
   "compactionSupplementShare",
 ];
@@ -475,9 +475,10 @@ export interface PlanInputs {
 }
 
 /**
- * Archive compaction, modelled before it is built (docs/design/compaction.md): every
+ * Archive compaction as built (docs/design/compaction.md, lib/compaction/): every
  * namespace-hour's archived objects from all nodes concatenated, byte for byte, into parts of at
- * most partMaxBytes under a compacted prefix; the originals kept landingDays in Standard.
+ * most partMaxBytes under the compacted prefix by the hourly `logarchive compact --pending`
+ * CronJob (infra/k8s/compactor-cronjob.ts); the originals kept landingDays.
  */
 export interface CompactionDesign {
   /** Days the originals are locked and kept, in Standard with no transition, before lifecycle expires them. */
@@ -486,9 +487,15 @@ export interface CompactionDesign {
   partMaxBytes: number;
   /** Parts over this are uploaded in multipart chunks of this size (UploadPart), else with one PUT. */
   uploadPartBytes: number;
+  /** Hours each run looks back for originals no manifest names (`compact --pending --lookback`). */
+  lookbackHours: number;
+  /** Minutes after an hour ends before it is compacted (archiveCompaction.settleMinutes). */
+  settleMinutes: number;
+  /** Index hours past a compacted hour its readiness reads (H-1 to H+this; lib/compaction/readiness.ts). */
+  indexMarginHours: number;
 }
 
-/** What the compactor writes and what it asks of S3 and Lambda, per day. */
+/** What the compactor writes and what it asks of S3, per day (24 hourly runs). */
 export interface CompactionModel {
   design: CompactionDesign;
   /** The compacted parts as object classes (tier "compacted", archived): what the lifecycle moves. */
@@ -500,19 +507,29 @@ export interface CompactionModel {
   /** Manifest generations: one per namespace-hour, and one per supplement. */
   manifestsPerDay: number;
   supplementsPerDay: number;
-  /** GET: each member, each node's hour index, a manifest check per namespace-hour, a HEAD per part. */
+  /** Hours each run looks at (lib/compaction/pending.ts pendingWindow at the CronJob's minute). */
+  windowHours: number;
+  /** Finding pending hours (pending.ts): namespace and window LIST pages, manifests read. */
+  enumeration: { listPagesPerDay: number; getsPerDay: number };
+  /** Hour indexes, each read once a run: LIST pages and a GET per node and index hour. */
+  indexes: { listPagesPerDay: number; getsPerDay: number };
+  /**
+   * Compacting each pending namespace-hour (compact.ts): LIST of its manifests and its originals
+   * per tier; a HEAD and a GET per original, two HEADs per part (an earlier run's copy, then the
+   * stored size), the previous manifest of a supplement; PUT-class: each part's PUT or create +
+   * UploadParts + complete, and the manifest.
+   */
+  compacting: { listPagesPerDay: number; getsPerDay: number; putsPerDay: number };
+  /** Totals of the three. */
   getsPerDay: number;
-  /** LIST pages: each namespace-hour's versions (1,000 a page) and the hour-index prefix per hour. */
   listPagesPerDay: number;
-  /** PUT-class requests: a part's PUT, or its create + UploadParts + complete; and the manifests. */
   putsPerDay: number;
   /** Bytes the compactor streams a day (the members' bytes). */
   bytesPerDay: number;
-  invocationsPerDay: number;
-  computeSecondsPerDay: number;
-  gbSecondsPerDay: number;
-  /** The longest invocation (one part of partMaxBytes at the assumed speed); Lambda stops at 900 s. */
-  longestInvocationSeconds: number;
+  /** Seconds the runs take a day at the assumed speed (the CronJob's pod exists that long). */
+  runSecondsPerDay: number;
+  /** One hourly run's mean length, against the CronJob's activeDeadlineSeconds. */
+  runSecondsPerRun: number;
 }
 
 export interface PlanModel {
@@ -978,8 +995,16 @@ export function planModel(inputs: PlanInputs): PlanModel {
 
 /** ListObjectVersions returns at most 1,000 versions a page (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html). */
 const LIST_PAGE_KEYS = 1000;
-/** Lambda stops an invocation after 15 minutes (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html). */
-export const LAMBDA_MAX_SECONDS = 900;
+/** Runs of the compactor CronJob a day (hourly; infra/k8s/compactor-cronjob.ts compactorSchedule). */
+export const COMPACTOR_RUNS_PER_DAY = 24;
+/**
+ * The CronJob's activeDeadlineSeconds and its minute past the settle delay
+ * (infra/k8s/compactor-cronjob.ts RUN_DEADLINE_SECONDS, SCHEDULE_SLACK_MINUTES; restated here so
+ * `plan` does not load Pulumi, and compactor.test.ts checks they agree).
+ */
+export const COMPACTOR_RUN_DEADLINE_SECONDS = 55 * 60;
+export const COMPACTOR_SCHEDULE_SLACK_MINUTES = 5;
+/** ListObjectsV2 returns at most 1,000 keys or common prefixes a page. */
 
 /** PUT-class requests to store one part: one PUT, or create + one UploadPart per chunk + complete. */
 export function partUploadRequests(bytes: number, uploadPartBytes: number): number {
@@ -987,12 +1012,15 @@ export function partUploadRequests(bytes: number, uploadPartBytes: number): numb
 }
 
 /**
- * The compactor's work a day (docs/design/compaction.md). Each namespace is on n nodes
- * (namespaceNodeCounts) and, since it takes any local rank with equal chance, brings each of
- * them the mean archived objects and bytes of a node's namespace-hour. A namespace-hour with
- * members is split into k = ceil(bytes / partMaxBytes) parts of equal size. A share of namespace-hours gets one late member as a supplement part (its bytes
- * taken out of the main parts, so every archived byte is in exactly one part) and a second
- * manifest generation.
+ * The compactor's work a day (docs/design/compaction.md, lib/compaction/pending.ts and
+ * compact.ts). Each namespace is on n nodes (namespaceNodeCounts) and, since it takes any local
+ * rank with equal chance, brings each of them the mean archived objects and bytes of a node's
+ * namespace-hour. A namespace-hour with members is split into k = ceil(bytes / partMaxBytes)
+ * parts of equal size. A share of namespace-hours gets one late member as a supplement part (its
+ * bytes taken out of the main parts, so every archived byte is in exactly one part) and a second
+ * manifest generation. Requests follow the code: each hourly run enumerates the lookback window
+ * (pending.ts's header), reads the hour indexes its pending hour needs once, and compacts the
+ * one newly settled hour of every namespace.
  */
 export function compactionModel(
   workload: Workload,
@@ -1001,6 +1029,8 @@ export function compactionModel(
   as: Assumptions,
 ): CompactionModel {
   const archived = classes.filter((c) => c.archived);
+  // pending.ts and compact.ts list every long-lived tier, whichever the namespace uses.
+  const tiers = longLivedTiers().length;
   const membersPerDay = archived.reduce((s, c) => s + c.perDay, 0);
   const bytesPerDay = archived.reduce((s, c) => s + c.perDay * c.bytes, 0);
   const rawPerDay = archived.reduce((s, c) => s + c.perDay * c.rawBytes, 0);
@@ -1009,9 +1039,18 @@ export function compactionModel(
   const membersPerNamespaceNodeHour = membersPerDay / namespaceNodeHours;
   const bytesPerNamespaceNodeHour = bytesPerDay / namespaceNodeHours;
   const rawPerNamespaceNodeHour = rawPerDay / namespaceNodeHours;
+  const settleMs = design.settleMinutes * 60_000;
+  const runAt = new Date(
+    Date.UTC(2026, 0, 1) + (design.settleMinutes + COMPACTOR_SCHEDULE_SLACK_MINUTES) * 60_000,
+  );
+  const windowHours = pendingWindow(runAt, settleMs, design.lookbackHours * 3_600_000).length;
+  const runs = COMPACTOR_RUNS_PER_DAY;
+  const supplementShare = as.compactionSupplementShare;
   const parts: ObjectClass[] = [];
   let namespaceHoursPerDay = 0;
-  let listPagesPerDay = 24 * Math.ceil(workload.nodes / LIST_PAGE_KEYS);
+  let namespacesWithMembers = 0;
+  const enumeration = { listPagesPerDay: 0, getsPerDay: 0 };
+  const compacting = { listPagesPerDay: 0, getsPerDay: 0, putsPerDay: 0 };
   for (const nodes of namespaceNodeCounts(workload)) {
     const members = nodes * membersPerNamespaceNodeHour;
     if (!(members > 0)) continue;
@@ -1024,7 +1063,23 @@ export function compactionModel(
     const k = Math.max(1, Math.ceil(hourBytes / design.partMaxBytes));
     const hours = 24 * withMembers;
     namespaceHoursPerDay += hours;
-    listPagesPerDay += hours * Math.ceil(members / withMembers / LIST_PAGE_KEYS);
+    // Present in a run's window with the chance some hour of it has members.
+    const present = 1 - (1 - withMembers) ** windowHours;
+    namespacesWithMembers += present;
+    // A run: its originals in the window, one StartAfter listing of 1,000-key pages (at least
+    // one); its compacted keys in the window, one page of W × (parts + manifests) keys; each
+    // committed manifest of an hour with originals (every hour of the window but the pending one).
+    const windowMembers = members * windowHours;
+    const windowManifests = withMembers * Math.max(0, windowHours - 1) * (1 + supplementShare);
+    enumeration.listPagesPerDay +=
+      runs *
+      (Math.max(present, Math.ceil(windowMembers / LIST_PAGE_KEYS)) +
+        present *
+          Math.max(1, Math.ceil((withMembers * windowHours * (k + 1 + supplementShare)) / LIST_PAGE_KEYS)));
+    enumeration.getsPerDay += runs * windowManifests;
+    // compactNamespaceHour: its manifests' prefix, then each tier's originals (1,000 a page).
+    compacting.listPagesPerDay +=
+      hours * (1 + tiers * Math.max(1, Math.ceil(members / withMembers / LIST_PAGE_KEYS)));
     parts.push({
       tier: "compacted",
       loaded: false,
@@ -1034,7 +1089,10 @@ export function compactionModel(
       rawBytes: (nodes * rawPerNamespaceNodeHour) / withMembers / k,
     });
   }
-  const supplementsPerDay = namespaceHoursPerDay * as.compactionSupplementShare;
+  // Namespaces: one delimiter LIST a tier (1,000 common prefixes a page) a run.
+  enumeration.listPagesPerDay +=
+    runs * tiers * Math.max(1, Math.ceil(namespacesWithMembers / LIST_PAGE_KEYS));
+  const supplementsPerDay = namespaceHoursPerDay * supplementShare;
   if (supplementsPerDay > 0 && membersPerDay > 0) {
     const member = { bytes: bytesPerDay / membersPerDay, raw: rawPerDay / membersPerDay };
     const keep = 1 - (supplementsPerDay * member.bytes) / bytesPerDay;
@@ -1050,20 +1108,28 @@ export function compactionModel(
       bytes: member.bytes,
       rawBytes: member.raw,
     });
+    // A supplement's run lists its hour again and reads the generation it chains to.
+    compacting.listPagesPerDay += supplementsPerDay * (1 + tiers);
+    compacting.getsPerDay += supplementsPerDay;
   }
   const partsPerDay = parts.reduce((s, c) => s + c.perDay, 0);
   const manifestsPerDay = namespaceHoursPerDay + supplementsPerDay;
-  const putsPerDay =
+  compacting.putsPerDay =
     parts.reduce((s, c) => s + c.perDay * partUploadRequests(c.bytes, design.uploadPartBytes), 0) +
     manifestsPerDay;
-  const getsPerDay = membersPerDay + workload.nodes * 24 + manifestsPerDay + partsPerDay;
-  const bytesPerSecond = as.compactorMBPerSecondPerGb * as.compactorMemoryGb * 1e6;
-  const computeSecondsPerDay =
+  compacting.getsPerDay += 2 * membersPerDay + 2 * partsPerDay;
+  // Each run reads the index hours of its newly settled hour: H-1 to H+margin, each one LIST per
+  // 1,000 nodes and a GET per node (a node writes one index an hour).
+  const indexHoursPerRun = 2 + design.indexMarginHours;
+  const indexes = {
+    listPagesPerDay: runs * indexHoursPerRun * Math.ceil(workload.nodes / LIST_PAGE_KEYS),
+    getsPerDay: runs * indexHoursPerRun * workload.nodes,
+  };
+  const bytesPerSecond = as.compactorMBPerSecond * 1e6;
+  const runSecondsPerDay =
     bytesPerSecond > 0
       ? bytesPerDay / bytesPerSecond + membersPerDay * as.compactorSecondsPerMember
       : Number.POSITIVE_INFINITY;
-  const largest = parts.reduce((m, c) => Math.max(m, c.bytes), 0);
-  const meanMember = membersPerDay > 0 ? bytesPerDay / membersPerDay : 1;
   return {
     design,
     parts,
@@ -1072,18 +1138,16 @@ export function compactionModel(
     namespaceHoursPerDay,
     manifestsPerDay,
     supplementsPerDay,
-    getsPerDay,
-    listPagesPerDay,
-    putsPerDay,
+    windowHours,
+    enumeration,
+    indexes,
+    compacting,
+    getsPerDay: enumeration.getsPerDay + indexes.getsPerDay + compacting.getsPerDay,
+    listPagesPerDay: enumeration.listPagesPerDay + indexes.listPagesPerDay + compacting.listPagesPerDay,
+    putsPerDay: compacting.putsPerDay,
     bytesPerDay,
-    // One per part and per manifest generation, and the hourly schedule's dispatch.
-    invocationsPerDay: partsPerDay + manifestsPerDay + 24,
-    computeSecondsPerDay,
-    gbSecondsPerDay: computeSecondsPerDay * as.compactorMemoryGb,
-    longestInvocationSeconds:
-      bytesPerSecond > 0
-        ? largest / bytesPerSecond + (largest / meanMember) * as.compactorSecondsPerMember
-        : Number.POSITIVE_INFINITY,
+    runSecondsPerDay,
+    runSecondsPerRun: runSecondsPerDay / runs,
   };
 }
 

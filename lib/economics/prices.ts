@@ -261,17 +261,11 @@ export const DEFAULT_PRICES = {
     what: "Cloud Run functions memory, tier 1 region, request-based billing",
     source: RUN,
   },
-  lambda_gb_second: {
-    value: 0.0000166667,
-    unit: "$/GB-second",
-    what: "AWS Lambda compute, x86, first 6 billion GB-seconds a month (the archive compactor, docs/design/compaction.md), checked 2026-12-07",
-    source: "https://aws.amazon.com/lambda/pricing/",
-  },
-  lambda_requests_per_million: {
-    value: 0.2,
-    unit: "$/million requests",
-    what: "AWS Lambda requests (the archive compactor), checked 2026-12-07",
-    source: "https://aws.amazon.com/lambda/pricing/",
+  s3_object_tag_per_10k_month: {
+    value: 0.01,
+    unit: "$/10,000 tags-month",
+    what: "S3 object tagging, per tag stored a month (the landing originals' tag, lib/object/landing.ts), checked 2026-12-07",
+    source: S3,
   },
   scheduler_job_month: {
     value: 0.1,

@@ -7,7 +7,12 @@ import {
   CLOUD_RUN_EXAMPLE_REGIONAL_QUOTA,
   CLOUD_RUN_FUNCTIONS_DEFAULT_MAX_INSTANCES,
 } from "../gcp-deploy.ts";
-import { type FunctionsDesign, flushSecondsPerObjectAt, type PlanModel } from "./model.ts";
+import {
+  COMPACTOR_RUN_DEADLINE_SECONDS,
+  type FunctionsDesign,
+  flushSecondsPerObjectAt,
+  type PlanModel,
+} from "./model.ts";
 
 export const REQUIRED_HEADROOM = 2;
 
@@ -171,6 +176,20 @@ export function quotaChecks(model: PlanModel): QuotaCheck[] {
       setting: "fewer objects; or ramp traffic up over hours",
       hard: false,
     }),
+    ...(model.compaction === null
+      ? []
+      : [
+          check({
+            id: "compactor_run_seconds",
+            name: "One hourly compactor run against the CronJob's activeDeadlineSeconds (a run past it is ended; Forbid skips the next while one runs)",
+            limit: COMPACTOR_RUN_DEADLINE_SECONDS,
+            use: model.compaction.runSecondsPerRun,
+            unit: "s",
+            source: `infra/k8s/compactor-cronjob.ts RUN_DEADLINE_SECONDS; run time at the assumed compactorMBPerSecond ${a.compactorMBPerSecond} and compactorSecondsPerMember ${a.compactorSecondsPerMember}`,
+            setting:
+              "measure the compactor (docs/benchmarks.md#compaction) and set compactorMBPerSecond; else a faster run (more --concurrency, CPU) or the runs split across CronJobs",
+          }),
+        ]),
   ];
 }
 
