@@ -394,6 +394,17 @@ describe("stack config: the cross-checks the docs promise", () => {
     assert.deepEqual(problems({ enabled: true, landingDays: 1, athenaCutoffHours: 24 }), [
       "logarchive:archiveCompaction.landingDays: must be more than athenaCutoffHours (24) in days: Athena reads hours newer than the cutoff from the originals",
     ]);
+    // A landing original also matches its tier's transition rules: it must expire before them.
+    assert.deepEqual(problems({ enabled: true, landingDays: 30 }), [
+      "logarchive:archiveCompaction.landingDays: must be less than the first archiveTiers transition (day 30): landing originals also match the tier prefixes' transition rules and must expire before them",
+    ]);
+    assert.deepEqual(
+      problems(
+        { enabled: true, landingDays: 30 },
+        { archiveTiers: JSON.stringify({ standardIa: null, glacierIr: 90, deepArchive: 180 }) },
+      ),
+      [],
+    );
     assert.match(
       problems({ enabled: true }, { deployShipper: "false" }).join("\n"),
       /^logarchive:archiveCompaction\.enabled: needs deployShipper true/m,

@@ -48,6 +48,7 @@ import { destinations, type NamespacePolicy, parsePolicy } from "../lib/policy/p
 import { s3BucketNameProblem } from "../lib/s3-bucket-name.ts";
 import { shipperManifests } from "../shipper/deploy/daemonset.ts";
 import { checkManifestSettings, type ManifestSettingsFile } from "../shipper/deploy/settings.ts";
+import { firstTransitionDay } from "./components/s3-lifecycle.ts";
 
 /** Pulumi's config namespace for this project's keys: `logarchive:<key>` (the project name in Pulumi.yaml). */
 export const CONFIG_NAMESPACE = "logarchive";
@@ -782,6 +783,15 @@ function crossChecks(s: StackSettings): string[] {
     if (compaction.landingDays * 24 <= compaction.athenaCutoffHours) {
       problems.push(
         `${key("archiveCompaction")}.landingDays: must be more than athenaCutoffHours (${compaction.athenaCutoffHours}) in days: Athena reads hours newer than the cutoff from the originals`,
+      );
+    }
+    // The tier rules stay for originals written before compaction (untagged); a landing original
+    // matches them too, and S3 would transition it before putting its delete marker on the same
+    // day (https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-conflicts.html).
+    const first = firstTransitionDay(s.archiveTiers);
+    if (first !== null && compaction.landingDays >= first) {
+      problems.push(
+        `${key("archiveCompaction")}.landingDays: must be less than the first archiveTiers transition (day ${first}): landing originals also match the tier prefixes' transition rules and must expire before them`,
       );
     }
     if (compaction.landingDays >= s.retentionDays) {

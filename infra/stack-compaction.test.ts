@@ -8,6 +8,7 @@ import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { compactedPrefix, indexPrefix, tierPrefix } from "../lib/keys/layout.ts";
 import { longLivedTiers } from "../lib/keys/tiers.ts";
+import { LANDING_TAG } from "../lib/object/landing.ts";
 import { parsePolicy } from "../lib/policy/policy.ts";
 import { parseStackConfig } from "./config.ts";
 import {
@@ -90,20 +91,36 @@ describe("archive compaction on: lifecycle", () => {
     for (const p of others) assert.ok(!COMPACTED.startsWith(p) && !p.startsWith(COMPACTED), p);
   });
 
-  it("each long-lived tier lands: expires at landingDays, noncurrent after 1 day, no transition, no size band", () => {
+  it("each long-lived tier keeps its own rules (the originals written before compaction, untagged) and gains one rule on prefix and landing tag: expiry at landingDays, noncurrent after 1 day, nothing else", () => {
     for (const tier of longLivedTiers()) {
       const prefix = tierPrefix("logs", tier);
       const of = rules().filter((r: Loose) => prefixOf(r) === prefix);
-      assert.deepEqual(of, [
+      const landing = of.filter((r: Loose) => r.filter.and?.tags !== undefined);
+      assert.deepEqual(landing, [
         {
-          id: `logarchive-${tier}`,
+          id: `logarchive-${tier}-landing`,
           status: "Enabled",
-          filter: { prefix },
+          // The tag the shipper PUTs (lib/object/landing.ts), as the provider's And.Tags map.
+          filter: { and: { prefix, tags: { [LANDING_TAG.key]: LANDING_TAG.value } } },
           expiration: { days: 5 },
           noncurrentVersionExpiration: { noncurrentDays: 1 },
-          abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
         },
       ]);
+      const own = of.filter((r: Loose) => r.filter.and?.tags === undefined);
+      assert.deepEqual(own[0], {
+        id: `logarchive-${tier}`,
+        status: "Enabled",
+        filter: { prefix },
+        expiration: { days: 730 },
+        noncurrentVersionExpiration: { noncurrentDays: 30 },
+        abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
+      });
+      // The size bands' transitions start at day 30, after the landing expiry (day 5).
+      const bands = own.slice(1);
+      assert.ok(bands.length >= 1);
+      const first = Math.min(...bands.flatMap((b: Loose) => b.transitions.map((t: Loose) => t.days)));
+      assert.equal(first, 30);
+      assert.ok(first > 5);
     }
   });
 

@@ -9,9 +9,15 @@ import {
 import { applyPriceOverrides, DEFAULT_PRICES } from "../../lib/economics/prices.ts";
 import { lifecycleScopes, shipperWritePrefixes } from "../../lib/infra-contract.ts";
 import { compactedPrefix, formatIndexKey, formatLossKey } from "../../lib/keys/layout.ts";
+import { LANDING_TAG } from "../../lib/object/landing.ts";
 import { lifecycleExpirationRules, parsePolicy } from "../../lib/policy/policy.ts";
 import { installMocks, type Loose, type Registered } from "../test_support/mocks.ts";
-import { archiveLifecycleRules, policyExpirationRules, type S3LifecycleRule } from "./s3-lifecycle.ts";
+import {
+  archiveLifecycleRules,
+  firstTransitionDay,
+  policyExpirationRules,
+  type S3LifecycleRule,
+} from "./s3-lifecycle.ts";
 
 const settings = {
   standardIa: 30,
@@ -28,48 +34,167 @@ const prefixOf = (rule: S3LifecycleRule) =>
 const classes = (rule: { transitions?: { storageClass: string; days: number }[] }) =>
   (rule.transitions ?? []).map((t) => `${t.storageClass}@${t.days}`);
 
+/** An object as lifecycle filters see it: key, size and tags. */
+interface LifecycleObject {
+  key: string;
+  size: number;
+  tags: Record<string, string>;
+}
+
+/** Whether a rule's filter selects the object: prefix, exclusive size bounds, every tag exactly. */
+function selects(rule: S3LifecycleRule, o: LifecycleObject): boolean {
+  if ("prefix" in rule.filter) return o.key.startsWith(rule.filter.prefix);
+  const and = rule.filter.and;
+  if (!o.key.startsWith(and.prefix)) return false;
+  if ("tags" in and) return Object.entries(and.tags).every(([k, v]) => o.tags[k] === v);
+  return (
+    and.objectSizeGreaterThan < o.size &&
+    (and.objectSizeLessThan === undefined || o.size < and.objectSizeLessThan)
+  );
+}
+
+/**
+ * What S3 does to an object that several rules select, by its documented precedence
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-conflicts.html): of two
+ * overlapping expirations the shorter is honoured, and so for noncurrent expirations; the
+ * transitions of every selecting rule apply (to the current version only).
+ */
+function effective(rules: readonly S3LifecycleRule[], o: LifecycleObject) {
+  const matching = rules.filter((r) => selects(r, o));
+  const min = (xs: (number | undefined)[]) => {
+    const defined = xs.filter((x): x is number => x !== undefined);
+    return defined.length === 0 ? undefined : Math.min(...defined);
+  };
+  const transitions = matching.flatMap((r) => r.transitions ?? []).sort((a, b) => a.days - b.days);
+  return {
+    rules: matching.map((r) => r.id),
+    expirationDays: min(matching.map((r) => r.expiration?.days)),
+    noncurrentDays: min(matching.map((r) => r.noncurrentVersionExpiration?.noncurrentDays)),
+    firstTransitionDay: transitions[0]?.days,
+    transitions: transitions.map((t) => `${t.storageClass}@${t.days}`),
+  };
+}
+
 describe("archive lifecycle with compaction (archiveCompaction.enabled)", () => {
   const policy = parsePolicy("archive: {prefix: logs}\nanalytics: {include: [web]}\n");
   const compaction = { landingDays: 3, compactedPrefix: compactedPrefix("logs") };
+  const landing = { [LANDING_TAG.key]: LANDING_TAG.value };
+  const MiB = 1024 ** 2;
 
-  it("age-only: the tiers land 3 days with no transition; the compacted prefix takes the tiers without the transfer's hold", () => {
-    // A Deep Archive earlier than the transfer window shows the hold: the analytics tier would
-    // keep it to day 14, the compacted prefix (never transferred) does not.
+  it("age-only: each tier keeps its rules and gains a landing expiry on prefix and landing tag; the compacted prefix takes the tiers without the transfer's hold", () => {
+    // A Deep Archive earlier than the transfer window shows the hold: the analytics tier keeps
+    // it to day 14 (its untagged originals are still transferred), the compacted prefix does not.
     const s = { ...settings, standardIa: null, glacierIr: null, deepArchive: 10, retentionDays: 400 };
     const rules = archiveLifecycleRules(lifecycleScopes(policy), s, DEFAULT_PRICES, compaction);
     assert.deepEqual(
       rules.map((r) => [
         r.id,
-        prefixOf(r),
+        r.filter,
         classes(r),
         r.expiration?.days,
         r.noncurrentVersionExpiration?.noncurrentDays,
+        r.abortIncompleteMultipartUpload?.daysAfterInitiation,
       ]),
       [
-        ["logarchive-analytics", "logs/analytics/", [], 3, 1],
-        ["logarchive-archive", "logs/archive/", [], 3, 1],
-        ["logarchive-losses", "logs/losses/", [], 400, 30],
-        ["logarchive-index", "logs/index/", [], 400, 30],
-        ["logarchive-compacted", "logs/compacted/", ["DEEP_ARCHIVE@10"], 400, 30],
+        ["logarchive-analytics", { prefix: "logs/analytics/" }, ["DEEP_ARCHIVE@14"], 400, 30, 7],
+        [
+          "logarchive-analytics-landing",
+          { and: { prefix: "logs/analytics/", tags: { "logarchive-landing": "1" } } },
+          [],
+          3,
+          1,
+          undefined,
+        ],
+        ["logarchive-archive", { prefix: "logs/archive/" }, ["DEEP_ARCHIVE@10"], 400, 30, 7],
+        [
+          "logarchive-archive-landing",
+          { and: { prefix: "logs/archive/", tags: { "logarchive-landing": "1" } } },
+          [],
+          3,
+          1,
+          undefined,
+        ],
+        ["logarchive-losses", { prefix: "logs/losses/" }, [], 400, 30, 7],
+        ["logarchive-index", { prefix: "logs/index/" }, [], 400, 30, 7],
+        ["logarchive-compacted", { prefix: "logs/compacted/" }, ["DEEP_ARCHIVE@10"], 400, 30, 7],
       ],
     );
+    // Without compaction: the same tier rules, no landing rule, no compacted rule.
     const without = archiveLifecycleRules(lifecycleScopes(policy), s, DEFAULT_PRICES);
-    assert.deepEqual(classes(without[0]!), ["DEEP_ARCHIVE@14"]);
+    assert.deepEqual(
+      without.map((r) => r.id),
+      ["logarchive-analytics", "logarchive-archive", "logarchive-losses", "logarchive-index"],
+    );
+    assert.deepEqual(
+      rules.filter((r) => !r.id.endsWith("-landing") && r.id !== "logarchive-compacted"),
+      without,
+    );
   });
 
-  it("break-even: size bands only for the compacted prefix, none for the landing tiers", () => {
-    const rules = archiveLifecycleRules(
-      lifecycleScopes(policy),
-      { ...settings, transitionSizes: "break-even" },
-      DEFAULT_PRICES,
-      compaction,
-    );
-    const banded = rules.filter((r) => "and" in r.filter);
-    assert.ok(banded.length > 0);
-    for (const r of banded) assert.equal(prefixOf(r), "logs/compacted/");
-    assert.ok(
-      rules.filter((r) => prefixOf(r) === "logs/analytics/").every((r) => r.transitions === undefined),
-    );
+  for (const transitionSizes of ["off", "break-even"] as const) {
+    it(`${transitionSizes}: a landing original (tagged) expires after landingDays, before any transition; an original from before compaction (untagged) keeps the tier's transitions and the retention`, () => {
+      const s = { ...settings, transitionSizes };
+      const rules = archiveLifecycleRules(lifecycleScopes(policy), s, DEFAULT_PRICES, compaction);
+      for (const tier of ["archive", "analytics"]) {
+        for (const size of [4 * 1024, MiB, 64 * MiB]) {
+          const key = `logs/${tier}/namespace=web/dt=2026-03-03/hour=10/node=n-1/b.ndjson.gz`;
+          const tagged = effective(rules, { key, size, tags: landing });
+          const untagged = effective(rules, { key, size, tags: {} });
+          assert.equal(tagged.expirationDays, 3, `${tier} ${size}`);
+          assert.equal(tagged.noncurrentDays, 1);
+          // The first transition (if the size has any) comes after the expiry: S3 puts a
+          // transition before a delete marker on the same day, so it must be strictly later.
+          if (tagged.firstTransitionDay !== undefined)
+            assert.ok(tagged.firstTransitionDay > 3, `${tier} ${size}`);
+          assert.equal(untagged.expirationDays, 730);
+          assert.equal(untagged.noncurrentDays, 30);
+          assert.ok(!untagged.rules.some((id) => id.endsWith("-landing")));
+          // The untagged original gets exactly what it got before compaction was on.
+          const before = effective(archiveLifecycleRules(lifecycleScopes(policy), s, DEFAULT_PRICES), {
+            key,
+            size,
+            tags: {},
+          });
+          assert.deepEqual(untagged, before);
+          // Another tag value or key is not the landing tag.
+          assert.equal(effective(rules, { key, size, tags: { [LANDING_TAG.key]: "0" } }).expirationDays, 730);
+        }
+      }
+      // Off: every size moves at day 30; break-even: large objects do, at the tier's days.
+      const large = effective(rules, {
+        key: "logs/archive/namespace=web/dt=2026-03-03/hour=10/node=n-1/b.ndjson.gz",
+        size: 64 * MiB,
+        tags: {},
+      });
+      assert.equal(large.firstTransitionDay, 30);
+      // The compacted parts: never tagged, kept for the retention, transitioned.
+      const part = effective(rules, {
+        key: "logs/compacted/namespace=web/p.ndjson.gz",
+        size: 512 * MiB,
+        tags: landing,
+      });
+      assert.equal(part.expirationDays, 730);
+      assert.equal(part.firstTransitionDay, 30);
+    });
+  }
+
+  it("refuses a landingDays on or after the first transition: S3 would transition the original before the delete marker", () => {
+    for (const landingDays of [30, 31]) {
+      assert.throws(
+        () =>
+          archiveLifecycleRules(lifecycleScopes(policy), settings, DEFAULT_PRICES, {
+            ...compaction,
+            landingDays,
+          }),
+        /landingDays \(3[01]\) must be less than the first transition \(day 30\)/,
+      );
+    }
+    assert.equal(firstTransitionDay({ standardIa: null, glacierIr: 90, deepArchive: 180 }), 90);
+    assert.equal(firstTransitionDay({ standardIa: null, glacierIr: null, deepArchive: null }), null);
+    archiveLifecycleRules(lifecycleScopes(policy), settings, DEFAULT_PRICES, {
+      ...compaction,
+      landingDays: 29,
+    });
   });
 });
 
@@ -141,7 +266,9 @@ describe("archive lifecycle, size-aware (archiveTransitionSizes: break-even, the
         .filter((r) => prefixOf(r) === "logs/archive/")
         .map((r) => [
           r.id,
-          "and" in r.filter ? [r.filter.and.objectSizeGreaterThan, r.filter.and.objectSizeLessThan] : null,
+          "and" in r.filter && "objectSizeGreaterThan" in r.filter.and
+            ? [r.filter.and.objectSizeGreaterThan, r.filter.and.objectSizeLessThan]
+            : null,
           classes(r),
           r.expiration?.days,
         ]),
@@ -175,7 +302,8 @@ describe("archive lifecycle, size-aware (archiveTransitionSizes: break-even, the
       );
     const base = deep(archiveLifecycleRules(lifecycleScopes(policy), sized))!;
     const pricier = deep(archiveLifecycleRules(lifecycleScopes(policy), sized, dearer))!;
-    const min = (r: S3LifecycleRule) => ("and" in r.filter ? r.filter.and.objectSizeGreaterThan : 0);
+    const min = (r: S3LifecycleRule) =>
+      "and" in r.filter && "objectSizeGreaterThan" in r.filter.and ? r.filter.and.objectSizeGreaterThan : 0;
     assert.ok(min(pricier) > min(base));
     const shorter = deep(archiveLifecycleRules(lifecycleScopes(policy), { ...sized, retentionDays: 365 }))!;
     assert.ok(min(shorter) > min(base));

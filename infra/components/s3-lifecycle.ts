@@ -8,6 +8,7 @@ import { DEFAULT_PRICES, type PriceTable } from "../../lib/economics/prices.ts";
 import type { LifecycleScope } from "../../lib/infra-contract.ts";
 import { COMPACTED_SEGMENT } from "../../lib/keys/layout.ts";
 import { longLivedTiers } from "../../lib/keys/tiers.ts";
+import { LANDING_TAG } from "../../lib/object/landing.ts";
 import type { LifecycleExpirationRule } from "../../lib/policy/policy.ts";
 
 export interface ArchiveTierSettings {
@@ -34,10 +35,15 @@ export interface S3SizeFilter {
   and: { prefix: string; objectSizeGreaterThan: number; objectSizeLessThan?: number };
 }
 
+/** A prefix and object tags: objects under the prefix carrying every tag (key and value exactly). */
+export interface S3TagFilter {
+  and: { prefix: string; tags: Record<string, string> };
+}
+
 export interface S3LifecycleRule {
   id: string;
   status: "Enabled";
-  filter: { prefix: string } | S3SizeFilter;
+  filter: { prefix: string } | S3SizeFilter | S3TagFilter;
   transitions?: S3Transition[];
   expiration?: { days: number };
   noncurrentVersionExpiration?: { noncurrentDays: number };
@@ -57,14 +63,26 @@ export const S3_MAX_LIFECYCLE_RULES = 1000;
 const NOT_READ_BY_TRANSFER = new Set<S3Transition["storageClass"]>(["DEEP_ARCHIVE"]);
 
 /**
- * With archive compaction on (logarchive:archiveCompaction): the tiers' objects are landing
- * originals, kept `landingDays` in Standard until the compactor has copied them into parts, and
- * the parts under `compactedPrefix` take the tiers' transitions and retention instead.
+ * With archive compaction on (logarchive:archiveCompaction): the tiers' new objects are landing
+ * originals, PUT with the landing tag (lib/object/landing.ts) and a retention of `landingDays`,
+ * kept in Standard until the compactor has copied them into parts; the parts under
+ * `compactedPrefix` take the tiers' transitions and retention.
  */
 export interface CompactionLifecycle {
   landingDays: number;
   /** compactedPrefix(policy.archive.prefix) from lib/keys/layout.ts. */
   compactedPrefix: string;
+}
+
+/**
+ * The earliest day any tier rule moves an object to a colder class (null: none does). With
+ * compaction, a landing original must expire before it: S3 ranks "transition" above "creation of
+ * delete markers" when both fall on one day (lifecycle-conflicts.html), and a versioned bucket's
+ * expiration is a delete marker, so on the same day the original would be transitioned first.
+ */
+export function firstTransitionDay(s: Pick<ArchiveTierSettings, "standardIa" | "glacierIr" | "deepArchive">) {
+  const days = [s.standardIa, s.glacierIr, s.deepArchive].filter((d): d is number => d !== null);
+  return days.length === 0 ? null : Math.min(...days);
 }
 
 export function archiveLifecycleRules(
@@ -73,27 +91,37 @@ export function archiveLifecycleRules(
   prices: PriceTable = DEFAULT_PRICES,
   compaction?: CompactionLifecycle,
 ): S3LifecycleRule[] {
+  const first = firstTransitionDay(s);
+  if (compaction !== undefined && first !== null && compaction.landingDays >= first) {
+    throw new Error(
+      `archive lifecycle: landingDays (${compaction.landingDays}) must be less than the first transition (day ${first}), or landing originals would be transitioned before they expire`,
+    );
+  }
   const rules = scopes.flatMap((scope): S3LifecycleRule[] => {
     const id = `logarchive-${scope.segment}`;
     // Loss records and hour indexes: read by every retrieval with a plain GET, so never moved
     // to a class that needs a restore; they expire with the archive they describe.
     if (scope.kind === "evidence") return [retainedRule(id, scope.prefix, s)];
-    if (compaction !== undefined && (longLivedTiers() as readonly string[]).includes(scope.segment)) {
-      // A landing original: no transition (its copy in a part takes them), expired after
-      // landingDays; the shipper's per-object retention ends then too, so the delete marker's
-      // noncurrent version goes a day later.
-      return [
-        {
-          id,
-          status: "Enabled",
-          filter: { prefix: scope.prefix },
-          expiration: { days: compaction.landingDays },
-          noncurrentVersionExpiration: { noncurrentDays: 1 },
-          abortIncompleteMultipartUpload: { daysAfterInitiation: s.abortIncompleteUploadDays },
-        },
-      ];
-    }
-    return tieredRules(id, scope.prefix, scope.feedsTransfer, s, prices);
+    const tiered = tieredRules(id, scope.prefix, scope.feedsTransfer, s, prices);
+    if (compaction === undefined || !(longLivedTiers() as readonly string[]).includes(scope.segment))
+      return tiered;
+    // Compaction on: the prefix's own rules stay, for the originals written before it was on
+    // (untagged, in no part: transitions and expiry at the retention, as always). The landing
+    // originals also match this rule, and S3 honours the shorter of two overlapping expirations
+    // (lifecycle-conflicts.html), so they expire after landingDays, before the first transition
+    // (checked above), and their noncurrent version goes a day later, once the shipper's
+    // landing retention has ended. No AbortIncompleteMultipartUpload here: the prefix rule has
+    // it, and S3-compatible stores refuse it beside a tag filter (docs/deploy.md#archive-compaction).
+    return [
+      ...tiered,
+      {
+        id: `${id}-landing`,
+        status: "Enabled",
+        filter: { and: { prefix: scope.prefix, tags: { [LANDING_TAG.key]: LANDING_TAG.value } } },
+        expiration: { days: compaction.landingDays },
+        noncurrentVersionExpiration: { noncurrentDays: 1 },
+      },
+    ];
   });
   // Compacted parts and manifests are what the archive keeps; nothing announces them to the
   // transfer (it copied the originals), so Deep Archive is not held back for it.
