@@ -67,10 +67,11 @@ describe("logarchive compact", () => {
       host: "127.0.0.1",
       port: 0,
       dataDir: dir,
-      buckets: ["good", "dry", "bad", "waiting", "pending"],
+      buckets: ["good", "dry", "bad", "waiting", "pending", "interrupted"],
     });
     s3 = localS3Client(local.endpoint, "us-east-1");
-    for (const bucket of ["good", "dry"]) for (const o of originals) await putTestObject(s3, bucket, o);
+    for (const bucket of ["good", "dry", "interrupted"])
+      for (const o of originals) await putTestObject(s3, bucket, o);
     await putTestObject(s3, "bad", originals[0]!);
     await putTestObject(s3, "bad", { ...originals[1]!, body: originals[0]!.body });
   });
@@ -112,6 +113,56 @@ describe("logarchive compact", () => {
       again.stdout,
       /generation 1: nothing new; 2 batch\(es\) already in generation\(s\) 0-0; nothing written/,
     );
+  });
+
+  it("completes the plan a run killed before its manifest wrote, says so, and leaves every part named by the manifest (exit 0)", async () => {
+    const dying = localS3Client(local.endpoint, "us-east-1");
+    let dead = false;
+    dying.middlewareStack.add(
+      (next, context) => async (args) => {
+        const command = (context as { commandName?: string }).commandName;
+        if (command === "PutObjectCommand" && (args.input as { Key?: string }).Key?.includes("/manifest-"))
+          dead = true;
+        if (dead) throw new Error("injected crash: the process stopped");
+        return next(args);
+      },
+      { step: "initialize", name: "crash" },
+    );
+    await assert.rejects(
+      compactNamespaceHour({
+        s3: dying,
+        bucket: "interrupted",
+        prefix: "logs",
+        namespace: "payments",
+        dt: "2026-03-03",
+        hour: "10",
+        now: () => new Date("2026-03-03T13:00:00Z"),
+      }),
+      /injected crash/,
+    );
+    dying.destroy();
+    const hourPrefix = compactedHourPrefix("logs", "payments", "2026-03-03", "10");
+    const stored = await keysUnder("interrupted", hourPrefix);
+    assert.deepEqual(
+      stored.map((k) => k.slice(hourPrefix.length).replace(/-[0-9a-f]{16}\./, "-<plan>.")),
+      ["part-0000-0000-<plan>.ndjson.gz", "plan-0000.json"],
+    );
+    const r = await compact("interrupted");
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(
+      r.stdout.includes(
+        `compact: completed the plan ${hourPrefix}plan-0000.json an interrupted run wrote; batches that arrived after it go into generation 1 at the next run`,
+      ),
+      r.stdout,
+    );
+    assert.match(r.stdout, /\(kept\)$/m);
+    const manifests = await keysUnder(
+      "interrupted",
+      compactionManifestsPrefix("logs", "payments", "2026-03-03", "10"),
+    );
+    assert.equal(manifests.length, 1);
+    const parts = (await keysUnder("interrupted", hourPrefix)).filter((k) => k.endsWith(".ndjson.gz"));
+    assert.deepEqual(parts, [stored[0]]);
   });
 
   it("--dry-run prints the plan and writes nothing (exit 0)", async () => {

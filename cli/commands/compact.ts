@@ -256,6 +256,11 @@ export function compactCommand(version: string): Command {
               `REFUSED ${r.key}${r.versionId === null ? "" : ` (version ${r.versionId})`}: ${r.reason}`,
             );
           }
+          if (outcome.resumedPlan) {
+            lines.push(
+              `compact: ${o.dryRun ? "would complete" : "completed"} the plan ${outcome.planKey} an interrupted run wrote; batches that arrived after it go into generation ${outcome.generation + 1} at the next run`,
+            );
+          }
           if (outcome.status === "committed") {
             lines.push(
               `compact: manifest ${outcome.manifestKey} ${outcome.manifestWritten ? "written" : "was already stored with these bytes (an earlier run committed)"}`,
@@ -331,8 +336,9 @@ function describePendingResult(result: PendingResult, dryRun: boolean): string[]
   switch (o.status) {
     case "committed": {
       const written = o.parts.filter((p) => p.outcome === "written").length;
+      const resumed = o.resumedPlan ? ", completing the plan an interrupted run wrote" : "";
       return [
-        `${head}: committed ${what} (${written} part(s) written, ${o.parts.length - written} kept)${earlier}`,
+        `${head}: committed ${what} (${written} part(s) written, ${o.parts.length - written} kept${resumed})${earlier}`,
       ];
     }
     case "planned":

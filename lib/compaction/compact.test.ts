@@ -1,9 +1,12 @@
 // compactNamespaceHour against a real local S3 (s3rver behind the archive front, for a
 // versioned bucket), with archive objects as the shipper writes them: parts that inflate to
 // the members' lines in manifest order, member byte ranges that hash to their SHA-256, parts
-// split at member boundaries, a multipart part, a crash (a failing S3 call) before the manifest
-// or between parts followed by a re-run that gives the same bytes and one manifest, a
-// supplement generation for a late batch, refused originals, and DuckDB reading a part.
+// split at member boundaries, a multipart part, a supplement generation for a late batch,
+// refused and vanished originals, and DuckDB reading a part. The write order's promise (no
+// complete part outside a written plan, docs/design/compaction.md): a crash at each step
+// (upload, plan, completion, manifest) and a refusal mid-plan, each followed by a listing of
+// every `.ndjson.gz` under the compacted prefix (what Athena's compacted table reads) checked
+// against the committed manifests, and a re-run that writes a clean run's bytes.
 
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -13,6 +16,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gunzipSync } from "node:zlib";
 import {
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
@@ -22,7 +26,13 @@ import {
 import { DuckDBInstance } from "@duckdb/node-api";
 import { type LocalS3, localS3Client, startLocalS3 } from "../../local/s3.ts";
 import { type S3ArchiveFront, startS3ArchiveFront } from "../../local/s3-archive/server.ts";
-import { compactedHourPrefix, compactionManifestsPrefix } from "../keys/layout.ts";
+import {
+  compactedHourPrefix,
+  compactedPrefix,
+  compactionManifestsPrefix,
+  formatCompactionManifestKey,
+  parseCompactedKey,
+} from "../keys/layout.ts";
 import { parseCompactionManifest } from "../object/compaction-manifest.ts";
 import { listObjectPages } from "../retrieval/find.ts";
 import {
@@ -38,6 +48,7 @@ import {
   compactNamespaceHour,
   HourNotSettledError,
 } from "./compact.ts";
+import { readHourManifests } from "./manifests.ts";
 import { readCompactionIndexes } from "./readiness.ts";
 
 const E = "0c0c0c0c";
@@ -98,8 +109,14 @@ describe("compactNamespaceHour", () => {
   const clients: S3Client[] = [];
   const buckets = [
     "plain",
+    "reference",
+    "crash-upload",
+    "crash-plan",
+    "crash-complete",
     "crash-manifest",
-    "crash-part",
+    "refused-mid-plan",
+    "vanished-head",
+    "vanished-get",
     "late",
     "tampered",
     "big",
@@ -241,109 +258,236 @@ describe("compactNamespaceHour", () => {
     assert.equal(counts.get("CreateMultipartUploadCommand") ?? 0, 0);
   });
 
-  it("a crash before the manifest (its PUT fails), then a re-run: the same part and manifest bytes, the parts kept, one manifest", async () => {
-    const partMaxBytes = Math.max(...hourMembers.map((o) => o.body.length)) * 2;
-    await putAll("crash-manifest", hourMembers);
-    const reference = await compactNamespaceHour(options("plain", { partMaxBytes }));
-    assert.equal(reference.status, "up-to-date");
-    const referenceManifestKey = (
-      await keysUnder(s3, "plain", compactionManifestsPrefix("logs", "payments", HOUR.dt, HOUR.hour))
-    )[0]!;
-    const failing = localS3Client(front.endpoint, "us-east-1");
-    failing.middlewareStack.add(
+  /**
+   * A client whose process "dies" at the first command `crashAt` matches: that command and
+   * every later one fail, as after a kill (no abort or other cleanup reaches S3).
+   */
+  function crashingClient(crashAt: (command: string, key: string) => boolean): S3Client {
+    const client = localS3Client(front.endpoint, "us-east-1");
+    clients.push(client);
+    let dead = false;
+    client.middlewareStack.add(
       (next, context) => async (args) => {
-        const input = args.input as { Key?: string };
-        if (
-          (context as { commandName?: string }).commandName === "PutObjectCommand" &&
-          input.Key?.includes("/manifest-")
-        ) {
-          throw new Error("injected crash: the manifest PUT never reached S3");
-        }
+        const command = (context as { commandName?: string }).commandName ?? "";
+        if (!dead && crashAt(command, (args.input as { Key?: string }).Key ?? "")) dead = true;
+        if (dead) throw new Error(`injected crash at ${command}`);
         return next(args);
       },
-      { step: "initialize", name: "crashBeforeManifest" },
+      { step: "initialize", name: "crash" },
     );
-    await assert.rejects(
-      compactNamespaceHour(options("crash-manifest", { s3: failing, partMaxBytes })),
-      /injected crash/,
-    );
-    failing.destroy();
-    const stored = await keysUnder(
-      s3,
-      "crash-manifest",
-      compactedHourPrefix("logs", "payments", HOUR.dt, HOUR.hour),
-    );
-    assert.ok(stored.length > 0 && stored.every((k) => k.includes("/part-")), "parts stored, no manifest");
+    return client;
+  }
 
-    const { client, counts } = counted();
-    const rerun = await compactNamespaceHour(options("crash-manifest", { s3: client, partMaxBytes }));
-    const parts = await checkCommitted("crash-manifest", rerun, hourMembers);
-    assert.ok(
-      rerun.parts.every((p) => p.outcome === "kept"),
-      "the stored parts were verified and kept",
-    );
-    assert.equal(counts.get("PutObjectCommand"), 1, "only the manifest was written");
-    assert.equal(
-      counts.get("GetObjectCommand"),
-      rerun.parts.length,
-      "one GET per kept part, none of the originals",
-    );
-    assert.deepEqual(
-      await bytesOf(s3, "crash-manifest", rerun.manifestKey!),
-      await bytesOf(s3, "plain", referenceManifestKey),
-      "the manifest is byte for byte a clean run's",
-    );
-    const referenceManifest = parseCompactionManifest(await bytesOf(s3, "plain", referenceManifestKey));
-    for (const [i, part] of referenceManifest.parts.entries()) {
-      assert.equal(rerun.manifest!.parts[i]!.key, part.key);
-      assert.ok(parts[i]!.equals(await bytesOf(s3, "plain", part.key)));
+  /**
+   * What Athena's compacted table reads is every `.ndjson.gz` under the compacted prefix: each
+   * must be a part a committed manifest of its hour names (or, with `plans`, one a written plan
+   * names, which a re-run commits). Everything else there is plan or manifest JSON.
+   */
+  async function checkNoOrphanParts(
+    bucket: string,
+    o: { plans?: boolean } = {},
+  ): Promise<{ parts: string[]; plans: string[]; manifests: string[] }> {
+    const found = { parts: [] as string[], plans: [] as string[], manifests: [] as string[] };
+    const hours = new Map<string, { namespace: string; dt: string; hour: string }>();
+    for (const key of await keysUnder(s3, bucket, compactedPrefix("logs"))) {
+      const parsed = parseCompactedKey(key); // anything else under the prefix fails here
+      hours.set(`${parsed.namespace}/${parsed.dt}/${parsed.hour}`, parsed);
+      if (parsed.kind === "part") found.parts.push(key);
+      else {
+        assert.ok(key.endsWith(".json") && !key.endsWith(".ndjson.gz"), key);
+        (parsed.kind === "plan" ? found.plans : found.manifests).push(key);
+      }
     }
-    assert.deepEqual(
-      await keysUnder(
-        s3,
-        "crash-manifest",
-        compactionManifestsPrefix("logs", "payments", HOUR.dt, HOUR.hour),
-      ),
-      [rerun.manifestKey],
+    const named = new Set<string>();
+    for (const h of hours.values()) {
+      const read = await readHourManifests(s3, bucket, "logs", h.namespace, h.dt, h.hour);
+      assert.equal(read.problem, null);
+      for (const m of read.manifests) for (const p of m.manifest.parts) named.add(p.key);
+    }
+    if (o.plans) {
+      for (const key of found.plans) {
+        for (const p of parseCompactionManifest(await bytesOf(s3, bucket, key)).parts) named.add(p.key);
+      }
+    }
+    for (const part of found.parts) {
+      assert.ok(
+        named.has(part),
+        `${part} is read by Athena's compacted table, but no committed ${o.plans ? "plan or manifest" : "manifest"} names it`,
+      );
+    }
+    return found;
+  }
+
+  /** The manifest of a clean run of `hourMembers` at `partMaxBytes`, to compare re-runs' bytes with. */
+  async function referenceManifest(partMaxBytes: number): Promise<Buffer> {
+    await putAll("reference", hourMembers);
+    const outcome = await compactNamespaceHour(options("reference", { partMaxBytes }));
+    const key =
+      outcome.manifestKey ??
+      formatCompactionManifestKey({ prefix: "logs", namespace: "payments", ...HOUR, generation: 0 });
+    return bytesOf(s3, "reference", key);
+  }
+
+  const crashSteps: {
+    bucket: string;
+    step: string;
+    crashAt: (command: string, key: string) => boolean;
+    /** What is visible under the compacted prefix after the crash. */
+    visible: "nothing" | "plan and the first part" | "plan and every part";
+  }[] = [
+    {
+      bucket: "crash-upload",
+      step: "(a) the second part's upload",
+      crashAt: (c, k) => c === "UploadPartCommand" && k.includes("/part-0000-0001-"),
+      visible: "nothing",
+    },
+    {
+      bucket: "crash-plan",
+      step: "(c) the plan's PUT",
+      crashAt: (c, k) => c === "PutObjectCommand" && k.includes("/plan-"),
+      visible: "nothing",
+    },
+    {
+      bucket: "crash-complete",
+      step: "(d) the second part's completion",
+      crashAt: (c, k) => c === "CompleteMultipartUploadCommand" && k.includes("/part-0000-0001-"),
+      visible: "plan and the first part",
+    },
+    {
+      bucket: "crash-manifest",
+      step: "(e) the manifest's PUT",
+      crashAt: (c, k) => c === "PutObjectCommand" && k.includes("/manifest-"),
+      visible: "plan and every part",
+    },
+  ];
+  for (const { bucket, step, crashAt, visible } of crashSteps) {
+    it(`a crash at ${step} leaves ${visible} visible, every part inside a written plan; a re-run commits the same bytes as a clean run, every part named by the manifest`, async () => {
+      const partMaxBytes = Math.max(...hourMembers.map((o) => o.body.length)) * 2;
+      const reference = await referenceManifest(partMaxBytes);
+      const planned = parseCompactionManifest(reference);
+      assert.ok(planned.parts.length >= 2, `${planned.parts.length} parts`);
+      await putAll(bucket, hourMembers);
+      await assert.rejects(
+        compactNamespaceHour(options(bucket, { s3: crashingClient(crashAt), partMaxBytes })),
+        /injected crash/,
+      );
+      const afterCrash = await checkNoOrphanParts(bucket, { plans: true });
+      assert.deepEqual(afterCrash.manifests, [], "nothing committed");
+      const partKeys = planned.parts.map((p) => p.key);
+      switch (visible) {
+        case "nothing":
+          assert.deepEqual(afterCrash, { parts: [], plans: [], manifests: [] });
+          break;
+        case "plan and the first part":
+          assert.deepEqual(afterCrash.parts, partKeys.slice(0, 1));
+          assert.equal(afterCrash.plans.length, 1);
+          break;
+        case "plan and every part":
+          assert.deepEqual(afterCrash.parts, partKeys);
+          assert.equal(afterCrash.plans.length, 1);
+          break;
+      }
+      if (afterCrash.plans.length > 0) {
+        assert.ok(
+          (await bytesOf(s3, bucket, afterCrash.plans[0]!)).equals(reference),
+          "the plan is the manifest-to-be, byte for byte",
+        );
+      }
+      // A batch that lands before the re-run: a stored plan is completed without it (with no
+      // plan stored, the re-run plans afresh, as a clean run would, so none is added then).
+      const resumes = visible !== "nothing";
+      const late = batch("node-d", 0, 12);
+      if (resumes) await putTestObject(s3, bucket, late);
+
+      const { client, counts } = counted();
+      const rerun = await compactNamespaceHour(options(bucket, { s3: client, partMaxBytes }));
+      assert.equal(rerun.status, "committed");
+      assert.equal(rerun.resumedPlan, resumes);
+      assert.ok((await bytesOf(s3, bucket, rerun.manifestKey!)).equals(reference), "a clean run's manifest");
+      assert.ok(
+        rerun.manifest!.members.every((m) => m.key !== late.key),
+        "the late batch is not in a plan written before it",
+      );
+      if (visible === "plan and every part") {
+        assert.ok(rerun.parts.every((p) => p.outcome === "kept"));
+        assert.equal(counts.get("PutObjectCommand"), 1, "only the manifest was written");
+        assert.equal(counts.get("CreateMultipartUploadCommand") ?? 0, 0);
+      }
+      if (visible === "plan and the first part") {
+        assert.deepEqual(
+          rerun.parts.map((p) => p.outcome),
+          ["kept", ...rerun.parts.slice(1).map(() => "written")],
+        );
+      }
+      const committed = await checkNoOrphanParts(bucket);
+      assert.deepEqual(committed.parts, partKeys);
+      await checkCommitted(bucket, rerun, hourMembers);
+
+      if (resumes) {
+        const next = await compactNamespaceHour(options(bucket, { partMaxBytes }));
+        await checkCommitted(bucket, next, [late]);
+        assert.equal(next.generation, 1);
+        await checkNoOrphanParts(bucket);
+      }
+    });
+  }
+
+  it("a refused original in a later part aborts every upload of the run, the earlier parts' too: nothing under the compacted prefix", async () => {
+    const partMaxBytes = Math.max(...hourMembers.map((o) => o.body.length)) * 2;
+    const byKey = [...hourMembers].sort((a, b) => (a.key < b.key ? -1 : 1));
+    const victim = byKey.at(-1)!;
+    const stranger = byKey[0]!;
+    await putAll(
+      "refused-mid-plan",
+      hourMembers.map((o) => (o === victim ? { ...victim, body: stranger.body } : o)),
     );
+    const { client, counts } = counted();
+    const outcome = await compactNamespaceHour(options("refused-mid-plan", { s3: client, partMaxBytes }));
+    assert.equal(outcome.status, "refused");
+    assert.ok(outcome.parts.length >= 2 && outcome.members.find((m) => m.key === victim.key)!.part > 0);
+    assert.deepEqual(
+      outcome.refused.map((r) => r.key),
+      [victim.key],
+    );
+    assert.ok((counts.get("CreateMultipartUploadCommand") ?? 0) >= 1, "earlier parts were uploaded");
+    assert.equal(counts.get("AbortMultipartUploadCommand"), counts.get("CreateMultipartUploadCommand"));
+    assert.equal(counts.get("CompleteMultipartUploadCommand") ?? 0, 0);
+    assert.equal(counts.get("PutObjectCommand") ?? 0, 0, "no plan, no manifest");
+    assert.deepEqual(await checkNoOrphanParts("refused-mid-plan"), { parts: [], plans: [], manifests: [] });
   });
 
-  it("a crash between parts (the second part's write fails), then a re-run: the first part kept, the rest written, the same bytes", async () => {
-    const partMaxBytes = Math.max(...hourMembers.map((o) => o.body.length)) * 2;
-    await putAll("crash-part", hourMembers);
-    const failing = localS3Client(front.endpoint, "us-east-1");
-    failing.middlewareStack.add(
-      (next) => async (args) => {
-        const input = args.input as { Key?: string };
-        if (input.Key?.includes("/part-0000-0001-"))
-          throw new Error("injected crash: S3 unreachable for part 1");
-        return next(args);
-      },
-      { step: "initialize", name: "crashAtSecondPart" },
-    );
-    await assert.rejects(
-      compactNamespaceHour(options("crash-part", { s3: failing, partMaxBytes })),
-      /injected crash/,
-    );
-    failing.destroy();
-    assert.equal(
-      (await keysUnder(s3, "crash-part", compactedHourPrefix("logs", "payments", HOUR.dt, HOUR.hour))).length,
-      1,
-    );
-    const rerun = await compactNamespaceHour(options("crash-part", { partMaxBytes }));
-    await checkCommitted("crash-part", rerun, hourMembers);
-    assert.deepEqual(
-      rerun.parts.map((p) => p.outcome),
-      ["kept", ...rerun.parts.slice(1).map(() => "written")],
-    );
-    const reference = (
-      await keysUnder(s3, "plain", compactionManifestsPrefix("logs", "payments", HOUR.dt, HOUR.hour))
-    )[0]!;
-    assert.deepEqual(
-      await bytesOf(s3, "crash-part", rerun.manifestKey!),
-      await bytesOf(s3, "plain", reference),
-    );
-  });
+  for (const [bucket, command] of [
+    ["vanished-head", "HeadObjectCommand"],
+    ["vanished-get", "GetObjectCommand"],
+  ] as const) {
+    it(`an original deleted between the listing and its ${command === "HeadObjectCommand" ? "HEAD" : "GET"} (404) is refused by name for the hour, not a crash; nothing visible`, async () => {
+      const victim = hourMembers[2]!;
+      await putAll(bucket, hourMembers);
+      const client = localS3Client(front.endpoint, "us-east-1");
+      clients.push(client);
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const name = (context as { commandName?: string }).commandName;
+          if (name === command && (args.input as { Key?: string }).Key === victim.key) {
+            await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: victim.key }));
+          }
+          return next(args);
+        },
+        { step: "initialize", name: "vanish" },
+      );
+      const outcome = await compactNamespaceHour(options(bucket, { s3: client }));
+      assert.equal(outcome.status, "refused");
+      assert.deepEqual(
+        outcome.refused.map((r) => r.key),
+        [victim.key],
+      );
+      assert.match(
+        outcome.refused[0]!.reason,
+        /the object is gone: listed, then HeadObject or GetObject answered 404/,
+      );
+      assert.deepEqual(await checkNoOrphanParts(bucket), { parts: [], plans: [], manifests: [] });
+    });
+  }
 
   it("a batch that arrives after the hour was committed goes into generation 1, chained to generation 0, and no original is taken twice", async () => {
     await putAll("late", hourMembers);
@@ -452,7 +596,11 @@ describe("compactNamespaceHour", () => {
       [a1.key],
     );
     assert.equal(counts.get("ListObjectsV2Command"), 3, "the manifests and the two tiers, no index hour");
-    assert.equal(counts.get("GetObjectCommand"), 1, "the one original, no index");
+    assert.equal(
+      counts.get("GetObjectCommand"),
+      2,
+      "the plan looked for (none) and the one original, no index",
+    );
   });
 
   it("refuses an original whose metadata and bytes were rewritten together, when its hour index gives another sha256", async () => {
@@ -476,7 +624,7 @@ describe("compactNamespaceHour", () => {
   });
 
   /**
-   * A client for one of two racing runs. Its manifest PUT waits for `manifestGate`; it calls
+   * A client for one of two racing runs. Its plan and manifest PUTs wait for `manifestGate`; it calls
    * `listed` at its first HeadObject (it has listed the manifests and the originals by then).
    * With `conditional`, a PUT with If-None-Match: * gets S3's answer when the key exists, 412
    * PreconditionFailed (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html),
@@ -494,7 +642,8 @@ describe("compactNamespaceHour", () => {
         const command = (context as { commandName?: string }).commandName;
         const input = args.input as { Bucket?: string; Key?: string; IfNoneMatch?: string };
         if (command === "HeadObjectCommand") o.listed?.();
-        if (command === "PutObjectCommand" && input.Key?.includes("/manifest-")) await o.manifestGate;
+        if (command === "PutObjectCommand" && /\/(manifest|plan)-/.test(input.Key ?? ""))
+          await o.manifestGate;
         if (o.conditional && command === "PutObjectCommand" && input.IfNoneMatch === "*") {
           const exists = await s3.send(new HeadObjectCommand({ Bucket: input.Bucket, Key: input.Key })).then(
             () => true,
@@ -555,25 +704,16 @@ describe("compactNamespaceHour", () => {
     );
   });
 
-  it("two runs at once with other plans: the second is refused at its manifest, and its parts, under other keys, never overwrite the first's", async () => {
+  it("two runs at once with other plans: the second is refused at its plan, its uploads aborted, so none of its parts ever becomes visible", async () => {
     await putAll("race-other", hourMembers);
     const [a, b] = await race("race-other", { partMaxBytes: 1 });
     assert.equal(a.status, "fulfilled");
     assert.equal(b.status, "rejected");
-    assert.match(
-      String((b as PromiseRejectedResult).reason),
-      /manifest .* already exists with other content/,
-    );
+    assert.match(String((b as PromiseRejectedResult).reason), /plan .* already exists with other content/);
     const committed = (a as PromiseFulfilledResult<CompactionOutcome>).value;
     await checkCommitted("race-other", committed, hourMembers);
-    const partKeys = (
-      await keysUnder(s3, "race-other", compactedHourPrefix("logs", "payments", HOUR.dt, HOUR.hour))
-    ).filter((k) => k.includes("/part-"));
-    assert.equal(
-      partKeys.length,
-      1 + hourMembers.length,
-      "the first run's one part and the second's five, side by side",
-    );
+    const { parts } = await checkNoOrphanParts("race-other");
+    assert.deepEqual(parts, [committed.manifest!.parts[0]!.key], "the first run's one part only");
   });
 
   it("refuses an hour that has not closed plus the settle delay", async () => {

@@ -6,25 +6,38 @@
 // A gzip file is a series of members (RFC 1952 §2.2, https://www.rfc-editor.org/rfc/rfc1952#section-2.2),
 // so a part is itself a gzip file whose inflation is its members' inflations in order.
 //
+// The write order, so that no complete part is ever outside a written plan (Athena's
+// compacted table reads every `.ndjson.gz` under the compacted prefix and cannot see
+// manifests, docs/queries.md#reads-and-compaction):
+//   a. every part of the generation is uploaded as a multipart upload (part-writer.ts; not
+//      visible until completed), each member's bytes checked against its SHA-256 as they stream;
+//   b. if any original is refused, every upload of the run is aborted: nothing becomes visible;
+//   c. the plan (`plan-<GGGG>.json`, lib/keys/layout.ts) is written with If-None-Match: * : the
+//      manifest-to-be, byte for byte, naming the generation's members and their parts;
+//   d. the uploads are completed (the parts become visible, each named by the plan);
+//   e. the manifest, last, with the plan's bytes: its existence commits the generation.
+// A run that finds a plan of the next generation without its manifest completes THAT plan
+// (batches that arrived since wait for the following generation): a part already stored whole
+// is verified and kept, any other is uploaded again from its originals, then the manifest is
+// written. So a crash at any step leaves either nothing visible (incomplete uploads, removed by
+// the bucket's AbortIncompleteMultipartUpload rule) or parts that a written plan names and the
+// next run commits.
+//
 // Safe to re-run at any point:
 // - the members and their order follow from the listing (key order), the manifests already
 //   committed (their members are not taken again) and partMaxBytes, so a re-run plans the same
 //   parts, under the same keys (a part's key carries the digest of its member plan);
-// - a part already stored under its key is read back and kept when every member's byte range
-//   hashes to that member's SHA-256, instead of being written again (on a bucket with Object
-//   Lock every version written stays for the retention, so a rewrite would be paid for a year);
-// - the manifest is the same bytes for the same facts, written with If-None-Match: * (S3's
-//   conditional write, https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html:
-//   412 when the key exists); a 412 is success when the stored manifest has our bytes and a
-//   conflict otherwise, so there is never a second manifest of a generation.
-//
-// Parts stored before a refusal (or a crash) stay uncommitted, named by no manifest; a re-run
-// with the same plan keeps them (they are under the same keys).
+// - the plan and the manifest are the same bytes for the same facts, written with
+//   If-None-Match: * (S3's conditional write,
+//   https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html: 412 when the
+//   key exists); a 412 is success when the stored object has our bytes and a conflict
+//   otherwise, so there is never a second plan or manifest of a generation.
 //
 // An original is refused, and the hour is not committed, when its metadata is missing or
 // unreadable or its stored bytes do not hash to the metadata's SHA-256: a manifest without it
 // would hide its lines from readers that use manifests, and copying it would pass off bytes the
-// shipper never checksummed. The refusal names each one.
+// shipper never checksummed; also when it is gone (a 404 between the listing and its HEAD or
+// GET: deleted, or expired). The refusal names each one; the run does not fail for it.
 
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
@@ -38,13 +51,12 @@ import {
 import { forEachLimited } from "../../functions/loader/state.ts";
 import {
   batchId,
-  compactionManifestsPrefix,
   formatCompactedPartKey,
   formatCompactionManifestKey,
+  formatCompactionPlanKey,
   MAX_COMPACTED_PART,
   MAX_COMPACTION_GENERATION,
   type ObjectKey,
-  parseCompactedKey,
   parseObjectKey,
   partitionPrefix,
 } from "../keys/layout.ts";
@@ -60,7 +72,6 @@ import {
   compareKeys,
   encodeCompactionManifest,
   manifestHour,
-  manifestSha256,
   parseCompactionManifest,
   partPlanDigest,
 } from "../object/compaction-manifest.ts";
@@ -69,6 +80,7 @@ import { listObjectPages, versionParam } from "../retrieval/find.ts";
 import type { IndexReading } from "../retrieval/hour-indexes.ts";
 import { DEFAULT_PART_MAX_BYTES, DEFAULT_SETTLE_MS } from "./defaults.ts";
 import { CompactionError, checkHourSettled, HourNotSettledError, hourStartMs } from "./hour.ts";
+import { readHourManifests } from "./manifests.ts";
 import { DEFAULT_UPLOAD_CHUNK_BYTES, MIN_UPLOAD_PART_BYTES, PartWriter } from "./part-writer.ts";
 import { checkHourIndexes, DEFAULT_INDEX_MARGIN_HOURS } from "./readiness.ts";
 
@@ -130,7 +142,7 @@ export interface PlannedPart {
   key: string;
   bytes: number;
   members: number;
-  /** Set after the run: written now, kept from an earlier run, or not written (dry run, refusal). */
+  /** Set after the run: completed now, kept from an earlier run, or not written (dry run, refusal). */
   outcome: "written" | "kept" | "not-written";
 }
 
@@ -148,6 +160,13 @@ export interface CompactionOutcome {
   /** The generation planned or committed; for up-to-date and empty, the next one. */
   generation: number;
   manifestKey: string | null;
+  /** The generation's plan (lib/keys/layout.ts formatCompactionPlanKey), once planned. */
+  planKey: string | null;
+  /**
+   * Whether this run completed a plan an interrupted run had written (its members, not a new
+   * listing's: originals that arrived since wait for the next generation).
+   */
+  resumedPlan: boolean;
   /** The manifest committed (status committed), else null. */
   manifest: CompactionManifest | null;
   /** Whether this run's PUT created the manifest (false when an earlier run had stored the same bytes). */
@@ -187,7 +206,9 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
   const hour = manifestHour(o);
 
   // 1. What earlier generations committed.
-  const committed = await readCommittedManifests(o);
+  const read = await readHourManifests(o.s3, o.bucket, o.prefix, o.namespace, o.dt, o.hour);
+  if (read.problem !== null) throw new CompactionError(`${o.namespace} ${hour}: ${read.problem}`);
+  const committed = read.manifests;
   const generation = committed.length;
   const compactedKeys = new Set(committed.flatMap((c) => c.manifest.members.map((m) => m.key)));
   const outcome: CompactionOutcome = {
@@ -196,6 +217,8 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
     hour,
     generation,
     manifestKey: null,
+    planKey: null,
+    resumedPlan: false,
     manifest: null,
     manifestWritten: false,
     members: [],
@@ -206,8 +229,25 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
     notReady: [],
     indexes: { read: 0, unusable: [], unindexedNodes: [] },
   };
+  if (generation > MAX_COMPACTION_GENERATION) {
+    throw new CompactionError(
+      `hour ${hour} of ${o.namespace} already has ${generation} generations, the most keys hold`,
+    );
+  }
+  const hourKey = { prefix: o.prefix, namespace: o.namespace, dt: o.dt, hour: o.hour, generation };
+  const manifestKey = formatCompactionManifestKey(hourKey);
+  const planKey = formatCompactionPlanKey(hourKey);
+  const toolMetadata: Record<string, string> =
+    o.toolVersion === undefined ? {} : { [`${METADATA_PREFIX}tool`]: o.toolVersion };
+  const work: PlanWork = { o, chunkBytes, toolMetadata, manifestKey, planKey, outcome };
 
-  // 2. The hour's originals in every long-lived tier, less those already compacted, in key order.
+  // 2. A plan an interrupted run wrote for this generation: completed as it is.
+  const storedPlan = await readObjectOrNull(o.s3, o.bucket, planKey);
+  if (storedPlan !== null) {
+    return await completeStoredPlan(work, storedPlan, committed.at(-1)?.sha256 ?? null);
+  }
+
+  // 3. The hour's originals in every long-lived tier, less those already compacted, in key order.
   const listed: { key: string; parsed: ObjectKey }[] = [];
   for (const tier of longLivedTiers()) {
     const prefix = partitionPrefix(o.prefix, tier, o.namespace, o.dt, o.hour);
@@ -255,20 +295,25 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
       return outcome;
     }
   }
-  if (generation > MAX_COMPACTION_GENERATION) {
-    throw new CompactionError(
-      `hour ${hour} of ${o.namespace} already has ${generation} generations, the most keys hold`,
-    );
-  }
 
-  // 3. Each original's version, size and contract metadata (HeadObject).
-  const heads = new Map<string, { head: HeadObjectCommandOutput }>();
+  // 4. Each original's version, size and contract metadata (HeadObject). One deleted or
+  // expired since the listing (404) is refused by name, like any original that cannot be copied.
+  const heads = new Map<string, HeadObjectCommandOutput | null>();
   await forEachLimited(listed, HEAD_CONCURRENCY, async ({ key }) => {
-    heads.set(key, { head: await o.s3.send(new HeadObjectCommand({ Bucket: o.bucket, Key: key })) });
+    try {
+      heads.set(key, await o.s3.send(new HeadObjectCommand({ Bucket: o.bucket, Key: key })));
+    } catch (error) {
+      if (httpStatus(error) !== 404) throw error;
+      heads.set(key, null);
+    }
   });
   const candidates: Candidate[] = [];
   for (const { key, parsed } of listed) {
-    const { head } = heads.get(key)!;
+    const head = heads.get(key)!;
+    if (head === null) {
+      outcome.refused.push({ key, versionId: null, reason: VANISHED });
+      continue;
+    }
     const versionId = head.VersionId === undefined || head.VersionId === "null" ? null : head.VersionId;
     let metadata: ObjectMetadata;
     try {
@@ -307,9 +352,9 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
     candidates.push({ key, parsed, versionId, bytes, metadata });
   }
 
-  // 4. The plan: members in key order, a new part when the next would pass partMaxBytes.
+  // 5. The plan: members in key order, a new part when the next would pass partMaxBytes.
   const members: CompactionMember[] = [];
-  const parts: { members: CompactionMember[]; bytes: number }[] = [];
+  const parts: PlannedMembers[] = [];
   for (const c of candidates) {
     let current = parts.at(-1);
     if (current === undefined || (current.bytes + c.bytes > partMaxBytes && current.members.length > 0)) {
@@ -340,16 +385,125 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
     members.push(member);
   }
   const partKeys = parts.map((p, i) =>
-    formatCompactedPartKey({
-      prefix: o.prefix,
-      namespace: o.namespace,
-      dt: o.dt,
-      hour: o.hour,
-      generation,
-      part: i,
-      plan: partPlanDigest(p.members),
-    }),
+    formatCompactedPartKey({ ...hourKey, part: i, plan: partPlanDigest(p.members) }),
   );
+  describePlan(outcome, members, parts, partKeys);
+  outcome.manifestKey = manifestKey;
+  outcome.planKey = planKey;
+  if (o.dryRun) {
+    outcome.status = outcome.refused.length > 0 ? "refused" : "planned";
+    return outcome;
+  }
+  if (outcome.refused.length > 0) {
+    outcome.status = "refused";
+    return outcome;
+  }
+
+  // 6. (a) Every part uploaded, not completed; (b) on a refusal, every upload aborted.
+  const written: CompactedPart[] = [];
+  const writers: (PartWriter | null)[] = [];
+  try {
+    for (const [i, part] of parts.entries()) {
+      const key = partKeys[i]!;
+      // A part stored whole under its key (by a run that completed it before writing a plan,
+      // as this code did before plans): kept, and named by the plan below.
+      const kept = await keepStoredPart(o.s3, o.bucket, key, part);
+      if (kept !== null) {
+        written.push(describePart(i, key, part, kept));
+        outcome.parts[i]!.outcome = "kept";
+        writers.push(null);
+        continue;
+      }
+      // After a refusal the rest are still read and checked (every bad original is named at
+      // once) but not uploaded.
+      const writer = outcome.refused.length > 0 ? null : newWriter(work, key, part);
+      writers.push(writer);
+      const sha = await streamPart(o.s3, o.bucket, part, writer, outcome.refused);
+      if (sha !== null) written.push(describePart(i, key, part, sha));
+    }
+    if (outcome.refused.length > 0) {
+      await abortAll(writers);
+      outcome.status = "refused";
+      return outcome;
+    }
+
+    // (c) The plan; (d) the parts made visible; (e) the manifest.
+    const manifest = manifestOf(o, hour, generation, committed.at(-1)?.sha256 ?? null, written, members);
+    const body = encodeCompactionManifest(manifest);
+    const planWritten = await putOnce(o.s3, o.bucket, planKey, body, planMetadata(toolMetadata), "plan");
+    for (const [i, writer] of writers.entries()) {
+      if (writer === null) continue;
+      // A twin run stored the same plan first: a part it already completed is those bytes
+      // (its key names the members), so this run's upload of it is dropped, not made a second version.
+      if (!planWritten && (await storedSize(o.s3, o.bucket, writer.key)) === parts[i]!.bytes) {
+        await writer.abort();
+        outcome.parts[i]!.outcome = "kept";
+        continue;
+      }
+      await writer.complete();
+      await checkStoredSize(o.s3, o.bucket, writer.key, parts[i]!.bytes);
+      outcome.parts[i]!.outcome = "written";
+    }
+    outcome.manifestWritten = await putOnce(
+      o.s3,
+      o.bucket,
+      manifestKey,
+      body,
+      manifestMetadata(toolMetadata),
+      "manifest",
+    );
+    outcome.manifest = manifest;
+    outcome.status = "committed";
+    return outcome;
+  } catch (error) {
+    await abortAll(writers);
+    throw error;
+  }
+}
+
+/** Why an original listed a moment ago cannot be copied: it is no longer there. */
+const VANISHED =
+  "the object is gone: listed, then HeadObject or GetObject answered 404 (deleted, or expired at the end of its landing days, since the listing)";
+
+interface PlannedMembers {
+  members: CompactionMember[];
+  bytes: number;
+}
+
+interface PlanWork {
+  o: CompactOptions;
+  chunkBytes: number;
+  toolMetadata: Record<string, string>;
+  manifestKey: string;
+  planKey: string;
+  outcome: CompactionOutcome;
+}
+
+function newWriter(work: PlanWork, key: string, part: PlannedMembers): PartWriter {
+  return new PartWriter({
+    s3: work.o.s3,
+    bucket: work.o.bucket,
+    key,
+    plannedBytes: part.bytes,
+    chunkBytes: work.chunkBytes,
+    metadata: {
+      [`${METADATA_PREFIX}kind`]: COMPACTED_PART_KIND,
+      [`${METADATA_PREFIX}members`]: String(part.members.length),
+      ...work.toolMetadata,
+    },
+  });
+}
+
+async function abortAll(writers: readonly (PartWriter | null)[]): Promise<void> {
+  await Promise.all(writers.map((w) => w?.abort()));
+}
+
+function describePlan(
+  outcome: CompactionOutcome,
+  members: readonly CompactionMember[],
+  parts: readonly PlannedMembers[],
+  partKeys: readonly string[],
+): void {
   outcome.members = members.map((m) => ({
     key: m.key,
     versionId: m.versionId,
@@ -364,74 +518,23 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
     members: p.members.length,
     outcome: "not-written",
   }));
-  const manifestKey = formatCompactionManifestKey({
-    prefix: o.prefix,
-    namespace: o.namespace,
-    dt: o.dt,
-    hour: o.hour,
-    generation,
-  });
-  outcome.manifestKey = manifestKey;
-  if (o.dryRun) {
-    outcome.status = outcome.refused.length > 0 ? "refused" : "planned";
-    return outcome;
-  }
-  if (outcome.refused.length > 0) {
-    outcome.status = "refused";
-    return outcome;
-  }
+}
 
-  // 5. Each part: kept if an earlier run stored it whole, else written from verified originals.
-  const written: CompactedPart[] = [];
-  const toolMetadata: Record<string, string> =
-    o.toolVersion === undefined ? {} : { [`${METADATA_PREFIX}tool`]: o.toolVersion };
-  for (const [i, part] of parts.entries()) {
-    const key = partKeys[i]!;
-    const kept = await keepStoredPart(o.s3, o.bucket, key, part);
-    if (kept !== null) {
-      written.push(describePart(i, key, part, kept));
-      outcome.parts[i]!.outcome = "kept";
-      continue;
-    }
-    const sha = await writePart(
-      o.s3,
-      o.bucket,
-      key,
-      part,
-      chunkBytes,
-      {
-        [`${METADATA_PREFIX}kind`]: COMPACTED_PART_KIND,
-        [`${METADATA_PREFIX}members`]: String(part.members.length),
-        ...toolMetadata,
-      },
-      outcome.refused,
-    );
-    if (sha === null) break;
-    // Stored as planned: S3 has the object at its full size before the manifest names it.
-    const head = await o.s3.send(new HeadObjectCommand({ Bucket: o.bucket, Key: key }));
-    if (head.ContentLength !== part.bytes) {
-      throw new CompactionError(
-        `part ${key} was stored with ${head.ContentLength} bytes, not the ${part.bytes} written`,
-      );
-    }
-    written.push(describePart(i, key, part, sha));
-    outcome.parts[i]!.outcome = "written";
-  }
-  if (outcome.refused.length > 0) {
-    outcome.status = "refused";
-    return outcome;
-  }
-
-  // 6. The manifest, last: its existence commits the generation.
-  const previous = committed.at(-1);
-  const manifest: CompactionManifest = {
+function manifestOf(
+  o: CompactOptions,
+  hour: string,
+  generation: number,
+  previousSha256: string | null,
+  written: CompactedPart[],
+  members: CompactionMember[],
+): CompactionManifest {
+  return {
     format: COMPACTION_MANIFEST_FORMAT,
     version: COMPACTION_MANIFEST_VERSION,
     namespace: o.namespace,
     hour,
     generation,
-    previous:
-      previous === undefined ? null : { generation: previous.manifest.generation, sha256: previous.sha256 },
+    previous: previousSha256 === null ? null : { generation: generation - 1, sha256: previousSha256 },
     parts: written,
     members,
     totals: {
@@ -441,12 +544,121 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
       records: written.reduce((n, p) => n + p.records, 0),
     },
   };
-  const body = encodeCompactionManifest(manifest);
-  outcome.manifestWritten = await putManifestOnce(o.s3, o.bucket, manifestKey, body, {
-    [`${METADATA_PREFIX}kind`]: COMPACTION_MANIFEST_KIND,
-    ...toolMetadata,
-  });
-  outcome.manifest = manifest;
+}
+
+function planMetadata(tool: Record<string, string>): Record<string, string> {
+  return { [`${METADATA_PREFIX}kind`]: COMPACTION_PLAN_KIND, ...tool };
+}
+
+function manifestMetadata(tool: Record<string, string>): Record<string, string> {
+  return { [`${METADATA_PREFIX}kind`]: COMPACTION_MANIFEST_KIND, ...tool };
+}
+
+/** The `kind` metadata of a plan object (the manifest-to-be). */
+export const COMPACTION_PLAN_KIND = "compaction-plan";
+
+/** The stored object's size, or null when there is none. */
+async function storedSize(s3: S3Client, bucket: string, key: string): Promise<number | null> {
+  try {
+    return (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentLength ?? 0;
+  } catch (error) {
+    if (httpStatus(error) === 404) return null;
+    throw error;
+  }
+}
+
+/** S3 has the completed part at its planned size before the manifest names it. */
+async function checkStoredSize(s3: S3Client, bucket: string, key: string, bytes: number): Promise<void> {
+  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  if (head.ContentLength !== bytes) {
+    throw new CompactionError(
+      `part ${key} was stored with ${head.ContentLength} bytes, not the ${bytes} written`,
+    );
+  }
+}
+
+/**
+ * Completes the plan an interrupted run wrote (its bytes are the manifest-to-be): each part
+ * stored whole is kept, any other is uploaded again from its originals (checked against the
+ * plan's SHA-256s) and completed, then the manifest is written with the plan's bytes.
+ * Originals that arrived after the plan are left for the next generation.
+ */
+async function completeStoredPlan(
+  work: PlanWork,
+  body: Buffer,
+  previousSha256: string | null,
+): Promise<CompactionOutcome> {
+  const { o, outcome, planKey, manifestKey } = work;
+  let plan: CompactionManifest;
+  try {
+    plan = parseCompactionManifest(body);
+  } catch (error) {
+    throw new CompactionError(`plan ${planKey} is not usable: ${(error as Error).message}`);
+  }
+  if (
+    plan.namespace !== o.namespace ||
+    plan.hour !== outcome.hour ||
+    plan.generation !== outcome.generation ||
+    (plan.previous?.sha256 ?? null) !== previousSha256
+  ) {
+    throw new CompactionError(
+      `plan ${planKey} describes ${plan.namespace} ${plan.hour} generation ${plan.generation}, not the hour's next generation after its committed manifests`,
+    );
+  }
+  const parts: PlannedMembers[] = plan.parts.map((p) => ({
+    members: plan.members.filter((m) => m.part === p.part),
+    bytes: p.bytes,
+  }));
+  describePlan(
+    outcome,
+    plan.members,
+    parts,
+    plan.parts.map((p) => p.key),
+  );
+  outcome.planKey = planKey;
+  outcome.manifestKey = manifestKey;
+  outcome.resumedPlan = true;
+  if (o.dryRun) {
+    outcome.status = "planned";
+    return outcome;
+  }
+  for (const [i, stored] of plan.parts.entries()) {
+    const part = parts[i]!;
+    const kept = await keepStoredPart(o.s3, o.bucket, stored.key, part);
+    if (kept === stored.sha256) {
+      outcome.parts[i]!.outcome = "kept";
+      continue;
+    }
+    const writer = newWriter(work, stored.key, part);
+    try {
+      const sha = await streamPart(o.s3, o.bucket, part, writer, outcome.refused);
+      if (sha === null) {
+        await writer.abort();
+        outcome.status = "refused";
+        return outcome;
+      }
+      if (sha !== stored.sha256) {
+        throw new CompactionError(
+          `part ${stored.key} of plan ${planKey} was rebuilt with SHA-256 ${sha}, the plan says ${stored.sha256}`,
+        );
+      }
+      await writer.complete();
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+    await checkStoredSize(o.s3, o.bucket, stored.key, part.bytes);
+    outcome.parts[i]!.outcome = "written";
+  }
+  outcome.manifestWritten = await putOnce(
+    o.s3,
+    o.bucket,
+    manifestKey,
+    body,
+    manifestMetadata(work.toolMetadata),
+    "manifest",
+  );
+  outcome.manifest = plan;
   outcome.status = "committed";
   return outcome;
 }
@@ -465,50 +677,6 @@ function describePart(
     members: part.members.length,
     records: part.members.reduce((n, m) => n + m.records, 0),
   };
-}
-
-/** Every committed manifest of the hour, in generation order, checked and chained. */
-async function readCommittedManifests(
-  o: CompactOptions,
-): Promise<{ manifest: CompactionManifest; sha256: string }[]> {
-  const keys: { key: string; generation: number }[] = [];
-  for await (const page of listObjectPages(
-    o.s3,
-    o.bucket,
-    compactionManifestsPrefix(o.prefix, o.namespace, o.dt, o.hour),
-  )) {
-    for (const object of page) {
-      if (object.Key === undefined) continue;
-      const parsed = parseCompactedKey(object.Key);
-      if (parsed.kind === "manifest") keys.push({ key: object.Key, generation: parsed.generation });
-    }
-  }
-  keys.sort((a, b) => a.generation - b.generation);
-  const out: { manifest: CompactionManifest; sha256: string }[] = [];
-  for (const [i, { key, generation }] of keys.entries()) {
-    if (generation !== i)
-      throw new CompactionError(
-        `manifest generation ${i} of ${key.replace(/manifest-\d+\.json$/, "")} is missing (found ${generation})`,
-      );
-    const response = await o.s3.send(new GetObjectCommand({ Bucket: o.bucket, Key: key }));
-    const body = Buffer.from((await response.Body?.transformToByteArray()) ?? new Uint8Array());
-    const manifest = parseCompactionManifest(body);
-    if (
-      manifest.namespace !== o.namespace ||
-      manifest.hour !== manifestHour(o) ||
-      manifest.generation !== generation
-    ) {
-      throw new CompactionError(
-        `manifest ${key} describes ${manifest.namespace} ${manifest.hour} generation ${manifest.generation}`,
-      );
-    }
-    const previous = out.at(-1);
-    if (previous !== undefined && manifest.previous?.sha256 !== previous.sha256) {
-      throw new CompactionError(`manifest ${key} does not chain to generation ${generation - 1}'s SHA-256`);
-    }
-    out.push({ manifest, sha256: manifestSha256(body) });
-  }
-  return out;
 }
 
 /**
@@ -564,50 +732,47 @@ async function keepStoredPart(
 }
 
 /**
- * Writes one part from its originals, each read whole (one archive object: at most the
- * shipper's batch size) and checked against its metadata's SHA-256 before a byte of it is
- * appended. On a mismatch the upload is abandoned, the remaining members are still checked
- * (so every bad original is named at once), they are added to `refused`, and null is returned.
+ * Streams one part's originals, each read whole (one archive object: at most the shipper's
+ * batch size) and checked against its SHA-256 before a byte of it is written, into `writer`,
+ * and seals the upload (all its bytes uploaded, the object not yet visible). With a null
+ * writer, or after a mismatch, the members are only checked, so every bad original is named
+ * at once. Each refused member is added to `refused`; returns the part's SHA-256, or null when
+ * a member was refused or there is no writer.
  */
-async function writePart(
+async function streamPart(
   s3: S3Client,
   bucket: string,
-  key: string,
-  part: { members: CompactionMember[]; bytes: number },
-  chunkBytes: number,
-  metadata: Record<string, string>,
+  part: PlannedMembers,
+  writer: PartWriter | null,
   refused: RefusedOriginal[],
 ): Promise<string | null> {
-  const writer = new PartWriter({ s3, bucket, key, plannedBytes: part.bytes, chunkBytes, metadata });
-  let failed = false;
-  try {
-    const bodies = prefetched(part.members, (m) => readOriginal(s3, bucket, m));
-    for (const [i, member] of part.members.entries()) {
-      const body = await bodies(i);
-      const problem = verifyOriginal(member, body);
-      if (problem !== null) {
-        refused.push({ key: member.key, versionId: member.versionId, reason: problem });
-        failed = true;
-        continue;
-      }
-      if (!failed) await writer.write(body);
+  let failed = writer === null;
+  const bodies = prefetched(part.members, (m) => readOriginal(s3, bucket, m));
+  for (const [i, member] of part.members.entries()) {
+    const body = await bodies(i);
+    const problem = body === null ? VANISHED : verifyOriginal(member, body);
+    if (problem !== null || body === null) {
+      refused.push({ key: member.key, versionId: member.versionId, reason: problem ?? VANISHED });
+      failed = true;
+      continue;
     }
-    if (failed) {
-      await writer.abort();
-      return null;
-    }
-    return (await writer.finish()).sha256;
-  } catch (error) {
-    await writer.abort();
-    throw error;
+    if (!failed) await writer!.write(body);
   }
+  if (failed) return null;
+  return (await writer!.seal()).sha256;
 }
 
-async function readOriginal(s3: S3Client, bucket: string, member: CompactionMember): Promise<Buffer> {
-  const response = await s3.send(
-    new GetObjectCommand({ Bucket: bucket, Key: member.key, ...versionParam(member.versionId ?? "null") }),
-  );
-  return Buffer.from((await response.Body?.transformToByteArray()) ?? new Uint8Array());
+/** The original's bytes of the version planned, or null when it is gone (404). */
+async function readOriginal(s3: S3Client, bucket: string, member: CompactionMember): Promise<Buffer | null> {
+  try {
+    const response = await s3.send(
+      new GetObjectCommand({ Bucket: bucket, Key: member.key, ...versionParam(member.versionId ?? "null") }),
+    );
+    return Buffer.from((await response.Body?.transformToByteArray()) ?? new Uint8Array());
+  } catch (error) {
+    if (httpStatus(error) === 404) return null;
+    throw error;
+  }
 }
 
 /** Why an original's bytes may not be copied, or null when they are what its metadata says. */
@@ -642,17 +807,18 @@ function prefetched<T, R>(items: readonly T[], load: (item: T) => Promise<R>): (
 }
 
 /**
- * PUTs the manifest unless the key exists (If-None-Match: *). True when this PUT stored it,
- * false when the same bytes were already there (an earlier run committed before it stopped);
- * throws when other bytes are there. A store without conditional writes (501) gets a read
- * first and a plain PUT.
+ * PUTs a plan or manifest unless the key exists (If-None-Match: *). True when this PUT stored
+ * it, false when the same bytes were already there (an earlier or concurrent run of the same
+ * facts); throws when other bytes are there. A store without conditional writes (501) gets a
+ * read first and a plain PUT.
  */
-async function putManifestOnce(
+async function putOnce(
   s3: S3Client,
   bucket: string,
   key: string,
   body: Buffer,
   metadata: Record<string, string>,
+  what: "plan" | "manifest",
 ): Promise<boolean> {
   const put = (conditional: boolean) =>
     s3.send(
@@ -667,19 +833,10 @@ async function putManifestOnce(
         ...(conditional ? { IfNoneMatch: "*" } : {}),
       }),
     );
-  const existing = async (): Promise<Buffer | null> => {
-    try {
-      const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return Buffer.from((await response.Body?.transformToByteArray()) ?? new Uint8Array());
-    } catch (error) {
-      if (httpStatus(error) === 404) return null;
-      throw error;
-    }
-  };
   const sameOrConflict = (stored: Buffer): false => {
     if (stored.equals(body)) return false;
     throw new CompactionError(
-      `manifest ${key} already exists with other content: another compaction of this hour committed a different plan`,
+      `${what} ${key} already exists with other content: another compaction of this hour ${what === "plan" ? "planned" : "committed"} a different set of originals`,
     );
   };
   try {
@@ -689,16 +846,27 @@ async function putManifestOnce(
     const status = httpStatus(error);
     // 409 ConditionalRequestConflict: a concurrent write of the key; what it stored decides.
     if (status === 412 || status === 409) {
-      const stored = await existing();
+      const stored = await readObjectOrNull(s3, bucket, key);
       if (stored === null) throw error;
       return sameOrConflict(stored);
     }
     if (status !== 501) throw error;
   }
-  const stored = await existing();
+  const stored = await readObjectOrNull(s3, bucket, key);
   if (stored !== null) return sameOrConflict(stored);
   await put(false);
   return true;
+}
+
+/** The object's bytes, or null when there is none (404). */
+async function readObjectOrNull(s3: S3Client, bucket: string, key: string): Promise<Buffer | null> {
+  try {
+    const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return Buffer.from((await response.Body?.transformToByteArray()) ?? new Uint8Array());
+  } catch (error) {
+    if (httpStatus(error) === 404) return null;
+    throw error;
+  }
 }
 
 function httpStatus(error: unknown): number | undefined {
