@@ -2,6 +2,8 @@
 // the exact action lists are one constant each and tests assert them as they are deployed.
 // docs/deploy.md#permissions explains every action.
 
+import { LANDING_TAG } from "../lib/object/landing.ts";
+
 /**
  * The shipper uploads with PutObject (If-None-Match, SHA-256 checksum and user metadata need no
  * other permission) and, only after a 412, HEADs the key to compare checksums: s3:GetObject is
@@ -48,11 +50,15 @@ export const RETRIEVAL_S3_BUCKET_ACTIONS = ["s3:ListBucket", "s3:ListBucketVersi
 export const RETRIEVAL_KMS_ACTIONS = ["kms:Decrypt"] as const;
 
 /**
- * Actions that remove or unprotect archived data. No role of ours may be allowed them, with one
- * exception the security policy pack checks (infra/policies/security.ts, boundedRetentionGrant):
+ * Actions that remove or unprotect archived data, or make the lifecycle remove it: the tier
+ * prefixes' landing expiry selects objects by the landing tag (lib/object/landing.ts), so tagging
+ * an original written before compaction would have it expired. No role of ours may be allowed
+ * them, with two exceptions the security policy pack checks (infra/policies/security.ts):
  * s3:PutObjectRetention on named key prefixes only, under a condition capping the retention it
- * can set (RETENTION_DAYS_CONDITION_KEY), which is how the shipper gives stream copies and, with
- * compaction, landing originals a retention shorter than the bucket default (docs/deploy.md#permissions).
+ * can set (RETENTION_DAYS_CONDITION_KEY, boundedRetentionGrant), which is how the shipper gives
+ * stream copies and, with compaction, landing originals a retention shorter than the bucket
+ * default; and s3:PutObjectTagging on named key prefixes only, conditioned to the landing tag and
+ * no other (landingTagGrant), which is how it PUTs landing originals tagged (docs/deploy.md#permissions).
  */
 export const DESTRUCTIVE_S3_ACTIONS = [
   "s3:BypassGovernanceRetention",
@@ -61,6 +67,8 @@ export const DESTRUCTIVE_S3_ACTIONS = [
   "s3:PutBucketObjectLockConfiguration",
   "s3:PutLifecycleConfiguration",
   "s3:PutObjectRetention",
+  "s3:PutObjectTagging",
+  "s3:PutObjectVersionTagging",
 ] as const;
 
 /**
@@ -82,6 +90,35 @@ export const RETENTION_DAYS_CONDITION_KEY = "s3:object-lock-remaining-retention-
  * up to an hour more than the days, and the key's count may round up.
  */
 export const RETENTION_CAP_SLACK_DAYS = 2;
+
+/**
+ * A PutObject that sets tags (x-amz-tagging) also needs s3:PutObjectTagging: "To successfully set
+ * the tag-set with your PutObject request, you must have the s3:PutObjectTagging" (PutObject,
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html). The shipper PUTs landing
+ * originals with the landing tag when compaction is on (docs/shipper.md#the-landing-tag).
+ */
+export const SHIPPER_TAGGING_ACTIONS = ["s3:PutObjectTagging"] as const;
+/**
+ * The condition keys that hold a tagging grant to one tag: s3:RequestObjectTag/<key> restricts
+ * "the tag keys and values", s3:RequestObjectTagKeys "the tag keys that you want to allow on
+ * objects", both "useful when adding tags to objects using the PutObjectTagging and PutObject"
+ * requests (https://docs.aws.amazon.com/AmazonS3/latest/userguide/tagging-and-policies.html).
+ */
+export const REQUEST_OBJECT_TAG_CONDITION_PREFIX = "s3:RequestObjectTag/";
+export const REQUEST_OBJECT_TAG_KEYS_CONDITION_KEY = "s3:RequestObjectTagKeys";
+
+/**
+ * The condition of the shipper's tagging grant: the request's tags are exactly the landing tag.
+ * StringEquals on the tag's value requires it to be present with that value (a request without
+ * it has no value to match); ForAllValues:StringEquals on the keys refuses any other key beside
+ * it (on its own it would also match a request with no tags, hence the pair).
+ */
+export function landingTagCondition(): NonNullable<PolicyStatement["Condition"]> {
+  return {
+    StringEquals: { [`${REQUEST_OBJECT_TAG_CONDITION_PREFIX}${LANDING_TAG.key}`]: LANDING_TAG.value },
+    "ForAllValues:StringEquals": { [REQUEST_OBJECT_TAG_KEYS_CONDITION_KEY]: [LANDING_TAG.key] },
+  };
+}
 
 /**
  * The compactor (logarchive compact --pending): finds an hour's originals, hour indexes and
@@ -135,8 +172,14 @@ export function shipperPolicy(a: {
   keyArn: string;
   /** Absent or with no prefixes: the shipper sends no lock headers and gets no retention grant. */
   retention?: ShipperRetentionGrant;
+  /**
+   * Where the shipper PUTs landing originals with the landing tag (compaction on: the long-lived
+   * tiers' prefixes); absent or empty: it sets no tag and gets no tagging grant.
+   */
+  landingTagPrefixes?: readonly string[];
 }): PolicyDocument {
   const retention = a.retention;
+  const tagged = a.landingTagPrefixes ?? [];
   return doc([
     {
       Sid: "WriteArchiveObjects",
@@ -155,6 +198,17 @@ export function shipperPolicy(a: {
             Condition: {
               NumericLessThanEquals: { [RETENTION_DAYS_CONDITION_KEY]: String(retention.maxDays) },
             },
+          },
+        ]),
+    ...(tagged.length === 0
+      ? []
+      : [
+          {
+            Sid: "TagLandingOriginals",
+            Effect: "Allow" as const,
+            Action: [...SHIPPER_TAGGING_ACTIONS],
+            Resource: objectArns(a.bucketArn, tagged),
+            Condition: landingTagCondition(),
           },
         ]),
     { Sid: "EncryptWithArchiveKey", Effect: "Allow", Action: [...SHIPPER_KMS_ACTIONS], Resource: a.keyArn },
@@ -277,13 +331,24 @@ export function transferTrustPolicy(a: { googleSubjectId: string }): PolicyDocum
   ]);
 }
 
-export function retrievalPolicy(a: { bucketArn: string; keyArn: string }): PolicyDocument {
+/**
+ * The compliance role (retrieve, hold, reconcile): the same object actions on every prefix it
+ * reads and holds (retrievalPrefixes(policy) in lib/infra-contract.ts: the tiers, loss records,
+ * hour indexes and compacted parts and manifests), listing on the bucket, and an explicit Deny
+ * of every destructive action on the whole bucket.
+ */
+export function retrievalPolicy(a: {
+  bucketArn: string;
+  keyArn: string;
+  objectPrefixes: readonly string[];
+}): PolicyDocument {
+  if (a.objectPrefixes.length === 0) throw new Error("retrievalPolicy: no object prefixes");
   return doc([
     {
       Sid: "ReadRestoreAndHoldArchive",
       Effect: "Allow",
       Action: [...RETRIEVAL_S3_OBJECT_ACTIONS],
-      Resource: `${a.bucketArn}/*`,
+      Resource: objectArns(a.bucketArn, a.objectPrefixes),
     },
     {
       Sid: "ListArchiveVersions",

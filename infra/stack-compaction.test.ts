@@ -6,9 +6,10 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
+import { retrievalPrefixes } from "../lib/infra-contract.ts";
 import { compactedPrefix, indexPrefix, tierPrefix } from "../lib/keys/layout.ts";
 import { longLivedTiers } from "../lib/keys/tiers.ts";
-import { LANDING_TAG } from "../lib/object/landing.ts";
+import { LANDING_TAG, LANDING_TAGGING } from "../lib/object/landing.ts";
 import { parsePolicy } from "../lib/policy/policy.ts";
 import { parseStackConfig } from "./config.ts";
 import {
@@ -184,8 +185,26 @@ describe("archive compaction on: the shipper", () => {
         Resource: [`${BUCKET}/logs/stream/*`, `${BUCKET}/logs/analytics/*`, `${BUCKET}/logs/archive/*`],
         Condition: { NumericLessThanEquals: { "s3:object-lock-remaining-retention-days": "7" } },
       },
+      {
+        // The landing tag on the PUT of a landing original: only on the tiers, only that tag.
+        Sid: "TagLandingOriginals",
+        Effect: "Allow",
+        Action: ["s3:PutObjectTagging"],
+        Resource: [`${BUCKET}/logs/analytics/*`, `${BUCKET}/logs/archive/*`],
+        Condition: {
+          StringEquals: { "s3:RequestObjectTag/logarchive-landing": "1" },
+          "ForAllValues:StringEquals": { "s3:RequestObjectTagKeys": ["logarchive-landing"] },
+        },
+      },
       { Sid: "EncryptWithArchiveKey", Effect: "Allow", Action: ["kms:GenerateDataKey"], Resource: KEY },
     ]);
+    // The tag the grant allows is the one the shipper PUTs and the lifecycle selects.
+    assert.equal(LANDING_TAGGING, "logarchive-landing=1");
+    const tagging = doc.Statement.find((st: Loose) => st.Sid === "TagLandingOriginals");
+    assert.deepEqual(
+      tagging.Resource.map((r: string) => r.slice(`${BUCKET}/`.length, -1)),
+      longLivedTiers().map((tier) => tierPrefix("logs", tier)),
+    );
   });
 
   it("shipper.yaml: the bucket's lock mode and landing_days = landingDays", () => {
@@ -338,6 +357,32 @@ describe("archive compaction on: security policies", () => {
     // The destructive-action rule saw the retention grant (it did not pass by missing it).
     const shipper = resources.find((r) => r.name === "shipper-write")!;
     assert.match(shipper.props.policy, /s3:PutObjectRetention/);
+    assert.match(shipper.props.policy, /s3:PutObjectTagging/);
     assert.equal(policy.archive.prefix, "logs");
+  });
+});
+
+describe("archive compaction on: the retrieval role", () => {
+  it("has on the compacted prefix exactly the object actions it has on the tiers (retrieve, hold, reconcile read and hold parts and manifests)", () => {
+    const doc = policyOf(one("aws:iam/rolePolicy:RolePolicy", "retrieval-retrieve"));
+    const read = doc.Statement.find((st: Loose) => st.Sid === "ReadRestoreAndHoldArchive");
+    const prefixes = read.Resource.map((r: string) => r.slice(`${BUCKET}/`.length, -1));
+    assert.deepEqual(prefixes, retrievalPrefixes(policy));
+    for (const tier of longLivedTiers()) assert.ok(prefixes.includes(tierPrefix("logs", tier)));
+    assert.ok(prefixes.includes(COMPACTED));
+    // One statement, so the actions on compacted/ cannot drift from those on the tiers.
+    const onCompacted = doc.Statement.filter(
+      (st: Loose) => st.Effect === "Allow" && [st.Resource].flat().includes(`${BUCKET}/${COMPACTED}*`),
+    );
+    assert.equal(onCompacted.length, 1);
+    for (const action of [
+      "s3:GetObject",
+      "s3:GetObjectVersion",
+      "s3:RestoreObject",
+      "s3:GetObjectRetention",
+      "s3:GetObjectLegalHold",
+      "s3:PutObjectLegalHold",
+    ])
+      assert.ok(onCompacted[0].Action.includes(action), action);
   });
 });

@@ -342,7 +342,15 @@ describe("AWS: IAM, exact action lists", () => {
             "s3:PutObjectLegalHold",
             "s3:RestoreObject",
           ],
-          Resource: `${BUCKET}/*`,
+          // retrievalPrefixes(policy): the tiers, loss records, hour indexes and compacted parts
+          // (parts written while compaction was on outlive its switch-off); not the stream copies.
+          Resource: [
+            `${BUCKET}/logs/analytics/*`,
+            `${BUCKET}/logs/archive/*`,
+            `${BUCKET}/logs/losses/*`,
+            `${BUCKET}/logs/index/*`,
+            `${BUCKET}/logs/compacted/*`,
+          ],
         },
         {
           Sid: "ListArchiveVersions",
@@ -361,6 +369,8 @@ describe("AWS: IAM, exact action lists", () => {
             "s3:PutBucketObjectLockConfiguration",
             "s3:PutLifecycleConfiguration",
             "s3:PutObjectRetention",
+            "s3:PutObjectTagging",
+            "s3:PutObjectVersionTagging",
           ],
           Resource: [BUCKET, `${BUCKET}/*`],
         },

@@ -11,6 +11,7 @@ import {
   knownDestinations,
   lifecycleScopes,
   policyDatasets,
+  retrievalPrefixes,
   shipperWritePrefixes,
   transferredPrefixes,
 } from "../lib/infra-contract.ts";
@@ -62,16 +63,23 @@ export function shipperRetentionGrant(config: StackConfig): ShipperRetentionGran
     days: r.expirationDays,
   }));
   if (config.archiveCompaction.enabled) {
-    grants.push({
-      prefixes: longLivedTiers().map((tier) => tierPrefix(config.policy.archive.prefix, tier)),
-      days: config.archiveCompaction.landingDays,
-    });
+    grants.push({ prefixes: landingTagPrefixes(config), days: config.archiveCompaction.landingDays });
   }
   if (grants.length === 0) return undefined;
   return {
     prefixes: grants.flatMap((g) => g.prefixes),
     maxDays: Math.max(...grants.map((g) => g.days)) + RETENTION_CAP_SLACK_DAYS,
   };
+}
+
+/**
+ * Where the shipper PUTs objects with the landing tag (lib/object/landing.ts): with compaction
+ * on, the long-lived tiers, exactly the prefixes of its landing retention (shipper landing_days);
+ * none otherwise.
+ */
+export function landingTagPrefixes(config: StackConfig): string[] {
+  if (!config.archiveCompaction.enabled) return [];
+  return longLivedTiers().map((tier) => tierPrefix(config.policy.archive.prefix, tier));
 }
 
 export function deployLogarchive(inputs: StackInputs) {
@@ -118,6 +126,8 @@ export function deployLogarchive(inputs: StackInputs) {
     keyArn: archive.keyArn,
     writePrefixes: shipperWritePrefixes(policy),
     ...(retentionGrant === undefined ? {} : { retention: retentionGrant }),
+    // Compaction on: the landing originals are PUT with the landing tag (shipper landing_days).
+    ...(compaction === undefined ? {} : { landingTagPrefixes: landingTagPrefixes(config) }),
     oidcProviderArn: config.eksOidcProviderArn,
     // The DaemonSet's ServiceAccount, as shipper/deploy/daemonset.ts names it.
     namespace: shipperNamespace,
@@ -179,6 +189,7 @@ export function deployLogarchive(inputs: StackInputs) {
     bucketArn: archive.bucketArn,
     keyArn: archive.keyArn,
     principals: [...config.retrievalPrincipals],
+    objectPrefixes: retrievalPrefixes(policy),
   });
 
   const athena = new AthenaCatalog("athena", {

@@ -5,11 +5,19 @@ import {
   knownDestinations,
   lifecycleScopes,
   policyDatasets,
+  retrievalPrefixes,
   rulesOverlap,
   shipperWritePrefixes,
   transferredPrefixes,
 } from "./infra-contract.ts";
-import { formatObjectKey, formatStreamKey, TIERS } from "./keys/layout.ts";
+import {
+  compactedPrefix,
+  formatCompactedPartKey,
+  formatObjectKey,
+  formatStreamKey,
+  streamPrefix,
+  TIERS,
+} from "./keys/layout.ts";
 import {
   classifyNamespace,
   destinations,
@@ -159,6 +167,37 @@ describe("grants and scopes from the layout", () => {
       "k8s/logs/losses/",
       "k8s/logs/index/",
     ]);
+  });
+
+  it("the compliance commands read and hold every tier, the evidence and the compacted parts and manifests, and no stream copy", () => {
+    const streamed = parsePolicy(
+      "archive: {prefix: /k8s/logs/}\nanalytics: {include: ['*'], delivery: stream}\nwarehouse: {dataset: d}\n",
+    );
+    for (const p of [policy, streamed]) {
+      const prefixes = retrievalPrefixes(p);
+      assert.deepEqual(prefixes, [
+        ...TIERS.map((t) => `k8s/logs/${t}/`),
+        "k8s/logs/losses/",
+        "k8s/logs/index/",
+        compactedPrefix("/k8s/logs/"),
+      ]);
+      assert.equal(compactedPrefix("/k8s/logs/"), "k8s/logs/compacted/");
+      // Every compacted part and manifest key falls under it.
+      const part = formatCompactedPartKey({
+        prefix: "/k8s/logs/",
+        namespace: "web",
+        dt: "2026-03-03",
+        hour: "10",
+        generation: 0,
+        part: 1,
+        plan: "0123456789abcdef",
+      });
+      assert.ok(
+        prefixes.some((x) => part.startsWith(x)),
+        part,
+      );
+      assert.ok(!prefixes.includes(streamPrefix("/k8s/logs/")));
+    }
   });
 
   it("known destinations add the tables of listed namespaces that a {namespace} route sends to their own table", () => {

@@ -4,6 +4,7 @@
 // write grant and the transfer's read grant follow from here, with no edit in infra/.
 
 import {
+  compactedPrefix,
   INDEX_SEGMENT,
   indexPrefix,
   LOSS_SEGMENT,
@@ -80,6 +81,22 @@ export function shipperWritePrefixes(policy: NamespacePolicy): string[] {
     ...evidenceScopes(policy).map((e) => e.prefix),
   ];
   return streamDelivery(policy) === null ? archive : [...archive, streamPrefix(policy.archive.prefix)];
+}
+
+/**
+ * Key prefixes the compliance commands read and hold (`retrieve`, `hold`, `reconcile`; the
+ * retrieval role): every tier, the loss records and hour indexes that prove a range complete,
+ * and the compacted parts and manifests (compactedPrefix), which hold an hour's lines once its
+ * originals have expired (docs/retrieval.md#compacted-hours). The compacted prefix is there
+ * whether or not compaction is on now: parts written while it was on keep the retention. Not the
+ * stream prefix: its short-lived copies are no part of the archive.
+ */
+export function retrievalPrefixes(policy: NamespacePolicy): string[] {
+  return [
+    ...TIERS.map((tier) => tierPrefix(policy.archive.prefix, tier)),
+    ...evidenceScopes(policy).map((e) => e.prefix),
+    compactedPrefix(policy.archive.prefix),
+  ];
 }
 
 /**

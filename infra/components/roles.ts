@@ -22,6 +22,8 @@ export interface ShipperRoleArgs {
   writePrefixes: readonly string[];
   /** Where the shipper sets its own, shorter retention (stream copies, landing originals), capped. */
   retention?: ShipperRetentionGrant;
+  /** Where it PUTs landing originals with the landing tag (compaction on: the long-lived tiers). */
+  landingTagPrefixes?: readonly string[];
   oidcProviderArn: string;
   namespace: string;
   serviceAccount: string;
@@ -62,6 +64,9 @@ export class ShipperRole extends pulumi.ComponentResource {
               keyArn,
               writePrefixes: args.writePrefixes,
               ...(args.retention === undefined ? {} : { retention: args.retention }),
+              ...(args.landingTagPrefixes === undefined
+                ? {}
+                : { landingTagPrefixes: args.landingTagPrefixes }),
             }),
           ),
         ),
@@ -133,6 +138,8 @@ export interface RetrievalRoleArgs {
   keyArn: pulumi.Input<string>;
   /** The roles or users that alone may assume the role (logarchive:retrievalPrincipals; never an account root). */
   principals: pulumi.Input<string>[];
+  /** retrievalPrefixes(policy): the tiers, loss records, hour indexes and compacted prefix. */
+  objectPrefixes: readonly string[];
 }
 
 export class RetrievalRole extends pulumi.ComponentResource {
@@ -156,7 +163,9 @@ export class RetrievalRole extends pulumi.ComponentResource {
         role: this.role.id,
         policy: pulumi
           .all([args.bucketArn, args.keyArn])
-          .apply(([bucketArn, keyArn]) => JSON.stringify(retrievalPolicy({ bucketArn, keyArn }))),
+          .apply(([bucketArn, keyArn]) =>
+            JSON.stringify(retrievalPolicy({ bucketArn, keyArn, objectPrefixes: args.objectPrefixes })),
+          ),
       },
       { parent: this },
     );

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { LANDING_TAG } from "../../lib/object/landing.ts";
 import { compactorPolicy, retrievalPolicy, shipperPolicy, tlsOnlyBucketPolicy } from "../iam.ts";
 import {
   boundedRetentionGrant,
   destructiveActionViolations,
   encryptionViolations,
+  landingTagGrant,
   objectLockViolations,
   publicAccessViolations,
   type ResourceLike,
@@ -251,8 +253,12 @@ describe("no destructive actions", () => {
       keyArn: KEY,
       writePrefixes: ["logs/analytics/", "logs/stream/"],
       retention: { prefixes: ["logs/analytics/", "logs/stream/"], maxDays: 5 },
+      landingTagPrefixes: ["logs/analytics/", "logs/archive/"],
     });
     assert.ok(shipper.Statement.some((st) => [st.Action].flat().includes("s3:PutObjectRetention")));
+    const tagging = shipper.Statement.find((st) => [st.Action].flat().includes("s3:PutObjectTagging"));
+    assert.ok(tagging !== undefined);
+    assert.equal(landingTagGrant(tagging), true);
     const resources = [
       rolePolicy("shipper", shipper),
       rolePolicy(
@@ -264,7 +270,14 @@ describe("no destructive actions", () => {
           compactedPrefix: "logs/compacted/",
         }),
       ),
-      rolePolicy("retrieval", retrievalPolicy({ bucketArn: BUCKET, keyArn: KEY })),
+      rolePolicy(
+        "retrieval",
+        retrievalPolicy({
+          bucketArn: BUCKET,
+          keyArn: KEY,
+          objectPrefixes: ["logs/analytics/", "logs/archive/", "logs/compacted/"],
+        }),
+      ),
       ...secureBucket("archive"),
     ];
     assert.deepEqual(destructiveActionViolations(resources), []);
@@ -355,6 +368,78 @@ describe("no destructive actions", () => {
     assert.match(found[0]!.message, /s3:BypassGovernanceRetention/);
     assert.doesNotMatch(found[0]!.message, /s3:PutObjectRetention/);
     assert.match(found[2]!.message, /s3:DeleteObject, s3:DeleteObjectVersion/);
+  });
+
+  it("s3:PutObjectTagging only on key prefixes and only for the landing tag: value and keys both pinned, no IfExists, no other tag, never PutObjectVersionTagging", () => {
+    const valueKey = `s3:RequestObjectTag/${LANDING_TAG.key}`;
+    const exact = {
+      StringEquals: { [valueKey]: LANDING_TAG.value },
+      "ForAllValues:StringEquals": { "s3:RequestObjectTagKeys": [LANDING_TAG.key] },
+    };
+    const tagging = (extra: Record<string, unknown>) => ({
+      Effect: "Allow",
+      Action: ["s3:PutObjectTagging"],
+      Resource: [`${BUCKET}/logs/analytics/*`, `${BUCKET}/logs/archive/*`],
+      Condition: exact,
+      ...extra,
+    });
+    assert.equal(landingTagGrant(tagging({})), true);
+    // A condition that only narrows further is still the grant.
+    assert.equal(
+      landingTagGrant(tagging({ Condition: { ...exact, Bool: { "aws:SecureTransport": "true" } } })),
+      true,
+    );
+    assert.deepEqual(destructiveActionViolations([statements("ok", [tagging({})])]), []);
+    const bad = [
+      statements("unconditioned", [tagging({ Condition: undefined })]),
+      // Keys alone: ForAllValues also matches a request with no tags, and any value of the key.
+      statements("keys-only", [
+        tagging({ Condition: { "ForAllValues:StringEquals": exact["ForAllValues:StringEquals"] } }),
+      ]),
+      // Value alone: another tag beside it (one a lifecycle rule might select) passes.
+      statements("value-only", [tagging({ Condition: { StringEquals: exact.StringEquals } })]),
+      statements("other-value", [tagging({ Condition: { ...exact, StringEquals: { [valueKey]: "0" } } })]),
+      statements("two-values", [
+        tagging({ Condition: { ...exact, StringEquals: { [valueKey]: [LANDING_TAG.value, "0"] } } }),
+      ]),
+      statements("more-keys", [
+        tagging({
+          Condition: {
+            ...exact,
+            "ForAllValues:StringEquals": { "s3:RequestObjectTagKeys": [LANDING_TAG.key, "other"] },
+          },
+        }),
+      ]),
+      statements("any-value-keys", [
+        tagging({
+          Condition: {
+            StringEquals: exact.StringEquals,
+            "ForAnyValue:StringEquals": { "s3:RequestObjectTagKeys": [LANDING_TAG.key] },
+          },
+        }),
+      ]),
+      statements("if-exists", [
+        tagging({ Condition: { ...exact, StringEqualsIfExists: { [valueKey]: LANDING_TAG.value } } }),
+      ]),
+      statements("whole-bucket", [tagging({ Resource: `${BUCKET}/*` })]),
+      statements("not-resource", [tagging({ Resource: undefined, NotResource: `${BUCKET}/other/*` })]),
+      statements("version-tagging", [tagging({ Action: ["s3:PutObjectVersionTagging"] })]),
+      // A wildcard covering tagging and retention, under the retention cap only.
+      statements("put-object-star", [retention({ Action: "s3:PutObject*" })]),
+    ];
+    const found = destructiveActionViolations(bad);
+    assert.deepEqual(
+      found.map((v) => v.resource),
+      bad.map((r) => r.name),
+    );
+    for (const v of found.slice(0, 10))
+      assert.match(
+        v.message,
+        /allows destructive action\(s\) s3:PutObjectTagging \(s3:PutObjectTagging only on key prefixes/,
+      );
+    assert.match(found[10]!.message, /s3:PutObjectVersionTagging$/);
+    assert.match(found[11]!.message, /s3:PutObjectTagging, s3:PutObjectVersionTagging/);
+    assert.doesNotMatch(found[11]!.message, /s3:PutObjectRetention,/);
   });
 
   it("is a stack policy of the pack", () => {

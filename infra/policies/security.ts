@@ -8,7 +8,13 @@
 // (in the required mode) when one is configured.
 
 import type { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
-import { DESTRUCTIVE_S3_ACTIONS, RETENTION_DAYS_CONDITION_KEY } from "../iam.ts";
+import { LANDING_TAG } from "../../lib/object/landing.ts";
+import {
+  DESTRUCTIVE_S3_ACTIONS,
+  REQUEST_OBJECT_TAG_CONDITION_PREFIX,
+  REQUEST_OBJECT_TAG_KEYS_CONDITION_KEY,
+  RETENTION_DAYS_CONDITION_KEY,
+} from "../iam.ts";
 
 /** What a rule needs of a resource; PolicyResource has it, and tests build it by hand. */
 export interface ResourceLike {
@@ -225,6 +231,7 @@ export function wildcardActionViolations(resources: readonly ResourceLike[]): Vi
 
 const DESTRUCTIVE = new Map(DESTRUCTIVE_S3_ACTIONS.map((a) => [a.toLowerCase(), a]));
 const PUT_OBJECT_RETENTION = "s3:putobjectretention";
+const PUT_OBJECT_TAGGING = "s3:putobjecttagging";
 
 /** The destructive actions an action pattern (IAM wildcards `*` and `?`, case-insensitive) covers. */
 function destructiveActionsOf(pattern: string): string[] {
@@ -247,14 +254,7 @@ function destructiveActionsOf(pattern: string): string[] {
  */
 export function boundedRetentionGrant(st: Statement): boolean {
   if (st.NotAction !== undefined || st.NotResource !== undefined) return false;
-  const resources = list(st.Resource);
-  const onPrefixes =
-    resources.length > 0 &&
-    resources.every((r) => {
-      const m = /^arn:aws[a-z-]*:s3:::[^/*?]+\/(.*)$/.exec(r);
-      // A key prefix: something before any wildcard, and a whole segment (ends in `/*`).
-      return m !== null && /^[^*?]+\/\*$/.test(m[1]!);
-    });
+  const onPrefixes = onKeyPrefixes(st);
   const caps = ["NumericLessThanEquals", "NumericLessThan"].map(
     (op) => st.Condition?.[op]?.[RETENTION_DAYS_CONDITION_KEY],
   );
@@ -269,10 +269,62 @@ export function boundedRetentionGrant(st: Statement): boolean {
   return onPrefixes && capped && !ifExists;
 }
 
+/** Whether every resource of a statement is a bucket's key prefix (never a whole bucket's objects, never `*`). */
+function onKeyPrefixes(st: Statement): boolean {
+  const resources = list(st.Resource);
+  return (
+    resources.length > 0 &&
+    resources.every((r) => {
+      const m = /^arn:aws[a-z-]*:s3:::[^/*?]+\/(.*)$/.exec(r);
+      // A key prefix: something before any wildcard, and a whole segment (ends in `/*`).
+      return m !== null && /^[^*?]+\/\*$/.test(m[1]!);
+    })
+  );
+}
+
 /**
- * No IAM policy, role policy or bucket policy allows an action that deletes archived data or
- * weakens its protection (DESTRUCTIVE_S3_ACTIONS, also through wildcards), except
- * s3:PutObjectRetention in a bounded grant (boundedRetentionGrant). Deny statements are fine.
+ * Whether an Allow of s3:PutObjectTagging is the shipper's landing-tag grant: on named key
+ * prefixes, and every request's tags exactly the landing tag (lib/object/landing.ts):
+ * StringEquals on s3:RequestObjectTag/<landing key> with the landing value alone, and
+ * ForAllValues:StringEquals on s3:RequestObjectTagKeys with the landing key alone; no IfExists
+ * form of either (it would pass a request without the tag), no NotAction/NotResource. Any other
+ * tag could steer the lifecycle, or hide a landing original from it.
+ */
+export function landingTagGrant(st: Statement): boolean {
+  if (st.NotAction !== undefined || st.NotResource !== undefined) return false;
+  const condition: Record<string, Record<string, unknown>> = st.Condition ?? {};
+  const valueKey = `${REQUEST_OBJECT_TAG_CONDITION_PREFIX}${LANDING_TAG.key}`;
+  const value = list(condition.StringEquals?.[valueKey]);
+  const keys = list(condition["ForAllValues:StringEquals"]?.[REQUEST_OBJECT_TAG_KEYS_CONDITION_KEY]);
+  const ifExists = Object.keys(condition).some(
+    (op) =>
+      op.endsWith("IfExists") &&
+      (condition[op]?.[valueKey] !== undefined ||
+        condition[op]?.[REQUEST_OBJECT_TAG_KEYS_CONDITION_KEY] !== undefined),
+  );
+  return (
+    onKeyPrefixes(st) &&
+    value.length === 1 &&
+    value[0] === LANDING_TAG.value &&
+    keys.length === 1 &&
+    keys[0] === LANDING_TAG.key &&
+    !ifExists
+  );
+}
+
+/** Whether a statement's grant of one destructive action is one of the two bounded exceptions. */
+function boundedException(action: string, st: Statement): boolean {
+  const lower = action.toLowerCase();
+  if (lower === PUT_OBJECT_RETENTION) return boundedRetentionGrant(st);
+  if (lower === PUT_OBJECT_TAGGING) return landingTagGrant(st);
+  return false;
+}
+
+/**
+ * No IAM policy, role policy or bucket policy allows an action that deletes archived data,
+ * weakens its protection or tags it for expiry (DESTRUCTIVE_S3_ACTIONS, also through
+ * wildcards), except s3:PutObjectRetention in a bounded grant (boundedRetentionGrant) and
+ * s3:PutObjectTagging in the landing-tag grant (landingTagGrant). Deny statements are fine.
  */
 export function destructiveActionViolations(resources: readonly ResourceLike[]): Violation[] {
   const out: Violation[] = [];
@@ -285,13 +337,23 @@ export function destructiveActionViolations(resources: readonly ResourceLike[]):
           continue;
         }
         const actions = [...new Set(list(st.Action).flatMap(destructiveActionsOf))];
-        const bad = actions.filter(
-          (a) => !(a.toLowerCase() === PUT_OBJECT_RETENTION && boundedRetentionGrant(st)),
-        );
+        const bad = actions.filter((a) => !boundedException(a, st));
         if (bad.length > 0) {
-          const why = bad.some((a) => a.toLowerCase() === PUT_OBJECT_RETENTION)
-            ? " (s3:PutObjectRetention only on key prefixes, with a NumericLessThanEquals cap on s3:object-lock-remaining-retention-days)"
-            : "";
+          const lower = bad.map((a) => a.toLowerCase());
+          const why = [
+            ...(lower.includes(PUT_OBJECT_RETENTION)
+              ? [
+                  "s3:PutObjectRetention only on key prefixes, with a NumericLessThanEquals cap on s3:object-lock-remaining-retention-days",
+                ]
+              : []),
+            ...(lower.includes(PUT_OBJECT_TAGGING)
+              ? [
+                  `s3:PutObjectTagging only on key prefixes, with StringEquals ${REQUEST_OBJECT_TAG_CONDITION_PREFIX}${LANDING_TAG.key} = "${LANDING_TAG.value}" and ForAllValues:StringEquals ${REQUEST_OBJECT_TAG_KEYS_CONDITION_KEY} = ["${LANDING_TAG.key}"]`,
+                ]
+              : []),
+          ]
+            .map((w) => ` (${w})`)
+            .join("");
           out.push(violation(r, `allows destructive action(s) ${bad.join(", ")}${why}`));
         }
       }
@@ -398,7 +460,7 @@ export const securityPolicies: StackValidationPolicy[] = [
   ),
   stackPolicy(
     "logarchive-no-destructive-actions",
-    "No policy allows deleting archived data or weakening its lock; s3:PutObjectRetention only on key prefixes with a capped retention.",
+    "No policy allows deleting archived data, weakening its lock or tagging it for expiry; s3:PutObjectRetention only on key prefixes with a capped retention, s3:PutObjectTagging only on key prefixes and only the landing tag.",
     destructiveActionViolations,
   ),
   stackPolicy(
