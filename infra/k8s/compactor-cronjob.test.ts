@@ -2,7 +2,12 @@
 // checks what the component registers): the command line, the schedule and the pod's hardening.
 
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { localCliEnv, runCli } from "../../cli/test_support.ts";
+import { type LocalS3, startLocalS3 } from "../../local/s3.ts";
 import { compactorArgs, compactorManifests, compactorSchedule } from "./compactor-cronjob.ts";
 
 const SETTINGS = {
@@ -76,5 +81,51 @@ describe("compactor CronJob", () => {
       ["tmp"],
     );
     assert.deepEqual(container.args, compactorArgs(SETTINGS));
+  });
+});
+
+// The CronJob's command line against the real CLI (cli/logarchive.ts, as the image runs it), so a
+// flag renamed or dropped in cli/commands/compact.ts fails here rather than in the cluster.
+describe("compactorArgs against `logarchive compact`", () => {
+  let dir: string;
+  let local: LocalS3;
+  const env = localCliEnv();
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "compactor-args-"));
+    local = await startLocalS3({ host: "127.0.0.1", port: 0, dataDir: dir, buckets: ["archive"] });
+  });
+  after(async () => {
+    await local?.stop();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  const args = (bucket: string) =>
+    compactorArgs({ ...SETTINGS, bucket, region: "us-east-1", s3Endpoint: local.endpoint });
+
+  it("the CLI accepts every flag and value the CronJob passes: a dry run over an empty archive exits 0 with its summary", async () => {
+    const run = await runCli([...args("archive"), "--dry-run"], { env });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stderr, "");
+    assert.match(run.stdout, /^compact --pending: .*\(lookback 48h, settle 75m\), 0 namespace\(s\)/m);
+    const summary = JSON.parse(run.stdout.trim().split("\n").at(-1)!);
+    assert.equal(summary.event, "compact-pending");
+    // The settle the stack set reached the command as the CronJob wrote it.
+    assert.equal(summary.settleMs, SETTINGS.settleMinutes * 60_000);
+  });
+
+  it("against a bucket that does not exist it fails on the bucket alone (exit 2, one line naming it), not on a flag", async () => {
+    const run = await runCli([...args("no-such-bucket"), "--dry-run"], { env });
+    assert.equal(run.status, 2, run.stdout + run.stderr);
+    assert.match(run.stderr, /no-such-bucket/);
+    assert.doesNotMatch(run.stderr, /unknown option|error: option/);
+    assert.equal(run.stderr.trim().split("\n").length, 1, run.stderr);
+  });
+
+  it("a renamed flag is what this test catches: the CLI refuses it as a usage error", async () => {
+    const renamed = args("archive").map((a) => (a === "--settle" ? "--settle-delay" : a));
+    const run = await runCli([...renamed, "--dry-run"], { env });
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, /unknown option '--settle-delay'/);
   });
 });
