@@ -331,7 +331,7 @@ export const STACK_SETTINGS = [
       },
       unit: "map: boolean, days, minutes, bytes, hours",
       description:
-        "Archive compaction (docs/design/compaction.md). enabled: an hourly Kubernetes CronJob (`logarchive compact --pending`, the shipper's image, its own IRSA role) concatenates each namespace-hour's archive objects into parts of at most partMaxBytes under `<prefix>/compacted/`, settleMinutes after the hour ends; the parts take archiveTiers and retentionDays, while the originals are PUT with a retention of landingDays (shipper option landing_days) and expire then, without transitions. athenaCutoffHours: hours after its end from which Athena reads an hour from the parts. Needs deployShipper.",
+        "Archive compaction (docs/design/compaction.md). enabled: an hourly Kubernetes CronJob (`logarchive compact --pending`, the shipper's image, its own IRSA role) concatenates each namespace-hour's archive objects into parts of at most partMaxBytes under `<prefix>/compacted/`, settleMinutes after the hour ends; the parts take archiveTiers and retentionDays, while the originals are PUT with a retention of landingDays (shipper option landing_days) and the landing tag, and expire then, before any transition (landingDays must be less than the first archiveTiers day); originals written before compaction (untagged) keep the tier rules. athenaCutoffHours: hours after its end from which Athena reads an hour from the parts. Needs deployShipper.",
     },
   ),
   // ------------------------------------------------------------ AWS: queue, roles
