@@ -1,6 +1,7 @@
 // `npm run bench`: runs every benchmarks/*.bench.ts (or the names given) one after another,
 // each in its own process so one's heap does not skew the next's RSS: e2e, loader (the
-// loader against the local GCS and the BigQuery fake), parse_encode, shipper.
+// loader against the local GCS and the BigQuery fake), compaction (the compactor against the local
+// S3, and its hour-index memory), parse_encode, shipper.
 
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";

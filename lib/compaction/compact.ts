@@ -77,12 +77,11 @@ import {
 } from "../object/compaction-manifest.ts";
 import { fromUserMetadata, METADATA_PREFIX, type ObjectMetadata } from "../object/metadata.ts";
 import { listObjectPages, versionParam } from "../retrieval/find.ts";
-import type { IndexReading } from "../retrieval/hour-indexes.ts";
 import { DEFAULT_PART_MAX_BYTES, DEFAULT_SETTLE_MS } from "./defaults.ts";
 import { CompactionError, checkHourSettled, HourNotSettledError, hourStartMs } from "./hour.ts";
 import { readHourManifests } from "./manifests.ts";
 import { DEFAULT_UPLOAD_CHUNK_BYTES, MIN_UPLOAD_PART_BYTES, PartWriter } from "./part-writer.ts";
-import { checkHourIndexes, DEFAULT_INDEX_MARGIN_HOURS } from "./readiness.ts";
+import { type CompactionIndexes, checkHourIndexes, DEFAULT_INDEX_MARGIN_HOURS } from "./readiness.ts";
 
 export {
   CompactionError,
@@ -121,7 +120,7 @@ export interface CompactOptions {
   /** Hours after the records' hour whose indexes are read. Default DEFAULT_INDEX_MARGIN_HOURS. */
   indexMarginHours?: number;
   /** The hour's indexes read once for every namespace (readCompactionIndexes); read per call when absent. */
-  indexReading?: IndexReading;
+  indexReading?: CompactionIndexes;
   /** Plan only: list, HEAD and report the parts; read no body, write nothing. */
   dryRun?: boolean;
   /** Upload part size of multipart uploads, and the largest part sent as one PutObject (≥ 5 MiB). */

@@ -37,8 +37,10 @@
 // readiness.ts) is read once per run, one LIST per 1,000 nodes and one GET per node, and shared
 // by every namespace and every pending hour that needs it (CompactOptions.indexReading); it is
 // dropped when the last of those hours is done. In the steady state one new hour is pending, so
-// 4 index hours: 40,000 GETs a run at 10,000 nodes. Their parsed indexes are held while in use
-// (40,000 at that scale): not yet measured against the CronJob's memory limit.
+// 4 index hours: 40,000 GETs a run at 10,000 nodes. Of each index only its node and number range
+// are kept, and of its entries only the key and SHA-256 of batches of the pending
+// namespace-hours (readIndexHourSummary): measured in benchmarks/compaction.bench.ts
+// (docs/benchmarks.md#compaction).
 
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { forEachLimited } from "../../functions/loader/state.ts";
@@ -54,13 +56,18 @@ import {
 } from "../keys/layout.ts";
 import { longLivedTiers } from "../keys/tiers.ts";
 import { parseCompactionManifest } from "../object/compaction-manifest.ts";
-import { emptyReading, type IndexReading, readIndexHours } from "../retrieval/hour-indexes.ts";
 import { type CompactionOutcome, type CompactOptions, compactNamespaceHour } from "./compact.ts";
 import { DEFAULT_LOOKBACK_MS, DEFAULT_PENDING_CONCURRENCY, DEFAULT_SETTLE_MS } from "./defaults.ts";
 
 export { DEFAULT_LOOKBACK_MS, DEFAULT_PENDING_CONCURRENCY };
 
-import { DEFAULT_INDEX_MARGIN_HOURS } from "./readiness.ts";
+import {
+  batchGroup,
+  type CompactionIndexes,
+  DEFAULT_INDEX_MARGIN_HOURS,
+  type IndexHourSummary,
+  readIndexHourSummary,
+} from "./readiness.ts";
 
 const HOUR_MS = 3_600_000;
 /** Namespaces enumerated (listed, their manifests read) at once. */
@@ -156,12 +163,14 @@ export async function compactPending(o: PendingOptions): Promise<PendingRun> {
   run.pending = found;
 
   const indexCheck = o.indexCheck !== false;
+  const pendingGroups = new Set(found.map((p) => batchGroup(keyHourStart(p), p.namespace)));
   const indexes = new IndexHours({
     s3: o.s3,
     bucket: o.bucket,
     prefix: o.prefix,
     marginHours: DEFAULT_INDEX_MARGIN_HOURS,
     counts: run.requests,
+    keep: (namespace, recordsHour) => pendingGroups.has(batchGroup(recordsHour, namespace)),
   });
   const remaining = new Map<number, number>();
   for (const p of found) {
@@ -345,6 +354,8 @@ interface IndexHoursOptions {
   marginHours: number;
   /** The run's request counts, which each index hour's reads are added to. */
   counts: PendingRun["requests"];
+  /** Which index entries to keep: those of the pending namespace-hours. */
+  keep: (namespace: string, recordsHourStart: number) => boolean;
 }
 
 /**
@@ -353,7 +364,7 @@ interface IndexHoursOptions {
  * release() drops what no hour still needs.
  */
 class IndexHours {
-  readonly #hours = new Map<number, Promise<IndexReading>>();
+  readonly #hours = new Map<number, Promise<IndexHourSummary>>();
   readonly #users = new Map<number, number>();
   readonly #o: IndexHoursOptions;
   constructor(o: IndexHoursOptions) {
@@ -379,24 +390,15 @@ class IndexHours {
     }
   }
 
-  async readingFor(recordsHour: number): Promise<IndexReading> {
-    const span = this.#span(recordsHour);
-    const readings = await Promise.all(span.map((h) => this.#hour(h)));
-    const merged = emptyReading(span[0]!);
-    merged.to = span.at(-1)! + HOUR_MS;
-    for (const r of readings) {
-      merged.indexes.push(...r.indexes);
-      merged.unusable.push(...r.unusable);
-    }
-    return merged;
+  async readingFor(recordsHour: number): Promise<CompactionIndexes> {
+    return { hours: await Promise.all(this.#span(recordsHour).map((h) => this.#hour(h))) };
   }
 
-  #hour(start: number): Promise<IndexReading> {
+  #hour(start: number): Promise<IndexHourSummary> {
     let reading = this.#hours.get(start);
     if (reading === undefined) {
       reading = (async () => {
-        const r = emptyReading(start);
-        await readIndexHours(this.#o.s3, this.#o.bucket, this.#o.prefix, r, start + HOUR_MS);
+        const r = await readIndexHourSummary(this.#o, start, this.#o.keep);
         this.#o.counts.indexLists += r.listCalls;
         this.#o.counts.indexGets += r.getCalls;
         return r;

@@ -10,16 +10,139 @@
 // timestamps and the shipper's clock) to H + marginHours are read. A node with batches in the
 // hour and no index in those hours (a shipper from before indexes, or one down since) does not
 // block: it is named, and a batch of it that arrives later goes into a supplement generation.
+//
+// Memory. At 10,000 nodes a pending hour reads 40,000 indexes (H-1 to H+2) of about 31 entries
+// each; held parsed, as IndexReading keeps them, that is well over a GiB of heap
+// (benchmarks/compaction.bench.ts, docs/benchmarks.md#compaction). The compactor keeps of each
+// index only its node and number range, and of its entries only the key and SHA-256 of the
+// batches of the namespace-hours it is compacting, grouped by records' hour and namespace, and
+// it reads them one at a time (readIndexHours' onIndex), so the rest is garbage at once.
 
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { ObjectKey } from "../keys/layout.ts";
 import { parseObjectKey } from "../keys/layout.ts";
-import { emptyReading, type IndexReading, readIndexHours } from "../retrieval/hour-indexes.ts";
+import { emptyReading, readIndexHours } from "../retrieval/hour-indexes.ts";
 import { hourStartMs } from "./hour.ts";
 
 const HOUR_MS = 3_600_000;
 /** Hours after the records' hour whose indexes are read by default (the default archive batch age is 1 h). */
 export const DEFAULT_INDEX_MARGIN_HOURS = 2;
+
+/** What the compactor keeps of one hour's indexes of every node. */
+export interface IndexHourSummary {
+  /** Start of the index hour, ms. */
+  hourStart: number;
+  /** Each index read: its key, `<node> <epoch>` and the batch numbers it covers. */
+  indexes: { key: string; node: string; first: number; last: number }[];
+  /**
+   * Batch entries kept (those of the namespace-hours wanted), by `<records' hour start ms> <namespace>`:
+   * the batch's key, its SHA-256 and the index naming it.
+   */
+  batches: Map<string, { key: string; sha256: string; index: string }[]>;
+  /** Indexes found but not used, and why. */
+  unusable: { key: string; problem: string }[];
+  listCalls: number;
+  getCalls: number;
+}
+
+/** The index hours a compaction of one records' hour reads (H-1 to H+margin), summarized. */
+export interface CompactionIndexes {
+  hours: IndexHourSummary[];
+}
+
+/** The key of IndexHourSummary.batches. */
+export function batchGroup(recordsHourStart: number, namespace: string): string {
+  return `${recordsHourStart} ${namespace}`;
+}
+
+/**
+ * Reads every node's index of the hour starting at `hourStart`, keeping of it what
+ * checkHourIndexes needs for the namespace-hours `keep` accepts: one LIST per 1,000 nodes,
+ * one GET per node, one parsed index in memory per GET in flight.
+ */
+export async function readIndexHourSummary(
+  o: { s3: S3Client; bucket: string; prefix: string },
+  hourStart: number,
+  keep: (namespace: string, recordsHourStart: number) => boolean,
+): Promise<IndexHourSummary> {
+  const reading = emptyReading(hourStart);
+  const summary: IndexHourSummary = {
+    hourStart,
+    indexes: [],
+    batches: new Map(),
+    unusable: reading.unusable,
+    listCalls: 0,
+    getCalls: 0,
+  };
+  await readIndexHours(o.s3, o.bucket, o.prefix, reading, hourStart + HOUR_MS, ({ key, index }) => {
+    const kept: [string, { key: string; sha256: string; index: string }][] = [];
+    for (const entry of index.batches) {
+      if (entry.kind !== "batch") continue;
+      const parsed = parseObjectKey(entry.key);
+      const recordsHour = hourStartMs(parsed.dt, parsed.hour);
+      if (!keep(entry.namespace, recordsHour)) continue;
+      kept.push([
+        batchGroup(recordsHour, entry.namespace),
+        { key: entry.key, sha256: entry.sha256, index: key },
+      ]);
+    }
+    // Only once every entry parsed: an index with a bad entry is unusable as a whole.
+    summary.indexes.push({ key, node: `${index.node} ${index.epoch}`, first: index.first, last: index.last });
+    for (const [group, entry] of kept) {
+      const list = summary.batches.get(group);
+      if (list === undefined) summary.batches.set(group, [entry]);
+      else list.push(entry);
+    }
+  });
+  summary.listCalls = reading.listCalls;
+  summary.getCalls = reading.getCalls;
+  return summary;
+}
+
+/**
+ * Every node's hour indexes of the hours a compaction of records' hour `dt` `hour` reads,
+ * keeping the entries of that records' hour (every namespace): one LIST per hour and one GET
+ * per node and hour. They are the same for every namespace, so a run over all namespaces of
+ * an hour reads them once and passes them to each (CompactOptions.indexReading) instead of
+ * one read per namespace.
+ */
+export async function readCompactionIndexes(o: {
+  s3: S3Client;
+  bucket: string;
+  prefix: string;
+  dt: string;
+  hour: string;
+  marginHours?: number;
+}): Promise<CompactionIndexes> {
+  const start = hourStartMs(o.dt, o.hour);
+  const hours: IndexHourSummary[] = [];
+  for (
+    let h = start - HOUR_MS;
+    h <= start + (o.marginHours ?? DEFAULT_INDEX_MARGIN_HOURS) * HOUR_MS;
+    h += HOUR_MS
+  ) {
+    hours.push(await readIndexHourSummary(o, h, (_, recordsHour) => recordsHour === start));
+  }
+  return { hours };
+}
+
+/** Each node's covered number ranges, computed once per CompactionIndexes (shared by every namespace). */
+const rangesCache = new WeakMap<CompactionIndexes, Map<string, { first: number; last: number }[]>>();
+function nodeRanges(reading: CompactionIndexes): Map<string, { first: number; last: number }[]> {
+  let ranges = rangesCache.get(reading);
+  if (ranges === undefined) {
+    ranges = new Map();
+    for (const hour of reading.hours) {
+      for (const { node, first, last } of hour.indexes) {
+        const list = ranges.get(node);
+        if (list === undefined) ranges.set(node, [{ first, last }]);
+        else list.push({ first, last });
+      }
+    }
+    rangesCache.set(reading, ranges);
+  }
+  return ranges;
+}
 
 export interface IndexReadiness {
   ready: boolean;
@@ -34,32 +157,6 @@ export interface IndexReadiness {
   unusable: { key: string; problem: string }[];
 }
 
-/**
- * Every node's hour indexes of the hours a compaction of records' hour `dt` `hour` reads:
- * one LIST per hour and one GET per node and hour. They are the same for every namespace, so
- * a run over all namespaces of an hour reads them once and passes them to each
- * (CompactOptions.indexReading) instead of one read per namespace.
- */
-export async function readCompactionIndexes(o: {
-  s3: S3Client;
-  bucket: string;
-  prefix: string;
-  dt: string;
-  hour: string;
-  marginHours?: number;
-}): Promise<IndexReading> {
-  const start = hourStartMs(o.dt, o.hour);
-  const reading = emptyReading(start - HOUR_MS);
-  await readIndexHours(
-    o.s3,
-    o.bucket,
-    o.prefix,
-    reading,
-    start + (1 + (o.marginHours ?? DEFAULT_INDEX_MARGIN_HOURS)) * HOUR_MS,
-  );
-  return reading;
-}
-
 export async function checkHourIndexes(o: {
   s3: S3Client;
   bucket: string;
@@ -72,30 +169,23 @@ export async function checkHourIndexes(o: {
   /** Keys already in committed manifests (present, though perhaps expired since). */
   compacted: ReadonlySet<string>;
   marginHours?: number;
-  /** The indexes, read already (readCompactionIndexes); read here when absent. */
-  reading?: IndexReading;
+  /** The indexes, read already (readCompactionIndexes, or compactPending's); read here when absent. */
+  reading?: CompactionIndexes;
 }): Promise<IndexReadiness> {
   const reading = o.reading ?? (await readCompactionIndexes(o));
   const listedKeys = new Set(o.listed.map((l) => l.key));
   const blocking: string[] = [];
   const indexedSha256 = new Map<string, string>();
-  const ranges = new Map<string, { first: number; last: number; hour: string }[]>();
-  for (const { key: indexKey, index } of reading.indexes) {
-    const node = `${index.node} ${index.epoch}`;
-    ranges.set(node, [
-      ...(ranges.get(node) ?? []),
-      { first: index.first, last: index.last, hour: index.hour },
-    ]);
-    for (const entry of index.batches) {
-      if (entry.kind !== "batch" || entry.namespace !== o.namespace) continue;
-      const parsed = parseObjectKey(entry.key);
-      if (parsed.dt !== o.dt || parsed.hour !== o.hour) continue;
+  const group = batchGroup(hourStartMs(o.dt, o.hour), o.namespace);
+  for (const hour of reading.hours) {
+    for (const entry of hour.batches.get(group) ?? []) {
       indexedSha256.set(entry.key, entry.sha256);
       if (!listedKeys.has(entry.key) && !o.compacted.has(entry.key)) {
-        blocking.push(`batch ${entry.key} is named by hour index ${indexKey} but is not in S3`);
+        blocking.push(`batch ${entry.key} is named by hour index ${entry.index} but is not in S3`);
       }
     }
   }
+  const ranges = nodeRanges(reading);
   const unindexed = new Set<string>();
   for (const { key, parsed } of o.listed) {
     const node = `${parsed.node} ${parsed.epoch}`;
@@ -125,7 +215,7 @@ export async function checkHourIndexes(o: {
     blocking,
     unindexedNodes: [...unindexed].sort(),
     indexedSha256,
-    indexesRead: reading.indexes.length,
-    unusable: reading.unusable,
+    indexesRead: reading.hours.reduce((n, h) => n + h.indexes.length, 0),
+    unusable: reading.hours.flatMap((h) => h.unusable),
   };
 }

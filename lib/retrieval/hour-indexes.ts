@@ -35,13 +35,19 @@ export function emptyReading(from: number): IndexReading {
   return { indexes: [], unusable: [], from, to: from, listCalls: 0, getCalls: 0 };
 }
 
-/** Reads every node's index of the hours [reading.to, to) into `reading`, extending it. */
+/**
+ * Reads every node's index of the hours [reading.to, to) into `reading`, extending it. With
+ * `onIndex`, each usable index is handed to it instead of kept in `reading.indexes`, so a
+ * caller that needs a little of each (the compactor, lib/compaction/readiness.ts) never
+ * holds them all parsed at once.
+ */
 export async function readIndexHours(
   s3: S3Client,
   bucket: string,
   keyPrefix: string,
   reading: IndexReading,
   to: number,
+  onIndex?: (read: ReadIndex) => void,
 ): Promise<void> {
   const keys: string[] = [];
   for (let hour = reading.to; hour < to; hour += HOUR_MS) {
@@ -68,7 +74,9 @@ export async function readIndexHours(
       if (index.node !== parsed.node || index.epoch !== parsed.epoch || index.hour !== hour) {
         throw new Error(`its body is ${index.node} ${index.epoch} ${index.hour}, not what its key says`);
       }
-      reading.indexes.push({ key, hourStart: Date.parse(hour), index });
+      const read = { key, hourStart: Date.parse(hour), index };
+      if (onIndex === undefined) reading.indexes.push(read);
+      else onIndex(read);
     } catch (error) {
       reading.unusable.push({ key, problem: (error as Error).message });
     }
