@@ -9,7 +9,8 @@
 //   POST ?restore, PUT/GET ?legal-hold, PUT/GET ?retention, PUT/GET/DELETE ?tagging,
 //   GET bucket?versions, GET/HEAD ?versionId, and DELETE on a versioned bucket;
 // and it adds headers to (or refuses) the GET/HEAD/PUT it passes on, and keeps the tags a PUT or
-// CreateMultipartUpload names in x-amz-tagging (s3rver ignores that header). Its own state (storage
+// CreateMultipartUpload names in x-amz-tagging and the Object Lock headers of either (s3rver
+// ignores those headers); a read of a key waits while a write of it is being recorded. Its own state (storage
 // class changes, restores, locks, tags, the version list) is saved to dataDir/state.json after each
 // change and older versions' bodies kept under dataDir/versions, so a restarted stack finds them;
 // s3rver keeps the current body of every key, as before.
@@ -141,11 +142,41 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     return saving ?? Promise.resolve();
   };
   /**
-   * The tags each multipart upload in progress was created with (CreateMultipartUpload's
-   * x-amz-tagging), given to its object on CompleteMultipartUpload. In memory only: an upload
-   * started before a restart of the front completes without its tags.
+   * What each multipart upload in progress was created with (CreateMultipartUpload's
+   * x-amz-tagging and Object Lock headers), given to its object on CompleteMultipartUpload, as S3
+   * does. In memory only: an upload started before a restart of the front completes without them
+   * (its object then takes the bucket's default retention, if any).
    */
-  const uploadTags = new Map<string, ObjectTag[]>();
+  const uploadRequests = new Map<string, UploadRequest>();
+  /**
+   * The write (PUT, CompleteMultipartUpload) of each key in progress. s3rver holds the body a
+   * moment before the front has recorded the version with its lock and tags; a read or delete of
+   * the key in that moment waits for the record, so it never sees (nor adopts as a version of its
+   * own) an object without the lock it was written with: in S3 a new object appears whole. Writes
+   * of one key go one at a time, so each version is recorded with its own body.
+   */
+  const writes = new Map<string, Promise<void>>();
+  async function writing<T>(bucket: string, key: string, write: () => Promise<T>): Promise<T> {
+    const id = `${bucket}/${key}`;
+    const earlier = writes.get(id);
+    let finished!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
+    const queued = (earlier ?? Promise.resolve()).then(() => mine);
+    writes.set(id, queued);
+    try {
+      await earlier;
+      return await write();
+    } finally {
+      finished();
+      if (writes.get(id) === queued) writes.delete(id);
+    }
+  }
+  /** Waits until no write of the key is in progress. */
+  async function settled(bucket: string, key: string): Promise<void> {
+    for (let w = writes.get(`${bucket}/${key}`); w !== undefined; w = writes.get(`${bucket}/${key}`)) await w;
+  }
   const agent = new Agent({ keepAlive: true });
   // Straight to s3rver: the front's own reads and writes must not come back through the front.
   const direct = new S3Client({
@@ -232,6 +263,7 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
 
   /** The front's record of the key, learning one s3rver already had (written before the front). */
   async function known(bucket: string, key: string): Promise<ObjectVersion[] | undefined> {
+    await settled(bucket, key);
     const versions = state.versions(bucket, key);
     if (versions) return versions;
     const adopted = await snapshot(bucket, key);
@@ -245,20 +277,29 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     return state.require(bucket, key, versionId);
   }
 
-  async function putObject(
+  function putObject(
+    req: IncomingMessage,
+    res: ServerResponse,
+    bucket: string,
+    key: string,
+    query: URLSearchParams,
+  ): Promise<void> {
+    return writing(bucket, key, () => putObjectNow(req, res, bucket, key, query));
+  }
+
+  async function putObjectNow(
     req: IncomingMessage,
     res: ServerResponse,
     bucket: string,
     key: string,
     query: URLSearchParams,
   ) {
-    // CompleteMultipartUpload (a POST) takes the tags its upload was created with.
+    // CompleteMultipartUpload (a POST) takes the tags and lock its upload was created with.
     const uploadId = req.method === "POST" ? (query.get("uploadId") ?? undefined) : undefined;
-    const tags = uploadId === undefined ? requestedTags(req) : (uploadTags.get(uploadId) ?? []);
-    const lock = requestedLock(req);
-    if ((lock.retention || lock.legalHold) && !state.hasObjectLock(bucket)) {
-      throw new S3WireError(400, "InvalidRequest", "Bucket is missing ObjectLockConfiguration");
-    }
+    const created = uploadId === undefined ? undefined : uploadRequests.get(uploadId);
+    const tags = uploadId === undefined ? requestedTags(req) : (created?.tags ?? []);
+    const lock = uploadId === undefined ? requestedLock(req) : (created?.lock ?? {});
+    checkLockAllowed(bucket, lock);
     // S3 refuses a PUT that would lock the new version (its own retention or hold, or the
     // bucket's default retention) without an integrity check of the body. Not CompleteMultipartUpload
     // (a POST), whose parts carry theirs.
@@ -270,16 +311,11 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
         "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters",
       );
     }
-    if (lock.retention && lock.retention.until <= state.clock()) {
-      throw invalidArgument(
-        "The retain until date must be in the future!",
-        "x-amz-object-lock-retain-until-date",
-      );
-    }
+    if (uploadId === undefined) checkRetainUntil(lock);
     const from = await forward(req);
     const body = await readAll(from, Number.POSITIVE_INFINITY);
     if ((from.statusCode ?? 500) >= 300) return relay(res, from, {}, body);
-    if (uploadId !== undefined) uploadTags.delete(uploadId);
+    if (uploadId !== undefined) uploadRequests.delete(uploadId);
     if (!state.isVersioned(bucket)) {
       // s3rver keeps the class given at PUT; the front records a plain bucket's key only once it has
       // state of its own (tags, a transition, a restore), which the new object replaces.
@@ -303,14 +339,41 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     relay(res, from, state.isVersioned(bucket) ? { "x-amz-version-id": version.versionId } : {}, body);
   }
 
-  /** CreateMultipartUpload: s3rver starts the upload; the front keeps its tags for the completion. */
-  async function createMultipartUpload(req: IncomingMessage, res: ServerResponse) {
+  /** S3 refuses lock headers for a bucket without Object Lock. */
+  function checkLockAllowed(bucket: string, lock: UploadRequest["lock"]): void {
+    if ((lock.retention || lock.legalHold) && !state.hasObjectLock(bucket)) {
+      throw new S3WireError(400, "InvalidRequest", "Bucket is missing ObjectLockConfiguration");
+    }
+  }
+
+  function checkRetainUntil(lock: UploadRequest["lock"]): void {
+    if (lock.retention && lock.retention.until <= state.clock()) {
+      throw invalidArgument(
+        "The retain until date must be in the future!",
+        "x-amz-object-lock-retain-until-date",
+      );
+    }
+  }
+
+  /**
+   * CreateMultipartUpload: s3rver starts the upload; the front keeps its tags and Object Lock
+   * headers (x-amz-object-lock-mode, -retain-until-date, -legal-hold, which S3's
+   * CreateMultipartUpload takes as PutObject does) for the completion, checked now as S3 does.
+   */
+  async function createMultipartUpload(req: IncomingMessage, res: ServerResponse, bucket: string) {
     const tags = requestedTags(req);
+    const lock = requestedLock(req);
+    checkLockAllowed(bucket, lock);
+    checkRetainUntil(lock);
     const from = await forward(req);
     const body = await readAll(from, MAX_CONTROL_BODY);
     const uploadId = xmlText(body.toString("utf8"), "UploadId");
-    if ((from.statusCode ?? 500) < 300 && uploadId !== undefined && tags.length > 0) {
-      uploadTags.set(uploadId, tags);
+    if (
+      (from.statusCode ?? 500) < 300 &&
+      uploadId !== undefined &&
+      (tags.length > 0 || lock.retention || lock.legalHold)
+    ) {
+      uploadRequests.set(uploadId, { tags, lock });
     }
     relay(res, from, {}, body);
   }
@@ -698,8 +761,8 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
       if (query.has("tagging") && (method === "PUT" || method === "GET" || method === "DELETE")) {
         return await tagging(req, res, bucket, key, query);
       }
-      if (method === "POST" && query.has("uploads")) return await createMultipartUpload(req, res);
-      if (method === "DELETE" && query.has("uploadId")) uploadTags.delete(query.get("uploadId")!);
+      if (method === "POST" && query.has("uploads")) return await createMultipartUpload(req, res, bucket);
+      if (method === "DELETE" && query.has("uploadId")) uploadRequests.delete(query.get("uploadId")!);
       const isPart = query.has("uploadId") || query.has("partNumber");
       const isSubresource = query.has("tagging") || query.has("acl");
       if (method === "PUT" && !isPart && !isSubresource) return await putObject(req, res, bucket, key, query);
@@ -757,6 +820,12 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
         throw new Error(`${statePath}: cannot save the local S3 archive state (${String(saveError)})`);
     },
   };
+}
+
+/** What a multipart upload's object gets on completion, from its CreateMultipartUpload. */
+interface UploadRequest {
+  tags: ObjectTag[];
+  lock: Pick<ObjectVersion, "legalHold" | "retention">;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
