@@ -81,6 +81,11 @@ describe("compactor CronJob", () => {
       ["tmp"],
     );
     assert.deepEqual(container.args, compactorArgs(SETTINGS));
+    // docs/benchmarks.md "Compaction": a run at 10,000 nodes is estimated at about 864 MiB.
+    assert.deepEqual(container.resources, {
+      requests: { cpu: "250m", memory: "256Mi" },
+      limits: { memory: "1Gi" },
+    });
   });
 });
 

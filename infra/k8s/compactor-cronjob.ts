@@ -23,9 +23,23 @@ export const SCHEDULE_SLACK_MINUTES = 5;
  * before the next hour's run is due.
  */
 export const RUN_DEADLINE_SECONDS = 55 * 60;
-/** Streams one part at a time in upload chunks of 8 MiB (lib/compaction/part-writer.ts). */
+/**
+ * What the model prices (lib/economics/design.ts COMPACTOR_REQUESTS restates it; a test holds
+ * them equal). Measured (docs/benchmarks.md "Compaction", 2026-12-07): one namespace-hour's
+ * compaction peaks at about 245 MiB RSS (about 125 MiB of it the process before any work) and
+ * uses 10.5-11.3 CPU-seconds per GB, so a run at the reference scale wants more than this
+ * request; raising it changes the model's price too (docs/deploy.md#archive-compaction).
+ */
 export const DEFAULT_COMPACTOR_REQUESTS = { cpu: "250m", memory: "256Mi" } as const;
-export const DEFAULT_COMPACTOR_LIMITS = { memory: "512Mi" } as const;
+/**
+ * From docs/benchmarks.md "Compaction": reading one pending hour's indexes at 10,000 nodes peaks
+ * at 384 MiB RSS (853 MiB before the reader kept only the pending entries), and each of the 4
+ * concurrent compactions (--concurrency's default) adds about 120 MiB above the process's base:
+ * about 864 MiB for a whole run at the reference scale, which passes the former 512 MiB. The
+ * benchmark's "a 1 GiB limit leaves room". No CPU limit: a run is CPU-bound (SHA-256) and
+ * throttling would only push it toward its deadline.
+ */
+export const DEFAULT_COMPACTOR_LIMITS = { memory: "1Gi" } as const;
 
 const SELECTOR = { "app.kubernetes.io/name": "logarchive", "app.kubernetes.io/component": "compactor" };
 const LABELS = { ...SELECTOR, "app.kubernetes.io/part-of": "logarchive" };
