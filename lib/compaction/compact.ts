@@ -123,7 +123,7 @@ export interface CompactOptions {
   indexReading?: CompactionIndexes;
   /** Plan only: list, HEAD and report the parts; read no body, write nothing. */
   dryRun?: boolean;
-  /** Upload part size of multipart uploads, and the largest part sent as one PutObject (≥ 5 MiB). */
+  /** Upload part size of the parts' multipart uploads (≥ 5 MiB). */
   uploadChunkBytes?: number;
   /** Written in the manifest's and parts' object metadata, not in the manifest body (which must not depend on it). */
   toolVersion?: string;
