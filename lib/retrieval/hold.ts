@@ -209,7 +209,10 @@ async function listCompacted(
     for await (const v of listPrefixVersions(s3, bucket, prefix)) {
       let kind: CompactedKind;
       try {
-        kind = parseCompactedKey(v.key).kind === "part" ? "compacted-part" : "compacted-manifest";
+        const parsed = parseCompactedKey(v.key);
+        // A plan is its manifest-to-be, byte for byte (lib/compaction/compact.ts): the manifest is what is held.
+        if (parsed.kind === "plan") continue;
+        kind = parsed.kind === "part" ? "compacted-part" : "compacted-manifest";
       } catch {
         unparsable.push(v.key);
         continue;
