@@ -28,7 +28,7 @@ import type { GcsObjectResource } from "./gcs/server.ts";
 import { keepIdleConnections } from "./keep-alive.ts";
 import { localS3Client } from "./s3.ts";
 import { LOCAL_SQS_CREDENTIALS } from "./sqs.ts";
-import { type LocalCloud, startLocalCloud } from "./stack.ts";
+import { deployedArchiveBucket, type LocalCloud, type ShipperLockOptions, startLocalCloud } from "./stack.ts";
 import { TransferWorker } from "./transfer.ts";
 
 export interface LocalPipelineOptions {
@@ -44,6 +44,8 @@ export interface LocalPipelineOptions {
   gcsPort?: number;
   /** The archive bucket has S3 Object Lock (and so versions), as infra deploys it: `logarchive hold` works on it. */
   objectLock?: boolean;
+  /** Archive compaction on (needs objectLock): the shipper keeps archive originals the landing days. */
+  compaction?: boolean;
   /** How often the local scheduler calls the flush function. Default 2 s. */
   flushIntervalMs?: number;
   /**
@@ -69,6 +71,14 @@ export interface PipelineParts {
 }
 
 const FAILURE_EVENT = /_(error|failed)$/;
+
+/** The shipper's object_lock_mode and landing_days flags for the local bucket; none for a plain bucket. */
+function lockFlags(lock: ShipperLockOptions | null): { object_lock_mode?: string; landing_days?: string } {
+  return lock === null
+    ? {}
+    : { object_lock_mode: lock.object_lock_mode, landing_days: String(lock.landing_days) };
+}
+
 const MARKER_READS_AT_ONCE = 8;
 
 function sqlString(value: string): string {
@@ -128,7 +138,8 @@ export class LocalPipeline {
         ...(options.s3Port ? { s3Port: options.s3Port } : {}),
         ...(options.sqsPort ? { sqsPort: options.sqsPort } : {}),
         ...(options.gcsPort ? { gcsPort: options.gcsPort } : {}),
-        ...(options.objectLock ? { archiveBucket: { objectLock: true } } : {}),
+        ...(options.objectLock ? { archiveBucket: deployedArchiveBucket() } : {}),
+        ...(options.compaction ? { archiveCompaction: true } : {}),
         log: (event, fields) =>
           options.logger[FAILURE_EVENT.test(event) ? "warn" : "debug"](
             { component: "local", event, ...fields },
@@ -293,6 +304,8 @@ export class LocalPipeline {
         batch_max_age: this.options.batchMaxAge ?? "5s",
         listen: "",
         once: this.options.once,
+        // As the stack configures the DaemonSet for its bucket: lock headers in the default's mode.
+        ...lockFlags(this.parts.cloud.shipperLock),
       },
       env: {},
     });

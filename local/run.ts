@@ -6,11 +6,13 @@ import { glob } from "node:fs/promises";
 import { join } from "node:path";
 import { describeEndpoints } from "../cli/commands/local.ts";
 import { describeReconcile, OK_VERDICTS, type ReconcileReport } from "../functions/loader/reconcile.ts";
+import { compactPending, isFailure } from "../lib/compaction/pending.ts";
 import type { Logger } from "../lib/log.ts";
 import { classifyNamespace, type NamespacePolicy } from "../lib/policy/policy.ts";
 import { shippedByNamespace, shippedRecords, waitUntilShipped } from "./drain.ts";
 import type { LocalLog } from "./log.ts";
 import { LocalPipeline } from "./pipeline.ts";
+import { localS3Client } from "./s3.ts";
 import { startLiveSampleWorkload, writeSampleBacklog } from "./sample-workload.ts";
 
 export interface RunLocalOptions {
@@ -25,6 +27,12 @@ export interface RunLocalOptions {
   gcsPort: number;
   /** The archive bucket has Object Lock (`logarchive hold` can be rehearsed). */
   objectLock?: boolean;
+  /**
+   * Archive compaction on (needs objectLock): originals kept the landing days, and the closed,
+   * settled hours compacted as the stack's CronJob does (`compact --pending`): at the end of
+   * --once, and every COMPACTION_INTERVAL_MS while live.
+   */
+  compaction?: boolean;
   sampleLines: number;
   linesPerSecond: number;
   seed: number;
@@ -61,6 +69,7 @@ export async function runLocal(o: RunLocalOptions): Promise<number> {
     sqsPort: o.sqsPort,
     gcsPort: o.gcsPort,
     ...(o.objectLock ? { objectLock: true } : {}),
+    ...(o.compaction ? { compaction: true } : {}),
     logger: o.logger,
     version: o.version,
   });
@@ -114,6 +123,7 @@ async function runOnce(
   const freshness = await pipeline.freshness();
   const rows = await pipeline.rowsByNamespace();
   o.out(`${summarize(report, linesRead, freshness, Date.now() - started, pipeline, true, rows)}\n`);
+  if (o.compaction) o.out(`${await compactClosedHours(pipeline, o)}\n`);
   // Quarantined is a final state (the object is set aside with its reason, and the summary
   // lists it); anything still missing, duplicated or in conflict is a failure.
   const settled = report.objects.every((x) => OK_VERDICTS.has(x.verdict) || x.verdict === "quarantined");
@@ -183,6 +193,53 @@ function summarize(
   return lines.join("\n");
 }
 
+/** How often a live run with --compaction looks for hours to compact (the stack's CronJob runs hourly). */
+const COMPACTION_INTERVAL_MS = 5 * 60_000;
+
+/**
+ * One `compact --pending` over the local archive (lib/compaction/pending.ts, at its defaults:
+ * the settle delay, the lookback): one line saying what it committed, or, with `quiet`, nothing
+ * when there was nothing to do. Never throws: compaction failing leaves the originals in place.
+ */
+export async function compactClosedHours(
+  pipeline: Pick<LocalPipeline, "parts">,
+  o: Pick<RunLocalOptions, "policy" | "version" | "logger">,
+  options: { quiet?: boolean } = {},
+): Promise<string> {
+  const e = pipeline.parts.cloud.endpoints;
+  const s3 = localS3Client(e.s3.endpoint, e.region);
+  try {
+    const run = await compactPending({
+      s3,
+      bucket: e.s3.bucket,
+      prefix: o.policy.archive.prefix,
+      toolVersion: o.version,
+    });
+    const committed = run.results.filter((r) => r.outcome?.status === "committed");
+    const failed = run.results.filter(isFailure);
+    for (const r of failed) {
+      o.logger.warn(
+        {
+          event: "compaction_failed",
+          namespace: r.namespace,
+          hour: `${r.dt}T${r.hour}`,
+          ...(r.error ? { error: String(r.error) } : { status: r.outcome?.status }),
+        },
+        "compaction_failed",
+      );
+    }
+    if (options.quiet && run.pending.length === 0) return "";
+    const window =
+      run.window === null ? "no settled hour yet" : `hours ${run.window.from} to ${run.window.to}`;
+    return `  compaction (compact --pending, ${window}): ${fmt(committed.length)} namespace-hour(s) committed of ${fmt(run.pending.length)} pending${failed.length > 0 ? `, ${fmt(failed.length)} not compacted (see the log)` : ""}`;
+  } catch (error) {
+    o.logger.warn({ event: "compaction_failed", error: String(error) }, "compaction_failed");
+    return `  compaction failed: ${String(error)} (the originals stay; the next run tries again)`;
+  } finally {
+    s3.destroy();
+  }
+}
+
 /** The live sample's pods: the same every run, so a restart appends to the same files. */
 const SAMPLE_LAYOUT_SEED = 0x10ca1;
 /** How long stopping waits for the shipper to read the sample's last lines. */
@@ -202,6 +259,20 @@ async function runLive(pipeline: LocalPipeline, o: RunLocalOptions, sampleRoot: 
   const liveSince = Date.now();
   const shipper = await pipeline.openShipper();
   const shipping = shipper.run();
+  // The stack's compactor CronJob, locally: closed, settled hours compacted now and then.
+  let compacting: Promise<void> | null = null;
+  const compactNow = () => {
+    if (compacting !== null) return;
+    compacting = compactClosedHours(pipeline, o, { quiet: true })
+      .then((line) => {
+        if (line !== "") o.out(`${line}\n`);
+      })
+      .finally(() => {
+        compacting = null;
+      });
+  };
+  const compactor = o.compaction ? setInterval(compactNow, COMPACTION_INTERVAL_MS) : null;
+  if (o.compaction) compactNow();
   o.out(
     `Running${workload ? `, writing ${o.linesPerSecond} sample lines/s` : ""}. Rows land in the warehouse within seconds. Press Ctrl-C to stop.\n`,
   );
@@ -241,6 +312,8 @@ async function runLive(pipeline: LocalPipeline, o: RunLocalOptions, sampleRoot: 
   });
   stopping = true;
   clearInterval(status);
+  if (compactor !== null) clearInterval(compactor);
+  await compacting;
   o.out(
     `\n${signal}: stopping: ${workload ? "the sample writer stops, the shipper reads what it wrote, " : ""}the shipper uploads its open batches, then the loader loads them. (Ctrl-C again quits at once; the next run then reads what this one did not.)\n`,
   );

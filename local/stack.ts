@@ -7,14 +7,56 @@
 import { join } from "node:path";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { Storage } from "@google-cloud/storage";
+import { STACK_SETTINGS, type StackSettings, shipperLockOptions } from "../infra/config.ts";
 import { destinations, type NamespacePolicy, notificationRules } from "../lib/policy/policy.ts";
 import { type GcsObjectResource, type LocalGcs, startLocalGcs } from "./gcs/server.ts";
 import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from "./s3.ts";
 import { type S3ArchiveFront, startS3ArchiveFront } from "./s3-archive/server.ts";
-import type { BucketConfig, RestoreTier } from "./s3-archive/state.ts";
+import type { BucketConfig, RestoreTier, RetentionMode } from "./s3-archive/state.ts";
 import { NotificationBridge } from "./s3-notifications.ts";
 import { LOCAL_SQS_CREDENTIALS, type LocalSqs, startLocalSqs } from "./sqs.ts";
 import { type LocalWarehouse, openLocalWarehouse } from "./warehouse.ts";
+
+/** A setting's default as `pulumi up` deploys it when the stack does not set it (infra/config.ts). */
+function deployedDefault<K extends keyof StackSettings>(key: K): StackSettings[K] {
+  const spec = STACK_SETTINGS.find((s) => s.key === key);
+  if (spec === undefined) throw new Error(`infra/config.ts has no stack setting ${key}`);
+  return spec.schema.parse(undefined) as StackSettings[K];
+}
+
+/**
+ * The archive bucket as `pulumi up` makes it at the stack's defaults: Object Lock with the default
+ * retention every version takes unless its PUT names one (objectLockMode, objectLockDays), for
+ * `logarchive local --object-lock`.
+ */
+export function deployedArchiveBucket(): Omit<BucketConfig, "name"> {
+  return {
+    objectLock: true,
+    defaultRetention: { mode: deployedDefault("objectLockMode"), days: deployedDefault("objectLockDays") },
+  };
+}
+
+/** The shipper's lock options (object_lock_mode, landing_days) for an archive bucket, as the stack sets them. */
+export type ShipperLockOptions = ReturnType<typeof shipperLockOptions>;
+
+/**
+ * What the stack tells the shipper about a bucket (infra's shipperLockOptions): lock headers in
+ * the bucket's default retention mode, so stream objects get their short retention instead of the
+ * default's; none for a bucket without a default retention (a plain bucket refuses them), which
+ * is `object_lock_mode: off`. With `compaction` (archiveCompaction.enabled), archive originals get the
+ * stack's default landing days.
+ */
+export function shipperLockFor(
+  bucket: Omit<BucketConfig, "name"> | undefined,
+  compaction = false,
+): ShipperLockOptions | null {
+  const retention = bucket?.defaultRetention;
+  if (retention === undefined) return null;
+  return shipperLockOptions({
+    objectLockMode: retention.mode,
+    archiveCompaction: { ...deployedDefault("archiveCompaction"), enabled: compaction },
+  });
+}
 
 export interface LocalCloudOptions {
   /** Where every service keeps its state; reused across runs. */
@@ -30,6 +72,11 @@ export interface LocalCloudOptions {
   bucket?: string;
   /** Versioning and Object Lock of the archive bucket (docs/local-s3-archive.md); default plain. */
   archiveBucket?: Omit<BucketConfig, "name">;
+  /**
+   * Archive compaction on, as a stack with archiveCompaction.enabled: the shipper keeps archive
+   * originals only the landing days (shipperLock). Needs an archive bucket with a default retention.
+   */
+  archiveCompaction?: boolean;
   /** The clock the archive front's restores and retention run on (tests move it). Default Date.now. */
   archiveClock?: () => number;
   /** Hours a restore job takes in the archive front; default the S3 user guide's upper ends. */
@@ -44,7 +91,14 @@ export interface LocalCloudOptions {
 
 export interface LocalCloudEndpoints {
   region: string;
-  s3: { endpoint: string; bucket: string; accessKeyId: string; secretAccessKey: string };
+  s3: {
+    endpoint: string;
+    bucket: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+    /** The archive bucket's Object Lock default retention, when it has one. */
+    defaultRetention?: { mode: RetentionMode; days: number };
+  };
   sqs: { endpoint: string; queueUrl: string; queueArn: string; accessKeyId: string; secretAccessKey: string };
   gcs: { apiEndpoint: string; bucket: string; projectId: string };
   warehouse: { path: string; tables: string[] };
@@ -58,6 +112,11 @@ export interface LocalCloud {
    * s3rver (docs/local-s3-archive.md). Tests drive it: setStorageClass, completeRestores.
    */
   s3Archive: S3ArchiveFront;
+  /**
+   * The lock options the shipper must be given for this archive bucket (shipperLockFor), or null
+   * when it has no default retention (the shipper sends no lock headers).
+   */
+  shipperLock: ShipperLockOptions | null;
   warehouse: LocalWarehouse;
   /** Objects finalized in the local GCS, for the transfer/loader stages to subscribe to. */
   onGcsFinalize(listener: GcsFinalizeListener): void;
@@ -77,6 +136,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   // Tables of the default dataset live in DuckDB's main schema and are made now, so the
   // warehouse can be queried before the first load; the loader makes the others (routes to
   // other datasets, {namespace} tables) in their schemas before their first batch.
+  if (options.archiveCompaction && options.archiveBucket?.defaultRetention === undefined) {
+    throw new Error("archive compaction needs an archive bucket with an Object Lock default retention");
+  }
   const tables = destinations(options.policy)
     .filter((d) => d.dataset === options.policy.warehouse.dataset)
     .map((d) => d.table);
@@ -160,7 +222,14 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     return {
       endpoints: {
         region,
-        s3: { endpoint: s3Archive.endpoint, bucket, ...LOCAL_S3_CREDENTIALS },
+        s3: {
+          endpoint: s3Archive.endpoint,
+          bucket,
+          ...LOCAL_S3_CREDENTIALS,
+          ...(options.archiveBucket?.defaultRetention
+            ? { defaultRetention: options.archiveBucket.defaultRetention }
+            : {}),
+        },
         sqs: {
           endpoint: sqs.endpoint,
           queueUrl: sqs.queueUrl,
@@ -172,6 +241,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       },
       notifications,
       s3Archive,
+      shipperLock: shipperLockFor(options.archiveBucket, options.archiveCompaction === true),
       warehouse,
       onGcsFinalize: (listener) => {
         finalizeListeners.push(listener);

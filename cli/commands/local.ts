@@ -17,6 +17,7 @@ interface LocalOptions {
   sqsPort: number;
   gcsPort: number;
   objectLock?: boolean;
+  compaction?: boolean;
   sampleLines: number;
   linesPerSecond: number;
 }
@@ -25,6 +26,11 @@ export function describeEndpoints(e: LocalCloudEndpoints): string {
   return [
     "logarchive local cloud is up:",
     `  S3        ${e.s3.endpoint}  bucket ${e.s3.bucket}  (path-style, key ${e.s3.accessKeyId}/${e.s3.secretAccessKey})`,
+    ...(e.s3.defaultRetention
+      ? [
+          `            Object Lock: default retention ${e.s3.defaultRetention.mode} ${e.s3.defaultRetention.days} days, as deployed; the shipper sends ${e.s3.defaultRetention.mode} retentions`,
+        ]
+      : []),
     `  SQS       ${e.sqs.endpoint}  queue ${e.sqs.queueUrl}`,
     "            S3 object-created events for the loaded objects arrive here, in S3's message format",
     `  GCS       ${e.gcs.apiEndpoint}  bucket ${e.gcs.bucket}  (JSON API, project ${e.gcs.projectId})`,
@@ -93,7 +99,11 @@ export function localCommand(version = "local"): Command {
     )
     .option(
       "--object-lock",
-      "create the archive bucket with S3 Object Lock (and so versioning), as `pulumi up` does, so `logarchive hold` and retrieve's lock states can be rehearsed; use a fresh --data-dir (objects an earlier run wrote without it have no versions)",
+      "create the archive bucket with S3 Object Lock (and so versioning) and the stack's default retention (objectLockMode, objectLockDays), as `pulumi up` does, and run the shipper with the matching object_lock_mode, so stream objects get their short retention and `logarchive hold` and retrieve's lock states can be rehearsed; use a fresh --data-dir (objects an earlier run wrote without it have no versions; locked objects stay locked)",
+    )
+    .option(
+      "--compaction",
+      "archive compaction as a stack with archiveCompaction.enabled runs it: the shipper keeps archive originals only the landing days, and `compact --pending` compacts every closed hour once settled (at the end of --once; every 5 minutes while live); needs --object-lock",
     )
     .addOption(
       new Option("--sample-lines <n>", "lines of the generated sample backlog (with --once)")
@@ -106,6 +116,11 @@ export function localCommand(version = "local"): Command {
         .default(200),
     )
     .action(async (opts: LocalOptions) => {
+      if (opts.compaction && !opts.objectLock) {
+        throw new InvalidArgumentError(
+          "--compaction needs --object-lock (compacted originals are kept by their Object Lock retention).",
+        );
+      }
       const policyPath = await policyPathOrDefault(opts.policy);
       const policy = policyPath === undefined ? DEFAULT_POLICY : await loadPolicy(policyPath);
       // Loaded here so `--help` and other commands don't pay for DuckDB and the servers.
@@ -126,6 +141,7 @@ export function localCommand(version = "local"): Command {
           sqsPort: opts.sqsPort,
           gcsPort: opts.gcsPort,
           ...(opts.objectLock ? { objectLock: true } : {}),
+          ...(opts.compaction ? { compaction: true } : {}),
           sampleLines: opts.sampleLines,
           linesPerSecond: opts.linesPerSecond,
           seed: randomBytes(4).readUInt32BE(0),
