@@ -388,6 +388,18 @@ describe("logarchive compact", () => {
       ],
       ["a lookback that is not a duration", ["--lookback", "two days"], /--lookback.*expected a duration/],
       ["a concurrency of 0", ["--concurrency", "0"], /--concurrency.*expected a whole number from 1 to 64/],
+      [
+        "a shard that is not <index>/<count>",
+        ["--shard", "2"],
+        /--shard <index>\/<count>.*expected <index>\/<count>/,
+      ],
+      [
+        "a shard index not below its count",
+        ["--shard", "3/3"],
+        /--shard.*the index 3 must be below the count 3/,
+      ],
+      ["a shard count of 0", ["--shard", "0/0"], /--shard.*the count 0 must be from 1 to 1024/],
+      ["a negative shard index", ["--shard", "-1/3"], /--shard.*expected <index>\/<count>/],
     ] as const) {
       it(`exit 2 for ${what}, in one line`, async () => {
         const r = await pending(...args);
@@ -397,10 +409,13 @@ describe("logarchive compact", () => {
       });
     }
 
-    it("exit 2 for --lookback or --concurrency without --pending", async () => {
+    it("exit 2 for --lookback or --shard without --pending", async () => {
       const r = await compact("good", "--lookback", "24h");
       assert.equal(r.status, 2, r.stderr);
       assert.match(r.stderr, /^logarchive: --lookback is for --pending only/);
+      const sharded = await compact("good", "--shard", "0/2");
+      assert.equal(sharded.status, 2, sharded.stderr);
+      assert.match(sharded.stderr, /^logarchive: --shard is for --pending only/);
     });
   });
 });

@@ -9,7 +9,8 @@
 // `--pending` is the scheduled job's mode (infra/k8s/compactor-cronjob.ts, hourly): every
 // settled namespace-hour in --lookback with originals no committed manifest names
 // (lib/compaction/pending.ts), one line each as it finishes, a total line, and last a JSON
-// line for the job's logs. Exit 1 when any of them failed, 0 otherwise.
+// line for the job's logs. Exit 1 when any of them failed, 0 otherwise. `--shard i/N` (an
+// Indexed Job's pod i of N, lib/compaction/shard.ts) limits the run to its share of namespaces.
 
 import type { S3Client } from "@aws-sdk/client-s3";
 import { Command, type Command as CommandType, InvalidArgumentError, Option } from "commander";
@@ -21,6 +22,7 @@ import {
   DEFAULT_SETTLE_MS,
 } from "../../lib/compaction/defaults.ts";
 import type { PendingResult, PendingRun } from "../../lib/compaction/pending.ts";
+import { formatShard, parseShard, type Shard, WHOLE_ARCHIVE } from "../../lib/compaction/shard.ts";
 import { UserError } from "../../lib/config/errors.ts";
 import { formatDuration, formatSize, parseDuration, parseSize } from "../../lib/config/units.ts";
 import { checkCalendarDate, EXIT, parseNamespaceArg, s3SetupError } from "../options.ts";
@@ -36,6 +38,7 @@ interface CompactCommandOptions extends ArchiveLocationOptions {
   namespace?: string;
   hour?: { dt: string; hour: string };
   pending?: boolean;
+  shard: Shard;
   lookback: number;
   concurrency: number;
   partMaxBytes: number;
@@ -63,6 +66,14 @@ function parsePartMaxBytes(value: string): number {
     throw new InvalidArgumentError("expected a size from 1 byte to 5TiB, such as 1GiB, 256MiB or 1000000.");
   }
   return n;
+}
+
+function parseShardArg(value: string): Shard {
+  try {
+    return parseShard(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 function parseSettle(value: string): number {
@@ -117,7 +128,7 @@ function checkMode(o: CompactCommandOptions, command: CommandType): void {
       );
     }
   }
-  for (const flag of ["lookback", "concurrency"]) {
+  for (const flag of ["lookback", "concurrency", "shard"]) {
     if (given(flag)) throw new InvalidArgumentError(`--${flag} is for --pending only.`);
   }
 }
@@ -136,6 +147,14 @@ export function compactCommand(version: string): Command {
     .option(
       "--pending",
       "the scheduled job: every settled namespace-hour in --lookback with archive originals no committed manifest names; one line each, a total and a JSON summary line; exit 1 if any failed",
+    )
+    .addOption(
+      new Option(
+        "--shard <index>/<count>",
+        "with --pending: handle only the namespaces whose hash (first 4 bytes of the SHA-256 of the name) mod <count> is <index> (0-based), so <count> runs with 0/<count> to <count-1>/<count> share the archive, each namespace in exactly one",
+      )
+        .default(WHOLE_ARCHIVE, formatShard(WHOLE_ARCHIVE))
+        .argParser(parseShardArg),
     )
     .addOption(
       new Option(
@@ -295,6 +314,8 @@ export function compactCommand(version: string): Command {
 export interface PendingSummary {
   event: "compact-pending";
   window: PendingRun["window"];
+  /** `<index>/<count>`. */
+  shard: string;
   lookbackMs: number;
   settleMs: number;
   namespaces: number;
@@ -365,6 +386,7 @@ export function summarizePending(run: PendingRun, lookbackMs: number, settleMs: 
   const summary: PendingSummary = {
     event: "compact-pending",
     window: run.window,
+    shard: formatShard(run.shard),
     lookbackMs,
     settleMs,
     namespaces: run.namespaces,
@@ -421,6 +443,7 @@ async function runPending(
       lookbackMs: o.lookback,
       partMaxBytes: o.partMaxBytes,
       concurrency: o.concurrency,
+      shard: o.shard,
       indexCheck: o.indexCheck,
       dryRun: o.dryRun === true,
       toolVersion: version,
@@ -437,7 +460,7 @@ async function runPending(
     s.window === null ? "no settled hour in the lookback" : `hours ${s.window.from} to ${s.window.to}`;
   const verb = o.dryRun ? `${s.planned} planned` : `${s.committed} committed`;
   process.stdout.write(
-    `compact --pending: ${window} (lookback ${formatDuration(o.lookback)}, settle ${formatDuration(o.settle)}), ${s.namespaces} namespace(s): ${s.pending} namespace-hour(s) pending, ${verb}, ${s.failed} failed${s.upToDate > 0 ? `, ${s.upToDate} already up to date` : ""}; ${s.members} batch(es), ${s.records} record(s), ${formatSize(s.bytes)} in ${s.parts} part(s)\n`,
+    `compact --pending: ${window} (lookback ${formatDuration(o.lookback)}, settle ${formatDuration(o.settle)}${o.shard.count > 1 ? `, shard ${s.shard}` : ""}), ${s.namespaces} namespace(s): ${s.pending} namespace-hour(s) pending, ${verb}, ${s.failed} failed${s.upToDate > 0 ? `, ${s.upToDate} already up to date` : ""}; ${s.members} batch(es), ${s.records} record(s), ${formatSize(s.bytes)} in ${s.parts} part(s)\n`,
   );
   process.stdout.write(`${JSON.stringify(s)}\n`);
   process.exitCode = s.failed > 0 ? EXIT.verdict : EXIT.ok;

@@ -58,6 +58,7 @@ import { longLivedTiers } from "../keys/tiers.ts";
 import { parseCompactionManifest } from "../object/compaction-manifest.ts";
 import { type CompactionOutcome, type CompactOptions, compactNamespaceHour } from "./compact.ts";
 import { DEFAULT_LOOKBACK_MS, DEFAULT_PENDING_CONCURRENCY, DEFAULT_SETTLE_MS } from "./defaults.ts";
+import { inShard, type Shard, WHOLE_ARCHIVE } from "./shard.ts";
 
 export { DEFAULT_LOOKBACK_MS, DEFAULT_PENDING_CONCURRENCY };
 
@@ -84,6 +85,11 @@ export interface PendingOptions
   /** Namespace-hours compacted at once (across hours and namespaces). Default DEFAULT_PENDING_CONCURRENCY. */
   concurrency?: number;
   now?: () => Date;
+  /**
+   * Only the namespaces of this shard (shard.ts): their originals listed, their manifests read,
+   * their entries of the hour indexes kept. Default WHOLE_ARCHIVE.
+   */
+  shard?: Shard;
   /** Each namespace-hour's result as it finishes. */
   onResult?: (result: PendingResult) => void;
 }
@@ -101,7 +107,9 @@ export type PendingResult =
 export interface PendingRun {
   /** First and last hour looked at (YYYY-MM-DDTHH), null when the window is empty. */
   window: { from: string; to: string } | null;
-  /** Namespaces found under the tier prefixes. */
+  /** The shard this run handled (WHOLE_ARCHIVE unless --shard). */
+  shard: Shard;
+  /** Namespaces found under the tier prefixes that are in the run's shard. */
   namespaces: number;
   /** The namespace-hours found pending, in hour then namespace order. */
   pending: NamespaceHour[];
@@ -153,6 +161,7 @@ export async function compactPending(o: PendingOptions): Promise<PendingRun> {
   const hours = pendingWindow(now, settleMs, lookbackMs);
   const run: PendingRun = {
     window: hours.length === 0 ? null : { from: hourText(hours[0]!), to: hourText(hours.at(-1)!) },
+    shard: o.shard ?? WHOLE_ARCHIVE,
     namespaces: 0,
     pending: [],
     results: [],
@@ -215,7 +224,7 @@ export async function compactPending(o: PendingOptions): Promise<PendingRun> {
  * manifest of the hour names, in hour then namespace order (see the header for the requests).
  */
 async function findPendingHours(
-  o: Pick<PendingOptions, "s3" | "bucket" | "prefix">,
+  o: Pick<PendingOptions, "s3" | "bucket" | "prefix" | "shard">,
   first: number,
   last: number,
   run: PendingRun,
@@ -243,21 +252,27 @@ async function findPendingHours(
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
   }
-  run.namespaces = tiersOf.size;
 
-  const pending: NamespaceHour[] = [];
+  // The namespaces, each checked against the layout's own formatting (a stray prefix is
+  // skipped), and of those only the run's shard's: the others are never listed or read.
   const firstHour = hourFields(first);
-  await forEachLimited([...tiersOf], ENUMERATION_CONCURRENCY, async ([segment, tiers]) => {
-    // The namespace, checked against the layout's own formatting (a stray prefix is skipped).
+  const shard = o.shard ?? WHOLE_ARCHIVE;
+  const mine: [segment: string, namespace: string, tiers: Tier[]][] = [];
+  for (const [segment, tiers] of tiersOf) {
     let ns: string;
     try {
       ns = decodeURIComponent(segment.slice("namespace=".length, -1));
       const probe = partitionPrefix(o.prefix, tiers[0]!, ns, firstHour.dt, firstHour.hour);
-      if (!probe.startsWith(`${tierPrefix(o.prefix, tiers[0]!)}${segment}`)) return;
+      if (!probe.startsWith(`${tierPrefix(o.prefix, tiers[0]!)}${segment}`)) continue;
     } catch {
-      return;
+      continue;
     }
+    if (inShard(ns, shard)) mine.push([segment, ns, tiers]);
+  }
+  run.namespaces = mine.length;
 
+  const pending: NamespaceHour[] = [];
+  await forEachLimited(mine, ENUMERATION_CONCURRENCY, async ([segment, ns, tiers]) => {
     // 2. The namespace's originals in the window, by hour.
     const originals = new Map<number, Set<string>>();
     for (const tier of tiers) {
