@@ -18,6 +18,7 @@ import { listObjectPages } from "../retrieval/find.ts";
 import { putTestObject, type TestObject, testHourIndex, testObject } from "../retrieval/test_support.ts";
 import { compactNamespaceHour } from "./compact.ts";
 import { compactPending, isFailure, type PendingResult, pendingWindow } from "./pending.ts";
+import { namespaceShard } from "./shard.ts";
 
 const E = "0e0e0e0e";
 const NOW = new Date("2026-03-05T12:00:00Z");
@@ -67,7 +68,7 @@ describe("compactPending", () => {
       host: "127.0.0.1",
       port: 0,
       dataDir: dir,
-      buckets: ["run", "empty", "many"],
+      buckets: ["run", "empty", "many", "shards"],
     });
     s3 = localS3Client(local.endpoint, "us-east-1");
   });
@@ -310,6 +311,59 @@ describe("compactPending", () => {
     // two pages of 1,100 keys, its analytics prefix).
     assert.equal(run.requests.lists, 2 + 2 + 1);
     assert.equal(lists.n, run.requests.lists + 4 + run.requests.indexLists);
+  });
+
+  it("shards 0/3, 1/3 and 2/3 together commit exactly the namespace-hours one unsharded run would, each by one shard, reading only their own namespaces' objects", async () => {
+    const nodes = [new Node("node-a"), new Node("node-b")];
+    const namespaces = Array.from({ length: 12 }, (_, i) => `ns-${String(i).padStart(2, "0")}`);
+    const objects: TestObject[] = [];
+    for (const hour of ["2026-03-05T07", "2026-03-05T08"])
+      for (const ns of namespaces) for (const node of nodes) objects.push(node.batch(ns, hour));
+    objects.push(nodes[0]!.batch("ns-00", "2026-03-05T11")); // not settled: in no shard's run
+    for (const node of nodes) objects.push(...node.indexes());
+    await forEachLimited(objects, 16, (o) => putTestObject(s3, "shards", o));
+    // Every shard is non-empty with these names (0: ns-00, ns-05..07; 1: ns-04, ns-08, ns-09, ns-11; 2: the rest).
+    assert.deepEqual(
+      [0, 1, 2].map((i) => namespaces.filter((ns) => namespaceShard(ns, 3) === i).length),
+      [4, 4, 4],
+    );
+
+    const whole = await compactPending({ s3, bucket: "shards", prefix: "logs", now, dryRun: true });
+    const expected = whole.pending.map(where).sort();
+    assert.equal(expected.length, 24);
+
+    const committedBy = new Map<string, number>();
+    for (const index of [0, 1, 2]) {
+      const { client, gets } = recording();
+      const run = await compactPending({
+        s3: client,
+        bucket: "shards",
+        prefix: "logs",
+        now,
+        shard: { index, count: 3 },
+      });
+      assert.deepEqual(run.shard, { index, count: 3 });
+      assert.equal(run.namespaces, 4);
+      assert.ok(run.results.length > 0);
+      for (const r of run.results) {
+        assert.equal(r.error, undefined, r.error?.message);
+        assert.equal(r.outcome!.status, "committed", where(r));
+        assert.equal(namespaceShard(r.namespace, 3), index, where(r));
+        assert.ok(
+          !committedBy.has(where(r)),
+          `${where(r)} compacted by shards ${committedBy.get(where(r))} and ${index}`,
+        );
+        committedBy.set(where(r), index);
+      }
+      // Apart from the hour indexes (every node's, whatever the shard), only its own namespaces' objects.
+      for (const key of gets.filter((k) => !k.includes("/index/"))) {
+        const ns = /\/namespace=([^/]+)\//.exec(key)?.[1];
+        assert.ok(ns !== undefined && namespaceShard(ns, 3) === index, `shard ${index} read ${key}`);
+      }
+    }
+    assert.deepEqual([...committedBy.keys()].sort(), expected);
+    const after = await compactPending({ s3, bucket: "shards", prefix: "logs", now });
+    assert.deepEqual(after.pending, []);
   });
 
   it("an empty bucket: nothing pending, nothing read but the two tier listings", async () => {

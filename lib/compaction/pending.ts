@@ -33,6 +33,13 @@
 // 3 × 1,000 × 46 = 138,000 LISTs a run (a LIST costs 12.5 GETs, https://aws.amazon.com/s3/pricing/).
 // Only the pending hours then pay compactNamespaceHour's own listing (3 LISTs each).
 
+// Sharding (`--shard i/N`, shard.ts): one process cannot compact an hour of the reference
+// archive (about 425 GiB) inside the CronJob's run, so N runs share it by namespace. A shard
+// still makes the tier listings of step 1 (a few requests), then lists, reads and compacts only
+// its own namespaces; its hour-index keep() holds only its own pending namespace-hours' entries,
+// so that memory falls with N. Every shard still GETs every node's index of the hours it needs
+// (an index holds every namespace of its node): N × the index GETs below a run.
+
 // Hour indexes: each index hour a pending hour needs (records' hour H reads H-1 to H+margin,
 // readiness.ts) is read once per run, one LIST per 1,000 nodes and one GET per node, and shared
 // by every namespace and every pending hour that needs it (CompactOptions.indexReading); it is
