@@ -77,10 +77,10 @@ import {
 } from "../object/compaction-manifest.ts";
 import { fromUserMetadata, METADATA_PREFIX, type ObjectMetadata } from "../object/metadata.ts";
 import { listObjectPages, versionParam } from "../retrieval/find.ts";
-import { DEFAULT_PART_MAX_BYTES, DEFAULT_SETTLE_MS } from "./defaults.ts";
+import { DEFAULT_PART_MAX_BYTES, DEFAULT_SETTLE_MS, DEFAULT_UPLOAD_CHUNK_BYTES } from "./defaults.ts";
 import { CompactionError, checkHourSettled, HourNotSettledError, hourStartMs } from "./hour.ts";
 import { readHourManifests } from "./manifests.ts";
-import { DEFAULT_UPLOAD_CHUNK_BYTES, MIN_UPLOAD_PART_BYTES, PartWriter } from "./part-writer.ts";
+import { MIN_UPLOAD_PART_BYTES, PartWriter } from "./part-writer.ts";
 import { type CompactionIndexes, checkHourIndexes, DEFAULT_INDEX_MARGIN_HOURS } from "./readiness.ts";
 
 export {
@@ -123,7 +123,7 @@ export interface CompactOptions {
   indexReading?: CompactionIndexes;
   /** Plan only: list, HEAD and report the parts; read no body, write nothing. */
   dryRun?: boolean;
-  /** Upload part size of the parts' multipart uploads (≥ 5 MiB). */
+  /** Upload part size of the parts' multipart uploads (≥ 5 MiB). Default DEFAULT_UPLOAD_CHUNK_BYTES. */
   uploadChunkBytes?: number;
   /** Written in the manifest's and parts' object metadata, not in the manifest body (which must not depend on it). */
   toolVersion?: string;

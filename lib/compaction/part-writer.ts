@@ -26,13 +26,15 @@ import {
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
+import { DEFAULT_UPLOAD_CHUNK_BYTES } from "./defaults.ts";
+
+/** The default upload part size (defaults.ts, where the cost model reads it too). */
+export { DEFAULT_UPLOAD_CHUNK_BYTES };
 
 /** S3's smallest upload part (all but the last). */
 export const MIN_UPLOAD_PART_BYTES = 5 * 1024 * 1024;
 /** S3's most upload parts in one multipart upload. */
 export const MAX_UPLOAD_PARTS = 10_000;
-/** The default upload part size. */
-export const DEFAULT_UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024;
 
 export interface PartWriterOptions {
   s3: S3Client;
