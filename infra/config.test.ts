@@ -341,6 +341,7 @@ describe("stack config: the cross-checks the docs promise", () => {
       settleMinutes: DEFAULT_SETTLE_MS / 60_000,
       partMaxBytes: DEFAULT_PART_MAX_BYTES,
       athenaCutoffHours: 6,
+      shards: 4,
     });
     assert.deepEqual(shipperLockOptions(c), { object_lock_mode: "GOVERNANCE", landing_days: 0 });
     const on = parseStackConfig(
@@ -383,6 +384,18 @@ describe("stack config: the cross-checks the docs promise", () => {
       /^logarchive:archiveCompaction\.athenaCutoffHours: must be at least 1 hour/,
     );
     assert.match(
+      problems({ shards: 0 })[0]!,
+      /^logarchive:archiveCompaction\.shards: must be at least 1 pod$/,
+    );
+    assert.match(
+      problems({ shards: 2.5 })[0]!,
+      /^logarchive:archiveCompaction\.shards: must be a whole number of pods$/,
+    );
+    assert.match(
+      problems({ shards: 5000 })[0]!,
+      /^logarchive:archiveCompaction\.shards: must be at most 1024 pods$/,
+    );
+    assert.match(
       problems({ landingDay: 3 })[0]!,
       /^logarchive:archiveCompaction: Unrecognized key: "landingDay"/,
     );
@@ -394,6 +407,20 @@ describe("stack config: the cross-checks the docs promise", () => {
     assert.deepEqual(problems({ enabled: true, landingDays: 1, athenaCutoffHours: 24 }), [
       "logarchive:archiveCompaction.landingDays: must be more than athenaCutoffHours (24) in days: Athena reads hours newer than the cutoff from the originals",
     ]);
+    // The lookback (landingDays × 24 − 12 hours, at most 48) must cover the settle and two runs.
+    assert.deepEqual(problems({ enabled: true, landingDays: 1, settleMinutes: 700, athenaCutoffHours: 13 }), [
+      "logarchive:archiveCompaction.landingDays: must be at least 2 with settleMinutes 700: each run looks back landingDays × 24 − 12 hours (12), which must cover settleMinutes plus two runs' 60 minutes, or an hour may be left uncompacted until its originals expire",
+    ]);
+    assert.deepEqual(
+      problems({ enabled: true, landingDays: 1, settleMinutes: 75, athenaCutoffHours: 12 }),
+      [],
+    );
+    assert.deepEqual(
+      problems({ enabled: true, landingDays: 5, settleMinutes: 2761, athenaCutoffHours: 60 }),
+      [
+        "logarchive:archiveCompaction.settleMinutes: must be at most 2760: each run looks back at most 48 hours, which must cover settleMinutes plus two runs' 60 minutes",
+      ],
+    );
     // A landing original also matches its tier's transition rules: it must expire before them.
     assert.deepEqual(problems({ enabled: true, landingDays: 30 }), [
       "logarchive:archiveCompaction.landingDays: must be less than the first archiveTiers transition (day 30): landing originals also match the tier prefixes' transition rules and must expire before them",

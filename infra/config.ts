@@ -32,8 +32,15 @@ import {
   DEFAULT_SETTLE_MS,
 } from "../lib/compaction/defaults.ts";
 import { MIN_UPLOAD_PART_BYTES } from "../lib/compaction/part-writer.ts";
+import { MAX_SHARD_COUNT } from "../lib/compaction/shard.ts";
 import { ConfigError } from "../lib/config/errors.ts";
 import { checkDuration, parseSize } from "../lib/config/units.ts";
+import {
+  COMPACTOR_LOOKBACK_MARGIN_HOURS,
+  compactorLookbackHours,
+  DEFAULT_COMPACTOR_SHARDS,
+  MAX_COMPACTOR_LOOKBACK_HOURS,
+} from "../lib/economics/compactor.ts";
 import {
   BIGQUERY_STORAGE_BILLING_MODELS,
   DEFAULT_BIGQUERY_PARTITION_EXPIRATION_DAYS,
@@ -318,6 +325,12 @@ export const STACK_SETTINGS = [
           .int("must be a whole number of hours")
           .min(1, "must be at least 1 hour")
           .default(DEFAULT_ATHENA_CUTOFF_HOURS),
+        shards: z
+          .number()
+          .int("must be a whole number of pods")
+          .min(1, "must be at least 1 pod")
+          .max(MAX_SHARD_COUNT, `must be at most ${MAX_SHARD_COUNT} pods`)
+          .default(DEFAULT_COMPACTOR_SHARDS),
       })
       .prefault({}),
     {
@@ -328,10 +341,11 @@ export const STACK_SETTINGS = [
         settleMinutes: DEFAULT_SETTLE_MS / 60_000,
         partMaxBytes: DEFAULT_PART_MAX_BYTES,
         athenaCutoffHours: DEFAULT_ATHENA_CUTOFF_HOURS,
+        shards: DEFAULT_COMPACTOR_SHARDS,
       },
-      unit: "map: boolean, days, minutes, bytes, hours",
+      unit: "map: boolean, days, minutes, bytes, hours, pods",
       description:
-        "Archive compaction (docs/design/compaction.md). enabled: an hourly Kubernetes CronJob (`logarchive compact --pending`, the shipper's image, its own IRSA role) concatenates each namespace-hour's archive objects into parts of at most partMaxBytes under `<prefix>/compacted/`, settleMinutes after the hour ends; the parts take archiveTiers and retentionDays, while the originals are PUT with a retention of landingDays (shipper option landing_days) and the landing tag, and expire then, before any transition (landingDays must be less than the first archiveTiers day); originals written before compaction (untagged) keep the tier rules. athenaCutoffHours: hours after its end from which Athena reads an hour from the parts. Needs deployShipper.",
+        "Archive compaction (docs/design/compaction.md). enabled: an hourly Kubernetes CronJob (`logarchive compact --pending`, the shipper's image, its own IRSA role) concatenates each namespace-hour's archive objects into parts of at most partMaxBytes under `<prefix>/compacted/`, settleMinutes after the hour ends; the parts take archiveTiers and retentionDays, while the originals are PUT with a retention of landingDays (shipper option landing_days) and the landing tag, and expire then, before any transition (landingDays must be less than the first archiveTiers day); originals written before compaction (untagged) keep the tier rules. athenaCutoffHours: hours after its end from which Athena reads an hour from the parts. shards: pods of each run (an Indexed Job, pod i runs `--shard i/shards`, namespaces split by a stable hash), each requesting 1 CPU and 1Gi; one pod compacts about 1 GB per 11 CPU-seconds, so the default 4 fits the reference scale's hour in the run with 2× headroom (`logarchive plan` checks yours). Each run looks back (landingDays × 24 − 12) hours, at most 48, so it never compacts an hour whose originals may be expiring. Needs deployShipper.",
     },
   ),
   // ------------------------------------------------------------ AWS: queue, roles
@@ -792,6 +806,20 @@ function crossChecks(s: StackSettings): string[] {
     if (first !== null && compaction.landingDays >= first) {
       problems.push(
         `${key("archiveCompaction")}.landingDays: must be less than the first archiveTiers transition (day ${first}): landing originals also match the tier prefixes' transition rules and must expire before them`,
+      );
+    }
+    // Each run looks back (landingDays × 24 − 12) hours, at most 48 (lib/economics/compactor.ts):
+    // every hour must be in the window of at least two runs after it settles, so one failed or
+    // skipped run does not leave it uncompacted until its originals expire.
+    const lookbackMinutes = compactorLookbackHours(compaction.landingDays) * 60;
+    const longestSettle = MAX_COMPACTOR_LOOKBACK_HOURS * 60 - 2 * COMPACTOR_PERIOD_MINUTES;
+    if (compaction.settleMinutes > longestSettle) {
+      problems.push(
+        `${key("archiveCompaction")}.settleMinutes: must be at most ${longestSettle}: each run looks back at most ${MAX_COMPACTOR_LOOKBACK_HOURS} hours, which must cover settleMinutes plus two runs' ${COMPACTOR_PERIOD_MINUTES} minutes`,
+      );
+    } else if (lookbackMinutes - compaction.settleMinutes < 2 * COMPACTOR_PERIOD_MINUTES) {
+      problems.push(
+        `${key("archiveCompaction")}.landingDays: must be at least ${Math.ceil((compaction.settleMinutes + 2 * COMPACTOR_PERIOD_MINUTES + COMPACTOR_LOOKBACK_MARGIN_HOURS * 60) / 1440)} with settleMinutes ${compaction.settleMinutes}: each run looks back landingDays × 24 − ${COMPACTOR_LOOKBACK_MARGIN_HOURS} hours (${lookbackMinutes / 60}), which must cover settleMinutes plus two runs' ${COMPACTOR_PERIOD_MINUTES} minutes, or an hour may be left uncompacted until its originals expire`,
       );
     }
     if (compaction.landingDays >= s.retentionDays) {

@@ -306,9 +306,16 @@ describe("archive compaction on: the compactor", () => {
       "80m",
       "--part-max-bytes",
       String(512 * 2 ** 20),
+      "--lookback",
+      "48h",
+      "--shard",
+      "$(JOB_COMPLETION_INDEX)/4",
       "--region",
       "us-east-1",
     ]);
+    assert.equal(job.completionMode, "Indexed");
+    assert.equal(job.completions, 4);
+    assert.equal(job.parallelism, 4);
     assert.deepEqual(container.securityContext, {
       readOnlyRootFilesystem: true,
       allowPrivilegeEscalation: false,

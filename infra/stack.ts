@@ -179,6 +179,8 @@ export function deployLogarchive(inputs: StackInputs) {
             roleArn: compactorRole.roleArn,
             settleMinutes: compaction.settleMinutes,
             partMaxBytes: compaction.partMaxBytes,
+            landingDays: compaction.landingDays,
+            shards: compaction.shards,
             ...(config.shipper.uid === undefined ? {} : { uid: config.shipper.uid }),
           },
           // The namespace is the DaemonSet's (created with it by default).

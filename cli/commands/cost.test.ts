@@ -227,29 +227,33 @@ describe("logarchive cost", () => {
     };
     const INDEXED = 240 * hourIndexBytes(60);
     // Standard: the originals 2 days + 1 noncurrent, the parts (the same STORED bytes a day) 30, the hour indexes
-    // and the 24 manifests of 600 members and one part 30.
+    // and the 24 manifests of 600 members and one part and their 24 plans (the same bytes) 30.
     close(
       line(lines, "S3 Standard").steady,
-      ((3 * STORED + 30 * STORED + 30 * INDEXED + 30 * 24 * compactionManifestBytes(600, 1)) / GIB) * 0.023,
+      ((3 * STORED + 30 * STORED + 30 * INDEXED + 30 * 2 * 24 * compactionManifestBytes(600, 1)) / GIB) *
+        0.023,
       "S3 Standard",
     );
-    // Requests a day (plan.test.ts): GET 30,912 (enumeration 1,104, indexes 960, compacting
-    // 28,848), LIST 936, PUT-class 2,664.
+    // Requests a day (as plan.test.ts, with 2 landing days the CronJob's lookback is 2 × 24 − 12
+    // = 36 h, a 35-hour window at the run at 01:20): GET 33,528 (enumeration 34 committed hours'
+    // manifests a run, 816; indexes 4 hours × 10 nodes by each of 4 pods a run, 3,840;
+    // compacting 28,872), LIST 1,176 (a run: 2 × 4 namespace LISTs, 21 pages of the window's
+    // 21,000 originals, 1 of compacted keys, 16 index pages; 3 per pending hour), PUT-class 744.
     const gets = [
-      ["S3 GET/HEAD by the compactor", 28_848],
-      ["S3 GET by the compactor's enumeration", 1_104],
-      ["S3 GET by the compactor: hour indexes", 960],
+      ["S3 GET/HEAD by the compactor", 28_872],
+      ["S3 GET by the compactor's enumeration", 816],
+      ["S3 GET by the compactor: hour indexes", 3_840],
     ] as const;
     for (const [item, perDay] of gets) close(line(lines, item).steady, ((perDay * M) / 1000) * 0.0004, item);
-    close(line(lines, "S3 LIST by the compactor").steady, ((936 * M) / 1000) * 0.005, "compactor LIST");
-    close(line(lines, "S3 PUT by the compactor").steady, ((2_664 * M) / 1000) * 0.005, "compactor PUT");
+    close(line(lines, "S3 LIST by the compactor").steady, ((1_176 * M) / 1000) * 0.005, "compactor LIST");
+    close(line(lines, "S3 PUT by the compactor").steady, ((744 * M) / 1000) * 0.005, "compactor PUT");
     // Tags: 14,400 originals a day for 3 days, $0.01 per 10,000 a month.
     close(line(lines, "S3 object tags").steady, ((14_400 * 3) / 10_000) * 0.01, "tags");
-    // The pod: 2.16036e10 B / 200 MB/s = 108.018 s + 14,400 × 0.0025 s = 144.018 s a day, at the
-    // CronJob's 250m and 256Mi (0.268435456 GB) priced like the fleet.
+    // The pods: 21.6036 GB × 11 CPU-s/GB = 237.6396 s + 14,400 × 0.0025 s = 273.6396 pod-seconds a
+    // day (4 pods a run, each a quarter), at each pod's 1 CPU and 1Gi (1.073741824 GB) priced like the fleet.
     close(
       line(lines, "Compactor CronJob pod requests").steady,
-      ((144.018 * M) / 3600) * (0.25 * 0.04048 + 0.268435456 * 0.004445),
+      ((273.6396 * M) / 3600) * (1 * 0.04048 + 1.073741824 * 0.004445),
       "compactor pod",
     );
     // The originals' PUTs are as before; the median archived object is the part.

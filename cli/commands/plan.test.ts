@@ -386,15 +386,22 @@ describe("logarchive plan --archive-compaction (docs/design/compaction.md)", () 
     close(c.sizes.medianBytes, 900_150_000, "median part");
     assert.equal(c.design.landingDays, 3);
     assert.equal(c.design.partMaxBytes, 2 ** 30);
-    // PUT-class: ceil(900,150,000 / 8 MiB) = 108 UploadParts + create + complete = 110 a part, and
-    // 24 manifests: 2,664.
-    close(c.putsPerDay, 24 * 110 + 24, "PUT-class");
-    // GET: enumeration 46 committed hours' manifests a run; 4 index hours × 10 nodes a run; a HEAD
-    // and a GET per original and 2 HEADs a part.
-    close(c.getsPerDay, 24 * 46 + 24 * 40 + 2 * 14_400 + 2 * 24, "GETs");
-    // LIST: a run's 2 namespace LISTs, 29 pages of the window's 28,200 originals, one of its
-    // compacted keys, 4 index pages; each pending hour's manifests and 2 tiers.
-    close(c.listPagesPerDay, 24 * (2 + 29 + 1 + 4) + 24 * 3, "LIST pages");
+    assert.equal(c.design.shards, 4);
+    assert.equal(c.design.lookbackHours, 48);
+    // PUT-class: ceil(900,150,000 / 32 MiB) = 27 UploadParts + create + complete = 29 a part, and
+    // 24 plans and 24 manifests: 744.
+    close(c.putsPerDay, 24 * 29 + 2 * 24, "PUT-class");
+    // GET: enumeration 46 committed hours' manifests a run; 4 index hours × 10 nodes a run by each
+    // of the 4 pods; a HEAD and a GET per original, 2 HEADs a part, a stored plan's GET an hour.
+    close(c.getsPerDay, 24 * 46 + 24 * 4 * 40 + 2 * 14_400 + 2 * 24 + 24, "GETs");
+    // LIST: a run's 2 namespace LISTs by each of 4 pods, 29 pages of the window's 28,200
+    // originals, one of its compacted keys, 4 index pages by each pod; each pending hour's
+    // manifests and 2 tiers.
+    close(c.listPagesPerDay, 24 * (2 * 4 + 29 + 1 + 4 * 4) + 24 * 3, "LIST pages");
+    // Each pod's run: 21.6036 GB a day × 11 CPU-s/GB + 14,400 × 0.0025 s = 273.6396 s a day, over
+    // 24 runs of 4 pods.
+    close(c.podSecondsPerDay, 273.6396, "pod-seconds");
+    close(c.runSecondsPerRun, 273.6396 / 24 / 4, "seconds a run");
     // The lifecycle table is of the parts now.
     assert.equal(
       plan.lifecycle.transitions[0].movingObjectsPerDay + plan.lifecycle.transitions[0].stayingObjectsPerDay,
@@ -408,7 +415,7 @@ describe("logarchive plan --archive-compaction (docs/design/compaction.md)", () 
     ).out;
     assert.match(text, /\| compacted\/ \(replaces archived objects after their landing days\) \| 24 +\|/);
     assert.match(text, /\| Compacted parts \(median 858 MiB, 0\.0% under 128 KiB\) +\| 24 +\|/);
-    assert.match(text, /\| compactorMBPerSecond +\| 200 +\|/);
+    assert.match(text, /\| compactorCpuSecondsPerGB +\| 11 +\|/);
     assert.match(text, /One hourly compactor run against the CronJob/);
     // Turned off: no compaction, and its assumptions are not listed.
     const off = [...WORKED, "--no-archive-compaction"];

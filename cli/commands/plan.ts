@@ -4,9 +4,15 @@
 
 import { readFile } from "node:fs/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { COMPACTION_ENABLED_BY_DEFAULT, DEFAULT_LANDING_DAYS } from "../../lib/compaction/defaults.ts";
+import {
+  COMPACTION_ENABLED_BY_DEFAULT,
+  DEFAULT_LANDING_DAYS,
+  DEFAULT_UPLOAD_CHUNK_BYTES,
+} from "../../lib/compaction/defaults.ts";
+import { MAX_SHARD_COUNT } from "../../lib/compaction/shard.ts";
 import { UserError } from "../../lib/config/errors.ts";
 import { parseDuration, parseSize } from "../../lib/config/units.ts";
+import { DEFAULT_COMPACTOR_SHARDS } from "../../lib/economics/compactor.ts";
 import type { PlanModel } from "../../lib/economics/model.ts";
 import {
   DEFAULT_FINALIZE_MAX_INSTANCES,
@@ -92,6 +98,15 @@ function landingDays(value: string): number {
   return n;
 }
 
+function compactionShards(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_SHARD_COUNT)
+    throw new InvalidArgumentError(
+      `--compaction-shards: expected a whole number of pods from 1 to ${MAX_SHARD_COUNT}.`,
+    );
+  return n;
+}
+
 /** S3's multipart limits bound a part: 5 MiB to 5 GiB a chunk, 10,000 chunks (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html). */
 function sizeBetween(flag: string, min: number, max: number, example: string) {
   return (value: string): number => {
@@ -133,6 +148,7 @@ export interface WorkloadOptions {
   landingDays?: number;
   compactionPartMax?: number;
   compactionUploadPart?: number;
+  compactionShards?: number;
 }
 
 /** The options `plan` and `cost` share: the workload, the configuration, hypothetical switches. */
@@ -231,8 +247,13 @@ export function addWorkloadOptions(command: Command): Command {
     )
     .option(
       "--compaction-upload-part <size>",
-      "with --archive-compaction: multipart chunk of a part's upload (default 8MiB, the compactor's)",
-      sizeBetween("--compaction-upload-part", 5 * 2 ** 20, 5 * 2 ** 30, "8MiB"),
+      `with --archive-compaction: multipart chunk of a part's upload (default ${DEFAULT_UPLOAD_CHUNK_BYTES / 2 ** 20}MiB, the compactor's)`,
+      sizeBetween("--compaction-upload-part", 5 * 2 ** 20, 5 * 2 ** 30, "32MiB"),
+    )
+    .option(
+      "--compaction-shards <n>",
+      `with --archive-compaction: pods of each compactor run, each --shard i/n (default ${DEFAULT_COMPACTOR_SHARDS}, infra's archiveCompaction.shards)`,
+      compactionShards,
     );
 }
 
@@ -284,9 +305,11 @@ function marginalStoredPerRaw(
 /** Former assumptions that are now read from the deploy's settings, and the flag that models them. */
 const MOVED_TO_DEPLOY_SETTINGS: Record<string, string> = {
   compactorMemoryGb:
-    "the compactor CronJob's memory request (infra/k8s/compactor-cronjob.ts); its speed is compactorMBPerSecond",
+    "the compactor CronJob's memory request (lib/economics/compactor.ts); its speed is compactorCpuSecondsPerGB",
   compactorMBPerSecondPerGb:
-    "the compactor runs as a CronJob, not Lambda; set compactorMBPerSecond (a run's bytes a second)",
+    "the compactor runs as a CronJob, not Lambda; set compactorCpuSecondsPerGB (measured CPU-seconds per GB of one pod)",
+  compactorMBPerSecond:
+    "a run's speed is now compactorCpuSecondsPerGB (measured, docs/benchmarks.md#compaction) over archiveCompaction.shards pods; --compaction-shards",
   functionVcpu: "the stack's functionMemory tier; --function-memory",
   functionMemoryGiB: "the stack's functionMemory; --function-memory",
   functionMaxInstances: "the stack's finalizeMaxInstances; --finalize-max-instances",
@@ -304,6 +327,7 @@ export async function runPlanModel(o: WorkloadOptions) {
     ["--landing-days", o.landingDays],
     ["--compaction-part-max", o.compactionPartMax],
     ["--compaction-upload-part", o.compactionUploadPart],
+    ["--compaction-shards", o.compactionShards],
   ] as const;
   const stray = compactionFlags.find(([, value]) => value !== undefined);
   const archiveCompaction = o.archiveCompaction ?? COMPACTION_ENABLED_BY_DEFAULT;
@@ -370,6 +394,7 @@ export async function runPlanModel(o: WorkloadOptions) {
                 ...(o.landingDays === undefined ? {} : { landingDays: o.landingDays }),
                 ...(o.compactionPartMax === undefined ? {} : { partMaxBytes: o.compactionPartMax }),
                 ...(o.compactionUploadPart === undefined ? {} : { uploadPartBytes: o.compactionUploadPart }),
+                ...(o.compactionShards === undefined ? {} : { shards: o.compactionShards }),
               },
             }
           : {}),

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { localCliEnv, runCli } from "../../cli/test_support.ts";
+import { COMPACTOR_REQUESTS } from "../../lib/economics/compactor.ts";
 import { type LocalS3, startLocalS3 } from "../../local/s3.ts";
 import { compactorArgs, compactorManifests, compactorSchedule } from "./compactor-cronjob.ts";
 
@@ -16,10 +17,23 @@ const SETTINGS = {
   region: "eu-west-1",
   settleMinutes: 75,
   partMaxBytes: 1024 ** 3,
+  landingDays: 3,
+  shards: 4,
 };
 
+/**
+ * What the kubelet does to a container's args: `$(VAR)` replaced by VAR's value from the
+ * container's env, a reference to an undefined variable left as it is
+ * (https://kubernetes.io/docs/tasks/inject-data-application/define-command-argument-container/).
+ */
+function expandArgs(args: readonly string[], env: Record<string, string>): string[] {
+  return args.map((a) =>
+    a.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (ref, name: string) => env[name] ?? ref),
+  );
+}
+
 describe("compactor CronJob", () => {
-  it("the command line: --pending with bucket, prefix, settle in minutes, part size in bytes, region; --s3-endpoint only when set", () => {
+  it("the command line: --pending with bucket, prefix, settle in minutes, part size in bytes, lookback, the pod's shard, region; --s3-endpoint only when set", () => {
     assert.deepEqual(compactorArgs(SETTINGS), [
       "compact",
       "--pending",
@@ -31,6 +45,10 @@ describe("compactor CronJob", () => {
       "75m",
       "--part-max-bytes",
       "1073741824",
+      "--lookback",
+      "48h",
+      "--shard",
+      "$(JOB_COMPLETION_INDEX)/4",
       "--region",
       "eu-west-1",
     ]);
@@ -38,6 +56,17 @@ describe("compactor CronJob", () => {
       "--s3-endpoint",
       "http://s3.local:9000",
     ]);
+  });
+
+  it("the lookback ends 12 hours before the originals may expire, at most the CLI's 48 hours", () => {
+    const lookback = (landingDays: number) => {
+      const args = compactorArgs({ ...SETTINGS, landingDays });
+      return args[args.indexOf("--lookback") + 1];
+    };
+    assert.equal(lookback(1), "12h");
+    assert.equal(lookback(2), "36h");
+    assert.equal(lookback(3), "48h");
+    assert.equal(lookback(30), "48h");
   });
 
   it("runs hourly, five minutes after an hour has settled, the minute wrapping past the hour", () => {
@@ -67,7 +96,13 @@ describe("compactor CronJob", () => {
     // biome-ignore lint/suspicious/noExplicitAny: manifest JSON
     const spec = objects[1]!.spec as any;
     assert.equal(spec.concurrencyPolicy, "Forbid");
-    const pod = spec.jobTemplate.spec.template.spec;
+    // An Indexed Job of one pod per shard, all at once; two retries a shard.
+    const job = spec.jobTemplate.spec;
+    assert.equal(job.completionMode, "Indexed");
+    assert.equal(job.completions, 4);
+    assert.equal(job.parallelism, 4);
+    assert.equal(job.backoffLimit, 8);
+    const pod = job.template.spec;
     assert.equal(pod.serviceAccountName, "logarchive-compactor");
     assert.equal(pod.automountServiceAccountToken, false);
     const container = pod.containers[0];
@@ -81,11 +116,22 @@ describe("compactor CronJob", () => {
       ["tmp"],
     );
     assert.deepEqual(container.args, compactorArgs(SETTINGS));
-    // docs/benchmarks.md "Compaction": a run at 10,000 nodes is estimated at about 864 MiB.
+    // The shard's index comes from the pod's own annotation, defined in env so $(…) expands.
+    assert.deepEqual(
+      container.env.find((e: { name: string }) => e.name === "JOB_COMPLETION_INDEX"),
+      {
+        name: "JOB_COMPLETION_INDEX",
+        valueFrom: {
+          fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" },
+        },
+      },
+    );
+    // docs/benchmarks.md "Compaction": one core (CPU-bound), a run at 10,000 nodes about 864 MiB.
     assert.deepEqual(container.resources, {
-      requests: { cpu: "250m", memory: "256Mi" },
+      requests: { cpu: "1", memory: "1Gi" },
       limits: { memory: "1Gi" },
     });
+    assert.deepEqual(container.resources.requests, COMPACTOR_REQUESTS);
   });
 });
 
@@ -105,18 +151,40 @@ describe("compactorArgs against `logarchive compact`", () => {
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
-  const args = (bucket: string) =>
-    compactorArgs({ ...SETTINGS, bucket, region: "us-east-1", s3Endpoint: local.endpoint });
+  // As the kubelet runs pod 2 of 4: $(JOB_COMPLETION_INDEX) expanded from the container's env.
+  const args = (bucket: string, landingDays = SETTINGS.landingDays) =>
+    expandArgs(
+      compactorArgs({ ...SETTINGS, bucket, landingDays, region: "us-east-1", s3Endpoint: local.endpoint }),
+      { JOB_COMPLETION_INDEX: "2" },
+    );
 
   it("the CLI accepts every flag and value the CronJob passes: a dry run over an empty archive exits 0 with its summary", async () => {
     const run = await runCli([...args("archive"), "--dry-run"], { env });
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stderr, "");
-    assert.match(run.stdout, /^compact --pending: .*\(lookback 48h, settle 75m\), 0 namespace\(s\)/m);
+    assert.match(
+      run.stdout,
+      /^compact --pending: .*\(lookback 48h, settle 75m, shard 2\/4\), 0 namespace\(s\)/m,
+    );
     const summary = JSON.parse(run.stdout.trim().split("\n").at(-1)!);
     assert.equal(summary.event, "compact-pending");
-    // The settle the stack set reached the command as the CronJob wrote it.
+    // The settle, lookback and shard the stack set reached the command as the CronJob wrote them.
     assert.equal(summary.settleMs, SETTINGS.settleMinutes * 60_000);
+    assert.equal(summary.shard, "2/4");
+    assert.equal(summary.lookbackMs, 48 * 3_600_000);
+  });
+
+  it("the shortest lookback the stack passes (landingDays 1: 12h) is one the CLI takes with the settle", async () => {
+    const run = await runCli([...args("archive", 1), "--dry-run"], { env });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /\(lookback 12h, settle 75m, shard 2\/4\)/);
+  });
+
+  it("unexpanded (no JOB_COMPLETION_INDEX in the env) the shard is refused, which is why the env defines it", async () => {
+    const raw = compactorArgs({ ...SETTINGS, region: "us-east-1", s3Endpoint: local.endpoint });
+    const run = await runCli([...raw, "--dry-run"], { env });
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, /--shard/);
   });
 
   it("against a bucket that does not exist it fails on the bucket alone (exit 2, one line naming it), not on a flag", async () => {

@@ -6,6 +6,7 @@
 
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { COMPACTOR_REQUESTS, compactorLookbackHours } from "../../lib/economics/compactor.ts";
 import { DEFAULT_NON_ROOT_UID, type KubernetesObject } from "../../shipper/deploy/daemonset.ts";
 
 export const COMPACTOR_NAME = "logarchive-compactor";
@@ -24,20 +25,18 @@ export const SCHEDULE_SLACK_MINUTES = 5;
  */
 export const RUN_DEADLINE_SECONDS = 55 * 60;
 /**
- * What the model prices (lib/economics/design.ts COMPACTOR_REQUESTS restates it; a test holds
- * them equal). Measured (docs/benchmarks.md "Compaction", 2026-12-07): one namespace-hour's
- * compaction peaks at about 245 MiB RSS (about 125 MiB of it the process before any work) and
- * uses 10.5-11.3 CPU-seconds per GB, so a run at the reference scale wants more than this
- * request; raising it changes the model's price too (docs/deploy.md#archive-compaction).
+ * Each pod's requests: lib/economics/compactor.ts COMPACTOR_REQUESTS, the one source the model
+ * prices too. From docs/benchmarks.md "Compaction" (2026-12-07): 10.5-11.3 CPU-seconds per GB on
+ * one core (CPU-bound: SHA-256 and the S3 client), so 1 CPU; peak RSS 237-252 MiB per
+ * namespace-hour and 384 MiB reading one pending hour's indexes at 10,000 nodes, plus about
+ * 120 MiB per concurrent compaction (4 by default): about 864 MiB a run, so memory 1Gi, equal to
+ * the limit below.
  */
-export const DEFAULT_COMPACTOR_REQUESTS = { cpu: "250m", memory: "256Mi" } as const;
+export const DEFAULT_COMPACTOR_REQUESTS = COMPACTOR_REQUESTS;
 /**
- * From docs/benchmarks.md "Compaction": reading one pending hour's indexes at 10,000 nodes peaks
- * at 384 MiB RSS (853 MiB before the reader kept only the pending entries), and each of the 4
- * concurrent compactions (--concurrency's default) adds about 120 MiB above the process's base:
- * about 864 MiB for a whole run at the reference scale, which passes the former 512 MiB. The
- * benchmark's "a 1 GiB limit leaves room". No CPU limit: a run is CPU-bound (SHA-256) and
- * throttling would only push it toward its deadline.
+ * Memory limit = request (1Gi, see above: about 864 MiB estimated for a run at 10,000 nodes; the
+ * benchmark's "a 1 GiB limit leaves room"). No CPU limit: a run is CPU-bound and throttling would
+ * only push it toward its deadline.
  */
 export const DEFAULT_COMPACTOR_LIMITS = { memory: "1Gi" } as const;
 
@@ -54,8 +53,24 @@ export interface CompactorCommandSettings {
   settleMinutes: number;
   /** Largest part, bytes (archiveCompaction.partMaxBytes). */
   partMaxBytes: number;
+  /** Days the originals live (archiveCompaction.landingDays): the --lookback ends before they expire. */
+  landingDays: number;
+  /** Pods of one run (archiveCompaction.shards), each `--shard $(JOB_COMPLETION_INDEX)/<shards>`. */
+  shards: number;
   s3Endpoint?: string;
 }
+
+/**
+ * The pod's environment variable carrying its completion index. The Job controller also sets it
+ * for Indexed Jobs, but the container's env defines it itself from the pod annotation
+ * (https://kubernetes.io/docs/concepts/workloads/controllers/job/#completion-mode), so the
+ * `$(JOB_COMPLETION_INDEX)` in args is always expanded: Kubernetes expands `$(VAR)` in args from
+ * the container's env, and leaves a reference to an undefined variable as it is
+ * (https://kubernetes.io/docs/tasks/inject-data-application/define-command-argument-container/#use-environment-variables-to-define-arguments).
+ */
+export const COMPLETION_INDEX_ENV = "JOB_COMPLETION_INDEX";
+/** The annotation the Job controller puts on each pod of an Indexed Job. */
+export const COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index";
 
 /** The CronJob's command line after the image's entrypoint (`node … cli/logarchive.js`): the one place it is written. */
 export function compactorArgs(s: CompactorCommandSettings): string[] {
@@ -70,6 +85,10 @@ export function compactorArgs(s: CompactorCommandSettings): string[] {
     `${s.settleMinutes}m`,
     "--part-max-bytes",
     String(s.partMaxBytes),
+    "--lookback",
+    `${compactorLookbackHours(s.landingDays)}h`,
+    "--shard",
+    `$(${COMPLETION_INDEX_ENV})/${s.shards}`,
     "--region",
     s.region,
     ...(s.s3Endpoint === undefined ? [] : ["--s3-endpoint", s.s3Endpoint]),
@@ -101,7 +120,13 @@ export function compactorManifests(args: CompactorManifestArgs): KubernetesObjec
     image: args.image,
     imagePullPolicy: "IfNotPresent",
     args: compactorArgs(args),
-    env: [{ name: "AWS_REGION", value: args.region }],
+    env: [
+      { name: "AWS_REGION", value: args.region },
+      {
+        name: COMPLETION_INDEX_ENV,
+        valueFrom: { fieldRef: { fieldPath: `metadata.annotations['${COMPLETION_INDEX_ANNOTATION}']` } },
+      },
+    ],
     resources: { requests: { ...DEFAULT_COMPACTOR_REQUESTS }, limits: { ...DEFAULT_COMPACTOR_LIMITS } },
     securityContext: {
       readOnlyRootFilesystem: true,
@@ -138,7 +163,15 @@ export function compactorManifests(args: CompactorManifestArgs): KubernetesObjec
         jobTemplate: {
           metadata: { labels: { ...LABELS } },
           spec: {
-            backoffLimit: 2,
+            // One pod per shard, all at once: pod i runs --shard i/shards
+            // (https://kubernetes.io/docs/concepts/workloads/controllers/job/#completion-mode;
+            // a failed pod is replaced by one with the same index).
+            completionMode: "Indexed",
+            completions: args.shards,
+            parallelism: args.shards,
+            // backoffLimit counts failed pods of the whole Job and, once passed, ends the shards
+            // still running: 2 retries per shard, as the one-pod Job had.
+            backoffLimit: 2 * args.shards,
             activeDeadlineSeconds: RUN_DEADLINE_SECONDS,
             template: {
               metadata: { labels: { ...LABELS } },
@@ -169,6 +202,8 @@ export interface CompactorCronJobArgs {
   roleArn: pulumi.Input<string>;
   settleMinutes: number;
   partMaxBytes: number;
+  landingDays: number;
+  shards: number;
   s3Endpoint?: pulumi.Input<string>;
   uid?: number;
 }
@@ -195,6 +230,8 @@ export class CompactorCronJob extends pulumi.ComponentResource {
           namespace: args.namespace,
           settleMinutes: args.settleMinutes,
           partMaxBytes: args.partMaxBytes,
+          landingDays: args.landingDays,
+          shards: args.shards,
           ...(s3Endpoint === undefined ? {} : { s3Endpoint }),
           ...(args.uid === undefined ? {} : { uid: args.uid }),
         }),

@@ -374,11 +374,13 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
       (indexesPerDay * indexBytes * residentDays(0, inputs.retentionDays, first)) / GIB;
   }
   // Compaction manifests: one per namespace-hour and supplement, read by every reader with a
-  // plain GET, so kept in Standard for the retention like the hour indexes.
+  // plain GET, so kept in Standard for the retention like the hour indexes; and each one's plan
+  // (plan-<GGGG>.json, the same bytes), kept beside it under compacted/.
   const manifestBytesPerDay =
     compaction === null || compaction.manifestsPerDay === 0
       ? 0
-      : compaction.manifestsPerDay *
+      : 2 *
+        compaction.manifestsPerDay *
         compactionManifestBytes(
           compaction.membersPerDay / compaction.manifestsPerDay,
           (compaction.sizes.objectsPerDay - compaction.supplementsPerDay) /
@@ -584,7 +586,7 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     const put = (perDay: number) => ((perDay * MONTH_DAYS) / 1000) * p("s3_put_per_1k");
     add({
       group: "requests",
-      item: "S3 GET/HEAD by the compactor: each original's HEAD and GET, two HEADs a part, a supplement's previous manifest",
+      item: "S3 GET/HEAD by the compactor: each original's HEAD and GET, two HEADs a part, a stored plan's GET a generation, a supplement's previous manifest",
       quantity: compacting.getsPerDay * MONTH_DAYS,
       unit: "requests",
       steady: get(compacting.getsPerDay),
@@ -600,7 +602,7 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     });
     add({
       group: "requests",
-      item: `S3 GET by the compactor: hour indexes (every node's, ${2 + compaction.design.indexMarginHours} index hours a run)`,
+      item: `S3 GET by the compactor: hour indexes (every node's, ${2 + compaction.design.indexMarginHours} index hours a run, by each of ${compaction.design.shards} pod(s))`,
       quantity: indexes.getsPerDay * MONTH_DAYS,
       unit: "requests",
       steady: get(indexes.getsPerDay),
@@ -617,26 +619,26 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     });
     add({
       group: "requests",
-      item: `S3 PUT by the compactor (parts in ${compaction.design.uploadPartBytes / 2 ** 20} MiB chunks, manifests)`,
+      item: `S3 PUT by the compactor (parts as multipart uploads in ${compaction.design.uploadPartBytes / 2 ** 20} MiB chunks, plans, manifests)`,
       quantity: compacting.putsPerDay * MONTH_DAYS,
       unit: "requests",
       steady: put(compacting.putsPerDay),
       prices: ["s3_put_per_1k"],
-      note: `${whole(compaction.sizes.objectsPerDay)} parts and ${whole(compaction.manifestsPerDay)} manifests a day`,
+      note: `${whole(compaction.sizes.objectsPerDay)} parts, ${whole(compaction.manifestsPerDay)} plans and ${whole(compaction.manifestsPerDay)} manifests a day`,
     });
-    const podHours = (compaction.runSecondsPerDay * MONTH_DAYS) / 3600;
+    const podHours = (compaction.podSecondsPerDay * MONTH_DAYS) / 3600;
     compactorCompute =
       podHours *
       (inputs.compactorCpu * p("fargate_vcpu_hour") +
         inputs.compactorMemoryGiB * (GIB / 1e9) * p("fargate_gb_hour"));
     add({
       group: "requests",
-      item: `Compactor CronJob pod requests (${inputs.compactorCpu} vCPU, ${inputs.compactorMemoryGiB} GiB while a run lasts; assumed ${model.inputs.assumptions.compactorMBPerSecond} MB/s)`,
+      item: `Compactor CronJob pod requests (${compaction.design.shards} pod(s) a run, each ${inputs.compactorCpu} vCPU, ${inputs.compactorMemoryGiB} GiB while its run lasts; ${model.inputs.assumptions.compactorCpuSecondsPerGB} CPU-s per GB, measured)`,
       quantity: podHours,
       unit: "pod-hours",
       steady: compactorCompute,
       prices: ["fargate_vcpu_hour", "fargate_gb_hour"],
-      note: `${whole(compaction.runSecondsPerRun)} s a run (deadline ${whole(COMPACTOR_RUN_DEADLINE_SECONDS)} s); streams ${(compaction.bytesPerDay / 1e12).toFixed(2)} TB a day in-region (no transfer charge); counted as requests, like function compute`,
+      note: `${whole(compaction.runSecondsPerRun)} s a run of each pod (deadline ${whole(COMPACTOR_RUN_DEADLINE_SECONDS)} s); streams ${(compaction.bytesPerDay / 1e12).toFixed(2)} TB a day in-region (no transfer charge); counted as requests, like function compute`,
     });
   }
   const transferReads = model.transfer.s3ReadsPerDay * MONTH_DAYS;

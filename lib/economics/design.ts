@@ -10,11 +10,10 @@ import { resolveShipperConfig } from "../../shipper/config.ts";
 import { shipperManifests } from "../../shipper/deploy/daemonset.ts";
 import {
   DEFAULT_LANDING_DAYS,
-  DEFAULT_LOOKBACK_MS,
   DEFAULT_PART_MAX_BYTES,
   DEFAULT_SETTLE_MS,
+  DEFAULT_UPLOAD_CHUNK_BYTES,
 } from "../compaction/defaults.ts";
-import { DEFAULT_UPLOAD_CHUNK_BYTES } from "../compaction/part-writer.ts";
 import { DEFAULT_INDEX_MARGIN_HOURS } from "../compaction/readiness.ts";
 import {
   DEFAULT_FINALIZE_MAX_INSTANCES,
@@ -29,6 +28,7 @@ import {
   notificationRules,
   streamDelivery,
 } from "../policy/policy.ts";
+import { COMPACTOR_REQUESTS, compactorLookbackHours, DEFAULT_COMPACTOR_SHARDS } from "./compactor.ts";
 import type { CompactionDesign, FunctionsDesign, LoaderDesign, ShipperDesign } from "./model.ts";
 
 export interface DesignSources {
@@ -57,17 +57,19 @@ export interface DesignSources {
 
 /**
  * The compactor's defaults as built and deployed (docs/design/compaction.md): landing days,
- * largest part, lookback and settle delay from lib/compaction/defaults.ts (infra's
- * archiveCompaction takes the same), the upload chunk from part-writer.ts, the index margin from
- * readiness.ts.
+ * largest part and settle delay from lib/compaction/defaults.ts (infra's archiveCompaction takes
+ * the same), the lookback the CronJob passes for those landing days and its shards
+ * (lib/economics/compactor.ts, infra's too), the upload chunk, the index
+ * margin from readiness.ts.
  */
 export const DEFAULT_COMPACTION: CompactionDesign = {
   landingDays: DEFAULT_LANDING_DAYS,
   partMaxBytes: DEFAULT_PART_MAX_BYTES,
   uploadPartBytes: DEFAULT_UPLOAD_CHUNK_BYTES,
-  lookbackHours: DEFAULT_LOOKBACK_MS / 3_600_000,
+  lookbackHours: compactorLookbackHours(DEFAULT_LANDING_DAYS),
   settleMinutes: DEFAULT_SETTLE_MS / 60_000,
   indexMarginHours: DEFAULT_INDEX_MARGIN_HOURS,
+  shards: DEFAULT_COMPACTOR_SHARDS,
 };
 
 export interface Design {
@@ -148,7 +150,15 @@ export function designFromConfig(sources: DesignSources): Design {
   const analyticsStream = h.analyticsStream ?? stream !== null;
   const configuredAnalyticsAge = stream === null ? age : stream.streamBatchMaxAgeMs / 1000;
   const configuredArchiveAge = stream === null ? age : stream.archiveBatchMaxAgeMs / 1000;
-  const compaction = h.compaction === undefined ? null : { ...DEFAULT_COMPACTION, ...h.compaction };
+  // The CronJob's lookback follows the landing days (infra passes compactorLookbackHours).
+  const compaction =
+    h.compaction === undefined
+      ? null
+      : {
+          ...DEFAULT_COMPACTION,
+          lookbackHours: compactorLookbackHours(h.compaction.landingDays ?? DEFAULT_COMPACTION.landingDays),
+          ...h.compaction,
+        };
   const stateBucketIsLanding =
     h.separateStateBucket === undefined
       ? loader.stateBucket === loader.landingBucket
@@ -192,7 +202,7 @@ export function designFromConfig(sources: DesignSources): Design {
       ...(compaction === null
         ? []
         : [
-            `archive compaction (docs/design/compaction.md; the hourly compact --pending CronJob): originals kept ${compaction.landingDays} days in Standard, parts of at most ${compaction.partMaxBytes} B uploaded in ${compaction.uploadPartBytes} B chunks, lookback ${compaction.lookbackHours} h, settle ${compaction.settleMinutes} min`,
+            `archive compaction (docs/design/compaction.md; the hourly compact --pending CronJob): originals kept ${compaction.landingDays} days in Standard, parts of at most ${compaction.partMaxBytes} B uploaded in ${compaction.uploadPartBytes} B chunks, lookback ${compaction.lookbackHours} h, settle ${compaction.settleMinutes} min, ${compaction.shards} pod(s) a run`,
           ]),
     ],
   };
@@ -247,14 +257,10 @@ export function shipperReservation(): { cpu: number; memoryGiB: number } {
   return { cpu, memoryGiB };
 }
 
-/**
- * The compactor CronJob container's requests (infra/k8s/compactor-cronjob.ts
- * DEFAULT_COMPACTOR_REQUESTS), restated so `logarchive cost` does not load Pulumi;
- * compactor.test.ts checks they agree.
- */
-export const COMPACTOR_REQUESTS = { cpu: "250m", memory: "256Mi" } as const;
+/** Each compactor pod's requests: lib/economics/compactor.ts, which infra deploys (compactor.test.ts checks the CronJob). */
+export { COMPACTOR_REQUESTS };
 
-/** The compactor pod's requested vCPU and GiB while a run lasts. */
+/** Each compactor pod's requested vCPU and GiB while its run lasts (shards pods a run). */
 export function compactorReservation(): { cpu: number; memoryGiB: number } {
   return { cpu: parseCpu(COMPACTOR_REQUESTS.cpu), memoryGiB: parseMemoryGiB(COMPACTOR_REQUESTS.memory) };
 }

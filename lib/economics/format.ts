@@ -203,7 +203,7 @@ export function formatPlan(
             count(c.enumeration.listPagesPerDay),
           ],
           [
-            `S3 GET, hour indexes (${2 + c.design.indexMarginHours} index hours a run, every node's)`,
+            `S3 GET, hour indexes (${2 + c.design.indexMarginHours} index hours a run, every node's, by each of ${c.design.shards} pod(s))`,
             count(c.indexes.getsPerDay),
           ],
           ["S3 LIST pages, hour indexes", count(c.indexes.listPagesPerDay)],
@@ -219,9 +219,12 @@ export function formatPlan(
             `S3 PUT-class, compacting (parts in ${bytes(c.design.uploadPartBytes)} chunks, manifests)`,
             count(c.compacting.putsPerDay),
           ],
-          ["Compactor run time, seconds (the CronJob pod's life)", count(c.runSecondsPerDay)],
           [
-            `One hourly run, seconds (the CronJob ends a run at ${count(COMPACTOR_RUN_DEADLINE_SECONDS)})`,
+            `Compactor pod-seconds (${c.design.shards} pod(s) a run, the pods' life)`,
+            count(c.podSecondsPerDay),
+          ],
+          [
+            `One hourly run of each pod, seconds (the CronJob ends a run at ${count(COMPACTOR_RUN_DEADLINE_SECONDS)})`,
             count(c.runSecondsPerRun),
           ],
         ],

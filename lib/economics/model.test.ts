@@ -61,8 +61,8 @@ const COST = {
   restoreGbPerMonth: 100,
   shipperCpu: 0.1,
   shipperMemoryGiB: 0.125,
-  compactorCpu: 0.25,
-  compactorMemoryGiB: 0.25,
+  compactorCpu: 1,
+  compactorMemoryGiB: 1,
 };
 
 const workloadArb = fc.record({
@@ -349,6 +349,7 @@ describe("archive compaction (docs/design/compaction.md)", () => {
     lookbackHours: 48,
     settleMinutes: 75,
     indexMarginHours: 2,
+    shards: 2,
   };
   const PART = 90_002_500 / 3;
   const M = 365 / 12;
@@ -371,29 +372,36 @@ describe("archive compaction (docs/design/compaction.md)", () => {
     close(c.sizes.objectsPerDay, 72, "parts/day");
     close(c.sizes.medianBytes, PART, "part size");
     close(c.manifestsPerDay, 24, "manifests");
-    // PUT-class: each part is over the 16 MiB chunk: create + ceil(30,000,833 / 16,777,216) = 2
-    // UploadParts + complete = 4, × 72 = 288; and 24 manifests: 312.
-    close(c.compacting.putsPerDay, 288 + 24, "PUT-class requests");
+    // PUT-class: each part a multipart upload: create + ceil(30,000,833 / 16,777,216) = 2
+    // UploadParts + complete = 4, × 72 = 288; and 24 plans and 24 manifests: 336.
+    close(c.compacting.putsPerDay, 288 + 24 + 24, "PUT-class requests");
     assert.equal(c.putsPerDay, c.compacting.putsPerDay);
     // The run at 01:20 (settle 75 min + 5) looks at hours from 47 h back to the one that ended
     // 80 min ago: 47 hours.
     assert.equal(c.windowHours, 47);
-    // Enumeration, a run: the namespace in 2 tiers (2 delimiter LISTs), its 470 originals in the
-    // window (one page) and its compacted keys (one page): 4; the 46 committed hours' manifests: 46.
-    close(c.enumeration.listPagesPerDay, 24 * 4, "enumeration LIST");
+    // Enumeration, a run: the namespaces in 2 tiers (2 delimiter LISTs) by each of the 2 shards:
+    // 4; the namespace's 470 originals in the window (one page) and its compacted keys (one
+    // page), by its own shard only: 2; the 46 committed hours' manifests: 46.
+    close(c.enumeration.listPagesPerDay, 24 * (4 + 2), "enumeration LIST");
     close(c.enumeration.getsPerDay, 24 * 46, "enumeration GET");
-    // Hour indexes: 4 index hours a run (H-1 to H+2), one LIST page and 10 GETs each.
-    close(c.indexes.listPagesPerDay, 24 * 4, "index LIST");
-    close(c.indexes.getsPerDay, 24 * 4 * 10, "index GET");
+    // Hour indexes: 4 index hours a run (H-1 to H+2), one LIST page and 10 GETs each, by each shard.
+    close(c.indexes.listPagesPerDay, 24 * 2 * 4, "index LIST");
+    close(c.indexes.getsPerDay, 24 * 2 * 4 * 10, "index GET");
     // Compacting a namespace-hour: its manifests' LIST and one per tier: 3; a HEAD and a GET per
-    // original (240 a day) and two HEADs per part (72): 624.
+    // original (240 a day), two HEADs per part (72) and a GET for a stored plan (24): 648.
     close(c.compacting.listPagesPerDay, 24 * 3, "compacting LIST");
-    close(c.compacting.getsPerDay, 2 * 240 + 2 * 72, "compacting GET/HEAD");
-    close(c.getsPerDay, 1104 + 960 + 624, "GETs");
-    close(c.listPagesPerDay, 96 + 96 + 72, "LIST pages");
-    // Run time at 200 MB/s: 2,160,060,000 / 2e8 = 10.8003 s, plus 240 members × 0.0025 s = 0.6 s.
-    close(c.runSecondsPerDay, 11.4003, "run seconds a day");
-    close(c.runSecondsPerRun, 11.4003 / 24, "run seconds a run");
+    close(c.compacting.getsPerDay, 2 * 240 + 2 * 72 + 24, "compacting GET/HEAD");
+    close(c.getsPerDay, 1104 + 1920 + 648, "GETs");
+    close(c.listPagesPerDay, 144 + 192 + 72, "LIST pages");
+    // Run time at 11 CPU-s per GB: 2.16006 GB × 11 = 23.76066 s a day, plus 240 members × 0.0025 s
+    // = 0.6 s: 24.36066 pod-seconds; a run's 2 pods take 24.36066 / 24 / 2 s each.
+    close(c.podSecondsPerDay, 24.36066, "pod-seconds a day");
+    close(c.runSecondsPerRun, 24.36066 / 24 / 2, "run seconds of each pod");
+    // One pod a run: the same pod-seconds, each run twice as long.
+    const one = modelWith(0, { ...DESIGN, shards: 1 }).compaction;
+    assert.ok(one !== null);
+    close(one.podSecondsPerDay, 24.36066, "pod-seconds a day, one shard");
+    close(one.runSecondsPerRun, 24.36066 / 24, "run seconds, one shard");
     assert.equal(modelWith(0, null).compaction, null);
   });
 
@@ -411,30 +419,35 @@ describe("archive compaction (docs/design/compaction.md)", () => {
     };
     const r = cost(modelWith(0));
     // Standard: the originals 3 days and 1 noncurrent, the parts (the same 2,160,060,000 B a day) 30 days, the 240
-    // hour indexes of one batch each and the 24 manifests (10 members, 3 parts) 30 days.
+    // hour indexes of one batch each and the 24 manifests (10 members, 3 parts) and their 24 plans
+    // (the same bytes) 30 days.
     const gib =
       (2_160_060_000 * 4 +
         2_160_060_000 * 30 +
         240 * hourIndexBytes(1) * 30 +
-        24 * compactionManifestBytes(10, 3) * 30) /
+        2 * 24 * compactionManifestBytes(10, 3) * 30) /
       GIB;
     close(line(r, "S3 Standard").steady, gib * 0.023, "S3 Standard");
     assert.match(line(r, "S3 Standard").item, /the originals' 3 landing days/);
     // The originals' PUTs are unchanged: 240 × M / 1,000 × $0.005.
     close(line(r, "S3 PUT (one per object)").steady, ((240 * M) / 1000) * 0.005, "original PUTs");
-    close(line(r, "S3 GET/HEAD by the compactor").steady, ((624 * M) / 1000) * 0.0004, "compacting GETs");
+    close(line(r, "S3 GET/HEAD by the compactor").steady, ((648 * M) / 1000) * 0.0004, "compacting GETs");
     close(
       line(r, "S3 GET by the compactor's enumeration").steady,
       ((1104 * M) / 1000) * 0.0004,
       "enumeration",
     );
-    close(line(r, "S3 GET by the compactor: hour indexes").steady, ((960 * M) / 1000) * 0.0004, "index GETs");
-    close(line(r, "S3 LIST by the compactor").steady, ((264 * M) / 1000) * 0.005, "compactor LIST");
-    close(line(r, "S3 PUT by the compactor").steady, ((312 * M) / 1000) * 0.005, "compactor PUT");
+    close(
+      line(r, "S3 GET by the compactor: hour indexes").steady,
+      ((1920 * M) / 1000) * 0.0004,
+      "index GETs",
+    );
+    close(line(r, "S3 LIST by the compactor").steady, ((408 * M) / 1000) * 0.005, "compactor LIST");
+    close(line(r, "S3 PUT by the compactor").steady, ((336 * M) / 1000) * 0.005, "compactor PUT");
     // One tag on each of the 240 originals a day for their 4 days: 960 tags, $0.01 per 10,000.
     close(line(r, "S3 object tags").steady, (960 / 10_000) * 0.01, "tags");
-    // The pod: 11.4003 s a day × M / 3,600 hours at 0.25 vCPU × $0.04048 and 0.25 GiB (0.268 GB) × $0.004445.
-    const compute = ((11.4003 * M) / 3600) * (0.25 * 0.04048 + 0.25 * (GIB / 1e9) * 0.004445);
+    // The pods: 24.36066 pod-seconds a day × M / 3,600 hours at 1 vCPU × $0.04048 and 1 GiB (1.074 GB) × $0.004445.
+    const compute = ((24.36066 * M) / 3600) * (1 * 0.04048 + 1 * (GIB / 1e9) * 0.004445);
     const pod = line(r, "Compactor CronJob pod requests");
     close(pod.steady, compute, "compactor pod");
     assert.equal(pod.group, "requests");
@@ -481,21 +494,22 @@ describe("archive compaction (docs/design/compaction.md)", () => {
         2_160_060_000 * 90 +
         72 * 8192 * 110 +
         240 * hourIndexBytes(1) * 200 +
-        24 * compactionManifestBytes(10, 3) * 200) /
+        2 * 24 * compactionManifestBytes(10, 3) * 200) /
       GIB;
     close(standard?.steady ?? 0, standardGib * 0.023, "Standard");
   });
 
   it("writes late batches as supplement parts and manifests, keeping every byte in one part", () => {
-    // Half the 24 namespace-hours get a supplement: 12 parts of one member (9,000,250 B, one PUT)
-    // and 12 more manifests; the 72 main parts give up those bytes: 2,160,060,000 − 108,003,000.
+    // Half the 24 namespace-hours get a supplement: 12 parts of one member (9,000,250 B: create,
+    // one UploadPart, complete) and 12 more plans and manifests; the 72 main parts give up those
+    // bytes: 2,160,060,000 − 108,003,000.
     const c = modelWith(0.5).compaction;
     assert.ok(c !== null);
     close(c.supplementsPerDay, 12, "supplements");
     close(c.sizes.objectsPerDay, 84, "parts");
     close(c.manifestsPerDay, 36, "manifests");
     close(c.sizes.storedBytesPerDay, 2_160_060_000, "bytes kept");
-    close(c.putsPerDay, 72 * 4 + 12 + 36, "PUT-class");
+    close(c.putsPerDay, 72 * 4 + 12 * 3 + 2 * 36, "PUT-class");
   });
 
   it("keeps every archived byte, in fewer objects, whatever the workload", () => {
@@ -510,6 +524,7 @@ describe("archive compaction (docs/design/compaction.md)", () => {
             lookbackHours: 48,
             settleMinutes: 75,
             indexMarginHours: 2,
+            shards: 4,
           },
         });
         const c = m.compaction;

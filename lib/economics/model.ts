@@ -164,14 +164,14 @@ export interface Assumptions {
    */
   gzipObjectOverheadBytes: number;
   /**
-   * Archive compaction (--archive-compaction, docs/design/compaction.md): bytes a second one
-   * `logarchive compact --pending` run streams (GET each original, hash it, upload it into its
-   * part), all its namespace-hours at once (DEFAULT_PENDING_CONCURRENCY, 4, which the CronJob
-   * does not change). Default: 4 × 50 MB/s, the per-worker speed the Lambda design assumed, as
-   * an assumption until docs/benchmarks.md#compaction has a measurement.
+   * Archive compaction (--archive-compaction, docs/design/compaction.md): CPU-seconds one
+   * `logarchive compact --pending` process spends per GB of originals it streams (GET each,
+   * hash it, upload it into its part). It is CPU-bound on one core, so with its 1-CPU request
+   * this is also a pod's seconds per GB. Measured 10.5-11.3 (docs/benchmarks.md "Compaction",
+   * 2026-12-07, 300 realistic members against the local S3); 11 rounds the worse run up.
    */
-  compactorMBPerSecond: number;
-  /** Seconds per original a run spends on request latency its concurrency does not hide (10 ms over 4 namespace-hours at once). */
+  compactorCpuSecondsPerGB: number;
+  /** Seconds per original a pod spends on request latency its concurrency does not hide (10 ms over 4 namespace-hours at once). */
   compactorSecondsPerMember: number;
   /**
    * Share of compacted namespace-hours that receive a batch after their compaction (a node that
@@ -216,14 +216,14 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
   eventMessageBytes: 1500,
   markerBytes: 350,
   gzipObjectOverheadBytes: 250,
-  compactorMBPerSecond: 200,
+  compactorCpuSecondsPerGB: 11,
   compactorSecondsPerMember: 0.0025,
   compactionSupplementShare: 0.01,
 };
 
 /** Assumptions read only when archive compaction is modelled (formatPlan lists them only then). */
 export const COMPACTION_ASSUMPTIONS: readonly (keyof Assumptions)[] = [
-  "compactorMBPerSecond",
+  "compactorCpuSecondsPerGB",
   "compactorSecondsPerMember",
   "compactionSupplementShare",
 ];
@@ -493,6 +493,12 @@ export interface CompactionDesign {
   settleMinutes: number;
   /** Index hours past a compacted hour its readiness reads (H-1 to H+this; lib/compaction/readiness.ts). */
   indexMarginHours: number;
+  /**
+   * Pods of each run (archiveCompaction.shards), each `compact --pending --shard i/shards`: the
+   * namespaces split among them by a stable hash, so each pod streams 1/shards of the hour, and
+   * each lists the namespaces and reads every hour index itself.
+   */
+  shards: number;
 }
 
 /** What the compactor writes and what it asks of S3, per day (24 hourly runs). */
@@ -504,7 +510,7 @@ export interface CompactionModel {
   /** Original archived objects compacted (members), and the namespace-hours they form. */
   membersPerDay: number;
   namespaceHoursPerDay: number;
-  /** Manifest generations: one per namespace-hour, and one per supplement. */
+  /** Manifest generations: one per namespace-hour, and one per supplement (each also writes its plan, the same bytes). */
   manifestsPerDay: number;
   supplementsPerDay: number;
   /** Hours each run looks at (lib/compaction/pending.ts pendingWindow at the CronJob's minute). */
@@ -516,8 +522,8 @@ export interface CompactionModel {
   /**
    * Compacting each pending namespace-hour (compact.ts): LIST of its manifests and its originals
    * per tier; a HEAD and a GET per original, two HEADs per part (an earlier run's copy, then the
-   * stored size), the previous manifest of a supplement; PUT-class: each part's PUT or create +
-   * UploadParts + complete, and the manifest.
+   * stored size), the GET for a stored plan, the previous manifest of a supplement; PUT-class:
+   * each part's create + UploadParts + complete, the plan and the manifest.
    */
   compacting: { listPagesPerDay: number; getsPerDay: number; putsPerDay: number };
   /** Totals of the three. */
@@ -526,9 +532,9 @@ export interface CompactionModel {
   putsPerDay: number;
   /** Bytes the compactor streams a day (the members' bytes). */
   bytesPerDay: number;
-  /** Seconds the runs take a day at the assumed speed (the CronJob's pod exists that long). */
-  runSecondsPerDay: number;
-  /** One hourly run's mean length, against the CronJob's activeDeadlineSeconds. */
+  /** Pod-seconds a day: shards pods a run, each for the run's length (what the requests are reserved for). */
+  podSecondsPerDay: number;
+  /** One hourly run's mean length (each of its shards pods), against the CronJob's activeDeadlineSeconds. */
   runSecondsPerRun: number;
 }
 
@@ -1006,9 +1012,13 @@ export const COMPACTOR_RUN_DEADLINE_SECONDS = 55 * 60;
 export const COMPACTOR_SCHEDULE_SLACK_MINUTES = 5;
 /** ListObjectsV2 returns at most 1,000 keys or common prefixes a page. */
 
-/** PUT-class requests to store one part: one PUT, or create + one UploadPart per chunk + complete. */
+/**
+ * PUT-class requests to store one part: every part is a multipart upload (lib/compaction/compact.ts,
+ * so that none is visible before its plan is written): create + one UploadPart per chunk (at
+ * least one) + complete.
+ */
 export function partUploadRequests(bytes: number, uploadPartBytes: number): number {
-  return bytes > uploadPartBytes ? Math.ceil(bytes / uploadPartBytes) + 2 : 1;
+  return Math.max(1, Math.ceil(bytes / uploadPartBytes)) + 2;
 }
 
 /**
@@ -1089,9 +1099,11 @@ export function compactionModel(
       rawBytes: (nodes * rawPerNamespaceNodeHour) / withMembers / k,
     });
   }
-  // Namespaces: one delimiter LIST a tier (1,000 common prefixes a page) a run.
+  // Namespaces: one delimiter LIST a tier (1,000 common prefixes a page) a run, by every shard
+  // (each lists them all and keeps its own); the per-namespace work above is split, not repeated.
+  const shards = design.shards;
   enumeration.listPagesPerDay +=
-    runs * tiers * Math.max(1, Math.ceil(namespacesWithMembers / LIST_PAGE_KEYS));
+    runs * shards * tiers * Math.max(1, Math.ceil(namespacesWithMembers / LIST_PAGE_KEYS));
   const supplementsPerDay = namespaceHoursPerDay * supplementShare;
   if (supplementsPerDay > 0 && membersPerDay > 0) {
     const member = { bytes: bytesPerDay / membersPerDay, raw: rawPerDay / membersPerDay };
@@ -1114,22 +1126,26 @@ export function compactionModel(
   }
   const partsPerDay = parts.reduce((s, c) => s + c.perDay, 0);
   const manifestsPerDay = namespaceHoursPerDay + supplementsPerDay;
+  // Each generation writes its plan (plan-<GGGG>.json, the manifest-to-be) before completing its
+  // uploads, then its manifest; it first looks for a stored plan (a GET, usually a 404).
   compacting.putsPerDay =
     parts.reduce((s, c) => s + c.perDay * partUploadRequests(c.bytes, design.uploadPartBytes), 0) +
-    manifestsPerDay;
-  compacting.getsPerDay += 2 * membersPerDay + 2 * partsPerDay;
-  // Each run reads the index hours of its newly settled hour: H-1 to H+margin, each one LIST per
-  // 1,000 nodes and a GET per node (a node writes one index an hour).
+    2 * manifestsPerDay;
+  compacting.getsPerDay += 2 * membersPerDay + 2 * partsPerDay + manifestsPerDay;
+  // Each run's every shard reads the index hours of its newly settled hour: H-1 to H+margin, each
+  // one LIST per 1,000 nodes and a GET per node (a node writes one index an hour, naming every
+  // namespace; a shard keeps only its own entries).
   const indexHoursPerRun = 2 + design.indexMarginHours;
   const indexes = {
-    listPagesPerDay: runs * indexHoursPerRun * Math.ceil(workload.nodes / LIST_PAGE_KEYS),
-    getsPerDay: runs * indexHoursPerRun * workload.nodes,
+    listPagesPerDay: runs * shards * indexHoursPerRun * Math.ceil(workload.nodes / LIST_PAGE_KEYS),
+    getsPerDay: runs * shards * indexHoursPerRun * workload.nodes,
   };
-  const bytesPerSecond = as.compactorMBPerSecond * 1e6;
-  const runSecondsPerDay =
-    bytesPerSecond > 0
-      ? bytesPerDay / bytesPerSecond + membersPerDay * as.compactorSecondsPerMember
-      : Number.POSITIVE_INFINITY;
+  // A run's pods stream 1/shards of the hour each, on one core: CPU-seconds per GB × GB, plus the
+  // latency per member their concurrency does not hide.
+  const runSecondsPerRun =
+    ((bytesPerDay / 1e9) * as.compactorCpuSecondsPerGB + membersPerDay * as.compactorSecondsPerMember) /
+    runs /
+    shards;
   return {
     design,
     parts,
@@ -1146,8 +1162,8 @@ export function compactionModel(
     listPagesPerDay: enumeration.listPagesPerDay + indexes.listPagesPerDay + compacting.listPagesPerDay,
     putsPerDay: compacting.putsPerDay,
     bytesPerDay,
-    runSecondsPerDay,
-    runSecondsPerRun: runSecondsPerDay / runs,
+    podSecondsPerDay: runSecondsPerRun * shards * runs,
+    runSecondsPerRun,
   };
 }
 

@@ -185,9 +185,8 @@ export function quotaChecks(model: PlanModel): QuotaCheck[] {
             limit: COMPACTOR_RUN_DEADLINE_SECONDS,
             use: model.compaction.runSecondsPerRun,
             unit: "s",
-            source: `infra/k8s/compactor-cronjob.ts RUN_DEADLINE_SECONDS; run time at the assumed compactorMBPerSecond ${a.compactorMBPerSecond} and compactorSecondsPerMember ${a.compactorSecondsPerMember}`,
-            setting:
-              "measure the compactor (docs/benchmarks.md#compaction) and set compactorMBPerSecond; else a faster run (more --concurrency, CPU) or the runs split across CronJobs",
+            source: `infra/k8s/compactor-cronjob.ts RUN_DEADLINE_SECONDS; run time of each of ${model.compaction.design.shards} pod(s) at compactorCpuSecondsPerGB ${a.compactorCpuSecondsPerGB} (docs/benchmarks.md#compaction) and compactorSecondsPerMember ${a.compactorSecondsPerMember}`,
+            setting: "more pods a run: archiveCompaction.shards (--compaction-shards)",
           }),
         ]),
   ];

@@ -1,0 +1,49 @@
+// The compactor CronJob's deployed shape that both infra (infra/k8s/compactor-cronjob.ts,
+// infra/config.ts) and the model (lib/economics) read: one source, in a module that imports only
+// the compactor's defaults, so neither `logarchive plan|cost` loads Pulumi nor infra the model.
+
+import { DEFAULT_LOOKBACK_MS } from "../compaction/defaults.ts";
+
+/**
+ * Pods of one hourly run (archiveCompaction.shards; an Indexed Job, each pod `compact --pending
+ * --shard <index>/<shards>`, namespaces split by lib/compaction/shard.ts's stable hash). One
+ * process compacts at about 1 GB per 11 CPU-seconds (docs/benchmarks.md "Compaction": 10.5-11.3
+ * CPU-s/GB), about 5,100 s for the reference scale's 467 GB hour against the run's 3,300 s;
+ * four pods take about 1,500 s each, 2.2× headroom (docs/scale.md#archive-compaction-as-deployed).
+ */
+export const DEFAULT_COMPACTOR_SHARDS = 4;
+
+/**
+ * Each compactor pod's requests, as infra deploys them and the model prices them.
+ * docs/benchmarks.md "Compaction" (2026-12-07): one namespace-hour's compaction peaks at 237-252
+ * MiB RSS and uses 10.5-11.3 CPU-seconds per GB on one core (SHA-256 and the S3 client: CPU-bound),
+ * so a pod asks for the one core it uses. Memory: reading one pending hour's indexes at 10,000
+ * nodes peaks at 384 MiB, and each of the 4 concurrent compactions (--concurrency's default) adds
+ * about 120 MiB above the process's base, about 864 MiB a run: the request equals the 1 GiB limit
+ * (infra's DEFAULT_COMPACTOR_LIMITS), so the scheduler places a pod only where its peak fits.
+ */
+export const COMPACTOR_REQUESTS = { cpu: "1", memory: "1Gi" } as const;
+
+/** `compact --pending`'s own default lookback (48 hours), the cap below. */
+export const MAX_COMPACTOR_LOOKBACK_HOURS = DEFAULT_LOOKBACK_MS / 3_600_000;
+
+/**
+ * Hours before the end of the lookback at which an original may expire: an hour's first original
+ * is created no earlier than the hour's start, S3 expires it no earlier than landingDays after its
+ * creation (rounded up to the next midnight UTC,
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/intro-lifecycle-rules.html, "Lifecycle rules: Based on an object's age"),
+ * the window's oldest hour starts up to an hour before now − lookback, and a run lasts up to 55
+ * minutes: 2 hours are needed, the rest is a margin for clock skew and a run started late.
+ */
+export const COMPACTOR_LOOKBACK_MARGIN_HOURS = 12;
+
+/**
+ * The CronJob's --lookback for a landingDays: (landingDays × 24 − 12) hours, at most 48. A
+ * committed manifest must name every original of its hour, so a run must not compact an hour
+ * whose originals may have started to expire (it would name only the survivors); within that, 48
+ * hours (the CLI's default) bounds what each run lists and reads (the enumeration's LIST pages and
+ * manifest GETs grow with the window) while still covering two days of failed runs.
+ */
+export function compactorLookbackHours(landingDays: number): number {
+  return Math.min(MAX_COMPACTOR_LOOKBACK_HOURS, landingDays * 24 - COMPACTOR_LOOKBACK_MARGIN_HOURS);
+}
