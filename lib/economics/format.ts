@@ -208,7 +208,7 @@ export function formatPlan(
           ],
           ["S3 LIST pages, hour indexes", count(c.indexes.listPagesPerDay)],
           [
-            "S3 GET/HEAD, compacting (HEAD and GET per original, 2 HEADs per part)",
+            "S3 GET/HEAD, compacting (HEAD and GET per original, 2 HEADs per part, a plan GET per generation)",
             count(c.compacting.getsPerDay),
           ],
           [
@@ -216,7 +216,7 @@ export function formatPlan(
             count(c.compacting.listPagesPerDay),
           ],
           [
-            `S3 PUT-class, compacting (parts in ${bytes(c.design.uploadPartBytes)} chunks, manifests)`,
+            `S3 PUT-class, compacting (parts as multipart uploads in ${bytes(c.design.uploadPartBytes)} chunks, plans, manifests)`,
             count(c.compacting.putsPerDay),
           ],
           [
