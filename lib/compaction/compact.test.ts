@@ -34,6 +34,7 @@ import {
   parseCompactedKey,
 } from "../keys/layout.ts";
 import { parseCompactionManifest } from "../object/compaction-manifest.ts";
+import { METADATA_PREFIX } from "../object/metadata.ts";
 import { listObjectPages } from "../retrieval/find.ts";
 import {
   countCommands,
@@ -125,6 +126,10 @@ describe("compactNamespaceHour", () => {
     "indexed-bad",
     "race-same",
     "race-other",
+    "requests-indexed",
+    "requests-unindexed",
+    "indexed-unlabelled",
+    "indexed-vanished",
   ];
 
   const options = (bucket: string, extra: Partial<CompactOptions> = {}): CompactOptions => ({
@@ -142,6 +147,36 @@ describe("compactNamespaceHour", () => {
     const client = localS3Client(front.endpoint, "us-east-1");
     clients.push(client);
     return { client, counts: countCommands(client) };
+  }
+
+  /** A client of its own that records each command with its key, in order. */
+  function recordingKeys(): { client: S3Client; sent: { command: string; key: string }[] } {
+    const client = localS3Client(front.endpoint, "us-east-1");
+    clients.push(client);
+    const sent: { command: string; key: string }[] = [];
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const command = (context as { commandName?: string }).commandName ?? "?";
+        sent.push({ command, key: (args.input as { Key?: string }).Key ?? "" });
+        return next(args);
+      },
+      { step: "initialize", name: "recordKeys" },
+    );
+    return { client, sent };
+  }
+
+  /** hourMembers and every node's hour index of them (each node's batches numbered in the hour). */
+  async function putIndexed(bucket: string, members: readonly TestObject[]): Promise<void> {
+    await putAll(bucket, members);
+    for (const node of new Set(members.map((m) => m.key.match(/\/(node-[a-z])_/)![1]!))) {
+      const batches = members.filter((m) => m.key.includes(`/${node}_`));
+      await putTestObject(
+        s3,
+        bucket,
+        testHourIndex({ node, epoch: E, hour: "2026-03-03T10", batches, previous: null }),
+        { ContentType: "application/json" },
+      );
+    }
   }
 
   async function putAll(bucket: string, objects: readonly TestObject[]): Promise<void> {
@@ -489,6 +524,96 @@ describe("compactNamespaceHour", () => {
     });
   }
 
+  it("one request per original: a GET, whose response headers give the metadata, when its node's hour index gives the SHA-256; a HEAD and a GET without an index", async () => {
+    const originals = (sent: { command: string; key: string }[]) =>
+      sent.filter((r) => hourMembers.some((m) => m.key === r.key));
+    const perOriginal = (sent: { command: string; key: string }[]) =>
+      hourMembers.map((m) =>
+        sent
+          .filter((r) => r.key === m.key)
+          .map((r) => r.command)
+          .join(" "),
+      );
+
+    await putIndexed("requests-indexed", hourMembers);
+    const indexed = recordingKeys();
+    const outcome = await compactNamespaceHour(options("requests-indexed", { s3: indexed.client }));
+    await checkCommitted("requests-indexed", outcome, hourMembers);
+    assert.equal(outcome.indexes.unindexedNodes.length, 0);
+    assert.deepEqual(
+      perOriginal(indexed.sent),
+      hourMembers.map(() => "GetObjectCommand"),
+    );
+    // Records and times in the manifest are the metadata's, taken from the GET.
+    for (const m of outcome.manifest!.members) {
+      const original = hourMembers.find((o) => o.key === m.key)!;
+      assert.equal(m.records, original.lines.length);
+      assert.equal(m.firstTimestamp, original.metadata[`${METADATA_PREFIX}first-ts`]);
+    }
+
+    // Without indexes (a shipper before them, or --no-index-check): the SHA-256 a part's key
+    // needs comes from a HEAD first.
+    await putAll("requests-unindexed", hourMembers);
+    const unindexed = recordingKeys();
+    await checkCommitted(
+      "requests-unindexed",
+      await compactNamespaceHour(options("requests-unindexed", { s3: unindexed.client })),
+      hourMembers,
+    );
+    assert.deepEqual(
+      perOriginal(unindexed.sent),
+      hourMembers.map(() => "HeadObjectCommand GetObjectCommand"),
+    );
+    assert.equal(originals(indexed.sent).length * 2, originals(unindexed.sent).length);
+  });
+
+  it("an indexed original is still refused at its GET for missing metadata, or when it is gone (404); nothing visible", async () => {
+    const victim = hourMembers[1]!;
+    await putIndexed("indexed-unlabelled", hourMembers);
+    await putTestObject(s3, "indexed-unlabelled", { ...victim, metadata: {} });
+    const unlabelled = await compactNamespaceHour(options("indexed-unlabelled"));
+    assert.equal(unlabelled.status, "refused");
+    assert.deepEqual(
+      unlabelled.refused.map((r) => r.key),
+      [victim.key],
+    );
+    assert.match(unlabelled.refused[0]!.reason, /object metadata logarchive-\S+ is missing/);
+    assert.deepEqual(await checkNoOrphanParts("indexed-unlabelled"), { parts: [], plans: [], manifests: [] });
+
+    await putIndexed("indexed-vanished", hourMembers);
+    const { client, sent } = recordingKeys();
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const name = (context as { commandName?: string }).commandName;
+        const input = args.input as { Key?: string; VersionId?: string };
+        // The version the listing found, removed for good (a DeleteObject of that version).
+        if (name === "GetObjectCommand" && input.Key === victim.key) {
+          await s3.send(
+            new DeleteObjectCommand({
+              Bucket: "indexed-vanished",
+              Key: victim.key,
+              VersionId: input.VersionId,
+            }),
+          );
+        }
+        return next(args);
+      },
+      { step: "initialize", name: "vanish" },
+    );
+    const vanished = await compactNamespaceHour(options("indexed-vanished", { s3: client }));
+    assert.equal(vanished.status, "refused");
+    assert.deepEqual(
+      vanished.refused.map((r) => r.key),
+      [victim.key],
+    );
+    assert.match(
+      vanished.refused[0]!.reason,
+      /the object is gone: listed, then HeadObject or GetObject answered 404/,
+    );
+    assert.ok(!sent.some((r) => r.command === "HeadObjectCommand" && r.key === victim.key));
+    assert.deepEqual(await checkNoOrphanParts("indexed-vanished"), { parts: [], plans: [], manifests: [] });
+  });
+
   it("a batch that arrives after the hour was committed goes into generation 1, chained to generation 0, and no original is taken twice", async () => {
     await putAll("late", hourMembers);
     const first = await compactNamespaceHour(options("late"));
@@ -595,7 +720,13 @@ describe("compactNamespaceHour", () => {
       web.manifest!.members.map((m) => m.key),
       [a1.key],
     );
-    assert.equal(counts.get("ListObjectsV2Command"), 3, "the manifests and the two tiers, no index hour");
+    assert.equal(counts.get("ListObjectsV2Command"), 1, "the manifests, no index hour");
+    assert.equal(counts.get("ListObjectVersionsCommand"), 2, "the two tiers");
+    assert.equal(
+      counts.get("HeadObjectCommand"),
+      2,
+      "the part's (none under its key before, its size once completed); none of the original",
+    );
     assert.equal(
       counts.get("GetObjectCommand"),
       2,

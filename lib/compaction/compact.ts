@@ -38,6 +38,20 @@
 // would hide its lines from readers that use manifests, and copying it would pass off bytes the
 // shipper never checksummed; also when it is gone (a 404 between the listing and its HEAD or
 // GET: deleted, or expired). The refusal names each one; the run does not fail for it.
+//
+// Requests per original: one GET. A part's key names its members' key, version, SHA-256 and
+// length (partPlanDigest) and is needed before its first upload part, so those four must be
+// known before any original is read: the version and length come from the hour's listing
+// (ListObjectVersions), the SHA-256 from the node's hour index. The rest of the metadata
+// (batch, records, first and last record times, and the SHA-256 again) comes with the GET
+// itself: S3 returns an object's user metadata (x-amz-meta-*) as headers of the GetObject
+// response (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html; HeadObject's
+// page: "The response is identical to the GET response except that there is no response body",
+// https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html). Each is checked there,
+// before a byte of the original is written: the metadata parses, names the key's batch, and
+// gives the index's SHA-256; the bytes hash to it. A HEAD is sent only where no index gives
+// the SHA-256 (--no-index-check, a node without indexes), in a dry run (it reads no body), and
+// for the members of a part kept from an earlier run (no GET of them).
 
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
@@ -76,7 +90,7 @@ import {
   partPlanDigest,
 } from "../object/compaction-manifest.ts";
 import { fromUserMetadata, METADATA_PREFIX, type ObjectMetadata } from "../object/metadata.ts";
-import { listObjectPages, versionParam } from "../retrieval/find.ts";
+import { listObjectPages, listPrefixVersions, type PrefixVersion, versionParam } from "../retrieval/find.ts";
 import { DEFAULT_PART_MAX_BYTES, DEFAULT_SETTLE_MS, DEFAULT_UPLOAD_CHUNK_BYTES } from "./defaults.ts";
 import { CompactionError, checkHourSettled, HourNotSettledError, hourStartMs } from "./hour.ts";
 import { readHourManifests } from "./manifests.ts";
@@ -121,7 +135,7 @@ export interface CompactOptions {
   indexMarginHours?: number;
   /** The hour's indexes read once for every namespace (readCompactionIndexes); read per call when absent. */
   indexReading?: CompactionIndexes;
-  /** Plan only: list, HEAD and report the parts; read no body, write nothing. */
+  /** Plan only: list, HEAD every original and report the parts; read no body, write nothing. */
   dryRun?: boolean;
   /** Upload part size of the parts' multipart uploads (≥ 5 MiB). Default DEFAULT_UPLOAD_CHUNK_BYTES. */
   uploadChunkBytes?: number;
@@ -184,12 +198,18 @@ export interface CompactionOutcome {
   indexes: { read: number; unusable: { key: string; problem: string }[]; unindexedNodes: string[] };
 }
 
-interface Candidate {
+/** An original as listed: its current version and size. */
+interface Listed {
   key: string;
   parsed: ObjectKey;
   versionId: string | null;
   bytes: number;
-  metadata: ObjectMetadata;
+}
+
+interface Candidate extends Listed {
+  sha256: string;
+  /** From a HEAD; null when the GET's own headers give it (the SHA-256 came from the hour index). */
+  metadata: ObjectMetadata | null;
 }
 
 export async function compactNamespaceHour(o: CompactOptions): Promise<CompactionOutcome> {
@@ -246,26 +266,31 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
     return await completeStoredPlan(work, storedPlan, committed.at(-1)?.sha256 ?? null);
   }
 
-  // 3. The hour's originals in every long-lived tier, less those already compacted, in key order.
-  const listed: { key: string; parsed: ObjectKey }[] = [];
+  // 3. The hour's originals in every long-lived tier, less those already compacted, in key
+  // order: each key's current version and its size (ListObjectVersions; on an unversioned
+  // bucket every object once, version "null"). A key whose current version is a delete marker
+  // is gone, as ListObjectsV2 would not list it.
+  const listed: Listed[] = [];
   for (const tier of longLivedTiers()) {
     const prefix = partitionPrefix(o.prefix, tier, o.namespace, o.dt, o.hour);
-    for await (const page of listObjectPages(o.s3, o.bucket, prefix)) {
-      for (const object of page) {
-        if (object.Key === undefined) continue;
-        let parsed: ObjectKey;
-        try {
-          parsed = parseObjectKey(object.Key);
-        } catch {
-          outcome.ignored.push(object.Key);
-          continue;
-        }
-        if (compactedKeys.has(object.Key)) {
-          outcome.alreadyCompacted++;
-          continue;
-        }
-        listed.push({ key: object.Key, parsed });
+    for (const current of await currentVersions(o.s3, o.bucket, prefix)) {
+      let parsed: ObjectKey;
+      try {
+        parsed = parseObjectKey(current.key);
+      } catch {
+        outcome.ignored.push(current.key);
+        continue;
       }
+      if (compactedKeys.has(current.key)) {
+        outcome.alreadyCompacted++;
+        continue;
+      }
+      listed.push({
+        key: current.key,
+        parsed,
+        versionId: current.versionId === "null" ? null : current.versionId,
+        bytes: current.size,
+      });
     }
   }
   listed.sort((a, b) => compareKeys(a.key, b.key));
@@ -295,52 +320,19 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
     }
   }
 
-  // 4. Each original's version, size and contract metadata (HeadObject). One deleted or
-  // expired since the listing (404) is refused by name, like any original that cannot be copied.
+  // 4. Each original's SHA-256 before any is read (the part keys name it): from its node's hour
+  // index, checked against the metadata the GET returns (step 6); where no index gives it, and
+  // in a dry run, from a HEAD of the listed version, checked here. One deleted or expired since
+  // the listing (404) is refused by name, like any original that cannot be copied.
+  const headed = listed.filter((l) => o.dryRun === true || !indexedSha256.has(l.key));
   const heads = new Map<string, HeadObjectCommandOutput | null>();
-  await forEachLimited(listed, HEAD_CONCURRENCY, async ({ key }) => {
-    try {
-      heads.set(key, await o.s3.send(new HeadObjectCommand({ Bucket: o.bucket, Key: key })));
-    } catch (error) {
-      if (httpStatus(error) !== 404) throw error;
-      heads.set(key, null);
-    }
+  await forEachLimited(headed, HEAD_CONCURRENCY, async (l) => {
+    heads.set(l.key, await headOriginal(o.s3, o.bucket, l));
   });
   const candidates: Candidate[] = [];
-  for (const { key, parsed } of listed) {
-    const head = heads.get(key)!;
-    if (head === null) {
-      outcome.refused.push({ key, versionId: null, reason: VANISHED });
-      continue;
-    }
-    const versionId = head.VersionId === undefined || head.VersionId === "null" ? null : head.VersionId;
-    let metadata: ObjectMetadata;
-    try {
-      metadata = fromUserMetadata(head.Metadata ?? {});
-    } catch (error) {
-      outcome.refused.push({ key, versionId, reason: (error as Error).message });
-      continue;
-    }
-    const expectedBatch = batchId(parsed);
-    if (metadata.batchId !== expectedBatch) {
-      outcome.refused.push({
-        key,
-        versionId,
-        reason: `metadata batch ${metadata.batchId} is not the key's ${expectedBatch}`,
-      });
-      continue;
-    }
-    const indexed = indexedSha256.get(key);
-    if (indexed !== undefined && indexed !== metadata.sha256) {
-      outcome.refused.push({
-        key,
-        versionId,
-        reason: `its metadata says sha256 ${metadata.sha256}, its node's hour index says ${indexed}`,
-      });
-      continue;
-    }
-    const bytes = head.ContentLength ?? 0;
-    if (bytes === 0) {
+  for (const l of listed) {
+    const { key, versionId } = l;
+    if (l.bytes === 0) {
       outcome.refused.push({
         key,
         versionId,
@@ -348,11 +340,28 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
       });
       continue;
     }
-    candidates.push({ key, parsed, versionId, bytes, metadata });
+    const indexed = indexedSha256.get(key);
+    if (!heads.has(key)) {
+      candidates.push({ ...l, sha256: indexed!, metadata: null });
+      continue;
+    }
+    const head = heads.get(key)!;
+    if (head === null) {
+      outcome.refused.push({ key, versionId, reason: VANISHED });
+      continue;
+    }
+    const metadata = readMetadata(l, head.Metadata, indexed);
+    if (typeof metadata === "string") {
+      outcome.refused.push({ key, versionId, reason: metadata });
+      continue;
+    }
+    candidates.push({ ...l, bytes: head.ContentLength ?? l.bytes, sha256: metadata.sha256, metadata });
   }
 
   // 5. The plan: members in key order, a new part when the next would pass partMaxBytes.
   const members: CompactionMember[] = [];
+  /** Members whose metadata the GET (or, for a kept part, a HEAD) has still to give. */
+  const unread = new Set<CompactionMember>();
   const parts: PlannedMembers[] = [];
   for (const c of candidates) {
     let current = parts.at(-1);
@@ -374,11 +383,13 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
       part: parts.length - 1,
       offset: current.bytes,
       length: c.bytes,
-      sha256: c.metadata.sha256,
-      records: c.metadata.records,
-      firstTimestamp: c.metadata.firstTimestamp,
-      lastTimestamp: c.metadata.lastTimestamp,
+      sha256: c.sha256,
+      // Until the GET's metadata fills them (step 6): never written in a plan or manifest unfilled.
+      records: c.metadata?.records ?? 0,
+      firstTimestamp: c.metadata?.firstTimestamp ?? "",
+      lastTimestamp: c.metadata?.lastTimestamp ?? "",
     };
+    if (c.metadata === null) unread.add(member);
     current.members.push(member);
     current.bytes += c.bytes;
     members.push(member);
@@ -408,6 +419,8 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
       // as this code did before plans): kept, and named by the plan below.
       const kept = await keepStoredPart(o.s3, o.bucket, key, part);
       if (kept !== null) {
+        // Its members' metadata from a HEAD each: nothing of them is read by GET.
+        await headMembers(o.s3, o.bucket, part, unread, outcome.refused);
         written.push(describePart(i, key, part, kept));
         outcome.parts[i]!.outcome = "kept";
         writers.push(null);
@@ -417,9 +430,10 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
       // once) but not uploaded.
       const writer = outcome.refused.length > 0 ? null : newWriter(work, key, part);
       writers.push(writer);
-      const sha = await streamPart(o.s3, o.bucket, part, writer, outcome.refused);
+      const sha = await streamPart(o.s3, o.bucket, part, writer, unread, outcome.refused);
       if (sha !== null) written.push(describePart(i, key, part, sha));
     }
+    describeMembers(outcome, members);
     if (outcome.refused.length > 0) {
       await abortAll(writers);
       outcome.status = "refused";
@@ -427,6 +441,11 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
     }
 
     // (c) The plan; (d) the parts made visible; (e) the manifest.
+    if (unread.size > 0) {
+      throw new CompactionError(
+        `${o.namespace} ${hour}: ${unread.size} member(s) planned without their metadata read (a bug)`,
+      );
+    }
     const manifest = manifestOf(o, hour, generation, committed.at(-1)?.sha256 ?? null, written, members);
     const body = encodeCompactionManifest(manifest);
     const planWritten = await putOnce(o.s3, o.bucket, planKey, body, planMetadata(toolMetadata), "plan");
@@ -457,6 +476,140 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
   } catch (error) {
     await abortAll(writers);
     throw error;
+  }
+}
+
+function describeMembers(outcome: CompactionOutcome, members: readonly CompactionMember[]): void {
+  outcome.members = members.map((m) => ({
+    key: m.key,
+    versionId: m.versionId,
+    bytes: m.length,
+    records: m.records,
+    part: m.part,
+  }));
+}
+
+/**
+ * Every key's current version under `prefix`, in key order: the version ListObjectVersions
+ * marks latest; on a store that marks none (an unversioned one may not), a key's only version.
+ * Keys whose current version is a delete marker are left out.
+ */
+async function currentVersions(s3: S3Client, bucket: string, prefix: string): Promise<PrefixVersion[]> {
+  const byKey = new Map<string, PrefixVersion[]>();
+  try {
+    for await (const v of listPrefixVersions(s3, bucket, prefix)) {
+      byKey.set(v.key, [...(byKey.get(v.key) ?? []), v]);
+    }
+  } catch (error) {
+    // A store without ListObjectVersions (s3rver, the plain local S3, answers 405
+    // MethodNotAllowed) keeps no versions: every object is its only version, "null".
+    const status = httpStatus(error);
+    if ((status !== 405 && status !== 501) || byKey.size > 0) throw error;
+    for await (const page of listObjectPages(s3, bucket, prefix)) {
+      for (const object of page) {
+        if (object.Key === undefined) continue;
+        byKey.set(object.Key, [
+          {
+            key: object.Key,
+            versionId: "null",
+            isLatest: true,
+            isDeleteMarker: false,
+            size: object.Size ?? 0,
+            etag: object.ETag ?? null,
+            lastModified: object.LastModified?.toISOString() ?? null,
+          },
+        ]);
+      }
+    }
+  }
+  const current: PrefixVersion[] = [];
+  for (const [, versions] of byKey) {
+    const latest = versions.find((v) => v.isLatest) ?? (versions.length === 1 ? versions[0] : undefined);
+    if (latest !== undefined && !latest.isDeleteMarker) current.push(latest);
+  }
+  return current.sort((a, b) => compareKeys(a.key, b.key));
+}
+
+/** HeadObject of the listed version; null when it is gone (404). */
+async function headOriginal(
+  s3: S3Client,
+  bucket: string,
+  l: Pick<Listed, "key" | "versionId">,
+): Promise<HeadObjectCommandOutput | null> {
+  try {
+    return await s3.send(
+      new HeadObjectCommand({ Bucket: bucket, Key: l.key, ...versionParam(l.versionId ?? "null") }),
+    );
+  } catch (error) {
+    if (httpStatus(error) !== 404) throw error;
+    return null;
+  }
+}
+
+/**
+ * An original's contract metadata from a HEAD's or GET's headers, or why it may not be copied:
+ * missing or unreadable, naming another batch than its key, or a SHA-256 other than its node's
+ * hour index gives.
+ */
+function readMetadata(
+  l: Pick<Listed, "parsed">,
+  headers: Record<string, string> | undefined,
+  indexedSha256: string | undefined,
+): ObjectMetadata | string {
+  let metadata: ObjectMetadata;
+  try {
+    metadata = fromUserMetadata(headers ?? {});
+  } catch (error) {
+    return (error as Error).message;
+  }
+  const expectedBatch = batchId(l.parsed);
+  if (metadata.batchId !== expectedBatch)
+    return `metadata batch ${metadata.batchId} is not the key's ${expectedBatch}`;
+  if (indexedSha256 !== undefined && indexedSha256 !== metadata.sha256)
+    return `its metadata says sha256 ${metadata.sha256}, its node's hour index says ${indexedSha256}`;
+  return metadata;
+}
+
+/**
+ * Checks the metadata an original's GET (or HEAD) returned against its member: an unread
+ * member (its SHA-256 from the index) takes records and times from it; one planned from
+ * metadata already (a HEAD, a stored plan) must be given the same. Null when it may be copied.
+ */
+function takeMetadata(
+  member: CompactionMember,
+  headers: Record<string, string> | undefined,
+  unread: Set<CompactionMember>,
+): string | null {
+  const parsed = parseObjectKey(member.key);
+  const metadata = readMetadata({ parsed }, headers, unread.has(member) ? member.sha256 : undefined);
+  if (typeof metadata === "string") return metadata;
+  if (unread.has(member)) {
+    member.records = metadata.records;
+    member.firstTimestamp = metadata.firstTimestamp;
+    member.lastTimestamp = metadata.lastTimestamp;
+    unread.delete(member);
+    return null;
+  }
+  for (const field of ["sha256", "records", "firstTimestamp", "lastTimestamp"] as const) {
+    if (metadata[field] !== member[field])
+      return `its metadata says ${field} ${metadata[field]}, planned from its metadata as ${member[field]}`;
+  }
+  return null;
+}
+
+/** A HEAD of each unread member of a part kept from an earlier run, its metadata checked and taken. */
+async function headMembers(
+  s3: S3Client,
+  bucket: string,
+  part: PlannedMembers,
+  unread: Set<CompactionMember>,
+  refused: RefusedOriginal[],
+): Promise<void> {
+  for (const member of part.members) {
+    if (!unread.has(member)) continue;
+    const head = await headOriginal(s3, bucket, member);
+    const problem = head === null ? VANISHED : takeMetadata(member, head.Metadata, unread);
+    if (problem !== null) refused.push({ key: member.key, versionId: member.versionId, reason: problem });
   }
 }
 
@@ -503,13 +656,7 @@ function describePlan(
   parts: readonly PlannedMembers[],
   partKeys: readonly string[],
 ): void {
-  outcome.members = members.map((m) => ({
-    key: m.key,
-    versionId: m.versionId,
-    bytes: m.length,
-    records: m.records,
-    part: m.part,
-  }));
+  describeMembers(outcome, members);
   outcome.parts = parts.map((p, i) => ({
     part: i,
     key: partKeys[i]!,
@@ -630,7 +777,8 @@ async function completeStoredPlan(
     }
     const writer = newWriter(work, stored.key, part);
     try {
-      const sha = await streamPart(o.s3, o.bucket, part, writer, outcome.refused);
+      // The plan's members carry their metadata: the GET's must agree with it.
+      const sha = await streamPart(o.s3, o.bucket, part, writer, new Set(), outcome.refused);
       if (sha === null) {
         await writer.abort();
         outcome.status = "refused";
@@ -743,31 +891,43 @@ async function streamPart(
   bucket: string,
   part: PlannedMembers,
   writer: PartWriter | null,
+  unread: Set<CompactionMember>,
   refused: RefusedOriginal[],
 ): Promise<string | null> {
   let failed = writer === null;
-  const bodies = prefetched(part.members, (m) => readOriginal(s3, bucket, m));
+  const reads = prefetched(part.members, (m) => readOriginal(s3, bucket, m));
   for (const [i, member] of part.members.entries()) {
-    const body = await bodies(i);
-    const problem = body === null ? VANISHED : verifyOriginal(member, body);
-    if (problem !== null || body === null) {
+    const read = await reads(i);
+    const problem =
+      read === null
+        ? VANISHED
+        : (takeMetadata(member, read.metadata, unread) ?? verifyOriginal(member, read.body));
+    if (problem !== null || read === null) {
       refused.push({ key: member.key, versionId: member.versionId, reason: problem ?? VANISHED });
       failed = true;
       continue;
     }
-    if (!failed) await writer!.write(body);
+    if (!failed) await writer!.write(read.body);
   }
   if (failed) return null;
   return (await writer!.seal()).sha256;
 }
 
-/** The original's bytes of the version planned, or null when it is gone (404). */
-async function readOriginal(s3: S3Client, bucket: string, member: CompactionMember): Promise<Buffer | null> {
+/**
+ * The original's bytes of the version planned and the user metadata its GET returned (the
+ * x-amz-meta-* response headers), or null when it is gone (404).
+ */
+async function readOriginal(
+  s3: S3Client,
+  bucket: string,
+  member: CompactionMember,
+): Promise<{ body: Buffer; metadata: Record<string, string> | undefined } | null> {
   try {
     const response = await s3.send(
       new GetObjectCommand({ Bucket: bucket, Key: member.key, ...versionParam(member.versionId ?? "null") }),
     );
-    return Buffer.from((await response.Body?.transformToByteArray()) ?? new Uint8Array());
+    const body = Buffer.from((await response.Body?.transformToByteArray()) ?? new Uint8Array());
+    return { body, metadata: response.Metadata };
   } catch (error) {
     if (httpStatus(error) === 404) return null;
     throw error;
@@ -779,7 +939,7 @@ export function verifyOriginal(
   member: Pick<CompactionMember, "length" | "sha256">,
   body: Buffer,
 ): string | null {
-  if (body.length !== member.length) return `read ${body.length} bytes, HeadObject said ${member.length}`;
+  if (body.length !== member.length) return `read ${body.length} bytes, listed with ${member.length}`;
   const sha256 = createHash("sha256").update(body).digest("hex");
   if (sha256 !== member.sha256)
     return `sha256 mismatch: the stored bytes hash to ${sha256}, its metadata says ${member.sha256}`;
