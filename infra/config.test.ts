@@ -97,8 +97,17 @@ describe("stack config", () => {
     assert.equal(c.athenaBytesScannedCutoff, 10 * 2 ** 30);
     assert.equal(c.finalizeTimeout, 300_000);
     assert.equal(c.deployShipper, true);
+    // A stack without the shipper cannot run the compactor, so it turns compaction off.
     assert.deepEqual(
-      parseStackConfig({ ...REQUIRED, shipper: "{}", deployShipper: "false" }, PROVIDERS).shipper,
+      parseStackConfig(
+        {
+          ...REQUIRED,
+          shipper: "{}",
+          deployShipper: "false",
+          archiveCompaction: JSON.stringify({ enabled: false }),
+        },
+        PROVIDERS,
+      ).shipper,
       {},
     );
   });
@@ -333,17 +342,23 @@ describe("stack config: the cross-checks the docs promise", () => {
     );
   });
 
-  it("archiveCompaction: off by default, the compactor's own defaults, and the shipper gets the bucket's lock mode with landing_days 0", () => {
+  it("archiveCompaction: on by default with the compactor's own defaults, the shipper gets the bucket's lock mode and landing_days; off: landing_days 0", () => {
     const c = parseStackConfig(REQUIRED, PROVIDERS);
     assert.deepEqual(c.archiveCompaction, {
-      enabled: false,
+      enabled: true,
       landingDays: 3,
       settleMinutes: DEFAULT_SETTLE_MS / 60_000,
       partMaxBytes: DEFAULT_PART_MAX_BYTES,
       athenaCutoffHours: 6,
       shards: 4,
     });
-    assert.deepEqual(shipperLockOptions(c), { object_lock_mode: "GOVERNANCE", landing_days: 0 });
+    assert.deepEqual(shipperLockOptions(c), { object_lock_mode: "GOVERNANCE", landing_days: 3 });
+    const off = parseStackConfig(
+      { ...REQUIRED, archiveCompaction: JSON.stringify({ enabled: false }) },
+      PROVIDERS,
+    );
+    assert.equal(off.archiveCompaction.enabled, false);
+    assert.deepEqual(shipperLockOptions(off), { object_lock_mode: "GOVERNANCE", landing_days: 0 });
     const on = parseStackConfig(
       {
         ...REQUIRED,
@@ -435,6 +450,16 @@ describe("stack config: the cross-checks the docs promise", () => {
     assert.match(
       problems({ enabled: true }, { deployShipper: "false" }).join("\n"),
       /^logarchive:archiveCompaction\.enabled: needs deployShipper true/m,
+    );
+    // On by default: a stack without the shipper that does not mention archiveCompaction is
+    // told to turn it off, in the same one line.
+    assert.deepEqual(
+      problemsOf({ ...REQUIRED, shipper: "{}", deployShipper: "false" }).map((p) =>
+        /^logarchive:archiveCompaction\.enabled: needs deployShipper true: .*set archiveCompaction \{"enabled": false\} for a stack without deployShipper\)$/.test(
+          p,
+        ),
+      ),
+      [true],
     );
   });
 

@@ -783,7 +783,7 @@ function crossChecks(s: StackSettings): string[] {
   if (compaction.enabled) {
     if (!s.deployShipper) {
       problems.push(
-        `${key("archiveCompaction")}.enabled: needs deployShipper true: the stack runs the compactor as a CronJob on the shipper's cluster, and without it originals would expire after landingDays uncompacted`,
+        `${key("archiveCompaction")}.enabled: needs deployShipper true: the stack runs the compactor as a CronJob on the shipper's cluster, and without it originals would expire after landingDays uncompacted (compaction is on by default: set archiveCompaction {"enabled": false} for a stack without deployShipper)`,
       );
     }
     // An hour is committed at most settleMinutes plus one CronJob period (and a run) after it

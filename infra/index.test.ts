@@ -53,6 +53,7 @@ describe("infra/index.ts", () => {
       eksOidcProviderArn: EXAMPLE_OIDC_PROVIDER_ARN,
       retrievalPrincipals: JSON.stringify([EXAMPLE_RETRIEVAL_PRINCIPAL]),
       deployShipper: "false",
+      archiveCompaction: JSON.stringify({ enabled: false }),
       functionsPackageDir: join(packageDir, "missing"),
     });
     await assert.rejects(program(), (error: Error) => {
@@ -70,6 +71,7 @@ describe("infra/index.ts", () => {
       functionsPackageDir: packageDir,
       landingLocation: "EU",
       deployShipper: "false",
+      archiveCompaction: JSON.stringify({ enabled: false }),
     });
     const outputs = await new Promise<Record<string, unknown>>((resolve, reject) => {
       program().then((o) => pulumi.output(o).apply((v) => resolve(v as Record<string, unknown>)), reject);

@@ -1,7 +1,9 @@
 // The stack with archive compaction on (logarchive:archiveCompaction.enabled), under
 // pulumi.runtime.setMocks, in stream delivery: the landing and compacted lifecycle rules, the
 // shipper's capped retention grant and its shipper.yaml, the compactor's role and CronJob, and
-// the security policy pack over all of it. stack.test.ts covers the default (compaction off).
+// the security policy pack over all of it. On is the default (COMPACTION_ENABLED_BY_DEFAULT);
+// this file sets it explicitly beside its other values, and stack.test.ts covers the stack with
+// compaction off.
 
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";

@@ -1,5 +1,7 @@
 // The whole stack under pulumi.runtime.setMocks: no CLI, no cloud. One run of deployLogarchive
 // with a policy that routes, then assertions on what was registered, resource by resource.
+// Archive compaction is off here, set explicitly (it is on by default): this file covers the
+// stack without it; stack-compaction.test.ts the stack with it.
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -53,6 +55,7 @@ const config = parseStackConfig(
     shipper: JSON.stringify({ image: "registry.example.com/logarchive-shipper:test", namespace: "logging" }),
     objectLockDays: "400",
     retrievalPrincipals: JSON.stringify([`arn:aws:iam::${ACCOUNT}:role/compliance`]),
+    archiveCompaction: JSON.stringify({ enabled: false }),
     warehouseNamespaces: JSON.stringify(["team-a"]),
     warehouseReaders: JSON.stringify([
       { member: "group:analysts@example.com", dataset: "logarchive" },
@@ -776,7 +779,7 @@ describe("Kubernetes: the shipper DaemonSet", () => {
     const shipperYaml = one("kubernetes:core/v1:ConfigMap").inputs.data["shipper.yaml"];
     assert.match(shipperYaml, /bucket: archive-bucket/);
     // The bucket always has Object Lock: the shipper's lock headers carry its mode. Compaction is
-    // off by default, so archive objects keep the bucket's default retention.
+    // off in this stack, so archive objects keep the bucket's default retention.
     assert.match(shipperYaml, /^object_lock_mode: COMPLIANCE$/m);
     assert.match(shipperYaml, /^landing_days: 0$/m);
     const env = ds.spec.template.spec.containers[0].env as { name: string; value?: string }[];
@@ -787,7 +790,7 @@ describe("Kubernetes: the shipper DaemonSet", () => {
   });
 });
 
-describe("archive compaction, off by default", () => {
+describe("archive compaction, off (archiveCompaction.enabled: false)", () => {
   it("no compactor role, CronJob or compacted lifecycle rule; the tiers keep their transitions", () => {
     assert.equal(config.archiveCompaction.enabled, false);
     assert.equal(ofType("kubernetes:batch/v1:CronJob").length, 0);

@@ -42,7 +42,7 @@ export const DEFAULT_PENDING_CONCURRENCY = 4;
  * (infra/config.ts), and whether `logarchive plan|cost` model compaction by default: one value,
  * so the bill the model prints is the design infra deploys.
  */
-export const COMPACTION_ENABLED_BY_DEFAULT = false;
+export const COMPACTION_ENABLED_BY_DEFAULT = true;
 
 /** Days an original is kept once compaction is on (the shipper's landing_days; infra's archiveCompaction.landingDays). */
 export const DEFAULT_LANDING_DAYS = 3;
