@@ -387,11 +387,12 @@ describe("archive compaction (docs/design/compaction.md)", () => {
     // Hour indexes: 4 index hours a run (H-1 to H+2), one LIST page and 10 GETs each, by each shard.
     close(c.indexes.listPagesPerDay, 24 * 2 * 4, "index LIST");
     close(c.indexes.getsPerDay, 24 * 2 * 4 * 10, "index GET");
-    // Compacting a namespace-hour: its manifests' LIST and one per tier: 3; a HEAD and a GET per
-    // original (240 a day), two HEADs per part (72) and a GET for a stored plan (24): 648.
+    // Compacting a namespace-hour: its manifests' LIST and one per tier: 3; one GET per original
+    // and no HEAD (version and size from the listing, SHA-256 from the hour index: 240 a day),
+    // two HEADs per part (72) and a GET for a stored plan (24): 408.
     close(c.compacting.listPagesPerDay, 24 * 3, "compacting LIST");
-    close(c.compacting.getsPerDay, 2 * 240 + 2 * 72 + 24, "compacting GET/HEAD");
-    close(c.getsPerDay, 1104 + 1920 + 648, "GETs");
+    close(c.compacting.getsPerDay, 240 + 2 * 72 + 24, "compacting GET/HEAD");
+    close(c.getsPerDay, 1104 + 1920 + 408, "GETs");
     close(c.listPagesPerDay, 144 + 192 + 72, "LIST pages");
     // Run time at 11 CPU-s per GB: 2.16006 GB × 11 = 23.76066 s a day, plus 240 members × 0.0025 s
     // = 0.6 s: 24.36066 pod-seconds; a run's 2 pods take 24.36066 / 24 / 2 s each.
@@ -431,7 +432,7 @@ describe("archive compaction (docs/design/compaction.md)", () => {
     assert.match(line(r, "S3 Standard").item, /the originals' 3 landing days/);
     // The originals' PUTs are unchanged: 240 × M / 1,000 × $0.005.
     close(line(r, "S3 PUT (one per object)").steady, ((240 * M) / 1000) * 0.005, "original PUTs");
-    close(line(r, "S3 GET/HEAD by the compactor").steady, ((648 * M) / 1000) * 0.0004, "compacting GETs");
+    close(line(r, "S3 GET/HEAD by the compactor").steady, ((408 * M) / 1000) * 0.0004, "compacting GETs");
     close(
       line(r, "S3 GET by the compactor's enumeration").steady,
       ((1104 * M) / 1000) * 0.0004,

@@ -521,8 +521,10 @@ export interface CompactionModel {
   indexes: { listPagesPerDay: number; getsPerDay: number };
   /**
    * Compacting each pending namespace-hour (compact.ts): LIST of its manifests and its originals
-   * per tier; a HEAD and a GET per original, two HEADs per part (an earlier run's copy, then the
-   * stored size), the GET for a stored plan, the previous manifest of a supplement; PUT-class:
+   * per tier; one GET per original (no HEAD: its version and size from the listing, its SHA-256
+   * from the hour index, the rest of its metadata from the GET's headers), two HEADs per part (an
+   * earlier run's copy, then the stored size), the GET for a stored plan, the previous manifest
+   * of a supplement; PUT-class:
    * each part's create + UploadParts + complete, the plan and the manifest.
    */
   compacting: { listPagesPerDay: number; getsPerDay: number; putsPerDay: number };
@@ -1131,7 +1133,13 @@ export function compactionModel(
   compacting.putsPerDay =
     parts.reduce((s, c) => s + c.perDay * partUploadRequests(c.bytes, design.uploadPartBytes), 0) +
     2 * manifestsPerDay;
-  compacting.getsPerDay += 2 * membersPerDay + 2 * partsPerDay + manifestsPerDay;
+  // One GET per original on the scheduled path: its version and size come from the hour's
+  // listing, its SHA-256 from the node's hour index (read by readiness anyway) and the rest of
+  // its metadata from the GET's own x-amz-meta-* headers, so no HEAD precedes it (compact.ts; a
+  // HEAD stays only without an index, in a dry run and for a kept part's members, none of which
+  // the CronJob does in the steady state). Two HEADs per part (keepStoredPart's look for an
+  // earlier run's copy, checkStoredSize after completing) and a stored plan's GET per generation.
+  compacting.getsPerDay += membersPerDay + 2 * partsPerDay + manifestsPerDay;
   // Each run's every shard reads the index hours of its newly settled hour: H-1 to H+margin, each
   // one LIST per 1,000 nodes and a GET per node (a node writes one index an hour, naming every
   // namespace; a shard keeps only its own entries).
