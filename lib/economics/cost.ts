@@ -586,7 +586,7 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     const put = (perDay: number) => ((perDay * MONTH_DAYS) / 1000) * p("s3_put_per_1k");
     add({
       group: "requests",
-      item: "S3 GET/HEAD by the compactor: each original's HEAD and GET, two HEADs a part, a stored plan's GET a generation, a supplement's previous manifest",
+      item: "S3 GET/HEAD by the compactor: each original's GET (no HEAD), two HEADs a part, a stored plan's GET a generation, a supplement's previous manifest",
       quantity: compacting.getsPerDay * MONTH_DAYS,
       unit: "requests",
       steady: get(compacting.getsPerDay),

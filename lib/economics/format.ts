@@ -208,7 +208,7 @@ export function formatPlan(
           ],
           ["S3 LIST pages, hour indexes", count(c.indexes.listPagesPerDay)],
           [
-            "S3 GET/HEAD, compacting (HEAD and GET per original, 2 HEADs per part, a plan GET per generation)",
+            "S3 GET/HEAD, compacting (a GET per original, 2 HEADs per part, a plan GET per generation)",
             count(c.compacting.getsPerDay),
           ],
           [
