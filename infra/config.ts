@@ -1024,10 +1024,31 @@ export function exampleStackYaml(): string {
     } else if (s.example === undefined) {
       lines.push(`  # ${key}:  (default: ${s.defaultText.replaceAll("`", "")})`);
     } else {
-      lines.push(`  ${key}: ${flowYaml(s.example)}`);
+      lines.push(...flowYamlSetting(key, s.example));
     }
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** The repository formatter's (biome's) line width: a longer flow mapping is written one entry a line. */
+const FORMATTER_LINE_WIDTH = 110;
+
+/**
+ * A setting's line in flow style, or, when that is wider than the formatter allows and the value
+ * is a mapping, the mapping on its own lines, one entry each with a trailing comma, as biome
+ * writes it (so `npm run lint` accepts the generated file as it is).
+ */
+function flowYamlSetting(key: string, value: unknown): string[] {
+  const line = `  ${key}: ${flowYaml(value)}`;
+  if (
+    line.length <= FORMATTER_LINE_WIDTH ||
+    typeof value !== "object" ||
+    value === null ||
+    Array.isArray(value)
+  )
+    return [line];
+  const entries = Object.entries(value).map(([k, v]) => `      ${JSON.stringify(k)}: ${flowYaml(v)},`);
+  return [`  ${key}:`, "    {", ...entries, "    }"];
 }
 
 /** A value in YAML flow style, spaced as the repository's formatter (biome) writes it. */
