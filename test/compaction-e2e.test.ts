@@ -37,16 +37,10 @@ import { compactedPrefix, parseCompactedKey, parseObjectKey, tierPrefix } from "
 import { longLivedTiers } from "../lib/keys/tiers.ts";
 import { parseCompactionManifest } from "../lib/object/compaction-manifest.ts";
 import { type LocalGcs, startLocalGcs } from "../local/gcs/server.ts";
-import type { LocalS3 } from "../local/s3.ts";
-import { type S3ArchiveFront, startS3ArchiveFront } from "../local/s3-archive/server.ts";
+import type { S3ArchiveFront } from "../local/s3-archive/server.ts";
+import { type LocalArchive, objectLockBucket, startLocalArchive } from "../local/s3-archive/test_support.ts";
 import { s3Client } from "../shipper/test_support/archive.ts";
-import {
-  SUITE_GUARD_MS,
-  shipArgs,
-  shipOnce,
-  startCli,
-  startTestS3,
-} from "../shipper/test_support/harness.ts";
+import { SUITE_GUARD_MS, shipArgs, shipOnce, startCli } from "../shipper/test_support/harness.ts";
 import {
   createRealisticWorkload,
   DEFAULT_NODE,
@@ -105,7 +99,7 @@ describe("compaction end to end: ship, compact, crash, expire; every line exactl
   timeout: SUITE_GUARD_MS,
 }, () => {
   let dir: string;
-  let s3: LocalS3;
+  let archive: LocalArchive;
   let gcs: LocalGcs;
   let front: S3ArchiveFront;
   let client: S3Client;
@@ -117,21 +111,8 @@ describe("compaction end to end: ship, compact, crash, expire; every line exactl
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "logarchive-compaction-e2e-"));
-    s3 = await startTestS3(join(dir, "s3"), [BUCKET]);
-    front = await startS3ArchiveFront({
-      host: "127.0.0.1",
-      port: 0,
-      upstream: s3.endpoint,
-      region: "us-east-1",
-      dataDir: join(dir, "front"),
-      buckets: [
-        {
-          name: BUCKET,
-          objectLock: true,
-          defaultRetention: { mode: "GOVERNANCE", days: DEFAULT_RETENTION_DAYS },
-        },
-      ],
-    });
+    archive = await startLocalArchive(dir, [objectLockBucket(BUCKET, DEFAULT_RETENTION_DAYS)]);
+    front = archive.front;
     client = s3Client(front.endpoint);
     gcs = await startLocalGcs({ dataDir: join(dir, "gcs") });
     await new Storage({ apiEndpoint: gcs.url, projectId: "logarchive-test" }).createBucket(LANDING_BUCKET);
@@ -154,9 +135,8 @@ describe("compaction end to end: ship, compact, crash, expire; every line exactl
   });
   after(async () => {
     client?.destroy();
-    await front?.stop();
+    await archive?.stop();
     await gcs?.stop();
-    await s3?.stop();
     if (!process.env.LOGARCHIVE_DEBUG) await rm(dir, { recursive: true, force: true });
   });
 

@@ -32,11 +32,19 @@ import {
   S3ServiceException,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { LOCAL_S3_CREDENTIALS, type LocalS3, localS3Client, startLocalS3 } from "../s3.ts";
-import { type S3ArchiveFront, startS3ArchiveFront } from "./server.ts";
+import { LOCAL_S3_CREDENTIALS, type LocalS3, localS3Client } from "../s3.ts";
+import type { S3ArchiveFront } from "./server.ts";
+import { objectLockBucket, startLocalArchive, startTestArchiveFront } from "./test_support.ts";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
+/** "plain" is unversioned; "defaulted" has the deployed archive bucket's default retention. */
+const BUCKETS = [
+  "plain",
+  { name: "versioned", versioning: true },
+  { name: "locked", objectLock: true },
+  objectLockBucket("defaulted", 365),
+];
 
 /** The SDK's error for a refused call: its name is S3's code. */
 async function refusal(call: Promise<unknown>): Promise<S3ServiceException> {
@@ -58,25 +66,7 @@ describe("local S3 archive front", () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "logarchive-s3-archive-"));
-    s3 = await startLocalS3({
-      host: "127.0.0.1",
-      port: 0,
-      dataDir: join(dir, "s3"),
-      buckets: ["plain", "versioned", "locked", "defaulted"],
-    });
-    front = await startS3ArchiveFront({
-      host: "127.0.0.1",
-      port: 0,
-      upstream: s3.endpoint,
-      region: "us-east-1",
-      dataDir: join(dir, "front"),
-      buckets: [
-        { name: "versioned", versioning: true },
-        { name: "locked", objectLock: true },
-        { name: "defaulted", objectLock: true, defaultRetention: { mode: "GOVERNANCE", days: 365 } },
-      ],
-      now: () => now,
-    });
+    ({ s3, front } = await startLocalArchive(dir, BUCKETS, () => now));
     client = localS3Client(front.endpoint, "us-east-1");
   });
 
@@ -630,19 +620,7 @@ describe("local S3 archive front", () => {
 
     await front.stop();
     client.destroy();
-    front = await startS3ArchiveFront({
-      host: "127.0.0.1",
-      port: 0,
-      upstream: s3.endpoint,
-      region: "us-east-1",
-      dataDir: join(dir, "front"),
-      buckets: [
-        { name: "versioned", versioning: true },
-        { name: "locked", objectLock: true },
-        { name: "defaulted", objectLock: true, defaultRetention: { mode: "GOVERNANCE", days: 365 } },
-      ],
-      now: () => now,
-    });
+    front = await startTestArchiveFront(s3, dir, BUCKETS, () => now);
     client = localS3Client(front.endpoint, "us-east-1");
 
     const listed = await client.send(new ListObjectVersionsCommand({ Bucket: "locked", Prefix: "kept" }));

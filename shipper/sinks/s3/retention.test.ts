@@ -21,8 +21,12 @@ import {
 import { formatIndexKey, formatLossKey, formatObjectKey, formatStreamKey } from "../../../lib/keys/layout.ts";
 import { LANDING_TAG, LANDING_TAGGING } from "../../../lib/object/landing.ts";
 import { parsePolicy, streamDelivery } from "../../../lib/policy/policy.ts";
-import { type LocalS3, localS3Client, startLocalS3 } from "../../../local/s3.ts";
-import { type S3ArchiveFront, startS3ArchiveFront } from "../../../local/s3-archive/server.ts";
+import { localS3Client } from "../../../local/s3.ts";
+import {
+  type LocalArchive,
+  objectLockBucket,
+  startLocalArchive,
+} from "../../../local/s3-archive/test_support.ts";
 import { ShipperMetrics } from "../../metrics.ts";
 import { CheckpointStore } from "../../state/checkpoint.ts";
 import { objectRetention, type RetentionSettings } from "./retention.ts";
@@ -55,8 +59,7 @@ interface SentPut {
 
 describe("object lock retention of the shipper's PUTs", () => {
   let dir = "";
-  let s3: LocalS3;
-  let front: S3ArchiveFront;
+  let archive: LocalArchive;
   let client: S3Client;
   /** The front's clock (its default retention counts from it) and the sink's and uploader's. */
   const clock = { now: H10 + 30 * 60_000 };
@@ -65,24 +68,12 @@ describe("object lock retention of the shipper's PUTs", () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "logarchive-retention-"));
-    s3 = await startLocalS3({
-      host: "127.0.0.1",
-      port: 0,
-      dataDir: join(dir, "s3"),
-      buckets: ["archive", "unlocked"],
-    });
-    front = await startS3ArchiveFront({
-      host: "127.0.0.1",
-      port: 0,
-      upstream: s3.endpoint,
-      region: "us-east-1",
-      dataDir: join(dir, "front"),
-      buckets: [
-        { name: "archive", objectLock: true, defaultRetention: { mode: "GOVERNANCE", days: DEFAULT_DAYS } },
-      ],
-      now: () => clock.now,
-    });
-    client = localS3Client(front.endpoint, "us-east-1");
+    archive = await startLocalArchive(
+      dir,
+      [objectLockBucket("archive", DEFAULT_DAYS), "unlocked"],
+      () => clock.now,
+    );
+    client = localS3Client(archive.front.endpoint, "us-east-1");
     // The headers of every PutObject as they leave the client, after the SDK's checksum step.
     client.middlewareStack.add(
       (next, context) => async (args) => {
@@ -104,8 +95,7 @@ describe("object lock retention of the shipper's PUTs", () => {
 
   after(async () => {
     client.destroy();
-    await front.stop();
-    await s3.stop();
+    await archive.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
