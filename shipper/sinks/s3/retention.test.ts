@@ -3,23 +3,17 @@
 // with a 365-day default retention as the stack's archive bucket does: stream objects end
 // stream_expiration_days after their hour, archive objects keep the default unless
 // landing_days is set, hour indexes and loss records always keep it, a replay after a crash
-// sends the same headers, and object_lock_mode off sends none. Exactly the archive objects PUT
-// with the landing retention carry the landing tag (lib/object/landing.ts), which the tier
-// prefixes' expiry rule filters on.
+// sends the same headers, object_lock_mode off sends none, and a key whose hour lies ahead of
+// the upload asks for no more than the shipper's IAM grant allows. No PUT carries tags.
 
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import {
-  GetObjectTaggingCommand,
-  HeadObjectCommand,
-  ListObjectVersionsCommand,
-  type S3Client,
-} from "@aws-sdk/client-s3";
+import { HeadObjectCommand, ListObjectVersionsCommand, type S3Client } from "@aws-sdk/client-s3";
+import { RETENTION_CAP_SLACK_DAYS } from "../../../infra/iam.ts";
 import { formatIndexKey, formatLossKey, formatObjectKey, formatStreamKey } from "../../../lib/keys/layout.ts";
-import { LANDING_TAG, LANDING_TAGGING } from "../../../lib/object/landing.ts";
 import { parsePolicy, streamDelivery } from "../../../lib/policy/policy.ts";
 import { localS3Client } from "../../../local/s3.ts";
 import {
@@ -217,20 +211,9 @@ describe("object lock retention of the shipper's PUTs", () => {
 
   const sentFor = (key: string) => puts.filter((p) => p.key === key);
 
-  async function tagsOf(key: string, bucket = "archive", versionId?: string) {
-    const output = await client.send(
-      new GetObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId: versionId }),
-    );
-    return output.TagSet?.map((tag) => [tag.Key, tag.Value]);
-  }
-  const LANDING = [[LANDING_TAG.key, LANDING_TAG.value]];
-
-  /** The landing tag went with exactly the PUTs of archive-tier objects that carried a lock of their own. */
-  function assertTaggedExactlyWithLandingRetention(): void {
-    for (const p of puts) {
-      const landing = p.mode !== undefined && /\/(archive|analytics)\//.test(p.key);
-      assert.equal(p.tagging, landing ? LANDING_TAGGING : undefined, p.key);
-    }
+  /** Nothing is tagged: originals are removed by the compactor, not by a tag-filtered expiry. */
+  function assertNoTags(): void {
+    for (const p of puts) assert.equal(p.tagging, undefined, p.key);
   }
 
   it("stream objects end stream_expiration_days after their hour; archive objects, indexes and loss records keep the bucket default", async () => {
@@ -260,11 +243,7 @@ describe("object lock retention of the shipper's PUTs", () => {
     // S3 refuses a PUT locking its version without a checksum: every one carries the batch's SHA-256.
     assert.equal(puts.length, 5);
     for (const p of puts) assert.ok(p.checksum, `${p.key} has x-amz-checksum-sha256`);
-    // No landing retention, so no landing tag: the expiry rule must never match these originals.
-    for (const p of puts) assert.equal(p.tagging, undefined, p.key);
-    for (const kind of ["stream", "archive", "analytics", "loss", "index"] as const) {
-      assert.deepEqual(await tagsOf(objects[kind].key), [], kind);
-    }
+    assertNoTags();
   });
 
   it("with landing_days, archive objects of both long-lived tiers end landing_days after their hour; indexes and loss records still keep the default", async () => {
@@ -293,25 +272,8 @@ describe("object lock retention of the shipper's PUTs", () => {
         kind,
       );
     }
-    // The landing originals, and only they, are tagged for the tier prefixes' expiry rule.
-    for (const kind of ["archive", "analytics"] as const) {
-      assert.deepEqual(
-        sentFor(objects[kind].key).map((p) => p.tagging),
-        [LANDING_TAGGING],
-        kind,
-      );
-      assert.deepEqual(await tagsOf(objects[kind].key), LANDING, kind);
-    }
-    for (const kind of ["stream", "loss", "index"] as const) {
-      assert.deepEqual(
-        sentFor(objects[kind].key).map((p) => p.tagging),
-        [undefined],
-        kind,
-      );
-      assert.deepEqual(await tagsOf(objects[kind].key), [], kind);
-    }
     assert.equal(puts.length, 5);
-    assertTaggedExactlyWithLandingRetention();
+    assertNoTags();
   });
 
   it("a replay after a crash sends the same retention as the first upload, a day later", async () => {
@@ -335,8 +297,8 @@ describe("object lock retention of the shipper's PUTs", () => {
       const sent = sentFor(s.key);
       assert.ok(sent.length >= 2, `${s.key} PUT again`);
       assert.deepEqual(
-        sent.map((p) => [p.mode, p.until, p.checksum, p.tagging]),
-        sent.map(() => [sent[0]!.mode, sent[0]!.until, sent[0]!.checksum, sent[0]!.tagging]),
+        sent.map((p) => [p.mode, p.until, p.checksum]),
+        sent.map(() => [sent[0]!.mode, sent[0]!.until, sent[0]!.checksum]),
         s.key,
       );
       if (s.kind === "loss") continue;
@@ -350,14 +312,9 @@ describe("object lock retention of the shipper's PUTs", () => {
           head.ObjectLockRetainUntilDate?.getTime(),
           H10_END + (s.key.includes("/stream/") ? 5 : 3) * DAY,
         );
-        assert.deepEqual(
-          await tagsOf(s.key, "archive", v.VersionId),
-          s.key.includes("/stream/") ? [] : LANDING,
-          `${s.key} ${v.VersionId}`,
-        );
       }
     }
-    assertTaggedExactlyWithLandingRetention();
+    assertNoTags();
   });
 
   it("object_lock_mode off sends no lock headers, so a bucket without Object Lock takes every PUT", async () => {
@@ -379,15 +336,16 @@ describe("object lock retention of the shipper's PUTs", () => {
       assert.deepEqual(objectRetention(settings, { key: stream }, now), {
         mode: "COMPLIANCE",
         retainUntil: new Date(midnight + 3 * DAY),
-        landing: false,
       });
       assert.deepEqual(objectRetention(settings, { key: archive }, now), {
         mode: "COMPLIANCE",
         retainUntil: new Date(midnight + 2 * DAY),
-        landing: true,
       });
       const analytics = formatObjectKey({ ...identity, tier: "analytics", namespace: "reports", seq: 10 });
-      assert.equal(objectRetention(settings, { key: analytics }, now)?.landing, true);
+      assert.deepEqual(
+        objectRetention(settings, { key: analytics }, now)?.retainUntil,
+        new Date(midnight + 2 * DAY),
+      );
     }
     assert.equal(objectRetention({ ...settings, landingDays: 0 }, { key: archive }, midnight), undefined);
     assert.equal(objectRetention({ ...settings, mode: "off" }, { key: stream }, midnight), undefined);
@@ -401,13 +359,112 @@ describe("object lock retention of the shipper's PUTs", () => {
       objectRetention(settings, { key: stream }, late)?.retainUntil,
       new Date(Date.UTC(2026, 10, 26, 6)),
     );
-    // A late archive object is still a landing original, locked a day: tagged all the same.
+    // A late archive object, likewise.
     const lateArchive = Date.UTC(2026, 10, 24, 5, 10);
     assert.deepEqual(objectRetention(settings, { key: archive }, lateArchive), {
       mode: "COMPLIANCE",
       retainUntil: new Date(Date.UTC(2026, 10, 25, 6)),
-      landing: true,
     });
-    assert.equal(LANDING_TAGGING, "logarchive-landing=1");
+  });
+
+  /**
+   * Whether a PUT at `now` asking for `retention` passes the shipper's IAM grant, which caps
+   * s3:object-lock-remaining-retention-days at the longest days + RETENTION_CAP_SLACK_DAYS
+   * (infra/iam.ts); counted in whole days rounded up, the strictest reading.
+   */
+  function withinCap(settings: RetentionSettings, retention: { retainUntil: Date } | undefined, now: number) {
+    assert.ok(retention, "a retention");
+    const cap = Math.max(settings.streamExpirationDays, settings.landingDays) + RETENTION_CAP_SLACK_DAYS;
+    return Math.ceil((retention.retainUntil.getTime() - now) / DAY) <= cap;
+  }
+
+  it("bounds a key whose hour lies ahead of the upload to the IAM cap, the same date for every retry within the hour", () => {
+    const settings: RetentionSettings = { mode: "COMPLIANCE", streamExpirationDays: 3, landingDays: 2 };
+    const uploadHour = Date.UTC(2026, 11, 7, 21);
+    const at = (ms: number) => ({
+      prefix: "logs",
+      dt: new Date(ms).toISOString().slice(0, 10),
+      hour: new Date(ms).toISOString().slice(11, 13),
+      node: "node-a",
+      epoch: "0a1b2c3d",
+    });
+    const keys = (ms: number) => ({
+      stream: { key: formatStreamKey({ ...at(ms), ...TABLE, seq: 1 }), days: 3 },
+      archive: { key: formatObjectKey({ ...at(ms), tier: "archive", namespace: "web", seq: 2 }), days: 2 },
+      analytics: {
+        key: formatObjectKey({ ...at(ms), tier: "analytics", namespace: "reports", seq: 3 }),
+        days: 2,
+      },
+    });
+    const retries = [uploadHour, uploadHour + 30 * 60_000, uploadHour + HOUR - 1];
+    // A node clock (or CRI timestamps) 5 days fast: the key's own date would be 7 and 8 days away,
+    // over the cap of 5; bounded to the end of the upload's hour + the days + an hour.
+    for (const [kind, { key, days }] of Object.entries(keys(uploadHour + 5 * DAY))) {
+      const naive = uploadHour + 5 * DAY + HOUR + days * DAY;
+      assert.ok(
+        !withinCap(settings, { retainUntil: new Date(naive) }, uploadHour),
+        `${kind}: the key's own date`,
+      );
+      for (const now of retries) {
+        const retention = objectRetention(settings, { key }, now);
+        assert.deepEqual(retention?.retainUntil, new Date(uploadHour + HOUR + days * DAY + HOUR), kind);
+        assert.ok(withinCap(settings, retention, now), `${kind} at ${new Date(now).toISOString()}`);
+      }
+      // An hour later the bound moves with the upload's hour.
+      assert.deepEqual(
+        objectRetention(settings, { key }, uploadHour + HOUR)?.retainUntil,
+        new Date(uploadHour + 2 * HOUR + days * DAY + HOUR),
+        kind,
+      );
+    }
+    // The next hour's batch (a clock a little fast at the turn of the hour) keeps its key's date;
+    // the one after that is bounded by an hour.
+    for (const [kind, { key, days }] of Object.entries(keys(uploadHour + HOUR))) {
+      for (const now of retries) {
+        assert.deepEqual(
+          objectRetention(settings, { key }, now)?.retainUntil,
+          new Date(uploadHour + 2 * HOUR + days * DAY),
+          kind,
+        );
+      }
+    }
+    for (const [kind, { key, days }] of Object.entries(keys(uploadHour + 2 * HOUR))) {
+      assert.deepEqual(
+        objectRetention(settings, { key }, uploadHour)?.retainUntil,
+        new Date(uploadHour + 2 * HOUR + days * DAY),
+        kind,
+      );
+    }
+  });
+
+  it("a batch of records 5 days ahead is PUT with a retention within the cap, which the locked bucket takes", async () => {
+    puts = [];
+    clock.now = H10 + 30 * 60_000;
+    const sink = await life(join(dir, "future"));
+    write(sink, H10 + 5 * DAY + 20 * 60_000);
+    const sealed = await sink.commit([], true);
+    const settings: RetentionSettings = {
+      mode: "GOVERNANCE",
+      streamExpirationDays: POLICY.analytics.stream_expiration_days,
+      landingDays: 3,
+    };
+    await upload(uploader(settings), sealed);
+    for (const s of sealed) sink.uploaded(s);
+    await sink.close();
+    const batches = sealed.filter((s) => s.kind === undefined);
+    assert.equal(batches.length, 3);
+    for (const s of batches) {
+      assert.ok(s.key.includes("/dt=2026-11-26/hour=10/"), `${s.key} is the records' hour`);
+      const days = s.key.includes("/stream/") ? 5 : 3;
+      const expected = H10_END + days * DAY + HOUR;
+      assert.deepEqual(await lockOf(s.key), { mode: "GOVERNANCE", until: expected }, s.key);
+      for (const p of sentFor(s.key)) {
+        assert.ok(
+          withinCap(settings, { retainUntil: new Date(p.until!) }, clock.now),
+          `${s.key} asks ${p.until}`,
+        );
+      }
+    }
+    assertNoTags();
   });
 });

@@ -6,13 +6,13 @@
 // after analytics.stream_expiration_days, since S3 removes a locked version only once its
 // retention has passed. So stream objects, and archive objects when compaction keeps their
 // originals only for landing_days, are PUT with a retention of their own. Hour indexes and
-// loss records are evidence and keep the bucket's default. An archive object PUT with the landing
-// retention also carries the landing tag (lib/object/landing.ts), which the tier prefixes'
-// lifecycle expiry filters on, so that rule never expires an original written without it.
+// loss records are evidence and keep the bucket's default. (The compactor puts a delete marker
+// on each original it compacted and extends the lock of those it could not compact:
+// docs/design/compaction.md.)
 //
 // The date is computed from the hour in the object's key, never from the clock, so a PUT
 // replayed after a crash carries the same headers as the first attempt, as it carries the
-// same key and bytes.
+// same key and bytes. The clock only bounds it, to the hour of the upload: see objectRetention.
 
 import { parseAnyObjectKey } from "../../../lib/keys/layout.ts";
 import { longLivedTiers } from "../../../lib/keys/tiers.ts";
@@ -33,12 +33,6 @@ export interface RetentionSettings {
 export interface ObjectRetention {
   mode: ObjectLockMode;
   retainUntil: Date;
-  /**
-   * A landing original's retention (an archive-tier object kept landing_days), which is PUT with
-   * the landing tag (lib/object/landing.ts) for the tier prefixes' expiry rule to match; a stream
-   * object's retention is not (the stream prefix expires whole).
-   */
-  landing: boolean;
 }
 
 const HOUR_MS = 3_600_000;
@@ -53,9 +47,21 @@ const DAY_MS = 24 * HOUR_MS;
 const LATE_UPLOAD_DAYS = 1;
 
 /**
+ * The longest lock past its own days an object gets, counted from the end of the hour it is
+ * uploaded in. A key's hour can lie ahead of the upload (a node clock or CRI timestamps in the
+ * future), and the shipper's IAM grant caps the retention a PUT may ask for at the longest
+ * days + 2 (infra/iam.ts RETENTION_CAP_SLACK_DAYS): past it S3 answers AccessDenied to every
+ * retry and the batch never leaves the node. An hour's allowance keeps the key's own date for a
+ * batch of the next hour (a clock a little fast at the turn of the hour).
+ */
+const FUTURE_HOUR_ALLOWANCE_MS = HOUR_MS;
+
+/**
  * The retention `key` is PUT with, or undefined for the bucket's default (and for no lock
  * headers at all when the mode is off). `kind` is the sealed batch's: loss records and hour
- * indexes never carry one. `now` matters only for a late upload (LATE_UPLOAD_DAYS).
+ * indexes never carry one. `now` matters only for a late upload (LATE_UPLOAD_DAYS) and for a
+ * key whose hour lies ahead of it (FUTURE_HOUR_ALLOWANCE_MS); both bounds are counted from the
+ * end of the hour of `now`, so every retry within that hour sends the same date.
  */
 export function objectRetention(
   settings: RetentionSettings,
@@ -65,17 +71,18 @@ export function objectRetention(
   if (settings.mode === "off" || object.kind !== undefined) return undefined;
   const parsed = parseAnyObjectKey(object.key);
   let days: number;
-  const landing = parsed.kind !== "stream";
   if (parsed.kind === "stream") days = settings.streamExpirationDays;
   else if (longLivedTiers().includes(parsed.tier) && settings.landingDays > 0) days = settings.landingDays;
   else return undefined;
   const until = hourEnd(parsed.dt, parsed.hour) + days * DAY_MS;
-  const earliest = Math.floor(now / HOUR_MS) * HOUR_MS + HOUR_MS + LATE_UPLOAD_DAYS * DAY_MS;
+  const uploadHourEnd = Math.floor(now / HOUR_MS) * HOUR_MS + HOUR_MS;
+  const earliest = uploadHourEnd + LATE_UPLOAD_DAYS * DAY_MS;
+  const latest = uploadHourEnd + days * DAY_MS + FUTURE_HOUR_ALLOWANCE_MS;
   // An hour's margin: the date must still be in the future when S3 receives the last retry.
+  // (latest is always past it: at least an hour after the end of the current hour.)
   return {
     mode: settings.mode,
-    retainUntil: new Date(until > now + HOUR_MS ? until : earliest),
-    landing,
+    retainUntil: new Date(until > now + HOUR_MS ? Math.min(until, latest) : earliest),
   };
 }
 

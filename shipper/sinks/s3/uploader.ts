@@ -1,7 +1,7 @@
 // Uploads sealed batches to S3: one PutObject each, with the body's SHA-256 checksum, the
 // contract's object metadata and, with object_lock_mode set, the object's own Object Lock
-// retention (retention.ts) and, for a landing original, the landing tag, retried with
-// exponential backoff and full jitter until S3 acknowledges. A batch's key and bytes never change, so a retry is harmless.
+// retention (retention.ts), retried with exponential backoff and full jitter until S3
+// acknowledges. A batch's key and bytes never change, so a retry is harmless.
 //
 // PUTs are conditional (If-None-Match: *), so an object is never overwritten: a 412 means
 // an earlier attempt landed without its acknowledgement reaching us, which is success if
@@ -13,7 +13,6 @@ import { stat } from "node:fs/promises";
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { StageLog } from "../../../lib/log.ts";
 import { INDEX_OBJECT_KIND } from "../../../lib/object/hour-index.ts";
-import { LANDING_TAGGING } from "../../../lib/object/landing.ts";
 import { LOSS_OBJECT_KIND } from "../../../lib/object/loss.ts";
 import {
   fromUserMetadata,
@@ -48,7 +47,10 @@ export interface UploaderOptions {
   log: StageLog;
   /** Which objects are PUT with a retention of their own, and how long. */
   retention: RetentionSettings;
-  /** Wall clock, ms since the epoch, for a late upload's retention only. Default Date.now. */
+  /**
+   * Wall clock, ms since the epoch, only to bound a retention to the upload's hour (a late
+   * upload, a key's hour ahead of the clock). Default Date.now.
+   */
   now?: () => number;
   onUploaded: (batch: SealedBatch) => void;
 }
@@ -173,10 +175,6 @@ export class Uploader {
           ...(retention === undefined
             ? {}
             : { ObjectLockMode: retention.mode, ObjectLockRetainUntilDate: retention.retainUntil }),
-          // A landing original is tagged so the tier prefixes' expiry rule, which filters on the
-          // tag, removes it after landing_days and never an original written before compaction.
-          // Derived from the key like the retention, so a replay sends the same tag.
-          ...(retention?.landing ? { Tagging: LANDING_TAGGING } : {}),
           // A gzip file, not a gzip-encoded NDJSON: no Content-Encoding, so no client or
           // GCS transcoding ever hands a reader decompressed bytes under a .gz name.
           ContentType: batch.kind === undefined ? "application/gzip" : "application/json",
