@@ -9,7 +9,6 @@ import {
 import { applyPriceOverrides, DEFAULT_PRICES } from "../../lib/economics/prices.ts";
 import { lifecycleScopes, shipperWritePrefixes } from "../../lib/infra-contract.ts";
 import { compactedPrefix, formatIndexKey, formatLossKey } from "../../lib/keys/layout.ts";
-import { LANDING_TAG } from "../../lib/object/landing.ts";
 import { lifecycleExpirationRules, parsePolicy } from "../../lib/policy/policy.ts";
 import { installMocks, type Loose, type Registered } from "../test_support/mocks.ts";
 import {
@@ -34,19 +33,17 @@ const prefixOf = (rule: S3LifecycleRule) =>
 const classes = (rule: { transitions?: { storageClass: string; days: number }[] }) =>
   (rule.transitions ?? []).map((t) => `${t.storageClass}@${t.days}`);
 
-/** An object as lifecycle filters see it: key, size and tags. */
+/** An object as lifecycle filters see it: key and size. */
 interface LifecycleObject {
   key: string;
   size: number;
-  tags: Record<string, string>;
 }
 
-/** Whether a rule's filter selects the object: prefix, exclusive size bounds, every tag exactly. */
+/** Whether a rule's filter selects the object: prefix and exclusive size bounds. */
 function selects(rule: S3LifecycleRule, o: LifecycleObject): boolean {
   if ("prefix" in rule.filter) return o.key.startsWith(rule.filter.prefix);
   const and = rule.filter.and;
   if (!o.key.startsWith(and.prefix)) return false;
-  if ("tags" in and) return Object.entries(and.tags).every(([k, v]) => o.tags[k] === v);
   return (
     and.objectSizeGreaterThan < o.size &&
     (and.objectSizeLessThan === undefined || o.size < and.objectSizeLessThan)
@@ -78,12 +75,11 @@ function effective(rules: readonly S3LifecycleRule[], o: LifecycleObject) {
 describe("archive lifecycle with compaction (archiveCompaction.enabled)", () => {
   const policy = parsePolicy("archive: {prefix: logs}\nanalytics: {include: [web]}\n");
   const compaction = { landingDays: 3, compactedPrefix: compactedPrefix("logs") };
-  const landing = { [LANDING_TAG.key]: LANDING_TAG.value };
   const MiB = 1024 ** 2;
 
-  it("age-only: each tier keeps its rules and gains a landing expiry on prefix and landing tag; the compacted prefix takes the tiers without the transfer's hold", () => {
+  it("age-only: each tier keeps its rules, with its noncurrent versions removed after 1 day, and no rule expires originals by age or tag; the compacted prefix takes the tiers without the transfer's hold", () => {
     // A Deep Archive earlier than the transfer window shows the hold: the analytics tier keeps
-    // it to day 14 (its untagged originals are still transferred), the compacted prefix does not.
+    // it to day 14 (its originals are still transferred), the compacted prefix does not.
     const s = { ...settings, standardIa: null, glacierIr: null, deepArchive: 10, retentionDays: 400 };
     const rules = archiveLifecycleRules(lifecycleScopes(policy), s, DEFAULT_PRICES, compaction);
     assert.deepEqual(
@@ -96,89 +92,74 @@ describe("archive lifecycle with compaction (archiveCompaction.enabled)", () => 
         r.abortIncompleteMultipartUpload?.daysAfterInitiation,
       ]),
       [
-        ["logarchive-analytics", { prefix: "logs/analytics/" }, ["DEEP_ARCHIVE@14"], 400, 30, 7],
-        [
-          "logarchive-analytics-landing",
-          { and: { prefix: "logs/analytics/", tags: { "logarchive-landing": "1" } } },
-          [],
-          3,
-          1,
-          undefined,
-        ],
-        ["logarchive-archive", { prefix: "logs/archive/" }, ["DEEP_ARCHIVE@10"], 400, 30, 7],
-        [
-          "logarchive-archive-landing",
-          { and: { prefix: "logs/archive/", tags: { "logarchive-landing": "1" } } },
-          [],
-          3,
-          1,
-          undefined,
-        ],
+        ["logarchive-analytics", { prefix: "logs/analytics/" }, ["DEEP_ARCHIVE@14"], 400, 1, 7],
+        ["logarchive-archive", { prefix: "logs/archive/" }, ["DEEP_ARCHIVE@10"], 400, 1, 7],
         ["logarchive-losses", { prefix: "logs/losses/" }, [], 400, 30, 7],
         ["logarchive-index", { prefix: "logs/index/" }, [], 400, 30, 7],
         ["logarchive-compacted", { prefix: "logs/compacted/" }, ["DEEP_ARCHIVE@10"], 400, 30, 7],
       ],
     );
-    // Without compaction: the same tier rules, no landing rule, no compacted rule.
+    // Without compaction: the same rules but the tiers' noncurrent days, and no compacted rule.
     const without = archiveLifecycleRules(lifecycleScopes(policy), s, DEFAULT_PRICES);
     assert.deepEqual(
-      without.map((r) => r.id),
-      ["logarchive-analytics", "logarchive-archive", "logarchive-losses", "logarchive-index"],
+      without.map((r) => [r.id, r.noncurrentVersionExpiration?.noncurrentDays]),
+      [
+        ["logarchive-analytics", 30],
+        ["logarchive-archive", 30],
+        ["logarchive-losses", 30],
+        ["logarchive-index", 30],
+      ],
     );
     assert.deepEqual(
-      rules.filter((r) => !r.id.endsWith("-landing") && r.id !== "logarchive-compacted"),
-      without,
+      rules
+        .filter((r) => r.id !== "logarchive-compacted")
+        .map((r) => ({ ...r, noncurrentVersionExpiration: undefined })),
+      without.map((r) => ({ ...r, noncurrentVersionExpiration: undefined })),
     );
+    // No rule has a tag filter or an expiry shorter than the retention: nothing expires an
+    // original the compactor has not removed (a refused or stuck hour stays whole).
+    for (const r of rules) {
+      assert.ok(!("and" in r.filter) || !("tags" in r.filter.and), r.id);
+      if (r.expiration !== undefined) assert.equal(r.expiration.days, 400, r.id);
+    }
   });
 
   for (const transitionSizes of ["off", "break-even"] as const) {
-    it(`${transitionSizes}: a landing original (tagged) expires after landingDays, before any transition; an original from before compaction (untagged) keeps the tier's transitions and the retention`, () => {
+    it(`${transitionSizes}: an original (any size) keeps the tier's transitions and the retention while current; once the compactor's delete marker makes it noncurrent, its version goes after 1 day (when its retention allows)`, () => {
       const s = { ...settings, transitionSizes };
       const rules = archiveLifecycleRules(lifecycleScopes(policy), s, DEFAULT_PRICES, compaction);
+      const off = archiveLifecycleRules(lifecycleScopes(policy), s, DEFAULT_PRICES);
       for (const tier of ["archive", "analytics"]) {
         for (const size of [4 * 1024, MiB, 64 * MiB]) {
           const key = `logs/${tier}/namespace=web/dt=2026-03-03/hour=10/node=n-1/b.ndjson.gz`;
-          const tagged = effective(rules, { key, size, tags: landing });
-          const untagged = effective(rules, { key, size, tags: {} });
-          assert.equal(tagged.expirationDays, 3, `${tier} ${size}`);
-          assert.equal(tagged.noncurrentDays, 1);
-          // The first transition (if the size has any) comes after the expiry: S3 puts a
-          // transition before a delete marker on the same day, so it must be strictly later.
-          if (tagged.firstTransitionDay !== undefined)
-            assert.ok(tagged.firstTransitionDay > 3, `${tier} ${size}`);
-          assert.equal(untagged.expirationDays, 730);
-          assert.equal(untagged.noncurrentDays, 30);
-          assert.ok(!untagged.rules.some((id) => id.endsWith("-landing")));
-          // The untagged original gets exactly what it got before compaction was on.
-          const before = effective(archiveLifecycleRules(lifecycleScopes(policy), s, DEFAULT_PRICES), {
-            key,
-            size,
-            tags: {},
-          });
-          assert.deepEqual(untagged, before);
-          // Another tag value or key is not the landing tag.
-          assert.equal(effective(rules, { key, size, tags: { [LANDING_TAG.key]: "0" } }).expirationDays, 730);
+          const original = effective(rules, { key, size });
+          assert.equal(original.expirationDays, 730, `${tier} ${size}`);
+          assert.equal(original.noncurrentDays, 1, `${tier} ${size}`);
+          // The current original gets exactly the transitions it got before compaction was on.
+          const before = effective(off, { key, size });
+          assert.deepEqual(original.transitions, before.transitions);
+          assert.deepEqual(original.rules, before.rules);
+          assert.equal(before.noncurrentDays, 30);
         }
       }
       // Off: every size moves at day 30; break-even: large objects do, at the tier's days.
       const large = effective(rules, {
         key: "logs/archive/namespace=web/dt=2026-03-03/hour=10/node=n-1/b.ndjson.gz",
         size: 64 * MiB,
-        tags: {},
       });
       assert.equal(large.firstTransitionDay, 30);
-      // The compacted parts: never tagged, kept for the retention, transitioned.
-      const part = effective(rules, {
-        key: "logs/compacted/namespace=web/p.ndjson.gz",
-        size: 512 * MiB,
-        tags: landing,
-      });
+      // The compacted parts: kept for the retention, transitioned, noncurrent versions as configured.
+      const part = effective(rules, { key: "logs/compacted/namespace=web/p.ndjson.gz", size: 512 * MiB });
       assert.equal(part.expirationDays, 730);
+      assert.equal(part.noncurrentDays, 30);
       assert.equal(part.firstTransitionDay, 30);
+      // Evidence keeps its noncurrent days: nothing deletes an hour index or a loss record.
+      const index = effective(rules, { key: "logs/index/dt=2026-03-03/hour=10/node=n-1/x.json", size: MiB });
+      assert.equal(index.noncurrentDays, 30);
     });
   }
 
-  it("refuses a landingDays on or after the first transition: S3 would transition the original before the delete marker", () => {
+  it("refuses a landingDays on or after the first transition: originals would move to a colder class before the compactor has read them", () => {
     for (const landingDays of [30, 31]) {
       assert.throws(
         () =>

@@ -8,7 +8,6 @@ import { DEFAULT_PRICES, type PriceTable } from "../../lib/economics/prices.ts";
 import type { LifecycleScope } from "../../lib/infra-contract.ts";
 import { COMPACTED_SEGMENT } from "../../lib/keys/layout.ts";
 import { longLivedTiers } from "../../lib/keys/tiers.ts";
-import { LANDING_TAG } from "../../lib/object/landing.ts";
 import type { LifecycleExpirationRule } from "../../lib/policy/policy.ts";
 
 export interface ArchiveTierSettings {
@@ -35,15 +34,10 @@ export interface S3SizeFilter {
   and: { prefix: string; objectSizeGreaterThan: number; objectSizeLessThan?: number };
 }
 
-/** A prefix and object tags: objects under the prefix carrying every tag (key and value exactly). */
-export interface S3TagFilter {
-  and: { prefix: string; tags: Record<string, string> };
-}
-
 export interface S3LifecycleRule {
   id: string;
   status: "Enabled";
-  filter: { prefix: string } | S3SizeFilter | S3TagFilter;
+  filter: { prefix: string } | S3SizeFilter;
   transitions?: S3Transition[];
   expiration?: { days: number };
   noncurrentVersionExpiration?: { noncurrentDays: number };
@@ -63,10 +57,12 @@ export const S3_MAX_LIFECYCLE_RULES = 1000;
 const NOT_READ_BY_TRANSFER = new Set<S3Transition["storageClass"]>(["DEEP_ARCHIVE"]);
 
 /**
- * With archive compaction on (logarchive:archiveCompaction): the tiers' new objects are landing
- * originals, PUT with the landing tag (lib/object/landing.ts) and a retention of `landingDays`,
- * kept in Standard until the compactor has copied them into parts; the parts under
- * `compactedPrefix` take the tiers' transitions and retention.
+ * With archive compaction on (logarchive:archiveCompaction): the tiers' new objects are
+ * originals PUT with a retention of `landingDays` after their hour; the compactor copies them
+ * into parts under `compactedPrefix` (which take the tiers' transitions and retention), then puts
+ * a delete marker on each original it compacted, and extends the retention of any original it
+ * could not compact to the bucket default (docs/deploy.md#archive-compaction). Nothing expires
+ * an original by age before the retention.
  */
 export interface CompactionLifecycle {
   landingDays: number;
@@ -75,10 +71,22 @@ export interface CompactionLifecycle {
 }
 
 /**
+ * Days a tier prefix's noncurrent version is kept with compaction on: the compactor's delete
+ * marker makes a compacted original noncurrent hours after its hour, and its version should go as
+ * soon as its Object Lock retention (landingDays) allows. Lifecycle never deletes a version still
+ * under retention ("protected object versions remain safe from being deleted or overwritten by a
+ * lifecycle configuration", object-lock-managing.html#object-lock-managing-lifecycle); once the
+ * retention has passed "the object version can be overwritten or deleted" (object-lock.html,
+ * retention periods), so S3 removes it then.
+ */
+export const COMPACTED_ORIGINAL_NONCURRENT_DAYS = 1;
+
+/**
  * The earliest day any tier rule moves an object to a colder class (null: none does). With
- * compaction, a landing original must expire before it: S3 ranks "transition" above "creation of
- * delete markers" when both fall on one day (lifecycle-conflicts.html), and a versioned bucket's
- * expiration is a delete marker, so on the same day the original would be transitioned first.
+ * compaction, the originals the compactor reads (within landingDays of their hour, which bounds
+ * its lookback) must still be in Standard: a Deep Archive original cannot be read without a
+ * restore, and a compacted one moved to Standard-IA or Glacier IR would be billed their minimum
+ * storage duration for the few days its noncurrent version is kept.
  */
 export function firstTransitionDay(s: Pick<ArchiveTierSettings, "standardIa" | "glacierIr" | "deepArchive">) {
   const days = [s.standardIa, s.glacierIr, s.deepArchive].filter((d): d is number => d !== null);
@@ -94,7 +102,7 @@ export function archiveLifecycleRules(
   const first = firstTransitionDay(s);
   if (compaction !== undefined && first !== null && compaction.landingDays >= first) {
     throw new Error(
-      `archive lifecycle: landingDays (${compaction.landingDays}) must be less than the first transition (day ${first}), or landing originals would be transitioned before they expire`,
+      `archive lifecycle: landingDays (${compaction.landingDays}) must be less than the first transition (day ${first}), or originals would move to a colder class before the compactor has read them`,
     );
   }
   const rules = scopes.flatMap((scope): S3LifecycleRule[] => {
@@ -105,22 +113,18 @@ export function archiveLifecycleRules(
     const tiered = tieredRules(id, scope.prefix, scope.feedsTransfer, s, prices);
     if (compaction === undefined || !(longLivedTiers() as readonly string[]).includes(scope.segment))
       return tiered;
-    // Compaction on: the prefix's own rules stay, for the originals written before it was on
-    // (untagged, in no part: transitions and expiry at the retention, as always). The landing
-    // originals also match this rule, and S3 honours the shorter of two overlapping expirations
-    // (lifecycle-conflicts.html), so they expire after landingDays, before the first transition
-    // (checked above), and their noncurrent version goes a day later, once the shipper's
-    // landing retention has ended. No AbortIncompleteMultipartUpload here: the prefix rule has
-    // it, and S3-compatible stores refuse it beside a tag filter (docs/deploy.md#archive-compaction).
+    // Compaction on: the prefix's rules stay as they are for every original that stays current
+    // (written before compaction, or kept whole by the compactor with its retention extended to
+    // the bucket default): transitions and expiry at the retention. A compacted original gets
+    // the compactor's delete marker and becomes noncurrent; its version goes once its short
+    // retention allows (COMPACTED_ORIGINAL_NONCURRENT_DAYS), not noncurrentVersionDays later.
+    const [own, ...bands] = tiered;
     return [
-      ...tiered,
       {
-        id: `${id}-landing`,
-        status: "Enabled",
-        filter: { and: { prefix: scope.prefix, tags: { [LANDING_TAG.key]: LANDING_TAG.value } } },
-        expiration: { days: compaction.landingDays },
-        noncurrentVersionExpiration: { noncurrentDays: 1 },
+        ...own!,
+        noncurrentVersionExpiration: { noncurrentDays: COMPACTED_ORIGINAL_NONCURRENT_DAYS },
       },
+      ...bands,
     ];
   });
   // Compacted parts and manifests are what the archive keeps; nothing announces them to the
