@@ -224,7 +224,7 @@ describe("logarchive cost", () => {
   it("with --archive-compaction bills the originals' landing days, the parts, the manifests and the compactor, by hand", async () => {
     // plan.test.ts: one 900,150,000 B part per hour (24 a day), 14,400 members; 2 landing days.
     const noLate = join(dir, "no-late.yaml");
-    writeFileSync(noLate, "compactionSupplementShare: 0\n");
+    writeFileSync(noLate, "compactionSupplementShare: 0\ncompactionKeptWholeShare: 0\n");
     const args = [...WORKED_FLEET, "--archive-compaction", "--landing-days", "2", "--assumptions", noLate];
     const { lines, medianArchivedObjectBytes } = JSON.parse((await runCommand(costCommand, args)).out)
       .report as {
@@ -232,11 +232,18 @@ describe("logarchive cost", () => {
       medianArchivedObjectBytes: number;
     };
     const INDEXED = 240 * hourIndexBytes(60);
-    // Standard: the originals 2 days + 1 noncurrent, the parts (the same STORED bytes a day) 30, the hour indexes
-    // and the 24 manifests of 600 members and one part and their 24 plans (the same bytes) 30.
+    // Standard: the originals their hour, then to 2 days after it (the compactor deletes them 6 h
+    // + up to a 1 h run after it) + 1 noncurrent day, the parts (the same STORED bytes a day) 30,
+    // the hour indexes and the 24 manifests of 600 members and one part and their 24 plans (the
+    // same bytes) 30, and 14,400 delete markers a day at their key's 116 B, 30.
     close(
       line(lines, "S3 Standard").steady,
-      ((3 * STORED + 30 * STORED + 30 * INDEXED + 30 * 2 * 24 * compactionManifestBytes(600, 1)) / GIB) *
+      (((1 / 24 + 3) * STORED +
+        30 * STORED +
+        30 * INDEXED +
+        30 * 2 * 24 * compactionManifestBytes(600, 1) +
+        30 * 14_400 * 116) /
+        GIB) *
         0.023,
       "S3 Standard",
     );
@@ -253,8 +260,10 @@ describe("logarchive cost", () => {
     for (const [item, perDay] of gets) close(line(lines, item).steady, ((perDay * M) / 1000) * 0.0004, item);
     close(line(lines, "S3 LIST by the compactor").steady, ((1_176 * M) / 1000) * 0.005, "compactor LIST");
     close(line(lines, "S3 PUT by the compactor").steady, ((744 * M) / 1000) * 0.005, "compactor PUT");
-    // Tags: 14,400 originals a day for 3 days, $0.01 per 10,000 a month.
-    close(line(lines, "S3 object tags").steady, ((14_400 * 3) / 10_000) * 0.01, "tags");
+    // No tags; one free DeleteObject per original (14,400 a day), none kept whole here.
+    assert.equal(lines.filter((l) => /tag/i.test(l.item)).length, 0);
+    close(line(lines, "S3 DELETE by the compactor").quantity, 14_400 * M, "deletes");
+    assert.equal(line(lines, "S3 DELETE by the compactor").steady, 0);
     // The pods: 21.6036 GB × 11 CPU-s/GB = 237.6396 s + 14,400 × 0.0025 s = 273.6396 pod-seconds a
     // day (4 pods a run, each a quarter), at each pod's 1 CPU and 1Gi (1.073741824 GB) priced like the fleet.
     close(

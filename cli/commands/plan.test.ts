@@ -381,7 +381,7 @@ describe("logarchive plan --archive-compaction (docs/design/compaction.md)", () 
   it("shows the compacted parts' count and median size, and the compactor's work, by hand", async () => {
     // The worked example's 14,400 archived objects a day (60 a node-hour): each hour's 600 from
     // the 10 nodes, 10 × 90,000,000 + 600 × 250 = 900,150,000 B, fit one 1 GiB part: 24 a day.
-    const noLate = writeConfig("no-late.yaml", "compactionSupplementShare: 0\n");
+    const noLate = writeConfig("no-late.yaml", "compactionSupplementShare: 0\ncompactionKeptWholeShare: 0\n");
     const args = ["plan", ...WORKED, "--archive-compaction", "--assumptions", noLate];
     const plan = JSON.parse((await runCommand(planCommand, args)).out);
     const c = plan.compaction;

@@ -24,6 +24,7 @@ import { encodeHourIndex, HOUR_INDEX_FORMAT, HOUR_INDEX_VERSION } from "../objec
 import {
   COLD_TIER_MIN_BYTES,
   COMPACTOR_RUN_DEADLINE_SECONDS,
+  type CompactionModel,
   DAY_SECONDS,
   type ObjectClass,
   objectsInSizeRange,
@@ -325,27 +326,33 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
   let stayingStandard = 0;
   const taken = transitionsTaken(inputs, prices);
   const compaction = model.compaction;
-  // What each class of object lives and passes through. With compaction the originals live their
-  // landing days in Standard (no lifecycle rule moves them; S3 Standard has no minimum duration),
-  // then a day as a noncurrent version (the landing rule's NoncurrentVersionExpiration), and the
-  // compacted parts take the retention and the lifecycle instead.
-  const landingLife = compaction === null ? 0 : landingDaysStored(compaction.design.landingDays, inputs);
+  // What each class of object lives and passes through. With compaction (docs/design/compaction.md)
+  // a compacted original stays in Standard (no transition before the first at day 30): current
+  // until the compactor's DeleteObject (its hour, delete-after, up to one hourly run), then as a
+  // noncurrent version until its own retention ends (landing days after its hour) and the tier
+  // rules' NoncurrentVersionExpiration of a day passes. The originals kept whole take the
+  // retention and the lifecycle, like the compacted parts.
+  const originalLife = compaction === null ? 0 : compactedOriginalDaysStored(compaction.design, inputs);
   const lives: { c: ObjectClass; stints: Stint[] }[] = model.classes.map((c) => {
     if (c.archived && compaction !== null) {
-      const landing = landingLife;
-      return { c, stints: [{ storageClass: "STANDARD", from: 0, to: landing }] };
+      const compacted = { ...c, perDay: c.perDay * (1 - model.inputs.assumptions.compactionKeptWholeShare) };
+      return { c: compacted, stints: [{ storageClass: "STANDARD", from: 0, to: originalLife }] };
     }
     const life = c.archived ? inputs.retentionDays : inputs.streamRetentionDays;
     return { c, stints: stintsOf(taken(c.bytes, life), life) };
   });
-  for (const c of compaction?.parts ?? []) {
+  for (const c of [...(compaction?.parts ?? []), ...(compaction?.keptWhole ?? [])]) {
     lives.push({ c, stints: stintsOf(taken(c.bytes, inputs.retentionDays), inputs.retentionDays) });
   }
   const retained = retainedArchiveClasses(model);
   const retainedPerDay = retained.reduce((sum, c) => sum + c.perDay, 0);
   const archivedPerDay = model.classes.filter((c) => c.archived).reduce((sum, c) => sum + c.perDay, 0);
   for (const { c, stints } of lives) {
-    if (c.archived && (compaction === null || c.tier === "compacted") && stints.length === 1)
+    if (
+      c.archived &&
+      (compaction === null || stints.at(-1)?.to === inputs.retentionDays) &&
+      stints.length === 1
+    )
       stayingStandard += c.perDay;
     for (const s of stints) {
       const billed = billedBytes(s.storageClass, c.bytes);
@@ -390,6 +397,16 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     gibMonth[first ? "first" : "steady"].STANDARD +=
       (manifestBytesPerDay * residentDays(0, inputs.retentionDays, first)) / GIB;
   }
+  // Delete markers: the compactor's DeleteObject leaves one per compacted original, billed in
+  // Standard at its key name's size (https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeleteMarker.html);
+  // once its version is gone it is an expired object delete marker, which the tier rule's
+  // Expiration Days removes when it is as old as the retention (ManagingDelMarkers.html).
+  const deleteMarkerBytes = compaction === null ? 0 : deleteMarkerKeyBytes();
+  for (const first of [false, true]) {
+    if (compaction === null) break;
+    gibMonth[first ? "first" : "steady"].STANDARD +=
+      (compaction.deletesPerDay * deleteMarkerBytes * residentDays(0, inputs.retentionDays, first)) / GIB;
+  }
   const standardTiers = (gib: number) =>
     tiered(gib, [
       [50 * 1024, p("s3_standard_gb_month_first_50tb")],
@@ -401,7 +418,7 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     item:
       compaction === null
         ? "S3 Standard (incl. 8 KB per Glacier object, and hour indexes)"
-        : `S3 Standard (incl. 8 KB per Glacier object, hour indexes, compaction manifests, and the originals' ${compaction.design.landingDays} landing days + ${LANDING_NONCURRENT_DAYS} noncurrent)`,
+        : `S3 Standard (incl. 8 KB per Glacier object, hour indexes, compaction manifests, delete markers, and each compacted original's ${originalLife.toFixed(2)} days: deleted ${compaction.design.deleteAfterHours} h after its hour, its version kept to its ${compaction.design.landingDays}-day retention + ${COMPACTED_ORIGINAL_NONCURRENT_DAYS} noncurrent)`,
     quantity: gibMonth.steady.STANDARD,
     unit: "GB-month",
     steady: standardTiers(gibMonth.steady.STANDARD),
@@ -413,21 +430,6 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
     ],
     note: `${((stayingStandard / Math.max(1, retainedPerDay)) * 100).toFixed(1)}% of ${compaction === null ? "archived objects" : "compacted parts"} stay in Standard for the whole retention (${inputs.transitionSizes === "off" ? "under 128 KB" : "below every transition's break-even size"})`,
   });
-  if (compaction !== null) {
-    // One tag on every landing original (lib/object/landing.ts LANDING_TAG), for the days it is
-    // stored: the landing rule expires only tagged objects, never an original from before
-    // compaction was on. S3 bills tags per 10,000 a month.
-    const tags = (first: boolean) => archivedPerDay * residentDays(0, landingLife, first);
-    add({
-      group: "storage",
-      item: "S3 object tags (logarchive-landing=1 on each landing original)",
-      quantity: tags(false),
-      unit: "tag-months",
-      steady: (tags(false) / 10_000) * p("s3_object_tag_per_10k_month"),
-      first: (tags(true) / 10_000) * p("s3_object_tag_per_10k_month"),
-      prices: ["s3_object_tag_per_10k_month"],
-    });
-  }
   for (const cls of ["STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"] as const) {
     const inLifecycle = inputs.lifecycle.some((s) => s.storageClass === cls);
     if (!inLifecycle) continue;
@@ -625,6 +627,22 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
       steady: put(compacting.putsPerDay),
       prices: ["s3_put_per_1k"],
       note: `${whole(compaction.sizes.objectsPerDay)} parts, ${whole(compaction.manifestsPerDay)} plans and ${whole(compaction.manifestsPerDay)} manifests a day`,
+    });
+    add({
+      group: "requests",
+      item: `S3 DELETE by the compactor (one DeleteObject per compacted original, ${compaction.design.deleteAfterHours} h after its hour: a delete marker)`,
+      quantity: compaction.deletesPerDay * MONTH_DAYS,
+      unit: "requests",
+      steady: ((compaction.deletesPerDay * MONTH_DAYS) / 1000) * p("s3_delete_per_1k"),
+      prices: ["s3_delete_per_1k"],
+    });
+    add({
+      group: "requests",
+      item: `S3 PutObjectRetention by the compactor (originals kept whole, ${(model.inputs.assumptions.compactionKeptWholeShare * 100).toFixed(1)}%, extended to the bucket's lock)`,
+      quantity: compaction.keptWholePerDay * MONTH_DAYS,
+      unit: "requests",
+      steady: put(compaction.keptWholePerDay),
+      prices: ["s3_put_per_1k"],
     });
     const podHours = (compaction.podSecondsPerDay * MONTH_DAYS) / 3600;
     compactorCompute =
@@ -899,12 +917,39 @@ function transitionNote(t: TransitionBySize | undefined, mode: TransitionSizes, 
     : `${from} (break-even), ${(share * 100).toFixed(1)}% of them; the rest stay where they are`;
 }
 
-/** Days a noncurrent landing original is kept after its expiry (infra's landing rule: NoncurrentVersionExpiration 1 day). */
-export const LANDING_NONCURRENT_DAYS = 1;
+/** Days a compacted original's version stays noncurrent once deletable (the tier rules' NoncurrentVersionExpiration, infra/components/s3-lifecycle.ts). */
+export const COMPACTED_ORIGINAL_NONCURRENT_DAYS = 1;
+/** An hourly run may start up to an hour after an original becomes deletable. */
+const COMPACTOR_RUN_HOURS = 1;
 
-/** Days a landing original is stored: its landing days, then as a noncurrent version; never past the retention. */
-function landingDaysStored(landingDays: number, inputs: Pick<CostInputs, "retentionDays">): number {
-  return Math.min(landingDays + LANDING_NONCURRENT_DAYS, inputs.retentionDays);
+/**
+ * Days a compacted original is stored, from its hour's start: current for its hour, the
+ * delete-after and up to one run; then noncurrent until its retention (landing days after its
+ * hour) has passed and the noncurrent day with it; never past the retention.
+ */
+export function compactedOriginalDaysStored(
+  design: Pick<CompactionModel["design"], "landingDays" | "deleteAfterHours">,
+  inputs: Pick<CostInputs, "retentionDays">,
+): number {
+  const hour = 1 / 24;
+  const current = hour + (design.deleteAfterHours + COMPACTOR_RUN_HOURS) / 24;
+  const locked = hour + design.landingDays;
+  return Math.min(Math.max(current, locked) + COMPACTED_ORIGINAL_NONCURRENT_DAYS, inputs.retentionDays);
+}
+
+/** Bytes of one delete marker: its key name, a typical archive original's (lib/keys/layout.ts). */
+function deleteMarkerKeyBytes(): number {
+  const key = formatObjectKey({
+    prefix: "logs",
+    namespace: "payments-api-1",
+    dt: "2026-11-21",
+    hour: "09",
+    tier: "archive",
+    node: "ip-10-0-1-5.ec2.internal",
+    epoch: "9f2c1a7b",
+    seq: 1000,
+  });
+  return Buffer.byteLength(key, "utf8");
 }
 
 function whole(n: number): string {

@@ -9,6 +9,7 @@ import { BIGQUERY_QUOTAS, planLoadWindows } from "../../functions/loader/plan.ts
 import { resolveShipperConfig } from "../../shipper/config.ts";
 import { shipperManifests } from "../../shipper/deploy/daemonset.ts";
 import {
+  DEFAULT_ATHENA_CUTOFF_HOURS,
   DEFAULT_LANDING_DAYS,
   DEFAULT_PART_MAX_BYTES,
   DEFAULT_SETTLE_MS,
@@ -64,6 +65,7 @@ export interface DesignSources {
  */
 export const DEFAULT_COMPACTION: CompactionDesign = {
   landingDays: DEFAULT_LANDING_DAYS,
+  deleteAfterHours: DEFAULT_ATHENA_CUTOFF_HOURS,
   partMaxBytes: DEFAULT_PART_MAX_BYTES,
   uploadPartBytes: DEFAULT_UPLOAD_CHUNK_BYTES,
   lookbackHours: compactorLookbackHours(DEFAULT_LANDING_DAYS),

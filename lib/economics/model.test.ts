@@ -344,6 +344,7 @@ describe("archive compaction (docs/design/compaction.md)", () => {
   };
   const DESIGN: CompactionDesign = {
     landingDays: 3,
+    deleteAfterHours: 6,
     partMaxBytes: 32 * 2 ** 20,
     uploadPartBytes: 16 * 2 ** 20,
     lookbackHours: 48,
@@ -354,10 +355,14 @@ describe("archive compaction (docs/design/compaction.md)", () => {
   const PART = 90_002_500 / 3;
   const M = 365 / 12;
   const GIB = 2 ** 30;
-  const modelWith = (supplementShare: number, design: CompactionDesign | null = DESIGN) =>
+  const modelWith = (supplementShare: number, design: CompactionDesign | null = DESIGN, keptWholeShare = 0) =>
     planModel({
       ...inputs(WORKLOAD, HOURLY),
-      assumptions: { ...DEFAULT_ASSUMPTIONS, compactionSupplementShare: supplementShare },
+      assumptions: {
+        ...DEFAULT_ASSUMPTIONS,
+        compactionSupplementShare: supplementShare,
+        compactionKeptWholeShare: keptWholeShare,
+      },
       compaction: design,
     });
 
@@ -419,17 +424,20 @@ describe("archive compaction (docs/design/compaction.md)", () => {
       return found;
     };
     const r = cost(modelWith(0));
-    // Standard: the originals 3 days and 1 noncurrent, the parts (the same 2,160,060,000 B a day) 30 days, the 240
-    // hour indexes of one batch each and the 24 manifests (10 members, 3 parts) and their 24 plans
-    // (the same bytes) 30 days.
+    // Standard: each original its hour, then (deleted 6 h + up to a 1 h run after it, sooner than
+    // its 3-day retention ends) noncurrent to 3 days after its hour, then 1 noncurrent day:
+    // 1/24 + 3 + 1 days; the parts (the same 2,160,060,000 B a day) 30 days, the 240 hour indexes
+    // of one batch each and the 24 manifests (10 members, 3 parts) and their 24 plans (the same
+    // bytes) 30 days, and the 240 delete markers a day at their key's 116 B for the 30 days.
     const gib =
-      (2_160_060_000 * 4 +
+      (2_160_060_000 * (1 / 24 + 3 + 1) +
         2_160_060_000 * 30 +
         240 * hourIndexBytes(1) * 30 +
-        2 * 24 * compactionManifestBytes(10, 3) * 30) /
+        2 * 24 * compactionManifestBytes(10, 3) * 30 +
+        240 * 116 * 30) /
       GIB;
     close(line(r, "S3 Standard").steady, gib * 0.023, "S3 Standard");
-    assert.match(line(r, "S3 Standard").item, /the originals' 3 landing days/);
+    assert.match(line(r, "S3 Standard").item, /4\.04 days: deleted 6 h after its hour/);
     // The originals' PUTs are unchanged: 240 × M / 1,000 × $0.005.
     close(line(r, "S3 PUT (one per object)").steady, ((240 * M) / 1000) * 0.005, "original PUTs");
     close(line(r, "S3 GET/HEAD by the compactor").steady, ((408 * M) / 1000) * 0.0004, "compacting GETs");
@@ -445,8 +453,13 @@ describe("archive compaction (docs/design/compaction.md)", () => {
     );
     close(line(r, "S3 LIST by the compactor").steady, ((408 * M) / 1000) * 0.005, "compactor LIST");
     close(line(r, "S3 PUT by the compactor").steady, ((336 * M) / 1000) * 0.005, "compactor PUT");
-    // One tag on each of the 240 originals a day for their 4 days: 960 tags, $0.01 per 10,000.
-    close(line(r, "S3 object tags").steady, (960 / 10_000) * 0.01, "tags");
+    // No tag: the originals carry none, nothing expires them by age.
+    assert.equal(r.lines.filter((l) => /tag/i.test(l.item)).length, 0);
+    // One DeleteObject per compacted original, 240 a day: free on S3's pricing page.
+    const deletes = line(r, "S3 DELETE by the compactor");
+    close(deletes.quantity, 240 * M, "deletes");
+    assert.equal(deletes.steady, 0);
+    close(line(r, "S3 PutObjectRetention by the compactor").quantity, 0, "nothing kept whole");
     // The pods: 24.36066 pod-seconds a day × M / 3,600 hours at 1 vCPU × $0.04048 and 1 GiB (1.074 GB) × $0.004445.
     const compute = ((24.36066 * M) / 3600) * (1 * 0.04048 + 1 * (GIB / 1e9) * 0.004445);
     const pod = line(r, "Compactor CronJob pod requests");
@@ -491,13 +504,70 @@ describe("archive compaction (docs/design/compaction.md)", () => {
     assert.match(moves?.note ?? "", /compacted parts/);
     const standard = r.lines.find((l) => l.item.startsWith("S3 Standard"));
     const standardGib =
-      (2_160_060_000 * 4 +
+      (2_160_060_000 * (1 / 24 + 4) +
         2_160_060_000 * 90 +
         72 * 8192 * 110 +
         240 * hourIndexBytes(1) * 200 +
-        2 * 24 * compactionManifestBytes(10, 3) * 200) /
+        2 * 24 * compactionManifestBytes(10, 3) * 200 +
+        240 * 116 * 200) /
       GIB;
     close(standard?.steady ?? 0, standardGib * 0.023, "Standard");
+  });
+
+  it("keeps a share of originals whole: out of the parts, a retention extension each, the tier rules for the retention", () => {
+    // 10% of the 240 originals a day (24, 9,000,250 B each) are never compacted: the compactor
+    // deletes the other 216 and extends the 24's lock with one PutObjectRetention each.
+    const mm = modelWith(0, DESIGN, 0.1);
+    const c = mm.compaction;
+    assert.ok(c);
+    close(c.membersPerDay, 216, "compacted members");
+    close(c.deletesPerDay, 216, "deletes");
+    close(c.keptWholePerDay, 24, "kept whole");
+    const partBytes = c.parts.reduce((sum, p) => sum + p.perDay * p.bytes, 0);
+    close(partBytes, 0.9 * 2_160_060_000, "parts hold the compacted 90%");
+    const r = costModel(
+      mm,
+      {
+        ...COST,
+        retentionDays: 200,
+        lifecycle: [{ storageClass: "DEEP_ARCHIVE", afterDays: 90 }],
+        transitionSizes: "off",
+        restoreGbPerMonth: 0,
+      },
+      DEFAULT_PRICES,
+    );
+    const line = (prefix: string) => {
+      const found = r.lines.find((l) => l.item.startsWith(prefix));
+      assert.ok(found, prefix);
+      return found;
+    };
+    close(line("S3 PutObjectRetention by the compactor").steady, ((24 * M) / 1000) * 0.005, "retention PUTs");
+    close(line("S3 DELETE by the compactor").quantity, 216 * M, "deletes a month");
+    // Deep Archive from day 90 to 200, billed its 180-day minimum: the 72 parts (0.9 × PART each) and the 24 kept originals.
+    close(
+      line("S3 DEEP_ARCHIVE").steady,
+      (((72 * (0.9 * PART + 32_768) + 24 * (9_000_250 + 32_768)) * 180) / GIB) * 0.00099,
+      "Deep Archive",
+    );
+    close(
+      line("S3 lifecycle transitions into DEEP_ARCHIVE").steady,
+      (((72 + 24) * M) / 1000) * 0.05,
+      "transitions",
+    );
+    // Standard: the compacted originals (90%) their 4 days and an hour, the parts and the kept
+    // originals 90 days (with Glacier's 8 KB each for 110), indexes, manifests, 216 markers a day.
+    close(
+      line("S3 Standard").steady,
+      ((0.9 * 2_160_060_000 * (1 / 24 + 4) +
+        2_160_060_000 * 90 +
+        (72 + 24) * 8192 * 110 +
+        240 * hourIndexBytes(1) * 200 +
+        2 * 24 * compactionManifestBytes(9, 3) * 200 +
+        216 * 116 * 200) /
+        GIB) *
+        0.023,
+      "Standard",
+    );
   });
 
   it("writes late batches as supplement parts and manifests, keeping every byte in one part", () => {
@@ -520,6 +590,7 @@ describe("archive compaction (docs/design/compaction.md)", () => {
           ...inputs(w, { ...SHIPPER, analyticsStream: stream }),
           compaction: {
             landingDays: 3,
+            deleteAfterHours: 6,
             partMaxBytes: 2 ** 30,
             uploadPartBytes: 64 * 2 ** 20,
             lookbackHours: 48,
@@ -530,8 +601,11 @@ describe("archive compaction (docs/design/compaction.md)", () => {
         });
         const c = m.compaction;
         assert.ok(c !== null);
+        // Every archived byte is in a part or an original kept whole, never both.
         const archived = m.classes.filter((x) => x.archived);
-        const bytes = archived.reduce((s, x) => s + x.perDay * x.bytes, 0);
+        const bytes =
+          archived.reduce((s, x) => s + x.perDay * x.bytes, 0) -
+          c.keptWhole.reduce((s, x) => s + x.perDay * x.bytes, 0);
         const objects = archived.reduce((s, x) => s + x.perDay, 0);
         assert.ok(
           Math.abs(c.sizes.storedBytesPerDay - bytes) <= bytes * 1e-9,

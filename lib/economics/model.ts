@@ -178,6 +178,13 @@ export interface Assumptions {
    * was down or behind), each then written as one supplement part and manifest generation.
    */
   compactionSupplementShare: number;
+  /**
+   * Share of originals the compactor never names in a committed manifest (refused, a stuck hour,
+   * a compactor down past its lookback) and keeps whole: each gets one PutObjectRetention
+   * extending its lock to the bucket default, stays current and takes the tier rules
+   * (transitions, expiry at the retention). An assumption, not measured: the supplement share.
+   */
+  compactionKeptWholeShare: number;
 }
 
 /**
@@ -219,6 +226,7 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
   compactorCpuSecondsPerGB: 11,
   compactorSecondsPerMember: 0.0025,
   compactionSupplementShare: 0.01,
+  compactionKeptWholeShare: 0.01,
 };
 
 /** Assumptions read only when archive compaction is modelled (formatPlan lists them only then). */
@@ -226,6 +234,7 @@ export const COMPACTION_ASSUMPTIONS: readonly (keyof Assumptions)[] = [
   "compactorCpuSecondsPerGB",
   "compactorSecondsPerMember",
   "compactionSupplementShare",
+  "compactionKeptWholeShare",
 ];
 
 /** One kind of object: a count per day across the fleet and one size. */
@@ -481,8 +490,18 @@ export interface PlanInputs {
  * CronJob (infra/k8s/compactor-cronjob.ts); the originals kept landingDays.
  */
 export interface CompactionDesign {
-  /** Days the originals are locked and kept, in Standard with no transition, before lifecycle expires them. */
+  /**
+   * Days after its hour ends that an original's own Object Lock retention lasts (the shipper's
+   * landing_days): a compacted original's version, deleted by the compactor, is removed by the
+   * tier rules' NoncurrentVersionExpiration only after it.
+   */
   landingDays: number;
+  /**
+   * Hours after its hour ends before the compactor sends a compacted original's DeleteObject
+   * (`compact --delete-after`, default DEFAULT_ATHENA_CUTOFF_HOURS: Athena's cutoff view reads
+   * the hour from parts by then).
+   */
+  deleteAfterHours: number;
   /** A namespace-hour is split into ceil(bytes / partMaxBytes) parts of equal size (whole members each). */
   partMaxBytes: number;
   /** Parts over this are uploaded in multipart chunks of this size (UploadPart), else with one PUT. */
@@ -509,6 +528,14 @@ export interface CompactionModel {
   sizes: SizeSummary;
   /** Original archived objects compacted (members), and the namespace-hours they form. */
   membersPerDay: number;
+  /**
+   * Originals no committed manifest names, kept whole (compactionKeptWholeShare of each archived
+   * class): current for the retention under the tier rules, each with one PutObjectRetention.
+   */
+  keptWhole: ObjectClass[];
+  keptWholePerDay: number;
+  /** DeleteObject requests (no version id: a delete marker each), one per compacted original. */
+  deletesPerDay: number;
   namespaceHoursPerDay: number;
   /** Manifest generations: one per namespace-hour, and one per supplement (each also writes its plan, the same bytes). */
   manifestsPerDay: number;
@@ -1040,7 +1067,14 @@ export function compactionModel(
   design: CompactionDesign,
   as: Assumptions,
 ): CompactionModel {
-  const archived = classes.filter((c) => c.archived);
+  // The originals kept whole are never compacted: every class keeps that share out of the parts.
+  const compactedShare = 1 - as.compactionKeptWholeShare;
+  const keptWhole = classes
+    .filter((c) => c.archived && as.compactionKeptWholeShare > 0)
+    .map((c) => ({ ...c, perDay: c.perDay * as.compactionKeptWholeShare }));
+  const archived = classes
+    .filter((c) => c.archived)
+    .map((c) => ({ ...c, perDay: c.perDay * compactedShare }));
   // pending.ts and compact.ts list every long-lived tier, whichever the namespace uses.
   const tiers = longLivedTiers().length;
   const membersPerDay = archived.reduce((s, c) => s + c.perDay, 0);
@@ -1159,6 +1193,10 @@ export function compactionModel(
     parts,
     sizes: summarize(parts),
     membersPerDay,
+    keptWhole,
+    keptWholePerDay: keptWhole.reduce((sum, c) => sum + c.perDay, 0),
+    // Every compacted original, once its hour ended deleteAfterHours ago (pending.ts).
+    deletesPerDay: membersPerDay,
     namespaceHoursPerDay,
     manifestsPerDay,
     supplementsPerDay,
@@ -1176,12 +1214,14 @@ export function compactionModel(
 }
 
 /**
- * The archived objects kept for the retention, which the lifecycle moves: the compacted parts
- * when compaction is modelled (the originals then live only their landing days), otherwise the
- * shipper's archived objects.
+ * The archived objects kept for the retention, which the lifecycle moves: the compacted parts and
+ * the originals kept whole when compaction is modelled (the compacted originals then live only
+ * until their short retention ends), otherwise the shipper's archived objects.
  */
 export function retainedArchiveClasses(model: PlanModel): ObjectClass[] {
-  return model.compaction !== null ? model.compaction.parts : model.classes.filter((c) => c.archived);
+  return model.compaction !== null
+    ? [...model.compaction.parts, ...model.compaction.keptWhole]
+    : model.classes.filter((c) => c.archived);
 }
 
 const FRESHNESS_SAMPLES = 20_000;

@@ -261,10 +261,10 @@ export const DEFAULT_PRICES = {
     what: "Cloud Run functions memory, tier 1 region, request-based billing",
     source: RUN,
   },
-  s3_object_tag_per_10k_month: {
-    value: 0.01,
-    unit: "$/10,000 tags-month",
-    what: "S3 object tagging, per tag stored a month (the landing originals' tag, lib/object/landing.ts), checked 2026-12-07",
+  s3_delete_per_1k: {
+    value: 0,
+    unit: "$/1,000 requests",
+    what: 'S3 DELETE requests (free: the pricing page\'s request table, "DELETE and CANCEL requests are free"), checked 2026-12-07',
     source: S3,
   },
   scheduler_job_month: {
