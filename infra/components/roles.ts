@@ -15,6 +15,40 @@ import {
 } from "../iam.ts";
 import { COMPONENT_PREFIX } from "./archive-bucket.ts";
 
+/**
+ * A role of `parent` named `name` and its one inline policy (`policyName`), the policy document
+ * built once the bucket's and the key's ARNs are known: every role here is one of these.
+ */
+function roleWithPolicy(
+  parent: pulumi.ComponentResource,
+  name: string,
+  o: {
+    description: string;
+    assumeRolePolicy: pulumi.Input<string>;
+    policyName: string;
+    bucketArn: pulumi.Input<string>;
+    keyArn: pulumi.Input<string>;
+    policy: (bucketArn: string, keyArn: string) => object;
+  },
+): aws.iam.Role {
+  const role = new aws.iam.Role(
+    name,
+    { description: o.description, assumeRolePolicy: o.assumeRolePolicy },
+    { parent },
+  );
+  new aws.iam.RolePolicy(
+    o.policyName,
+    {
+      role: role.id,
+      policy: pulumi
+        .all([o.bucketArn, o.keyArn])
+        .apply(([bucketArn, keyArn]) => JSON.stringify(o.policy(bucketArn, keyArn))),
+    },
+    { parent },
+  );
+  return role;
+}
+
 export interface ShipperRoleArgs {
   bucketArn: pulumi.Input<string>;
   keyArn: pulumi.Input<string>;
@@ -39,40 +73,21 @@ export class ShipperRole extends pulumi.ComponentResource {
   readonly roleArn: pulumi.Output<string>;
   constructor(name: string, args: ShipperRoleArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${COMPONENT_PREFIX}:aws:ShipperRole`, name, {}, opts);
-    this.role = new aws.iam.Role(
-      name,
-      {
-        description: "logarchive shipper (IRSA): PutObject under the archive prefix, HeadObject after a 412",
-        assumeRolePolicy: JSON.stringify(
-          irsaTrustPolicy({
-            oidcProviderArn: args.oidcProviderArn,
-            namespace: args.namespace,
-            serviceAccount: args.serviceAccount,
-          }),
-        ),
-      },
-      { parent: this },
-    );
-    new aws.iam.RolePolicy(
-      `${name}-write`,
-      {
-        role: this.role.id,
-        policy: pulumi.all([args.bucketArn, args.keyArn]).apply(([bucketArn, keyArn]) =>
-          JSON.stringify(
-            shipperPolicy({
-              bucketArn,
-              keyArn,
-              writePrefixes: args.writePrefixes,
-              ...(args.retention === undefined ? {} : { retention: args.retention }),
-              ...(args.landingTagPrefixes === undefined
-                ? {}
-                : { landingTagPrefixes: args.landingTagPrefixes }),
-            }),
-          ),
-        ),
-      },
-      { parent: this },
-    );
+    this.role = roleWithPolicy(this, name, {
+      description: "logarchive shipper (IRSA): PutObject under the archive prefix, HeadObject after a 412",
+      assumeRolePolicy: JSON.stringify(irsaTrustPolicy(args)),
+      policyName: `${name}-write`,
+      bucketArn: args.bucketArn,
+      keyArn: args.keyArn,
+      policy: (bucketArn, keyArn) =>
+        shipperPolicy({
+          bucketArn,
+          keyArn,
+          writePrefixes: args.writePrefixes,
+          ...(args.retention === undefined ? {} : { retention: args.retention }),
+          ...(args.landingTagPrefixes === undefined ? {} : { landingTagPrefixes: args.landingTagPrefixes }),
+        }),
+    });
     this.roleArn = this.role.arn;
     this.registerOutputs({ roleArn: this.roleArn });
   }
@@ -96,38 +111,21 @@ export class CompactorRole extends pulumi.ComponentResource {
   readonly roleArn: pulumi.Output<string>;
   constructor(name: string, args: CompactorRoleArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${COMPONENT_PREFIX}:aws:CompactorRole`, name, {}, opts);
-    this.role = new aws.iam.Role(
-      name,
-      {
-        description:
-          "logarchive compactor (IRSA): read the originals and hour indexes, write parts and manifests under the compacted prefix; never delete",
-        assumeRolePolicy: JSON.stringify(
-          irsaTrustPolicy({
-            oidcProviderArn: args.oidcProviderArn,
-            namespace: args.namespace,
-            serviceAccount: args.serviceAccount,
-          }),
-        ),
-      },
-      { parent: this },
-    );
-    new aws.iam.RolePolicy(
-      `${name}-compact`,
-      {
-        role: this.role.id,
-        policy: pulumi.all([args.bucketArn, args.keyArn]).apply(([bucketArn, keyArn]) =>
-          JSON.stringify(
-            compactorPolicy({
-              bucketArn,
-              keyArn,
-              readPrefixes: args.readPrefixes,
-              compactedPrefix: args.compactedPrefix,
-            }),
-          ),
-        ),
-      },
-      { parent: this },
-    );
+    this.role = roleWithPolicy(this, name, {
+      description:
+        "logarchive compactor (IRSA): read the originals and hour indexes, write parts and manifests under the compacted prefix; never delete",
+      assumeRolePolicy: JSON.stringify(irsaTrustPolicy(args)),
+      policyName: `${name}-compact`,
+      bucketArn: args.bucketArn,
+      keyArn: args.keyArn,
+      policy: (bucketArn, keyArn) =>
+        compactorPolicy({
+          bucketArn,
+          keyArn,
+          readPrefixes: args.readPrefixes,
+          compactedPrefix: args.compactedPrefix,
+        }),
+    });
     this.roleArn = this.role.arn;
     this.registerOutputs({ roleArn: this.roleArn });
   }
@@ -147,28 +145,17 @@ export class RetrievalRole extends pulumi.ComponentResource {
   readonly roleArn: pulumi.Output<string>;
   constructor(name: string, args: RetrievalRoleArgs, opts?: pulumi.ComponentResourceOptions) {
     super(`${COMPONENT_PREFIX}:aws:RetrievalRole`, name, {}, opts);
-    this.role = new aws.iam.Role(
-      name,
-      {
-        description: "logarchive compliance retrieval: read, restore and legal hold; never delete",
-        assumeRolePolicy: pulumi
-          .all(args.principals)
-          .apply((principals) => JSON.stringify(retrievalTrustPolicy({ principals }))),
-      },
-      { parent: this },
-    );
-    new aws.iam.RolePolicy(
-      `${name}-retrieve`,
-      {
-        role: this.role.id,
-        policy: pulumi
-          .all([args.bucketArn, args.keyArn])
-          .apply(([bucketArn, keyArn]) =>
-            JSON.stringify(retrievalPolicy({ bucketArn, keyArn, objectPrefixes: args.objectPrefixes })),
-          ),
-      },
-      { parent: this },
-    );
+    this.role = roleWithPolicy(this, name, {
+      description: "logarchive compliance retrieval: read, restore and legal hold; never delete",
+      assumeRolePolicy: pulumi
+        .all(args.principals)
+        .apply((principals) => JSON.stringify(retrievalTrustPolicy({ principals }))),
+      policyName: `${name}-retrieve`,
+      bucketArn: args.bucketArn,
+      keyArn: args.keyArn,
+      policy: (bucketArn, keyArn) =>
+        retrievalPolicy({ bucketArn, keyArn, objectPrefixes: args.objectPrefixes }),
+    });
     this.roleArn = this.role.arn;
     this.registerOutputs({ roleArn: this.roleArn });
   }
