@@ -101,7 +101,7 @@ function progressReporter(): (event: RetrieveEvent) => void {
   return (event) => {
     let line: string | undefined;
     if (event.kind === "listed")
-      line = `retrieve: ${event.versions} object version(s) under ${event.prefixes} hour prefix(es)${event.compactedHours > 0 ? `; ${event.compactedHours} hour(s) read from compacted parts` : ""}`;
+      line = `retrieve: ${event.versions} object version(s) under ${event.prefixes} hour prefix(es)${event.compactedHours > 0 ? `; ${event.compactedHours} hour(s) with committed compaction manifests (their named batches read from parts)` : ""}`;
     else if (event.kind === "restores-requested") {
       const started = event.outcomes.filter((o) => o.result === "started").length;
       line = `retrieve: ${started} restore(s) started, ${event.outcomes.length - started} found already running or done`;

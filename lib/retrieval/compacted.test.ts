@@ -205,6 +205,9 @@ describe("retrieve over compacted hours (local stack, versioned bucket with Obje
       ],
     );
     const h10 = outcome.hours[0]!;
+    assert.deepEqual(h10.batchesFromParts, hour10.map((o) => o.key).sort());
+    assert.deepEqual(h10.batchesFromOriginals, []);
+    assert.deepEqual(outcome.hours[1]?.batchesFromOriginals, [a3.key, b1.key].sort());
     assert.deepEqual(
       h10.parts.map((p) => [p.key, p.checksum]),
       paymentsManifest.parts.map((p) => [p.key, "verified"]),

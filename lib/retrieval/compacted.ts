@@ -2,12 +2,13 @@
 // for one namespace-hour, its committed manifests (every generation, in order), and each
 // compacted part's members cut out of it at the manifest's offsets.
 //
-// The rule every reader keeps: an hour with any committed manifest is read from the members
-// its manifests name, and only from them; an hour without one from its originals. Never both
-// (a member is the original's bytes), never a part no manifest names. Retrieval decides this
-// per hour once, at the start of a run: a manifest appears only after its parts are complete,
-// and originals outlive the commit by the landing days, so either choice stays readable for
-// the rest of the run.
+// The rule every reader keeps, per batch: a batch (original key) a committed manifest names is
+// read from its member in the part, and its original, if still present, is not read; every
+// other original present (a late batch not yet in a supplement, or one whose hour's compaction
+// was refused and which the compactor keeps whole) is read as an original. Never both (a member
+// is the original's bytes), never a part no manifest names. Readers list the originals before
+// the manifests: the compactor deletes only originals a manifest it committed names, so an
+// original missing from the listing is named by a manifest read after it.
 
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";

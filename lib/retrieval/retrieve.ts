@@ -71,8 +71,8 @@ export interface ObjectEntry {
    * the member of a compacted part, `compacted` says where);
    * duplicate-write: an older version with the same ETag and checksum (a retried upload);
    * conflicting-version: an older version with other bytes; delete-marker: the key was deleted;
-   * compacted-original: a version (or delete marker) of an original in an hour read from its
-   * compacted parts, not read (its member's bytes are the original's).
+   * compacted-original: a version (or delete marker) of an original that a committed manifest
+   * names, not read (its member's bytes are the original's, read from the part instead).
    */
   role: "records" | "duplicate-write" | "conflicting-version" | "delete-marker" | "compacted-original";
   storageClass: string | null;
@@ -99,16 +99,25 @@ export interface ObjectEntry {
   } | null;
 }
 
-/** Which source an hour of the range was read from, decided once at the start of the run. */
+/**
+ * Where an hour's batches were read from, decided per batch at the start of the run: a batch a
+ * committed manifest names from its part, every other original present as an original.
+ */
 export interface HourSource {
   /** YYYY-MM-DDTHH. */
   hour: string;
   /**
-   * compacted: the members its committed manifests name (every generation), from their parts;
-   * originals: its archive objects (no manifest); none: neither exists; unusable: manifests
-   * exist but cannot be used (`problem`), so nothing of the hour was read.
+   * compacted: every batch from the parts its committed manifests name (every generation);
+   * mixed: some from parts, others (not yet compacted) from their originals; originals: no
+   * manifest, every batch from its original; none: nothing of the hour exists; unusable:
+   * manifests exist but cannot be used (`problem`), so only the originals still present were
+   * read and no part.
    */
-  source: "compacted" | "originals" | "none" | "unusable";
+  source: "compacted" | "mixed" | "originals" | "none" | "unusable";
+  /** Original keys of the batches read from compacted parts (named by a committed manifest). */
+  batchesFromParts: string[];
+  /** Original keys of the batches read from their originals (named by no committed manifest). */
+  batchesFromOriginals: string[];
   manifests: {
     key: string;
     versionId: string;
@@ -128,7 +137,7 @@ export interface HourSource {
     sha256: string | null;
     checksum: "verified" | "mismatch" | "not-read";
   }[];
-  /** Versions of originals under the hour's tier prefixes not read because the hour is compacted. */
+  /** Versions (and delete markers) of originals a committed manifest names: not read, their member is. */
   originalsNotRead: number;
   problem: string | null;
 }
@@ -147,7 +156,7 @@ export interface RetrieveOutcome {
   restoresRequested: RestoreOutcome[];
   prefixes: ListedPrefix[];
   unparsableKeys: string[];
-  /** Per hour of the range: read from compacted parts or from originals, and what was used. */
+  /** Per hour of the range: which batches were read from compacted parts and which from originals. */
   hours: HourSource[];
   objects: ObjectEntry[];
   /** Sorted by time; records of objects with problems are not here. */
@@ -193,23 +202,36 @@ function entryOf(v: ListedVersion, role: ObjectEntry["role"], inspected?: Inspec
   };
 }
 
-/** The hour's manifests, or what made them unusable, as the manifest's hours[] entry. */
-function hourSource(start: number, manifests: HourManifests | undefined, originals: number): HourSource {
+/**
+ * The manifest's hours[] entry: the hour's manifests (or what made them unusable), which
+ * batches were read from parts and which from originals.
+ */
+function hourSource(
+  start: number,
+  manifests: HourManifests | undefined,
+  fromOriginals: readonly string[],
+  originalsNotRead: number,
+): HourSource {
   const hour = new Date(start).toISOString().slice(0, 13);
-  if (manifests === undefined) {
-    return {
-      hour,
-      source: originals > 0 ? "originals" : "none",
-      manifests: [],
-      parts: [],
-      originalsNotRead: 0,
-      problem: null,
-    };
-  }
+  const batchesFromOriginals = [...fromOriginals].sort();
+  const read = manifests?.manifests ?? [];
+  const batchesFromParts = read.flatMap((m) => m.manifest.members.map((member) => member.key)).sort();
+  const source: HourSource["source"] =
+    manifests !== undefined && manifests.problem !== null
+      ? "unusable"
+      : batchesFromParts.length > 0
+        ? batchesFromOriginals.length > 0
+          ? "mixed"
+          : "compacted"
+        : batchesFromOriginals.length > 0
+          ? "originals"
+          : "none";
   return {
     hour,
-    source: manifests.problem === null ? "compacted" : "unusable",
-    manifests: manifests.manifests.map((m) => ({
+    source,
+    batchesFromParts,
+    batchesFromOriginals,
+    manifests: read.map((m) => ({
       key: m.key,
       versionId: m.versionId,
       generation: m.manifest.generation,
@@ -217,7 +239,7 @@ function hourSource(start: number, manifests: HourManifests | undefined, origina
       members: m.manifest.totals.members,
       records: m.manifest.totals.records,
     })),
-    parts: manifests.manifests.flatMap((m) =>
+    parts: read.flatMap((m) =>
       m.manifest.parts.map((p) => ({
         key: p.key,
         versionId: null,
@@ -229,8 +251,8 @@ function hourSource(start: number, manifests: HourManifests | undefined, origina
         checksum: "not-read" as const,
       })),
     ),
-    originalsNotRead: originals,
-    problem: manifests.problem,
+    originalsNotRead,
+    problem: manifests?.problem ?? null,
   };
 }
 
@@ -267,47 +289,39 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
   const emit = input.onEvent ?? (() => {});
   const problems: string[] = [];
   const warnings: string[] = [];
-  // Per hour, once, before anything is read: its committed manifests, if it has any
-  // (docs/design/compaction.md#readers-no-line-twice-none-missed).
+  // Per batch, decided before anything is read (docs/retrieval.md#compacted-hours): a batch a
+  // committed manifest names is read from its part, every other original present as an
+  // original. The originals are listed first and the manifests after: the compactor deletes
+  // (a delete marker) only originals a manifest it already committed names, so an original
+  // gone from the listing is named by a manifest read after it, and one listed but named only
+  // by a manifest committed in between is read once, from its part.
   const hours = hourPartitions(query.from, query.to);
+  const listing = await listVersions(s3, bucket, input.prefix, query);
   const compactedHours = new Map<number, HourManifests>();
   await forEachLimited(hours, 8, async (h) => {
     const read = await readHourManifests(s3, bucket, input.prefix, query.namespace, h.dt, h.hour);
     if (read.keys.length > 0) compactedHours.set(h.start, read);
   });
-  const listing = await listVersions(s3, bucket, input.prefix, query);
   emit({
     kind: "listed",
     versions: listing.versions.length,
     prefixes: listing.prefixes.length,
     compactedHours: compactedHours.size,
   });
-  // Originals of a compacted hour are not read: its members are their bytes.
-  const compactedOriginals = listing.versions.filter((v) => compactedHours.has(v.hourStart));
-  const originals = listing.versions.filter((v) => !compactedHours.has(v.hourStart));
-  const hourSources = hours.map((h) =>
-    hourSource(
-      h.start,
-      compactedHours.get(h.start),
-      (compactedHours.has(h.start) ? compactedOriginals : originals).filter((v) => v.hourStart === h.start)
-        .length,
+  const namedBatches = new Set(
+    [...compactedHours.values()].flatMap((h) =>
+      h.manifests.flatMap((m) => m.manifest.members.map((member) => member.key)),
     ),
   );
+  // A named original's bytes are its member's: its versions are listed, not read.
+  const compactedOriginals = listing.versions.filter((v) => namedBatches.has(v.key));
+  const originals = listing.versions.filter((v) => !namedBatches.has(v.key));
   for (const [start, read] of compactedHours) {
+    if (read.problem === null) continue;
     const hour = new Date(start).toISOString().slice(0, 13);
-    if (read.problem !== null) {
-      problems.push(
-        `hour ${hour} has compaction manifests that cannot be used (${read.problem}): none of its records were read`,
-      );
-      continue;
-    }
-    const named = new Set(read.manifests.flatMap((m) => m.manifest.members.map((member) => member.key)));
-    for (const v of compactedOriginals) {
-      if (v.hourStart !== start || v.isDeleteMarker || !v.isLatest || named.has(v.key)) continue;
-      problems.push(
-        `${v.key}: an original of hour ${hour}, which is read from its compacted parts, is named by no manifest (a batch that arrived after the hour was compacted, awaiting a supplement generation): its records were not read; run again once \`logarchive compact\` has committed it`,
-      );
-    }
+    problems.push(
+      `hour ${hour} has compaction manifests that cannot be used (${read.problem}): no compacted part of it was read, only the originals still present, so batches whose originals are gone are missing`,
+    );
   }
   const parts: PartSource[] = [];
   await forEachLimited(
@@ -357,6 +371,20 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
       );
       if (source === undefined) problems.push(`${group[0].key}: deleted, no version with a body is left`);
     }
+  }
+  const hourSources = hours.map((h) =>
+    hourSource(
+      h.start,
+      compactedHours.get(h.start),
+      sources.filter((v) => v.hourStart === h.start).map((v) => v.key),
+      compactedOriginals.filter((v) => v.hourStart === h.start).length,
+    ),
+  );
+  for (const h of hourSources) {
+    if (h.source !== "mixed") continue;
+    warnings.push(
+      `hour ${h.hour}: ${h.batchesFromOriginals.length} batch(es) not yet compacted (named by no committed manifest), read from their originals; ${h.batchesFromParts.length} from compacted parts`,
+    );
   }
 
   // A part is restored once, whatever the number of members it holds.
