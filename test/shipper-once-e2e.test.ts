@@ -12,7 +12,7 @@ import type { LocalS3 } from "../local/s3.ts";
 import { CheckpointStore } from "../shipper/state/checkpoint.ts";
 import { deliveryProblems, readArchive, startShipper } from "../shipper/test_support/archive.ts";
 import { startTestS3 } from "../shipper/test_support/harness.ts";
-import { ContainerLogWriter } from "../shipper/test_support/workload.ts";
+import { type ContainerLogWriter, namespaceWriters } from "../shipper/test_support/workload.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -29,18 +29,7 @@ describe("ship --once on live files", { timeout: 300_000 }, () => {
   });
 
   function writers(root: string): ContainerLogWriter[] {
-    return ["web", "auth"].map(
-      (namespace, id) =>
-        new ContainerLogWriter({
-          root,
-          namespace,
-          pod: `api-${id}-6b7d9`,
-          container: "app",
-          id,
-          seed: 800 + id,
-          startMs: Date.UTC(2026, 10, 21, 9, 10),
-        }),
-    );
+    return namespaceWriters(root, ["web", "auth"], { seed: 800, startMs: Date.UTC(2026, 10, 21, 9, 10) });
   }
 
   function argsFor(root: string, state: string, bucket: string): string[] {

@@ -21,7 +21,7 @@ import {
   s3Client,
 } from "../shipper/test_support/archive.ts";
 import { SUITE_GUARD_MS, shipArgs, shipOnce, startTestS3 } from "../shipper/test_support/harness.ts";
-import { ContainerLogWriter } from "../shipper/test_support/workload.ts";
+import { namespaceWriters } from "../shipper/test_support/workload.ts";
 
 const POLICY = `
 analytics:
@@ -43,18 +43,10 @@ describe("ship in stream delivery", { timeout: SUITE_GUARD_MS }, () => {
 
   it("writes each analytics record to its stream object as in its archive object, even lines longer than a staging buffer", async () => {
     const root = join(dir, "pods");
-    const writers = ["web", "auth", "batch-jobs"].map(
-      (namespace, id) =>
-        new ContainerLogWriter({
-          root,
-          namespace,
-          pod: `api-${id}-6b7d9`,
-          container: "app",
-          id,
-          seed: 900 + id,
-          startMs: Date.UTC(2026, 10, 21, 9, 58),
-        }),
-    );
+    const writers = namespaceWriters(root, ["web", "auth", "batch-jobs"], {
+      seed: 900,
+      startMs: Date.UTC(2026, 10, 21, 9, 58),
+    });
     // Long lines of escaped text between ordinary ones: 400 KB to 1 MB of JSON-escaped bytes,
     // more than a staging buffer (320 KiB) holds, at varying staging fill.
     const longLids: string[] = [];

@@ -16,7 +16,7 @@ import { parsePolicy } from "../../lib/policy/policy.ts";
 import { localS3Client } from "../../local/s3.ts";
 import { deployedArchiveBucket, shipperLockFor } from "../../local/stack.ts";
 import { waitFor } from "../../shipper/test_support/harness.ts";
-import { ContainerLogWriter } from "../../shipper/test_support/workload.ts";
+import { namespaceWriters } from "../../shipper/test_support/workload.ts";
 import { CLI as cli, localCliEnv, runCli, waitForOutput } from "../test_support.ts";
 
 const DAY_MS = 86_400_000;
@@ -182,18 +182,7 @@ describe("logarchive local --object-lock", () => {
     // Lines of an hour that ended hours ago (settled), in two namespaces.
     const hourStart = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 4 * 3_600_000;
     const root = join(dir, "pods");
-    const writers = ["web", "auth"].map(
-      (namespace, id) =>
-        new ContainerLogWriter({
-          root,
-          namespace,
-          pod: `api-${id}-6b7d9`,
-          container: "app",
-          id,
-          seed: 900 + id,
-          startMs: hourStart + 10 * 60_000,
-        }),
-    );
+    const writers = namespaceWriters(root, ["web", "auth"], { seed: 900, startMs: hourStart + 10 * 60_000 });
     for (const w of writers) {
       w.writeLines(300);
       w.close();

@@ -262,3 +262,26 @@ export function createWorkload(o: {
     },
   };
 }
+
+/**
+ * One pod's "app" container a namespace, under `root`: writer `i` writes namespace `namespaces[i]`,
+ * pod `api-<i>-6b7d9`, with id `i` and seed `seed + i`, its first line at `startMs`.
+ */
+export function namespaceWriters(
+  root: string,
+  namespaces: readonly string[],
+  o: { seed: number; startMs: number },
+): ContainerLogWriter[] {
+  return namespaces.map(
+    (namespace, id) =>
+      new ContainerLogWriter({
+        root,
+        namespace,
+        pod: `api-${id}-6b7d9`,
+        container: "app",
+        id,
+        seed: o.seed + id,
+        startMs: o.startMs,
+      }),
+  );
+}
