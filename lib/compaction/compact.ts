@@ -95,7 +95,12 @@ import { DEFAULT_PART_MAX_BYTES, DEFAULT_SETTLE_MS, DEFAULT_UPLOAD_CHUNK_BYTES }
 import { CompactionError, checkHourSettled, HourNotSettledError, hourStartMs } from "./hour.ts";
 import { readHourManifests } from "./manifests.ts";
 import { MIN_UPLOAD_PART_BYTES, PartWriter } from "./part-writer.ts";
-import { type CompactionIndexes, checkHourIndexes, DEFAULT_INDEX_MARGIN_HOURS } from "./readiness.ts";
+import {
+  type CompactionIndexes,
+  checkHourIndexes,
+  DEFAULT_INDEX_MARGIN_HOURS,
+  type LaterIndexes,
+} from "./readiness.ts";
 
 export {
   CompactionError,
@@ -135,6 +140,8 @@ export interface CompactOptions {
   indexMarginHours?: number;
   /** The hour's indexes read once for every namespace (readCompactionIndexes); read per call when absent. */
   indexReading?: CompactionIndexes;
+  /** Single nodes' later index hours, shared by a run's namespace-hours (compactPending); per call when absent. */
+  laterIndexes?: LaterIndexes;
   /** Plan only: list, HEAD every original and report the parts; read no body, write nothing. */
   dryRun?: boolean;
   /** Upload part size of the parts' multipart uploads (≥ 5 MiB). Default DEFAULT_UPLOAD_CHUNK_BYTES. */
@@ -194,8 +201,16 @@ export interface CompactionOutcome {
   ignored: string[];
   /** Why the hour is not ready, from the hour indexes (status not-ready). */
   notReady: string[];
-  /** Hour indexes read (0 with indexCheck off), those found unusable, and `<node> <epoch>` of nodes with batches but no index read. */
-  indexes: { read: number; unusable: { key: string; problem: string }[]; unindexedNodes: string[] };
+  /**
+   * Hour indexes read (0 with indexCheck off), those found unusable, `<node> <epoch>` of nodes
+   * with batches but no index read, and GETs of single nodes' later index hours (readiness.ts).
+   */
+  indexes: {
+    read: number;
+    unusable: { key: string; problem: string }[];
+    unindexedNodes: string[];
+    laterGets: number;
+  };
 }
 
 /** An original as listed: its current version and size. */
@@ -246,7 +261,7 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
     alreadyCompacted: 0,
     ignored: [],
     notReady: [],
-    indexes: { read: 0, unusable: [], unindexedNodes: [] },
+    indexes: { read: 0, unusable: [], unindexedNodes: [], laterGets: 0 },
   };
   if (generation > MAX_COMPACTION_GENERATION) {
     throw new CompactionError(
@@ -306,11 +321,14 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
       compacted: compactedKeys,
       marginHours: o.indexMarginHours ?? DEFAULT_INDEX_MARGIN_HOURS,
       ...(o.indexReading === undefined ? {} : { reading: o.indexReading }),
+      ...(o.laterIndexes === undefined ? {} : { laterIndexes: o.laterIndexes }),
+      now: (o.now ?? (() => new Date()))(),
     });
     outcome.indexes = {
       read: readiness.indexesRead,
       unusable: readiness.unusable,
       unindexedNodes: readiness.unindexedNodes,
+      laterGets: readiness.laterIndexGets,
     };
     indexedSha256 = readiness.indexedSha256;
     if (!readiness.ready) {

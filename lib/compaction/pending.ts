@@ -74,6 +74,7 @@ import {
   type CompactionIndexes,
   DEFAULT_INDEX_MARGIN_HOURS,
   type IndexHourSummary,
+  LaterIndexes,
   readIndexHourSummary,
 } from "./readiness.ts";
 
@@ -129,6 +130,8 @@ export interface PendingRun {
     /** Hour indexes: LIST pages and GETs (once per node and index hour). */
     indexLists: number;
     indexGets: number;
+    /** GETs of single nodes' later index hours, for batches numbered after H+margin (readiness.ts LaterIndexes). */
+    laterIndexGets: number;
   };
 }
 
@@ -172,7 +175,7 @@ export async function compactPending(o: PendingOptions): Promise<PendingRun> {
     namespaces: 0,
     pending: [],
     results: [],
-    requests: { lists: 0, manifestGets: 0, indexLists: 0, indexGets: 0 },
+    requests: { lists: 0, manifestGets: 0, indexLists: 0, indexGets: 0, laterIndexGets: 0 },
   };
   if (hours.length === 0) return run;
   const found = await findPendingHours(o, hours[0]!, hours.at(-1)!, run);
@@ -188,6 +191,7 @@ export async function compactPending(o: PendingOptions): Promise<PendingRun> {
     counts: run.requests,
     keep: (namespace, recordsHour) => pendingGroups.has(batchGroup(recordsHour, namespace)),
   });
+  const laterIndexes = new LaterIndexes(o);
   const remaining = new Map<number, number>();
   for (const p of found) {
     const start = keyHourStart(p);
@@ -207,7 +211,7 @@ export async function compactPending(o: PendingOptions): Promise<PendingRun> {
         settleMs,
         now: () => now,
         indexCheck,
-        ...(indexReading === undefined ? {} : { indexReading }),
+        ...(indexReading === undefined ? {} : { indexReading, laterIndexes }),
         ...(o.partMaxBytes === undefined ? {} : { partMaxBytes: o.partMaxBytes }),
         ...(o.dryRun === undefined ? {} : { dryRun: o.dryRun }),
         ...(o.uploadChunkBytes === undefined ? {} : { uploadChunkBytes: o.uploadChunkBytes }),
@@ -223,6 +227,7 @@ export async function compactPending(o: PendingOptions): Promise<PendingRun> {
     run.results.push(result);
     o.onResult?.(result);
   });
+  run.requests.laterIndexGets = laterIndexes.gets;
   return run;
 }
 

@@ -11,6 +11,17 @@
 // hour and no index in those hours (a shipper from before indexes, or one down since) does not
 // block: it is named, and a batch of it that arrives later goes into a supplement generation.
 //
+// A batch numbered after the hours read. A batch of records' hour H whose number is above its
+// node's last index in H-1..H+margin was numbered later than the margin (a stalled upload, a
+// node's clock far ahead of its records): waiting on H+margin's indexes alone would block the
+// hour forever. Its node's own index of each later closed hour (its key is known: node, epoch,
+// hour, lib/keys/layout.ts formatIndexKey) is read, one GET each, until one covers the number
+// (the hour may be ready), or every closed hour up to now is read (not ready yet: the covering
+// index is not written), at most MAX_LATER_INDEX_HOURS of them per node. Only the nodes with
+// such a batch are read, and each (node, hour) once per LaterIndexes (compactPending shares
+// one across a run), so a stuck hour costs a GET per later hour of its late nodes, not a whole
+// index hour (one GET per node of the fleet).
+//
 // Memory. At 10,000 nodes a pending hour reads 40,000 indexes (H-1 to H+2) of about 31 entries
 // each; held parsed, as IndexReading keeps them, that is well over a GiB of heap
 // (benchmarks/compaction.bench.ts, docs/benchmarks.md#compaction). The compactor keeps of each
@@ -18,15 +29,103 @@
 // batches of the namespace-hours it is compacting, grouped by records' hour and namespace, and
 // it reads them one at a time (readIndexHours' onIndex), so the rest is garbage at once.
 
-import type { S3Client } from "@aws-sdk/client-s3";
+import { createHash } from "node:crypto";
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { ObjectKey } from "../keys/layout.ts";
-import { parseObjectKey } from "../keys/layout.ts";
+import { formatIndexKey, parseObjectKey } from "../keys/layout.ts";
+import { parseHourIndex } from "../object/hour-index.ts";
+import { userMetadataValue } from "../object/metadata.ts";
 import { emptyReading, readIndexHours } from "../retrieval/hour-indexes.ts";
 import { hourStartMs } from "./hour.ts";
 
 const HOUR_MS = 3_600_000;
 /** Hours after the records' hour whose indexes are read by default (the default archive batch age is 1 h). */
 export const DEFAULT_INDEX_MARGIN_HOURS = 2;
+
+/**
+ * Most later index hours read for one node's late batch: a week of hours, far past any batch
+ * age or upload retry, so a node whose indexes stopped (down, removed) costs at most this many
+ * GETs per run and stays not-ready rather than being read back to the epoch.
+ */
+export const MAX_LATER_INDEX_HOURS = 7 * 24;
+
+/** One node's index of one later hour, as LaterIndexes keeps it. */
+type LaterIndex =
+  | { status: "absent"; key: string }
+  | { status: "unusable"; key: string; problem: string }
+  | {
+      status: "read";
+      key: string;
+      first: number;
+      last: number;
+      /** Its batch entries, by batchGroup: key and SHA-256. */
+      batches: Map<string, { key: string; sha256: string }[]>;
+    };
+
+/**
+ * Single nodes' indexes of single hours, each read at most once per instance (a run's
+ * compactPending shares one across its namespace-hours; checkHourIndexes makes its own
+ * otherwise). `gets` counts the GetObject requests sent.
+ */
+export class LaterIndexes {
+  gets = 0;
+  readonly #read = new Map<string, Promise<LaterIndex>>();
+  readonly #o: { s3: S3Client; bucket: string; prefix: string };
+  constructor(o: { s3: S3Client; bucket: string; prefix: string }) {
+    this.#o = o;
+  }
+
+  read(node: string, epoch: string, hourStart: number): Promise<LaterIndex> {
+    const id = `${node} ${epoch} ${hourStart}`;
+    let reading = this.#read.get(id);
+    if (reading === undefined) {
+      reading = this.#get(node, epoch, hourStart);
+      reading.catch(() => {});
+      this.#read.set(id, reading);
+    }
+    return reading;
+  }
+
+  async #get(node: string, epoch: string, hourStart: number): Promise<LaterIndex> {
+    const iso = new Date(hourStart).toISOString();
+    const dt = iso.slice(0, 10);
+    const hour = iso.slice(11, 13);
+    const key = formatIndexKey({ prefix: this.#o.prefix, dt, hour, node, epoch });
+    let body: Buffer;
+    let metadata: Record<string, string> | undefined;
+    try {
+      this.gets++;
+      const got = await this.#o.s3.send(new GetObjectCommand({ Bucket: this.#o.bucket, Key: key }));
+      body = Buffer.from(await (got.Body?.transformToByteArray() ?? new Uint8Array()));
+      metadata = got.Metadata;
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404 || (error as Error).name === "NoSuchKey") return { status: "absent", key };
+      throw error;
+    }
+    // The checks lib/retrieval/hour-indexes.ts readIndexHours makes of every index it reads.
+    try {
+      const sha256 = createHash("sha256").update(body).digest("hex");
+      const stored = userMetadataValue(metadata, "sha256");
+      if (stored !== sha256)
+        throw new Error(`its SHA-256 is ${sha256}, the metadata says ${stored ?? "(none)"}`);
+      const index = parseHourIndex(body);
+      if (index.node !== node || index.epoch !== epoch || index.hour !== `${dt}T${hour}:00:00Z`) {
+        throw new Error(`its body is ${index.node} ${index.epoch} ${index.hour}, not what its key says`);
+      }
+      const batches = new Map<string, { key: string; sha256: string }[]>();
+      for (const entry of index.batches) {
+        if (entry.kind !== "batch") continue;
+        const parsed = parseObjectKey(entry.key);
+        const group = batchGroup(hourStartMs(parsed.dt, parsed.hour), entry.namespace);
+        batches.set(group, [...(batches.get(group) ?? []), { key: entry.key, sha256: entry.sha256 }]);
+      }
+      return { status: "read", key, first: index.first, last: index.last, batches };
+    } catch (error) {
+      return { status: "unusable", key, problem: (error as Error).message };
+    }
+  }
+}
 
 /** What the compactor keeps of one hour's indexes of every node. */
 export interface IndexHourSummary {
@@ -155,6 +254,8 @@ export interface IndexReadiness {
   indexesRead: number;
   /** Indexes found but not used (checksum, key or schema problems), and why. */
   unusable: { key: string; problem: string }[];
+  /** GETs of single nodes' later index hours this check sent (batches numbered after the hours read). */
+  laterIndexGets: number;
 }
 
 export async function checkHourIndexes(o: {
@@ -171,8 +272,15 @@ export async function checkHourIndexes(o: {
   marginHours?: number;
   /** The indexes, read already (readCompactionIndexes, or compactPending's); read here when absent. */
   reading?: CompactionIndexes;
+  /** The clock: later index hours are read up to the last closed hour. Default now. */
+  now?: Date;
+  /** Later single-node index reads, shared across a run (compactPending); a new one when absent. */
+  laterIndexes?: LaterIndexes;
 }): Promise<IndexReadiness> {
   const reading = o.reading ?? (await readCompactionIndexes(o));
+  const later = o.laterIndexes ?? new LaterIndexes(o);
+  const getsBefore = later.gets;
+  const unusable = reading.hours.flatMap((h) => h.unusable);
   const listedKeys = new Set(o.listed.map((l) => l.key));
   const blocking: string[] = [];
   const indexedSha256 = new Map<string, string>();
@@ -185,7 +293,21 @@ export async function checkHourIndexes(o: {
       }
     }
   }
-  const ranges = nodeRanges(reading);
+  const ranges = new Map(nodeRanges(reading));
+  await readLaterIndexes(
+    o,
+    reading,
+    later,
+    ranges,
+    group,
+    (entry, index) => {
+      indexedSha256.set(entry.key, entry.sha256);
+      if (!listedKeys.has(entry.key) && !o.compacted.has(entry.key)) {
+        blocking.push(`batch ${entry.key} is named by hour index ${index} but is not in S3`);
+      }
+    },
+    unusable,
+  );
   const unindexed = new Set<string>();
   for (const { key, parsed } of o.listed) {
     const node = `${parsed.node} ${parsed.epoch}`;
@@ -202,7 +324,7 @@ export async function checkHourIndexes(o: {
       unindexed.add(node);
     } else if (parsed.seq > lastIndexed) {
       blocking.push(
-        `node ${node}: batch ${key} is numbered after its last index read (number ${lastIndexed}): the index of the hour it was numbered in is not written yet`,
+        `node ${node}: batch ${key} is numbered after its last index read (number ${lastIndexed}): the index of the hour it was numbered in is not written yet (its node's indexes are read up to the last closed hour)`,
       );
     } else {
       blocking.push(
@@ -216,6 +338,58 @@ export async function checkHourIndexes(o: {
     unindexedNodes: [...unindexed].sort(),
     indexedSha256,
     indexesRead: reading.hours.reduce((n, h) => n + h.indexes.length, 0),
-    unusable: reading.hours.flatMap((h) => h.unusable),
+    unusable,
+    laterIndexGets: later.gets - getsBefore,
   };
+}
+
+/**
+ * For each node with a listed batch numbered above every index of it read, its own indexes of
+ * the later closed hours, one at a time, until one reaches the highest such number (see the
+ * header). Each index read is added to `ranges` (a copy: the shared one is not changed) and its
+ * entries of `group` handed to `onEntry`.
+ */
+async function readLaterIndexes(
+  o: {
+    listed: readonly { key: string; parsed: ObjectKey }[];
+    now?: Date;
+  },
+  reading: CompactionIndexes,
+  later: LaterIndexes,
+  ranges: Map<string, { first: number; last: number }[]>,
+  group: string,
+  onEntry: (entry: { key: string; sha256: string }, index: string) => void,
+  unusable: { key: string; problem: string }[],
+): Promise<void> {
+  const highest = new Map<string, { node: string; epoch: string; seq: number }>();
+  for (const { parsed } of o.listed) {
+    const id = `${parsed.node} ${parsed.epoch}`;
+    const indexed = ranges.get(id);
+    if (indexed === undefined) continue; // a node without indexes: not waited on
+    if (indexed.some((r) => r.first <= parsed.seq && parsed.seq <= r.last)) continue;
+    if (parsed.seq <= Math.max(...indexed.map((r) => r.last))) continue;
+    const seen = highest.get(id);
+    if (seen === undefined || seen.seq < parsed.seq) {
+      highest.set(id, { node: parsed.node, epoch: parsed.epoch, seq: parsed.seq });
+    }
+  }
+  if (highest.size === 0) return;
+  const lastRead = Math.max(...reading.hours.map((h) => h.hourStart));
+  const closedBefore = Math.floor((o.now ?? new Date()).getTime() / HOUR_MS) * HOUR_MS;
+  const until = Math.min(closedBefore, lastRead + (MAX_LATER_INDEX_HOURS + 1) * HOUR_MS);
+  for (const [id, { node, epoch, seq }] of highest) {
+    const list = [...(ranges.get(id) ?? [])];
+    ranges.set(id, list);
+    for (let h = lastRead + HOUR_MS; h < until; h += HOUR_MS) {
+      const index = await later.read(node, epoch, h);
+      if (index.status === "absent") continue;
+      if (index.status === "unusable") {
+        unusable.push({ key: index.key, problem: index.problem });
+        continue;
+      }
+      list.push({ first: index.first, last: index.last });
+      for (const entry of index.batches.get(group) ?? []) onEntry(entry, index.key);
+      if (index.last >= seq) break;
+    }
+  }
 }
