@@ -204,7 +204,7 @@ export function designFromConfig(sources: DesignSources): Design {
       ...(compaction === null
         ? []
         : [
-            `archive compaction (docs/design/compaction.md; the hourly compact --pending CronJob): originals kept ${compaction.landingDays} days in Standard, parts of at most ${compaction.partMaxBytes} B uploaded in ${compaction.uploadPartBytes} B chunks, lookback ${compaction.lookbackHours} h, settle ${compaction.settleMinutes} min, ${compaction.shards} pod(s) a run`,
+            `archive compaction (docs/design/compaction.md; the hourly compact --pending CronJob): each compacted original deleted ${compaction.deleteAfterHours} h after its hour (its version kept to its ${compaction.landingDays}-day retention), the rest kept whole, parts of at most ${compaction.partMaxBytes} B uploaded in ${compaction.uploadPartBytes} B chunks, lookback ${compaction.lookbackHours} h, settle ${compaction.settleMinutes} min, ${compaction.shards} pod(s) a run`,
           ]),
     ],
   };
