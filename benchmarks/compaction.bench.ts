@@ -49,6 +49,7 @@ import { emptyReading, readIndexHours } from "../lib/retrieval/hour-indexes.ts";
 import { testObject } from "../lib/retrieval/test_support.ts";
 import { localS3Client, startLocalS3 } from "../local/s3.ts";
 import { APP_PROFILES, RealisticLogWriter } from "../shipper/test_support/realistic_workload.ts";
+import { random } from "../shipper/test_support/workload.ts";
 import { benchArgs, positiveNumber, wholeNumber } from "./args.ts";
 
 const { values, MEMBERS, MEDIAN_BYTES, RUNS, NODES, ENTRIES, NAMESPACES, ONLY } = benchArgs(
@@ -84,18 +85,6 @@ const HOUR_START = Date.parse(`${HOUR.dt}T${HOUR.hour}:00:00Z`);
 const EPOCH = "0b0b0b0b";
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 
-/** A deterministic uniform [0, 1) from a seed (mulberry32). */
-function rand(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** EKS-style node names: what index and object keys carry. */
 function nodeName(i: number): string {
   return `ip-10-${(i >> 16) & 255}-${(i >> 8) & 255}-${i & 255}.eu-west-1.compute.internal`;
@@ -121,7 +110,7 @@ function members(): Member[] {
   if (existsSync(index)) return JSON.parse(readFileSync(index, "utf8")) as Member[];
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const r = rand(7);
+  const r = random(7);
   const out: Member[] = [];
   const started = Date.now();
   for (let i = 0; i < MEMBERS; i++) {
@@ -336,7 +325,7 @@ function indexBody(node: string, dt: string, hour: string): Buffer {
       .reduce((a, b) => a * 256 + Number(b), 0),
   );
   const hourNumber = Date.parse(`${dt}T${hour}:00:00Z`) / 3_600_000;
-  const r = rand(n * 7919 + hourNumber);
+  const r = random(n * 7919 + hourNumber);
   const first = (hourNumber % 1000) * ENTRIES;
   const batches = Array.from({ length: ENTRIES }, (_, i) => {
     const namespace = `team-${Math.floor(NAMESPACES ** r()) - 1}`;
