@@ -55,6 +55,23 @@ export function athenaCompactedLocation(bucket: string, prefix: string): string 
   return `s3://${bucket}/${compactedPrefix(prefix)}`;
 }
 
+/**
+ * The storage of both tables at `location`: the objects are gzip NDJSON (an original is one gzip
+ * member, a part several), read by the same SerDe into the same columns.
+ */
+function gzipNdjsonStorage(
+  location: pulumi.Output<string>,
+): aws.types.input.glue.CatalogTableStorageDescriptor {
+  return {
+    location,
+    inputFormat: ATHENA_STORAGE.inputFormat,
+    outputFormat: ATHENA_STORAGE.outputFormat,
+    serDeInfo: { serializationLibrary: ATHENA_STORAGE.serde },
+    columns: athenaColumns(),
+    compressed: true,
+  };
+}
+
 export interface AthenaNamedQuery {
   name: string;
   description: string;
@@ -138,16 +155,11 @@ export class AthenaCatalog extends pulumi.ComponentResource {
           }),
         })),
         partitionKeys: ATHENA_PARTITION_KEYS.map((k) => ({ name: k, type: "string" })),
-        storageDescriptor: {
-          location: pulumi
+        storageDescriptor: gzipNdjsonStorage(
+          pulumi
             .output(args.archiveBucketName)
             .apply((bucket) => archiveLocation(bucket, args.archivePrefix)),
-          inputFormat: ATHENA_STORAGE.inputFormat,
-          outputFormat: ATHENA_STORAGE.outputFormat,
-          serDeInfo: { serializationLibrary: ATHENA_STORAGE.serde },
-          columns: athenaColumns(),
-          compressed: true,
-        },
+        ),
       },
       parent,
     );
@@ -174,16 +186,11 @@ export class AthenaCatalog extends pulumi.ComponentResource {
             }),
           })),
           partitionKeys: ATHENA_COMPACTED_PARTITION_KEYS.map((k) => ({ name: k, type: "string" })),
-          storageDescriptor: {
-            location: pulumi
+          storageDescriptor: gzipNdjsonStorage(
+            pulumi
               .output(args.archiveBucketName)
               .apply((bucket) => athenaCompactedLocation(bucket, args.archivePrefix)),
-            inputFormat: ATHENA_STORAGE.inputFormat,
-            outputFormat: ATHENA_STORAGE.outputFormat,
-            serDeInfo: { serializationLibrary: ATHENA_STORAGE.serde },
-            columns: athenaColumns(),
-            compressed: true,
-          },
+          ),
         },
         parent,
       );
