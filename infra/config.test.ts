@@ -420,25 +420,38 @@ describe("stack config: the cross-checks the docs promise", () => {
       "logarchive:archiveCompaction.athenaCutoffHours: must be more than 3 hour(s): an hour is compacted up to settleMinutes (75) plus the CronJob's 60-minute period after it ends, and Athena reads newer hours from the originals",
     ]);
     assert.deepEqual(problems({ enabled: true, landingDays: 1, athenaCutoffHours: 24 }), [
-      "logarchive:archiveCompaction.landingDays: must be more than athenaCutoffHours (24) in days: Athena reads hours newer than the cutoff from the originals",
+      "logarchive:archiveCompaction.athenaCutoffHours: must be less than 11: the compactor removes an hour's compacted originals athenaCutoffHours after it ends, which must fall at least one run (60 minutes) inside its lookback (12 hours, from landingDays)",
     ]);
     // The lookback (landingDays × 24 − 12 hours, at most 48) must cover the settle and two runs.
     assert.deepEqual(problems({ enabled: true, landingDays: 1, settleMinutes: 700, athenaCutoffHours: 13 }), [
       "logarchive:archiveCompaction.landingDays: must be at least 2 with settleMinutes 700: each run looks back landingDays × 24 − 12 hours (12), which must cover settleMinutes plus two runs' 60 minutes, or an hour may be left uncompacted until its originals expire",
+      "logarchive:archiveCompaction.athenaCutoffHours: must be less than 11: the compactor removes an hour's compacted originals athenaCutoffHours after it ends, which must fall at least one run (60 minutes) inside its lookback (12 hours, from landingDays)",
     ]);
+    // The delete-after (athenaCutoffHours) must come at least one run before the lookback's end:
+    // 12 hours at one landing day (lookback 12 h), 47 at the default three (lookback 48 h).
     assert.deepEqual(
-      problems({ enabled: true, landingDays: 1, settleMinutes: 75, athenaCutoffHours: 12 }),
+      problems({ enabled: true, landingDays: 1, settleMinutes: 75, athenaCutoffHours: 10 }),
       [],
+    );
+    assert.deepEqual(problems({ enabled: true, landingDays: 1, settleMinutes: 75, athenaCutoffHours: 11 }), [
+      "logarchive:archiveCompaction.athenaCutoffHours: must be less than 11: the compactor removes an hour's compacted originals athenaCutoffHours after it ends, which must fall at least one run (60 minutes) inside its lookback (12 hours, from landingDays)",
+    ]);
+    assert.deepEqual(problems({ enabled: true, athenaCutoffHours: 46 }), []);
+    assert.match(
+      problems({ enabled: true, athenaCutoffHours: 47 }).join("\n"),
+      /^logarchive:archiveCompaction\.athenaCutoffHours: must be less than 47: .*lookback \(48 hours, from landingDays\)$/,
     );
     assert.deepEqual(
       problems({ enabled: true, landingDays: 5, settleMinutes: 2761, athenaCutoffHours: 60 }),
       [
         "logarchive:archiveCompaction.settleMinutes: must be at most 2760: each run looks back at most 48 hours, which must cover settleMinutes plus two runs' 60 minutes",
+        // A cutoff after the settle and a run (required above) cannot then fit in the lookback either.
+        "logarchive:archiveCompaction.athenaCutoffHours: must be less than 47: the compactor removes an hour's compacted originals athenaCutoffHours after it ends, which must fall at least one run (60 minutes) inside its lookback (48 hours, from landingDays)",
       ],
     );
-    // A landing original also matches its tier's transition rules: it must expire before them.
+    // Originals also match their tier's transition rules: they stay in Standard while the compactor reads them.
     assert.deepEqual(problems({ enabled: true, landingDays: 30 }), [
-      "logarchive:archiveCompaction.landingDays: must be less than the first archiveTiers transition (day 30): landing originals also match the tier prefixes' transition rules and must expire before them",
+      "logarchive:archiveCompaction.landingDays: must be less than the first archiveTiers transition (day 30): the originals also match the tier prefixes' transition rules and must stay in Standard while the compactor reads them",
     ]);
     assert.deepEqual(
       problems(

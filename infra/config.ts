@@ -345,7 +345,7 @@ export const STACK_SETTINGS = [
       },
       unit: "map: boolean, days, minutes, bytes, hours, pods",
       description:
-        "Archive compaction (docs/design/compaction.md). enabled: an hourly Kubernetes CronJob (`logarchive compact --pending`, the shipper's image, its own IRSA role) concatenates each namespace-hour's archive objects into parts of at most partMaxBytes under `<prefix>/compacted/`, settleMinutes after the hour ends; the parts take archiveTiers and retentionDays, while the originals are PUT with a retention of landingDays (shipper option landing_days) and the landing tag, and expire then, before any transition (landingDays must be less than the first archiveTiers day); originals written before compaction (untagged) keep the tier rules. athenaCutoffHours: hours after its end from which Athena reads an hour from the parts. shards: pods of each run (an Indexed Job, pod i runs `--shard i/shards`, namespaces split by a stable hash), each requesting 1 CPU and 1Gi; one pod compacts about 1 GB per 11 CPU-seconds, so the default 4 fits the reference scale's hour in the run with 2× headroom (`logarchive plan` checks yours). Each run looks back (landingDays × 24 − 12) hours, at most 48, so it never compacts an hour whose originals may be expiring. Needs deployShipper.",
+        "Archive compaction (docs/design/compaction.md). enabled: an hourly Kubernetes CronJob (`logarchive compact --pending`, the shipper's image, its own IRSA role) concatenates each namespace-hour's archive objects into parts of at most partMaxBytes under `<prefix>/compacted/`, settleMinutes after the hour ends; the parts take archiveTiers and retentionDays. The originals are PUT with a retention of landingDays (shipper option landing_days); the compactor puts a delete marker on each original a committed manifest names once its hour ended athenaCutoffHours ago (the version goes a day after its retention), and extends an original it could not compact to the bucket's objectLockDays, where it keeps the tier rules. landingDays must be less than the first archiveTiers day. athenaCutoffHours: hours after its end from which Athena reads an hour from the parts. shards: pods of each run (an Indexed Job, pod i runs `--shard i/shards`, namespaces split by a stable hash), each requesting 1 CPU and 1Gi; one pod compacts about 1 GB per 11 CPU-seconds, so the default 4 fits the reference scale's hour in the run with 2× headroom (`logarchive plan` checks yours). Each run looks back (landingDays × 24 − 12) hours, at most 48, which must exceed athenaCutoffHours by a run. Needs deployShipper.",
     },
   ),
   // ------------------------------------------------------------ AWS: queue, roles
@@ -783,7 +783,7 @@ function crossChecks(s: StackSettings): string[] {
   if (compaction.enabled) {
     if (!s.deployShipper) {
       problems.push(
-        `${key("archiveCompaction")}.enabled: needs deployShipper true: the stack runs the compactor as a CronJob on the shipper's cluster, and without it originals would expire after landingDays uncompacted (compaction is on by default: set archiveCompaction {"enabled": false} for a stack without deployShipper)`,
+        `${key("archiveCompaction")}.enabled: needs deployShipper true: the stack runs the compactor as a CronJob on the shipper's cluster, and without it no original would be compacted (compaction is on by default: set archiveCompaction {"enabled": false} for a stack without deployShipper)`,
       );
     }
     // An hour is committed at most settleMinutes plus one CronJob period (and a run) after it
@@ -793,19 +793,12 @@ function crossChecks(s: StackSettings): string[] {
         `${key("archiveCompaction")}.athenaCutoffHours: must be more than ${Math.ceil((compaction.settleMinutes + COMPACTOR_PERIOD_MINUTES) / 60)} hour(s): an hour is compacted up to settleMinutes (${compaction.settleMinutes}) plus the CronJob's ${COMPACTOR_PERIOD_MINUTES}-minute period after it ends, and Athena reads newer hours from the originals`,
       );
     }
-    // Athena reads hours newer than the cutoff from the originals: they must still be there.
-    if (compaction.landingDays * 24 <= compaction.athenaCutoffHours) {
-      problems.push(
-        `${key("archiveCompaction")}.landingDays: must be more than athenaCutoffHours (${compaction.athenaCutoffHours}) in days: Athena reads hours newer than the cutoff from the originals`,
-      );
-    }
-    // The tier rules stay for originals written before compaction (untagged); a landing original
-    // matches them too, and S3 would transition it before putting its delete marker on the same
-    // day (https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-conflicts.html).
+    // Originals match the tier rules: those the compactor reads (up to landingDays after their
+    // hour) must still be in Standard, readable without a restore.
     const first = firstTransitionDay(s.archiveTiers);
     if (first !== null && compaction.landingDays >= first) {
       problems.push(
-        `${key("archiveCompaction")}.landingDays: must be less than the first archiveTiers transition (day ${first}): landing originals also match the tier prefixes' transition rules and must expire before them`,
+        `${key("archiveCompaction")}.landingDays: must be less than the first archiveTiers transition (day ${first}): the originals also match the tier prefixes' transition rules and must stay in Standard while the compactor reads them`,
       );
     }
     // Each run looks back (landingDays × 24 − 12) hours, at most 48 (lib/economics/compactor.ts):
@@ -820,6 +813,17 @@ function crossChecks(s: StackSettings): string[] {
     } else if (lookbackMinutes - compaction.settleMinutes < 2 * COMPACTOR_PERIOD_MINUTES) {
       problems.push(
         `${key("archiveCompaction")}.landingDays: must be at least ${Math.ceil((compaction.settleMinutes + 2 * COMPACTOR_PERIOD_MINUTES + COMPACTOR_LOOKBACK_MARGIN_HOURS * 60) / 1440)} with settleMinutes ${compaction.settleMinutes}: each run looks back landingDays × 24 − ${COMPACTOR_LOOKBACK_MARGIN_HOURS} hours (${lookbackMinutes / 60}), which must cover settleMinutes plus two runs' ${COMPACTOR_PERIOD_MINUTES} minutes, or an hour may be left uncompacted until its originals expire`,
+      );
+    }
+    // The compactor puts delete markers on an hour's compacted originals athenaCutoffHours after
+    // it ends (--delete-after, so Athena, which reads hours newer than the cutoff from the
+    // originals, still finds them), and only on hours in its lookback: at least one run must see
+    // the hour after that, or its originals would stay beside the parts for the whole retention.
+    const lookbackHours = compactorLookbackHours(compaction.landingDays);
+    const latestDeleteAfter = lookbackHours - COMPACTOR_PERIOD_MINUTES / 60;
+    if (compaction.athenaCutoffHours >= latestDeleteAfter) {
+      problems.push(
+        `${key("archiveCompaction")}.athenaCutoffHours: must be less than ${latestDeleteAfter}: the compactor removes an hour's compacted originals athenaCutoffHours after it ends, which must fall at least one run (${COMPACTOR_PERIOD_MINUTES} minutes) inside its lookback (${lookbackHours} hours, from landingDays)`,
       );
     }
     if (compaction.landingDays >= s.retentionDays) {

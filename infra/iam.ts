@@ -2,8 +2,6 @@
 // the exact action lists are one constant each and tests assert them as they are deployed.
 // docs/deploy.md#permissions explains every action.
 
-import { LANDING_TAG } from "../lib/object/landing.ts";
-
 /**
  * The shipper uploads with PutObject (If-None-Match, SHA-256 checksum and user metadata need no
  * other permission) and, only after a 412, HEADs the key to compare checksums: s3:GetObject is
@@ -50,15 +48,16 @@ export const RETRIEVAL_S3_BUCKET_ACTIONS = ["s3:ListBucket", "s3:ListBucketVersi
 export const RETRIEVAL_KMS_ACTIONS = ["kms:Decrypt"] as const;
 
 /**
- * Actions that remove or unprotect archived data, or make the lifecycle remove it: the tier
- * prefixes' landing expiry selects objects by the landing tag (lib/object/landing.ts), so tagging
- * an original written before compaction would have it expired. No role of ours may be allowed
- * them, with two exceptions the security policy pack checks (infra/policies/security.ts):
- * s3:PutObjectRetention on named key prefixes only, under a condition capping the retention it
- * can set (RETENTION_DAYS_CONDITION_KEY, boundedRetentionGrant), which is how the shipper gives
- * stream copies and, with compaction, landing originals a retention shorter than the bucket
- * default; and s3:PutObjectTagging on named key prefixes only, conditioned to the landing tag and
- * no other (landingTagGrant), which is how it PUTs landing originals tagged (docs/deploy.md#permissions).
+ * Actions that remove or unprotect archived data, or could have the lifecycle remove it (tags:
+ * a lifecycle rule may select objects by tag). No role of ours may be allowed them, with the
+ * exceptions the security policy pack checks (infra/policies/security.ts), each on named key
+ * prefixes only: s3:PutObjectRetention under a condition capping the retention it can set
+ * (RETENTION_DAYS_CONDITION_KEY, boundedRetentionGrant), which is how the shipper gives stream
+ * copies and, with compaction, originals a retention shorter than the bucket default, and how the
+ * compactor extends an original it could not compact to the bucket default; and s3:DeleteObject
+ * on the long-lived tiers' prefixes alone (deleteMarkerGrant), which in a versioned bucket only
+ * puts a delete marker, how the compactor retires the originals it compacted. Never
+ * s3:DeleteObjectVersion, never tagging (docs/deploy.md#permissions).
  */
 export const DESTRUCTIVE_S3_ACTIONS = [
   "s3:BypassGovernanceRetention",
@@ -85,40 +84,12 @@ export const SHIPPER_RETENTION_ACTIONS = ["s3:PutObjectRetention"] as const;
  */
 export const RETENTION_DAYS_CONDITION_KEY = "s3:object-lock-remaining-retention-days";
 /**
- * Slack over the longest retention the shipper sets (stream_expiration_days or landing_days):
- * its retain-until is that many days after the end of the object's hour, so a PUT may ask for
- * up to an hour more than the days, and the key's count may round up.
+ * Slack over the longest retention a role sets: the shipper's (stream_expiration_days or
+ * landing_days) ends that many days after the end of the object's hour, so a PUT may ask for up
+ * to an hour more than the days, and the key's count may round up; the compactor's (the bucket
+ * default, objectLockDays after the original's creation) is asked for after the creation.
  */
 export const RETENTION_CAP_SLACK_DAYS = 2;
-
-/**
- * A PutObject that sets tags (x-amz-tagging) also needs s3:PutObjectTagging: "To successfully set
- * the tag-set with your PutObject request, you must have the s3:PutObjectTagging" (PutObject,
- * https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html). The shipper PUTs landing
- * originals with the landing tag when compaction is on (docs/shipper.md#the-landing-tag).
- */
-export const SHIPPER_TAGGING_ACTIONS = ["s3:PutObjectTagging"] as const;
-/**
- * The condition keys that hold a tagging grant to one tag: s3:RequestObjectTag/<key> restricts
- * "the tag keys and values", s3:RequestObjectTagKeys "the tag keys that you want to allow on
- * objects", both "useful when adding tags to objects using the PutObjectTagging and PutObject"
- * requests (https://docs.aws.amazon.com/AmazonS3/latest/userguide/tagging-and-policies.html).
- */
-export const REQUEST_OBJECT_TAG_CONDITION_PREFIX = "s3:RequestObjectTag/";
-export const REQUEST_OBJECT_TAG_KEYS_CONDITION_KEY = "s3:RequestObjectTagKeys";
-
-/**
- * The condition of the shipper's tagging grant: the request's tags are exactly the landing tag.
- * StringEquals on the tag's value requires it to be present with that value (a request without
- * it has no value to match); ForAllValues:StringEquals on the keys refuses any other key beside
- * it (on its own it would also match a request with no tags, hence the pair).
- */
-export function landingTagCondition(): NonNullable<PolicyStatement["Condition"]> {
-  return {
-    StringEquals: { [`${REQUEST_OBJECT_TAG_CONDITION_PREFIX}${LANDING_TAG.key}`]: LANDING_TAG.value },
-    "ForAllValues:StringEquals": { [REQUEST_OBJECT_TAG_KEYS_CONDITION_KEY]: [LANDING_TAG.key] },
-  };
-}
 
 /**
  * The compactor (logarchive compact --pending): finds an hour's originals, hour indexes and
@@ -130,6 +101,22 @@ export function landingTagCondition(): NonNullable<PolicyStatement["Condition"]>
 export const COMPACTOR_S3_READ_ACTIONS = ["s3:GetObject", "s3:GetObjectVersion"] as const;
 export const COMPACTOR_S3_LIST_ACTIONS = ["s3:ListBucket", "s3:ListBucketVersions"] as const;
 export const COMPACTOR_S3_WRITE_ACTIONS = ["s3:AbortMultipartUpload", "s3:PutObject"] as const;
+/**
+ * Retiring a compacted original: a DeleteObject without a version id, which in a versioned
+ * bucket (Object Lock enables versioning) only adds a delete marker, allowed on a locked version
+ * ("Although you can't delete a protected object version, you can still create a delete marker
+ * for that object", object-lock-managing.html#object-lock-managing-lifecycle). Removing a version
+ * needs s3:DeleteObjectVersion, which the compactor never holds.
+ */
+export const COMPACTOR_DELETE_ACTIONS = ["s3:DeleteObject"] as const;
+/**
+ * Keeping an original the compactor could not compact for the bucket's full retention: a
+ * PutObjectRetention with a later retain-until date ("Any user with permissions to place an
+ * object retention period can extend a retention period for an object version locked in either
+ * mode", Object Lock overview, retention periods), capped at objectLockDays plus
+ * RETENTION_CAP_SLACK_DAYS.
+ */
+export const COMPACTOR_RETENTION_ACTIONS = ["s3:PutObjectRetention"] as const;
 /**
  * Reading SSE-KMS originals decrypts their data keys; writing parts needs a data key, and a
  * multipart upload under SSE-KMS needs kms:Decrypt as well (mpuoverview.html#mpuAndPermissions).
@@ -172,14 +159,8 @@ export function shipperPolicy(a: {
   keyArn: string;
   /** Absent or with no prefixes: the shipper sends no lock headers and gets no retention grant. */
   retention?: ShipperRetentionGrant;
-  /**
-   * Where the shipper PUTs landing originals with the landing tag (compaction on: the long-lived
-   * tiers' prefixes); absent or empty: it sets no tag and gets no tagging grant.
-   */
-  landingTagPrefixes?: readonly string[];
 }): PolicyDocument {
   const retention = a.retention;
-  const tagged = a.landingTagPrefixes ?? [];
   return doc([
     {
       Sid: "WriteArchiveObjects",
@@ -200,32 +181,35 @@ export function shipperPolicy(a: {
             },
           },
         ]),
-    ...(tagged.length === 0
-      ? []
-      : [
-          {
-            Sid: "TagLandingOriginals",
-            Effect: "Allow" as const,
-            Action: [...SHIPPER_TAGGING_ACTIONS],
-            Resource: objectArns(a.bucketArn, tagged),
-            Condition: landingTagCondition(),
-          },
-        ]),
     { Sid: "EncryptWithArchiveKey", Effect: "Allow", Action: [...SHIPPER_KMS_ACTIONS], Resource: a.keyArn },
   ]);
 }
 
 /**
- * The compactor's grant: read and list the prefixes it compacts from (the tiers, the hour
- * indexes) and its own (to find a twin run's parts and manifests), write only under its own.
- * Nothing that deletes, shortens a retention or changes a lock.
+ * Where the compactor retires originals and keeps uncompacted ones locked (the long-lived tiers'
+ * prefixes), and the longest retention it may set there (objectLockDays + RETENTION_CAP_SLACK_DAYS).
  */
-export function compactorPolicy(a: {
-  bucketArn: string;
-  readPrefixes: readonly string[];
-  compactedPrefix: string;
-  keyArn: string;
-}): PolicyDocument {
+export interface CompactorOriginalsGrant {
+  originalPrefixes: readonly string[];
+  maxRetentionDays: number;
+}
+
+/**
+ * The compactor's grant: read and list the prefixes it compacts from (the tiers, the hour
+ * indexes) and its own (to find a twin run's parts and manifests), write only under its own; on
+ * the tier prefixes alone, put delete markers on the originals it compacted and extend the
+ * retention of those it could not, up to the bucket default. Never a version delete, a governance
+ * bypass or a lock or lifecycle change.
+ */
+export function compactorPolicy(
+  a: {
+    bucketArn: string;
+    readPrefixes: readonly string[];
+    compactedPrefix: string;
+    keyArn: string;
+  } & CompactorOriginalsGrant,
+): PolicyDocument {
+  if (a.originalPrefixes.length === 0) throw new Error("compactorPolicy: no original prefixes");
   const read = [...a.readPrefixes, a.compactedPrefix];
   return doc([
     {
@@ -246,6 +230,21 @@ export function compactorPolicy(a: {
       Effect: "Allow",
       Action: [...COMPACTOR_S3_WRITE_ACTIONS],
       Resource: objectArns(a.bucketArn, [a.compactedPrefix]),
+    },
+    {
+      Sid: "MarkCompactedOriginalsDeleted",
+      Effect: "Allow",
+      Action: [...COMPACTOR_DELETE_ACTIONS],
+      Resource: objectArns(a.bucketArn, a.originalPrefixes),
+    },
+    {
+      Sid: "KeepUncompactedOriginalsLocked",
+      Effect: "Allow",
+      Action: [...COMPACTOR_RETENTION_ACTIONS],
+      Resource: objectArns(a.bucketArn, a.originalPrefixes),
+      Condition: {
+        NumericLessThanEquals: { [RETENTION_DAYS_CONDITION_KEY]: String(a.maxRetentionDays) },
+      },
     },
     { Sid: "UseArchiveKey", Effect: "Allow", Action: [...COMPACTOR_KMS_ACTIONS], Resource: a.keyArn },
   ]);

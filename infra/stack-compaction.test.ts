@@ -1,5 +1,5 @@
 // The stack with archive compaction on (logarchive:archiveCompaction.enabled), under
-// pulumi.runtime.setMocks, in stream delivery: the landing and compacted lifecycle rules, the
+// pulumi.runtime.setMocks, in stream delivery: the tier and compacted lifecycle rules, the
 // shipper's capped retention grant and its shipper.yaml, the compactor's role and CronJob, and
 // the security policy pack over all of it. On is the default (COMPACTION_ENABLED_BY_DEFAULT);
 // this file sets it explicitly beside its other values, and stack.test.ts covers the stack with
@@ -11,7 +11,6 @@ import * as pulumi from "@pulumi/pulumi";
 import { retrievalPrefixes } from "../lib/infra-contract.ts";
 import { compactedPrefix, indexPrefix, tierPrefix } from "../lib/keys/layout.ts";
 import { longLivedTiers } from "../lib/keys/tiers.ts";
-import { LANDING_TAG, LANDING_TAGGING } from "../lib/object/landing.ts";
 import { parsePolicy } from "../lib/policy/policy.ts";
 import { parseStackConfig } from "./config.ts";
 import {
@@ -94,36 +93,33 @@ describe("archive compaction on: lifecycle", () => {
     for (const p of others) assert.ok(!COMPACTED.startsWith(p) && !p.startsWith(COMPACTED), p);
   });
 
-  it("each long-lived tier keeps its own rules (the originals written before compaction, untagged) and gains one rule on prefix and landing tag: expiry at landingDays, noncurrent after 1 day, nothing else", () => {
+  it("each long-lived tier keeps its own rules (originals that stay current: transitions, expiry at the retention) with noncurrent versions removed after 1 day (the compactor's delete markers); no rule expires an original by age or tag", () => {
     for (const tier of longLivedTiers()) {
       const prefix = tierPrefix("logs", tier);
       const of = rules().filter((r: Loose) => prefixOf(r) === prefix);
-      const landing = of.filter((r: Loose) => r.filter.and?.tags !== undefined);
-      assert.deepEqual(landing, [
-        {
-          id: `logarchive-${tier}-landing`,
-          status: "Enabled",
-          // The tag the shipper PUTs (lib/object/landing.ts), as the provider's And.Tags map.
-          filter: { and: { prefix, tags: { [LANDING_TAG.key]: LANDING_TAG.value } } },
-          expiration: { days: 5 },
-          noncurrentVersionExpiration: { noncurrentDays: 1 },
-        },
-      ]);
-      const own = of.filter((r: Loose) => r.filter.and?.tags === undefined);
-      assert.deepEqual(own[0], {
+      assert.deepEqual(of[0], {
         id: `logarchive-${tier}`,
         status: "Enabled",
         filter: { prefix },
         expiration: { days: 730 },
-        noncurrentVersionExpiration: { noncurrentDays: 30 },
+        noncurrentVersionExpiration: { noncurrentDays: 1 },
         abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
       });
-      // The size bands' transitions start at day 30, after the landing expiry (day 5).
-      const bands = own.slice(1);
+      // The size bands carry transitions only, from day 30.
+      const bands = of.slice(1);
       assert.ok(bands.length >= 1);
+      for (const band of bands) {
+        assert.match(band.id, new RegExp(`^logarchive-${tier}-\\d+-(\\d+|up)$`));
+        assert.equal(band.expiration, undefined);
+        assert.equal(band.filter.and.tags, undefined);
+      }
       const first = Math.min(...bands.flatMap((b: Loose) => b.transitions.map((t: Loose) => t.days)));
       assert.equal(first, 30);
-      assert.ok(first > 5);
+    }
+    // No landing rule, no tag filter anywhere.
+    for (const r of rules()) {
+      assert.doesNotMatch(r.id, /-landing$/);
+      assert.equal(r.filter.and?.tags, undefined, r.id);
     }
   });
 
@@ -187,26 +183,10 @@ describe("archive compaction on: the shipper", () => {
         Resource: [`${BUCKET}/logs/stream/*`, `${BUCKET}/logs/analytics/*`, `${BUCKET}/logs/archive/*`],
         Condition: { NumericLessThanEquals: { "s3:object-lock-remaining-retention-days": "7" } },
       },
-      {
-        // The landing tag on the PUT of a landing original: only on the tiers, only that tag.
-        Sid: "TagLandingOriginals",
-        Effect: "Allow",
-        Action: ["s3:PutObjectTagging"],
-        Resource: [`${BUCKET}/logs/analytics/*`, `${BUCKET}/logs/archive/*`],
-        Condition: {
-          StringEquals: { "s3:RequestObjectTag/logarchive-landing": "1" },
-          "ForAllValues:StringEquals": { "s3:RequestObjectTagKeys": ["logarchive-landing"] },
-        },
-      },
       { Sid: "EncryptWithArchiveKey", Effect: "Allow", Action: ["kms:GenerateDataKey"], Resource: KEY },
     ]);
-    // The tag the grant allows is the one the shipper PUTs and the lifecycle selects.
-    assert.equal(LANDING_TAGGING, "logarchive-landing=1");
-    const tagging = doc.Statement.find((st: Loose) => st.Sid === "TagLandingOriginals");
-    assert.deepEqual(
-      tagging.Resource.map((r: string) => r.slice(`${BUCKET}/`.length, -1)),
-      longLivedTiers().map((tier) => tierPrefix("logs", tier)),
-    );
+    // No tagging: the originals are PUT untagged.
+    assert.doesNotMatch(JSON.stringify(doc), /Tagging/);
   });
 
   it("shipper.yaml: the bucket's lock mode and landing_days = landingDays", () => {
@@ -237,7 +217,7 @@ describe("archive compaction on: the compactor", () => {
     ]);
   });
 
-  it("reads and lists the tiers, the hour indexes and its own prefix; writes only under the compacted prefix; nothing destructive", () => {
+  it("reads and lists the tiers, the hour indexes and its own prefix; writes only under the compacted prefix; on the tiers alone, delete markers and a retention capped at objectLockDays + 2", () => {
     const doc = policyOf(one("aws:iam/rolePolicy:RolePolicy", "compactor-compact"));
     const read = [...longLivedTiers().map((t) => tierPrefix("logs", t)), indexPrefix("logs"), COMPACTED];
     assert.deepEqual(read, ["logs/analytics/", "logs/archive/", "logs/index/", "logs/compacted/"]);
@@ -262,6 +242,21 @@ describe("archive compaction on: the compactor", () => {
         Resource: [`${BUCKET}/logs/compacted/*`],
       },
       {
+        // DeleteObject without a version id: a delete marker on each compacted original.
+        Sid: "MarkCompactedOriginalsDeleted",
+        Effect: "Allow",
+        Action: ["s3:DeleteObject"],
+        Resource: [`${BUCKET}/logs/analytics/*`, `${BUCKET}/logs/archive/*`],
+      },
+      {
+        // An original it could not compact keeps the bucket default (objectLockDays 365).
+        Sid: "KeepUncompactedOriginalsLocked",
+        Effect: "Allow",
+        Action: ["s3:PutObjectRetention"],
+        Resource: [`${BUCKET}/logs/analytics/*`, `${BUCKET}/logs/archive/*`],
+        Condition: { NumericLessThanEquals: { "s3:object-lock-remaining-retention-days": "367" } },
+      },
+      {
         Sid: "UseArchiveKey",
         Effect: "Allow",
         Action: ["kms:Decrypt", "kms:GenerateDataKey"],
@@ -274,6 +269,17 @@ describe("archive compaction on: the compactor", () => {
         .sort(),
       ["compactor", "retrieval", "shipper", "transfer"],
     );
+    assert.equal(config.objectLockDays, 365);
+    // Never a version delete, a governance bypass, a lock or lifecycle change, or tagging.
+    for (const action of [
+      "s3:DeleteObjectVersion",
+      "s3:BypassGovernanceRetention",
+      "s3:PutBucketObjectLockConfiguration",
+      "s3:PutLifecycleConfiguration",
+      "s3:PutObjectTagging",
+      "s3:PutObjectVersionTagging",
+    ])
+      assert.ok(!JSON.stringify(doc).includes(`"${action}"`), action);
     assert.equal(outputs.compactorRoleArn, `arn:aws:iam::${ACCOUNT}:role/compactor`);
   });
 
@@ -366,7 +372,9 @@ describe("archive compaction on: security policies", () => {
     // The destructive-action rule saw the retention grant (it did not pass by missing it).
     const shipper = resources.find((r) => r.name === "shipper-write")!;
     assert.match(shipper.props.policy, /s3:PutObjectRetention/);
-    assert.match(shipper.props.policy, /s3:PutObjectTagging/);
+    const compactor = resources.find((r) => r.name === "compactor-compact")!;
+    assert.match(compactor.props.policy, /"s3:DeleteObject"/);
+    assert.match(compactor.props.policy, /s3:PutObjectRetention/);
     assert.equal(policy.archive.prefix, "logs");
   });
 });

@@ -63,7 +63,7 @@ export function shipperRetentionGrant(config: StackConfig): ShipperRetentionGran
     days: r.expirationDays,
   }));
   if (config.archiveCompaction.enabled) {
-    grants.push({ prefixes: landingTagPrefixes(config), days: config.archiveCompaction.landingDays });
+    grants.push({ prefixes: compactedTierPrefixes(config), days: config.archiveCompaction.landingDays });
   }
   if (grants.length === 0) return undefined;
   return {
@@ -73,11 +73,12 @@ export function shipperRetentionGrant(config: StackConfig): ShipperRetentionGran
 }
 
 /**
- * Where the shipper PUTs objects with the landing tag (lib/object/landing.ts): with compaction
- * on, the long-lived tiers, exactly the prefixes of its landing retention (shipper landing_days);
- * none otherwise.
+ * The prefixes of the originals archive compaction works on: with compaction on, the long-lived
+ * tiers, where the shipper PUTs with its landing retention (shipper landing_days) and where the
+ * compactor puts delete markers on what it compacted and extends the retention of what it could
+ * not; none otherwise.
  */
-export function landingTagPrefixes(config: StackConfig): string[] {
+export function compactedTierPrefixes(config: StackConfig): string[] {
   if (!config.archiveCompaction.enabled) return [];
   return longLivedTiers().map((tier) => tierPrefix(config.policy.archive.prefix, tier));
 }
@@ -126,8 +127,6 @@ export function deployLogarchive(inputs: StackInputs) {
     keyArn: archive.keyArn,
     writePrefixes: shipperWritePrefixes(policy),
     ...(retentionGrant === undefined ? {} : { retention: retentionGrant }),
-    // Compaction on: the landing originals are PUT with the landing tag (shipper landing_days).
-    ...(compaction === undefined ? {} : { landingTagPrefixes: landingTagPrefixes(config) }),
     oidcProviderArn: config.eksOidcProviderArn,
     // The DaemonSet's ServiceAccount, as shipper/deploy/daemonset.ts names it.
     namespace: shipperNamespace,
@@ -161,6 +160,9 @@ export function deployLogarchive(inputs: StackInputs) {
             indexPrefix(policy.archive.prefix),
           ],
           compactedPrefix: compaction.compactedPrefix,
+          // Delete markers on compacted originals; uncompacted ones extended to the bucket default.
+          originalPrefixes: compactedTierPrefixes(config),
+          maxRetentionDays: config.objectLockDays + RETENTION_CAP_SLACK_DAYS,
           oidcProviderArn: config.eksOidcProviderArn,
           namespace: shipperNamespace,
           serviceAccount: COMPACTOR_NAME,

@@ -6,6 +6,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import {
+  type CompactorOriginalsGrant,
   compactorPolicy,
   irsaTrustPolicy,
   retrievalPolicy,
@@ -56,8 +57,6 @@ export interface ShipperRoleArgs {
   writePrefixes: readonly string[];
   /** Where the shipper sets its own, shorter retention (stream copies, landing originals), capped. */
   retention?: ShipperRetentionGrant;
-  /** Where it PUTs landing originals with the landing tag (compaction on: the long-lived tiers). */
-  landingTagPrefixes?: readonly string[];
   oidcProviderArn: string;
   namespace: string;
   serviceAccount: string;
@@ -85,7 +84,6 @@ export class ShipperRole extends pulumi.ComponentResource {
           keyArn,
           writePrefixes: args.writePrefixes,
           ...(args.retention === undefined ? {} : { retention: args.retention }),
-          ...(args.landingTagPrefixes === undefined ? {} : { landingTagPrefixes: args.landingTagPrefixes }),
         }),
     });
     this.roleArn = this.role.arn;
@@ -93,7 +91,8 @@ export class ShipperRole extends pulumi.ComponentResource {
   }
 }
 
-export interface CompactorRoleArgs {
+/** originalPrefixes and maxRetentionDays: delete markers and retention extensions, on the tiers only. */
+export interface CompactorRoleArgs extends CompactorOriginalsGrant {
   bucketArn: pulumi.Input<string>;
   keyArn: pulumi.Input<string>;
   /** The long-lived tiers' prefixes and the hour indexes' (from lib/keys/layout.ts). */
@@ -113,7 +112,7 @@ export class CompactorRole extends pulumi.ComponentResource {
     super(`${COMPONENT_PREFIX}:aws:CompactorRole`, name, {}, opts);
     this.role = roleWithPolicy(this, name, {
       description:
-        "logarchive compactor (IRSA): read the originals and hour indexes, write parts and manifests under the compacted prefix; never delete",
+        "logarchive compactor (IRSA): read the originals and hour indexes, write parts and manifests under the compacted prefix, delete markers and capped retention on the tiers; never a version delete",
       assumeRolePolicy: JSON.stringify(irsaTrustPolicy(args)),
       policyName: `${name}-compact`,
       bucketArn: args.bucketArn,
@@ -124,6 +123,8 @@ export class CompactorRole extends pulumi.ComponentResource {
           keyArn,
           readPrefixes: args.readPrefixes,
           compactedPrefix: args.compactedPrefix,
+          originalPrefixes: args.originalPrefixes,
+          maxRetentionDays: args.maxRetentionDays,
         }),
     });
     this.roleArn = this.role.arn;

@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { LANDING_TAG } from "../../lib/object/landing.ts";
 import { compactorPolicy, retrievalPolicy, shipperPolicy, tlsOnlyBucketPolicy } from "../iam.ts";
 import {
   boundedRetentionGrant,
+  deleteMarkerGrant,
   destructiveActionViolations,
   encryptionViolations,
-  landingTagGrant,
   objectLockViolations,
   publicAccessViolations,
   type ResourceLike,
@@ -247,29 +246,33 @@ describe("no destructive actions", () => {
     ...extra,
   });
 
-  it("passes the roles as iam.ts builds them: the shipper's capped retention grant, the compactor, the retrieval role's Deny", () => {
+  it("passes the roles as iam.ts builds them: the shipper's capped retention grant, the compactor's delete markers and capped retention, the retrieval role's Deny", () => {
     const shipper = shipperPolicy({
       bucketArn: BUCKET,
       keyArn: KEY,
       writePrefixes: ["logs/analytics/", "logs/stream/"],
       retention: { prefixes: ["logs/analytics/", "logs/stream/"], maxDays: 5 },
-      landingTagPrefixes: ["logs/analytics/", "logs/archive/"],
     });
     assert.ok(shipper.Statement.some((st) => [st.Action].flat().includes("s3:PutObjectRetention")));
-    const tagging = shipper.Statement.find((st) => [st.Action].flat().includes("s3:PutObjectTagging"));
-    assert.ok(tagging !== undefined);
-    assert.equal(landingTagGrant(tagging), true);
+    // No tagging of any kind: no lifecycle rule selects by tag any more.
+    assert.ok(!JSON.stringify(shipper).includes("Tagging"));
+    const compactor = compactorPolicy({
+      bucketArn: BUCKET,
+      keyArn: KEY,
+      readPrefixes: ["logs/analytics/", "logs/archive/", "logs/index/"],
+      compactedPrefix: "logs/compacted/",
+      originalPrefixes: ["logs/analytics/", "logs/archive/"],
+      maxRetentionDays: 367,
+    });
+    const deletes = compactor.Statement.filter((st) => [st.Action].flat().includes("s3:DeleteObject"));
+    assert.equal(deletes.length, 1);
+    assert.equal(deleteMarkerGrant(deletes[0]!), true);
+    const extend = compactor.Statement.filter((st) => [st.Action].flat().includes("s3:PutObjectRetention"));
+    assert.equal(extend.length, 1);
+    assert.equal(boundedRetentionGrant(extend[0]!), true);
     const resources = [
       rolePolicy("shipper", shipper),
-      rolePolicy(
-        "compactor",
-        compactorPolicy({
-          bucketArn: BUCKET,
-          keyArn: KEY,
-          readPrefixes: ["logs/analytics/", "logs/archive/", "logs/index/"],
-          compactedPrefix: "logs/compacted/",
-        }),
-      ),
+      rolePolicy("compactor", compactor),
       rolePolicy(
         "retrieval",
         retrievalPolicy({
@@ -370,59 +373,71 @@ describe("no destructive actions", () => {
     assert.match(found[2]!.message, /s3:DeleteObject, s3:DeleteObjectVersion/);
   });
 
-  it("s3:PutObjectTagging only on key prefixes and only for the landing tag: value and keys both pinned, no IfExists, no other tag, never PutObjectVersionTagging", () => {
-    const valueKey = `s3:RequestObjectTag/${LANDING_TAG.key}`;
-    const exact = {
-      StringEquals: { [valueKey]: LANDING_TAG.value },
-      "ForAllValues:StringEquals": { "s3:RequestObjectTagKeys": [LANDING_TAG.key] },
-    };
+  it("s3:DeleteObject only in a role's own policy, on the long-lived tiers' key prefixes: never the evidence, the parts, the stream copies, a whole bucket, a bucket policy, DeleteObjectVersion or a wildcard", () => {
+    const deletes = (extra: Record<string, unknown>) => ({
+      Effect: "Allow",
+      Action: ["s3:DeleteObject"],
+      Resource: [`${BUCKET}/logs/analytics/*`, `${BUCKET}/logs/archive/*`],
+      ...extra,
+    });
+    assert.equal(deleteMarkerGrant(deletes({})), true);
+    assert.equal(deleteMarkerGrant(deletes({ Resource: `${BUCKET}/k8s/logs/archive/*` })), true);
+    assert.deepEqual(destructiveActionViolations([statements("ok", [deletes({})])]), []);
+    const bad = [
+      statements("whole-bucket", [deletes({ Resource: `${BUCKET}/*` })]),
+      statements("everything", [deletes({ Resource: "*" })]),
+      statements("index", [deletes({ Resource: [`${BUCKET}/logs/archive/*`, `${BUCKET}/logs/index/*`] })]),
+      statements("losses", [deletes({ Resource: `${BUCKET}/logs/losses/*` })]),
+      statements("compacted", [deletes({ Resource: `${BUCKET}/logs/compacted/*` })]),
+      statements("stream", [deletes({ Resource: `${BUCKET}/logs/stream/*` })]),
+      statements("under-a-tier", [deletes({ Resource: `${BUCKET}/logs/archive/namespace=web*` })]),
+      statements("tier-wildcard", [deletes({ Resource: `${BUCKET}/logs/*/archive/*` })]),
+      statements("no-prefix", [deletes({ Resource: `${BUCKET}/archive/*` })]),
+      statements("not-resource", [deletes({ Resource: undefined, NotResource: `${BUCKET}/logs/index/*` })]),
+      statements("version", [deletes({ Action: ["s3:DeleteObjectVersion"] })]),
+      statements("both", [deletes({ Action: ["s3:DeleteObject", "s3:DeleteObjectVersion"] })]),
+      statements("wildcard", [deletes({ Action: "s3:DeleteObject*" })]),
+      statements("bypass", [deletes({ Action: ["s3:DeleteObject", "s3:BypassGovernanceRetention"] })]),
+      // Last: the rule reports role policies before bucket policies.
+      {
+        type: "aws:s3/bucketPolicy:BucketPolicy",
+        name: "bucket-policy",
+        props: {
+          bucket: "archive",
+          policy: JSON.stringify({ Statement: [deletes({ Principal: { AWS: "arn:aws:iam::1:root" } })] }),
+        },
+      },
+    ];
+    const found = destructiveActionViolations(bad);
+    assert.deepEqual(
+      found.map((v) => v.resource),
+      bad.map((r) => r.name),
+    );
+    for (const v of [...found.slice(0, 10), found[14]!])
+      assert.match(
+        v.message,
+        /allows destructive action\(s\) s3:DeleteObject \(s3:DeleteObject only in a role's own policy, on key prefixes of the long-lived tiers \(analytics, archive\)\)$/,
+      );
+    // On the tiers, the DeleteObject of "both" and "wildcard" is the grant; the version delete is not.
+    for (const v of found.slice(10, 13))
+      assert.match(v.message, /allows destructive action\(s\) s3:DeleteObjectVersion$/);
+    assert.match(found[13]!.message, /allows destructive action\(s\) s3:BypassGovernanceRetention$/);
+  });
+
+  it("s3:PutObjectTagging and s3:PutObjectVersionTagging are never allowed, however scoped or conditioned", () => {
     const tagging = (extra: Record<string, unknown>) => ({
       Effect: "Allow",
       Action: ["s3:PutObjectTagging"],
       Resource: [`${BUCKET}/logs/analytics/*`, `${BUCKET}/logs/archive/*`],
-      Condition: exact,
+      Condition: {
+        StringEquals: { "s3:RequestObjectTag/logarchive-landing": "1" },
+        "ForAllValues:StringEquals": { "s3:RequestObjectTagKeys": ["logarchive-landing"] },
+      },
       ...extra,
     });
-    assert.equal(landingTagGrant(tagging({})), true);
-    // A condition that only narrows further is still the grant.
-    assert.equal(
-      landingTagGrant(tagging({ Condition: { ...exact, Bool: { "aws:SecureTransport": "true" } } })),
-      true,
-    );
-    assert.deepEqual(destructiveActionViolations([statements("ok", [tagging({})])]), []);
     const bad = [
+      statements("landing-tag", [tagging({})]),
       statements("unconditioned", [tagging({ Condition: undefined })]),
-      // Keys alone: ForAllValues also matches a request with no tags, and any value of the key.
-      statements("keys-only", [
-        tagging({ Condition: { "ForAllValues:StringEquals": exact["ForAllValues:StringEquals"] } }),
-      ]),
-      // Value alone: another tag beside it (one a lifecycle rule might select) passes.
-      statements("value-only", [tagging({ Condition: { StringEquals: exact.StringEquals } })]),
-      statements("other-value", [tagging({ Condition: { ...exact, StringEquals: { [valueKey]: "0" } } })]),
-      statements("two-values", [
-        tagging({ Condition: { ...exact, StringEquals: { [valueKey]: [LANDING_TAG.value, "0"] } } }),
-      ]),
-      statements("more-keys", [
-        tagging({
-          Condition: {
-            ...exact,
-            "ForAllValues:StringEquals": { "s3:RequestObjectTagKeys": [LANDING_TAG.key, "other"] },
-          },
-        }),
-      ]),
-      statements("any-value-keys", [
-        tagging({
-          Condition: {
-            StringEquals: exact.StringEquals,
-            "ForAnyValue:StringEquals": { "s3:RequestObjectTagKeys": [LANDING_TAG.key] },
-          },
-        }),
-      ]),
-      statements("if-exists", [
-        tagging({ Condition: { ...exact, StringEqualsIfExists: { [valueKey]: LANDING_TAG.value } } }),
-      ]),
-      statements("whole-bucket", [tagging({ Resource: `${BUCKET}/*` })]),
-      statements("not-resource", [tagging({ Resource: undefined, NotResource: `${BUCKET}/other/*` })]),
       statements("version-tagging", [tagging({ Action: ["s3:PutObjectVersionTagging"] })]),
       // A wildcard covering tagging and retention, under the retention cap only.
       statements("put-object-star", [retention({ Action: "s3:PutObject*" })]),
@@ -432,14 +447,43 @@ describe("no destructive actions", () => {
       found.map((v) => v.resource),
       bad.map((r) => r.name),
     );
-    for (const v of found.slice(0, 10))
-      assert.match(
-        v.message,
-        /allows destructive action\(s\) s3:PutObjectTagging \(s3:PutObjectTagging only on key prefixes/,
-      );
-    assert.match(found[10]!.message, /s3:PutObjectVersionTagging$/);
-    assert.match(found[11]!.message, /s3:PutObjectTagging, s3:PutObjectVersionTagging/);
-    assert.doesNotMatch(found[11]!.message, /s3:PutObjectRetention,/);
+    assert.match(found[0]!.message, /allows destructive action\(s\) s3:PutObjectTagging$/);
+    assert.match(found[1]!.message, /allows destructive action\(s\) s3:PutObjectTagging$/);
+    assert.match(found[2]!.message, /s3:PutObjectVersionTagging$/);
+    assert.match(found[3]!.message, /s3:PutObjectTagging, s3:PutObjectVersionTagging$/);
+    assert.doesNotMatch(found[3]!.message, /s3:PutObjectRetention,/);
+  });
+
+  it("the compactor's retention grant is held to the tiers by the stack and capped: unconditioned or uncapped it is refused", () => {
+    const compactor = compactorPolicy({
+      bucketArn: BUCKET,
+      keyArn: KEY,
+      readPrefixes: ["logs/analytics/", "logs/archive/", "logs/index/"],
+      compactedPrefix: "logs/compacted/",
+      originalPrefixes: ["logs/analytics/", "logs/archive/"],
+      maxRetentionDays: 367,
+    });
+    const extend = compactor.Statement.find((st) => st.Sid === "KeepUncompactedOriginalsLocked")!;
+    assert.deepEqual(extend.Resource, [`${BUCKET}/logs/analytics/*`, `${BUCKET}/logs/archive/*`]);
+    assert.deepEqual(extend.Condition, {
+      NumericLessThanEquals: { "s3:object-lock-remaining-retention-days": "367" },
+    });
+    const uncapped = { ...extend, Condition: undefined };
+    const found = destructiveActionViolations([statements("uncapped", [uncapped])]);
+    assert.equal(found.length, 1);
+    assert.match(found[0]!.message, /s3:PutObjectRetention \(s3:PutObjectRetention only on key prefixes/);
+    assert.throws(
+      () =>
+        compactorPolicy({
+          bucketArn: BUCKET,
+          keyArn: KEY,
+          readPrefixes: [],
+          compactedPrefix: "logs/compacted/",
+          originalPrefixes: [],
+          maxRetentionDays: 367,
+        }),
+      /no original prefixes/,
+    );
   });
 
   it("is a stack policy of the pack", () => {

@@ -4,17 +4,13 @@
 // `new PolicyPack()` starts the CLI's gRPC server, so it lives apart in infra/policy-pack/.
 //
 // Rules: no public buckets, encryption everywhere, TLS-only data buckets, no wildcard actions
-// on data buckets, no destructive actions (but a bounded retention grant), Object Lock present
+// on data buckets, no destructive actions (but a bounded retention grant and the compactor's
+// delete-marker grant), Object Lock present
 // (in the required mode) when one is configured.
 
 import type { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
-import { LANDING_TAG } from "../../lib/object/landing.ts";
-import {
-  DESTRUCTIVE_S3_ACTIONS,
-  REQUEST_OBJECT_TAG_CONDITION_PREFIX,
-  REQUEST_OBJECT_TAG_KEYS_CONDITION_KEY,
-  RETENTION_DAYS_CONDITION_KEY,
-} from "../iam.ts";
+import { longLivedTiers } from "../../lib/keys/tiers.ts";
+import { DESTRUCTIVE_S3_ACTIONS, RETENTION_DAYS_CONDITION_KEY } from "../iam.ts";
 
 /** What a rule needs of a resource; PolicyResource has it, and tests build it by hand. */
 export interface ResourceLike {
@@ -231,7 +227,7 @@ export function wildcardActionViolations(resources: readonly ResourceLike[]): Vi
 
 const DESTRUCTIVE = new Map(DESTRUCTIVE_S3_ACTIONS.map((a) => [a.toLowerCase(), a]));
 const PUT_OBJECT_RETENTION = "s3:putobjectretention";
-const PUT_OBJECT_TAGGING = "s3:putobjecttagging";
+const DELETE_OBJECT = "s3:deleteobject";
 
 /** The destructive actions an action pattern (IAM wildcards `*` and `?`, case-insensitive) covers. */
 function destructiveActionsOf(pattern: string): string[] {
@@ -283,32 +279,23 @@ function onKeyPrefixes(st: Statement): boolean {
 }
 
 /**
- * Whether an Allow of s3:PutObjectTagging is the shipper's landing-tag grant: on named key
- * prefixes, and every request's tags exactly the landing tag (lib/object/landing.ts):
- * StringEquals on s3:RequestObjectTag/<landing key> with the landing value alone, and
- * ForAllValues:StringEquals on s3:RequestObjectTagKeys with the landing key alone; no IfExists
- * form of either (it would pass a request without the tag), no NotAction/NotResource. Any other
- * tag could steer the lifecycle, or hide a landing original from it.
+ * Whether an Allow of s3:DeleteObject is the compactor's delete-marker grant: in an identity
+ * policy (no Principal: never a bucket policy's grant to others), on key prefixes that each end
+ * in a long-lived tier's segment (lib/keys/tiers.ts: `<prefix>/archive/`, `<prefix>/analytics/`;
+ * never the hour indexes, loss records, compacted parts or a whole bucket), with no
+ * NotAction/NotResource. In a versioned bucket DeleteObject without a version id only puts a
+ * delete marker; removing a version is s3:DeleteObjectVersion, which no grant may hold.
  */
-export function landingTagGrant(st: Statement): boolean {
-  if (st.NotAction !== undefined || st.NotResource !== undefined) return false;
-  const condition: Record<string, Record<string, unknown>> = st.Condition ?? {};
-  const valueKey = `${REQUEST_OBJECT_TAG_CONDITION_PREFIX}${LANDING_TAG.key}`;
-  const value = list(condition.StringEquals?.[valueKey]);
-  const keys = list(condition["ForAllValues:StringEquals"]?.[REQUEST_OBJECT_TAG_KEYS_CONDITION_KEY]);
-  const ifExists = Object.keys(condition).some(
-    (op) =>
-      op.endsWith("IfExists") &&
-      (condition[op]?.[valueKey] !== undefined ||
-        condition[op]?.[REQUEST_OBJECT_TAG_KEYS_CONDITION_KEY] !== undefined),
-  );
+export function deleteMarkerGrant(st: Statement): boolean {
+  if (st.NotAction !== undefined || st.NotResource !== undefined || st.Principal !== undefined) return false;
+  const tiers = new Set<string>(longLivedTiers());
   return (
     onKeyPrefixes(st) &&
-    value.length === 1 &&
-    value[0] === LANDING_TAG.value &&
-    keys.length === 1 &&
-    keys[0] === LANDING_TAG.key &&
-    !ifExists
+    list(st.Resource).every((r) => {
+      const segments = r.split("/");
+      // `arn:aws:s3:::bucket/<prefix>/<tier>/*`: the tier is the segment before the `*`, under a prefix.
+      return segments.length >= 4 && tiers.has(segments.at(-2)!);
+    })
   );
 }
 
@@ -316,15 +303,16 @@ export function landingTagGrant(st: Statement): boolean {
 function boundedException(action: string, st: Statement): boolean {
   const lower = action.toLowerCase();
   if (lower === PUT_OBJECT_RETENTION) return boundedRetentionGrant(st);
-  if (lower === PUT_OBJECT_TAGGING) return landingTagGrant(st);
+  if (lower === DELETE_OBJECT) return deleteMarkerGrant(st);
   return false;
 }
 
 /**
  * No IAM policy, role policy or bucket policy allows an action that deletes archived data,
- * weakens its protection or tags it for expiry (DESTRUCTIVE_S3_ACTIONS, also through
+ * weakens its protection or could steer the lifecycle (DESTRUCTIVE_S3_ACTIONS, also through
  * wildcards), except s3:PutObjectRetention in a bounded grant (boundedRetentionGrant) and
- * s3:PutObjectTagging in the landing-tag grant (landingTagGrant). Deny statements are fine.
+ * s3:DeleteObject in the compactor's delete-marker grant (deleteMarkerGrant). Deny statements
+ * are fine.
  */
 export function destructiveActionViolations(resources: readonly ResourceLike[]): Violation[] {
   const out: Violation[] = [];
@@ -346,9 +334,9 @@ export function destructiveActionViolations(resources: readonly ResourceLike[]):
                   "s3:PutObjectRetention only on key prefixes, with a NumericLessThanEquals cap on s3:object-lock-remaining-retention-days",
                 ]
               : []),
-            ...(lower.includes(PUT_OBJECT_TAGGING)
+            ...(lower.includes(DELETE_OBJECT)
               ? [
-                  `s3:PutObjectTagging only on key prefixes, with StringEquals ${REQUEST_OBJECT_TAG_CONDITION_PREFIX}${LANDING_TAG.key} = "${LANDING_TAG.value}" and ForAllValues:StringEquals ${REQUEST_OBJECT_TAG_KEYS_CONDITION_KEY} = ["${LANDING_TAG.key}"]`,
+                  `s3:DeleteObject only in a role's own policy, on key prefixes of the long-lived tiers (${longLivedTiers().join(", ")})`,
                 ]
               : []),
           ]
@@ -460,7 +448,7 @@ export const securityPolicies: StackValidationPolicy[] = [
   ),
   stackPolicy(
     "logarchive-no-destructive-actions",
-    "No policy allows deleting archived data, weakening its lock or tagging it for expiry; s3:PutObjectRetention only on key prefixes with a capped retention, s3:PutObjectTagging only on key prefixes and only the landing tag.",
+    "No policy allows deleting archived data, weakening its lock or tagging it; s3:PutObjectRetention only on key prefixes with a capped retention, s3:DeleteObject (delete markers) only on the long-lived tiers' key prefixes.",
     destructiveActionViolations,
   ),
   stackPolicy(
