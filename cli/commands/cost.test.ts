@@ -40,6 +40,7 @@ const STORED = 2.16e10 + 14_400 * 250;
 interface Line {
   item: string;
   steady: number;
+  quantity: number;
   first: number;
   note?: string;
 }
