@@ -86,6 +86,35 @@ describe("local S3 archive front", () => {
     return output.Body!.transformToString();
   };
 
+  /** A multipart upload of `body` in one part, created with `create`'s extra fields. */
+  async function multipart(
+    bucket: string,
+    key: string,
+    body: string,
+    create: Partial<CreateMultipartUploadCommand["input"]> = {},
+  ) {
+    const created = await client.send(
+      new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...create }),
+    );
+    const part = await client.send(
+      new UploadPartCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: created.UploadId,
+        PartNumber: 1,
+        Body: body,
+      }),
+    );
+    return client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: created.UploadId,
+        MultipartUpload: { Parts: [{ ETag: part.ETag, PartNumber: 1 }] },
+      }),
+    );
+  }
+
   it("passes plain calls through to s3rver: metadata kept, ListObjectsV2 unchanged", async () => {
     await put("plain", "ns/a.ndjson.gz", "line-a", { Metadata: { "logarchive-sha256": "abc" } });
     const head = await client.send(new HeadObjectCommand({ Bucket: "plain", Key: "ns/a.ndjson.gz" }));
@@ -149,26 +178,9 @@ describe("local S3 archive front", () => {
   });
 
   it("records a multipart upload completed through the front as a version", async () => {
-    const created = await client.send(
-      new CreateMultipartUploadCommand({ Bucket: "versioned", Key: "multi", StorageClass: "DEEP_ARCHIVE" }),
-    );
-    const part = await client.send(
-      new UploadPartCommand({
-        Bucket: "versioned",
-        Key: "multi",
-        UploadId: created.UploadId,
-        PartNumber: 1,
-        Body: "multipart-body",
-      }),
-    );
-    const completed = await client.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: "versioned",
-        Key: "multi",
-        UploadId: created.UploadId,
-        MultipartUpload: { Parts: [{ ETag: part.ETag, PartNumber: 1 }] },
-      }),
-    );
+    const completed = await multipart("versioned", "multi", "multipart-body", {
+      StorageClass: "DEEP_ARCHIVE",
+    });
     assert.ok(completed.VersionId);
     const listed = await client.send(new ListObjectVersionsCommand({ Bucket: "versioned", Prefix: "multi" }));
     assert.deepEqual(
@@ -803,30 +815,9 @@ describe("local S3 archive front", () => {
   });
 
   it("gives a multipart upload the tags of its CreateMultipartUpload", async () => {
-    const created = await client.send(
-      new CreateMultipartUploadCommand({
-        Bucket: "versioned",
-        Key: "tags/multi",
-        Tagging: "logarchive-landing=1",
-      }),
-    );
-    const part = await client.send(
-      new UploadPartCommand({
-        Bucket: "versioned",
-        Key: "tags/multi",
-        UploadId: created.UploadId,
-        PartNumber: 1,
-        Body: "multipart-body",
-      }),
-    );
-    const completed = await client.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: "versioned",
-        Key: "tags/multi",
-        UploadId: created.UploadId,
-        MultipartUpload: { Parts: [{ ETag: part.ETag, PartNumber: 1 }] },
-      }),
-    );
+    const completed = await multipart("versioned", "tags/multi", "multipart-body", {
+      Tagging: "logarchive-landing=1",
+    });
     assert.deepEqual(await tagsOf("versioned", "tags/multi", completed.VersionId), [
       { Key: "logarchive-landing", Value: "1" },
     ]);
@@ -837,35 +828,6 @@ describe("local S3 archive front", () => {
     );
     assert.equal(refused.name, "InvalidArgument");
   });
-
-  /** A multipart upload of `body` in one part, created with `create`'s extra fields. */
-  async function multipart(
-    bucket: string,
-    key: string,
-    body: string,
-    create: Partial<CreateMultipartUploadCommand["input"]> = {},
-  ) {
-    const created = await client.send(
-      new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...create }),
-    );
-    const part = await client.send(
-      new UploadPartCommand({
-        Bucket: bucket,
-        Key: key,
-        UploadId: created.UploadId,
-        PartNumber: 1,
-        Body: body,
-      }),
-    );
-    return client.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: bucket,
-        Key: key,
-        UploadId: created.UploadId,
-        MultipartUpload: { Parts: [{ ETag: part.ETag, PartNumber: 1 }] },
-      }),
-    );
-  }
 
   it("multipart uploads and Object Lock: CompleteMultipartUpload takes the bucket's default retention, or the lock its CreateMultipartUpload named", async () => {
     const defaulted = await multipart("defaulted", "multi-default", "part-body");
