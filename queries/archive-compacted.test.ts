@@ -2,8 +2,9 @@
 // against a local S3 holding data the compactor itself made (compactNamespaceHour): an hour
 // with committed manifests (generation 0 of hundreds of members in one multi-member gzip
 // part, and a supplement) is read from its parts only, although its originals are still
-// stored; an hour without a manifest from its originals only, even with a part beside it that
-// no manifest names; every line once, counted against the manifests' totals.records; through
+// stored (a manifest names every one; queries/archive-late.test.ts has a late batch no
+// manifest names); an hour without a manifest from its originals only, even with a part
+// beside it that no manifest names; every line once, counted against the manifests' totals.records; through
 // S3 and from a downloaded folder; and a part that is not what its manifest says, or a missing
 // generation, is an error, not a silent miscount.
 
@@ -187,6 +188,7 @@ describe("--engine archive over compacted hours", () => {
       const result = await runArchiveQuery(count, values(), source);
       assert.deepEqual(result.rows, expected, source.kind);
       assert.equal(result.compactedHours, 1, source.kind);
+      assert.equal(result.uncompactedBatches, 0, `${source.kind}: every original of hour 10 is named`);
       assert.equal(result.parts, 2, `${source.kind}: generation 0's part and the supplement's`);
       assert.equal(
         result.objects,
@@ -198,18 +200,23 @@ describe("--engine archive over compacted hours", () => {
       assert.equal(result.bytes, partBytes + originalBytes, source.kind);
     }
     assert.equal(
-      archiveReadNote({ objects: 7, parts: 2, compactedHours: 1, bytes: 10 }),
+      archiveReadNote({ objects: 7, parts: 2, compactedHours: 1, uncompactedBatches: 0, bytes: 10 }),
       "Read 7 archive objects and 2 compacted parts (1 compacted namespace-hour) (10 bytes gzip).",
     );
     assert.equal(
-      archiveReadNote({ objects: 1, parts: 0, compactedHours: 0, bytes: 10 }),
+      archiveReadNote({ objects: 7, parts: 2, compactedHours: 1, uncompactedBatches: 1, bytes: 10 }),
+      "Read 7 archive objects and 2 compacted parts (1 compacted namespace-hour; 1 of their batches not yet compacted, read from their originals) (10 bytes gzip).",
+    );
+    assert.equal(
+      archiveReadNote({ objects: 1, parts: 0, compactedHours: 0, uncompactedBatches: 0, bytes: 10 }),
       "Read 1 archive object (10 bytes gzip).",
     );
   });
 
-  it("decides each hour once from its manifests: the parts named by them, in generation order, or the originals", async () => {
+  it("plans each hour from its manifests: the parts named by them, in generation order, or with none the originals", async () => {
     const compacted = await planArchiveHour(s3Source, "logs", "payments", DT, "10");
     assert.equal(compacted.from, "compacted");
+    assert.equal(compacted.supersededOriginals, hour10.length + late10.length, "stored, not read");
     assert.deepEqual(
       compacted.manifests.map((k) => k.slice(k.lastIndexOf("/") + 1)),
       ["manifest-0000.json", "manifest-0001.json"],

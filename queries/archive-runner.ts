@@ -8,12 +8,13 @@
 // lines that are also archived, and reading it would count them twice. DuckDB's httpfs is not
 // used: it is an extension downloaded at run time, and this must work offline.
 //
-// Compacted hours (docs/design/compaction.md#readers-no-line-twice-none-missed): for each
-// namespace-hour the run decides once, before reading anything, where its lines come from. If
-// the hour has a committed compaction manifest, the parts its manifests name (every
-// generation, in order) and nothing else; otherwise its originals. Never both (the originals
-// stay for landing_days after compaction, so reading both would count every line twice), and
-// never a part no manifest names (a crashed compactor's part is not committed). A part is a
+// Compacted hours (docs/queries.md#reads-and-compaction): the run decides per batch, before
+// reading anything, where its lines come from. A batch (original key) named by a committed
+// compaction manifest (any generation) is read from the part holding it, and its original, if
+// still stored, is not read; every other original present (a late batch not yet in a
+// supplement, or one whose hour's compaction was refused, which the compactor keeps whole) is
+// read as an original. Never both for a batch (a member is its original's bytes), and never a
+// part no manifest names (a crashed compactor's part is not committed). A part is a
 // multi-member gzip file (RFC 1952 §2.2) that DuckDB reads to its end (docs/queries.md).
 
 import { createHash } from "node:crypto";
@@ -30,8 +31,10 @@ import {
   compactedHourPrefix,
   compactionManifestsPrefix,
   formatCompactedPartKey,
+  formatObjectKey,
   OBJECT_SUFFIX,
   parseCompactedKey,
+  parseObjectKey,
   partitionPrefix,
   prefixProblem,
 } from "../lib/keys/layout.ts";
@@ -61,11 +64,13 @@ export interface ArchiveSelection {
 }
 
 export interface ArchiveResult extends QueryResult {
-  /** Original archive objects read (of hours not compacted). */
+  /** Original archive objects read: every original no committed manifest names. */
   objects: number;
   /** Compacted parts read, and the namespace-hours they were read for (hours with a committed manifest). */
   parts: number;
   compactedHours: number;
+  /** Of `objects`, the originals of compacted hours: batches not yet compacted. */
+  uncompactedBatches: number;
   /** Stored (gzip) bytes of everything read. */
   bytes: number;
 }
@@ -82,16 +87,22 @@ interface ArchiveFile {
   readonly part?: { readonly sha256: string; readonly manifestKey: string };
 }
 
-/** Where one namespace-hour's lines come from, decided once before anything is read. */
+/** Where one namespace-hour's lines come from, decided per batch before anything is read. */
 export interface HourPlan {
   readonly namespace: string;
   readonly dt: string;
   readonly hour: string;
-  /** compacted: the hour has committed manifests, and only the parts they name are read. */
-  readonly from: "compacted" | "originals";
+  /**
+   * compacted: every batch from the parts its committed manifests name; mixed: those and the
+   * originals no manifest names (batches not yet compacted); originals: no manifest.
+   */
+  readonly from: "compacted" | "mixed" | "originals";
   /** The committed manifests' keys, generation 0 first (empty for originals). */
   readonly manifests: readonly string[];
+  /** The parts (each with `part`) and then the originals no manifest names. */
   readonly files: readonly ArchiveFile[];
+  /** Originals stored but not read: a manifest names their batch, read from its part. */
+  readonly supersededOriginals: number;
 }
 
 const HOUR_MS = 3_600_000;
@@ -213,12 +224,14 @@ async function readSmallObject(source: ArchiveSource, key: string): Promise<Buff
 }
 
 /**
- * Where one namespace-hour's lines come from. One LIST of the hour's manifests decides it: a
- * manifest commits its parts (the compactor writes it after every part is stored and
- * verified), so with one the parts its manifests name are the hour, and without one the
- * originals are. The manifests must be generations 0, 1, … each naming the one before by its
- * SHA-256: a gap or a broken chain would silently drop or double a supplement's lines, so it
- * is an error, not a guess.
+ * Where one namespace-hour's lines come from, per batch. The hour's originals are listed
+ * first, then its manifests: the compactor deletes only originals named by a manifest it has
+ * committed, so an original missing from the listing is named by a manifest listed after it
+ * (listing the other way round could miss a batch deleted in between). Every batch a committed
+ * manifest names is read from its part, every other original listed as an original. The
+ * manifests must be generations 0, 1, … each naming the one before by its SHA-256: a gap or a
+ * broken chain would silently drop or double a supplement's lines, so it is an error, not a
+ * guess.
  */
 export async function planArchiveHour(
   source: ArchiveSource,
@@ -227,6 +240,13 @@ export async function planArchiveHour(
   dt: string,
   hour: string,
 ): Promise<HourPlan> {
+  const originals = (
+    await Promise.all(
+      longLivedTiers().map((tier) => listKeys(source, partitionPrefix(prefix, tier, namespace, dt, hour))),
+    )
+  )
+    .flat()
+    .filter((o) => o.key.endsWith(OBJECT_SUFFIX));
   const listed = await listKeys(source, compactionManifestsPrefix(prefix, namespace, dt, hour));
   const manifestKeys: { key: string; generation: number }[] = [];
   for (const { key } of listed) {
@@ -239,18 +259,21 @@ export async function planArchiveHour(
     if (parsed.kind === "manifest") manifestKeys.push({ key, generation: parsed.generation });
   }
   if (manifestKeys.length === 0) {
-    const originals = (
-      await Promise.all(
-        longLivedTiers().map((tier) => listKeys(source, partitionPrefix(prefix, tier, namespace, dt, hour))),
-      )
-    )
-      .flat()
-      .filter((o) => o.key.endsWith(OBJECT_SUFFIX));
-    return { namespace, dt, hour, from: "originals", manifests: [], files: originals };
+    return {
+      namespace,
+      dt,
+      hour,
+      from: "originals",
+      manifests: [],
+      files: originals,
+      supersededOriginals: 0,
+    };
   }
   manifestKeys.sort((a, b) => a.generation - b.generation);
   const where = `compacted hour ${namespace} ${dt}T${hour}`;
   const files: ArchiveFile[] = [];
+  /** The members' original keys as this source stores them (a folder has no bucket prefix). */
+  const named = new Set<string>();
   let previous: Buffer | undefined;
   for (const [i, { key, generation }] of manifestKeys.entries()) {
     if (generation !== i) {
@@ -282,22 +305,28 @@ export async function planArchiveHour(
     for (const part of manifest.parts) {
       // The part's key as this source stores it: the manifest's key below the layout's prefix
       // (a downloaded folder holds the tree without the bucket's prefix).
-      const named = parseCompactedKey(part.key);
-      if (named.kind !== "part") throw new ArchiveReadError(`${key}: part ${part.part} is not a part key`);
+      const parsedPart = parseCompactedKey(part.key);
+      if (parsedPart.kind !== "part")
+        throw new ArchiveReadError(`${key}: part ${part.part} is not a part key`);
       files.push({
-        key: formatCompactedPartKey({ ...named, prefix }),
+        key: formatCompactedPartKey({ ...parsedPart, prefix }),
         size: part.bytes,
         part: { sha256: part.sha256, manifestKey: key },
       });
     }
+    for (const member of manifest.members) {
+      named.add(formatObjectKey({ ...parseObjectKey(member.key), prefix }));
+    }
   }
+  const uncompacted = originals.filter((o) => !named.has(o.key));
   return {
     namespace,
     dt,
     hour,
-    from: "compacted",
+    from: uncompacted.length === 0 ? "compacted" : "mixed",
     manifests: manifestKeys.map((m) => m.key),
-    files,
+    files: [...files, ...uncompacted],
+    supersededOriginals: originals.length - uncompacted.length,
   };
 }
 
@@ -409,12 +438,15 @@ export async function runArchiveQuery(
     );
     await installDuckDbDefinitions(connection);
     const result = await runDuckDbQuery(connection, query, values);
-    const compacted = plans.filter((p) => p.from === "compacted");
+    const parts = listed.filter((f) => f.part !== undefined).length;
     return {
       ...result,
-      objects: listed.length - compacted.reduce((n, p) => n + p.files.length, 0),
-      parts: compacted.reduce((n, p) => n + p.files.length, 0),
-      compactedHours: compacted.length,
+      objects: listed.length - parts,
+      parts,
+      compactedHours: plans.filter((p) => p.from !== "originals").length,
+      uncompactedBatches: plans
+        .filter((p) => p.from === "mixed")
+        .reduce((n, p) => n + p.files.filter((f) => f.part === undefined).length, 0),
       bytes,
     };
   } finally {

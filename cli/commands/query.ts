@@ -409,18 +409,22 @@ async function runOnArchive(
   printResult(io, result, o.format, io.now() - started);
 }
 
-/** What an archive run read: originals, and for compacted namespace-hours the parts their manifests name. */
+/**
+ * What an archive run read: originals, and for compacted namespace-hours the parts their
+ * manifests name; originals of compacted hours that no manifest names yet are information.
+ */
 export function archiveReadNote(r: {
   objects: number;
   parts: number;
   compactedHours: number;
+  uncompactedBatches: number;
   bytes: number;
 }): string {
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
   const compacted =
     r.compactedHours === 0
       ? ""
-      : ` and ${plural(r.parts, "compacted part")} (${plural(r.compactedHours, "compacted namespace-hour")})`;
+      : ` and ${plural(r.parts, "compacted part")} (${plural(r.compactedHours, "compacted namespace-hour")}${r.uncompactedBatches === 0 ? "" : `; ${r.uncompactedBatches} of their batches not yet compacted, read from their originals`})`;
   return `Read ${plural(r.objects, "archive object")}${compacted} (${r.bytes} bytes gzip).`;
 }
 
