@@ -428,7 +428,7 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
       "s3_standard_gb_month_next_450tb",
       "s3_standard_gb_month_over_500tb",
     ],
-    note: `${((stayingStandard / Math.max(1, retainedPerDay)) * 100).toFixed(1)}% of ${compaction === null ? "archived objects" : "compacted parts"} stay in Standard for the whole retention (${inputs.transitionSizes === "off" ? "under 128 KB" : "below every transition's break-even size"})`,
+    note: `${((stayingStandard / Math.max(1, retainedPerDay)) * 100).toFixed(1)}% of ${compaction === null ? "archived objects" : "compacted parts and kept-whole originals"} stay in Standard for the whole retention (${inputs.transitionSizes === "off" ? "under 128 KB" : "below every transition's break-even size"})`,
   });
   for (const cls of ["STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"] as const) {
     const inLifecycle = inputs.lifecycle.some((s) => s.storageClass === cls);
@@ -577,7 +577,7 @@ export function costModel(model: PlanModel, inputs: CostInputs, prices: PriceTab
       note: transitionNote(
         transitionsBySize.find((t) => t.storageClass === cls),
         inputs.transitionSizes,
-        compaction === null ? "archived objects" : "compacted parts",
+        compaction === null ? "archived objects" : "compacted parts and kept-whole originals",
       ),
     });
   }

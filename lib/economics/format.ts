@@ -179,13 +179,15 @@ export function formatPlan(
   if (c !== null) {
     out.push(
       "",
-      `## Archive compaction (docs/design/compaction.md; the hourly compact --pending CronJob: originals kept ${c.design.landingDays} days, parts of at most ${bytes(c.design.partMaxBytes)})`,
+      `## Archive compaction (docs/design/compaction.md; the hourly compact --pending CronJob: each compacted original deleted ${c.design.deleteAfterHours} h after its hour, its version kept to its ${c.design.landingDays}-day retention; parts of at most ${bytes(c.design.partMaxBytes)})`,
     );
     out.push(
       table(
         ["what", "per day"],
         [
           ["Originals compacted (members)", count(c.membersPerDay)],
+          ["DeleteObject of compacted originals (a delete marker each; free)", count(c.deletesPerDay)],
+          ["Originals kept whole (lock extended with PutObjectRetention)", count(c.keptWholePerDay)],
           ["Namespace-hours compacted", count(c.namespaceHoursPerDay)],
           [
             `Compacted parts (median ${bytes(c.sizes.medianBytes)}, ${(c.sizes.shareUnder128KiB * 100).toFixed(1)}% under 128 KiB)`,
