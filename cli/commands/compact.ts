@@ -16,12 +16,15 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { Command, type Command as CommandType, InvalidArgumentError, Option } from "commander";
 import type { CompactionOutcome } from "../../lib/compaction/compact.ts";
 import {
+  DEFAULT_ATHENA_CUTOFF_HOURS,
+  DEFAULT_LANDING_DAYS,
+  DEFAULT_LOCK_DAYS,
   DEFAULT_LOOKBACK_MS,
   DEFAULT_PART_MAX_BYTES,
   DEFAULT_PENDING_CONCURRENCY,
   DEFAULT_SETTLE_MS,
 } from "../../lib/compaction/defaults.ts";
-import type { PendingResult, PendingRun } from "../../lib/compaction/pending.ts";
+import type { KeptWhole, PendingResult, PendingRun } from "../../lib/compaction/pending.ts";
 import { formatShard, parseShard, type Shard, WHOLE_ARCHIVE } from "../../lib/compaction/shard.ts";
 import { UserError } from "../../lib/config/errors.ts";
 import { formatDuration, formatSize, parseDuration, parseSize } from "../../lib/config/units.ts";
@@ -40,6 +43,9 @@ interface CompactCommandOptions extends ArchiveLocationOptions {
   pending?: boolean;
   shard: Shard;
   lookback: number;
+  landingDays: number;
+  lockDays: number;
+  deleteAfter: number;
   concurrency: number;
   partMaxBytes: number;
   settle: number;
@@ -88,6 +94,20 @@ function parseLookback(value: string): number {
   return ms;
 }
 
+function parseDays(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 36_500) {
+    throw new InvalidArgumentError("expected a whole number of days from 1 to 36500.");
+  }
+  return n;
+}
+
+function parseDeleteAfter(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === null) throw new InvalidArgumentError("expected a duration such as 6h, 90m or 0s.");
+  return ms;
+}
+
 /** Namespace-hours at once: each holds an upload chunk and a few originals in memory. */
 const MAX_CONCURRENCY = 64;
 
@@ -128,8 +148,11 @@ function checkMode(o: CompactCommandOptions, command: CommandType): void {
       );
     }
   }
-  for (const flag of ["lookback", "concurrency", "shard"]) {
-    if (given(flag)) throw new InvalidArgumentError(`--${flag} is for --pending only.`);
+  for (const flag of ["lookback", "concurrency", "shard", "landingDays", "lockDays", "deleteAfter"]) {
+    if (given(flag)) {
+      const name = flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      throw new InvalidArgumentError(`--${name} is for --pending only.`);
+    }
   }
 }
 
@@ -163,6 +186,33 @@ export function compactCommand(version: string): Command {
       )
         .default(DEFAULT_LOOKBACK_MS, formatDuration(DEFAULT_LOOKBACK_MS))
         .argParser(parseLookback),
+    )
+    .addOption(
+      new Option(
+        "--landing-days <n>",
+        "with --pending: the originals' landing retention in days after the end of their hour (the shipper's landing_days); an original no committed manifest names gets the full lock (--lock-days) in the last day of it",
+      )
+        .default(DEFAULT_LANDING_DAYS)
+        .argParser(parseDays),
+    )
+    .addOption(
+      new Option(
+        "--lock-days <n>",
+        "with --pending: the retention, in days from its LastModified, given to an original kept whole (no committed manifest names it): the bucket's default retention",
+      )
+        .default(DEFAULT_LOCK_DAYS)
+        .argParser(parseDays),
+    )
+    .addOption(
+      new Option(
+        "--delete-after <duration>",
+        "with --pending: how long after its hour ends an original a committed manifest names gets a delete marker (DeleteObject without a version id; its locked version stays until its retention ends); keep it at least the Athena cutoff",
+      )
+        .default(
+          DEFAULT_ATHENA_CUTOFF_HOURS * 3_600_000,
+          formatDuration(DEFAULT_ATHENA_CUTOFF_HOURS * 3_600_000),
+        )
+        .argParser(parseDeleteAfter),
     )
     .addOption(
       new Option("--concurrency <n>", "with --pending: namespace-hours compacted at once")
@@ -332,6 +382,12 @@ export interface PendingSummary {
   partsKept: number;
   requests: PendingRun["requests"];
   failures: { namespace: string; hour: string; reason: string }[];
+  /** Originals given a delete marker (dry run: that would be): named by a committed manifest, their hour ended --delete-after ago. */
+  deleted: number;
+  /** Originals no committed manifest names, near the end of their landing retention: kept at the full lock. */
+  kept_whole: KeptWhole[];
+  /** Sweep requests that failed (the run fails). */
+  sweepErrors: { key: string; message: string }[];
 }
 
 function failureReason(result: PendingResult): string | null {
@@ -403,6 +459,9 @@ export function summarizePending(run: PendingRun, lookbackMs: number, settleMs: 
     partsKept: 0,
     requests: run.requests,
     failures: [],
+    deleted: run.sweep.deleted,
+    kept_whole: run.sweep.keptWhole,
+    sweepErrors: run.sweep.errors,
   };
   for (const result of run.results) {
     const reason = failureReason(result);
@@ -444,6 +503,9 @@ async function runPending(
       partMaxBytes: o.partMaxBytes,
       concurrency: o.concurrency,
       shard: o.shard,
+      landingDays: o.landingDays,
+      lockDays: o.lockDays,
+      deleteAfterMs: o.deleteAfter,
       indexCheck: o.indexCheck,
       dryRun: o.dryRun === true,
       toolVersion: version,
@@ -462,6 +524,25 @@ async function runPending(
   process.stdout.write(
     `compact --pending: ${window} (lookback ${formatDuration(o.lookback)}, settle ${formatDuration(o.settle)}${o.shard.count > 1 ? `, shard ${s.shard}` : ""}), ${s.namespaces} namespace(s): ${s.pending} namespace-hour(s) pending, ${verb}, ${s.failed} failed${s.upToDate > 0 ? `, ${s.upToDate} already up to date` : ""}; ${s.members} batch(es), ${s.records} record(s), ${formatSize(s.bytes)} in ${s.parts} part(s)\n`,
   );
+  const lines: string[] = [];
+  for (const k of s.kept_whole) {
+    const verb =
+      k.action === "extended"
+        ? `${o.dryRun ? "would extend" : "extended"} its retention to ${k.retainUntil} (${k.mode})`
+        : k.action === "already"
+          ? `already retained until ${k.retainUntil} (${k.mode})`
+          : k.action === "gone"
+            ? "gone since the listing"
+            : "has no Object Lock retention to extend";
+    lines.push(
+      `compact: KEPT WHOLE ${k.key} (hour ${k.hour}, landing retention ends ${k.landingEnds}): no committed manifest names it; ${verb}`,
+    );
+  }
+  for (const e of s.sweepErrors) lines.push(`compact: FAILED ${e.key}: ${e.message}`);
+  lines.push(
+    `compact --pending: ${s.deleted} compacted original(s) ${o.dryRun ? "would get" : "given"} a delete marker (hours ended ${formatDuration(o.deleteAfter)} ago or more), ${s.kept_whole.length} original(s) kept whole${s.sweepErrors.length > 0 ? `, ${s.sweepErrors.length} sweep request(s) failed` : ""}`,
+  );
+  process.stdout.write(`${lines.join("\n")}\n`);
   process.stdout.write(`${JSON.stringify(s)}\n`);
-  process.exitCode = s.failed > 0 ? EXIT.verdict : EXIT.ok;
+  process.exitCode = s.failed > 0 || s.sweepErrors.length > 0 ? EXIT.verdict : EXIT.ok;
 }

@@ -27,10 +27,13 @@ export const DEFAULT_UPLOAD_CHUNK_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_SETTLE_MS = 75 * 60 * 1000;
 
 /**
- * Default lookback of `compact --pending`: the hours it looks at for originals no manifest names.
- * It must be shorter than the originals' landing days (default 3 days; the shipper's
- * landing_days): after those they expire, and a manifest committed then would name only the
- * survivors.
+ * Default lookback of `compact --pending`: the hours it looks at for originals no manifest names,
+ * for compacted originals to delete, and for originals to keep whole. Originals are never expired
+ * by age; an original no manifest names gets the full lock (DEFAULT_LOCK_DAYS) while its hour is
+ * still in the lookback, in the last day (or more, pending.ts keptWholeZoneMs) of its landing
+ * retention, so the lookback must reach at least that far back. A batch that lands after the
+ * lookback has passed its hour is never seen by a run: it keeps its landing retention and stays
+ * current (readers read it as an original); `compact --namespace --hour` compacts it by hand.
  */
 export const DEFAULT_LOOKBACK_MS = 48 * 3_600_000;
 
@@ -49,3 +52,6 @@ export const DEFAULT_LANDING_DAYS = 3;
 
 /** Hours after an hour ends from which Athena's view reads it from the compacted parts (infra's archiveCompaction.athenaCutoffHours). */
 export const DEFAULT_ATHENA_CUTOFF_HOURS = 6;
+
+/** Days an original kept whole (never compacted) is locked from its LastModified: the bucket's default retention (infra objectLockDays). */
+export const DEFAULT_LOCK_DAYS = 365;

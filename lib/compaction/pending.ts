@@ -4,12 +4,24 @@
 // compactNamespaceHour. One namespace-hour's failure (a refused original, an hour the indexes
 // say is not complete, an S3 error) is reported and the others go on.
 //
-// The lookback must be shorter than the originals' landing days (the shipper's landing_days,
-// infra archiveCompaction.landingDays, default 3 days, against a default lookback of 48 h):
-// originals expire landing days after they land, so an hour looked at later than that may have
-// lost some of them, and a manifest committed then would name only the survivors. A batch that
-// lands more than the lookback after its hour is not found by this run; `logarchive compact
-// --namespace --hour` compacts it by hand while its original lives.
+// After compacting, the run sweeps the originals of its lookback (docs/design/compaction.md,
+// the revision after the adversarial review; sweepOriginals):
+//   (a) an original a committed manifest names, of an hour that ended at least --delete-after
+//       ago (default the Athena cutoff, so Athena's view never needs an original of an hour it
+//       reads from parts), gets DeleteObject WITHOUT a version id: a delete marker, which S3
+//       allows on a locked version; the locked version becomes noncurrent and the tier rules'
+//       NoncurrentVersionExpiration removes it once its short landing retention has passed. Never
+//       a version delete. The hour's manifests are read again as readers read them
+//       (readHourManifests) and only what they name is deleted.
+//   (b) an original no committed manifest names (a refused one, a stuck hour) whose landing
+//       retention (hour end + --landing-days) ends within the kept-whole zone (24 h, or more,
+//       keptWholeZoneMs) gets PutObjectRetention to LastModified + --lock-days (never shorter
+//       than it has), and is reported: it stays current at the full lock, nothing expires it.
+// Nothing expires an original by age, so an hour outside the lookback loses nothing: a batch that
+// lands more than the lookback after its hour keeps its landing retention and stays current,
+// read as an original; `logarchive compact --namespace --hour` compacts it by hand. The
+// extension (b) happens while an hour is still inside the lookback, which reaches back at least
+// a day before the landing retention ends (48 h against 3 days by default).
 //
 // Enumeration, and why this way. The key layout puts the namespace before the hour
 // (`<prefix>/<tier>/namespace=/dt=/hour=/…`, lib/keys/layout.ts), so no listing answers "which
@@ -49,7 +61,14 @@
 // namespace-hours (readIndexHourSummary): measured in benchmarks/compaction.bench.ts
 // (docs/benchmarks.md#compaction).
 
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectRetentionCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
 import { forEachLimited } from "../../functions/loader/state.ts";
 import {
   compactedHourPrefix,
@@ -65,6 +84,7 @@ import { longLivedTiers } from "../keys/tiers.ts";
 import { parseCompactionManifest } from "../object/compaction-manifest.ts";
 import { type CompactionOutcome, type CompactOptions, compactNamespaceHour } from "./compact.ts";
 import { DEFAULT_LOOKBACK_MS, DEFAULT_PENDING_CONCURRENCY, DEFAULT_SETTLE_MS } from "./defaults.ts";
+import { readHourManifests } from "./manifests.ts";
 import { inShard, type Shard, WHOLE_ARCHIVE } from "./shard.ts";
 
 export { DEFAULT_LOOKBACK_MS, DEFAULT_PENDING_CONCURRENCY };
@@ -100,6 +120,44 @@ export interface PendingOptions
   shard?: Shard;
   /** Each namespace-hour's result as it finishes. */
   onResult?: (result: PendingResult) => void;
+  /**
+   * After compacting, give a delete marker (DeleteObject without a version id) to every
+   * original in the lookback that a committed manifest names and whose hour ended at least this
+   * long ago. Absent: nothing is deleted (`compact --pending` always sets it).
+   */
+  deleteAfterMs?: number;
+  /**
+   * The originals' landing retention, days after the end of their hour (the shipper's
+   * landing_days). With lockDays, every original in the lookback that no committed manifest
+   * names and whose landing retention ends within keptWholeZoneMs(…) gets its retention
+   * extended to LastModified + lockDays. Absent: no retention is changed.
+   */
+  landingDays?: number;
+  /** The bucket's default retention days (infra objectLockDays): what an original kept whole gets. */
+  lockDays?: number;
+}
+
+/** An original no committed manifest names whose landing retention ends soon: kept whole, at the full lock. */
+export interface KeptWhole {
+  key: string;
+  /** Its records' hour, YYYY-MM-DDTHH. */
+  hour: string;
+  /** When its landing retention ends (hour end + landing days), ISO. */
+  landingEnds: string;
+  /** extended: PutObjectRetention sent (in a dry run: would be); already: its retain-until is already at least the full lock; no-retention: it has no Object Lock retention to extend (a bucket without Object Lock); gone: deleted since the listing. */
+  action: "extended" | "already" | "no-retention" | "gone";
+  /** Its retain-until after this run (ISO), null when it has none. */
+  retainUntil: string | null;
+  mode: string | null;
+}
+
+/** What a run did to the originals after compacting. */
+export interface OriginalsSweep {
+  /** Originals given a delete marker (dry run: that would be), named by a committed manifest. */
+  deleted: number;
+  keptWhole: KeptWhole[];
+  /** Requests that failed, by key (the run fails). */
+  errors: { key: string; message: string }[];
 }
 
 export interface NamespaceHour {
@@ -122,6 +180,7 @@ export interface PendingRun {
   /** The namespace-hours found pending, in hour then namespace order. */
   pending: NamespaceHour[];
   results: PendingResult[];
+  sweep: OriginalsSweep;
   requests: {
     /** ListObjectsV2 pages: namespaces (delimiter), originals and compacted keys in the window. */
     lists: number;
@@ -132,6 +191,11 @@ export interface PendingRun {
     indexGets: number;
     /** GETs of single nodes' later index hours, for batches numbered after H+margin (readiness.ts LaterIndexes). */
     laterIndexGets: number;
+    /** DeleteObject (no version id), HeadObject and PutObjectRetention of originals, and the manifest LISTs checking deletes. */
+    deletes: number;
+    heads: number;
+    retentionPuts: number;
+    sweepManifestLists: number;
   };
 }
 
@@ -175,10 +239,26 @@ export async function compactPending(o: PendingOptions): Promise<PendingRun> {
     namespaces: 0,
     pending: [],
     results: [],
-    requests: { lists: 0, manifestGets: 0, indexLists: 0, indexGets: 0, laterIndexGets: 0 },
+    sweep: { deleted: 0, keptWhole: [], errors: [] },
+    requests: {
+      lists: 0,
+      manifestGets: 0,
+      indexLists: 0,
+      indexGets: 0,
+      laterIndexGets: 0,
+      deletes: 0,
+      heads: 0,
+      retentionPuts: 0,
+      sweepManifestLists: 0,
+    },
   };
   if (hours.length === 0) return run;
-  const found = await findPendingHours(o, hours[0]!, hours.at(-1)!, run);
+  const limits = sweepLimits(now, hours[0]!, hours.at(-1)!, lookbackMs, o);
+  const {
+    pending: found,
+    toDelete,
+    keptWholeCandidates,
+  } = await findPendingHours(o, hours[0]!, hours.at(-1)!, limits, run);
   run.pending = found;
 
   const indexCheck = o.indexCheck !== false;
@@ -228,19 +308,87 @@ export async function compactPending(o: PendingOptions): Promise<PendingRun> {
     o.onResult?.(result);
   });
   run.requests.laterIndexGets = laterIndexes.gets;
+  await sweepOriginals(o, now, limits, run, toDelete, keptWholeCandidates);
   return run;
 }
 
 /**
+ * How wide the kept-whole zone is: originals whose landing retention ends within it get the
+ * full lock. 24 h, widened when the lookback ends less than 24 h + 3 h before the landing
+ * retention does (the defaults, 48 h and 3 days: exactly 24 h), so that every original is in the
+ * zone for at least two hourly runs while its hour is still inside the lookback (an hour older
+ * than the lookback is never listed again).
+ */
+export function keptWholeZoneMs(landingDays: number, lookbackMs: number): number {
+  return Math.max(24 * HOUR_MS, landingDays * 24 * HOUR_MS - lookbackMs + 3 * HOUR_MS);
+}
+
+/** The sweep's hour limits (hour starts, ms); null where that step is off. */
+interface SweepLimits {
+  /** Hours up to this one ended at least deleteAfter ago: their compacted originals are deleted. */
+  deleteThrough: number | null;
+  /** Hours up to this one have their landing retention ending within the kept-whole zone. */
+  keptWholeThrough: number | null;
+  /** The last hour listed: the settled window's, or the zone's if later. */
+  listThrough: number;
+  zoneMs: number | null;
+}
+
+function sweepLimits(
+  now: Date,
+  first: number,
+  last: number,
+  lookbackMs: number,
+  o: Pick<PendingOptions, "deleteAfterMs" | "landingDays" | "lockDays">,
+): SweepLimits {
+  const floorHour = (ms: number) => Math.floor(ms / HOUR_MS) * HOUR_MS;
+  const deleteThrough =
+    o.deleteAfterMs === undefined ? null : floorHour(now.getTime() - o.deleteAfterMs - HOUR_MS);
+  let keptWholeThrough: number | null = null;
+  let zoneMs: number | null = null;
+  if (o.landingDays !== undefined && o.lockDays !== undefined) {
+    zoneMs = keptWholeZoneMs(o.landingDays, lookbackMs);
+    // hour end + landing days - zone <= now
+    keptWholeThrough = floorHour(now.getTime() + zoneMs - o.landingDays * 24 * HOUR_MS - HOUR_MS);
+  }
+  // Never past the last closed hour; never before the window.
+  const closed = floorHour(now.getTime()) - HOUR_MS;
+  const listThrough = Math.max(last, Math.min(keptWholeThrough ?? last, closed));
+  return {
+    deleteThrough: deleteThrough !== null && deleteThrough >= first ? deleteThrough : null,
+    keptWholeThrough: keptWholeThrough !== null && keptWholeThrough >= first ? keptWholeThrough : null,
+    listThrough,
+    zoneMs,
+  };
+}
+
+/** A namespace-hour's originals a committed manifest names, still current: delete-marker candidates. */
+interface DeleteCandidates extends NamespaceHour {
+  keys: Set<string>;
+}
+
+interface FoundHours {
+  pending: NamespaceHour[];
+  /** By `<namespace> <hour start>`. */
+  toDelete: Map<string, DeleteCandidates>;
+  keptWholeCandidates: { namespace: string; start: number; key: string }[];
+}
+
+/**
  * Every namespace-hour in [first, last] (hour starts, ms) with an original no committed
- * manifest of the hour names, in hour then namespace order (see the header for the requests).
+ * manifest of the hour names, in hour then namespace order (see the header for the requests);
+ * and for the sweep after compacting, the current originals that manifests name in hours up to
+ * limits.deleteThrough, and those none names in hours up to limits.keptWholeThrough.
  */
 async function findPendingHours(
   o: Pick<PendingOptions, "s3" | "bucket" | "prefix" | "shard">,
   first: number,
   last: number,
+  limits: SweepLimits,
   run: PendingRun,
-): Promise<NamespaceHour[]> {
+): Promise<FoundHours> {
+  const toDelete = new Map<string, DeleteCandidates>();
+  const keptWholeCandidates: FoundHours["keptWholeCandidates"] = [];
   // 1. namespace=… segments per tier.
   const tiersOf = new Map<string, Tier[]>();
   for (const tier of longLivedTiers()) {
@@ -297,7 +445,7 @@ async function findPendingHours(
           continue; // not an archive object: compactNamespaceHour names it if its hour is compacted
         }
         const start = keyHourStart(parsed);
-        if (start > last) break;
+        if (start > limits.listThrough) break;
         if (start < first) continue;
         originals.set(start, (originals.get(start) ?? new Set()).add(key));
       }
@@ -315,7 +463,7 @@ async function findPendingHours(
         continue;
       }
       const start = keyHourStart(parsed);
-      if (start > last) break;
+      if (start > limits.listThrough) break;
       if (parsed.kind === "manifest" && start >= first) {
         manifests.set(start, [...(manifests.get(start) ?? []), key]);
       }
@@ -337,16 +485,150 @@ async function findPendingHours(
           break;
         }
       }
-      if (!readable || [...keys].some((k) => !named.has(k))) {
+      if (start <= last && (!readable || [...keys].some((k) => !named.has(k)))) {
         pending.push({ namespace: ns, ...hourFields(start) });
+      }
+      if (readable && limits.deleteThrough !== null && start <= limits.deleteThrough) {
+        const compacted = new Set([...keys].filter((k) => named.has(k)));
+        if (compacted.size > 0)
+          toDelete.set(`${ns} ${start}`, { namespace: ns, ...hourFields(start), keys: compacted });
+      }
+      if (limits.keptWholeThrough !== null && start <= limits.keptWholeThrough) {
+        // An unreadable manifest names nothing here: extending a lock never loses a line.
+        for (const key of keys) {
+          if (!readable || !named.has(key)) keptWholeCandidates.push({ namespace: ns, start, key });
+        }
       }
     }
   });
-  return pending.sort(
+  const sorted = pending.sort(
     (a, b) =>
       keyHourStart(a) - keyHourStart(b) ||
       (a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0),
   );
+  return { pending: sorted, toDelete, keptWholeCandidates };
+}
+
+/** Requests of the sweep in flight at once. */
+const SWEEP_CONCURRENCY = 16;
+
+/**
+ * After compacting: (a) a delete marker for every current original a committed manifest names
+ * in hours that ended at least deleteAfter ago, each checked against the manifests as readers
+ * read them (readHourManifests: chained, every generation; an hour whose manifests are not
+ * usable keeps its originals); (b) the full lock for every original no committed manifest names
+ * whose landing retention ends within the kept-whole zone. A dry run sends only the reads.
+ */
+async function sweepOriginals(
+  o: PendingOptions,
+  now: Date,
+  limits: SweepLimits,
+  run: PendingRun,
+  toDelete: Map<string, DeleteCandidates>,
+  keptWholeCandidates: FoundHours["keptWholeCandidates"],
+): Promise<void> {
+  const committedNow = new Set<string>();
+  for (const r of run.results) {
+    if (r.outcome?.status !== "committed" || r.outcome.manifest === null) continue;
+    const start = keyHourStart(r);
+    for (const m of r.outcome.manifest.members) committedNow.add(m.key);
+    if (limits.deleteThrough === null || start > limits.deleteThrough) continue;
+    const id = `${r.namespace} ${start}`;
+    const entry = toDelete.get(id) ?? { namespace: r.namespace, dt: r.dt, hour: r.hour, keys: new Set() };
+    for (const m of r.outcome.manifest.members) entry.keys.add(m.key);
+    toDelete.set(id, entry);
+  }
+
+  // (a) Delete markers.
+  await forEachLimited([...toDelete.values()], SWEEP_CONCURRENCY, async (h) => {
+    let named: Set<string>;
+    try {
+      run.requests.sweepManifestLists++;
+      const read = await readHourManifests(o.s3, o.bucket, o.prefix, h.namespace, h.dt, h.hour);
+      run.requests.manifestGets += read.manifests.length;
+      if (read.problem !== null) throw new Error(read.problem);
+      named = new Set(read.manifests.flatMap((m) => m.manifest.members.map((x) => x.key)));
+    } catch (error) {
+      run.sweep.errors.push({
+        key: compactedHourPrefix(o.prefix, h.namespace, h.dt, h.hour),
+        message: `its originals are not deleted: ${(error as Error).message}`,
+      });
+      return;
+    }
+    for (const key of h.keys) {
+      if (!named.has(key)) continue;
+      if (o.dryRun !== true) {
+        try {
+          run.requests.deletes++;
+          // No VersionId: a delete marker. The locked version stays until its retention ends
+          // and the tier rules' NoncurrentVersionExpiration removes it.
+          await o.s3.send(new DeleteObjectCommand({ Bucket: o.bucket, Key: key }));
+        } catch (error) {
+          run.sweep.errors.push({ key, message: `DeleteObject: ${(error as Error).message}` });
+          continue;
+        }
+      }
+      run.sweep.deleted++;
+    }
+  });
+
+  // (b) The full lock for originals kept whole.
+  const lockMs = (o.lockDays ?? 0) * 24 * HOUR_MS;
+  const candidates = keptWholeCandidates.filter((c) => !committedNow.has(c.key));
+  await forEachLimited(candidates, SWEEP_CONCURRENCY, async (c) => {
+    const kept: KeptWhole = {
+      key: c.key,
+      hour: hourText(c.start),
+      landingEnds: new Date(c.start + HOUR_MS + (o.landingDays ?? 0) * 24 * HOUR_MS).toISOString(),
+      action: "already",
+      retainUntil: null,
+      mode: null,
+    };
+    try {
+      run.requests.heads++;
+      // ListObjectsV2 gives no lock fields; the HEAD gives the version, its LastModified, mode
+      // and retain-until: enough to never shorten a retention and to keep the mode it has
+      // (a COMPLIANCE lock cannot be changed to GOVERNANCE, and the bucket default's mode is
+      // what the original already carries), so no --lock-mode flag is needed.
+      const head = await o.s3.send(new HeadObjectCommand({ Bucket: o.bucket, Key: c.key }));
+      const current = head.ObjectLockRetainUntilDate?.getTime() ?? null;
+      kept.mode = head.ObjectLockMode ?? null;
+      kept.retainUntil = current === null ? null : new Date(current).toISOString();
+      if (head.ObjectLockMode === undefined || current === null) {
+        kept.action = "no-retention";
+      } else {
+        const target = (head.LastModified ?? now).getTime() + lockMs;
+        if (current < target) {
+          if (o.dryRun !== true) {
+            run.requests.retentionPuts++;
+            await o.s3.send(
+              new PutObjectRetentionCommand({
+                Bucket: o.bucket,
+                Key: c.key,
+                ...(head.VersionId === undefined ? {} : { VersionId: head.VersionId }),
+                Retention: { Mode: head.ObjectLockMode, RetainUntilDate: new Date(target) },
+              }),
+            );
+          }
+          kept.action = "extended";
+          kept.retainUntil = new Date(target).toISOString();
+        }
+      }
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404) kept.action = "gone";
+      else {
+        run.sweep.errors.push({ key: c.key, message: `keeping it whole: ${(error as Error).message}` });
+        return;
+      }
+    }
+    run.sweep.keptWhole.push(kept);
+  });
+  run.sweep.keptWhole.sort((a, b) => compareText(a.key, b.key));
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
