@@ -142,7 +142,7 @@ describe("logarchive reconcile (flag values)", () => {
 describe("logarchive reconcile (what it checked)", { timeout: 240_000 }, () => {
   const dataDir = join(dir, "data");
   const policyFile = join(dir, "namespaces.yaml");
-  const policyText = "analytics:\n  exclude: ['kube-system', 'audit', 'ledger', 'vault']\n";
+  const policyText = "analytics:\n  exclude: ['kube-system', 'audit', 'ledger', 'vault', 'journal']\n";
   // Archive-only namespaces whose hour 05 is compacted: ledger's originals then expire, one of
   // vault's members is altered in its part.
   const compactedBatch = (namespace: string, epoch: string, seq: number, lines: number): TestObject =>
@@ -156,6 +156,10 @@ describe("logarchive reconcile (what it checked)", { timeout: 240_000 }, () => {
     });
   const ledger = [compactedBatch("ledger", "1e1e1e1e", 0, 3), compactedBatch("ledger", "1e1e1e1e", 1, 4)];
   const vault = [compactedBatch("vault", "2e2e2e2e", 0, 2), compactedBatch("vault", "2e2e2e2e", 1, 2)];
+  // journal's hour 05 is compacted, its originals then hidden by the compactor's delete markers,
+  // and a batch of the hour arrives after the commit: no manifest names it yet.
+  const journal = [compactedBatch("journal", "3e3e3e3e", 0, 2), compactedBatch("journal", "3e3e3e3e", 1, 3)];
+  const journalLate = compactedBatch("journal", "3e3e3e3e", 2, 4);
   const reconcileLocal = (...args: string[]) =>
     run("reconcile", "--data-dir", dataDir, "--policy", policyFile, ...args);
 
@@ -182,7 +186,7 @@ describe("logarchive reconcile (what it checked)", { timeout: 240_000 }, () => {
         await put(audit, archiveObject({ namespace: "audit", tier: "archive", seq: 2, records: 5 }).body);
         // Analytics tier, though the policy loads nothing: reconcile checks it has no rows.
         await put(archiveObject({ namespace: "web", seq: 3, records: 2 }));
-        for (const o of [...ledger, ...vault]) await putTestObject(s3, e.s3.bucket, o);
+        for (const o of [...ledger, ...vault, ...journal]) await putTestObject(s3, e.s3.bucket, o);
         const compact = async (namespace: string) => {
           const outcome = await compactNamespaceHour({
             s3,
@@ -199,6 +203,9 @@ describe("logarchive reconcile (what it checked)", { timeout: 240_000 }, () => {
         };
         await compact("ledger");
         const vaultManifest = await compact("vault");
+        await compact("journal");
+        for (const o of journal) await s3.send(new DeleteObjectCommand({ Bucket: e.s3.bucket, Key: o.key }));
+        await putTestObject(s3, e.s3.bucket, journalLate);
         // ledger's originals expire (the landing days); vault's second member is altered in its part.
         for (const o of ledger) await s3.send(new DeleteObjectCommand({ Bucket: e.s3.bucket, Key: o.key }));
         const part = vaultManifest.parts[0]!;
@@ -248,6 +255,39 @@ describe("logarchive reconcile (what it checked)", { timeout: 240_000 }, () => {
       ok: true,
       archiveRole: "archive-only",
     });
+  });
+
+  it("checks a compacted hour per batch: named batches from their members, a late original no manifest names as an original, said as information", () => {
+    const r = reconcileLocal(
+      "--namespace",
+      "journal",
+      "--from",
+      "2026-11-21",
+      "--to",
+      "2026-11-22",
+      "--json",
+    );
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const report = JSON.parse(r.stdout) as {
+      archiveObjects: { key: string; records: number; verdict: string; detail?: string }[];
+      sequence: unknown[];
+      notes: string[];
+      namespaces: Record<string, { objects: number; records: number; ok: boolean }>;
+    };
+    assert.deepEqual(
+      report.archiveObjects.map((o) => [o.key, o.records, o.verdict, /^compacted: /.test(o.detail ?? "")]),
+      [
+        ...journal.map((o) => [o.key, o.lines.length, "verified", true]),
+        [journalLate.key, journalLate.lines.length, "verified", false],
+      ],
+    );
+    assert.deepEqual(report.sequence, []);
+    assert.deepEqual(report.notes, [
+      "journal 2026-11-21T05: 1 batch(es) not yet compacted (named by no committed manifest), checked as originals",
+    ]);
+    assert.equal(report.namespaces.journal?.objects, 3);
+    assert.equal(report.namespaces.journal?.records, 9);
+    assert.equal(report.namespaces.journal?.ok, true);
   });
 
   it("exits 1 naming a compacted member whose bytes in its part are not its manifest's", () => {

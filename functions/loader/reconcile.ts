@@ -413,9 +413,13 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
     listStreamHours(s3, s3Bucket, policy.archive.prefix, listFrom, listTo),
     listLossHours(s3, s3Bucket, policy.archive.prefix, listFrom, listTo),
   ]);
-  // Compacted hours: their members hold batch numbers as their originals did (which expire
-  // after the landing days), and an archive-tier namespace's compacted hour is checked from
-  // its manifests' members instead of its originals (never both).
+  // Compacted hours, per batch (docs/retrieval.md#compacted-hours): a member holds its batch
+  // number as its original did (which the compactor deletes after compacting it), and an
+  // archive-tier batch a committed manifest names is checked from its member, never also from
+  // its original; every other original present (a late batch not yet in a supplement, or one
+  // whose hour's compaction was refused and which the compactor keeps whole) is checked as an
+  // original. The tiers are listed before the manifests: an original deleted in between is
+  // named by a manifest listed after it.
   const compactedHours = await listCompactedHours(s3, s3Bucket, policy.archive.prefix, listFrom, listTo);
   const members: (ListedObject & { member: CompactionMember; hour: HourManifests })[] = [];
   const named = new Set<string>();
@@ -667,6 +671,23 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
   objects.sort((a, b) => a.key.localeCompare(b.key));
   archiveObjects.sort((a, b) => a.key.localeCompare(b.key));
   const notes: string[] = [];
+  // Originals of compacted hours that no manifest names yet are a normal state, said as information.
+  for (const hour of compactedHours) {
+    if (hour.problem !== null || !inRange({ parsed: hour })) continue;
+    if (input.namespace !== undefined && hour.namespace !== input.namespace) continue;
+    const uncompacted = [...(analyticsTier ?? []), ...(archiveTier ?? [])].filter(
+      (o) =>
+        !named.has(o.key) &&
+        o.parsed.namespace === hour.namespace &&
+        o.parsed.dt === hour.dt &&
+        o.parsed.hour === hour.hour,
+    ).length;
+    if (uncompacted > 0) {
+      notes.push(
+        `${hour.namespace} ${hour.dt}T${hour.hour}: ${uncompacted} batch(es) not yet compacted (named by no committed manifest), checked as originals`,
+      );
+    }
+  }
   if (input.namespace !== undefined) {
     const c = classifyNamespace(policy, input.namespace);
     if (!c.archived) notes.push(`the policy does not archive namespace ${input.namespace} (${c.reason})`);
