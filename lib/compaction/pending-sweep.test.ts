@@ -1,0 +1,246 @@
+// compactPending's sweep of the originals after compacting (pending.ts sweepOriginals), against
+// the local S3 archive front (versions, Object Lock retention, delete markers) over s3rver, in a
+// bucket with Object Lock whose originals carry an explicit landing retention as the shipper
+// PUTs them: a committed hour's originals get a delete marker only once the hour ended
+// --delete-after ago, and their locked versions remain; an hour with a refused original is not
+// committed, so all its originals stay current and, near the end of their landing retention,
+// get the full lock (never shortened) and are reported as kept whole.
+//
+// The front judges retention against the real clock and stamps LastModified with it, so the
+// hours here are placed relative to the real clock.
+
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import {
+  DeleteObjectCommand,
+  GetObjectRetentionCommand,
+  HeadObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import { type LocalS3, localS3Client, startLocalS3 } from "../../local/s3.ts";
+import { type S3ArchiveFront, startS3ArchiveFront } from "../../local/s3-archive/server.ts";
+import { partitionPrefix } from "../keys/layout.ts";
+import { listObjectPages, listPrefixVersions } from "../retrieval/find.ts";
+import { putTestObject, type TestObject, testObject } from "../retrieval/test_support.ts";
+import { compactPending, keptWholeZoneMs } from "./pending.ts";
+
+const E = "0e0e0e0e";
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+const LANDING_DAYS = 3;
+const LOCK_DAYS = 365;
+const LOOKBACK_MS = 48 * HOUR_MS;
+const DELETE_AFTER_MS = 6 * HOUR_MS;
+const BUCKET = "locked";
+
+/** `YYYY-MM-DDTHH` of an hour start. */
+const hourText = (start: number) => new Date(start).toISOString().slice(0, 13);
+
+function batch(namespace: string, node: string, seq: number, start: number): TestObject {
+  const hour = hourText(start);
+  return testObject({
+    namespace,
+    node,
+    epoch: E,
+    seq,
+    tier: "archive",
+    lines: [
+      { at: `${hour}:10:00Z`, message: `${namespace} ${node} ${seq} a` },
+      { at: `${hour}:20:00Z`, message: `${namespace} ${node} ${seq} b` },
+    ],
+  });
+}
+
+describe("compactPending: the originals' sweep", () => {
+  let dir: string;
+  let local: LocalS3;
+  let front: S3ArchiveFront;
+  let s3: S3Client;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "compact-sweep-"));
+    local = await startLocalS3({ host: "127.0.0.1", port: 0, dataDir: join(dir, "s3"), buckets: [BUCKET] });
+    front = await startS3ArchiveFront({
+      host: "127.0.0.1",
+      port: 0,
+      upstream: local.endpoint,
+      region: "us-east-1",
+      dataDir: join(dir, "front"),
+      buckets: [
+        { name: BUCKET, objectLock: true, defaultRetention: { mode: "GOVERNANCE", days: LOCK_DAYS } },
+      ],
+    });
+    s3 = localS3Client(front.endpoint, "us-east-1");
+  });
+
+  after(async () => {
+    s3?.destroy();
+    await front?.stop();
+    await local?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** PUT as the shipper does with landing_days: retain-until = end of its hour + landing days. */
+  async function land(o: TestObject, start: number, body?: Buffer): Promise<void> {
+    await putTestObject(s3, BUCKET, body === undefined ? o : { ...o, body }, {
+      ObjectLockMode: "GOVERNANCE",
+      ObjectLockRetainUntilDate: new Date(start + HOUR_MS + LANDING_DAYS * DAY_MS),
+    });
+  }
+
+  async function currentKeys(namespace: string, start: number): Promise<string[]> {
+    const hour = hourText(start);
+    const keys: string[] = [];
+    const prefix = partitionPrefix("logs", "archive", namespace, hour.slice(0, 10), hour.slice(11, 13));
+    for await (const page of listObjectPages(s3, BUCKET, prefix)) {
+      for (const o of page) if (o.Key !== undefined) keys.push(o.Key);
+    }
+    return keys.sort();
+  }
+
+  async function versionsOf(key: string) {
+    const versions = [];
+    for await (const v of listPrefixVersions(s3, BUCKET, key)) if (v.key === key) versions.push(v);
+    return versions;
+  }
+
+  const run = (now: Date, extra: { dryRun?: boolean } = {}) =>
+    compactPending({
+      s3,
+      bucket: BUCKET,
+      prefix: "logs",
+      now: () => now,
+      lookbackMs: LOOKBACK_MS,
+      indexCheck: false,
+      deleteAfterMs: DELETE_AFTER_MS,
+      landingDays: LANDING_DAYS,
+      lockDays: LOCK_DAYS,
+      ...extra,
+    });
+
+  it("deletes (by marker) only what a committed manifest names once the hour ended --delete-after ago; keeps a refused hour whole at the full lock, near its landing end", async () => {
+    const realNow = Date.now();
+    const current = Math.floor(realNow / HOUR_MS) * HOUR_MS;
+    const now = new Date(realNow);
+    // Ended 9 h ago: committed and deleted in the same run.
+    const old = current - 10 * HOUR_MS;
+    // Ended 5 h ago (and a part of this hour): settled and committed, not yet deleted.
+    const recent = current - 6 * HOUR_MS;
+    // Its landing retention ends in about 27 h: inside the kept-whole zone, inside the lookback.
+    const refusedHour = current - 46 * HOUR_MS;
+    assert.ok(
+      refusedHour + HOUR_MS + LANDING_DAYS * DAY_MS - keptWholeZoneMs(LANDING_DAYS, LOOKBACK_MS) <= realNow,
+    );
+
+    const oldBatches = [batch("payments", "node-a", 0, old), batch("payments", "node-b", 0, old)];
+    const recentBatches = [batch("payments", "node-a", 1, recent)];
+    const good = batch("audit", "node-a", 2, refusedHour);
+    const tampered = batch("audit", "node-b", 1, refusedHour);
+    for (const o of oldBatches) await land(o, old);
+    for (const o of recentBatches) await land(o, recent);
+    await land(good, refusedHour);
+    await land(tampered, refusedHour, batch("audit", "node-b", 9, refusedHour).body);
+
+    // A dry run sends no delete and no retention change, and says what it would do.
+    const dry = await run(now, { dryRun: true });
+    assert.equal(dry.sweep.deleted, 0, "nothing is committed yet, so nothing is deletable");
+    assert.deepEqual(
+      dry.sweep.keptWhole.map((k) => [k.key, k.action]),
+      [
+        [good.key, "extended"],
+        [tampered.key, "extended"],
+      ].sort(),
+    );
+    assert.equal(dry.requests.retentionPuts, 0);
+    assert.equal(dry.requests.deletes, 0);
+    const untouched = await s3.send(new GetObjectRetentionCommand({ Bucket: BUCKET, Key: good.key }));
+    assert.equal(
+      untouched.Retention?.RetainUntilDate?.getTime(),
+      refusedHour + HOUR_MS + LANDING_DAYS * DAY_MS,
+    );
+
+    const first = await run(now);
+    const status = new Map(first.results.map((r) => [`${r.namespace} ${r.dt}T${r.hour}`, r.outcome?.status]));
+    assert.equal(status.get(`payments ${hourText(old)}`), "committed");
+    assert.equal(status.get(`payments ${hourText(recent)}`), "committed");
+    assert.equal(status.get(`audit ${hourText(refusedHour)}`), "refused");
+    assert.deepEqual(first.sweep.errors, []);
+
+    // (a) The old hour's originals: a delete marker each, not current, their locked versions kept.
+    assert.equal(first.sweep.deleted, 2);
+    assert.equal(first.requests.deletes, 2);
+    assert.deepEqual(await currentKeys("payments", old), []);
+    for (const o of oldBatches) {
+      const versions = await versionsOf(o.key);
+      assert.equal(versions.length, 2, `${o.key}: the original's version and a delete marker`);
+      const marker = versions.find((v) => v.isDeleteMarker)!;
+      const kept = versions.find((v) => !v.isDeleteMarker)!;
+      assert.equal(marker.isLatest, true);
+      const head = await s3.send(
+        new HeadObjectCommand({ Bucket: BUCKET, Key: o.key, VersionId: kept.versionId }),
+      );
+      assert.equal(head.ObjectLockMode, "GOVERNANCE");
+      // Locked: the version cannot be deleted (no bypass).
+      await assert.rejects(
+        s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: o.key, VersionId: kept.versionId })),
+      );
+    }
+    // The recent hour is committed but ended under --delete-after ago: its original stays current.
+    assert.deepEqual(await currentKeys("payments", recent), recentBatches.map((b) => b.key).sort());
+
+    // (b) The refused hour: not committed, both originals current, extended to LastModified + lock days.
+    assert.deepEqual(await currentKeys("audit", refusedHour), [good.key, tampered.key].sort());
+    assert.deepEqual(
+      first.sweep.keptWhole.map((k) => [k.key, k.action, k.mode]),
+      [
+        [good.key, "extended", "GOVERNANCE"],
+        [tampered.key, "extended", "GOVERNANCE"],
+      ].sort(),
+    );
+    for (const key of [good.key, tampered.key]) {
+      const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+      const until = head.ObjectLockRetainUntilDate!.getTime();
+      // S3 keeps the retain-until to the second.
+      assert.ok(
+        Math.abs(until - (head.LastModified!.getTime() + LOCK_DAYS * DAY_MS)) < 1_000,
+        `${key}: ${until}`,
+      );
+      assert.equal(
+        first.sweep.keptWhole.find((k) => k.key === key)!.retainUntil?.slice(0, 19),
+        new Date(until).toISOString().slice(0, 19),
+      );
+    }
+    assert.equal(first.requests.retentionPuts, 2);
+
+    // An hour later: the recent hour ended over --delete-after ago; the kept-whole originals
+    // are already at the full lock (reported, not shortened, no PUT).
+    const second = await run(new Date(realNow + HOUR_MS));
+    assert.deepEqual(second.sweep.errors, []);
+    assert.equal(second.sweep.deleted, 1);
+    assert.deepEqual(await currentKeys("payments", recent), []);
+    assert.deepEqual(
+      second.sweep.keptWhole.map((k) => [k.key, k.action]),
+      [
+        [good.key, "already"],
+        [tampered.key, "already"],
+      ].sort(),
+    );
+    assert.equal(second.requests.retentionPuts, 0);
+    assert.equal(second.requests.deletes, 1);
+  });
+});
+
+// Outside the lookback (documented in pending.ts): an hour older than the lookback is never
+// listed again, so its originals keep whatever retention they have and stay current; the
+// extension above happens while the hour is still inside the lookback, which reaches back at
+// least keptWholeZoneMs before the landing retention ends.
+describe("keptWholeZoneMs", () => {
+  it("is a day, widened so that every original is in the zone for two hourly runs inside the lookback", () => {
+    assert.equal(keptWholeZoneMs(3, 48 * HOUR_MS), 27 * HOUR_MS);
+    assert.equal(keptWholeZoneMs(3, 72 * HOUR_MS), 24 * HOUR_MS);
+    assert.equal(keptWholeZoneMs(7, 48 * HOUR_MS), (7 * 24 - 48 + 3) * HOUR_MS);
+  });
+});
