@@ -316,6 +316,13 @@ describe("archive compaction on: the compactor", () => {
       String(512 * 2 ** 20),
       "--lookback",
       "48h",
+      // The sweep: the shipper's landing_days, the bucket's objectLockDays, athenaCutoffHours.
+      "--landing-days",
+      "5",
+      "--lock-days",
+      "365",
+      "--delete-after",
+      "6h",
       "--shard",
       "$(JOB_COMPLETION_INDEX)/4",
       "--region",

@@ -182,6 +182,8 @@ export function deployLogarchive(inputs: StackInputs) {
             settleMinutes: compaction.settleMinutes,
             partMaxBytes: compaction.partMaxBytes,
             landingDays: compaction.landingDays,
+            lockDays: config.objectLockDays,
+            deleteAfterHours: compaction.athenaCutoffHours,
             shards: compaction.shards,
             ...(config.shipper.uid === undefined ? {} : { uid: config.shipper.uid }),
           },

@@ -18,6 +18,8 @@ const SETTINGS = {
   settleMinutes: 75,
   partMaxBytes: 1024 ** 3,
   landingDays: 3,
+  lockDays: 365,
+  deleteAfterHours: 6,
   shards: 4,
 };
 
@@ -33,7 +35,7 @@ function expandArgs(args: readonly string[], env: Record<string, string>): strin
 }
 
 describe("compactor CronJob", () => {
-  it("the command line: --pending with bucket, prefix, settle in minutes, part size in bytes, lookback, the pod's shard, region; --s3-endpoint only when set", () => {
+  it("the command line: --pending with bucket, prefix, settle in minutes, part size in bytes, lookback, landing and lock days, delete-after in hours, the pod's shard, region; --s3-endpoint only when set", () => {
     assert.deepEqual(compactorArgs(SETTINGS), [
       "compact",
       "--pending",
@@ -47,6 +49,12 @@ describe("compactor CronJob", () => {
       "1073741824",
       "--lookback",
       "48h",
+      "--landing-days",
+      "3",
+      "--lock-days",
+      "365",
+      "--delete-after",
+      "6h",
       "--shard",
       "$(JOB_COMPLETION_INDEX)/4",
       "--region",
@@ -196,9 +204,31 @@ describe("compactorArgs against `logarchive compact`", () => {
   });
 
   it("a renamed flag is what this test catches: the CLI refuses it as a usage error", async () => {
-    const renamed = args("archive").map((a) => (a === "--settle" ? "--settle-delay" : a));
-    const run = await runCli([...renamed, "--dry-run"], { env });
-    assert.equal(run.status, 2);
-    assert.match(run.stderr, /unknown option '--settle-delay'/);
+    for (const [flag, renamedTo] of [
+      ["--settle", "--settle-delay"],
+      ["--landing-days", "--landing-day"],
+      ["--lock-days", "--lock-day"],
+      ["--delete-after", "--delete-after-hours"],
+    ] as const) {
+      const renamed = args("archive").map((a) => (a === flag ? renamedTo : a));
+      const run = await runCli([...renamed, "--dry-run"], { env });
+      assert.equal(run.status, 2, flag);
+      assert.match(run.stderr, new RegExp(`unknown option '${renamedTo}'`));
+    }
+  });
+
+  it("the CLI parses the values the CronJob passes for the sweep: a value it would refuse is a usage error naming the flag", async () => {
+    for (const [flag, bad] of [
+      ["--landing-days", "3d"],
+      ["--lock-days", "-1"],
+      ["--delete-after", "6"],
+    ] as const) {
+      const run = await runCli(
+        [...args("archive").map((a, i, all) => (all[i - 1] === flag ? bad : a)), "--dry-run"],
+        { env },
+      );
+      assert.equal(run.status, 2, `${flag} ${bad}: ${run.stdout}${run.stderr}`);
+      assert.match(run.stderr, new RegExp(flag));
+    }
   });
 });

@@ -53,8 +53,19 @@ export interface CompactorCommandSettings {
   settleMinutes: number;
   /** Largest part, bytes (archiveCompaction.partMaxBytes). */
   partMaxBytes: number;
-  /** Days the originals live (archiveCompaction.landingDays): the --lookback ends before they expire. */
+  /**
+   * The originals' landing retention in days after their hour (archiveCompaction.landingDays, the
+   * shipper's landing_days): --landing-days, and the --lookback, which ends before it does.
+   */
   landingDays: number;
+  /** The bucket's default retention (objectLockDays): --lock-days, what an uncompacted original is extended to. */
+  lockDays: number;
+  /**
+   * Hours after its end at which an hour's compacted originals get delete markers
+   * (archiveCompaction.athenaCutoffHours): --delete-after, so Athena's cutoff view, which reads
+   * newer hours from the originals, never misses one.
+   */
+  deleteAfterHours: number;
   /** Pods of one run (archiveCompaction.shards), each `--shard $(JOB_COMPLETION_INDEX)/<shards>`. */
   shards: number;
   s3Endpoint?: string;
@@ -87,6 +98,12 @@ export function compactorArgs(s: CompactorCommandSettings): string[] {
     String(s.partMaxBytes),
     "--lookback",
     `${compactorLookbackHours(s.landingDays)}h`,
+    "--landing-days",
+    String(s.landingDays),
+    "--lock-days",
+    String(s.lockDays),
+    "--delete-after",
+    `${s.deleteAfterHours}h`,
     "--shard",
     `$(${COMPLETION_INDEX_ENV})/${s.shards}`,
     "--region",
@@ -203,6 +220,8 @@ export interface CompactorCronJobArgs {
   settleMinutes: number;
   partMaxBytes: number;
   landingDays: number;
+  lockDays: number;
+  deleteAfterHours: number;
   shards: number;
   s3Endpoint?: pulumi.Input<string>;
   uid?: number;
@@ -231,6 +250,8 @@ export class CompactorCronJob extends pulumi.ComponentResource {
           settleMinutes: args.settleMinutes,
           partMaxBytes: args.partMaxBytes,
           landingDays: args.landingDays,
+          lockDays: args.lockDays,
+          deleteAfterHours: args.deleteAfterHours,
           shards: args.shards,
           ...(s3Endpoint === undefined ? {} : { s3Endpoint }),
           ...(args.uid === undefined ? {} : { uid: args.uid }),
