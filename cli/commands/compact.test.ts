@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { S3Client } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { compactNamespaceHour } from "../../lib/compaction/compact.ts";
 import { compactedHourPrefix, compactionManifestsPrefix } from "../../lib/keys/layout.ts";
 import { listObjectPages } from "../../lib/retrieval/find.ts";
@@ -301,7 +301,9 @@ describe("logarchive compact", () => {
     });
 
     it("compacts every settled pending namespace-hour, reports a refused one and goes on (exit 1); after a repair the next run commits it (exit 0); then nothing is pending (exit 0)", async () => {
-      const first = await pending();
+      // --delete-after 7h: the hour compacted 8 h ago (ended 7 h and part of this hour ago) is
+      // swept, the supplemented one (ended 5 h ago) is not, even across an hour boundary.
+      const first = await pending("--delete-after", "7h");
       assert.equal(first.status, 1, first.stderr);
       const out = first.stdout;
       assert.match(
@@ -353,6 +355,22 @@ describe("logarchive compact", () => {
         [`audit ${settled}`],
       );
       assert.match(summary.failures[0].reason, new RegExp(`refused: ${audit.key}`));
+      // The sweep: the compacted hour's original gets a delete marker (a plain delete on this
+      // unversioned local S3); nothing is near the end of its landing retention.
+      assert.match(
+        out,
+        /^compact --pending: 1 compacted original\(s\) given a delete marker \(hours ended 7h ago or more\), 0 original\(s\) kept whole$/m,
+      );
+      assert.equal(summary.deleted, 1);
+      assert.deepEqual(summary.kept_whole, []);
+      assert.equal(summary.requests.deletes, 1);
+      const remaining = await s3.send(
+        new ListObjectsV2Command({
+          Bucket: "pending",
+          Prefix: whole.key.slice(0, whole.key.lastIndexOf("/") + 1),
+        }),
+      );
+      assert.deepEqual(remaining.Contents ?? [], []);
 
       await putTestObject(s3, "pending", audit);
       const second = await pending("--concurrency", "1");
@@ -400,6 +418,17 @@ describe("logarchive compact", () => {
       ],
       ["a shard count of 0", ["--shard", "0/0"], /--shard.*the count 0 must be from 1 to 1024/],
       ["a negative shard index", ["--shard", "-1/3"], /--shard.*expected <index>\/<count>/],
+      ["landing days of 0", ["--landing-days", "0"], /--landing-days.*expected a whole number of days/],
+      [
+        "lock days that are not a number",
+        ["--lock-days", "a year"],
+        /--lock-days.*expected a whole number of days/,
+      ],
+      [
+        "a delete-after that is not a duration",
+        ["--delete-after", "soon"],
+        /--delete-after.*expected a duration/,
+      ],
     ] as const) {
       it(`exit 2 for ${what}, in one line`, async () => {
         const r = await pending(...args);
@@ -416,6 +445,9 @@ describe("logarchive compact", () => {
       const sharded = await compact("good", "--shard", "0/2");
       assert.equal(sharded.status, 2, sharded.stderr);
       assert.match(sharded.stderr, /^logarchive: --shard is for --pending only/);
+      const landing = await compact("good", "--landing-days", "3");
+      assert.equal(landing.status, 2, landing.stderr);
+      assert.match(landing.stderr, /^logarchive: --landing-days is for --pending only/);
     });
   });
 });
