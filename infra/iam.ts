@@ -118,6 +118,15 @@ export const COMPACTOR_DELETE_ACTIONS = ["s3:DeleteObject"] as const;
  */
 export const COMPACTOR_RETENTION_ACTIONS = ["s3:PutObjectRetention"] as const;
 /**
+ * The compactor learns an original's lock mode and retain-until from its HEAD, which returns them
+ * only to a caller allowed s3:GetObjectRetention: "If you GET or HEAD an object version but don't
+ * have the necessary permissions to view its lock status, the request succeeds. However, it
+ * doesn't return information that you don't have permission to view"
+ * (object-lock-managing.html#object-lock-managing-view). Without it every original would look
+ * unlocked and none would be extended.
+ */
+export const COMPACTOR_LOCK_READ_ACTIONS = ["s3:GetObjectRetention"] as const;
+/**
  * Reading SSE-KMS originals decrypts their data keys; writing parts needs a data key, and a
  * multipart upload under SSE-KMS needs kms:Decrypt as well (mpuoverview.html#mpuAndPermissions).
  */
@@ -235,6 +244,12 @@ export function compactorPolicy(
       Sid: "MarkCompactedOriginalsDeleted",
       Effect: "Allow",
       Action: [...COMPACTOR_DELETE_ACTIONS],
+      Resource: objectArns(a.bucketArn, a.originalPrefixes),
+    },
+    {
+      Sid: "ReadOriginalsLockState",
+      Effect: "Allow",
+      Action: [...COMPACTOR_LOCK_READ_ACTIONS],
       Resource: objectArns(a.bucketArn, a.originalPrefixes),
     },
     {

@@ -249,6 +249,13 @@ describe("archive compaction on: the compactor", () => {
         Resource: [`${BUCKET}/logs/analytics/*`, `${BUCKET}/logs/archive/*`],
       },
       {
+        // The HEAD returns an original's mode and retain-until only with this.
+        Sid: "ReadOriginalsLockState",
+        Effect: "Allow",
+        Action: ["s3:GetObjectRetention"],
+        Resource: [`${BUCKET}/logs/analytics/*`, `${BUCKET}/logs/archive/*`],
+      },
+      {
         // An original it could not compact keeps the bucket default (objectLockDays 365).
         Sid: "KeepUncompactedOriginalsLocked",
         Effect: "Allow",
