@@ -138,8 +138,12 @@ export interface CompactOptions {
   indexCheck?: boolean;
   /** Hours after the records' hour whose indexes are read. Default DEFAULT_INDEX_MARGIN_HOURS. */
   indexMarginHours?: number;
-  /** The hour's indexes read once for every namespace (readCompactionIndexes); read per call when absent. */
-  indexReading?: CompactionIndexes;
+  /**
+   * The hour's indexes read once for every namespace (readCompactionIndexes), or how to get them
+   * (compactPending's shared reading, asked for only once the hour's listing needs them); read
+   * per call when absent.
+   */
+  indexReading?: CompactionIndexes | (() => Promise<CompactionIndexes>);
   /** Single nodes' later index hours, shared by a run's namespace-hours (compactPending); per call when absent. */
   laterIndexes?: LaterIndexes;
   /** Plan only: list, HEAD every original and report the parts; read no body, write nothing. */
@@ -314,13 +318,19 @@ export async function compactNamespaceHour(o: CompactOptions): Promise<Compactio
     return outcome;
   }
   let indexedSha256 = new Map<string, string>();
-  if (o.indexCheck !== false) {
+  // An empty original is refused from the listing alone, and the hour cannot be committed: its
+  // hour indexes (H-1 to H+margin, one GET per node and hour) are not read for it, and every
+  // original is HEADed instead (step 4), so each bad one is named at once. A hour stuck on it is
+  // retried every run at the cost of its LIST and HEADs, not of its index hours.
+  const refusedByListing = listed.some((l) => l.bytes === 0);
+  if (o.indexCheck !== false && !refusedByListing) {
+    const reading = typeof o.indexReading === "function" ? await o.indexReading() : o.indexReading;
     const readiness = await checkHourIndexes({
       ...o,
       listed,
       compacted: compactedKeys,
       marginHours: o.indexMarginHours ?? DEFAULT_INDEX_MARGIN_HOURS,
-      ...(o.indexReading === undefined ? {} : { reading: o.indexReading }),
+      ...(reading === undefined ? {} : { reading }),
       ...(o.laterIndexes === undefined ? {} : { laterIndexes: o.laterIndexes }),
       now: (o.now ?? (() => new Date()))(),
     });

@@ -68,7 +68,7 @@ describe("compactPending", () => {
       host: "127.0.0.1",
       port: 0,
       dataDir: dir,
-      buckets: ["run", "empty", "many", "shards"],
+      buckets: ["run", "empty", "many", "shards", "stuck"],
     });
     s3 = localS3Client(local.endpoint, "us-east-1");
   });
@@ -364,6 +364,36 @@ describe("compactPending", () => {
     assert.deepEqual([...committedBy.keys()].sort(), expected);
     const after = await compactPending({ s3, bucket: "shards", prefix: "logs", now });
     assert.deepEqual(after.pending, []);
+  });
+
+  it("a stuck hour whose blocker is an empty original reads none of its index hours, each run; its other originals are HEADed and named", async () => {
+    const a = new Node("node-a");
+    const b = new Node("node-b");
+    const empty = a.batch("payments", "2026-03-04T20");
+    const ok = b.batch("payments", "2026-03-04T20");
+    await putTestObject(s3, "stuck", { ...empty, body: Buffer.alloc(0) });
+    await putTestObject(s3, "stuck", ok);
+    for (const i of [...a.indexes(), ...b.indexes()]) {
+      await putTestObject(s3, "stuck", i, { ContentType: "application/json" });
+    }
+    for (let run = 0; run < 2; run++) {
+      const { client, gets } = recording();
+      const result = await compactPending({ s3: client, bucket: "stuck", prefix: "logs", now });
+      assert.deepEqual(
+        result.results.map((r) => [where(r), r.outcome?.status]),
+        [["payments 2026-03-04T20", "refused"]],
+      );
+      assert.match(result.results[0]!.outcome!.refused[0]!.reason, /the object is empty/);
+      assert.equal(result.results[0]!.outcome!.refused.length, 1);
+      assert.deepEqual(
+        [result.requests.indexLists, result.requests.indexGets, result.requests.laterIndexGets],
+        [0, 0, 0],
+      );
+      assert.deepEqual(
+        gets.filter((k) => k.includes("/index/")),
+        [],
+      );
+    }
   });
 
   it("an empty bucket: nothing pending, nothing read but the two tier listings", async () => {

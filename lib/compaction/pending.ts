@@ -282,7 +282,9 @@ export async function compactPending(o: PendingOptions): Promise<PendingRun> {
     const start = keyHourStart(p);
     let result: PendingResult;
     try {
-      const indexReading = indexCheck ? await indexes.readingFor(start) : undefined;
+      // Read only if compactNamespaceHour gets as far as the readiness check (not for an hour
+      // found up to date, a stored plan to complete, or one refused by its listing).
+      const indexReading = indexCheck ? () => indexes.readingFor(start) : undefined;
       const outcome = await compactNamespaceHour({
         s3: o.s3,
         bucket: o.bucket,
