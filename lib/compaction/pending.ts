@@ -12,11 +12,23 @@
 //       allows on a locked version; the locked version becomes noncurrent and the tier rules'
 //       NoncurrentVersionExpiration removes it once its short landing retention has passed. Never
 //       a version delete. The hour's manifests are read again as readers read them
-//       (readHourManifests) and only what they name is deleted.
+//       (readHourManifests) and only what they name is deleted. A DELETE without a version id
+//       on a versioned bucket adds a delete marker and deletes nothing
+//       (https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeleteMarker.html); Object Lock
+//       protects versions, not keys, so it is allowed on a locked one
+//       (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html).
 //   (b) an original no committed manifest names (a refused one, a stuck hour) whose landing
 //       retention (hour end + --landing-days) ends within the kept-whole zone (24 h, or more,
 //       keptWholeZoneMs) gets PutObjectRetention to LastModified + --lock-days (never shorter
 //       than it has), and is reported: it stays current at the full lock, nothing expires it.
+//       One HEAD then (ListObjectsV2 returns no lock fields; HeadObject returns the version's
+//       x-amz-object-lock-mode and -retain-until-date,
+//       https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html) and, unless it is
+//       already locked that long, one PutObjectRetention of that version with the mode it has
+//       (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectRetention.html).
+//       Requests: a delete per compacted original (DELETE is free), plus one LIST and the
+//       manifest GETs of each hour with deletes; a HEAD per uncompacted original in the zone each
+//       run and a PUT-class request per original the first time (none in the steady state).
 // Nothing expires an original by age, so an hour outside the lookback loses nothing: a batch that
 // lands more than the lookback after its hour keeps its landing retention and stays current,
 // read as an original; `logarchive compact --namespace --hour` compacts it by hand. The
