@@ -136,12 +136,6 @@ function checkMode(o: CompactCommandOptions, command: CommandType): void {
         `--lookback ${formatDuration(o.lookback)} must be longer than an hour plus --settle (${formatDuration(shortest)}), or no hour is ever looked at.`,
       );
     }
-    const zoneStart = (o.landingDays - 1) * 24 * 3_600_000;
-    if (o.lookback < zoneStart) {
-      throw new InvalidArgumentError(
-        `--lookback ${formatDuration(o.lookback)} must reach back at least a day before the originals' landing retention ends (--landing-days ${o.landingDays} less 24h: ${formatDuration(zoneStart)}), or an original no manifest names would get the full lock on its first run.`,
-      );
-    }
     return;
   }
   for (const [flag, value] of [
@@ -188,7 +182,7 @@ export function compactCommand(version: string): Command {
     .addOption(
       new Option(
         "--lookback <duration>",
-        "with --pending: how far back hours are looked at for originals to compact, delete (--delete-after) or keep whole; at least --landing-days less a day, so an original no manifest names gets the full lock while its hour is still looked at",
+        "with --pending: how far back hours are looked at for originals to compact, delete (--delete-after) or keep whole; an original no committed manifest names gets the full lock while its hour is still in it (in the last day of its landing retention, or earlier when the lookback ends sooner)",
       )
         .default(DEFAULT_LOOKBACK_MS, formatDuration(DEFAULT_LOOKBACK_MS))
         .argParser(parseLookback),
