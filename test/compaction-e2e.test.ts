@@ -444,7 +444,7 @@ describe("compaction end to end: ship, compact, crash, expire; every line exactl
       `the records span at least two past UTC hours: ${[...pastHours].map(hourText)}`,
     );
 
-    // Originals carry their own short retention and the landing tag; the bucket default is for the rest.
+    // Originals carry their own short retention; the bucket default is for the rest.
     const original = shipped[0]!;
     const head = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: original }));
     const parsed = parseObjectKey(original);

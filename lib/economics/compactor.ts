@@ -28,21 +28,22 @@ export const COMPACTOR_REQUESTS = { cpu: "1", memory: "1Gi" } as const;
 export const MAX_COMPACTOR_LOOKBACK_HOURS = DEFAULT_LOOKBACK_MS / 3_600_000;
 
 /**
- * Hours before the end of the lookback at which an original may expire: an hour's first original
- * is created no earlier than the hour's start, S3 expires it no earlier than landingDays after its
- * creation (rounded up to the next midnight UTC,
- * https://docs.aws.amazon.com/AmazonS3/latest/userguide/intro-lifecycle-rules.html, "Lifecycle rules: Based on an object's age"),
- * the window's oldest hour starts up to an hour before now − lookback, and a run lasts up to 55
- * minutes: 2 hours are needed, the rest is a margin for clock skew and a run started late.
+ * Hours kept between the end of the lookback and the end of an original's landing retention
+ * (landingDays after its hour): nothing expires an original by age any more (the compactor puts
+ * delete markers only on originals a committed manifest names), but an original the compactor
+ * could not compact must still be in a run's window while its short lock can be extended to the
+ * full one (the "kept whole" step of `compact --pending`, lib/compaction/pending.ts); the window's
+ * oldest hour starts up to an hour before now − lookback and a run lasts up to 55 minutes, so 2
+ * hours are needed; the rest is a margin for clock skew and a run started late.
  */
 export const COMPACTOR_LOOKBACK_MARGIN_HOURS = 12;
 
 /**
- * The CronJob's --lookback for a landingDays: (landingDays × 24 − 12) hours, at most 48. A
- * committed manifest must name every original of its hour, so a run must not compact an hour
- * whose originals may have started to expire (it would name only the survivors); within that, 48
- * hours (the CLI's default) bounds what each run lists and reads (the enumeration's LIST pages and
- * manifest GETs grow with the window) while still covering two days of failed runs.
+ * The CronJob's --lookback for a landingDays: (landingDays × 24 − 12) hours, at most 48: every
+ * original stays in some run's window until its landing lock is about to end, so it is either
+ * compacted (and later deleted) or kept whole with the full lock; within that, 48 hours (the
+ * CLI's default) bounds what each run lists and reads (the enumeration's LIST pages and manifest
+ * GETs grow with the window) while still covering two days of failed runs.
  */
 export function compactorLookbackHours(landingDays: number): number {
   return Math.min(MAX_COMPACTOR_LOOKBACK_HOURS, landingDays * 24 - COMPACTOR_LOOKBACK_MARGIN_HOURS);
