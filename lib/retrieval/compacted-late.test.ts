@@ -229,4 +229,34 @@ describe("retrieve per batch: a compacted hour with a late original (local stack
       "a named original's delete marker is not a deleted batch",
     );
   });
+
+  it("a key written again after compaction: the member is read from its part and the new version reported as a problem", async () => {
+    // Same batch name, other bytes: a version the compacted part does not hold.
+    const rewrite = batch("node-e", EE, 0, 2, "archive");
+    assert.equal(rewrite.key, e0.key);
+    await putTestObject(s3, bucket, rewrite);
+    const outcome = await retrieve(input());
+    assert.equal(outcome.status, "done");
+    assert.deepEqual(
+      outcome.records.map((r) => r.line).sort(),
+      linesOf(all),
+      "the compacted member's lines, once",
+    );
+    const compactedVersion = manifest.members.find((m) => m.key === e0.key)!.versionId;
+    const current = outcome.objects.find((o) => o.key === e0.key && o.compacted === null && o.isLatest)!;
+    assert.equal(current.role, "conflicting-version");
+    assert.notEqual(current.versionId, compactedVersion);
+    assert.deepEqual(outcome.problems, [
+      `${e0.key}: key written again after compaction: version ${current.versionId} differs from the compacted version ${compactedVersion}; the compacted version was read from its part, version ${current.versionId} was not read`,
+    ]);
+    const { manifest: bundle } = buildBundle(outcome, {
+      toolVersion: "test",
+      bucket,
+      prefix: "logs",
+      tiers: ["analytics", "archive"],
+      query: input().query,
+      now: new Date(),
+    });
+    assert.equal(bundle.verdict.complete, false, "the rewritten key makes the verdict a failure");
+  });
 });

@@ -315,6 +315,25 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
   );
   // A named original's bytes are its member's: its versions are listed, not read.
   const compactedOriginals = listing.versions.filter((v) => namedBatches.has(v.key));
+  // Except when the key's current version is not the version its member copied: the key was
+  // written again after compaction, with bytes no part holds. The member is still read (it is
+  // the batch the manifest vouches for); the new version is reported, loudly, never dropped.
+  const compactedVersions = new Map(
+    [...compactedHours.values()].flatMap((h) =>
+      h.manifests.flatMap((m) =>
+        m.manifest.members.map((member) => [member.key, member.versionId ?? "null"]),
+      ),
+    ),
+  );
+  const rewritten = new Set<ListedVersion>();
+  for (const v of compactedOriginals) {
+    const compactedVersion = compactedVersions.get(v.key);
+    if (!v.isLatest || v.isDeleteMarker || v.versionId === compactedVersion) continue;
+    rewritten.add(v);
+    problems.push(
+      `${v.key}: key written again after compaction: version ${v.versionId} differs from the compacted version ${compactedVersion}; the compacted version was read from its part, version ${v.versionId} was not read`,
+    );
+  }
   const originals = listing.versions.filter((v) => !namedBatches.has(v.key));
   for (const [start, read] of compactedHours) {
     if (read.problem === null) continue;
@@ -562,7 +581,17 @@ export async function retrieve(input: RetrieveInput): Promise<RetrieveOutcome> {
       }
     }
   }
-  for (const v of compactedOriginals) objects.push(entryOf(v, "compacted-original"));
+  for (const v of compactedOriginals) {
+    if (!rewritten.has(v)) {
+      objects.push(entryOf(v, "compacted-original"));
+      continue;
+    }
+    const entry = entryOf(v, "conflicting-version");
+    entry.problems.push(
+      `key written again after compaction: version ${v.versionId} differs from the compacted version ${compactedVersions.get(v.key)}, whose records were read from its part`,
+    );
+    objects.push(entry);
+  }
   for (const v of readable) {
     const entry = entryOf(v, "records", v);
     const result = results.get(`${v.key}\u0000${v.versionId}`) as DownloadResult;
