@@ -405,6 +405,31 @@ describe("local S3 archive front", () => {
     assert.equal(missing.$metadata.httpStatusCode, 404);
   });
 
+  it("DELETE with If-Match: judged against the current version, 412 PreconditionFailed on another ETag, NoSuchKey under a delete marker", async () => {
+    const first = await put("versioned", "cond", "one");
+    const second = await put("versioned", "cond", "two");
+    // The first version's ETag no longer matches: nothing happens.
+    const stale = await refusal(
+      client.send(new DeleteObjectCommand({ Bucket: "versioned", Key: "cond", IfMatch: first.ETag })),
+    );
+    assert.equal(stale.name, "PreconditionFailed");
+    assert.equal(stale.$metadata.httpStatusCode, 412);
+    const before = await client.send(new ListObjectVersionsCommand({ Bucket: "versioned", Prefix: "cond" }));
+    assert.equal(before.DeleteMarkers, undefined);
+    assert.equal(before.Versions?.[0]?.VersionId, second.VersionId);
+
+    const marked = await client.send(
+      new DeleteObjectCommand({ Bucket: "versioned", Key: "cond", IfMatch: second.ETag }),
+    );
+    assert.equal(marked.DeleteMarker, true);
+    const gone = await refusal(
+      client.send(new DeleteObjectCommand({ Bucket: "versioned", Key: "cond", IfMatch: second.ETag })),
+    );
+    assert.equal(gone.name, "NoSuchKey");
+    const after = await client.send(new ListObjectVersionsCommand({ Bucket: "versioned", Prefix: "cond" }));
+    assert.equal(after.DeleteMarkers?.length, 1);
+  });
+
   it("lists an unversioned bucket's objects as their one null version", async () => {
     const listed = await client.send(new ListObjectVersionsCommand({ Bucket: "plain", Prefix: "cold" }));
     assert.deepEqual(

@@ -7,7 +7,7 @@
 // client's own signature (the Host header is kept, so SigV4 still verifies), and the shipper,
 // transfer and reconcile keep working against it unchanged. The front answers only:
 //   POST ?restore, PUT/GET ?legal-hold, PUT/GET ?retention, PUT/GET/DELETE ?tagging,
-//   GET bucket?versions, GET/HEAD ?versionId, and DELETE on a versioned bucket;
+//   GET bucket?versions, GET/HEAD ?versionId, and DELETE on a versioned bucket (with If-Match);
 // and it adds headers to (or refuses) the GET/HEAD/PUT it passes on, and keeps the tags a PUT or
 // CreateMultipartUpload names in x-amz-tagging and the Object Lock headers of either (s3rver
 // ignores those headers); a read of a key waits while a write of it is being recorded. Its own state (storage
@@ -498,6 +498,29 @@ export async function startS3ArchiveFront(options: S3ArchiveFrontOptions): Promi
     }
     const versionId = query.get("versionId") ?? undefined;
     const versions = await known(bucket, key);
+    const ifMatch = header(req, "if-match");
+    if (ifMatch !== undefined && versionId === undefined) {
+      // A conditional delete is judged against the current version only: none (or a delete
+      // marker) is NoSuchKey, another ETag is PreconditionFailed
+      // (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html).
+      const current = versions?.[0];
+      if (current === undefined || current.isDeleteMarker) {
+        req.resume();
+        throw noSuchKey(key);
+      }
+      const unquoted = (etag: string) => etag.replace(/^"|"$/g, "");
+      if (ifMatch.trim() !== "*" && unquoted(ifMatch.trim()) !== unquoted(current.etag)) {
+        req.resume();
+        throw new S3WireError(
+          412,
+          "PreconditionFailed",
+          "At least one of the pre-conditions you specified did not hold",
+          {
+            Condition: "If-Match",
+          },
+        );
+      }
+    }
     if (versionId === undefined) {
       // S3 keeps every version and tops the key with a delete marker; locks protect versions, not keys.
       const marker: ObjectVersion = {
