@@ -380,7 +380,7 @@ describe("stack config: the cross-checks the docs promise", () => {
     ]);
     assert.match(
       problems({ landingDays: 0 })[0]!,
-      /^logarchive:archiveCompaction\.landingDays: must be at least 1 days$/,
+      /^logarchive:archiveCompaction\.landingDays: must be at least 2 days$/,
     );
     assert.match(
       problems({ settleMinutes: 7.5 })[0]!,
@@ -419,22 +419,30 @@ describe("stack config: the cross-checks the docs promise", () => {
     assert.deepEqual(problems({ enabled: true, settleMinutes: 75, athenaCutoffHours: 2 }), [
       "logarchive:archiveCompaction.athenaCutoffHours: must be more than 3 hour(s): an hour is compacted up to settleMinutes (75) plus the CronJob's 60-minute period after it ends, and Athena reads newer hours from the originals",
     ]);
-    assert.deepEqual(problems({ enabled: true, landingDays: 1, athenaCutoffHours: 24 }), [
-      "logarchive:archiveCompaction.athenaCutoffHours: must be less than 11: the compactor removes an hour's compacted originals athenaCutoffHours after it ends, which must fall at least one run (60 minutes) inside its lookback (12 hours, from landingDays)",
+    assert.deepEqual(problems({ enabled: true, landingDays: 2, athenaCutoffHours: 40 }), [
+      "logarchive:archiveCompaction.athenaCutoffHours: must be less than 35: the compactor removes an hour's compacted originals athenaCutoffHours after it ends, which must fall at least one run (60 minutes) inside its lookback (36 hours, from landingDays)",
     ]);
+    // One landing day would leave no run in which to extend an uncompacted original's lock.
+    assert.match(
+      problems({ enabled: true, landingDays: 1 })[0]!,
+      /^logarchive:archiveCompaction\.landingDays: must be at least 2 days$/,
+    );
     // The lookback (landingDays × 24 − 12 hours, at most 48) must cover the settle and two runs.
-    assert.deepEqual(problems({ enabled: true, landingDays: 1, settleMinutes: 700, athenaCutoffHours: 13 }), [
-      "logarchive:archiveCompaction.landingDays: must be at least 2 with settleMinutes 700: each run looks back landingDays × 24 − 12 hours (12), which must cover settleMinutes plus two runs' 60 minutes, or an hour may be left uncompacted until its originals expire",
-      "logarchive:archiveCompaction.athenaCutoffHours: must be less than 11: the compactor removes an hour's compacted originals athenaCutoffHours after it ends, which must fall at least one run (60 minutes) inside its lookback (12 hours, from landingDays)",
-    ]);
-    // The delete-after (athenaCutoffHours) must come at least one run before the lookback's end:
-    // 12 hours at one landing day (lookback 12 h), 47 at the default three (lookback 48 h).
     assert.deepEqual(
-      problems({ enabled: true, landingDays: 1, settleMinutes: 75, athenaCutoffHours: 10 }),
+      problems({ enabled: true, landingDays: 2, settleMinutes: 2100, athenaCutoffHours: 37 }),
+      [
+        "logarchive:archiveCompaction.landingDays: must be at least 3 with settleMinutes 2100: each run looks back landingDays × 24 − 12 hours (36), which must cover settleMinutes plus two runs' 60 minutes, or an hour may be left uncompacted until its originals expire",
+        "logarchive:archiveCompaction.athenaCutoffHours: must be less than 35: the compactor removes an hour's compacted originals athenaCutoffHours after it ends, which must fall at least one run (60 minutes) inside its lookback (36 hours, from landingDays)",
+      ],
+    );
+    // The delete-after (athenaCutoffHours) must come at least one run before the lookback's end:
+    // 35 hours at two landing days (lookback 36 h), 47 at the default three (lookback 48 h).
+    assert.deepEqual(
+      problems({ enabled: true, landingDays: 2, settleMinutes: 75, athenaCutoffHours: 34 }),
       [],
     );
-    assert.deepEqual(problems({ enabled: true, landingDays: 1, settleMinutes: 75, athenaCutoffHours: 11 }), [
-      "logarchive:archiveCompaction.athenaCutoffHours: must be less than 11: the compactor removes an hour's compacted originals athenaCutoffHours after it ends, which must fall at least one run (60 minutes) inside its lookback (12 hours, from landingDays)",
+    assert.deepEqual(problems({ enabled: true, landingDays: 2, settleMinutes: 75, athenaCutoffHours: 35 }), [
+      "logarchive:archiveCompaction.athenaCutoffHours: must be less than 35: the compactor removes an hour's compacted originals athenaCutoffHours after it ends, which must fall at least one run (60 minutes) inside its lookback (36 hours, from landingDays)",
     ]);
     assert.deepEqual(problems({ enabled: true, athenaCutoffHours: 46 }), []);
     assert.match(

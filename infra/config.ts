@@ -302,7 +302,10 @@ export const STACK_SETTINGS = [
     z
       .strictObject({
         enabled: z.boolean().default(COMPACTION_ENABLED_BY_DEFAULT),
-        landingDays: days(1, 365).default(DEFAULT_LANDING_DAYS),
+        // At least 2: the compactor extends the lock of an original it could not compact once its
+        // hour ended 24 hours ago (lib/compaction/pending.ts), which must fall inside its lookback
+        // (landingDays × 24 − 12 hours) before the landing lock ends.
+        landingDays: days(2, 365).default(DEFAULT_LANDING_DAYS),
         settleMinutes: z
           .number()
           .int("must be a whole number of minutes")
