@@ -29,9 +29,9 @@ export const DEFAULT_SETTLE_MS = 75 * 60 * 1000;
 /**
  * Default lookback of `compact --pending`: the hours it looks at for originals no manifest names,
  * for compacted originals to delete, and for originals to keep whole. Originals are never expired
- * by age; an original no manifest names gets the full lock (DEFAULT_LOCK_DAYS) while its hour is
- * still in the lookback, in the last day (or more, pending.ts keptWholeZoneMs) of its landing
- * retention, so the lookback must reach at least that far back. A batch that lands after the
+ * by age; an original no manifest names gets the full lock (DEFAULT_LOCK_DAYS) in every run from
+ * a day after its hour (pending.ts KEPT_WHOLE_AFTER_MS) while its hour is still in the lookback,
+ * so the lookback must reach well past a day. A batch that lands after the
  * lookback has passed its hour is never seen by a run: it keeps its landing retention and stays
  * current (readers read it as an original); `compact --namespace --hour` compacts it by hand.
  */

@@ -74,6 +74,52 @@ export async function readHourManifests(
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token !== undefined);
+  return readListedManifests(s3, bucket, out, listed);
+}
+
+/**
+ * An hour's manifests from keys already listed (the scheduled compactor lists a namespace's
+ * compacted keys once for its whole window): every one parsed as a manifest key, then read and
+ * chained as readHourManifests does, so both judge an hour the same way. `gets` counts the
+ * GetObjects sent.
+ */
+export async function readListedHourManifests(
+  s3: S3Client,
+  bucket: string,
+  namespace: string,
+  dt: string,
+  hour: string,
+  keys: string[],
+): Promise<HourManifests & { gets: number }> {
+  const out: HourManifests = { namespace, dt, hour, keys: [...keys], manifests: [], problem: null };
+  const listed: { key: string; generation: number }[] = [];
+  for (const key of keys) {
+    try {
+      const parsed = parseCompactedKey(key);
+      if (parsed.kind === "manifest") listed.push({ key, generation: parsed.generation });
+      else out.problem ??= `${key} is not a manifest key`;
+    } catch (error) {
+      out.problem ??= `${key} is not a manifest key: ${(error as Error).message}`;
+    }
+  }
+  let gets = 0;
+  const counting: Pick<S3Client, "send"> = {
+    send: ((command: Parameters<S3Client["send"]>[0]) => {
+      gets++;
+      return s3.send(command);
+    }) as S3Client["send"],
+  };
+  const read = await readListedManifests(counting, bucket, out, listed);
+  return { ...read, gets };
+}
+
+async function readListedManifests(
+  s3: Pick<S3Client, "send">,
+  bucket: string,
+  out: HourManifests,
+  listed: { key: string; generation: number }[],
+): Promise<HourManifests> {
+  const { namespace, dt, hour } = out;
   listed.sort((a, b) => a.generation - b.generation);
   const hourText = `${dt}T${hour}:00:00Z`;
   for (const [i, { key, generation }] of listed.entries()) {

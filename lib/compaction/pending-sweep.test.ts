@@ -25,7 +25,7 @@ import { type S3ArchiveFront, startS3ArchiveFront } from "../../local/s3-archive
 import { partitionPrefix } from "../keys/layout.ts";
 import { listObjectPages, listPrefixVersions } from "../retrieval/find.ts";
 import { putTestObject, type TestObject, testObject } from "../retrieval/test_support.ts";
-import { compactPending, keptWholeZoneMs } from "./pending.ts";
+import { compactPending, KEPT_WHOLE_AFTER_MS } from "./pending.ts";
 
 const E = "0e0e0e0e";
 const HOUR_MS = 3_600_000;
@@ -35,6 +35,12 @@ const LOCK_DAYS = 365;
 const LOOKBACK_MS = 48 * HOUR_MS;
 const DELETE_AFTER_MS = 6 * HOUR_MS;
 const BUCKET = "locked";
+/** One bucket per scenario below, so each run sees only its own originals. */
+const CONFLICT_BUCKET = "conflict";
+const CHAIN_BUCKET = "chain";
+const OUTAGE_BUCKET = "outage";
+const UNLOCKED_BUCKET = "unlocked";
+const LOCKED_BUCKETS = [BUCKET, CONFLICT_BUCKET, CHAIN_BUCKET, OUTAGE_BUCKET];
 
 /** `YYYY-MM-DDTHH` of an hour start. */
 const hourText = (start: number) => new Date(start).toISOString().slice(0, 13);
@@ -62,7 +68,12 @@ describe("compactPending: the originals' sweep", () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "compact-sweep-"));
-    local = await startLocalS3({ host: "127.0.0.1", port: 0, dataDir: join(dir, "s3"), buckets: [BUCKET] });
+    local = await startLocalS3({
+      host: "127.0.0.1",
+      port: 0,
+      dataDir: join(dir, "s3"),
+      buckets: [...LOCKED_BUCKETS, UNLOCKED_BUCKET],
+    });
     front = await startS3ArchiveFront({
       host: "127.0.0.1",
       port: 0,
@@ -70,7 +81,12 @@ describe("compactPending: the originals' sweep", () => {
       region: "us-east-1",
       dataDir: join(dir, "front"),
       buckets: [
-        { name: BUCKET, objectLock: true, defaultRetention: { mode: "GOVERNANCE", days: LOCK_DAYS } },
+        ...LOCKED_BUCKETS.map((name) => ({
+          name,
+          objectLock: true,
+          defaultRetention: { mode: "GOVERNANCE" as const, days: LOCK_DAYS },
+        })),
+        { name: UNLOCKED_BUCKET, versioning: true },
       ],
     });
     s3 = localS3Client(front.endpoint, "us-east-1");
@@ -84,41 +100,41 @@ describe("compactPending: the originals' sweep", () => {
   });
 
   /** PUT as the shipper does with landing_days: retain-until = end of its hour + landing days. */
-  async function land(o: TestObject, start: number, body?: Buffer): Promise<void> {
-    await putTestObject(s3, BUCKET, body === undefined ? o : { ...o, body }, {
+  async function land(o: TestObject, start: number, body?: Buffer, bucket = BUCKET): Promise<void> {
+    await putTestObject(s3, bucket, body === undefined ? o : { ...o, body }, {
       ObjectLockMode: "GOVERNANCE",
       ObjectLockRetainUntilDate: new Date(start + HOUR_MS + LANDING_DAYS * DAY_MS),
     });
   }
 
-  async function currentKeys(namespace: string, start: number): Promise<string[]> {
+  async function currentKeys(namespace: string, start: number, bucket = BUCKET): Promise<string[]> {
     const hour = hourText(start);
     const keys: string[] = [];
     const prefix = partitionPrefix("logs", "archive", namespace, hour.slice(0, 10), hour.slice(11, 13));
-    for await (const page of listObjectPages(s3, BUCKET, prefix)) {
+    for await (const page of listObjectPages(s3, bucket, prefix)) {
       for (const o of page) if (o.Key !== undefined) keys.push(o.Key);
     }
     return keys.sort();
   }
 
-  async function versionsOf(key: string) {
+  async function versionsOf(key: string, bucket = BUCKET) {
     const versions = [];
-    for await (const v of listPrefixVersions(s3, BUCKET, key)) if (v.key === key) versions.push(v);
+    for await (const v of listPrefixVersions(s3, bucket, key)) if (v.key === key) versions.push(v);
     return versions;
   }
 
-  const run = (now: Date, extra: { dryRun?: boolean } = {}) =>
+  const run = (now: Date, extra: { dryRun?: boolean; bucket?: string; noSweep?: boolean } = {}) =>
     compactPending({
       s3,
-      bucket: BUCKET,
+      bucket: extra.bucket ?? BUCKET,
       prefix: "logs",
       now: () => now,
       lookbackMs: LOOKBACK_MS,
       indexCheck: false,
-      deleteAfterMs: DELETE_AFTER_MS,
-      landingDays: LANDING_DAYS,
-      lockDays: LOCK_DAYS,
-      ...extra,
+      ...(extra.noSweep === true
+        ? {}
+        : { deleteAfterMs: DELETE_AFTER_MS, landingDays: LANDING_DAYS, lockDays: LOCK_DAYS }),
+      ...(extra.dryRun === undefined ? {} : { dryRun: extra.dryRun }),
     });
 
   it("deletes (by marker) only what a committed manifest names once the hour ended --delete-after ago; keeps a refused hour whole at the full lock, near its landing end", async () => {
@@ -129,11 +145,9 @@ describe("compactPending: the originals' sweep", () => {
     const old = current - 10 * HOUR_MS;
     // Ended 5 h ago (and a part of this hour): settled and committed, not yet deleted.
     const recent = current - 6 * HOUR_MS;
-    // Its landing retention ends in about 27 h: inside the kept-whole zone, inside the lookback.
+    // Ended over a day ago, inside the lookback: its uncompacted originals are kept whole.
     const refusedHour = current - 46 * HOUR_MS;
-    assert.ok(
-      refusedHour + HOUR_MS + LANDING_DAYS * DAY_MS - keptWholeZoneMs(LANDING_DAYS, LOOKBACK_MS) <= realNow,
-    );
+    assert.ok(refusedHour + HOUR_MS + KEPT_WHOLE_AFTER_MS <= realNow);
 
     const oldBatches = [batch("payments", "node-a", 0, old), batch("payments", "node-b", 0, old)];
     const recentBatches = [batch("payments", "node-a", 1, recent)];
@@ -168,6 +182,7 @@ describe("compactPending: the originals' sweep", () => {
     assert.equal(status.get(`payments ${hourText(recent)}`), "committed");
     assert.equal(status.get(`audit ${hourText(refusedHour)}`), "refused");
     assert.deepEqual(first.sweep.errors, []);
+    assert.deepEqual(first.sweep.conflicts, []);
 
     // (a) The old hour's originals: a delete marker each, not current, their locked versions kept.
     assert.equal(first.sweep.deleted, 2);
@@ -231,16 +246,132 @@ describe("compactPending: the originals' sweep", () => {
     assert.equal(second.requests.retentionPuts, 0);
     assert.equal(second.requests.deletes, 1);
   });
-});
 
-// Outside the lookback (documented in pending.ts): an hour older than the lookback is never
-// listed again, so its originals keep whatever retention they have and stay current; the
-// extension above happens while the hour is still inside the lookback, which reaches back at
-// least keptWholeZoneMs before the landing retention ends.
-describe("keptWholeZoneMs", () => {
-  it("is a day, widened so that every original is in the zone for two hourly runs inside the lookback", () => {
-    assert.equal(keptWholeZoneMs(3, 48 * HOUR_MS), 27 * HOUR_MS);
-    assert.equal(keptWholeZoneMs(3, 72 * HOUR_MS), 24 * HOUR_MS);
-    assert.equal(keptWholeZoneMs(7, 48 * HOUR_MS), (7 * 24 - 48 + 3) * HOUR_MS);
+  it("never deletes a key written again after its compaction (other bytes, a current version no manifest names): a conflict, kept whole", async () => {
+    const realNow = Date.now();
+    const hour = Math.floor(realNow / HOUR_MS) * HOUR_MS - 10 * HOUR_MS;
+    const now = new Date(realNow);
+    const original = batch("billing", "node-a", 0, hour);
+    await land(original, hour, undefined, CONFLICT_BUCKET);
+    const first = await run(now, { bucket: CONFLICT_BUCKET });
+    assert.equal(first.results[0]?.outcome?.status, "committed");
+    assert.equal(first.sweep.deleted, 1);
+    assert.deepEqual(await currentKeys("billing", hour, CONFLICT_BUCKET), []);
+
+    // Another shipper with the same state epoch (or a node restored from a snapshot) PUTs the
+    // same key with other lines: If-None-Match sees only the delete marker, so it lands.
+    const again = testObject({
+      namespace: "billing",
+      node: "node-a",
+      epoch: E,
+      seq: 0,
+      tier: "archive",
+      lines: [{ at: `${hourText(hour)}:30:00Z`, message: "billing node-a 0 written again" }],
+    });
+    assert.equal(again.key, original.key);
+    await land(again, hour, undefined, CONFLICT_BUCKET);
+
+    const second = await run(now, { bucket: CONFLICT_BUCKET });
+    assert.equal(second.sweep.deleted, 0, "the new bytes are not given a delete marker");
+    assert.equal(second.requests.deletes, 0);
+    assert.deepEqual(await currentKeys("billing", hour, CONFLICT_BUCKET), [original.key]);
+    const versions = await versionsOf(original.key, CONFLICT_BUCKET);
+    const latest = versions.find((v) => v.isLatest)!;
+    assert.equal(latest.isDeleteMarker, false);
+    assert.deepEqual(
+      second.sweep.conflicts.map((c) => [c.key, c.currentVersionId]),
+      [[original.key, latest.versionId]],
+    );
+    assert.notEqual(second.sweep.conflicts[0]!.manifestVersionId, latest.versionId);
+    // The only copy of its bytes: kept whole at the full lock.
+    assert.deepEqual(
+      second.sweep.keptWhole.map((k) => [k.key, k.action]),
+      [[original.key, "extended"]],
+    );
+    const head = await s3.send(new HeadObjectCommand({ Bucket: CONFLICT_BUCKET, Key: original.key }));
+    assert.equal(head.VersionId, latest.versionId);
+    assert.ok(
+      head.ObjectLockRetainUntilDate!.getTime() > head.LastModified!.getTime() + (LOCK_DAYS - 1) * DAY_MS,
+    );
+  });
+
+  it("an hour whose manifests are each parseable but do not chain (a generation missing) keeps every original whole, deleting none", async () => {
+    const realNow = Date.now();
+    const hour = Math.floor(realNow / HOUR_MS) * HOUR_MS - 30 * HOUR_MS;
+    const now = new Date(realNow);
+    const a = batch("ledger", "node-a", 0, hour);
+    const b = batch("ledger", "node-b", 0, hour);
+    await land(a, hour, undefined, CHAIN_BUCKET);
+    assert.equal(
+      (await run(now, { bucket: CHAIN_BUCKET, noSweep: true })).results[0]?.outcome?.status,
+      "committed",
+    );
+    await land(b, hour, undefined, CHAIN_BUCKET);
+    assert.equal(
+      (await run(now, { bucket: CHAIN_BUCKET, noSweep: true })).results[0]?.outcome?.status,
+      "committed",
+    );
+    // Generation 0 hidden by a delete marker: generation 1 alone parses, but the chain has a gap.
+    const manifests: string[] = [];
+    for await (const page of listObjectPages(s3, CHAIN_BUCKET, "logs/compacted/")) {
+      for (const o of page) if (o.Key?.includes("/manifest-") === true) manifests.push(o.Key);
+    }
+    manifests.sort();
+    assert.equal(manifests.length, 2);
+    await s3.send(new DeleteObjectCommand({ Bucket: CHAIN_BUCKET, Key: manifests[0]! }));
+
+    const swept = await run(now, { bucket: CHAIN_BUCKET });
+    assert.equal(swept.sweep.deleted, 0);
+    assert.equal(swept.requests.deletes, 0);
+    assert.deepEqual(await currentKeys("ledger", hour, CHAIN_BUCKET), [a.key, b.key].sort());
+    assert.deepEqual(
+      swept.sweep.keptWhole.map((k) => [k.key, k.action]),
+      [
+        [a.key, "extended"],
+        [b.key, "extended"],
+      ].sort(),
+    );
+  });
+
+  it("keeps whole every uncompacted original whose hour ended a day ago, run after run, not only near its landing end", async () => {
+    const realNow = Date.now();
+    const current = Math.floor(realNow / HOUR_MS) * HOUR_MS;
+    const dayOld = current - 30 * HOUR_MS; // landing retention ends in about 43 h
+    const fresh = current - 20 * HOUR_MS; // ended under a day ago
+    const refusedOld = batch("orders", "node-a", 1, dayOld);
+    const refusedFresh = batch("orders", "node-a", 2, fresh);
+    await land(refusedOld, dayOld, batch("orders", "node-a", 9, dayOld).body, OUTAGE_BUCKET);
+    await land(refusedFresh, fresh, batch("orders", "node-a", 8, fresh).body, OUTAGE_BUCKET);
+
+    const first = await run(new Date(realNow), { bucket: OUTAGE_BUCKET });
+    assert.deepEqual(first.sweep.errors, []);
+    assert.deepEqual(
+      first.sweep.keptWhole.map((k) => [k.key, k.action]),
+      [[refusedOld.key, "extended"]],
+    );
+    // The next run HEADs it again and finds the full lock.
+    const next = await run(new Date(realNow + HOUR_MS), { bucket: OUTAGE_BUCKET });
+    assert.deepEqual(
+      next.sweep.keptWhole.map((k) => [k.key, k.action]),
+      [[refusedOld.key, "already"]],
+    );
+    assert.equal(next.requests.retentionPuts, 0);
+  });
+
+  it("an original kept whole whose HEAD shows no Object Lock retention is a sweep error (--lock-days expects Object Lock)", async () => {
+    const realNow = Date.now();
+    const hour = Math.floor(realNow / HOUR_MS) * HOUR_MS - 30 * HOUR_MS;
+    const refused = batch("returns", "node-a", 1, hour);
+    await putTestObject(s3, UNLOCKED_BUCKET, { ...refused, body: batch("returns", "node-a", 9, hour).body });
+    const swept = await run(new Date(realNow), { bucket: UNLOCKED_BUCKET });
+    assert.deepEqual(
+      swept.sweep.keptWhole.map((k) => [k.key, k.action]),
+      [[refused.key, "no-retention"]],
+    );
+    assert.deepEqual(
+      swept.sweep.errors.map((e) => e.key),
+      [refused.key],
+    );
+    assert.match(swept.sweep.errors[0]!.message, /no Object Lock retention/);
   });
 });

@@ -12,28 +12,34 @@
 //       allows on a locked version; the locked version becomes noncurrent and the tier rules'
 //       NoncurrentVersionExpiration removes it once its short landing retention has passed. Never
 //       a version delete. The hour's manifests are read again as readers read them
-//       (readHourManifests) and only what they name is deleted. A DELETE without a version id
-//       on a versioned bucket adds a delete marker and deletes nothing
+//       (readHourManifests) and only what they name is deleted, and only when the key's current
+//       version (ListObjectVersions of the hour's partition prefixes) is the version the manifest
+//       names; the DELETE carries If-Match with that version's ETag. A key written again after
+//       compaction is a conflict: not deleted, kept whole (b), and the run fails. A DELETE
+//       without a version id on a versioned bucket adds a delete marker and deletes nothing
 //       (https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeleteMarker.html); Object Lock
 //       protects versions, not keys, so it is allowed on a locked one
-//       (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html).
-//   (b) an original no committed manifest names (a refused one, a stuck hour) whose landing
-//       retention (hour end + --landing-days) ends within the kept-whole zone (24 h, or more,
-//       keptWholeZoneMs) gets PutObjectRetention to LastModified + --lock-days (never shorter
-//       than it has), and is reported: it stays current at the full lock, nothing expires it.
-//       One HEAD then (ListObjectsV2 returns no lock fields; HeadObject returns the version's
-//       x-amz-object-lock-mode and -retain-until-date,
+//       (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html); a conditional
+//       delete is judged against the current version
+//       (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html).
+//   (b) an original no committed manifest names (a refused one, a stuck hour, an hour whose
+//       manifests do not chain) whose hour ended at least a day ago (KEPT_WHOLE_AFTER_MS), in
+//       every run while its hour is in the lookback, gets PutObjectRetention to LastModified +
+//       --lock-days (never shorter than it has), and is reported: it stays current at the full
+//       lock, nothing expires it. One HEAD each run (ListObjectsV2 returns no lock fields;
+//       HeadObject returns the version's x-amz-object-lock-mode and -retain-until-date,
 //       https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html) and, unless it is
 //       already locked that long, one PutObjectRetention of that version with the mode it has
-//       (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectRetention.html).
-//       Requests: a delete per compacted original (DELETE is free), plus one LIST and the
-//       manifest GETs of each hour with deletes; a HEAD per uncompacted original in the zone each
-//       run and a PUT-class request per original the first time (none in the steady state).
+//       (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectRetention.html); a HEAD
+//       with no lock fields is a sweep error. Requests: a delete per compacted original (DELETE
+//       is free), plus one LIST of manifests, one ListObjectVersions per tier and the manifest
+//       GETs of each hour with deletes; a HEAD per uncompacted original a day old each run and a
+//       PUT-class request per original the first time (none in the steady state).
 // Nothing expires an original by age, so an hour outside the lookback loses nothing: a batch that
 // lands more than the lookback after its hour keeps its landing retention and stays current,
 // read as an original; `logarchive compact --namespace --hour` compacts it by hand. The
-// extension (b) happens while an hour is still inside the lookback, which reaches back at least
-// a day before the landing retention ends (48 h against 3 days by default).
+// extension (b) happens from the first run a day after the hour and is retried by every later
+// run while the hour is in the lookback (48 h by default, against 3 landing days).
 //
 // Enumeration, and why this way. The key layout puts the namespace before the hour
 // (`<prefix>/<tier>/namespace=/dt=/hour=/…`, lib/keys/layout.ts), so no listing answers "which
@@ -75,9 +81,9 @@
 
 import {
   DeleteObjectCommand,
-  GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   PutObjectRetentionCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
@@ -93,10 +99,9 @@ import {
   tierPrefix,
 } from "../keys/layout.ts";
 import { longLivedTiers } from "../keys/tiers.ts";
-import { parseCompactionManifest } from "../object/compaction-manifest.ts";
 import { type CompactionOutcome, type CompactOptions, compactNamespaceHour } from "./compact.ts";
 import { DEFAULT_LOOKBACK_MS, DEFAULT_PENDING_CONCURRENCY, DEFAULT_SETTLE_MS } from "./defaults.ts";
-import { readHourManifests } from "./manifests.ts";
+import { readHourManifests, readListedHourManifests } from "./manifests.ts";
 import { inShard, type Shard, WHOLE_ARCHIVE } from "./shard.ts";
 
 export { DEFAULT_LOOKBACK_MS, DEFAULT_PENDING_CONCURRENCY };
@@ -140,23 +145,26 @@ export interface PendingOptions
   deleteAfterMs?: number;
   /**
    * The originals' landing retention, days after the end of their hour (the shipper's
-   * landing_days). With lockDays, every original in the lookback that no committed manifest
-   * names and whose landing retention ends within keptWholeZoneMs(…) gets its retention
-   * extended to LastModified + lockDays. Absent: no retention is changed.
+   * landing_days), reported with each original kept whole. With lockDays, every original in the
+   * lookback that no committed manifest names and whose hour ended at least KEPT_WHOLE_AFTER_MS
+   * ago gets its retention extended to LastModified + lockDays. Absent: no retention is changed.
    */
   landingDays?: number;
   /** The bucket's default retention days (infra objectLockDays): what an original kept whole gets. */
   lockDays?: number;
 }
 
-/** An original no committed manifest names whose landing retention ends soon: kept whole, at the full lock. */
+/**
+ * An original no committed manifest names (or whose current version is not the one a manifest
+ * names: a conflict), of an hour that ended at least a day ago: kept whole, at the full lock.
+ */
 export interface KeptWhole {
   key: string;
   /** Its records' hour, YYYY-MM-DDTHH. */
   hour: string;
   /** When its landing retention ends (hour end + landing days), ISO. */
   landingEnds: string;
-  /** extended: PutObjectRetention sent (in a dry run: would be); already: its retain-until is already at least the full lock; no-retention: it has no Object Lock retention to extend (a bucket without Object Lock); gone: deleted since the listing. */
+  /** extended: PutObjectRetention sent (in a dry run: would be); already: its retain-until is already at least the full lock; no-retention: its HEAD shows no Object Lock retention (the role lacks s3:GetObjectRetention, or the object is unlocked; a sweep error, since --lock-days says Object Lock is expected); gone: deleted since the listing. */
   action: "extended" | "already" | "no-retention" | "gone";
   /** Its retain-until after this run (ISO), null when it has none. */
   retainUntil: string | null;
@@ -168,8 +176,24 @@ export interface OriginalsSweep {
   /** Originals given a delete marker (dry run: that would be), named by a committed manifest. */
   deleted: number;
   keptWhole: KeptWhole[];
+  /**
+   * Originals a committed manifest names whose current version is another one (the key written
+   * again after compaction, with other bytes or not): not deleted, kept whole (the run fails).
+   */
+  conflicts: SweepConflict[];
   /** Requests that failed, by key (the run fails). */
   errors: { key: string; message: string }[];
+}
+
+export interface SweepConflict {
+  key: string;
+  /** Its records' hour, YYYY-MM-DDTHH. */
+  hour: string;
+  /** The version the manifest names ("null": an unversioned one). */
+  manifestVersionId: string;
+  /** The key's current version (null when the conditional delete found it changed). */
+  currentVersionId: string | null;
+  message: string;
 }
 
 export interface NamespaceHour {
@@ -203,11 +227,12 @@ export interface PendingRun {
     indexGets: number;
     /** GETs of single nodes' later index hours, for batches numbered after H+margin (readiness.ts LaterIndexes). */
     laterIndexGets: number;
-    /** DeleteObject (no version id), HeadObject and PutObjectRetention of originals, and the manifest LISTs checking deletes. */
+    /** DeleteObject (no version id, If-Match), HeadObject and PutObjectRetention of originals, and the manifest and version LISTs checking deletes. */
     deletes: number;
     heads: number;
     retentionPuts: number;
     sweepManifestLists: number;
+    sweepVersionLists: number;
   };
 }
 
@@ -251,7 +276,7 @@ export async function compactPending(o: PendingOptions): Promise<PendingRun> {
     namespaces: 0,
     pending: [],
     results: [],
-    sweep: { deleted: 0, keptWhole: [], errors: [] },
+    sweep: { deleted: 0, keptWhole: [], conflicts: [], errors: [] },
     requests: {
       lists: 0,
       manifestGets: 0,
@@ -262,10 +287,11 @@ export async function compactPending(o: PendingOptions): Promise<PendingRun> {
       heads: 0,
       retentionPuts: 0,
       sweepManifestLists: 0,
+      sweepVersionLists: 0,
     },
   };
   if (hours.length === 0) return run;
-  const limits = sweepLimits(now, hours[0]!, hours.at(-1)!, lookbackMs, o);
+  const limits = sweepLimits(now, hours[0]!, hours.at(-1)!, o);
   const {
     pending: found,
     toDelete,
@@ -327,44 +353,37 @@ export async function compactPending(o: PendingOptions): Promise<PendingRun> {
 }
 
 /**
- * How wide the kept-whole zone is: originals whose landing retention ends within it get the
- * full lock. 24 h, widened when the lookback ends less than 24 h + 3 h before the landing
- * retention does (the defaults, 48 h and 3 days: exactly 24 h), so that every original is in the
- * zone for at least two hourly runs while its hour is still inside the lookback (an hour older
- * than the lookback is never listed again).
+ * An original no committed manifest names is kept whole once its hour ended this long ago, and
+ * in every run after that while its hour is in the lookback (one HEAD a run; the retention is
+ * extended once, later runs find it `already`), so no outage of a few runs lets its landing
+ * retention lapse. A day: compaction of an hour has had a day of hourly runs by then.
  */
-export function keptWholeZoneMs(landingDays: number, lookbackMs: number): number {
-  return Math.max(24 * HOUR_MS, landingDays * 24 * HOUR_MS - lookbackMs + 3 * HOUR_MS);
-}
+export const KEPT_WHOLE_AFTER_MS = 24 * HOUR_MS;
 
 /** The sweep's hour limits (hour starts, ms); null where that step is off. */
 interface SweepLimits {
   /** Hours up to this one ended at least deleteAfter ago: their compacted originals are deleted. */
   deleteThrough: number | null;
-  /** Hours up to this one have their landing retention ending within the kept-whole zone. */
+  /** Hours up to this one ended at least KEPT_WHOLE_AFTER_MS ago: their uncompacted originals are kept whole. */
   keptWholeThrough: number | null;
-  /** The last hour listed: the settled window's, or the zone's if later. */
+  /** The last hour listed: the settled window's. */
   listThrough: number;
-  zoneMs: number | null;
 }
 
 function sweepLimits(
   now: Date,
   first: number,
   last: number,
-  lookbackMs: number,
   o: Pick<PendingOptions, "deleteAfterMs" | "landingDays" | "lockDays">,
 ): SweepLimits {
   const floorHour = (ms: number) => Math.floor(ms / HOUR_MS) * HOUR_MS;
   const deleteThrough =
     o.deleteAfterMs === undefined ? null : floorHour(now.getTime() - o.deleteAfterMs - HOUR_MS);
-  let keptWholeThrough: number | null = null;
-  let zoneMs: number | null = null;
-  if (o.landingDays !== undefined && o.lockDays !== undefined) {
-    zoneMs = keptWholeZoneMs(o.landingDays, lookbackMs);
-    // hour end + landing days - zone <= now
-    keptWholeThrough = floorHour(now.getTime() + zoneMs - o.landingDays * 24 * HOUR_MS - HOUR_MS);
-  }
+  // hour end + KEPT_WHOLE_AFTER_MS <= now
+  const keptWholeThrough =
+    o.landingDays !== undefined && o.lockDays !== undefined
+      ? floorHour(now.getTime() - KEPT_WHOLE_AFTER_MS - HOUR_MS)
+      : null;
   // Never past the last closed hour; never before the window.
   const closed = floorHour(now.getTime()) - HOUR_MS;
   const listThrough = Math.max(last, Math.min(keptWholeThrough ?? last, closed));
@@ -372,7 +391,6 @@ function sweepLimits(
     deleteThrough: deleteThrough !== null && deleteThrough >= first ? deleteThrough : null,
     keptWholeThrough: keptWholeThrough !== null && keptWholeThrough >= first ? keptWholeThrough : null,
     listThrough,
-    zoneMs,
   };
 }
 
@@ -483,20 +501,23 @@ async function findPendingHours(
       }
     }
 
-    // 4. Pending: an original that no manifest of its hour names.
+    // 4. Pending: an original that no manifest of its hour names. The manifests are judged as
+    // readers judge them (read, parsed and chained, readListedHourManifests): an hour whose
+    // chain is broken names nothing, so its originals are pending (compactNamespaceHour reports
+    // why), never deleted, and kept whole.
     for (const [start, keys] of originals) {
       const named = new Set<string>();
       let readable = true;
-      for (const key of manifests.get(start) ?? []) {
+      const manifestKeys = manifests.get(start) ?? [];
+      if (manifestKeys.length > 0) {
+        const { dt, hour } = hourFields(start);
         try {
-          run.requests.manifestGets++;
-          const response = await o.s3.send(new GetObjectCommand({ Bucket: o.bucket, Key: key }));
-          const body = Buffer.from((await response.Body?.transformToByteArray()) ?? new Uint8Array());
-          for (const m of parseCompactionManifest(body).members) named.add(m.key);
+          const read = await readListedHourManifests(o.s3, o.bucket, ns, dt, hour, manifestKeys);
+          run.requests.manifestGets += read.gets;
+          if (read.problem !== null) readable = false;
+          for (const m of read.manifests) for (const member of m.manifest.members) named.add(member.key);
         } catch {
-          // Unreadable: compactNamespaceHour reads it again and reports why.
           readable = false;
-          break;
         }
       }
       if (start <= last && (!readable || [...keys].some((k) => !named.has(k)))) {
@@ -508,7 +529,7 @@ async function findPendingHours(
           toDelete.set(`${ns} ${start}`, { namespace: ns, ...hourFields(start), keys: compacted });
       }
       if (limits.keptWholeThrough !== null && start <= limits.keptWholeThrough) {
-        // An unreadable manifest names nothing here: extending a lock never loses a line.
+        // An unusable chain names nothing here: extending a lock never loses a line.
         for (const key of keys) {
           if (!readable || !named.has(key)) keptWholeCandidates.push({ namespace: ns, start, key });
         }
@@ -531,7 +552,7 @@ const SWEEP_CONCURRENCY = 16;
  * in hours that ended at least deleteAfter ago, each checked against the manifests as readers
  * read them (readHourManifests: chained, every generation; an hour whose manifests are not
  * usable keeps its originals); (b) the full lock for every original no committed manifest names
- * whose landing retention ends within the kept-whole zone. A dry run sends only the reads.
+ * whose hour ended at least KEPT_WHOLE_AFTER_MS ago, and for each conflict. A dry run sends only the reads.
  */
 async function sweepOriginals(
   o: PendingOptions,
@@ -553,15 +574,27 @@ async function sweepOriginals(
     toDelete.set(id, entry);
   }
 
-  // (a) Delete markers.
+  // (a) Delete markers, only on the version a manifest names. A key written again after its
+  // compaction (two shippers sharing a state epoch, a node restored from a snapshot: the
+  // shipper's If-None-Match only sees the current version, so after a delete marker the PUT
+  // succeeds) has a current version no manifest names: it is the only copy of its bytes, so it
+  // is a conflict, kept whole, never deleted. The current version comes from ListObjectVersions
+  // of the hour's partition prefixes, and the DELETE carries If-Match with its ETag, so a PUT
+  // between the listing and the DELETE makes it fail (412) rather than hide the new bytes
+  // (conditional deletes are judged against the current version,
+  // https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html).
+  const conflictCandidates: FoundHours["keptWholeCandidates"] = [];
   await forEachLimited([...toDelete.values()], SWEEP_CONCURRENCY, async (h) => {
-    let named: Set<string>;
+    const start = keyHourStart(h);
+    let named: Map<string, string>;
     try {
       run.requests.sweepManifestLists++;
       const read = await readHourManifests(o.s3, o.bucket, o.prefix, h.namespace, h.dt, h.hour);
       run.requests.manifestGets += read.manifests.length;
       if (read.problem !== null) throw new Error(read.problem);
-      named = new Set(read.manifests.flatMap((m) => m.manifest.members.map((x) => x.key)));
+      named = new Map();
+      for (const m of read.manifests)
+        for (const member of m.manifest.members) named.set(member.key, member.versionId ?? "null");
     } catch (error) {
       run.sweep.errors.push({
         key: compactedHourPrefix(o.prefix, h.namespace, h.dt, h.hour),
@@ -569,15 +602,62 @@ async function sweepOriginals(
       });
       return;
     }
+    let current: Map<string, CurrentVersion>;
+    try {
+      current = await currentVersions(
+        o,
+        h,
+        [...h.keys].filter((k) => named.has(k)),
+        run,
+      );
+    } catch (error) {
+      run.sweep.errors.push({
+        key: compactedHourPrefix(o.prefix, h.namespace, h.dt, h.hour),
+        message: `its originals are not deleted: ListObjectVersions: ${(error as Error).message}`,
+      });
+      return;
+    }
+    const conflict = (
+      key: string,
+      manifestVersionId: string,
+      currentVersionId: string | null,
+      message: string,
+    ) => {
+      run.sweep.conflicts.push({ key, hour: hourText(start), manifestVersionId, currentVersionId, message });
+      conflictCandidates.push({ namespace: h.namespace, start, key });
+    };
     for (const key of h.keys) {
-      if (!named.has(key)) continue;
+      const manifestVersionId = named.get(key);
+      if (manifestVersionId === undefined) continue;
+      const latest = current.get(key);
+      if (latest === undefined || latest.isDeleteMarker) continue; // deleted since the listing
+      if (latest.versionId !== manifestVersionId) {
+        conflict(
+          key,
+          manifestVersionId,
+          latest.versionId,
+          `its current version ${latest.versionId} is not the version ${manifestVersionId} a committed manifest names (written again after compaction): not deleted, kept whole`,
+        );
+        continue;
+      }
       if (o.dryRun !== true) {
         try {
           run.requests.deletes++;
           // No VersionId: a delete marker. The locked version stays until its retention ends
           // and the tier rules' NoncurrentVersionExpiration removes it.
-          await o.s3.send(new DeleteObjectCommand({ Bucket: o.bucket, Key: key }));
+          await o.s3.send(new DeleteObjectCommand({ Bucket: o.bucket, Key: key, IfMatch: latest.etag }));
         } catch (error) {
+          const status = httpStatus(error);
+          if (status === 404) continue; // deleted since the version listing
+          if (status === 412) {
+            conflict(
+              key,
+              manifestVersionId,
+              null,
+              "written again between the version listing and the delete (If-Match failed): not deleted, kept whole",
+            );
+            continue;
+          }
           run.sweep.errors.push({ key, message: `DeleteObject: ${(error as Error).message}` });
           continue;
         }
@@ -588,8 +668,12 @@ async function sweepOriginals(
 
   // (b) The full lock for originals kept whole.
   const lockMs = (o.lockDays ?? 0) * 24 * HOUR_MS;
-  const candidates = keptWholeCandidates.filter((c) => !committedNow.has(c.key));
-  await forEachLimited(candidates, SWEEP_CONCURRENCY, async (c) => {
+  // A conflict first (it may also be a candidate of the enumeration), each key once.
+  const candidates = new Map<string, FoundHours["keptWholeCandidates"][number]>();
+  for (const c of [...conflictCandidates, ...keptWholeCandidates.filter((k) => !committedNow.has(k.key))]) {
+    if (!candidates.has(c.key)) candidates.set(c.key, c);
+  }
+  await forEachLimited([...candidates.values()], SWEEP_CONCURRENCY, async (c) => {
     const kept: KeptWhole = {
       key: c.key,
       hour: hourText(c.start),
@@ -610,6 +694,11 @@ async function sweepOriginals(
       kept.retainUntil = current === null ? null : new Date(current).toISOString();
       if (head.ObjectLockMode === undefined || current === null) {
         kept.action = "no-retention";
+        run.sweep.errors.push({
+          key: c.key,
+          message:
+            "keeping it whole: its HEAD shows no Object Lock retention (the role lacks s3:GetObjectRetention, or the object is not locked), though --lock-days says Object Lock is expected",
+        });
       } else {
         const target = (head.LastModified ?? now).getTime() + lockMs;
         if (current < target) {
@@ -629,8 +718,7 @@ async function sweepOriginals(
         }
       }
     } catch (error) {
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (status === 404) kept.action = "gone";
+      if (httpStatus(error) === 404) kept.action = "gone";
       else {
         run.sweep.errors.push({ key: c.key, message: `keeping it whole: ${(error as Error).message}` });
         return;
@@ -639,6 +727,64 @@ async function sweepOriginals(
     run.sweep.keptWhole.push(kept);
   });
   run.sweep.keptWhole.sort((a, b) => compareText(a.key, b.key));
+  run.sweep.conflicts.sort((a, b) => compareText(a.key, b.key));
+}
+
+function httpStatus(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+interface CurrentVersion {
+  versionId: string;
+  isDeleteMarker: boolean;
+  etag: string;
+}
+
+/**
+ * The current version of each of `keys` (one namespace-hour's originals): ListObjectVersions
+ * of each tier's partition prefix of the hour (versions come newest first per key,
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html, and IsLatest
+ * marks the current one), a page per 1,000 versions and delete markers.
+ */
+async function currentVersions(
+  o: Pick<PendingOptions, "s3" | "bucket" | "prefix">,
+  h: NamespaceHour,
+  keys: string[],
+  run: PendingRun,
+): Promise<Map<string, CurrentVersion>> {
+  const wanted = new Set(keys);
+  const prefixes = new Set<string>();
+  for (const key of keys)
+    prefixes.add(partitionPrefix(o.prefix, parseObjectKey(key).tier, h.namespace, h.dt, h.hour));
+  const found = new Map<string, CurrentVersion>();
+  for (const prefix of prefixes) {
+    let keyMarker: string | undefined;
+    let versionIdMarker: string | undefined;
+    do {
+      run.requests.sweepVersionLists++;
+      const page = await o.s3.send(
+        new ListObjectVersionsCommand({
+          Bucket: o.bucket,
+          Prefix: prefix,
+          ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
+          ...(versionIdMarker === undefined ? {} : { VersionIdMarker: versionIdMarker }),
+        }),
+      );
+      for (const v of page.Versions ?? []) {
+        if (v.IsLatest === true && v.Key !== undefined && wanted.has(v.Key)) {
+          found.set(v.Key, { versionId: v.VersionId ?? "null", isDeleteMarker: false, etag: v.ETag ?? "" });
+        }
+      }
+      for (const m of page.DeleteMarkers ?? []) {
+        if (m.IsLatest === true && m.Key !== undefined && wanted.has(m.Key)) {
+          found.set(m.Key, { versionId: m.VersionId ?? "null", isDeleteMarker: true, etag: "" });
+        }
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      versionIdMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+    } while (keyMarker !== undefined);
+  }
+  return found;
 }
 
 function compareText(a: string, b: string): number {
