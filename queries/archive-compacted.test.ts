@@ -22,6 +22,7 @@ import type { CompactionManifest } from "../lib/object/compaction-manifest.ts";
 import { listObjectPages } from "../lib/retrieval/find.ts";
 import { putTestObject, type TestObject, testObject } from "../lib/retrieval/test_support.ts";
 import { type LocalS3, localS3Client, startLocalS3 } from "../local/s3.ts";
+import { type S3ArchiveFront, startS3ArchiveFront } from "../local/s3-archive/server.ts";
 import { ArchiveReadError, type ArchiveSource, planArchiveHour, runArchiveQuery } from "./archive-runner.ts";
 import { type PackQuery, parseQuery, resolveParams } from "./pack.ts";
 
@@ -85,6 +86,7 @@ ORDER BY ALL;
 describe("--engine archive over compacted hours", () => {
   let dir: string;
   let local: LocalS3;
+  let front: S3ArchiveFront;
   let s3: S3Client;
   let s3Source: ArchiveSource;
   let dirSource: ArchiveSource;
@@ -101,7 +103,16 @@ describe("--engine archive over compacted hours", () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "logarchive-archive-compacted-"));
     local = await startLocalS3({ host: "127.0.0.1", port: 0, dataDir: join(dir, "s3"), buckets: [BUCKET] });
-    s3 = localS3Client(local.endpoint, "us-east-1");
+    // The archive front: a versioned bucket, as the archive is (the engine lists versions).
+    front = await startS3ArchiveFront({
+      host: "127.0.0.1",
+      port: 0,
+      upstream: local.endpoint,
+      region: "us-east-1",
+      dataDir: join(dir, "front"),
+      buckets: [{ name: BUCKET, versioning: true }],
+    });
+    s3 = localS3Client(front.endpoint, "us-east-1");
     s3Source = { kind: "s3", client: s3, bucket: BUCKET, prefix: "logs" };
     dirSource = { kind: "dir", root: join(dir, "slice") };
     count = parseQuery(COUNT_SQL, "count.sql", "duckdb");
@@ -119,10 +130,10 @@ describe("--engine archive over compacted hours", () => {
         indexCheck: false,
       });
     const first = await compact();
-    assert.equal(first.status, "committed");
+    assert.equal(first.status, "committed", JSON.stringify(first));
     for (const o of late10) await putTestObject(s3, BUCKET, o);
     const supplement = await compact();
-    assert.equal(supplement.status, "committed");
+    assert.equal(supplement.status, "committed", JSON.stringify(supplement));
     assert.equal(supplement.generation, 1);
     manifests.push(first.manifest!, supplement.manifest!);
 
@@ -166,6 +177,7 @@ describe("--engine archive over compacted hours", () => {
 
   after(async () => {
     s3?.destroy();
+    await front?.stop();
     await local?.stop();
     await rm(dir, { recursive: true, force: true });
   });

@@ -19,7 +19,7 @@ import { parsePolicy } from "../lib/policy/policy.ts";
 import { putTestObject, type TestObject, testObject } from "../lib/retrieval/test_support.ts";
 import { localS3Client } from "../local/s3.ts";
 import { type LocalCloud, startLocalCloud } from "../local/stack.ts";
-import { type ArchiveSource, planArchiveHour, runArchiveQuery } from "./archive-runner.ts";
+import { ArchiveReadError, type ArchiveSource, planArchiveHour, runArchiveQuery } from "./archive-runner.ts";
 import { type PackQuery, parseQuery, resolveParams } from "./pack.ts";
 
 const DT = "2026-03-03";
@@ -149,4 +149,138 @@ describe("--engine archive per batch: a compacted hour with a late original (loc
     for (const o of compacted) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.key }));
     await assertEveryLineOnce(0);
   });
+
+  it("a compacted key written again with other bytes: an ArchiveReadError naming the key and both versions", async () => {
+    const member = manifest.members.find((m) => m.key === compacted[0]!.key)!;
+    const rewrite = batch("node-e", 0, 2, "archive");
+    assert.equal(rewrite.key, member.key);
+    await putTestObject(s3, bucket, rewrite);
+    await assert.rejects(
+      runArchiveQuery(count, values(), source),
+      (e: Error) =>
+        e instanceof ArchiveReadError &&
+        new RegExp(
+          `^${member.key}: key written again after compaction: version \\S+ differs from the compacted version ${member.versionId} `,
+        ).test(e.message),
+    );
+  });
 });
+
+// The compactor runs beside queries: between a query's listing and its GET of a late original,
+// it may commit a supplement naming that batch and delete the original (a delete marker on a
+// versioned bucket, the object itself on an unversioned one). The test's client holds the
+// query's first GET of the late original until a real compactor (on its own client) has done
+// exactly that.
+for (const bucketKind of ["versioned with Object Lock", "unversioned"] as const) {
+  describe(`--engine archive: a late original compacted and deleted between listing and reading (${bucketKind})`, () => {
+    let dir: string;
+    let cloud: LocalCloud;
+    let s3: S3Client;
+    let compactor: S3Client;
+    let bucket: string;
+    let count: PackQuery;
+    /** What to do, once, when the query first GETs the late original. */
+    let onLateGet: (() => Promise<void>) | undefined;
+    const values = () =>
+      resolveParams(count, { namespaces: "orders", from: `${DT} 10:00`, to: `${DT} 11:00` });
+    const compactHour = async () => {
+      const outcome = await compactNamespaceHour({
+        s3: compactor,
+        bucket,
+        prefix: "logs",
+        namespace: "orders",
+        dt: DT,
+        hour: "10",
+        indexCheck: false,
+        now: () => new Date(`${DT}T13:00:00Z`),
+      });
+      assert.equal(outcome.status, "committed", JSON.stringify(outcome));
+      return outcome.manifest!;
+    };
+
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), "archive-race-"));
+      cloud = await startLocalCloud({
+        dataDir: dir,
+        policy: parsePolicy("archive: { prefix: logs }\n", "test"),
+        archiveBucket: bucketKind === "unversioned" ? {} : { objectLock: true },
+      });
+      bucket = cloud.endpoints.s3.bucket;
+      s3 = localS3Client(cloud.endpoints.s3.endpoint, cloud.endpoints.region);
+      compactor = localS3Client(cloud.endpoints.s3.endpoint, cloud.endpoints.region);
+      s3.middlewareStack.add(
+        (next, context) => async (args) => {
+          const key = (args.input as { Key?: string }).Key;
+          if (context.commandName === "GetObjectCommand" && key === late.key && onLateGet !== undefined) {
+            const run = onLateGet;
+            onLateGet = undefined;
+            await run();
+          }
+          return next(args);
+        },
+        { step: "initialize", name: "compactBeforeLateGet" },
+      );
+      count = parseQuery(COUNT_SQL, "count.sql", "duckdb");
+      for (const o of compacted) await putTestObject(compactor, bucket, o);
+      await compactHour();
+    });
+
+    after(async () => {
+      s3?.destroy();
+      compactor?.destroy();
+      await cloud?.stop();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it(
+      bucketKind === "unversioned"
+        ? "an original deleted with no manifest naming it: an ArchiveReadError naming its key"
+        : "an original deleted after listing: read by its listed version, every line once",
+      async () => {
+        await putTestObject(compactor, bucket, late);
+        onLateGet = async () => {
+          await compactor.send(new DeleteObjectCommand({ Bucket: bucket, Key: late.key }));
+        };
+        const source: ArchiveSource = { kind: "s3", client: s3, bucket, prefix: "logs" };
+        if (bucketKind === "unversioned") {
+          await assert.rejects(
+            runArchiveQuery(count, values(), source),
+            (e: Error) =>
+              e instanceof ArchiveReadError &&
+              e.message.startsWith(`${late.key}: listed, then gone before it was read`),
+          );
+        } else {
+          // Read by the version listed: the delete marker does not hide it, every line once.
+          const result = await runArchiveQuery(count, values(), source);
+          assert.deepEqual(result.rows, [{ namespace: "orders", n: total, distinct_lines: total }]);
+        }
+        assert.equal(onLateGet, undefined, "the late original's GET was held and the delete done");
+      },
+    );
+
+    it("the compactor commits a supplement naming it and deletes it: every line once, the batch from one place", async () => {
+      await putTestObject(compactor, bucket, late);
+      let supplement: CompactionManifest | undefined;
+      onLateGet = async () => {
+        supplement = await compactHour();
+        await compactor.send(new DeleteObjectCommand({ Bucket: bucket, Key: late.key }));
+      };
+      const source: ArchiveSource = { kind: "s3", client: s3, bucket, prefix: "logs" };
+      const result = await runArchiveQuery(count, values(), source);
+      assert.equal(supplement?.generation, 1);
+      assert.deepEqual(
+        supplement.members.map((m) => m.key),
+        [late.key],
+      );
+      assert.deepEqual(result.rows, [{ namespace: "orders", n: total, distinct_lines: total }]);
+      if (bucketKind === "unversioned") {
+        // The hour was planned again: the late batch came from the supplement's part.
+        assert.equal(result.parts, 2);
+        assert.equal(result.objects, 0);
+      } else {
+        assert.equal(result.parts, 1);
+        assert.equal(result.objects, 1);
+      }
+    });
+  });
+}

@@ -46,7 +46,7 @@ import {
   parseCompactionManifest,
 } from "../lib/object/compaction-manifest.ts";
 import { DEFAULT_TABLE, duckDbDdl, duckDbSelectRecords } from "../lib/record/ddl.ts";
-import { listObjectPages } from "../lib/retrieval/find.ts";
+import { listObjectPages, listPrefixVersions, versionParam } from "../lib/retrieval/find.ts";
 import { installDuckDbDefinitions, type QueryResult, runDuckDbQuery } from "./duckdb-runner.ts";
 import { normaliseTimestamp, type PackQuery, type ParamValue } from "./pack.ts";
 
@@ -84,6 +84,8 @@ export class ArchiveReadError extends Error {
 interface ArchiveFile {
   readonly key: string;
   readonly size: number;
+  /** An original's version as listed (S3), read by it: a delete marker put after the listing does not hide it. */
+  readonly versionId?: string;
   readonly part?: { readonly sha256: string; readonly manifestKey: string };
 }
 
@@ -103,6 +105,8 @@ export interface HourPlan {
   readonly files: readonly ArchiveFile[];
   /** Originals stored but not read: a manifest names their batch, read from its part. */
   readonly supersededOriginals: number;
+  /** Every batch (original key, as this source stores it) a committed manifest names. */
+  readonly namedBatches: ReadonlySet<string>;
 }
 
 const HOUR_MS = 3_600_000;
@@ -191,6 +195,23 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   return results;
 }
 
+/**
+ * The originals under a key prefix (S3: each key's current version, from ListObjectVersions,
+ * one request per 1,000 versions as ListObjectsV2 per 1,000 keys; a key whose current version
+ * is a delete marker is not listed), or in the folder the prefix names (dir), in key order.
+ */
+async function listOriginals(
+  source: ArchiveSource,
+  prefix: string,
+): Promise<{ key: string; size: number; versionId?: string }[]> {
+  if (source.kind !== "s3") return listKeys(source, prefix);
+  const out: { key: string; size: number; versionId: string }[] = [];
+  for await (const v of listPrefixVersions(source.client, source.bucket, prefix)) {
+    if (v.isLatest && !v.isDeleteMarker) out.push({ key: v.key, size: v.size, versionId: v.versionId });
+  }
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
 /** Keys and sizes under a key prefix (S3) or in the folder the prefix names (dir), in key order. */
 async function listKeys(source: ArchiveSource, prefix: string): Promise<{ key: string; size: number }[]> {
   if (source.kind === "s3") {
@@ -242,7 +263,9 @@ export async function planArchiveHour(
 ): Promise<HourPlan> {
   const originals = (
     await Promise.all(
-      longLivedTiers().map((tier) => listKeys(source, partitionPrefix(prefix, tier, namespace, dt, hour))),
+      longLivedTiers().map((tier) =>
+        listOriginals(source, partitionPrefix(prefix, tier, namespace, dt, hour)),
+      ),
     )
   )
     .flat()
@@ -267,13 +290,14 @@ export async function planArchiveHour(
       manifests: [],
       files: originals,
       supersededOriginals: 0,
+      namedBatches: new Set(),
     };
   }
   manifestKeys.sort((a, b) => a.generation - b.generation);
   const where = `compacted hour ${namespace} ${dt}T${hour}`;
   const files: ArchiveFile[] = [];
   /** The members' original keys as this source stores them (a folder has no bucket prefix). */
-  const named = new Set<string>();
+  const named = new Map<string, { versionId: string; manifestKey: string }>();
   let previous: Buffer | undefined;
   for (const [i, { key, generation }] of manifestKeys.entries()) {
     if (generation !== i) {
@@ -315,8 +339,21 @@ export async function planArchiveHour(
       });
     }
     for (const member of manifest.members) {
-      named.add(formatObjectKey({ ...parseObjectKey(member.key), prefix }));
+      named.set(formatObjectKey({ ...parseObjectKey(member.key), prefix }), {
+        versionId: member.versionId ?? "null",
+        manifestKey: key,
+      });
     }
+  }
+  // A named key whose current version is not the one its member copied was written again
+  // after compaction, with bytes no part holds: reading only the member would silently drop
+  // them, reading both could double lines. Neither is a guess to make: the archive is wrong.
+  for (const o of originals) {
+    const compacted = named.get(o.key);
+    if (compacted === undefined || o.versionId === undefined || o.versionId === compacted.versionId) continue;
+    throw new ArchiveReadError(
+      `${o.key}: key written again after compaction: version ${o.versionId} differs from the compacted version ${compacted.versionId} (${compacted.manifestKey})`,
+    );
   }
   const uncompacted = originals.filter((o) => !named.has(o.key));
   return {
@@ -327,6 +364,7 @@ export async function planArchiveHour(
     manifests: manifestKeys.map((m) => m.key),
     files: [...files, ...uncompacted],
     supersededOriginals: originals.length - uncompacted.length,
+    namedBatches: new Set(named.keys()),
   };
 }
 
@@ -345,19 +383,32 @@ function checkPart(file: ArchiveFile, size: number, sha256?: string): void {
   }
 }
 
-/** Downloads the objects into `dir` under their keys; an object in an archive storage class is named in the error. */
+/**
+ * Downloads the objects into `dir` under their keys; an object in an archive storage class is
+ * named in the error. An original gone since it was listed (NoSuchKey, NoSuchVersion) is
+ * returned in `vanished`, not read: the compactor may have committed a manifest naming it and
+ * deleted it in between (the caller decides).
+ */
 async function fetchObjects(
   client: S3Client,
   bucket: string,
   objects: readonly ArchiveFile[],
   dir: string,
-): Promise<string[]> {
+): Promise<{ paths: Map<ArchiveFile, string>; vanished: ArchiveFile[] }> {
   const unavailable: string[] = [];
-  const files = await mapLimit(objects, FETCH_CONCURRENCY, async (file) => {
+  const vanished: ArchiveFile[] = [];
+  const paths = new Map<ArchiveFile, string>();
+  await mapLimit(objects, FETCH_CONCURRENCY, async (file) => {
     const path = join(dir, file.key);
     await mkdir(dirname(path), { recursive: true });
     try {
-      const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: file.key }));
+      const object = await client.send(
+        new GetObjectCommand({
+          Bucket: bucket,
+          Key: file.key,
+          ...(file.versionId === undefined ? {} : versionParam(file.versionId)),
+        }),
+      );
       const hash = createHash("sha256");
       let size = 0;
       const tap = new PassThrough();
@@ -377,16 +428,66 @@ async function fetchObjects(
       if (name === "NoSuchKey" && file.part !== undefined) {
         throw new ArchiveReadError(`${file.key}: named by ${file.part.manifestKey} but not stored`);
       }
+      if ((name === "NoSuchKey" || name === "NoSuchVersion") && file.part === undefined) {
+        vanished.push(file);
+        await rm(path, { force: true });
+        return;
+      }
       throw error;
     }
-    return path;
+    paths.set(file, path);
   });
   if (unavailable.length > 0) {
     throw new UserError(
       `--engine archive: ${unavailable.length} object(s) of the range are in an archive storage class and not restored (the first: s3://${bucket}/${unavailable.sort()[0]}); restore them first, or narrow the range`,
     );
   }
-  return files;
+  return { paths, vanished };
+}
+
+/**
+ * Fetches every plan's files. An original gone since its hour was planned (the compactor
+ * committed a supplement naming it and put a delete marker on it in between) makes its hour
+ * planned once more: if a committed manifest now names the batch, the hour's files are the new
+ * plan's (the batch from its part, never also from an original already fetched); else the
+ * original is missing and the error names it.
+ */
+async function fetchPlans(
+  source: ArchiveSource & { kind: "s3" },
+  prefix: string,
+  plans: HourPlan[],
+  dir: string,
+): Promise<string[]> {
+  const fetched = new Map<string, string>();
+  const take = async (files: readonly ArchiveFile[]) => {
+    const { paths, vanished } = await fetchObjects(source.client, source.bucket, files, dir);
+    for (const [file, path] of paths) fetched.set(file.key, path);
+    return vanished;
+  };
+  const vanished = await take(plans.flatMap((p) => p.files));
+  if (vanished.length > 0) {
+    const gone = new Set(vanished.map((f) => f.key));
+    for (const [i, plan] of plans.entries()) {
+      const lost = plan.files.filter((f) => gone.has(f.key)).map((f) => f.key);
+      if (lost.length === 0) continue;
+      const again = await planArchiveHour(source, prefix, plan.namespace, plan.dt, plan.hour);
+      for (const key of lost) {
+        if (!again.namedBatches.has(key)) {
+          throw new ArchiveReadError(
+            `${key}: listed, then gone before it was read (deleted), and no committed manifest of its hour names it: its lines cannot be read`,
+          );
+        }
+      }
+      plans[i] = again;
+    }
+    const still = await take(plans.flatMap((p) => p.files).filter((f) => !fetched.has(f.key)));
+    if (still.length > 0) {
+      throw new ArchiveReadError(
+        `${still[0]!.key}: listed, then gone before it was read, twice: the archive is changing under the query; run it again`,
+      );
+    }
+  }
+  return plans.flatMap((p) => p.files).map((f) => fetched.get(f.key)!);
 }
 
 /** The folder's files for the objects, each part checked against its manifest's size. */
@@ -419,8 +520,6 @@ export async function runArchiveQuery(
   const plans = await mapLimit(archiveNamespaceHours(selection), LIST_CONCURRENCY, (h) =>
     planArchiveHour(source, prefix, h.namespace, h.dt, h.hour),
   );
-  const listed = plans.flatMap((p) => p.files);
-  const bytes = listed.reduce((sum, o) => sum + o.size, 0);
   let scratch: string | undefined;
   const instance = await DuckDBInstance.create(":memory:");
   const connection = await instance.connect();
@@ -428,10 +527,16 @@ export async function runArchiveQuery(
     let files: string[];
     if (source.kind === "s3") {
       scratch = await mkdtemp(join(tmpdir(), "logarchive-archive-"));
-      files = await fetchObjects(source.client, source.bucket, listed, scratch);
+      files = await fetchPlans(source, prefix, plans, scratch);
     } else {
-      files = await localFiles(source.root, listed);
+      files = await localFiles(
+        source.root,
+        plans.flatMap((p) => p.files),
+      );
     }
+    // After the fetch: an hour planned again (an original gone meanwhile) reads its new plan's files.
+    const listed = plans.flatMap((p) => p.files);
+    const bytes = listed.reduce((sum, o) => sum + o.size, 0);
     // A view, not a table: DuckDB streams the files for each query instead of holding them.
     await connection.run(
       files.length === 0 ? duckDbDdl() : `CREATE VIEW "${DEFAULT_TABLE}" AS ${duckDbSelectRecords(files)}`,
