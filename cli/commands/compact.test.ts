@@ -18,6 +18,7 @@ import {
   testObject,
 } from "../../lib/retrieval/test_support.ts";
 import { type LocalS3, localS3Client, startLocalS3 } from "../../local/s3.ts";
+import { type S3ArchiveFront, startS3ArchiveFront } from "../../local/s3-archive/server.ts";
 import { localCliEnv, runCli } from "../test_support.ts";
 
 const env = localCliEnv();
@@ -39,12 +40,16 @@ const noStack = (stderr: string) => assert.doesNotMatch(stderr, /\n\s+at /, stde
 describe("logarchive compact", () => {
   let dir: string;
   let local: LocalS3;
+  // In front of s3rver: the "pending" bucket is versioned like the archive bucket (the sweep
+  // lists versions and deletes conditionally); the others pass through to s3rver.
+  let front: S3ArchiveFront;
+  let frontDir: string;
   let s3: S3Client;
   const originals = [batch("node-b", 2, 30), batch("node-a", 1, 20)];
 
   const location = (bucket: string) => [
     "--s3-endpoint",
-    local.endpoint,
+    front.endpoint,
     "--bucket",
     bucket,
     "--prefix",
@@ -69,7 +74,16 @@ describe("logarchive compact", () => {
       dataDir: dir,
       buckets: ["good", "dry", "bad", "waiting", "pending", "interrupted"],
     });
-    s3 = localS3Client(local.endpoint, "us-east-1");
+    frontDir = await mkdtemp(join(tmpdir(), "compact-cli-front-"));
+    front = await startS3ArchiveFront({
+      host: "127.0.0.1",
+      port: 0,
+      upstream: local.endpoint,
+      region: "us-east-1",
+      dataDir: frontDir,
+      buckets: [{ name: "pending", versioning: true }],
+    });
+    s3 = localS3Client(front.endpoint, "us-east-1");
     for (const bucket of ["good", "dry", "interrupted"])
       for (const o of originals) await putTestObject(s3, bucket, o);
     await putTestObject(s3, "bad", originals[0]!);
@@ -78,8 +92,10 @@ describe("logarchive compact", () => {
 
   after(async () => {
     s3?.destroy();
+    await front?.stop();
     await local?.stop();
     await rm(dir, { recursive: true, force: true });
+    await rm(frontDir, { recursive: true, force: true });
   });
 
   it("commits the hour, printing its parts, its batches and the manifest (exit 0); a re-run has nothing new (exit 0)", async () => {
@@ -325,7 +341,9 @@ describe("logarchive compact", () => {
         out,
         new RegExp(`^compact: audit ${settled} generation 0: FAILED: 1 archive object\\(s\\) refused`, "m"),
       );
-      assert.ok(out.includes(`  REFUSED ${audit.key}: sha256 mismatch`), out);
+      // (the bucket is versioned, so the line names the version refused)
+      assert.ok(out.includes(`  REFUSED ${audit.key} (version `), out);
+      assert.match(out, /^ {2}REFUSED .*\): sha256 mismatch/m);
       assert.ok(!out.includes(unsettled), "the unsettled hour is not looked at");
       assert.ok(!out.includes(`payments ${done}`), "the compacted hour is not pending");
       assert.match(
@@ -363,6 +381,7 @@ describe("logarchive compact", () => {
       );
       assert.equal(summary.deleted, 1);
       assert.deepEqual(summary.kept_whole, []);
+      assert.deepEqual(summary.conflicts, []);
       assert.equal(summary.requests.deletes, 1);
       const remaining = await s3.send(
         new ListObjectsV2Command({
@@ -389,6 +408,36 @@ describe("logarchive compact", () => {
       assert.deepEqual(
         [quiet.pending, quiet.committed, quiet.failed, quiet.requests.indexGets],
         [0, 0, 0, 0],
+      );
+
+      // The swept original's key written again with other bytes (a shipper sharing its state
+      // epoch): its current version is not the one the manifest names, so it is not deleted but
+      // reported as a conflict and kept whole (exit 1).
+      await putTestObject(s3, "pending", { ...whole, body: web.body });
+      const conflicted = await pending();
+      assert.equal(conflicted.status, 1, conflicted.stderr);
+      assert.match(
+        conflicted.stdout,
+        new RegExp(
+          `^compact: CONFLICT ${whole.key} \\(hour .*\\): its current version .* is not the version`,
+          "m",
+        ),
+      );
+      assert.match(conflicted.stdout, /, 1 conflict\(s\) \(written again after compaction, not deleted\)/);
+      const conflicts = summaryOf(conflicted.stdout);
+      assert.deepEqual(
+        conflicts.conflicts.map((c: { key: string }) => c.key),
+        [whole.key],
+      );
+      assert.equal(conflicts.deleted, 0);
+      assert.deepEqual(
+        conflicts.kept_whole.map((k: { key: string }) => k.key),
+        [whole.key],
+      );
+      const still = await s3.send(new ListObjectsV2Command({ Bucket: "pending", Prefix: whole.key }));
+      assert.deepEqual(
+        (still.Contents ?? []).map((o) => o.Key),
+        [whole.key],
       );
     });
 
@@ -429,6 +478,8 @@ describe("logarchive compact", () => {
         ["--delete-after", "soon"],
         /--delete-after.*expected a duration/,
       ],
+      ["a delete-after of 0s", ["--delete-after", "0s"], /--delete-after.*expected at least 1h/],
+      ["a delete-after under an hour", ["--delete-after", "59m"], /--delete-after.*expected at least 1h/],
     ] as const) {
       it(`exit 2 for ${what}, in one line`, async () => {
         const r = await pending(...args);

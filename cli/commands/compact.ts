@@ -9,7 +9,8 @@
 // `--pending` is the scheduled job's mode (infra/k8s/compactor-cronjob.ts, hourly): every
 // settled namespace-hour in --lookback with originals no committed manifest names
 // (lib/compaction/pending.ts), one line each as it finishes, a total line, and last a JSON
-// line for the job's logs. Exit 1 when any of them failed, 0 otherwise. `--shard i/N` (an
+// line for the job's logs. Exit 1 when any of them failed (or the originals' sweep failed or found
+// a conflict: a key written again after compaction), 0 otherwise. `--shard i/N` (an
 // Indexed Job's pod i of N, lib/compaction/shard.ts) limits the run to its share of namespaces.
 
 import type { S3Client } from "@aws-sdk/client-s3";
@@ -24,7 +25,7 @@ import {
   DEFAULT_PENDING_CONCURRENCY,
   DEFAULT_SETTLE_MS,
 } from "../../lib/compaction/defaults.ts";
-import type { KeptWhole, PendingResult, PendingRun } from "../../lib/compaction/pending.ts";
+import type { KeptWhole, PendingResult, PendingRun, SweepConflict } from "../../lib/compaction/pending.ts";
 import { formatShard, parseShard, type Shard, WHOLE_ARCHIVE } from "../../lib/compaction/shard.ts";
 import { UserError } from "../../lib/config/errors.ts";
 import { formatDuration, formatSize, parseDuration, parseSize } from "../../lib/config/units.ts";
@@ -102,9 +103,20 @@ function parseDays(value: string): number {
   return n;
 }
 
+/**
+ * At least an hour: a shorter one would delete originals of hours Athena's cutoff view still
+ * reads as originals (the CronJob passes the stack's athenaCutoffHours, 6 by default).
+ */
+const MIN_DELETE_AFTER_MS = 3_600_000;
+
 function parseDeleteAfter(value: string): number {
   const ms = parseDuration(value);
-  if (ms === null) throw new InvalidArgumentError("expected a duration such as 6h, 90m or 0s.");
+  if (ms === null) throw new InvalidArgumentError("expected a duration such as 6h or 90m.");
+  if (ms < MIN_DELETE_AFTER_MS) {
+    throw new InvalidArgumentError(
+      `expected at least ${formatDuration(MIN_DELETE_AFTER_MS)} (and at least the stack's athenaCutoffHours).`,
+    );
+  }
   return ms;
 }
 
@@ -182,7 +194,7 @@ export function compactCommand(version: string): Command {
     .addOption(
       new Option(
         "--lookback <duration>",
-        "with --pending: how far back hours are looked at for originals to compact, delete (--delete-after) or keep whole; an original no committed manifest names gets the full lock while its hour is still in it (in the last day of its landing retention, or earlier when the lookback ends sooner)",
+        "with --pending: how far back hours are looked at for originals to compact, delete (--delete-after) or keep whole; an original no committed manifest names gets the full lock in every run from a day after its hour while its hour is still in it",
       )
         .default(DEFAULT_LOOKBACK_MS, formatDuration(DEFAULT_LOOKBACK_MS))
         .argParser(parseLookback),
@@ -190,7 +202,7 @@ export function compactCommand(version: string): Command {
     .addOption(
       new Option(
         "--landing-days <n>",
-        "with --pending: the originals' landing retention in days after the end of their hour (the shipper's landing_days); an original no committed manifest names gets the full lock (--lock-days) in the last day of it",
+        "with --pending: the originals' landing retention in days after the end of their hour (the shipper's landing_days); reported with each original kept whole (no committed manifest names it: it gets the full lock, --lock-days, from a day after its hour)",
       )
         .default(DEFAULT_LANDING_DAYS)
         .argParser(parseDays),
@@ -206,7 +218,7 @@ export function compactCommand(version: string): Command {
     .addOption(
       new Option(
         "--delete-after <duration>",
-        "with --pending: how long after its hour ends an original a committed manifest names gets a delete marker (DeleteObject without a version id; its locked version stays until its retention ends); keep it at least the Athena cutoff",
+        "with --pending: how long after its hour ends an original a committed manifest names gets a delete marker (DeleteObject without a version id, only while its current version is the one the manifest names; its locked version stays until its retention ends); at least 1h, and it must be at least the stack's athenaCutoffHours (the CronJob passes that), or Athena's view loses lines",
       )
         .default(
           DEFAULT_ATHENA_CUTOFF_HOURS * 3_600_000,
@@ -386,8 +398,10 @@ export interface PendingSummary {
   deleted: number;
   /** Originals no committed manifest names, near the end of their landing retention: kept at the full lock. */
   kept_whole: KeptWhole[];
-  /** Sweep requests that failed (the run fails). */
+  /** Sweep requests that failed, and originals kept whole without Object Lock retention (the run fails). */
   sweepErrors: { key: string; message: string }[];
+  /** Originals a committed manifest names whose current version is another (written again after compaction): not deleted, kept whole (the run fails). */
+  conflicts: SweepConflict[];
 }
 
 function failureReason(result: PendingResult): string | null {
@@ -462,6 +476,7 @@ export function summarizePending(run: PendingRun, lookbackMs: number, settleMs: 
     deleted: run.sweep.deleted,
     kept_whole: run.sweep.keptWhole,
     sweepErrors: run.sweep.errors,
+    conflicts: run.sweep.conflicts,
   };
   for (const result of run.results) {
     const reason = failureReason(result);
@@ -533,16 +548,18 @@ async function runPending(
           ? `already retained until ${k.retainUntil} (${k.mode})`
           : k.action === "gone"
             ? "gone since the listing"
-            : "has no Object Lock retention to extend";
+            : "its HEAD shows no Object Lock retention (a sweep error: the role lacks s3:GetObjectRetention, or the object is unlocked)";
     lines.push(
       `compact: KEPT WHOLE ${k.key} (hour ${k.hour}, landing retention ends ${k.landingEnds}): no committed manifest names it; ${verb}`,
     );
   }
+  for (const c of s.conflicts) lines.push(`compact: CONFLICT ${c.key} (hour ${c.hour}): ${c.message}`);
   for (const e of s.sweepErrors) lines.push(`compact: FAILED ${e.key}: ${e.message}`);
   lines.push(
-    `compact --pending: ${s.deleted} compacted original(s) ${o.dryRun ? "would get" : "given"} a delete marker (hours ended ${formatDuration(o.deleteAfter)} ago or more), ${s.kept_whole.length} original(s) kept whole${s.sweepErrors.length > 0 ? `, ${s.sweepErrors.length} sweep request(s) failed` : ""}`,
+    `compact --pending: ${s.deleted} compacted original(s) ${o.dryRun ? "would get" : "given"} a delete marker (hours ended ${formatDuration(o.deleteAfter)} ago or more), ${s.kept_whole.length} original(s) kept whole${s.conflicts.length > 0 ? `, ${s.conflicts.length} conflict(s) (written again after compaction, not deleted)` : ""}${s.sweepErrors.length > 0 ? `, ${s.sweepErrors.length} sweep request(s) failed` : ""}`,
   );
   process.stdout.write(`${lines.join("\n")}\n`);
   process.stdout.write(`${JSON.stringify(s)}\n`);
-  process.exitCode = s.failed > 0 || s.sweepErrors.length > 0 ? EXIT.verdict : EXIT.ok;
+  process.exitCode =
+    s.failed > 0 || s.sweepErrors.length > 0 || s.conflicts.length > 0 ? EXIT.verdict : EXIT.ok;
 }
