@@ -7,10 +7,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { type ListObjectsV2CommandOutput, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  DeleteObjectCommand,
+  type ListObjectsV2CommandOutput,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { Storage } from "@google-cloud/storage";
+import { compactNamespaceHour } from "../../lib/compaction/compact.ts";
 import { parsePolicy } from "../../lib/policy/policy.ts";
-import { testLossRecord, testObject } from "../../lib/retrieval/test_support.ts";
+import { putTestObject, testLossRecord, testObject } from "../../lib/retrieval/test_support.ts";
 import { type LocalGcs, startLocalGcs } from "../../local/gcs/server.ts";
 import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from "../../local/s3.ts";
 import { BigQueryWarehouse } from "../warehouse/bigquery.ts";
@@ -666,5 +672,126 @@ describe("reconcile", () => {
     const verdict = (o: ArchiveObject) => report.objects.find((x) => x.key === o.name)?.verdict;
     assert.equal(verdict(changed), "conflict", "another body in GCS, under a mixed-case key");
     assert.equal(verdict(same), "not-queued", "the same body: not a conflict");
+  });
+
+  it("a compacted hour changing under it: a batch compacted and deleted mid-check is checked from its member, one deleted unnamed is missing, a compacted key written again is a conflict", async () => {
+    // kube-system is archive-only; hour 16 and node-z are this test's own.
+    const range = ["2026-11-21T16:00:00Z", "2026-11-21T17:00:00Z"] as const;
+    const batch = (seq: number, lines: number) =>
+      testObject({
+        namespace: "kube-system",
+        node: "node-z",
+        epoch: "7a7a7a7a",
+        seq,
+        tier: "archive",
+        lines: Array.from({ length: lines }, (_, i) => ({ at: `2026-11-21T16:${10 + i}:00Z` })),
+      });
+    // The compactor and the test's deletes use their own client; the reconcile's client holds
+    // its HEAD of a chosen original until they are done.
+    const other = new S3Client({
+      endpoint: s3server.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: LOCAL_S3_CREDENTIALS,
+    });
+    const compactHour = async () => {
+      const outcome = await compactNamespaceHour({
+        s3: other,
+        bucket: "archive",
+        prefix: "logs",
+        namespace: "kube-system",
+        dt: "2026-11-21",
+        hour: "16",
+        indexCheck: false,
+        now: () => new Date("2026-11-21T19:00:00Z"),
+      });
+      assert.equal(outcome.status, "committed", JSON.stringify(outcome));
+      return outcome.manifest!;
+    };
+    const held = new Map<string, () => Promise<void>>();
+    const watched = new S3Client({
+      endpoint: s3server.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: LOCAL_S3_CREDENTIALS,
+    });
+    watched.middlewareStack.add(
+      (next, context) => async (args) => {
+        const key = (args.input as { Key?: string }).Key;
+        const run = key === undefined ? undefined : held.get(key);
+        if (context.commandName === "HeadObjectCommand" && run !== undefined) {
+          held.delete(key!);
+          await run();
+        }
+        return next(args);
+      },
+      { step: "initialize", name: "holdHead" },
+    );
+    try {
+      const first = batch(0, 3);
+      await putTestObject(other, "archive", first);
+      await compactHour();
+      await other.send(new DeleteObjectCommand({ Bucket: "archive", Key: first.key }));
+      const late = batch(1, 2);
+      const lost = batch(2, 4);
+      await putTestObject(other, "archive", late);
+      await putTestObject(other, "archive", lost);
+      // late: a supplement names it and it is deleted between the listing and its HEAD.
+      held.set(late.key, async () => {
+        const supplement = await compactHour();
+        assert.deepEqual(
+          supplement.members.map((m) => m.key),
+          [late.key, lost.key],
+        );
+        await other.send(new DeleteObjectCommand({ Bucket: "archive", Key: late.key }));
+      });
+      const report = await run("kube-system", ...range, POLICY, { s3: watched });
+      const verdict = (key: string) => report.archiveObjects.find((o) => o.key === key);
+      assert.equal(verdict(late.key)?.verdict, "verified", JSON.stringify(report.archiveObjects));
+      assert.match(verdict(late.key)?.detail ?? "", /^compacted: bytes \d+-\d+ of .*part-0001-/);
+      assert.equal(held.size, 0, "the HEAD was held and the supplement committed");
+
+      // lost2: deleted between the listing and its HEAD, no manifest names it.
+      const lost2 = batch(3, 2);
+      await putTestObject(other, "archive", lost2);
+      held.set(lost2.key, async () => {
+        await other.send(new DeleteObjectCommand({ Bucket: "archive", Key: lost2.key }));
+      });
+      // first's key written again with other bytes, after its compaction.
+      const rewrite = batch(0, 5);
+      assert.equal(rewrite.key, first.key);
+      await putTestObject(other, "archive", rewrite);
+      const changed = await run("kube-system", ...range, POLICY, { s3: watched });
+      const of = (key: string) => changed.archiveObjects.filter((o) => o.key === key);
+      assert.equal(changed.ok, false);
+      assert.deepEqual(
+        of(lost2.key).map((o) => [o.verdict, o.detail]),
+        [
+          [
+            "missing",
+            "listed, then gone before it was read (deleted), and no committed manifest of its hour names it: its batch is in no object of the archive",
+          ],
+        ],
+      );
+      const conflict = of(first.key).find((o) => o.verdict === "conflict");
+      assert.match(
+        conflict?.detail ?? "",
+        /^key written again after compaction: version \S+ \(SHA-256 [0-9a-f]{64}\) differs from the compacted version \S+ \(SHA-256 [0-9a-f]{64}\), read from its member$/,
+      );
+      assert.deepEqual(
+        of(first.key)
+          .map((o) => o.verdict)
+          .sort(),
+        ["conflict", "verified"],
+        "the member is still checked",
+      );
+      assert.match(
+        describeReconcile(changed),
+        /CONFLICT\s+\S+000000000000\.ndjson\.gz: key written again after compaction/,
+      );
+    } finally {
+      other.destroy();
+      watched.destroy();
+    }
   });
 });

@@ -78,7 +78,12 @@ export interface ObjectReport {
   detail?: string;
 }
 
-export type ArchiveObjectVerdict = "verified" | "cold" | "corrupt" | "bad-metadata";
+/**
+ * conflict: a key a committed manifest names was written again after compaction (its current
+ * version is not the member's); missing: an original listed, then gone before it was read,
+ * that no committed manifest names.
+ */
+export type ArchiveObjectVerdict = "verified" | "cold" | "corrupt" | "bad-metadata" | "conflict" | "missing";
 
 /** Archive-tier verdicts that are fine: the body matches its metadata, or is in cold storage. */
 export const ARCHIVE_OK_VERDICTS: ReadonlySet<ArchiveObjectVerdict> = new Set(["verified", "cold"]);
@@ -468,12 +473,74 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
     }),
   ];
   const archiveObjects: ArchiveObjectReport[] = [];
+  const readBodies = input.verifyArchiveBodies !== false;
+  // An original gone between the listing and its HEAD or GET (the compactor committed a
+  // supplement naming it and deleted it meanwhile): its hour's manifests are read once more, and
+  // the batch is checked from its member if one now names it; else it is missing, by name.
+  const vanished: ListedObject[] = [];
   await forEachLimited(archiveKeys, 8, async (o) => {
-    archiveObjects.push(await checkArchiveObject(s3, s3Bucket, o, input.verifyArchiveBodies !== false));
+    const report = await checkArchiveObject(s3, s3Bucket, o, readBodies);
+    if (report === "gone") vanished.push(o);
+    else archiveObjects.push(report);
   });
+  const reread = new Map<string, Promise<HourManifests>>();
+  const nowNamed: typeof archiveMembers = [];
+  for (const o of vanished) {
+    const { namespace, dt, hour } = o.parsed;
+    const id = `${namespace}/${dt}/${hour}`;
+    if (!reread.has(id))
+      reread.set(id, readHourManifests(s3, s3Bucket, policy.archive.prefix, namespace, dt, hour));
+    const read = await reread.get(id)!;
+    const member = read.manifests.flatMap((m) => m.manifest.members).find((m) => m.key === o.key);
+    if (member === undefined) {
+      archiveObjects.push({
+        key: o.key,
+        namespace,
+        records: null,
+        verdict: "missing",
+        detail:
+          "listed, then gone before it was read (deleted), and no committed manifest of its hour names it: its batch is in no object of the archive",
+      });
+      continue;
+    }
+    nowNamed.push({ ...o, member, hour: read });
+  }
   archiveObjects.push(
-    ...(await checkCompactedMembers(s3, s3Bucket, archiveMembers, input.verifyArchiveBodies !== false)),
+    ...(await checkCompactedMembers(s3, s3Bucket, [...archiveMembers, ...nowNamed], readBodies)),
   );
+  // A named original still present whose current version is not the one its member copied
+  // (other version id, or another SHA-256 in its metadata on a bucket without versioning) was
+  // written again after compaction: bytes no part holds, so a conflict, not a compacted original.
+  // One HEAD per named original still present (the compactor deletes them --delete-after the hour).
+  const namedPresent = [...(analyticsTier ?? []), ...(archiveTier ?? [])].filter(
+    (o) => selected(o) && named.has(o.key),
+  );
+  await forEachLimited(namedPresent, 8, async (o) => {
+    const member = members.find((m) => m.key === o.key)!.member;
+    let head: Awaited<ReturnType<typeof headOf>>;
+    try {
+      head = await headOf(s3, s3Bucket, o.key);
+    } catch (error) {
+      if (isS3NotFound(error)) return; // deleted since the listing, as the compactor does
+      throw error;
+    }
+    const compactedVersion = member.versionId ?? "null";
+    const version = head.VersionId ?? "null";
+    let sha256: string | undefined;
+    try {
+      sha256 = fromUserMetadata(head.Metadata ?? {}).sha256;
+    } catch {
+      sha256 = undefined;
+    }
+    if (version === compactedVersion && sha256 === member.sha256) return;
+    archiveObjects.push({
+      key: o.key,
+      namespace: o.parsed.namespace,
+      records: null,
+      verdict: "conflict",
+      detail: `key written again after compaction: version ${version}${sha256 === member.sha256 ? "" : ` (SHA-256 ${sha256 ?? "none in its metadata"})`} differs from the compacted version ${compactedVersion} (SHA-256 ${member.sha256}), read from its member`,
+    });
+  });
   for (const h of unusableHours) {
     archiveObjects.push({
       key: h.keys[0] ?? `${h.namespace} ${h.dt}T${h.hour}`,
@@ -734,6 +801,8 @@ const ARCHIVE_VERDICTS = [
   "cold",
   "corrupt",
   "bad-metadata",
+  "conflict",
+  "missing",
 ] as const satisfies readonly ArchiveObjectVerdict[];
 
 function zeroCounts<V extends string>(verdicts: readonly V[]): Record<V, number> {
@@ -815,20 +884,46 @@ export function sequenceProblems<O extends { key: string; parsed: BatchIdentity 
   );
 }
 
+/** HeadObject or GetObject of a key (or version) that is not there: NotFound (HEAD), NoSuchKey, NoSuchVersion. */
+function isS3NotFound(error: unknown): boolean {
+  const name = (error as { name?: string }).name;
+  return name === "NotFound" || name === "NoSuchKey" || name === "NoSuchVersion";
+}
+
+function headOf(s3: S3Client, bucket: string, key: string) {
+  return s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+}
+
+function getVersion(s3: S3Client, bucket: string, key: string, versionId: string | undefined) {
+  return s3.send(
+    new GetObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      ...(versionId === undefined || versionId === "null" ? {} : { VersionId: versionId }),
+    }),
+  );
+}
+
 /** An archive-tier object against its own metadata: the stored body's SHA-256, records and size. */
 async function checkArchiveObject(
   s3: S3Client,
   bucket: string,
   o: ListedObject,
   readBody: boolean,
-): Promise<ArchiveObjectReport> {
+): Promise<ArchiveObjectReport | "gone"> {
   const report: ArchiveObjectReport = {
     key: o.key,
     namespace: o.parsed.namespace,
     records: null,
     verdict: "verified",
   };
-  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: o.key }));
+  let head: Awaited<ReturnType<typeof headOf>>;
+  try {
+    head = await headOf(s3, bucket, o.key);
+  } catch (error) {
+    if (isS3NotFound(error)) return "gone";
+    throw error;
+  }
   let meta: ReturnType<typeof fromUserMetadata>;
   try {
     meta = fromUserMetadata(head.Metadata ?? {});
@@ -849,7 +944,14 @@ async function checkArchiveObject(
     return report;
   }
   if (!readBody) return report;
-  const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.key }));
+  // The version HEAD saw: a delete marker put since does not hide it (a versioned bucket).
+  let got: Awaited<ReturnType<typeof getVersion>>;
+  try {
+    got = await getVersion(s3, bucket, o.key, head.VersionId);
+  } catch (error) {
+    if (isS3NotFound(error)) return "gone";
+    throw error;
+  }
   const hash = createHash("sha256");
   let rawBytes = 0;
   let newlines = 0;
