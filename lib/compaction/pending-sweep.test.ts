@@ -295,6 +295,67 @@ describe("compactPending: the originals' sweep", () => {
     );
   });
 
+  it("a key written again between the version listing and the delete: If-Match fails (412), nothing is hidden, a conflict kept whole", async () => {
+    const realNow = Date.now();
+    const hour = Math.floor(realNow / HOUR_MS) * HOUR_MS - 10 * HOUR_MS;
+    const original = batch("invoices", "node-a", 0, hour);
+    const rewritten = batch("invoices", "node-a", 7, hour).body;
+    await land(original, hour, undefined, CONFLICT_BUCKET);
+    // The run's client: right after the sweep lists the hour's versions (the first version
+    // listing once the hour is compacted), another writer PUTs the key again (the race the
+    // conditional delete closes).
+    const racing = localS3Client(front.endpoint, "us-east-1");
+    let compacted = false;
+    let raced = false;
+    racing.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        const command = (context as { commandName?: string }).commandName;
+        const prefix = (args.input as { Prefix?: string }).Prefix ?? "";
+        if (command === "ListObjectVersionsCommand" && prefix.includes("invoices") && compacted && !raced) {
+          raced = true;
+          await land(original, hour, rewritten, CONFLICT_BUCKET);
+        }
+        return result;
+      },
+      { step: "initialize" },
+    );
+    try {
+      const swept = await compactPending({
+        s3: racing,
+        bucket: CONFLICT_BUCKET,
+        prefix: "logs",
+        now: () => new Date(realNow),
+        lookbackMs: LOOKBACK_MS,
+        indexCheck: false,
+        deleteAfterMs: DELETE_AFTER_MS,
+        landingDays: LANDING_DAYS,
+        lockDays: LOCK_DAYS,
+        onResult: () => {
+          compacted = true;
+        },
+      });
+      assert.ok(raced);
+      assert.equal(swept.results.find((r) => r.namespace === "invoices")?.outcome?.status, "committed");
+      // (The billing key of the test above is reported again: still a conflict, still kept whole.)
+      assert.equal(swept.requests.deletes, 1, "the conditional delete was sent");
+      assert.equal(swept.sweep.deleted, 0);
+      assert.deepEqual(
+        swept.sweep.conflicts
+          .filter((c) => c.key.includes("invoices"))
+          .map((c) => [c.key, c.currentVersionId]),
+        [[original.key, null]],
+      );
+      assert.ok(swept.sweep.keptWhole.some((k) => k.key === original.key && k.action === "extended"));
+      assert.deepEqual(await currentKeys("invoices", hour, CONFLICT_BUCKET), [original.key]);
+      const versions = await versionsOf(original.key, CONFLICT_BUCKET);
+      assert.equal(versions.length, 2);
+      assert.ok(versions.every((v) => !v.isDeleteMarker));
+    } finally {
+      racing.destroy();
+    }
+  });
+
   it("an hour whose manifests are each parseable but do not chain (a generation missing) keeps every original whole, deleting none", async () => {
     const realNow = Date.now();
     const hour = Math.floor(realNow / HOUR_MS) * HOUR_MS - 30 * HOUR_MS;
