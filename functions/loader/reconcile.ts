@@ -515,8 +515,9 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileReport>
   const namedPresent = [...(analyticsTier ?? []), ...(archiveTier ?? [])].filter(
     (o) => selected(o) && named.has(o.key),
   );
+  const memberOf = new Map(members.map((m) => [m.key, m.member]));
   await forEachLimited(namedPresent, 8, async (o) => {
-    const member = members.find((m) => m.key === o.key)!.member;
+    const member = memberOf.get(o.key)!;
     let head: Awaited<ReturnType<typeof headOf>>;
     try {
       head = await headOf(s3, s3Bucket, o.key);
