@@ -520,12 +520,18 @@ function describeMembers(outcome: CompactionOutcome, members: readonly Compactio
 /**
  * Every key's current version under `prefix`, in key order: the version ListObjectVersions
  * marks latest; on a store that marks none (an unversioned one may not), a key's only version.
- * Keys whose current version is a delete marker are left out.
+ * Keys whose current version is a delete marker are left out. `onPage` runs before each list
+ * request (for a caller's request counts).
  */
-async function currentVersions(s3: S3Client, bucket: string, prefix: string): Promise<PrefixVersion[]> {
+export async function currentVersions(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  onPage?: () => void,
+): Promise<PrefixVersion[]> {
   const byKey = new Map<string, PrefixVersion[]>();
   try {
-    for await (const v of listPrefixVersions(s3, bucket, prefix)) {
+    for await (const v of listPrefixVersions(s3, bucket, prefix, onPage)) {
       byKey.set(v.key, [...(byKey.get(v.key) ?? []), v]);
     }
   } catch (error) {
@@ -534,6 +540,7 @@ async function currentVersions(s3: S3Client, bucket: string, prefix: string): Pr
     const status = httpStatus(error);
     if ((status !== 405 && status !== 501) || byKey.size > 0) throw error;
     for await (const page of listObjectPages(s3, bucket, prefix)) {
+      onPage?.();
       for (const object of page) {
         if (object.Key === undefined) continue;
         byKey.set(object.Key, [

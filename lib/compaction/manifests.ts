@@ -7,13 +7,14 @@
 // Here, not in lib/retrieval: retrieval depends on the compaction module for it, and this file
 // depends on neither (its own ListObjectsV2 loop), so the dependency runs one way.
 
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { compactionManifestsPrefix, parseCompactedKey } from "../keys/layout.ts";
 import {
   type CompactionManifest,
   manifestSha256,
   parseCompactionManifest,
 } from "../object/compaction-manifest.ts";
+import { listObjectPages } from "../retrieval/find.ts";
 
 /** One committed manifest as read. */
 export interface ReadManifest {
@@ -52,16 +53,8 @@ export async function readHourManifests(
   const out: HourManifests = { namespace, dt, hour, keys: [], manifests: [], problem: null };
   const listed: { key: string; generation: number }[] = [];
   const prefix = compactionManifestsPrefix(keyPrefix, namespace, dt, hour);
-  let token: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        Prefix: prefix,
-        ...(token === undefined ? {} : { ContinuationToken: token }),
-      }),
-    );
-    for (const o of page.Contents ?? []) {
+  for await (const page of listObjectPages(s3, bucket, prefix)) {
+    for (const o of page) {
       if (o.Key === undefined) continue;
       out.keys.push(o.Key);
       try {
@@ -72,8 +65,7 @@ export async function readHourManifests(
         out.problem ??= `${o.Key} is not a manifest key: ${(error as Error).message}`;
       }
     }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token !== undefined);
+  }
   return readListedManifests(s3, bucket, out, listed);
 }
 

@@ -83,7 +83,6 @@ import {
   DeleteObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
-  ListObjectVersionsCommand,
   PutObjectRetentionCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
@@ -99,7 +98,12 @@ import {
   tierPrefix,
 } from "../keys/layout.ts";
 import { longLivedTiers } from "../keys/tiers.ts";
-import { type CompactionOutcome, type CompactOptions, compactNamespaceHour } from "./compact.ts";
+import {
+  type CompactionOutcome,
+  type CompactOptions,
+  compactNamespaceHour,
+  currentVersions,
+} from "./compact.ts";
 import { DEFAULT_LOOKBACK_MS, DEFAULT_PENDING_CONCURRENCY, DEFAULT_SETTLE_MS } from "./defaults.ts";
 import { readHourManifests, readListedHourManifests } from "./manifests.ts";
 import { inShard, type Shard, WHOLE_ARCHIVE } from "./shard.ts";
@@ -604,7 +608,7 @@ async function sweepOriginals(
     }
     let current: Map<string, CurrentVersion>;
     try {
-      current = await currentVersions(
+      current = await currentVersionsOf(
         o,
         h,
         [...h.keys].filter((k) => named.has(k)),
@@ -630,7 +634,7 @@ async function sweepOriginals(
       const manifestVersionId = named.get(key);
       if (manifestVersionId === undefined) continue;
       const latest = current.get(key);
-      if (latest === undefined || latest.isDeleteMarker) continue; // deleted since the listing
+      if (latest === undefined) continue; // deleted (a delete marker) since the listing
       if (latest.versionId !== manifestVersionId) {
         conflict(
           key,
@@ -736,17 +740,15 @@ function httpStatus(error: unknown): number | undefined {
 
 interface CurrentVersion {
   versionId: string;
-  isDeleteMarker: boolean;
   etag: string;
 }
 
 /**
- * The current version of each of `keys` (one namespace-hour's originals): ListObjectVersions
- * of each tier's partition prefix of the hour (versions come newest first per key,
- * https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html, and IsLatest
- * marks the current one), a page per 1,000 versions and delete markers.
+ * The current version of each of `keys` (one namespace-hour's originals), from compact.ts's
+ * currentVersions over each tier's partition prefix of the hour (ListObjectVersions, a page per
+ * 1,000 versions and delete markers); a key whose current version is a delete marker is absent.
  */
-async function currentVersions(
+async function currentVersionsOf(
   o: Pick<PendingOptions, "s3" | "bucket" | "prefix">,
   h: NamespaceHour,
   keys: string[],
@@ -758,31 +760,10 @@ async function currentVersions(
     prefixes.add(partitionPrefix(o.prefix, parseObjectKey(key).tier, h.namespace, h.dt, h.hour));
   const found = new Map<string, CurrentVersion>();
   for (const prefix of prefixes) {
-    let keyMarker: string | undefined;
-    let versionIdMarker: string | undefined;
-    do {
-      run.requests.sweepVersionLists++;
-      const page = await o.s3.send(
-        new ListObjectVersionsCommand({
-          Bucket: o.bucket,
-          Prefix: prefix,
-          ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
-          ...(versionIdMarker === undefined ? {} : { VersionIdMarker: versionIdMarker }),
-        }),
-      );
-      for (const v of page.Versions ?? []) {
-        if (v.IsLatest === true && v.Key !== undefined && wanted.has(v.Key)) {
-          found.set(v.Key, { versionId: v.VersionId ?? "null", isDeleteMarker: false, etag: v.ETag ?? "" });
-        }
-      }
-      for (const m of page.DeleteMarkers ?? []) {
-        if (m.IsLatest === true && m.Key !== undefined && wanted.has(m.Key)) {
-          found.set(m.Key, { versionId: m.VersionId ?? "null", isDeleteMarker: true, etag: "" });
-        }
-      }
-      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
-      versionIdMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
-    } while (keyMarker !== undefined);
+    const versions = await currentVersions(o.s3, o.bucket, prefix, () => run.requests.sweepVersionLists++);
+    for (const v of versions) {
+      if (wanted.has(v.key)) found.set(v.key, { versionId: v.versionId, etag: v.etag ?? "" });
+    }
   }
   return found;
 }

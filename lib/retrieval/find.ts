@@ -72,15 +72,17 @@ export async function* listObjectPages(
 /** One version or delete marker under a key prefix, as ListObjectVersions gives it. */
 export type PrefixVersion = Omit<ListedVersion, "parsed" | "hourStart">;
 
-/** Every version and delete marker under `prefix`, page after page. */
+/** Every version and delete marker under `prefix`, page after page; `onPage` runs before each request. */
 export async function* listPrefixVersions(
   s3: S3Client,
   bucket: string,
   prefix: string,
+  onPage?: () => void,
 ): AsyncGenerator<PrefixVersion> {
   let keyMarker: string | undefined;
   let versionIdMarker: string | undefined;
   for (;;) {
+    onPage?.();
     const page = await s3.send(
       new ListObjectVersionsCommand({
         Bucket: bucket,
