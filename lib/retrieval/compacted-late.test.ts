@@ -18,17 +18,11 @@ import { DEFAULT_PRICES } from "../economics/prices.ts";
 import { formatCompactedPartKey } from "../keys/layout.ts";
 import type { CompactionManifest } from "../object/compaction-manifest.ts";
 import { parsePolicy } from "../policy/policy.ts";
-import { parseRfc3339 } from "../record/timestamp.ts";
 import { buildBundle } from "./bundle.ts";
 import { type RetrieveInput, retrieve } from "./retrieve.ts";
-import { putTestObject, type TestObject, testHourIndex, testObject } from "./test_support.ts";
+import { at, putTestObject, type TestObject, testHourIndex, testObject } from "./test_support.ts";
 
 const policy = parsePolicy("archive: { prefix: logs }\n", "test");
-const at = (text: string) => {
-  const t = parseRfc3339(text);
-  if (t === null) throw new Error(text);
-  return t;
-};
 const EE = "0e0e0e0e";
 const EF = "0f0f0f0f";
 const EG = "01010101";

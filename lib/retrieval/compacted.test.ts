@@ -29,18 +29,19 @@ import {
   partPlanDigest,
 } from "../object/compaction-manifest.ts";
 import { parsePolicy } from "../policy/policy.ts";
-import { parseRfc3339 } from "../record/timestamp.ts";
 import { buildBundle, writeBundle } from "./bundle.ts";
 import { type RetrieveInput, retrieve } from "./retrieve.ts";
-import { countCommands, putTestObject, type TestObject, testHourIndex, testObject } from "./test_support.ts";
+import {
+  at,
+  countCommands,
+  putTestObject,
+  type TestObject,
+  testHourIndex,
+  testObject,
+} from "./test_support.ts";
 import { verifyBundle } from "./verify.ts";
 
 const policy = parsePolicy("archive: { prefix: logs }\n", "test");
-const at = (text: string) => {
-  const t = parseRfc3339(text);
-  if (t === null) throw new Error(text);
-  return t;
-};
 const EA = "0a0a0a0a";
 const EB = "0b0b0b0b";
 const EC = "0c0c0c0c";

@@ -15,15 +15,9 @@ import { type LocalCloud, startLocalCloud } from "../../local/stack.ts";
 import { DEFAULT_PRICES } from "../economics/prices.ts";
 import type { Tier } from "../keys/layout.ts";
 import { parsePolicy } from "../policy/policy.ts";
-import { parseRfc3339 } from "../record/timestamp.ts";
 import { type RetrieveOutcome, retrieve } from "./retrieve.ts";
-import { putTestObject, type TestObject, testHourIndex, testObject } from "./test_support.ts";
+import { at, putTestObject, type TestObject, testHourIndex, testObject } from "./test_support.ts";
 
-const at = (text: string) => {
-  const t = parseRfc3339(text);
-  if (t === null) throw new Error(text);
-  return t;
-};
 const EPOCH = "0c0c0c0c";
 const NODE = "node-i";
 

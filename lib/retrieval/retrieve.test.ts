@@ -14,19 +14,20 @@ import { localS3Client } from "../../local/s3.ts";
 import { type LocalCloud, startLocalCloud } from "../../local/stack.ts";
 import { DEFAULT_PRICES } from "../economics/prices.ts";
 import { parsePolicy } from "../policy/policy.ts";
-import { parseRfc3339 } from "../record/timestamp.ts";
 import { buildBundle, type Manifest, writeBundle } from "./bundle.ts";
 import { RestorePlanError } from "./plan.ts";
 import type { RetrievalQuery } from "./query.ts";
 import { type RetrieveInput, retrieve } from "./retrieve.ts";
-import { countCommands, putTestObject, type TestObject, testLossRecord, testObject } from "./test_support.ts";
+import {
+  at,
+  countCommands,
+  putTestObject,
+  type TestObject,
+  testLossRecord,
+  testObject,
+} from "./test_support.ts";
 
 const policy = parsePolicy("archive: { prefix: logs }\n", "test");
-const at = (text: string) => {
-  const t = parseRfc3339(text);
-  if (t === null) throw new Error(text);
-  return t;
-};
 
 // The range crosses midnight: [2026-03-03T23:30:00Z, 2026-03-04T00:30:00Z).
 const RANGE = { from: at("2026-03-03T23:30:00Z"), to: at("2026-03-04T00:30:00Z") };

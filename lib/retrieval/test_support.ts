@@ -27,6 +27,7 @@ import {
   formatRecordTimestamp,
   formatRfc3339Nano,
   hourPartition,
+  type Instant,
   parseRfc3339,
 } from "../record/timestamp.ts";
 
@@ -253,4 +254,11 @@ export function testHourIndex(o: {
     [`${METADATA_PREFIX}kind`]: INDEX_OBJECT_KIND,
   };
   return { key, body, metadata, lines: [] };
+}
+
+/** An RFC 3339 text as an Instant, for test ranges; a malformed one throws. */
+export function at(text: string): Instant {
+  const t = parseRfc3339(text);
+  if (t === null) throw new Error(text);
+  return t;
 }
